@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs everything pycontainer needs on a fresh Debian/Ubuntu machine, as root: the apt
+# packages, a virtualenv ($PYCONTAINER_VENV, default .venv in this checkout) and the package in it.
+# Idempotent: a second run only re-installs the package.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+VENV=${PYCONTAINER_VENV:-$PWD/.venv}
+
+APT_PACKAGES=(
+    python3 python3-venv python3-dev build-essential  # the virtualenv; cffi and python-prctl compile
+    libcap-dev                                         # python-prctl
+    busybox-static                                     # root filesystems for demos and tests
+)
+
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    # Another apt (unattended-upgrades, a parallel job) may hold the lock for a while.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
