@@ -10,6 +10,8 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev build-essential  # the virtualenv; cffi and python-prctl compile
     libcap-dev                                         # python-prctl
     busybox-static                                     # root filesystems for demos and tests
+    nftables                                           # netns NAT rules (libnftables), issue 6
+    iptables containernetworking-plugins               # reference CNI plugins for cni tests/bench
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
