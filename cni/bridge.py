@@ -156,9 +156,10 @@ def add(args: skel.Args, conf: dict) -> dict:
         if cfg.promisc:
             links.set_promisc(host, bridge.index, True)
         links.set_up(host, bridge.index)
-        host_name = _create_veth(host, sb, args.ifname, cfg.mtu)
+        host_name = ""
         ipam_done = masq_done = False
         try:
+            host_name = _create_veth(host, sb, args.ifname, cfg.mtu)
             host_veth = links.get_link(host, host_name)
             links.set_master(host, host_veth.index, bridge.index)
             bridge_port.set_hairpin(host_name, cfg.hairpin)
@@ -207,9 +208,11 @@ def add(args: skel.Args, conf: dict) -> dict:
                     args.delegate(cfg.ipam_type, "DEL")
                 except CNIError:
                     pass  # the ADD error is the one to report
-            leftover = links.get_link(host, host_name)
+            leftover = links.get_link(host, host_name) if host_name else None
             if leftover is not None:
                 links.delete_link(host, leftover.index)  # takes the container end with it
+            if bridge.created and not links.ports_of(host, bridge.index):
+                links.delete_link(host, bridge.index)  # made for this ADD and unused: undo
             raise
 
 
@@ -234,7 +237,7 @@ def check(args: skel.Args, conf: dict) -> None:
         bridge = links.get_link(host, cfg.bridge)
         if bridge is None or bridge.kind != "bridge":
             raise CNIError(INTERNAL, f"bridge {cfg.bridge} is missing")
-        ports = {l.name for l in links.list_links(host) if l.master == bridge.index}
+        ports = {link.name for link in links.ports_of(host, bridge.index)}
     interfaces = prev.get("interfaces") or []
     if not any(i.get("name") in ports for i in interfaces if not i.get("sandbox")):
         raise CNIError(INTERNAL, f"no host-side veth of {args.container_id} on {cfg.bridge}")

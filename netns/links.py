@@ -15,7 +15,7 @@ IFNAMSIZ = 16
 class Link:
     """What callers need to know of a link."""
 
-    __slots__ = ("index", "name", "mac", "mtu", "master", "up", "kind")
+    __slots__ = ("index", "name", "mac", "mtu", "master", "up", "kind", "created")
 
     def __init__(self, msg) -> None:
         self.index: int = msg["index"]
@@ -26,6 +26,7 @@ class Link:
         self.up: bool = bool(msg["flags"] & IFF_UP)
         info = msg.get_attr("IFLA_LINKINFO")
         self.kind: str = (info.get_attr("IFLA_INFO_KIND") if info else None) or ""
+        self.created = False
 
     def __repr__(self) -> str:
         return f"Link({self.index}, {self.name!r}, kind={self.kind!r}, master={self.master})"
@@ -64,6 +65,10 @@ def get_link_by_index(rtnl: RtnlSocket, index: int) -> Link | None:
 
 def list_links(rtnl: RtnlSocket) -> list[Link]:
     return [Link(m) for m in rtnl.request(ifinfmsg(), RTM_GETLINK, flags=NLM_F_DUMP)]
+
+
+def ports_of(rtnl: RtnlSocket, bridge_index: int) -> list[Link]:
+    return [link for link in list_links(rtnl) if link.master == bridge_index]
 
 
 def _set(rtnl: RtnlSocket, index: int, attrs=(), flags: int = 0, change: int = 0) -> None:
@@ -110,22 +115,25 @@ def delete_link(rtnl: RtnlSocket, index: int) -> bool:
 
 
 def create_bridge(rtnl: RtnlSocket, name: str, mtu: int = 0) -> Link:
-    """Creates the bridge, or returns it if it exists; ValueError if `name` is another kind."""
+    """Creates the bridge, or returns it if it exists; ValueError if `name` is another kind.
+    The returned Link's `created` tells whether this call made it."""
     check_name(name)
     attrs = [("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]
     if mtu:
         attrs.append(("IFLA_MTU", mtu))
     msg = ifinfmsg()
     msg["attrs"] = attrs
+    created = True
     try:
         rtnl.request(msg, RTM_NEWLINK, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
     except FileExistsError:
-        pass
+        created = False
     link = get_link(rtnl, name)
     if link is None:  # deleted by someone else right after we looked
         raise OSError(errno.ENODEV, f"bridge {name} vanished")
     if link.kind != "bridge":
         raise ValueError(f"link {name!r} exists and is a {link.kind or 'device'}, not a bridge")
+    link.created = created
     return link
 
 
