@@ -10,7 +10,7 @@ import os
 import re
 
 from . import cache, version
-from .errors import (INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, UNKNOWN_CONTAINER, CNIError,
+from .errors import (INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENVIRONMENT, UNKNOWN_CONTAINER, CNIError,
                      invalid_config)
 from .conf import NetworkConfigList
 
@@ -101,6 +101,11 @@ class CNI:
         the chain is deleted again (the spec's DEL after a failed ADD) before the error is
         raised, so nothing is left behind."""
         rt.validate()
+        if cache.read(self.cache_dir, net.name, rt.container_id, rt.ifname) is not None:
+            # The spec forbids a second ADD without DEL; refusing it here also keeps the
+            # rollback below from tearing down the attachment that exists.
+            raise CNIError(INTERNAL, f"{rt.container_id} {rt.ifname} is already attached to "
+                           f"network {net.name}: DEL it first")
         result = None
         try:
             for plugin in net.plugins:

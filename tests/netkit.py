@@ -26,7 +26,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(4)}"
 
 
-def test_subnet() -> str:
+def random_subnet() -> str:
     """A random /24 inside 198.18.0.0/15 (the benchmark range), so parallel tests don't meet."""
     n = secrets.randbelow(510) + 1
     return f"198.{18 + n // 256}.{n % 256}.0/24"
