@@ -158,5 +158,6 @@ def host_link_names() -> set[str]:
 
 def nat_dump() -> str:
     """The host's whole NAT state as text (nftables ruleset, which includes iptables-nft)."""
-    return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout + \
+    text = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout + \
         subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#"))

@@ -36,7 +36,7 @@ def test_no_command_prints_what_it_is():
 
 @pytest.mark.parametrize("impl", [OURS, REF], ids=["ours", "reference"])
 def test_missing_parameters_are_error_4(impl, tmp_path):
-    code, out = exec_plugin(impl["bridge"], "ADD", bridge_conf(tmp_path, "pybx"), "c1", "",
+    code, out = exec_plugin(impl["bridge"], "ADD", bridge_conf(tmp_path, unique("pyb")), "c1", "",
                             env_override={"CNI_NETNS": None})
     assert code != 0 and out["code"] == 4 and "CNI_NETNS" in out["msg"]
     code, out = exec_plugin(impl["loopback"], "FROB", {"cniVersion": "1.0.0", "name": "n"},
@@ -74,8 +74,8 @@ def test_check_needs_0_4_0_and_gc_needs_1_1_0(namespaces):
     ({"name": "bad name"}, "network name", 7),
 ])
 def test_invalid_bridge_config_names_the_field_and_leaves_nothing(tmp_path, namespaces, bad,
-                                                                  field, code_):
-    bridge = unique("pyb")
+                                                                  field, code_, bridge_name):
+    bridge = bridge_name
     pod = namespaces.new()
     before = host_link_names()
     code, out = exec_plugin(OURS["bridge"], "ADD", {**bridge_conf(tmp_path, bridge), **bad},
@@ -88,8 +88,8 @@ def test_invalid_bridge_config_names_the_field_and_leaves_nothing(tmp_path, name
     assert code == 1  # the pod's loopback is still down: nothing touched it
 
 
-def test_missing_netns_is_error_4_and_leaves_nothing(tmp_path, namespaces):
-    bridge = unique("pyb")
+def test_missing_netns_is_error_4_and_leaves_nothing(tmp_path, namespaces, bridge_name):
+    bridge = bridge_name
     before = host_link_names()
     missing = os.path.join(namespaces.dir, "gone")
     for plugin in ("bridge", "loopback"):
@@ -99,7 +99,8 @@ def test_missing_netns_is_error_4_and_leaves_nothing(tmp_path, namespaces):
     assert host_link_names() == before
     assert not (tmp_path / "ipam" / "protonet").exists() or not any(
         n[0].isdigit() for n in os.listdir(tmp_path / "ipam" / "protonet"))
-    # The reference fails too (with its generic code) and DEL stays successful for both.
+    # The reference fails too (with its generic code, after creating the bridge, which the
+    # fixture removes) and DEL stays successful for both.
     code, out = exec_plugin(REF["bridge"], "ADD", bridge_conf(tmp_path, bridge), "c1", missing)
     assert code != 0 and "code" in out
     for impl in (OURS, REF):
