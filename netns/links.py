@@ -39,9 +39,7 @@ def check_name(name: str) -> None:
         raise ValueError(f"invalid link name {name!r} (1-15 chars, no '/', ':' or spaces)")
 
 
-def get_link(rtnl: RtnlSocket, name: str) -> Link | None:
-    msg = ifinfmsg()
-    msg["attrs"] = [("IFLA_IFNAME", name)]
+def _get(rtnl: RtnlSocket, msg) -> Link | None:
     try:
         (reply,) = rtnl.request(msg, RTM_GETLINK, flags=0)
     except OSError as exc:
@@ -49,18 +47,18 @@ def get_link(rtnl: RtnlSocket, name: str) -> Link | None:
             return None
         raise
     return Link(reply)
+
+
+def get_link(rtnl: RtnlSocket, name: str) -> Link | None:
+    msg = ifinfmsg()
+    msg["attrs"] = [("IFLA_IFNAME", name)]
+    return _get(rtnl, msg)
 
 
 def get_link_by_index(rtnl: RtnlSocket, index: int) -> Link | None:
     msg = ifinfmsg()
     msg["index"] = index
-    try:
-        (reply,) = rtnl.request(msg, RTM_GETLINK, flags=0)
-    except OSError as exc:
-        if exc.errno in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise
-    return Link(reply)
+    return _get(rtnl, msg)
 
 
 def list_links(rtnl: RtnlSocket) -> list[Link]:
