@@ -109,8 +109,8 @@ def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, re
         return requested, r
     for held in store.find(args.container_id, args.ifname):
         if range_set.range_for(held):
-            raise CNIError(INTERNAL, f"{held} has been allocated to {args.container_id}, duplicate "
-                           "allocation is not allowed")
+            raise CNIError(INTERNAL, f"{held} has been allocated to {args.container_id}, "
+                           "duplicate allocation is not allowed")
     for address, r in range_set.candidates(store.last_reserved(index)):
         if store.reserve(args.container_id, args.ifname, address, index):
             return address, r

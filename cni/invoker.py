@@ -10,8 +10,8 @@ import os
 import re
 
 from . import cache, version
-from .errors import (INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENVIRONMENT, UNKNOWN_CONTAINER, CNIError,
-                     invalid_config)
+from .errors import (INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENVIRONMENT, UNKNOWN_CONTAINER,
+                     CNIError, invalid_config)
 from .conf import NetworkConfigList
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")

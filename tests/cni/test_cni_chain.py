@@ -13,7 +13,7 @@ import pytest
 from cni import conf as cni_conf
 from cni import invoker
 from cni.errors import CNIError
-from netkit import (CNI_PATH, REFERENCE_BIN, VENV_BIN, EchoServer, exec_plugin,
+from netkit import (CNI_PATH, EchoServer, exec_plugin,
                     host_link_names, roundtrip, random_subnet, unique)
 from netns import nat
 

@@ -12,7 +12,7 @@ import pytest
 from cni import conf as cni_conf
 from cni import invoker
 from cni.errors import CNIError
-from netkit import CNI_PATH, host_link_names, random_subnet, unique
+from netkit import CNI_PATH, EchoServer, host_link_names, random_subnet, roundtrip, unique
 
 RECORDER = """#!/bin/sh
 # Records what the runtime handed it, then answers with its prevResult (or a minimal result).
@@ -188,3 +188,24 @@ def test_version_info_of_ours_and_the_reference(tmp_path):
         cni = invoker.CNI(CNI_PATH, str(tmp_path), in_process=in_process)
         assert "1.1.0" in cni.version_info("pycni-bridge")["supportedVersions"]
         assert "1.0.0" in cni.version_info("bridge")["supportedVersions"]
+
+
+@pytest.mark.parametrize("plugin_type, in_process", [
+    ("pycni-loopback", False), ("pycni-loopback", True), ("loopback", False)])
+def test_loopback_network(plugin_type, in_process, tmp_path, namespaces):
+    net = cni_conf.parse(json.dumps({"cniVersion": "1.0.0", "name": "lo",
+                                     "plugins": [{"type": plugin_type}]}).encode())
+    cni = invoker.CNI(CNI_PATH, str(tmp_path), in_process=in_process)
+    pod = namespaces.new()
+    rt = invoker.RuntimeConf("c1", pod, "lo")
+    result = cni.add(net, rt)
+    assert result["interfaces"][0]["name"] == "lo"
+    assert "127.0.0.1/8" in [ip["address"] for ip in result["ips"]]
+    server = EchoServer(pod, "127.0.0.1")
+    try:
+        assert roundtrip(pod, "127.0.0.1", server.port, b"lo") == b"echo:lo from:127.0.0.1"
+    finally:
+        server.close()
+    cni.check(net, rt)
+    cni.delete(net, rt)
+    cni.delete(net, rt)
