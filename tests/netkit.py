@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from netns import enter, links, named, rtnl
+from netns import enter, links, named, rtnl, sysctl
 
 VENV_BIN = os.path.dirname(sys.executable)
 REFERENCE_BIN = "/usr/lib/cni"
@@ -161,3 +161,33 @@ def nat_dump() -> str:
     text = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout + \
         subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+
+
+def _nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return {line.split(None, 1)[1].strip() for line in out.splitlines() if line.strip()}
+
+
+def _holds_only_reference_globals(family: str) -> bool:
+    """True if the iptables nat table of `family` holds nothing but the chains that the
+    reference portmap creates once per host (no container's rules, no one else's)."""
+    tool = "iptables-save" if family == "ip" else "ip6tables-save"
+    text = subprocess.run([tool, "-t", "nat"], capture_output=True, text=True).stdout
+    rules = [line for line in text.splitlines() if line.startswith("-A ")]
+    return all("CNI-HOSTPORT" in r and "CNI-DN-" not in r for r in rules)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def restore_host_networking():
+    """Puts back the host state that the plugins change for the whole host rather than per
+    container: IPv4 forwarding (turned on for a gateway bridge, by ours and the reference) and
+    the iptables nat tables (made by the reference plugins and our iptables backend) when they
+    did not exist before and hold nothing of anyone else's."""
+    forward = sysctl.read("net.ipv4.ip_forward")
+    tables = _nft_tables()
+    yield
+    sysctl.write("net.ipv4.ip_forward", forward)
+    for family in ("ip", "ip6"):
+        if f"{family} nat" not in tables and f"{family} nat" in _nft_tables() \
+                and _holds_only_reference_globals(family):
+            subprocess.run(["nft", "delete", "table", family, "nat"], check=True)

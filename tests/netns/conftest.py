@@ -3,4 +3,4 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from netkit import bridge_name, namespaces  # noqa: E402,F401  (fixtures)
+from netkit import bridge_name, namespaces, restore_host_networking  # noqa: E402,F401
