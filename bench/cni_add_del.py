@@ -5,7 +5,8 @@ machine; plus what a plugin process pays before doing anything (interpreter + im
     sudo .venv/bin/python bench/cni_add_del.py [--rounds 30]
 
 Prints medians and ratios to the reference. Everything it creates (netns, bridge, rules,
-allocations) is removed at the end; addresses are in 198.18.0.0/15.
+allocations) is removed at the end, and host-wide changes (ip_forward, the reference's iptables
+nat chains) are put back; addresses are in 198.18.0.0/15.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cni import conf as cni_conf  # noqa: E402
 from cni import invoker  # noqa: E402
-from netns import links, named, rtnl  # noqa: E402
+from netns import links, named, rtnl, sysctl  # noqa: E402
 
 VENV_BIN = os.path.dirname(sys.executable)
 CNI_PATH = [VENV_BIN, "/usr/lib/cni"]
@@ -66,6 +67,24 @@ def time_command(argv: list[str], rounds: int, env=None) -> float:
     return statistics.median(samples)
 
 
+def nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return {line.split(None, 1)[1].strip() for line in out.splitlines() if line.strip()}
+
+
+def restore_host(forward: str, tables: set[str]) -> None:
+    """Puts back IPv4 forwarding (a gateway bridge turns it on) and drops the iptables nat
+    tables the reference portmap created if they hold only its per-host chains."""
+    sysctl.write("net.ipv4.ip_forward", forward)
+    for family, save in (("ip", "iptables-save"), ("ip6", "ip6tables-save")):
+        if f"{family} nat" in tables or f"{family} nat" not in nft_tables():
+            continue
+        text = subprocess.run([save, "-t", "nat"], capture_output=True, text=True).stdout
+        if all("CNI-HOSTPORT" in line and "CNI-DN-" not in line
+               for line in text.splitlines() if line.startswith("-A ")):
+            subprocess.run(["nft", "delete", "table", family, "nat"], check=True)
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 
@@ -77,6 +96,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="pycni-bench-")
     netns_dir = os.path.join(work, "netns")
     bridge = "pybench" + secrets.token_hex(3)
+    forward, tables = sysctl.read("net.ipv4.ip_forward"), nft_tables()
     pod = named.create("pod", netns_dir)
     rows = {}
     try:
@@ -96,6 +116,7 @@ def main() -> None:
             if link is not None:
                 links.delete_link(host, link.index)
         subprocess.run(["rm", "-rf", work])
+        restore_host(forward, tables)
 
     ref = rows["reference (exec)"][2]
     print(f"ADD+DEL of bridge + host-local + portmap, median of {rounds} rounds")
