@@ -9,13 +9,19 @@ from netns import links, nat, routes, sysctl
 from netns.rtnl import RtnlSocket
 
 from . import skel, version
-from .errors import INTERNAL, CNIError, invalid_config
+from .errors import INTERNAL, UNSUPPORTED_FIELD, CNIError, invalid_config
 from .results import prev_result, sandbox_ips
 
 PROTOCOLS = ("tcp", "udp", "sctp")
+# Options of the reference portmap that we do not implement: refused rather than ignored.
+_UNSUPPORTED = ("conditionsV4", "conditionsV6", "masqAll", "markMasqBit",
+                "externalSetMarkChain")
 
 
 def _mappings(conf: dict) -> list[nat.PortMapping]:
+    for key in _UNSUPPORTED:
+        if conf.get(key):
+            raise CNIError(UNSUPPORTED_FIELD, f"unsupported field {key}={conf[key]!r}")
     raw = (conf.get("runtimeConfig") or {}).get("portMappings") or []
     if not isinstance(raw, list):
         raise invalid_config("runtimeConfig.portMappings: must be a list")

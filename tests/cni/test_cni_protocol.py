@@ -129,3 +129,22 @@ def test_results_follow_the_requested_version(namespaces):
     assert code == 0, out
     assert exec_plugin(OURS["loopback"], "DEL", conf, "c1", pod) == (0, None)
     assert json.dumps(exec_plugin(OURS["loopback"], "CHECK", conf, "c1", pod)[1])
+
+
+@pytest.mark.parametrize("bad, field, code_", [
+    ({"runtimeConfig": {"portMappings": [{"hostPort": 0, "containerPort": 80}]}}, "hostPort", 7),
+    ({"runtimeConfig": {"portMappings": [{"hostPort": 1, "containerPort": 80,
+                                          "protocol": "icmp"}]}}, "protocol", 7),
+    ({"masqAll": True}, "masqAll", 2),
+    ({"backend": "ebpf"}, "backend", 7),
+    ({"prevResult": None}, "prevResult", 7),
+])
+def test_invalid_portmap_config(bad, field, code_, namespaces):
+    conf = {"cniVersion": "1.0.0", "name": "pmnet", "type": "pycni-portmap",
+            "prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "198.18.14.2/24"}]},
+            "runtimeConfig": {"portMappings": [{"hostPort": 18500, "containerPort": 80}]}}
+    conf.update(bad)
+    if conf["prevResult"] is None:
+        del conf["prevResult"]
+    code, out = exec_plugin(OURS["portmap"], "ADD", conf, "c1", namespaces.new())
+    assert code == 1 and out["code"] == code_ and field in out["msg"], out
