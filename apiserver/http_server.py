@@ -14,6 +14,9 @@ from .errors import ApiError
 # kube-apiserver refuses bodies over 3 MiB; objects are limited to 1.5 MiB in etcd. One limit
 # here: the largest object we store.
 MAX_BODY_BYTES = 1536 * 1024
+# Oversized bodies up to this size are read and dropped before the 413; larger ones cut the
+# connection.
+DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 # An idle keep-alive connection is closed after this long.
 IDLE_TIMEOUT = 120.0
 
@@ -104,7 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, "BadRequest", "invalid Content-Length")
         if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body makes the connection unusable
+            if length <= DRAIN_LIMIT_BYTES:
+                # Read what the client is sending so that it gets to read our answer.
+                while length > 0:
+                    length -= len(self.rfile.read(min(length, 65536)) or b"x" * length)
+            else:
+                self.close_connection = True  # the unread body makes the connection unusable
             raise ApiError(413, "RequestEntityTooLarge",
                            f"Request entity too large: limit is {MAX_BODY_BYTES}")
         return self.rfile.read(length) if length else b""
