@@ -21,6 +21,14 @@ RETRY_SECONDS = 30.0
 _TERMINAL = ("Succeeded", "Failed")
 
 
+def _wants_scheduling(pod: dict) -> bool:
+    spec = pod.get("spec") or {}
+    return not spec.get("nodeName") and \
+        spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME and \
+        not pod["metadata"].get("deletionTimestamp") and \
+        (pod.get("status") or {}).get("phase", "Pending") == "Pending"
+
+
 def pod_requests(pod: dict) -> dict[str, Fraction]:
     """The larger of the sum over containers and the largest init container, per resource."""
     spec = pod.get("spec") or {}
@@ -102,35 +110,46 @@ class Scheduler:
         pod_watch = self._hub.open(self._pods.rtype.key_prefix())
         node_watch = self._hub.open(self._nodes.rtype.key_prefix())
         try:
-            last_full, woken = 0.0, False
+            last_full, pending = 0.0, False
             while not self._stop.is_set():
-                node_changed = self._drain(node_watch)
-                pod_changed = self._drain(pod_watch) or woken
+                node_changed = self._drain(node_watch, lambda ev: True)
+                freed = False
+                for ev in self._drain_pods(pod_watch):
+                    if _wants_scheduling(ev.obj) and ev.type != "DELETED":
+                        pending = True
+                    elif (ev.obj.get("spec") or {}).get("nodeName") and (
+                            ev.type == "DELETED" or
+                            (ev.obj.get("status") or {}).get("phase") in _TERMINAL):
+                        freed = True
                 retry = time.monotonic() - last_full >= RETRY_SECONDS
-                if node_changed or pod_changed or retry:
-                    self.schedule_pending(retry_unschedulable=node_changed or retry)
-                    if node_changed or retry:
+                if pending or node_changed or freed or retry:
+                    full = node_changed or freed or retry
+                    self.schedule_pending(retry_unschedulable=full)
+                    pending = False
+                    if full:
                         last_full = time.monotonic()
-                woken = pod_watch.next(0.2) is not None
+                ev = pod_watch.next(0.2)
+                if ev is not None and _wants_scheduling(ev.obj) and ev.type != "DELETED":
+                    pending = True
         finally:
             pod_watch.close()
             node_watch.close()
 
     @staticmethod
-    def _drain(watcher) -> bool:
+    def _drain(watcher, relevant) -> bool:
         changed = False
         while (ev := watcher.next(0)) is not None:
-            changed = True
+            changed = changed or relevant(ev)
         return changed
+
+    @staticmethod
+    def _drain_pods(watcher):
+        while (ev := watcher.next(0)) is not None:
+            yield ev
 
     def schedule_pending(self, retry_unschedulable: bool = True) -> None:
         pods = self._pods.list("").items
-        pending = [p for p in pods
-                   if not (p.get("spec") or {}).get("nodeName")
-                   and (p.get("spec") or {}).get("schedulerName", SCHEDULER_NAME) ==
-                   SCHEDULER_NAME
-                   and not p["metadata"].get("deletionTimestamp")
-                   and (p.get("status") or {}).get("phase", "Pending") == "Pending"]
+        pending = [p for p in pods if _wants_scheduling(p)]
         if not pending:
             return
         pending.sort(key=lambda p: (-int((p.get("spec") or {}).get("priority") or 0),
