@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import yaml
 
-from . import discovery, errors, openapi, resources, tables
+from . import discovery, errors, openapi, protobuf, resources, tables
 from .auth import Authenticator, User, authorize
 from .errors import ApiError
 from .patch.apply import apply
@@ -72,6 +72,13 @@ def _truthy(value: str | None) -> bool:
 def parse_body(req: Request) -> object:
     """JSON or YAML by Content-Type; a 400 Status for anything unparsable or too deep."""
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype == "application/vnd.kubernetes.protobuf":
+        try:
+            obj = protobuf.decode(req.body)
+        except (protobuf.ProtobufError, UnicodeDecodeError) as e:
+            raise errors.bad_request(f"the protobuf request body is not valid: {e}")
+        if obj is not None:
+            return obj
     if ctype not in ("application/json", "application/yaml", "application/apply-patch+yaml",
                      "text/yaml", "application/x-yaml", ""):
         # client-go retries with JSON after a 415 on protobuf or CBOR.

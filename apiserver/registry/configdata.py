@@ -57,7 +57,8 @@ class SecretStrategy(Strategy):
     field_labels = frozenset({"metadata.name", "metadata.namespace", "type"})
 
     def default(self, obj: dict) -> None:
-        obj.setdefault("type", "Opaque")
+        if not obj.get("type"):
+            obj["type"] = "Opaque"
         # stringData is write-only: it is merged into data and never stored.
         string_data = obj.pop("stringData", None)
         if isinstance(string_data, dict):

@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import time
+import uuid
 
 import yaml
 
@@ -121,3 +122,20 @@ def test_server_side_apply(server, namespace):
                                      "-o", "json", "--show-managed-fields").stdout)
     assert live["data"] == {"a": "10"}  # b was applied before and no longer is: removed
     assert live["metadata"]["managedFields"][0]["manager"] == "kubectl"
+
+
+def test_imperative_create_sends_protobuf(server):
+    """kubectl create namespace/configmap/secret send protobuf bodies; they must work."""
+    ns = "imp-" + uuid.uuid4().hex[:6]
+    server.kubectl("create", "namespace", ns)
+    try:
+        server.kubectl("create", "configmap", "cm", "-n", ns, "--from-literal=a=b")
+        server.kubectl("create", "secret", "generic", "s", "-n", ns, "--from-literal=x=y")
+        cm = json.loads(server.kubectl("get", "cm", "cm", "-n", ns, "-o", "json").stdout)
+        secret = json.loads(server.kubectl("get", "secret", "s", "-n", ns, "-o", "json").stdout)
+        assert cm["data"] == {"a": "b"}
+        assert secret["data"] == {"x": "eQ=="} and secret["type"] == "Opaque"
+        assert server.kubectl("get", "ns", ns).stdout.split()[-3:-1] == [ns, "Active"]
+    finally:
+        server.kubectl("delete", "namespace", ns)
+    assert server.kubectl("get", "ns", ns, check=False).returncode == 1
