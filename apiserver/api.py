@@ -239,8 +239,6 @@ class Api:
             return self._object(req, rtype, obj, 201)
         if verb == "update":
             body = parse_body(req)
-            if rtype.plural == "namespaces" and sub == "finalize":
-                raise self._no_route()
             return self._object(req, rtype, store.update(ns, name, body, subresource=sub,
                                                          dry_run=dry_run))
         if verb == "patch":
