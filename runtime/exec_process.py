@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from runtime import init, process_setup, sync, syscalls
+from runtime import init, namespaces, process_setup, sync, syscalls
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
@@ -58,7 +58,7 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
     some types and pointless for all)."""
     result = {}
     for kind, path in container.state.namespace_paths.items():
-        own = f"/proc/self/ns/{init.NS_FILES[kind]}"
+        own = f"/proc/self/ns/{namespaces.PROC_FILES[kind]}"
         try:
             theirs = os.stat(path)
         except FileNotFoundError:

@@ -10,18 +10,9 @@ import json
 import os
 
 from runtime import devices, hooks, process_setup, rootfs, sync, syscalls as s
+from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
 from runtime.errors import PycontainerError
-
-# setns order: the user namespace first (it grants the rights for the others), the mount
-# namespace last (it changes what the other paths mean).
-JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
-NS_FILES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup",
-            "mount": "mnt", "pid": "pid", "time": "time"}
-CLONE_FLAGS = {"mount": s.CLONE_NEWNS, "uts": s.CLONE_NEWUTS, "ipc": s.CLONE_NEWIPC,
-               "user": s.CLONE_NEWUSER, "pid": s.CLONE_NEWPID, "network": s.CLONE_NEWNET,
-               "cgroup": s.CLONE_NEWCGROUP}
-
 
 class InitContext:
     __slots__ = ("container_id", "state_dir_fd", "from_parent", "to_parent", "console_fd",

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 
-from runtime import hooks, init, state as state_mod, sync, syscalls
+from runtime import hooks, namespaces, state as state_mod, sync, syscalls
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -70,7 +70,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     flags = 0
     for kind, path in config.namespaces.items():
         if not path and kind != "cgroup":  # the cgroup one comes once the init is in its cgroup
-            flags |= init.CLONE_FLAGS[kind]
+            flags |= namespaces.CLONE_FLAGS[kind]
     dir_fd = os.open(state_dir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     with _pid_namespace_for_children(config.namespaces.get("pid", "")):
         pid = syscalls.clone(flags)
@@ -78,6 +78,10 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         try:
             from_child.close()
             to_child.close()
+            # Imported here, in the child: the init's modules load while the runtime moves it
+            # into its cgroup.
+            from runtime import init
+
             ctx = init.InitContext(
                 container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
@@ -92,9 +96,6 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     try:
         state.pid = pid
         state.pid_start = state_mod.process_start_time(pid) or 0
-        state.namespace_paths = {kind: f"/proc/{pid}/ns/{init.NS_FILES[kind]}"
-                                 for kind in config.namespaces}
-        state_dir.save(state)
         if config.new_namespace("user"):
             _write_id_map(pid, "uid_map", config.uid_mappings)
             _write_id_map(pid, "gid_map", config.gid_mappings)
@@ -111,6 +112,11 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
             if state_mod.is_alive(pid, state.pid_start):
                 raise
             # The init failed already: its own error message is waiting in the pipe.
+        # Until the init is READY it dies with this process (EOF on its pipe): recording it
+        # only now keeps the cgroup attach early.
+        state.namespace_paths = {kind: f"/proc/{pid}/ns/{namespaces.PROC_FILES[kind]}"
+                                 for kind in config.namespaces}
+        state_dir.save(state)
         _converse(config, from_child, to_child, oci_state, pid)
     finally:
         from_child.close()
