@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 
+from overlay.mount import MS_BIND
 from runtime import capabilities, mount_options
 from runtime.errors import ConfigError
 
@@ -140,8 +141,6 @@ class Mount:
 
     @property
     def is_bind(self) -> bool:
-        from runtime.syscalls import MS_BIND
-
         return bool(self.flags & MS_BIND)
 
 
@@ -271,8 +270,9 @@ def parse(raw: object, bundle: str) -> Config:
         raise ConfigError("linux.mountLabel", "SELinux labels are not supported on this host")
     seccomp = _get(linux, "seccomp", dict, "linux.seccomp")
     if seccomp is not None:
-        raise ConfigError("linux.seccomp", "seccomp filters are not supported yet; "
-                                           "refusing to run unconfined")
+        from runtime import seccomp as seccomp_mod
+
+        seccomp = seccomp_mod.parse(seccomp)
 
     annotations = _get(raw, "annotations", dict, "annotations", {})
     for key, value in annotations.items():
@@ -437,8 +437,6 @@ def _mount(raw: object, field: str) -> Mount:
             raise ConfigError(f"{field}.source", f"{source} does not exist")
     parsed = mount_options.parse(options, is_bind, f"{field}.options")
     if fstype == "bind":
-        from runtime.syscalls import MS_BIND
-
         parsed.flags |= MS_BIND
     return Mount(destination=os.path.normpath(destination), type=fstype, source=source,
                  options=options, flags=parsed.flags, propagation=parsed.propagation,

@@ -8,6 +8,7 @@ import fcntl
 import os
 import termios
 
+from overlay import mount as m
 from runtime import syscalls
 
 # <asm-generic/ioctls.h>; Python's termios module does not export these two.
@@ -43,7 +44,7 @@ def setup_in_container(console_socket: int, size: tuple[int, int] | None,
     if bind_console:
         if not os.path.lexists("/dev/console"):
             os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        syscalls.mount(slave_path, "/dev/console", None, syscalls.MS_BIND)
+        m.mount(slave_path, "/dev/console", None, m.MS_BIND)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import stat
 
-from runtime import securejoin, syscalls as s
+from overlay import mount as m
+from runtime import securejoin
 from runtime.config import Config, Device
 
 # The nodes every container gets (OCI runtime spec, "Default Devices").
@@ -61,7 +62,7 @@ def _create(root: str, device: Device, in_user_namespace: bool) -> None:
     if in_user_namespace:
         # mknod is refused in a user namespace: borrow the host's node with a bind mount.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-        s.mount(device.path, path, None, s.MS_BIND)
+        m.mount(device.path, path, None, m.MS_BIND)
         return
     os.mknod(path, _TYPES[device.type] | device.file_mode, os.makedev(device.major, device.minor))
     # mknod's mode is filtered by the umask; the spec's fileMode is exact.

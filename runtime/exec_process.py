@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from runtime import init, namespaces, process_setup, sync, syscalls
+from runtime import init, namespaces, process_setup, seccomp, sync, syscalls
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
@@ -21,6 +21,8 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     """Starts `process` in `container`; returns its PID once it has exec'd."""
     paths = _namespaces_to_join(container)
     cgroup = container.cgroup()
+    raw_seccomp = (container.state.config.get("linux") or {}).get("seccomp")
+    profile = seccomp.parse(raw_seccomp) if raw_seccomp else None
     if process.terminal:
         # Imported before the helper enters the container's mount namespace, where the host's
         # Python library is out of sight.
@@ -30,7 +32,7 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     if helper == 0:
         try:
             reader.close()
-            _helper(cgroup, paths, process, writer, console_fd, preserve_fds)
+            _helper(cgroup, paths, process, profile, writer, console_fd, preserve_fds)
         finally:
             os._exit(1)
     writer.close()
@@ -69,8 +71,8 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
     return result
 
 
-def _helper(cgroup, paths: dict[str, str], process: Process, writer: sync.Channel,
-            console_fd: int, preserve_fds: int) -> None:
+def _helper(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
+            writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
     try:
         cgroup.add_process(os.getpid())
         pid_path = paths.pop("pid", None)
@@ -88,20 +90,22 @@ def _helper(cgroup, paths: dict[str, str], process: Process, writer: sync.Channe
         writer.send(sync.ERROR, f"exec: {e}")
         os._exit(1)
     if pid == 0:
-        _process(process, writer, console_fd, preserve_fds)
+        _process(process, profile, writer, console_fd, preserve_fds)
     writer.send(sync.PID, str(pid))
     os._exit(0)
 
 
-def _process(process: Process, writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
+def _process(process: Process, profile: seccomp.Profile | None, writer: sync.Channel,
+             console_fd: int, preserve_fds: int) -> None:
     try:
         if process.terminal:
             from runtime import console
 
             os.setsid()
             console.setup_in_container(console_fd, process.console_size, bind_console=False)
-        path, env = init.prepare_process(process, preserve_fds)
-        process_setup.execute(path, process.args, env)
+        early, late = seccomp.timing(profile, process.no_new_privileges)
+        path, env = init.prepare_process(process, preserve_fds, early and seccomp.Filter(early))
+        process_setup.execute(path, process.args, env, late and seccomp.Filter(late))
     except BaseException as e:  # noqa: BLE001
         writer.send(sync.ERROR, str(e))
     os._exit(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from runtime import devices, hooks, process_setup, rootfs, sync, syscalls as s
+from runtime import devices, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
 from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
 from runtime.errors import PycontainerError
@@ -39,14 +39,16 @@ def run_container_init(config: Config, ctx: InitContext) -> None:
     """Never returns: execs the user process or exits non-zero after reporting why."""
     ready = False
     try:
-        path, env = _prepare(config, ctx)
+        early, late = seccomp.timing(config.seccomp, config.process.no_new_privileges)
+        path, env = _prepare(config, ctx, early and seccomp.Filter(early))
+        late_filter = late and seccomp.Filter(late)
         ctx.to_parent.send(sync.READY)
         ready = True
         ctx.to_parent.close()
         _wait_for_start(ctx)
         hooks.run("startContainer", config.hooks.get("startContainer", []),
                   {**ctx.state, "status": "created"})
-        process_setup.execute(path, config.process.args, env)
+        process_setup.execute(path, config.process.args, env, late_filter)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime as one line
         _fail(ctx.to_parent, e, ready)
 
@@ -71,7 +73,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _prepare(config: Config, ctx: InitContext) -> tuple[str, dict[str, str]]:
+def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
     ctx.state = json.loads(_await(ctx, sync.GO))
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
@@ -115,7 +117,7 @@ def _prepare(config: Config, ctx: InitContext) -> tuple[str, dict[str, str]]:
     if process.terminal:
         console.setup_in_container(ctx.console_fd, process.console_size, bind_console=own_dev)
     rootfs.finalize(config)
-    return prepare_process(process, ctx.preserve_fds)
+    return prepare_process(process, ctx.preserve_fds, early_filter)
 
 
 def _await(ctx: InitContext, tag: str) -> str:
@@ -142,13 +144,16 @@ def _enter_cgroup(config: Config, ctx: InitContext) -> None:
         s.unshare(s.CLONE_NEWCGROUP)
 
 
-def prepare_process(process: Process, preserve_fds: int) -> tuple[str, dict[str, str]]:
+def prepare_process(process: Process, preserve_fds: int,
+                    early_filter=None) -> tuple[str, dict[str, str]]:
     """User, capabilities, rlimits, cwd, environment; returns the executable and environment.
-    Shared by init and `exec`."""
+    Shared by init and `exec`. `early_filter`: seccomp to load while still privileged."""
     process_setup.set_rlimits(process)
     in_cwd = process_setup.chdir(process.cwd)
     env = process_setup.environment(process)
     path = process_setup.find_executable(process.args[0], env)
+    if early_filter is not None:
+        early_filter.load()
     process_setup.switch_user(process, _setgroups_allowed())
     if not in_cwd and not process_setup.chdir(process.cwd):
         raise PycontainerError(f"process.cwd: {process.cwd}: permission denied")

@@ -104,12 +104,14 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     raise ExecutableNotFound(f"process.args[0]: executable {where} not found in the container")
 
 
-def execute(path: str, args: list[str], env: dict[str, str]) -> None:
+def execute(path: str, args: list[str], env: dict[str, str], seccomp_filter=None) -> None:
     """execve with the signal dispositions a fresh process expects (Python ignores SIGPIPE and
-    SIGXFSZ, and ignored signals survive exec)."""
+    SIGXFSZ, and ignored signals survive exec); a seccomp filter given here is loaded last."""
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if seccomp_filter is not None:
+        seccomp_filter.load()
     try:
         os.execve(path, args, env)
     except OSError as e:

@@ -6,24 +6,25 @@ from __future__ import annotations
 import os
 import stat
 
-from runtime import securejoin, syscalls as s
+from overlay import mount as mnt
+from runtime import securejoin, syscalls
 from runtime.config import Config, Mount
 from runtime.errors import ConfigError
 
 # Mount flags that a remount must keep when the mount was inherited from a more privileged
 # mount namespace (the kernel locks them); statvfs reports them with the same bit values.
-_LOCKED_FLAGS = s.MS_RDONLY | s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_NOATIME | \
-    s.MS_NODIRATIME | s.MS_RELATIME
-_PROPAGATION = {"shared": s.MS_SHARED, "slave": s.MS_SLAVE, "private": s.MS_PRIVATE,
-                "unbindable": s.MS_UNBINDABLE}
+_LOCKED_FLAGS = mnt.MS_RDONLY | mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC | mnt.MS_NOATIME | \
+    mnt.MS_NODIRATIME | mnt.MS_RELATIME
+_PROPAGATION = {"shared": mnt.MS_SHARED, "slave": mnt.MS_SLAVE, "private": mnt.MS_PRIVATE,
+                "unbindable": mnt.MS_UNBINDABLE}
 
 
 def propagation_flags(name: str) -> int:
     """rootfsPropagation name -> mount flags; runc's default is a recursive slave."""
     if not name:
-        return s.MS_SLAVE | s.MS_REC
+        return mnt.MS_SLAVE | mnt.MS_REC
     if name.startswith("r"):
-        return _PROPAGATION[name[1:]] | s.MS_REC
+        return _PROPAGATION[name[1:]] | mnt.MS_REC
     return _PROPAGATION[name]
 
 
@@ -31,11 +32,11 @@ def prepare(config: Config) -> None:
     """Cuts the new mount namespace off from the host's events and makes the rootfs a mount point
     (pivot_root needs one)."""
     flags = propagation_flags(config.rootfs_propagation)
-    s.mount(None, "/", None, flags)
-    if flags & s.MS_SHARED:
+    mnt.mount(None, "/", None, flags)
+    if flags & mnt.MS_SHARED:
         # pivot_root refuses a new root whose parent mount is shared.
-        s.mount(None, _mount_point_of(os.path.dirname(config.root_path)), None, s.MS_PRIVATE)
-    s.mount(config.root_path, config.root_path, None, s.MS_BIND | s.MS_REC)
+        mnt.mount(None, _mount_point_of(os.path.dirname(config.root_path)), None, mnt.MS_PRIVATE)
+    mnt.mount(config.root_path, config.root_path, None, mnt.MS_BIND | mnt.MS_REC)
 
 
 def _mount_point_of(path: str) -> str:
@@ -61,18 +62,18 @@ def _mount_one(config: Config, m: Mount, cgroup_dirs: dict[str, str]) -> None:
     if m.is_bind:
         source_is_dir = os.path.isdir(m.source)
         _make_mount_point(dest, directory=source_is_dir)
-        s.mount(m.source, dest, None, m.flags & (s.MS_BIND | s.MS_REC))
-        extra = m.flags & ~(s.MS_BIND | s.MS_REC | s.MS_REMOUNT)
+        mnt.mount(m.source, dest, None, m.flags & (mnt.MS_BIND | mnt.MS_REC))
+        extra = m.flags & ~(mnt.MS_BIND | mnt.MS_REC | mnt.MS_REMOUNT)
         if extra:
-            _remount(dest, s.MS_BIND | extra | (m.flags & s.MS_REC))
+            _remount(dest, mnt.MS_BIND | extra | (m.flags & mnt.MS_REC))
     elif m.type == "cgroup":
         _make_mount_point(dest, directory=True)
         _mount_cgroups(dest, m, cgroup_dirs, config.new_namespace("cgroup"))
     else:
         _make_mount_point(dest, directory=True)
-        s.mount(m.source or m.type, dest, m.type, m.flags, m.data)
+        mnt.mount(m.source or m.type, dest, m.type, m.flags, m.data)
     for flag in m.propagation:
-        s.mount(None, dest, None, flag)
+        mnt.mount(None, dest, None, flag)
 
 
 def _make_mount_point(path: str, directory: bool) -> None:
@@ -87,31 +88,31 @@ def _make_mount_point(path: str, directory: bool) -> None:
 
 def _remount(path: str, flags: int) -> None:
     """Bind-remounts with `flags`, keeping the flags the kernel would refuse to clear."""
-    current = os.statvfs(path).f_flag & (s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC)
-    s.mount(None, path, None, s.MS_REMOUNT | flags | current)
+    current = os.statvfs(path).f_flag & (mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC)
+    mnt.mount(None, path, None, mnt.MS_REMOUNT | flags | current)
 
 
 def _mount_cgroups(dest: str, m: Mount, cgroup_dirs: dict[str, str], own_cgroupns: bool) -> None:
     """The container's own cgroups at `dest`: cgroup2 directly when the container has its own
     cgroup namespace on a unified host; otherwise (v1, hybrid) a tmpfs holding a bind mount of
     the container's directory in each hierarchy, as runc does."""
-    read_only = m.flags & s.MS_RDONLY
-    flags = m.flags & ~s.MS_RDONLY
+    read_only = m.flags & mnt.MS_RDONLY
+    flags = m.flags & ~mnt.MS_RDONLY
     if list(cgroup_dirs) == [""]:
         if own_cgroupns:
-            s.mount("cgroup2", dest, "cgroup2", m.flags)
+            mnt.mount("cgroup2", dest, "cgroup2", m.flags)
         else:
-            s.mount(cgroup_dirs[""], dest, None, s.MS_BIND)
-            _remount(dest, s.MS_BIND | m.flags)
+            mnt.mount(cgroup_dirs[""], dest, None, mnt.MS_BIND)
+            _remount(dest, mnt.MS_BIND | m.flags)
         return
-    s.mount("tmpfs", dest, "tmpfs", flags, "mode=755")
+    mnt.mount("tmpfs", dest, "tmpfs", flags, "mode=755")
     for name, host_dir in cgroup_dirs.items():
         sub = os.path.join(dest, name)
         os.mkdir(sub, 0o755)
-        s.mount(host_dir, sub, None, s.MS_BIND)
-        _remount(sub, s.MS_BIND | m.flags)
+        mnt.mount(host_dir, sub, None, mnt.MS_BIND)
+        _remount(sub, mnt.MS_BIND | m.flags)
     if read_only:
-        s.mount(None, dest, None, s.MS_REMOUNT | m.flags, "mode=755")
+        mnt.mount(None, dest, None, mnt.MS_REMOUNT | m.flags, "mode=755")
 
 
 def make_cwd(config: Config, cwd: str) -> None:
@@ -126,20 +127,20 @@ def pivot(root: str) -> None:
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.chdir(root)
-        s.pivot_root(".", ".")
+        syscalls.pivot_root(".", ".")
         os.fchdir(old_root)
     finally:
         os.close(old_root)
     # The old root sits under the new one; a slave copy keeps the unmount from reaching the host.
-    s.mount(None, ".", None, s.MS_SLAVE | s.MS_REC)
-    s.umount2(".", s.MNT_DETACH)
+    mnt.mount(None, ".", None, mnt.MS_SLAVE | mnt.MS_REC)
+    mnt.umount2(".", mnt.MNT_DETACH)
     os.chdir("/")
 
 
 def move_root(root: str) -> None:
     """--no-pivot: for roots on ramfs, where pivot_root cannot work; weaker than pivot_root."""
     os.chdir(root)
-    s.mount(root, "/", None, s.MS_MOVE)
+    mnt.mount(root, "/", None, mnt.MS_MOVE)
     os.chroot(".")
     os.chdir("/")
 
@@ -154,15 +155,15 @@ def finalize(config: Config) -> None:
     for path in config.masked_paths:
         _mask(path)
     if config.root_readonly:
-        _remount("/", s.MS_BIND | s.MS_RDONLY | s.MS_REC)
+        _remount("/", mnt.MS_BIND | mnt.MS_RDONLY | mnt.MS_REC)
 
 
 def _read_only(path: str) -> None:
     try:
-        s.mount(path, path, None, s.MS_BIND | s.MS_REC)
+        mnt.mount(path, path, None, mnt.MS_BIND | mnt.MS_REC)
     except FileNotFoundError:
         return
-    _remount(path, s.MS_BIND | s.MS_RDONLY | s.MS_REC)
+    _remount(path, mnt.MS_BIND | mnt.MS_RDONLY | mnt.MS_REC)
 
 
 def _mask(path: str) -> None:
@@ -171,6 +172,6 @@ def _mask(path: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        s.mount("tmpfs", path, "tmpfs", s.MS_RDONLY)
+        mnt.mount("tmpfs", path, "tmpfs", mnt.MS_RDONLY)
     else:
-        s.mount("/dev/null", path, None, s.MS_BIND)
+        mnt.mount("/dev/null", path, None, mnt.MS_BIND)

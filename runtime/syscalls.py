@@ -1,4 +1,5 @@
-"""Python faces of the syscalls the standard library lacks (clone, unshare, setns, mount...).
+"""Python faces of the syscalls the standard library lacks (clone, unshare, setns, pivot_root...;
+mount(2) is overlay.mount's).
 
 Every failure raises OSError with the errno and the call's arguments, so an error that crosses the
 init/runtime boundary keeps its cause.
@@ -18,31 +19,6 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_SYNCHRONOUS = 0x10
-MS_REMOUNT = 0x20
-MS_MANDLOCK = 0x40
-MS_DIRSYNC = 0x80
-MS_NOSYMFOLLOW = 0x100
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
-MS_BIND = 0x1000
-MS_MOVE = 0x2000
-MS_REC = 0x4000
-MS_SILENT = 0x8000
-MS_UNBINDABLE = 0x20000
-MS_PRIVATE = 0x40000
-MS_SLAVE = 0x80000
-MS_SHARED = 0x100000
-MS_RELATIME = 0x200000
-MS_I_VERSION = 0x800000
-MS_STRICTATIME = 0x1000000
-MS_LAZYTIME = 0x2000000
-
-MNT_DETACH = 0x2
 
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -67,21 +43,6 @@ def unshare(flags: int) -> None:
 
 def setns(fd: int, nstype: int = 0) -> None:
     _check(lib.setns(fd, nstype), "setns")
-
-
-def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0,
-          data: str | None = None) -> None:
-    src = source.encode() if source is not None else ffi.NULL
-    fst = fstype.encode() if fstype is not None else ffi.NULL
-    dat = data.encode() if data else ffi.NULL
-    if lib.mount(src, target.encode(), fst, flags, dat) < 0:
-        err = ffi.errno
-        raise OSError(err, f"mount {source or 'none'} on {target} (type {fstype or 'none'}, "
-                           f"flags {flags:#x}{', ' + data if data else ''}): {os.strerror(err)}")
-
-
-def umount2(target: str, flags: int = 0) -> None:
-    _check(lib.umount2(target.encode(), flags), f"umount {target}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:

@@ -12,15 +12,30 @@ ffibuilder.cdef(
     long pyc_clone(unsigned long flags);
     int unshare(int flags);
     int setns(int fd, int nstype);
-    int mount(const char *source, const char *target, const char *filesystemtype,
-              unsigned long mountflags, const void *data);
-    int umount2(const char *target, int flags);
     int pyc_pivot_root(const char *new_root, const char *put_old);
     int sethostname(const char *name, size_t len);
     int setdomainname(const char *name, size_t len);
     long pyc_join_session_keyring(const char *name);
     int pyc_prctl(int option, unsigned long arg2, unsigned long arg3);
     int pyc_send_fd(int sock, int fd, const char *name);
+
+    /* libseccomp, for linux.seccomp */
+    typedef void *scmp_filter_ctx;
+    enum scmp_compare { SCMP_CMP_NE = 1, SCMP_CMP_LT = 2, SCMP_CMP_LE = 3, SCMP_CMP_EQ = 4,
+                        SCMP_CMP_GE = 5, SCMP_CMP_GT = 6, SCMP_CMP_MASKED_EQ = 7 };
+    enum scmp_filter_attr { SCMP_FLTATR_CTL_NNP, SCMP_FLTATR_CTL_TSYNC, SCMP_FLTATR_CTL_LOG,
+                            SCMP_FLTATR_CTL_SSB, ... };
+    struct scmp_arg_cmp { unsigned int arg; enum scmp_compare op; uint64_t datum_a;
+                          uint64_t datum_b; };
+    scmp_filter_ctx seccomp_init(uint32_t def_action);
+    void seccomp_release(scmp_filter_ctx ctx);
+    uint32_t seccomp_arch_resolve_name(const char *arch_name);
+    int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
+    int seccomp_syscall_resolve_name(const char *name);
+    int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
+                               unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array);
+    int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
+    int seccomp_load(const scmp_filter_ctx ctx);
     """
 )
 
@@ -31,7 +46,7 @@ ffibuilder.set_source(
     #include <sched.h>
     #include <signal.h>
     #include <string.h>
-    #include <sys/mount.h>
+    #include <seccomp.h>
     #include <sys/prctl.h>
     #include <sys/socket.h>
     #include <sys/syscall.h>
@@ -79,6 +94,7 @@ ffibuilder.set_source(
         return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
     }
     """,
+    libraries=["seccomp"],
 )
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ CASES = {
                     [b"linux.sysctl.vm.swappiness"]),
     "negative memory limit": (lambda c: c["linux"]["resources"].update(memory={"limit": -5}),
                               [b"linux.resources.memory.limit"]),
-    "seccomp": (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW"}),
-                [b"linux.seccomp"]),
+    "seccomp action": (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_MAYBE"}),
+                       [b"linux.seccomp.defaultAction", b"SCMP_ACT_MAYBE"]),
+    "seccomp notify": (lambda c: c["linux"].update(seccomp={
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+        [b"linux.seccomp.syscalls[0].action", b"SCMP_ACT_NOTIFY"]),
     "apparmor": (lambda c: c["process"].update(apparmorProfile="docker-default"),
                  [b"process.apparmorProfile"]),
 }

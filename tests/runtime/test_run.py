@@ -251,3 +251,45 @@ def test_joins_a_namespace_by_path(runtime, bundle, tmp_path):
     bundle.process("sh", "-c", "hostname; readlink /proc/self/ns/net")
     out = runtime.run("run", "-b", bundle.path, runtime.new_id())
     assert out.stdout.decode().split() == ["pod", os.readlink(f"/proc/{pid}/ns/net")]
+
+
+def test_seccomp_profile_blocks_and_allows(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["no_such_syscall_in_any_kernel"], "action": "SCMP_ACT_ERRNO"},
+            # personality(2) allowed for 0 only: two conditions on one argument become two rules
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+                      {"index": 0, "value": 131080, "op": "SCMP_CMP_EQ"}]},
+        ],
+    }
+    bundle.process("sh", "-c", "mkdir /dev/shm/d 2>&1; grep Seccomp: /proc/self/status")
+    out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+    assert b"Permission denied" in out.stdout, out.stderr
+    assert b"Seccomp:\t2" in out.stdout
+
+
+def test_seccomp_applies_to_exec_too(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.process("sleep", "60")
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "-b", bundle.path, cid, capture_output=False,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = runtime.run("exec", cid, "sh", "-c", "mkdir /dev/shm/x 2>&1; true")
+    assert b"Operation not permitted" in out.stdout
+
+
+def test_seccomp_without_no_new_privs_is_loaded_while_privileged(runtime, bundle):
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.process("sh", "-c", "mkdir /tmp/x 2>&1; grep NoNewPrivs /proc/self/status")
+    out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+    assert b"Operation not permitted" in out.stdout and b"NoNewPrivs:\t0" in out.stdout, out.stderr

@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from runtime import mount_options, securejoin, signals, syscalls
+from overlay import mount as syscalls
+from runtime import mount_options, securejoin, signals
 from runtime.config import parse, parse_process
 from runtime.default_spec import default_spec
 from runtime.errors import ConfigError, PycontainerError
