@@ -436,6 +436,8 @@ def _mount(raw: object, field: str) -> Mount:
         if not os.path.exists(source):
             raise ConfigError(f"{field}.source", f"{source} does not exist")
     parsed = mount_options.parse(options, is_bind, f"{field}.options")
+    if "tmpcopyup" in options and fstype != "tmpfs":
+        raise ConfigError(f"{field}.options", "tmpcopyup is for tmpfs mounts only")
     if fstype == "bind":
         parsed.flags |= MS_BIND
     return Mount(destination=os.path.normpath(destination), type=fstype, source=source,

@@ -58,6 +58,11 @@ PROPAGATION = {
 }
 
 
+# Options the runtime acts on itself, never passed to the kernel: tmpcopyup fills a tmpfs with
+# what the image had at its mount point (podman asks for it with --read-only).
+RUNTIME_OPTIONS = ("tmpcopyup",)
+
+
 class ParsedOptions:
     __slots__ = ("flags", "propagation", "data")
 
@@ -78,6 +83,8 @@ def parse(options: list[str], is_bind: bool, field: str) -> ParsedOptions:
             flags = (flags | set_) & ~clear
         elif opt in PROPAGATION:
             propagation.append(PROPAGATION[opt])
+        elif opt in RUNTIME_OPTIONS:
+            continue
         elif "=" in opt or not is_bind:
             data.append(opt)
         else:

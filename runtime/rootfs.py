@@ -69,11 +69,56 @@ def _mount_one(config: Config, m: Mount, cgroup_dirs: dict[str, str]) -> None:
     elif m.type == "cgroup":
         _make_mount_point(dest, directory=True)
         _mount_cgroups(dest, m, cgroup_dirs, config.new_namespace("cgroup"))
+    elif "tmpcopyup" in m.options and os.path.isdir(dest):
+        _mount_tmpfs_copy_up(dest, m)
     else:
         _make_mount_point(dest, directory=True)
         mnt.mount(m.source or m.type, dest, m.type, m.flags, m.data)
     for flag in m.propagation:
         mnt.mount(None, dest, None, flag)
+
+
+def _mount_tmpfs_copy_up(dest: str, m: Mount) -> None:
+    """A tmpfs at `dest` holding a copy of what the image has there. The image's directory is
+    read through a descriptor opened before the tmpfs covers it."""
+    image_dir = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        mnt.mount(m.source or "tmpfs", dest, "tmpfs", m.flags & ~mnt.MS_RDONLY, m.data)
+        top = os.fstat(image_dir)
+        os.chmod(dest, stat.S_IMODE(top.st_mode))
+        os.chown(dest, top.st_uid, top.st_gid)
+        for here, dirs, files, here_fd in os.fwalk(".", dir_fd=image_dir):
+            for name in dirs + files:
+                _copy_entry(name, here_fd, os.path.join(dest, here, name))
+    finally:
+        os.close(image_dir)
+    if m.flags & mnt.MS_RDONLY:
+        mnt.mount(None, dest, None, mnt.MS_REMOUNT | m.flags, m.data)
+
+
+def _copy_entry(name: str, dir_fd: int, target: str) -> None:
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        os.symlink(os.readlink(name, dir_fd=dir_fd), target)
+    elif stat.S_ISDIR(mode):
+        os.mkdir(target)
+    elif stat.S_ISREG(mode):
+        src = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                while chunk := os.read(src, 1 << 16):
+                    os.write(dst, chunk)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+    else:  # device nodes, fifos, sockets
+        os.mknod(target, mode, st.st_rdev)
+    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+    if not stat.S_ISLNK(mode):
+        os.chmod(target, stat.S_IMODE(mode))
 
 
 def _make_mount_point(path: str, directory: bool) -> None:

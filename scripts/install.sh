@@ -9,6 +9,8 @@ VENV=${PYCONTAINER_VENV:-$PWD/.venv}
 APT_PACKAGES=(
     python3 python3-venv python3-dev build-essential  # the virtualenv; cffi and python-prctl compile
     libcap-dev                                         # python-prctl
+    libseccomp-dev                                     # the runtime's seccomp filters (cffi)
+    runc                                               # the reference runtime, for bench/
     busybox-static                                     # root filesystems for demos and tests
 )
 
@@ -26,4 +28,4 @@ fi
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
 # Bytecode now, not at the first run: `pycontainer` start-up time is a feature.
-"$VENV/bin/python" -m compileall -q -j 0 cgroups overlay netns runtime shim cni apiserver kubelet >/dev/null 2>&1 || true
+"$VENV/bin/python" -m compileall -q -j 0 -x '/(\.venv|\.git|build)/' . >/dev/null

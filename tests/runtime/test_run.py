@@ -293,3 +293,20 @@ def test_seccomp_without_no_new_privs_is_loaded_while_privileged(runtime, bundle
     bundle.process("sh", "-c", "mkdir /tmp/x 2>&1; grep NoNewPrivs /proc/self/status")
     out = runtime.run("run", "-b", bundle.path, runtime.new_id())
     assert b"Operation not permitted" in out.stdout and b"NoNewPrivs:\t0" in out.stdout, out.stderr
+
+
+def test_tmpcopyup_fills_the_tmpfs_with_the_image_content(runtime, writable_bundle):
+    rootfs = os.path.join(writable_bundle.path, "rootfs")
+    os.makedirs(os.path.join(rootfs, "srv", "sub"))
+    with open(os.path.join(rootfs, "srv", "sub", "file"), "w") as f:
+        f.write("from the image\n")
+    os.symlink("sub/file", os.path.join(rootfs, "srv", "link"))
+    os.chmod(os.path.join(rootfs, "srv"), 0o750)
+    writable_bundle.config["mounts"].append(
+        {"destination": "/srv", "type": "tmpfs", "source": "tmpfs",
+         "options": ["tmpcopyup", "nosuid", "size=1m"]})
+    writable_bundle.process("sh", "-c", "cat /srv/link; stat -c %a /srv; "
+                            "df /srv | tail -1 | cut -d' ' -f1; echo new > /srv/new")
+    out = runtime.run("run", "-b", writable_bundle.path, runtime.new_id())
+    assert out.stdout.split() == [b"from", b"the", b"image", b"750", b"tmpfs"], out.stderr
+    assert not os.path.exists(os.path.join(rootfs, "srv", "new"))  # writes stay in the tmpfs
