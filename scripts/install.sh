@@ -10,6 +10,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev build-essential  # the virtualenv; cffi and python-prctl compile
     libcap-dev                                         # python-prctl
     busybox-static                                     # root filesystems for demos and tests
+    linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
