@@ -4,7 +4,8 @@
     cg = cgroups.open_cgroup(cgroups.resolve_path(None, "web"))   # "/pycontainer/web"
     cg.validate(resources); cg.create(); cg.apply(resources); cg.add_process(pid)
 
-Kept lean: it is on the container start path (only os, errno, signal, time and our modules).
+Kept lean: it is on the container start path (only os, errno, time and our modules; on v2, math
+for cpu shares and ctypes + struct for device rules, when those are given).
 """
 from __future__ import annotations
 
