@@ -12,7 +12,7 @@ from __future__ import annotations
 from cgroups import mode
 from cgroups.base import FROZEN, THAWED, Cgroup
 from cgroups.errors import CgroupError, SystemdUnavailable
-from cgroups.paths import resolve_path
+from cgroups.paths import check_path, resolve_path
 from cgroups.validate import validate_resources
 
 __all__ = ["FROZEN", "THAWED", "Cgroup", "CgroupError", "CgroupStats", "SystemdUnavailable",
@@ -26,6 +26,7 @@ def detect_mode() -> str:
 
 def open_cgroup(path: str) -> Cgroup:
     """The cgroup at path (from resolve_path) with the driver for this host; touches nothing."""
+    check_path(path)
     hierarchies = mode.detect()
     if hierarchies.mode == mode.V2:
         from cgroups.v2 import V2Cgroup

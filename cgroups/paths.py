@@ -32,6 +32,15 @@ def resolve_path(cgroups_path: str | None, container_id: str, *, parent: str = "
     return f"/{base}/{path}"
 
 
+def check_path(path: str) -> None:
+    """Refuse a cgroup path that resolve_path could not have produced (relative, root, '..')."""
+    if not isinstance(path, str) or not path.startswith("/") or _clean(path, "cgroup path") != path[1:]:
+        raise CgroupError(f"cgroup path {path!r}: must be absolute and normalized,"
+                          " like '/pycontainer/web'")
+    if path == "/":
+        raise CgroupError("cgroup path '/': must not be the root cgroup")
+
+
 def _is_systemd_form(cgroups_path: str | None) -> bool:
     return bool(cgroups_path) and not cgroups_path.startswith("/") and cgroups_path.count(":") == 2
 

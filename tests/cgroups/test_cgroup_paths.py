@@ -57,3 +57,9 @@ def test_systemd_form_says_the_driver_is_unavailable():
         cgroups.resolve_path(None, "web", systemd=True)
     assert issubclass(cgroups.SystemdUnavailable, cgroups.CgroupError)
     assert issubclass(cgroups.CgroupError, ValueError)
+
+
+@pytest.mark.parametrize("path", ["pycontainer/web", "/", "/a/../b", "/a//b", "/a/", ""])
+def test_open_cgroup_refuses_a_path_resolve_path_would_not_give(path):
+    with pytest.raises(cgroups.CgroupError, match="cgroup path"):
+        cgroups.open_cgroup(path)
