@@ -12,6 +12,7 @@ APT_PACKAGES=(
     libseccomp-dev                                     # the runtime's seccomp filters (cffi)
     runc                                               # the reference runtime, for bench/
     busybox-static                                     # root filesystems for demos and tests
+    linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
