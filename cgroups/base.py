@@ -89,6 +89,12 @@ class Cgroup(abc.ABC):
     def _directories(self) -> list[str]:
         """The cgroup's directory in every hierarchy, the ones destroy removes."""
 
+    @abc.abstractmethod
+    def hierarchy_dirs(self) -> dict[str, str]:
+        """What a container's /sys/fs/cgroup shows: the name of each hierarchy's mount point
+        (its basename, e.g. "memory", "cpu,cpuacct", "systemd"; "" for a unified host) -> this
+        cgroup's directory in that hierarchy."""
+
     def kill_all(self, sig: int) -> None:
         """Send sig to every process in the cgroup.
 

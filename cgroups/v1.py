@@ -45,6 +45,10 @@ class V1Cgroup(Cgroup):
     def _directories(self) -> list[str]:
         return self._controller_dirs() + self._best_effort
 
+    def hierarchy_dirs(self) -> dict[str, str]:
+        dirs = self._directories()
+        return {os.path.basename(d[: -len(self.path)]): d for d in dirs}
+
     def _dir(self, controller: str, field: str) -> str:
         try:
             return self._dirs[controller]

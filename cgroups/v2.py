@@ -27,6 +27,9 @@ class V2Cgroup(Cgroup):
     def _directories(self) -> list[str]:
         return [self._dir]
 
+    def hierarchy_dirs(self) -> dict[str, str]:
+        return {"": self._dir}
+
     def exists(self) -> bool:
         return os.path.isdir(self._dir)
 

@@ -86,7 +86,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
                 container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
                 no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
-                cgroup_dirs=cgroup.directories())
+                cgroup_dirs=cgroup.hierarchy_dirs())
             init.run_container_init(config, ctx)
         finally:
             os._exit(1)
