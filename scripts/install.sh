@@ -28,5 +28,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
+# `sudo pycontainer ...` as with runc; the venv stays where it is.
+ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
 # Bytecode now, not at the first run: `pycontainer` start-up time is a feature.
 "$VENV/bin/python" -m compileall -q -j 0 -x '/(\.venv|\.git|build)/' . >/dev/null
