@@ -9,9 +9,12 @@ VENV=${PYCONTAINER_VENV:-$PWD/.venv}
 APT_PACKAGES=(
     python3 python3-venv python3-dev build-essential  # the virtualenv; cffi and python-prctl compile
     libcap-dev                                         # python-prctl
+    libseccomp-dev                                     # the runtime's seccomp filters (cffi)
+    runc                                               # the reference runtime, for bench/
     busybox-static                                     # root filesystems for demos and tests
     nftables                                           # netns NAT rules (libnftables), issue 6
     iptables containernetworking-plugins               # reference CNI plugins for cni tests/bench
+    linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
@@ -27,3 +30,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
+# `sudo pycontainer ...` as with runc; the venv stays where it is.
+ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
+# Bytecode now, not at the first run: `pycontainer` start-up time is a feature.
+"$VENV/bin/python" -m compileall -q -j 0 -x '/(\.venv|\.git|build)/' . >/dev/null

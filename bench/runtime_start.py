@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Time `pycontainer run` against `runc run` on the same busybox bundle running /bin/true.
+
+Alternates the two runtimes run by run (so that drift in the machine's load hits both), and
+prints each one's median, p90 and the ratio pycontainer/runc. As root:
+
+    .venv/bin/python bench/runtime_start.py [--runs 200] [--runc /usr/sbin/runc]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_bundle(top: str) -> str:
+    bundle = os.path.join(top, "bundle")
+    os.mkdir(bundle)
+    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
+                    os.path.join(bundle, "rootfs")], check=True)
+    from runtime.default_spec import default_spec
+
+    config = default_spec(unified_cgroups=False)
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["/bin/true"]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    return bundle
+
+
+def time_one(argv: list[str], cwd: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    parser.add_argument("--pycontainer",
+                        default=os.path.join(os.path.dirname(sys.executable), "pycontainer"))
+    args = parser.parse_args()
+    if not os.path.exists(args.runc):
+        sys.exit(f"runc not found at {args.runc}: apt-get install runc")
+    with tempfile.TemporaryDirectory() as top:
+        bundle = make_bundle(top)
+        runtimes = {
+            "runc": [args.runc, "--root", os.path.join(top, "runc-state"), "run"],
+            "pycontainer": [args.pycontainer, "--root", os.path.join(top, "pyc-state"), "run"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in runtimes}
+        for i in range(args.runs + 5):
+            for name, argv in runtimes.items():
+                elapsed = time_one([*argv, f"bench{i}"], bundle)
+                if i >= 5:  # warm-up: page cache, bytecode, the cgroup parents
+                    times[name].append(elapsed)
+    for name, samples in times.items():
+        samples.sort()
+        print(f"{name:12s} median {1000 * statistics.median(samples):6.1f} ms   "
+              f"p90 {1000 * samples[int(len(samples) * 0.9)]:6.1f} ms   ({len(samples)} runs)")
+    ratio = statistics.median(times["pycontainer"]) / statistics.median(times["runc"])
+    print(f"ratio pycontainer/runc (median): {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

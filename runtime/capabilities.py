@@ -1,0 +1,68 @@
+"""Linux capability names and the process's five capability sets.
+
+Names are the kernel ABI (include/uapi/linux/capability.h). Applying them goes through
+python-prctl's C module, which wraps libcap; ambient capabilities, which it does not cover, go
+through prctl(PR_CAP_AMBIENT) directly.
+"""
+from __future__ import annotations
+
+import _prctl
+
+from runtime import syscalls
+
+NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+NUMBERS = {name: number for number, name in enumerate(NAMES)}
+
+
+def last_cap() -> int:
+    """The highest capability the running kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(NAMES) - 1
+
+
+class CapabilitySets:
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(self, bounding: list[int], effective: list[int], inheritable: list[int],
+                 permitted: list[int], ambient: list[int]) -> None:
+        self.bounding = bounding
+        self.effective = effective
+        self.inheritable = inheritable
+        self.permitted = permitted
+        self.ambient = ambient
+
+
+def drop_bounding(keep: list[int]) -> None:
+    """Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP: do it
+    before changing user)."""
+    kept = set(keep)
+    for cap in range(last_cap() + 1):
+        if cap not in kept:
+            _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
+
+
+def apply(caps: CapabilitySets) -> None:
+    """Sets effective, permitted and inheritable exactly, then raises the ambient ones."""
+    every = range(last_cap() + 1)
+    eff, perm, inh = set(caps.effective), set(caps.permitted), set(caps.inheritable)
+    _prctl.set_caps(
+        list(eff), list(perm), list(inh),
+        [c for c in every if c not in eff], [c for c in every if c not in perm],
+        [c for c in every if c not in inh],
+    )
+    syscalls.ambient_clear_all()
+    for cap in caps.ambient:
+        syscalls.ambient_raise(cap)

@@ -1,0 +1,68 @@
+"""The click application built from runtime.cli_table: help, usage errors, and any command line
+the lean parser handed over. A valid line runs exactly as through the lean parser."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from runtime import VERSION
+from runtime.cli_parse import Parsed
+from runtime.cli_table import FLAG, GLOBAL_OPTIONS, INT, MULTI, VERBS, Opt, Verb
+
+_HELP = {"help_option_names": ["-h", "--help"]}
+
+
+def _option(opt: Opt) -> click.Option:
+    kwargs: dict = {"help": opt.help}
+    if opt.kind == FLAG:
+        kwargs["is_flag"] = True
+    elif opt.kind == MULTI:
+        kwargs.update(multiple=True, metavar=opt.metavar)
+    else:
+        kwargs.update(default=opt.default, show_default=opt.default is not None)
+        if opt.choices:
+            kwargs["type"] = click.Choice(opt.choices)
+        else:
+            kwargs.update(type=int if opt.kind == INT else str, metavar=opt.metavar)
+    return click.Option([*opt.names, opt.dest], **kwargs)
+
+
+def _arg_key(name: str) -> str:
+    return name.lstrip("?*").replace("-", "_")
+
+
+def _argument(name: str) -> click.Argument:
+    return click.Argument([_arg_key(name)], metavar=name.lstrip("?*").upper(),
+                          required=not name.startswith(("?", "*")),
+                          nargs=-1 if name.startswith("*") else 1)
+
+
+def _command(verb: Verb, dispatch: Callable[[Parsed], int]) -> click.Command:
+    def callback(**values: object) -> None:
+        ctx = click.get_current_context()
+        options = {o.dest: (list(values[o.dest]) if o.kind == MULTI else values[o.dest])
+                   for o in verb.options}
+        args = {_arg_key(n): (list(values[_arg_key(n)]) if n.startswith("*") else values[_arg_key(n)])
+                for n in verb.args}
+        ctx.exit(dispatch(Parsed(ctx.find_root().params, verb, options, args)))
+
+    settings = dict(_HELP, allow_interspersed_args=verb.interspersed,
+                    ignore_unknown_options=not verb.interspersed)
+    return click.Command(verb.name, callback=callback, help=verb.help, context_settings=settings,
+                         params=[*map(_option, verb.options), *map(_argument, verb.args)])
+
+
+def build(dispatch: Callable[[Parsed], int]) -> click.Group:
+    group = click.Group(
+        "pycontainer", help="A Linux container runtime that runs OCI bundles, as runc does.",
+        context_settings=_HELP, params=[*map(_option, GLOBAL_OPTIONS)],
+    )
+    group = click.version_option(VERSION, "--version", "-v", prog_name="pycontainer",
+                                 message="%(prog)s version %(version)s")(group)
+    for verb in VERBS:
+        command = _command(verb, dispatch)
+        group.add_command(command)
+        for alias in verb.aliases:
+            group.add_command(command, alias)
+    return group

@@ -1,0 +1,1 @@
+"""One module per `pycontainer` verb, each with run(parsed, log) -> exit status."""

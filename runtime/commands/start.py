@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from runtime import container as container_mod
+from runtime.cli_parse import Parsed
+from runtime.log import Log
+
+
+def run(p: Parsed, log: Log) -> int:
+    c = container_mod.Container.load(p.globals["root"], p.args["container_id"])
+    container_mod.start(c, log.warning)
+    return 0

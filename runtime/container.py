@@ -1,0 +1,136 @@
+"""A container found again from its state directory: its true status, its OCI state, signals,
+and its destruction (processes, cgroup, poststop hooks, state)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from runtime import state as state_mod
+from runtime.errors import ContainerNotFound, StateError
+from runtime.state import State, StateDir
+
+OCI_VERSION = "1.2.0"
+
+CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
+
+
+class Container:
+    __slots__ = ("state_dir", "state", "_cgroup")
+
+    def __init__(self, state_dir: StateDir, state: State) -> None:
+        self.state_dir = state_dir
+        self.state = state
+        self._cgroup = None
+
+    @classmethod
+    def load(cls, root: str, container_id: str, lock: bool = True) -> Container:
+        state_dir = StateDir(root, container_id)
+        if not state_dir.exists():
+            raise ContainerNotFound(container_id)
+        if lock:
+            state_dir.lock()
+        return cls(state_dir, state_dir.load())
+
+    @property
+    def id(self) -> str:
+        return self.state.id
+
+    def cgroup(self):  # -> cgroups.Cgroup; annotated loosely to keep `cgroups` off import time
+        if self._cgroup is None:
+            import cgroups
+
+            self._cgroup = cgroups.open_cgroup(self.state.cgroup_path)
+        return self._cgroup
+
+    def init_alive(self) -> bool:
+        return state_mod.is_alive(self.state.pid, self.state.pid_start)
+
+    def status(self) -> str:
+        if not self.init_alive():
+            return STOPPED
+        if os.path.exists(self.state_dir.fifo):
+            return CREATED
+        if self.cgroup().freezer_state() == "frozen":
+            return PAUSED
+        return RUNNING
+
+    def oci_state(self, status: str | None = None) -> dict:
+        """The OCI state (runtime spec "State"), plus runc's rootfs/created/owner."""
+        status = status or self.status()
+        result = {
+            "ociVersion": OCI_VERSION,
+            "id": self.state.id,
+            "pid": self.state.pid if status != STOPPED else 0,
+            "status": status,
+            "bundle": self.state.bundle,
+            "rootfs": self.state.rootfs,
+            "created": self.state.created,
+            "owner": self.state.owner,
+        }
+        if self.state.annotations:
+            result["annotations"] = self.state.annotations
+        return result
+
+    def signal(self, sig: int, all_processes: bool = False) -> None:
+        status = self.status()
+        if status == STOPPED:
+            raise StateError("container not running")
+        if all_processes:
+            self.cgroup().kill_all(sig)
+        else:
+            state_mod.signal_process(self.state.pid, self.state.pid_start, sig)
+
+    def destroy(self, warn) -> None:
+        """Kills whatever still runs in the container, removes its cgroup, runs the poststop
+        hooks and forgets it."""
+        cgroup = self.cgroup()
+        if self.init_alive():
+            os.kill(self.state.pid, signal.SIGKILL)
+        if cgroup.exists():
+            # Frozen tasks only die once thawed; destroy() kills and waits for the rest.
+            if cgroup.freezer_state() == "frozen":
+                cgroup.thaw()
+            cgroup.destroy()
+        self._wait_init_gone()
+        from runtime import config as config_mod, hooks
+
+        poststop = config_mod.parse_hooks(self.state.config).get("poststop", [])
+        if poststop:
+            hooks.run_warning_only("poststop", poststop, self.oci_state(STOPPED), warn)
+        self.state_dir.remove()
+
+    def _wait_init_gone(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.init_alive():
+            if time.monotonic() > deadline:
+                raise StateError(f"container {self.id}: init {self.state.pid} does not die")
+            time.sleep(0.005)
+
+
+def start(container: Container, warn) -> None:
+    """Releases the init waiting on exec.fifo (the OCI `start` operation), then runs the
+    poststart hooks."""
+    import select
+
+    status = container.status()
+    if status != CREATED:
+        raise StateError(f"cannot start a container that is {status}" if status != STOPPED
+                         else "cannot start a container that has stopped")
+    fifo = os.open(container.state_dir.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        # The init is blocked opening the fifo for writing; our open releases it and it writes
+        # one byte. Poll so that an init that died meanwhile is noticed instead of waited for.
+        while not select.select([fifo], [], [], 0.1)[0]:
+            if not container.init_alive():
+                raise StateError("container init died before start")
+        if os.read(fifo, 1) != b"0":
+            raise StateError("container init died before start")
+    finally:
+        os.close(fifo)
+    os.unlink(container.state_dir.fifo)
+    from runtime import config as config_mod, hooks
+
+    poststart = config_mod.parse_hooks(container.state.config).get("poststart", [])
+    if poststart:
+        hooks.run_warning_only("poststart", poststart, container.oci_state(RUNNING), warn)

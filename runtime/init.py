@@ -1,0 +1,210 @@
+"""The container's init: what runs in the child of clone() until it execs the user process.
+
+It talks to the runtime over two pipes (runtime.sync): it waits for GO (ID maps written), later
+for JOINED (in its cgroup), asks for the runtime-namespace hooks, reports READY or the error that
+stopped it, then waits on exec.fifo for `start`.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from runtime import devices, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
+from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
+from runtime.config import Config, Process
+from runtime.errors import PycontainerError
+
+class InitContext:
+    __slots__ = ("container_id", "state_dir_fd", "from_parent", "to_parent", "console_fd",
+                 "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "state", "joined")
+
+    def __init__(self, container_id: str, state_dir_fd: int, from_parent: sync.Channel,
+                 to_parent: sync.Channel, console_fd: int, preserve_fds: int, no_pivot: bool,
+                 new_keyring: bool, cgroup_dirs: dict[str, str]) -> None:
+        self.container_id = container_id
+        # Opened by the runtime: the state dir may be out of reach of the container's user.
+        self.state_dir_fd = state_dir_fd
+        self.from_parent = from_parent
+        self.to_parent = to_parent
+        self.console_fd = console_fd
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot
+        self.new_keyring = new_keyring
+        self.cgroup_dirs = cgroup_dirs
+        self.state: dict = {}  # the OCI state for the hooks run in here, sent with GO
+        self.joined = False  # moved into the container's cgroup by the runtime
+
+
+def run_container_init(config: Config, ctx: InitContext) -> None:
+    """Never returns: execs the user process or exits non-zero after reporting why."""
+    ready = False
+    try:
+        early, late = seccomp.timing(config.seccomp, config.process.no_new_privileges)
+        path, env = _prepare(config, ctx, early and seccomp.Filter(early))
+        late_filter = late and seccomp.Filter(late)
+        ctx.to_parent.send(sync.READY)
+        ready = True
+        ctx.to_parent.close()
+        _wait_for_start(ctx)
+        hooks.run("startContainer", config.hooks.get("startContainer", []),
+                  {**ctx.state, "status": "created"})
+        process_setup.execute(path, config.process.args, env, late_filter)
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime as one line
+        _fail(ctx.to_parent, e, ready)
+
+
+def _fail(channel: sync.Channel, error: BaseException, reported_ready: bool) -> None:
+    message = _describe(error)
+    if reported_ready:
+        # create has returned already: the container's stderr is all that is left to tell.
+        os.write(2, f"pycontainer: {message}\n".encode())
+        os._exit(127)
+    try:
+        channel.send(sync.ERROR, message)
+    finally:
+        os._exit(1)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, PycontainerError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" if not error.filename else str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
+    ctx.state = json.loads(_await(ctx, sync.GO))
+    if config.new_namespace("user"):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    join_namespaces({k: v for k, v in config.namespaces.items() if v and k != "pid"})
+    # A cgroup2 mount shows the cgroup namespace's root: on a unified host the namespace must
+    # exist before the mounts. Elsewhere it waits, so that the runtime's move of this process
+    # into its cgroup (slow: an RCU grace period on cgroup v1) overlaps the mounting below.
+    early_cgroupns = config.new_namespace("cgroup") and list(ctx.cgroup_dirs) == [""]
+    if early_cgroupns:
+        _enter_cgroup(config, ctx)
+    if config.hostname:
+        s.sethostname(config.hostname)
+    if config.domainname:
+        s.setdomainname(config.domainname)
+    if ctx.new_keyring:
+        _join_keyring(ctx.container_id)
+    os.setsid()
+
+    process = config.process
+    rootfs.prepare(config)
+    rootfs.mount_all(config, ctx.cgroup_dirs)
+    rootfs.make_cwd(config, process.cwd)
+    own_dev = devices.owns_dev(config)
+    if own_dev:
+        devices.populate(config, in_user_namespace=config.has_namespace("user"))
+    if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
+        ctx.to_parent.send(sync.HOOKS)
+        _await(ctx, sync.HOOKS_DONE)
+    if not early_cgroupns:
+        _enter_cgroup(config, ctx)
+    hooks.run("createContainer", config.hooks.get("createContainer", []), ctx.state)
+    ctx.from_parent.close()
+
+    # Past pivot_root the host's Python library is gone: import now what comes after.
+    if process.terminal:
+        from runtime import console
+    if config.hooks.get("startContainer"):
+        hooks.preload()
+    (rootfs.move_root if ctx.no_pivot else rootfs.pivot)(config.root_path)
+    if process.terminal:
+        console.setup_in_container(ctx.console_fd, process.console_size, bind_console=own_dev)
+    rootfs.finalize(config)
+    return prepare_process(process, ctx.preserve_fds, early_filter)
+
+
+def _await(ctx: InitContext, tag: str) -> str:
+    """The payload of the runtime's next `tag` message; JOINED may arrive in between."""
+    while True:
+        message = ctx.from_parent.receive()
+        if message is None:
+            os._exit(1)  # the runtime went away: nobody to report to
+        if message[0] == sync.JOINED:
+            ctx.joined = True
+            if tag != sync.JOINED:
+                continue
+        if message[0] != tag:
+            raise PycontainerError(f"internal: expected {tag!r} from the runtime, got {message[0]!r}")
+        return message[1]
+
+
+def _enter_cgroup(config: Config, ctx: InitContext) -> None:
+    """Waits until the runtime has moved us into the container's cgroup, then gives the
+    container its own cgroup namespace rooted there."""
+    if not ctx.joined:
+        _await(ctx, sync.JOINED)
+    if config.new_namespace("cgroup"):
+        s.unshare(s.CLONE_NEWCGROUP)
+
+
+def prepare_process(process: Process, preserve_fds: int,
+                    early_filter=None) -> tuple[str, dict[str, str]]:
+    """User, capabilities, rlimits, cwd, environment; returns the executable and environment.
+    Shared by init and `exec`. `early_filter`: seccomp to load while still privileged."""
+    process_setup.set_rlimits(process)
+    in_cwd = process_setup.chdir(process.cwd)
+    env = process_setup.environment(process)
+    path = process_setup.find_executable(process.args[0], env)
+    if early_filter is not None:
+        early_filter.load()
+    process_setup.switch_user(process, _setgroups_allowed())
+    if not in_cwd and not process_setup.chdir(process.cwd):
+        raise PycontainerError(f"process.cwd: {process.cwd}: permission denied")
+    process_setup.close_inherited_fds(3 + preserve_fds)
+    for fd in range(3, 3 + preserve_fds):
+        os.set_inheritable(fd, True)
+    return path, env
+
+
+def _setgroups_allowed() -> bool:
+    """False in a user namespace whose setgroups was denied (setgroups(2) would fail)."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "allow"
+    except OSError:
+        return True
+
+
+def join_namespaces(paths: dict[str, str]) -> None:
+    """setns into each namespace given by path, in JOIN_ORDER."""
+    fds = []
+    try:
+        for kind in JOIN_ORDER:
+            if kind in paths:
+                try:
+                    fds.append((kind, os.open(paths[kind], os.O_RDONLY | os.O_CLOEXEC)))
+                except OSError as e:
+                    raise PycontainerError(f"linux.namespaces: {kind} {paths[kind]}: {e.strerror}") from None
+        for kind, fd in fds:
+            try:
+                s.setns(fd, CLONE_FLAGS.get(kind, 0))
+            except OSError as e:
+                raise PycontainerError(f"linux.namespaces: join {kind} {paths[kind]}: {e.strerror}") from None
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+
+
+def _join_keyring(container_id: str) -> None:
+    try:
+        s.join_session_keyring(f"_ses.{container_id}")
+    except OSError as e:
+        # No keyring support (ENOSYS) or none allowed here (EACCES under some LSMs): runc
+        # carries on too; the container simply shares no keys.
+        if e.errno not in (38, 13):
+            raise
+
+
+def _wait_for_start(ctx: InitContext) -> None:
+    """Blocks until `start` opens exec.fifo for reading (the state dir is reached through a
+    descriptor the runtime opened)."""
+    fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+    os.write(fd, b"0")
+    os.close(fd)

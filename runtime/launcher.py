@@ -1,0 +1,224 @@
+"""The runtime's side of `create`: claim the ID, make the cgroup, clone the init with its new
+namespaces, map its IDs, answer its hook request, and record the state once it is READY.
+
+On any failure everything made so far is undone before the error goes up: no state directory,
+cgroup or process is left behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from runtime import devices, hooks, namespaces, state as state_mod, sync, syscalls
+from runtime.config import Config, IDMapping
+from runtime.container import CREATING, OCI_VERSION
+from runtime.errors import ConfigError, PycontainerError
+from runtime.state import State, StateDir
+
+
+class CreateOptions:
+    __slots__ = ("pid_file", "console_fd", "no_pivot", "no_new_keyring", "preserve_fds",
+                 "systemd_cgroup")
+
+    def __init__(self, pid_file: str | None = None, console_fd: int = -1, no_pivot: bool = False,
+                 no_new_keyring: bool = False, preserve_fds: int = 0,
+                 systemd_cgroup: bool = False) -> None:
+        self.pid_file = pid_file
+        self.console_fd = console_fd
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.systemd_cgroup = systemd_cgroup
+
+
+def create(root: str, container_id: str, config: Config, opts: CreateOptions) -> State:
+    """Creates the container and returns its state; the init waits on exec.fifo for start."""
+    import cgroups
+
+    if config.process is None:
+        raise ConfigError("process", "is required to create a container")
+    state_dir = StateDir(root, container_id)
+    cgroup_path = cgroups.resolve_path(config.cgroups_path, container_id,
+                                       systemd=opts.systemd_cgroup)
+    cgroup = cgroups.open_cgroup(cgroup_path)
+    resources = cgroup_resources(config)
+    cgroup.validate(resources)  # what this host's driver cannot do, before anything exists
+    state_dir.create()
+    state = State(id=container_id, pid=0, pid_start=0, bundle=config.bundle,
+                  rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
+                  annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
+                  namespace_paths={})
+    try:
+        # Saved before anything else exists, so that `delete --force` finds every part even if
+        # this process dies halfway.
+        state_dir.save(state)
+        cgroup.create()
+        cgroup.apply(resources)
+        state_dir.make_fifo()
+        _spawn(config, state_dir, state, cgroup, opts)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, state.pid)
+        return state
+    except BaseException:
+        _undo(state, cgroup, state_dir)
+        raise
+
+
+def cgroup_resources(config: Config) -> dict:
+    """linux.resources with runc's default device rules after the config's own."""
+    resources = dict(config.resources)
+    resources["devices"] = [*resources.get("devices", []), *devices.DEFAULT_CGROUP_RULES]
+    return resources
+
+
+def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: CreateOptions) -> None:
+    from_child, child_out = sync.pair()
+    child_in, to_child = sync.pair()
+    flags = 0
+    for kind, path in config.namespaces.items():
+        if not path and kind != "cgroup":  # the cgroup one comes once the init is in its cgroup
+            flags |= namespaces.CLONE_FLAGS[kind]
+    dir_fd = os.open(state_dir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    with _pid_namespace_for_children(config.namespaces.get("pid", "")):
+        pid = syscalls.clone(flags)
+    if pid == 0:
+        try:
+            from_child.close()
+            to_child.close()
+            # Imported here, in the child: the init's modules load while the runtime moves it
+            # into its cgroup.
+            from runtime import init
+
+            ctx = init.InitContext(
+                container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
+                to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
+                no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
+                cgroup_dirs=cgroup.hierarchy_dirs())
+            init.run_container_init(config, ctx)
+        finally:
+            os._exit(1)
+    os.close(dir_fd)
+    child_out.close()
+    child_in.close()
+    try:
+        state.pid = pid
+        state.pid_start = state_mod.process_start_time(pid) or 0
+        if config.new_namespace("user"):
+            _write_id_map(pid, "uid_map", config.uid_mappings)
+            _write_id_map(pid, "gid_map", config.gid_mappings)
+        oci_state = _oci_state(state, config)
+        try:
+            to_child.send(sync.GO, json.dumps(oci_state))
+            # The init mounts its root filesystem meanwhile (see init._enter_cgroup).
+            cgroup.add_process(pid)
+            if config.process.oom_score_adj is not None:
+                with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+                    f.write(str(config.process.oom_score_adj))
+            to_child.send(sync.JOINED)
+        except OSError:
+            if state_mod.is_alive(pid, state.pid_start):
+                raise
+            # The init failed already: its own error message is waiting in the pipe.
+        # Until the init is READY it dies with this process (EOF on its pipe): recording it
+        # only now keeps the cgroup attach early.
+        state.namespace_paths = {kind: f"/proc/{pid}/ns/{namespaces.PROC_FILES[kind]}"
+                                 for kind in config.namespaces}
+        state_dir.save(state)
+        _converse(config, from_child, to_child, oci_state, pid)
+    finally:
+        from_child.close()
+        to_child.close()
+
+
+class _pid_namespace_for_children:
+    """Joining a PID namespace by path affects only the children of the caller: join it around
+    the clone, then go back so that our own later children (hooks) stay in ours."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.own = -1
+
+    def __enter__(self) -> None:
+        if not self.path:
+            return
+        self.own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        target = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(target, syscalls.CLONE_NEWPID)
+        except OSError as e:
+            raise PycontainerError(f"linux.namespaces: join pid {self.path}: {e.strerror}") from None
+        finally:
+            os.close(target)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.own >= 0:
+            syscalls.setns(self.own, syscalls.CLONE_NEWPID)
+            os.close(self.own)
+
+
+def _converse(config: Config, from_child: sync.Channel, to_child: sync.Channel, oci_state: dict,
+              pid: int) -> None:
+    while True:
+        message = from_child.receive()
+        if message is None:
+            raise PycontainerError(f"container init exited before it was ready ({_reap(pid)})")
+        tag, payload = message
+        if tag == sync.READY:
+            return
+        if tag == sync.ERROR:
+            raise PycontainerError(payload)
+        if tag == sync.HOOKS:
+            hooks.run("prestart", config.hooks.get("prestart", []), oci_state)
+            hooks.run("createRuntime", config.hooks.get("createRuntime", []), oci_state)
+            to_child.send(sync.HOOKS_DONE)
+
+
+def _oci_state(state: State, config: Config) -> dict:
+    result = {"ociVersion": OCI_VERSION, "id": state.id, "status": CREATING, "pid": state.pid,
+              "bundle": state.bundle}
+    if config.annotations:
+        result["annotations"] = config.annotations
+    return result
+
+
+def _write_id_map(pid: int, name: str, mappings: list[IDMapping]) -> None:
+    text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+    try:
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(text)
+    except OSError as e:
+        field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
+        raise ConfigError(field, f"the kernel refused the mapping: {e.strerror}") from None
+
+
+def _reap(pid: int) -> str:
+    _, status = os.waitpid(pid, 0)
+    return describe_wait_status(status)
+
+
+def describe_wait_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def _undo(state: State, cgroup, state_dir: StateDir) -> None:
+    if state.pid > 0:
+        try:
+            os.kill(state.pid, signal.SIGKILL)
+            os.waitpid(state.pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            pass
+    cgroup.destroy()
+    state_dir.remove()
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """The bare number, no newline (the containerd shim refuses "123\\n"), renamed into place so a
+    reader never sees a partial file."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)

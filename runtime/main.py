@@ -1,0 +1,60 @@
+"""`pycontainer`: the entry point. Parses with the lean parser, hands anything it cannot handle
+to click, and runs the verb's module from runtime.commands."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from runtime import VERSION, cli_parse
+from runtime.errors import PycontainerError
+from runtime.log import Log
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv in (["--version"], ["-v"]):
+        print(f"pycontainer version {VERSION}\nspec: {_spec_version()}\npython: {sys.version.split()[0]}")
+        return 0
+    parsed = cli_parse.parse(argv)
+    if parsed is None:
+        from runtime import cli_click
+
+        return cli_click.build(dispatch).main(argv, prog_name="pycontainer")
+    return dispatch(parsed)
+
+
+def _spec_version() -> str:
+    from runtime.container import OCI_VERSION
+
+    return OCI_VERSION
+
+
+def dispatch(parsed: cli_parse.Parsed) -> int:
+    g = parsed.globals
+    log = Log(g["log"], g["log_format"], g["debug"])
+    command = importlib.import_module(f"runtime.commands.{parsed.verb.name}")
+    try:
+        return command.run(parsed, log)
+    except (PycontainerError, OSError, ValueError) as e:
+        # ValueError: the cgroups package's errors (CgroupError) are ValueErrors.
+        if g["debug"]:
+            import traceback
+
+            log.debug("".join(traceback.format_exception(e)))
+        log.error(_one_line(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and not isinstance(error, PycontainerError):
+        text = error.strerror or str(error)
+        if error.filename:
+            text = f"{error.filename}: {text}"
+        return text
+    return str(error).replace("\n", " ")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

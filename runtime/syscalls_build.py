@@ -1,0 +1,101 @@
+"""Build-time description of the libc and raw syscalls the runtime calls through cffi.
+
+Compiled once at install (API mode): at run time `runtime._syscalls` is a plain extension module,
+so nothing parses C declarations on the container start path.
+"""
+from cffi import FFI
+
+ffibuilder = FFI()
+
+ffibuilder.cdef(
+    """
+    long pyc_clone(unsigned long flags);
+    int unshare(int flags);
+    int setns(int fd, int nstype);
+    int pyc_pivot_root(const char *new_root, const char *put_old);
+    int sethostname(const char *name, size_t len);
+    int setdomainname(const char *name, size_t len);
+    long pyc_join_session_keyring(const char *name);
+    int pyc_prctl(int option, unsigned long arg2, unsigned long arg3);
+    int pyc_send_fd(int sock, int fd, const char *name);
+
+    /* libseccomp, for linux.seccomp */
+    typedef void *scmp_filter_ctx;
+    enum scmp_compare { SCMP_CMP_NE = 1, SCMP_CMP_LT = 2, SCMP_CMP_LE = 3, SCMP_CMP_EQ = 4,
+                        SCMP_CMP_GE = 5, SCMP_CMP_GT = 6, SCMP_CMP_MASKED_EQ = 7 };
+    enum scmp_filter_attr { SCMP_FLTATR_CTL_NNP, SCMP_FLTATR_CTL_TSYNC, SCMP_FLTATR_CTL_LOG,
+                            SCMP_FLTATR_CTL_SSB, ... };
+    struct scmp_arg_cmp { unsigned int arg; enum scmp_compare op; uint64_t datum_a;
+                          uint64_t datum_b; };
+    scmp_filter_ctx seccomp_init(uint32_t def_action);
+    void seccomp_release(scmp_filter_ctx ctx);
+    uint32_t seccomp_arch_resolve_name(const char *arch_name);
+    int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
+    int seccomp_syscall_resolve_name(const char *name);
+    int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
+                               unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array);
+    int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
+    int seccomp_load(const scmp_filter_ctx ctx);
+    """
+)
+
+ffibuilder.set_source(
+    "runtime._syscalls",
+    r"""
+    #define _GNU_SOURCE
+    #include <sched.h>
+    #include <signal.h>
+    #include <string.h>
+    #include <seccomp.h>
+    #include <sys/prctl.h>
+    #include <sys/socket.h>
+    #include <sys/syscall.h>
+    #include <unistd.h>
+
+    /* Like fork(), but with namespace flags: every new namespace is created in one step, owned by
+       a new user namespace when CLONE_NEWUSER is among the flags, and the child is PID 1 of a new
+       PID namespace. No CLONE_VM, so the child continues in a copy of the interpreter. */
+    static long pyc_clone(unsigned long flags) {
+        return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+    }
+
+    /* glibc has no wrapper for pivot_root. */
+    static int pyc_pivot_root(const char *new_root, const char *put_old) {
+        return syscall(SYS_pivot_root, new_root, put_old);
+    }
+
+    /* KEYCTL_JOIN_SESSION_KEYRING: a fresh session keyring keeps the host's keys out of reach. */
+    static long pyc_join_session_keyring(const char *name) {
+        return syscall(SYS_keyctl, 1, name);
+    }
+
+    /* prctl with the three arguments the ambient capability calls need (prctl is variadic). */
+    static int pyc_prctl(int option, unsigned long arg2, unsigned long arg3) {
+        return prctl(option, arg2, arg3, 0, 0);
+    }
+
+    /* Sends one file descriptor with SCM_RIGHTS and `name` as the payload, the console-socket
+       protocol runc's callers expect (the pty master and its name). */
+    static int pyc_send_fd(int sock, int fd, const char *name) {
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+        struct msghdr msg = { 0 };
+        struct cmsghdr *cmsg;
+        memset(control, 0, sizeof(control));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+        return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+    }
+    """,
+    libraries=["seccomp"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)
