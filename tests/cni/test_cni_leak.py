@@ -1,6 +1,7 @@
 """500 ADD/DEL cycles of our chain (bridge + portmap, in-process as the kubelet runs it, so the
 invoker's own leaks show too) leave nothing behind: links, addresses, NAT rules, allocation
 files, cache files, file descriptors, threads."""
+import gc
 import ipaddress
 import json
 import os
@@ -32,6 +33,9 @@ def test_500_add_del_cycles_leak_nothing(tmp_path, namespaces, bridge_name):
     cni.add(net, rt)  # warm up: imports, the bridge, lazily created kernel state
     cni.delete(net, rt)
     links_before = host_link_names()
+    # Earlier tests' garbage may close a descriptor of its own mid-loop: collect it first, and
+    # count a leak as growth only.
+    gc.collect()
     fds_before = len(os.listdir("/proc/self/fd"))
     threads_before = threading.active_count()
     seen_veths = set()
@@ -40,7 +44,7 @@ def test_500_add_del_cycles_leak_nothing(tmp_path, namespaces, bridge_name):
         result = cni.add(net, rt)
         seen_veths.add(result["interfaces"][1]["name"])
         cni.delete(net, rt)
-    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
     assert threading.active_count() == threads_before
     assert len(seen_veths) == CYCLES
     assert host_link_names() == links_before
