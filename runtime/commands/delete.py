@@ -20,5 +20,5 @@ def run(p: Parsed, log: Log) -> int:
     status = c.status()
     if status not in (STOPPED, CREATED) and not force:
         raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
-    c.destroy(log.warning)
+    c.destroy(log)
     return 0

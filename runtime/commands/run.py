@@ -31,9 +31,9 @@ def run(p: Parsed, log: Log) -> int:
 
             master = receive_master(ours)
             ours.close()
-        container_mod.start(c, log.warning)
+        container_mod.start(c, log)
     except BaseException:
-        c.destroy(log.warning)
+        c.destroy(log)
         raise
     c.state_dir.unlock()
     if detach:
@@ -42,11 +42,9 @@ def run(p: Parsed, log: Log) -> int:
     c.state_dir.lock()
     if not config.new_namespace("pid"):
         # Without a PID namespace of its own, the init's end does not end the rest.
-        import signal
-
-        c.cgroup().kill_all(signal.SIGKILL)
+        c.cgroup().kill_all(9)  # SIGKILL
     if not o["keep"]:
-        c.destroy(log.warning)
+        c.destroy(log)
     return status
 
 

@@ -23,6 +23,20 @@ pytestmark = [pytest.mark.root, pytest.mark.slow,
                                  reason=f"{REALCLIENTS} is not on this machine")]
 
 
+@pytest.fixture(autouse=True)
+def podman_cgroup_parent():
+    """podman leaves its cgroupfs parent behind: remove it if it was not there before, and empty."""
+    parents = [os.path.join("/sys/fs/cgroup", h, "libpod_parent") for h in os.listdir("/sys/fs/cgroup")]
+    existed = {p for p in parents if os.path.isdir(p)}
+    yield
+    for path in parents:
+        if path not in existed and os.path.isdir(path):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass  # still in use: not ours to judge
+
+
 def check(script: str, runtime_path: str) -> None:
     out = subprocess.run([os.path.join(REALCLIENTS, script), runtime_path], capture_output=True,
                          text=True, timeout=900)
