@@ -175,11 +175,24 @@ class Containers:
         exited = self._exited.setdefault(container_id, threading.Event())
         if timeout > 0:
             self._signal(container_id, record["stop_signal"])
-            if exited.wait(timeout):
+            if self._wait_exit(container_id, exited, timeout):
                 return
         self._signal(container_id, "SIGKILL", all_processes=True)
-        if not exited.wait(30):
+        if not self._wait_exit(container_id, exited, 30):
             raise CRIError(f"container {container_id} did not stop after SIGKILL")
+
+    def _wait_exit(self, container_id: str, exited: threading.Event, timeout: float) -> bool:
+        """Waits for the exit event; once a second also asks the shim's exit record, in case
+        the event cannot come (no watch on this container)."""
+        deadline = time.monotonic() + timeout
+        while not exited.wait(min(1.0, max(deadline - time.monotonic(), 0))):
+            if shim.read_exit(container_id, self.shim_root) is not None or \
+                    not shim.is_alive(container_id, self.shim_root):
+                self._on_exit(container_id, None)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
     def _signal(self, container_id: str, sig: str, all_processes: bool = False) -> None:
         try:

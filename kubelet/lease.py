@@ -25,22 +25,24 @@ class LeaseRenewer:
         self.path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{node_name}"
 
     def renew_once(self) -> None:
+        lease = self._lease()
         try:
-            self.client.patch(self.path, {"spec": {"holderIdentity": self.node_name,
-                                                   "leaseDurationSeconds": self.duration,
-                                                   "renewTime": timefmt.micro()}})
+            self.client.patch(self.path, lease)
         except ApiError as e:
             if e.status != 404:
                 raise
+            lease.update(apiVersion="coordination.k8s.io/v1", kind="Lease")
             self.client.create(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases",
-                               self._new())
+                               lease)
 
-    def _new(self) -> dict:
+    def _lease(self) -> dict:
+        """The lease as we want it; owned by the Node once it is registered (the Lease may
+        come first: then the owner is added at a later renewal)."""
         meta = {"name": self.node_name, "namespace": NAMESPACE}
         if self.node_uid():
             meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node",
                                         "name": self.node_name, "uid": self.node_uid()}]
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+        return {"metadata": meta,
                 "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": self.duration,
                          "renewTime": timefmt.micro()}}
 

@@ -22,6 +22,7 @@ log = logging.getLogger("kubelet.sync")
 
 MINIMUM_GRACE_PERIOD = 2        # seconds a container gets at least, unless a deletion says less
 ERROR_RETRY = 10.0              # the kubelet's backOffPeriod: retry a failed sync after this
+PULL_FAILURE_RESYNC = 1.0
 
 
 class StartFailure(Exception):
@@ -174,8 +175,10 @@ class PodSyncer:
             self.images.pull_image(image)
         except CRIError as e:
             self.image_backoff.next(key, time.time())
+            # Looked at again soon, to show ImagePullBackOff for the rest of the wait, as the
+            # kubelet's early requeue does.
             raise StartFailure("ErrImagePull", f'Failed to pull image "{image}": {e}',
-                               self.image_backoff.remaining_since_update(key)) from None
+                               PULL_FAILURE_RESYNC) from None
 
     # -- killing ------------------------------------------------------------------------------
 

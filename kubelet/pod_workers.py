@@ -57,7 +57,8 @@ class PodWorkers:
         self._stopped = False
 
     def update(self, pod: dict, removed: bool = False) -> None:
-        """A new view of the pod from its source; removed: it is gone from the source."""
+        """A new view of the pod from its source; removed: it is gone from the source. A view
+        that differs only in its status (our own writes coming back) wakes nobody."""
         with self._lock:
             w = self._workers.get(pods.uid(pod))
             if w is None:
@@ -68,7 +69,10 @@ class PodWorkers:
             if removed:
                 w.removed = True
             else:
+                significant = pods.desired(pod) != pods.desired(w.pod)
                 w.pod = pod
+                if not significant:
+                    return
             w.woken = True
             w.cond.notify()
 

@@ -22,6 +22,14 @@ def full_name(pod: dict) -> str:
     return f"{name(pod)}_{namespace(pod)}({uid(pod)})"
 
 
+def desired(pod: dict) -> tuple:
+    """What a pod asks of the kubelet: all but its status and bookkeeping (a change to these is
+    no reason to sync)."""
+    meta = {k: v for k, v in pod["metadata"].items()
+            if k not in ("resourceVersion", "managedFields", "generation")}
+    return meta, pod.get("spec")
+
+
 def spec(pod: dict) -> dict:
     return pod.get("spec") or {}
 
