@@ -62,7 +62,7 @@ def import_archive(store: Store, source: str, name: str | None = None,
     with store.adding():
         contents = _read(store, source)
         if contents.document("index.json") is not None:
-            found = _oci_images(store, contents, source)
+            found = _oci_images(store, contents, source, named=name is not None)
         elif contents.document("manifest.json") is not None:
             found = _docker_images(store, contents, source)
         else:
@@ -139,14 +139,14 @@ def _members(source: str) -> Iterator[tuple[str, str, BinaryIO | str]]:
             raise ImageError(f"{source}: broken tar archive: {e}") from None
 
 
-def _oci_images(store: Store, contents: _Contents, source: str) -> list:
+def _oci_images(store: Store, contents: _Contents, source: str, named: bool) -> list:
     what = f"{source}: index.json"
     media_type, index = m.media_type_of(contents.document("index.json"), m.OCI_INDEX, what)
     found = []
     for i, entry in enumerate(m.index_entries(index, what)):
         where = f"{what} manifests[{i}]"
         digest, manifest = _platform_manifest(store, entry, where)
-        found.append((_names(entry.annotations or {}, where), digest, manifest))
+        found.append(([] if named else _names(entry.annotations or {}, where), digest, manifest))
     return found
 
 

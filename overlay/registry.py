@@ -165,7 +165,7 @@ class RegistryClient:
                 resp = self._request(f"{scheme}://{self.host}/v2/", {}, None)
             except (ssl.SSLError, ConnectionError) as e:
                 if scheme == schemes[-1]:
-                    raise ImageError(f"registry {self.host}: {e}") from None
+                    raise ImageError(f"registry {self.host}: {e.strerror or e}") from None
                 continue
             except OSError as e:
                 raise ImageError(f"registry {self.host}: {e.strerror or e}") from None

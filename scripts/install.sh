@@ -12,6 +12,7 @@ APT_PACKAGES=(
     libseccomp-dev                                     # the runtime's seccomp filters (cffi)
     runc                                               # the reference runtime, for bench/
     busybox-static                                     # root filesystems for demos and tests
+    docker-registry skopeo apache2-utils openssl       # overlay tests: a real registry, pushes, htpasswd, token keys
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }

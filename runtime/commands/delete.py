@@ -21,4 +21,9 @@ def run(p: Parsed, log: Log) -> int:
     if status not in (STOPPED, CREATED) and not force:
         raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
     c.destroy(log.warning)
+    if c.state.annotations:
+        # A container of `run --image`: its snapshot (rootfs and bundle) goes with it.
+        from runtime import image_bundle
+
+        image_bundle.remove_for(c.state.annotations, container_id)
     return 0
