@@ -164,9 +164,11 @@ class RegistryClient:
             try:
                 resp = self._request(f"{scheme}://{self.host}/v2/", {}, None)
             except (ssl.SSLError, ConnectionError) as e:
-                if scheme == schemes[-1]:
-                    raise ImageError(f"registry {self.host}: {e.strerror or e}") from None
-                continue
+                if scheme != schemes[-1]:
+                    continue
+                hint = "; if it serves plain HTTP, pull with --insecure" \
+                    if isinstance(e, ssl.SSLError) and not self.insecure else ""
+                raise ImageError(f"registry {self.host}: {e.strerror or e}{hint}") from None
             except OSError as e:
                 raise ImageError(f"registry {self.host}: {e.strerror or e}") from None
             try:

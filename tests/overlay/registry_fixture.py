@@ -133,3 +133,56 @@ class Registry:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+class FaultyProxy:
+    """Forwards GETs to a registry over plain HTTP; the next full response for a blob digest in
+    `cut` stops halfway (the connection closes), one in `corrupt` has a byte flipped."""
+
+    def __init__(self, upstream: str) -> None:
+        self.cut: set[str] = set()
+        self.corrupt: set[str] = set()
+        self.requests: list[tuple[str, str | None]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                import http.client
+
+                wanted_range = self.headers.get("Range")
+                proxy.requests.append((self.path, wanted_range))
+                conn = http.client.HTTPConnection(upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection")}
+                conn.request("GET", self.path, headers=headers)
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+                digest = self.path.rsplit("/", 1)[-1] if "/blobs/" in self.path else None
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if digest in proxy.cut and wanted_range is None:
+                    proxy.cut.discard(digest)
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if digest in proxy.corrupt:
+                    body = bytearray(body)
+                    body[len(body) // 2] ^= 0xFF
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
