@@ -21,6 +21,18 @@ DEFAULT_DEVICES = (
     Device("/dev/tty", "c", 5, 0, 0o666, 0, 0),
 )
 
+# Device cgroup rules every container gets after its config's own, as runc adds them: mknod of
+# anything, the default nodes, every pty (136:*), /dev/ptmx (5:2) and /dev/net/tun (10:200).
+DEFAULT_CGROUP_RULES = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *({"allow": True, "type": "c", "major": d.major, "minor": d.minor, "access": "rwm"}
+      for d in DEFAULT_DEVICES),
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+)
+
 _SYMLINKS = (
     ("/proc/self/fd", "/dev/fd"),
     ("/proc/self/fd/0", "/dev/stdin"),

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 
-from runtime import hooks, namespaces, state as state_mod, sync, syscalls
+from runtime import devices, hooks, namespaces, state as state_mod, sync, syscalls
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -41,19 +41,20 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
     state_dir = StateDir(root, container_id)
     cgroup_path = cgroups.resolve_path(config.cgroups_path, container_id,
                                        systemd=opts.systemd_cgroup)
+    cgroup = cgroups.open_cgroup(cgroup_path)
+    resources = cgroup_resources(config)
+    cgroup.validate(resources)  # what this host's driver cannot do, before anything exists
     state_dir.create()
     state = State(id=container_id, pid=0, pid_start=0, bundle=config.bundle,
                   rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
                   annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
                   namespace_paths={})
-    cgroup = None
     try:
         # Saved before anything else exists, so that `delete --force` finds every part even if
         # this process dies halfway.
         state_dir.save(state)
-        cgroup = cgroups.open_cgroup(cgroup_path)
         cgroup.create()
-        cgroup.apply(config.resources)
+        cgroup.apply(resources)
         state_dir.make_fifo()
         _spawn(config, state_dir, state, cgroup, opts)
         if opts.pid_file:
@@ -62,6 +63,13 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
     except BaseException:
         _undo(state, cgroup, state_dir)
         raise
+
+
+def cgroup_resources(config: Config) -> dict:
+    """linux.resources with runc's default device rules after the config's own."""
+    resources = dict(config.resources)
+    resources["devices"] = [*resources.get("devices", []), *devices.DEFAULT_CGROUP_RULES]
+    return resources
 
 
 def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: CreateOptions) -> None:
@@ -86,7 +94,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
                 container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
                 no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
-                cgroup_dirs=cgroup.directories())
+                cgroup_dirs=cgroup.hierarchy_dirs())
             init.run_container_init(config, ctx)
         finally:
             os._exit(1)
@@ -200,12 +208,9 @@ def _undo(state: State, cgroup, state_dir: StateDir) -> None:
         try:
             os.kill(state.pid, signal.SIGKILL)
             os.waitpid(state.pid, 0)
-        except ChildProcessError:
+        except (ChildProcessError, ProcessLookupError):
             pass
-        except ProcessLookupError:
-            pass
-    if cgroup is not None:
-        cgroup.destroy()
+    cgroup.destroy()
     state_dir.remove()
 
 

@@ -156,6 +156,9 @@ def _mount_cgroups(dest: str, m: Mount, cgroup_dirs: dict[str, str], own_cgroupn
         os.mkdir(sub, 0o755)
         mnt.mount(host_dir, sub, None, mnt.MS_BIND)
         _remount(sub, mnt.MS_BIND | m.flags)
+        if "," in name:  # co-mounted controllers: "cpu" and "cpuacct" lead to "cpu,cpuacct"
+            for alias in name.split(","):
+                os.symlink(name, os.path.join(dest, alias))
     if read_only:
         mnt.mount(None, dest, None, mnt.MS_REMOUNT | m.flags, "mode=755")
 

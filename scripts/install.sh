@@ -12,6 +12,9 @@ APT_PACKAGES=(
     libseccomp-dev                                     # the runtime's seccomp filters (cffi)
     runc                                               # the reference runtime, for bench/
     busybox-static                                     # root filesystems for demos and tests
+    nftables                                           # netns NAT rules (libnftables), issue 6
+    iptables containernetworking-plugins               # reference CNI plugins for cni tests/bench
+    linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
     docker-registry skopeo apache2-utils openssl       # overlay tests: a real registry, pushes, htpasswd, token keys
 )
 
@@ -28,5 +31,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
+# `sudo pycontainer ...` as with runc; the venv stays where it is.
+ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
 # Bytecode now, not at the first run: `pycontainer` start-up time is a feature.
 "$VENV/bin/python" -m compileall -q -j 0 -x '/(\.venv|\.git|build)/' . >/dev/null

@@ -25,14 +25,19 @@ def run(p: Parsed, log: Log) -> int:
         return 0
     interval = parse_duration(p.options["interval"])
     ooms = c.cgroup().stats().oom_kill
-    while c.status() != STOPPED:
+    while True:
+        # Status first: an OOM kill that stopped the container still gets its event.
+        running = c.status() != STOPPED
+        if not c.cgroup().exists():
+            return 0
         stats = c.cgroup().stats()
         if stats.oom_kill > ooms:
             _emit("oom", c.id, None)
             ooms = stats.oom_kill
+        if not running:
+            return 0
         _emit("stats", c.id, _stats(stats))
         time.sleep(interval)
-    return 0
 
 
 def parse_duration(text: str) -> float:

@@ -1,0 +1,533 @@
+"""The REST layer: turns a parsed HTTP request into store calls and a response. Routing of
+/api and /apis paths, verbs (get, list, watch, create, update, patch, delete,
+deletecollection), content negotiation (JSON, YAML bodies, Table output) and Status errors."""
+from __future__ import annotations
+
+import json
+import random
+import select
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import yaml
+
+from . import discovery, errors, openapi, protobuf, resources, tables
+from .auth import Authenticator, User, authorize
+from .errors import ApiError
+from .patch.apply import apply
+from .patch.json_merge import merge_patch
+from .patch.json_patch import json_patch
+from .patch.strategic_merge import strategic_merge
+from .podlog import LogProxy
+from .registry.store import Store, now_rfc3339
+from .resources import ResourceType
+from .storage import Compacted
+from .watch import WatchHub, stream
+
+# Watches without timeoutSeconds end after a random 30-60 minutes, as kube-apiserver's do.
+MIN_WATCH_TIMEOUT = 1800
+BOOKMARK_INTERVAL = 60.0
+# How often an idle watch checks that its client is still connected.
+LIVENESS_INTERVAL = 5.0
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]          # lower-case names
+    body: bytes = b""
+    user: User | None = None
+    peer_closed: Callable[[], bool] = field(default=lambda: False)
+
+
+@dataclass
+class Response:
+    code: int
+    body: bytes
+    content_type: str = "application/json"
+    # A streaming response (watch, logs) sends these chunks instead of body.
+    chunks: Iterator[bytes] | None = None
+
+
+def json_response(code: int, obj: object) -> Response:
+    return Response(code, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def status_success(code: int = 200, details: dict | None = None) -> dict:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true")
+
+
+def parse_body(req: Request) -> object:
+    """JSON or YAML by Content-Type; a 400 Status for anything unparsable or too deep."""
+    ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype == "application/vnd.kubernetes.protobuf":
+        try:
+            obj = protobuf.decode(req.body)
+        except (protobuf.ProtobufError, UnicodeDecodeError) as e:
+            raise errors.bad_request(f"the protobuf request body is not valid: {e}")
+        if obj is not None:
+            return obj
+    if ctype not in ("application/json", "application/yaml", "application/apply-patch+yaml",
+                     "text/yaml", "application/x-yaml", ""):
+        # client-go retries with JSON after a 415 on protobuf or CBOR.
+        raise ApiError(415, "UnsupportedMediaType",
+                       f'the body of the request was in an unknown format - accepted media '
+                       f'types include: application/json, application/yaml (got "{ctype}")')
+    text = req.body
+    if not text.strip():
+        raise errors.bad_request("the request body is empty")
+    try:
+        if ctype.endswith("yaml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except RecursionError:
+        raise errors.bad_request("the request body is nested too deeply")
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error converting YAML to JSON: {e}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.bad_request(f"the request body is not valid JSON: {e}")
+
+
+def wants_table(req: Request) -> bool:
+    accept = req.headers.get("accept", "")
+    first = accept.split(",")[0]
+    return "as=Table" in first
+
+
+class Api:
+    def __init__(self, stores: dict[str, Store], hub: WatchHub, authenticator: Authenticator,
+                 log_proxy: LogProxy, server_address: str):
+        self.stores = stores
+        self.hub = hub
+        self.authenticator = authenticator
+        self.log_proxy = log_proxy
+        self.server_address = server_address
+
+    # entry point
+
+    def handle(self, req: Request) -> Response:
+        try:
+            return self._handle(req)
+        except ApiError as e:
+            return json_response(e.code, e.status())
+        except Compacted as e:
+            err = errors.gone(f"too old resource version: {e.requested} ({e.compacted})")
+            return json_response(410, err.status())
+
+    def _handle(self, req: Request) -> Response:
+        parts = [p for p in req.path.split("/") if p]
+        if not parts:
+            return json_response(200, {"paths": ["/api", "/api/v1", "/apis", "/openapi/v2",
+                                                 "/openapi/v3", "/version", "/healthz"]})
+        head = parts[0]
+        if head in ("healthz", "livez", "readyz") and len(parts) == 1:
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        if head == "version" and len(parts) == 1:
+            return json_response(200, discovery.version())
+        if head == "openapi":
+            return self._openapi(parts[1:])
+        if head == "api":
+            if len(parts) == 1:
+                return json_response(200, discovery.api_versions(self.server_address))
+            return self._group_version("", parts[1], parts[2:], req)
+        if head == "apis":
+            if len(parts) == 1:
+                return json_response(200, discovery.api_group_list())
+            if len(parts) == 2:
+                doc = discovery.api_group(parts[1])
+                if doc is None:
+                    raise self._no_route()
+                return json_response(200, doc)
+            return self._group_version(parts[1], parts[2], parts[3:], req)
+        raise self._no_route()
+
+    @staticmethod
+    def _no_route() -> ApiError:
+        return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _openapi(self, rest: list[str]) -> Response:
+        if rest == ["v2"]:
+            return Response(200, openapi.v2_bytes())
+        if rest == ["v3"]:
+            return json_response(200, openapi.v3_root())
+        if len(rest) >= 3 and rest[0] == "v3":
+            if rest[1] == "api" and len(rest) == 3:
+                doc = openapi.v3_bytes("", rest[2])
+            elif rest[1] == "apis" and len(rest) == 4:
+                doc = openapi.v3_bytes(rest[2], rest[3])
+            else:
+                doc = None
+            if doc is not None:
+                return Response(200, doc)
+        raise self._no_route()
+
+    def _group_version(self, group: str, version: str, rest: list[str],
+                       req: Request) -> Response:
+        if not rest:
+            doc = discovery.api_resource_list(group, version)
+            if doc is None:
+                raise self._no_route()
+            return json_response(200, doc)
+        namespace = ""
+        if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        rtype = resources.find(group, version, rest[0])
+        if rtype is None or len(rest) > 3:
+            raise self._no_route()
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if sub and sub not in rtype.subresources:
+            raise self._no_route()
+        if namespace and not rtype.namespaced:
+            raise self._no_route()
+        if name and rtype.namespaced and not namespace:
+            raise self._no_route()
+        verb = self._verb(req, name)
+        authorize(req.user, verb, rtype.plural, sub, namespace, group)
+        store = self.stores[rtype.plural]
+        if sub == "log":
+            return self._log(namespace, name, req)
+        if sub == "binding":
+            if req.method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "only POST is allowed on pods/binding")
+            return self._bind(store, namespace, name, parse_body(req))
+        return self._dispatch(verb, store, rtype, namespace, name, sub, req)
+
+    @staticmethod
+    def _verb(req: Request, name: str) -> str:
+        method = req.method
+        if method == "GET":
+            if _truthy(req.query.get("watch")):
+                return "watch"
+            return "get" if name else "list"
+        if method == "POST":
+            return "create"
+        if method == "PUT":
+            return "update"
+        if method == "PATCH":
+            return "patch"
+        if method == "DELETE":
+            return "delete" if name else "deletecollection"
+        raise ApiError(405, "MethodNotAllowed", f"method {method} is not allowed")
+
+    def _dispatch(self, verb: str, store: Store, rtype: ResourceType, ns: str, name: str,
+                  sub: str, req: Request) -> Response:
+        q = req.query
+        dry_run = q.get("dryRun") == "All"
+        if verb == "watch":
+            return self._watch(store, rtype, ns, name, req)
+        if verb == "get":
+            return self._object(req, rtype, store.get(ns, name))
+        if verb == "list":
+            return self._list(store, rtype, ns, req)
+        if verb == "create":
+            if name:
+                raise ApiError(405, "MethodNotAllowed", "POST is not allowed on a named object")
+            obj = store.create(ns, parse_body(req), dry_run=dry_run)
+            return self._object(req, rtype, obj, 201)
+        if verb == "update":
+            body = parse_body(req)
+            return self._object(req, rtype, store.update(ns, name, body, subresource=sub,
+                                                         dry_run=dry_run))
+        if verb == "patch":
+            return self._patch(store, rtype, ns, name, sub, req, dry_run)
+        if verb == "delete":
+            options = parse_body(req) if req.body.strip() else {}
+            if not isinstance(options, dict):
+                raise errors.bad_request("DeleteOptions must be an object")
+            if "gracePeriodSeconds" in q:
+                options["gracePeriodSeconds"] = q["gracePeriodSeconds"]
+            if rtype.plural == "namespaces":
+                return self._object(req, rtype, self._delete_namespace(name, dry_run))
+            return self._object(req, rtype, store.delete(ns, name, options, dry_run=dry_run))
+        if verb == "deletecollection":
+            listed = store.list(ns, label_selector=q.get("labelSelector", ""),
+                                field_selector=q.get("fieldSelector", ""))
+            options = {"gracePeriodSeconds": q["gracePeriodSeconds"]} \
+                if "gracePeriodSeconds" in q else {}
+            gone = []
+            for obj in listed.items:
+                meta = obj["metadata"]
+                try:
+                    gone.append(store.delete(meta.get("namespace", ""), meta["name"], options,
+                                             dry_run=dry_run))
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+            return json_response(200, self._list_body(rtype, gone, str(listed.revision), ""))
+        raise self._no_route()
+
+    # reads
+
+    def _object(self, req: Request, rtype: ResourceType, obj: dict, code: int = 200) -> Response:
+        if wants_table(req):
+            table = tables.to_table(rtype.plural, [obj],
+                                    resource_version=obj["metadata"].get("resourceVersion", ""),
+                                    include_object=req.query.get("includeObject",
+                                                                 "PartialObjectMetadata"))
+            return json_response(code, table)
+        return json_response(code, obj)
+
+    @staticmethod
+    def _list_body(rtype: ResourceType, items: list[dict], rv: str, token: str) -> dict:
+        meta = {"resourceVersion": rv}
+        if token:
+            meta["continue"] = token
+        return {"kind": rtype.kind + "List", "apiVersion": rtype.api_version, "metadata": meta,
+                "items": items}
+
+    def _list(self, store: Store, rtype: ResourceType, ns: str, req: Request) -> Response:
+        q = req.query
+        try:
+            limit = int(q.get("limit") or 0)
+        except ValueError:
+            raise errors.bad_request("limit must be an integer")
+        result = store.list(ns, label_selector=q.get("labelSelector", ""),
+                            field_selector=q.get("fieldSelector", ""), limit=max(limit, 0),
+                            continue_token=q.get("continue", ""),
+                            resource_version=q.get("resourceVersion", ""),
+                            resource_version_match=q.get("resourceVersionMatch", ""))
+        if wants_table(req):
+            return json_response(200, tables.to_table(
+                rtype.plural, result.items, resource_version=str(result.revision),
+                continue_token=result.continue_token,
+                include_object=q.get("includeObject", "PartialObjectMetadata")))
+        return json_response(200, self._list_body(rtype, result.items, str(result.revision),
+                                                  result.continue_token))
+
+    # writes
+
+    def _patch(self, store: Store, rtype: ResourceType, ns: str, name: str, sub: str,
+               req: Request, dry_run: bool) -> Response:
+        ctype = req.headers.get("content-type", "").split(";")[0].strip()
+        if ctype == "application/apply-patch+yaml":
+            manager = req.query.get("fieldManager", "")
+            if not manager:
+                raise errors.bad_request("PATCH, application/apply-patch+yaml requests must "
+                                         "supply a fieldManager")
+            req.headers["content-type"] = "application/yaml"
+            config = parse_body(req)
+            if not isinstance(config, dict):
+                raise errors.bad_request("the applied configuration must be an object")
+            cfg_name = (config.get("metadata") or {}).get("name")
+            if cfg_name and cfg_name != name:
+                raise errors.bad_request(f"the name of the object ({cfg_name}) does not match "
+                                         f"the name on the URL ({name})")
+            if store.storage.get(rtype.key(ns, name)) is None and not sub:
+                created = apply(None, config, manager, rtype.api_version, now_rfc3339())
+                created.setdefault("metadata", {})["name"] = name
+                return self._object(req, rtype, store.create(ns, created, dry_run=dry_run), 201)
+            return self._object(req, rtype, store.guaranteed_update(
+                ns, name, lambda old: apply(old, config, manager, rtype.api_version,
+                                            now_rfc3339()),
+                subresource=sub, dry_run=dry_run))
+        if ctype == "application/json-patch+json":
+            req.headers["content-type"] = "application/json"
+            patch = parse_body(req)
+            mutate = lambda old: json_patch(old, patch)  # noqa: E731
+        elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            req.headers["content-type"] = "application/json"
+            patch = parse_body(req)
+            if not isinstance(patch, dict):
+                raise errors.bad_request("a merge patch must be a JSON object")
+            fn = merge_patch if ctype == "application/merge-patch+json" else strategic_merge
+            mutate = lambda old: fn(old, patch)  # noqa: E731
+        else:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media "
+                           f"types include: application/json-patch+json, application/merge-patch"
+                           f"+json, application/apply-patch+yaml, application/strategic-merge-"
+                           f"patch+json (got {ctype!r})")
+        return self._object(req, rtype, store.guaranteed_update(ns, name, mutate,
+                                                                subresource=sub,
+                                                                dry_run=dry_run))
+
+    def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
+        if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \
+                not body["target"].get("name"):
+            raise errors.invalid("Binding", name, [errors.required("target.name")])
+        if (body.get("metadata") or {}).get("name", name) != name:
+            raise errors.bad_request("the name of the binding does not match the pod name")
+        node = body["target"]["name"]
+        bind_pod(pods, ns, name, node)
+        return json_response(201, status_success(201))
+
+    def _delete_namespace(self, name: str, dry_run: bool) -> dict:
+        namespaces = self.stores["namespaces"]
+        ns = namespaces.get("", name)
+        if dry_run:
+            return ns
+        if ns["status"].get("phase") != "Terminating":
+            def terminate(obj: dict) -> dict:
+                obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                obj["status"] = {**obj.get("status", {}), "phase": "Terminating"}
+                return obj
+            namespaces.guaranteed_update("", name, terminate, subresource="status")
+        return finalize_namespace(self.stores, name) or namespaces.get("", name)
+
+    # streams
+
+    def _log(self, ns: str, name: str, req: Request) -> Response:
+        code, ctype, chunks = self.log_proxy.open(ns, name, req.query)
+        return Response(code, b"", ctype, chunks)
+
+    def _watch(self, store: Store, rtype: ResourceType, ns: str, name: str,
+               req: Request) -> Response:
+        q = req.query
+        field_selector = q.get("fieldSelector", "")
+        if name:  # a watch on one object is a watch with metadata.name=<name>
+            field_selector = ",".join(f for f in (field_selector, f"metadata.name={name}") if f)
+        matches = store.matcher(q.get("labelSelector", ""), field_selector)
+        rv = q.get("resourceVersion", "")
+        send_initial = _truthy(q.get("sendInitialEvents"))
+        bookmarks = _truthy(q.get("allowWatchBookmarks"))
+        try:
+            timeout = int(q.get("timeoutSeconds") or 0)
+        except ValueError:
+            raise errors.bad_request("timeoutSeconds must be an integer")
+        if send_initial and not bookmarks:
+            raise errors.invalid("ListOptions", "", [errors.forbidden_field(
+                "allowWatchBookmarks", "allowWatchBookmarks required when sendInitialEvents "
+                "is true")])
+        timeout = timeout or random.randint(MIN_WATCH_TIMEOUT, 2 * MIN_WATCH_TIMEOUT)
+        deadline = time.monotonic() + timeout
+        prefix = rtype.key_prefix(ns if rtype.namespaced else "")
+        watcher = self.hub.open(prefix)  # opened first so that nothing falls in a gap
+        initial: list[dict] = []
+        try:
+            if send_initial or rv in ("", "0"):
+                listed = store.list(ns)
+                after = listed.revision
+                initial = [o for o in listed.items if matches(o)]
+                backlog = []
+            else:
+                after = store.parse_resource_version(rv)
+                backlog = self.hub.replay(prefix, after)
+        except Compacted as e:
+            watcher.close()
+            error = errors.gone(f"too old resource version: {e.requested} ({e.compacted})")
+            line = json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n"
+            return Response(200, b"", "application/json", iter([line]))
+        except BaseException:
+            watcher.close()
+            raise
+        table = wants_table(req)
+        include = q.get("includeObject", "PartialObjectMetadata")
+
+        def encode(kind: str, obj: dict, cached: Callable[[str], bytes] | None = None) -> bytes:
+            if table and kind != "BOOKMARK":
+                obj = tables.to_table(rtype.plural, [obj], include_object=include)
+            elif cached is not None:
+                return cached(kind)
+            return json.dumps({"type": kind, "object": obj},
+                              separators=(",", ":")).encode() + b"\n"
+
+        def bookmark(rev: int, end_of_initial: bool = False) -> bytes:
+            meta: dict = {"resourceVersion": str(rev)}
+            if end_of_initial:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return encode("BOOKMARK", {"kind": rtype.kind, "apiVersion": rtype.api_version,
+                                       "metadata": meta})
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                for obj in initial:
+                    yield encode("ADDED", obj)
+                if send_initial:
+                    yield bookmark(after, True)
+                last_bookmark = time.monotonic()
+                for item in stream(self.hub, watcher, backlog, after, matches,
+                                   LIVENESS_INTERVAL, lambda: time.monotonic() >= deadline):
+                    if isinstance(item, int):
+                        if req.peer_closed():
+                            return
+                        if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_INTERVAL:
+                            last_bookmark = time.monotonic()
+                            yield bookmark(item)
+                        continue
+                    kind, ev = item
+                    yield encode(kind, ev.obj, ev.encoded if not table else None)
+            finally:
+                watcher.close()
+        return Response(200, b"", "application/json", chunks())
+
+
+def bind_pod(pods: Store, ns: str, name: str, node: str) -> dict:
+    """Sets spec.nodeName once (409 if already bound) and marks the pod PodScheduled."""
+    def mutate(pod: dict) -> dict:
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned "
+                                  "to a host")
+        current = pod["spec"].get("nodeName")
+        if current:
+            raise errors.conflict("pods", name, f"pod {name} is already assigned to node "
+                                  f'"{current}"')
+        pod["spec"]["nodeName"] = node
+        status = pod.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or []
+                      if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True",
+                           "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
+        status["conditions"] = conditions
+        return pod
+    return pods.guaranteed_update(ns, name, mutate, subresource="binding")
+
+
+def finalize_namespace(stores: dict[str, Store], name: str) -> dict | None:
+    """Deletes what a Terminating namespace still holds; removes the namespace once empty.
+    Returns the removed namespace, or None while pods are still terminating."""
+    remaining = 0
+    for plural, store in stores.items():
+        if not store.rtype.namespaced:
+            continue
+        for obj in store.list(name).items:
+            try:
+                left = store.delete(name, obj["metadata"]["name"])
+            except ApiError as e:
+                if e.code == 404:
+                    continue
+                raise
+            if plural == "pods" and left["metadata"].get("deletionTimestamp") and \
+                    store.storage.get(store.rtype.key(name, left["metadata"]["name"])):
+                remaining += 1
+    if remaining:
+        return None
+    try:
+        return stores["namespaces"].delete("", name)
+    except ApiError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def peer_closed_check(sock) -> Callable[[], bool]:
+    """A cheap test whether the client of a streaming response has gone away."""
+    def closed() -> bool:
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return False
+        except (OSError, ValueError):
+            return True
+        timeout = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            return sock.recv(1) == b""
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        except OSError:
+            return True
+        finally:
+            sock.settimeout(timeout)
+    return closed

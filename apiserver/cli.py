@@ -1,0 +1,41 @@
+"""`pyapiserver`: runs the API server until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .auth import TokenFileError
+from .server import ApiServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pyapiserver", description="A small Kubernetes API server backed by SQLite.")
+    parser.add_argument("--bind-address", default="0.0.0.0",
+                        help="address to serve HTTPS on (default: %(default)s)")
+    parser.add_argument("--port", "--secure-port", type=int, default=6443, dest="port",
+                        help="HTTPS port, 0 for any free port (default: %(default)s)")
+    parser.add_argument("--data-dir", default="/var/lib/pyapiserver",
+                        help="database, PKI and admin.kubeconfig (default: %(default)s)")
+    parser.add_argument("--token-auth-file", default=None,
+                        help='bearer tokens, one "token,user,uid,\\"group1,group2\\"" per line')
+    args = parser.parse_args(argv)
+    try:
+        server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file)
+    except (OSError, TokenFileError, ValueError) as e:
+        print(f"pyapiserver: {e}", file=sys.stderr)
+        return 1
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    server.start()
+    print(f"pyapiserver: serving {server.url}, kubeconfig {server.kubeconfig}", flush=True)
+    done.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""HTTPS transport: a threaded http.server, TLS (client certificates optional, verified against
+our CA), request parsing with body limits, authentication, chunked streaming responses."""
+from __future__ import annotations
+
+import socket
+import ssl
+import sys
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .api import Api, Request, Response, json_response, peer_closed_check
+from .errors import ApiError
+
+# kube-apiserver refuses bodies over 3 MiB; objects are limited to 1.5 MiB in etcd. One limit
+# here: the largest object we store.
+MAX_BODY_BYTES = 1536 * 1024
+# Oversized bodies up to this size are read and dropped before the 413; larger ones cut the
+# connection.
+DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
+# An idle keep-alive connection is closed after this long.
+IDLE_TIMEOUT = 120.0
+
+
+def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(client_ca)
+    ctx.verify_mode = ssl.CERT_OPTIONAL  # bearer tokens need no client certificate
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class ApiHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], api: Api, context: ssl.SSLContext):
+        self.api = api
+        self.context = context
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add 40 ms to every response.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # The TLS handshake happens in the connection's own thread (see _Handler.setup), so
+        # that a slow client cannot stall accept().
+        return self.context.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pyapiserver"
+    server: ApiHTTPServer
+
+    def setup(self) -> None:
+        self.request.settimeout(IDLE_TIMEOUT)
+        try:
+            self.request.do_handshake()
+        except (OSError, ssl.SSLError):
+            self.request.close()
+            raise ConnectionAbortedError("TLS handshake failed")
+        super().setup()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's name
+        pass  # one line per request would dominate the log of a busy node
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _serve(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query,
+                                                            keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = Request(self.command, urllib.parse.unquote(url.path), query, headers,
+                      peer_closed=peer_closed_check(self.request))
+        try:
+            req.user = self.server.api.authenticator.authenticate(
+                headers.get("authorization"), self.request.getpeercert())
+            req.body = self._read_body(headers)
+            response = self.server.api.handle(req)
+        except ApiError as e:
+            response = json_response(e.code, e.status())
+        except Exception as e:  # a bug must not take the server down; the client gets a 500
+            err = ApiError(500, "InternalError", f"Internal error occurred: {e!r}")
+            response = json_response(500, err.status())
+            self.server.handle_error(self.request, self.client_address)
+        self._send(response)
+
+    def _read_body(self, headers: dict[str, str]) -> bytes:
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            raise ApiError(400, "BadRequest", "invalid Content-Length")
+        if length > MAX_BODY_BYTES:
+            if length <= DRAIN_LIMIT_BYTES:
+                # Read what the client is sending so that it gets to read our answer.
+                while length > 0:
+                    length -= len(self.rfile.read(min(length, 65536)) or b"x" * length)
+            else:
+                self.close_connection = True  # the unread body makes the connection unusable
+            raise ApiError(413, "RequestEntityTooLarge",
+                           f"Request entity too large: limit is {MAX_BODY_BYTES}")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise ApiError(400, "BadRequest", "malformed chunked request body")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_BODY_BYTES:
+                self.close_connection = True
+                raise ApiError(413, "RequestEntityTooLarge",
+                               f"Request entity too large: limit is {MAX_BODY_BYTES}")
+            body += self.rfile.read(size)
+            self.rfile.readline(8)
+
+    def _send(self, response: Response) -> None:
+        try:
+            self.send_response(response.code)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Cache-Control", "no-cache, private")
+            if response.chunks is None:
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+                return
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            self.request.settimeout(None)
+            try:
+                for chunk in response.chunks:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            finally:
+                close = getattr(response.chunks, "close", None)
+                if close:
+                    close()
+                self.request.settimeout(IDLE_TIMEOUT)
+        except (ConnectionError, ssl.SSLError, TimeoutError, socket.timeout):
+            self.close_connection = True
+

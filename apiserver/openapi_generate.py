@@ -1,0 +1,107 @@
+"""Regenerates openapi_schemas.json, the type schemas behind /openapi/v2 and /openapi/v3.
+
+A development tool, not used at run time: it reads the official `kubernetes` Python client's
+models (in the test extra) and writes their JSON schemas under the Kubernetes definition names,
+with the patch strategy extensions that kubectl reads. Run: python -m apiserver.openapi_generate
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from .patch.strategic_merge import MERGE_KEYS
+
+ROOTS = {  # client model -> (definition name, group, version, kind)
+    "V1Pod": ("io.k8s.api.core.v1.Pod", "", "v1", "Pod"),
+    "V1Node": ("io.k8s.api.core.v1.Node", "", "v1", "Node"),
+    "V1Namespace": ("io.k8s.api.core.v1.Namespace", "", "v1", "Namespace"),
+    "CoreV1Event": ("io.k8s.api.core.v1.Event", "", "v1", "Event"),
+    "V1ConfigMap": ("io.k8s.api.core.v1.ConfigMap", "", "v1", "ConfigMap"),
+    "V1Secret": ("io.k8s.api.core.v1.Secret", "", "v1", "Secret"),
+    "V1Binding": ("io.k8s.api.core.v1.Binding", "", "v1", "Binding"),
+    "V1Lease": ("io.k8s.api.coordination.v1.Lease", "coordination.k8s.io", "v1", "Lease"),
+}
+_META = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", "Status",
+         "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions"}
+
+
+def _definition_name(model: str) -> str:
+    if model in ROOTS:
+        return ROOTS[model][0]
+    m = re.match(r"^(?:CoreV1|V1)(.*)$", model)
+    base = m.group(1) if m else model
+    if base in _META:
+        return f"io.k8s.apimachinery.pkg.apis.meta.v1.{base}"
+    if model.startswith("V1Lease"):
+        return f"io.k8s.api.coordination.v1.{base}"
+    return f"io.k8s.api.core.v1.{base}"
+
+
+def _convert(node: object, path: tuple[str, ...] | None) -> object:
+    """pydantic JSON schema -> OpenAPI schema; path tracks field names for patch extensions."""
+    if isinstance(node, list):
+        return [_convert(n, path) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        merged = {k: v for k, v in node.items() if k not in ("anyOf", "default", "title")}
+        if len(options) == 1:
+            merged.update(options[0])
+        return _convert(merged, path)
+    out = {}
+    for key, value in node.items():
+        if key in ("title", "default", "additionalProperties") and not isinstance(value, dict):
+            continue
+        if key == "$ref":
+            out["$ref"] = "#/components/schemas/" + _definition_name(value.rsplit("/", 1)[-1])
+        elif key == "description":
+            out[key] = value.split("\n\nAttributes:")[0]
+        elif key == "properties":
+            props = {}
+            for name, schema in value.items():
+                child = path + (name,) if path is not None else None
+                converted = _convert(schema, child)
+                if child is not None and child in MERGE_KEYS:
+                    mk = MERGE_KEYS[child]
+                    converted["x-kubernetes-patch-strategy"] = "merge"
+                    if mk:
+                        converted["x-kubernetes-patch-merge-key"] = mk
+                        converted["x-kubernetes-list-type"] = "map"
+                        converted["x-kubernetes-list-map-keys"] = [mk]
+                props[name] = converted
+            out[key] = props
+        else:
+            out[key] = _convert(value, path)
+    if out.get("format") == "date-time":
+        out["format"] = "date-time"
+    return out
+
+
+# Where a definition sits in an object, for the patch extensions keyed by field path.
+_PATHS = {"V1ObjectMeta": ("metadata",), "V1PodSpec": ("spec",), "V1PodStatus": ("status",),
+          "V1NodeStatus": ("status",), "V1Container": ("spec", "containers"),
+          "V1EphemeralContainer": ("spec", "ephemeralContainers")}
+
+
+def generate() -> dict:
+    import kubernetes.client.models as models
+    schemas: dict[str, dict] = {}
+    for model, (name, group, version, kind) in ROOTS.items():
+        raw = getattr(models, model).model_json_schema(by_alias=True,
+                                                       ref_template="#/$defs/{model}")
+        for def_name, schema in raw.pop("$defs", {}).items():
+            schemas[_definition_name(def_name)] = _convert(schema, _PATHS.get(def_name))
+        top = _convert(raw, ())
+        top["x-kubernetes-group-version-kind"] = [{"group": group, "version": version,
+                                                   "kind": kind}]
+        schemas[name] = top
+    return schemas
+
+
+if __name__ == "__main__":
+    target = os.path.join(os.path.dirname(__file__), "openapi_schemas.json")
+    with open(target, "w") as f:
+        json.dump(generate(), f, indent=None, separators=(",", ":"), sort_keys=True)
+    print(f"wrote {target}")

@@ -1,0 +1,1 @@
+"""The PATCH content types: JSON merge patch, JSON patch, strategic merge patch, apply."""

@@ -1,0 +1,128 @@
+"""Decoding of the Kubernetes protobuf request bodies that kubectl's typed clients send
+(`kubectl create namespace|configmap|secret`): the "k8s\\0" envelope (runtime.Unknown) and the
+fields of Namespace, ConfigMap, Secret and ObjectMeta that those commands set. Other kinds get
+415, and client-go then falls back to JSON where it can. Responses are always JSON."""
+from __future__ import annotations
+
+import base64
+
+MAGIC = b"k8s\x00"
+
+
+class ProtobufError(ValueError):
+    pass
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data) or shift > 63:
+            raise ProtobufError("truncated varint")
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    out, i = [], 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+        elif wire == 2:
+            length, i = _varint(data, i)
+            if i + length > len(data):
+                raise ProtobufError("truncated field")
+            value, i = data[i:i + length], i + length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = data[i:i + size], i + size
+        else:
+            raise ProtobufError(f"unsupported wire type {wire}")
+        out.append((number, value))
+    return out
+
+
+def _text(value) -> str:
+    return bytes(value).decode()
+
+
+def _map(value: bytes, binary: bool = False) -> tuple[str, str]:
+    entry = dict(_fields(value))
+    raw = entry.get(2, b"")
+    return _text(entry.get(1, b"")), (base64.b64encode(raw).decode() if binary else _text(raw))
+
+
+def _object_meta(data: bytes) -> dict:
+    meta: dict = {}
+    names = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
+    for number, value in _fields(data):
+        if number in names:
+            meta[names[number]] = _text(value)
+        elif number in (11, 12):
+            key, val = _map(value)
+            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = val
+        elif number == 14:
+            meta.setdefault("finalizers", []).append(_text(value))
+    return meta
+
+
+def _namespace(fields) -> dict:
+    obj: dict = {}
+    for number, value in fields:
+        if number == 1:
+            obj["metadata"] = _object_meta(value)
+        elif number == 2:
+            finalizers = [_text(v) for n, v in _fields(value) if n == 1]
+            obj["spec"] = {"finalizers": finalizers} if finalizers else {}
+    return obj
+
+
+def _config_map(fields) -> dict:
+    obj: dict = {}
+    for number, value in fields:
+        if number == 1:
+            obj["metadata"] = _object_meta(value)
+        elif number in (2, 3):
+            key, val = _map(value, binary=number == 3)
+            obj.setdefault("data" if number == 2 else "binaryData", {})[key] = val
+        elif number == 4:
+            obj["immutable"] = bool(value)
+    return obj
+
+
+def _secret(fields) -> dict:
+    obj: dict = {}
+    for number, value in fields:
+        if number == 1:
+            obj["metadata"] = _object_meta(value)
+        elif number in (2, 4):
+            key, val = _map(value, binary=number == 2)
+            obj.setdefault("data" if number == 2 else "stringData", {})[key] = val
+        elif number == 3:
+            obj["type"] = _text(value)
+        elif number == 5:
+            obj["immutable"] = bool(value)
+    return obj
+
+
+_KINDS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _config_map,
+          ("v1", "Secret"): _secret}
+
+
+def decode(body: bytes) -> dict | None:
+    """The object as JSON-style dict, or None when its kind is not one we decode."""
+    if not body.startswith(MAGIC):
+        raise ProtobufError("missing the k8s protobuf envelope")
+    unknown = dict(_fields(body[len(MAGIC):]))
+    type_meta = dict(_fields(unknown.get(1, b"")))
+    api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
+    decoder = _KINDS.get((api_version, kind))
+    if decoder is None:
+        return None
+    obj = decoder(_fields(unknown.get(2, b"")))
+    return {"apiVersion": api_version, "kind": kind, **obj}

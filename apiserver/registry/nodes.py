@@ -1,0 +1,44 @@
+"""Nodes: cluster-scoped, written by the kubelet (object on registration, then /status)."""
+from __future__ import annotations
+
+from ..errors import invalid_value, not_supported, required
+from ..quantity import parse_quantity
+from . import validation
+from .strategy import Strategy
+
+TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class NodeStrategy(Strategy):
+    kind = "Node"
+    namespaced = False
+    has_status = True
+    field_labels = frozenset({"metadata.name", "spec.unschedulable"})
+
+    def default(self, obj: dict) -> None:
+        obj.setdefault("spec", {})
+        obj.setdefault("status", {})
+
+    def validate(self, obj: dict) -> list[dict]:
+        errors = []
+        for i, taint in enumerate(obj.get("spec", {}).get("taints") or []):
+            path = f"spec.taints[{i}]"
+            if not taint.get("key"):
+                errors.append(required(path + ".key"))
+            else:
+                errors += validation.qualified_name(taint["key"], path + ".key")
+            if taint.get("effect") not in TAINT_EFFECTS:
+                errors.append(not_supported(path + ".effect", taint.get("effect", ""),
+                                            TAINT_EFFECTS))
+        status = obj.get("status", {})
+        for field in ("capacity", "allocatable"):
+            for name, value in (status.get(field) or {}).items():
+                try:
+                    parse_quantity(value)
+                except ValueError as e:
+                    errors.append(invalid_value(f"status.{field}[{name}]", value, str(e)))
+        return errors
+
+    def fields(self, obj: dict) -> dict[str, str]:
+        return {"metadata.name": obj["metadata"].get("name", ""),
+                "spec.unschedulable": str(bool(obj.get("spec", {}).get("unschedulable"))).lower()}

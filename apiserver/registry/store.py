@@ -1,0 +1,404 @@
+"""The generic store: CRUD over storage for one resource type, applying its strategy.
+
+Objects are stored as compact JSON without metadata.resourceVersion; the storage revision of
+the record becomes the resourceVersion on the way out.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import secrets
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Callable
+
+from .. import errors
+from ..errors import ApiError
+from ..selectors import parse_field_selector, parse_label_selector
+from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
+
+if TYPE_CHECKING:
+    from ..resources import ResourceType
+
+# Retries of read-modify-write when another writer got in between (patch, binding, delete).
+UPDATE_RETRIES = 16
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # generateName's alphabet, as in kube
+
+
+def now_rfc3339(offset_seconds: int = 0) -> str:
+    t = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=offset_seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode(obj: dict) -> bytes:
+    meta = obj.get("metadata", {})
+    rv = meta.pop("resourceVersion", None)
+    try:
+        return json.dumps(obj, separators=(",", ":")).encode()
+    finally:
+        if rv is not None:
+            meta["resourceVersion"] = rv
+
+
+def decode(value: bytes, rev: int) -> dict:
+    obj = json.loads(value)
+    if rev:
+        obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
+    return obj
+
+
+class ListResult:
+    __slots__ = ("items", "revision", "continue_token")
+
+    def __init__(self, items: list[dict], revision: int, continue_token: str):
+        self.items = items
+        self.revision = revision
+        self.continue_token = continue_token
+
+
+class Store:
+    def __init__(self, storage: Storage, rtype: "ResourceType",
+                 namespace_check: Callable[[str, bool], None] | None = None):
+        self.storage = storage
+        self.rtype = rtype
+        self.strategy = rtype.strategy
+        # Called with (namespace, creating) before writes to namespaced objects.
+        self.namespace_check = namespace_check
+
+    # helpers
+
+    def _not_found(self, name: str) -> ApiError:
+        return errors.not_found(self.rtype.plural, name, self.rtype.group)
+
+    def _conflict(self, name: str) -> ApiError:
+        return errors.conflict(self.rtype.plural, name, "the object has been modified; please "
+                               "apply your changes to the latest version and try again",
+                               self.rtype.group)
+
+    def _invalid(self, name: str, causes: list[dict]) -> ApiError:
+        return errors.invalid(self.rtype.kind, name, causes, self.rtype.group)
+
+    def _stamp(self, obj: dict) -> None:
+        obj["apiVersion"] = self.rtype.api_version
+        obj["kind"] = self.rtype.kind
+
+    def _check_type(self, body: dict) -> None:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the request body must be a JSON or YAML object")
+        kind, api_version = body.get("kind"), body.get("apiVersion")
+        if kind and kind != self.rtype.kind:
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the "
+                                     f"expected kind ({self.rtype.kind})")
+        if api_version and api_version != self.rtype.api_version:
+            raise errors.bad_request(f"the API version in the data ({api_version}) does not "
+                                     f"match the expected API version ({self.rtype.api_version})")
+        if not isinstance(body.get("metadata", {}), dict):
+            raise errors.bad_request("metadata must be an object")
+
+    # reads
+
+    def get(self, namespace: str, name: str) -> dict:
+        rec = self.storage.get(self.rtype.key(namespace, name))
+        if rec is None:
+            raise self._not_found(name)
+        return decode(rec.value, rec.rev)
+
+    def matcher(self, label_selector: str, field_selector: str) -> Callable[[dict], bool]:
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector, set(self.strategy.field_labels))
+        if not label_selector and not field_selector:
+            return lambda obj: True
+        return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and \
+            fields(self.strategy.fields(obj))
+
+    def list(self, namespace: str, *, label_selector: str = "", field_selector: str = "",
+             limit: int = 0, continue_token: str = "", resource_version: str = "",
+             resource_version_match: str = "") -> ListResult:
+        matches = self.matcher(label_selector, field_selector)
+        prefix = self.rtype.key_prefix(namespace if self.rtype.namespaced else "")
+        after, revision = "", 0
+        if continue_token:
+            after, revision = self._parse_continue(continue_token, prefix)
+        elif resource_version_match == "Exact" and resource_version:
+            revision = self.parse_resource_version(resource_version)
+        items: list[dict] = []
+        # Page through storage until `limit` objects match, as kube's etcd3 store does.
+        while True:
+            batch = max(limit - len(items), 1) * 2 if limit else 0
+            try:
+                records, at = self.storage.list(prefix, after=after, limit=batch,
+                                                revision=revision)
+            except Compacted as e:
+                raise errors.gone(f"The provided continue parameter is too old to display a "
+                                  f"consistent list result. The oldest available revision "
+                                  f"is {e.compacted}.") from e
+            revision = revision or at
+            for rec in records:
+                obj = decode(rec.value, rec.rev)
+                after = rec.key
+                if matches(obj):
+                    items.append(obj)
+                    if limit and len(items) == limit:
+                        break
+            full = not limit or len(items) == limit
+            if not batch or len(records) < batch or full:
+                break
+        token = ""
+        if limit and len(items) == limit:
+            more, _ = self.storage.list(prefix, after=after, limit=1, revision=revision)
+            if more:
+                token = base64.urlsafe_b64encode(json.dumps(
+                    {"v": "meta.k8s.io/v1", "rv": revision, "start": after[len(prefix):]}
+                ).encode()).decode()
+        return ListResult(items, revision, token)
+
+    @staticmethod
+    def parse_resource_version(rv: str) -> int:
+        try:
+            value = int(rv)
+        except ValueError:
+            raise errors.bad_request(f"resourceVersion: Invalid value: \"{rv}\": must be an "
+                                     "integer")
+        if value < 0:
+            raise errors.bad_request(f"resourceVersion: Invalid value: \"{rv}\"")
+        return value
+
+    @staticmethod
+    def _parse_continue(token: str, prefix: str) -> tuple[str, int]:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token.encode()))
+            return prefix + data["start"], int(data["rv"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise errors.bad_request("continue key is not valid: incorrect encoded start "
+                                     "resourceVersion (version meta.k8s.io/v1)")
+
+    # writes
+
+    def create(self, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
+        self._check_type(body)
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if self.rtype.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match "
+                                         "the namespace sent on the request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice(_NAME_CHARS) for _ in range(5))
+        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                      "selfLink"):
+            meta.pop(field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if "spec" in obj or self.rtype.kind == "Pod":
+            meta["generation"] = 1
+        self._stamp(obj)
+        self.strategy.prepare_create(obj)
+        self.strategy.default(obj)
+        name = meta.get("name", "")
+        causes = self._meta_errors(obj) + self.strategy.validate(obj)
+        if causes:
+            raise self._invalid(name, causes)
+        if self.rtype.namespaced and self.namespace_check:
+            self.namespace_check(namespace, True)
+        if dry_run:
+            return obj
+        try:
+            rec = self.storage.create(self.rtype.key(namespace, name), encode(obj))
+        except KeyExists:
+            raise errors.already_exists(self.rtype.plural, name, self.rtype.group)
+        meta["resourceVersion"] = str(rec.rev)
+        return obj
+
+    def _meta_errors(self, obj: dict) -> list[dict]:
+        from .validation import object_meta
+        errs = object_meta(obj, self.rtype.namespaced, lambda *_: [])
+        name = obj["metadata"].get("name")
+        if name:
+            errs += self.strategy.name_errors(name, "metadata.name")
+        return errs
+
+    def update(self, namespace: str, name: str, body: dict, *, subresource: str = "",
+               dry_run: bool = False) -> dict:
+        """PUT: optimistic concurrency on metadata.resourceVersion when the body carries one."""
+        self._check_type(body)
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
+                                     f"the name on the URL ({name})")
+        if self.rtype.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the "
+                                     "namespace sent on the request")
+        expected = meta.get("resourceVersion") or ""
+        if expected:
+            self.parse_resource_version(expected)
+        return self.guaranteed_update(namespace, name, lambda old: copy.deepcopy(body),
+                                      subresource=subresource, expected_rv=expected,
+                                      dry_run=dry_run)
+
+    def guaranteed_update(self, namespace: str, name: str, mutate: Callable[[dict], dict], *,
+                          subresource: str = "", expected_rv: str = "",
+                          dry_run: bool = False) -> dict:
+        """Reads, applies mutate(old) -> new, validates, writes; retries if another writer won,
+        unless the caller named the resourceVersion it expects (then 409)."""
+        key = self.rtype.key(namespace, name)
+        for _ in range(UPDATE_RETRIES):
+            rec = self.storage.get(key)
+            if rec is None:
+                raise self._not_found(name)
+            if expected_rv and expected_rv != str(rec.rev):
+                raise self._conflict(name)
+            old = decode(rec.value, rec.rev)
+            new = mutate(copy.deepcopy(old))
+            if not isinstance(new, dict):
+                raise errors.bad_request("the request body must be a JSON or YAML object")
+            new_rv = (new.get("metadata") or {}).get("resourceVersion")
+            if new_rv and new_rv != str(rec.rev):
+                raise self._conflict(name)
+            new = self._prepare_update(new, old, subresource)
+            # A binding is the one write allowed to set the otherwise immutable spec.nodeName.
+            causes = self._meta_errors(new) + (
+                [] if subresource == "binding" else self.strategy.validate_update(new, old))
+            if causes:
+                raise self._invalid(name, causes)
+            if dry_run:
+                return new
+            if self._same(new, old):
+                return old
+            if self._finalized(new):
+                try:
+                    self.storage.delete(key, rec.rev)
+                except RevisionConflict:
+                    continue
+                except KeyNotFound:
+                    raise self._not_found(name)
+                return new
+            try:
+                out = self.storage.update(key, encode(new), rec.rev)
+            except RevisionConflict:
+                if expected_rv:
+                    raise self._conflict(name)
+                continue
+            except KeyNotFound:
+                raise self._not_found(name)
+            new["metadata"]["resourceVersion"] = str(out.rev)
+            return new
+        raise self._conflict(name)
+
+    @staticmethod
+    def _same(new: dict, old: dict) -> bool:
+        a, b = dict(new), dict(old)
+        a["metadata"] = {k: v for k, v in new["metadata"].items() if k != "resourceVersion"}
+        b["metadata"] = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
+        return a == b
+
+    @staticmethod
+    def _finalized(obj: dict) -> bool:
+        """An object whose deletion was waiting only on finalizers that are now gone."""
+        meta = obj["metadata"]
+        return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and \
+            meta.get("deletionGracePeriodSeconds", 0) == 0
+
+    def _prepare_update(self, new: dict, old: dict, subresource: str) -> dict:
+        if not isinstance(new.get("metadata"), dict):
+            new["metadata"] = {}
+        meta, old_meta = new["metadata"], old["metadata"]
+        if subresource == "binding":
+            new["metadata"] = old_meta
+        elif subresource == "status":
+            # /status changes status (and labels/annotations); spec and the rest stay.
+            status = new.get("status")
+            new = {**old, "status": status} if status is not None else dict(old)
+            new["metadata"] = {**old_meta, "labels": meta.get("labels", old_meta.get("labels")),
+                               "annotations": meta.get("annotations",
+                                                       old_meta.get("annotations"))}
+            new["metadata"] = {k: v for k, v in new["metadata"].items() if v is not None}
+        else:
+            if self.strategy.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            for field in ("uid", "creationTimestamp", "deletionTimestamp",
+                          "deletionGracePeriodSeconds", "generation"):
+                if field in old_meta:
+                    meta[field] = old_meta[field]
+                else:
+                    meta.pop(field, None)
+            meta["name"] = old_meta["name"]
+            if self.rtype.namespaced:
+                meta["namespace"] = old_meta["namespace"]
+            else:
+                meta.pop("namespace", None)
+            if old_meta.get("managedFields") and "managedFields" not in meta:
+                meta["managedFields"] = old_meta["managedFields"]
+        self._stamp(new)
+        self.strategy.default(new)
+        if "generation" in new["metadata"] and new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = old_meta.get("generation", 0) + 1
+        return new
+
+    def delete(self, namespace: str, name: str, options: dict | None = None, *,
+               dry_run: bool = False) -> dict:
+        """Graceful for resources that have a grace period (pods on a node); finalizers delay
+        removal; preconditions (uid, resourceVersion) give 409 when they do not hold."""
+        options = options or {}
+        key = self.rtype.key(namespace, name)
+        for _ in range(UPDATE_RETRIES):
+            rec = self.storage.get(key)
+            if rec is None:
+                raise self._not_found(name)
+            obj = decode(rec.value, rec.rev)
+            meta = obj["metadata"]
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise errors.conflict(self.rtype.plural, name,
+                                      f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                      f"UID in object meta: {meta.get('uid')}", self.rtype.group)
+            if pre.get("resourceVersion") and pre["resourceVersion"] != str(rec.rev):
+                raise errors.conflict(
+                    self.rtype.plural, name, f"Precondition failed: ResourceVersion in "
+                    f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
+                    f"{rec.rev}", self.rtype.group)
+            grace = self._grace(obj, options.get("gracePeriodSeconds"))
+            if grace > 0 or meta.get("finalizers"):
+                if meta.get("deletionTimestamp") and \
+                        grace >= meta.get("deletionGracePeriodSeconds", 0):
+                    return obj  # already terminating at least this fast
+                meta["deletionTimestamp"] = now_rfc3339(grace)
+                meta["deletionGracePeriodSeconds"] = grace
+                if dry_run:
+                    return obj
+                try:
+                    out = self.storage.update(key, encode(obj), rec.rev)
+                except RevisionConflict:
+                    continue
+                meta["resourceVersion"] = str(out.rev)
+                return obj
+            if dry_run:
+                return obj
+            try:
+                out = self.storage.delete(key, rec.rev)
+            except RevisionConflict:
+                continue
+            except KeyNotFound:
+                raise self._not_found(name)
+            meta["resourceVersion"] = str(out.rev)
+            return obj
+        raise self._conflict(name)
+
+    def _grace(self, obj: dict, requested: object) -> int:
+        if requested is not None:
+            try:
+                requested = int(requested)
+            except (TypeError, ValueError):
+                raise errors.bad_request("gracePeriodSeconds must be an integer")
+        grace_period = getattr(self.strategy, "grace_period", None)
+        if grace_period is None:
+            return 0
+        return grace_period(obj, requested)

@@ -1,0 +1,37 @@
+"""The per-resource strategy: defaulting, validation and update rules (kube's RESTStrategy)."""
+from __future__ import annotations
+
+from . import validation
+
+
+class Strategy:
+    """Defaults for a plain namespaced object; resource modules override what differs."""
+
+    kind = ""
+    namespaced = True
+    # With a status subresource, the main resource ignores status and /status ignores the rest.
+    has_status = False
+    field_labels = frozenset({"metadata.name", "metadata.namespace"})
+
+    def name_errors(self, name: str, field: str) -> list[dict]:
+        return validation.dns1123_subdomain(name, field)
+
+    def default(self, obj: dict) -> None:
+        """Fills in defaults on create and update, as SetDefaults_* and admission do."""
+
+    def prepare_create(self, obj: dict) -> None:
+        """Resets what a client may not set on create."""
+
+    def validate(self, obj: dict) -> list[dict]:
+        return []
+
+    def validate_update(self, new: dict, old: dict) -> list[dict]:
+        return self.validate(new)
+
+    def fields(self, obj: dict) -> dict[str, str]:
+        """The values that fieldSelector can match."""
+        meta = obj.get("metadata", {})
+        out = {"metadata.name": meta.get("name", "")}
+        if self.namespaced:
+            out["metadata.namespace"] = meta.get("namespace", "")
+        return out

@@ -1,0 +1,78 @@
+"""The API resources this server serves: names, kinds, scopes, verbs, short names, categories."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .registry.configdata import ConfigMapStrategy, SecretStrategy
+from .registry.events import EventStrategy
+from .registry.leases import LeaseStrategy
+from .registry.namespaces import NamespaceStrategy
+from .registry.nodes import NodeStrategy
+from .registry.pods import PodStrategy
+from .registry.strategy import Strategy
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    strategy: Strategy
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> verbs
+
+    @property
+    def namespaced(self) -> bool:
+        return self.strategy.namespaced
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """"pods" or "leases.coordination.k8s.io", as errors name resources."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def key_prefix(self, namespace: str = "") -> str:
+        base = f"/registry/{self.group + '/' if self.group else ''}{self.plural}/"
+        return base + namespace + "/" if namespace else base
+
+    def key(self, namespace: str, name: str) -> str:
+        return self.key_prefix(namespace if self.namespaced else "") + name
+
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("", "v1", "namespaces", "namespace", "Namespace", NamespaceStrategy(),
+                 ("ns",), (), {"status": ("get", "patch", "update")}),
+    ResourceType("", "v1", "pods", "pod", "Pod", PodStrategy(), ("po",), ("all",),
+                 {"status": ("get", "patch", "update"), "binding": ("create",),
+                  "log": ("get",)}),
+    ResourceType("", "v1", "nodes", "node", "Node", NodeStrategy(), ("no",), (),
+                 {"status": ("get", "patch", "update")}),
+    ResourceType("", "v1", "events", "event", "Event", EventStrategy(), ("ev",), ()),
+    ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", ConfigMapStrategy(), ("cm",)),
+    ResourceType("", "v1", "secrets", "secret", "Secret", SecretStrategy()),
+    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
+)
+
+GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"))
+
+
+def find(group: str, version: str, plural: str) -> ResourceType | None:
+    for r in RESOURCES:
+        if r.group == group and r.version == version and r.plural == plural:
+            return r
+    return None
+
+
+def by_kind(kind: str) -> ResourceType | None:
+    for r in RESOURCES:
+        if r.kind == kind:
+            return r
+    return None

@@ -1,0 +1,92 @@
+"""Assembles the API server: storage, stores, watch hub, PKI, kubeconfig, HTTPS, scheduler,
+and the namespace finalizer loop."""
+from __future__ import annotations
+
+import os
+import threading
+
+from . import resources
+from .api import Api, finalize_namespace
+from .auth import Authenticator, User, load_token_file
+from .errors import ApiError
+from .http_server import ApiHTTPServer, tls_context
+from .kubeconfig import write_admin_kubeconfig
+from .pki import ensure_pki
+from .podlog import LogProxy
+from .registry.store import Store, decode
+from .scheduler import Scheduler
+from .storage.sqlite import SQLiteStorage
+from .watch import WatchHub
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NAMESPACE_SWEEP_SECONDS = 5.0
+
+
+class ApiServer:
+    def __init__(self, data_dir: str, bind_address: str, port: int,
+                 token_file: str | None = None):
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        tokens: dict[str, User] = load_token_file(token_file) if token_file else {}
+        self.pki = ensure_pki(os.path.join(data_dir, "pki"), bind_address)
+        self.storage = SQLiteStorage(os.path.join(data_dir, "state.db"))
+        self.hub = WatchHub(self.storage, decode)
+        self.stores: dict[str, Store] = {}
+        for rtype in resources.RESOURCES:
+            self.stores[rtype.plural] = Store(self.storage, rtype, self._check_namespace)
+        self._ensure_namespaces()
+        log_proxy = LogProxy(self.stores["pods"], self.stores["nodes"],
+                             self.pki.kubelet_client_cert, self.pki.kubelet_client_key)
+        self.httpd = ApiHTTPServer((bind_address, port), Api(
+            self.stores, self.hub, Authenticator(tokens), log_proxy, ""),
+            tls_context(self.pki.server_cert, self.pki.server_key, self.pki.ca_cert))
+        self.port = self.httpd.server_address[1]
+        host = "127.0.0.1" if bind_address in ("0.0.0.0", "", "::") else bind_address
+        host = f"[{host}]" if ":" in host else host
+        self.url = f"https://{host}:{self.port}"
+        self.httpd.api.server_address = f"{host}:{self.port}"
+        self.kubeconfig = os.path.join(data_dir, "admin.kubeconfig")
+        write_admin_kubeconfig(self.kubeconfig, self.url, self.pki)
+        self.scheduler = Scheduler(self.stores["pods"], self.stores["nodes"],
+                                   self.stores["events"], self.hub)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _check_namespace(self, namespace: str, creating: bool) -> None:
+        ns = self.stores["namespaces"].get("", namespace)  # 404 when missing
+        if creating and (ns.get("status") or {}).get("phase") == "Terminating":
+            raise ApiError(403, "Forbidden", f"unable to create new content in namespace "
+                           f"{namespace} because it is being terminated", kind="namespaces",
+                           name=namespace)
+
+    def _ensure_namespaces(self) -> None:
+        for name in SYSTEM_NAMESPACES:
+            try:
+                self.stores["namespaces"].create("", {"metadata": {"name": name}})
+            except ApiError as e:
+                if e.code != 409:
+                    raise
+
+    def _sweep_namespaces(self) -> None:
+        """Finishes deleting Terminating namespaces once their pods are gone."""
+        while not self._stop.wait(NAMESPACE_SWEEP_SECONDS):
+            try:
+                for ns in self.stores["namespaces"].list("").items:
+                    if (ns.get("status") or {}).get("phase") == "Terminating":
+                        finalize_namespace(self.stores, ns["metadata"]["name"])
+            except ApiError:
+                continue
+
+    def start(self) -> None:
+        self.scheduler.start()
+        for target, name in ((self.httpd.serve_forever, "https"),
+                             (self._sweep_namespaces, "namespaces")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.scheduler.stop()
+        self.storage.close()

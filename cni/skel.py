@@ -1,0 +1,168 @@
+"""The plugin side of the CNI protocol, shared by our plugins: reads and validates the
+parameters and the configuration, checks the version, calls the plugin's handler for the
+command and turns its result or error into the JSON on stdout. `dispatch` does the work without
+touching the process (environment in, bytes out) so the kubelet can call our plugins in-process
+through exactly the same path as an exec."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+from . import version
+from .errors import (DECODING_FAILURE, INTERNAL, INVALID_CONFIG, INVALID_ENVIRONMENT,
+                     INCOMPATIBLE_VERSION, IO_FAILURE, CNIError)
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+# Which parameters each command requires (spec section 2).
+_REQUIRED = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
+    "GC": (),
+    "STATUS": (),
+    "VERSION": (),
+}
+# The first spec version that has the command.
+_SINCE = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
+
+
+class Args:
+    """The parameters of one invocation, and how to run a delegated plugin from it."""
+
+    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "env", "runner",
+                 "stdin")
+
+    def __init__(self, env, runner) -> None:
+        self.command: str = env.get("CNI_COMMAND", "")
+        self.container_id: str = env.get("CNI_CONTAINERID", "")
+        self.netns: str = env.get("CNI_NETNS", "")
+        self.ifname: str = env.get("CNI_IFNAME", "")
+        self.args: str = env.get("CNI_ARGS", "")
+        self.path: list[str] = [p for p in env.get("CNI_PATH", "").split(":") if p]
+        self.env = env
+        self.runner = runner
+        self.stdin = b""  # the configuration bytes as received, handed on to delegates
+
+    def cni_args(self) -> dict[str, str]:
+        """CNI_ARGS ("K1=V1;K2=V2") as a dict."""
+        out = {}
+        for pair in self.args.split(";"):
+            if not pair:
+                continue
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise CNIError(INVALID_ENVIRONMENT, f"CNI_ARGS: {pair!r} is not KEY=VALUE")
+            out[key] = value
+        return out
+
+    def delegate(self, plugin_type: str, command: str) -> dict | None:
+        """Runs a delegated plugin (IPAM) with this invocation's parameters and configuration,
+        for `command`."""
+        env = dict(self.env)
+        env["CNI_COMMAND"] = command
+        return self.runner(plugin_type, self.path, env, self.stdin)
+
+
+def _validate_env(args: Args) -> None:
+    missing = [name for name in _REQUIRED[args.command] if not args.env.get(name)]
+    if missing:
+        raise CNIError(INVALID_ENVIRONMENT, f"required env variables [{','.join(missing)}] "
+                       "missing")
+    if args.container_id and not _NAME.match(args.container_id):
+        raise CNIError(INVALID_ENVIRONMENT, "CNI_CONTAINERID: invalid characters",
+                       args.container_id)
+    if args.ifname and (len(args.ifname) > 15 or args.ifname in (".", "..") or any(
+            c in args.ifname for c in "/: \t\n")):
+        raise CNIError(INVALID_ENVIRONMENT, f"CNI_IFNAME: invalid interface name {args.ifname!r}",
+                       "at most 15 characters, no '/', ':' or whitespace")
+
+
+def _load_config(stdin: bytes) -> dict:
+    try:
+        conf = json.loads(stdin)
+    except ValueError as exc:
+        raise CNIError(DECODING_FAILURE, f"error decoding network config: {exc}") from None
+    if not isinstance(conf, dict):
+        raise CNIError(DECODING_FAILURE, "network config is not a JSON object")
+    name = conf.get("name")
+    if not name:
+        raise CNIError(INVALID_CONFIG, "missing network name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CNIError(INVALID_CONFIG, "invalid characters found in network name", str(name))
+    cni_version = conf.get("cniVersion", "")
+    if not isinstance(cni_version, str) or not cni_version:
+        raise CNIError(INCOMPATIBLE_VERSION, "missing cniVersion in network config")
+    version.check_supported(cni_version)
+    return conf
+
+
+def dispatch(handlers: dict, env, read_stdin, runner) -> tuple[int, bytes]:
+    """Runs one CNI command: returns (exit status, stdout bytes). `handlers` maps commands to
+    functions taking (Args, config dict); ADD's returns the result dict."""
+    args = Args(env, runner)
+    cni_version = version.LATEST
+    try:
+        if not args.command:
+            raise CNIError(INVALID_ENVIRONMENT, "required env variables [CNI_COMMAND] missing")
+        if args.command not in COMMANDS:
+            raise CNIError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {args.command}")
+        _validate_env(args)
+        try:
+            stdin = args.stdin = read_stdin()
+        except OSError as exc:
+            raise CNIError(IO_FAILURE, f"error reading from stdin: {exc}") from None
+        if args.command == "VERSION":
+            return 0, _version_reply(stdin)
+        conf = _load_config(stdin)
+        cni_version = conf["cniVersion"]
+        since = _SINCE.get(args.command)
+        if since and not version.at_least(cni_version, since):
+            raise CNIError(INCOMPATIBLE_VERSION,
+                           f"config version {cni_version} does not allow {args.command}")
+        handler = handlers.get(args.command)
+        if handler is None:  # the plugin has nothing to do for this command
+            return 0, b""
+        result = handler(args, conf)
+        if args.command == "ADD":
+            return 0, json.dumps(version.convert_result(result, cni_version)).encode()
+        return 0, b""
+    except CNIError as exc:
+        return 1, json.dumps(exc.to_json(cni_version)).encode()
+    except Exception as exc:  # anything unexpected still answers with an error result
+        detail = f"{type(exc).__name__}: {exc}"
+        return 1, json.dumps(CNIError(INTERNAL, str(exc) or detail, detail).to_json(
+            cni_version)).encode()
+
+
+def _version_reply(stdin: bytes) -> bytes:
+    asked = version.LATEST
+    try:
+        conf = json.loads(stdin) if stdin.strip() else {}
+        if isinstance(conf, dict) and isinstance(conf.get("cniVersion"), str):
+            asked = conf["cniVersion"]
+    except ValueError:
+        pass
+    return json.dumps({"cniVersion": asked, "supportedVersions": list(version.SUPPORTED)}
+                      ).encode()
+
+
+def exec_runner(plugin_type: str, paths: list[str], env: dict, stdin: bytes) -> dict | None:
+    """Runs a delegated plugin as an executable found in `paths`."""
+    from .exec import find_plugin, run_plugin
+
+    return run_plugin(find_plugin(plugin_type, paths), env, stdin)
+
+
+def main(handlers: dict, name: str) -> None:
+    """The entry point of a plugin executable."""
+    if not os.environ.get("CNI_COMMAND"):
+        sys.stderr.write(f"{name}: a CNI plugin; CNI protocol versions supported: "
+                         f"{', '.join(version.SUPPORTED)}\n")
+        sys.exit(0)
+    status, out = dispatch(handlers, os.environ, sys.stdin.buffer.read, exec_runner)
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.exit(status)

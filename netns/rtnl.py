@@ -1,0 +1,89 @@
+"""A minimal rtnetlink client: one NETLINK_ROUTE socket, requests encoded and replies decoded
+with pyroute2's message classes (loaded lean, see pyroute2_lean.py), errors raised as OSError.
+
+The socket acts on the network namespace it was opened in: open it through `open_in(path)` to
+act on a pod's namespace from any thread.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from . import pyroute2_lean  # noqa: F401  (must precede the pyroute2 imports)
+from .enter import run_in_netns
+
+NETLINK_ROUTE = 0
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_MULTI = 0x2
+NLM_F_ACK = 0x4
+NLM_F_ROOT = 0x100
+NLM_F_MATCH = 0x200
+NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+
+_HEADER = struct.Struct("=IHHII")
+_RECV_SIZE = 1 << 18
+
+
+class RtnlSocket:
+    """One rtnetlink socket. Not shared between threads: open one per worker."""
+
+    __slots__ = ("_sock", "_seq")
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                   NETLINK_ROUTE)
+        self._sock.bind((0, 0))
+        self._seq = 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> "RtnlSocket":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(self, msg, msg_type: int, flags: int = NLM_F_ACK) -> list:
+        """Sends `msg` (a pyroute2 nlmsg filled in by the caller) and returns the decoded replies
+        of the same class. A kernel error comes back as OSError(errno)."""
+        self._seq += 1
+        seq = self._seq
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = NLM_F_REQUEST | flags
+        msg["header"]["sequence_number"] = seq
+        msg.encode()
+        self._sock.send(msg.data)
+        replies = []
+        while True:
+            data = self._sock.recv(_RECV_SIZE)
+            offset = 0
+            while offset < len(data):
+                length, kind, mflags, mseq, _pid = _HEADER.unpack_from(data, offset)
+                if length < _HEADER.size:
+                    raise OSError(0, "rtnetlink: truncated message")
+                if mseq == seq:
+                    if kind == NLMSG_ERROR:
+                        (err,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                        if err:
+                            raise OSError(-err, os.strerror(-err))
+                        return replies
+                    if kind == NLMSG_DONE:
+                        return replies
+                    reply = type(msg)(data[offset:offset + length])
+                    reply.decode()
+                    replies.append(reply)
+                    if not mflags & NLM_F_MULTI and not flags & NLM_F_ACK:
+                        return replies
+                offset += (length + 3) & ~3
+
+
+def open_in(netns_path: str) -> RtnlSocket:
+    """An rtnetlink socket bound to the netns at `netns_path` (FileNotFoundError if missing)."""
+    return run_in_netns(netns_path, RtnlSocket)

