@@ -1,21 +1,16 @@
 """Images built from busybox-static, image stores in temporary roots, and real registries."""
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
-import sys
 
 import pytest
 
+import overlay_imagebuild as ib
 from overlay import snapshots
 from overlay.store import Store
-import imagebuild as ib
-from registry_fixture import PASSWORD, USER, ISSUER, SERVICE, Registry, TokenServer
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
+from overlay_registry import ISSUER, PASSWORD, SERVICE, USER, Registry, TokenServer
+from overlay_testlib import REPO
 
 
 @pytest.fixture(scope="session")
@@ -83,13 +78,6 @@ def store(stores: Stores) -> Store:
     return stores.new()
 
 
-def cli(store_root: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    kwargs.setdefault("capture_output", True)
-    kwargs.setdefault("text", True)
-    kwargs.setdefault("timeout", 120)
-    return subprocess.run([PYCONTAINER, "--image-root", store_root, *args], **kwargs)
-
-
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory, layouts) -> Registry:
     """An anonymous registry holding busybox:latest (OCI), busybox:v2s2 (Docker schema 2) and
@@ -136,10 +124,3 @@ def basic_registry(tmp_path_factory, layouts) -> Registry:
         yield reg
     finally:
         reg.close()
-
-
-def write_auth_file(path: str, registries: list[str], password: str = PASSWORD) -> str:
-    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
-    with open(path, "w") as f:
-        json.dump({"auths": {host: {"auth": token} for host in registries}}, f)
-    return path

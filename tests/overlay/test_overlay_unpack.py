@@ -9,10 +9,10 @@ import tarfile
 
 import pytest
 
-import imagebuild as ib
 from overlay import blobs, layers
 from overlay.errors import ImageError
 from overlay.images import Image, Layer
+import overlay_imagebuild as ib
 
 pytestmark = pytest.mark.root
 

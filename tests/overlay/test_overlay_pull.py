@@ -11,11 +11,11 @@ import subprocess
 
 import pytest
 
-import imagebuild as ib
-from conftest import PYCONTAINER, cli, write_auth_file
 from overlay import images, layers, pull, snapshots
 from overlay.errors import ImageError
-from registry_fixture import FaultyProxy
+import overlay_imagebuild as ib
+from overlay_registry import FaultyProxy
+from overlay_testlib import PYCONTAINER, cli, write_auth_file
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-import imagebuild as ib
 from overlay import gc, images, importer, layers, snapshots
 from overlay.errors import ImageError
+import overlay_imagebuild as ib
 
 pytestmark = pytest.mark.root
 
