@@ -11,8 +11,9 @@ import json
 import os
 import secrets
 
-from overlay import image_config, images, in_root, layers, snapshots
+from overlay import image_config, images, layers, snapshots
 from overlay.store import Store, default_root
+from runtime import securejoin
 from runtime.default_spec import default_spec
 from runtime.errors import PycontainerError
 from runtime.state import check_id
@@ -21,6 +22,7 @@ IMAGE_ROOT_ANNOTATION = "org.pycontainer.image.root"
 IMAGE_NAME_ANNOTATION = "org.pycontainer.image.name"
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _CPU_PERIOD = 100_000
+_MAX_ETC_FILE = 4 << 20
 
 
 class Overrides:
@@ -74,8 +76,8 @@ def create(root: str, container_id: str, ref: str, command: list[str],
     bundle = os.path.dirname(rootfs)
     try:
         process = image_config.process(config, command, overrides.env,
-                                       in_root.read_text(rootfs, "/etc/passwd"),
-                                       in_root.read_text(rootfs, "/etc/group"))
+                                       _read_in_root(rootfs, "/etc/passwd"),
+                                       _read_in_root(rootfs, "/etc/group"))
         spec = _spec(process, image_config.annotations(config), overrides, container_id)
         spec["annotations"].update({IMAGE_ROOT_ANNOTATION: store.root,
                                     IMAGE_NAME_ANNOTATION: image.name})
@@ -85,6 +87,22 @@ def create(root: str, container_id: str, ref: str, command: list[str],
         snapshots.remove(store, container_id)
         raise
     return bundle
+
+
+def _read_in_root(rootfs: str, path: str) -> str | None:
+    """A text file of the image as the container sees it (its symlinks resolved inside the
+    rootfs), or None if it has no such regular file."""
+    import stat
+
+    try:
+        fd = os.open(securejoin.join(rootfs, path),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(_MAX_ETC_FILE).decode("utf-8", "replace")
 
 
 def _spec(process: image_config.Process, annotations: dict, o: Overrides,

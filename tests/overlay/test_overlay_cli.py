@@ -164,3 +164,4 @@ def test_run_image_bad_input_leaves_nothing(user, args, message):
     out = user("run", *args)
     assert out.returncode != 0 and message in out.stderr, out.stderr
     assert user.leftovers() == []
+

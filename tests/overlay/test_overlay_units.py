@@ -154,3 +154,16 @@ def test_concurrent_writers_of_one_blob_store_one_copy(tmp_path):
 def test_store_root_must_not_break_overlay_options(tmp_path):
     with pytest.raises(ImageError, match="must not contain"):
         Store(str(tmp_path / "a,b"))
+
+
+def test_users_are_read_from_the_image_not_the_host(tmp_path):
+    """An image's /etc/passwd symlink to an absolute path points into the image."""
+    from runtime.image_bundle import _read_in_root
+
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "real").write_text("app:x:7:7::/:/bin/sh\n")
+    (root / "etc" / "passwd").symlink_to("/real")
+    (root / "etc" / "group").symlink_to("/etc/hostname")  # exists on the host, not in the image
+    assert _read_in_root(str(root), "/etc/passwd") == "app:x:7:7::/:/bin/sh\n"
+    assert _read_in_root(str(root), "/etc/group") is None
