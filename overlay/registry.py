@@ -38,8 +38,7 @@ class _Response:
         self._conn = conn
 
     def read(self, limit: int | None = None) -> bytes:
-        data = self.raw.read(limit) if limit else self.raw.read()
-        return data
+        return self.raw.read(limit) if limit else self.raw.read()
 
     def close(self) -> None:
         self._conn.close()
@@ -149,7 +148,7 @@ class RegistryClient:
         retried = False
         while True:
             auth = self._authorization(repository)
-            resp = self._request(f"{self._scheme}://{self.host}{path}", headers, auth)
+            resp = self._request(f"{self._scheme}://{self.host}{path}", headers, auth, self.host)
             if resp.status != 401 or retried:
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
@@ -162,7 +161,7 @@ class RegistryClient:
         schemes = ("https", "http") if self.insecure else ("https",)
         for scheme in schemes:
             try:
-                resp = self._request(f"{scheme}://{self.host}/v2/", {}, None)
+                resp = self._request(f"{scheme}://{self.host}/v2/", {}, None, self.host)
             except (ssl.SSLError, ConnectionError) as e:
                 if scheme != schemes[-1]:
                     continue
@@ -209,7 +208,7 @@ class RegistryClient:
         separator = "&" if "?" in realm else "?"
         url = realm + separator + urllib.parse.urlencode(query)
         auth = self._basic() if self.credentials else None
-        resp = self._request(url, {}, auth)
+        resp = self._request(url, {}, auth, urllib.parse.urlsplit(realm).netloc)
         try:
             if resp.status == 401:
                 raise ImageError(f"registry {self.host}: the token service {realm} refused "
@@ -228,9 +227,10 @@ class RegistryClient:
             raise ImageError(f"registry {self.host}: the token service {realm} sent no token")
         return token
 
-    def _request(self, url: str, headers: dict[str, str], auth: str | None) -> _Response:
-        """GET `url`, following redirects; the Authorization header goes to the registry's own
-        host only (a redirect to blob storage carries its own credentials in the URL)."""
+    def _request(self, url: str, headers: dict[str, str], auth: str | None,
+                 auth_host: str) -> _Response:
+        """GET `url`, following redirects; the Authorization header goes to `auth_host` only (a
+        redirect to blob storage carries its own credentials in the URL)."""
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -240,7 +240,7 @@ class RegistryClient:
                                  "(only a registry named insecure may use it)")
             conn = self._connection(parts.scheme, parts.netloc)
             send = dict(headers, **{"User-Agent": "pycontainer"})
-            if auth and parts.netloc == self.host or auth and url.startswith(self._realm_prefix()):
+            if auth and parts.netloc == auth_host:
                 send["Authorization"] = auth
             target = parts.path or "/"
             if parts.query:
@@ -257,11 +257,6 @@ class RegistryClient:
                 continue
             return _Response(raw.status, raw.headers, raw, conn)
         raise ImageError(f"registry {self.host}: too many redirects")
-
-    def _realm_prefix(self) -> str:
-        if self._challenge and self._challenge[1].get("realm"):
-            return self._challenge[1]["realm"]
-        return "\0"
 
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "http":
