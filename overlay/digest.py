@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
-from typing import BinaryIO
 
 from overlay.errors import ImageError
 
@@ -36,7 +36,7 @@ class HashingReader:
     """A read-only stream that hashes what passes through it (e.g. a layer's diff ID while it
     is unpacked)."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: io.BufferedIOBase) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0

@@ -3,8 +3,6 @@ process fields (args, env, cwd, user) and the annotations. The runtime merges th
 default spec with the user's overrides."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from overlay.errors import ImageError
 
 ANNOTATION_FIELDS = (
@@ -20,14 +18,16 @@ STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
 class Process:
-    args: list[str]
-    env: list[str]
-    cwd: str
-    uid: int = 0
-    gid: int = 0
-    additional_gids: list[int] = field(default_factory=list)
+    __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids")
+
+    def __init__(self, args: list[str], env: list[str], cwd: str) -> None:
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.uid = 0
+        self.gid = 0
+        self.additional_gids: list[int] = []
 
 
 def process(config: dict, command: list[str], env: list[str], passwd: str | None,

@@ -5,28 +5,40 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
 
 from overlay import digest as digest_mod, manifest as manifest_mod, reference
 from overlay.errors import ImageError
 from overlay.store import Store, write_json_atomic
 
 
-@dataclass(frozen=True)
 class Layer:
-    digest: str
-    media_type: str
-    size: int
-    diff_id: str
+    __slots__ = ("digest", "media_type", "size", "diff_id")
+
+    def __init__(self, digest: str, media_type: str, size: int, diff_id: str) -> None:
+        self.digest = digest
+        self.media_type = media_type
+        self.size = size
+        self.diff_id = diff_id
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
-@dataclass(frozen=True)
 class Image:
-    name: str
-    digest: str
-    config: str
-    layers: tuple[Layer, ...]
-    created: str
+    """A plain class, not a dataclass: `run --image` starts containers through it."""
+
+    __slots__ = ("name", "digest", "config", "layers", "created")
+
+    def __init__(self, name: str, digest: str, config: str, layers: tuple[Layer, ...],
+                 created: str) -> None:
+        self.name = name
+        self.digest = digest
+        self.config = config
+        self.layers = layers
+        self.created = created
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Image) and self.to_json() == other.to_json()
 
     @property
     def diff_ids(self) -> list[str]:
@@ -37,8 +49,8 @@ class Image:
         return sum(layer.size for layer in self.layers)
 
     def to_json(self) -> dict:
-        raw = asdict(self)
-        raw["layers"] = [asdict(layer) for layer in self.layers]
+        raw = {name: getattr(self, name) for name in self.__slots__}
+        raw["layers"] = [layer.to_json() for layer in self.layers]
         return raw
 
     @classmethod

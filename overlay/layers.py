@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Callable
 
-from overlay import digest as digest_mod, unpack as unpack_mod
+from overlay import digest as digest_mod
 from overlay.errors import ImageError
 from overlay.images import Image
 from overlay.store import Store, write_json_atomic
@@ -73,6 +71,10 @@ def ensure_unpacked(store: Store, image: Image,
 
 
 def _unpack_one(store: Store, blob: str, diff_id: str, chain_id: str) -> None:
+    import shutil
+
+    from overlay import unpack as unpack_mod  # tarfile and gzip: only when there is work
+
     dir_id = _new_dir(store)
     path = store.path("l", dir_id)
     started = time.monotonic()
@@ -91,7 +93,7 @@ def _new_dir(store: Store) -> str:
     """A fresh directory under l/ with a 10-character name (docker's overlay2 keeps short
     names for the same reason: the lowerdir option of a deep image must fit in one page)."""
     while True:
-        name = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+        name = "".join(_ID_ALPHABET[b % 32] for b in os.urandom(10))
         try:
             os.mkdir(store.path("l", name), 0o755)
             return name

@@ -3,8 +3,7 @@ out of an index / manifest list."""
 from __future__ import annotations
 
 import json
-import platform as platform_mod
-from dataclasses import dataclass
+import os
 
 from overlay import digest as digest_mod
 from overlay.errors import ImageError
@@ -25,24 +24,29 @@ _ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
-@dataclass(frozen=True)
 class Descriptor:
-    media_type: str
-    digest: str
-    size: int
-    platform: dict | None = None
-    annotations: dict | None = None
+    __slots__ = ("media_type", "digest", "size", "platform", "annotations")
+
+    def __init__(self, media_type: str, digest: str, size: int, platform: dict | None = None,
+                 annotations: dict | None = None) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.platform = platform
+        self.annotations = annotations
 
 
-@dataclass(frozen=True)
 class Manifest:
-    media_type: str
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
+    __slots__ = ("media_type", "config", "layers")
+
+    def __init__(self, media_type: str, config: Descriptor, layers: tuple[Descriptor, ...]) -> None:
+        self.media_type = media_type
+        self.config = config
+        self.layers = layers
 
 
 def host_platform() -> tuple[str, str]:
-    machine = platform_mod.machine()
+    machine = os.uname().machine
     return "linux", _ARCHES.get(machine, machine)
 
 

@@ -4,7 +4,6 @@ registry, library/ the default namespace there, latest the default tag."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from overlay import digest as digest_mod
 from overlay.errors import ImageError
@@ -16,12 +15,15 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _HOST = re.compile(r"(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?")
 
 
-@dataclass(frozen=True)
 class Reference:
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
+    __slots__ = ("registry", "repository", "tag", "digest")
+
+    def __init__(self, registry: str, repository: str, tag: str | None = None,
+                 digest: str | None = None) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
 
     def __str__(self) -> str:
         text = f"{self.registry}/{self.repository}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 from overlay import layers as layers_mod, mount as mount_mod
 from overlay.errors import ImageError
@@ -55,7 +54,7 @@ def create(store: Store, key: str, chain_ids: list[str], readonly: bool = False)
                 lower.append(_empty_dir(store))
             _mount(store, lower, upper, work, target)
         except BaseException:
-            shutil.rmtree(snap, ignore_errors=True)
+            _remove_tree(snap)
             raise
     return target
 
@@ -105,9 +104,15 @@ def remove(store: Store, key: str) -> None:
             mount_mod.umount2(target, mount_mod.MNT_DETACH)
         elif e.errno not in (22, 2):  # EINVAL: not mounted; ENOENT: no such snapshot
             raise
-    shutil.rmtree(snap, ignore_errors=True)
+    _remove_tree(snap)
     if os.path.exists(snap):
         raise ImageError(f"snapshot {key}: could not remove {snap}")
+
+
+def _remove_tree(path: str) -> None:
+    import shutil  # its imports cost more than a snapshot's creation
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def list_keys(store: Store) -> list[str]:

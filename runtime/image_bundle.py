@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 
 from overlay import image_config, images, layers, snapshots
 from overlay.store import Store, default_root
@@ -42,7 +41,7 @@ def image_root(globals_: dict) -> str:
 
 
 def new_id() -> str:
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def parse_memory(text: str) -> int:

@@ -167,3 +167,16 @@ def test_users_are_read_from_the_image_not_the_host(tmp_path):
     (root / "etc" / "group").symlink_to("/etc/hostname")  # exists on the host, not in the image
     assert _read_in_root(str(root), "/etc/passwd") == "app:x:7:7::/:/bin/sh\n"
     assert _read_in_root(str(root), "/etc/group") is None
+
+
+def test_run_image_path_stays_lean():
+    """`run --image` starts containers too: no HTTP, TLS, tar/gzip or dataclasses on its way."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import runtime.commands.run, runtime.image_bundle; "
+            "heavy = {'http', 'urllib', 'ssl', 'tarfile', 'gzip', 'dataclasses', 'typing', "
+            "'secrets', 'shutil', 'click', 'pathlib', 'subprocess'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
