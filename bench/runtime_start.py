@@ -21,7 +21,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_bundle(top: str) -> str:
+def make_bundle(top: str) -> tuple[str, dict]:
     bundle = os.path.join(top, "bundle")
     os.mkdir(bundle)
     subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
@@ -31,12 +31,16 @@ def make_bundle(top: str) -> str:
     config = default_spec(unified_cgroups=False)
     config["process"]["terminal"] = False
     config["process"]["args"] = ["/bin/true"]
+    return bundle, config
+
+
+def time_one(argv: list[str], bundle: str, config: dict, cgroup: str) -> float:
+    # An absolute cgroupsPath for both: without one, runc nests the container's v1 cgroups
+    # under the caller's own.
+    config["linux"]["cgroupsPath"] = cgroup
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
-    return bundle
-
-
-def time_one(argv: list[str], cwd: str) -> float:
+    cwd = bundle
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -52,7 +56,7 @@ def main() -> int:
     if not os.path.exists(args.runc):
         sys.exit(f"runc not found at {args.runc}: apt-get install runc")
     with tempfile.TemporaryDirectory() as top:
-        bundle = make_bundle(top)
+        bundle, config = make_bundle(top)
         runtimes = {
             "runc": [args.runc, "--root", os.path.join(top, "runc-state"), "run"],
             "pycontainer": [args.pycontainer, "--root", os.path.join(top, "pyc-state"), "run"],
@@ -60,7 +64,8 @@ def main() -> int:
         times: dict[str, list[float]] = {name: [] for name in runtimes}
         for i in range(args.runs + 5):
             for name, argv in runtimes.items():
-                elapsed = time_one([*argv, f"bench{i}"], bundle)
+                cid = f"bench-{name}-{os.getpid()}-{i}"
+                elapsed = time_one([*argv, cid], bundle, config, f"/pycontainer/{cid}")
                 if i >= 5:  # warm-up: page cache, bytecode, the cgroup parents
                     times[name].append(elapsed)
     for name, samples in times.items():

@@ -5,11 +5,10 @@ created, so that bad input fails with one line naming the field and leaves nothi
 """
 from __future__ import annotations
 
-import json
 import os
 
 from overlay.mount import MS_BIND
-from runtime import capabilities, mount_options
+from runtime import capabilities, fastjson, mount_options
 from runtime.errors import ConfigError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -202,7 +201,7 @@ def load(bundle: str) -> Config:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            raw = json.load(f)
+            raw = fastjson.loads(f.read())
     except FileNotFoundError:
         raise ConfigError("config.json", f"not found in bundle {bundle}") from None
     except ValueError as e:

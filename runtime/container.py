@@ -3,11 +3,14 @@ and its destruction (processes, cgroup, poststop hooks, state)."""
 from __future__ import annotations
 
 import os
-import signal
 import time
+
+# _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
+import _signal
 
 from runtime import state as state_mod
 from runtime.errors import ContainerNotFound, StateError
+from runtime.log import Log
 from runtime.state import State, StateDir
 
 OCI_VERSION = "1.2.0"
@@ -81,12 +84,12 @@ class Container:
         else:
             state_mod.signal_process(self.state.pid, self.state.pid_start, sig)
 
-    def destroy(self, warn) -> None:
+    def destroy(self, log: Log) -> None:
         """Kills whatever still runs in the container, removes its cgroup, runs the poststop
         hooks and forgets it."""
         cgroup = self.cgroup()
         if self.init_alive():
-            os.kill(self.state.pid, signal.SIGKILL)
+            os.kill(self.state.pid, _signal.SIGKILL)
         if cgroup.exists():
             # Frozen tasks only die once thawed; destroy() kills and waits for the rest.
             if cgroup.freezer_state() == "frozen":
@@ -97,7 +100,7 @@ class Container:
 
         poststop = config_mod.parse_hooks(self.state.config).get("poststop", [])
         if poststop:
-            hooks.run_warning_only("poststop", poststop, self.oci_state(STOPPED), warn)
+            hooks.run_warning_only("poststop", poststop, self.oci_state(STOPPED), log)
         self.state_dir.remove()
 
     def _wait_init_gone(self, timeout: float = 10.0) -> None:
@@ -108,7 +111,7 @@ class Container:
             time.sleep(0.005)
 
 
-def start(container: Container, warn) -> None:
+def start(container: Container, log: Log) -> None:
     """Releases the init waiting on exec.fifo (the OCI `start` operation), then runs the
     poststart hooks."""
     import select
@@ -133,4 +136,4 @@ def start(container: Container, warn) -> None:
 
     poststart = config_mod.parse_hooks(container.state.config).get("poststart", [])
     if poststart:
-        hooks.run_warning_only("poststart", poststart, container.oci_state(RUNNING), warn)
+        hooks.run_warning_only("poststart", poststart, container.oci_state(RUNNING), log)

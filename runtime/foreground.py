@@ -4,7 +4,9 @@ process's exit status as a shell would (128+N when killed by signal N)."""
 from __future__ import annotations
 
 import os
-import signal
+
+# _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
+import _signal as signal
 
 # Not forwarded: the ones we need ourselves or that cannot be caught, and the synchronous faults
 # that concern this process only.

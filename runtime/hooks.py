@@ -1,11 +1,10 @@
 """OCI hooks: each runs with the container's state JSON on stdin and its own timeout."""
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
+from runtime import fastjson
 from runtime.config import Hook
 from runtime.errors import PycontainerError
+from runtime.log import Log
 
 
 class HookFailed(PycontainerError):
@@ -14,19 +13,19 @@ class HookFailed(PycontainerError):
 
 def run(kind: str, hooks: list[Hook], state: dict) -> None:
     """Runs `hooks` in order; the first failure stops them and raises HookFailed."""
-    payload = json.dumps(state).encode()
+    payload = fastjson.dumps(state).encode()
     for i, hook in enumerate(hooks):
         _run_one(f"hooks.{kind}[{i}]", hook, payload)
 
 
-def run_warning_only(kind: str, hooks: list[Hook], state: dict, warn: Callable[[str], None]) -> None:
+def run_warning_only(kind: str, hooks: list[Hook], state: dict, log: Log) -> None:
     """poststart and poststop: the spec makes a failure a warning; the lifecycle goes on."""
-    payload = json.dumps(state).encode()
+    payload = fastjson.dumps(state).encode()
     for i, hook in enumerate(hooks):
         try:
             _run_one(f"hooks.{kind}[{i}]", hook, payload)
         except HookFailed as e:
-            warn(str(e))
+            log.warning(str(e))
 
 
 def preload() -> None:

@@ -6,10 +6,9 @@ stopped it, then waits on exec.fifo for `start`.
 """
 from __future__ import annotations
 
-import json
 import os
 
-from runtime import devices, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
+from runtime import devices, fastjson, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
 from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
 from runtime.errors import PycontainerError
@@ -74,7 +73,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
-    ctx.state = json.loads(_await(ctx, sync.GO))
+    ctx.state = fastjson.loads(_await(ctx, sync.GO))
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)

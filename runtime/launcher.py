@@ -6,11 +6,12 @@ cgroup or process is left behind.
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
 
-from runtime import devices, hooks, namespaces, state as state_mod, sync, syscalls
+# _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
+import _signal
+
+from runtime import devices, fastjson, hooks, namespaces, state as state_mod, sync, syscalls
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -109,7 +110,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
             _write_id_map(pid, "gid_map", config.gid_mappings)
         oci_state = _oci_state(state, config)
         try:
-            to_child.send(sync.GO, json.dumps(oci_state))
+            to_child.send(sync.GO, fastjson.dumps(oci_state))
             # The init mounts its root filesystem meanwhile (see init._enter_cgroup).
             cgroup.add_process(pid)
             if config.process.oom_score_adj is not None:
@@ -199,6 +200,8 @@ def _reap(pid: int) -> str:
 
 def describe_wait_status(status: int) -> str:
     if os.WIFSIGNALED(status):
+        import signal
+
         return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exit status {os.WEXITSTATUS(status)}"
 
@@ -206,7 +209,7 @@ def describe_wait_status(status: int) -> str:
 def _undo(state: State, cgroup, state_dir: StateDir) -> None:
     if state.pid > 0:
         try:
-            os.kill(state.pid, signal.SIGKILL)
+            os.kill(state.pid, _signal.SIGKILL)
             os.waitpid(state.pid, 0)
         except (ChildProcessError, ProcessLookupError):
             pass

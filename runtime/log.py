@@ -3,9 +3,10 @@
 shim and conmon read the last error from there)."""
 from __future__ import annotations
 
-import json
 import os
 import time
+
+from runtime import fastjson
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -26,9 +27,9 @@ class Log:
     def _write(self, level: str, msg: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.json:
-            line = json.dumps({"level": level, "msg": msg, "time": stamp})
+            line = fastjson.dumps({"level": level, "msg": msg, "time": stamp})
         else:
-            line = f"time={json.dumps(stamp)} level={level} msg={json.dumps(msg)}"
+            line = f"time={fastjson.dumps(stamp)} level={level} msg={fastjson.dumps(msg)}"
         data = (line + "\n").encode()
         if self.to_stderr:
             os.write(2, data)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
 
+from runtime import fastjson
 from runtime.errors import ContainerNotFound, PycontainerError
 
 DEFAULT_ROOT = "/run/pycontainer"
@@ -94,14 +94,13 @@ class StateDir:
     def save(self, state: State) -> None:
         tmp = os.path.join(self.path, STATE_FILE + ".tmp")
         with open(tmp, "w") as f:
-            # dumps, not dump: dump encodes in Python, dumps in C.
-            f.write(json.dumps(state.to_dict()))
+            f.write(fastjson.dumps(state.to_dict()))
         os.rename(tmp, os.path.join(self.path, STATE_FILE))
 
     def load(self) -> State:
         try:
             with open(os.path.join(self.path, STATE_FILE)) as f:
-                return State.from_dict(json.load(f))
+                return State.from_dict(fastjson.loads(f.read()))
         except FileNotFoundError:
             raise ContainerNotFound(self.id) from None
         except (ValueError, KeyError) as e:

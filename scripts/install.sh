@@ -11,6 +11,7 @@ APT_PACKAGES=(
     libcap-dev                                         # python-prctl
     libseccomp-dev                                     # the runtime's seccomp filters (cffi)
     runc                                               # the reference runtime, for bench/
+    podman conmon containerd                           # real clients of the runtime (tests)
     busybox-static                                     # root filesystems for demos and tests
     nftables                                           # netns NAT rules (libnftables), issue 6
     iptables containernetworking-plugins               # reference CNI plugins for cni tests/bench

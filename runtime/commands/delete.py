@@ -20,7 +20,7 @@ def run(p: Parsed, log: Log) -> int:
     status = c.status()
     if status not in (STOPPED, CREATED) and not force:
         raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
-    c.destroy(log.warning)
+    c.destroy(log)
     if c.state.annotations:
         # A container of `run --image`: its snapshot (rootfs and bundle) goes with it.
         from runtime import image_bundle

@@ -77,9 +77,9 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
 
             master = receive_master(ours)
             ours.close()
-        container_mod.start(c, log.warning)
+        container_mod.start(c, log)
     except BaseException:
-        c.destroy(log.warning)
+        c.destroy(log)
         raise
     c.state_dir.unlock()
     if detach:
@@ -88,11 +88,9 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
     c.state_dir.lock()
     if not config.new_namespace("pid"):
         # Without a PID namespace of its own, the init's end does not end the rest.
-        import signal
-
-        c.cgroup().kill_all(signal.SIGKILL)
+        c.cgroup().kill_all(9)  # SIGKILL
     if not keep:
-        c.destroy(log.warning)
+        c.destroy(log)
     return status
 
 

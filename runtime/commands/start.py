@@ -7,5 +7,5 @@ from runtime.log import Log
 
 def run(p: Parsed, log: Log) -> int:
     c = container_mod.Container.load(p.globals["root"], p.args["container_id"])
-    container_mod.start(c, log.warning)
+    container_mod.start(c, log)
     return 0
