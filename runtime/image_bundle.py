@@ -12,13 +12,11 @@ import os
 
 from overlay import image_config, images, layers, snapshots
 from overlay.store import Store, default_root
-from runtime import securejoin
+from runtime import image_annotations, securejoin
 from runtime.default_spec import default_spec
 from runtime.errors import PycontainerError
 from runtime.state import check_id
 
-IMAGE_ROOT_ANNOTATION = "org.pycontainer.image.root"
-IMAGE_NAME_ANNOTATION = "org.pycontainer.image.name"
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _CPU_PERIOD = 100_000
 _MAX_ETC_FILE = 4 << 20
@@ -78,8 +76,8 @@ def create(root: str, container_id: str, ref: str, command: list[str],
                                        _read_in_root(rootfs, "/etc/passwd"),
                                        _read_in_root(rootfs, "/etc/group"))
         spec = _spec(process, image_config.annotations(config), overrides, container_id)
-        spec["annotations"].update({IMAGE_ROOT_ANNOTATION: store.root,
-                                    IMAGE_NAME_ANNOTATION: image.name})
+        spec["annotations"].update({image_annotations.IMAGE_ROOT: store.root,
+                                    image_annotations.IMAGE_NAME: image.name})
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=1)
     except BaseException:
@@ -132,10 +130,3 @@ def _spec(process: image_config.Process, annotations: dict, o: Overrides,
 
 def remove(root: str, container_id: str) -> None:
     snapshots.remove(Store(root), container_id)
-
-
-def remove_for(annotations: dict | None, container_id: str) -> None:
-    """Removes the snapshot of a container made by `run --image` (named by its annotations)."""
-    root = (annotations or {}).get(IMAGE_ROOT_ANNOTATION)
-    if root:
-        remove(root, container_id)
