@@ -23,10 +23,13 @@ class Records:
     def dir(self, object_id: str) -> str:
         return os.path.join(self.root, object_id)
 
+    def create(self, object_id: str, record: dict) -> None:
+        """The object's directory and its first record."""
+        os.mkdir(self.dir(object_id), 0o700)
+        self.save(object_id, record)
+
     def save(self, object_id: str, record: dict) -> None:
-        d = self.dir(object_id)
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        path = os.path.join(d, self.name)
+        path = os.path.join(self.root, object_id, self.name)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(record, f, separators=(",", ":"))

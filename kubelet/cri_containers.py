@@ -43,6 +43,9 @@ class Containers:
         self._handlers: list[EventHandler] = []
         records, self.broken = self.records.load_all()
         self._by_id: dict[str, dict] = records
+        self._by_pod: dict[str, set[str]] = {}
+        for record in records.values():
+            self._by_pod.setdefault(record["pod_uid"], set()).add(record["id"])
         self.watcher = ExitWatcher(shim_root, self._on_exit)
 
     def subscribe(self, handler: EventHandler) -> None:
@@ -83,9 +86,12 @@ class Containers:
     def list(self, pod_uid: str | None = None, sandbox_id: str | None = None
              ) -> list[ContainerStatus]:
         with self._lock:
-            return [_status(r) for r in self._by_id.values()
-                    if (pod_uid is None or r["pod_uid"] == pod_uid) and
-                    (sandbox_id is None or r["sandbox_id"] == sandbox_id)]
+            if pod_uid is None:
+                records = self._by_id.values()
+            else:
+                records = [self._by_id[i] for i in self._by_pod.get(pod_uid, ())]
+            return [_status(r) for r in records
+                    if sandbox_id is None or r["sandbox_id"] == sandbox_id]
 
     def ids(self) -> list[str]:
         with self._lock:
@@ -107,17 +113,19 @@ class Containers:
             "created_at": time.time_ns(), "started_at": 0, "finished_at": 0,
             "state": CONTAINER_CREATED, "exit_code": 0, "reason": "", "message": "",
             "image": image.name, "image_ref": repo_digest(image), "labels": config.labels,
-            "annotations": config.annotations, "log_path": log_path, "snapshot": "",
+            "annotations": config.annotations, "log_path": log_path,
             "stop_signal": container_spec.stop_signal(image_config),
         }
-        self.records.save(container_id, record)
+        # Recorded first: a crash from here on leaves what removal needs (the snapshot's key
+        # is the container's ID).
+        self.records.create(container_id, record)
         with self._lock:
             self._by_id[container_id] = record
+            self._by_pod.setdefault(record["pod_uid"], set()).add(container_id)
         try:
             with self.images.store.adding():
                 chain = layers.ensure_unpacked(self.images.store, image)
             rootfs = snapshots.create(self.images.store, container_id, chain)
-            self._update(record, snapshot=container_id)
             spec = container_spec.build(container_id, config, image_config, rootfs,
                                         self._sandbox_namespaces(sandbox),
                                         self.unified_cgroups)
@@ -223,14 +231,18 @@ class Containers:
                 shim.remove_dead(container_id, self.shim_root)
             except shim.ShimError:
                 pass
-        if record.get("snapshot"):
-            try:
-                snapshots.remove(self.images.store, record["snapshot"])
-            except ImageError as e:
-                raise CRIError(str(e)) from None
+        try:
+            snapshots.remove(self.images.store, container_id)
+        except ImageError as e:
+            raise CRIError(str(e)) from None
         self.records.remove(container_id)
         with self._lock:
             self._by_id.pop(container_id, None)
+            of_pod = self._by_pod.get(record["pod_uid"])
+            if of_pod is not None:
+                of_pod.discard(container_id)
+                if not of_pod:
+                    del self._by_pod[record["pod_uid"]]
         self._exited.pop(container_id, None)
 
     def _destroy_through_runtime(self, container_id: str) -> None:

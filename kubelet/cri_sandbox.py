@@ -38,6 +38,9 @@ class Sandboxes:
         self._lock = threading.Lock()
         records, self.broken = self.records.load_all()
         self._by_id: dict[str, dict] = records
+        self._by_pod: dict[str, set[str]] = {}
+        for record in records.values():
+            self._by_pod.setdefault(record["uid"], set()).add(record["id"])
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -53,8 +56,11 @@ class Sandboxes:
 
     def list(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
         with self._lock:
-            records = list(self._by_id.values())
-        return [_status(r) for r in records if pod_uid is None or r["uid"] == pod_uid]
+            if pod_uid is None:
+                records = list(self._by_id.values())
+            else:
+                records = [self._by_id[i] for i in self._by_pod.get(pod_uid, ())]
+        return [_status(r) for r in records]
 
     def ids(self) -> list[str]:
         with self._lock:
@@ -63,8 +69,12 @@ class Sandboxes:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self, config: PodSandboxConfig) -> str:
+        net = None if config.host_network else _load_network(self.cni_conf_dir)
         sandbox_id = secrets.token_hex(32)
+        d = self.records.dir(sandbox_id)
         m = config.metadata
+        # Every path it will have is recorded before anything exists: whatever a crash leaves
+        # halfway, tearing down finds it.
         record = {"id": sandbox_id, "name": m.name, "uid": m.uid, "namespace": m.namespace,
                   "attempt": m.attempt, "created_at": time.time_ns(), "state": SANDBOX_NOTREADY,
                   "hostname": config.hostname, "log_directory": config.log_directory,
@@ -72,13 +82,17 @@ class Sandboxes:
                   "host_network": config.host_network, "host_ipc": config.host_ipc,
                   "host_pid": config.host_pid, "cgroup_parent": config.cgroup_parent,
                   "port_mappings": [asdict(p) for p in config.port_mappings],
-                  "netns": "", "network": "", "pins": {}, "shm": "", "ips": []}
-        # Recorded before anything exists, so that a crash halfway leaves what GC needs.
-        self.records.save(sandbox_id, record)
+                  "netns": "" if net is None else named.path_of(sandbox_id, self.netns_dir),
+                  "network": "" if net is None else net.name,
+                  "pins": {kind: os.path.join(d, "ns", kind) for kind, shared in
+                           (("ipc", config.host_ipc), ("uts", config.host_network)) if not shared},
+                  "shm": "" if config.host_ipc else os.path.join(d, "shm"), "ips": []}
+        self.records.create(sandbox_id, record)
         with self._lock:
             self._by_id[sandbox_id] = record
+            self._by_pod.setdefault(m.uid, set()).add(sandbox_id)
         try:
-            self._set_up(record)
+            self._set_up(record, net)
         except BaseException as e:
             try:
                 self._tear_down(record)
@@ -91,24 +105,19 @@ class Sandboxes:
             raise
         return sandbox_id
 
-    def _set_up(self, record: dict) -> None:
-        d = self.records.dir(record["id"])
+    def _set_up(self, record: dict, net) -> None:
         if record["log_directory"]:
             os.makedirs(record["log_directory"], mode=0o755, exist_ok=True)
-        record["pins"] = pinns.pin(os.path.join(d, "ns"), ipc=not record["host_ipc"],
-                                   uts=not record["host_network"], hostname=record["hostname"])
-        if not record["host_ipc"]:
-            shm = os.path.join(d, "shm")
-            os.makedirs(shm, mode=0o755, exist_ok=True)
-            mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        pins = record["pins"]
+        if pins:
+            pinns.pin(os.path.dirname(next(iter(pins.values()))), ipc="ipc" in pins,
+                      uts="uts" in pins, hostname=record["hostname"])
+        if record["shm"]:
+            os.mkdir(record["shm"], 0o755)
+            mount("shm", record["shm"], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   f"mode=1777,size={SHM_SIZE}")
-            record["shm"] = shm
-        self.records.save(record["id"], record)
-        if not record["host_network"]:
-            net = cni_conf.load(self.cni_conf_dir)
-            record["netns"] = named.create(record["id"], self.netns_dir)
-            record["network"] = net.name
-            self.records.save(record["id"], record)
+        if net is not None:
+            named.create(record["id"], self.netns_dir)
             result = self.cni.add(net, self._runtime_conf(record))
             record["ips"] = [ip["address"].split("/")[0] for ip in result.get("ips") or []]
         record["state"] = SANDBOX_READY
@@ -149,22 +158,23 @@ class Sandboxes:
         self.records.save(sandbox_id, record)
 
     def _tear_down(self, record: dict) -> None:
+        """Undoes whatever of the sandbox exists; what does not is skipped."""
         if record["netns"]:
-            net = self._network(record) if record["network"] else None
-            if net is not None:
-                self.cni.delete(net, self._runtime_conf(record))
+            attached = cni_cache.read(self.cni.cache_dir, record["network"], record["id"],
+                                      IFNAME) is not None
+            if attached or os.path.exists(record["netns"]):
+                net = self._network(record)
+                if net is not None:
+                    self.cni.delete(net, self._runtime_conf(record))
             named.delete(record["id"], self.netns_dir)
-            record["netns"] = ""
             record["ips"] = []
         pinns.unpin(record["pins"])
-        record["pins"] = {}
         if record["shm"]:
             try:
                 umount2(record["shm"], MNT_DETACH)
             except OSError as e:
                 if e.errno not in (errno.EINVAL, errno.ENOENT):
                     raise
-            record["shm"] = ""
 
     def remove(self, sandbox_id: str) -> None:
         with self._lock:
@@ -177,7 +187,12 @@ class Sandboxes:
     def _forget(self, sandbox_id: str) -> None:
         self.records.remove(sandbox_id)
         with self._lock:
-            self._by_id.pop(sandbox_id, None)
+            record = self._by_id.pop(sandbox_id, None)
+            of_pod = self._by_pod.get(record["uid"]) if record else None
+            if of_pod is not None:
+                of_pod.discard(sandbox_id)
+                if not of_pod:
+                    del self._by_pod[record["uid"]]
 
     def remove_broken(self, sandbox_id: str) -> None:
         """A directory a crash left without a record: whatever it may hold goes."""
@@ -191,10 +206,18 @@ class Sandboxes:
         self.records.remove(sandbox_id)
 
 
+def _load_network(conf_dir: str):
+    try:
+        return cni_conf.load(conf_dir)
+    except CNIError as e:
+        raise CRIError(f"network plugin not ready: {e}") from None
+
+
 def _status(r: dict) -> PodSandboxStatus:
     return PodSandboxStatus(
         id=r["id"], metadata=PodSandboxMetadata(r["name"], r["uid"], r["namespace"],
                                                 r["attempt"]),
-        state=r["state"], created_at=r["created_at"], ips=list(r["ips"]), netns_path=r["netns"],
+        state=r["state"], created_at=r["created_at"], ips=list(r["ips"]),
+        netns_path=r["netns"] if r["state"] == SANDBOX_READY else "",
         labels=r["labels"], annotations=r["annotations"], host_network=r["host_network"],
         log_directory=r["log_directory"], cgroup_parent=r["cgroup_parent"])

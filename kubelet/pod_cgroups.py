@@ -1,6 +1,7 @@
-"""Pod cgroups: <cgroupRoot>/kubepods/pod<uid>, which the pod's containers nest under. Issue 9
-adds the QoS level (kubepods/burstable/pod<uid>, kubepods/besteffort/pod<uid>) and the pod-level
-limits in parent_of() and ensure(); everything else asks these two."""
+"""Pod cgroups: <cgroupRoot>/kubepods/pod<uid>, which the pod's containers nest under (the
+runtime makes it with the first container's cgroup; the kubelet removes it once the pod is
+terminated). Issue 9 adds the QoS level (kubepods/burstable/pod<uid>,
+kubepods/besteffort/pod<uid>) in parent_of() and the pod-level limits."""
 from __future__ import annotations
 
 import os
@@ -14,11 +15,6 @@ class PodCgroups:
 
     def parent_of(self, pod: dict) -> str:
         return f"{self.kubepods}/pod{pod['metadata']['uid']}"
-
-    def ensure(self, pod: dict) -> str:
-        path = self.parent_of(pod)
-        cgroups.open_cgroup(path).create()
-        return path
 
     def destroy(self, pod_uid: str) -> None:
         """Kills whatever is left in it and removes it; no error if it is gone."""

@@ -75,18 +75,18 @@ class PodSyncer:
             for container_id, (name, why) in actions.containers_to_kill.items():
                 log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
                 self._stop(pod, container_id, name, None)
-        self._prune_init_containers(pod, PodRuntime.read(self.runtime, uid))
+        if actions.kill_pod or actions.containers_to_kill:
+            runtime = PodRuntime.read(self.runtime, uid)
+        if self._prune_init_containers(pod, runtime):
+            runtime = PodRuntime.read(self.runtime, uid)
         sandbox_id = actions.sandbox_id
+        sandbox_config = self.sandbox_config(pod, actions.attempt)
         if actions.create_sandbox:
             try:
-                sandbox_config = self.sandbox_config(pod, actions.attempt)
-                self.cgroups.ensure(pod)
                 sandbox_id = self.runtime.run_pod_sandbox(sandbox_config)
             except (CRIError, OSError, ValueError) as e:
                 log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
                 return ERROR_RETRY
-        sandbox_config = self.sandbox_config(pod, actions.attempt)
-        runtime = PodRuntime.read(self.runtime, uid)
         retry: float | None = None
         to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
         to_start += [(c, False) for c in actions.containers_to_start]
@@ -219,17 +219,21 @@ class PodSyncer:
             if c.metadata.name in names:
                 self._remove_container(c.id, c.log_path)
 
-    def _prune_init_containers(self, pod: dict, runtime: PodRuntime) -> None:
-        """Keeps only the newest exited container of each init container."""
+    def _prune_init_containers(self, pod: dict, runtime: PodRuntime) -> bool:
+        """Keeps only the newest exited container of each init container. True if it removed
+        one."""
         names = {c["name"] for c in pods.init_containers(pod)}
         seen: set[str] = set()
+        removed = False
         for c in runtime.containers:           # newest first
             name = c.metadata.name
             if name not in names or c.state == CONTAINER_RUNNING:
                 continue
             if name in seen:
                 self._remove_container(c.id, c.log_path)
+                removed = True
             seen.add(name)
+        return removed
 
     def _remove_container(self, container_id: str, log_path: str) -> None:
         self.runtime.remove_container(container_id)

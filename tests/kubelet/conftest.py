@@ -4,7 +4,6 @@ and real pykubelet processes, each with everything of its own."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import uuid
 
@@ -17,10 +16,9 @@ for extra in (TESTS, os.path.join(TESTS, "apiserver"), os.path.join(TESTS, "over
         sys.path.insert(0, extra)
 
 from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import Api, KubeletProcess  # noqa: E402
+from kubelet_testlib import Api, KubeletProcess, make_image_store  # noqa: E402
 from netkit import restore_host_networking  # noqa: E402,F401
 
-REPO = os.path.dirname(TESTS)
 NODE_POOL = 16
 
 
@@ -71,24 +69,10 @@ def api(api_server) -> Api:
 
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory) -> str:
-    """A store with busybox:1.36: one layer of busybox-static, Cmd ["sh"]."""
-    import overlay_imagebuild as ib
     from overlay import snapshots
     from overlay.store import Store
 
-    base = tmp_path_factory.mktemp("kubelet-images")
-    rootfs = str(base / "rootfs")
-    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
-    layer = ib.LayerTar().add_tree(rootfs).bytes()
-    image = ib.Image([layer], ib.image_config([layer], Cmd=["sh"], WorkingDir="/",
-                                              Env=["PATH=/bin:/sbin"], ExposedPorts=None,
-                                              Labels=None), gzip_layers=())
-    layout = str(base / "layout")
-    ib.write_oci_layout(layout, [image.descriptor()], [image])
-    store_root = str(base / "store")
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), "pycontainer"),
-                    "--image-root", store_root, "image", "import", layout, "--name",
-                    "busybox:1.36"], check=True, capture_output=True)
+    store_root = make_image_store(str(tmp_path_factory.mktemp("kubelet-images")))
     yield store_root
     store = Store(store_root)
     for key in snapshots.list_keys(store):

@@ -20,20 +20,44 @@ from kubelet.apiclient import ApiClient, ApiError
 from netkit import random_subnet, unique
 from netns import links, named, rtnl
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 PYKUBELET = os.path.join(BIN, "pykubelet")
 IMAGE = "busybox:1.36"
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what="condition"):
+    """predicate's first true value; AssertionError naming `what` (a text, or a function that
+    describes the state at the time of failure) after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
+            raise AssertionError(f"{what() if callable(what) else what} not met within "
+                                 f"{timeout} s")
         time.sleep(interval)
+
+
+def make_image_store(base: str) -> str:
+    """A store under base holding busybox:1.36 (one layer of busybox-static, Cmd ["sh"]),
+    imported with `pycontainer image import` as a user would; returns its root."""
+    import overlay_imagebuild as ib
+
+    rootfs = os.path.join(base, "rootfs")
+    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
+    layer = ib.LayerTar().add_tree(rootfs).bytes()
+    image = ib.Image([layer], ib.image_config([layer], Cmd=["sh"], WorkingDir="/",
+                                              Env=["PATH=/bin:/sbin"], ExposedPorts=None,
+                                              Labels=None), gzip_layers=())
+    layout = os.path.join(base, "layout")
+    ib.write_oci_layout(layout, [image.descriptor()], [image])
+    store_root = os.path.join(base, "store")
+    subprocess.run([os.path.join(BIN, "pycontainer"), "--image-root", store_root, "image",
+                    "import", layout, "--name", IMAGE], check=True, capture_output=True)
+    shutil.rmtree(rootfs)
+    return store_root
 
 
 def write_kubeconfig(path: str, server_url: str, ca_file: str, token: str) -> None:
@@ -208,28 +232,46 @@ class KubeletProcess:
         return found
 
     def cleanup(self) -> None:
-        """Stops the kubelet and removes what it made, also what a killed one left."""
-        self.kill(signal.SIGTERM)
-        if os.path.isdir(self.root):
-            from kubelet.cri_images import Images
-            from kubelet.cri_runtime import PycontainerRuntime
-
-            runtime = PycontainerRuntime(self.root, Images(self.image_root), self.cni_conf,
-                                         [BIN, "/usr/lib/cni"],
-                                         os.path.join(self.dir, "cni-cache"))
+        """Stops the kubelet and removes what it made, also what a killed one left; every step
+        runs even if an earlier one failed (the first error is raised at the end)."""
+        errors: list[BaseException] = []
+        for step in (lambda: self.kill(signal.SIGTERM), self._remove_runtime_objects,
+                     self._kill_shims, self._release_mounts,
+                     lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+                     self._remove_bridge):
             try:
-                runtime.adopt()
-                for c in runtime.list_containers():
-                    runtime.remove_container(c.id)
-                for s in runtime.list_pod_sandboxes():
-                    runtime.remove_pod_sandbox(s.id)
-            finally:
-                runtime.close()
+                step()
+            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
+                errors.append(e)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise errors[0]
+
+    def _remove_runtime_objects(self) -> None:
+        if not os.path.isdir(self.root):
+            return
+        from kubelet.cri_images import Images
+        from kubelet.cri_runtime import PycontainerRuntime
+
+        runtime = PycontainerRuntime(self.root, Images(self.image_root), self.cni_conf,
+                                     [BIN, "/usr/lib/cni"], os.path.join(self.dir, "cni-cache"))
+        try:
+            runtime.adopt()
+            for c in runtime.list_containers():
+                runtime.remove_container(c.id)
+            for s in runtime.list_pod_sandboxes():
+                runtime.remove_pod_sandbox(s.id)
+        finally:
+            runtime.close()
+
+    def _kill_shims(self) -> None:
         for pid in self.shim_processes():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def _release_mounts(self) -> None:
         from kubelet import pinns
 
         netns_dir = os.path.join(self.root, "netns")
@@ -239,9 +281,9 @@ class KubeletProcess:
             named.release_dir(netns_dir)
         if os.path.isdir(os.path.join(self.root, "sandboxes")):
             pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
-        cgroups.open_cgroup(self.cgroup_root).destroy()
+
+    def _remove_bridge(self) -> None:
         with rtnl.RtnlSocket() as host:
             link = links.get_link(host, self.bridge)
             if link is not None:
                 links.delete_link(host, link.index)
-        shutil.rmtree(self.dir, ignore_errors=True)

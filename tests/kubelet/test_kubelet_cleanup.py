@@ -66,4 +66,4 @@ def test_50_pods_created_and_deleted_leave_nothing_behind(api, start_kubelet, na
     wait_for(lambda: not api.pods(namespace), timeout=120, interval=0.5, what="pods deleted")
     wait_for(lambda: not any(v for k, v in leftovers(kubelet).items() if k != "shim processes")
              and leftovers(kubelet)["shim processes"] <= 1, timeout=30,
-             what=f"nothing left: {leftovers(kubelet)}")
+             what=lambda: f"nothing left: {leftovers(kubelet)}")
