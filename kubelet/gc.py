@@ -46,6 +46,7 @@ class GarbageCollector:
             self._pod_dirs(known)
 
     def _remove_container(self, container_id: str, log_path: str) -> None:
+        log.info("gc: removing container %s", container_id)
         try:
             self.runtime.remove_container(container_id)
         except CRIError as e:

@@ -78,7 +78,8 @@ class Kubelet:
                                       self.network_not_ready) if self.client else None
         self.lease = LeaseRenewer(self.client, config.node_name,
                                   config.node_lease_duration_seconds,
-                                  lambda: self.node_status.uid) if self.client else None
+                                  lambda: self.node_status.uid,
+                                  self.node_status.registered) if self.client else None
         self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
 
     # -- running ------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ NAMESPACE = "kube-node-lease"
 
 class LeaseRenewer:
     def __init__(self, client: ApiClient, node_name: str, duration: int,
-                 node_uid: Callable[[], str]) -> None:
+                 node_uid: Callable[[], str], registered: threading.Event) -> None:
         self.client = client
         self.node_name = node_name
         self.duration = duration
         self.node_uid = node_uid
+        self.registered = registered
         self.path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{node_name}"
 
     def renew_once(self) -> None:
@@ -36,17 +37,18 @@ class LeaseRenewer:
                                lease)
 
     def _lease(self) -> dict:
-        """The lease as we want it; owned by the Node once it is registered (the Lease may
-        come first: then the owner is added at a later renewal)."""
-        meta = {"name": self.node_name, "namespace": NAMESPACE}
-        if self.node_uid():
-            meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node",
-                                        "name": self.node_name, "uid": self.node_uid()}]
+        meta = {"name": self.node_name, "namespace": NAMESPACE,
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node",
+                                     "name": self.node_name, "uid": self.node_uid()}]}
         return {"metadata": meta,
                 "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": self.duration,
                          "renewTime": timefmt.micro()}}
 
     def run(self, stop: threading.Event) -> None:
+        """Renews from the Node's registration (the Lease is owned by the Node) until stop."""
+        while not self.registered.wait(1.0):
+            if stop.is_set():
+                return
         interval = self.duration / 4
         delay = 0.2
         wait = 0.0

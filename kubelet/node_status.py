@@ -51,6 +51,7 @@ class NodeStatus:
         self.network_ready = network_ready
         self.path = f"/api/v1/nodes/{config.node_name}"
         self.uid = ""
+        self.registered = threading.Event()
         self._last: dict | None = None
         self._last_posted = 0.0
         self._info = machine.node_info()
@@ -131,12 +132,14 @@ class NodeStatus:
                 "spec": {}, "status": self._stamped(self.status(), None)}
 
     def register(self, stop: threading.Event) -> bool:
-        """Creates the Node (or takes over the one of that name); retries until it works or
-        stop is set. True once registered."""
+        """Creates the Node (or takes over the one of that name; with registerNode false only
+        that); retries until it works or stop is set. True once registered."""
         delay = 0.2
         while not stop.is_set():
             try:
                 try:
+                    if not self.config.register_node:   # someone else made it: take it over
+                        raise ApiError(409, "AlreadyExists", "registerNode is false")
                     node = self.client.create("/api/v1/nodes", self.node_object())
                 except ApiError as e:
                     if e.status != 409:
@@ -146,6 +149,7 @@ class NodeStatus:
                                                                       obj["metadata"]["labels"]}})
                     node = self.client.patch(self.path + "/status", {"status": obj["status"]})
                 self.uid = node["metadata"]["uid"]
+                self.registered.set()
                 self._last = node.get("status")
                 self._last_posted = time.monotonic()
                 log.info("registered node %s", self.config.node_name)

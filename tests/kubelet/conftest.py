@@ -81,12 +81,13 @@ def image_root(tmp_path_factory) -> str:
 
 @pytest.fixture
 def start_kubelet(api_server, nodes, image_root):
-    """kubelet = start_kubelet(): a new pykubelet on its own node; all cleaned up after."""
+    """kubelet = start_kubelet(config={...}): a new pykubelet on its own node, with these
+    KubeletConfiguration fields; all cleaned up after."""
     made: list[KubeletProcess] = []
 
-    def start() -> KubeletProcess:
+    def start(config: dict | None = None) -> KubeletProcess:
         name, token = nodes.take()
-        k = KubeletProcess(api_server, name, token, image_root)
+        k = KubeletProcess(api_server, name, token, image_root, config)
         made.append(k)
         k.start()
         return k

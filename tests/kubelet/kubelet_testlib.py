@@ -116,6 +116,11 @@ class Api:
         pod = self.pod(namespace, name)
         return (pod or {}).get("status", {}).get("phase", "") if pod else ""
 
+    def container_status(self, namespace: str, name: str) -> dict:
+        """The status of the pod's (first) app container, {} until there is one."""
+        pod = self.pod(namespace, name) or {}
+        return ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+
     def running(self, namespace: str, name: str) -> dict | None:
         pod = self.pod(namespace, name)
         if pod and pod.get("status", {}).get("phase") == "Running" and all(
@@ -142,7 +147,8 @@ def pod_manifest(name: str, node: str, command: str, restart_policy: str = "Alwa
 class KubeletProcess:
     """One pykubelet with everything of its own; cleanup() removes all of it."""
 
-    def __init__(self, server, node: str, token: str, image_root: str) -> None:
+    def __init__(self, server, node: str, token: str, image_root: str,
+                 config: dict | None = None) -> None:
         self.server = server
         self.node = node
         # Short: the shims' unix socket paths live below it.
@@ -171,7 +177,7 @@ class KubeletProcess:
             json.dump({"apiVersion": "kubelet.config.k8s.io/v1beta1",
                        "kind": "KubeletConfiguration", "podLogsDir": self.pod_logs,
                        "cgroupRoot": self.cgroup_root, "address": "127.0.0.1", "port": 0,
-                       "syncFrequency": "20s"}, f)
+                       "syncFrequency": "20s", **(config or {})}, f)
         self.token = token
         self.write_kubeconfig()
 
@@ -214,6 +220,20 @@ class KubeletProcess:
     def log(self) -> str:
         with open(self.output) as f:
             return f.read()
+
+    def container_records(self, pod_uid: str) -> list[dict]:
+        """The kubelet's records of the pod's containers, as on disk."""
+        found = []
+        directory = os.path.join(self.root, "containers")
+        for name in os.listdir(directory):
+            try:
+                with open(os.path.join(directory, name, "container.json")) as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if record["pod_uid"] == pod_uid:
+                found.append(record)
+        return found
 
     def shim_processes(self) -> list[int]:
         """PIDs of the shims and the zygote of this kubelet (their command line names the

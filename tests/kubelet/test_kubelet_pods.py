@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import ssl
 import threading
 import time
@@ -28,8 +29,7 @@ def test_node_registers_ready_with_a_lease(api, kubelet):
     assert int(status["capacity"]["pods"]) == 110 and status["allocatable"]["memory"].endswith("Ki")
     assert status["nodeInfo"]["kubeletVersion"].startswith("v1.")
     path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{kubelet.node}"
-    lease = wait_for(lambda: (lease := api.get(path)) and
-                     lease["metadata"].get("ownerReferences") and lease, timeout=15)
+    lease = wait_for(lambda: api.get(path))
     assert lease["spec"]["holderIdentity"] == kubelet.node
     assert lease["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
 
@@ -84,7 +84,9 @@ def test_kubelet_endpoint_wants_credentials(api, kubelet, namespace):
 
 
 def test_crash_loop_backs_off_longer_each_time(api, kubelet, namespace):
-    api.create_pod(namespace, pod_manifest("crash", kubelet.node, "echo failing; exit 3"))
+    api.create_pod(namespace, pod_manifest("crash", kubelet.node,
+                                           "echo run $(cat /dev/shm/n); echo x >> /dev/shm/n; "
+                                           "exit 3"))
     restarts: dict[int, float] = {}
     waiting_reasons = set()
 
@@ -105,6 +107,77 @@ def test_crash_loop_backs_off_longer_each_time(api, kubelet, namespace):
     assert pod["status"]["phase"] == "Running"
     message = pod["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("message", "")
     assert message == "" or message.startswith("back-off ")
+    # The log of the run before the last one.
+    previous = api.kubectl("logs", "-n", namespace, "crash", "--previous").stdout
+    assert previous in ("run x x\n", "run x x x\n"), previous
+
+
+def test_dead_containers_beyond_the_last_are_collected(api, start_kubelet, namespace):
+    kubelet = start_kubelet()
+    pod = api.create_pod(namespace, pod_manifest("dies", kubelet.node, "exit 1",
+                                                 restart_policy="OnFailure"))
+    uid = pod["metadata"]["uid"]
+    wait_for(lambda: api.container_status(namespace, "dies").get("restartCount", 0) >= 2,
+             timeout=60, what="two restarts")
+
+    def attempts() -> list[int]:
+        return sorted(int(r["annotations"]["io.kubernetes.container.restartCount"])
+                      for r in kubelet.container_records(uid))
+    # Collection runs as soon as the kubelet has its pods listed, then every minute: of the
+    # dead containers only the newest stays (the status's last state), beside the newest one.
+    wait_for(lambda: attempts()[0] >= 1 and len(attempts()) <= 2, timeout=70,
+             what=lambda: f"old dead containers collected (left: {attempts()})")
+    status = api.container_status(namespace, "dies")
+    assert status["restartCount"] >= 2 and status["lastState"]["terminated"]["exitCode"] == 1
+
+
+def test_logs_follow_until_the_container_ends(api, kubelet, namespace):
+    api.create_pod(namespace, pod_manifest(
+        "counter", kubelet.node, "sleep 2; for i in 1 2 3 4 5; do echo line $i; sleep 0.3; "
+        "done", restart_policy="Never"))
+    wait_for(lambda: api.running(namespace, "counter"), what="Running")
+    start = time.monotonic()
+    follow = api.kubectl("logs", "-f", "-n", namespace, "counter", timeout=30)
+    assert follow.stdout == "".join(f"line {i}\n" for i in range(1, 6)), follow.stderr
+    assert time.monotonic() - start > 1   # it waited for the lines as they came
+
+
+def test_host_network_pod_shares_the_node_network(api, kubelet, namespace):
+    manifest = pod_manifest("hostnet", kubelet.node, "cat /proc/net/dev; exec sleep 1000")
+    manifest["spec"]["hostNetwork"] = True
+    pod = api.create_pod(namespace, manifest)
+    status = wait_for(lambda: api.running(namespace, "hostnet"))["status"]
+    assert status["podIP"] == status["hostIP"] == "127.0.0.1"
+    logs = wait_for(lambda: api.kubectl("logs", "-n", namespace, "hostnet").stdout)
+
+    def links(text: str) -> set[str]:
+        return {line.split(":")[0].strip() for line in text.splitlines() if ":" in line}
+    with open("/proc/net/dev") as f:
+        host_links = links(f.read())
+    assert len(host_links & links(logs)) >= 2 and "eth0" in links(logs)   # the host's links
+    sandboxes = os.path.join(kubelet.root, "sandboxes")
+    for sandbox_id in os.listdir(sandboxes):
+        with open(os.path.join(sandboxes, sandbox_id, "sandbox.json")) as f:
+            record = json.load(f)
+        if record["uid"] == pod["metadata"]["uid"]:
+            assert record["netns"] == "" and "uts" not in record["pins"]
+
+
+def test_logs_rotate_at_the_size_limit(api, start_kubelet, namespace):
+    kubelet = start_kubelet({"containerLogMaxSize": "2Ki", "containerLogMaxFiles": 3,
+                             "containerLogMonitorInterval": "1s"})
+    pod = api.create_pod(namespace, pod_manifest(
+        "chatty", kubelet.node, "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.01; "
+        "done"))
+    wait_for(lambda: api.running(namespace, "chatty"))
+    directory = f"{kubelet.pod_logs}/{namespace}_chatty_{pod['metadata']['uid']}/c"
+    wait_for(lambda: len(os.listdir(directory)) == 3, timeout=20, what="two rotations")
+    time.sleep(3)   # more rotations: still 0.log and the two newest rotated files
+    names = sorted(os.listdir(directory))
+    assert len(names) == 3 and names[0] == "0.log" and all(n.startswith("0.log.")
+                                                           for n in names[1:]), names
+    tail = api.kubectl("logs", "-n", namespace, "chatty", "--tail=2").stdout.splitlines()
+    assert len(tail) == 2 and int(tail[1].split()[1]) == int(tail[0].split()[1]) + 1
 
 
 def test_restart_policies(api, kubelet, namespace):

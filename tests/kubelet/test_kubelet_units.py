@@ -270,3 +270,54 @@ def test_log_stream_joins_partials_tails_and_limits(tmp_path):
     out.clear()
     log_reader.stream(str(path), log_reader.Options(limit_bytes=5), out.append, lambda: False)
     assert b"".join(out) == b"one\nt"
+
+
+def test_command_rules_against_the_image():
+    from kubelet.container_spec import SpecError, command
+    from kubelet.runtime_service import ContainerConfig, ContainerMetadata
+
+    image = {"config": {"Entrypoint": ["/entry"], "Cmd": ["default"]}}
+
+    def cfg(command=(), args=()):
+        return ContainerConfig(ContainerMetadata("c"), "img", list(command), list(args))
+    assert command(cfg(), image) == (["/entry"], ["default"])
+    assert command(cfg(args=["mine"]), image) == (["/entry"], ["mine"])
+    assert command(cfg(command=["/bin/x"]), image) == (["/bin/x"], [])
+    assert command(cfg(command=["/bin/x"], args=["a"]), image) == (["/bin/x"], ["a"])
+    assert command(cfg(), {"config": {"Entrypoint": [""], "Cmd": ["sh"]}}) == ([], ["sh"])
+    with pytest.raises(SpecError, match="^no command specified$"):
+        command(cfg(), {"config": {}})
+
+
+def test_oci_config_of_a_pod_container(tmp_path):
+    from kubelet.container_spec import SandboxNamespaces, build
+    from kubelet.runtime_service import ContainerConfig, ContainerMetadata, Mount
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "passwd").write_text("app:x:1000:1001::/home/app:/bin/sh\n")
+    image = {"config": {"Cmd": ["sh"], "Env": ["PATH=/bin", "MODE=image", "KEEP=1"],
+                        "User": "app", "WorkingDir": "/srv"}}
+    config = ContainerConfig(ContainerMetadata("c"), "img", command=["sh"], args=["-c", "true"],
+                             envs=[("MODE", "pod")], mounts=[Mount("/data", "/host", True)])
+    sandbox = SandboxNamespaces(netns="/run/netns/x", ipc="/s/ns/ipc", uts="/s/ns/uts",
+                                shm_dir="/s/shm", hostname="web", cgroup_parent="/pyc/pod1")
+    spec = build("cid", config, image, str(rootfs), sandbox, unified_cgroups=False)
+    p = spec["process"]
+    assert p["args"] == ["sh", "-c", "true"] and p["cwd"] == "/srv"
+    assert p["user"] == {"uid": 1000, "gid": 1001}
+    assert p["env"] == ["PATH=/bin", "MODE=pod", "KEEP=1", "HOSTNAME=web"]
+    assert "hostname" not in spec and spec["root"] == {"path": str(rootfs), "readonly": False}
+    ns = {n["type"]: n.get("path", "") for n in spec["linux"]["namespaces"]}
+    assert ns == {"pid": "", "network": "/run/netns/x", "ipc": "/s/ns/ipc", "uts": "/s/ns/uts",
+                  "mount": ""}
+    assert spec["linux"]["cgroupsPath"] == "/pyc/pod1/cid"
+    mounts = {m["destination"]: m for m in spec["mounts"]}
+    assert mounts["/dev/shm"]["source"] == "/s/shm"
+    assert mounts["/data"] == {"destination": "/data", "type": "bind", "source": "/host",
+                               "options": ["rbind", "rprivate", "ro"]}
+    host = SandboxNamespaces(netns="", ipc="/s/ns/ipc", uts="", shm_dir="/s/shm", hostname="",
+                             cgroup_parent="/pyc/pod1")
+    ns = {n["type"] for n in build("cid", config, image, str(rootfs), host,
+                                   unified_cgroups=False)["linux"]["namespaces"]}
+    assert ns == {"pid", "ipc", "mount"}      # the host's network and UTS namespaces
