@@ -93,10 +93,6 @@ class Containers:
             return [_status(r) for r in records
                     if sandbox_id is None or r["sandbox_id"] == sandbox_id]
 
-    def ids(self) -> list[str]:
-        with self._lock:
-            return list(self._by_id)
-
     # -- lifecycle ----------------------------------------------------------------------------
 
     def create(self, sandbox_id: str, config: ContainerConfig,

@@ -75,7 +75,8 @@ class Kubelet:
         self.server = KubeletServer(config.address, config.port, cert, key, client_ca, reviewer,
                                     config.anonymous_auth, self.find_log)
         self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
-                                      self.network_not_ready) if self.client else None
+                                      self.network_not_ready, self.images) if self.client \
+            else None
         self.lease = LeaseRenewer(self.client, config.node_name,
                                   config.node_lease_duration_seconds,
                                   lambda: self.node_status.uid,

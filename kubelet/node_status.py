@@ -14,8 +14,11 @@ from apiserver.quantity import parse_quantity
 from kubelet import KUBELET_VERSION, VERSION, machine, timefmt
 from kubelet.apiclient import ApiClient, ApiError
 from kubelet.config import KubeletConfig
+from kubelet.runtime_service import ImageService
 
 log = logging.getLogger("kubelet.node")
+
+MAX_IMAGES = 50
 
 _CONDITIONS = {
     # type: (reason when fine, message when fine, reason when not, message when not)
@@ -42,9 +45,11 @@ def _cpu(millis: int) -> str:
 
 class NodeStatus:
     def __init__(self, client: ApiClient, config: KubeletConfig, host_ip: str,
-                 kubelet_port: Callable[[], int], network_ready: Callable[[], str]) -> None:
+                 kubelet_port: Callable[[], int], network_ready: Callable[[], str],
+                 images: ImageService) -> None:
         """network_ready() returns "" when pods can get a network, else why not."""
         self.client = client
+        self.images = images
         self.config = config
         self.host_ip = host_ip
         self.kubelet_port = kubelet_port
@@ -117,7 +122,14 @@ class NodeStatus:
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port()}},
             "nodeInfo": {**self._info, "containerRuntimeVersion": f"pycontainer://{VERSION}",
                          "kubeletVersion": KUBELET_VERSION},
+            "images": self._images(),
         }
+
+    def _images(self) -> list[dict]:
+        """The biggest images of the store, as the kubelet lists them (at most 50)."""
+        images = sorted(self.images.list_images(), key=lambda i: i.size, reverse=True)
+        return [{"names": i.repo_digests + i.repo_tags, "sizeBytes": i.size}
+                for i in images[:MAX_IMAGES]]
 
     # -- registration and updates -------------------------------------------------------------
 
@@ -198,5 +210,5 @@ def _comparable(status: dict) -> dict:
                   for c in status.get("conditions") or []]
     return {**{k: v for k, v in status.items() if k in ("capacity", "allocatable",
                                                          "addresses", "daemonEndpoints",
-                                                         "nodeInfo")},
+                                                         "nodeInfo", "images")},
             "conditions": conditions}

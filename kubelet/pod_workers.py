@@ -107,11 +107,6 @@ class PodWorkers:
         with self._lock:
             return sum(1 for w in self._workers.values() if w.state != TERMINATED)
 
-    def is_terminated(self, uid: str) -> bool:
-        with self._lock:
-            w = self._workers.get(uid)
-            return w is not None and w.state == TERMINATED
-
     def stop(self) -> None:
         with self._lock:
             self._stopped = True

@@ -73,9 +73,3 @@ def grace_period(pod: dict) -> int:
 def log_directory(pod_logs_dir: str, pod: dict) -> str:
     """<podLogsDir>/<namespace>_<name>_<uid>"""
     return os.path.join(pod_logs_dir, f"{namespace(pod)}_{name(pod)}_{uid(pod)}")
-
-
-def container_log_path(pod_logs_dir: str, pod: dict, container_name: str,
-                       restart_count: int) -> str:
-    return os.path.join(log_directory(pod_logs_dir, pod), container_name,
-                        f"{restart_count}.log")

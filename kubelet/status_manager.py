@@ -76,11 +76,6 @@ class StatusManager:
         with self._cond:
             self._entries.pop(uid, None)
 
-    def pending(self) -> int:
-        """How many pods have a status or deletion not yet written (tests, shutdown)."""
-        with self._cond:
-            return sum(1 for e in self._entries.values() if e.delete or e.status != e.written)
-
     def stop(self) -> None:
         with self._cond:
             self._stopped = True

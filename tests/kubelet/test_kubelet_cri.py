@@ -156,3 +156,17 @@ def test_exit_events_and_adoption_by_a_new_runtime(cri):
     st = rt.container_status(c)
     assert (st.state, st.exit_code, st.reason) == (CONTAINER_EXITED, 7, "Error")
     rt.remove_pod_sandbox(sandbox_id)
+
+
+def test_image_service_on_the_store_of_pycontainer_image(tmp_path):
+    from kubelet_testlib import make_image_store
+
+    images = Images(make_image_store(str(tmp_path)))
+    image = images.image_status(IMAGE)
+    assert image.repo_tags == ["docker.io/library/busybox:1.36"] and image.size > 1 << 20
+    assert image.repo_digests[0].startswith("docker.io/library/busybox@sha256:")
+    assert images.image_status("busybox:9.9") is None
+    with pytest.raises(CRIError, match="127.0.0.1:9"):
+        images.pull_image("127.0.0.1:9/nothing:1")
+    images.remove_image(IMAGE)
+    assert images.image_status(IMAGE) is None and images.list_images() == []

@@ -28,6 +28,7 @@ def test_node_registers_ready_with_a_lease(api, kubelet):
     assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
     assert int(status["capacity"]["pods"]) == 110 and status["allocatable"]["memory"].endswith("Ki")
     assert status["nodeInfo"]["kubeletVersion"].startswith("v1.")
+    assert "docker.io/library/busybox:1.36" in status["images"][0]["names"]
     path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{kubelet.node}"
     lease = wait_for(lambda: api.get(path))
     assert lease["spec"]["holderIdentity"] == kubelet.node
