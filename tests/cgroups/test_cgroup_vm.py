@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# The runtime's container tests too: on a pure v2 host it starts the init in its cgroup with
+# clone3(CLONE_INTO_CGROUP) and mounts cgroup2 in containers with their own cgroup namespace.
 INNER_TESTS = ["tests/cgroups/test_cgroup_real.py", "tests/cgroups/test_cgroup_v2.py",
-               "tests/cgroups/test_cgroup_lean_import.py"]
+               "tests/cgroups/test_cgroup_lean_import.py", "tests/runtime/test_runtime_run.py",
+               "tests/runtime/test_runtime_lifecycle.py"]
 BOOT_AND_RUN_TIMEOUT = 480
 
 

@@ -191,8 +191,8 @@ def _read(path: str) -> str:
 
 def test_memory_limit_visible_and_enforced(runtime, bundle):
     bundle.config["linux"]["resources"]["memory"] = {"limit": 32 * 1024 * 1024}
-    bundle.process("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
-                   "x=0123456789; while :; do x=$x$x; done")
+    bundle.process("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+                   "|| cat /sys/fs/cgroup/memory.max; x=0123456789; while :; do x=$x$x; done")
     out = runtime.run("run", "-b", bundle.path, runtime.new_id())
     assert out.stdout.split()[0] == b"33554432"
     assert out.returncode == 137  # OOM-killed: SIGKILL
@@ -355,3 +355,14 @@ def test_orphans_come_to_run_without_a_pid_namespace(runtime, bundle):
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert out.split()[0] == str(proc.pid).encode()
+
+
+def test_cgroup_namespace_roots_the_view_at_the_container(runtime, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 42}
+    bundle.process("sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max "
+                   "2>/dev/null || cat /sys/fs/cgroup/pids.max")
+    out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+    lines = out.stdout.decode().splitlines()
+    assert lines[-1] == "42", out.stderr
+    assert all(line.endswith(":/") for line in lines[:-1]), lines
