@@ -1,2 +1,4 @@
-"""Images and root filesystems: mount(2), and (to come) the blob store, image import and pull,
-layer unpacking and overlayfs snapshots."""
+"""Images and root filesystems: a content-addressed store (store, blobs, images, gc), image
+import (importer) and registry pull (pull, registry, docker_auth), layer unpacking with
+whiteouts (unpack, layers), overlayfs snapshots (snapshots, mount), and the image config ->
+runtime config conversion (image_config)."""

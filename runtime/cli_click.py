@@ -8,7 +8,7 @@ import click
 
 from runtime import VERSION
 from runtime.cli_parse import Parsed
-from runtime.cli_table import FLAG, GLOBAL_OPTIONS, INT, MULTI, VERBS, Opt, Verb
+from runtime.cli_table import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS, Opt, Verb
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -33,7 +33,12 @@ def _arg_key(name: str) -> str:
 
 
 def _argument(name: str) -> click.Argument:
-    return click.Argument([_arg_key(name)], metavar=name.lstrip("?*").upper(),
+    metavar = name.lstrip("?*").upper()
+    if name.startswith("?"):
+        metavar = f"[{metavar}]"
+    elif name.startswith("*"):
+        metavar = f"[{metavar}]..."
+    return click.Argument([_arg_key(name)], metavar=metavar,
                           required=not name.startswith(("?", "*")),
                           nargs=-1 if name.startswith("*") else 1)
 
@@ -60,9 +65,17 @@ def build(dispatch: Callable[[Parsed], int]) -> click.Group:
     )
     group = click.version_option(VERSION, "--version", "-v", prog_name="pycontainer",
                                  message="%(prog)s version %(version)s")(group)
-    for verb in VERBS:
+    _add(group, VERBS, dispatch)
+    for spec in GROUPS_BY_NAME.values():
+        sub = click.Group(spec.name, help=spec.help, context_settings=_HELP)
+        _add(sub, spec.verbs, dispatch)
+        group.add_command(sub)
+    return group
+
+
+def _add(group: click.Group, verbs: tuple[Verb, ...], dispatch: Callable[[Parsed], int]) -> None:
+    for verb in verbs:
         command = _command(verb, dispatch)
         group.add_command(command)
         for alias in verb.aliases:
             group.add_command(command, alias)
-    return group

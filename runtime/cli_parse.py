@@ -7,7 +7,8 @@ usage error or help, from the same table.
 """
 from __future__ import annotations
 
-from runtime.cli_table import FLAG, GLOBAL_OPTIONS, INT, MULTI, VERBS_BY_NAME, Opt, Verb
+from runtime.cli_table import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS_BY_NAME, \
+    Opt, Verb
 
 _HELP = ("-h", "--help")
 
@@ -38,7 +39,14 @@ def _parse(argv: list[str]) -> Parsed:
     globals_ = _options(GLOBAL_OPTIONS, rest, interspersed=False)
     if not rest:
         raise _GiveUp
-    verb = VERBS_BY_NAME.get(rest.pop(0))
+    word = rest.pop(0)
+    group = GROUPS_BY_NAME.get(word)
+    if group is not None:
+        if not rest:
+            raise _GiveUp
+        verb = group.verbs_by_name.get(rest.pop(0))
+    else:
+        verb = VERBS_BY_NAME.get(word)
     if verb is None:
         raise _GiveUp
     options = _options(verb.options, rest, verb.interspersed)

@@ -27,19 +27,33 @@ class Opt:
 
 
 class Verb:
-    """`args`: names of positional arguments; "?name" is optional, "*name" takes the rest."""
+    """`args`: names of positional arguments; "?name" is optional, "*name" takes the rest.
+    `module`: the runtime.commands module that runs it (default: the name)."""
 
-    __slots__ = ("name", "help", "options", "args", "interspersed", "aliases")
+    __slots__ = ("name", "help", "options", "args", "interspersed", "aliases", "module")
 
     def __init__(self, name: str, help: str, options: tuple[Opt, ...] = (),
                  args: tuple[str, ...] = (), interspersed: bool = True,
-                 aliases: tuple[str, ...] = ()) -> None:
+                 aliases: tuple[str, ...] = (), module: str | None = None) -> None:
         self.name = name
         self.help = help
         self.options = options
         self.args = args
         self.interspersed = interspersed
         self.aliases = aliases
+        self.module = module or name
+
+
+class Group:
+    """A verb with verbs of its own (`pycontainer image pull ...`)."""
+
+    __slots__ = ("name", "help", "verbs", "verbs_by_name")
+
+    def __init__(self, name: str, help: str, verbs: tuple[Verb, ...]) -> None:
+        self.name = name
+        self.help = help
+        self.verbs = verbs
+        self.verbs_by_name = {n: v for v in verbs for n in (v.name, *v.aliases)}
 
 
 GLOBAL_OPTIONS = (
@@ -51,6 +65,8 @@ GLOBAL_OPTIONS = (
     Opt(("--systemd-cgroup",), FLAG, "use systemd to create and manage cgroups"),
     Opt(("--rootless",), VALUE, "accepted for compatibility with runc; pycontainer runs as root",
         "auto", choices=("true", "false", "auto")),
+    Opt(("--image-root",), VALUE, "directory of the image store (default: $PYCONTAINER_IMAGE_ROOT "
+        "or /var/lib/pycontainer)", metavar="DIR"),
 )
 
 _BUNDLE = Opt(("--bundle", "-b"), VALUE, "path to the bundle directory (default: current "
@@ -72,11 +88,27 @@ VERBS = (
     Verb("create", "create a container from a bundle; start runs its process",
          _CREATE_OPTIONS, ("container-id",)),
     Verb("start", "run the process of a created container", (), ("container-id",)),
-    Verb("run", "create and start a container, wait for it and delete it",
+    Verb("run", "create and start a container, wait for it and delete it. With --image, run an "
+         "image instead of a bundle: the words after the options are the command (after --), the "
+         "container is kept after it exits (`delete` removes it and its root filesystem) unless "
+         "--rm is given",
          _CREATE_OPTIONS + (
              Opt(("--detach", "-d"), FLAG, "return once the container runs"),
              Opt(("--keep",), FLAG, "do not delete the container after it exits"),
-         ), ("container-id",)),
+             Opt(("--image",), VALUE, "run this image from the store (see `image pull`, "
+                 "`image import`) in a new overlayfs snapshot", metavar="REF"),
+             Opt(("--name",), VALUE, "with --image: the container ID (default: generated)",
+                 metavar="ID"),
+             Opt(("--rm",), FLAG, "with --image: delete the container and its snapshot after it "
+                 "exits"),
+             Opt(("--env", "-e"), MULTI, "with --image: set an environment variable (NAME=VALUE)"),
+             Opt(("--memory", "-m"), VALUE, "with --image: memory limit (e.g. 64m, 1g)",
+                 metavar="BYTES"),
+             Opt(("--cpus",), VALUE, "with --image: CPU limit in CPUs (e.g. 0.5)", metavar="N"),
+             Opt(("--network",), VALUE, "with --image: a network namespace of its own with "
+                 "loopback only, or the host's", "none", choices=("none", "host")),
+             Opt(("--tty", "-t"), FLAG, "with --image: give the process a terminal"),
+         ), ("?container-id", "*command")),
     Verb("state", "print the state of a container as JSON", (), ("container-id",)),
     Verb("kill", "send a signal (default SIGTERM) to a container's init",
          (Opt(("--all", "-a"), FLAG, "send it to every process in the container"),),
@@ -118,5 +150,25 @@ VERBS = (
             metavar="DURATION"),
     ), ("container-id",)),
 )
+
+IMAGE = Group("image", "manage the images of the store (--image-root)", (
+    Verb("pull", "pull an image from a registry", (
+        Opt(("--insecure",), FLAG, "allow plain HTTP or unverified TLS for this image's registry"),
+        Opt(("--authfile",), VALUE, "docker config.json with the registry's credentials "
+            "(default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)", metavar="FILE"),
+    ), ("ref",), module="image_pull"),
+    Verb("import", "import an OCI image layout (directory or tar) or a `docker save` archive", (
+        Opt(("--name",), VALUE, "the image's name (when the archive holds one image)",
+            metavar="REF"),
+    ), ("file",), module="image_import"),
+    Verb("ls", "list the images", (
+        _FORMAT, Opt(("--quiet", "-q"), FLAG, "print only the image names"),
+    ), aliases=("list",), module="image_ls"),
+    Verb("rm", "remove images; their layers go when no other image or container uses them",
+         (), ("image", "*more"), aliases=("remove",), module="image_rm"),
+    Verb("inspect", "print an image's record, manifest and config as JSON", (), ("image",),
+         module="image_inspect"),
+))
+GROUPS_BY_NAME = {IMAGE.name: IMAGE}
 
 VERBS_BY_NAME = {name: verb for verb in VERBS for name in (verb.name, *verb.aliases)}

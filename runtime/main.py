@@ -32,7 +32,7 @@ def _spec_version() -> str:
 def dispatch(parsed: cli_parse.Parsed) -> int:
     g = parsed.globals
     log = Log(g["log"], g["log_format"], g["debug"])
-    command = importlib.import_module(f"runtime.commands.{parsed.verb.name}")
+    command = importlib.import_module(f"runtime.commands.{parsed.verb.module}")
     try:
         return command.run(parsed, log)
     except (PycontainerError, OSError, ValueError) as e:

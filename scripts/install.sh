@@ -16,6 +16,7 @@ APT_PACKAGES=(
     nftables                                           # netns NAT rules (libnftables), issue 6
     iptables containernetworking-plugins               # reference CNI plugins for cni tests/bench
     linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
+    docker-registry skopeo apache2-utils openssl       # overlay tests: a real registry, pushes, htpasswd, token keys
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
@@ -27,6 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=300 update -qq
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
+    # The package starts a registry on :5000 for everyone; the overlay tests run their own.
+    if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from runtime import image_annotations
 from runtime.cli_parse import Parsed
 from runtime.container import CREATED, STOPPED, Container
 from runtime.errors import ContainerNotFound, StateError
@@ -21,4 +22,10 @@ def run(p: Parsed, log: Log) -> int:
     if status not in (STOPPED, CREATED) and not force:
         raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
     c.destroy(log)
+    image_root = (c.state.annotations or {}).get(image_annotations.IMAGE_ROOT)
+    if image_root:
+        # A container of `run --image`: its snapshot (rootfs and bundle) goes with it.
+        from runtime import image_bundle
+
+        image_bundle.remove(image_root, container_id)
     return 0

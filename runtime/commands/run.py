@@ -6,13 +6,59 @@ from runtime import config as config_mod, container as container_mod, foreground
 from runtime.cli_parse import Parsed
 from runtime.commands.create import check_terminal, connect_console, create_options
 from runtime.container import Container
+from runtime.errors import PycontainerError
 from runtime.log import Log
+
+_IMAGE_ONLY = ("name", "rm", "env", "memory", "cpus", "tty")
 
 
 def run(p: Parsed, log: Log) -> int:
     o = p.options
-    root, container_id, detach = p.globals["root"], p.args["container_id"], o["detach"]
-    config = config_mod.load(os.path.abspath(o["bundle"] or "."))
+    if o["image"] is not None:
+        return _run_image(p, log)
+    for name in _IMAGE_ONLY:
+        if o[name]:
+            raise PycontainerError(f"--{name}: only with --image")
+    if o["network"] != "none":
+        raise PycontainerError("--network: only with --image")
+    if p.args["container_id"] is None:
+        raise PycontainerError("CONTAINER_ID: missing (or give --image to run an image)")
+    if p.args["command"]:
+        raise PycontainerError(f"{p.args['command'][0]}: a command is given with --image only; "
+                               "a bundle's config.json holds its process")
+    return _run(p, log, p.args["container_id"], os.path.abspath(o["bundle"] or "."), o["keep"])
+
+
+def _run_image(p: Parsed, log: Log) -> int:
+    """The docker-like form: a snapshot of the image as the bundle; the container stays after
+    it exits unless --rm (then it goes with its snapshot)."""
+    from runtime import image_bundle
+
+    o = p.options
+    if o["bundle"]:
+        raise PycontainerError("--bundle: not with --image (the image makes the bundle)")
+    if o["rm"] and o["detach"]:
+        raise PycontainerError("--rm: not with --detach (nothing would remain to remove it)")
+    container_id = o["name"] or image_bundle.new_id()
+    command = [p.args["container_id"], *p.args["command"]] if p.args["container_id"] else []
+    root = image_bundle.image_root(p.globals)
+    overrides = image_bundle.Overrides(o["env"], o["memory"], o["cpus"], o["network"], o["tty"])
+    bundle = image_bundle.create(root, container_id, o["image"], command, overrides)
+    try:
+        status = _run(p, log, container_id, bundle, keep=not o["rm"])
+    except BaseException:
+        if not os.path.exists(os.path.join(p.globals["root"], container_id)):
+            image_bundle.remove(root, container_id)
+        raise
+    if o["rm"]:
+        image_bundle.remove(root, container_id)
+    return status
+
+
+def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int:
+    o = p.options
+    root, detach = p.globals["root"], o["detach"]
+    config = config_mod.load(bundle)
     check_terminal(config, o["console_socket"], detached=detach)
     console, ours = _console(config, o["console_socket"])
     if not detach:
@@ -43,7 +89,7 @@ def run(p: Parsed, log: Log) -> int:
     if not config.new_namespace("pid"):
         # Without a PID namespace of its own, the init's end does not end the rest.
         c.cgroup().kill_all(9)  # SIGKILL
-    if not o["keep"]:
+    if not keep:
         c.destroy(log)
     return status
 

@@ -33,6 +33,15 @@ SAMPLES = [
     ["events", "--stats", "c1"],
     ["events", "--interval", "1s", "c1"],
     ["--systemd-cgroup", "create", "c1"],
+    ["--image-root", "/i", "run", "--image", "busybox", "--rm", "-e", "A=1", "--memory", "64m",
+     "--cpus", "0.5", "--network", "host", "-t", "--", "sh", "-c", "echo hi"],
+    ["run", "--image", "busybox", "--name", "c1", "-d", "echo", "hi"],
+    ["image", "pull", "--insecure", "--authfile", "/a.json", "localhost:5000/x:1"],
+    ["image", "import", "--name", "bb:1", "/tmp/bb.tar"],
+    ["image", "ls", "--format", "json"],
+    ["image", "list", "-q"],
+    ["image", "rm", "a", "b"],
+    ["image", "inspect", "busybox"],
 ]
 
 
@@ -62,6 +71,7 @@ def test_lean_parser_agrees_with_click(argv):
     [], ["--help"], ["create"], ["create", "-h", "c1"], ["kill", "--bogus", "c1"],
     ["nosuchverb"], ["--log-format", "xml", "state", "c1"], ["state", "a", "b"],
     ["create", "--preserve-fds", "x", "c1"], ["exec", "--env"],
+    ["image"], ["image", "nosuch"], ["image", "pull"], ["run", "--network", "bridge", "c1"],
 ])
 def test_lean_parser_hands_over_what_it_would_have_to_explain(argv):
     assert cli_parse.parse(argv) is None
