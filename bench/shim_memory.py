@@ -101,7 +101,7 @@ def bench_ours(top: str, counts: list[int]) -> list[tuple]:
                     shim_root=root, runtime_root=runtime_root)))
                 times.append(time.perf_counter() - begin)
             time.sleep(1.0)
-            zygote = _zygote_pid(root)
+            [zygote] = _zygote_pids(root)
             rows.append(("pycontainer-shim", n, summary([i.pid for i in infos]),
                          memory(zygote)["Pss"]))
             for info in infos:
@@ -125,17 +125,22 @@ def bench_ours(top: str, counts: list[int]) -> list[tuple]:
     return rows
 
 
-def _zygote_pid(root: str) -> int:
-    with open(os.path.join(root, "@zygote", "zygote.pid")) as f:
-        return int(f.read())
+def _zygote_pids(root: str) -> list[int]:
+    directory = os.path.join(root, "@zygote")
+    pids = []
+    for name in os.listdir(directory):
+        if name.endswith(".pid"):
+            with open(os.path.join(directory, name)) as f:
+                pids.append(int(f.read()))
+    return pids
 
 
 def _stop_zygote(root: str) -> None:
     try:
-        pid = _zygote_pid(root)
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if root.encode() in f.read():
-                os.kill(pid, signal.SIGKILL)
+        for pid in _zygote_pids(root):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if root.encode() in f.read():
+                    os.kill(pid, signal.SIGKILL)
     except (OSError, ValueError):
         pass
 

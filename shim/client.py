@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 from shim import layout, protocol
 from shim.layout import DEFAULT_ROOT
@@ -97,8 +98,21 @@ class Client:
     def shutdown(self) -> None:
         """Deletes the container (killing it if it still runs); returns once the shim is gone
         with its state directory."""
+        shim_pid = self._call({"op": "state"})["shim_pid"]
         self._call({"op": "shutdown"})
         self._sock.settimeout(None)
         while self._sock.recv(65536):  # the shim closes the connection as it exits
             pass
         self.close()
+        # Its descriptors close a moment before its exit completes.
+        deadline = time.monotonic() + 5.0
+        while _running(shim_pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
