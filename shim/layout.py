@@ -57,15 +57,11 @@ def remove_state_dir(path: str) -> None:
         pass
 
 
-class PathTooLong(ValueError):
-    pass
-
-
 def bind_private_socket(path: str) -> socket.socket:
     """A listening unix socket at path, 0600 from the start (no moment where others could
     connect)."""
     if len(path.encode()) > MAX_SOCKET_PATH:
-        raise PathTooLong(f"socket path {path} is longer than {MAX_SOCKET_PATH} bytes: use a "
+        raise ValueError(f"socket path {path} is longer than {MAX_SOCKET_PATH} bytes: use a "
                           "shorter shim root")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     old = os.umask(0o177)

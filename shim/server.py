@@ -185,17 +185,16 @@ class Shim:
         if helper == 0:
             _helper_exit(lambda: self._write_exit(status, finished_at))
         os.waitpid(helper, 0)
-        self.exit = exitfile.read(self.state_dir)
-        if self.exit is None:  # the helper failed (its trace is in shim.log): a record without it
-            self._write_exit(status, finished_at, oom_known=False)
-            self.exit = exitfile.read(self.state_dir)
+        # Without the file (the helper failed: its trace is in shim.log), the clients still hear.
+        self.exit = exitfile.read(self.state_dir) or exitfile.record(
+            self.init_pid, status, False, self.started_at, finished_at)
         waiters, self.waiters = self.waiters, []
         for client in waiters:
             client.send({"ok": True, "exit": self.exit})
             self._resume(client)
 
-    def _write_exit(self, status: int, finished_at: str, oom_known: bool = True) -> None:
-        oom_killed = oom_known and oom.kill_count(self.cgroup) > self.oom_base
+    def _write_exit(self, status: int, finished_at: str) -> None:
+        oom_killed = oom.kill_count(self.cgroup) > self.oom_base
         exitfile.write(self.state_dir, exitfile.record(self.init_pid, status, oom_killed,
                                                        self.started_at, finished_at))
 

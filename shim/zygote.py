@@ -94,10 +94,8 @@ def _retire_others(root: str, version: str) -> None:
 def _serve(listener) -> None:
     accept = listener._accept  # the C call: no Python socket object, nothing else to touch
     while True:
-        try:
-            fd, _ = accept()
-        except OSError:
-            continue
+        # An error here ends the zygote (its trace in zygote.log); the next start starts another.
+        fd, _ = accept()
         pid = os.fork()
         if pid == 0:
             _become_shim(listener, fd)

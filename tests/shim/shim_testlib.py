@@ -83,9 +83,13 @@ class Shims:
         self.ids.append(container_id)
         return container_id
 
-    def bundle(self, *args: str, terminal: bool = False, memory_limit: int | None = None) -> str:
+    def bundle(self, *args: str, terminal: bool = False, memory_limit: int | None = None,
+               pid_namespace: bool = True) -> str:
         path = tempfile.mkdtemp(prefix="bundle", dir=self.tmp)
         config = copy.deepcopy(default_spec(unified_cgroups=False))
+        if not pid_namespace:
+            config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
+                                             if n["type"] != "pid"]
         config["root"] = {"path": self.rootfs, "readonly": True}
         config["process"]["terminal"] = terminal
         config["process"]["args"] = list(args)
@@ -107,10 +111,9 @@ class Shims:
         return os.path.join(self.tmp, "logs", f"{container_id}.log")
 
     def start(self, *args: str, **fields) -> shim.ShimInfo:
-        terminal = fields.pop("terminal", False)
-        memory_limit = fields.pop("memory_limit", None)
-        info = shim.start(self.config(self.bundle(*args, terminal=terminal,
-                                                  memory_limit=memory_limit), **fields))
+        bundle_fields = {k: fields.pop(k) for k in ("terminal", "memory_limit", "pid_namespace")
+                         if k in fields}
+        info = shim.start(self.config(self.bundle(*args, **bundle_fields), **fields))
         self.pids.append(info.pid)
         return info
 

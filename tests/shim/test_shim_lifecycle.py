@@ -89,6 +89,20 @@ def test_kill_all(shims):
         assert c.wait(timeout=10).signal == signal.SIGKILL
 
 
+def test_orphans_are_reaped(shims):
+    # Without a PID namespace of its own, the container's orphans come to the shim.
+    info = shims.start("sh", "-c", "(sleep 0.2 &); exec sleep 1000", pid_namespace=False)
+    time.sleep(1)
+    assert _children(info.pid) == [info.container_pid]  # no zombie left
+    with shims.connect(info.id) as c:
+        assert c.state().status == "running"
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
 def test_oom_kill_is_reported(shims):
     # tail keeps the whole of the one endless "line" of /dev/zero in memory.
     info = shims.start("tail", "/dev/zero", memory_limit=32 << 20)
