@@ -122,7 +122,23 @@ def bench_ours(top: str, counts: list[int]) -> list[tuple]:
                 except shim.ShimError:
                     pass
             _stop_zygote(root)
+    rows.append(("  bare create+start", 10, _bare_runtime(bundle, runtime_root), None))
     return rows
+
+
+def _bare_runtime(bundle: str, runtime_root: str) -> dict:
+    """What the runtime alone takes: `pycontainer create` + `start` (the shim's floor)."""
+    runtime = shim.ShimConfig("x", bundle).runtime
+    times = []
+    for i in range(10):
+        argv = [runtime, "--root", runtime_root]
+        begin = time.perf_counter()
+        subprocess.run([*argv, "create", "--bundle", bundle, f"bare{i}"], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run([*argv, "start", f"bare{i}"], check=True)
+        times.append(time.perf_counter() - begin)
+        subprocess.run([*argv, "delete", "--force", f"bare{i}"], check=True)
+    return {"cold": times[0], "warm": statistics.median(times[1:])}
 
 
 def _zygote_pids(root: str) -> list[int]:

@@ -12,12 +12,14 @@ that whoever started the container (the kubelet) may die, restart or be upgraded
     shim.list_shims()                       # [ShimInfo(...)], to find them again after a restart
 
 The API:
-    start(config: ShimConfig) -> ShimInfo                       (shim.launch)
-    connect(id, shim_root=DEFAULT_ROOT) -> Client               (shim.client)
+    ShimConfig(id, bundle, log_path=None, stdin=None, shim_root=DEFAULT_ROOT,
+               runtime_root="/run/pycontainer", runtime=<the pycontainer of this install>)
+    start(config: ShimConfig) -> ShimInfo(id, pid, container_pid, socket, state_dir)
+    connect(id, shim_root=DEFAULT_ROOT) -> Client
         Client.state() -> ShimState, .kill(signal=15, all=False), .wait(timeout=None) ->
         ExitStatus, .exec(args, env=None, cwd=None, timeout=None) -> ExecResult,
         .reopen_log(), .shutdown(), .close()
-    read_exit(id, shim_root) -> ExitStatus | None                (shim.lookup)
+    read_exit(id, shim_root) -> ExitStatus | None
     list_shims(shim_root) -> list[ShimInfo]; is_alive(id, shim_root) -> bool;
     remove_dead(id, shim_root): the state of a shim that was killed
     ShimError: every failure, one line.

@@ -73,8 +73,13 @@ class Client:
         self._call({"op": "kill", "signal": signal, "all": all})
 
     def wait(self, timeout: float | None = None) -> ExitStatus:
-        """Blocks until the container exits (TimeoutError after `timeout` seconds)."""
-        return ExitStatus.from_record(self._call({"op": "wait"}, timeout)["exit"])
+        """Blocks until the container exits. After `timeout` seconds: TimeoutError, and this
+        client is closed (the answer it waited for would come later)."""
+        try:
+            return ExitStatus.from_record(self._call({"op": "wait"}, timeout)["exit"])
+        except TimeoutError:
+            self.close()
+            raise
 
     def exec(self, args: list[str], env: list[str] | None = None, cwd: str | None = None,
              timeout: float | None = None) -> ExecResult:

@@ -55,7 +55,8 @@ def serve(caller: int) -> None:
 
 def _receive(sock) -> tuple[dict, list[int]]:
     """The start helper's report and descriptors (one SCM_RIGHTS message)."""
-    data, ancillary, _, _ = sock.recvmsg(65536, _socket.CMSG_SPACE(64 * 4))
+    data, ancillary, _, _ = sock.recvmsg(65536, _socket.CMSG_SPACE(64 * 4),
+                                         _socket.MSG_CMSG_CLOEXEC)
     fds = []
     for level, kind, payload in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:

@@ -142,7 +142,7 @@ class _Start:
             conn, _ = console.accept()
             with conn:
                 conn.settimeout(5.0)
-                _, fds, _, _ = socket.recv_fds(conn, 16, 1)
+                _, fds, _, _ = socket.recv_fds(conn, 16, 1, socket.MSG_CMSG_CLOEXEC)
         except OSError as e:
             raise StartFailed(f"console socket: no terminal from the container ({e})") from None
         finally:

@@ -16,7 +16,7 @@ zygote.lock (held while one is started). The version (shim.fingerprint) is in th
 caller running newer code (an upgrade, an edit) never reaches an older zygote: it starts its
 own, which retires the older ones (their shims run on).
 
-The start request and its answer are the shim's business (shim.launch, shim.server).
+The start request and its answer are the business of the shim it forks (shim.startup).
 
     python -m shim.zygote ROOT    (what shim.launch runs; returns once the zygote listens)
 """
