@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,11 +28,12 @@ def start(config: ShimConfig) -> ShimInfo:
     if len(sock_path.encode()) > layout.MAX_SOCKET_PATH:
         raise ShimError(f"shim_root: {sock_path} would be longer than a unix socket path may be "
                         f"({layout.MAX_SOCKET_PATH} bytes)")
-    if not os.access(config.runtime, os.X_OK):
+    runtime = shutil.which(config.runtime)
+    if runtime is None:
         raise ShimError(f"runtime: {config.runtime} is not an executable")
     request = {
         "op": "start", "id": config.id,
-        "bundle": os.path.abspath(config.bundle), "root": root, "runtime": config.runtime,
+        "bundle": os.path.abspath(config.bundle), "root": root, "runtime": os.path.abspath(runtime),
         "runtime_root": os.path.abspath(config.runtime_root),
         "log_path": config.log_path and os.path.abspath(config.log_path),
         "stdin": config.stdin and os.path.abspath(config.stdin),

@@ -104,8 +104,8 @@ class Shims:
     def config(self, bundle: str, container_id: str | None = None, **fields) -> shim.ShimConfig:
         container_id = container_id or self.new_id()
         fields.setdefault("log_path", self.log_path(container_id))
-        return shim.ShimConfig(container_id, bundle, shim_root=self.roots.shim_root,
-                               runtime_root=self.roots.runtime_root, **fields)
+        fields.setdefault("runtime_root", self.roots.runtime_root)
+        return shim.ShimConfig(container_id, bundle, shim_root=self.roots.shim_root, **fields)
 
     def log_path(self, container_id: str) -> str:
         return os.path.join(self.tmp, "logs", f"{container_id}.log")

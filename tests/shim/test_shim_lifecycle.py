@@ -209,3 +209,19 @@ def test_a_waiting_client_hears_of_the_exit(shims):
         killer.kill("KILL")
         thread.join(20)
     assert heard[0].signal == 9
+
+
+def test_drives_runc_too(shims, tmp_path):
+    runc_root = str(tmp_path / "runc")
+    info = shims.start("sleep", "1000", runtime="runc", runtime_root=runc_root)
+    try:
+        with shims.connect(info.id) as c:
+            assert c.exec(["sh", "-c", "exit 2"]).exit_code == 2
+            c.kill("KILL")
+            assert c.wait(timeout=10).signal == signal.SIGKILL
+            c.shutdown()
+        assert os.listdir(runc_root) == []
+        assert not os.path.exists(info.state_dir)
+    finally:
+        subprocess.run(["runc", "--root", runc_root, "delete", "--force", info.id],
+                       capture_output=True)
