@@ -430,23 +430,3 @@ def _helper_exit(job) -> None:
 def _ignore(signum: int, frame: object) -> None:
     """SIGCHLD only wakes the loop (through the wakeup fd); the loop reaps."""
 
-
-def rehearse() -> None:
-    """Runs, in the zygote, the pure code every shim runs (its start report, requests, log
-    lines), so that its code objects are quickened and its caches settled in the pages the shims
-    share, instead of being rewritten in each shim's private copy."""
-    from shim import criolog
-
-    for _ in range(20):
-        report = protocol.decode(protocol.encode({
-            "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
-            "runtime_root": "/x", "pid": 1, "cgroup": "/x", "oom_base": 0,
-            "started_at": now_rfc3339(), "fds": ["devnull", "listener"]}))
-        for line in (b'{"op": "state"}', b'{"op": "wait"}', b'{"op": "kill", "signal": 9}',
-                     b'{"op": "exec", "args": ["true"], "env": ["A=b"], "timeout": 1.5}'):
-            request = protocol.parse(line)
-        execs.Request(request)
-        protocol.field(request, "all", bool, False)
-        protocol.encode({"ok": True, "id": "x", "status": "running", "pid": report["pid"],
-                         "shim_pid": 1, "started_at": "", "exit": None})
-        criolog.split(b"", b"a line\npartial")

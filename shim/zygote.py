@@ -27,7 +27,8 @@ import os
 import signal
 import sys
 
-from shim import fingerprint, layout, server
+from runtime.state import now_rfc3339
+from shim import criolog, execs, fingerprint, layout, protocol, server
 
 
 def main() -> int:
@@ -49,7 +50,7 @@ def main() -> int:
         os._exit(0)  # the caller waits for this: the socket listens now
     os.chdir("/")
     _retire_others(root, version)
-    server.rehearse()
+    _rehearse()
     # Everything loaded so far is the shims' shared base: keep the collector off it, so that
     # no collection in a shim touches (and copies) those pages.
     gc.collect()
@@ -116,6 +117,25 @@ def _become_shim(listener, caller: int) -> None:
         traceback.print_exc()
     finally:
         os._exit(1)
+
+
+def _rehearse() -> None:
+    """Runs, in the zygote, the pure code every shim runs (its start report, requests, log
+    lines), so that its code objects are quickened and its caches settled in the pages the shims
+    share, instead of being rewritten in each shim's private copy."""
+    for _ in range(20):
+        report = protocol.decode(protocol.encode({
+            "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
+            "runtime_root": "/x", "pid": 1, "cgroup": "/x", "oom_base": 0,
+            "started_at": now_rfc3339(), "fds": ["devnull", "listener"]}))
+        for line in (b'{"op": "state"}', b'{"op": "wait"}', b'{"op": "kill", "signal": 9}',
+                     b'{"op": "exec", "args": ["true"], "env": ["A=b"], "timeout": 1.5}'):
+            request = protocol.parse(line)
+        execs.Request(request)
+        protocol.field(request, "all", bool, False)
+        protocol.encode({"ok": True, "id": "x", "status": "running", "pid": report["pid"],
+                         "shim_pid": 1, "started_at": "", "exit": None})
+        criolog.split(b"", b"a line\npartial")
 
 
 if __name__ == "__main__":
