@@ -89,6 +89,12 @@ class Cgroup(abc.ABC):
     def _directories(self) -> list[str]:
         """The cgroup's directory in every hierarchy, the ones destroy removes."""
 
+    def clone_into_fd(self) -> int | None:
+        """A descriptor of this cgroup for clone3(CLONE_INTO_CGROUP), so that a new process is
+        born in it rather than moved there (a move costs an RCU grace period); None where that
+        cannot place a process in all its hierarchies (v1, hybrid). The caller closes it."""
+        return None
+
     @abc.abstractmethod
     def hierarchy_dirs(self) -> dict[str, str]:
         """What a container's /sys/fs/cgroup shows: the name of each hierarchy's mount point

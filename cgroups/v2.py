@@ -30,6 +30,9 @@ class V2Cgroup(Cgroup):
     def hierarchy_dirs(self) -> dict[str, str]:
         return {"": self._dir}
 
+    def clone_into_fd(self) -> int | None:
+        return os.open(self._dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
     def exists(self) -> bool:
         return os.path.isdir(self._dir)
 

@@ -81,8 +81,14 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         if not path and kind != "cgroup":  # the cgroup one comes once the init is in its cgroup
             flags |= namespaces.CLONE_FLAGS[kind]
     dir_fd = os.open(state_dir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    with _pid_namespace_for_children(config.namespaces.get("pid", "")):
-        pid = syscalls.clone(flags)
+    cgroup_fd = cgroup.clone_into_fd()
+    try:
+        with _pid_namespace_for_children(config.namespaces.get("pid", "")):
+            pid = (syscalls.clone(flags) if cgroup_fd is None
+                   else syscalls.clone_into(flags, cgroup_fd))
+    finally:
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
     if pid == 0:
         try:
             from_child.close()
@@ -111,8 +117,8 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         oci_state = _oci_state(state, config)
         try:
             to_child.send(sync.GO, fastjson.dumps(oci_state))
-            # The init mounts its root filesystem meanwhile (see init._enter_cgroup).
-            cgroup.add_process(pid)
+            if cgroup_fd is None:  # not born in its cgroup: moved there, while it mounts its root
+                cgroup.add_process(pid)
             if config.process.oom_score_adj is not None:
                 with open(f"/proc/{pid}/oom_score_adj", "w") as f:
                     f.write(str(config.process.oom_score_adj))

@@ -37,6 +37,12 @@ def clone(flags: int) -> int:
     return _check(lib.pyc_clone(flags), "clone")
 
 
+def clone_into(flags: int, cgroup_fd: int) -> int:
+    """clone() whose child starts in the cgroup v2 directory `cgroup_fd` (clone3 with
+    CLONE_INTO_CGROUP)."""
+    return _check(lib.pyc_clone_into(flags, cgroup_fd), "clone3 into cgroup")
+
+
 def unshare(flags: int) -> None:
     _check(lib.unshare(flags), "unshare")
 

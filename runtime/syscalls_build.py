@@ -10,6 +10,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(
     """
     long pyc_clone(unsigned long flags);
+    long pyc_clone_into(unsigned long flags, int cgroup_fd);
     int unshare(int flags);
     int setns(int fd, int nstype);
     int pyc_pivot_root(const char *new_root, const char *put_old);
@@ -45,6 +46,7 @@ ffibuilder.set_source(
     #define _GNU_SOURCE
     #include <sched.h>
     #include <signal.h>
+    #include <stdint.h>
     #include <string.h>
     #include <seccomp.h>
     #include <sys/prctl.h>
@@ -57,6 +59,26 @@ ffibuilder.set_source(
        PID namespace. No CLONE_VM, so the child continues in a copy of the interpreter. */
     static long pyc_clone(unsigned long flags) {
         return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+    }
+
+    /* clone3 with CLONE_INTO_CGROUP: the child is born in the cgroup given by a directory
+       descriptor of a cgroup v2 hierarchy, so nobody has to move it there afterwards (a move
+       costs an RCU grace period). The struct is spelled out: <linux/sched.h>, which has it,
+       clashes with glibc's <sched.h>. */
+    struct pyc_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+                 set_tid, set_tid_size, cgroup;
+    };
+    #ifndef SYS_clone3
+    #define SYS_clone3 435
+    #endif
+    static long pyc_clone_into(unsigned long flags, int cgroup_fd) {
+        struct pyc_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = flags | 0x200000000ULL;  /* CLONE_INTO_CGROUP */
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        return syscall(SYS_clone3, &args, sizeof(args));
     }
 
     /* glibc has no wrapper for pivot_root. */

@@ -56,8 +56,10 @@ class Runtime:
         found = []
         if os.path.exists(os.path.join(self.root, container_id)):
             found.append(f"state dir {self.root}/{container_id}")
-        for hierarchy in os.listdir(CGROUP_ROOT):
-            path = os.path.join(CGROUP_ROOT, hierarchy, "pycontainer", container_id)
+        # v1 and hybrid hosts: one directory per hierarchy; v2: one directory.
+        for path in [os.path.join(CGROUP_ROOT, "pycontainer", container_id),
+                     *(os.path.join(CGROUP_ROOT, h, "pycontainer", container_id)
+                       for h in os.listdir(CGROUP_ROOT))]:
             if os.path.exists(path):
                 found.append(f"cgroup {path}")
         with open("/proc/self/mountinfo") as f:

@@ -235,28 +235,30 @@ def test_default_root_works_without_flag(bundle):
 def test_events_stats_and_oom(runtime, bundle):
     bundle.config["linux"]["resources"]["memory"] = {"limit": 32 * 1024 * 1024}
     bundle.config["linux"]["resources"]["pids"] = {"limit": 50}
-    bundle.process("sh", "-c", "read x; x=0123456789; while :; do x=$x$x; done")
+    bundle.process("sh", "-c", "while [ ! -e /dev/shm/go ]; do sleep 0.05; done; "
+                   "x=0123456789; while :; do x=$x$x; done")
     cid = runtime.new_id()
-    r, w = os.pipe()
-    proc = subprocess.run(runtime.argv("run", "-d", "-b", bundle.path, cid), stdin=r,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(r)
-    assert proc.returncode == 0
+    assert runtime.run("run", "-d", "-b", bundle.path, cid, capture_output=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     out = runtime.run("events", "--stats", cid)
     assert out.returncode == 0, out.stderr
     stats = json.loads(out.stdout)
     assert stats["type"] == "stats" and stats["id"] == cid
     assert stats["data"]["memory"]["usage"]["limit"] == 32 * 1024 * 1024
-    assert stats["data"]["pids"] == {"current": 1, "limit": 50}
+    assert stats["data"]["pids"]["limit"] == 50
     events = subprocess.Popen(runtime.argv("events", "--interval", "100ms", cid),
-                              stdout=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        os.write(w, b"go\n")  # now the shell eats memory until the OOM killer strikes
+        assert json.loads(events.stdout.readline())["type"] == "stats"
+        # Now the shell eats memory until the OOM killer strikes.
+        assert runtime.run("exec", cid, "touch", "/dev/shm/go").returncode == 0
         kinds = []
         while "oom" not in kinds:
-            kinds.append(json.loads(events.stdout.readline())["type"])
+            line = events.stdout.readline()
+            assert line, (kinds, events.stderr.read())
+            kinds.append(json.loads(line)["type"])
         assert events.wait(timeout=10) == 0  # the container stopped: events ends
     finally:
-        os.close(w)
         if events.poll() is None:
             events.kill()
+            events.wait()

@@ -191,8 +191,8 @@ def _read(path: str) -> str:
 
 def test_memory_limit_visible_and_enforced(runtime, bundle):
     bundle.config["linux"]["resources"]["memory"] = {"limit": 32 * 1024 * 1024}
-    bundle.process("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
-                   "x=0123456789; while :; do x=$x$x; done")
+    bundle.process("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+                   "|| cat /sys/fs/cgroup/memory.max; x=0123456789; while :; do x=$x$x; done")
     out = runtime.run("run", "-b", bundle.path, runtime.new_id())
     assert out.stdout.split()[0] == b"33554432"
     assert out.returncode == 137  # OOM-killed: SIGKILL
@@ -310,3 +310,59 @@ def test_tmpcopyup_fills_the_tmpfs_with_the_image_content(runtime, writable_bund
     out = runtime.run("run", "-b", writable_bundle.path, runtime.new_id())
     assert out.stdout.split() == [b"from", b"the", b"image", b"750", b"tmpfs"], out.stderr
     assert not os.path.exists(os.path.join(rootfs, "srv", "new"))  # writes stay in the tmpfs
+
+
+def test_no_pivot_moves_the_root(runtime, bundle):
+    bundle.process("sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l")
+    out = runtime.run("run", "--no-pivot", "-b", bundle.path, runtime.new_id())
+    assert out.returncode == 0, out.stderr
+    assert b"bin" in out.stdout.split()
+
+
+def test_rootfs_propagation_shared(runtime, bundle):
+    bundle.config["linux"]["rootfsPropagation"] = "rshared"
+    bundle.process("sh", "-c", "grep -c shared: /proc/self/mountinfo")
+    out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) > 0
+
+
+def test_umask_and_oom_score_adj(runtime, bundle):
+    bundle.process("sh", "-c", "umask; cat /proc/self/oom_score_adj",
+                   user={"uid": 0, "gid": 0, "umask": 0o027}, oomScoreAdj=500)
+    assert runtime.run("run", "-b", bundle.path, runtime.new_id()).stdout.split() == [b"0027", b"500"]
+
+
+def test_run_forwards_signals_to_the_container(runtime, bundle):
+    bundle.process("sh", "-c", "trap 'echo got-hup; exit 7' HUP; echo up; while :; do sleep 0.1; done")
+    proc = subprocess.Popen(runtime.argv("run", "-b", bundle.path, runtime.new_id()),
+                            stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    proc.send_signal(1)  # SIGHUP to pycontainer run, forwarded to the container's init
+    assert proc.stdout.readline() == b"got-hup\n"
+    assert proc.wait(timeout=10) == 7
+
+
+def test_orphans_come_to_run_without_a_pid_namespace(runtime, bundle):
+    """Without a PID namespace, the container's orphans come to `run` (a subreaper) to be
+    reaped, not to the host's init."""
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.process("sh", "-c", "(sleep 0.7 &); sleep 0.3; "
+                   "ps -o ppid,args | grep 'sleep 0.7' | grep -v grep; sleep 0.6")
+    proc = subprocess.Popen(runtime.argv("run", "-b", bundle.path, runtime.new_id()),
+                            stdout=subprocess.PIPE)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert out.split()[0] == str(proc.pid).encode()
+
+
+def test_cgroup_namespace_roots_the_view_at_the_container(runtime, bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 42}
+    bundle.process("sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max "
+                   "2>/dev/null || cat /sys/fs/cgroup/pids.max")
+    out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+    lines = out.stdout.decode().splitlines()
+    assert lines[-1] == "42", out.stderr
+    assert all(line.endswith(":/") for line in lines[:-1]), lines
