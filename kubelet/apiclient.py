@@ -137,9 +137,6 @@ class ApiClient:
     def create(self, path: str, obj: dict, retries: int = 0) -> dict:
         return self.request("POST", path, obj, retries=retries)
 
-    def update(self, path: str, obj: dict, retries: int = 0) -> dict:
-        return self.request("PUT", path, obj, retries=retries)
-
     def patch(self, path: str, patch: object, patch_type: str = "merge",
               retries: int = 0) -> dict:
         return self.request("PATCH", path, patch, content_type=PATCH_TYPES[patch_type],

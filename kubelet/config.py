@@ -55,8 +55,6 @@ class KubeletConfig:
     # -- pods -------------------------------------------------------------------------------
     static_pod_path: str = ""
     sync_frequency: float = 60.0
-    file_check_frequency: float = 20.0
-    runtime_request_timeout: float = 120.0
     serialize_image_pulls: bool = True
     container_log_max_size: int = 10 << 20
     container_log_max_files: int = 5
@@ -74,11 +72,6 @@ class KubeletConfig:
     @property
     def image_store_root(self) -> str:
         return self.image_root or os.environ.get(IMAGE_ROOT_ENV) or DEFAULT_IMAGE_ROOT
-
-    @property
-    def node_lease_renew_interval(self) -> float:
-        # nodelease: renew at a quarter of the duration (10 s of the default 40 s)
-        return self.node_lease_duration_seconds / 4
 
     def validate(self) -> None:
         if not self.root_dir or not os.path.isabs(self.root_dir):
@@ -159,8 +152,6 @@ _FIELDS = {
     "cgroupRoot": ("cgroup_root", _str("cgroupRoot")),
     "staticPodPath": ("static_pod_path", _str("staticPodPath")),
     "syncFrequency": ("sync_frequency", _duration("syncFrequency")),
-    "fileCheckFrequency": ("file_check_frequency", _duration("fileCheckFrequency")),
-    "runtimeRequestTimeout": ("runtime_request_timeout", _duration("runtimeRequestTimeout")),
     "serializeImagePulls": ("serialize_image_pulls", _bool("serializeImagePulls")),
     "address": ("address", _str("address")),
     "port": ("port", _int("port")),

@@ -5,13 +5,11 @@ network, IPC and UTS namespaces joined by path and its /dev/shm; a PID and mount
 its own; the container's cgroup under the pod's."""
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 
 from overlay import image_config
-from runtime import securejoin
 from runtime.default_spec import default_spec
+from runtime.image_bundle import read_in_root
 
 from kubelet.runtime_service import ContainerConfig
 
@@ -19,7 +17,6 @@ from kubelet.runtime_service import ContainerConfig
 DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
                 "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
                 "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-_MAX_ETC_FILE = 4 << 20
 
 
 class SpecError(ValueError):
@@ -64,7 +61,8 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     if sandbox.hostname:
         env.insert(0, f"HOSTNAME={sandbox.hostname}")
     try:
-        process = image_config.process(resolved_image, [], env, read_in_root(rootfs, "/etc/passwd"),
+        process = image_config.process(resolved_image, [], env,
+                                       read_in_root(rootfs, "/etc/passwd"),
                                        read_in_root(rootfs, "/etc/group"))
     except ValueError as e:
         raise SpecError(str(e)) from None
@@ -133,17 +131,3 @@ def _mounts(defaults: list[dict], config: ContainerConfig, sandbox: SandboxNames
         mounts.append({"destination": m.container_path, "type": "bind",
                        "source": m.host_path, "options": options})
     return mounts
-
-
-def read_in_root(rootfs: str, path: str) -> str | None:
-    """A text file of the image as the container sees it (symlinks resolved inside the
-    rootfs), or None if there is no such regular file."""
-    try:
-        fd = os.open(securejoin.join(rootfs, path),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return f.read(_MAX_ETC_FILE).decode("utf-8", "replace")

@@ -77,11 +77,12 @@ class NodeStatus:
         memory_floor = threshold(hard.get("memory.available", "0"), cap.memory)
         storage_floor = threshold(hard.get("nodefs.available", "0"), cap.storage)
         capacity = {"cpu": str(cap.cpus), "memory": f"{cap.memory // 1024}Ki",
-                    "ephemeral-storage": f"{cap.storage // 1024}Ki", "pods": str(self.config.max_pods),
-                    "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
+                    "ephemeral-storage": f"{cap.storage // 1024}Ki",
+                    "pods": str(self.config.max_pods), "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
         allocatable = dict(capacity)
         allocatable["cpu"] = _cpu(max(cap.cpus * 1000 - reserved["cpu"], 0))
-        allocatable["memory"] = f"{max(cap.memory - reserved['memory'] - memory_floor, 0) // 1024}Ki"
+        memory = max(cap.memory - reserved["memory"] - memory_floor, 0)
+        allocatable["memory"] = f"{memory // 1024}Ki"
         allocatable["ephemeral-storage"] = str(max(
             cap.storage - reserved["ephemeral-storage"] - storage_floor, 0))
         return capacity, allocatable

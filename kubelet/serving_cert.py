@@ -22,8 +22,8 @@ def ensure(pki_dir: str, node_name: str, node_ip: str) -> tuple[str, str]:
         return cert_path, key_path
     os.makedirs(pki_dir, mode=0o700, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                         f"{node_name}@{int(datetime.datetime.now().timestamp())}")])
+    stamp = int(datetime.datetime.now().timestamp())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name}@{stamp}")])
     sans: list[x509.GeneralName] = [x509.DNSName(node_name), x509.DNSName("localhost"),
                                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     if node_ip and node_ip != "127.0.0.1":

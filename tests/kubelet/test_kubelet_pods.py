@@ -177,8 +177,11 @@ def test_logs_rotate_at_the_size_limit(api, start_kubelet, namespace):
     names = sorted(os.listdir(directory))
     assert len(names) == 3 and names[0] == "0.log" and all(n.startswith("0.log.")
                                                            for n in names[1:]), names
-    tail = api.kubectl("logs", "-n", namespace, "chatty", "--tail=2").stdout.splitlines()
-    assert len(tail) == 2 and int(tail[1].split()[1]) == int(tail[0].split()[1]) + 1
+
+    def consecutive_tail() -> bool:   # the live file holds them (right after a rotation: one)
+        tail = api.kubectl("logs", "-n", namespace, "chatty", "--tail=2").stdout.splitlines()
+        return len(tail) == 2 and int(tail[1].split()[1]) == int(tail[0].split()[1]) + 1
+    wait_for(consecutive_tail, what="the last two lines, in order")
 
 
 def test_restart_policies(api, kubelet, namespace):

@@ -57,7 +57,7 @@ def test_config_file_fields_defaults_and_errors(tmp_path):
     warnings = config_mod.load_file(str(path), c)
     assert (c.container_log_max_size, c.sync_frequency, c.max_pods) == (1 << 20, 30, 20)
     assert c.client_ca_file == "/ca.pem"
-    assert c.container_log_max_files == 5 and c.node_lease_renew_interval == 10
+    assert c.container_log_max_files == 5 and c.node_lease_duration_seconds == 40
     assert warnings == ["--config: field foo is not supported by pykubelet; ignored"]
     path.write_text("kind: KubeletConfiguration\nmaxPods: many\n")
     with pytest.raises(config_mod.ConfigError, match="^maxPods: 'many' must be an integer$"):
