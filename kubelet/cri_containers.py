@@ -53,15 +53,30 @@ class Containers:
 
     def adopt(self) -> None:
         """After a restart: containers whose shim still runs them are watched again, those
-        that ended meanwhile get their exit from the shim's record, the rest are unknown."""
+        that ended meanwhile get their exit from the shim's record, the rest are unknown. A
+        container recorded as created may have been started just before the kubelet died: its
+        shim says so."""
         for record in list(self._by_id.values()):
-            if record["state"] == CONTAINER_RUNNING:
-                self._exited[record["id"]] = threading.Event()
-                exit_record = shim.read_exit(record["id"], self.shim_root)
-                if exit_record is not None:
-                    self._finish(record, _exit_dict(exit_record))
-                elif not self.watcher.watch(record["id"]):
-                    self._lost(record)
+            container_id = record["id"]
+            if record["state"] == CONTAINER_CREATED:
+                self._adopt_started(record)
+            if record["state"] != CONTAINER_RUNNING:
+                continue
+            self._exited[container_id] = threading.Event()
+            exit_status = shim.read_exit(container_id, self.shim_root)
+            if exit_status is not None:
+                self._finish(record, _exit_dict(exit_status))
+            elif not self.watcher.watch(container_id):
+                self._lost(record)
+
+    def _adopt_started(self, record: dict) -> None:
+        try:
+            with shim.connect(record["id"], self.shim_root) as client:
+                started = client.state().started_at
+        except shim.ShimError:
+            return      # never started: it stays created
+        self._update(record, state=CONTAINER_RUNNING,
+                     started_at=int(timefmt.parse(started) * 1e9))
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -78,10 +93,12 @@ class Containers:
             return _status(record)
 
     def _update(self, record: dict, **changes: object) -> None:
-        """Changes a record (also from the exit watcher's thread) and saves it."""
+        """Changes a record (also from the exit watcher's thread) and saves it, unless the
+        container was removed meanwhile."""
         with self._lock:
             record.update(changes)
-            self.records.save(record["id"], record)
+            if record["id"] in self._by_id:
+                self.records.save(record["id"], record)
 
     def list(self, pod_uid: str | None = None, sandbox_id: str | None = None
              ) -> list[ContainerStatus]:

@@ -5,6 +5,7 @@ the shim itself died."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import socket
@@ -12,6 +13,8 @@ import threading
 from collections.abc import Callable
 
 from shim import layout, protocol
+
+log = logging.getLogger("kubelet.exits")
 
 # (container ID, the exit record, or None when the shim went away without one)
 ExitHandler = Callable[[str, dict | None], None]
@@ -73,7 +76,10 @@ class ExitWatcher:
                 buffers.pop(sock.fileno(), None)
                 self._selector.unregister(sock)
                 sock.close()
-                self.on_exit(container_id, _exit_record(data))
+                try:
+                    self.on_exit(container_id, _exit_record(data))
+                except Exception:  # noqa: BLE001 - one container's trouble must not end the watch
+                    log.exception("handling the exit of container %s", container_id)
         for key in list(self._selector.get_map().values()):
             if key.data is not None:
                 key.data[1].close()

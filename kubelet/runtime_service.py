@@ -92,7 +92,6 @@ class LinuxContainerConfig:
     run_as_user: int | None = None
     run_as_group: int | None = None
     supplemental_groups: list[int] = field(default_factory=list)
-    privileged: bool = False
     readonly_rootfs: bool = False
     no_new_privs: bool = False
     add_capabilities: list[str] = field(default_factory=list)

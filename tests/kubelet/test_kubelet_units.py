@@ -316,6 +316,20 @@ def test_oci_config_of_a_pod_container(tmp_path):
     assert mounts["/dev/shm"]["source"] == "/s/shm"
     assert mounts["/data"] == {"destination": "/data", "type": "bind", "source": "/host",
                                "options": ["rbind", "rprivate", "ro"]}
+    # What issue 9's security context and resources set, the spec applies.
+    from kubelet.runtime_service import LinuxContainerConfig
+
+    config.linux = LinuxContainerConfig(
+        resources={"memory": {"limit": 64 << 20}}, oom_score_adj=500, run_as_user=7,
+        supplemental_groups=[20], readonly_rootfs=True, no_new_privs=True,
+        add_capabilities=["CAP_NET_ADMIN"], drop_capabilities=["CAP_KILL"])
+    spec = build("cid", config, image, str(rootfs), sandbox, unified_cgroups=False)
+    p = spec["process"]
+    assert p["user"] == {"uid": 7, "gid": 1001, "additionalGids": [20]}
+    assert p["oomScoreAdj"] == 500 and p["noNewPrivileges"] and spec["root"]["readonly"]
+    assert "CAP_NET_ADMIN" in p["capabilities"]["bounding"]
+    assert "CAP_KILL" not in p["capabilities"]["effective"]
+    assert spec["linux"]["resources"]["memory"] == {"limit": 64 << 20}
     host = SandboxNamespaces(netns="", ipc="/s/ns/ipc", uts="", shm_dir="/s/shm", hostname="",
                              cgroup_parent="/pyc/pod1")
     ns = {n["type"] for n in build("cid", config, image, str(rootfs), host,
