@@ -248,14 +248,14 @@ class Containers:
             snapshots.remove(self.images.store, container_id)
         except ImageError as e:
             raise CRIError(str(e)) from None
-        self.records.remove(container_id)
-        with self._lock:
+        with self._lock:    # out of the index first: no late exit writes the record again
             self._by_id.pop(container_id, None)
             of_pod = self._by_pod.get(record["pod_uid"])
             if of_pod is not None:
                 of_pod.discard(container_id)
                 if not of_pod:
                     del self._by_pod[record["pod_uid"]]
+        self.records.remove(container_id)
         self._exited.pop(container_id, None)
 
     def _destroy_through_runtime(self, container_id: str) -> None:

@@ -21,16 +21,21 @@ from kubelet.runtime_service import (CONTAINER_RUNNING, ContainerConfig, Contain
 _SOCKET_PATH_ROOM = 107 - len("/0123456789abcdef0123456789abcdef/shim.sock")
 
 
+def check_root_dir(root_dir: str) -> None:
+    """ValueError if the shims' sockets would not fit below root_dir."""
+    if len(os.path.join(root_dir, "shims").encode()) > _SOCKET_PATH_ROOM:
+        raise ValueError(f"--root-dir: {root_dir} is too long for the shims' unix sockets "
+                         f"(at most {_SOCKET_PATH_ROOM - len('/shims')} bytes)")
+
+
 class PycontainerRuntime(RuntimeService):
     def __init__(self, root_dir: str, images: Images, cni_conf_dir: str, cni_bin_dirs: list[str],
                  cni_cache_dir: str) -> None:
+        check_root_dir(root_dir)
         self.root_dir = root_dir
         self.shim_root = os.path.join(root_dir, "shims")
         self.runtime_root = os.path.join(root_dir, "runtime")
         self.netns_dir = os.path.join(root_dir, "netns")
-        if len(self.shim_root.encode()) > _SOCKET_PATH_ROOM:
-            raise ValueError(f"--root-dir: {root_dir} is too long for the shims' unix sockets "
-                             f"(at most {_SOCKET_PATH_ROOM - len('/shims')} bytes)")
         cni = CNI(cni_bin_dirs, cache_dir=cni_cache_dir, in_process=True)
         self.sandboxes = Sandboxes(root_dir, self.netns_dir, cni, cni_conf_dir)
         self.containers = Containers(root_dir, images, self.sandboxes, self.shim_root,

@@ -16,7 +16,7 @@ from kubelet import admission, pod_status, pods, serving_cert
 from kubelet.apiclient import ApiClient
 from kubelet.config import KubeletConfig
 from kubelet.cri_images import Images
-from kubelet.cri_runtime import PycontainerRuntime
+from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
 from kubelet.gc import GarbageCollector
 from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
@@ -42,8 +42,23 @@ NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false "
 
 class Kubelet:
     def __init__(self, config: KubeletConfig, conn: Connection | None, host_ip: str) -> None:
+        """Whatever the configuration may get wrong fails here before anything is made: the
+        client CA, the server's port and certificate, then the runtime's directories."""
         self.config = config
         self.host_ip = host_ip
+        check_root_dir(config.root_dir)
+        client_ca = conn.ca_pem if conn is not None else b""
+        if config.client_ca_file:
+            with open(config.client_ca_file, "rb") as f:
+                client_ca = f.read()
+        reviewer = TokenReviewer(conn) if conn is not None and config.webhook_auth else None
+
+        def certificate() -> tuple[str, str]:
+            if config.tls_cert_file:
+                return config.tls_cert_file, config.tls_private_key_file
+            return serving_cert.ensure(f"{config.root_dir}/pki", config.node_name, host_ip)
+        self.server = KubeletServer(config.address, config.port, certificate, client_ca,
+                                    reviewer, config.anonymous_auth, self.find_log)
         self.client = ApiClient(conn) if conn else None
         self.images = Images(config.image_store_root, config.serialize_image_pulls)
         self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
@@ -62,18 +77,6 @@ class Kubelet:
         self.gc = GarbageCollector(self.runtime, self.cgroups, config.pod_logs_dir,
                                    config.max_per_pod_container,
                                    lambda: set(self.workers.known()), self.sources_ready)
-        cert, key = (config.tls_cert_file, config.tls_private_key_file) if \
-            config.tls_cert_file else serving_cert.ensure(f"{config.root_dir}/pki",
-                                                          config.node_name, host_ip)
-        client_ca = b""
-        if config.client_ca_file:
-            with open(config.client_ca_file, "rb") as f:
-                client_ca = f.read()
-        elif conn is not None:
-            client_ca = conn.ca_pem
-        reviewer = TokenReviewer(conn) if conn is not None and config.webhook_auth else None
-        self.server = KubeletServer(config.address, config.port, cert, key, client_ca, reviewer,
-                                    config.anonymous_auth, self.find_log)
         self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
                                       self.network_not_ready, self.images) if self.client \
             else None

@@ -74,18 +74,24 @@ class TokenReviewer:
 
 
 class KubeletServer:
-    def __init__(self, address: str, port: int, cert: str, key: str, client_ca: bytes,
-                 reviewer: TokenReviewer | None, anonymous: bool, lookup: LogLookup) -> None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        if client_ca:
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-            ctx.load_verify_locations(cadata=client_ca.decode())
+    def __init__(self, address: str, port: int, certificate: Callable[[], tuple[str, str]],
+                 client_ca: bytes, reviewer: TokenReviewer | None, anonymous: bool,
+                 lookup: LogLookup) -> None:
+        """certificate() gives the (certificate, key) files; it is asked once the port is
+        taken, so that a port in use fails before anything is written."""
         self.reviewer = reviewer
         self.anonymous = anonymous
         self.lookup = lookup
-        handler = _handler_class(self)
-        self.httpd = _Server((address, port), handler)
+        self.httpd = _Server((address, port), _handler_class(self))
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*certificate())
+            if client_ca:
+                ctx.verify_mode = ssl.CERT_OPTIONAL
+                ctx.load_verify_locations(cadata=client_ca.decode())
+        except BaseException:
+            self.httpd.server_close()
+            raise
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
                                             do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="kubelet-server",

@@ -57,10 +57,9 @@ class StatusManager:
             entry = self._entries.get(pods.uid(pod))
             if entry is None:
                 entry = self._entries[pods.uid(pod)] = _Entry(pod)
-            if entry.status == status:
-                return
             entry.status = status
-            self._enqueue(entry)
+            if status != entry.written:
+                self._enqueue(entry)
 
     def delete_when_written(self, pod: dict) -> None:
         """The pod is terminated and its deletion was asked: finish it after the last status."""
