@@ -84,6 +84,7 @@ def test_kubelet_endpoint_wants_credentials(api, kubelet, namespace):
     assert get(admin_token) == 200
 
 
+@pytest.mark.slow
 def test_crash_loop_backs_off_longer_each_time(api, kubelet, namespace):
     api.create_pod(namespace, pod_manifest("crash", kubelet.node,
                                            "echo run $(cat /dev/shm/n); echo x >> /dev/shm/n; "
@@ -113,6 +114,7 @@ def test_crash_loop_backs_off_longer_each_time(api, kubelet, namespace):
     assert previous in ("run x x\n", "run x x x\n"), previous
 
 
+@pytest.mark.slow
 def test_dead_containers_beyond_the_last_are_collected(api, start_kubelet, namespace):
     kubelet = start_kubelet()
     pod = api.create_pod(namespace, pod_manifest("dies", kubelet.node, "exit 1",
