@@ -127,24 +127,28 @@ def shim_floor(base: str, rootfs: str, count: int) -> tuple[float, float]:
         spec["linux"]["cgroupsPath"] = f"{cgroup}/c{i}"
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-    cpu0, t0 = machine_cpu_seconds(), time.monotonic()
-    with ThreadPoolExecutor(count) as pool:
-        list(pool.map(lambda i: shim.start(shim.ShimConfig(
-            f"c{i}", os.path.join(work, f"b{i}"), shim_root=shim_root,
-            runtime_root=runtime_root)), range(count)))
-    wall, cpu = time.monotonic() - t0, machine_cpu_seconds() - cpu0
-    for i in range(count):
-        with shim.connect(f"c{i}", shim_root) as client:
-            client.shutdown()
-    for pid in os.listdir("/proc"):     # the zygote of this shim root
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if shim_root.encode() in f.read():
-                    os.kill(int(pid), 9)
-        except (OSError, ValueError):
-            continue
-    cgroups.open_cgroup(cgroup).destroy()
-    return wall, cpu
+    try:
+        cpu0, t0 = machine_cpu_seconds(), time.monotonic()
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda i: shim.start(shim.ShimConfig(
+                f"c{i}", os.path.join(work, f"b{i}"), shim_root=shim_root,
+                runtime_root=runtime_root)), range(count)))
+        return time.monotonic() - t0, machine_cpu_seconds() - cpu0
+    finally:
+        for info in shim.list_shims(shim_root):
+            try:
+                with shim.connect(info.id, shim_root) as client:
+                    client.shutdown()
+            except shim.ShimError:
+                pass    # it died: the cgroup's destruction below ends its container
+        for pid in os.listdir("/proc"):     # the zygote of this shim root
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if shim_root.encode() in f.read():
+                        os.kill(int(pid), 9)
+            except (OSError, ValueError):
+                continue
+        cgroups.open_cgroup(cgroup).destroy()
 
 
 def machine_cpu_seconds() -> float:
