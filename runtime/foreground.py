@@ -21,19 +21,40 @@ def become_subreaper() -> None:
     _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
 
 
-def wait(pid: int, master: int = -1) -> int:
-    def forward(signum: int, _frame: object) -> None:
+class SignalRelay:
+    """Forwards the signals this process gets to the container's process. Put in place before
+    that process starts, as runc's handler is: a signal sent between start and wait must not
+    end the runtime (the default action), so one that comes before the PID is known waits."""
+
+    __slots__ = ("pid", "pending")
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+        for sig in range(1, signal.NSIG):
+            if sig not in _KEEP:
+                try:
+                    signal.signal(sig, self._relay)
+                except (OSError, ValueError):
+                    pass
+
+    def _relay(self, signum: int, _frame: object) -> None:
+        if not self.pid:
+            self.pending.append(signum)
+            return
         try:
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    for sig in range(1, signal.NSIG):
-        if sig not in _KEEP:
-            try:
-                signal.signal(sig, forward)
-            except (OSError, ValueError):
-                pass
+    def to(self, pid: int) -> None:
+        self.pid = pid
+        while self.pending:
+            self._relay(self.pending.pop(0), None)
+
+
+def wait(pid: int, relay: SignalRelay, master: int = -1) -> int:
+    relay.to(pid)
     session = None
     if master >= 0:
         from runtime.console import TerminalSession

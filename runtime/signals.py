@@ -1,7 +1,10 @@
-"""Signal names as runc's callers write them: "TERM", "SIGTERM", "15", "SIGRTMIN+3"."""
+"""Signal names as runc's callers write them: "TERM", "SIGTERM", "15", "SIGRTMIN+3".
+
+Read from `_signal`, the C module under `signal`: the Python one builds its enums on import
+(enum and friends, some 4 ms of every `kill` and of each shim's private memory)."""
 from __future__ import annotations
 
-import signal
+import _signal as signal
 
 from runtime.errors import PycontainerError
 
@@ -21,7 +24,7 @@ def parse(text: str) -> int:
             value = number + offset if base.endswith("+") else number - offset
             if signal.SIGRTMIN <= value <= signal.SIGRTMAX:
                 return value
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise PycontainerError(f"signal: unknown signal {text!r}") from None
+    number = getattr(signal, name, None) if "_" not in name else None  # not SIG_IGN and the like
+    if not isinstance(number, int):
+        raise PycontainerError(f"signal: unknown signal {text!r}")
+    return number

@@ -12,7 +12,8 @@ import sys
 from runtime.state import DEFAULT_ROOT as RUNTIME_ROOT
 from shim.launch import start
 from shim.layout import DEFAULT_ROOT
-from shim.records import ShimConfig, ShimError, default_runtime
+from shim.records import ShimConfig, ShimError
+from shim.runtime_cli import default_runtime
 
 
 def main(argv: list[str] | None = None) -> int:

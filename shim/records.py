@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 
 from runtime.errors import PycontainerError
 from runtime.state import DEFAULT_ROOT as RUNTIME_ROOT, check_id
 from shim.layout import DEFAULT_ROOT
+from shim.runtime_cli import default_runtime
 
 
 class ShimError(Exception):
@@ -23,14 +22,6 @@ def checked_id(container_id: str) -> str:
     except PycontainerError as e:
         raise ShimError(str(e)) from None
     return container_id
-
-
-def default_runtime() -> str:
-    """The `pycontainer` of this installation (beside this Python), else the one on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "pycontainer")
-    if os.access(beside, os.X_OK):
-        return beside
-    return shutil.which("pycontainer") or "/usr/local/sbin/pycontainer"
 
 
 @dataclass(frozen=True)

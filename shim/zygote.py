@@ -28,7 +28,7 @@ import signal
 import sys
 
 from runtime.state import now_rfc3339
-from shim import criolog, execs, fingerprint, layout, protocol, server
+from shim import criolog, execs, fingerprint, layout, protocol, runtime_cli, server
 
 
 def main() -> int:
@@ -122,7 +122,11 @@ def _become_shim(listener, caller: int) -> None:
 def _rehearse() -> None:
     """Runs, in the zygote, the pure code every shim runs (its start report, requests, log
     lines), so that its code objects are quickened and its caches settled in the pages the shims
-    share, instead of being rewritten in each shim's private copy."""
+    share, instead of being rewritten in each shim's private copy. The runtime's own modules are
+    loaded here too: a shim runs this installation's `pycontainer` in a fork of itself (see
+    shim.runtime_cli)."""
+    for name in runtime_cli.IN_PROCESS_MODULES:
+        __import__(name)
     for _ in range(20):
         report = protocol.decode(protocol.encode({
             "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",

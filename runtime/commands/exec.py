@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
-
-from runtime import config as config_mod, exec_process, foreground, launcher
+from runtime import config as config_mod, exec_process, fastjson, foreground, launcher
 from runtime.cli_parse import Parsed
 from runtime.commands.create import connect_console
 from runtime.container import CREATED, RUNNING, Container
@@ -28,6 +26,7 @@ def run(p: Parsed, log: Log) -> int:
         import socket
 
         ours, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    relay = None if o["detach"] else foreground.SignalRelay()
     try:
         pid = exec_process.spawn(c, process, console.fileno() if console else -1,
                                  o["preserve_fds"])
@@ -44,7 +43,7 @@ def run(p: Parsed, log: Log) -> int:
 
         master = receive_master(ours)
         ours.close()
-    return foreground.wait(pid, master)
+    return foreground.wait(pid, relay, master)
 
 
 def build_process(p: Parsed, base: dict) -> config_mod.Process:
@@ -57,7 +56,7 @@ def build_process(p: Parsed, base: dict) -> config_mod.Process:
     if o["process"]:
         try:
             with open(o["process"]) as f:
-                raw = json.load(f)
+                raw = fastjson.loads(f.read())
         except (OSError, ValueError) as e:
             raise ConfigError("--process", f"cannot read {o['process']}: {e}") from None
         return config_mod.parse_process(raw, "process")

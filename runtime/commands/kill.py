@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import signal
+import _signal as signal
 
 from runtime import signals
 from runtime.cli_parse import Parsed

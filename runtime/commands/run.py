@@ -61,8 +61,10 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
     config = config_mod.load(bundle)
     check_terminal(config, o["console_socket"], detached=detach)
     console, ours = _console(config, o["console_socket"])
+    relay = None
     if not detach:
         foreground.become_subreaper()
+        relay = foreground.SignalRelay()
     try:
         state = launcher.create(root, container_id, config,
                                 create_options(p, console.fileno() if console else -1))
@@ -84,7 +86,7 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
     c.state_dir.unlock()
     if detach:
         return 0
-    status = foreground.wait(state.pid, master)
+    status = foreground.wait(state.pid, relay, master)
     c.state_dir.lock()
     if not config.new_namespace("pid"):
         # Without a PID namespace of its own, the init's end does not end the rest.

@@ -24,6 +24,13 @@ def read_all(fd: int) -> bytes:
     return data
 
 
+def read_until(fd: int, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        data += os.read(fd, 4096)
+    return data
+
+
 @pytest.fixture
 def console_socket(tmp_path):
     path = str(tmp_path / "console.sock")
@@ -51,8 +58,10 @@ def test_console_socket_gives_a_working_tty(runtime, bundle, console_socket):
     master, name = receive_master(server)
     try:
         assert name == b"/dev/ptmx"
+        # Typed once the size is printed: the terminal echoes what is typed when it is typed.
+        text = read_until(master, b"40 120")
         os.write(master, b"hello\n")
-        text = read_all(master).decode().replace("\r", "")
+        text = (text + read_all(master)).decode().replace("\r", "")
     finally:
         os.close(master)
     assert text.splitlines() == ["/dev/pts/0", "40 120", "hello", "got:hello"]
