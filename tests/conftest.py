@@ -1,9 +1,23 @@
-"""Fixtures shared by every package's tests."""
+"""Fixtures shared by every package's tests, and the background stages.
+
+A test marked `@pytest.mark.background.with_args(launch)` is a long stage that mostly waits on something
+else (a VM under software emulation): `launch(track)` starts as soon as the suite is collected,
+in one background thread (stages one after another), while the rest of the suite runs; the test
+itself runs last and receives what `launch` returned through the `background_result` fixture.
+`launch` hands every process it starts to `track`, so that an interrupted session ends them.
+"""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import Future
 
 import pytest
+
+_STAGES = pytest.StashKey[dict]()
+_PROCESSES = pytest.StashKey[list]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -12,3 +26,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "root" in item.keywords:
                 item.add_marker(skip)
+    # Stable: the background stages go last, in their order, everything else keeps its own.
+    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    stages = [(item.nodeid, item.get_closest_marker("background").args[0])
+              for item in session.items if item.get_closest_marker("background")
+              and item.get_closest_marker("skip") is None]
+    futures = {nodeid: Future() for nodeid, _ in stages}
+    processes: list[subprocess.Popen] = []
+    session.config.stash[_STAGES] = futures
+    session.config.stash[_PROCESSES] = processes
+
+    def run_stages() -> None:
+        for nodeid, launch in stages:
+            try:
+                futures[nodeid].set_result(launch(processes.append))
+            except BaseException as e:  # noqa: BLE001 - the stage's test reports it
+                futures[nodeid].set_exception(e)
+    if stages:
+        threading.Thread(target=run_stages, name="background-stages", daemon=True).start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for proc in session.config.stash.get(_PROCESSES, []):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # each stage starts its processes in a session
+            proc.wait()
+
+
+@pytest.fixture
+def background_result(request: pytest.FixtureRequest) -> object:
+    """What this test's background stage returned (its exception, if it raised)."""
+    return request.config.stash[_STAGES][request.node.nodeid].result()

@@ -3,14 +3,17 @@ tests run again inside a throwaway VM with a pure cgroup v2 hierarchy.
 
 virtme-ng (`vng`) boots Debian's kernel with this host's filesystem visible read-only, so this
 virtualenv and checkout run inside. QEMU software emulation (--disable-kvm): /dev/kvm here only
-runs specially built guest kernels. Never skipped: a VM that cannot boot fails the test.
+runs specially built guest kernels. Never skipped: a VM that cannot boot fails the test. It boots while the rest of the suite runs
+(a background stage, tests/conftest.py).
 """
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -43,10 +46,16 @@ def newest_kernel() -> str:
     return kernels[-1]
 
 
-@pytest.mark.slow
-@pytest.mark.root
-def test_v2_driver_passes_the_real_cgroup_tests_in_a_vm(tmp_path):
-    results = tmp_path
+class VmRun:
+    __slots__ = ("results", "returncode", "stdout", "stderr")
+
+    def __init__(self, results: Path, returncode: int, stdout: str, stderr: str) -> None:
+        self.results, self.returncode, self.stdout, self.stderr = results, returncode, stdout, stderr
+
+
+def boot_and_run(track) -> VmRun:
+    """Boots the VM and runs INNER_TESTS in it (a background stage: see tests/conftest.py)."""
+    results = Path(tempfile.mkdtemp(prefix="pycontainer-cgroup-vm-"))
     # The command goes in a script: vng passes --exec on the kernel command line, which the
     # kernel cuts at 2048 bytes, and a cut command leaves the guest waiting forever.
     script = results / "inner.sh"
@@ -62,14 +71,31 @@ def test_v2_driver_passes_the_real_cgroup_tests_in_a_vm(tmp_path):
          "--rwdir", str(results), "--run", newest_kernel(), "--exec", f"sh {script}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, start_new_session=True)
+    track(vm)
     try:
         stdout, stderr = vm.communicate(timeout=BOOT_AND_RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(vm.pid, signal.SIGKILL)
         stdout, stderr = vm.communicate()
+    return VmRun(results, vm.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.background.with_args(boot_and_run)
+def test_v2_driver_passes_the_real_cgroup_tests_in_a_vm(background_result):
+    run = background_result
+    try:
+        check(run)
+    finally:
+        shutil.rmtree(run.results, ignore_errors=True)
+
+
+def check(run: VmRun) -> None:
+    results = run.results
     rc_file = results / "rc"
-    assert rc_file.exists(), (f"the VM did not run the tests (vng exit {vm.returncode}):\n"
-                              f"{stdout[-2000:]}\n{stderr[-4000:]}")
+    assert rc_file.exists(), (f"the VM did not run the tests (vng exit {run.returncode}):\n"
+                              f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
     output = (results / "out.txt").read_text()
     print(output)  # shown with -rP or on failure
     assert rc_file.read_text().strip() == "0", output
