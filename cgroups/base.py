@@ -90,10 +90,17 @@ class Cgroup(abc.ABC):
         """The cgroup's directory in every hierarchy, the ones destroy removes."""
 
     def clone_into_fd(self) -> int | None:
-        """A descriptor of this cgroup for clone3(CLONE_INTO_CGROUP), so that a new process is
-        born in it rather than moved there (a move costs an RCU grace period); None where that
-        cannot place a process in all its hierarchies (v1, hybrid). The caller closes it."""
+        """A descriptor of this cgroup's cgroup2 directory for clone3(CLONE_INTO_CGROUP), so that
+        a new process is born there rather than moved (a move of a whole process waits for an RCU
+        grace period, 5-30 ms); None where the host has no cgroup2 hierarchy for it. The new
+        process joins the rest itself with add_self(). The caller closes the descriptor."""
         return None
+
+    def add_self(self) -> None:
+        """Moves the calling process, which must be single-threaded and born through
+        clone_into_fd() where that is not None, into the hierarchies its birth did not place it
+        in. Thread by thread, from the thread itself: the kernel moves the current thread alone
+        without the threadgroup lock, so no grace period is waited for."""
 
     @abc.abstractmethod
     def hierarchy_dirs(self) -> dict[str, str]:

@@ -27,15 +27,17 @@ _CPU_CONTROLLERS = {"shares": "cpu", "quota": "cpu", "period": "cpu", "burst": "
 
 
 class V1Cgroup(Cgroup):
-    __slots__ = ("_dirs", "_best_effort")
+    __slots__ = ("_dirs", "_best_effort", "_unified")
 
     def __init__(self, path: str, hierarchies: mode.Hierarchies) -> None:
         super().__init__(path)
         # controller -> this cgroup's directory in its hierarchy
         self._dirs = {c: m + path for c, m in hierarchies.v1.items() if not c.startswith("name=")}
         self._best_effort = [m + path for c, m in hierarchies.v1.items() if c == "name=systemd"]
-        if hierarchies.unified:
-            self._best_effort.append(hierarchies.unified + path)
+        # A hybrid host's cgroup2 hierarchy (no controllers): best effort too, as in runc.
+        self._unified = hierarchies.unified + path if hierarchies.unified else None
+        if self._unified:
+            self._best_effort.append(self._unified)
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -106,6 +108,24 @@ class V1Cgroup(Cgroup):
                 _join(directory, pid)
             except CgroupError:
                 pass
+
+    def clone_into_fd(self) -> int | None:
+        if self._unified is None:
+            return None
+        try:
+            return os.open(self._unified, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None  # not made (best effort): add_process would skip it too
+
+    def add_self(self) -> None:
+        for directory in self._controller_dirs():
+            _join_self(directory)
+        for directory in self._best_effort:
+            if directory != self._unified:
+                try:
+                    _join_self(directory)
+                except CgroupError:
+                    pass
 
     def pids(self) -> list[int]:
         return read_pids(self._members_dir())
@@ -277,6 +297,14 @@ class V1Cgroup(Cgroup):
     def stats(self):
         from cgroups.stats import read_v1
         return read_v1(self._dirs)
+
+
+def _join_self(directory: str) -> None:
+    path = directory + "/tasks"
+    try:
+        write_file(path, "0")  # "0": the writing thread itself
+    except OSError as e:
+        raise CgroupError(f"cannot join {path}: {e.strerror}") from None
 
 
 def _join(directory: str, pid: int) -> None:

@@ -28,7 +28,12 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
         # Python library is out of sight.
         from runtime import console  # noqa: F401
     reader, writer = sync.pair()
-    helper = os.fork()
+    cgroup_fd = cgroup.clone_into_fd()  # born in the cgroup where it can be, see Cgroup.add_self
+    try:
+        helper = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
+    finally:
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
     if helper == 0:
         try:
             reader.close()
@@ -74,7 +79,7 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
 def _helper(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
             writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
     try:
-        cgroup.add_process(os.getpid())
+        cgroup.add_self()
         pid_path = paths.pop("pid", None)
         if "user" in paths:
             init.join_namespaces({"user": paths.pop("user")})

@@ -1,7 +1,7 @@
 """The container's init: what runs in the child of clone() until it execs the user process.
 
 It talks to the runtime over two pipes (runtime.sync): it waits for GO (ID maps written), later
-for JOINED (in its cgroup), asks for the runtime-namespace hooks, reports READY or the error that
+for JOINED (its oom_score_adj written), asks for the runtime-namespace hooks, reports READY or the error that
 stopped it, then waits on exec.fifo for `start`.
 """
 from __future__ import annotations
@@ -15,11 +15,12 @@ from runtime.errors import PycontainerError
 
 class InitContext:
     __slots__ = ("container_id", "state_dir_fd", "from_parent", "to_parent", "console_fd",
-                 "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "state", "joined")
+                 "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "join_cgroup", "state",
+                 "joined")
 
     def __init__(self, container_id: str, state_dir_fd: int, from_parent: sync.Channel,
                  to_parent: sync.Channel, console_fd: int, preserve_fds: int, no_pivot: bool,
-                 new_keyring: bool, cgroup_dirs: dict[str, str]) -> None:
+                 new_keyring: bool, cgroup_dirs: dict[str, str], join_cgroup) -> None:
         self.container_id = container_id
         # Opened by the runtime: the state dir may be out of reach of the container's user.
         self.state_dir_fd = state_dir_fd
@@ -30,8 +31,9 @@ class InitContext:
         self.no_pivot = no_pivot
         self.new_keyring = new_keyring
         self.cgroup_dirs = cgroup_dirs
+        self.join_cgroup = join_cgroup  # Cgroup.add_self: the init moves itself
         self.state: dict = {}  # the OCI state for the hooks run in here, sent with GO
-        self.joined = False  # moved into the container's cgroup by the runtime
+        self.joined = False  # the runtime has done its part (JOINED)
 
 
 def run_container_init(config: Config, ctx: InitContext) -> None:
@@ -73,17 +75,15 @@ def _describe(error: BaseException) -> str:
 
 
 def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
+    # First of all: whatever the init makes from here on (memory, children) is the container's.
+    ctx.join_cgroup()
     ctx.state = fastjson.loads(_await(ctx, sync.GO))
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     join_namespaces({k: v for k, v in config.namespaces.items() if v and k != "pid"})
-    # A cgroup2 mount shows the cgroup namespace's root: on a unified host the namespace must
-    # exist before the mounts. Elsewhere it waits, so that the runtime's move of this process
-    # into its cgroup (slow: an RCU grace period on cgroup v1) overlaps the mounting below.
-    early_cgroupns = config.new_namespace("cgroup") and list(ctx.cgroup_dirs) == [""]
-    if early_cgroupns:
-        _enter_cgroup(config, ctx)
+    # A cgroup2 mount shows the cgroup namespace's root: it must exist before the mounts.
+    _enter_cgroup(config, ctx)
     if config.hostname:
         s.sethostname(config.hostname)
     if config.domainname:
@@ -102,8 +102,6 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
     if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
         ctx.to_parent.send(sync.HOOKS)
         _await(ctx, sync.HOOKS_DONE)
-    if not early_cgroupns:
-        _enter_cgroup(config, ctx)
     hooks.run("createContainer", config.hooks.get("createContainer", []), ctx.state)
     ctx.from_parent.close()
 
@@ -135,8 +133,8 @@ def _await(ctx: InitContext, tag: str) -> str:
 
 
 def _enter_cgroup(config: Config, ctx: InitContext) -> None:
-    """Waits until the runtime has moved us into the container's cgroup, then gives the
-    container its own cgroup namespace rooted there."""
+    """Waits until the runtime has done its part (JOINED), then gives the container its own
+    cgroup namespace, rooted at the cgroup the init has joined."""
     if not ctx.joined:
         _await(ctx, sync.JOINED)
     if config.new_namespace("cgroup"):

@@ -101,7 +101,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
                 container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
                 no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
-                cgroup_dirs=cgroup.hierarchy_dirs())
+                cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self)
             init.run_container_init(config, ctx)
         finally:
             os._exit(1)
@@ -117,8 +117,6 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         oci_state = _oci_state(state, config)
         try:
             to_child.send(sync.GO, fastjson.dumps(oci_state))
-            if cgroup_fd is None:  # not born in its cgroup: moved there, while it mounts its root
-                cgroup.add_process(pid)
             if config.process.oom_score_adj is not None:
                 with open(f"/proc/{pid}/oom_score_adj", "w") as f:
                     f.write(str(config.process.oom_score_adj))
@@ -127,8 +125,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
             if state_mod.is_alive(pid, state.pid_start):
                 raise
             # The init failed already: its own error message is waiting in the pipe.
-        # Until the init is READY it dies with this process (EOF on its pipe): recording it
-        # only now keeps the cgroup attach early.
+        # Until the init is READY it dies with this process (EOF on its pipe).
         state.namespace_paths = {kind: f"/proc/{pid}/ns/{namespaces.PROC_FILES[kind]}"
                                  for kind in config.namespaces}
         state_dir.save(state)
