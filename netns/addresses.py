@@ -49,6 +49,7 @@ def list_addresses(rtnl: RtnlSocket, index: int = 0, family: int = socket.AF_UNS
     """Addresses as 'ip/prefix', of link `index` (or of all links when 0)."""
     msg = ifaddrmsg()
     msg["family"] = family
+    msg["index"] = index
     out = []
     for reply in rtnl.request(msg, RTM_GETADDR, flags=NLM_F_DUMP):
         if index and reply["index"] != index:

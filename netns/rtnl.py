@@ -26,6 +26,8 @@ NLM_F_REPLACE = 0x100
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
 
+SOL_NETLINK = 270
+NETLINK_GET_STRICT_CHK = 12
 _HEADER = struct.Struct("=IHHII")
 _RECV_SIZE = 1 << 18
 
@@ -39,6 +41,10 @@ class RtnlSocket:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                    NETLINK_ROUTE)
         self._sock.bind((0, 0))
+        # Dumps filtered by the kernel on the request's header (an address dump of one link),
+        # not decoded whole and filtered here: a node with a hundred pods has hundreds of
+        # link-local addresses on their veths.
+        self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
         self._seq = 0
 
     def close(self) -> None:
