@@ -73,8 +73,8 @@ def create(root: str, container_id: str, ref: str, command: list[str],
     bundle = os.path.dirname(rootfs)
     try:
         process = image_config.process(config, command, overrides.env,
-                                       _read_in_root(rootfs, "/etc/passwd"),
-                                       _read_in_root(rootfs, "/etc/group"))
+                                       read_in_root(rootfs, "/etc/passwd"),
+                                       read_in_root(rootfs, "/etc/group"))
         spec = _spec(process, image_config.annotations(config), overrides, container_id)
         spec["annotations"].update({image_annotations.IMAGE_ROOT: store.root,
                                     image_annotations.IMAGE_NAME: image.name})
@@ -86,7 +86,7 @@ def create(root: str, container_id: str, ref: str, command: list[str],
     return bundle
 
 
-def _read_in_root(rootfs: str, path: str) -> str | None:
+def read_in_root(rootfs: str, path: str) -> str | None:
     """A text file of the image as the container sees it (its symlinks resolved inside the
     rootfs), or None if it has no such regular file."""
     import stat

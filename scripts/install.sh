@@ -39,5 +39,6 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
 # `sudo pycontainer ...` as with runc; the venv stays where it is.
 ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
+ln -sf "$VENV/bin/pycontainer-shim" /usr/local/sbin/pycontainer-shim  # the shim (issue 4)
 # Bytecode now, not at the first run: `pycontainer` start-up time is a feature.
 "$VENV/bin/python" -m compileall -q -j 0 -x '/(\.venv|\.git|build)/' . >/dev/null

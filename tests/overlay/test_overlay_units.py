@@ -158,15 +158,15 @@ def test_store_root_must_not_break_overlay_options(tmp_path):
 
 def test_users_are_read_from_the_image_not_the_host(tmp_path):
     """An image's /etc/passwd symlink to an absolute path points into the image."""
-    from runtime.image_bundle import _read_in_root
+    from runtime.image_bundle import read_in_root
 
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
     (root / "real").write_text("app:x:7:7::/:/bin/sh\n")
     (root / "etc" / "passwd").symlink_to("/real")
     (root / "etc" / "group").symlink_to("/etc/hostname")  # exists on the host, not in the image
-    assert _read_in_root(str(root), "/etc/passwd") == "app:x:7:7::/:/bin/sh\n"
-    assert _read_in_root(str(root), "/etc/group") is None
+    assert read_in_root(str(root), "/etc/passwd") == "app:x:7:7::/:/bin/sh\n"
+    assert read_in_root(str(root), "/etc/group") is None
 
 
 def test_run_image_path_stays_lean():

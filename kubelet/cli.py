@@ -1,0 +1,126 @@
+"""`pykubelet`: the kubelet's flags (the real kubelet's names), then KubeletConfiguration from
+--config with the flags on top, then the Kubelet until SIGTERM or SIGINT. Without --kubeconfig
+it runs standalone: no API server, no Node, pods only from static manifests (issue 9)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from kubelet import VERSION, machine
+from kubelet.config import ConfigError, KubeletConfig, load_file, parse_bytes
+from kubelet.durations import parse_duration
+from kubelet.kubeconfig import KubeconfigError, load as load_kubeconfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pykubelet", description="The pycontainer kubelet.")
+    p.add_argument("--config", help="a KubeletConfiguration file (YAML)")
+    p.add_argument("--kubeconfig", help="how to reach the API server; none: standalone mode")
+    p.add_argument("--hostname-override", help="the node name (default: the hostname)")
+    p.add_argument("--node-ip", help="the node's address (default: the default route's)")
+    p.add_argument("--node-labels", help="key=value,... labels of the Node at registration")
+    p.add_argument("--register-node", type=_bool, help="register the Node (default true)")
+    p.add_argument("--root-dir", help="the kubelet's state (default /var/lib/pykubelet)")
+    p.add_argument("--pod-manifest-path", help="static pod manifests (issue 9)")
+    p.add_argument("--max-pods", type=int, help="pods this node runs at most (default 110)")
+    p.add_argument("--cni-conf-dir", help="CNI network configurations (default /etc/cni/net.d)")
+    p.add_argument("--cni-bin-dir", help="CNI plugin directories, comma separated "
+                   "(default /opt/cni/bin)")
+    p.add_argument("--cni-cache-dir", help="CNI results cache (default /var/lib/cni/cache)")
+    p.add_argument("--image-root", help="the image store (default $PYCONTAINER_IMAGE_ROOT or "
+                   "/var/lib/pycontainer, as `pycontainer image`)")
+    p.add_argument("--cgroup-root", help="parent of the pods' cgroups (default /pycontainer)")
+    p.add_argument("--address", help="address of the HTTPS server (default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port of the HTTPS server (default 10250; 0: any)")
+    p.add_argument("--tls-cert-file", help="serving certificate (default: self-signed)")
+    p.add_argument("--tls-private-key-file", help="its key")
+    p.add_argument("--client-ca-file", help="CA of the client certificates to accept "
+                   "(default: the kubeconfig's CA)")
+    p.add_argument("--sync-frequency", help="the periodic resync of each pod (default 1m)")
+    p.add_argument("--container-log-max-size", help="rotate a container log above this (10Mi)")
+    p.add_argument("--container-log-max-files", type=int, help="log files kept per container (5)")
+    p.add_argument("--maximum-dead-containers-per-container", type=int,
+                   help="dead containers kept per pod container (default 1)")
+    p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
+    p.add_argument("--version", action="version", version=f"pykubelet {VERSION}")
+    return p
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return text.lower() in ("true", "1")
+
+
+def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
+    """The configuration: defaults, then the --config file, then the flags."""
+    config = KubeletConfig()
+    warnings = load_file(args.config, config) if args.config else []
+    flags = {
+        "kubeconfig": args.kubeconfig, "node_ip": args.node_ip, "root_dir": args.root_dir,
+        "static_pod_path": args.pod_manifest_path, "max_pods": args.max_pods,
+        "cni_conf_dir": args.cni_conf_dir, "cni_cache_dir": args.cni_cache_dir,
+        "image_root": args.image_root, "cgroup_root": args.cgroup_root,
+        "address": args.address, "port": args.port, "tls_cert_file": args.tls_cert_file,
+        "tls_private_key_file": args.tls_private_key_file,
+        "client_ca_file": args.client_ca_file, "register_node": args.register_node,
+        "container_log_max_files": args.container_log_max_files,
+        "max_per_pod_container": args.maximum_dead_containers_per_container,
+    }
+    for attr, value in flags.items():
+        if value is not None:
+            setattr(config, attr, value)
+    if args.cni_bin_dir:
+        config.cni_bin_dirs = [d for d in args.cni_bin_dir.split(",") if d]
+    if args.hostname_override:
+        config.node_name = args.hostname_override.lower()
+    if not config.node_name:
+        config.node_name = machine.hostname()
+    if args.node_labels:
+        for pair in args.node_labels.split(","):
+            key, eq, value = pair.partition("=")
+            if not eq or not key:
+                raise ConfigError(f"--node-labels: {pair!r} is not key=value")
+            config.node_labels[key] = value
+    if args.sync_frequency:
+        config.sync_frequency = parse_duration(args.sync_frequency, "--sync-frequency")
+    if args.container_log_max_size:
+        config.container_log_max_size = parse_bytes(args.container_log_max_size,
+                                                     "--container-log-max-size")
+    config.validate()
+    return config, warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
+                        else logging.WARNING,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    try:
+        config, warnings = build_config(args)
+        for w in warnings:
+            print(f"pykubelet: warning: {w}", file=sys.stderr)
+        if config.static_pod_path:
+            raise ConfigError("--pod-manifest-path: static pods are not supported yet")
+        conn = load_kubeconfig(config.kubeconfig) if config.kubeconfig else None
+        host_ip = config.node_ip or machine.default_ip()
+        from kubelet.kubelet import Kubelet
+
+        kubelet = Kubelet(config, conn, host_ip)
+    except (ConfigError, KubeconfigError, ValueError, OSError) as e:
+        print(f"pykubelet: {e}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"pykubelet: node {config.node_name} ({host_ip}), serving on port "
+          f"{kubelet.server.port}, root {config.root_dir}", flush=True)
+    kubelet.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The OCI config.json of a pod's container (the runtime's side of CreateContainer, as
+containerd's CRI builds it): runc's default spec, the Kubernetes command rules against the
+image's Entrypoint and Cmd, the image's Env under the pod's, WorkingDir, User; the sandbox's
+network, IPC and UTS namespaces joined by path and its /dev/shm; a PID and mount namespace of
+its own; the container's cgroup under the pod's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from overlay import image_config
+from runtime.default_spec import default_spec
+from runtime.image_bundle import read_in_root
+
+from kubelet.runtime_service import ContainerConfig
+
+# containerd's default capability set for CRI containers (docker's, too).
+DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+
+
+class SpecError(ValueError):
+    """The container cannot be built from this config and image (CreateContainerError)."""
+
+
+@dataclass
+class SandboxNamespaces:
+    """What a container shares with its sandbox: namespace paths ("" = the host's), /dev/shm."""
+    netns: str
+    ipc: str
+    uts: str
+    shm_dir: str
+    hostname: str
+    cgroup_parent: str
+    host_pid: bool = False
+
+
+def command(config: ContainerConfig, image: dict) -> tuple[list[str], list[str]]:
+    """(entrypoint, arguments): the pod's command replaces the image's Entrypoint and then its
+    Cmd is dropped too; the pod's args alone replace only Cmd."""
+    c = image.get("config") or {}
+    entrypoint, args = list(config.command), list(config.args)
+    if not entrypoint:
+        if not args:
+            args = list(c.get("Cmd") or [])
+        image_entrypoint = list(c.get("Entrypoint") or [])
+        if image_entrypoint != [""]:
+            entrypoint = image_entrypoint
+    if not entrypoint and not args:
+        raise SpecError("no command specified")
+    return entrypoint, args
+
+
+def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
+          sandbox: SandboxNamespaces, unified_cgroups: bool) -> dict:
+    entrypoint, args = command(config, image)
+    c = image.get("config") or {}
+    # The image's process with our argv (Entrypoint = everything, no Cmd) and env on top.
+    resolved_image = dict(image, config=dict(c, Entrypoint=entrypoint + args, Cmd=None))
+    env = [f"{k}={v}" for k, v in config.envs]
+    if sandbox.hostname:
+        env.insert(0, f"HOSTNAME={sandbox.hostname}")
+    try:
+        process = image_config.process(resolved_image, [], env,
+                                       read_in_root(rootfs, "/etc/passwd"),
+                                       read_in_root(rootfs, "/etc/group"))
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    spec = default_spec(unified_cgroups)
+    p = spec["process"]
+    p.update(terminal=False, args=process.args, env=process.env,
+             cwd=config.working_dir or process.cwd, noNewPrivileges=config.linux.no_new_privs)
+    p.pop("rlimits", None)  # the container inherits the shim's, as under containerd
+    uid = process.uid if config.linux.run_as_user is None else config.linux.run_as_user
+    gid = process.gid if config.linux.run_as_group is None else config.linux.run_as_group
+    p["user"] = {"uid": uid, "gid": gid}
+    groups = sorted(set(process.additional_gids) | set(config.linux.supplemental_groups))
+    if groups:
+        p["user"]["additionalGids"] = groups
+    caps = [cap for cap in DEFAULT_CAPS if cap not in config.linux.drop_capabilities]
+    caps += [cap for cap in config.linux.add_capabilities if cap not in caps]
+    p["capabilities"] = {"bounding": caps, "effective": list(caps), "permitted": list(caps)}
+    if config.linux.oom_score_adj is not None:
+        p["oomScoreAdj"] = config.linux.oom_score_adj
+    spec["root"] = {"path": rootfs, "readonly": config.linux.readonly_rootfs}
+    spec.pop("hostname", None)      # the sandbox's UTS namespace has it already
+    spec["annotations"] = dict(config.annotations)
+    spec["mounts"] = _mounts(spec["mounts"], config, sandbox)
+    linux = spec["linux"]
+    linux["namespaces"] = _namespaces(linux["namespaces"], sandbox)
+    linux["cgroupsPath"] = f"{sandbox.cgroup_parent.rstrip('/')}/{container_id}"
+    resources = dict(linux["resources"])
+    resources.update(config.linux.resources)
+    linux["resources"] = resources
+    return spec
+
+
+def stop_signal(image: dict) -> str:
+    return (image.get("config") or {}).get("StopSignal") or "SIGTERM"
+
+
+def _namespaces(defaults: list[dict], sandbox: SandboxNamespaces) -> list[dict]:
+    shared = {"network": sandbox.netns, "ipc": sandbox.ipc, "uts": sandbox.uts}
+    result = []
+    for ns in defaults:
+        kind = ns["type"]
+        if kind in shared:
+            if shared[kind]:
+                result.append({"type": kind, "path": shared[kind]})
+            # "": the host's namespace, which a container gets by not naming the type
+        elif kind == "pid" and sandbox.host_pid:
+            continue
+        else:
+            result.append(ns)
+    return result
+
+
+def _mounts(defaults: list[dict], config: ContainerConfig, sandbox: SandboxNamespaces
+            ) -> list[dict]:
+    mounts = []
+    for m in defaults:
+        if m["destination"] == "/dev/shm" and sandbox.shm_dir:
+            m = {"destination": "/dev/shm", "type": "bind", "source": sandbox.shm_dir,
+                 "options": ["rbind", "nosuid", "nodev", "noexec"]}
+        mounts.append(m)
+    for m in config.mounts:
+        options = ["rbind", {"private": "rprivate", "rslave": "rslave",
+                             "rshared": "rshared"}.get(m.propagation, "rprivate")]
+        if m.readonly:
+            options.append("ro")
+        mounts.append({"destination": m.container_path, "type": "bind",
+                       "source": m.host_path, "options": options})
+    return mounts

@@ -1,0 +1,347 @@
+"""Containers on our own parts: an overlayfs snapshot of the image as the root filesystem
+(overlay), config.json from container_spec, one shim per container that runs it through the
+runtime and writes its CRI log (shim), exits learned from the shims (exit_watcher), and a
+record per container under <root>/containers/<id>/ beside its bundle, so that a restarted
+kubelet adopts every container its shim still runs."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+import shim
+from overlay import layers, snapshots
+from overlay.errors import ImageError
+
+from kubelet import container_spec, timefmt
+from kubelet.checkpoint import Records
+from kubelet.cri_images import Images, repo_digest
+from kubelet.cri_sandbox import Sandboxes
+from kubelet.exit_watcher import ExitWatcher
+from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,
+                                     CONTAINER_UNKNOWN, ContainerConfig, ContainerEvent,
+                                     ContainerMetadata, ContainerStatus, CRIError, ExecResult,
+                                     NotFound, PodSandboxConfig)
+
+EventHandler = Callable[[ContainerEvent], None]
+
+
+class Containers:
+    def __init__(self, root: str, images: Images, sandboxes: Sandboxes, shim_root: str,
+                 runtime_root: str, unified_cgroups: bool) -> None:
+        self.records = Records(os.path.join(root, "containers"), "container.json")
+        self.images = images
+        self.sandboxes = sandboxes
+        self.shim_root = shim_root
+        self.runtime_root = runtime_root
+        self.unified_cgroups = unified_cgroups
+        self._lock = threading.Lock()
+        self._exited: dict[str, threading.Event] = {}
+        self._handlers: list[EventHandler] = []
+        records, self.broken = self.records.load_all()
+        self._by_id: dict[str, dict] = records
+        self._by_pod: dict[str, set[str]] = {}
+        for record in records.values():
+            self._by_pod.setdefault(record["pod_uid"], set()).add(record["id"])
+        self.watcher = ExitWatcher(shim_root, self._on_exit)
+
+    def subscribe(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    def adopt(self) -> None:
+        """After a restart: containers whose shim still runs them are watched again, those
+        that ended meanwhile get their exit from the shim's record, the rest are unknown. A
+        container recorded as created may have been started just before the kubelet died: its
+        shim says so."""
+        for record in list(self._by_id.values()):
+            container_id = record["id"]
+            if record["state"] == CONTAINER_CREATED:
+                self._adopt_started(record)
+            if record["state"] != CONTAINER_RUNNING:
+                continue
+            self._exited[container_id] = threading.Event()
+            exit_status = shim.read_exit(container_id, self.shim_root)
+            if exit_status is not None:
+                self._finish(record, _exit_dict(exit_status))
+            elif not self.watcher.watch(container_id):
+                self._lost(record)
+
+    def _adopt_started(self, record: dict) -> None:
+        try:
+            with shim.connect(record["id"], self.shim_root) as client:
+                started = client.state().started_at
+        except shim.ShimError:
+            return      # never started: it stays created
+        self._update(record, state=CONTAINER_RUNNING,
+                     started_at=int(timefmt.parse(started) * 1e9))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get(self, container_id: str) -> dict:
+        with self._lock:
+            record = self._by_id.get(container_id)
+        if record is None:
+            raise NotFound(f"container {container_id} not found")
+        return record
+
+    def status(self, container_id: str) -> ContainerStatus:
+        record = self.get(container_id)
+        with self._lock:
+            return _status(record)
+
+    def _update(self, record: dict, **changes: object) -> None:
+        """Changes a record (also from the exit watcher's thread) and saves it, unless the
+        container was removed meanwhile."""
+        with self._lock:
+            record.update(changes)
+            if record["id"] in self._by_id:
+                self.records.save(record["id"], record)
+
+    def list(self, pod_uid: str | None = None, sandbox_id: str | None = None
+             ) -> list[ContainerStatus]:
+        with self._lock:
+            if pod_uid is None:
+                records = self._by_id.values()
+            else:
+                records = [self._by_id[i] for i in self._by_pod.get(pod_uid, ())]
+            return [_status(r) for r in records
+                    if sandbox_id is None or r["sandbox_id"] == sandbox_id]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def create(self, sandbox_id: str, config: ContainerConfig,
+               sandbox_config: PodSandboxConfig) -> str:
+        sandbox = self.sandboxes.get(sandbox_id)
+        image = self.images.record(config.image)
+        image_config = self.images.config(image)
+        container_id = secrets.token_hex(16)
+        log_path = os.path.join(sandbox["log_directory"], config.log_path) \
+            if config.log_path and sandbox["log_directory"] else ""
+        record = {
+            "id": container_id, "sandbox_id": sandbox_id, "pod_uid": sandbox["uid"],
+            "name": config.metadata.name, "attempt": config.metadata.attempt,
+            "created_at": time.time_ns(), "started_at": 0, "finished_at": 0,
+            "state": CONTAINER_CREATED, "exit_code": 0, "reason": "", "message": "",
+            "image": image.name, "image_ref": repo_digest(image), "labels": config.labels,
+            "annotations": config.annotations, "log_path": log_path,
+            "stop_signal": container_spec.stop_signal(image_config),
+        }
+        # Recorded first: a crash from here on leaves what removal needs (the snapshot's key
+        # is the container's ID).
+        self.records.create(container_id, record)
+        with self._lock:
+            self._by_id[container_id] = record
+            self._by_pod.setdefault(record["pod_uid"], set()).add(container_id)
+        try:
+            with self.images.store.adding():
+                chain = layers.ensure_unpacked(self.images.store, image)
+            rootfs = snapshots.create(self.images.store, container_id, chain)
+            spec = container_spec.build(container_id, config, image_config, rootfs,
+                                        self._sandbox_namespaces(sandbox),
+                                        self.unified_cgroups)
+            with open(os.path.join(self.records.dir(container_id), "config.json"), "w") as f:
+                json.dump(spec, f)
+            if log_path:
+                os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
+        except BaseException as e:
+            self._discard(record)
+            if isinstance(e, (container_spec.SpecError, ImageError, OSError)):
+                raise CRIError(str(e)) from None
+            raise
+        return container_id
+
+    def _sandbox_namespaces(self, sandbox: dict) -> container_spec.SandboxNamespaces:
+        return container_spec.SandboxNamespaces(
+            netns=sandbox["netns"], ipc=sandbox["pins"].get("ipc", ""),
+            uts=sandbox["pins"].get("uts", ""), shm_dir=sandbox["shm"],
+            hostname="" if sandbox["host_network"] else sandbox["hostname"],
+            cgroup_parent=sandbox["cgroup_parent"], host_pid=sandbox["host_pid"])
+
+    def start(self, container_id: str) -> None:
+        record = self.get(container_id)
+        if record["state"] != CONTAINER_CREATED:
+            raise CRIError(f"container {container_id} is {record['state']}, not created")
+        self._exited[container_id] = threading.Event()
+        try:
+            shim.start(shim.ShimConfig(container_id, self.records.dir(container_id),
+                                       log_path=record["log_path"] or None,
+                                       shim_root=self.shim_root,
+                                       runtime_root=self.runtime_root))
+        except shim.ShimError as e:
+            now = time.time_ns()
+            self._update(record, state=CONTAINER_EXITED, exit_code=128, reason="StartError",
+                         message=str(e), started_at=now, finished_at=now)
+            self._exited[container_id].set()
+            raise CRIError(str(e)) from None
+        self._update(record, state=CONTAINER_RUNNING, started_at=time.time_ns())
+        if not self.watcher.watch(container_id):
+            self._on_exit(container_id, None)
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        record = self.get(container_id)
+        if record["state"] == CONTAINER_CREATED:
+            now = time.time_ns()
+            self._update(record, state=CONTAINER_EXITED, finished_at=now, started_at=now,
+                         exit_code=128, reason="StartError",
+                         message="stopped before it was started")
+            return
+        if record["state"] == CONTAINER_UNKNOWN:
+            self._destroy_through_runtime(container_id)
+            return
+        if record["state"] != CONTAINER_RUNNING:
+            return
+        exited = self._exited.setdefault(container_id, threading.Event())
+        if timeout > 0:
+            self._signal(container_id, record["stop_signal"])
+            if self._wait_exit(container_id, exited, timeout):
+                return
+        self._signal(container_id, "SIGKILL", all_processes=True)
+        if not self._wait_exit(container_id, exited, 30):
+            raise CRIError(f"container {container_id} did not stop after SIGKILL")
+
+    def _wait_exit(self, container_id: str, exited: threading.Event, timeout: float) -> bool:
+        """Waits for the exit event; once a second also asks the shim's exit record, in case
+        the event cannot come (no watch on this container)."""
+        deadline = time.monotonic() + timeout
+        while not exited.wait(min(1.0, max(deadline - time.monotonic(), 0))):
+            if shim.read_exit(container_id, self.shim_root) is not None or \
+                    not shim.is_alive(container_id, self.shim_root):
+                self._on_exit(container_id, None)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def _signal(self, container_id: str, sig: str, all_processes: bool = False) -> None:
+        try:
+            with shim.connect(container_id, self.shim_root) as client:
+                client.kill(sig, all=all_processes)
+        except shim.ShimError:
+            pass  # it stopped meanwhile (the exit event comes), or its shim is gone
+
+    def remove(self, container_id: str) -> None:
+        with self._lock:
+            record = self._by_id.get(container_id)
+        if record is None:
+            return
+        if record["state"] == CONTAINER_RUNNING:
+            self.stop(container_id, 0)
+        self._discard(record)
+
+    def _discard(self, record: dict) -> None:
+        """Everything of a container that is not running: shim and runtime state, snapshot,
+        bundle, record."""
+        container_id = record["id"]
+        try:
+            with shim.connect(container_id, self.shim_root) as client:
+                client.shutdown()
+        except shim.ShimError:
+            self._destroy_through_runtime(container_id)
+            try:
+                shim.remove_dead(container_id, self.shim_root)
+            except shim.ShimError:
+                pass
+        try:
+            snapshots.remove(self.images.store, container_id)
+        except ImageError as e:
+            raise CRIError(str(e)) from None
+        with self._lock:    # out of the index first: no late exit writes the record again
+            self._by_id.pop(container_id, None)
+            of_pod = self._by_pod.get(record["pod_uid"])
+            if of_pod is not None:
+                of_pod.discard(container_id)
+                if not of_pod:
+                    del self._by_pod[record["pod_uid"]]
+        self.records.remove(container_id)
+        self._exited.pop(container_id, None)
+
+    def _destroy_through_runtime(self, container_id: str) -> None:
+        """For a container whose shim is gone: kill and delete it with the runtime itself."""
+        from runtime.container import Container
+        from runtime.errors import ContainerNotFound
+        from runtime.log import Log
+
+        try:
+            c = Container.load(self.runtime_root, container_id)
+        except ContainerNotFound:
+            return
+        c.destroy(Log(None))
+        with self._lock:
+            record = self._by_id.get(container_id)
+        if record is not None and record["state"] != CONTAINER_EXITED:
+            self._update(record, state=CONTAINER_EXITED, exit_code=137, reason="Error",
+                         finished_at=time.time_ns())
+        self._exited.setdefault(container_id, threading.Event()).set()
+
+    def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+        try:
+            with shim.connect(container_id, self.shim_root) as client:
+                r = client.exec(cmd, timeout=timeout or None)
+        except shim.ShimError as e:
+            raise CRIError(str(e)) from None
+        return ExecResult(r.exit_code, r.stdout, r.stderr, r.timed_out)
+
+    def reopen_log(self, container_id: str) -> None:
+        try:
+            with shim.connect(container_id, self.shim_root) as client:
+                client.reopen_log()
+        except shim.ShimError as e:
+            raise CRIError(str(e)) from None
+
+    # -- exits --------------------------------------------------------------------------------
+
+    def _on_exit(self, container_id: str, exit_record: dict | None) -> None:
+        with self._lock:
+            record = self._by_id.get(container_id)
+        if record is None:
+            return
+        if exit_record is None:
+            found = shim.read_exit(container_id, self.shim_root)
+            exit_record = _exit_dict(found) if found else None
+        if exit_record is None:
+            self._lost(record)
+        else:
+            self._finish(record, exit_record)
+
+    def _finish(self, record: dict, exit_record: dict) -> None:
+        code = exit_record["exit_code"]
+        reason = "OOMKilled" if exit_record.get("oom_killed") else \
+            "Completed" if code == 0 else "Error"
+        finished = exit_record.get("finished_at")
+        self._update(record, state=CONTAINER_EXITED, exit_code=code, reason=reason,
+                     finished_at=int(timefmt.parse(finished) * 1e9) if finished
+                     else time.time_ns())
+        self._notify(record)
+
+    def _lost(self, record: dict) -> None:
+        self._update(record, state=CONTAINER_UNKNOWN)
+        self._notify(record)
+
+    def _notify(self, record: dict) -> None:
+        self._exited.setdefault(record["id"], threading.Event()).set()
+        event = ContainerEvent(record["id"], record["sandbox_id"], record["pod_uid"],
+                               CONTAINER_EXITED)
+        for handler in self._handlers:
+            handler(event)
+
+    def close(self) -> None:
+        self.watcher.stop()
+
+
+def _exit_dict(status: shim.ExitStatus) -> dict:
+    return {"exit_code": status.exit_code, "oom_killed": status.oom_killed,
+            "finished_at": status.finished_at}
+
+
+def _status(r: dict) -> ContainerStatus:
+    return ContainerStatus(
+        id=r["id"], pod_sandbox_id=r["sandbox_id"],
+        metadata=ContainerMetadata(r["name"], r["attempt"]), state=r["state"],
+        created_at=r["created_at"], started_at=r["started_at"], finished_at=r["finished_at"],
+        exit_code=r["exit_code"], image=r["image"], image_ref=r["image_ref"],
+        reason=r["reason"], message=r["message"], labels=r["labels"],
+        annotations=r["annotations"], log_path=r["log_path"])
+

@@ -1,0 +1,70 @@
+"""The image service on overlay's store, the one `pycontainer image` uses, so an image imported
+there runs with imagePullPolicy Never. Pulls go through overlay's registry client, one at a time
+unless serializeImagePulls is false."""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from overlay import gc as image_gc, images, pull, reference
+from overlay.errors import ImageError
+from overlay.store import Store
+
+from kubelet.runtime_service import CRIError, Image, ImageNotFound, ImageService
+
+
+def repo_digest(record: images.Image) -> str:
+    """name@manifest-digest: what a container's imageID shows."""
+    ref = reference.parse(record.name)
+    return f"{ref.registry}/{ref.repository}@{record.digest}"
+
+
+class Images(ImageService):
+    def __init__(self, store_root: str, serialize_pulls: bool = True) -> None:
+        self.store = Store(store_root)
+        self._pull_lock = threading.Lock() if serialize_pulls else None
+
+    def record(self, ref: str) -> images.Image:
+        """The store's record for ref; ImageNotFound if absent, CRIError if ref is invalid."""
+        try:
+            reference.parse(ref)
+        except ImageError as e:
+            raise CRIError(str(e)) from None
+        try:
+            return images.load(self.store, ref)
+        except ImageError as e:
+            raise ImageNotFound(str(e)) from None
+
+    def config(self, record: images.Image) -> dict:
+        return self.store.read_json_blob(record.config, "image config")
+
+    def pull_image(self, ref: str) -> str:
+        lock = self._pull_lock or contextlib.nullcontext()
+        with lock:
+            try:
+                record = pull.pull(self.store, ref)
+            except (ImageError, OSError) as e:
+                raise CRIError(str(e)) from None
+        return repo_digest(record)
+
+    def image_status(self, ref: str) -> Image | None:
+        try:
+            record = self.record(ref)
+        except ImageNotFound:
+            return None
+        return _image(record)
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            images.remove(self.store, ref)
+        except ImageError:
+            return
+        image_gc.collect(self.store)
+
+    def list_images(self) -> list[Image]:
+        return [_image(r) for r in images.list_all(self.store)]
+
+
+def _image(record: images.Image) -> Image:
+    return Image(id=record.config, repo_tags=[record.name], repo_digests=[repo_digest(record)],
+                 size=record.size)

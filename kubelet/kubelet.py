@@ -1,0 +1,243 @@
+"""The Kubelet: puts the parts together and implements what they call back. Pods arrive from
+the sources (pod_sources) and go to their workers (pod_workers), whose syncs go through
+pod_sync to the runtime service (cri_runtime); each sync's result becomes the pod's status
+(pod_status), written by the status manager. Beside them: the Node and its Lease, container
+exit events, log rotation, garbage collection and the HTTPS server."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from cni import conf as cni_conf
+from cni.errors import CNIError
+
+from kubelet import admission, pod_status, pods, serving_cert
+from kubelet.apiclient import ApiClient
+from kubelet.config import KubeletConfig
+from kubelet.cri_images import Images
+from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
+from kubelet.gc import GarbageCollector
+from kubelet.kubeconfig import Connection
+from kubelet.lease import LeaseRenewer
+from kubelet.logs import LogRotator
+from kubelet.node_status import NodeStatus
+from kubelet.pod_cgroups import PodCgroups
+from kubelet.pod_runtime import PodRuntime
+from kubelet.pod_sources import ApiPodSource
+from kubelet.pod_sync import PodSyncer
+from kubelet.pod_workers import PodWorkers
+from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
+from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
+from kubelet.status_manager import StatusManager
+
+log = logging.getLogger("kubelet")
+
+HOUSEKEEPING_INTERVAL = 2.0
+GC_INTERVAL = 60.0
+NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false "
+                     "reason:NetworkPluginNotReady message:Network plugin returns error: "
+                     "cni plugin not initialized")
+
+
+class Kubelet:
+    def __init__(self, config: KubeletConfig, conn: Connection | None, host_ip: str) -> None:
+        """Whatever the configuration may get wrong fails here before anything is made: the
+        client CA, the server's port and certificate, then the runtime's directories."""
+        self.config = config
+        self.host_ip = host_ip
+        check_root_dir(config.root_dir)
+        client_ca = conn.ca_pem if conn is not None else b""
+        if config.client_ca_file:
+            with open(config.client_ca_file, "rb") as f:
+                client_ca = f.read()
+        reviewer = TokenReviewer(conn) if conn is not None and config.webhook_auth else None
+
+        def certificate() -> tuple[str, str]:
+            if config.tls_cert_file:
+                return config.tls_cert_file, config.tls_private_key_file
+            return serving_cert.ensure(f"{config.root_dir}/pki", config.node_name, host_ip)
+        self.server = KubeletServer(config.address, config.port, certificate, client_ca,
+                                    reviewer, config.anonymous_auth, self.find_log)
+        self.client = ApiClient(conn) if conn else None
+        self.images = Images(config.image_store_root, config.serialize_image_pulls)
+        self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
+                                          config.cni_bin_dirs, config.cni_cache_dir)
+        self.cgroups = PodCgroups(config.cgroup_root)
+        self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir)
+        self.status = StatusManager(self.client)
+        self.workers = PodWorkers(self, config.sync_frequency)
+        self.rotator = LogRotator(self.runtime, config.container_log_max_size,
+                                  config.container_log_max_files)
+        self.sources: list[ApiPodSource] = []
+        self._by_source: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        if self.client is not None:
+            self.sources.append(ApiPodSource(self.client, config.node_name, self))
+        self.gc = GarbageCollector(self.runtime, self.cgroups, config.pod_logs_dir,
+                                   config.max_per_pod_container,
+                                   lambda: set(self.workers.known()), self.sources_ready)
+        self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
+                                      self.network_not_ready, self.images) if self.client \
+            else None
+        self.lease = LeaseRenewer(self.client, config.node_name,
+                                  config.node_lease_duration_seconds,
+                                  lambda: self.node_status.uid,
+                                  self.node_status.registered) if self.client else None
+        self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.runtime.adopt()
+        self.server.start()
+        log.info("kubelet %s serving on %s:%d", self.config.node_name, self.config.address,
+                 self.server.port)
+        loops = [self._housekeeping]
+        if self.node_status is not None:
+            loops += [self.node_status.run, self.lease.run]
+        loops += [source.run for source in self.sources]
+        threads = [threading.Thread(target=fn, args=(stop,), name=fn.__qualname__, daemon=True)
+                   for fn in loops]
+        for t in threads:
+            t.start()
+        stop.wait()
+        for source in self.sources:
+            source.stop()
+        self.workers.stop()
+        self.status.stop()
+        self.server.stop()
+        self.runtime.close()
+
+    def sources_ready(self) -> bool:
+        return all(s.synced.is_set() for s in self.sources)
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        next_gc = next_rotation = 0.0
+        collected_once = False
+        while not stop.wait(HOUSEKEEPING_INTERVAL):
+            now = time.monotonic()
+            try:
+                if now >= next_rotation:
+                    self.rotator.rotate_all()
+                    next_rotation = now + self.config.container_log_monitor_interval
+                # The first collection as soon as every source listed its pods: what a pod
+                # deleted while the kubelet was down left goes right away.
+                if now >= next_gc or (not collected_once and self.sources_ready()):
+                    self.gc.collect()
+                    collected_once = collected_once or self.sources_ready()
+                    next_gc = now + GC_INTERVAL
+            except Exception:  # noqa: BLE001 - housekeeping goes on next round
+                log.exception("housekeeping failed")
+
+    def network_not_ready(self) -> str:
+        try:
+            cni_conf.load(self.config.cni_conf_dir)
+        except (CNIError, OSError):
+            return NETWORK_NOT_READY
+        return ""
+
+    # -- pods from the sources ----------------------------------------------------------------
+
+    def set_pods(self, source: str, pod_list: list[dict]) -> None:
+        uids = {pods.uid(p) for p in pod_list}
+        with self._lock:
+            gone = self._by_source.get(source, set()) - uids
+            self._by_source[source] = uids
+        known = self.workers.known()
+        for p in pod_list:
+            self._pod(p)
+        for uid in gone:
+            if uid in known:
+                self.workers.update(known[uid], removed=True)
+
+    def pod_event(self, source: str, kind: str, pod: dict) -> None:
+        uid = pods.uid(pod)
+        with self._lock:
+            uids = self._by_source.setdefault(source, set())
+            if kind == "DELETED":
+                uids.discard(uid)
+            else:
+                uids.add(uid)
+        if kind == "DELETED":
+            self.workers.update(pod, removed=True)
+        else:
+            self._pod(pod)
+
+    def _pod(self, pod: dict) -> None:
+        if pods.uid(pod) not in self.workers.known():
+            verdict = admission.admit(self.workers.active_count(), self.config.max_pods)
+            if not verdict.admit and not pods.is_terminal(pod):
+                log.warning("pod %s rejected: %s", pods.full_name(pod), verdict.message)
+                status = self._generate(pod, PodRuntime(pods.uid(pod)), terminal=True)
+                status.update(phase="Failed", reason=verdict.reason, message=verdict.message)
+                self.status.set(pod, status)
+                self.workers.reject(pod)
+                return
+        self.workers.update(pod)
+
+    # -- what the pod workers call ------------------------------------------------------------
+
+    def _generate(self, pod: dict, runtime: PodRuntime, terminal: bool) -> dict:
+        old = self.status.get(pods.uid(pod)) or pod.get("status") or {}
+        return pod_status.generate(pod, runtime, old, self.syncer.reasons(pods.uid(pod)),
+                                   self.host_ip, terminal)
+
+    def _set_status(self, pod: dict, terminal: bool) -> dict:
+        status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), terminal)
+        self.status.set(pod, status)
+        return status
+
+    def sync_pod(self, pod: dict) -> tuple[bool, float | None]:
+        if self._set_status(pod, False)["phase"] in pod_status.TERMINAL:
+            return True, None
+        retry = self.syncer.sync(pod)
+        return self._set_status(pod, False)["phase"] in pod_status.TERMINAL, retry
+
+    def sync_terminating_pod(self, pod: dict, grace_override: int | None) -> None:
+        self._set_status(pod, False)
+        self.syncer.kill_pod(pod, PodRuntime.read(self.runtime, pods.uid(pod)), grace_override)
+        if PodRuntime.read(self.runtime, pods.uid(pod)).running():
+            raise RuntimeError(f"pod {pods.full_name(pod)} still has running containers")
+        self._set_status(pod, True)
+
+    def sync_terminated_pod(self, pod: dict) -> None:
+        self.cgroups.destroy(pods.uid(pod))
+        self._set_status(pod, True)
+        if pods.is_deleted(pod):
+            self.status.delete_when_written(pod)
+
+    def remove_pod(self, pod: dict) -> None:
+        self.syncer.remove_pod(pod)
+        self.status.forget(pods.uid(pod))
+
+    # -- the server's log lookup --------------------------------------------------------------
+
+    def find_log(self, namespace: str, name: str, container: str, previous: bool):
+        pod = next((p for p in self.workers.known().values()
+                    if pods.namespace(p) == namespace and pods.name(p) == name), None)
+        if pod is None:
+            raise LogNotFound(404, f'pod "{name}" in namespace "{namespace}" not found')
+        if container not in {c["name"] for c in pods.containers(pod) +
+                             pods.init_containers(pod)}:
+            raise LogNotFound(400, f'container "{container}" in pod "{name}" is not available')
+        of_name = PodRuntime.read(self.runtime, pods.uid(pod)).of_name(container)
+        if previous:
+            if len(of_name) < 2:
+                raise LogNotFound(400, f'previous terminated container "{container}" in pod '
+                                  f'"{name}" not found')
+            chosen = of_name[1]
+        else:
+            if not of_name:
+                reason = self.syncer.reasons(pods.uid(pod)).get(container, ("ContainerCreating",
+                                                                            ""))[0]
+                raise LogNotFound(400, f'container "{container}" in pod "{name}" is waiting to '
+                                  f"start: {reason}")
+            chosen = of_name[0]
+
+        def running() -> bool:
+            try:
+                return self.runtime.container_status(chosen.id).state == CONTAINER_RUNNING
+            except NotFound:
+                return False
+        return chosen.log_path, running

@@ -1,0 +1,284 @@
+"""Doing what pod_actions decided (the kubelet's SyncPod, killPod and pod removal): the
+sandbox, image pulls per imagePullPolicy with their back-off, init containers one at a time,
+app containers with CrashLoopBackOff, graceful kills. Each container that cannot start leaves
+its reason (ErrImagePull, CrashLoopBackOff, ...) for pod_status."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+
+from kubelet import container_config, labels, pod_actions, pods
+from kubelet.backoff import Backoff
+from kubelet.pod_cgroups import PodCgroups
+from kubelet.pod_runtime import PodRuntime
+from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError,
+                                     ImageService, PodSandboxConfig, PodSandboxMetadata,
+                                     PortMapping, RuntimeService)
+
+log = logging.getLogger("kubelet.sync")
+
+MINIMUM_GRACE_PERIOD = 2        # seconds a container gets at least, unless a deletion says less
+ERROR_RETRY = 10.0              # the kubelet's backOffPeriod: retry a failed sync after this
+PULL_FAILURE_RESYNC = 1.0
+
+
+class StartFailure(Exception):
+    def __init__(self, reason: str, message: str, retry_after: float = ERROR_RETRY) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class PodSyncer:
+    def __init__(self, runtime: RuntimeService, images: ImageService, cgroups: PodCgroups,
+                 pod_logs_dir: str) -> None:
+        self.runtime = runtime
+        self.images = images
+        self.cgroups = cgroups
+        self.pod_logs_dir = pod_logs_dir
+        self.backoff = Backoff()          # crash loops, per pod and container
+        self.image_backoff = Backoff()    # pulls, per pod and image
+        self._reasons: dict[str, dict[str, tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def reasons(self, uid: str) -> dict[str, tuple[str, str]]:
+        with self._lock:
+            return dict(self._reasons.get(uid, {}))
+
+    def _set_reason(self, uid: str, name: str, reason: str | None, message: str = "") -> None:
+        with self._lock:
+            if reason is None:
+                self._reasons.get(uid, {}).pop(name, None)
+            else:
+                self._reasons.setdefault(uid, {})[name] = (reason, message)
+
+    # -- SyncPod ------------------------------------------------------------------------------
+
+    def sync(self, pod: dict) -> float | None:
+        """Brings the pod's runtime state to what its spec asks; returns when to try again (in
+        seconds) if something has to wait, else None."""
+        uid = pods.uid(pod)
+        runtime = PodRuntime.read(self.runtime, uid)
+        actions = pod_actions.compute(pod, runtime)
+        if actions.empty():
+            return None
+        if actions.kill_pod:
+            self.kill_pod(pod, runtime, grace_override=None)
+            if not actions.create_sandbox:
+                return None
+            self._purge_init_containers(pod, runtime)
+        else:
+            for container_id, (name, why) in actions.containers_to_kill.items():
+                log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
+                self._stop(pod, container_id, name, None)
+        if actions.kill_pod or actions.containers_to_kill:
+            runtime = PodRuntime.read(self.runtime, uid)
+        if self._prune_init_containers(pod, runtime):
+            runtime = PodRuntime.read(self.runtime, uid)
+        sandbox_id = actions.sandbox_id
+        sandbox_config = self.sandbox_config(pod, actions.attempt)
+        if actions.create_sandbox:
+            try:
+                sandbox_id = self.runtime.run_pod_sandbox(sandbox_config)
+            except (CRIError, OSError, ValueError) as e:
+                log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
+                return ERROR_RETRY
+        retry: float | None = None
+        to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
+        to_start += [(c, False) for c in actions.containers_to_start]
+        for container, init in to_start:
+            try:
+                self._start(pod, container, init, sandbox_id, sandbox_config, runtime)
+                self._set_reason(uid, container["name"], None)
+            except StartFailure as e:
+                self._set_reason(uid, container["name"], e.reason, e.message)
+                retry = e.retry_after if retry is None else min(retry, e.retry_after)
+                if init:
+                    break
+        return retry
+
+    def sandbox_config(self, pod: dict, attempt: int) -> PodSandboxConfig:
+        spec = pods.spec(pod)
+        hostname = (spec.get("hostname") or pods.name(pod))[:63].rstrip("-.")
+        mappings = [PortMapping(p["containerPort"], p["hostPort"], p.get("protocol", "TCP"),
+                                p.get("hostIP", ""))
+                    for c in pods.containers(pod) for p in c.get("ports") or []
+                    if p.get("hostPort") and not pods.host_network(pod)]
+        return PodSandboxConfig(
+            metadata=PodSandboxMetadata(pods.name(pod), pods.uid(pod), pods.namespace(pod),
+                                        attempt),
+            hostname=hostname, log_directory=pods.log_directory(self.pod_logs_dir, pod),
+            labels={**(pod["metadata"].get("labels") or {}), **labels.pod_labels(pod)},
+            annotations=dict(pod["metadata"].get("annotations") or {}),
+            host_network=pods.host_network(pod), host_ipc=bool(spec.get("hostIPC")),
+            host_pid=bool(spec.get("hostPID")), cgroup_parent=self.cgroups.parent_of(pod),
+            port_mappings=mappings)
+
+    def _start(self, pod: dict, container: dict, init: bool, sandbox_id: str,
+               sandbox_config: PodSandboxConfig, runtime: PodRuntime) -> None:
+        uid, name = pods.uid(pod), container["name"]
+        latest = runtime.latest(name)
+        if latest is not None and latest.state == CONTAINER_EXITED:
+            key = f"{uid}/{name}"
+            finished = latest.finished_at / 1e9
+            wait = self.backoff.remaining(key, finished)
+            if wait > 0:
+                raise StartFailure(
+                    "CrashLoopBackOff",
+                    f"back-off {_seconds(self.backoff.delay(key))} restarting failed "
+                    f"container={name} pod={pods.full_name(pod)}", wait)
+            self.backoff.next(key, finished)
+        self._ensure_image(pod, container)
+        if latest is not None:
+            restart_count = runtime.restart_count(name) + 1
+        else:
+            restart_count = _restart_count_from_logs(self.pod_logs_dir, pod, name)
+        try:
+            config = container_config.build(pod, container, restart_count, init)
+        except container_config.ConfigError as e:
+            raise StartFailure("CreateContainerConfigError", str(e)) from None
+        try:
+            container_id = self.runtime.create_container(sandbox_id, config, sandbox_config)
+        except CRIError as e:
+            raise StartFailure("CreateContainerError", str(e)) from None
+        try:
+            self.runtime.start_container(container_id)
+        except CRIError as e:
+            raise StartFailure("RunContainerError", str(e)) from None
+
+    def _ensure_image(self, pod: dict, container: dict) -> None:
+        image = container.get("image") or ""
+        if not image:
+            raise StartFailure("InvalidImageName", "container image is empty")
+        policy = container.get("imagePullPolicy") or "IfNotPresent"
+        try:
+            present = self.images.image_status(image) is not None
+        except CRIError as e:
+            raise StartFailure("InvalidImageName",
+                               f'Failed to apply default image tag "{image}": {e}') from None
+        if policy == "Never":
+            if not present:
+                raise StartFailure("ErrImageNeverPull", f'Container image "{image}" is not '
+                                   "present with pull policy of Never")
+            return
+        if policy == "IfNotPresent" and present:
+            return
+        key = f"{pods.uid(pod)}_{image}"
+        wait = self.image_backoff.remaining_since_update(key)
+        if wait > 0:
+            raise StartFailure("ImagePullBackOff", f'Back-off pulling image "{image}"', wait)
+        try:
+            self.images.pull_image(image)
+        except CRIError as e:
+            self.image_backoff.next(key, time.time())
+            # Looked at again soon, to show ImagePullBackOff for the rest of the wait, as the
+            # kubelet's early requeue does.
+            raise StartFailure("ErrImagePull", f'Failed to pull image "{image}": {e}',
+                               PULL_FAILURE_RESYNC) from None
+
+    # -- killing ------------------------------------------------------------------------------
+
+    def kill_pod(self, pod: dict, runtime: PodRuntime, grace_override: int | None) -> None:
+        """Stops every running container (in parallel, each with its grace period), then every
+        sandbox of the pod."""
+        threads = []
+        errors: list[Exception] = []
+        for c in runtime.running():
+            def stop(c=c) -> None:
+                try:
+                    self._stop(pod, c.id, c.metadata.name, grace_override)
+                except CRIError as e:
+                    errors.append(e)
+            t = threading.Thread(target=stop, name=f"kill-{c.id[:8]}")
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        for s in runtime.sandboxes:
+            self.runtime.stop_pod_sandbox(s.id)
+
+    def _stop(self, pod: dict, container_id: str, name: str, grace_override: int | None) -> None:
+        log.info("stopping container %s of %s", name, pods.full_name(pod))
+        if grace_override is not None:
+            grace = grace_override
+        else:
+            grace = max(int(pods.spec(pod).get("terminationGracePeriodSeconds", 30)),
+                        MINIMUM_GRACE_PERIOD)
+        self.runtime.stop_container(container_id, grace)
+
+    def _purge_init_containers(self, pod: dict, runtime: PodRuntime) -> None:
+        """A new sandbox runs the init containers again: the old ones go."""
+        names = {c["name"] for c in pods.init_containers(pod)}
+        for c in runtime.containers:
+            if c.metadata.name in names:
+                self._remove_container(c.id, c.log_path)
+
+    def _prune_init_containers(self, pod: dict, runtime: PodRuntime) -> bool:
+        """Keeps only the newest exited container of each init container. True if it removed
+        one."""
+        names = {c["name"] for c in pods.init_containers(pod)}
+        seen: set[str] = set()
+        removed = False
+        for c in runtime.containers:           # newest first
+            name = c.metadata.name
+            if name not in names or c.state == CONTAINER_RUNNING:
+                continue
+            if name in seen:
+                self._remove_container(c.id, c.log_path)
+                removed = True
+            seen.add(name)
+        return removed
+
+    def _remove_container(self, container_id: str, log_path: str) -> None:
+        self.runtime.remove_container(container_id)
+        if log_path:
+            try:
+                os.unlink(log_path)
+            except FileNotFoundError:
+                pass
+
+    # -- removal ------------------------------------------------------------------------------
+
+    def remove_pod(self, pod: dict) -> None:
+        """Everything the pod had on this node: containers, their logs, sandboxes, its log
+        directory, its cgroup, and what the kubelet remembers of it."""
+        uid = pods.uid(pod)
+        runtime = PodRuntime.read(self.runtime, uid)
+        for c in runtime.containers:
+            self._remove_container(c.id, c.log_path)
+        for s in runtime.sandboxes:
+            self.runtime.remove_pod_sandbox(s.id)
+        shutil.rmtree(pods.log_directory(self.pod_logs_dir, pod), ignore_errors=True)
+        self.cgroups.destroy(uid)
+        self.forget(uid)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._reasons.pop(uid, None)
+        self.backoff.forget(f"{uid}/")
+        self.image_backoff.forget(f"{uid}_")
+
+
+def _seconds(delay: float) -> str:
+    """As Go prints a time.Duration of whole seconds: 10s, 5m0s."""
+    total = int(delay)
+    minutes, seconds = divmod(total, 60)
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+
+
+def _restart_count_from_logs(pod_logs_dir: str, pod: dict, name: str) -> int:
+    """After the runtime lost a container (a reboot), the next log file name continues the
+    count, so that <n>.log is never written twice (calcRestartCountByLogDir)."""
+    directory = os.path.join(pods.log_directory(pod_logs_dir, pod), name)
+    try:
+        counts = [int(f[:-4]) for f in os.listdir(directory)
+                  if f.endswith(".log") and f[:-4].isdigit()]
+    except FileNotFoundError:
+        return 0
+    return max(counts) + 1 if counts else 0

