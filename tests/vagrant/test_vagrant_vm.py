@@ -16,8 +16,6 @@ SCRIPT = vmlib.REPO / "tests/vagrant/vm_check.sh"
 @pytest.mark.slow
 @pytest.mark.root
 def test_provisioned_node_runs_a_pod_through_a_kubelet_restart(tmp_path):
-    # Until the kubelet (issue 8) is on this branch: there is no pykubelet to provision.
-    pytest.importorskip("kubelet")
     kernel = vmlib.newest_kernel()
     image, build_seconds = vmlib.cached_image(kernel)
     wheels = tmp_path / "wheels"
