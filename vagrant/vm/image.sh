@@ -54,7 +54,9 @@ chroot "$root" systemctl enable -q systemd-networkd
 # Every machine made from this image gets host keys of its own at its first boot.
 rm -f "$root"/etc/ssh/ssh_host_*
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
-printf '[Service]\nExecStartPre=/usr/bin/ssh-keygen -A\n' > "$root/etc/systemd/system/ssh.service.d/host-keys.conf"
+# Before Debian's own `sshd -t`, which fails without host keys: the list is replaced, not appended to.
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+    > "$root/etc/systemd/system/ssh.service.d/host-keys.conf"
 install -m 0755 "$here/pyc-ctl.sh" "$root/usr/local/sbin/pyc-ctl"
 # Type=exec, not oneshot: a oneshot unit ordered after multi-user.target keeps the boot job
 # running, and `systemctl is-system-running --wait` inside the script would wait for itself.
