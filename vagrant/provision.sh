@@ -142,10 +142,16 @@ fresh_venv=1
 [ -x "$VENV/bin/python" ] && fresh_venv=0 || python3 -m venv --without-pip "$VENV"
 pip=(python3 -m pip --python "$VENV/bin/python" install -q --disable-pip-version-check --no-compile)
 if [ -n "$wheelhouse" ]; then
-    "${pip[@]}" --no-index --find-links "$wheelhouse" "pycontainer[node]"
-    # Same version number, newer build: a second run installs the wheelhouse's package again.
-    [ $fresh_venv = 1 ] || "${pip[@]}" --no-index --find-links "$wheelhouse" --no-deps \
-        --force-reinstall pycontainer
+    # The wheelhouse installed last (its names, the package's content): the same one again is
+    # a no-op, not half a minute of pip under emulation.
+    installed=$( (ls "$wheelhouse"; cat "$wheelhouse"/pycontainer-*.whl) | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$VENV/.wheelhouse" 2>/dev/null)" != "$installed" ]; then
+        "${pip[@]}" --no-index --find-links "$wheelhouse" "pycontainer[node]"
+        # Same version number, newer build: install the wheelhouse's package again.
+        [ $fresh_venv = 1 ] || "${pip[@]}" --no-index --find-links "$wheelhouse" --no-deps \
+            --force-reinstall pycontainer
+        echo "$installed" > "$VENV/.wheelhouse"
+    fi
 else
     "${pip[@]}" "$source_dir[node]"
 fi
