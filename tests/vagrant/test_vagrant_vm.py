@@ -23,8 +23,10 @@ def test_provisioned_node_runs_a_pod_through_a_kubelet_restart(tmp_path):
     run = vmlib.run_script(image, kernel, SCRIPT.read_text(), tmp_path,
                            {"pyc-repo": vmlib.REPO, "pyc-wheels": wheels})
     figures = run.lines("figure")
+    # Shown with -rP. In the guest: boot is the uptime when the script starts, the others count
+    # from there.
     print(f"image build {build_seconds or 0:.0f} s (0: cached), VM run {run.seconds:.0f} s, "
-          f"in the guest (boot: uptime at the script's start; others: s since then): {figures}")  # shown with -rP
+          f"in the guest: {figures}")
     assert run.rc == 0, f"vm_check.sh exit {run.rc}:\n{run.output}\n{run.console[-3000:]}"
     checks = run.lines("check")
     node = "pycvm"  # the image's host name
