@@ -51,8 +51,12 @@ echo 'vagrant ALL=(ALL) NOPASSWD: ALL' > "$root/etc/sudoers.d/vagrant"
 chmod 0440 "$root/etc/sudoers.d/vagrant"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' > "$root/etc/systemd/network/80-dhcp.network"
 chroot "$root" systemctl enable -q systemd-networkd
-# Every machine made from this image gets host keys of its own at its first boot.
+# Every machine made from this image gets host keys and a machine id of its own at its first
+# boot (with one id, two VMs are one DHCP client: the second one's lease takes the first one's).
 rm -f "$root"/etc/ssh/ssh_host_*
+: > "$root/etc/machine-id"
+ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
+chroot "$root" systemctl mask -q systemd-firstboot.service   # a first boot, but no questions on the console
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
 # Before Debian's own `sshd -t`, which fails without host keys: the list is replaced, not appended to.
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \

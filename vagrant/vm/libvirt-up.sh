@@ -15,7 +15,18 @@ BOX=pycontainer/debian12-local
 
 if [ "${1:-}" = --inside ]; then
     work=$2
-    trap 'for p in "$work"/libvirtd.pid "$work"/virtlogd.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; true' EXIT
+    stop() {
+        local rc=$?
+        if [ $rc != 0 ] && [ -S /run/libvirt/libvirt-sock ]; then   # what the domains were doing
+            virsh list --all
+            tail -n 15 /var/log/libvirt/qemu/*.log
+        fi
+        for p in "$work"/libvirtd.pid "$work"/virtlogd.pid; do
+            [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
+        done
+        true
+    }
+    trap stop EXIT
     mount -t tmpfs tmpfs /run
     for d in /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
         mkdir -p "$work/libvirt$d"
