@@ -4,8 +4,8 @@ workingDir, labels and annotations, and the log path <name>/<restartCount>.log. 
 Entrypoint and Cmd are the runtime's side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
-from kubelet import labels
-from kubelet.runtime_service import ContainerConfig, ContainerMetadata
+from kubelet import container_resources, labels
+from kubelet.runtime_service import ContainerConfig, ContainerMetadata, LinuxContainerConfig
 
 
 class ConfigError(ValueError):
@@ -60,6 +60,10 @@ def environment(container: dict) -> list[tuple[str, str]]:
 def build(pod: dict, container: dict, restart_count: int, init: bool) -> ContainerConfig:
     envs = environment(container)
     env_map = dict(envs)
+    try:
+        resources = container_resources.linux_resources(container)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return ContainerConfig(
         metadata=ContainerMetadata(container["name"], restart_count),
         image=container.get("image", ""),
@@ -70,4 +74,5 @@ def build(pod: dict, container: dict, restart_count: int, init: bool) -> Contain
         labels=labels.container_labels(pod, container),
         annotations=labels.container_annotations(pod, container, restart_count, init),
         log_path=f"{container['name']}/{restart_count}.log",
+        linux=LinuxContainerConfig(resources=resources),
     )
