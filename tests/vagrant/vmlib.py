@@ -93,10 +93,12 @@ class Run:
 
 
 def run_script(image: Path, kernel: str, script: str, workdir: Path,
-               shares: dict[str, Path], timeout: float = 900, memory: str = "2G") -> Run:
+               shares: dict[str, Path], track=None, timeout: float = 900,
+               memory: str = "2G") -> Run:
     """Boots a throwaway copy-on-write layer over `image`, runs `script` inside as root and
     returns when the guest has powered off (or after `timeout`, when QEMU is killed).
-    `shares`: 9p tag -> host directory, mounted read-only by the script itself."""
+    `shares`: 9p tag -> host directory, mounted read-only by the script itself. `track`, if
+    given, is handed the QEMU process (see the background stages in tests/conftest.py)."""
     ctl = workdir / "ctl"
     ctl.mkdir()
     (ctl / "run.sh").write_text(script)
@@ -119,6 +121,8 @@ def run_script(image: Path, kernel: str, script: str, workdir: Path,
         # Its own session: a timeout kills QEMU's whole group.
         vm = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console,
                               stderr=subprocess.STDOUT, start_new_session=True)
+        if track is not None:
+            track(vm)
         try:
             vm.wait(timeout)
         except subprocess.TimeoutExpired:
