@@ -27,6 +27,7 @@ from kubelet.pod_runtime import PodRuntime
 from kubelet.pod_sources import ApiPodSource
 from kubelet.pod_sync import PodSyncer
 from kubelet.pod_workers import PodWorkers
+from kubelet.probes import ProbeManager
 from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.status_manager import StatusManager
@@ -67,6 +68,7 @@ class Kubelet:
         self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir)
         self.status = StatusManager(self.client)
         self.workers = PodWorkers(self, config.sync_frequency)
+        self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip)
         self.rotator = LogRotator(self.runtime, config.container_log_max_size,
                                   config.container_log_max_files)
         self.sources: list[ApiPodSource] = []
@@ -105,6 +107,7 @@ class Kubelet:
         for source in self.sources:
             source.stop()
         self.workers.stop()
+        self.probes.stop()
         self.status.stop()
         self.server.stop()
         self.runtime.close()
@@ -181,21 +184,35 @@ class Kubelet:
     def _generate(self, pod: dict, runtime: PodRuntime, terminal: bool) -> dict:
         old = self.status.get(pods.uid(pod)) or pod.get("status") or {}
         return pod_status.generate(pod, runtime, old, self.syncer.reasons(pods.uid(pod)),
-                                   self.host_ip, terminal)
+                                   self.host_ip, terminal, self.probes.ready,
+                                   self.probes.started_status)
 
     def _set_status(self, pod: dict, terminal: bool) -> dict:
-        status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), terminal)
+        runtime = PodRuntime.read(self.runtime, pods.uid(pod))
+        if not terminal:
+            self.probes.update(pod, runtime)
+        status = self._generate(pod, runtime, terminal)
         self.status.set(pod, status)
         return status
 
     def sync_pod(self, pod: dict) -> tuple[bool, float | None]:
         if self._set_status(pod, False)["phase"] in pod_status.TERMINAL:
             return True, None
+        for container_id, (name, why, grace) in self.probes.failed(pods.uid(pod)).items():
+            log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
+            self.syncer.stop_container(pod, container_id, name, grace)
         retry = self.syncer.sync(pod)
-        return self._set_status(pod, False)["phase"] in pod_status.TERMINAL, retry
+        status = self._set_status(pod, False)
+        if status["phase"] in pod_status.TERMINAL:
+            return True, retry
+        left = pod_status.past_active_deadline(pod, status["startTime"])
+        if left != float("inf"):
+            retry = left if retry is None else min(retry, left)
+        return False, retry
 
     def sync_terminating_pod(self, pod: dict, grace_override: int | None) -> None:
         self._set_status(pod, False)
+        self.probes.remove_pod(pods.uid(pod))
         self.syncer.kill_pod(pod, PodRuntime.read(self.runtime, pods.uid(pod)), grace_override)
         if PodRuntime.read(self.runtime, pods.uid(pod)).running():
             raise RuntimeError(f"pod {pods.full_name(pod)} still has running containers")
@@ -208,6 +225,7 @@ class Kubelet:
             self.status.delete_when_written(pod)
 
     def remove_pod(self, pod: dict) -> None:
+        self.probes.remove_pod(pods.uid(pod))
         self.syncer.remove_pod(pod)
         self.status.forget(pods.uid(pod))
 

@@ -3,6 +3,7 @@ conditions, IPs, QoS class, and the init and app container statuses with their s
 state, restart count, readiness and the reason a container waits."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from apiserver.registry.pod_defaulting import qos_class
@@ -17,8 +18,10 @@ KUBELET_CONDITIONS = ("PodScheduled", "PodReadyToStartContainers", "Initialized"
                       "ContainersReady")
 CONTAINER_ID_PREFIX = "pycontainer://"
 
-# (pod, API container status) -> ready; issue 9's readiness probes replace the default
+# (pod, API container status) -> ready, or started: the probes decide (kubelet.probes)
 ReadyFn = Callable[[dict, dict], bool]
+DEADLINE_EXCEEDED = ("DeadlineExceeded",
+                     "Pod was active on the node longer than the specified deadline")
 
 
 def running_is_ready(pod: dict, status: dict) -> bool:
@@ -26,7 +29,8 @@ def running_is_ready(pod: dict, status: dict) -> bool:
 
 
 def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple[str, str]],
-             host_ip: str, terminal: bool, ready: ReadyFn = running_is_ready) -> dict:
+             host_ip: str, terminal: bool, ready: ReadyFn = running_is_ready,
+             started: ReadyFn = running_is_ready) -> dict:
     """old: the status last generated (or the API's); reasons: container name -> (reason,
     message) of its last failed start."""
     api = pod.get("status") or {}
@@ -43,11 +47,11 @@ def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple
         status["qosClass"] = api.get("qosClass", "BestEffort")
     status["containerStatuses"] = _container_statuses(
         pod, runtime, old.get("containerStatuses") or [], pods.containers(pod), has_init,
-        False, reasons, ready)
+        False, reasons, ready, started)
     if has_init:
         status["initContainerStatuses"] = _container_statuses(
             pod, runtime, old.get("initContainerStatuses") or [], pods.init_containers(pod),
-            True, True, reasons, ready)
+            True, True, reasons, ready, started)
     every = status["containerStatuses"] + status.get("initContainerStatuses", [])
     phase = get_phase(pod, every, terminal)
     if phase not in TERMINAL:
@@ -57,11 +61,15 @@ def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple
             phase = api["phase"]
     if api.get("phase") in TERMINAL:
         phase = api["phase"]  # no way out of a terminal phase
+    start_time = old.get("startTime") or api.get("startTime") or timefmt.rfc3339()
+    if phase not in TERMINAL and past_active_deadline(pod, start_time) <= 0:
+        phase = "Failed"
+        status["reason"], status["message"] = DEADLINE_EXCEEDED
     status["phase"] = phase
     if phase == old.get("phase"):
         for key in ("reason", "message"):
             value = old.get(key) or api.get(key)
-            if value:
+            if value and key not in status:
                 status[key] = value
     conditions = [c for c in api.get("conditions") or [] if c.get("type") not in
                   KUBELET_CONDITIONS]
@@ -76,8 +84,16 @@ def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple
                                                   api.get("conditions") or [])
     status["hostIP"] = host_ip
     status["hostIPs"] = [{"ip": host_ip}]
-    status["startTime"] = old.get("startTime") or api.get("startTime") or timefmt.rfc3339()
+    status["startTime"] = start_time
     return status
+
+
+def past_active_deadline(pod: dict, start_time: str) -> float:
+    """Seconds left before spec.activeDeadlineSeconds ends the pod (inf without one)."""
+    deadline = pods.spec(pod).get("activeDeadlineSeconds")
+    if not deadline:
+        return float("inf")
+    return timefmt.parse(start_time) + int(deadline) - time.time()
 
 
 def _with_transition_times(conditions: list[dict], old: list[dict]) -> list[dict]:
@@ -200,7 +216,8 @@ def get_phase(pod: dict, statuses: list[dict], terminal: bool) -> str:
 
 def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
                         containers: list[dict], has_init: bool, init: bool,
-                        reasons: dict[str, tuple[str, str]], ready: ReadyFn) -> list[dict]:
+                        reasons: dict[str, tuple[str, str]], ready: ReadyFn,
+                        started: ReadyFn) -> list[dict]:
     old = {s["name"]: s for s in previous}
     default_reason = "PodInitializing" if has_init else "ContainerCreating"
     statuses: dict[str, dict] = {}
@@ -260,7 +277,7 @@ def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
             s["ready"] = "terminated" in state and state["terminated"].get("exitCode") == 0
         else:
             s["ready"] = ready(pod, s)
-        s["started"] = "running" in state
+        s["started"] = "running" in state and (init or started(pod, s))
     if init:
         return [statuses[c["name"]] for c in containers]
     return [statuses[name] for name in sorted(statuses)]

@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 
-from kubelet import container_config, labels, pod_actions, pods
+from kubelet import container_config, labels, pod_actions, pods, probe_handlers
 from kubelet.backoff import Backoff
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
@@ -74,7 +74,7 @@ class PodSyncer:
         else:
             for container_id, (name, why) in actions.containers_to_kill.items():
                 log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
-                self._stop(pod, container_id, name, None)
+                self.stop_container(pod, container_id, name, None)
         if actions.kill_pod or actions.containers_to_kill:
             runtime = PodRuntime.read(self.runtime, uid)
         if self._prune_init_containers(pod, runtime):
@@ -149,6 +149,15 @@ class PodSyncer:
             self.runtime.start_container(container_id)
         except CRIError as e:
             raise StartFailure("RunContainerError", str(e)) from None
+        hook = (container.get("lifecycle") or {}).get("postStart")
+        if hook:
+            ok, message = probe_handlers.run(hook, self._target(pod, container, container_id),
+                                             self._grace(pod, None))
+            if not ok:
+                log.warning("PostStartHook of %s in %s failed: %s", name, pods.full_name(pod),
+                            message)
+                self.stop_container(pod, container_id, name, None, run_pre_stop=False)
+                raise StartFailure("PostStartHookError", f"PostStartHook failed: {message}")
 
     def _ensure_image(self, pod: dict, container: dict) -> None:
         image = container.get("image") or ""
@@ -190,7 +199,7 @@ class PodSyncer:
         for c in runtime.running():
             def stop(c=c) -> None:
                 try:
-                    self._stop(pod, c.id, c.metadata.name, grace_override)
+                    self.stop_container(pod, c.id, c.metadata.name, grace_override)
                 except CRIError as e:
                     errors.append(e)
             t = threading.Thread(target=stop, name=f"kill-{c.id[:8]}")
@@ -203,14 +212,36 @@ class PodSyncer:
         for s in runtime.sandboxes:
             self.runtime.stop_pod_sandbox(s.id)
 
-    def _stop(self, pod: dict, container_id: str, name: str, grace_override: int | None) -> None:
+    def stop_container(self, pod: dict, container_id: str, name: str,
+                       grace_override: int | None, run_pre_stop: bool = True) -> None:
+        """The preStop hook within the grace period, then the stop signal with what is left
+        of it (at least MINIMUM_GRACE_PERIOD, as the kubelet gives)."""
         log.info("stopping container %s of %s", name, pods.full_name(pod))
-        if grace_override is not None:
-            grace = grace_override
-        else:
-            grace = max(int(pods.spec(pod).get("terminationGracePeriodSeconds", 30)),
-                        MINIMUM_GRACE_PERIOD)
+        grace = self._grace(pod, grace_override)
+        container = next((c for c in pods.containers(pod) + pods.init_containers(pod)
+                          if c["name"] == name), {})
+        hook = (container.get("lifecycle") or {}).get("preStop")
+        if hook and run_pre_stop and grace > 0:
+            started = time.monotonic()
+            ok, message = probe_handlers.run(hook, self._target(pod, container, container_id),
+                                             grace)
+            if not ok:
+                log.warning("PreStopHook of %s in %s failed: %s", name, pods.full_name(pod),
+                            message)
+            grace = max(grace - (time.monotonic() - started), MINIMUM_GRACE_PERIOD)
         self.runtime.stop_container(container_id, grace)
+
+    @staticmethod
+    def _grace(pod: dict, grace_override: int | None) -> float:
+        if grace_override is not None:
+            return grace_override
+        return max(int(pods.spec(pod).get("terminationGracePeriodSeconds", 30)),
+                   MINIMUM_GRACE_PERIOD)
+
+    def _target(self, pod: dict, container: dict, container_id: str) -> probe_handlers.Target:
+        ips = ["127.0.0.1"] if pods.host_network(pod) else \
+            PodRuntime.read(self.runtime, pods.uid(pod)).ips
+        return probe_handlers.Target(self.runtime, container_id, container, (ips or [""])[0])
 
     def _purge_init_containers(self, pod: dict, runtime: PodRuntime) -> None:
         """A new sandbox runs the init containers again: the old ones go."""

@@ -1,0 +1,156 @@
+"""The cost of exec probes on this machine, end to end: pods whose container has an exec
+liveness probe (`true`), run by a real pykubelet, and the CPU everything involved spends per
+second while nothing else happens, as a share of one core:
+
+- the kubelet process itself (probe workers, status),
+- its shims and the runtime forks they run the probes with (the kubelet's own cgroup),
+- the probe processes in the pods' cgroups (and the containers, which sleep),
+
+beside the floor of the layers below: the same rate of execs through the shims' exec directly.
+
+    sudo .venv/bin/python bench/kubelet_probe_overhead.py [--pods 100] [--period 10] [--window 60]
+
+Target (issue 9): 100 pods probed every 10 s under 10% of a core. There is no reference kubelet
+on this machine to run beside it, so the figure is reported against that target and the floor.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for extra in ("tests", "tests/apiserver", "tests/overlay", "tests/kubelet"):
+    sys.path.insert(0, os.path.join(REPO, extra))
+sys.path.insert(0, REPO)
+
+from apiserver_testlib import Server  # noqa: E402
+from kubelet_testlib import Api, KubeletProcess, make_image_store, pod_manifest, wait_for  # noqa: E402
+
+from kubelet.runtime_service import CONTAINER_RUNNING  # noqa: E402
+
+CPUACCT = "/sys/fs/cgroup/cpuacct"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cgroup_seconds(path: str) -> float:
+    with open(f"{CPUACCT}{path}/cpuacct.usage") as f:
+        return int(f.read()) / 1e9
+
+
+def process_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def exec_floor(kubelet: KubeletProcess, container_ids: list[str], rate: float,
+               window: float) -> float:
+    """CPU seconds per second of execs at `rate` per second through the shims directly (the
+    kubelet's cgroup and the pods' cgroups, as above)."""
+    import shim
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        i = 0
+        next_at = time.monotonic()
+        while not stop.is_set():
+            with shim.connect(container_ids[i % len(container_ids)], kubelet.shim_root) as c:
+                c.exec(["true"], timeout=5)
+            i += 1
+            next_at += 1 / rate
+            stop.wait(max(next_at - time.monotonic(), 0))
+    before = cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}") + \
+        cgroup_seconds(kubelet.cgroup_root)
+    t0 = time.monotonic()
+    thread = threading.Thread(target=loop)
+    thread.start()
+    time.sleep(window)
+    stop.set()
+    thread.join()
+    return (cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}") +
+            cgroup_seconds(kubelet.cgroup_root) - before) / (time.monotonic() - t0)
+
+
+CG = f"{CPUACCT}/pycontainer/probebench-{os.getpid()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pods", type=int, default=100)
+    parser.add_argument("--period", type=int, default=10, help="periodSeconds of the probe")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
+    base = tempfile.mkdtemp(prefix="probe-bench-")
+    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    token_file = os.path.join(base, "tokens.csv")
+    with open(token_file, "w") as f:
+        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
+        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
+    server = Server(os.path.join(base, "api"), token_file)
+    os.makedirs(server.data_dir)
+    server.start()
+    os.makedirs(CG)
+    kubelet = None
+    try:
+        api = Api(server)
+        kubelet = KubeletProcess(server, node, node_token, make_image_store(base),
+                                 config={"syncFrequency": "60s"})
+        kubelet.start()
+        # The kubelet and all it forks (zygote, shims, runtime) count in a cgroup of their own.
+        with open(f"{CG}/cgroup.procs", "w") as f:
+            f.write(str(kubelet.proc.pid))
+        namespace = api.namespace()
+        for i in range(args.pods):
+            manifest = pod_manifest(f"p{i}", node, "exec sleep 100000", grace=1)
+            manifest["spec"]["containers"][0]["livenessProbe"] = {
+                "exec": {"command": ["true"]}, "periodSeconds": args.period}
+            api.create_pod(namespace, manifest)
+        wait_for(lambda: sum(1 for p in api.pods(namespace)
+                             if p.get("status", {}).get("phase") == "Running") == args.pods,
+                 timeout=300, interval=1, what="every pod Running")
+        time.sleep(args.period + 5)   # every probe worker past its first period
+        pid = kubelet.proc.pid
+        k0, c0, p0 = process_seconds(pid), cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}"), \
+            cgroup_seconds(kubelet.cgroup_root)
+        t0 = time.monotonic()
+        time.sleep(args.window)
+        elapsed = time.monotonic() - t0
+        kubelet_share = (process_seconds(pid) - k0) / elapsed
+        forks_share = (cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}") - c0) / elapsed \
+            - kubelet_share
+        pods_share = (cgroup_seconds(kubelet.cgroup_root) - p0) / elapsed
+        total = kubelet_share + forks_share + pods_share
+        print(f"{args.pods} pods, an exec liveness probe every {args.period} s, over "
+              f"{args.window:.0f} s: {100 * total:.1f}% of a core (kubelet "
+              f"{100 * kubelet_share:.1f}%, shims and runtime {100 * forks_share:.1f}%, in the "
+              f"pods {100 * pods_share:.1f}%)", flush=True)
+        records = [r for p in api.pods(namespace) for r in
+                   kubelet.container_records(p["metadata"]["uid"])]
+        ids = [r["id"] for r in records if r["state"] == CONTAINER_RUNNING]
+        floor = exec_floor(kubelet, ids, args.pods / args.period, min(args.window, 30))
+        print(f"floor: the same rate of execs through the shims alone: {100 * floor:.1f}% of "
+              f"a core; ratio {total / floor:.2f}" if floor else "floor: not measured")
+    finally:
+        if kubelet is not None:
+            kubelet.cleanup()
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        time.sleep(0.5)
+        try:
+            os.rmdir(CG)
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

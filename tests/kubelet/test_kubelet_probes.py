@@ -1,0 +1,151 @@
+"""Probes and lifecycle hooks through the real API server, pykubelet, shims and CNI: exec,
+httpGet and tcpSocket probes with their transitions, liveness restarts, startup gating,
+postStart and preStop hooks, activeDeadlineSeconds."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubelet_testlib import pod_manifest, wait_for
+
+pytestmark = pytest.mark.root
+
+
+def probe(kind: dict, period: int = 1, failure: int = 1, **extra) -> dict:
+    return {**kind, "periodSeconds": period, "failureThreshold": failure, **extra}
+
+
+def exec_probe(command: str, **extra) -> dict:
+    return probe({"exec": {"command": ["sh", "-c", command]}}, **extra)
+
+
+def with_container(manifest: dict, **fields) -> dict:
+    manifest["spec"]["containers"][0].update(fields)
+    return manifest
+
+
+def conditions(pod: dict) -> dict:
+    return {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
+
+
+def test_readiness_exec_probe_drives_ready(api, kubelet, namespace):
+    # Ready while /tmp/ready exists: absent at first, made, then removed.
+    api.create_pod(namespace, with_container(
+        pod_manifest("ready", kubelet.node, "sleep 2; touch /tmp/ready; sleep 3; "
+                     "rm /tmp/ready; exec sleep 1000"),
+        readinessProbe=exec_probe("test -e /tmp/ready")))
+    pod = wait_for(lambda: api.running(namespace, "ready"), what="pod Running")
+    c = pod["status"]["containerStatuses"][0]
+    assert not c["ready"] and c["started"]
+    assert conditions(pod)["Ready"] == "False"
+    pod = wait_for(lambda: (p := api.pod(namespace, "ready")) and
+                   conditions(p).get("Ready") == "True" and p, what="Ready")
+    assert pod["status"]["containerStatuses"][0]["ready"]
+    assert conditions(pod)["ContainersReady"] == "True"
+    wait_for(lambda: conditions(api.pod(namespace, "ready")).get("Ready") == "False",
+             what="not Ready again")
+    assert api.container_status(namespace, "ready")["restartCount"] == 0
+
+
+def test_liveness_failure_restarts_the_container(api, kubelet, namespace):
+    api.create_pod(namespace, with_container(
+        pod_manifest("live", kubelet.node, "exec sleep 1000", grace=1),
+        livenessProbe=exec_probe("test -e /tmp/never", failure=2)))
+    status = wait_for(lambda: (s := api.container_status(namespace, "live")) and
+                      s.get("restartCount", 0) >= 1 and s, timeout=60, what="a restart")
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    log = kubelet.log()
+    assert "failed liveness probe, will be restarted" in log
+
+
+def test_http_and_tcp_probes_against_a_server_in_the_pod(api, kubelet, namespace):
+    command = ("mkdir -p /www && echo ok > /www/index.html && "
+               "httpd -p 8080 -h /www && exec nc -ll -p 9090 -e true")
+    api.create_pod(namespace, with_container(
+        pod_manifest("web", kubelet.node, command),
+        ports=[{"name": "http", "containerPort": 8080}],
+        readinessProbe=probe({"httpGet": {"path": "/index.html", "port": "http",
+                                          "httpHeaders": [{"name": "X-Probe", "value": "1"}]}}),
+        livenessProbe=probe({"tcpSocket": {"port": 9090}}, failure=3)))
+    pod = wait_for(lambda: (p := api.pod(namespace, "web")) and
+                   conditions(p).get("Ready") == "True" and p, timeout=30, what="Ready")
+    time.sleep(4)  # several liveness periods: the TCP probe keeps passing
+    assert api.container_status(namespace, "web")["restartCount"] == 0
+    assert pod["status"]["containerStatuses"][0]["ready"]
+
+
+def test_http_probe_on_a_closed_port_keeps_the_pod_unready(api, kubelet, namespace):
+    api.create_pod(namespace, with_container(
+        pod_manifest("closed", kubelet.node, "exec sleep 1000"),
+        readinessProbe=probe({"httpGet": {"path": "/", "port": 8081}})))
+    wait_for(lambda: api.running(namespace, "closed"), what="pod Running")
+    time.sleep(3)
+    pod = api.pod(namespace, "closed")
+    assert conditions(pod)["Ready"] == "False"
+    assert conditions(pod)["ContainersReady"] == "False"
+
+
+def test_startup_probe_gates_liveness_and_readiness(api, kubelet, namespace):
+    # Liveness would fail at once, but runs only after the startup probe passed (3 s in);
+    # by then it passes too.
+    api.create_pod(namespace, with_container(
+        pod_manifest("slow", kubelet.node, "sleep 3; touch /tmp/up; exec sleep 1000"),
+        startupProbe=exec_probe("test -e /tmp/up", failure=30),
+        livenessProbe=exec_probe("test -e /tmp/up"),
+        readinessProbe=exec_probe("test -e /tmp/up")))
+    wait_for(lambda: api.running(namespace, "slow"), what="pod Running")
+    c = api.container_status(namespace, "slow")
+    assert not c["started"] and not c["ready"]
+    c = wait_for(lambda: (s := api.container_status(namespace, "slow")) and s["ready"] and s,
+                 timeout=30, what="ready")
+    assert c["started"] and c["restartCount"] == 0
+
+
+def test_post_start_and_pre_stop_hooks(api, kubelet, namespace):
+    # postStart makes the file the container waits for; a liveness probe then fails, and the
+    # kill runs preStop first, which writes into the container's log through PID 1's stdout.
+    manifest = pod_manifest(
+        "hooks", kubelet.node, "while [ ! -e /tmp/post ]; do sleep 0.1; done; echo saw-post; "
+        "trap 'echo got-term; exit 0' TERM; while :; do sleep 0.1; done",
+        restart_policy="Never", grace=10)
+    api.create_pod(namespace, with_container(
+        manifest, livenessProbe=exec_probe("test ! -e /tmp/post", initialDelaySeconds=1),
+        lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "touch /tmp/post"]}},
+                   "preStop": {"exec": {"command": ["sh", "-c",
+                                                    "echo pre-stop-ran > /proc/1/fd/1"]}}}))
+    pod = wait_for(lambda: (p := api.pod(namespace, "hooks")) and
+                   p["status"].get("phase") == "Succeeded" and p, timeout=60, what="Succeeded")
+    uid = pod["metadata"]["uid"]
+    with open(f"{kubelet.pod_logs}/{namespace}_hooks_{uid}/c/0.log") as f:
+        lines = [line.split(" ", 3)[3].rstrip("\n") for line in f]
+    assert lines == ["saw-post", "pre-stop-ran", "got-term"]
+
+
+def test_failing_post_start_hook_kills_the_container(api, kubelet, namespace):
+    api.create_pod(namespace, with_container(
+        pod_manifest("badhook", kubelet.node, "exec sleep 1000", grace=1),
+        lifecycle={"postStart": {"exec": {"command": ["sh", "-c", "echo no; exit 3"]}}}))
+    waiting = wait_for(lambda: (s := api.container_status(namespace, "badhook")) and
+                       s.get("state", {}).get("waiting", {}).get("reason") ==
+                       "PostStartHookError" and s["state"]["waiting"], timeout=30,
+                       what="PostStartHookError")
+    assert waiting["message"] == "PostStartHook failed: no"
+    # The container it ran in was killed; the next start waits in CrashLoopBackOff.
+    status = wait_for(lambda: (s := api.container_status(namespace, "badhook")) and
+                      "terminated" in s.get("lastState", {}) and s, timeout=30, what="killed")
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+
+
+def test_active_deadline_fails_the_pod(api, kubelet, namespace):
+    manifest = pod_manifest("deadline", kubelet.node, "exec sleep 1000", grace=1)
+    manifest["spec"]["activeDeadlineSeconds"] = 3
+    api.create_pod(namespace, manifest)
+    wait_for(lambda: api.running(namespace, "deadline"), what="pod Running")
+    pod = wait_for(lambda: (p := api.pod(namespace, "deadline")) and
+                   p["status"].get("phase") == "Failed" and p, timeout=30, what="Failed")
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert pod["status"]["message"] == \
+        "Pod was active on the node longer than the specified deadline"
+    wait_for(lambda: "terminated" in api.container_status(namespace, "deadline")["state"],
+             timeout=30, what="container stopped")
