@@ -17,6 +17,7 @@ from kubelet.apiclient import ApiClient
 from kubelet.config import KubeletConfig
 from kubelet.cri_images import Images
 from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
+from kubelet.events import WARNING, EventRecorder
 from kubelet.gc import GarbageCollector
 from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
@@ -61,14 +62,16 @@ class Kubelet:
         self.server = KubeletServer(config.address, config.port, certificate, client_ca,
                                     reviewer, config.anonymous_auth, self.find_log)
         self.client = ApiClient(conn) if conn else None
+        self.events = EventRecorder(self.client, config.node_name)
         self.images = Images(config.image_store_root, config.serialize_image_pulls)
         self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
                                           config.cni_bin_dirs, config.cni_cache_dir)
         self.cgroups = PodCgroups(config.cgroup_root)
-        self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir)
+        self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir,
+                                self.events)
         self.status = StatusManager(self.client)
         self.workers = PodWorkers(self, config.sync_frequency)
-        self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip)
+        self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip, self.events)
         self.rotator = LogRotator(self.runtime, config.container_log_max_size,
                                   config.container_log_max_files)
         self.sources: list[ApiPodSource] = []
@@ -108,6 +111,7 @@ class Kubelet:
             source.stop()
         self.workers.stop()
         self.probes.stop()
+        self.events.stop()
         self.status.stop()
         self.server.stop()
         self.runtime.close()
@@ -196,14 +200,19 @@ class Kubelet:
         return status
 
     def sync_pod(self, pod: dict) -> tuple[bool, float | None]:
-        if self._set_status(pod, False)["phase"] in pod_status.TERMINAL:
+        status = self._set_status(pod, False)
+        if status["phase"] in pod_status.TERMINAL:
+            if status.get("reason") == pod_status.DEADLINE_EXCEEDED[0]:
+                self.events.pod(pod, WARNING, *pod_status.DEADLINE_EXCEEDED)
             return True, None
         for container_id, (name, why, grace) in self.probes.failed(pods.uid(pod)).items():
             log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
-            self.syncer.stop_container(pod, container_id, name, grace)
+            self.syncer.stop_container(pod, container_id, name, grace, why=why)
         retry = self.syncer.sync(pod)
         status = self._set_status(pod, False)
         if status["phase"] in pod_status.TERMINAL:
+            if status.get("reason") == pod_status.DEADLINE_EXCEEDED[0]:
+                self.events.pod(pod, WARNING, *pod_status.DEADLINE_EXCEEDED)
             return True, retry
         left = pod_status.past_active_deadline(pod, status["startTime"])
         if left != float("inf"):

@@ -12,6 +12,7 @@ import time
 
 from kubelet import container_config, labels, pod_actions, pods, probe_handlers
 from kubelet.backoff import Backoff
+from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
 from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError,
@@ -35,8 +36,9 @@ class StartFailure(Exception):
 
 class PodSyncer:
     def __init__(self, runtime: RuntimeService, images: ImageService, cgroups: PodCgroups,
-                 pod_logs_dir: str) -> None:
+                 pod_logs_dir: str, events: EventRecorder) -> None:
         self.runtime = runtime
+        self.events = events
         self.images = images
         self.cgroups = cgroups
         self.pod_logs_dir = pod_logs_dir
@@ -96,6 +98,7 @@ class PodSyncer:
                 self._set_reason(uid, container["name"], None)
             except StartFailure as e:
                 self._set_reason(uid, container["name"], e.reason, e.message)
+                self._failure_event(pod, container["name"], e)
                 retry = e.retry_after if retry is None else min(retry, e.retry_after)
                 if init:
                     break
@@ -145,10 +148,12 @@ class PodSyncer:
             container_id = self.runtime.create_container(sandbox_id, config, sandbox_config)
         except CRIError as e:
             raise StartFailure("CreateContainerError", str(e)) from None
+        self.events.pod(pod, NORMAL, "Created", f"Created container {name}", name)
         try:
             self.runtime.start_container(container_id)
         except CRIError as e:
             raise StartFailure("RunContainerError", str(e)) from None
+        self.events.pod(pod, NORMAL, "Started", f"Started container {name}", name)
         hook = (container.get("lifecycle") or {}).get("postStart")
         if hook:
             ok, message = probe_handlers.run(hook, self._target(pod, container, container_id),
@@ -156,6 +161,8 @@ class PodSyncer:
             if not ok:
                 log.warning("PostStartHook of %s in %s failed: %s", name, pods.full_name(pod),
                             message)
+                self.events.pod(pod, WARNING, "FailedPostStartHook",
+                                f"PostStartHook failed: {message}", name)
                 self.stop_container(pod, container_id, name, None, run_pre_stop=False)
                 raise StartFailure("PostStartHookError", f"PostStartHook failed: {message}")
 
@@ -180,8 +187,12 @@ class PodSyncer:
         wait = self.image_backoff.remaining_since_update(key)
         if wait > 0:
             raise StartFailure("ImagePullBackOff", f'Back-off pulling image "{image}"', wait)
+        self.events.pod(pod, NORMAL, "Pulling", f'Pulling image "{image}"', container["name"])
+        started = time.monotonic()
         try:
             self.images.pull_image(image)
+            self.events.pod(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}" in '
+                            f"{time.monotonic() - started:.3f}s", container["name"])
         except CRIError as e:
             self.image_backoff.next(key, time.time())
             # Looked at again soon, to show ImagePullBackOff for the rest of the wait, as the
@@ -213,10 +224,12 @@ class PodSyncer:
             self.runtime.stop_pod_sandbox(s.id)
 
     def stop_container(self, pod: dict, container_id: str, name: str,
-                       grace_override: int | None, run_pre_stop: bool = True) -> None:
+                       grace_override: int | None, run_pre_stop: bool = True,
+                       why: str = "") -> None:
         """The preStop hook within the grace period, then the stop signal with what is left
         of it (at least MINIMUM_GRACE_PERIOD, as the kubelet gives)."""
         log.info("stopping container %s of %s", name, pods.full_name(pod))
+        self.events.pod(pod, NORMAL, "Killing", why or f"Stopping container {name}", name)
         grace = self._grace(pod, grace_override)
         container = next((c for c in pods.containers(pod) + pods.init_containers(pod)
                           if c["name"] == name), {})
@@ -228,8 +241,24 @@ class PodSyncer:
             if not ok:
                 log.warning("PreStopHook of %s in %s failed: %s", name, pods.full_name(pod),
                             message)
+                self.events.pod(pod, WARNING, "FailedPreStopHook",
+                                f"PreStopHook failed: {message}", name)
             grace = max(grace - (time.monotonic() - started), MINIMUM_GRACE_PERIOD)
         self.runtime.stop_container(container_id, grace)
+
+    def _failure_event(self, pod: dict, name: str, failure: StartFailure) -> None:
+        """The events the kubelet records for a container that could not start."""
+        if failure.reason == "CrashLoopBackOff":
+            self.events.pod(pod, WARNING, "BackOff", "Back-off restarting failed container "
+                            f"{name} in pod {pods.full_name(pod)}", name)
+        elif failure.reason in ("ImagePullBackOff", "ErrImageNeverPull"):
+            self.events.pod(pod, NORMAL if failure.reason == "ImagePullBackOff" else WARNING,
+                            "BackOff" if failure.reason == "ImagePullBackOff" else
+                            failure.reason, failure.message, name)
+        else:
+            self.events.pod(pod, WARNING, "Failed", failure.message, name)
+            if failure.reason == "ErrImagePull":
+                self.events.pod(pod, WARNING, "Failed", "Error: ErrImagePull", name)
 
     @staticmethod
     def _grace(pod: dict, grace_override: int | None) -> float:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from kubelet import pods
+from kubelet.events import WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
 from kubelet.probe_handlers import Target, run
 from kubelet.runtime_service import CONTAINER_RUNNING, RuntimeService
@@ -45,6 +46,7 @@ class _Worker:
     def __init__(self, manager: ProbeManager, pod: dict, kind: str, container: dict,
                  container_id: str, target: Target) -> None:
         self.manager = manager
+        self.pod = pod
         self.uid = pods.uid(pod)
         self.pod_name = pods.full_name(pod)
         self.kind = kind
@@ -69,6 +71,8 @@ class _Worker:
                 if not ok:
                     log.info("%s probe failed for %s of %s: %s", self.kind, self.name,
                              self.pod_name, message)
+                    self.manager.events.pod(self.pod, WARNING, "Unhealthy",
+                                            f"{self.kind} probe failed: {message}", self.name)
                 if successes >= self.spec.success_threshold:
                     self.manager.record(self, True, message)
                     if self.kind == STARTUP:
@@ -83,8 +87,9 @@ class _Worker:
 
 class ProbeManager:
     def __init__(self, runtime: RuntimeService, wake: Callable[[str], None],
-                 host_ip: str) -> None:
+                 host_ip: str, events: EventRecorder) -> None:
         self.runtime = runtime
+        self.events = events
         self.wake = wake
         self.host_ip = host_ip
         self._lock = threading.Lock()

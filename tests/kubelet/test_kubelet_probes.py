@@ -149,3 +149,31 @@ def test_active_deadline_fails_the_pod(api, kubelet, namespace):
         "Pod was active on the node longer than the specified deadline"
     wait_for(lambda: "terminated" in api.container_status(namespace, "deadline")["state"],
              timeout=30, what="container stopped")
+
+
+def test_events_tell_the_story_in_kubectl_describe(api, kubelet, namespace):
+    api.create_pod(namespace, with_container(
+        pod_manifest("story", kubelet.node, "exec sleep 1000", grace=1),
+        livenessProbe=exec_probe("echo not alive; exit 1", failure=2)))
+
+    def events() -> list[dict]:
+        found = api.get(f"/api/v1/namespaces/{namespace}/events") or {}
+        return [e for e in found.get("items") or []
+                if e["involvedObject"]["name"] == "story"]
+    wait_for(lambda: {"Created", "Started", "Unhealthy", "Killing"} <=
+             {e["reason"] for e in events()}, timeout=60, what="the events")
+    by_reason = {e["reason"]: e for e in events()}
+    unhealthy = by_reason["Unhealthy"]
+    assert unhealthy["type"] == "Warning"
+    assert unhealthy["message"] == "Liveness probe failed: not alive"
+    assert unhealthy["involvedObject"]["fieldPath"] == "spec.containers{c}"
+    assert unhealthy["source"] == {"component": "kubelet", "host": kubelet.node}
+    assert by_reason["Killing"]["message"] == \
+        "Container c failed liveness probe, will be restarted"
+    # Repeats are counted, not repeated.
+    wait_for(lambda: any(e["reason"] == "Unhealthy" and e.get("count", 1) > 1
+                         for e in events()), timeout=30, what="a counted repeat")
+    describe = api.kubectl("describe", "pod", "-n", namespace, "story")
+    assert describe.returncode == 0, describe.stderr
+    assert "Liveness probe failed: not alive" in describe.stdout
+    assert "Started container c" in describe.stdout

@@ -1,0 +1,86 @@
+"""core/v1 Events about pods (the kubelet's event recorder), so that `kubectl describe pod`
+tells the story: posted by one thread from a bounded queue, so that pod work never waits on
+the API server; a repeat of the same event within ten minutes updates its count instead of
+making another (the client-go correlator's aggregation, reduced to exact repeats). Without an
+API server, or while it is down, events are dropped with a log line: they are not state."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+
+from kubelet import pods, timefmt
+from kubelet.apiclient import ApiClient, ApiError
+
+log = logging.getLogger("kubelet.events")
+
+NORMAL, WARNING = "Normal", "Warning"
+QUEUE_SIZE = 1000
+REPEAT_WINDOW = 600.0
+
+
+class EventRecorder:
+    def __init__(self, client: ApiClient | None, node_name: str) -> None:
+        self.client = client
+        self.node_name = node_name
+        self._queue: queue.Queue = queue.Queue(QUEUE_SIZE)
+        # (namespace, uid, fieldPath, reason, message) -> (event name, count, first, last)
+        self._seen: dict[tuple, tuple[str, int, str, float]] = {}
+        self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+        if client is not None:
+            self._thread.start()
+
+    def pod(self, pod: dict, kind: str, reason: str, message: str,
+            container: str | None = None) -> None:
+        """Records an event about the pod (about one of its containers if named)."""
+        if self.client is None:
+            return
+        involved = {"kind": "Pod", "namespace": pods.namespace(pod), "name": pods.name(pod),
+                    "uid": pods.uid(pod), "apiVersion": "v1",
+                    "resourceVersion": pod["metadata"].get("resourceVersion", "")}
+        if container is not None:
+            prefix = "spec.initContainers" if container in {
+                c["name"] for c in pods.init_containers(pod)} else "spec.containers"
+            involved["fieldPath"] = f"{prefix}{{{container}}}"
+        try:
+            self._queue.put_nowait((involved, kind, reason, message))
+        except queue.Full:
+            log.warning("event dropped (queue full): %s %s", reason, message)
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._post(*item)
+            except (ApiError, OSError) as e:
+                log.info("event %s not posted: %s", item[2], e)
+
+    def _post(self, involved: dict, kind: str, reason: str, message: str) -> None:
+        namespace = involved["namespace"]
+        key = (namespace, involved["uid"], involved.get("fieldPath"), reason, message)
+        now = time.time()
+        stamp = timefmt.rfc3339(now)
+        seen = self._seen.get(key)
+        path = f"/api/v1/namespaces/{namespace}/events"
+        if seen is not None and now - seen[3] < REPEAT_WINDOW:
+            name, count, first, _ = seen
+            self.client.patch(f"{path}/{name}", {"count": count + 1, "lastTimestamp": stamp})
+            self._seen[key] = (name, count + 1, first, now)
+            return
+        name = f"{involved['name']}.{uuid.uuid4().hex[:16]}"
+        self.client.create(path, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": involved, "reason": reason, "message": message, "type": kind,
+            "source": {"component": "kubelet", "host": self.node_name},
+            "reportingComponent": "kubelet", "reportingInstance": self.node_name,
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
+        self._seen[key] = (name, 1, stamp, now)
+        if len(self._seen) > QUEUE_SIZE:
+            horizon = now - REPEAT_WINDOW
+            self._seen = {k: v for k, v in self._seen.items() if v[3] >= horizon}
