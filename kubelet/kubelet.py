@@ -6,14 +6,16 @@ exit events, log rotation, garbage collection and the HTTPS server."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
 from cni import conf as cni_conf
 from cni.errors import CNIError
 
-from kubelet import admission, pod_status, pods, serving_cert
+from kubelet import admission, machine, pod_status, pods, serving_cert
 from kubelet.apiclient import ApiClient
+from kubelet.config_objects import ConfigObjects
 from kubelet.config import KubeletConfig
 from kubelet.cri_images import Images
 from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
@@ -32,11 +34,13 @@ from kubelet.probes import ProbeManager
 from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.status_manager import StatusManager
+from kubelet.volumes import Volumes
 
 log = logging.getLogger("kubelet")
 
 HOUSEKEEPING_INTERVAL = 2.0
 GC_INTERVAL = 60.0
+EVICTION_INTERVAL = 10.0        # the eviction manager's monitoring period
 NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false "
                      "reason:NetworkPluginNotReady message:Network plugin returns error: "
                      "cni plugin not initialized")
@@ -67,8 +71,10 @@ class Kubelet:
         self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
                                           config.cni_bin_dirs, config.cni_cache_dir)
         self.cgroups = PodCgroups(config.cgroup_root)
+        self.volumes = Volumes(config.root_dir, ConfigObjects(self.client), os.cpu_count() or 1,
+                               machine.meminfo().get("MemTotal", 0))
         self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir,
-                                self.events)
+                                self.volumes, host_ip, self.events)
         self.status = StatusManager(self.client)
         self.workers = PodWorkers(self, config.sync_frequency)
         self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip, self.events)
@@ -120,11 +126,14 @@ class Kubelet:
         return all(s.synced.is_set() for s in self.sources)
 
     def _housekeeping(self, stop: threading.Event) -> None:
-        next_gc = next_rotation = 0.0
+        next_gc = next_rotation = next_eviction = 0.0
         collected_once = False
         while not stop.wait(HOUSEKEEPING_INTERVAL):
             now = time.monotonic()
             try:
+                if now >= next_eviction:
+                    self._evict_over_local_storage()
+                    next_eviction = now + EVICTION_INTERVAL
                 if now >= next_rotation:
                     self.rotator.rotate_all()
                     next_rotation = now + self.config.container_log_monitor_interval
@@ -132,10 +141,38 @@ class Kubelet:
                 # deleted while the kubelet was down left goes right away.
                 if now >= next_gc or (not collected_once and self.sources_ready()):
                     self.gc.collect()
+                    self._remove_orphaned_volumes()
                     collected_once = collected_once or self.sources_ready()
                     next_gc = now + GC_INTERVAL
             except Exception:  # noqa: BLE001 - housekeeping goes on next round
                 log.exception("housekeeping failed")
+
+    def _evict_over_local_storage(self) -> None:
+        """A pod whose emptyDir outgrew its sizeLimit fails with reason Evicted."""
+        for pod in self.workers.known().values():
+            status = self.status.get(pods.uid(pod)) or {}
+            if status.get("phase") in pod_status.TERMINAL or pods.is_deleted(pod):
+                continue
+            message = self.volumes.over_limit(pod)
+            if message is None:
+                continue
+            log.warning("evicting %s: %s", pods.full_name(pod), message)
+            # event: Evicted (Warning)
+            status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
+            status.update(phase="Failed", reason="Evicted", message=message)
+            self.status.set(pod, status)
+            self.workers.wake(pods.uid(pod))
+
+    def _remove_orphaned_volumes(self) -> None:
+        """Volumes of pods this kubelet no longer knows (removed while it was down)."""
+        if not self.sources_ready():
+            return
+        on_disk = self.volumes.pod_uids()
+        known = self.workers.known()
+        for uid in on_disk:
+            if uid not in known:
+                log.info("removing the volumes of orphaned pod %s", uid)
+                self.volumes.teardown(uid)
 
     def network_not_ready(self) -> str:
         try:

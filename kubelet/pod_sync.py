@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 
-from kubelet import container_config, labels, pod_actions, pods, probe_handlers
+from kubelet import container_config, downward, labels, pod_actions, pods, probe_handlers
 from kubelet.backoff import Backoff
 from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
@@ -18,6 +18,7 @@ from kubelet.pod_runtime import PodRuntime
 from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError,
                                      ImageService, PodSandboxConfig, PodSandboxMetadata,
                                      PortMapping, RuntimeService)
+from kubelet.volumes import VolumeError, Volumes
 
 log = logging.getLogger("kubelet.sync")
 
@@ -36,8 +37,11 @@ class StartFailure(Exception):
 
 class PodSyncer:
     def __init__(self, runtime: RuntimeService, images: ImageService, cgroups: PodCgroups,
-                 pod_logs_dir: str, events: EventRecorder) -> None:
+                 pod_logs_dir: str, volumes: Volumes, host_ip: str,
+                 events: EventRecorder) -> None:
         self.runtime = runtime
+        self.volumes = volumes
+        self.host_ip = host_ip
         self.events = events
         self.images = images
         self.cgroups = cgroups
@@ -64,6 +68,14 @@ class PodSyncer:
         """Brings the pod's runtime state to what its spec asks; returns when to try again (in
         seconds) if something has to wait, else None."""
         uid = pods.uid(pod)
+        # Every sync writes the configMap, secret and downward API volumes again: updates of
+        # the objects (and of the pod's labels) reach the files within a sync period.
+        try:
+            volume_paths = self.volumes.setup(pod)
+            mount_error = None
+        except VolumeError as e:
+            log.warning("volumes of %s: %s", pods.full_name(pod), e)
+            volume_paths, mount_error = {}, e
         runtime = PodRuntime.read(self.runtime, uid)
         actions = pod_actions.compute(pod, runtime)
         if actions.empty():
@@ -81,6 +93,13 @@ class PodSyncer:
             runtime = PodRuntime.read(self.runtime, uid)
         if self._prune_init_containers(pod, runtime):
             runtime = PodRuntime.read(self.runtime, uid)
+        to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
+        to_start += [(c, False) for c in actions.containers_to_start]
+        if mount_error is not None:
+            # event: FailedMount; the containers wait as ContainerCreating, as the kubelet's do
+            for container, _ in to_start:
+                self._set_reason(uid, container["name"], "ContainerCreating", str(mount_error))
+            return ERROR_RETRY
         sandbox_id = actions.sandbox_id
         sandbox_config = self.sandbox_config(pod, actions.attempt)
         if actions.create_sandbox:
@@ -90,11 +109,10 @@ class PodSyncer:
                 log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
                 return ERROR_RETRY
         retry: float | None = None
-        to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
-        to_start += [(c, False) for c in actions.containers_to_start]
+        ctx = self._context(pod, sandbox_id, volume_paths) if to_start else None
         for container, init in to_start:
             try:
-                self._start(pod, container, init, sandbox_id, sandbox_config, runtime)
+                self._start(pod, container, init, sandbox_id, sandbox_config, runtime, ctx)
                 self._set_reason(uid, container["name"], None)
             except StartFailure as e:
                 self._set_reason(uid, container["name"], e.reason, e.message)
@@ -121,8 +139,24 @@ class PodSyncer:
             host_pid=bool(spec.get("hostPID")), cgroup_parent=self.cgroups.parent_of(pod),
             port_mappings=mappings)
 
+    def _context(self, pod: dict, sandbox_id: str, volume_paths: dict[str, str]
+                 ) -> container_config.PodContext:
+        if pods.host_network(pod):
+            ips = [self.host_ip]
+        else:
+            try:
+                ips = self.runtime.pod_sandbox_status(sandbox_id).ips
+            except CRIError:
+                ips = []
+        node = self.volumes.info
+        return container_config.PodContext(
+            self.volumes.objects,
+            downward.PodInfo([self.host_ip], ips, node.node_cpus, node.node_memory),
+            volume_paths)
+
     def _start(self, pod: dict, container: dict, init: bool, sandbox_id: str,
-               sandbox_config: PodSandboxConfig, runtime: PodRuntime) -> None:
+               sandbox_config: PodSandboxConfig, runtime: PodRuntime,
+               ctx: container_config.PodContext) -> None:
         uid, name = pods.uid(pod), container["name"]
         latest = runtime.latest(name)
         if latest is not None and latest.state == CONTAINER_EXITED:
@@ -141,8 +175,8 @@ class PodSyncer:
         else:
             restart_count = _restart_count_from_logs(self.pod_logs_dir, pod, name)
         try:
-            config = container_config.build(pod, container, restart_count, init)
-        except container_config.ConfigError as e:
+            config = container_config.build(pod, container, restart_count, init, ctx)
+        except (container_config.ConfigError, OSError) as e:
             raise StartFailure("CreateContainerConfigError", str(e)) from None
         try:
             container_id = self.runtime.create_container(sandbox_id, config, sandbox_config)
@@ -315,6 +349,7 @@ class PodSyncer:
         for s in runtime.sandboxes:
             self.runtime.remove_pod_sandbox(s.id)
         shutil.rmtree(pods.log_directory(self.pod_logs_dir, pod), ignore_errors=True)
+        self.volumes.teardown(uid)
         self.cgroups.destroy(uid)
         self.forget(uid)
 

@@ -1,0 +1,286 @@
+"""A pod's volumes on this node, laid out as the kubelet does:
+<root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>.
+
+- emptyDir: a directory (0777); medium Memory: a tmpfs sized by sizeLimit, else by the node's
+  memory. A sizeLimit on disk is enforced by evicting the pod (over_limit, checked periodically).
+- hostPath: the host's path itself, after its type check (DirectoryOrCreate and FileOrCreate
+  make what is missing).
+- configMap (on disk), secret, downwardAPI and projected (on a tmpfs, as the kubelet wraps them
+  in a Memory emptyDir): written with the atomic writer, again at every pod sync, so updates of
+  the objects and of the pod's labels reach the files.
+
+setup() is idempotent; teardown() unmounts what is mounted and removes the pod's directory."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+
+from apiserver.quantity import parse_quantity
+from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOSUID, mount, umount2
+
+from kubelet import atomic_writer, downward, pods
+from kubelet.atomic_writer import File
+from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
+
+log = logging.getLogger("kubelet.volumes")
+
+PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
+               "secret": "kubernetes.io~secret", "downwardAPI": "kubernetes.io~downward-api",
+               "projected": "kubernetes.io~projected"}
+ON_TMPFS = ("secret", "downwardAPI", "projected")
+DEFAULT_MODE = 0o644
+
+
+class VolumeError(Exception):
+    """A volume could not be set up; the message is the kubelet's FailedMount text."""
+
+    def __init__(self, volume: str, cause: str) -> None:
+        super().__init__(f'MountVolume.SetUp failed for volume "{volume}" : {cause}')
+        self.volume = volume
+
+
+class Volumes:
+    def __init__(self, root_dir: str, objects: ConfigObjects, node_cpus: int,
+                 node_memory: int) -> None:
+        self.pods_dir = os.path.join(root_dir, "pods")
+        self.objects = objects
+        self.node_memory = node_memory
+        # resourceFieldRef in a volume: no addresses, the node's capacity for missing limits
+        self.info = downward.PodInfo([], [], node_cpus, node_memory)
+
+    def pod_dir(self, uid: str) -> str:
+        return os.path.join(self.pods_dir, uid)
+
+    def path(self, pod: dict, volume: dict) -> str:
+        """Where the volume is on the host."""
+        if "hostPath" in volume:
+            return volume["hostPath"].get("path", "")
+        kind = _kind(volume)
+        return os.path.join(self.pod_dir(pods.uid(pod)), "volumes", PLUGIN_DIRS[kind],
+                            volume["name"])
+
+    def setup(self, pod: dict) -> dict[str, str]:
+        """Makes (or refreshes) every volume of the pod; volume name -> host path."""
+        paths = {}
+        for volume in pods.spec(pod).get("volumes") or []:
+            name = volume.get("name", "")
+            try:
+                paths[name] = self._setup_one(pod, volume)
+            except (OSError, ValueError, ObjectMissing, ObjectUnavailable,
+                    downward.FieldError) as e:
+                raise VolumeError(name, _cause(e)) from None
+        return paths
+
+    def _setup_one(self, pod: dict, volume: dict) -> str:
+        if "hostPath" in volume:
+            source = volume["hostPath"]
+            check_host_path(source.get("path", ""), source.get("type") or "")
+            return source["path"]
+        kind = _kind(volume)
+        if kind is None:
+            raise ValueError(f"volume type {_sources(volume)} is not supported by pykubelet")
+        target = self.path(pod, volume)
+        if kind == "emptyDir":
+            source = volume.get("emptyDir") or {}
+            if source.get("medium") == "Memory":
+                limit = source.get("sizeLimit")
+                self._tmpfs(target, int(parse_quantity(limit)) if limit else self.node_memory)
+            elif source.get("medium") not in (None, ""):
+                raise ValueError(f"unsupported medium {source['medium']!r}")
+            else:
+                _directory(target)
+            return target
+        if kind in ON_TMPFS:
+            self._tmpfs(target, self.node_memory)
+        else:
+            _directory(target)
+        atomic_writer.write(target, self._payload(pod, kind, volume[kind]))
+        return target
+
+    def _tmpfs(self, target: str, size: int) -> None:
+        if os.path.ismount(target):
+            return
+        os.makedirs(target, exist_ok=True)
+        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}")
+
+    # -- payloads -------------------------------------------------------------------------------
+
+    def _payload(self, pod: dict, kind: str, source: dict) -> dict[str, File]:
+        default = source.get("defaultMode", DEFAULT_MODE)
+        namespace = pods.namespace(pod)
+        if kind == "configMap":
+            return _keys(self._read(self.objects.config_map, namespace, source), source,
+                         default, "configmap references non-existent config key")
+        if kind == "secret":
+            return _keys(self._read(self.objects.secret, namespace,
+                                    dict(source, name=source.get("secretName", ""))),
+                         source, default, "references non-existent secret key")
+        if kind == "downwardAPI":
+            return _downward(pod, source.get("items") or [], default, self.info)
+        payload: dict[str, File] = {}
+        for projection in source.get("sources") or []:
+            if "configMap" in projection:
+                sub = projection["configMap"]
+                payload.update(_keys(self._read(self.objects.config_map, namespace, sub), sub,
+                                     default, "configmap references non-existent config key"))
+            elif "secret" in projection:
+                sub = projection["secret"]
+                payload.update(_keys(self._read(self.objects.secret, namespace, sub), sub,
+                                     default, "references non-existent secret key"))
+            elif "downwardAPI" in projection:
+                payload.update(_downward(pod, projection["downwardAPI"].get("items") or [],
+                                         default, self.info))
+            else:
+                log.warning("projected volume of %s: source %s is not supported by pykubelet; "
+                            "left out", pods.full_name(pod), sorted(projection))
+        return payload
+
+    @staticmethod
+    def _read(read, namespace: str, ref: dict) -> dict[str, bytes]:
+        try:
+            return read(namespace, ref.get("name", ""))
+        except ObjectMissing:
+            if ref.get("optional"):
+                return {}
+            raise
+
+    # -- disk use -------------------------------------------------------------------------------
+
+    def over_limit(self, pod: dict) -> str | None:
+        """The eviction message if an emptyDir on disk holds more than its sizeLimit."""
+        for volume in pods.spec(pod).get("volumes") or []:
+            source = volume.get("emptyDir")
+            if source is None or source.get("medium") or not source.get("sizeLimit"):
+                continue
+            limit = source["sizeLimit"]
+            if disk_usage(self.path(pod, volume)) > parse_quantity(limit):
+                return f'Usage of EmptyDir volume "{volume["name"]}" exceeds the limit ' \
+                       f'"{limit}". '
+        return None
+
+    # -- removal --------------------------------------------------------------------------------
+
+    def teardown(self, uid: str) -> None:
+        """Unmounts every volume of the pod (deepest first), then removes its directory."""
+        directory = self.pod_dir(uid)
+        for target in sorted(_mounts_below(directory), key=len, reverse=True):
+            umount2(target, MNT_DETACH)
+        shutil.rmtree(directory, ignore_errors=True)
+        if os.path.exists(directory):
+            raise OSError(f"{directory} could not be removed")
+
+    def pod_uids(self) -> list[str]:
+        try:
+            return os.listdir(self.pods_dir)
+        except FileNotFoundError:
+            return []
+
+
+def check_host_path(path: str, kind: str) -> None:
+    """The hostPath type check, with the kubelet's messages."""
+    def is_type(test) -> bool:
+        try:
+            return test(os.stat(path).st_mode)
+        except OSError:
+            return False
+    if kind == "":
+        return
+    if kind == "DirectoryOrCreate":
+        if not os.path.lexists(path):
+            os.makedirs(path, mode=0o755)
+            return
+        kind = "Directory"
+    elif kind == "FileOrCreate":
+        if not os.path.lexists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            return
+        kind = "File"
+    checks = {"Directory": (stat.S_ISDIR, "a directory"), "File": (stat.S_ISREG, "a file"),
+              "Socket": (stat.S_ISSOCK, "a socket file"),
+              "CharDevice": (stat.S_ISCHR, "a character device"),
+              "BlockDevice": (stat.S_ISBLK, "a block device")}
+    if kind not in checks:
+        raise ValueError(f"{kind} is an invalid volume type")
+    test, what = checks[kind]
+    if not is_type(test):
+        raise ValueError(f"hostPath type check failed: {path} is not {what}")
+
+
+def disk_usage(path: str) -> int:
+    """Bytes allocated below path, as du counts them."""
+    total = 0
+    for dirpath, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+def _kind(volume: dict) -> str | None:
+    sources = _sources(volume)
+    if not sources:
+        return "emptyDir"
+    return sources[0] if sources[0] in PLUGIN_DIRS else None
+
+
+def _sources(volume: dict) -> list[str]:
+    return [k for k in volume if k != "name" and volume[k] is not None]
+
+
+def _directory(target: str) -> None:
+    if not os.path.isdir(target):
+        os.makedirs(target)
+        os.chmod(target, 0o777)
+
+
+def _keys(data: dict[str, bytes], source: dict, default: int, missing: str
+          ) -> dict[str, File]:
+    items = source.get("items")
+    if not items:
+        return {k: File(v, default) for k, v in data.items()}
+    payload = {}
+    for item in items:
+        key = item.get("key", "")
+        if key not in data:
+            if source.get("optional"):
+                continue
+            raise ValueError(f"{missing}: {key}")
+        payload[item.get("path") or key] = File(data[key], item.get("mode", default))
+    return payload
+
+
+def _downward(pod: dict, items: list[dict], default: int, info: downward.PodInfo
+              ) -> dict[str, File]:
+    payload = {}
+    for item in items:
+        if "fieldRef" in item:
+            value = downward.field_value(pod, item["fieldRef"].get("fieldPath", ""))
+        elif "resourceFieldRef" in item:
+            ref = item["resourceFieldRef"]
+            value = downward.resource_value(pod, ref.get("containerName", ""),
+                                            ref.get("resource", ""), ref.get("divisor"), info)
+        else:
+            continue
+        payload[item.get("path", "")] = File(value.encode(), item.get("mode", default))
+    return payload
+
+
+def _mounts_below(directory: str) -> list[str]:
+    prefix = directory.rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            target = line.split()[4].replace("\\040", " ")
+            if target.startswith(prefix):
+                found.append(target)
+    return found
+
+
+def _cause(e: Exception) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    return str(e)
