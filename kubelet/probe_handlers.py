@@ -33,10 +33,13 @@ def run(handler: dict, target: Target, timeout: float) -> tuple[bool, str]:
     holds."""
     if "exec" in handler:
         return _exec(handler["exec"], target, timeout)
-    if "httpGet" in handler:
-        return _http_get(handler["httpGet"], target, timeout)
-    if "tcpSocket" in handler:
-        return _tcp(handler["tcpSocket"], target, timeout)
+    try:
+        if "httpGet" in handler:
+            return _http_get(handler["httpGet"], target, timeout)
+        if "tcpSocket" in handler:
+            return _tcp(handler["tcpSocket"], target, timeout)
+    except ValueError as e:  # a port the container does not have
+        return False, str(e)
     if "sleep" in handler:
         time.sleep(min(float(handler["sleep"].get("seconds", 0)), timeout))
         return True, ""
@@ -76,12 +79,13 @@ def resolve_port(port: object, container: dict) -> int:
     return number
 
 
+def _address(action: dict, target: Target) -> tuple[str, int]:
+    """Where an httpGet or tcpSocket action connects: its host or the pod's IP, and its port."""
+    return action.get("host") or target.pod_ip, resolve_port(action.get("port"), target.container)
+
+
 def _http_get(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
-    try:
-        port = resolve_port(action.get("port"), target.container)
-    except ValueError as e:
-        return False, str(e)
-    host = action.get("host") or target.pod_ip
+    host, port = _address(action, target)
     path = action.get("path") or "/"
     if not path.startswith("/"):
         path = "/" + path
@@ -113,11 +117,7 @@ def _http_get(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
 
 
 def _tcp(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
-    try:
-        port = resolve_port(action.get("port"), target.container)
-    except ValueError as e:
-        return False, str(e)
-    host = action.get("host") or target.pod_ip
+    host, port = _address(action, target)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True, ""
