@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--container-log-max-files", type=int, help="log files kept per container (5)")
     p.add_argument("--maximum-dead-containers-per-container", type=int,
                    help="dead containers kept per pod container (default 1)")
+    p.add_argument("--resolv-conf", help="the DNS settings pods with dnsPolicy Default get "
+                   "(default /etc/resolv.conf; \"\": none)")
+    p.add_argument("--cluster-dns", help="cluster DNS server addresses, comma separated")
+    p.add_argument("--cluster-domain", help="the cluster's DNS domain (e.g. cluster.local)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
     p.add_argument("--version", action="version", version=f"pykubelet {VERSION}")
     return p
@@ -69,12 +73,15 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
         "client_ca_file": args.client_ca_file, "register_node": args.register_node,
         "container_log_max_files": args.container_log_max_files,
         "max_per_pod_container": args.maximum_dead_containers_per_container,
+        "resolv_conf": args.resolv_conf, "cluster_domain": args.cluster_domain,
     }
     for attr, value in flags.items():
         if value is not None:
             setattr(config, attr, value)
     if args.cni_bin_dir:
         config.cni_bin_dirs = [d for d in args.cni_bin_dir.split(",") if d]
+    if args.cluster_dns:
+        config.cluster_dns = [a for a in args.cluster_dns.split(",") if a]
     if args.hostname_override:
         config.node_name = args.hostname_override.lower()
     if not config.node_name:

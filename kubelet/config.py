@@ -49,6 +49,11 @@ class KubeletConfig:
     system_reserved: dict[str, str] = field(default_factory=dict)
     kube_reserved: dict[str, str] = field(default_factory=dict)
     eviction_hard: dict[str, str] = field(default_factory=_default_eviction_hard)
+    pod_pids_limit: int = -1                  # -1: no pids limit per pod
+    allowed_unsafe_sysctls: list[str] = field(default_factory=list)
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = ""
+    resolv_conf: str = "/etc/resolv.conf"     # --resolv-conf; "" -> no host DNS settings
     node_status_update_frequency: float = 10.0
     node_status_report_frequency: float = 300.0
     node_lease_duration_seconds: int = 40
@@ -138,6 +143,14 @@ def _str(name: str):
     return convert
 
 
+def _str_list(name: str):
+    def convert(value: object) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: must be a list of strings")
+        return list(value)
+    return convert
+
+
 def _str_map(name: str):
     def convert(value: object) -> dict[str, str]:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -162,6 +175,11 @@ _FIELDS = {
     "systemReserved": ("system_reserved", _str_map("systemReserved")),
     "kubeReserved": ("kube_reserved", _str_map("kubeReserved")),
     "evictionHard": ("eviction_hard", _str_map("evictionHard")),
+    "podPidsLimit": ("pod_pids_limit", _int("podPidsLimit")),
+    "allowedUnsafeSysctls": ("allowed_unsafe_sysctls", _str_list("allowedUnsafeSysctls")),
+    "clusterDNS": ("cluster_dns", _str_list("clusterDNS")),
+    "clusterDomain": ("cluster_domain", _str("clusterDomain")),
+    "resolvConf": ("resolv_conf", _str("resolvConf")),
     "nodeStatusUpdateFrequency": ("node_status_update_frequency",
                                   _duration("nodeStatusUpdateFrequency")),
     "nodeStatusReportFrequency": ("node_status_report_frequency",

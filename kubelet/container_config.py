@@ -5,7 +5,7 @@ and the log path <name>/<restartCount>.log. The image's Entrypoint and Cmd are t
 side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
-from kubelet import container_resources, downward, labels, volume_mounts
+from kubelet import downward, labels, qos, volume_mounts
 from kubelet.config_objects import ConfigObjects
 from kubelet.env_vars import ConfigError, environment, expand
 from kubelet.runtime_service import ContainerConfig, ContainerMetadata, LinuxContainerConfig
@@ -32,7 +32,7 @@ def build(pod: dict, container: dict, restart_count: int, init: bool,
     envs = environment(pod, container, ctx.objects, ctx.info)
     env_map = dict(envs)
     try:
-        resources = container_resources.linux_resources(container)
+        resources = qos.container_resources(container)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return ContainerConfig(

@@ -5,9 +5,12 @@ network, IPC and UTS namespaces joined by path and its /dev/shm; a PID and mount
 its own; the container's cgroup under the pod's."""
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 
 from overlay import image_config
+from runtime import capabilities as caps_mod
 from runtime.default_spec import default_spec
 from runtime.image_bundle import read_in_root
 
@@ -71,14 +74,19 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     p.update(terminal=False, args=process.args, env=process.env,
              cwd=config.working_dir or process.cwd, noNewPrivileges=config.linux.no_new_privs)
     p.pop("rlimits", None)  # the container inherits the shim's, as under containerd
-    uid = process.uid if config.linux.run_as_user is None else config.linux.run_as_user
-    gid = process.gid if config.linux.run_as_group is None else config.linux.run_as_group
+    uid, gid = process.uid, process.gid
+    if config.linux.run_as_user is not None:
+        # containerd's WithUserID: the group is that of the uid's passwd entry, else 0
+        uid = config.linux.run_as_user
+        gid = _passwd_gid(read_in_root(rootfs, "/etc/passwd"), uid)
+    if config.linux.run_as_group is not None:
+        gid = config.linux.run_as_group
     p["user"] = {"uid": uid, "gid": gid}
     groups = sorted(set(process.additional_gids) | set(config.linux.supplemental_groups))
     if groups:
         p["user"]["additionalGids"] = groups
-    caps = [cap for cap in DEFAULT_CAPS if cap not in config.linux.drop_capabilities]
-    caps += [cap for cap in config.linux.add_capabilities if cap not in caps]
+    caps = capabilities(config.linux.add_capabilities, config.linux.drop_capabilities,
+                        config.linux.privileged)
     p["capabilities"] = {"bounding": caps, "effective": list(caps), "permitted": list(caps)}
     if config.linux.oom_score_adj is not None:
         p["oomScoreAdj"] = config.linux.oom_score_adj
@@ -92,7 +100,95 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     resources = dict(linux["resources"])
     resources.update(config.linux.resources)
     linux["resources"] = resources
+    if config.linux.sysctls:
+        linux["sysctl"] = dict(config.linux.sysctls)
+    if config.linux.privileged:
+        _privileged(spec)
     return spec
+
+
+def _cap_name(name: str) -> str:
+    """Kubernetes names capabilities without the prefix (NET_ADMIN); the OCI config with."""
+    name = name.upper()
+    return name if name.startswith("CAP_") else "CAP_" + name
+
+
+def _all_caps() -> list[str]:
+    """Every capability this kubelet holds (containerd's WithAllCurrentCapabilities): a host
+    whose bounding set lacks one cannot give it to a container either."""
+    with open("/proc/self/status") as f:
+        bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return [name for number, name in enumerate(caps_mod.NAMES[:caps_mod.last_cap() + 1])
+            if bounding >> number & 1]
+
+
+def capabilities(add: list[str], drop: list[str], privileged: bool) -> list[str]:
+    """The container's capability set, as containerd makes it: every capability for a
+    privileged container; else the default set, or all of them if add has ALL, or none if drop
+    has ALL, then the other adds, then the other drops."""
+    if privileged:
+        return _all_caps()
+    add_names = [_cap_name(c) for c in add]
+    drop_names = [_cap_name(c) for c in drop]
+    caps = list(DEFAULT_CAPS)
+    if "CAP_ALL" in add_names:
+        caps = _all_caps()
+    if "CAP_ALL" in drop_names:
+        caps = []
+    caps += [c for c in add_names if c != "CAP_ALL" and c not in caps]
+    return [c for c in caps if c not in drop_names]
+
+
+def _passwd_gid(passwd: str | None, uid: int) -> int:
+    for line in (passwd or "").splitlines():
+        fields = line.split(":")
+        if len(fields) > 3 and fields[2] == str(uid) and fields[3].isdigit():
+            return int(fields[3])
+    return 0
+
+
+# Directories of /dev whose nodes a privileged container does not get (containerd's list).
+_SKIPPED_DEV_DIRS = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
+
+
+def host_devices(root: str = "/dev") -> list[dict]:
+    """The host's device nodes, as linux.devices entries."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in _SKIPPED_DEV_DIRS]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if path == "/dev/console":
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode):
+                kind = "c"
+            elif stat.S_ISBLK(st.st_mode):
+                kind = "b"
+            else:
+                continue
+            found.append({"path": path, "type": kind, "major": os.major(st.st_rdev),
+                          "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+                          "uid": st.st_uid, "gid": st.st_gid})
+    return found
+
+
+def _privileged(spec: dict) -> None:
+    """What privileged adds (containerd): the host's devices, all allowed; /sys and the
+    cgroup mount writable; no masked or read-only paths; no seccomp."""
+    linux = spec["linux"]
+    linux["devices"] = host_devices()
+    linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    linux.pop("maskedPaths", None)
+    linux.pop("readonlyPaths", None)
+    linux.pop("seccomp", None)
+    for m in spec["mounts"]:
+        if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+            m["options"] = [o for o in m.get("options", []) if o != "ro"]
 
 
 def stop_signal(image: dict) -> str:

@@ -52,7 +52,11 @@ class Images(ImageService):
             record = self.record(ref)
         except ImageNotFound:
             return None
-        return _image(record)
+        user = ((self.config(record).get("config") or {}).get("User") or "").split(":")[0]
+        uid, username = (int(user), "") if user.isdigit() else (None, user)
+        return Image(id=record.config, repo_tags=[record.name],
+                     repo_digests=[repo_digest(record)], size=record.size,
+                     uid=uid, username=username)
 
     def remove_image(self, ref: str) -> None:
         try:

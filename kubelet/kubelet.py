@@ -13,7 +13,8 @@ import time
 from cni import conf as cni_conf
 from cni.errors import CNIError
 
-from kubelet import admission, machine, pod_status, pods, serving_cert
+from kubelet import admission, machine, node_status, pod_status, pods, serving_cert
+from apiserver.quantity import parse_quantity
 from kubelet.apiclient import ApiClient
 from kubelet.config_objects import ConfigObjects
 from kubelet.config import KubeletConfig
@@ -24,8 +25,10 @@ from kubelet.gc import GarbageCollector
 from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
 from kubelet.logs import LogRotator
+from kubelet.eviction import EvictionManager
 from kubelet.node_status import NodeStatus
 from kubelet.pod_cgroups import PodCgroups
+from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
 from kubelet.pod_sources import ApiPodSource
 from kubelet.pod_sync import PodSyncer
@@ -70,14 +73,19 @@ class Kubelet:
         self.images = Images(config.image_store_root, config.serialize_image_pulls)
         self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
                                           config.cni_bin_dirs, config.cni_cache_dir)
-        self.cgroups = PodCgroups(config.cgroup_root)
+        self.cgroups = PodCgroups(config.cgroup_root, config.pod_pids_limit)
+        memory_total = machine.meminfo().get("MemTotal", 0)
         self.volumes = Volumes(config.root_dir, ConfigObjects(self.client), os.cpu_count() or 1,
-                               machine.meminfo().get("MemTotal", 0))
+                               memory_total)
+        etc_files = PodEtcFiles(config.root_dir, config.resolv_conf, config.cluster_dns,
+                                config.cluster_domain)
         self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir,
-                                self.volumes, host_ip, self.events)
+                                self.volumes, host_ip, self.events, etc_files, memory_total)
         self.status = StatusManager(self.client)
         self.workers = PodWorkers(self, config.sync_frequency)
         self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip, self.events)
+        self.eviction = EvictionManager(config, self.runtime, self.cgroups,
+                                        self.workers.active_pods, self.evict)
         self.rotator = LogRotator(self.runtime, config.container_log_max_size,
                                   config.container_log_max_files)
         self.sources: list[ApiPodSource] = []
@@ -104,7 +112,7 @@ class Kubelet:
         self.server.start()
         log.info("kubelet %s serving on %s:%d", self.config.node_name, self.config.address,
                  self.server.port)
-        loops = [self._housekeeping]
+        loops = [self._housekeeping, self.eviction.run]
         if self.node_status is not None:
             loops += [self.node_status.run, self.lease.run]
         loops += [source.run for source in self.sources]
@@ -210,7 +218,7 @@ class Kubelet:
 
     def _pod(self, pod: dict) -> None:
         if pods.uid(pod) not in self.workers.known():
-            verdict = admission.admit(self.workers.active_count(), self.config.max_pods)
+            verdict = admission.admit(pod, self.workers.active_pods(), self._admission_node())
             if not verdict.admit and not pods.is_terminal(pod):
                 log.warning("pod %s rejected: %s", pods.full_name(pod), verdict.message)
                 status = self._generate(pod, PodRuntime(pods.uid(pod)), terminal=True)
@@ -219,6 +227,22 @@ class Kubelet:
                 self.workers.reject(pod)
                 return
         self.workers.update(pod)
+
+    def _admission_node(self) -> admission.Node:
+        allocatable = node_status.resources(self.config)[1]
+        return admission.Node(
+            cpu=int(parse_quantity(allocatable["cpu"]) * 1000),
+            memory=int(parse_quantity(allocatable["memory"])), max_pods=self.config.max_pods,
+            allowed_unsafe_sysctls=self.config.allowed_unsafe_sysctls)
+
+    def evict(self, pod: dict, message: str) -> None:
+        """The eviction manager's kill: the pod ends Failed/Evicted, its containers killed at
+        once (a hard threshold grants no grace period)."""
+        status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
+        status.update(phase="Failed", reason="Evicted", message=message)
+        self.status.set(pod, status)
+        self.events.pod(pod, WARNING, "Evicted", message)
+        self.workers.terminate(pods.uid(pod), grace_override=0)
 
     # -- what the pod workers call ------------------------------------------------------------
 
@@ -274,6 +298,7 @@ class Kubelet:
         self.probes.remove_pod(pods.uid(pod))
         self.syncer.remove_pod(pod)
         self.status.forget(pods.uid(pod))
+        self.eviction.forget(pods.uid(pod))
 
     # -- the server's log lookup --------------------------------------------------------------
 

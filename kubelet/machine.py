@@ -97,3 +97,17 @@ def default_ip() -> str:
 
 def hostname() -> str:
     return socket.gethostname().lower()
+
+
+_CAP_SYS_RESOURCE = 24
+
+
+def lowest_oom_score_adj() -> int:
+    """The lowest oom_score_adj this process's children can be given: any without limit
+    (-1000) when it holds CAP_SYS_RESOURCE, else its own, which the kernel forbids going below
+    (containerd's restrictOOMScoreAdj; some sandboxed hosts drop that capability)."""
+    effective = next((int(line.split()[1], 16) for line in _read("/proc/self/status")
+                      .splitlines() if line.startswith("CapEff:")), 0)
+    if effective >> _CAP_SYS_RESOURCE & 1:
+        return -1000
+    return int(_read("/proc/self/oom_score_adj", "0"))

@@ -43,6 +43,31 @@ def _cpu(millis: int) -> str:
     return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
 
 
+def resources(config: KubeletConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """(capacity, allocatable): allocatable is capacity less the reservations and the hard
+    eviction thresholds."""
+    cap = machine.capacity(config.root_dir)
+    reserved = {"cpu": 0, "memory": 0, "ephemeral-storage": 0, "pid": 0}
+    for res in (config.system_reserved, config.kube_reserved):
+        for name, value in res.items():
+            amount = parse_quantity(value)
+            reserved[name] = reserved.get(name, 0) + (int(amount * 1000) if name == "cpu"
+                                                      else int(amount))
+    hard = config.eviction_hard
+    memory_floor = threshold(hard.get("memory.available", "0"), cap.memory)
+    storage_floor = threshold(hard.get("nodefs.available", "0"), cap.storage)
+    capacity = {"cpu": str(cap.cpus), "memory": f"{cap.memory // 1024}Ki",
+                "ephemeral-storage": f"{cap.storage // 1024}Ki",
+                "pods": str(config.max_pods), "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
+    allocatable = dict(capacity)
+    allocatable["cpu"] = _cpu(max(cap.cpus * 1000 - reserved["cpu"], 0))
+    memory = max(cap.memory - reserved["memory"] - memory_floor, 0)
+    allocatable["memory"] = f"{memory // 1024}Ki"
+    allocatable["ephemeral-storage"] = str(max(
+        cap.storage - reserved["ephemeral-storage"] - storage_floor, 0))
+    return capacity, allocatable
+
+
 class NodeStatus:
     def __init__(self, client: ApiClient, config: KubeletConfig, host_ip: str,
                  kubelet_port: Callable[[], int], network_ready: Callable[[], str],
@@ -64,28 +89,7 @@ class NodeStatus:
     # -- the status ---------------------------------------------------------------------------
 
     def resources(self) -> tuple[dict[str, str], dict[str, str]]:
-        """(capacity, allocatable): allocatable is capacity less the reservations and the hard
-        eviction thresholds."""
-        cap = machine.capacity(self.config.root_dir)
-        reserved = {"cpu": 0, "memory": 0, "ephemeral-storage": 0, "pid": 0}
-        for res in (self.config.system_reserved, self.config.kube_reserved):
-            for name, value in res.items():
-                amount = parse_quantity(value)
-                reserved[name] = reserved.get(name, 0) + (int(amount * 1000) if name == "cpu"
-                                                          else int(amount))
-        hard = self.config.eviction_hard
-        memory_floor = threshold(hard.get("memory.available", "0"), cap.memory)
-        storage_floor = threshold(hard.get("nodefs.available", "0"), cap.storage)
-        capacity = {"cpu": str(cap.cpus), "memory": f"{cap.memory // 1024}Ki",
-                    "ephemeral-storage": f"{cap.storage // 1024}Ki",
-                    "pods": str(self.config.max_pods), "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
-        allocatable = dict(capacity)
-        allocatable["cpu"] = _cpu(max(cap.cpus * 1000 - reserved["cpu"], 0))
-        memory = max(cap.memory - reserved["memory"] - memory_floor, 0)
-        allocatable["memory"] = f"{memory // 1024}Ki"
-        allocatable["ephemeral-storage"] = str(max(
-            cap.storage - reserved["ephemeral-storage"] - storage_floor, 0))
-        return capacity, allocatable
+        return resources(self.config)
 
     def pressure(self) -> dict[str, bool]:
         cap = machine.capacity(self.config.root_dir)

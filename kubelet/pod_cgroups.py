@@ -1,33 +1,54 @@
-"""Pod cgroups: <cgroupRoot>/kubepods/pod<uid>, which the pod's containers nest under (the
-runtime makes it with the first container's cgroup; the kubelet removes it once the pod is
-terminated). Issue 9 adds the QoS level (kubepods/burstable/pod<uid>,
-kubepods/besteffort/pod<uid>) in parent_of() and the pod-level limits."""
+"""Pod cgroups, as the kubelet's QoS and pod container managers lay them out under
+<cgroupRoot>/kubepods: Guaranteed pods directly in it, the others in kubepods/burstable and
+kubepods/besteffort (which gets the minimum cpu shares); each pod in pod<uid> with its pod-level
+limits (qos.pod_resources, and podPidsLimit), made before its first container, which nests
+below. The kubelet removes a pod's cgroup once the pod is terminated."""
 from __future__ import annotations
 
 import os
 
 import cgroups
 
+from kubelet import qos
+
+_LEVELS = {qos.GUARANTEED: "", qos.BURSTABLE: "/burstable", qos.BEST_EFFORT: "/besteffort"}
+
 
 class PodCgroups:
-    def __init__(self, cgroup_root: str) -> None:
+    def __init__(self, cgroup_root: str, pod_pids_limit: int = -1) -> None:
         self.kubepods = cgroup_root.rstrip("/") + "/kubepods"
+        self.pod_pids_limit = pod_pids_limit
 
     def parent_of(self, pod: dict) -> str:
-        return f"{self.kubepods}/pod{pod['metadata']['uid']}"
+        return f"{self.kubepods}{_LEVELS[qos.qos_class(pod)]}/pod{pod['metadata']['uid']}"
+
+    def ensure(self, pod: dict) -> None:
+        """The pod's cgroup (and its QoS level's) exists with the pod's limits."""
+        level = _LEVELS[qos.qos_class(pod)]
+        if level:
+            parent = cgroups.open_cgroup(self.kubepods + level)
+            if not parent.exists():
+                parent.create()
+                if level == _LEVELS[qos.BEST_EFFORT]:
+                    parent.apply({"cpu": {"shares": qos.MIN_SHARES}})
+        cg = cgroups.open_cgroup(self.parent_of(pod))
+        cg.create()
+        cg.apply(qos.pod_resources(pod, self.pod_pids_limit))
 
     def destroy(self, pod_uid: str) -> None:
         """Kills whatever is left in it and removes it; no error if it is gone."""
-        cgroups.open_cgroup(f"{self.kubepods}/pod{pod_uid}").destroy()
+        for level in _LEVELS.values():
+            cgroups.open_cgroup(f"{self.kubepods}{level}/pod{pod_uid}").destroy()
 
     def pod_uids(self) -> list[str]:
         """The pods that have a cgroup here (to find the orphans)."""
-        cg = cgroups.open_cgroup(self.kubepods)
         found: set[str] = set()
-        for directory in cg.hierarchy_dirs().values():
-            try:
-                names = os.listdir(directory)
-            except FileNotFoundError:
-                continue
-            found.update(n[3:] for n in names if n.startswith("pod"))
+        for level in _LEVELS.values():
+            cg = cgroups.open_cgroup(self.kubepods + level)
+            for directory in cg.hierarchy_dirs().values():
+                try:
+                    names = os.listdir(directory)
+                except FileNotFoundError:
+                    continue
+                found.update(n[3:] for n in names if n.startswith("pod"))
         return sorted(found)

@@ -10,10 +10,12 @@ import shutil
 import threading
 import time
 
-from kubelet import container_config, downward, labels, pod_actions, pods, probe_handlers
+from kubelet import (container_config, downward, labels, machine, pod_actions, pod_dns, pods,
+                     probe_handlers, qos, security_context)
 from kubelet.backoff import Backoff
 from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
+from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
 from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError,
                                      ImageService, PodSandboxConfig, PodSandboxMetadata,
@@ -37,14 +39,17 @@ class StartFailure(Exception):
 
 class PodSyncer:
     def __init__(self, runtime: RuntimeService, images: ImageService, cgroups: PodCgroups,
-                 pod_logs_dir: str, volumes: Volumes, host_ip: str,
-                 events: EventRecorder) -> None:
+                 pod_logs_dir: str, volumes: Volumes, host_ip: str, events: EventRecorder,
+                 etc_files: PodEtcFiles, memory_capacity: int) -> None:
         self.runtime = runtime
         self.volumes = volumes
         self.host_ip = host_ip
         self.events = events
         self.images = images
         self.cgroups = cgroups
+        self.etc_files = etc_files
+        self.memory_capacity = memory_capacity    # bytes, for the OOM score of Burstable pods
+        self.lowest_oom_score_adj = machine.lowest_oom_score_adj()
         self.pod_logs_dir = pod_logs_dir
         self.backoff = Backoff()          # crash loops, per pod and container
         self.image_backoff = Backoff()    # pulls, per pod and image
@@ -102,12 +107,20 @@ class PodSyncer:
             return ERROR_RETRY
         sandbox_id = actions.sandbox_id
         sandbox_config = self.sandbox_config(pod, actions.attempt)
+        if actions.create_sandbox or to_start:
+            try:
+                self.cgroups.ensure(pod)
+            except (OSError, ValueError) as e:
+                log.warning("failed to make the cgroup of %s: %s", pods.full_name(pod), e)
+                return ERROR_RETRY
         if actions.create_sandbox:
             try:
                 sandbox_id = self.runtime.run_pod_sandbox(sandbox_config)
             except (CRIError, OSError, ValueError) as e:
                 log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
                 return ERROR_RETRY
+        if to_start:
+            self.etc_files.write(pod, self.runtime.pod_sandbox_status(sandbox_id).ips)
         retry: float | None = None
         ctx = self._context(pod, sandbox_id, volume_paths) if to_start else None
         for container, init in to_start:
@@ -124,7 +137,7 @@ class PodSyncer:
 
     def sandbox_config(self, pod: dict, attempt: int) -> PodSandboxConfig:
         spec = pods.spec(pod)
-        hostname = (spec.get("hostname") or pods.name(pod))[:63].rstrip("-.")
+        hostname = pod_dns.hostname_and_domain(pod, "")[0]
         mappings = [PortMapping(p["containerPort"], p["hostPort"], p.get("protocol", "TCP"),
                                 p.get("hostIP", ""))
                     for c in pods.containers(pod) for p in c.get("ports") or []
@@ -176,8 +189,14 @@ class PodSyncer:
             restart_count = _restart_count_from_logs(self.pod_logs_dir, pod, name)
         try:
             config = container_config.build(pod, container, restart_count, init, ctx)
-        except (container_config.ConfigError, OSError) as e:
+            security_context.verify_run_as_non_root(pod, container,
+                                                    self.images.image_status(container["image"]))
+        except (container_config.ConfigError, security_context.NonRootError, OSError) as e:
             raise StartFailure("CreateContainerConfigError", str(e)) from None
+        security_context.apply(pod, container, config.linux)
+        config.linux.oom_score_adj = max(qos.oom_score_adj(pod, container, self.memory_capacity),
+                                         self.lowest_oom_score_adj)
+        config.mounts += self.etc_files.mounts(pod, container, config.linux.readonly_rootfs)
         try:
             container_id = self.runtime.create_container(sandbox_id, config, sandbox_config)
         except CRIError as e:

@@ -102,10 +102,21 @@ class PodWorkers:
         with self._lock:
             return {uid: w.pod for uid, w in self._workers.items()}
 
-    def active_count(self) -> int:
-        """Pods that are not terminated yet (what maxPods counts)."""
+    def active_pods(self) -> list[dict]:
+        """Pods that are not terminated yet (what admission counts)."""
         with self._lock:
-            return sum(1 for w in self._workers.values() if w.state != TERMINATED)
+            return [w.pod for w in self._workers.values() if w.state != TERMINATED]
+
+    def terminate(self, uid: str, grace_override: int) -> None:
+        """The pod's next sync finds it terminal (its status says so) and kills it with this
+        grace period."""
+        with self._lock:
+            w = self._workers.get(uid)
+            if w is not None:
+                w.grace_override = grace_override if w.grace_override is None else \
+                    min(grace_override, w.grace_override)
+                w.woken = True
+                w.cond.notify()
 
     def stop(self) -> None:
         with self._lock:

@@ -96,6 +96,8 @@ class LinuxContainerConfig:
     no_new_privs: bool = False
     add_capabilities: list[str] = field(default_factory=list)
     drop_capabilities: list[str] = field(default_factory=list)
+    privileged: bool = False
+    sysctls: dict[str, str] = field(default_factory=dict)      # the pod's, namespaced ones
 
 
 @dataclass
@@ -152,6 +154,8 @@ class Image:
     repo_tags: list[str]
     repo_digests: list[str]
     size: int
+    uid: int | None = None             # the image's User when numeric (CRI ImageStatus)
+    username: str = ""                 # the image's User when a name
 
 
 @dataclass

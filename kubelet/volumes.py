@@ -23,6 +23,7 @@ from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOSUID, mount, umount2
 from kubelet import atomic_writer, downward, pods
 from kubelet.atomic_writer import File
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
+from kubelet.fs_group import apply_fs_group
 
 log = logging.getLogger("kubelet.volumes")
 
@@ -82,8 +83,10 @@ class Volumes:
         if kind is None:
             raise ValueError(f"volume type {_sources(volume)} is not supported by pykubelet")
         target = self.path(pod, volume)
+        fs_group = (pods.spec(pod).get("securityContext") or {}).get("fsGroup")
         if kind == "emptyDir":
             source = volume.get("emptyDir") or {}
+            fresh = not os.path.isdir(target)
             if source.get("medium") == "Memory":
                 limit = source.get("sizeLimit")
                 self._tmpfs(target, int(parse_quantity(limit)) if limit else self.node_memory)
@@ -91,12 +94,17 @@ class Volumes:
                 raise ValueError(f"unsupported medium {source['medium']!r}")
             else:
                 _directory(target)
+            if fs_group is not None and fresh:
+                apply_fs_group(target, int(fs_group), readonly=False)
             return target
         if kind in ON_TMPFS:
             self._tmpfs(target, self.node_memory)
         else:
             _directory(target)
         atomic_writer.write(target, self._payload(pod, kind, volume[kind]))
+        if fs_group is not None:
+            # rewritten payloads get it again, as the kubelet sets ownership on every SetUp
+            apply_fs_group(target, int(fs_group), readonly=True)
         return target
 
     def _tmpfs(self, target: str, size: int) -> None:

@@ -33,8 +33,11 @@ def leftovers(kubelet) -> dict[str, object]:
         "IP allocations": [n for n in os.listdir(ipam) if n[0].isdigit()]
         if os.path.isdir(ipam) else [],
         "netns": os.listdir(os.path.join(root, "netns")),
-        "pod cgroups": [n for n in os.listdir(kubepods) if n.startswith("pod")]
-        if os.path.isdir(kubepods) else [],
+        "pod cgroups": [n for level in ("", "/burstable", "/besteffort")
+                        if os.path.isdir(kubepods + level)
+                        for n in os.listdir(kubepods + level) if n.startswith("pod")],
+        "pod dirs": os.listdir(os.path.join(root, "pods"))
+        if os.path.isdir(os.path.join(root, "pods")) else [],
         "mounts": [m for m in mounts_below(root)
                    if m not in (f"{root}/netns", f"{root}/sandboxes")],
         "snapshots": [k for k in snapshots.list_keys(Store(kubelet.image_root))

@@ -325,7 +325,8 @@ def test_oci_config_of_a_pod_container(tmp_path):
         add_capabilities=["CAP_NET_ADMIN"], drop_capabilities=["CAP_KILL"])
     spec = build("cid", config, image, str(rootfs), sandbox, unified_cgroups=False)
     p = spec["process"]
-    assert p["user"] == {"uid": 7, "gid": 1001, "additionalGids": [20]}
+    # containerd's WithUser: a runAsUser without a passwd entry gets group 0
+    assert p["user"] == {"uid": 7, "gid": 0, "additionalGids": [20]}
     assert p["oomScoreAdj"] == 500 and p["noNewPrivileges"] and spec["root"]["readonly"]
     assert "CAP_NET_ADMIN" in p["capabilities"]["bounding"]
     assert "CAP_KILL" not in p["capabilities"]["effective"]

@@ -1,8 +1,8 @@
-"""Requests and limits as OCI linux.resources (the kubelet's own conversion)."""
+"""Requests and limits as OCI linux.resources, QoS classes, pod cgroup limits and OOM scores."""
 import pytest
 
 from kubelet import container_config
-from kubelet.container_resources import linux_resources
+from kubelet.qos import container_resources as linux_resources
 
 
 def container(**resources):

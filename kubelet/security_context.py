@@ -1,0 +1,76 @@
+"""A container's securityContext as the runtime gets it (the kubelet's
+determineEffectiveSecurityContext and convertToRuntimeSecurityContext): the container's fields
+over the pod's, noNewPrivileges from allowPrivilegeEscalation, and the runAsNonRoot check
+against the image's user, which refuses to create the container (CreateContainerConfigError)."""
+from __future__ import annotations
+
+from kubelet import pods
+from kubelet.runtime_service import Image, LinuxContainerConfig
+
+# Fields a container's securityContext shares with the pod's; the container's win.
+_SHARED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile",
+           "windowsOptions", "appArmorProfile")
+
+
+class NonRootError(ValueError):
+    """runAsNonRoot cannot be honoured (the kubelet's message)."""
+
+
+def effective(pod: dict, container: dict) -> dict:
+    pod_sc = pods.spec(pod).get("securityContext") or {}
+    result = {k: pod_sc[k] for k in _SHARED if pod_sc.get(k) is not None}
+    result.update({k: v for k, v in (container.get("securityContext") or {}).items()
+                   if v is not None})
+    return result
+
+
+def verify_run_as_non_root(pod: dict, container: dict, image: Image | None) -> None:
+    """The kubelet's verifyRunAsNonRoot: with runAsNonRoot, a runAsUser of 0, an image user
+    of 0 (or none: root) or a user name that cannot be checked is refused."""
+    sc = effective(pod, container)
+    if not sc.get("runAsNonRoot"):
+        return
+    where = f'(pod: "{pods.full_name(pod)}", container: {container["name"]})'
+    if sc.get("runAsUser") is not None:
+        if int(sc["runAsUser"]) == 0:
+            raise NonRootError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    uid, username = (image.uid, image.username) if image is not None else (None, "")
+    if uid is None and username:
+        raise NonRootError(f"container has runAsNonRoot and image has non-numeric user "
+                           f"({username}), cannot verify user is non-root {where}")
+    if not uid:
+        raise NonRootError(f"container has runAsNonRoot and image will run as root {where}")
+
+
+def no_new_privileges(sc: dict) -> bool:
+    """The kubelet's AddNoNewPrivileges: only an explicit allowPrivilegeEscalation: false sets
+    it, and never for a privileged container or one given CAP_SYS_ADMIN."""
+    if sc.get("privileged"):
+        return False
+    added = (sc.get("capabilities") or {}).get("add") or []
+    if any(c.upper().removeprefix("CAP_") == "SYS_ADMIN" for c in added):
+        return False
+    return sc.get("allowPrivilegeEscalation") is False
+
+
+def apply(pod: dict, container: dict, linux: LinuxContainerConfig) -> None:
+    """Fills the security fields of the container's runtime config."""
+    sc = effective(pod, container)
+    pod_sc = pods.spec(pod).get("securityContext") or {}
+    if sc.get("runAsUser") is not None:
+        linux.run_as_user = int(sc["runAsUser"])
+    if sc.get("runAsGroup") is not None:
+        linux.run_as_group = int(sc["runAsGroup"])
+    groups = [int(g) for g in pod_sc.get("supplementalGroups") or []]
+    if pod_sc.get("fsGroup") is not None:
+        groups.append(int(pod_sc["fsGroup"]))      # the kubelet adds fsGroup to the groups
+    linux.supplemental_groups = sorted(set(groups))
+    linux.readonly_rootfs = bool(sc.get("readOnlyRootFilesystem"))
+    linux.privileged = bool(sc.get("privileged"))
+    caps = sc.get("capabilities") or {}
+    linux.add_capabilities = [str(c) for c in caps.get("add") or []]
+    linux.drop_capabilities = [str(c) for c in caps.get("drop") or []]
+    linux.no_new_privs = no_new_privileges(sc)
+    linux.sysctls = {s["name"]: str(s.get("value", ""))
+                     for s in pod_sc.get("sysctls") or []}
