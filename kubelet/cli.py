@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--node-labels", help="key=value,... labels of the Node at registration")
     p.add_argument("--register-node", type=_bool, help="register the Node (default true)")
     p.add_argument("--root-dir", help="the kubelet's state (default /var/lib/pykubelet)")
-    p.add_argument("--pod-manifest-path", help="static pod manifests (issue 9)")
+    p.add_argument("--pod-manifest-path", help="static pod manifests: a directory of YAML or "
+                   "JSON pods, or one file")
+    p.add_argument("--file-check-frequency", help="how often the manifests are read (20s)")
     p.add_argument("--max-pods", type=int, help="pods this node runs at most (default 110)")
     p.add_argument("--cni-conf-dir", help="CNI network configurations (default /etc/cni/net.d)")
     p.add_argument("--cni-bin-dir", help="CNI plugin directories, comma separated "
@@ -92,6 +94,9 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
             if not eq or not key:
                 raise ConfigError(f"--node-labels: {pair!r} is not key=value")
             config.node_labels[key] = value
+    if args.file_check_frequency:
+        config.file_check_frequency = parse_duration(args.file_check_frequency,
+                                                     "--file-check-frequency")
     if args.sync_frequency:
         config.sync_frequency = parse_duration(args.sync_frequency, "--sync-frequency")
     if args.container_log_max_size:
@@ -110,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         config, warnings = build_config(args)
         for w in warnings:
             print(f"pykubelet: warning: {w}", file=sys.stderr)
-        if config.static_pod_path:
-            raise ConfigError("--pod-manifest-path: static pods are not supported yet")
         conn = load_kubeconfig(config.kubeconfig) if config.kubeconfig else None
         host_ip = config.node_ip or machine.default_ip()
         from kubelet.kubelet import Kubelet

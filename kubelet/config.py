@@ -59,6 +59,7 @@ class KubeletConfig:
     node_lease_duration_seconds: int = 40
     # -- pods -------------------------------------------------------------------------------
     static_pod_path: str = ""
+    file_check_frequency: float = 20.0        # how often static pod manifests are read again
     sync_frequency: float = 60.0
     serialize_image_pulls: bool = True
     container_log_max_size: int = 10 << 20
@@ -99,6 +100,8 @@ class KubeletConfig:
             raise ConfigError("tlsCertFile and tlsPrivateKeyFile: give both or neither")
         if self.node_lease_duration_seconds <= 0:
             raise ConfigError("nodeLeaseDurationSeconds: must be greater than 0")
+        if self.file_check_frequency <= 0:
+            raise ConfigError("fileCheckFrequency: must be greater than 0")
         if not self.cgroup_root.startswith("/") or self.cgroup_root.rstrip("/") == "":
             raise ConfigError(f"cgroupRoot: {self.cgroup_root!r} must be an absolute cgroup "
                               "path below the root, like /pycontainer")
@@ -165,6 +168,7 @@ _FIELDS = {
     "cgroupRoot": ("cgroup_root", _str("cgroupRoot")),
     "staticPodPath": ("static_pod_path", _str("staticPodPath")),
     "syncFrequency": ("sync_frequency", _duration("syncFrequency")),
+    "fileCheckFrequency": ("file_check_frequency", _duration("fileCheckFrequency")),
     "serializeImagePulls": ("serialize_image_pulls", _bool("serializeImagePulls")),
     "address": ("address", _str("address")),
     "port": ("port", _int("port")),

@@ -24,6 +24,7 @@ from kubelet.events import WARNING, EventRecorder
 from kubelet.gc import GarbageCollector
 from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
+from kubelet.mirror_pods import MirrorPods
 from kubelet.logs import LogRotator
 from kubelet.eviction import EvictionManager
 from kubelet.node_status import NodeStatus
@@ -32,6 +33,7 @@ from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
 from kubelet.pod_sources import ApiPodSource
 from kubelet.pod_sync import PodSyncer
+from kubelet.static_pods import FilePodSource
 from kubelet.pod_workers import PodWorkers
 from kubelet.probes import ProbeManager
 from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
@@ -88,11 +90,14 @@ class Kubelet:
                                         self.workers.active_pods, self.evict)
         self.rotator = LogRotator(self.runtime, config.container_log_max_size,
                                   config.container_log_max_files)
-        self.sources: list[ApiPodSource] = []
+        self.sources: list[ApiPodSource | FilePodSource] = []
         self._by_source: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         if self.client is not None:
             self.sources.append(ApiPodSource(self.client, config.node_name, self))
+        if config.static_pod_path:
+            self.sources.append(FilePodSource(config.static_pod_path, config.node_name, self,
+                                              config.file_check_frequency))
         self.gc = GarbageCollector(self.runtime, self.cgroups, config.pod_logs_dir,
                                    config.max_per_pod_container,
                                    lambda: set(self.workers.known()), self.sources_ready)
@@ -103,6 +108,10 @@ class Kubelet:
                                   config.node_lease_duration_seconds,
                                   lambda: self.node_status.uid,
                                   self.node_status.registered) if self.client else None
+        self.mirrors = MirrorPods(self.client, config.node_name, lambda: self.node_status.uid,
+                                  self.status.resend) if self.client else None
+        if self.mirrors is not None:
+            self.status.mirror_uid = self.mirrors.uid
         self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
 
     # -- running ------------------------------------------------------------------------------
@@ -115,6 +124,8 @@ class Kubelet:
         loops = [self._housekeeping, self.eviction.run]
         if self.node_status is not None:
             loops += [self.node_status.run, self.lease.run]
+        if self.mirrors is not None:
+            loops.append(self.mirrors.run)
         loops += [source.run for source in self.sources]
         threads = [threading.Thread(target=fn, args=(stop,), name=fn.__qualname__, daemon=True)
                    for fn in loops]
@@ -123,6 +134,8 @@ class Kubelet:
         stop.wait()
         for source in self.sources:
             source.stop()
+        if self.mirrors is not None:
+            self.mirrors.stop()
         self.workers.stop()
         self.probes.stop()
         self.events.stop()
@@ -165,7 +178,7 @@ class Kubelet:
             if message is None:
                 continue
             log.warning("evicting %s: %s", pods.full_name(pod), message)
-            # event: Evicted (Warning)
+            self.events.pod(pod, WARNING, "Evicted", message)
             status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
             status.update(phase="Failed", reason="Evicted", message=message)
             self.status.set(pod, status)
@@ -192,6 +205,12 @@ class Kubelet:
     # -- pods from the sources ----------------------------------------------------------------
 
     def set_pods(self, source: str, pod_list: list[dict]) -> None:
+        if self.mirrors is not None:
+            if source == FilePodSource.name:
+                self.mirrors.set_static(pod_list)
+            else:
+                self.mirrors.set_mirrors([p for p in pod_list if pods.is_mirror(p)])
+        pod_list = [p for p in pod_list if not pods.is_mirror(p)]
         uids = {pods.uid(p) for p in pod_list}
         with self._lock:
             gone = self._by_source.get(source, set()) - uids
@@ -204,6 +223,10 @@ class Kubelet:
                 self.workers.update(known[uid], removed=True)
 
     def pod_event(self, source: str, kind: str, pod: dict) -> None:
+        if pods.is_mirror(pod):
+            if self.mirrors is not None:
+                self.mirrors.mirror_event(kind, pod)
+            return
         uid = pods.uid(pod)
         with self._lock:
             uids = self._by_source.setdefault(source, set())

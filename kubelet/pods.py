@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import os
 
+# The annotations the kubelet's config sources put on static pods, and the one that marks their
+# mirror pods in the API server (its value is the static pod's config hash).
+CONFIG_HASH = "kubernetes.io/config.hash"
+CONFIG_SOURCE = "kubernetes.io/config.source"
+CONFIG_SEEN = "kubernetes.io/config.seen"
+CONFIG_MIRROR = "kubernetes.io/config.mirror"
+
 
 def uid(pod: dict) -> str:
     return pod["metadata"]["uid"]
@@ -73,3 +80,17 @@ def grace_period(pod: dict) -> int:
 def log_directory(pod_logs_dir: str, pod: dict) -> str:
     """<podLogsDir>/<namespace>_<name>_<uid>"""
     return os.path.join(pod_logs_dir, f"{namespace(pod)}_{name(pod)}_{uid(pod)}")
+
+
+def annotations(pod: dict) -> dict:
+    return pod["metadata"].get("annotations") or {}
+
+
+def is_static(pod: dict) -> bool:
+    """From a manifest file, not from the API server."""
+    return annotations(pod).get(CONFIG_SOURCE, "api") != "api"
+
+
+def is_mirror(pod: dict) -> bool:
+    """The API server's copy of a static pod, which the kubelet never runs."""
+    return CONFIG_MIRROR in annotations(pod)

@@ -1,12 +1,14 @@
 """Writes pod statuses to the API server (pods/status, a JSON merge patch) whenever they
 change: the newest status per pod wins (older ones not yet sent are never sent), writes that
 fail are retried with back-off until the API server answers, and a terminated pod that is being
-deleted is deleted for good (grace period 0) once its final status is written."""
+deleted is deleted for good (grace period 0) once its final status is written. A static pod's status goes
+to its mirror pod (mirror_pods.py), once one exists."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from kubelet import pods
 from kubelet.apiclient import ApiClient, ApiError, Unavailable
@@ -19,11 +21,12 @@ RETRY_FIRST, RETRY_MAX = 0.5, 5.0
 
 
 class _Entry:
-    __slots__ = ("namespace", "name", "uid", "status", "written", "delete", "deleted",
+    __slots__ = ("namespace", "name", "uid", "static", "status", "written", "delete", "deleted",
                  "retry_at", "delay")
 
     def __init__(self, pod: dict) -> None:
         self.namespace, self.name, self.uid = pods.namespace(pod), pods.name(pod), pods.uid(pod)
+        self.static = pods.is_static(pod)
         self.status: dict | None = None
         # What the API server has: its copy when we first saw the pod, then what we wrote.
         self.written: dict | None = pod.get("status")
@@ -36,6 +39,8 @@ class _Entry:
 class StatusManager:
     def __init__(self, client: ApiClient | None, writers: int = 4) -> None:
         self.client = client
+        # (namespace, name, static pod uid) -> the uid of its mirror pod, None while there is none
+        self.mirror_uid: Callable[[str, str, str], str | None] = lambda *_: None
         self._entries: dict[str, _Entry] = {}
         self._queue: list[str] = []
         self._busy: set[str] = set()
@@ -70,6 +75,15 @@ class StatusManager:
             if not entry.delete:
                 entry.delete = True
                 self._enqueue(entry)
+
+    def resend(self, uid: str) -> None:
+        """The API server lost what was written (a new mirror pod): write the status again."""
+        with self._cond:
+            entry = self._entries.get(uid)
+            if entry is not None:
+                entry.written = None
+                if entry.status is not None:
+                    self._enqueue(entry)
 
     def forget(self, uid: str) -> None:
         with self._cond:
@@ -138,6 +152,11 @@ class StatusManager:
     def _write(self, entry: _Entry) -> bool:
         """True once everything asked of this pod is written."""
         path = f"/api/v1/namespaces/{entry.namespace}/pods/{entry.name}"
+        api_uid = entry.uid
+        if entry.static:
+            api_uid = self.mirror_uid(entry.namespace, entry.name, entry.uid)
+            if api_uid is None:
+                return False        # no mirror pod yet: retried
         while True:
             with self._cond:
                 status = entry.status
@@ -145,7 +164,7 @@ class StatusManager:
                     break
             body = {k: status.get(k) for k in OWNED}
             self.client.patch(path + "/status",
-                              {"metadata": {"uid": entry.uid}, "status": body})
+                              {"metadata": {"uid": api_uid}, "status": body})
             with self._cond:
                 entry.written = status
         if entry.delete:

@@ -148,8 +148,10 @@ class KubeletProcess:
     """One pykubelet with everything of its own; cleanup() removes all of it."""
 
     def __init__(self, server, node: str, token: str, image_root: str,
-                 config: dict | None = None) -> None:
+                 config: dict | None = None, standalone: bool = False) -> None:
+        """standalone: no --kubeconfig, the kubelet runs without the API server."""
         self.server = server
+        self.standalone = standalone
         self.node = node
         # Short: the shims' unix socket paths live below it.
         self.dir = tempfile.mkdtemp(prefix="pyk-")
@@ -191,9 +193,10 @@ class KubeletProcess:
 
     def start(self) -> None:
         log = open(self.output, "a")
+        api = [] if self.standalone else ["--kubeconfig", self.kubeconfig]
         self.proc = subprocess.Popen(
-            [PYKUBELET, "--config", self.config, "--kubeconfig", self.kubeconfig,
-             "--hostname-override", self.node, "--node-ip", "127.0.0.1", "--root-dir", self.root,
+            [PYKUBELET, "--config", self.config, *api, "--hostname-override", self.node,
+             "--node-ip", "127.0.0.1", "--root-dir", self.root,
              "--cni-conf-dir", self.cni_conf, "--cni-bin-dir", f"{BIN},/usr/lib/cni",
              "--cni-cache-dir", os.path.join(self.dir, "cni-cache"),
              "--image-root", self.image_root, "-v", "1"],
