@@ -82,13 +82,14 @@ def image_root(tmp_path_factory) -> str:
 @pytest.fixture
 def start_kubelet(api_server, nodes, image_root):
     """kubelet = start_kubelet(config={...}): a new pykubelet on its own node, with these
-    KubeletConfiguration fields (standalone=True: without the API server); all cleaned up
-    after."""
+    KubeletConfiguration fields (standalone=True: without the API server; portmap=True: CNI
+    forwards hostPorts); all cleaned up after."""
     made: list[KubeletProcess] = []
 
-    def start(config: dict | None = None, standalone: bool = False) -> KubeletProcess:
+    def start(config: dict | None = None, standalone: bool = False,
+              portmap: bool = False) -> KubeletProcess:
         name, token = nodes.take()
-        k = KubeletProcess(api_server, name, token, image_root, config, standalone)
+        k = KubeletProcess(api_server, name, token, image_root, config, standalone, portmap)
         made.append(k)
         k.start()
         return k

@@ -148,8 +148,10 @@ class KubeletProcess:
     """One pykubelet with everything of its own; cleanup() removes all of it."""
 
     def __init__(self, server, node: str, token: str, image_root: str,
-                 config: dict | None = None, standalone: bool = False) -> None:
-        """standalone: no --kubeconfig, the kubelet runs without the API server."""
+                 config: dict | None = None, standalone: bool = False,
+                 portmap: bool = False) -> None:
+        """standalone: no --kubeconfig, the kubelet runs without the API server; portmap: the
+        CNI chain forwards hostPorts."""
         self.server = server
         self.standalone = standalone
         self.node = node
@@ -171,10 +173,12 @@ class KubeletProcess:
         self.output = os.path.join(self.dir, "kubelet.log")
         os.makedirs(self.cni_conf)
         with open(os.path.join(self.cni_conf, "10-kt.conflist"), "w") as f:
-            json.dump({"cniVersion": "1.0.0", "name": self.network, "plugins": [
-                {"type": "pycni-bridge", "bridge": self.bridge, "isGateway": True,
-                 "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": self.subnet}]],
-                          "dataDir": self.ipam}}]}, f)
+            plugins = [{"type": "pycni-bridge", "bridge": self.bridge, "isGateway": True,
+                        "ipam": {"type": "pycni-host-local",
+                                 "ranges": [[{"subnet": self.subnet}]], "dataDir": self.ipam}}]
+            if portmap:
+                plugins.append({"type": "pycni-portmap", "capabilities": {"portMappings": True}})
+            json.dump({"cniVersion": "1.0.0", "name": self.network, "plugins": plugins}, f)
         with open(self.config, "w") as f:
             json.dump({"apiVersion": "kubelet.config.k8s.io/v1beta1",
                        "kind": "KubeletConfiguration", "podLogsDir": self.pod_logs,

@@ -121,3 +121,19 @@ def test_host_pid_ipc_and_network_namespaces(api, kubelet, namespace):
     assert logs(api, namespace, "hostns").split() == host
     own = logs(api, namespace, "ownns").split()
     assert all(a != b for a, b in zip(own, host))
+
+
+def test_fs_group_owns_the_volumes_the_kubelet_makes(api, kubelet, namespace):
+    api.client.create(f"/api/v1/namespaces/{namespace}/configmaps", {
+        "metadata": {"name": "cfg"}, "data": {"key": "value"}})
+    pod = run_to_end(
+        api, namespace, kubelet.node, "fsgroup",
+        "stat -c '%g %a' /data; touch /data/new; stat -c %g /data/new; stat -L -c %g /cfg/key",
+        securityContext={"runAsUser": 1000, "fsGroup": 5000},
+        volumes=[{"name": "data", "emptyDir": {}},
+                 {"name": "cfg", "configMap": {"name": "cfg"}}],
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"},
+                                    {"name": "cfg", "mountPath": "/cfg"}]})
+    assert pod["status"]["phase"] == "Succeeded", logs(api, namespace, "fsgroup")
+    # the emptyDir setgid to the group, so what the container creates there is the group's
+    assert logs(api, namespace, "fsgroup").split("\n") == ["5000 2777", "5000", "5000", ""]

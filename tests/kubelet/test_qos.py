@@ -29,3 +29,62 @@ def test_bad_quantity_is_a_config_error_naming_the_field():
         container_config.build(pod, container(limits={"memory": "lots"}), 0, False)
     built = container_config.build(pod, container(limits={"memory": "1Gi"}), 0, False)
     assert built.linux.resources["memory"] == {"limit": 1 << 30}
+
+
+def _pod(*containers, init=()):
+    return {"metadata": {"name": "p", "namespace": "d", "uid": "u"},
+            "spec": {"containers": list(containers), "initContainers": list(init)}}
+
+
+def test_qos_classes_and_pod_cgroup_limits():
+    from kubelet import qos
+
+    guaranteed = _pod(container(limits={"cpu": "1", "memory": "1Gi"}),
+                      container(limits={"cpu": "500m", "memory": "512Mi"}))
+    assert qos.qos_class(guaranteed) == "Guaranteed"
+    assert qos.pod_resources(guaranteed, 100) == {
+        "cpu": {"shares": 1536, "quota": 150_000, "period": 100_000},
+        "memory": {"limit": 3 << 29}, "pids": {"limit": 100}}
+    # one container without a memory limit: no pod memory limit, as the kubelet does
+    burstable = _pod(container(requests={"memory": "64Mi"}, limits={"memory": "128Mi"}),
+                     container(requests={"cpu": "250m"}))
+    assert qos.qos_class(burstable) == "Burstable"
+    assert qos.pod_resources(burstable, -1) == {"cpu": {"shares": 256}}
+    assert qos.pod_resources(_pod(container()), -1) == {"cpu": {"shares": 2}}
+    # a big init container sets the pod's request
+    assert qos.pod_requests(_pod(container(requests={"cpu": "100m"}),
+                                 init=[container(requests={"cpu": "2"})]), "cpu") == 2000
+
+
+def test_oom_score_adj_per_the_kubelets_policy():
+    from kubelet import qos
+
+    gib = 1 << 30
+    assert qos.oom_score_adj(_pod(container(limits={"cpu": "1", "memory": "1Gi"})),
+                             container(limits={"cpu": "1", "memory": "1Gi"}), 8 * gib) == -997
+    assert qos.oom_score_adj(_pod(container()), container(), 8 * gib) == 1000
+    half = container(requests={"memory": "4Gi"})
+    assert qos.oom_score_adj(_pod(half), half, 8 * gib) == 500
+    tiny = container(requests={"memory": "1"})
+    assert qos.oom_score_adj(_pod(tiny), tiny, 8 * gib) == 999       # never BestEffort's
+    huge = container(requests={"memory": "16Gi"})
+    assert qos.oom_score_adj(_pod(huge), huge, 8 * gib) == 3         # never Guaranteed's
+
+
+def test_admission_sysctls_then_pods_then_cpu_and_memory():
+    from kubelet import admission
+
+    node = admission.Node(cpu=2000, memory=1 << 30, max_pods=3, allowed_unsafe_sysctls=[])
+    running = [_pod(container(requests={"cpu": "1500m", "memory": "512Mi"}))]
+    verdict = admission.admit(_pod(container(requests={"cpu": "600m"})), running, node)
+    assert (verdict.admit, verdict.reason) == (False, "OutOfcpu")
+    assert verdict.message == ("Node didn't have enough resource: cpu, requested: 600, used: "
+                               "1500, capacity: 2000")
+    verdict = admission.admit(_pod(container(requests={"memory": "600Mi"})), running, node)
+    assert verdict.reason == "OutOfmemory"
+    assert admission.admit(_pod(container(requests={"cpu": "500m"})), running, node).admit
+    unsafe = _pod(container())
+    unsafe["spec"]["securityContext"] = {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}
+    assert admission.admit(unsafe, running, node).reason == "SysctlForbidden"
+    allowed = admission.Node(2000, 1 << 30, 3, ["kernel.msg*"])
+    assert admission.admit(unsafe, running, allowed).admit
