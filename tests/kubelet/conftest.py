@@ -19,7 +19,7 @@ from apiserver_testlib import Server  # noqa: E402
 from kubelet_testlib import Api, KubeletProcess, make_image_store  # noqa: E402
 from netkit import restore_host_networking  # noqa: E402,F401
 
-NODE_POOL = 16
+NODE_POOL = 64
 
 
 class Nodes:

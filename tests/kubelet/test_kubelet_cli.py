@@ -28,8 +28,10 @@ def run(*args: str) -> subprocess.CompletedProcess:
     ("", ["--kubeconfig", "/nonexistent/kubeconfig"],
      "pykubelet: --kubeconfig: cannot read /nonexistent/kubeconfig: No such file or directory"),
     ("", ["--node-labels", "novalue"], "pykubelet: --node-labels: 'novalue' is not key=value"),
-    ("", ["--pod-manifest-path", "/etc/kubernetes/manifests"],
-     "pykubelet: --pod-manifest-path: static pods are not supported yet"),
+    ("fileCheckFrequency: 0s\n", ["--pod-manifest-path", "/etc/kubernetes/manifests"],
+     "pykubelet: fileCheckFrequency: must be greater than 0"),
+    ("", ["--file-check-frequency", "often"],
+     "pykubelet: --file-check-frequency: 'often' is not a duration like 10s or 1m30s"),
 ])
 def test_bad_input_one_line_nothing_left(tmp_path, config, args, message):
     (tmp_path / "config.yaml").write_text("kind: KubeletConfiguration\n" + config)
