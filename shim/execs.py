@@ -1,6 +1,7 @@
 """One exec request (exec probes use it), run in a short-lived child of the shim: `runtime exec
---detach` starts the process in the container, the child keeps its output (bounded), waits for
-its end, kills it when its time is up, and answers the client itself.
+--detach` (in that child itself when the runtime is this installation's) starts the process in
+the container, the child keeps its output (bounded), waits for its end, kills it when its time
+is up, and answers the client itself.
 
 The child makes itself a subreaper, so the process becomes its child once the runtime exits and
 its exact wait status (exit code or signal) is known. Run in a child so that the long-lived shim
@@ -57,11 +58,20 @@ def run(runtime: Runtime, container_id: str, state_dir: str, devnull: int,
     out = _Output()
     ends = [out.pipe(0), out.pipe(1)]
     try:
-        runtime_pid = runtime.spawn(argv, devnull, *ends)
+        if runtime.in_process:
+            if deadline is not None:
+                # a runtime stuck on, say, a frozen container ends this child at the deadline
+                signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
+            exit_code = runtime.run_here(argv, devnull, *ends)
+            timed_out, status = False, exit_code << 8      # as the wait status _wait gives
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        else:
+            runtime_pid = runtime.spawn(argv, devnull, *ends)
     finally:
         for fd in ends:
             os.close(fd)
-    timed_out, status = _wait(runtime_pid, out, deadline)
+    if not runtime.in_process:
+        timed_out, status = _wait(runtime_pid, out, deadline)
     pid = _read_pid_file(pid_file)
     if pid and (status == 0 or timed_out):
         if timed_out:

@@ -58,3 +58,16 @@ def test_exec_after_the_container_exited(shims):
         c.wait(timeout=10)
         with pytest.raises(shim.ShimError, match="has exited"):
             c.exec(["true"])
+
+
+def test_exec_into_a_paused_container_is_the_runtimes_error(shims):
+    info = shims.start("sleep", "1000")
+    assert shims.runtime("pause", info.id).returncode == 0
+    try:
+        with shims.connect(info.id) as c:
+            with pytest.raises(shim.ShimError, match="cannot exec in a paused container"):
+                c.exec(["true"], timeout=1)
+    finally:
+        assert shims.runtime("resume", info.id).returncode == 0
+    with shims.connect(info.id) as c:
+        assert c.exec(["true"]).exit_code == 0     # the shim serves on
