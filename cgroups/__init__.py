@@ -15,8 +15,11 @@ from cgroups.errors import CgroupError, SystemdUnavailable
 from cgroups.paths import check_path, resolve_path
 from cgroups.validate import validate_resources
 
-__all__ = ["FROZEN", "THAWED", "Cgroup", "CgroupError", "CgroupStats", "SystemdUnavailable",
-           "detect_mode", "open_cgroup", "resolve_path", "validate_resources"]
+__all__ = ["FROZEN", "THAWED", "Cgroup", "CgroupError", "CgroupStats", "Hierarchies",
+           "SystemdUnavailable", "detect_mode", "hierarchies", "open_cgroup", "resolve_path",
+           "validate_resources"]
+
+Hierarchies = mode.Hierarchies
 
 
 def detect_mode() -> str:
@@ -24,10 +27,17 @@ def detect_mode() -> str:
     return mode.detect().mode
 
 
-def open_cgroup(path: str) -> Cgroup:
-    """The cgroup at path (from resolve_path) with the driver for this host; touches nothing."""
+def hierarchies() -> Hierarchies:
+    """This host's cgroup mounts, read from /proc/self/mountinfo (whose cost grows with the
+    number of mounts: keep the answer where it is needed again, as the runtime's state does)."""
+    return mode.detect()
+
+
+def open_cgroup(path: str, known: Hierarchies | None = None) -> Cgroup:
+    """The cgroup at path (from resolve_path) with the driver for this host (for the hierarchies
+    given, else those detected now); touches nothing."""
     check_path(path)
-    hierarchies = mode.detect()
+    hierarchies = known or mode.detect()
     if hierarchies.mode == mode.V2:
         from cgroups.v2 import V2Cgroup
         return V2Cgroup(path, hierarchies.unified)

@@ -35,6 +35,13 @@ class Hierarchies:
     def __repr__(self) -> str:
         return f"Hierarchies(mode={self.mode!r}, v1={self.v1!r}, unified={self.unified!r})"
 
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "v1": dict(self.v1), "unified": self.unified}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Hierarchies:
+        return cls(raw["mode"], dict(raw["v1"]), raw["unified"])
+
 
 def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.

@@ -43,7 +43,9 @@ class Container:
         if self._cgroup is None:
             import cgroups
 
-            self._cgroup = cgroups.open_cgroup(self.state.cgroup_path)
+            known = self.state.cgroup_hierarchies
+            self._cgroup = cgroups.open_cgroup(
+                self.state.cgroup_path, cgroups.Hierarchies.from_dict(known) if known else None)
         return self._cgroup
 
     def init_alive(self) -> bool:

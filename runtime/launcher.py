@@ -42,14 +42,15 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
     state_dir = StateDir(root, container_id)
     cgroup_path = cgroups.resolve_path(config.cgroups_path, container_id,
                                        systemd=opts.systemd_cgroup)
-    cgroup = cgroups.open_cgroup(cgroup_path)
+    hierarchies = cgroups.hierarchies()
+    cgroup = cgroups.open_cgroup(cgroup_path, hierarchies)
     resources = cgroup_resources(config)
     cgroup.validate(resources)  # what this host's driver cannot do, before anything exists
     state_dir.create()
     state = State(id=container_id, pid=0, pid_start=0, bundle=config.bundle,
                   rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
                   annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
-                  namespace_paths={})
+                  namespace_paths={}, cgroup_hierarchies=hierarchies.to_dict())
     try:
         # Saved before anything else exists, so that `delete --force` finds every part even if
         # this process dies halfway.

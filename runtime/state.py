@@ -30,11 +30,11 @@ class State:
     """What a container's later commands need to find it and its parts again."""
 
     __slots__ = ("id", "pid", "pid_start", "bundle", "rootfs", "created", "owner", "annotations",
-                 "cgroup_path", "config", "namespace_paths")
+                 "cgroup_path", "config", "namespace_paths", "cgroup_hierarchies")
 
     def __init__(self, id: str, pid: int, pid_start: int, bundle: str, rootfs: str, created: str,
                  owner: str, annotations: dict, cgroup_path: str, config: dict,
-                 namespace_paths: dict[str, str]) -> None:
+                 namespace_paths: dict[str, str], cgroup_hierarchies: dict | None = None) -> None:
         self.id = id
         self.pid = pid
         self.pid_start = pid_start
@@ -46,13 +46,18 @@ class State:
         self.cgroup_path = cgroup_path
         self.config = config
         self.namespace_paths = namespace_paths
+        # Where the cgroup hierarchies were mounted at create (runc keeps its cgroup_paths):
+        # every later command would otherwise read /proc/self/mountinfo, which costs more the
+        # more containers the host runs. None in the state of an older pycontainer.
+        self.cgroup_hierarchies = cgroup_hierarchies
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, raw: dict) -> State:
-        return cls(**{name: raw[name] for name in cls.__slots__})
+        return cls(**{name: raw[name] for name in cls.__slots__ if name != "cgroup_hierarchies"},
+                   cgroup_hierarchies=raw.get("cgroup_hierarchies"))
 
 
 class StateDir:

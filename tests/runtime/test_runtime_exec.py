@@ -77,3 +77,21 @@ def test_exec_in_a_stopped_container_fails(runtime, bundle):
 def test_exec_cap_adds_a_capability(runtime, running):
     out = runtime.run("exec", "--cap", "CAP_SYS_ADMIN", running, "grep", "CapEff", "/proc/self/status")
     assert int(out.stdout.split()[1], 16) & (1 << 21)
+
+
+def test_a_container_of_an_older_state_file_still_execs_pauses_and_deletes(runtime, running):
+    """The state records the cgroup mounts (so exec does not read mountinfo); a state written
+    before that field existed is read as it is."""
+    path = os.path.join(runtime.root, running, "state.json")
+    with open(path) as f:
+        state = json.load(f)
+    assert state["cgroup_hierarchies"]["mode"] in ("v1", "v2", "hybrid")
+    del state["cgroup_hierarchies"]
+    with open(path, "w") as f:
+        json.dump(state, f)
+    assert runtime.run("exec", running, "true").returncode == 0
+    assert runtime.run("pause", running).returncode == 0
+    assert runtime.state(running)["status"] == "paused"
+    assert runtime.run("resume", running).returncode == 0
+    assert runtime.run("delete", "--force", running).returncode == 0
+    assert runtime.leftovers(running) == []
