@@ -3,9 +3,10 @@ memory.available): every monitoring period, when the node's available memory is 
 evictionHard's memory.available, one pod is evicted, chosen as the kubelet ranks them
 (rankMemoryPressure): pods using more memory than they request first, then lower priority,
 then the most memory above the request. BestEffort pods request nothing, so they go first;
-Burstable pods within their requests go last. An evicted pod's containers are killed at once
-and the pod ends Failed with reason Evicted and the kubelet's message. The node's
-MemoryPressure condition comes from the same signal (node_status.py)."""
+Burstable pods within their requests go last; static and system-critical pods never go. An
+evicted pod's containers are killed at once and the pod ends Failed with reason Evicted and
+the kubelet's message. The node's MemoryPressure condition comes from the same signal
+(node_status.py)."""
 from __future__ import annotations
 
 import logging
@@ -25,6 +26,7 @@ from kubelet.runtime_service import RuntimeService
 log = logging.getLogger("kubelet.eviction")
 
 MONITORING_PERIOD = 10.0     # the kubelet's evictionMonitoringPeriod
+SYSTEM_CRITICAL = 2_000_000_000
 _BINARY_SUFFIXES = ("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)
 
 
@@ -54,6 +56,12 @@ def working_set(cgroup_path: str) -> int | None:
     except (OSError, TypeError, ValueError):
         return None
     return max(usage - int(stat.get(inactive_key, 0)), 0)
+
+
+def _critical(pod: dict) -> bool:
+    """The kubelet never evicts these (kubelettypes.IsCriticalPod): static pods, and pods of
+    system-critical priority."""
+    return pods.is_static(pod) or (pods.spec(pod).get("priority") or 0) >= SYSTEM_CRITICAL
 
 
 class EvictionManager:
@@ -88,7 +96,7 @@ class EvictionManager:
             return None
         candidates = []
         for pod in self.active_pods():
-            if pods.uid(pod) in self._evicted or pods.is_terminal(pod):
+            if pods.uid(pod) in self._evicted or pods.is_terminal(pod) or _critical(pod):
                 continue
             usage = working_set(self.pod_cgroups.parent_of(pod))
             if usage is None:

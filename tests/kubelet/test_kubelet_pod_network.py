@@ -4,6 +4,7 @@ hostAliases, hostname and subdomain), and a hostPort reachable from the host thr
 portmap plugin, its forwarding gone with the pod."""
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 import urllib.error
@@ -57,9 +58,13 @@ def test_cluster_first_hosts_resolv_conf_and_hostname(api, dns_kubelet, namespac
                                 "options": [{"name": "ndots", "value": "2"},
                                             {"name": "edns0"}]})
     hosts, resolv, names = logs(api, namespace, "named").split("---\n")
-    ip = pod["status"]["podIP"]
+    assert pod["status"]["phase"] == "Succeeded"
     assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
-    assert f"{ip}\tweb.sub.{namespace}.svc.cluster.local\tweb\n" in hosts
+    # the pod's own address, from this kubelet's pod subnet, under its full name
+    own = [line.split("\t") for line in hosts.splitlines()
+           if line.endswith(f"\tweb.sub.{namespace}.svc.cluster.local\tweb")]
+    assert len(own) == 1
+    assert ipaddress.ip_address(own[0][0]) in ipaddress.ip_network(dns_kubelet.subnet)
     assert hosts.endswith("# Entries added by HostAliases.\n198.18.9.9\tfoo.local\tbar\n")
     _, host_searches = _host_resolv()
     searches = [f"{namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local",

@@ -3,6 +3,7 @@ with the pod-level limits and the OOM scores the processes get, a memory hog OOM
 that do not fit refused at admission with nothing made, and memory-pressure eviction."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -105,9 +106,19 @@ def test_pods_that_do_not_fit_are_refused_with_nothing_made(api, kubelet, namesp
 
 @pytest.mark.slow
 def test_memory_pressure_evicts_best_effort_before_burstable_within_requests(
-        api, start_kubelet, namespace):
+        api, start_kubelet, namespace, tmp_path):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "static.json").write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "static", "namespace": namespace},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+            {"name": "c", "image": "busybox:1.36", "imagePullPolicy": "Never",
+             "command": ["sleep", "1000"]}]}}))
     # A threshold above what any machine has free: this node is always under memory pressure.
-    kubelet = start_kubelet({"evictionHard": {"memory.available": "99.9%"}})
+    kubelet = start_kubelet({"evictionHard": {"memory.available": "99.9%"},
+                             "staticPodPath": str(manifests), "fileCheckFrequency": "1s"})
+    static = f"static-{kubelet.node}"
+    wait_for(lambda: api.running(namespace, static), what="the static pod running")
     api.create_pod(namespace, _pod("within", kubelet.node, "sleep 1000",
                                    requests={"memory": "8Mi"}))
     api.create_pod(namespace, _pod("besteffort", kubelet.node, "sleep 1000"))
@@ -128,3 +139,7 @@ def test_memory_pressure_evicts_best_effort_before_burstable_within_requests(
     node = api.get(f"/api/v1/nodes/{kubelet.node}")
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["MemoryPressure"] == "True"
+    # still under pressure: the next round takes the Burstable pod, never the static one
+    wait_for(lambda: api.pod(namespace, "within")["status"].get("reason") == "Evicted",
+             timeout=40, what="within evicted next")
+    assert api.running(namespace, static)
