@@ -1,7 +1,7 @@
 """Pod admission on this node (the kubelet's canAdmitPod): a pod the node cannot take is
 refused before anything of it exists, and ends Failed with the reason. In the kubelet's order:
-the sysctl allowlist (SysctlForbidden), then the resources the pod requests against the node's allocatable less what
-the admitted pods request (OutOfpods, OutOfcpu, OutOfmemory)."""
+the sysctl allowlist (SysctlForbidden), then the resources the pod requests against the node's
+allocatable less what the admitted pods request (OutOfpods, OutOfcpu, OutOfmemory)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

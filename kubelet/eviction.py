@@ -58,7 +58,7 @@ def working_set(cgroup_path: str) -> int | None:
     return max(usage - int(stat.get(inactive_key, 0)), 0)
 
 
-def _critical(pod: dict) -> bool:
+def critical(pod: dict) -> bool:
     """The kubelet never evicts these (kubelettypes.IsCriticalPod): static pods, and pods of
     system-critical priority."""
     return pods.is_static(pod) or (pods.spec(pod).get("priority") or 0) >= SYSTEM_CRITICAL
@@ -96,7 +96,7 @@ class EvictionManager:
             return None
         candidates = []
         for pod in self.active_pods():
-            if pods.uid(pod) in self._evicted or pods.is_terminal(pod) or _critical(pod):
+            if pods.uid(pod) in self._evicted or pods.is_terminal(pod) or critical(pod):
                 continue
             usage = working_set(self.pod_cgroups.parent_of(pod))
             if usage is None:

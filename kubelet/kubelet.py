@@ -10,34 +10,34 @@ import os
 import threading
 import time
 
+from apiserver.quantity import parse_quantity
 from cni import conf as cni_conf
 from cni.errors import CNIError
 
-from kubelet import admission, machine, node_status, pod_status, pods, serving_cert
-from apiserver.quantity import parse_quantity
+from kubelet import admission, eviction, machine, node_status, pod_status, pods, serving_cert
 from kubelet.apiclient import ApiClient
 from kubelet.config_objects import ConfigObjects
 from kubelet.config import KubeletConfig
 from kubelet.cri_images import Images
 from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
 from kubelet.events import WARNING, EventRecorder
+from kubelet.eviction import EvictionManager
 from kubelet.gc import GarbageCollector
 from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
-from kubelet.mirror_pods import MirrorPods
 from kubelet.logs import LogRotator
-from kubelet.eviction import EvictionManager
+from kubelet.mirror_pods import MirrorPods
 from kubelet.node_status import NodeStatus
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
 from kubelet.pod_sources import ApiPodSource
 from kubelet.pod_sync import PodSyncer
-from kubelet.static_pods import FilePodSource
 from kubelet.pod_workers import PodWorkers
 from kubelet.probes import ProbeManager
 from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
+from kubelet.static_pods import FilePodSource
 from kubelet.status_manager import StatusManager
 from kubelet.volumes import Volumes
 
@@ -172,17 +172,14 @@ class Kubelet:
         """A pod whose emptyDir outgrew its sizeLimit fails with reason Evicted."""
         for pod in self.workers.known().values():
             status = self.status.get(pods.uid(pod)) or {}
-            if status.get("phase") in pod_status.TERMINAL or pods.is_deleted(pod):
+            if status.get("phase") in pod_status.TERMINAL or pods.is_deleted(pod) or \
+                    eviction.critical(pod):
                 continue
             message = self.volumes.over_limit(pod)
             if message is None:
                 continue
             log.warning("evicting %s: %s", pods.full_name(pod), message)
-            self.events.pod(pod, WARNING, "Evicted", message)
-            status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
-            status.update(phase="Failed", reason="Evicted", message=message)
-            self.status.set(pod, status)
-            self.workers.wake(pods.uid(pod))
+            self.evict(pod, message)
 
     def _remove_orphaned_volumes(self) -> None:
         """Volumes of pods this kubelet no longer knows (removed while it was down)."""
@@ -259,8 +256,8 @@ class Kubelet:
             allowed_unsafe_sysctls=self.config.allowed_unsafe_sysctls)
 
     def evict(self, pod: dict, message: str) -> None:
-        """The eviction manager's kill: the pod ends Failed/Evicted, its containers killed at
-        once (a hard threshold grants no grace period)."""
+        """The pod ends Failed/Evicted, its containers killed at once (the kubelet's evictions,
+        for memory pressure or an emptyDir over its sizeLimit, grant no grace period)."""
         status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
         status.update(phase="Failed", reason="Evicted", message=message)
         self.status.set(pod, status)

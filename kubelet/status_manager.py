@@ -1,8 +1,8 @@
 """Writes pod statuses to the API server (pods/status, a JSON merge patch) whenever they
 change: the newest status per pod wins (older ones not yet sent are never sent), writes that
-fail are retried with back-off until the API server answers, and a terminated pod that is being
-deleted is deleted for good (grace period 0) once its final status is written. A static pod's status goes
-to its mirror pod (mirror_pods.py), once one exists."""
+fail are retried with back-off until the API server answers, and a terminated pod that is
+being deleted is deleted for good (grace period 0) once its final status is written. A static
+pod's status goes to its mirror pod (mirror_pods.py), once one exists."""
 from __future__ import annotations
 
 import logging
