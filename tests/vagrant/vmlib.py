@@ -69,9 +69,12 @@ def build_wheelhouse(dest: Path, source: Path = REPO) -> None:
                 target = Path(copy) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source / name, target)
+        # --use-pep517: python-prctl has no pyproject.toml, and a venv without `wheel` cannot
+        # build it the legacy way.
         pip = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
-             "--wheel-dir", str(dest), f"{copy}[node]"], capture_output=True, text=True)
+             "--use-pep517", "--wheel-dir", str(dest), f"{copy}[node]"],
+            capture_output=True, text=True)
         assert pip.returncode == 0, f"pip wheel failed:\n{pip.stdout}\n{pip.stderr}"
 
 

@@ -112,7 +112,7 @@ tar -C "$repo" --exclude=.git --exclude=.venv --exclude=build --exclude='*.egg-i
     --exclude=vagrant/.cluster -cf - . | tar -C "$work/src" -xf -
 python=$repo/.venv/bin/python
 [ -x "$python" ] || python=python3
-"$python" -m pip wheel -q --disable-pip-version-check --wheel-dir "$work/wheels" "$work/src[node]"
+"$python" -m pip wheel -q --disable-pip-version-check --use-pep517 --wheel-dir "$work/wheels" "$work/src[node]"
 echo "figure wheelhouse $((SECONDS - start))"
 
 ip netns add "$ns"
