@@ -26,7 +26,8 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+def fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """A message's fields in order: (number, an int for varints, else the raw bytes)."""
     out, i = [], 0
     while i < len(data):
         key, i = _varint(data, i)
@@ -52,7 +53,7 @@ def _text(value) -> str:
 
 
 def _map(value: bytes, binary: bool = False) -> tuple[str, str]:
-    entry = dict(_fields(value))
+    entry = dict(fields(value))
     raw = entry.get(2, b"")
     return _text(entry.get(1, b"")), (base64.b64encode(raw).decode() if binary else _text(raw))
 
@@ -60,7 +61,7 @@ def _map(value: bytes, binary: bool = False) -> tuple[str, str]:
 def _object_meta(data: bytes) -> dict:
     meta: dict = {}
     names = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
-    for number, value in _fields(data):
+    for number, value in fields(data):
         if number in names:
             meta[names[number]] = _text(value)
         elif number in (11, 12):
@@ -71,20 +72,20 @@ def _object_meta(data: bytes) -> dict:
     return meta
 
 
-def _namespace(fields) -> dict:
+def _namespace(message: list) -> dict:
     obj: dict = {}
-    for number, value in fields:
+    for number, value in message:
         if number == 1:
             obj["metadata"] = _object_meta(value)
         elif number == 2:
-            finalizers = [_text(v) for n, v in _fields(value) if n == 1]
+            finalizers = [_text(v) for n, v in fields(value) if n == 1]
             obj["spec"] = {"finalizers": finalizers} if finalizers else {}
     return obj
 
 
-def _config_map(fields) -> dict:
+def _config_map(message: list) -> dict:
     obj: dict = {}
-    for number, value in fields:
+    for number, value in message:
         if number == 1:
             obj["metadata"] = _object_meta(value)
         elif number in (2, 3):
@@ -95,9 +96,9 @@ def _config_map(fields) -> dict:
     return obj
 
 
-def _secret(fields) -> dict:
+def _secret(message: list) -> dict:
     obj: dict = {}
-    for number, value in fields:
+    for number, value in message:
         if number == 1:
             obj["metadata"] = _object_meta(value)
         elif number in (2, 4):
@@ -118,11 +119,11 @@ def decode(body: bytes) -> dict | None:
     """The object as JSON-style dict, or None when its kind is not one we decode."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf envelope")
-    unknown = dict(_fields(body[len(MAGIC):]))
-    type_meta = dict(_fields(unknown.get(1, b"")))
+    unknown = dict(fields(body[len(MAGIC):]))
+    type_meta = dict(fields(unknown.get(1, b"")))
     api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
     decoder = _KINDS.get((api_version, kind))
     if decoder is None:
         return None
-    obj = decoder(_fields(unknown.get(2, b"")))
+    obj = decoder(fields(unknown.get(2, b"")))
     return {"apiVersion": api_version, "kind": kind, **obj}

@@ -1,5 +1,5 @@
 """One run of a probe or lifecycle handler (the kubelet's prober and handlers): exec through
-the container's shim, httpGet, tcpSocket, sleep. Each returns (success, message); the message is
+the container's shim, httpGet, tcpSocket, grpc (kubelet.grpc_probe), sleep. Each returns (success, message); the message is
 what an Unhealthy event or a hook failure tells."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import ssl
 import time
 
+from kubelet import grpc_probe
 from kubelet.runtime_service import CRIError, RuntimeService
 
 # The kubelet reads at most this much of an HTTP probe's body (for the message).
@@ -38,15 +39,14 @@ def run(handler: dict, target: Target, timeout: float) -> tuple[bool, str]:
             return _http_get(handler["httpGet"], target, timeout)
         if "tcpSocket" in handler:
             return _tcp(handler["tcpSocket"], target, timeout)
+        if "grpc" in handler:
+            return _grpc(handler["grpc"], target, timeout)
     except ValueError as e:  # a port the container does not have
         return False, str(e)
     if "sleep" in handler:
         time.sleep(min(float(handler["sleep"].get("seconds", 0)), timeout))
         return True, ""
-    if "grpc" in handler:
-        # No gRPC stack here: a failure that says why rather than a silent pass.
-        return False, "grpc probes are not supported by this kubelet"
-    return False, "the handler names no action (exec, httpGet, tcpSocket or sleep)"
+    return False, "the handler names no action (exec, httpGet, tcpSocket, grpc or sleep)"
 
 
 def _exec(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
@@ -123,3 +123,13 @@ def _tcp(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
             return True, ""
     except OSError as e:
         return False, f"dial tcp {host}:{port}: {e.strerror or e}"
+
+
+def _grpc(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
+    # The API takes a port number only, and no host: the pod's IP it is.
+    port = action.get("port")
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise ValueError(f"grpc: port must be a number, not {port!r}")
+    resolve_port(port, target.container)
+    return grpc_probe.check(target.pod_ip, port, action.get("service") or "", timeout,
+                            USER_AGENT)

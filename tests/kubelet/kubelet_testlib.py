@@ -21,6 +21,7 @@ from netkit import random_subnet, unique
 from netns import links, named, rtnl
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 PYKUBELET = os.path.join(BIN, "pykubelet")
 IMAGE = "busybox:1.36"
@@ -144,6 +145,46 @@ def pod_manifest(name: str, node: str, command: str, restart_policy: str = "Alwa
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
+class GrpcHealthServer:
+    """grpc_health_server.py in a network namespace (or the test's own, without one): a
+    grpc.health.v1 server on `port` whose statuses set() changes, and a bare gRPC server with
+    no services on `port` + 1."""
+
+    def __init__(self, directory: str, port: int, statuses: dict[str, str],
+                 netns: str | None = None) -> None:
+        self.port = port
+        self.status_file = os.path.join(directory, f"grpc-statuses-{port}.json")
+        self.set(statuses)
+        enter = ["nsenter", f"--net={netns}"] if netns else []
+        self.proc = subprocess.Popen(
+            [*enter, sys.executable, os.path.join(HERE, "grpc_health_server.py"), str(port),
+             str(port + 1), self.status_file], stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "listening":
+            self.stop()
+            raise RuntimeError("grpc_health_server.py did not start")
+
+    def set(self, statuses: dict[str, str]) -> None:
+        with open(self.status_file + ".new", "w") as f:
+            json.dump(statuses, f)
+        os.replace(self.status_file + ".new", self.status_file)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+    def __enter__(self) -> GrpcHealthServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class KubeletProcess:
     """One pykubelet with everything of its own; cleanup() removes all of it."""
 
@@ -228,19 +269,28 @@ class KubeletProcess:
         with open(self.output) as f:
             return f.read()
 
-    def container_records(self, pod_uid: str) -> list[dict]:
-        """The kubelet's records of the pod's containers, as on disk."""
+    def _records(self, kind: str, file: str) -> list[dict]:
+        """The kubelet's records of one kind (containers, sandboxes), as on disk."""
         found = []
-        directory = os.path.join(self.root, "containers")
+        directory = os.path.join(self.root, kind)
         for name in os.listdir(directory):
             try:
-                with open(os.path.join(directory, name, "container.json")) as f:
-                    record = json.load(f)
+                with open(os.path.join(directory, name, file)) as f:
+                    found.append(json.load(f))
             except (OSError, ValueError):
                 continue
-            if record["pod_uid"] == pod_uid:
-                found.append(record)
         return found
+
+    def container_records(self, pod_uid: str) -> list[dict]:
+        """The kubelet's records of the pod's containers."""
+        return [r for r in self._records("containers", "container.json") if r["pod_uid"] == pod_uid]
+
+    def sandbox_netns(self, pod_uid: str) -> str:
+        """The network namespace (a bind-mounted file) of the pod's sandbox."""
+        for record in self._records("sandboxes", "sandbox.json"):
+            if record["uid"] == pod_uid and record["netns"]:
+                return record["netns"]
+        raise LookupError(f"no sandbox with a network namespace for pod {pod_uid}")
 
     def shim_processes(self) -> list[int]:
         """PIDs of the shims and the zygote of this kubelet (their command line names the

@@ -1,5 +1,5 @@
 """Probes and lifecycle hooks through the real API server, pykubelet, shims and CNI: exec,
-httpGet and tcpSocket probes with their transitions, liveness restarts, startup gating,
+httpGet, tcpSocket and grpc probes with their transitions, liveness restarts, startup gating,
 postStart and preStop hooks, activeDeadlineSeconds."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kubelet_testlib import pod_manifest, wait_for
+from kubelet_testlib import GrpcHealthServer, pod_manifest, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -59,6 +59,62 @@ def test_liveness_failure_restarts_the_container(api, kubelet, namespace):
     assert "failed liveness probe, will be restarted" in log
 
 
+def counted_probe(name: str, passes: str, **extra) -> dict:
+    """An exec probe that numbers its runs (n = 0, 1, ...), passes when the shell test
+    `passes` holds, and tells each result in the container's log through PID 1's stdout."""
+    return exec_probe(f"n=$(cat /tmp/{name} 2>/dev/null || echo 0); "
+                      f"echo $((n+1)) > /tmp/{name}; if {passes}; then echo {name}-pass > /proc/1/fd/1; "
+                      f"else echo {name}-fail > /proc/1/fd/1; exit 1; fi", **extra)
+
+
+def trailing(lines: list[str], line: str) -> int:
+    """How many of the last lines are `line`."""
+    count = 0
+    for other in reversed(lines):
+        if other != line:
+            break
+        count += 1
+    return count
+
+
+def test_thresholds_count_consecutive_results(api, kubelet, namespace):
+    # Until /tmp/steady exists, readiness alternates pass/fail (successThreshold 2 is never
+    # met) and liveness goes fail, fail, pass (failureThreshold 3 is never met); then
+    # readiness always passes and liveness always fails.
+    api.create_pod(namespace, with_container(
+        pod_manifest("counts", kubelet.node,
+                     "sleep 6; touch /tmp/steady; echo steady; exec sleep 1000", grace=1),
+        readinessProbe=counted_probe("ready", "[ -e /tmp/steady ] || [ $((n % 2)) = 1 ]",
+                                     successThreshold=2, failure=1),
+        livenessProbe=counted_probe("live", "[ ! -e /tmp/steady ] && [ $((n % 3)) = 2 ]",
+                                    failure=3, period=2)))
+    pod = wait_for(lambda: api.running(namespace, "counts"), what="pod Running")
+    log_file = f"{kubelet.pod_logs}/{namespace}_counts_{pod['metadata']['uid']}/c/0.log"
+
+    def lines() -> list[str]:
+        with open(log_file) as f:
+            return [line.split(" ", 3)[3].rstrip("\n") for line in f]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the first Ready: after two passes in a row
+        status = api.container_status(namespace, "counts")
+        assert status.get("restartCount", 0) == 0, "restarted before it was ever Ready"
+        if status.get("ready"):
+            ready = [line for line in lines() if line.startswith("ready")]
+            assert "ready-pass" in ready[:4]  # single passes came first and did not count
+            assert any(a == b == "ready-pass" for a, b in zip(ready, ready[1:]))
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("never Ready")
+    wait_for(lambda: api.container_status(namespace, "counts").get("restartCount", 0) >= 1,
+             timeout=30, what="a restart")
+    live = [line for line in lines() if line.startswith("live")]
+    assert "live-pass" in live  # failures with a pass between did not add up
+    # Killed at the first third failure in a row: not before, and no probe after it.
+    assert trailing(live, "live-fail") == 3
+    assert all(trailing(live[:i], "live-fail") < 3 for i in range(len(live)))
+
+
 def test_http_and_tcp_probes_against_a_server_in_the_pod(api, kubelet, namespace):
     command = ("mkdir -p /www && echo ok > /www/index.html && "
                "httpd -p 8080 -h /www && exec nc -ll -p 9090 -e true")
@@ -84,6 +140,46 @@ def test_http_probe_on_a_closed_port_keeps_the_pod_unready(api, kubelet, namespa
     pod = api.pod(namespace, "closed")
     assert conditions(pod)["Ready"] == "False"
     assert conditions(pod)["ContainersReady"] == "False"
+
+
+def test_grpc_probes_against_a_health_server_in_the_pod_network(api, kubelet, namespace,
+                                                                 tmp_path):
+    # busybox has no gRPC: the server runs on the host, inside the pod's network namespace,
+    # and answers on the pod's IP as a server in the container would.
+    api.create_pod(namespace, with_container(
+        pod_manifest("grpc", kubelet.node, "exec sleep 1000", grace=1),
+        readinessProbe=probe({"grpc": {"port": 50051}}, successThreshold=2),
+        livenessProbe=probe({"grpc": {"port": 50051, "service": "live"}}, failure=2,
+                            initialDelaySeconds=10)))
+    pod = wait_for(lambda: api.running(namespace, "grpc"), what="pod Running")
+    ip = pod["status"]["podIP"]
+
+    def unhealthy() -> list[str]:
+        found = api.get(f"/api/v1/namespaces/{namespace}/events") or {}
+        return [e["message"] for e in found.get("items") or []
+                if e["involvedObject"]["name"] == "grpc" and e["reason"] == "Unhealthy"]
+    wait_for(lambda: f'Readiness probe failed: timeout: failed to connect service "{ip}:50051" '
+             "within 1s: context deadline exceeded" in unhealthy(), what="the event of no server")
+    with GrpcHealthServer(str(tmp_path), 50051, {"": "SERVING", "live": "SERVING"},
+                          netns=kubelet.sandbox_netns(pod["metadata"]["uid"])) as server:
+        wait_for(lambda: conditions(api.pod(namespace, "grpc")).get("Ready") == "True",
+                 timeout=30, what="Ready")
+        server.set({"": "NOT_SERVING", "live": "SERVING"})
+        wait_for(lambda: conditions(api.pod(namespace, "grpc")).get("Ready") == "False",
+                 what="not Ready")
+        wait_for(lambda: 'Readiness probe failed: service unhealthy (responded with '
+                 '"NOT_SERVING")' in unhealthy(), what="the NOT_SERVING event")
+        server.set({"": "SERVING", "live": "SERVING"})
+        wait_for(lambda: conditions(api.pod(namespace, "grpc")).get("Ready") == "True",
+                 what="Ready again")
+        assert api.container_status(namespace, "grpc")["restartCount"] == 0
+        server.set({"": "SERVING"})  # the liveness probe's service is gone
+        status = wait_for(lambda: (s := api.container_status(namespace, "grpc")) and
+                          s.get("restartCount", 0) >= 1 and s, timeout=30, what="a restart")
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    wait_for(lambda: "Liveness probe failed: error: health rpc probe failed: rpc error: "
+             "code = NotFound desc = unknown service 'live'" in unhealthy(),
+             what="the liveness event")
 
 
 def test_startup_probe_gates_liveness_and_readiness(api, kubelet, namespace):
