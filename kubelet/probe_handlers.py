@@ -1,6 +1,6 @@
 """One run of a probe or lifecycle handler (the kubelet's prober and handlers): exec through
-the container's shim, httpGet, tcpSocket, grpc (kubelet.grpc_probe), sleep. Each returns (success, message); the message is
-what an Unhealthy event or a hook failure tells."""
+the container's shim, httpGet, tcpSocket, grpc (kubelet.grpc_probe), sleep. Each returns
+(success, message); the message is what an Unhealthy event or a hook failure tells."""
 from __future__ import annotations
 
 import http.client
@@ -130,6 +130,5 @@ def _grpc(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
     port = action.get("port")
     if not isinstance(port, int) or isinstance(port, bool):
         raise ValueError(f"grpc: port must be a number, not {port!r}")
-    resolve_port(port, target.container)
-    return grpc_probe.check(target.pod_ip, port, action.get("service") or "", timeout,
-                            USER_AGENT)
+    return grpc_probe.check(target.pod_ip, resolve_port(port, target.container),
+                            action.get("service") or "", timeout, USER_AGENT)

@@ -4,8 +4,8 @@
 
 HEALTH_PORT serves grpc.health.v1.Health/Check with the statuses STATUS_FILE holds at each call
 (JSON, service name -> SERVING / NOT_SERVING / ...; a service it lacks is NOT_FOUND, as the
-health protocol says; HANG answers SERVING 3 s late). BARE_PORT is a gRPC server with no services at all. Prints "listening"
-once both accept calls, then serves until killed."""
+health protocol says; HANG answers SERVING 3 s late). BARE_PORT is a gRPC server with no
+services at all. Prints "listening" once both accept calls, then serves until killed."""
 from __future__ import annotations
 
 import json

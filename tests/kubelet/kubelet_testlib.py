@@ -283,7 +283,8 @@ class KubeletProcess:
 
     def container_records(self, pod_uid: str) -> list[dict]:
         """The kubelet's records of the pod's containers."""
-        return [r for r in self._records("containers", "container.json") if r["pod_uid"] == pod_uid]
+        return [r for r in self._records("containers", "container.json")
+                if r["pod_uid"] == pod_uid]
 
     def sandbox_netns(self, pod_uid: str) -> str:
         """The network namespace (a bind-mounted file) of the pod's sandbox."""

@@ -63,7 +63,8 @@ def counted_probe(name: str, passes: str, **extra) -> dict:
     """An exec probe that numbers its runs (n = 0, 1, ...), passes when the shell test
     `passes` holds, and tells each result in the container's log through PID 1's stdout."""
     return exec_probe(f"n=$(cat /tmp/{name} 2>/dev/null || echo 0); "
-                      f"echo $((n+1)) > /tmp/{name}; if {passes}; then echo {name}-pass > /proc/1/fd/1; "
+                      f"echo $((n+1)) > /tmp/{name}; "
+                      f"if {passes}; then echo {name}-pass > /proc/1/fd/1; "
                       f"else echo {name}-fail > /proc/1/fd/1; exit 1; fi", **extra)
 
 
