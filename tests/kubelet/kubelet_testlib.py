@@ -98,6 +98,11 @@ class Api:
     def pods(self, namespace: str) -> list[dict]:
         return self.client.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
 
+    def events(self, namespace: str, name: str) -> list[dict]:
+        """The events about the named object of the namespace."""
+        found = self.get(f"/api/v1/namespaces/{namespace}/events") or {}
+        return [e for e in found.get("items") or [] if e["involvedObject"]["name"] == name]
+
     def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:
         options = {"gracePeriodSeconds": grace} if grace is not None else None
         self.client.delete(f"/api/v1/namespaces/{namespace}/pods/{name}", options)

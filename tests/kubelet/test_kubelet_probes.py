@@ -156,9 +156,7 @@ def test_grpc_probes_against_a_health_server_in_the_pod_network(api, kubelet, na
     ip = pod["status"]["podIP"]
 
     def unhealthy() -> list[str]:
-        found = api.get(f"/api/v1/namespaces/{namespace}/events") or {}
-        return [e["message"] for e in found.get("items") or []
-                if e["involvedObject"]["name"] == "grpc" and e["reason"] == "Unhealthy"]
+        return [e["message"] for e in api.events(namespace, "grpc") if e["reason"] == "Unhealthy"]
     wait_for(lambda: f'Readiness probe failed: timeout: failed to connect service "{ip}:50051" '
              "within 1s: context deadline exceeded" in unhealthy(), what="the event of no server")
     with GrpcHealthServer(str(tmp_path), 50051, {"": "SERVING", "live": "SERVING"},
@@ -254,9 +252,7 @@ def test_events_tell_the_story_in_kubectl_describe(api, kubelet, namespace):
         livenessProbe=exec_probe("echo not alive; exit 1", failure=2)))
 
     def events() -> list[dict]:
-        found = api.get(f"/api/v1/namespaces/{namespace}/events") or {}
-        return [e for e in found.get("items") or []
-                if e["involvedObject"]["name"] == "story"]
+        return api.events(namespace, "story")
     wait_for(lambda: {"Created", "Started", "Unhealthy", "Killing"} <=
              {e["reason"] for e in events()}, timeout=60, what="the events")
     by_reason = {e["reason"]: e for e in events()}
