@@ -86,14 +86,16 @@ def test_config_map_secret_and_downward_api_volumes(api, start_kubelet, namespac
     client.create(f"/api/v1/namespaces/{namespace}/secrets", {
         "metadata": {"name": "creds"},
         "data": {"password": base64.b64encode(b"s3cret").decode()}})
-    script = ("last=; while true; do v=$(cat /conf/greeting); "
-              "if [ \"$v\" != \"$last\" ]; then echo \"greeting=$v\"; last=$v; fi; "
-              "sleep 0.2; done & "
-              "cat /creds/password; echo; stat -L -c %a /creds/password; "
+    # The watcher of /conf/greeting starts once the rest is written: had it run beside, its
+    # lines could land inside theirs (both write to the same stdout).
+    script = ("cat /creds/password; echo; stat -L -c %a /creds/password; "
               "grep ' /creds ' /proc/mounts | cut -d' ' -f3; "
               "cat /conf-items/sub/g; echo; stat -L -c %a /conf-items/sub/g; "
               "cat /info/labels; echo; cat /info/name; echo; "
-              "touch /conf/new 2>/dev/null || echo read-only; exec sleep 1000")
+              "touch /conf/new 2>/dev/null || echo read-only; "
+              "last=; while true; do v=$(cat /conf/greeting); "
+              "if [ \"$v\" != \"$last\" ]; then echo \"greeting=$v\"; last=$v; fi; "
+              "sleep 0.2; done & exec sleep 1000")
     api.create_pod(namespace, pod("cfg", kubelet.node, [container("c", script, [
         {"name": "conf", "mountPath": "/conf"},
         {"name": "conf-items", "mountPath": "/conf-items"},
@@ -108,12 +110,10 @@ def test_config_map_secret_and_downward_api_volumes(api, start_kubelet, namespac
             {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}],
         labels={"app": "web", "tier": "front"}))
     running = wait_for(lambda: api.running(namespace, "cfg"), what="pod Running")
-    out = wait_for(lambda: "read-only" in (t := logs(api, namespace, "cfg", "c")) and t,
+    out = wait_for(lambda: "greeting=v1" in (t := logs(api, namespace, "cfg", "c")) and t,
                    what="container output")
-    lines = [line for line in out.splitlines() if not line.startswith("greeting=")]
-    assert lines == ["s3cret", "400", "tmpfs", "v1", "600", 'app="web"', 'tier="front"',
-                     "cfg", "read-only"]
-    assert "greeting=v1" in out
+    assert out.splitlines() == ["s3cret", "400", "tmpfs", "v1", "600", 'app="web"',
+                                'tier="front"', "cfg", "read-only", "greeting=v1"]
     # On the host: the atomic writer's layout.
     uid = running["metadata"]["uid"]
     conf_dir = os.path.join(kubelet.root, "pods", uid, "volumes", "kubernetes.io~configmap",
