@@ -142,7 +142,10 @@ def test_exit_events_and_adoption_by_a_new_runtime(cri):
     rt = cri.runtime
     config = cri.sandbox_config()
     sandbox_id = rt.run_pod_sandbox(config)
-    c = rt.create_container(sandbox_id, cri.container("c", "sleep 2; exit 7"), config)
+    # The container ends when told, through the pod's /dev/shm (a directory on the host): a
+    # fixed sleep could run out before the adoption is checked on a loaded machine.
+    c = rt.create_container(sandbox_id, cri.container(
+        "c", "while [ ! -e /dev/shm/end ]; do sleep 0.1; done; exit 7"), config)
     rt.start_container(c)
     # A second runtime service over the same root (a restarted kubelet) adopts the container
     # and learns how it ended.
@@ -152,6 +155,8 @@ def test_exit_events_and_adoption_by_a_new_runtime(cri):
     rt.subscribe(lambda e: seen.set())
     rt.adopt()
     assert rt.container_status(c).state == CONTAINER_RUNNING
+    with open(os.path.join(cri.k.root, "sandboxes", sandbox_id, "shm", "end"), "w"):
+        pass
     assert seen.wait(10)
     st = rt.container_status(c)
     assert (st.state, st.exit_code, st.reason) == (CONTAINER_EXITED, 7, "Error")
