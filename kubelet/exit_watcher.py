@@ -51,6 +51,10 @@ class ExitWatcher:
         return True
 
     def stop(self) -> None:
+        """Ends the watch; a second call does nothing (the wake-up pipe is closed by then, and
+        its descriptor number may already be another file's)."""
+        if self._stopped:
+            return
         self._stopped = True
         os.write(self._wake_w, b"x")
         self._thread.join()

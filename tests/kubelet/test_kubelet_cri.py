@@ -58,8 +58,10 @@ def cri(api_server, nodes, image_root):
     try:
         yield c
     finally:
-        c.runtime.close()
-        k.cleanup()
+        try:
+            c.runtime.close()
+        finally:
+            k.cleanup()  # also when closing failed: it removes what the test made
 
 
 def test_sandbox_and_its_containers(cri):

@@ -336,3 +336,12 @@ def test_oci_config_of_a_pod_container(tmp_path):
     ns = {n["type"] for n in build("cid", config, image, str(rootfs), host,
                                    unified_cgroups=False)["linux"]["namespaces"]}
     assert ns == {"pid", "ipc", "mount"}      # the host's network and UTS namespaces
+
+
+def test_exit_watcher_stops_once_however_often_asked(tmp_path):
+    from kubelet.exit_watcher import ExitWatcher
+
+    watcher = ExitWatcher(str(tmp_path), lambda container_id, record: None)
+    watcher.stop()
+    watcher.stop()  # a runtime service closed twice (a test's teardown after a failure)
+    assert not watcher.watch("c1")
