@@ -1,6 +1,7 @@
 """Volumes through the real API server, pykubelet and shims: emptyDir shared by two containers
 and on a tmpfs with medium Memory, configMap updates reaching the mounted file through the
-..data swap, a secret on a tmpfs with its defaultMode, downwardAPI labels, hostPath types,
+..data swap, a secret on a tmpfs with its defaultMode, downwardAPI labels, a projected volume of
+all three, an optional source that does not exist, hostPath types,
 subPath and readOnly, sizeLimit eviction; and nothing left behind once the pod is gone."""
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ def test_config_map_secret_and_downward_api_volumes(api, start_kubelet, namespac
               "grep ' /creds ' /proc/mounts | cut -d' ' -f3; "
               "cat /conf-items/sub/g; echo; stat -L -c %a /conf-items/sub/g; "
               "cat /info/labels; echo; cat /info/name; echo; "
+              "cat /all/cm/g /all/password /all/pod; echo; stat -L -c %a /all/password; "
+              "ls /none | wc -l; "
               "touch /conf/new 2>/dev/null || echo read-only; "
               "last=; while true; do v=$(cat /conf/greeting); "
               "if [ \"$v\" != \"$last\" ]; then echo \"greeting=$v\"; last=$v; fi; "
@@ -100,20 +103,30 @@ def test_config_map_secret_and_downward_api_volumes(api, start_kubelet, namespac
         {"name": "conf", "mountPath": "/conf"},
         {"name": "conf-items", "mountPath": "/conf-items"},
         {"name": "creds", "mountPath": "/creds"},
-        {"name": "info", "mountPath": "/info"}])], [
+        {"name": "info", "mountPath": "/info"},
+        {"name": "all", "mountPath": "/all"},
+        {"name": "none", "mountPath": "/none"}])], [
         {"name": "conf", "configMap": {"name": "conf"}},
         {"name": "conf-items", "configMap": {"name": "conf", "items": [
             {"key": "greeting", "path": "sub/g", "mode": 0o600}]}},
         {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}},
         {"name": "info", "downwardAPI": {"items": [
             {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
-            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}],
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+        {"name": "all", "projected": {"defaultMode": 0o440, "sources": [
+            {"configMap": {"name": "conf", "items": [{"key": "greeting", "path": "cm/g"}]}},
+            {"secret": {"name": "creds"}},
+            {"secret": {"name": "absent", "optional": True}},
+            {"downwardAPI": {"items": [
+                {"path": "pod", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+        {"name": "none", "configMap": {"name": "absent", "optional": True}}],
         labels={"app": "web", "tier": "front"}))
     running = wait_for(lambda: api.running(namespace, "cfg"), what="pod Running")
     out = wait_for(lambda: "greeting=v1" in (t := logs(api, namespace, "cfg", "c")) and t,
                    what="container output")
     assert out.splitlines() == ["s3cret", "400", "tmpfs", "v1", "600", 'app="web"',
-                                'tier="front"', "cfg", "read-only", "greeting=v1"]
+                                'tier="front"', "cfg", "v1s3cretcfg", "440", "0", "read-only",
+                                "greeting=v1"]
     # On the host: the atomic writer's layout.
     uid = running["metadata"]["uid"]
     conf_dir = os.path.join(kubelet.root, "pods", uid, "volumes", "kubernetes.io~configmap",
