@@ -102,6 +102,8 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     linux["resources"] = resources
     if config.linux.sysctls:
         linux["sysctl"] = dict(config.linux.sysctls)
+    linux["maskedPaths"] = list(config.linux.masked_paths)
+    linux["readonlyPaths"] = list(config.linux.readonly_paths)
     if config.linux.privileged:
         _privileged(spec)
     return spec

@@ -115,9 +115,12 @@ class PodSyncer:
                 return ERROR_RETRY
         if actions.create_sandbox:
             try:
+                _refuse_user_namespaces(pod)
                 sandbox_id = self.runtime.run_pod_sandbox(sandbox_config)
             except (CRIError, OSError, ValueError) as e:
                 log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
+                self.events.pod(pod, WARNING, "FailedCreatePodSandBox",
+                                f"Failed to create pod sandbox: {e}")
                 return ERROR_RETRY
         if to_start:
             self.etc_files.write(pod, self.runtime.pod_sandbox_status(sandbox_id).ips)
@@ -377,6 +380,13 @@ class PodSyncer:
             self._reasons.pop(uid, None)
         self.backoff.forget(f"{uid}/")
         self.image_backoff.forget(f"{uid}_")
+
+
+def _refuse_user_namespaces(pod: dict) -> None:
+    """hostUsers: false asks for a pod user namespace with ID-mapped volume mounts, which this
+    kubelet does not make; the kubelet's answer for a runtime handler without them."""
+    if pods.spec(pod).get("hostUsers") is False:
+        raise ValueError('RuntimeClass handler "" does not support user namespaces')
 
 
 def _seconds(delay: float) -> str:

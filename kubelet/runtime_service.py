@@ -98,6 +98,8 @@ class LinuxContainerConfig:
     drop_capabilities: list[str] = field(default_factory=list)
     privileged: bool = False
     sysctls: dict[str, str] = field(default_factory=dict)      # the pod's, namespaced ones
+    masked_paths: list[str] = field(default_factory=list)      # from procMount
+    readonly_paths: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """A container's securityContext as the runtime gets it (the kubelet's
 determineEffectiveSecurityContext and convertToRuntimeSecurityContext): the container's fields
-over the pod's, noNewPrivileges from allowPrivilegeEscalation, and the runAsNonRoot check
-against the image's user, which refuses to create the container (CreateContainerConfigError)."""
+over the pod's, noNewPrivileges from allowPrivilegeEscalation, the masked and read-only /proc
+paths from procMount, and the runAsNonRoot check against the image's user, which refuses to
+create the container (CreateContainerConfigError)."""
 from __future__ import annotations
 
 from kubelet import pods
@@ -10,6 +11,15 @@ from kubelet.runtime_service import Image, LinuxContainerConfig
 # Fields a container's securityContext shares with the pod's; the container's win.
 _SHARED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile",
            "windowsOptions", "appArmorProfile")
+
+# The kubelet's own lists (pkg/securitycontext), sent whatever the runtime's defaults are:
+# procMount Default masks these, Unmasked none.
+DEFAULT_MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                        "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                        "/sys/devices/virtual/powercap")
+DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                          "/proc/sysrq-trigger")
 
 
 class NonRootError(ValueError):
@@ -74,3 +84,6 @@ def apply(pod: dict, container: dict, linux: LinuxContainerConfig) -> None:
     linux.no_new_privs = no_new_privileges(sc)
     linux.sysctls = {s["name"]: str(s.get("value", ""))
                      for s in pod_sc.get("sysctls") or []}
+    if sc.get("procMount") != "Unmasked":
+        linux.masked_paths = list(DEFAULT_MASKED_PATHS)
+        linux.readonly_paths = list(DEFAULT_READONLY_PATHS)

@@ -18,6 +18,7 @@ PHASES = ["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "projected", "downwardAPI",
                   "persistentVolumeClaim", "nfs", "csi", "ephemeral", "image", "iscsi", "local")
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+PROC_MOUNT_TYPES = ["Default", "Unmasked"]
 
 
 def _int_in(value: object, low: int, high: int | None = None) -> bool:
@@ -78,7 +79,24 @@ def _probe(probe: object, path: str) -> list[dict]:
     return errors
 
 
-def _container(c: object, path: str, volumes: set[str], creating: bool) -> list[dict]:
+def _security_context(sc: object, path: str, host_users: bool) -> list[dict]:
+    if sc is None:
+        return []
+    if not isinstance(sc, dict):
+        return [invalid_value(path, sc, "must be an object")]
+    proc_mount = sc.get("procMount")
+    if proc_mount is None:
+        return []
+    if proc_mount not in PROC_MOUNT_TYPES:
+        return [not_supported(f"{path}.procMount", proc_mount, PROC_MOUNT_TYPES)]
+    if proc_mount == "Unmasked" and host_users:
+        return [invalid_value(f"{path}.procMount", proc_mount,
+                              "`hostUsers` must be false to use `Unmasked`")]
+    return []
+
+
+def _container(c: object, path: str, volumes: set[str], creating: bool,
+               host_users: bool) -> list[dict]:
     if not isinstance(c, dict):
         return [invalid_value(path, c, "must be an object")]
     errors = []
@@ -153,6 +171,7 @@ def _container(c: object, path: str, volumes: set[str], creating: bool) -> list[
             errors.append(invalid_value(f"{p}.mountPath", m["mountPath"], "must be unique"))
         mount_paths.add(m.get("mountPath"))
     errors += _resources(c.get("resources"), f"{path}.resources")
+    errors += _security_context(c.get("securityContext"), f"{path}.securityContext", host_users)
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         errors += _probe(c.get(probe), f"{path}.{probe}")
     return errors
@@ -196,7 +215,8 @@ def validate_pod_spec(spec: object, creating: bool = True) -> list[dict]:
     names: set[str] = set()
     for field in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(field) or []):
-            errors += _container(c, f"spec.{field}[{i}]", volumes, creating)
+            errors += _container(c, f"spec.{field}[{i}]", volumes, creating,
+                                 spec.get("hostUsers") is not False)
             name = c.get("name") if isinstance(c, dict) else None
             if name and name in names:
                 errors.append(duplicate(f"spec.{field}[{i}].name", name))

@@ -92,12 +92,15 @@ def test_create_explain_and_errors(server, namespace):
     spec["metadata"]["name"] = "bad"
     spec["spec"]["containers"][0]["image"] = ""
     spec["spec"]["restartPolicy"] = "Sometimes"
+    spec["spec"]["containers"][0]["securityContext"] = {"procMount": "Hidden"}
     out = server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(spec),
                          check=False)
     assert out.returncode == 1
     assert 'The Pod "bad" is invalid' in out.stderr
     assert "spec.containers[0].image: Required value" in out.stderr
     assert 'spec.restartPolicy: Unsupported value: "Sometimes"' in out.stderr
+    assert ('spec.containers[0].securityContext.procMount: Unsupported value: "Hidden": '
+            'supported values: "Default", "Unmasked"') in out.stderr
 
     explained = server.kubectl("explain", "pods.spec.containers.image").stdout
     assert "FIELD: image <string>" in explained and "Container image name" in explained

@@ -291,10 +291,14 @@ class KubeletProcess:
         return [r for r in self._records("containers", "container.json")
                 if r["pod_uid"] == pod_uid]
 
+    def sandbox_records(self, pod_uid: str) -> list[dict]:
+        """The kubelet's records of the pod's sandboxes."""
+        return [r for r in self._records("sandboxes", "sandbox.json") if r["uid"] == pod_uid]
+
     def sandbox_netns(self, pod_uid: str) -> str:
         """The network namespace (a bind-mounted file) of the pod's sandbox."""
-        for record in self._records("sandboxes", "sandbox.json"):
-            if record["uid"] == pod_uid and record["netns"]:
+        for record in self.sandbox_records(pod_uid):
+            if record["netns"]:
                 return record["netns"]
         raise LookupError(f"no sandbox with a network namespace for pod {pod_uid}")
 

@@ -1,13 +1,14 @@
 """securityContext, sysctls and the host namespaces, end to end through the real API server and
 pykubelet: what a process in the container sees (`id`, /proc/1/status, a refused write, the
 namespaces it shares with the host) and what the kubelet refuses (runAsNonRoot, unsafe
-sysctls)."""
+sysctls, pod user namespaces)."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
+from kubelet.apiclient import ApiError
 from kubelet_testlib import wait_for
 from podsec_testlib import logs, run_to_end, waiting_reason
 
@@ -93,6 +94,35 @@ def test_privileged_gets_every_capability_and_the_host_devices(api, kubelet, nam
     assert {"kmsg", "keys-unmasked", "sys-rw"} <= set(priv.splitlines())
     plain = logs(api, namespace, "plain")
     assert not {"kmsg", "keys-unmasked", "sys-rw"} & set(plain.splitlines())
+
+
+def test_proc_mount_default_masks_and_unmasked_needs_a_user_namespace(api, kubelet, namespace):
+    script = ("grep -q ' /proc/keys ' /proc/self/mounts && echo keys-masked; "
+              "grep ' /proc/sys ' /proc/self/mounts | grep -q 'ro,' && echo sys-ro")
+    run_to_end(api, namespace, kubelet.node, "default", script,
+               container={"securityContext": {"procMount": "Default"}})
+    assert logs(api, namespace, "default").split() == ["keys-masked", "sys-ro"]
+    unmasked = {"metadata": {"name": "unmasked"}, "spec": {
+        "nodeName": kubelet.node, "containers": [
+            {"name": "c", "image": "busybox:1.36", "imagePullPolicy": "Never",
+             "command": ["true"], "securityContext": {"procMount": "Unmasked"}}]}}
+    with pytest.raises(ApiError) as refused:
+        api.create_pod(namespace, unmasked)
+    assert refused.value.status == 422
+    assert ('spec.containers[0].securityContext.procMount: Invalid value: "Unmasked": '
+            '`hostUsers` must be false to use `Unmasked`') in refused.value.message
+    # With hostUsers: false the API takes it, and the kubelet, which makes no pod user
+    # namespaces, refuses the sandbox as the kubelet does for a runtime without them.
+    unmasked["spec"]["hostUsers"] = False
+    uid = api.create_pod(namespace, unmasked)["metadata"]["uid"]
+    event = wait_for(lambda: next((e for e in api.events(namespace, "unmasked")
+                                   if e["reason"] == "FailedCreatePodSandBox"), None),
+                     what="FailedCreatePodSandBox event")
+    assert event["message"] == ('Failed to create pod sandbox: RuntimeClass handler "" does '
+                                'not support user namespaces')
+    assert api.phase(namespace, "unmasked") == "Pending"
+    assert not kubelet.sandbox_records(uid)
+    assert not kubelet.container_records(uid)
 
 
 def test_safe_sysctls_are_set_unsafe_ones_are_refused(api, kubelet, namespace):
