@@ -1,6 +1,6 @@
 """Probes and lifecycle hooks through the real API server, pykubelet, shims and CNI: exec,
 httpGet, tcpSocket and grpc probes with their transitions, liveness restarts, startup gating,
-postStart and preStop hooks, activeDeadlineSeconds."""
+postStart and preStop hooks (exec, httpGet, sleep), activeDeadlineSeconds."""
 from __future__ import annotations
 
 import time
@@ -215,6 +215,36 @@ def test_post_start_and_pre_stop_hooks(api, kubelet, namespace):
     with open(f"{kubelet.pod_logs}/{namespace}_hooks_{uid}/c/0.log") as f:
         lines = [line.split(" ", 3)[3].rstrip("\n") for line in f]
     assert lines == ["saw-post", "pre-stop-ran", "got-term"]
+
+
+def test_pre_stop_http_get_and_sleep_run_before_the_term(api, kubelet, namespace):
+    # Each container's liveness probe fails once; the kill runs its preStop first (one container
+    # after the other, as the kubelet's SyncPod does). The nap container's probe notes when it
+    # failed, and its TERM trap prints how long ago that was.
+    manifest = pod_manifest("prestop", kubelet.node,
+                            "mkdir -p /www && echo bye > /www/bye && "
+                            "httpd -f -vv -p 8080 -h /www & trap 'exit 0' TERM; "
+                            "while :; do sleep 0.1; done", restart_policy="Never",
+                            grace=10)
+    with_container(manifest, livenessProbe=exec_probe("exit 1", initialDelaySeconds=1),
+                   lifecycle={"preStop": {"httpGet": {"path": "/bye", "port": 8080}}})
+    nap = dict(manifest["spec"]["containers"][0], name="nap", command=[
+        "sh", "-c", "trap 'echo $(( $(date +%s) - $(cat /tmp/failed) )); exit 0' TERM; "
+        "while :; do sleep 0.1; done"])
+    nap["livenessProbe"] = exec_probe("[ -e /tmp/failed ] || date +%s > /tmp/failed; exit 1",
+                                      initialDelaySeconds=1)
+    nap["lifecycle"] = {"preStop": {"sleep": {"seconds": 3}}}
+    manifest["spec"]["containers"].append(nap)
+    api.create_pod(namespace, manifest)
+    pod = wait_for(lambda: (p := api.pod(namespace, "prestop")) and
+                   p["status"].get("phase") in ("Succeeded", "Failed") and p, timeout=60,
+                   what="the pod ended")
+    logs = f"{kubelet.pod_logs}/{namespace}_prestop_{pod['metadata']['uid']}"
+    with open(f"{logs}/c/0.log") as f:
+        assert any(line.endswith("url:/bye\n") for line in f)
+    with open(f"{logs}/nap/0.log") as f:
+        waited = int(f.read().split(" ", 3)[3])
+    assert 2 <= waited < 10        # the 3 s sleep, on a clock of whole seconds
 
 
 def test_failing_post_start_hook_kills_the_container(api, kubelet, namespace):
