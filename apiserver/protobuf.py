@@ -1,7 +1,8 @@
 """Decoding of the Kubernetes protobuf request bodies that kubectl's typed clients send
 (`kubectl create namespace|configmap|secret`): the "k8s\\0" envelope (runtime.Unknown) and the
 fields of Namespace, ConfigMap, Secret and ObjectMeta that those commands set. Other kinds get
-415, and client-go then falls back to JSON where it can. Responses are always JSON."""
+415, and client-go then falls back to JSON where it can. Responses are always JSON. The wire
+reader and the writer of a string field also serve the kubelet's gRPC health probe."""
 from __future__ import annotations
 
 import base64
@@ -24,6 +25,20 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
         if not b & 0x80:
             return value, i
         shift += 7
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def length_delimited(number: int, data: bytes) -> bytes:
+    """One field of wire type 2 (string, bytes, message): key, length, data."""
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(data)) + data
 
 
 def fields(data: bytes) -> list[tuple[int, int | bytes]]:

@@ -3,9 +3,8 @@ pod's IP, over plain HTTP/2 as the kubelet makes it; success only on SERVING. Th
 the kubelet's, so an Unhealthy event reads the same.
 
 grpcio is imported at the first gRPC probe: a kubelet whose pods have none does not pay for it.
-The two messages of the health protocol (one string field in, one enum field out) are
-encoded here and decoded by the API server's protobuf wire reader, rather than through
-generated protobuf code."""
+The two messages of the health protocol (one string field in, one enum field out) go through
+the API server's protobuf wire reader and writer rather than generated protobuf code."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -74,7 +73,7 @@ def _connected(channel: grpc.Channel) -> bool:
 def encode_request(service: str) -> bytes:
     """HealthCheckRequest{service = 1}; proto3 leaves out an empty string."""
     data = service.encode()
-    return b"\x0a" + _varint(len(data)) + data if data else b""
+    return protobuf.length_delimited(1, data) if data else b""
 
 
 def decode_status(message: bytes) -> int:
@@ -85,15 +84,6 @@ def decode_status(message: bytes) -> int:
         if number == 1 and isinstance(value, int):
             status = value
     return status
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def _duration(seconds: float) -> str:
