@@ -83,8 +83,9 @@ def field_error(kind: str, field: str, message: str) -> dict:
     return {"type": kind, "field": field, "message": message}
 
 
-def required(field: str) -> dict:
-    return field_error("FieldValueRequired", field, "Required value")
+def required(field: str, detail: str = "") -> dict:
+    return field_error("FieldValueRequired", field,
+                       f"Required value: {detail}" if detail else "Required value")
 
 
 def invalid_value(field: str, value: Any, detail: str) -> dict:

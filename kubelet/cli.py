@@ -15,7 +15,7 @@ from kubelet.durations import parse_duration
 from kubelet.kubeconfig import KubeconfigError, load as load_kubeconfig
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pykubelet", description="The pycontainer kubelet.")
     p.add_argument("--config", help="a KubeletConfiguration file (YAML)")
     p.add_argument("--kubeconfig", help="how to reach the API server; none: standalone mode")
@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                    "(default /etc/resolv.conf; \"\": none)")
     p.add_argument("--cluster-dns", help="cluster DNS server addresses, comma separated")
     p.add_argument("--cluster-domain", help="the cluster's DNS domain (e.g. cluster.local)")
+    p.add_argument("--seccomp-default", type=_bool, nargs="?", const=True,
+                   help="RuntimeDefault seccomp for containers whose pod names no profile")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
     p.add_argument("--version", action="version", version=f"pykubelet {VERSION}")
     return p
@@ -76,6 +78,7 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
         "container_log_max_files": args.container_log_max_files,
         "max_per_pod_container": args.maximum_dead_containers_per_container,
         "resolv_conf": args.resolv_conf, "cluster_domain": args.cluster_domain,
+        "seccomp_default": args.seccomp_default,
     }
     for attr, value in flags.items():
         if value is not None:
@@ -107,7 +110,7 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
                         else logging.WARNING,
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s")

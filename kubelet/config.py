@@ -51,6 +51,7 @@ class KubeletConfig:
     eviction_hard: dict[str, str] = field(default_factory=_default_eviction_hard)
     pod_pids_limit: int = -1                  # -1: no pids limit per pod
     allowed_unsafe_sysctls: list[str] = field(default_factory=list)
+    seccomp_default: bool = False             # RuntimeDefault where a pod names no profile
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = ""
     resolv_conf: str = "/etc/resolv.conf"     # --resolv-conf; "" -> no host DNS settings
@@ -181,6 +182,7 @@ _FIELDS = {
     "evictionHard": ("eviction_hard", _str_map("evictionHard")),
     "podPidsLimit": ("pod_pids_limit", _int("podPidsLimit")),
     "allowedUnsafeSysctls": ("allowed_unsafe_sysctls", _str_list("allowedUnsafeSysctls")),
+    "seccompDefault": ("seccomp_default", _bool("seccompDefault")),
     "clusterDNS": ("cluster_dns", _str_list("clusterDNS")),
     "clusterDomain": ("cluster_domain", _str("clusterDomain")),
     "resolvConf": ("resolv_conf", _str("resolvConf")),

@@ -14,6 +14,7 @@ from runtime import capabilities as caps_mod
 from runtime.default_spec import default_spec
 from runtime.image_bundle import read_in_root
 
+from kubelet import seccomp_profiles
 from kubelet.runtime_service import ContainerConfig
 
 # containerd's default capability set for CRI containers (docker's, too).
@@ -105,7 +106,14 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     linux["maskedPaths"] = list(config.linux.masked_paths)
     linux["readonlyPaths"] = list(config.linux.readonly_paths)
     if config.linux.privileged:
-        _privileged(spec)
+        _privileged(spec)     # containerd gives a privileged container no seccomp profile
+        return spec
+    try:
+        profile = seccomp_profiles.linux_seccomp(config.linux.seccomp, caps)
+    except seccomp_profiles.ProfileError as e:
+        raise SpecError(str(e)) from None
+    if profile is not None:
+        linux["seccomp"] = profile
     return spec
 
 
@@ -181,13 +189,12 @@ def host_devices(root: str = "/dev") -> list[dict]:
 
 def _privileged(spec: dict) -> None:
     """What privileged adds (containerd): the host's devices, all allowed; /sys and the
-    cgroup mount writable; no masked or read-only paths; no seccomp."""
+    cgroup mount writable; no masked or read-only paths."""
     linux = spec["linux"]
     linux["devices"] = host_devices()
     linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     linux.pop("maskedPaths", None)
     linux.pop("readonlyPaths", None)
-    linux.pop("seccomp", None)
     for m in spec["mounts"]:
         if m["destination"] in ("/sys", "/sys/fs/cgroup"):
             m["options"] = [o for o in m.get("options", []) if o != "ro"]

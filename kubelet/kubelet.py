@@ -36,6 +36,7 @@ from kubelet.pod_sync import PodSyncer
 from kubelet.pod_workers import PodWorkers
 from kubelet.probes import ProbeManager
 from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
+from kubelet.security_context import SeccompSettings
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.static_pods import FilePodSource
 from kubelet.status_manager import StatusManager
@@ -81,8 +82,11 @@ class Kubelet:
                                memory_total)
         etc_files = PodEtcFiles(config.root_dir, config.resolv_conf, config.cluster_dns,
                                 config.cluster_domain)
+        seccomp = SeccompSettings(os.path.join(config.root_dir, "seccomp"),
+                                  config.seccomp_default)
         self.syncer = PodSyncer(self.runtime, self.images, self.cgroups, config.pod_logs_dir,
-                                self.volumes, host_ip, self.events, etc_files, memory_total)
+                                self.volumes, host_ip, self.events, etc_files, memory_total,
+                                seccomp)
         self.status = StatusManager(self.client)
         self.workers = PodWorkers(self, config.sync_frequency)
         self.probes = ProbeManager(self.runtime, self.workers.wake, host_ip, self.events)

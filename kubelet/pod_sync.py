@@ -40,7 +40,8 @@ class StartFailure(Exception):
 class PodSyncer:
     def __init__(self, runtime: RuntimeService, images: ImageService, cgroups: PodCgroups,
                  pod_logs_dir: str, volumes: Volumes, host_ip: str, events: EventRecorder,
-                 etc_files: PodEtcFiles, memory_capacity: int) -> None:
+                 etc_files: PodEtcFiles, memory_capacity: int,
+                 seccomp: security_context.SeccompSettings) -> None:
         self.runtime = runtime
         self.volumes = volumes
         self.host_ip = host_ip
@@ -49,6 +50,7 @@ class PodSyncer:
         self.cgroups = cgroups
         self.etc_files = etc_files
         self.memory_capacity = memory_capacity    # bytes, for the OOM score of Burstable pods
+        self.seccomp = seccomp
         self.lowest_oom_score_adj = machine.lowest_oom_score_adj()
         self.pod_logs_dir = pod_logs_dir
         self.backoff = Backoff()          # crash loops, per pod and container
@@ -196,7 +198,7 @@ class PodSyncer:
                                                     self.images.image_status(container["image"]))
         except (container_config.ConfigError, security_context.NonRootError, OSError) as e:
             raise StartFailure("CreateContainerConfigError", str(e)) from None
-        security_context.apply(pod, container, config.linux)
+        security_context.apply(pod, container, config.linux, self.seccomp)
         config.linux.oom_score_adj = max(qos.oom_score_adj(pod, container, self.memory_capacity),
                                          self.lowest_oom_score_adj)
         config.mounts += self.etc_files.mounts(pod, container, config.linux.readonly_rootfs)

@@ -84,6 +84,13 @@ class Mount:
 
 
 @dataclass
+class SecurityProfile:
+    """The CRI's seccomp SecurityProfile; a container without one is Unconfined."""
+    profile_type: str                  # RuntimeDefault | Localhost
+    localhost_ref: str = ""            # Localhost: the profile file's absolute path
+
+
+@dataclass
 class LinuxContainerConfig:
     """linux.resources in OCI form (issue 9 fills it from requests/limits) and the security
     context fields the runtime applies."""
@@ -100,6 +107,7 @@ class LinuxContainerConfig:
     sysctls: dict[str, str] = field(default_factory=dict)      # the pod's, namespaced ones
     masked_paths: list[str] = field(default_factory=list)      # from procMount
     readonly_paths: list[str] = field(default_factory=list)
+    seccomp: SecurityProfile | None = None
 
 
 @dataclass

@@ -1,12 +1,15 @@
 """A container's securityContext as the runtime gets it (the kubelet's
 determineEffectiveSecurityContext and convertToRuntimeSecurityContext): the container's fields
 over the pod's, noNewPrivileges from allowPrivilegeEscalation, the masked and read-only /proc
-paths from procMount, and the runAsNonRoot check against the image's user, which refuses to
+paths from procMount, the seccomp profile from seccompProfile, and the runAsNonRoot check against the image's user, which refuses to
 create the container (CreateContainerConfigError)."""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 from kubelet import pods
-from kubelet.runtime_service import Image, LinuxContainerConfig
+from kubelet.runtime_service import Image, LinuxContainerConfig, SecurityProfile
 
 # Fields a container's securityContext shares with the pod's; the container's win.
 _SHARED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile",
@@ -20,6 +23,12 @@ DEFAULT_MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys
                         "/sys/devices/virtual/powercap")
 DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                           "/proc/sysrq-trigger")
+
+
+@dataclass(frozen=True)
+class SeccompSettings:
+    profile_root: str           # <root-dir>/seccomp: where Localhost profiles are
+    default: bool = False       # seccompDefault: RuntimeDefault where a pod names none
 
 
 class NonRootError(ValueError):
@@ -64,7 +73,21 @@ def no_new_privileges(sc: dict) -> bool:
     return sc.get("allowPrivilegeEscalation") is False
 
 
-def apply(pod: dict, container: dict, linux: LinuxContainerConfig) -> None:
+def seccomp_profile(sc: dict, settings: SeccompSettings) -> SecurityProfile | None:
+    """The kubelet's getSeccompProfile: the effective seccompProfile, else RuntimeDefault with
+    seccompDefault, else Unconfined (None); a Localhost profile is a path under the root."""
+    profile = sc.get("seccompProfile") or {}
+    kind = profile.get("type") or ("RuntimeDefault" if settings.default else "Unconfined")
+    if kind == "RuntimeDefault":
+        return SecurityProfile("RuntimeDefault")
+    if kind == "Localhost":
+        return SecurityProfile("Localhost", os.path.join(settings.profile_root,
+                                                         profile.get("localhostProfile", "")))
+    return None
+
+
+def apply(pod: dict, container: dict, linux: LinuxContainerConfig,
+          seccomp: SeccompSettings) -> None:
     """Fills the security fields of the container's runtime config."""
     sc = effective(pod, container)
     pod_sc = pods.spec(pod).get("securityContext") or {}
@@ -84,6 +107,7 @@ def apply(pod: dict, container: dict, linux: LinuxContainerConfig) -> None:
     linux.no_new_privs = no_new_privileges(sc)
     linux.sysctls = {s["name"]: str(s.get("value", ""))
                      for s in pod_sc.get("sysctls") or []}
+    linux.seccomp = seccomp_profile(sc, seccomp)
     if sc.get("procMount") != "Unmasked":
         linux.masked_paths = list(DEFAULT_MASKED_PATHS)
         linux.readonly_paths = list(DEFAULT_READONLY_PATHS)

@@ -19,6 +19,7 @@ VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "projected", "d
                   "persistentVolumeClaim", "nfs", "csi", "ephemeral", "image", "iscsi", "local")
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 PROC_MOUNT_TYPES = ["Default", "Unmasked"]
+SECCOMP_PROFILE_TYPES = ["Localhost", "RuntimeDefault", "Unconfined"]
 
 
 def _int_in(value: object, low: int, high: int | None = None) -> bool:
@@ -79,20 +80,47 @@ def _probe(probe: object, path: str) -> list[dict]:
     return errors
 
 
+def _seccomp_profile(profile: object, path: str) -> list[dict]:
+    if profile is None:
+        return []
+    if not isinstance(profile, dict):
+        return [invalid_value(path, profile, "must be an object")]
+    kind, local = profile.get("type"), profile.get("localhostProfile")
+    if not kind:
+        errors = [required(f"{path}.type", "type is required when seccompProfile is set")]
+    elif kind not in SECCOMP_PROFILE_TYPES:
+        errors = [not_supported(f"{path}.type", kind, SECCOMP_PROFILE_TYPES)]
+    else:
+        errors = []
+    if kind != "Localhost":
+        if local is not None:
+            errors.append(invalid_value(f"{path}.localhostProfile", local,
+                                        "can only be set when seccomp type is Localhost"))
+    elif local is None:
+        errors.append(required(f"{path}.localhostProfile",
+                               "must be set when seccomp type is Localhost"))
+    elif not isinstance(local, str) or local.startswith("/"):
+        errors.append(invalid_value(f"{path}.localhostProfile", local, "must be a relative path"))
+    elif ".." in local.split("/"):
+        errors.append(invalid_value(f"{path}.localhostProfile", local, "must not contain '..'"))
+    return errors
+
+
 def _security_context(sc: object, path: str, host_users: bool) -> list[dict]:
     if sc is None:
         return []
     if not isinstance(sc, dict):
         return [invalid_value(path, sc, "must be an object")]
+    errors = _seccomp_profile(sc.get("seccompProfile"), f"{path}.seccompProfile")
     proc_mount = sc.get("procMount")
     if proc_mount is None:
-        return []
+        return errors
     if proc_mount not in PROC_MOUNT_TYPES:
-        return [not_supported(f"{path}.procMount", proc_mount, PROC_MOUNT_TYPES)]
-    if proc_mount == "Unmasked" and host_users:
-        return [invalid_value(f"{path}.procMount", proc_mount,
-                              "`hostUsers` must be false to use `Unmasked`")]
-    return []
+        errors.append(not_supported(f"{path}.procMount", proc_mount, PROC_MOUNT_TYPES))
+    elif proc_mount == "Unmasked" and host_users:
+        errors.append(invalid_value(f"{path}.procMount", proc_mount,
+                                    "`hostUsers` must be false to use `Unmasked`"))
+    return errors
 
 
 def _container(c: object, path: str, volumes: set[str], creating: bool,
@@ -209,6 +237,10 @@ def validate_pod_spec(spec: object, creating: bool = True) -> list[dict]:
     if not isinstance(spec, dict):
         return [required("spec")]
     errors, volumes = _volumes(spec)
+    pod_sc = spec.get("securityContext")
+    if isinstance(pod_sc, dict):
+        errors += _seccomp_profile(pod_sc.get("seccompProfile"),
+                                   "spec.securityContext.seccompProfile")
     containers = spec.get("containers")
     if not containers:
         errors.append(required("spec.containers"))

@@ -92,7 +92,10 @@ def test_create_explain_and_errors(server, namespace):
     spec["metadata"]["name"] = "bad"
     spec["spec"]["containers"][0]["image"] = ""
     spec["spec"]["restartPolicy"] = "Sometimes"
-    spec["spec"]["containers"][0]["securityContext"] = {"procMount": "Hidden"}
+    spec["spec"]["containers"][0]["securityContext"] = {
+        "procMount": "Hidden", "seccompProfile": {"type": "Localhost",
+                                                  "localhostProfile": "../escape.json"}}
+    spec["spec"]["securityContext"] = {"seccompProfile": {"type": "Localhost"}}
     out = server.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(spec),
                          check=False)
     assert out.returncode == 1
@@ -101,6 +104,10 @@ def test_create_explain_and_errors(server, namespace):
     assert 'spec.restartPolicy: Unsupported value: "Sometimes"' in out.stderr
     assert ('spec.containers[0].securityContext.procMount: Unsupported value: "Hidden": '
             'supported values: "Default", "Unmasked"') in out.stderr
+    assert ("spec.securityContext.seccompProfile.localhostProfile: Required value: must be set "
+            "when seccomp type is Localhost") in out.stderr
+    assert ('spec.containers[0].securityContext.seccompProfile.localhostProfile: Invalid value: '
+            '"../escape.json": must not contain \'..\'') in out.stderr
 
     explained = server.kubectl("explain", "pods.spec.containers.image").stdout
     assert "FIELD: image <string>" in explained and "Container image name" in explained

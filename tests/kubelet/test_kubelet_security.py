@@ -1,9 +1,10 @@
 """securityContext, sysctls and the host namespaces, end to end through the real API server and
-pykubelet: what a process in the container sees (`id`, /proc/1/status, a refused write, the
-namespaces it shares with the host) and what the kubelet refuses (runAsNonRoot, unsafe
-sysctls, pod user namespaces)."""
+pykubelet: what a process in the container sees (`id`, /proc/1/status, a refused write or
+syscall, the namespaces it shares with the host) and what the kubelet refuses (runAsNonRoot,
+unsafe sysctls, a missing seccomp profile, pod user namespaces)."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -123,6 +124,47 @@ def test_proc_mount_default_masks_and_unmasked_needs_a_user_namespace(api, kubel
     assert api.phase(namespace, "unmasked") == "Pending"
     assert not kubelet.sandbox_records(uid)
     assert not kubelet.container_records(uid)
+
+
+def test_seccomp_profiles_runtime_default_localhost_and_unconfined(api, kubelet, namespace):
+    script = ("grep '^Seccomp:' /proc/1/status | cut -f2; unshare -U true 2>/dev/null "
+              "&& echo unshared || echo unshare-refused; mkdir /tmp/d 2>/dev/null "
+              "&& echo made || echo mkdir-refused")
+    profiles = os.path.join(kubelet.root, "seccomp", "profiles")
+    os.makedirs(profiles, exist_ok=True)
+    with open(os.path.join(profiles, "no-mkdir.json"), "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                                "subArchitectures": ["SCMP_ARCH_X86"]},
+                               {"architecture": "SCMP_ARCH_AARCH64"}],
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+                                {"names": ["unshare"], "action": "SCMP_ACT_ERRNO",
+                                 "excludes": {"caps": ["CAP_SYS_ADMIN"]}}]}, f)
+    # The pod's profile, the container's over it, and none at all.
+    run_to_end(api, namespace, kubelet.node, "default", script,
+               securityContext={"seccompProfile": {"type": "RuntimeDefault"}})
+    run_to_end(api, namespace, kubelet.node, "local", script,
+               securityContext={"seccompProfile": {"type": "RuntimeDefault"}},
+               container={"securityContext": {"seccompProfile": {
+                   "type": "Localhost", "localhostProfile": "profiles/no-mkdir.json"}}})
+    run_to_end(api, namespace, kubelet.node, "unconfined", script)
+    assert logs(api, namespace, "default").split() == ["2", "unshare-refused", "made"]
+    assert logs(api, namespace, "local").split() == ["2", "unshare-refused", "mkdir-refused"]
+    assert logs(api, namespace, "unconfined").split() == ["0", "unshared", "made"]
+    # A profile that is not there: CreateContainerError, and no container is left.
+    api.create_pod(namespace, {"metadata": {"name": "missing"}, "spec": {
+        "nodeName": kubelet.node, "securityContext": {"seccompProfile": {
+            "type": "Localhost", "localhostProfile": "missing.json"}},
+        "containers": [{"name": "c", "image": "busybox:1.36", "imagePullPolicy": "Never",
+                        "command": ["true"]}]}})
+    reason, message = wait_for(
+        lambda: (w := waiting_reason(api, namespace, "missing")) and
+        w[0] != "ContainerCreating" and w, what="missing waiting")
+    path = os.path.join(kubelet.root, "seccomp", "missing.json")
+    assert reason == "CreateContainerError"
+    assert message == (f'cannot load seccomp profile "{path}": open {path}: '
+                       "no such file or directory")
+    assert not kubelet.container_records(api.pod(namespace, "missing")["metadata"]["uid"])
 
 
 def test_safe_sysctls_are_set_unsafe_ones_are_refused(api, kubelet, namespace):

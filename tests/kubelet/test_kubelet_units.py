@@ -52,13 +52,20 @@ def test_config_file_fields_defaults_and_errors(tmp_path):
     path = tmp_path / "k.yaml"
     path.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
                     "containerLogMaxSize: 1Mi\nsyncFrequency: 30s\nmaxPods: 20\n"
-                    "authentication: {x509: {clientCAFile: /ca.pem}}\nfoo: 1\n")
+                    "authentication: {x509: {clientCAFile: /ca.pem}}\nfoo: 1\n"
+                    "seccompDefault: true\n")
     c = config_mod.KubeletConfig()
     warnings = config_mod.load_file(str(path), c)
     assert (c.container_log_max_size, c.sync_frequency, c.max_pods) == (1 << 20, 30, 20)
+    assert c.seccomp_default
     assert c.client_ca_file == "/ca.pem"
     assert c.container_log_max_files == 5 and c.node_lease_duration_seconds == 40
     assert warnings == ["--config: field foo is not supported by pykubelet; ignored"]
+    from kubelet.cli import build_config, parser
+
+    flags = parser().parse_args(["--config", str(path), "--seccomp-default=false"])
+    assert not build_config(flags)[0].seccomp_default          # the flag over the file
+    assert build_config(parser().parse_args(["--seccomp-default"]))[0].seccomp_default
     path.write_text("kind: KubeletConfiguration\nmaxPods: many\n")
     with pytest.raises(config_mod.ConfigError, match="^maxPods: 'many' must be an integer$"):
         config_mod.load_file(str(path), config_mod.KubeletConfig())
@@ -317,7 +324,7 @@ def test_oci_config_of_a_pod_container(tmp_path):
     assert mounts["/data"] == {"destination": "/data", "type": "bind", "source": "/host",
                                "options": ["rbind", "rprivate", "ro"]}
     # What issue 9's security context and resources set, the spec applies.
-    from kubelet.runtime_service import LinuxContainerConfig
+    from kubelet.runtime_service import LinuxContainerConfig, SecurityProfile
 
     config.linux = LinuxContainerConfig(
         resources={"memory": {"limit": 64 << 20}}, oom_score_adj=500, run_as_user=7,
@@ -331,6 +338,13 @@ def test_oci_config_of_a_pod_container(tmp_path):
     assert "CAP_NET_ADMIN" in p["capabilities"]["bounding"]
     assert "CAP_KILL" not in p["capabilities"]["effective"]
     assert spec["linux"]["resources"]["memory"] == {"limit": 64 << 20}
+    assert "seccomp" not in spec["linux"]            # Unconfined
+    config.linux.seccomp = SecurityProfile("RuntimeDefault")
+    seccomp = build("cid", config, image, str(rootfs), sandbox, False)["linux"]["seccomp"]
+    assert seccomp["defaultAction"] == "SCMP_ACT_ALLOW"
+    config.linux.privileged = True                   # containerd: no profile when privileged
+    assert "seccomp" not in build("cid", config, image, str(rootfs), sandbox, False)["linux"]
+    config.linux.privileged = False
     host = SandboxNamespaces(netns="", ipc="/s/ns/ipc", uts="", shm_dir="/s/shm", hostname="",
                              cgroup_parent="/pyc/pod1")
     ns = {n["type"] for n in build("cid", config, image, str(rootfs), host,
