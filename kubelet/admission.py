@@ -1,12 +1,16 @@
 """Pod admission on this node (the kubelet's canAdmitPod): a pod the node cannot take is
 refused before anything of it exists, and ends Failed with the reason. In the kubelet's order:
 the sysctl allowlist (SysctlForbidden), then the resources the pod requests against the node's
-allocatable less what the admitted pods request (OutOfpods, OutOfcpu, OutOfmemory)."""
+allocatable less what the admitted pods request (OutOfpods, OutOfcpu, OutOfmemory), then
+AppArmor: a pod that asks for a profile is refused, since no profile can be enforced here
+(the host has no AppArmor, or the runtime, which applies none, runs on one that has)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubelet import qos, sysctls
+from kubelet import pods, qos, sysctls
+
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
 
 @dataclass
@@ -19,11 +23,12 @@ class Verdict:
 @dataclass
 class Node:
     """What admission checks against: allocatable cpu (millicores) and memory (bytes), maxPods,
-    the unsafe sysctls allowed."""
+    the unsafe sysctls allowed, whether the host has AppArmor."""
     cpu: int
     memory: int
     max_pods: int
     allowed_unsafe_sysctls: list[str]
+    apparmor_enabled: bool
 
 
 def _insufficient(name: str, requested: int, used: int, capacity: int) -> Verdict:
@@ -45,4 +50,22 @@ def admit(pod: dict, active: list[dict], node: Node) -> Verdict:
         used = sum(qos.pod_requests(p, name) for p in active)
         if requested > allocatable - used:
             return _insufficient(name, requested, used, allocatable)
+    if _apparmor_required(pod):
+        why = ("the pycontainer runtime does not apply AppArmor profiles"
+               if node.apparmor_enabled else "AppArmor is not enabled on the host")
+        return Verdict(False, "AppArmor", f"Cannot enforce AppArmor: {why}")
     return Verdict(True)
+
+
+def _apparmor_required(pod: dict) -> bool:
+    """The kubelet's isRequired: an appArmorProfile other than Unconfined for the pod or any
+    container, or the deprecated per-container annotation naming a profile."""
+    spec = pods.spec(pod)
+    contexts = [spec.get("securityContext") or {}]
+    contexts += [c.get("securityContext") or {}
+                 for c in pods.init_containers(pod) + pods.containers(pod)]
+    if any((sc.get("appArmorProfile") or {}).get("type", "Unconfined") != "Unconfined"
+           for sc in contexts):
+        return True
+    return any(key.startswith(APPARMOR_ANNOTATION_PREFIX) and value != "unconfined"
+               for key, value in (pod["metadata"].get("annotations") or {}).items())

@@ -78,6 +78,7 @@ class Kubelet:
                                           config.cni_bin_dirs, config.cni_cache_dir)
         self.cgroups = PodCgroups(config.cgroup_root, config.pod_pids_limit)
         memory_total = machine.meminfo().get("MemTotal", 0)
+        self._apparmor_enabled = machine.apparmor_enabled()
         self.volumes = Volumes(config.root_dir, ConfigObjects(self.client), os.cpu_count() or 1,
                                memory_total)
         etc_files = PodEtcFiles(config.root_dir, config.resolv_conf, config.cluster_dns,
@@ -257,7 +258,8 @@ class Kubelet:
         return admission.Node(
             cpu=int(parse_quantity(allocatable["cpu"]) * 1000),
             memory=int(parse_quantity(allocatable["memory"])), max_pods=self.config.max_pods,
-            allowed_unsafe_sysctls=self.config.allowed_unsafe_sysctls)
+            allowed_unsafe_sysctls=self.config.allowed_unsafe_sysctls,
+            apparmor_enabled=self._apparmor_enabled)
 
     def evict(self, pod: dict, message: str) -> None:
         """The pod ends Failed/Evicted, its containers killed at once (the kubelet's evictions,

@@ -95,6 +95,11 @@ def default_ip() -> str:
             return "127.0.0.1"
 
 
+def apparmor_enabled() -> bool:
+    """As the kubelet's apparmor.IsEnabled: the module is loaded and switched on."""
+    return _read("/sys/module/apparmor/parameters/enabled") == "Y"
+
+
 def hostname() -> str:
     return socket.gethostname().lower()
 

@@ -1,7 +1,8 @@
 """securityContext, sysctls and the host namespaces, end to end through the real API server and
 pykubelet: what a process in the container sees (`id`, /proc/1/status, a refused write or
 syscall, the namespaces it shares with the host) and what the kubelet refuses (runAsNonRoot,
-unsafe sysctls, a missing seccomp profile, pod user namespaces)."""
+unsafe sysctls, a missing seccomp profile, pod user namespaces, AppArmor on a host without
+it)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import os
 
 import pytest
 
+from kubelet import machine
 from kubelet.apiclient import ApiError
 from kubelet_testlib import wait_for
 from podsec_testlib import logs, run_to_end, waiting_reason
@@ -180,6 +182,17 @@ def test_safe_sysctls_are_set_unsafe_ones_are_refused(api, kubelet, namespace):
     assert pod["status"]["reason"] == "SysctlForbidden"
     assert pod["status"]["message"] == 'forbidden sysctl: "kernel.msgmax" not allowlisted'
     assert not kubelet.container_records(pod["metadata"]["uid"])
+
+
+def test_an_apparmor_profile_that_cannot_be_enforced_refuses_the_pod(api, kubelet, namespace):
+    pod = run_to_end(api, namespace, kubelet.node, "confined", "true",
+                     securityContext={"appArmorProfile": {"type": "RuntimeDefault"}})
+    why = ("the pycontainer runtime does not apply AppArmor profiles"
+           if machine.apparmor_enabled() else "AppArmor is not enabled on the host")
+    assert pod["status"]["reason"] == "AppArmor"
+    assert pod["status"]["message"] == f"Cannot enforce AppArmor: {why}"
+    assert not kubelet.container_records(pod["metadata"]["uid"])
+    assert not kubelet.sandbox_records(pod["metadata"]["uid"])
 
 
 def test_host_pid_ipc_and_network_namespaces(api, kubelet, namespace):

@@ -71,10 +71,11 @@ def test_oom_score_adj_per_the_kubelets_policy():
     assert qos.oom_score_adj(_pod(huge), huge, 8 * gib) == 3         # never Guaranteed's
 
 
-def test_admission_sysctls_then_pods_then_cpu_and_memory():
+def test_admission_sysctls_then_pods_then_cpu_and_memory_then_apparmor():
     from kubelet import admission
 
-    node = admission.Node(cpu=2000, memory=1 << 30, max_pods=3, allowed_unsafe_sysctls=[])
+    node = admission.Node(cpu=2000, memory=1 << 30, max_pods=3, allowed_unsafe_sysctls=[],
+                          apparmor_enabled=False)
     running = [_pod(container(requests={"cpu": "1500m", "memory": "512Mi"}))]
     verdict = admission.admit(_pod(container(requests={"cpu": "600m"})), running, node)
     assert (verdict.admit, verdict.reason) == (False, "OutOfcpu")
@@ -86,5 +87,23 @@ def test_admission_sysctls_then_pods_then_cpu_and_memory():
     unsafe = _pod(container())
     unsafe["spec"]["securityContext"] = {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}
     assert admission.admit(unsafe, running, node).reason == "SysctlForbidden"
-    allowed = admission.Node(2000, 1 << 30, 3, ["kernel.msg*"])
+    allowed = admission.Node(2000, 1 << 30, 3, ["kernel.msg*"], False)
     assert admission.admit(unsafe, running, allowed).admit
+    # AppArmor last: a profile cannot be enforced, whether or not the host has AppArmor.
+    confined = _pod(dict(container(), securityContext={
+        "appArmorProfile": {"type": "RuntimeDefault"}}))
+    verdict = admission.admit(confined, running, node)
+    assert (verdict.reason, verdict.message) == (
+        "AppArmor", "Cannot enforce AppArmor: AppArmor is not enabled on the host")
+    verdict = admission.admit(confined, running, admission.Node(2000, 1 << 30, 3, [], True))
+    assert verdict.message == ("Cannot enforce AppArmor: the pycontainer runtime does not "
+                               "apply AppArmor profiles")
+    annotated = _pod(container())
+    annotated["metadata"]["annotations"] = {
+        "container.apparmor.security.beta.kubernetes.io/c": "runtime/default"}
+    assert admission.admit(annotated, running, node).reason == "AppArmor"
+    unconfined = _pod(dict(container(), securityContext={
+        "appArmorProfile": {"type": "Unconfined"}}))
+    unconfined["metadata"]["annotations"] = {
+        "container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
+    assert admission.admit(unconfined, running, node).admit
