@@ -82,6 +82,7 @@ class PodSyncer:
             mount_error = None
         except VolumeError as e:
             log.warning("volumes of %s: %s", pods.full_name(pod), e)
+            self.events.pod(pod, WARNING, "FailedMount", str(e))
             volume_paths, mount_error = {}, e
         runtime = PodRuntime.read(self.runtime, uid)
         actions = pod_actions.compute(pod, runtime)
@@ -103,7 +104,7 @@ class PodSyncer:
         to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
         to_start += [(c, False) for c in actions.containers_to_start]
         if mount_error is not None:
-            # event: FailedMount; the containers wait as ContainerCreating, as the kubelet's do
+            # the containers wait as ContainerCreating, as the kubelet's do
             for container, _ in to_start:
                 self._set_reason(uid, container["name"], "ContainerCreating", str(mount_error))
             return ERROR_RETRY

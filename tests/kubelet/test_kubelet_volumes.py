@@ -171,10 +171,14 @@ def test_host_path_types(api, kubelet, namespace):
             [{"name": "d", "hostPath": {"path": base, "type": "File"}}]))
         state = wait_for(lambda: waiting(api, namespace, "wrong").get("message") and
                          waiting(api, namespace, "wrong"), what="waiting with a message")
-        assert state == {"reason": "ContainerCreating", "message":
-                         'MountVolume.SetUp failed for volume "d" : hostPath type check '
-                         f"failed: {base} is not a file"}
+        message = ('MountVolume.SetUp failed for volume "d" : hostPath type check '
+                   f"failed: {base} is not a file")
+        assert state == {"reason": "ContainerCreating", "message": message}
         assert api.phase(namespace, "wrong") == "Pending"
+        event = wait_for(lambda: next((e for e in api.events(namespace, "wrong")
+                                       if e["reason"] == "FailedMount"), None),
+                         what="FailedMount event")
+        assert (event["type"], event["message"]) == ("Warning", message)
     finally:
         sock.close()
         for name in ("types", "wrong"):
