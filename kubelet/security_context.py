@@ -1,8 +1,8 @@
 """A container's securityContext as the runtime gets it (the kubelet's
 determineEffectiveSecurityContext and convertToRuntimeSecurityContext): the container's fields
 over the pod's, noNewPrivileges from allowPrivilegeEscalation, the masked and read-only /proc
-paths from procMount, the seccomp profile from seccompProfile, and the runAsNonRoot check against the image's user, which refuses to
-create the container (CreateContainerConfigError)."""
+paths from procMount, the seccomp profile from seccompProfile, and the runAsNonRoot check
+against the image's user, which refuses to create the container (CreateContainerConfigError)."""
 from __future__ import annotations
 
 import os
