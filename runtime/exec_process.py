@@ -1,9 +1,10 @@
 """The runtime's side of `exec`: a new process in a running container's namespaces and cgroup.
 
-A short-lived helper joins the container's cgroup and namespaces, then clones the process with
-CLONE_PARENT, so that the process is our child (and the caller's, or its subreaper's, once we
-return), as with runc. The helper reports the PID; the process reports an error or, by closing
-its close-on-exec pipe at execve, success.
+The process is our child, born in the container's PID namespace (we enter it for our children
+only, just for that fork, then go back) and, where the kernel can, in its cgroup; it joins the
+rest itself and execs. It reports an error or, by closing its close-on-exec pipe at execve,
+success. One fork of this interpreter per exec, not two: their page-table copies and exits are
+most of what an exec probe costs.
 """
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
 
-CLONE_PARENT = 0x00008000
-
 
 def spawn(container: Container, process: Process, console_fd: int, preserve_fds: int) -> int:
     """Starts `process` in `container`; returns its PID once it has exec'd."""
@@ -24,40 +23,59 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     raw_seccomp = (container.state.config.get("linux") or {}).get("seccomp")
     profile = seccomp.parse(raw_seccomp) if raw_seccomp else None
     if process.terminal:
-        # Imported before the helper enters the container's mount namespace, where the host's
+        # Imported before the process enters the container's mount namespace, where the host's
         # Python library is out of sight.
         from runtime import console  # noqa: F401
     reader, writer = sync.pair()
     cgroup_fd = cgroup.clone_into_fd()  # born in the cgroup where it can be, see Cgroup.add_self
+    own_pid_ns = _pid_namespace_for_children(paths.pop("pid", None))
+    pid = -1
     try:
-        helper = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
+        pid = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
     finally:
+        if own_pid_ns >= 0:
+            if pid != 0:
+                syscalls.setns(own_pid_ns, syscalls.CLONE_NEWPID)
+            os.close(own_pid_ns)
         if cgroup_fd is not None:
             os.close(cgroup_fd)
-    if helper == 0:
+    if pid == 0:
         try:
             reader.close()
-            _helper(cgroup, paths, process, profile, writer, console_fd, preserve_fds)
+            _child(cgroup, paths, process, profile, writer, console_fd, preserve_fds)
         finally:
             os._exit(1)
     writer.close()
-    pid = 0
     error = ""
     try:
         while (message := reader.receive()) is not None:
-            tag, payload = message
-            if tag == sync.PID:
-                pid = int(payload)
-            elif tag == sync.ERROR:
-                error = payload
+            if message[0] == sync.ERROR:
+                error = message[1]
     finally:
         reader.close()
-        os.waitpid(helper, 0)
-    if error or not pid:
-        if pid:
-            os.waitpid(pid, 0)
-        raise PycontainerError(error or "exec: the helper process died before starting the process")
+    if error:
+        os.waitpid(pid, 0)
+        raise PycontainerError(error)
     return pid
+
+
+def _pid_namespace_for_children(path: str | None) -> int:
+    """setns(CLONE_NEWPID) moves only the children made afterwards, so the process is born in
+    the container's PID namespace; returns our own namespace (-1 if none was entered) to go back
+    to after the fork, which setns allows since it is our active one."""
+    if path is None:
+        return -1
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, syscalls.CLONE_NEWPID)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        os.close(own)
+        raise PycontainerError(f"exec: join pid {path}: {e.strerror}") from None
+    return own
 
 
 def _namespaces_to_join(container: Container) -> dict[str, str]:
@@ -76,32 +94,18 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
     return result
 
 
-def _helper(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
-            writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
+def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
+           writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
+    """The process, from its fork to its exec: the container's cgroup and namespaces (its user
+    namespace first, as the others may belong to it), then the process's own settings."""
     try:
         cgroup.add_self()
-        pid_path = paths.pop("pid", None)
         if "user" in paths:
             init.join_namespaces({"user": paths.pop("user")})
-        if pid_path:
-            fd = os.open(pid_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                syscalls.setns(fd, syscalls.CLONE_NEWPID)
-            finally:
-                os.close(fd)
         init.join_namespaces(paths)
-        pid = syscalls.clone(CLONE_PARENT)
     except BaseException as e:  # noqa: BLE001 - reported as one line to the runtime
         writer.send(sync.ERROR, f"exec: {e}")
         os._exit(1)
-    if pid == 0:
-        _process(process, profile, writer, console_fd, preserve_fds)
-    writer.send(sync.PID, str(pid))
-    os._exit(0)
-
-
-def _process(process: Process, profile: seccomp.Profile | None, writer: sync.Channel,
-             console_fd: int, preserve_fds: int) -> None:
     try:
         if process.terminal:
             from runtime import console

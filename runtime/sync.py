@@ -13,7 +13,6 @@ JOINED = "joined"      # parent -> init: moved into the container's cgroup
 HOOKS = "hooks"        # init -> parent: namespaces ready; run prestart/createRuntime hooks
 HOOKS_DONE = "hooks-done"
 READY = "ready"        # init -> parent: everything set up, waiting for start
-PID = "pid"            # helper -> parent: the PID of the process it cloned
 ERROR = "error"        # child -> parent: what failed (one line)
 
 
