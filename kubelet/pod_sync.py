@@ -235,13 +235,13 @@ class PodSyncer:
         except CRIError as e:
             raise StartFailure("InvalidImageName",
                                f'Failed to apply default image tag "{image}": {e}') from None
+        if present and policy != "Always":
+            self.events.pod(pod, NORMAL, "Pulled", f'Container image "{image}" already present '
+                            "on machine", container["name"])
+            return
         if policy == "Never":
-            if not present:
-                raise StartFailure("ErrImageNeverPull", f'Container image "{image}" is not '
-                                   "present with pull policy of Never")
-            return
-        if policy == "IfNotPresent" and present:
-            return
+            raise StartFailure("ErrImageNeverPull", f'Container image "{image}" is not '
+                               "present with pull policy of Never")
         key = f"{pods.uid(pod)}_{image}"
         wait = self.image_backoff.remaining_since_update(key)
         if wait > 0:

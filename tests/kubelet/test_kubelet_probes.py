@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kubelet_testlib import GrpcHealthServer, pod_manifest, wait_for
+from kubelet_testlib import IMAGE, GrpcHealthServer, pod_manifest, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -283,9 +283,11 @@ def test_events_tell_the_story_in_kubectl_describe(api, kubelet, namespace):
 
     def events() -> list[dict]:
         return api.events(namespace, "story")
-    wait_for(lambda: {"Created", "Started", "Unhealthy", "Killing"} <=
+    wait_for(lambda: {"Pulled", "Created", "Started", "Unhealthy", "Killing"} <=
              {e["reason"] for e in events()}, timeout=60, what="the events")
     by_reason = {e["reason"]: e for e in events()}
+    assert by_reason["Pulled"]["message"] == \
+        f'Container image "{IMAGE}" already present on machine'      # imagePullPolicy Never
     unhealthy = by_reason["Unhealthy"]
     assert unhealthy["type"] == "Warning"
     assert unhealthy["message"] == "Liveness probe failed: not alive"
