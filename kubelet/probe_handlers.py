@@ -58,10 +58,12 @@ def _exec(action: dict, target: Target, timeout: float) -> tuple[bool, str]:
     except CRIError as e:
         return False, str(e)
     output = (result.stdout + result.stderr).strip()
+    # The kubelet's runtime errors: the command joined by spaces, quoted as it quotes it.
+    joined = " ".join(command)
     if result.timed_out:
-        return False, f"command {command!r} timed out"
+        return False, f'command "{joined}" timed out'
     if result.exit_code != 0:
-        return False, output or f"command {command!r} exited with {result.exit_code}"
+        return False, output or f"command '{joined}' exited with {result.exit_code}: "
     return True, output
 
 

@@ -46,6 +46,9 @@ def test_readiness_exec_probe_drives_ready(api, kubelet, namespace):
     wait_for(lambda: conditions(api.pod(namespace, "ready")).get("Ready") == "False",
              what="not Ready again")
     assert api.container_status(namespace, "ready")["restartCount"] == 0
+    # A failure with no output says what ran, in the kubelet's runtime's words.
+    assert {e["message"] for e in api.events(namespace, "ready") if e["reason"] == "Unhealthy"} \
+        == {"Readiness probe failed: command 'sh -c test -e /tmp/ready' exited with 1: "}
 
 
 def test_liveness_failure_restarts_the_container(api, kubelet, namespace):
