@@ -1,8 +1,10 @@
 #!/bin/bash
 # Installs everything (scripts/install.sh), then runs the main job: a busybox container with
-# `pycontainer run`, as a user would, with a memory and CPU limit and a hostname of its own.
+# `pycontainer run`, as a user would, with a memory and CPU limit and a hostname of its own;
+# then a pod, through pyapiserver, pykubelet and kubectl (scripts/demo-pod.sh).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+repo=$PWD
 ./scripts/install.sh
 VENV=${PYCONTAINER_VENV:-$PWD/.venv}
 export PATH="$VENV/bin:$PATH"
@@ -30,3 +32,5 @@ with open("config.json", "w") as f:
 PY
 echo "+ pycontainer run demo-$$"
 pycontainer run "demo-$$"
+echo
+"$repo/scripts/demo-pod.sh"
