@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/pyk-demo.XXXXXX)     # short: the shims' sockets live belo
 node=pycontainer-demo
 bridge=pycdemo$$
 cgroup_root=/pycontainer/demo-$$
-subnet=198.18.254.0/24                     # a test network: nothing leaves this machine
+subnet=198.19.255.0/24   # a test network the tests never pick: nothing leaves this machine
 api_pid="" kubelet_pid=""
 export KUBECONFIG=$work/api/admin.kubeconfig
 
