@@ -18,6 +18,7 @@ import platform
 from runtime import seccomp
 from runtime.errors import ConfigError
 
+from kubelet import machine
 from kubelet.runtime_service import SecurityProfile
 
 EPERM, ENOSYS = 1, 38
@@ -50,12 +51,9 @@ _DENIED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 # first argument on the architectures below).
 _CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
                           0x20000000, 0x40000000)
-# The native architecture and those its kernel also runs (32-bit programs).
+# The native architecture first, then those its kernel also runs (32-bit programs).
 _ARCHITECTURES = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
                   "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]}
-_NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
-# Docker's includes/excludes name architectures as Go does.
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 class ProfileError(ValueError):
@@ -113,7 +111,7 @@ def localhost(path: str, capabilities: list[str]) -> dict:
 def _architectures(raw: dict) -> list:
     """Docker's archMap names the native architecture with its sub-architectures; a plain
     architectures list is taken as it is."""
-    native = _NATIVE.get(platform.machine())
+    native = (_ARCHITECTURES.get(platform.machine()) or [None])[0]
     for entry in raw.get("archMap") or []:
         if isinstance(entry, dict) and entry.get("architecture") == native:
             return [native, *(entry.get("subArchitectures") or [])]
@@ -122,8 +120,9 @@ def _architectures(raw: dict) -> list:
 
 def _applies(entry: dict, capabilities: list[str]) -> bool:
     """Docker's includes (every capability held, this architecture, the kernel at least) and
-    excludes (any capability held, this architecture)."""
-    goarch = _GOARCH.get(platform.machine(), platform.machine())
+    excludes (any capability held, this architecture); architectures by their Go names, as
+    the Node reports its own."""
+    goarch = machine.architecture()
     includes, excludes = entry.get("includes") or {}, entry.get("excludes") or {}
     if not set(includes.get("caps") or []) <= set(capabilities):
         return False
