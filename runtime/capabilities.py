@@ -6,6 +6,8 @@ through prctl(PR_CAP_AMBIENT) directly.
 """
 from __future__ import annotations
 
+import os
+
 import _prctl
 
 from runtime import syscalls
@@ -54,8 +56,10 @@ def drop_bounding(keep: list[int]) -> None:
             _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
 
 
-def apply(caps: CapabilitySets) -> None:
-    """Sets effective, permitted and inheritable exactly, then raises the ambient ones."""
+def apply(caps: CapabilitySets, warn) -> None:
+    """Sets effective, permitted and inheritable exactly, then raises the ambient ones. As runc:
+    an ambient capability the kernel refuses (one that is not both permitted and inheritable, as
+    in runc 1.1's own default spec) is reported through `warn`, not a failure."""
     every = range(last_cap() + 1)
     eff, perm, inh = set(caps.effective), set(caps.permitted), set(caps.inheritable)
     _prctl.set_caps(
@@ -65,4 +69,9 @@ def apply(caps: CapabilitySets) -> None:
     )
     syscalls.ambient_clear_all()
     for cap in caps.ambient:
-        syscalls.ambient_raise(cap)
+        try:
+            syscalls.ambient_raise(cap)
+        except OSError as e:
+            name = NAMES[cap] if cap < len(NAMES) else str(cap)
+            warn(f"process.capabilities.ambient: {name} not raised ({os.strerror(e.errno)}): "
+                 "an ambient capability must also be permitted and inheritable")

@@ -98,6 +98,10 @@ class Container:
                 cgroup.thaw()
             cgroup.destroy()
         self._wait_init_gone()
+        if self.state.host_mounts:
+            from runtime import host_mounts
+
+            host_mounts.remove(self.state.host_mounts)
         from runtime import config as config_mod, hooks
 
         poststop = config_mod.parse_hooks(self.state.config).get("poststop", [])

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 
+import _prctl
+
 from runtime import init, namespaces, process_setup, seccomp, sync, syscalls
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
 
 
-def spawn(container: Container, process: Process, console_fd: int, preserve_fds: int) -> int:
+def spawn(container: Container, process: Process, console_fd: int, preserve_fds: int,
+          warn) -> int:
     """Starts `process` in `container`; returns its PID once it has exec'd."""
     paths = _namespaces_to_join(container)
     cgroup = container.cgroup()
@@ -28,17 +31,18 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
         from runtime import console  # noqa: F401
     reader, writer = sync.pair()
     cgroup_fd = cgroup.clone_into_fd()  # born in the cgroup where it can be, see Cgroup.add_self
-    own_pid_ns = _pid_namespace_for_children(paths.pop("pid", None))
+    # Inherited by the child: nothing in the container may ptrace it or open its /proc files
+    # (exe, fds, memory) before it has exec'd (CVE-2016-9962, CVE-2019-5736).
+    _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
+    own_pid_ns = namespaces.enter_pid_namespace_for_children(paths.pop("pid", None), "exec")
     pid = -1
     try:
         pid = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
     finally:
-        if own_pid_ns >= 0:
-            if pid != 0:
-                syscalls.setns(own_pid_ns, syscalls.CLONE_NEWPID)
-            os.close(own_pid_ns)
-        if cgroup_fd is not None:
-            os.close(cgroup_fd)
+        if pid != 0:
+            namespaces.leave_pid_namespace_for_children(own_pid_ns)
+            if cgroup_fd is not None:
+                os.close(cgroup_fd)
     if pid == 0:
         try:
             reader.close()
@@ -51,31 +55,14 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
         while (message := reader.receive()) is not None:
             if message[0] == sync.ERROR:
                 error = message[1]
+            elif message[0] == sync.WARNING:
+                warn(message[1])
     finally:
         reader.close()
     if error:
         os.waitpid(pid, 0)
         raise PycontainerError(error)
     return pid
-
-
-def _pid_namespace_for_children(path: str | None) -> int:
-    """setns(CLONE_NEWPID) moves only the children made afterwards, so the process is born in
-    the container's PID namespace; returns our own namespace (-1 if none was entered) to go back
-    to after the fork, which setns allows since it is our active one."""
-    if path is None:
-        return -1
-    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(fd, syscalls.CLONE_NEWPID)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        os.close(own)
-        raise PycontainerError(f"exec: join pid {path}: {e.strerror}") from None
-    return own
 
 
 def _namespaces_to_join(container: Container) -> dict[str, str]:
@@ -100,8 +87,8 @@ def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Pro
     namespace first, as the others may belong to it), then the process's own settings."""
     try:
         cgroup.add_self()
-        if "user" in paths:
-            init.join_namespaces({"user": paths.pop("user")})
+        # All of them opened before the first setns: once in the container's user namespace,
+        # we may no longer open the (non-dumpable) init's /proc/PID/ns files.
         init.join_namespaces(paths)
     except BaseException as e:  # noqa: BLE001 - reported as one line to the runtime
         writer.send(sync.ERROR, f"exec: {e}")
@@ -113,7 +100,9 @@ def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Pro
             os.setsid()
             console.setup_in_container(console_fd, process.console_size, bind_console=False)
         early, late = seccomp.timing(profile, process.no_new_privileges)
-        path, env = init.prepare_process(process, preserve_fds, early and seccomp.Filter(early))
+        path, env = init.prepare_process(
+            process, preserve_fds, early and seccomp.Filter(early), keep={writer.fd},
+            warn=lambda message: writer.send(sync.WARNING, message))
         process_setup.execute(path, process.args, env, late and seccomp.Filter(late))
     except BaseException as e:  # noqa: BLE001
         writer.send(sync.ERROR, str(e))

@@ -11,19 +11,20 @@ import os
 from runtime import devices, fastjson, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
 from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
-from runtime.errors import PycontainerError
+from runtime.errors import ConfigError, PycontainerError
 
 class InitContext:
-    __slots__ = ("container_id", "state_dir_fd", "from_parent", "to_parent", "console_fd",
+    __slots__ = ("container_id", "exec_fifo_fd", "from_parent", "to_parent", "console_fd",
                  "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "join_cgroup", "state",
                  "joined")
 
-    def __init__(self, container_id: str, state_dir_fd: int, from_parent: sync.Channel,
+    def __init__(self, container_id: str, exec_fifo_fd: int, from_parent: sync.Channel,
                  to_parent: sync.Channel, console_fd: int, preserve_fds: int, no_pivot: bool,
                  new_keyring: bool, cgroup_dirs: dict[str, str], join_cgroup) -> None:
         self.container_id = container_id
-        # Opened by the runtime: the state dir may be out of reach of the container's user.
-        self.state_dir_fd = state_dir_fd
+        # O_PATH, opened by the runtime: the state dir may be out of reach of the container's
+        # user, and a descriptor of the directory itself would lead out of the container.
+        self.exec_fifo_fd = exec_fifo_fd
         self.from_parent = from_parent
         self.to_parent = to_parent
         self.console_fd = console_fd
@@ -77,6 +78,9 @@ def _describe(error: BaseException) -> str:
 def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
     # First of all: whatever the init makes from here on (memory, children) is the container's.
     ctx.join_cgroup()
+    # Then nothing of the runtime's stays open in here but what the init itself needs.
+    process_setup.close_fds_except(3 + ctx.preserve_fds, {
+        ctx.from_parent.fd, ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.console_fd})
     ctx.state = fastjson.loads(_await(ctx, sync.GO))
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
@@ -93,9 +97,16 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
     os.setsid()
 
     process = config.process
-    rootfs.prepare(config)
+    own_mount_ns = config.has_namespace("mount")
+    if own_mount_ns:
+        rootfs.prepare(config)
+    else:
+        _refuse_without_mount_namespace(config)
     rootfs.mount_all(config, ctx.cgroup_dirs)
-    rootfs.make_cwd(config, process.cwd)
+    try:
+        rootfs.make_cwd(config, process.cwd)
+    except OSError as e:
+        raise ConfigError("process.cwd", f"{process.cwd}: {e.strerror}") from None
     own_dev = devices.owns_dev(config)
     if own_dev:
         devices.populate(config, in_user_namespace=config.has_namespace("user"))
@@ -110,11 +121,39 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
         from runtime import console
     if config.hooks.get("startContainer"):
         hooks.preload()
-    (rootfs.move_root if ctx.no_pivot else rootfs.pivot)(config.root_path)
+    if not own_mount_ns:
+        # As runc: pivot_root or a move of "/" would change the caller's own mount namespace.
+        _chroot(config.root_path)
+    elif ctx.no_pivot:
+        rootfs.move_root(config.root_path)
+    else:
+        rootfs.pivot(config.root_path)
     if process.terminal:
         console.setup_in_container(ctx.console_fd, process.console_size, bind_console=own_dev)
     rootfs.finalize(config)
-    return prepare_process(process, ctx.preserve_fds, early_filter)
+    if not os.path.exists(f"/proc/self/fd/{ctx.exec_fifo_fd}"):
+        raise PycontainerError("mounts: the container needs /proc mounted (procfs) to wait "
+                               "for start")
+    return prepare_process(process, ctx.preserve_fds, early_filter,
+                           keep={ctx.to_parent.fd, ctx.exec_fifo_fd},
+                           warn=lambda message: ctx.to_parent.send(sync.WARNING, message))
+
+
+def _refuse_without_mount_namespace(config: Config) -> None:
+    """What only a mount namespace of its own can give; in the caller's, it would remount the
+    caller's files (runc refuses the masks the same way)."""
+    for field, wanted in (("linux.maskedPaths", config.masked_paths),
+                          ("linux.readonlyPaths", config.readonly_paths),
+                          ("root.readonly", config.root_readonly)):
+        if wanted:
+            raise ConfigError(field, "needs a mount namespace of the container's own "
+                              "(linux.namespaces has no \"mount\")")
+
+
+def _chroot(root: str) -> None:
+    os.chdir(root)
+    os.chroot(".")
+    os.chdir("/")
 
 
 def _await(ctx: InitContext, tag: str) -> str:
@@ -141,20 +180,25 @@ def _enter_cgroup(config: Config, ctx: InitContext) -> None:
         s.unshare(s.CLONE_NEWCGROUP)
 
 
-def prepare_process(process: Process, preserve_fds: int,
-                    early_filter=None) -> tuple[str, dict[str, str]]:
+def prepare_process(process: Process, preserve_fds: int, early_filter=None, *,
+                    keep: set[int], warn) -> tuple[str, dict[str, str]]:
     """User, capabilities, rlimits, cwd, environment; returns the executable and environment.
-    Shared by init and `exec`. `early_filter`: seccomp to load while still privileged."""
+    Shared by init and `exec`. `early_filter`: seccomp to load while still privileged; `keep`:
+    our own descriptors still needed until execve (close-on-exec); `warn`: where to report
+    what does not fail the start."""
+    # Before the cwd is looked up: no descriptor of the host may be there to resolve it
+    # through (a cwd of /proc/self/fd/N, CVE-2024-21626).
+    process_setup.close_fds_except(3 + preserve_fds, keep)
     process_setup.set_rlimits(process)
     in_cwd = process_setup.chdir(process.cwd)
     env = process_setup.environment(process)
     path = process_setup.find_executable(process.args[0], env)
     if early_filter is not None:
         early_filter.load()
-    process_setup.switch_user(process, _setgroups_allowed())
+    process_setup.switch_user(process, _setgroups_allowed(), warn)
     if not in_cwd and not process_setup.chdir(process.cwd):
         raise PycontainerError(f"process.cwd: {process.cwd}: permission denied")
-    process_setup.close_inherited_fds(3 + preserve_fds)
+    process_setup.check_cwd_inside_root(process.cwd)
     for fd in range(3, 3 + preserve_fds):
         os.set_inheritable(fd, True)
     return path, env
@@ -200,8 +244,9 @@ def _join_keyring(container_id: str) -> None:
 
 
 def _wait_for_start(ctx: InitContext) -> None:
-    """Blocks until `start` opens exec.fifo for reading (the state dir is reached through a
-    descriptor the runtime opened)."""
-    fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+    """Blocks until `start` opens exec.fifo for reading. The fifo is reopened for writing
+    through our O_PATH descriptor, as runc does: that needs the container's /proc."""
+    fd = os.open(f"/proc/self/fd/{ctx.exec_fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.close(ctx.exec_fifo_fd)
     os.write(fd, b"0")
     os.close(fd)

@@ -11,7 +11,9 @@ import os
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal
 
-from runtime import devices, fastjson, hooks, namespaces, state as state_mod, sync, syscalls
+import _prctl
+
+from runtime import devices, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync, syscalls
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -20,17 +22,18 @@ from runtime.state import State, StateDir
 
 class CreateOptions:
     __slots__ = ("pid_file", "console_fd", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "systemd_cgroup")
+                 "systemd_cgroup", "warn")
 
     def __init__(self, pid_file: str | None = None, console_fd: int = -1, no_pivot: bool = False,
                  no_new_keyring: bool = False, preserve_fds: int = 0,
-                 systemd_cgroup: bool = False) -> None:
+                 systemd_cgroup: bool = False, warn=None) -> None:
         self.pid_file = pid_file
         self.console_fd = console_fd
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.systemd_cgroup = systemd_cgroup
+        self.warn = warn  # what the init reports but does not fail on (refused ambient caps)
 
 
 def create(root: str, container_id: str, config: Config, opts: CreateOptions) -> State:
@@ -51,6 +54,8 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
                   rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
                   annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
                   namespace_paths={}, cgroup_hierarchies=hierarchies.to_dict())
+    # The init shares our mount namespace: what it mounts there is ours to remove later.
+    mounts_before = None if config.has_namespace("mount") else host_mounts.snapshot()
     try:
         # Saved before anything else exists, so that `delete --force` finds every part even if
         # this process dies halfway.
@@ -59,11 +64,16 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
         cgroup.apply(resources)
         state_dir.make_fifo()
         _spawn(config, state_dir, state, cgroup, opts)
+        if mounts_before is not None:
+            state.host_mounts = host_mounts.made_since(mounts_before, config.root_path)
+            state_dir.save(state)
         if opts.pid_file:
             write_pid_file(opts.pid_file, state.pid)
         return state
     except BaseException:
         _undo(state, cgroup, state_dir)
+        if mounts_before is not None:
+            host_mounts.remove(host_mounts.made_since(mounts_before, config.root_path))
         raise
 
 
@@ -81,15 +91,24 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     for kind, path in config.namespaces.items():
         if not path and kind != "cgroup":  # the cgroup one comes once the init is in its cgroup
             flags |= namespaces.CLONE_FLAGS[kind]
-    dir_fd = os.open(state_dir.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # The init holds the exec fifo alone, not its directory: a directory descriptor would be a
+    # way out to the host for the container (CVE-2024-21626).
+    fifo_fd = os.open(state_dir.fifo, os.O_PATH | os.O_CLOEXEC)
+    # Inherited through clone: no process in the container may ptrace the init or open its
+    # /proc files (exe, fds, memory) until it has exec'd (CVE-2016-9962, CVE-2019-5736).
+    _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
     cgroup_fd = cgroup.clone_into_fd()
+    own_pid_ns = namespaces.enter_pid_namespace_for_children(config.namespaces.get("pid", ""))
+    pid = -1
     try:
-        with _pid_namespace_for_children(config.namespaces.get("pid", "")):
-            pid = (syscalls.clone(flags) if cgroup_fd is None
-                   else syscalls.clone_into(flags, cgroup_fd))
+        pid = (syscalls.clone(flags) if cgroup_fd is None
+               else syscalls.clone_into(flags, cgroup_fd))
     finally:
-        if cgroup_fd is not None:
-            os.close(cgroup_fd)
+        if pid != 0:
+            # The child lives in the joined PID namespace for good; only we go back.
+            namespaces.leave_pid_namespace_for_children(own_pid_ns)
+            if cgroup_fd is not None:
+                os.close(cgroup_fd)
     if pid == 0:
         try:
             from_child.close()
@@ -99,14 +118,14 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
             from runtime import init
 
             ctx = init.InitContext(
-                container_id=state.id, state_dir_fd=dir_fd, from_parent=child_in,
+                container_id=state.id, exec_fifo_fd=fifo_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
                 no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
                 cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self)
             init.run_container_init(config, ctx)
         finally:
             os._exit(1)
-    os.close(dir_fd)
+    os.close(fifo_fd)
     child_out.close()
     child_in.close()
     try:
@@ -130,49 +149,25 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         state.namespace_paths = {kind: f"/proc/{pid}/ns/{namespaces.PROC_FILES[kind]}"
                                  for kind in config.namespaces}
         state_dir.save(state)
-        _converse(config, from_child, to_child, oci_state, pid)
+        _converse(config, from_child, to_child, oci_state, pid, opts.warn)
     finally:
         from_child.close()
         to_child.close()
 
 
-class _pid_namespace_for_children:
-    """Joining a PID namespace by path affects only the children of the caller: join it around
-    the clone, then go back so that our own later children (hooks) stay in ours."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.own = -1
-
-    def __enter__(self) -> None:
-        if not self.path:
-            return
-        self.own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        target = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(target, syscalls.CLONE_NEWPID)
-        except OSError as e:
-            raise PycontainerError(f"linux.namespaces: join pid {self.path}: {e.strerror}") from None
-        finally:
-            os.close(target)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.own >= 0:
-            syscalls.setns(self.own, syscalls.CLONE_NEWPID)
-            os.close(self.own)
-
-
 def _converse(config: Config, from_child: sync.Channel, to_child: sync.Channel, oci_state: dict,
-              pid: int) -> None:
+              pid: int, warn) -> None:
     while True:
         message = from_child.receive()
         if message is None:
-            raise PycontainerError(f"container init exited before it was ready ({_reap(pid)})")
+            raise _early_death(config, pid)
         tag, payload = message
         if tag == sync.READY:
             return
         if tag == sync.ERROR:
             raise PycontainerError(payload)
+        if tag == sync.WARNING and warn is not None:
+            warn(payload)
         if tag == sync.HOOKS:
             hooks.run("prestart", config.hooks.get("prestart", []), oci_state)
             hooks.run("createRuntime", config.hooks.get("createRuntime", []), oci_state)
@@ -197,9 +192,18 @@ def _write_id_map(pid: int, name: str, mappings: list[IDMapping]) -> None:
         raise ConfigError(field, f"the kernel refused the mapping: {e.strerror}") from None
 
 
-def _reap(pid: int) -> str:
+def _early_death(config: Config, pid: int) -> PycontainerError:
+    """Why the init died before READY, naming the field to blame where there is one: a memory
+    limit too small for the init itself gets it OOM-killed (runc says the same)."""
     _, status = os.waitpid(pid, 0)
-    return describe_wait_status(status)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == _signal.SIGKILL:
+        limit = (config.resources.get("memory") or {}).get("limit")
+        if isinstance(limit, int) and limit > 0:
+            return ConfigError("linux.resources.memory.limit",
+                               f"{limit} bytes: the container's init was OOM-killed while "
+                               "starting (memory limit too low?)")
+    return PycontainerError(f"container init exited before it was ready "
+                            f"({describe_wait_status(status)})")
 
 
 def describe_wait_status(status: int) -> str:

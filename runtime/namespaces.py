@@ -1,7 +1,10 @@
 """Namespace types as the OCI spec names them, their clone(2) flags and their /proc/PID/ns files."""
 from __future__ import annotations
 
+import os
+
 from runtime import syscalls as s
+from runtime.errors import PycontainerError
 
 CLONE_FLAGS = {"mount": s.CLONE_NEWNS, "uts": s.CLONE_NEWUTS, "ipc": s.CLONE_NEWIPC,
                "user": s.CLONE_NEWUSER, "pid": s.CLONE_NEWPID, "network": s.CLONE_NEWNET,
@@ -11,3 +14,31 @@ PROC_FILES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "cgr
 # setns order: the user namespace first (it grants the rights for the others), the mount
 # namespace last (it changes what the other paths mean).
 JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
+
+
+def enter_pid_namespace_for_children(path: str | None, field: str = "linux.namespaces") -> int:
+    """setns(CLONE_NEWPID) moves only the children made afterwards, so that the next child is
+    born in the namespace at `path`. Returns our own namespace to go back to after the fork
+    (-1 when `path` is empty), which setns allows since it is still our active one; only the
+    parent may go back: the child's own PID namespace can no longer change."""
+    if not path:
+        return -1
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            s.setns(target, s.CLONE_NEWPID)
+        finally:
+            os.close(target)
+    except OSError as e:
+        os.close(own)
+        raise PycontainerError(f"{field}: join pid {path}: {e.strerror}") from None
+    return own
+
+
+def leave_pid_namespace_for_children(own: int) -> None:
+    if own >= 0:
+        try:
+            s.setns(own, s.CLONE_NEWPID)
+        finally:
+            os.close(own)

@@ -6,7 +6,6 @@ Python library is out of sight: every module they need is imported up front, nev
 """
 from __future__ import annotations
 
-import errno
 import os
 import resource
 
@@ -35,7 +34,7 @@ def _rlim(value: int) -> int:
     return -1 if value >= 2**63 else value
 
 
-def switch_user(process: Process, setgroups_allowed: bool = True) -> None:
+def switch_user(process: Process, setgroups_allowed: bool, warn) -> None:
     """Drops the bounding set, becomes the configured user keeping the permitted capabilities,
     then sets the exact capability sets."""
     caps = process.capabilities
@@ -49,7 +48,7 @@ def switch_user(process: Process, setgroups_allowed: bool = True) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
     _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 0)
     if caps is not None:
-        capabilities.apply(caps)
+        capabilities.apply(caps, warn)
     if user.umask is not None:
         os.umask(user.umask)
     if process.no_new_privileges:
@@ -64,6 +63,8 @@ def chdir(cwd: str) -> bool:
         return True
     except PermissionError:
         return False
+    except OSError as e:
+        raise PycontainerError(f"process.cwd: {cwd}: {e.strerror}") from None
 
 
 def environment(process: Process) -> dict[str, str]:
@@ -119,14 +120,26 @@ def execute(path: str, args: list[str], env: dict[str, str], seccomp_filter=None
         raise PycontainerError(f"exec {path}: {e.strerror}") from None
 
 
-def close_inherited_fds(keep_below: int) -> None:
-    """Marks every descriptor from `keep_below` up close-on-exec: only stdio and the preserved
-    descriptors reach the container process."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd >= keep_below:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError as e:
-                if e.errno != errno.EBADF:  # the directory's own descriptor, closed already
-                    raise
+def close_fds_except(first: int, keep: set[int]) -> None:
+    """Closes every descriptor from `first` up but those in `keep`: whatever the runtime had
+    open (a directory, a log, the caller's files) is gone before the container's cwd is looked
+    up or anything of the container can run."""
+    low = first
+    for fd in sorted(k for k in keep if k >= first):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _FD_MAX)
+
+
+_FD_MAX = 0x7FFFFFFF  # close_range(2) takes the whole range in one call
+
+
+def check_cwd_inside_root(cwd: str) -> None:
+    """After chdir: the working directory must be reachable from the container's root; getcwd
+    fails with ENOENT when it is not (a cwd reached through a leaked descriptor)."""
+    try:
+        where = os.getcwd()
+    except FileNotFoundError:
+        where = ""
+    if not where.startswith("/"):
+        raise PycontainerError(f"process.cwd: {cwd}: is outside the container's root filesystem")

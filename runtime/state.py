@@ -18,6 +18,13 @@ DEFAULT_ROOT = "/run/pycontainer"
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+# What each field of state.json must hold; cgroup_hierarchies may also be null (older states).
+_FIELD_TYPES = {"id": str, "pid": int, "pid_start": int, "bundle": str, "rootfs": str,
+                "created": str, "owner": str, "annotations": dict, "cgroup_path": str,
+                "config": dict, "namespace_paths": dict, "cgroup_hierarchies": dict,
+                "host_mounts": list}
+# Absent from the state of an older pycontainer.
+_OPTIONAL = ("cgroup_hierarchies", "host_mounts")
 
 
 def check_id(container_id: str) -> None:
@@ -30,11 +37,12 @@ class State:
     """What a container's later commands need to find it and its parts again."""
 
     __slots__ = ("id", "pid", "pid_start", "bundle", "rootfs", "created", "owner", "annotations",
-                 "cgroup_path", "config", "namespace_paths", "cgroup_hierarchies")
+                 "cgroup_path", "config", "namespace_paths", "cgroup_hierarchies", "host_mounts")
 
     def __init__(self, id: str, pid: int, pid_start: int, bundle: str, rootfs: str, created: str,
                  owner: str, annotations: dict, cgroup_path: str, config: dict,
-                 namespace_paths: dict[str, str], cgroup_hierarchies: dict | None = None) -> None:
+                 namespace_paths: dict[str, str], cgroup_hierarchies: dict | None = None,
+                 host_mounts: list[str] | None = None) -> None:
         self.id = id
         self.pid = pid
         self.pid_start = pid_start
@@ -50,14 +58,28 @@ class State:
         # every later command would otherwise read /proc/self/mountinfo, which costs more the
         # more containers the host runs. None in the state of an older pycontainer.
         self.cgroup_hierarchies = cgroup_hierarchies
+        # Mounts the init made in the caller's mount namespace (a config without a mount
+        # namespace), for delete to remove.
+        self.host_mounts = host_mounts or []
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # host_mounts only where there are any: most containers have a mount namespace.
+        return {name: getattr(self, name) for name in self.__slots__
+                if name != "host_mounts" or self.host_mounts}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> State:
-        return cls(**{name: raw[name] for name in cls.__slots__ if name != "cgroup_hierarchies"},
-                   cgroup_hierarchies=raw.get("cgroup_hierarchies"))
+    def from_dict(cls, raw: object) -> State:
+        """Raises ValueError naming the first field that is missing or of the wrong type."""
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        for name, typ in _FIELD_TYPES.items():
+            value = raw.get(name)
+            if value is None and name in _OPTIONAL:
+                continue
+            # bool is an int in Python, not in JSON.
+            if not isinstance(value, typ) or isinstance(value, bool):
+                raise ValueError(f"{name}: missing or not {typ.__name__}")
+        return cls(**{name: raw.get(name) for name in cls.__slots__})
 
 
 class StateDir:
@@ -103,13 +125,14 @@ class StateDir:
         os.rename(tmp, os.path.join(self.path, STATE_FILE))
 
     def load(self) -> State:
+        path = os.path.join(self.path, STATE_FILE)
         try:
-            with open(os.path.join(self.path, STATE_FILE)) as f:
+            with open(path, "rb") as f:
                 return State.from_dict(fastjson.loads(f.read()))
         except FileNotFoundError:
             raise ContainerNotFound(self.id) from None
-        except (ValueError, KeyError) as e:
-            raise PycontainerError(f"container {self.id}: state file is damaged ({e})") from None
+        except ValueError as e:
+            raise PycontainerError(f"container {self.id}: state file {path} is damaged: {e}") from None
 
     @property
     def fifo(self) -> str:

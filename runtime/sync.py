@@ -14,6 +14,7 @@ HOOKS = "hooks"        # init -> parent: namespaces ready; run prestart/createRu
 HOOKS_DONE = "hooks-done"
 READY = "ready"        # init -> parent: everything set up, waiting for start
 ERROR = "error"        # child -> parent: what failed (one line)
+WARNING = "warning"    # child -> parent: what the runtime should log, not fail on
 
 
 class Channel:

@@ -15,19 +15,19 @@ def run(p: Parsed, log: Log) -> int:
     console = connect_console(o["console_socket"]) if o["console_socket"] else None
     try:
         launcher.create(p.globals["root"], p.args["container_id"], config,
-                        create_options(p, console.fileno() if console else -1))
+                        create_options(p, console.fileno() if console else -1, log))
     finally:
         if console is not None:
             console.close()
     return 0
 
 
-def create_options(p: Parsed, console_fd: int) -> launcher.CreateOptions:
+def create_options(p: Parsed, console_fd: int, log: Log) -> launcher.CreateOptions:
     o = p.options
     return launcher.CreateOptions(
         pid_file=o["pid_file"], console_fd=console_fd, no_pivot=o["no_pivot"],
         no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"],
-        systemd_cgroup=p.globals["systemd_cgroup"])
+        systemd_cgroup=p.globals["systemd_cgroup"], warn=log.warning)
 
 
 def check_terminal(config: config_mod.Config, console_socket: str | None, detached: bool) -> None:

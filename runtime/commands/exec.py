@@ -29,7 +29,7 @@ def run(p: Parsed, log: Log) -> int:
     relay = None if o["detach"] else foreground.SignalRelay()
     try:
         pid = exec_process.spawn(c, process, console.fileno() if console else -1,
-                                 o["preserve_fds"])
+                                 o["preserve_fds"], log.warning)
     finally:
         if console is not None:
             console.close()
@@ -55,10 +55,12 @@ def build_process(p: Parsed, base: dict) -> config_mod.Process:
             raise PycontainerError(f"--{flag.replace('_', '-')}: not available on this host")
     if o["process"]:
         try:
-            with open(o["process"]) as f:
+            with open(o["process"], "rb") as f:
                 raw = fastjson.loads(f.read())
-        except (OSError, ValueError) as e:
-            raise ConfigError("--process", f"cannot read {o['process']}: {e}") from None
+        except OSError as e:
+            raise ConfigError("--process", f"cannot read {o['process']}: {e.strerror}") from None
+        except ValueError as e:
+            raise ConfigError("--process", f"{o['process']} is not valid JSON: {e}") from None
         return config_mod.parse_process(raw, "process")
     if not p.args["command"]:
         raise PycontainerError("exec: a command (or --process) is required")
@@ -89,7 +91,9 @@ def build_process(p: Parsed, base: dict) -> config_mod.Process:
     raw["user"] = user
     if o["cap"]:
         caps = {k: list(v) for k, v in (base.get("capabilities") or {}).items()}
-        for kind in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        # As runc: never inheritable or ambient, so an added capability does not outlive the
+        # process's own execve as a non-root user (CVE-2022-29162).
+        for kind in ("bounding", "effective", "permitted"):
             caps.setdefault(kind, []).extend(c for c in o["cap"] if c not in caps[kind])
         raw["capabilities"] = caps
     if o["no_new_privs"]:

@@ -67,7 +67,7 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
         relay = foreground.SignalRelay()
     try:
         state = launcher.create(root, container_id, config,
-                                create_options(p, console.fileno() if console else -1))
+                                create_options(p, console.fileno() if console else -1, log))
     finally:
         if console is not None:
             console.close()
@@ -100,7 +100,8 @@ def _console(config: config_mod.Config, console_socket: str | None):
     """(socket the init sends its pty on, our end when we hold the terminal ourselves)."""
     if console_socket:
         return connect_console(console_socket), None
-    if config.process.terminal:
+    # No process is refused by the launcher, which judges it for create and run alike.
+    if config.process is not None and config.process.terminal:
         import socket
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
