@@ -28,6 +28,9 @@ HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer",
 
 UINT32_MAX = 2**32 - 1
 
+# sethostname(2) and setdomainname(2) take at most this many bytes (the kernel's __NEW_UTS_LEN).
+UTS_NAME_MAX = 64
+
 
 # --- typed getters: each failure names the field -------------------------------------------
 
@@ -217,6 +220,8 @@ def parse(raw: object, bundle: str) -> Config:
 
     root = _obj(_get(raw, "root", dict, "root", required=True), "root")
     root_rel = _get(root, "path", str, "root.path", required=True)
+    if not root_rel:
+        raise ConfigError("root.path", "must not be empty")
     root_path = os.path.normpath(os.path.join(bundle, root_rel))
     if not os.path.isdir(root_path):
         raise ConfigError("root.path", f"{root_path} is not a directory")
@@ -228,8 +233,8 @@ def parse(raw: object, bundle: str) -> Config:
     if raw.get("process") is not None:
         process = parse_process(raw["process"], "process")
 
-    hostname = _get(raw, "hostname", str, "hostname", "")
-    domainname = _get(raw, "domainname", str, "domainname", "")
+    hostname = _uts_name(raw, "hostname")
+    domainname = _uts_name(raw, "domainname")
     if (hostname or domainname) and "uts" not in namespaces:
         raise ConfigError("hostname" if hostname else "domainname",
                           "needs a new UTS namespace (linux.namespaces has no \"uts\")")
@@ -262,6 +267,12 @@ def parse(raw: object, bundle: str) -> Config:
         raise ConfigError("linux.rootfsPropagation",
                           f"unknown propagation {propagation!r} (one of {', '.join(PROPAGATIONS)})")
 
+    root_readonly = _get(root, "readonly", bool, "root.readonly", False)
+    masked_paths = _paths(linux, "maskedPaths")
+    readonly_paths = _paths(linux, "readonlyPaths")
+    if "mount" not in namespaces:
+        _check_without_mount_namespace(masked_paths, readonly_paths, root_readonly, propagation)
+
     for key in ("intelRdt", "personality", "timeOffsets"):
         if linux.get(key):
             raise ConfigError(f"linux.{key}", "is not supported by pycontainer")
@@ -280,14 +291,41 @@ def parse(raw: object, bundle: str) -> Config:
 
     return Config(
         raw=raw, bundle=bundle, oci_version=oci_version, root_path=root_path,
-        root_readonly=_get(root, "readonly", bool, "root.readonly", False), process=process,
+        root_readonly=root_readonly, process=process,
         hostname=hostname, domainname=domainname, mounts=mounts, hooks=parse_hooks(raw),
         annotations=annotations, namespaces=namespaces, uid_mappings=uid_mappings,
         gid_mappings=gid_mappings, devices=_devices(linux), resources=resources,
         cgroups_path=_get(linux, "cgroupsPath", str, "linux.cgroupsPath"), sysctl=sysctl,
-        masked_paths=_paths(linux, "maskedPaths"), readonly_paths=_paths(linux, "readonlyPaths"),
+        masked_paths=masked_paths, readonly_paths=readonly_paths,
         rootfs_propagation=propagation, seccomp=seccomp,
     )
+
+
+def _uts_name(raw: dict, key: str) -> str:
+    name = _get(raw, key, str, key, "")
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        raise ConfigError(key, "is not valid Unicode text") from None
+    if size > UTS_NAME_MAX:
+        raise ConfigError(key, f"must be at most {UTS_NAME_MAX} characters (bytes), got {size}")
+    return name
+
+
+def _check_without_mount_namespace(masked_paths: list[str], readonly_paths: list[str],
+                                   root_readonly: bool, propagation: str) -> None:
+    """Without a mount namespace of its own the container shares its caller's mount table,
+    which the runtime never changes (runc: "unable to restrict sys entries without a private
+    MNT namespace"); these fields could only be honoured by changing it."""
+    why = "needs a new mount namespace (linux.namespaces has no \"mount\")"
+    if masked_paths:
+        raise ConfigError("linux.maskedPaths", f"masking paths {why}")
+    if readonly_paths:
+        raise ConfigError("linux.readonlyPaths", f"making paths read-only {why}")
+    if root_readonly:
+        raise ConfigError("root.readonly", f"a read-only root {why}")
+    if propagation:
+        raise ConfigError("linux.rootfsPropagation", f"setting the root's propagation {why}")
 
 
 def _split_field(message: str, default_field: str) -> tuple[str, str]:

@@ -32,19 +32,53 @@ _encode = _json.make_encoder(None, _unencodable, _json.encode_basestring_ascii, 
 _WHITESPACE = " \t\n\r"
 
 
+class JSONError(ValueError):
+    """Text that is not JSON: what is wrong and where, as line and column (from 1)."""
+
+    def __init__(self, problem: str, text: str | bytes, position: int) -> None:
+        newline = "\n" if isinstance(text, str) else b"\n"
+        self.line = text.count(newline, 0, position) + 1
+        self.column = position - text.rfind(newline, 0, position)
+        super().__init__(f"{problem} at line {self.line}, column {self.column}")
+
+
 def loads(text: str | bytes) -> object:
-    """Like json.loads; a ValueError says what is wrong and where."""
+    """Like json.loads, without NaN or Infinity; a JSONError says what is wrong and where."""
     if isinstance(text, bytes):
-        text = text.decode()
+        try:
+            text = text.decode()
+        except UnicodeDecodeError as e:
+            raise JSONError(f"byte 0x{text[e.start]:02x} is not UTF-8", text, e.start) from None
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
     except StopIteration as e:
-        raise ValueError(f"expecting a value at character {e.value}") from None
-    rest = text[end:].strip(_WHITESPACE)
+        raise JSONError("expecting a value", text, e.value) from None
+    except RecursionError:
+        raise JSONError("arrays and objects are nested too deeply", text, start) from None
+    except (SystemError, ValueError):
+        raise _explained(text, start) from None
+    rest = text[end:].lstrip(_WHITESPACE)
     if rest:
-        raise ValueError(f"extra data at character {len(text) - len(text[end:].lstrip(_WHITESPACE))}")
+        raise JSONError("extra data after the value", text, len(text) - len(rest))
     return value
+
+
+def _explained(text: str, start: int) -> ValueError:
+    """The error of a failed scan, with its position. The C scanner reports syntax errors as
+    json.decoder.JSONDecodeError, and Python 3.11's fails with a bare SystemError unless that
+    module is already loaded; it pulls in `re`, so only a failed scan pays for it."""
+    import json.decoder
+
+    try:
+        _scan(text, start)
+    except json.decoder.JSONDecodeError as e:
+        # Some of its messages end in "at", made to be followed by the position.
+        problem = e.msg.removesuffix(" at")
+        return JSONError(problem[:1].lower() + problem[1:], text, e.pos)
+    except ValueError as e:  # parse_constant: NaN or Infinity
+        return e
+    return JSONError("cannot be read as JSON", text, start)
 
 
 def dumps(value: object) -> str:

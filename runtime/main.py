@@ -41,19 +41,20 @@ def dispatch(parsed: cli_parse.Parsed) -> int:
             import traceback
 
             log.debug("".join(traceback.format_exception(e)))
-        log.error(_one_line(e))
+        log.error(one_line(e))
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    text = str(error)
     if isinstance(error, OSError) and not isinstance(error, PycontainerError):
-        text = error.strerror or str(error)
+        text = error.strerror or text
         if error.filename:
             text = f"{error.filename}: {text}"
-        return text
-    return str(error).replace("\n", " ")
+    # Any line break, \r and Unicode's included: a field name or path from the input can hold one.
+    return " ".join(text.splitlines())
 
 
 if __name__ == "__main__":

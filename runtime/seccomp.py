@@ -62,7 +62,7 @@ def _action(name: object, errno_ret: object, field: str) -> int:
     if name == "SCMP_ACT_NOTIFY":
         raise ConfigError(field, "SCMP_ACT_NOTIFY needs a seccomp agent, which pycontainer "
                                  "does not support")
-    if name not in _ACTIONS:
+    if not isinstance(name, str) or name not in _ACTIONS:
         raise ConfigError(field, f"unknown action {name!r}")
     value = _ACTIONS[name]
     if name in _WITH_DATA:
@@ -70,6 +70,15 @@ def _action(name: object, errno_ret: object, field: str) -> int:
         if not isinstance(data, int) or isinstance(data, bool) or not 0 <= data <= 0xFFFF:
             raise ConfigError(field, f"errnoRet must be a number from 0 to 65535, got {data!r}")
         value |= data
+    return value
+
+
+def _list(raw: dict, key: str, field: str) -> list:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(field, "must be an array")
     return value
 
 
@@ -82,18 +91,18 @@ def parse(raw: object) -> Profile:
     if raw.get("listenerPath"):
         raise ConfigError("linux.seccomp.listenerPath", "seccomp agents are not supported")
     arches = []
-    for i, arch in enumerate(raw.get("architectures") or []):
+    for i, arch in enumerate(_list(raw, "architectures", "linux.seccomp.architectures")):
         name = arch.removeprefix("SCMP_ARCH_").lower() if isinstance(arch, str) else None
         if name not in _ARCHES:
             raise ConfigError(f"linux.seccomp.architectures[{i}]", f"unknown architecture {arch!r}")
         arches.append(name)
     flags = []
-    for i, flag in enumerate(raw.get("flags") or []):
-        if flag not in _FLAGS:
+    for i, flag in enumerate(_list(raw, "flags", "linux.seccomp.flags")):
+        if not isinstance(flag, str) or flag not in _FLAGS:
             raise ConfigError(f"linux.seccomp.flags[{i}]", f"unsupported flag {flag!r}")
         flags.append(_FLAGS[flag])
     rules = []
-    for i, entry in enumerate(raw.get("syscalls") or []):
+    for i, entry in enumerate(_list(raw, "syscalls", "linux.seccomp.syscalls")):
         field = f"linux.seccomp.syscalls[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(field, "must be an object")
@@ -102,7 +111,7 @@ def parse(raw: object) -> Profile:
             raise ConfigError(f"{field}.names", "must be a non-empty array of syscall names")
         action = _action(entry.get("action"), entry.get("errnoRet"), f"{field}.action")
         args = []
-        for j, arg in enumerate(entry.get("args") or []):
+        for j, arg in enumerate(_list(entry, "args", f"{field}.args")):
             af = f"{field}.args[{j}]"
             if not isinstance(arg, dict):
                 raise ConfigError(af, "must be an object")

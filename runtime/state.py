@@ -79,6 +79,8 @@ class State:
             # bool is an int in Python, not in JSON.
             if not isinstance(value, typ) or isinstance(value, bool):
                 raise ValueError(f"{name}: missing or not {typ.__name__}")
+        if not all(isinstance(path, str) for path in raw.get("host_mounts") or []):
+            raise ValueError("host_mounts: not a list of paths")
         return cls(**{name: raw.get(name) for name in cls.__slots__})
 
 
