@@ -1,4 +1,22 @@
-# The cffi extension needs setup.py's cffi_modules; everything else is in pyproject.toml.
-from setuptools import setup
+# The cffi extensions need setup.py's cffi_modules; everything else is in pyproject.toml.
+import os
+import subprocess
 
-setup(cffi_modules=["overlay/mount_build.py:ffibuilder", "runtime/syscalls_build.py:ffibuilder"])
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExtAndExecStub(build_ext):
+    """Also links runtime/exec_stub, a static executable rather than a Python extension: the
+    last hop into a container's process (runtime/exec_stub.py)."""
+
+    def run(self) -> None:
+        super().run()
+        out_dir = "runtime" if self.inplace else os.path.join(self.build_lib, "runtime")
+        os.makedirs(out_dir, exist_ok=True)
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-s", "-o",
+                        os.path.join(out_dir, "exec_stub"), "runtime/exec_stub.c"], check=True)
+
+
+setup(cffi_modules=["overlay/mount_build.py:ffibuilder", "runtime/syscalls_build.py:ffibuilder"],
+      cmdclass={"build_ext": BuildExtAndExecStub})

@@ -12,7 +12,7 @@ import os
 
 import _prctl
 
-from runtime import init, namespaces, process_setup, seccomp, sync, syscalls
+from runtime import exec_stub, init, namespaces, process_setup, seccomp, sync, syscalls
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
@@ -34,6 +34,7 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     # Inherited by the child: nothing in the container may ptrace it or open its /proc files
     # (exe, fds, memory) before it has exec'd (CVE-2016-9962, CVE-2019-5736).
     _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
+    stub_fd = exec_stub.sealed_copy()
     own_pid_ns = namespaces.enter_pid_namespace_for_children(paths.pop("pid", None), "exec")
     pid = -1
     try:
@@ -46,9 +47,10 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     if pid == 0:
         try:
             reader.close()
-            _child(cgroup, paths, process, profile, writer, console_fd, preserve_fds)
+            _child(cgroup, paths, process, profile, writer, console_fd, preserve_fds, stub_fd)
         finally:
             os._exit(1)
+    os.close(stub_fd)
     writer.close()
     error = ""
     try:
@@ -82,7 +84,7 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
 
 
 def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
-           writer: sync.Channel, console_fd: int, preserve_fds: int) -> None:
+           writer: sync.Channel, console_fd: int, preserve_fds: int, stub_fd: int) -> None:
     """The process, from its fork to its exec: the container's cgroup and namespaces (its user
     namespace first, as the others may belong to it), then the process's own settings."""
     try:
@@ -101,9 +103,10 @@ def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Pro
             console.setup_in_container(console_fd, process.console_size, bind_console=False)
         early, late = seccomp.timing(profile, process.no_new_privileges)
         path, env = init.prepare_process(
-            process, preserve_fds, early and seccomp.Filter(early), keep={writer.fd},
+            process, preserve_fds, early and seccomp.Filter(early), keep={writer.fd, stub_fd},
             warn=lambda message: writer.send(sync.WARNING, message))
-        process_setup.execute(path, process.args, env, late and seccomp.Filter(late))
+        process_setup.execute(path, process.args, env, late and seccomp.Filter(late), stub_fd,
+                              writer.fd)
     except BaseException as e:  # noqa: BLE001
         writer.send(sync.ERROR, str(e))
     os._exit(1)

@@ -16,11 +16,11 @@ from runtime.errors import ConfigError, PycontainerError
 class InitContext:
     __slots__ = ("container_id", "exec_fifo_fd", "from_parent", "to_parent", "console_fd",
                  "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "join_cgroup", "state",
-                 "joined")
+                 "joined", "stub_fd")
 
     def __init__(self, container_id: str, exec_fifo_fd: int, from_parent: sync.Channel,
                  to_parent: sync.Channel, console_fd: int, preserve_fds: int, no_pivot: bool,
-                 new_keyring: bool, cgroup_dirs: dict[str, str], join_cgroup) -> None:
+                 new_keyring: bool, cgroup_dirs: dict[str, str], join_cgroup, stub_fd: int) -> None:
         self.container_id = container_id
         # O_PATH, opened by the runtime: the state dir may be out of reach of the container's
         # user, and a descriptor of the directory itself would lead out of the container.
@@ -35,6 +35,7 @@ class InitContext:
         self.join_cgroup = join_cgroup  # Cgroup.add_self: the init moves itself
         self.state: dict = {}  # the OCI state for the hooks run in here, sent with GO
         self.joined = False  # the runtime has done its part (JOINED)
+        self.stub_fd = stub_fd  # the sealed exec stub, see runtime/exec_stub.py
 
 
 def run_container_init(config: Config, ctx: InitContext) -> None:
@@ -50,7 +51,7 @@ def run_container_init(config: Config, ctx: InitContext) -> None:
         _wait_for_start(ctx)
         hooks.run("startContainer", config.hooks.get("startContainer", []),
                   {**ctx.state, "status": "created"})
-        process_setup.execute(path, config.process.args, env, late_filter)
+        process_setup.execute(path, config.process.args, env, late_filter, ctx.stub_fd, -1)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime as one line
         _fail(ctx.to_parent, e, ready)
 
@@ -80,7 +81,7 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
     ctx.join_cgroup()
     # Then nothing of the runtime's stays open in here but what the init itself needs.
     process_setup.close_fds_except(3 + ctx.preserve_fds, {
-        ctx.from_parent.fd, ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.console_fd})
+        ctx.from_parent.fd, ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.console_fd, ctx.stub_fd})
     ctx.state = fastjson.loads(_await(ctx, sync.GO))
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
@@ -135,7 +136,7 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
         raise PycontainerError("mounts: the container needs /proc mounted (procfs) to wait "
                                "for start")
     return prepare_process(process, ctx.preserve_fds, early_filter,
-                           keep={ctx.to_parent.fd, ctx.exec_fifo_fd},
+                           keep={ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.stub_fd},
                            warn=lambda message: ctx.to_parent.send(sync.WARNING, message))
 
 

@@ -13,7 +13,7 @@ import _signal
 
 import _prctl
 
-from runtime import devices, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync, syscalls
+from runtime import devices, exec_stub, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync, syscalls
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -97,6 +97,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     # Inherited through clone: no process in the container may ptrace the init or open its
     # /proc files (exe, fds, memory) until it has exec'd (CVE-2016-9962, CVE-2019-5736).
     _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
+    stub_fd = exec_stub.sealed_copy()
     cgroup_fd = cgroup.clone_into_fd()
     own_pid_ns = namespaces.enter_pid_namespace_for_children(config.namespaces.get("pid", ""))
     pid = -1
@@ -121,11 +122,12 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
                 container_id=state.id, exec_fifo_fd=fifo_fd, from_parent=child_in,
                 to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
                 no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
-                cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self)
+                cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self, stub_fd=stub_fd)
             init.run_container_init(config, ctx)
         finally:
             os._exit(1)
     os.close(fifo_fd)
+    os.close(stub_fd)
     child_out.close()
     child_in.close()
     try:

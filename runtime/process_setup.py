@@ -13,7 +13,7 @@ import _prctl  # python-prctl's C module: the Python wrapper costs 3 ms more to 
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal as signal
 
-from runtime import capabilities
+from runtime import capabilities, exec_stub
 from runtime.config import Process
 from runtime.errors import PycontainerError
 
@@ -106,16 +106,19 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     raise ExecutableNotFound(f"process.args[0]: executable {where} not found in the container")
 
 
-def execute(path: str, args: list[str], env: dict[str, str], seccomp_filter=None) -> None:
-    """execve with the signal dispositions a fresh process expects (Python ignores SIGPIPE and
-    SIGXFSZ, and ignored signals survive exec); a seccomp filter given here is loaded last."""
+def execute(path: str, args: list[str], env: dict[str, str], seccomp_filter, stub_fd: int,
+            report_fd: int) -> None:
+    """execve, through the sealed exec stub (runtime/exec_stub.py), with the signal
+    dispositions a fresh process expects (Python ignores SIGPIPE and SIGXFSZ, and ignored
+    signals survive exec); a seccomp filter given here is loaded last. The stub reports a
+    failure of its own execve on `report_fd` (-1: stderr)."""
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     if seccomp_filter is not None:
         seccomp_filter.load()
     try:
-        os.execve(path, args, env)
+        exec_stub.execute(stub_fd, report_fd, path, args, env)
     except OSError as e:
         raise PycontainerError(f"exec {path}: {e.strerror}") from None
 
