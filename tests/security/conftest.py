@@ -10,7 +10,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from seclib import ROOTFS_MARKER, Canary, build_attacker, runtime_lib  # noqa: E402
+from seclib import (ROOTFS_MARKER, Canary, build_attacker, copy_interpreter,  # noqa: E402
+                    runtime_lib, sha256)
 
 busybox_rootfs = runtime_lib.busybox_rootfs
 runtime = runtime_lib.runtime
@@ -46,3 +47,11 @@ def hostile_bundle(bundle, busybox_rootfs: str, attacker: str):
     bundle.rootfs = rootfs
     yield bundle.write()
     shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def interpreter_copy(tmp_path) -> tuple[str, str]:
+    """(path, sha256) of a private copy of the interpreter that runs `pycontainer` in the
+    exe-overwrite tests: the canary those attacks aim at."""
+    python = copy_interpreter(str(tmp_path / "pyenv"))
+    return python, sha256(python)

@@ -103,6 +103,69 @@ class Canary:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class CopyRuntime(Runtime):
+    """`pycontainer` run by a copy of the interpreter: what an exe-overwrite attack may hit."""
+
+    def __init__(self, root: str, python: str) -> None:
+        super().__init__(root)
+        self.python = python
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.python, os.path.join(REPO, "bin", "pycontainer"), "--root", self.root, *args]
+
+    def cleanup(self) -> None:
+        # By the venv's interpreter: the copy may be what an attack just broke.
+        for container_id in self.ids:
+            subprocess.run(super().argv("delete", "--force", container_id), capture_output=True)
+
+
+def copy_interpreter(directory: str) -> str:
+    """A venv-like tree whose bin/python3 is a private copy of the host's interpreter (the
+    canary) and whose lib is the project venv's, so the copy imports what the venv does."""
+    os.makedirs(os.path.join(directory, "bin"))
+    python = os.path.join(directory, "bin", "python3")
+    venv = sys.prefix  # the tests run from the project's venv
+    shutil.copy2(os.path.realpath(sys.executable), python)
+    shutil.copy2(os.path.join(venv, "pyvenv.cfg"), os.path.join(directory, "pyvenv.cfg"))
+    os.symlink(os.path.join(venv, "lib"), os.path.join(directory, "lib"))
+    return python
+
+
+def wait_for(path: str, text: str, limit: float = 60) -> str:
+    """The content of `path` once it holds `text`, or whatever it holds after `limit` seconds
+    (the caller asserts on the content, never on the time)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    content = ""
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                content = f.read()
+        except FileNotFoundError:
+            pass
+        if text in content:
+            break
+        time.sleep(0.05)
+    return content
+
+
+def wait_gone(pid: int, limit: float = 60) -> None:
+    """Returns once process `pid` (of the caller's PID namespace) has exited, or after `limit`
+    seconds."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.05)
+
+
 def sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
