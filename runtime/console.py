@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import termios
 
-from overlay import mount as m
-from runtime import syscalls
+from runtime import mountfd, securejoin, syscalls
+from runtime.errors import PycontainerError
 
 # <asm-generic/ioctls.h>; Python's termios module does not export these two.
 TIOCGPTN = 0x80045430
@@ -42,14 +43,31 @@ def setup_in_container(console_socket: int, size: tuple[int, int] | None,
     os.close(master)
     os.close(console_socket)
     if bind_console:
-        if not os.path.lexists("/dev/console"):
-            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        m.mount(slave_path, "/dev/console", None, m.MS_BIND)
+        _bind_console(slave)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+def _bind_console(slave: int) -> None:
+    """Binds the pty over /dev/console, which must be a file or a node of the container's own,
+    not a symlink to follow (CVE-2025-52565); the pty bound is the one open, not a path."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        console = securejoin.walk(root, "/dev/console", create="file", follow_last=False)
+    finally:
+        os.close(root)
+    try:
+        mode = console.st.st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+            what = "a symlink" if stat.S_ISLNK(mode) else "not a file"
+            raise PycontainerError(f"process.terminal: /dev/console in the container is {what}; "
+                                   "refusing to bind the terminal over it")
+        os.close(mountfd.bind(slave, console.fd, recursive=False))
+    finally:
+        os.close(console.fd)
 
 
 def receive_master(sock: object) -> int:

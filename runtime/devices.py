@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-from overlay import mount as m
-from runtime import securejoin
+from runtime import mountfd, securejoin
 from runtime.config import Config, Device
 
 # The nodes every container gets (OCI runtime spec, "Default Devices").
@@ -49,41 +48,79 @@ def owns_dev(config: Config) -> bool:
 
 
 def populate(config: Config, in_user_namespace: bool) -> None:
-    root = config.root_path
-    devices = {d.path: d for d in DEFAULT_DEVICES}
-    devices.update((d.path, d) for d in config.devices)
-    for device in devices.values():
-        _create(root, device, in_user_namespace)
-    for target, link in _SYMLINKS:
-        _symlink(target, securejoin.join(root, link))
-    if os.path.exists("/proc/kcore"):
-        _symlink("/proc/kcore", securejoin.join(root, "/dev/core"))
-    # devpts mounted with newinstance has its own ptmx; /dev/ptmx must lead to it.
-    if any(m.destination == "/dev/pts" for m in config.mounts):
-        ptmx = securejoin.join(root, "/dev/ptmx")
-        if os.path.lexists(ptmx):
-            os.unlink(ptmx)
-        os.symlink("pts/ptmx", ptmx)
+    """Creates the nodes and symlinks, each through a descriptor of its directory resolved inside
+    the rootfs, so no symlink in the image can place one outside it."""
+    root_fd = os.open(config.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    dirs = _Dirs(root_fd)
+    try:
+        devices = {d.path: d for d in DEFAULT_DEVICES}
+        devices.update((d.path, d) for d in config.devices)
+        for device in devices.values():
+            _create(*dirs.parent_of(device.path), device, in_user_namespace)
+        links = list(_SYMLINKS)
+        if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "/dev/core"))
+        for target, link in links:
+            dir_fd, name = dirs.parent_of(link)
+            try:
+                os.symlink(target, name, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+        # devpts mounted with newinstance has its own ptmx; /dev/ptmx must lead to it.
+        if any(m.destination == "/dev/pts" for m in config.mounts):
+            dev_fd, name = dirs.parent_of("/dev/ptmx")
+            try:
+                os.unlink(name, dir_fd=dev_fd)
+            except FileNotFoundError:
+                pass
+            os.symlink("pts/ptmx", name, dir_fd=dev_fd)
+    finally:
+        dirs.close()
+        os.close(root_fd)
 
 
-def _create(root: str, device: Device, in_user_namespace: bool) -> None:
-    path = securejoin.join(root, device.path)
-    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-    if os.path.lexists(path):
-        os.unlink(path)
+class _Dirs:
+    """The directories the nodes go in, each resolved (and made) inside the rootfs once."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self.fds: dict[str, int] = {}
+
+    def parent_of(self, path: str) -> tuple[int, str]:
+        parent, name = os.path.split(os.path.normpath(path))
+        if parent not in self.fds:
+            self.fds[parent] = securejoin.walk(self.root_fd, parent, create="dir").fd
+        return self.fds[parent], name
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+
+
+def _create(dir_fd: int, name: str, device: Device, in_user_namespace: bool) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    kind = _TYPES[device.type]
     if in_user_namespace:
         # mknod is refused in a user namespace: borrow the host's node with a bind mount.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-        m.mount(device.path, path, None, m.MS_BIND)
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_CLOEXEC,
+                         0o644, dir_fd=dir_fd))
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.close(mountfd.bind(device.path, fd, recursive=False))
+        finally:
+            os.close(fd)
         return
-    os.mknod(path, _TYPES[device.type] | device.file_mode, os.makedev(device.major, device.minor))
-    # mknod's mode is filtered by the umask; the spec's fileMode is exact.
-    os.chmod(path, device.file_mode)
-    os.chown(path, device.uid, device.gid)
-
-
-def _symlink(target: str, link: str) -> None:
+    os.mknod(name, kind | device.file_mode, os.makedev(device.major, device.minor), dir_fd=dir_fd)
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        os.symlink(target, link)
-    except FileExistsError:
-        pass
+        st = os.fstat(fd)
+        if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != os.makedev(device.major, device.minor):
+            raise OSError(0, f"{device.path}: not the node just made (replaced meanwhile)")
+        # mknod's mode is filtered by the umask; the spec's fileMode is exact.
+        os.chmod(mountfd.fd_path(fd), device.file_mode)
+        os.chown(mountfd.fd_path(fd), device.uid, device.gid)
+    finally:
+        os.close(fd)

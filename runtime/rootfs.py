@@ -3,11 +3,12 @@ read-only and masked paths. Runs in the container's init, in its new mount names
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from overlay import mount as mnt
-from runtime import securejoin, syscalls
+from runtime import mountfd, procfs, securejoin, syscalls as s
 from runtime.config import Config, Mount
 from runtime.errors import ConfigError
 
@@ -50,85 +51,157 @@ def _mount_point_of(path: str) -> str:
 
 
 def mount_all(config: Config, cgroup_dirs: dict[str, str]) -> None:
-    for m in config.mounts:
-        try:
-            _mount_one(config, m, cgroup_dirs)
-        except OSError as e:
-            raise ConfigError(m.field, f"{m.destination}: {e.strerror or e}") from None
+    """The config's mounts, each resolved inside the rootfs and made onto a descriptor."""
+    if not config.mounts:
+        return
+    root_fd = os.open(config.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in config.mounts:
+            try:
+                _mount_one(config, root_fd, m, cgroup_dirs)
+            except OSError as e:
+                raise ConfigError(m.field, f"{m.destination}: {e.strerror or e}") from None
+    finally:
+        os.close(root_fd)
 
 
-def _mount_one(config: Config, m: Mount, cgroup_dirs: dict[str, str]) -> None:
-    dest = securejoin.join(config.root_path, m.destination)
+def _mount_one(config: Config, root_fd: int, m: Mount, cgroup_dirs: dict[str, str]) -> None:
+    tree = None
     if m.is_bind:
-        source_is_dir = os.path.isdir(m.source)
-        _make_mount_point(dest, directory=source_is_dir)
-        mnt.mount(m.source, dest, None, m.flags & (mnt.MS_BIND | mnt.MS_REC))
+        tree = s.open_tree(mountfd.AT_FDCWD, m.source,
+                           s.OPEN_TREE_CLONE | (s.AT_RECURSIVE if m.flags & mnt.MS_REC else 0))
+    try:
+        if m.type in ("proc", "sysfs") and tree is None:
+            target = _real_directory(root_fd, m)
+        else:
+            is_dir = tree is None or stat.S_ISDIR(os.fstat(tree).st_mode)
+            target = securejoin.walk(root_fd, m.destination, create="dir" if is_dir else "file")
+        try:
+            _check_destination(m, target.path, tree)
+            top = _mount_at(config, root_fd, m, target, tree, cgroup_dirs)
+            tree = None  # top now owns it
+            try:
+                for flag in m.propagation:
+                    mountfd.set_propagation(top, flag)
+            finally:
+                os.close(top)
+        finally:
+            os.close(target.fd)
+    finally:
+        if tree is not None:
+            os.close(tree)
+
+
+def _real_directory(root_fd: int, m: Mount) -> securejoin.Found:
+    """procfs and sysfs go only on a real directory: a symlink there is refused, not followed
+    (CVE-2019-16884, CVE-2023-27561)."""
+    target = securejoin.walk(root_fd, m.destination, create="dir", follow_last=False)
+    if stat.S_ISDIR(target.st.st_mode):
+        return target
+    os.close(target.fd)
+    what = "a symlink" if stat.S_ISLNK(target.st.st_mode) else "a file"
+    raise ConfigError(f"{m.field}.destination", f"{m.destination}: not a directory ({what}); "
+                      f"refusing to mount {m.type} there")
+
+
+def _check_destination(m: Mount, inside: str, tree: int | None) -> None:
+    if inside == "/":
+        raise ConfigError(f"{m.field}.destination", f"{m.destination}: is the container's root "
+                          "(after symlinks); refusing to mount over it")
+    problem = procfs.destination_problem(inside, m.type, tree)
+    if problem:
+        raise ConfigError(f"{m.field}.destination", problem if inside == m.destination
+                          else f"{m.destination} (leads to {problem})")
+
+
+def _mount_at(config: Config, root_fd: int, m: Mount, target: securejoin.Found,
+              tree: int | None, cgroup_dirs: dict[str, str]) -> int:
+    """Mounts `m` onto `target`; returns a descriptor of the new mount (which owns `tree`)."""
+    if tree is not None:
+        s.move_mount_fds(tree, target.fd)
+        mountfd.check_visible(root_fd, target.path, tree)
         extra = m.flags & ~(mnt.MS_BIND | mnt.MS_REC | mnt.MS_REMOUNT)
         if extra:
-            _remount(dest, mnt.MS_BIND | extra | (m.flags & mnt.MS_REC))
-    elif m.type == "cgroup":
-        _make_mount_point(dest, directory=True)
-        _mount_cgroups(dest, m, cgroup_dirs, config.new_namespace("cgroup"))
-    elif "tmpcopyup" in m.options and os.path.isdir(dest):
-        _mount_tmpfs_copy_up(dest, m)
-    else:
-        _make_mount_point(dest, directory=True)
-        mnt.mount(m.source or m.type, dest, m.type, m.flags, m.data)
-    for flag in m.propagation:
-        mnt.mount(None, dest, None, flag)
+            mountfd.remount(tree, mnt.MS_BIND | extra | (m.flags & mnt.MS_REC))
+        return tree
+    if m.type == "cgroup":
+        return _mount_cgroups(root_fd, target, m, cgroup_dirs, config.new_namespace("cgroup"))
+    if "tmpcopyup" in m.options and stat.S_ISDIR(target.st.st_mode):
+        return _mount_tmpfs_copy_up(root_fd, target, m)
+    return mountfd.mount_new(root_fd, target.fd, target.path, m.source or m.type, m.type,
+                             m.flags, m.data)
 
 
-def _mount_tmpfs_copy_up(dest: str, m: Mount) -> None:
-    """A tmpfs at `dest` holding a copy of what the image has there. The image's directory is
+def _mount_tmpfs_copy_up(root_fd: int, target: securejoin.Found, m: Mount) -> int:
+    """A tmpfs at `target` holding a copy of what the image has there. The image's directory is
     read through a descriptor opened before the tmpfs covers it."""
-    image_dir = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    image_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target.fd)
     try:
-        mnt.mount(m.source or "tmpfs", dest, "tmpfs", m.flags & ~mnt.MS_RDONLY, m.data)
-        top = os.fstat(image_dir)
-        os.chmod(dest, stat.S_IMODE(top.st_mode))
-        os.chown(dest, top.st_uid, top.st_gid)
-        for here, dirs, files, here_fd in os.fwalk(".", dir_fd=image_dir):
-            for name in dirs + files:
-                _copy_entry(name, here_fd, os.path.join(dest, here, name))
+        top = mountfd.mount_new(root_fd, target.fd, target.path, m.source or "tmpfs", "tmpfs",
+                                m.flags & ~mnt.MS_RDONLY, m.data)
+        try:
+            new_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=top)
+            try:
+                st = target.st
+                os.fchmod(new_dir, stat.S_IMODE(st.st_mode))
+                os.fchown(new_dir, st.st_uid, st.st_gid)
+                _copy_tree(image_dir, new_dir)
+            finally:
+                os.close(new_dir)
+            if m.flags & mnt.MS_RDONLY:
+                mnt.mount(None, mountfd.fd_path(top), None, mnt.MS_REMOUNT | m.flags, m.data)
+        except BaseException:
+            os.close(top)
+            raise
     finally:
         os.close(image_dir)
-    if m.flags & mnt.MS_RDONLY:
-        mnt.mount(None, dest, None, mnt.MS_REMOUNT | m.flags, m.data)
+    return top
 
 
-def _copy_entry(name: str, dir_fd: int, target: str) -> None:
-    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    mode = st.st_mode
-    if stat.S_ISLNK(mode):
-        os.symlink(os.readlink(name, dir_fd=dir_fd), target)
-    elif stat.S_ISDIR(mode):
-        os.mkdir(target)
-    elif stat.S_ISREG(mode):
-        src = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-        try:
-            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copies the directory `src` into `dst`, both descriptors; symlinks are copied, not
+    followed."""
+    for entry in os.scandir(src):
+        name = entry.name
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISDIR(mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            sub_src = os.open(name, _O_DIR, dir_fd=src)
             try:
-                while chunk := os.read(src, 1 << 16):
-                    os.write(dst, chunk)
+                sub_dst = os.open(name, _O_DIR, dir_fd=dst)
+                try:
+                    _copy_tree(sub_src, sub_dst)
+                finally:
+                    os.close(sub_dst)
             finally:
-                os.close(dst)
+                os.close(sub_src)
+        elif stat.S_ISREG(mode):
+            _copy_file(name, src, dst)
+        else:  # device nodes, fifos, sockets
+            os.mknod(name, mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(mode):
+            os.chmod(name, stat.S_IMODE(mode), dir_fd=dst)
+
+
+def _copy_file(name: str, src_dir: int, dst_dir: int) -> None:
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)
+    try:
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dst_dir)
+        try:
+            while chunk := os.read(src, 1 << 16):
+                os.write(dst, chunk)
         finally:
-            os.close(src)
-    else:  # device nodes, fifos, sockets
-        os.mknod(target, mode, st.st_rdev)
-    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-    if not stat.S_ISLNK(mode):
-        os.chmod(target, stat.S_IMODE(mode))
-
-
-def _make_mount_point(path: str, directory: bool) -> None:
-    if os.path.lexists(path):
-        return
-    if directory:
-        os.makedirs(path, 0o755, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            os.close(dst)
+    finally:
+        os.close(src)
 
 
 def _remount(path: str, flags: int) -> None:
@@ -137,37 +210,55 @@ def _remount(path: str, flags: int) -> None:
     mnt.mount(None, path, None, mnt.MS_REMOUNT | flags | current)
 
 
-def _mount_cgroups(dest: str, m: Mount, cgroup_dirs: dict[str, str], own_cgroupns: bool) -> None:
-    """The container's own cgroups at `dest`: cgroup2 directly when the container has its own
+def _mount_cgroups(root_fd: int, target: securejoin.Found, m: Mount,
+                   cgroup_dirs: dict[str, str], own_cgroupns: bool) -> int:
+    """The container's own cgroups at `target`: cgroup2 directly when the container has its own
     cgroup namespace on a unified host; otherwise (v1, hybrid) a tmpfs holding a bind mount of
     the container's directory in each hierarchy, as runc does."""
-    read_only = m.flags & mnt.MS_RDONLY
-    flags = m.flags & ~mnt.MS_RDONLY
     if list(cgroup_dirs) == [""]:
         if own_cgroupns:
-            mnt.mount("cgroup2", dest, "cgroup2", m.flags)
-        else:
-            mnt.mount(cgroup_dirs[""], dest, None, mnt.MS_BIND)
-            _remount(dest, mnt.MS_BIND | m.flags)
-        return
-    mnt.mount("tmpfs", dest, "tmpfs", flags, "mode=755")
-    for name, host_dir in cgroup_dirs.items():
-        sub = os.path.join(dest, name)
-        os.mkdir(sub, 0o755)
-        mnt.mount(host_dir, sub, None, mnt.MS_BIND)
-        _remount(sub, mnt.MS_BIND | m.flags)
-        if "," in name:  # co-mounted controllers: "cpu" and "cpuacct" lead to "cpu,cpuacct"
-            for alias in name.split(","):
-                os.symlink(name, os.path.join(dest, alias))
-    if read_only:
-        mnt.mount(None, dest, None, mnt.MS_REMOUNT | m.flags, "mode=755")
+            return mountfd.mount_new(root_fd, target.fd, target.path, "cgroup2", "cgroup2",
+                                     m.flags, None)
+        top = mountfd.bind(cgroup_dirs[""], target.fd, recursive=False)
+        mountfd.remount(top, mnt.MS_BIND | m.flags)
+        return top
+    top = mountfd.mount_new(root_fd, target.fd, target.path, "tmpfs", "tmpfs",
+                            m.flags & ~mnt.MS_RDONLY, "mode=755")
+    try:
+        for name, host_dir in cgroup_dirs.items():
+            os.mkdir(name, 0o755, dir_fd=top)
+            sub = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC,
+                          dir_fd=top)
+            try:
+                bound = mountfd.bind(host_dir, sub, recursive=False)
+                try:
+                    mountfd.remount(bound, mnt.MS_BIND | m.flags)
+                finally:
+                    os.close(bound)
+            finally:
+                os.close(sub)
+            if "," in name:  # co-mounted controllers: "cpu" and "cpuacct" lead to "cpu,cpuacct"
+                for alias in name.split(","):
+                    os.symlink(name, alias, dir_fd=top)
+        if m.flags & mnt.MS_RDONLY:
+            mnt.mount(None, mountfd.fd_path(top), None, mnt.MS_REMOUNT | m.flags, "mode=755")
+    except BaseException:
+        os.close(top)
+        raise
+    return top
 
 
 def make_cwd(config: Config, cwd: str) -> None:
-    """As runc: a working directory missing from the image is created."""
-    path = securejoin.join(config.root_path, cwd)
-    if not os.path.isdir(path):
-        os.makedirs(path, 0o755, exist_ok=True)
+    """As runc: a working directory missing from the image is created (inside the rootfs,
+    whatever its symlinks say)."""
+    root_fd = os.open(config.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        found = securejoin.walk(root_fd, cwd, create="dir")
+    finally:
+        os.close(root_fd)
+    os.close(found.fd)
+    if not stat.S_ISDIR(found.st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), cwd)
 
 
 def pivot(root: str) -> None:
@@ -175,7 +266,7 @@ def pivot(root: str) -> None:
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.chdir(root)
-        syscalls.pivot_root(".", ".")
+        s.pivot_root(".", ".")
         os.fchdir(old_root)
     finally:
         os.close(old_root)
@@ -194,32 +285,119 @@ def move_root(root: str) -> None:
 
 
 def finalize(config: Config) -> None:
-    """After pivot_root: sysctls, read-only and masked paths, a read-only root."""
-    for key, value in config.sysctl.items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-            f.write(value)
-    for path in config.readonly_paths:
-        _read_only(path)
-    for path in config.masked_paths:
-        _mask(path)
+    """After pivot_root: sysctls, read-only and masked paths, a read-only root. Whatever is in
+    /proc is reached through a checked procfs descriptor (runtime.procfs)."""
+    if config.sysctl or config.readonly_paths or config.masked_paths:
+        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        proc_fd = procfs.open_in_root(root_fd)
+        try:
+            if config.sysctl:
+                _write_sysctls(config.sysctl, proc_fd)
+            _Covers(root_fd, proc_fd).apply(config)
+        finally:
+            os.close(root_fd)
+            if proc_fd is not None:
+                os.close(proc_fd)
     if config.root_readonly:
         _remount("/", mnt.MS_BIND | mnt.MS_RDONLY | mnt.MS_REC)
 
 
-def _read_only(path: str) -> None:
-    try:
-        mnt.mount(path, path, None, mnt.MS_BIND | mnt.MS_REC)
-    except FileNotFoundError:
-        return
-    _remount(path, mnt.MS_BIND | mnt.MS_RDONLY | mnt.MS_REC)
+def _write_sysctls(sysctl: dict[str, str], proc_fd: int | None) -> None:
+    if proc_fd is None:
+        raise ConfigError("linux.sysctl", "needs a procfs mounted on the container's /proc")
+    for key, value in sysctl.items():
+        try:
+            procfs.write_sysctl(proc_fd, key, value)
+        except OSError as e:
+            raise ConfigError("linux.sysctl", f"{key}: {_why(e)}") from None
 
 
-def _mask(path: str) -> None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        mnt.mount("tmpfs", path, "tmpfs", mnt.MS_RDONLY)
-    else:
-        mnt.mount("/dev/null", path, None, mnt.MS_BIND)
+def _why(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "reached through a symlink in /proc; refusing"
+    if e.errno == errno.EXDEV:
+        return "another mount covers it in /proc; refusing"
+    return e.strerror or str(e)
+
+
+class _Covers:
+    """linux.readonlyPaths and linux.maskedPaths, each covered through a descriptor of what the
+    path leads to. Below /proc, only procfs reached through no symlink, on the container's procfs
+    mount or on one of the covers made here."""
+
+    def __init__(self, root_fd: int, proc_fd: int | None) -> None:
+        self.root_fd = root_fd
+        self.proc_fd = proc_fd
+        self.allowed = {s.mount_id(proc_fd)} if proc_fd is not None else set()
+        self.dev_null: int | None = None
+        self.empty_dir: int | None = None
+
+    def apply(self, config: Config) -> None:
+        try:
+            self._each("linux.readonlyPaths", config.readonly_paths, self._read_only)
+            self._each("linux.maskedPaths", config.masked_paths, self._mask)
+        finally:
+            for fd in (self.dev_null, self.empty_dir):
+                if fd is not None:
+                    os.close(fd)
+
+    def _each(self, field: str, paths: list[str], cover) -> None:
+        seen = set()
+        for i, path in enumerate(paths):
+            clean = os.path.normpath("/" + path.lstrip("/"))  # normpath keeps a leading "//"
+            if clean in seen:
+                continue
+            seen.add(clean)
+            try:
+                fd = self._open(clean)
+                if fd is None:
+                    continue  # nothing there: nothing to cover
+                try:
+                    self.allowed.add(cover(fd, clean))
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise ConfigError(f"{field}[{i}]", f"{path}: {_why(e)}") from None
+
+    def _open(self, clean: str) -> int | None:
+        try:
+            if self.proc_fd is not None and clean.startswith("/proc/"):
+                fd = procfs.open_beneath(self.proc_fd, clean[len("/proc/"):])
+                if s.mount_id(fd) not in self.allowed:
+                    os.close(fd)
+                    raise OSError(errno.EXDEV, "another mount covers it in /proc")
+                return fd
+            return securejoin.walk(self.root_fd, clean).fd
+        except FileNotFoundError:
+            return None
+
+    def _read_only(self, fd: int, clean: str) -> int:
+        top = mountfd.read_only_bind(fd)
+        try:
+            return s.mount_id(top)
+        finally:
+            os.close(top)
+
+    def _mask(self, fd: int, clean: str) -> int:
+        """A directory gets an empty read-only tmpfs, anything else the container's /dev/null
+        (CVE-2025-31133: only once it is checked to be the real null device)."""
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            if self.empty_dir is None:
+                self.empty_dir = mountfd.empty_read_only_tmpfs()
+            top = mountfd.attach(self.empty_dir, fd)
+        else:
+            top = mountfd.bind(self._null(), fd, recursive=False)
+        try:
+            return s.mount_id(top)
+        finally:
+            os.close(top)
+
+    def _null(self) -> int:
+        if self.dev_null is None:
+            found = securejoin.walk(self.root_fd, "/dev/null")
+            if not stat.S_ISCHR(found.st.st_mode) or found.st.st_rdev != os.makedev(1, 3):
+                os.close(found.fd)
+                raise OSError(0, "/dev/null in the container is not the null device (char 1:3); "
+                                 "refusing to bind it")
+            self.dev_null = found.fd
+        return self.dev_null

@@ -79,3 +79,85 @@ def ambient_raise(cap: int) -> None:
 
 def send_fd(sock: int, fd: int, name: str) -> None:
     _check(lib.pyc_send_fd(sock, fd, name.encode()), "send fd over console socket")
+
+
+# openat2(2) resolve flags (<linux/openat2.h>)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# The new mount API (<linux/mount.h>)
+OPEN_TREE_CLONE = 0x1
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+
+
+def _check_path(ret: int, what: str, path: str) -> int:
+    """Like _check, with the path as the OSError's filename."""
+    if ret < 0:
+        err = ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """A descriptor for `path` under `dirfd`, resolved under the RESOLVE_* rules; always
+    close-on-exec."""
+    return _check_path(lib.pyc_openat2(dirfd, path.encode(), flags | os.O_CLOEXEC, mode, resolve),
+                       "openat2", path)
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """open_tree(2), close-on-exec; with OPEN_TREE_CLONE, a detached copy of the mount."""
+    return _check_path(lib.pyc_open_tree(dirfd, path.encode(), flags | os.O_CLOEXEC),
+                       "open_tree", path)
+
+
+def move_mount_fds(from_fd: int, to_fd: int) -> None:
+    """Attaches the mount `from_fd` on top of what `to_fd` refers to, without any path lookup."""
+    _check(lib.pyc_move_mount(from_fd, b"", to_fd, b"",
+                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH), "move_mount")
+
+
+def fsopen(fs_name: str) -> int:
+    return _check(lib.pyc_fsopen(fs_name.encode(), FSOPEN_CLOEXEC), f"fsopen {fs_name}")
+
+
+def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None) -> None:
+    _check(lib.pyc_fsconfig(fd, cmd, key.encode() if key is not None else ffi.NULL,
+                            value.encode() if value is not None else ffi.NULL, 0),
+           f"fsconfig {key or 'create'}")
+
+
+def fsmount(fd: int, attr_flags: int) -> int:
+    return _check(lib.pyc_fsmount(fd, FSMOUNT_CLOEXEC, attr_flags), "fsmount")
+
+
+def mount_setattr_fd(fd: int, attr_set: int, attr_clr: int = 0, recursive: bool = False) -> None:
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(lib.pyc_mount_setattr(fd, b"", flags, attr_set, attr_clr, 0), "mount_setattr")
+
+
+def fstatfs_type(fd: int) -> int:
+    """The filesystem's magic number (statfs f_type)."""
+    return _check(lib.pyc_fstatfs_type(fd), "fstatfs")
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount the file behind `fd` is reached through (statx STATX_MNT_ID)."""
+    out = ffi.new("uint64_t *")
+    _check(lib.pyc_mount_id(fd, out), "statx")
+    return out[0]

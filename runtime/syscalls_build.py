@@ -20,6 +20,19 @@ ffibuilder.cdef(
     int pyc_prctl(int option, unsigned long arg2, unsigned long arg3);
     int pyc_send_fd(int sock, int fd, const char *name);
 
+    /* Paths resolved and mounts made through descriptors (runtime.pathfd, runtime.mountfd) */
+    int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+    int pyc_open_tree(int dirfd, const char *path, unsigned int flags);
+    int pyc_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                       unsigned int flags);
+    int pyc_fsopen(const char *fs_name, unsigned int flags);
+    int pyc_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
+    int pyc_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+    int pyc_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                          uint64_t attr_clr, uint64_t propagation);
+    long pyc_fstatfs_type(int fd);
+    int pyc_mount_id(int fd, uint64_t *mount_id);
+
     /* libseccomp, for linux.seccomp */
     typedef void *scmp_filter_ctx;
     enum scmp_compare { SCMP_CMP_NE = 1, SCMP_CMP_LT = 2, SCMP_CMP_LE = 3, SCMP_CMP_EQ = 4,
@@ -50,6 +63,7 @@ ffibuilder.set_source(
     #include <string.h>
     #include <seccomp.h>
     #include <sys/prctl.h>
+    #include <sys/vfs.h>
     #include <sys/socket.h>
     #include <sys/syscall.h>
     #include <unistd.h>
@@ -114,6 +128,59 @@ ffibuilder.set_source(
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
         return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+    }
+
+    /* openat2(2): glibc has no wrapper; the struct is spelled out as <linux/openat2.h> has it. */
+    struct pyc_open_how { uint64_t flags, mode, resolve; };
+    static int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                           uint64_t resolve) {
+        struct pyc_open_how how = { flags, mode, resolve };
+        return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    }
+
+    /* The new mount API, called raw: glibc's <sys/mount.h> clashes with <linux/mount.h>. */
+    static int pyc_open_tree(int dirfd, const char *path, unsigned int flags) {
+        return syscall(SYS_open_tree, dirfd, path, flags);
+    }
+    static int pyc_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
+                              const char *to_path, unsigned int flags) {
+        return syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
+    }
+    static int pyc_fsopen(const char *fs_name, unsigned int flags) {
+        return syscall(SYS_fsopen, fs_name, flags);
+    }
+    static int pyc_fsconfig(int fd, unsigned int cmd, const char *key, const char *value,
+                            int aux) {
+        return syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+    }
+    static int pyc_fsmount(int fd, unsigned int flags, unsigned int attr_flags) {
+        return syscall(SYS_fsmount, fd, flags, attr_flags);
+    }
+    struct pyc_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+    static int pyc_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                                 uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
+        struct pyc_mount_attr attr = { attr_set, attr_clr, propagation, 0 };
+        return syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
+    }
+
+    /* The filesystem's magic number, which os.fstatvfs does not report (PROC_SUPER_MAGIC...). */
+    static long pyc_fstatfs_type(int fd) {
+        struct statfs st;
+        if (fstatfs(fd, &st) < 0)
+            return -1;
+        return (long)st.f_type;
+    }
+
+    /* statx's mount id of the file behind `fd` (glibc's struct statx lacks stx_mnt_id, at byte
+       144 of the kernel's 256-byte struct). */
+    static int pyc_mount_id(int fd, uint64_t *mount_id) {
+        unsigned char buf[256];
+        memset(buf, 0, sizeof(buf));
+        if (syscall(SYS_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, 0x1000 /* STATX_MNT_ID */,
+                    buf) < 0)
+            return -1;
+        memcpy(mount_id, buf + 144, sizeof(*mount_id));
+        return 0;
     }
     """,
     libraries=["seccomp"],
