@@ -18,6 +18,7 @@ APT_PACKAGES=(
     linux-image-amd64 qemu-system-x86                  # cgroups: the cgroup v2 VM test stage (virtme-ng)
     docker-registry skopeo apache2-utils openssl       # overlay tests: a real registry, pushes, htpasswd, token keys
     vagrant debootstrap qemu-utils                     # vagrant: `vagrant validate`, the VM image of its test stage
+    golang-go make                                     # tests/conformance: builds the OCI runtime-tools suite
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
