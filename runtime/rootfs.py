@@ -12,10 +12,6 @@ from runtime import mountfd, procfs, securejoin, syscalls as s
 from runtime.config import Config, Mount
 from runtime.errors import ConfigError
 
-# Mount flags that a remount must keep when the mount was inherited from a more privileged
-# mount namespace (the kernel locks them); statvfs reports them with the same bit values.
-_LOCKED_FLAGS = mnt.MS_RDONLY | mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC | mnt.MS_NOATIME | \
-    mnt.MS_NODIRATIME | mnt.MS_RELATIME
 _PROPAGATION = {"shared": mnt.MS_SHARED, "slave": mnt.MS_SLAVE, "private": mnt.MS_PRIVATE,
                 "unbindable": mnt.MS_UNBINDABLE}
 
@@ -164,8 +160,9 @@ _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 def _copy_tree(src: int, dst: int) -> None:
     """Copies the directory `src` into `dst`, both descriptors; symlinks are copied, not
     followed."""
-    for entry in os.scandir(src):
-        name = entry.name
+    with os.scandir(src) as entries:
+        names = [entry.name for entry in entries]
+    for name in names:
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
         mode = st.st_mode
         if stat.S_ISLNK(mode):

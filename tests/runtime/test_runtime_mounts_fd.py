@@ -277,3 +277,45 @@ def test_sysctl_without_a_procfs_at_proc_is_refused(runtime, bundle):
     c["linux"]["sysctl"] = {"kernel.domainname": "inside.example"}
     bundle.process("true")
     run_refused(runtime, bundle, b"linux.sysctl: needs a procfs")
+
+
+@pytest.mark.root
+def test_console_is_not_bound_through_a_symlink(runtime, writable_bundle, tmp_path):
+    """A /dev/console that became a symlink before the terminal is bound over it (a hook plays
+    the attacker here) is refused, not followed (CVE-2025-52565)."""
+    import socket
+
+    rootfs = os.path.join(writable_bundle.path, "rootfs")
+    writable_bundle.config["hooks"] = {"createContainer": [{
+        "path": "/bin/sh", "args": ["sh", "-c", f"ln -s /etc/passwd {rootfs}/dev/console"]}]}
+    writable_bundle.process("true", terminal=True)
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        cid = runtime.new_id()
+        out = runtime.run("run", "-d", "--console-socket", path, "-b", writable_bundle.path, cid)
+    assert out.returncode == 1, out.stderr
+    assert b"process.terminal: /dev/console in the container is a symlink" in out.stderr
+    assert runtime.leftovers(cid) == []
+    with open(os.path.join(rootfs, "etc", "passwd")) as f:
+        assert f.read().startswith("root:")
+
+
+@pytest.mark.root
+def test_outward_file_destination_lands_inside_without_pivot(runtime, writable_bundle,
+                                                             tmp_path):
+    """--no-pivot: the same descriptors, a bind of a file onto a dangling outward symlink."""
+    source = tmp_path / "hosts"
+    source.write_text("bound\n")
+    target = tmp_path / "target"
+    rootfs = os.path.join(writable_bundle.path, "rootfs")
+    os.symlink(f"../../../../../../..{target}", os.path.join(rootfs, "etc", "hosts.link"))
+    writable_bundle.config["mounts"].append({"destination": "/etc/hosts.link", "type": "bind",
+                                             "source": str(source), "options": ["bind"]})
+    writable_bundle.process("cat", str(target))
+    cid = runtime.new_id()
+    out = runtime.run("run", "--no-pivot", "--bundle", writable_bundle.path, cid)
+    assert (out.returncode, out.stdout) == (0, b"bound\n"), out.stderr
+    assert not target.exists()
+    assert os.path.isfile(os.path.join(rootfs, str(target).lstrip("/")))
