@@ -121,6 +121,39 @@ def test_component_swapped_for_an_outward_symlink_stays_inside(tree):
     assert (root.parent / "outside/passwd").read_text() == "outside\n"
 
 
+def test_walk_racing_a_swapper_never_leaves_the_root(tree):
+    """A thread keeps exchanging a directory and a symlink out of the root (renameat2
+    RENAME_EXCHANGE, as the CVE-2021-30465 exploit did) while mount points are made through
+    it: whatever the interleaving, nothing appears outside."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    root, root_fd = tree
+    outside = root.parent / "outside"
+    (root / "var/data").mkdir()
+    os.symlink(str(outside), root / "var/link")
+    a, b = str(root / "var/data").encode(), str(root / "var/link").encode()
+    stop = threading.Event()
+    swaps = []
+
+    def swap() -> None:
+        while not stop.is_set():
+            assert libc.renameat2(-100, a, -100, b, 2) == 0, ctypes.get_errno()
+            swaps.append(1)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        for i in range(2000):
+            os.close(securejoin.walk(root_fd, f"/var/data/m{i}", create="dir").fd)
+    finally:
+        stop.set()
+        swapper.join()
+    assert swaps
+    assert sorted(os.listdir(outside)) == ["passwd"]
+
+
 # Through the real binary --------------------------------------------------------------------
 
 def run_refused(runtime, bundle, *words: bytes) -> None:
