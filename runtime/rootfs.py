@@ -114,6 +114,11 @@ def _mount_at(config: Config, root_fd: int, m: Mount, target: securejoin.Found,
               tree: int | None, cgroup_dirs: dict[str, str]) -> int:
     """Mounts `m` onto `target`; returns a descriptor of the new mount (which owns `tree`)."""
     if tree is not None:
+        source_is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
+        if stat.S_ISDIR(target.st.st_mode) != source_is_dir:
+            raise ConfigError(f"{m.field}.destination", f"{m.destination}: " + (
+                "not a directory, and the source is one" if source_is_dir else
+                "a directory, and the source is not"))
         s.move_mount_fds(tree, target.fd)
         mountfd.check_visible(root_fd, target.path, tree)
         extra = m.flags & ~(mnt.MS_BIND | mnt.MS_REC | mnt.MS_REMOUNT)

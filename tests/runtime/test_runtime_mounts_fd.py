@@ -352,3 +352,15 @@ def test_outward_file_destination_lands_inside_without_pivot(runtime, writable_b
     assert (out.returncode, out.stdout) == (0, b"bound\n"), out.stderr
     assert not target.exists()
     assert os.path.isfile(os.path.join(rootfs, str(target).lstrip("/")))
+
+
+@pytest.mark.root
+def test_file_bound_over_a_directory_is_one_line(runtime, bundle, tmp_path):
+    source = tmp_path / "file"
+    source.write_text("x\n")
+    bundle.config["mounts"].append({"destination": "/etc", "type": "bind",
+                                    "source": str(source), "options": ["bind"]})
+    bundle.process("true")
+    n = len(bundle.config["mounts"]) - 1
+    run_refused(runtime, bundle, f"mounts[{n}].destination: /etc: a directory, and the source "
+                "is not".encode())
