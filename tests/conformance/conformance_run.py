@@ -8,6 +8,8 @@ container IDs and this run's cgroup replaced by placeholders so two runtimes' li
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -16,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from conformance_tap import TapRun, parse
@@ -29,6 +32,7 @@ SUITE_CGROUPS = ("cgrouptest", "testdir")
 # How long processes of a finished sandbox may take to leave their cgroups (they are SIGKILLed
 # with its PID namespace; the kernel reaps them asynchronously).
 CGROUP_DRAIN_SECONDS = 10
+RUN_LOCK = "/run/lock/pycontainer-runtime-tools.lock"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -69,6 +73,15 @@ def _inherit_cpuset(path: str) -> None:
                 f.write(value)
 
 
+@contextlib.contextmanager
+def host_exclusive() -> Iterator[None]:
+    """One validation file at a time on this host, across test sessions: several files use the
+    same fixed cgroups (/cgrouptest), and another session's would pass for this one's."""
+    with open(RUN_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def check_host_clean() -> list[str]:
     """The suite's fixed cgroups that exist before a run: they would make its results lie."""
     return [path for path in _suite_cgroup_candidates() if os.path.isdir(path)]
@@ -93,6 +106,8 @@ def _hierarchies() -> list[str]:
 def run_file(suite_dir: str, program: str, runtime: str, timeout: float) -> TapRun:
     """Runs `program` (a validation .t) with RUNTIME=`runtime`; cleans up and lists leftovers."""
     work = tempfile.mkdtemp(prefix="pycontainer-runtime-tools-")
+    # The bundles are in here: a container's root in a user namespace must be able to reach them.
+    os.chmod(work, 0o755)
     for sub in ("state", "tmp"):
         os.mkdir(os.path.join(work, sub))
     cgroup = RunCgroup.new()

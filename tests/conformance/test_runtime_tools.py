@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conformance_run import check_host_clean, run_file
+from conformance_run import check_host_clean, host_exclusive, run_file
 from conformance_suite import Suite, file_names
 from conformance_tap import TapRun, passes_file, regressions
 
@@ -32,10 +32,12 @@ SHOWN_LOG_LINES = 60
 @pytest.mark.root
 @pytest.mark.parametrize("name", file_names())
 def test_validation_file(name: str, runtime_tools: Suite) -> None:
-    stale = check_host_clean()
-    assert not stale, f"the suite's fixed cgroups exist before the run: {', '.join(stale)}"
-    runc = run_file(runtime_tools.path, runtime_tools.file(name), RUNC, TIMEOUT_SECONDS)
-    ours = run_file(runtime_tools.path, runtime_tools.file(name), PYCONTAINER, TIMEOUT_SECONDS)
+    with host_exclusive():
+        stale = check_host_clean()
+        assert not stale, f"the suite's fixed cgroups exist before the run: {', '.join(stale)}"
+        runc = run_file(runtime_tools.path, runtime_tools.file(name), RUNC, TIMEOUT_SECONDS)
+        ours = run_file(runtime_tools.path, runtime_tools.file(name), PYCONTAINER,
+                        TIMEOUT_SECONDS)
     problems = _problems(name, runc, ours)
     assert not problems, "\n".join(problems + _context(ours))
 
