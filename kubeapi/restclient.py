@@ -11,24 +11,14 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 
-from kubelet import VERSION
-from kubelet.kubeconfig import Connection
+from kubeapi.kubeconfig import Connection
+from kubeapi.status import ApiError
 
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 PATCH_TYPES = {"merge": "application/merge-patch+json",
                "strategic": "application/strategic-merge-patch+json",
                "json": "application/json-patch+json"}
-
-
-class ApiError(Exception):
-    """An answer other than 2xx: its HTTP status, the Status reason and message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
 
 
 class Unavailable(ApiError):
@@ -39,14 +29,14 @@ class Unavailable(ApiError):
 
 
 class ApiClient:
-    def __init__(self, conn: Connection, timeout: float = 30.0) -> None:
+    def __init__(self, conn: Connection, user_agent: str, timeout: float = 30.0) -> None:
         parsed = urllib.parse.urlsplit(conn.server)
         self.host = parsed.hostname or ""
         self.port = parsed.port or 443
         self.prefix = parsed.path.rstrip("/")
         self.context = conn.context
         self.timeout = timeout
-        self.headers = {"Accept": "application/json", "User-Agent": f"pykubelet/{VERSION}"}
+        self.headers = {"Accept": "application/json", "User-Agent": user_agent}
         if conn.token:
             self.headers["Authorization"] = f"Bearer {conn.token}"
         self._idle: list[http.client.HTTPSConnection] = []
@@ -97,7 +87,7 @@ class ApiClient:
                 return self._once(method, self.url(path, query), data, content_type)
             except ApiError as e:
                 if attempt == retries or not (isinstance(e, Unavailable) or
-                                              e.status in _RETRY_STATUS):
+                                              e.code in _RETRY_STATUS):
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -2,10 +2,10 @@
 kubelet uses (containers, images, ports, env, mounts, volumes, resources, probes, policies)."""
 from __future__ import annotations
 
-from ..errors import (duplicate, field_error, forbidden_field, invalid_value, not_supported,
-                      required)
-from ..quantity import parse_quantity
-from . import validation
+from kubeapi import validation
+from kubeapi.quantity import parse_quantity
+from kubeapi.status import (duplicate, field_error, forbidden_field, invalid_value,
+                            not_supported, required)
 
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]

@@ -113,7 +113,7 @@ def _data_or_file(obj: dict, name: str, base: str, path: str) -> bytes:
 
 def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
     # ssl loads certificates from files only: a private temp dir, gone right after.
-    with tempfile.TemporaryDirectory(prefix="pykubelet-cert-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kubeconfig-cert-") as tmp:
         cert_path, key_path = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
         for p, data in ((cert_path, cert), (key_path, key)):
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import field_error, invalid_value, required
+from kubeapi.status import field_error, invalid_value, required
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -2,7 +2,7 @@
 admission plugins that every cluster runs: DefaultTolerationSeconds, Priority)."""
 from __future__ import annotations
 
-from ..quantity import parse_quantity
+from kubeapi.quantity import parse_quantity
 
 # DefaultTolerationSeconds admission: how long a pod stays on a NotReady/unreachable node.
 _DEFAULT_TOLERATIONS = [

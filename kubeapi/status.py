@@ -1,15 +1,17 @@
-"""Kubernetes Status errors: the `kind: Status` bodies clients read (reason, code, details)."""
+"""Kubernetes Status errors: the `kind: Status` bodies (reason, code, details) that the API
+server sends and the REST client raises again, and the field causes of a 422 Invalid."""
 from __future__ import annotations
 
 from typing import Any
 
 
 class ApiError(Exception):
-    """An error that becomes a `kind: Status` response with an HTTP code."""
+    """A `kind: Status` failure with its HTTP code: raised by the API server to answer with it,
+    and by the REST client for an answer other than 2xx."""
 
     def __init__(self, code: int, reason: str, message: str, *, kind: str = "", name: str = "",
                  group: str = "", causes: list[dict] | None = None, retry_after: int = 0):
-        super().__init__(message)
+        super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason
         self.message = message
