@@ -13,15 +13,18 @@ from typing import Callable, Iterator
 
 import yaml
 
-from . import discovery, errors, openapi, protobuf, resources, tables
+
+from kubeapi import protobuf, status, timefmt
+from kubeapi.status import ApiError
+
+from . import discovery, openapi, resources, tables
 from .auth import Authenticator, User, authorize
-from .errors import ApiError
 from .patch.apply import apply
 from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .podlog import LogProxy
-from .registry.store import Store, now_rfc3339
+from .registry.store import Store
 from .resources import ResourceType
 from .storage import Compacted
 from .watch import WatchHub, stream
@@ -76,7 +79,7 @@ def parse_body(req: Request) -> object:
         try:
             obj = protobuf.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
-            raise errors.bad_request(f"the protobuf request body is not valid: {e}")
+            raise status.bad_request(f"the protobuf request body is not valid: {e}")
         if obj is not None:
             return obj
     if ctype not in ("application/json", "application/yaml", "application/apply-patch+yaml",
@@ -87,17 +90,17 @@ def parse_body(req: Request) -> object:
                        f'types include: application/json, application/yaml (got "{ctype}")')
     text = req.body
     if not text.strip():
-        raise errors.bad_request("the request body is empty")
+        raise status.bad_request("the request body is empty")
     try:
         if ctype.endswith("yaml"):
             return yaml.safe_load(text)
         return json.loads(text)
     except RecursionError:
-        raise errors.bad_request("the request body is nested too deeply")
+        raise status.bad_request("the request body is nested too deeply")
     except yaml.YAMLError as e:
-        raise errors.bad_request(f"error converting YAML to JSON: {e}")
+        raise status.bad_request(f"error converting YAML to JSON: {e}")
     except (ValueError, UnicodeDecodeError) as e:
-        raise errors.bad_request(f"the request body is not valid JSON: {e}")
+        raise status.bad_request(f"the request body is not valid JSON: {e}")
 
 
 def wants_table(req: Request) -> bool:
@@ -123,7 +126,7 @@ class Api:
         except ApiError as e:
             return json_response(e.code, e.status())
         except Compacted as e:
-            err = errors.gone(f"too old resource version: {e.requested} ({e.compacted})")
+            err = status.gone(f"too old resource version: {e.requested} ({e.compacted})")
             return json_response(410, err.status())
 
     def _handle(self, req: Request) -> Response:
@@ -246,7 +249,7 @@ class Api:
         if verb == "delete":
             options = parse_body(req) if req.body.strip() else {}
             if not isinstance(options, dict):
-                raise errors.bad_request("DeleteOptions must be an object")
+                raise status.bad_request("DeleteOptions must be an object")
             if "gracePeriodSeconds" in q:
                 options["gracePeriodSeconds"] = q["gracePeriodSeconds"]
             if rtype.plural == "namespaces":
@@ -293,7 +296,7 @@ class Api:
         try:
             limit = int(q.get("limit") or 0)
         except ValueError:
-            raise errors.bad_request("limit must be an integer")
+            raise status.bad_request("limit must be an integer")
         result = store.list(ns, label_selector=q.get("labelSelector", ""),
                             field_selector=q.get("fieldSelector", ""), limit=max(limit, 0),
                             continue_token=q.get("continue", ""),
@@ -315,23 +318,23 @@ class Api:
         if ctype == "application/apply-patch+yaml":
             manager = req.query.get("fieldManager", "")
             if not manager:
-                raise errors.bad_request("PATCH, application/apply-patch+yaml requests must "
+                raise status.bad_request("PATCH, application/apply-patch+yaml requests must "
                                          "supply a fieldManager")
             req.headers["content-type"] = "application/yaml"
             config = parse_body(req)
             if not isinstance(config, dict):
-                raise errors.bad_request("the applied configuration must be an object")
+                raise status.bad_request("the applied configuration must be an object")
             cfg_name = (config.get("metadata") or {}).get("name")
             if cfg_name and cfg_name != name:
-                raise errors.bad_request(f"the name of the object ({cfg_name}) does not match "
+                raise status.bad_request(f"the name of the object ({cfg_name}) does not match "
                                          f"the name on the URL ({name})")
             if store.storage.get(rtype.key(ns, name)) is None and not sub:
-                created = apply(None, config, manager, rtype.api_version, now_rfc3339())
+                created = apply(None, config, manager, rtype.api_version, timefmt.rfc3339())
                 created.setdefault("metadata", {})["name"] = name
                 return self._object(req, rtype, store.create(ns, created, dry_run=dry_run), 201)
             return self._object(req, rtype, store.guaranteed_update(
                 ns, name, lambda old: apply(old, config, manager, rtype.api_version,
-                                            now_rfc3339()),
+                                            timefmt.rfc3339()),
                 subresource=sub, dry_run=dry_run))
         if ctype == "application/json-patch+json":
             req.headers["content-type"] = "application/json"
@@ -341,7 +344,7 @@ class Api:
             req.headers["content-type"] = "application/json"
             patch = parse_body(req)
             if not isinstance(patch, dict):
-                raise errors.bad_request("a merge patch must be a JSON object")
+                raise status.bad_request("a merge patch must be a JSON object")
             fn = merge_patch if ctype == "application/merge-patch+json" else strategic_merge
             mutate = lambda old: fn(old, patch)  # noqa: E731
         else:
@@ -357,9 +360,9 @@ class Api:
     def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \
                 not body["target"].get("name"):
-            raise errors.invalid("Binding", name, [errors.required("target.name")])
+            raise status.invalid("Binding", name, [status.required("target.name")])
         if (body.get("metadata") or {}).get("name", name) != name:
-            raise errors.bad_request("the name of the binding does not match the pod name")
+            raise status.bad_request("the name of the binding does not match the pod name")
         node = body["target"]["name"]
         bind_pod(pods, ns, name, node)
         return json_response(201, status_success(201))
@@ -371,7 +374,7 @@ class Api:
             return ns
         if ns["status"].get("phase") != "Terminating":
             def terminate(obj: dict) -> dict:
-                obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                obj["metadata"].setdefault("deletionTimestamp", timefmt.rfc3339())
                 obj["status"] = {**obj.get("status", {}), "phase": "Terminating"}
                 return obj
             namespaces.guaranteed_update("", name, terminate, subresource="status")
@@ -396,9 +399,9 @@ class Api:
         try:
             timeout = int(q.get("timeoutSeconds") or 0)
         except ValueError:
-            raise errors.bad_request("timeoutSeconds must be an integer")
+            raise status.bad_request("timeoutSeconds must be an integer")
         if send_initial and not bookmarks:
-            raise errors.invalid("ListOptions", "", [errors.forbidden_field(
+            raise status.invalid("ListOptions", "", [status.forbidden_field(
                 "allowWatchBookmarks", "allowWatchBookmarks required when sendInitialEvents "
                 "is true")])
         timeout = timeout or random.randint(MIN_WATCH_TIMEOUT, 2 * MIN_WATCH_TIMEOUT)
@@ -417,7 +420,7 @@ class Api:
                 backlog = self.hub.replay(prefix, after)
         except Compacted as e:
             watcher.close()
-            error = errors.gone(f"too old resource version: {e.requested} ({e.compacted})")
+            error = status.gone(f"too old resource version: {e.requested} ({e.compacted})")
             line = json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n"
             return Response(200, b"", "application/json", iter([line]))
         except BaseException:
@@ -468,19 +471,19 @@ def bind_pod(pods: Store, ns: str, name: str, node: str) -> dict:
     """Sets spec.nodeName once (409 if already bound) and marks the pod PodScheduled."""
     def mutate(pod: dict) -> dict:
         if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict("pods", name, "pod is being deleted, cannot be assigned "
+            raise status.conflict("pods", name, "pod is being deleted, cannot be assigned "
                                   "to a host")
         current = pod["spec"].get("nodeName")
         if current:
-            raise errors.conflict("pods", name, f"pod {name} is already assigned to node "
+            raise status.conflict("pods", name, f"pod {name} is already assigned to node "
                                   f'"{current}"')
         pod["spec"]["nodeName"] = node
-        status = pod.setdefault("status", {})
-        conditions = [c for c in status.get("conditions") or []
+        pod_status = pod.setdefault("status", {})
+        conditions = [c for c in pod_status.get("conditions") or []
                       if c.get("type") != "PodScheduled"]
         conditions.append({"type": "PodScheduled", "status": "True",
-                           "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
-        status["conditions"] = conditions
+                           "lastProbeTime": None, "lastTransitionTime": timefmt.rfc3339()})
+        pod_status["conditions"] = conditions
         return pod
     return pods.guaranteed_update(ns, name, mutate, subresource="binding")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 
-from .errors import ApiError
+from kubeapi.status import ApiError
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import ssl
 import urllib.parse
 from typing import Iterator
 
-from . import errors
-from .errors import ApiError
+from kubeapi import status
+from kubeapi.status import ApiError
+
 from .registry.store import Store
 
 DEFAULT_KUBELET_PORT = 10250
@@ -42,10 +43,10 @@ class LogProxy:
         if not requested:
             if len(names) == 1:
                 return names[0]
-            raise errors.bad_request(f"a container name must be specified for pod {name}, "
+            raise status.bad_request(f"a container name must be specified for pod {name}, "
                                      f"choose one of: [{' '.join(names)}]")
         if requested not in all_names:
-            raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+            raise status.bad_request(f"container {requested} is not valid for pod {name}")
         return requested
 
     def _kubelet(self, node_name: str) -> tuple[str, int]:
@@ -66,7 +67,7 @@ class LogProxy:
         container = self._container(pod, query.get("container", ""))
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name:
-            raise errors.bad_request(f"pod {name} does not have a host assigned")
+            raise status.bad_request(f"pod {name} does not have a host assigned")
         host, port = self._kubelet(node_name)
         params = urllib.parse.urlencode({k: query[k] for k in LOG_OPTIONS
                                          if k in query and k != "insecureSkipTLSVerifyBackend"})

@@ -9,10 +9,12 @@ import time
 from collections import Counter
 from fractions import Fraction
 
+from kubeapi import timefmt
+from kubeapi.quantity import parse_quantity
+from kubeapi.status import ApiError
+
 from .api import bind_pod
-from .errors import ApiError
-from .quantity import parse_quantity
-from .registry.store import Store, now_rfc3339
+from .registry.store import Store
 from .watch import WatchHub
 
 SCHEDULER_NAME = "default-scheduler"
@@ -227,7 +229,7 @@ class Scheduler:
                                         "type": "PodScheduled", "status": "False",
                                         "reason": "Unschedulable", "message": message,
                                         "lastProbeTime": None,
-                                        "lastTransitionTime": now_rfc3339()}]
+                                        "lastTransitionTime": timefmt.rfc3339()}]
             return obj
         self._pods.guaranteed_update(meta["namespace"], meta["name"], mark, subresource="status")
         previous = self._failures.get(uid)
@@ -242,7 +244,7 @@ class Scheduler:
     def _bump(self, namespace: str, event_name: str) -> None:
         def bump(ev: dict) -> dict:
             ev["count"] = int(ev.get("count") or 1) + 1
-            ev["lastTimestamp"] = now_rfc3339()
+            ev["lastTimestamp"] = timefmt.rfc3339()
             return ev
         try:
             self._events.guaranteed_update(namespace, event_name, bump)
@@ -251,7 +253,7 @@ class Scheduler:
 
     def _record(self, pod: dict, kind: str, reason: str, message: str) -> str:
         meta = pod["metadata"]
-        now = now_rfc3339()
+        now = timefmt.rfc3339()
         name = f"{meta['name']}.{time.time_ns():x}"
         self._events.create(meta["namespace"], {
             "metadata": {"name": name, "namespace": meta["namespace"]},

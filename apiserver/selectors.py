@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from .errors import bad_request
+from kubeapi.status import bad_request
 
 _IN_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)\)|(==|=|!=|>|<)\s*"
                     r"([A-Za-z0-9_.-]*))?\s*$")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import threading
 
+from kubeapi.status import ApiError
+
 from . import resources
 from .api import Api, finalize_namespace
 from .auth import Authenticator, User, load_token_file
-from .errors import ApiError
 from .http_server import ApiHTTPServer, tls_context
 from .kubeconfig import write_admin_kubeconfig
 from .pki import ensure_pki

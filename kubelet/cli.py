@@ -9,10 +9,10 @@ import signal
 import sys
 import threading
 
+from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubelet import VERSION, machine
 from kubelet.config import ConfigError, KubeletConfig, load_file, parse_bytes
 from kubelet.durations import parse_duration
-from kubelet.kubeconfig import KubeconfigError, load as load_kubeconfig
 
 
 def parser() -> argparse.ArgumentParser:

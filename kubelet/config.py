@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from apiserver.quantity import parse_quantity
+from kubeapi.quantity import parse_quantity
 from kubelet.durations import parse_duration
 
 API_VERSION = "kubelet.config.k8s.io/v1beta1"

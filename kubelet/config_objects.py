@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 
-from kubelet.apiclient import ApiClient, ApiError
+from kubeapi.restclient import ApiClient
+from kubeapi.status import ApiError
 
 
 class ObjectMissing(LookupError):
@@ -43,6 +44,6 @@ class ConfigObjects:
         try:
             return self.client.get(f"/api/v1/namespaces/{namespace}/{resource}/{name}")
         except ApiError as e:
-            if e.status == 404:
+            if e.code == 404:
                 raise ObjectMissing(f'{resource} "{name}" not found') from None
             raise ObjectUnavailable(f"couldn't get {kind} {namespace}/{name}: {e}") from None

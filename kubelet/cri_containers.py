@@ -16,7 +16,8 @@ import shim
 from overlay import layers, snapshots
 from overlay.errors import ImageError
 
-from kubelet import container_spec, timefmt
+from kubeapi import timefmt
+from kubelet import container_spec
 from kubelet.checkpoint import Records
 from kubelet.cri_images import Images, repo_digest
 from kubelet.cri_sandbox import Sandboxes

@@ -7,7 +7,7 @@ import json
 import math
 import re
 
-from apiserver.quantity import parse_quantity
+from kubeapi.quantity import parse_quantity
 from kubelet import pods
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")

@@ -11,8 +11,10 @@ import threading
 import time
 import uuid
 
-from kubelet import pods, timefmt
-from kubelet.apiclient import ApiClient, ApiError
+from kubeapi import timefmt
+from kubeapi.restclient import ApiClient
+from kubeapi.status import ApiError
+from kubelet import pods
 
 log = logging.getLogger("kubelet.events")
 

@@ -4,12 +4,12 @@ the kubelet's, so an Unhealthy event reads the same.
 
 grpcio is imported at the first gRPC probe: a kubelet whose pods have none does not pay for it.
 The two messages of the health protocol (one string field in, one enum field out) go through
-the API server's protobuf wire reader and writer rather than generated protobuf code."""
+kubeapi's protobuf wire reader and writer rather than generated protobuf code."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from apiserver import protobuf
+from kubeapi import protobuf
 
 if TYPE_CHECKING:
     import grpc

@@ -10,20 +10,20 @@ import os
 import threading
 import time
 
-from apiserver.quantity import parse_quantity
 from cni import conf as cni_conf
 from cni.errors import CNIError
-
-from kubelet import admission, eviction, machine, node_status, pod_status, pods, serving_cert
-from kubelet.apiclient import ApiClient
-from kubelet.config_objects import ConfigObjects
+from kubeapi.kubeconfig import Connection
+from kubeapi.quantity import parse_quantity
+from kubeapi.restclient import ApiClient
+from kubelet import (VERSION, admission, eviction, machine, node_status, pod_status, pods,
+                     serving_cert)
 from kubelet.config import KubeletConfig
+from kubelet.config_objects import ConfigObjects
 from kubelet.cri_images import Images
 from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
 from kubelet.events import WARNING, EventRecorder
 from kubelet.eviction import EvictionManager
 from kubelet.gc import GarbageCollector
-from kubelet.kubeconfig import Connection
 from kubelet.lease import LeaseRenewer
 from kubelet.logs import LogRotator
 from kubelet.mirror_pods import MirrorPods
@@ -71,7 +71,7 @@ class Kubelet:
             return serving_cert.ensure(f"{config.root_dir}/pki", config.node_name, host_ip)
         self.server = KubeletServer(config.address, config.port, certificate, client_ca,
                                     reviewer, config.anonymous_auth, self.find_log)
-        self.client = ApiClient(conn) if conn else None
+        self.client = ApiClient(conn, f"pykubelet/{VERSION}") if conn else None
         self.events = EventRecorder(self.client, config.node_name)
         self.images = Images(config.image_store_root, config.serialize_image_pulls)
         self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,

@@ -7,8 +7,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kubelet import timefmt
-from kubelet.apiclient import ApiClient, ApiError
+from kubeapi import timefmt
+from kubeapi.restclient import ApiClient
+from kubeapi.status import ApiError
 
 log = logging.getLogger("kubelet.lease")
 
@@ -30,7 +31,7 @@ class LeaseRenewer:
         try:
             self.client.patch(self.path, lease)
         except ApiError as e:
-            if e.status != 404:
+            if e.code != 404:
                 raise
             lease.update(apiVersion="coordination.k8s.io/v1", kind="Lease")
             self.client.create(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases",

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from kubelet import timefmt
+from kubeapi import timefmt
 
 FOLLOW_POLL = 0.1
 

@@ -10,8 +10,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from kubeapi.restclient import ApiClient, Unavailable
+from kubeapi.status import ApiError
 from kubelet import pods
-from kubelet.apiclient import ApiClient, ApiError, Unavailable
 
 log = logging.getLogger("kubelet.mirror")
 
@@ -133,7 +134,7 @@ class MirrorPods:
         try:
             made = self.client.create(f"/api/v1/namespaces/{pods.namespace(static)}/pods", body)
         except ApiError as e:
-            if e.status == 409:     # one exists that the watch has not shown yet
+            if e.code == 409:     # one exists that the watch has not shown yet
                 return
             raise
         log.info("created mirror pod %s", _key(static))
@@ -148,7 +149,7 @@ class MirrorPods:
                                {"gracePeriodSeconds": 0,
                                 "preconditions": {"uid": pods.uid(mirror)}})
         except ApiError as e:
-            if e.status not in (404, 409):
+            if e.code not in (404, 409):
                 raise
         with self._cond:
             if (current := self._mirrors.get(_key(mirror))) is not None and \

@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 
-from apiserver.quantity import parse_quantity
-from kubelet import KUBELET_VERSION, VERSION, machine, timefmt
-from kubelet.apiclient import ApiClient, ApiError
+from kubeapi import timefmt
+from kubeapi.quantity import parse_quantity
+from kubeapi.restclient import ApiClient
+from kubeapi.status import ApiError
+from kubelet import KUBELET_VERSION, VERSION, machine
 from kubelet.config import KubeletConfig
 from kubelet.runtime_service import ImageService
 
@@ -159,7 +161,7 @@ class NodeStatus:
                         raise ApiError(409, "AlreadyExists", "registerNode is false")
                     node = self.client.create("/api/v1/nodes", self.node_object())
                 except ApiError as e:
-                    if e.status != 409:
+                    if e.code != 409:
                         raise
                     obj = self.node_object()
                     node = self.client.patch(self.path, {"metadata": {"labels":

@@ -10,7 +10,8 @@ import random
 import threading
 from typing import Protocol
 
-from kubelet.apiclient import ApiClient, ApiError, Watch
+from kubeapi.restclient import ApiClient, Watch
+from kubeapi.status import ApiError
 
 log = logging.getLogger("kubelet.sources")
 
@@ -62,7 +63,7 @@ class ApiPodSource:
             try:
                 watch = self.client.watch("/api/v1/pods", query)
             except ApiError as e:
-                if e.status in (404, 405, 501):
+                if e.code in (404, 405, 501):
                     return False
                 raise
             with self._lock:
@@ -75,7 +76,7 @@ class ApiPodSource:
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
                         self.handler.pod_event(self.name, kind, obj)
             except ApiError as e:
-                if e.status == 410:     # too old: list again
+                if e.code == 410:     # too old: list again
                     return True
                 if not stop.is_set():
                     raise

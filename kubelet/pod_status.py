@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from apiserver.registry.pod_defaulting import qos_class
-from kubelet import labels, pods, timefmt
+from kubeapi import timefmt
+from kubeapi.pod_defaulting import qos_class
+from kubelet import labels, pods
 from kubelet.pod_actions import should_restart
 from kubelet.pod_runtime import PodRuntime
 from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,

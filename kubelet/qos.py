@@ -4,9 +4,8 @@ from requests (at least 2), CFS quota from limits over a 100 ms period, the memo
 container and per pod, and the oom_score_adj of a container's processes."""
 from __future__ import annotations
 
-from apiserver.quantity import parse_quantity
-from apiserver.registry.pod_defaulting import qos_class as _qos_class
-
+from kubeapi.pod_defaulting import qos_class as _qos_class
+from kubeapi.quantity import parse_quantity
 from kubelet import pods
 
 GUARANTEED, BURSTABLE, BEST_EFFORT = "Guaranteed", "Burstable", "BestEffort"

@@ -18,8 +18,9 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-from kubelet import log_reader, timefmt
-from kubelet.kubeconfig import Connection
+from kubeapi import timefmt
+from kubeapi.kubeconfig import Connection
+from kubelet import log_reader
 
 log = logging.getLogger("kubelet.server")
 

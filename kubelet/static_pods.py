@@ -17,9 +17,10 @@ import threading
 
 import yaml
 
-from apiserver.registry.pod_defaulting import default_pod
-from apiserver.registry.pod_validation import validate_pod_spec
-from kubelet import pods, timefmt
+from kubeapi import timefmt
+from kubeapi.pod_defaulting import default_pod
+from kubeapi.pod_validation import validate_pod_spec
+from kubelet import pods
 from kubelet.pod_sources import PodHandler
 
 log = logging.getLogger("kubelet.static")

@@ -10,8 +10,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from kubeapi.restclient import ApiClient, Unavailable
+from kubeapi.status import ApiError
 from kubelet import pods
-from kubelet.apiclient import ApiClient, ApiError, Unavailable
 
 log = logging.getLogger("kubelet.status")
 
@@ -131,9 +132,9 @@ class StatusManager:
                          entry.name, e)
                 done = False
             except ApiError as e:
-                if e.status == 404:
+                if e.code == 404:
                     done = True     # the pod is gone: nothing left to write
-                elif e.status in (409, 422, 400, 403):
+                elif e.code in (409, 422, 400, 403):
                     log.warning("status of %s/%s refused: %s", entry.namespace, entry.name, e)
                     done = True
                 else:
@@ -172,7 +173,7 @@ class StatusManager:
                 self.client.delete(path, {"gracePeriodSeconds": 0,
                                           "preconditions": {"uid": entry.uid}})
             except ApiError as e:
-                if e.status not in (404, 409):
+                if e.code not in (404, 409):
                     raise
             entry.deleted = True
         return True

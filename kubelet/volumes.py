@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 
-from apiserver.quantity import parse_quantity
+from kubeapi.quantity import parse_quantity
 from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOSUID, mount, umount2
 
 from kubelet import atomic_writer, downward, pods

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from ..errors import ApiError, bad_request
+from kubeapi.status import ApiError, bad_request
 
 
 class PatchError(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from ..errors import bad_request
+from kubeapi.status import bad_request
 
 # Field paths (field names only, list positions left out) -> merge key; "" for primitive lists
 # merged as sets. Lists not named here are replaced whole, as atomic lists are.

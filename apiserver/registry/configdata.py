@@ -4,8 +4,9 @@ from __future__ import annotations
 import base64
 import binascii
 
-from ..errors import field_error, invalid_value
-from . import validation
+from kubeapi.status import field_error, invalid_value
+from kubeapi import validation
+
 from .strategy import Strategy
 
 MAX_DATA_BYTES = 1024 * 1024

@@ -1,7 +1,8 @@
 """core/v1 Events, with the involvedObject.* field selectors that `kubectl describe` uses."""
 from __future__ import annotations
 
-from ..errors import invalid_value, required
+from kubeapi.status import invalid_value, required
+
 from .strategy import Strategy
 
 

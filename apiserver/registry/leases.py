@@ -1,7 +1,8 @@
 """coordination.k8s.io/v1 Leases: node heartbeats and leader election."""
 from __future__ import annotations
 
-from ..errors import invalid_value
+from kubeapi.status import invalid_value
+
 from .strategy import Strategy
 
 

@@ -1,7 +1,8 @@
 """Namespaces: DNS-1123 label names, cluster-scoped, phase Active until deletion starts."""
 from __future__ import annotations
 
-from . import validation
+from kubeapi import validation
+
 from .strategy import Strategy
 
 

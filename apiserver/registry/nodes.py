@@ -1,9 +1,10 @@
 """Nodes: cluster-scoped, written by the kubelet (object on registration, then /status)."""
 from __future__ import annotations
 
-from ..errors import invalid_value, not_supported, required
-from ..quantity import parse_quantity
-from . import validation
+from kubeapi import validation
+from kubeapi.quantity import parse_quantity
+from kubeapi.status import invalid_value, not_supported, required
+
 from .strategy import Strategy
 
 TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]

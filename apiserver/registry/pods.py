@@ -1,8 +1,9 @@
 """Pods: defaulting, validation, status and the graceful deletion rules of kube's pod strategy."""
 from __future__ import annotations
 
-from .pod_defaulting import admit_pod, default_pod, qos_class
-from .pod_validation import validate_pod_spec, validate_pod_status, validate_pod_update
+from kubeapi.pod_defaulting import admit_pod, default_pod, qos_class
+from kubeapi.pod_validation import validate_pod_spec, validate_pod_status, validate_pod_update
+
 from .strategy import Strategy
 
 TERMINAL_PHASES = ("Succeeded", "Failed")

@@ -10,12 +10,13 @@ import binascii
 import copy
 import json
 import secrets
+import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
-from .. import errors
-from ..errors import ApiError
+from kubeapi import status, timefmt, validation
+from kubeapi.status import ApiError
+
 from ..selectors import parse_field_selector, parse_label_selector
 from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
 # Retries of read-modify-write when another writer got in between (patch, binding, delete).
 UPDATE_RETRIES = 16
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # generateName's alphabet, as in kube
-
-
-def now_rfc3339(offset_seconds: int = 0) -> str:
-    t = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=offset_seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def encode(obj: dict) -> bytes:
@@ -70,15 +66,15 @@ class Store:
     # helpers
 
     def _not_found(self, name: str) -> ApiError:
-        return errors.not_found(self.rtype.plural, name, self.rtype.group)
+        return status.not_found(self.rtype.plural, name, self.rtype.group)
 
     def _conflict(self, name: str) -> ApiError:
-        return errors.conflict(self.rtype.plural, name, "the object has been modified; please "
+        return status.conflict(self.rtype.plural, name, "the object has been modified; please "
                                "apply your changes to the latest version and try again",
                                self.rtype.group)
 
     def _invalid(self, name: str, causes: list[dict]) -> ApiError:
-        return errors.invalid(self.rtype.kind, name, causes, self.rtype.group)
+        return status.invalid(self.rtype.kind, name, causes, self.rtype.group)
 
     def _stamp(self, obj: dict) -> None:
         obj["apiVersion"] = self.rtype.api_version
@@ -86,16 +82,16 @@ class Store:
 
     def _check_type(self, body: dict) -> None:
         if not isinstance(body, dict):
-            raise errors.bad_request("the request body must be a JSON or YAML object")
+            raise status.bad_request("the request body must be a JSON or YAML object")
         kind, api_version = body.get("kind"), body.get("apiVersion")
         if kind and kind != self.rtype.kind:
-            raise errors.bad_request(f"the kind in the data ({kind}) does not match the "
+            raise status.bad_request(f"the kind in the data ({kind}) does not match the "
                                      f"expected kind ({self.rtype.kind})")
         if api_version and api_version != self.rtype.api_version:
-            raise errors.bad_request(f"the API version in the data ({api_version}) does not "
+            raise status.bad_request(f"the API version in the data ({api_version}) does not "
                                      f"match the expected API version ({self.rtype.api_version})")
         if not isinstance(body.get("metadata", {}), dict):
-            raise errors.bad_request("metadata must be an object")
+            raise status.bad_request("metadata must be an object")
 
     # reads
 
@@ -131,7 +127,7 @@ class Store:
                 records, at = self.storage.list(prefix, after=after, limit=batch,
                                                 revision=revision)
             except Compacted as e:
-                raise errors.gone(f"The provided continue parameter is too old to display a "
+                raise status.gone(f"The provided continue parameter is too old to display a "
                                   f"consistent list result. The oldest available revision "
                                   f"is {e.compacted}.") from e
             revision = revision or at
@@ -159,10 +155,10 @@ class Store:
         try:
             value = int(rv)
         except ValueError:
-            raise errors.bad_request(f"resourceVersion: Invalid value: \"{rv}\": must be an "
+            raise status.bad_request(f"resourceVersion: Invalid value: \"{rv}\": must be an "
                                      "integer")
         if value < 0:
-            raise errors.bad_request(f"resourceVersion: Invalid value: \"{rv}\"")
+            raise status.bad_request(f"resourceVersion: Invalid value: \"{rv}\"")
         return value
 
     @staticmethod
@@ -171,7 +167,7 @@ class Store:
             data = json.loads(base64.urlsafe_b64decode(token.encode()))
             return prefix + data["start"], int(data["rv"])
         except (ValueError, KeyError, TypeError, binascii.Error):
-            raise errors.bad_request("continue key is not valid: incorrect encoded start "
+            raise status.bad_request("continue key is not valid: incorrect encoded start "
                                      "resourceVersion (version meta.k8s.io/v1)")
 
     # writes
@@ -182,7 +178,7 @@ class Store:
         meta = obj.setdefault("metadata", {})
         if self.rtype.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise errors.bad_request("the namespace of the provided object does not match "
+                raise status.bad_request("the namespace of the provided object does not match "
                                          "the namespace sent on the request")
             meta["namespace"] = namespace
         else:
@@ -194,7 +190,7 @@ class Store:
                       "selfLink"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = now_rfc3339()
+        meta["creationTimestamp"] = timefmt.rfc3339()
         if "spec" in obj or self.rtype.kind == "Pod":
             meta["generation"] = 1
         self._stamp(obj)
@@ -211,13 +207,12 @@ class Store:
         try:
             rec = self.storage.create(self.rtype.key(namespace, name), encode(obj))
         except KeyExists:
-            raise errors.already_exists(self.rtype.plural, name, self.rtype.group)
+            raise status.already_exists(self.rtype.plural, name, self.rtype.group)
         meta["resourceVersion"] = str(rec.rev)
         return obj
 
     def _meta_errors(self, obj: dict) -> list[dict]:
-        from .validation import object_meta
-        errs = object_meta(obj, self.rtype.namespaced, lambda *_: [])
+        errs = validation.object_meta(obj, self.rtype.namespaced, lambda *_: [])
         name = obj["metadata"].get("name")
         if name:
             errs += self.strategy.name_errors(name, "metadata.name")
@@ -229,10 +224,10 @@ class Store:
         self._check_type(body)
         meta = body.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
-            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
+            raise status.bad_request(f"the name of the object ({meta['name']}) does not match "
                                      f"the name on the URL ({name})")
         if self.rtype.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
-            raise errors.bad_request("the namespace of the provided object does not match the "
+            raise status.bad_request("the namespace of the provided object does not match the "
                                      "namespace sent on the request")
         expected = meta.get("resourceVersion") or ""
         if expected:
@@ -256,7 +251,7 @@ class Store:
             old = decode(rec.value, rec.rev)
             new = mutate(copy.deepcopy(old))
             if not isinstance(new, dict):
-                raise errors.bad_request("the request body must be a JSON or YAML object")
+                raise status.bad_request("the request body must be a JSON or YAML object")
             new_rv = (new.get("metadata") or {}).get("resourceVersion")
             if new_rv and new_rv != str(rec.rev):
                 raise self._conflict(name)
@@ -357,11 +352,11 @@ class Store:
             meta = obj["metadata"]
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
-                raise errors.conflict(self.rtype.plural, name,
+                raise status.conflict(self.rtype.plural, name,
                                       f"Precondition failed: UID in precondition: {pre['uid']}, "
                                       f"UID in object meta: {meta.get('uid')}", self.rtype.group)
             if pre.get("resourceVersion") and pre["resourceVersion"] != str(rec.rev):
-                raise errors.conflict(
+                raise status.conflict(
                     self.rtype.plural, name, f"Precondition failed: ResourceVersion in "
                     f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
                     f"{rec.rev}", self.rtype.group)
@@ -370,7 +365,7 @@ class Store:
                 if meta.get("deletionTimestamp") and \
                         grace >= meta.get("deletionGracePeriodSeconds", 0):
                     return obj  # already terminating at least this fast
-                meta["deletionTimestamp"] = now_rfc3339(grace)
+                meta["deletionTimestamp"] = timefmt.rfc3339(time.time() + grace)
                 meta["deletionGracePeriodSeconds"] = grace
                 if dry_run:
                     return obj
@@ -397,7 +392,7 @@ class Store:
             try:
                 requested = int(requested)
             except (TypeError, ValueError):
-                raise errors.bad_request("gracePeriodSeconds must be an integer")
+                raise status.bad_request("gracePeriodSeconds must be an integer")
         grace_period = getattr(self.strategy, "grace_period", None)
         if grace_period is None:
             return 0

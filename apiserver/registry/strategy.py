@@ -1,7 +1,7 @@
 """The per-resource strategy: defaulting, validation and update rules (kube's RESTStrategy)."""
 from __future__ import annotations
 
-from . import validation
+from kubeapi import validation
 
 
 class Strategy:

@@ -15,8 +15,9 @@ import time
 import uuid
 
 import cgroups
-from kubelet import kubeconfig
-from kubelet.apiclient import ApiClient, ApiError
+from kubeapi import kubeconfig
+from kubeapi.restclient import ApiClient
+from kubeapi.status import ApiError
 from netkit import random_subnet, unique
 from netns import links, named, rtnl
 
@@ -79,13 +80,13 @@ class Api:
 
     def __init__(self, server) -> None:
         self.server = server
-        self.client = ApiClient(kubeconfig.load(server.kubeconfig))
+        self.client = ApiClient(kubeconfig.load(server.kubeconfig), "kubelet-tests")
 
     def get(self, path: str) -> dict | None:
         try:
             return self.client.get(path)
         except ApiError as e:
-            if e.status == 404:
+            if e.code == 404:
                 return None
             raise
 

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
+from kubeapi.status import ApiError
 from kubelet import machine
-from kubelet.apiclient import ApiError
 from kubelet_testlib import wait_for
 from podsec_testlib import logs, run_to_end, waiting_reason
 
@@ -111,7 +111,7 @@ def test_proc_mount_default_masks_and_unmasked_needs_a_user_namespace(api, kubel
              "command": ["true"], "securityContext": {"procMount": "Unmasked"}}]}}
     with pytest.raises(ApiError) as refused:
         api.create_pod(namespace, unmasked)
-    assert refused.value.status == 422
+    assert refused.value.code == 422
     assert ('spec.containers[0].securityContext.procMount: Invalid value: "Unmasked": '
             '`hostUsers` must be false to use `Unmasked`') in refused.value.message
     # With hostUsers: false the API takes it, and the kubelet, which makes no pod user
