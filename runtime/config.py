@@ -27,6 +27,16 @@ HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer",
               "poststart", "poststop")
 
 UINT32_MAX = 2**32 - 1
+# The highest user or group ID a process can have: (uid_t)-1 tells setresuid(2), setresgid(2)
+# and chown(2) to leave the ID unchanged, so 4294967295 would leave the process root.
+ID_MAX = UINT32_MAX - 1
+# setgroups(2) takes at most this many groups (the kernel's NGROUPS_MAX).
+GROUPS_MAX = 65536
+# mknod(2) packs a device number into 32 bits: 12 for the major, 20 for the minor.
+MAJOR_MAX = 2**12 - 1
+MINOR_MAX = 2**20 - 1
+# A hook's timeout in seconds: past this, waiting on it overflows the clock's range.
+HOOK_TIMEOUT_MAX = 2**31 - 1
 
 # sethostname(2) and setdomainname(2) take at most this many bytes (the kernel's __NEW_UTS_LEN).
 UTS_NAME_MAX = 64
@@ -59,7 +69,20 @@ def _get(obj: dict, key: str, typ: type | tuple, field: str, default: object = N
         raise ConfigError(field, f"must be {_expected(typ)}, got a boolean")
     if not isinstance(value, typ):
         raise ConfigError(field, f"must be {_expected(typ)}, got {_kind(value)}")
+    if isinstance(value, str):
+        _check_text(value, field)
     return value
+
+
+def _check_text(value: str, field: str) -> None:
+    """Strings go to the kernel as UTF-8 C strings: a NUL would cut them short, and a lone
+    surrogate (a JSON "\\ud800" escape) has no UTF-8 form."""
+    if "\0" in value:
+        raise ConfigError(field, "must not contain a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ConfigError(field, "is not valid Unicode text (a lone surrogate)") from None
 
 
 def _expected(typ: type | tuple) -> str:
@@ -75,6 +98,7 @@ def _strings(obj: dict, key: str, field: str, required: bool = False) -> list[st
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise ConfigError(f"{field}[{i}]", f"must be a string, got {_kind(v)}")
+        _check_text(v, f"{field}[{i}]")
     return values
 
 
@@ -260,6 +284,8 @@ def parse(raw: object, bundle: str) -> Config:
     for key, value in sysctl.items():
         if not isinstance(value, str):
             raise ConfigError(f"linux.sysctl.{key}", f"must be a string, got {_kind(value)}")
+        _check_text(key, f"linux.sysctl.{key}")
+        _check_text(value, f"linux.sysctl.{key}")
         _check_sysctl(key, namespaces)
 
     propagation = _get(linux, "rootfsPropagation", str, "linux.rootfsPropagation", "")
@@ -303,10 +329,7 @@ def parse(raw: object, bundle: str) -> Config:
 
 def _uts_name(raw: dict, key: str) -> str:
     name = _get(raw, key, str, key, "")
-    try:
-        size = len(name.encode())
-    except UnicodeEncodeError:
-        raise ConfigError(key, "is not valid Unicode text") from None
+    size = len(name.encode())
     if size > UTS_NAME_MAX:
         raise ConfigError(key, f"must be at most {UTS_NAME_MAX} characters (bytes), got {size}")
     return name
@@ -341,7 +364,7 @@ def parse_process(raw: object, field: str) -> Process:
         raise ConfigError(f"{field}.args", "must not be empty")
     env = _strings(p, "env", f"{field}.env")
     for i, entry in enumerate(env):
-        if "=" not in entry:
+        if "=" not in entry or entry.startswith("="):
             raise ConfigError(f"{field}.env[{i}]", f"must be NAME=VALUE, got {entry!r}")
     cwd = _get(p, "cwd", str, f"{field}.cwd", required=True)
     if not cwd.startswith("/"):
@@ -349,12 +372,15 @@ def parse_process(raw: object, field: str) -> Process:
 
     u = _obj(_get(p, "user", dict, f"{field}.user", {}), f"{field}.user")
     gids = _get(u, "additionalGids", list, f"{field}.user.additionalGids", [])
+    if len(gids) > GROUPS_MAX:
+        raise ConfigError(f"{field}.user.additionalGids",
+                          f"must have at most {GROUPS_MAX} groups, got {len(gids)}")
     for i, gid in enumerate(gids):
-        if isinstance(gid, bool) or not isinstance(gid, int) or not 0 <= gid <= UINT32_MAX:
+        if isinstance(gid, bool) or not isinstance(gid, int) or not 0 <= gid <= ID_MAX:
             raise ConfigError(f"{field}.user.additionalGids[{i}]", f"must be a group ID, got {gid!r}")
     user = User(
-        uid=_uint(u, "uid", f"{field}.user.uid", 0, maximum=UINT32_MAX),
-        gid=_uint(u, "gid", f"{field}.user.gid", 0, maximum=UINT32_MAX),
+        uid=_uint(u, "uid", f"{field}.user.uid", 0, maximum=ID_MAX),
+        gid=_uint(u, "gid", f"{field}.user.gid", 0, maximum=ID_MAX),
         umask=_uint(u, "umask", f"{field}.user.umask", None, maximum=0o7777),
         additional_gids=gids,
     )
@@ -378,6 +404,11 @@ def parse_process(raw: object, field: str) -> Process:
             raise ConfigError(f"{rf}.soft", f"{soft} is above the hard limit {hard}")
         if any(r[0] == RLIMITS[kind] for r in rlimits):
             raise ConfigError(f"{rf}.type", f"{kind} is given twice")
+        if kind == "RLIMIT_NOFILE":
+            nr_open = _nr_open()
+            if hard > nr_open:
+                raise ConfigError(f"{rf}.hard", f"RLIMIT_NOFILE above the kernel's fs.nr_open "
+                                                f"({nr_open}) is refused, got {hard}")
         rlimits.append((RLIMITS[kind], soft, hard))
 
     oom = _get(p, "oomScoreAdj", int, f"{field}.oomScoreAdj")
@@ -399,6 +430,16 @@ def parse_process(raw: object, field: str) -> Process:
         no_new_privileges=_get(p, "noNewPrivileges", bool, f"{field}.noNewPrivileges", False),
         oom_score_adj=oom,
     )
+
+
+def _nr_open() -> int:
+    """The most open files the kernel lets any process have (not namespaced)."""
+    try:
+        with open("/proc/sys/fs/nr_open", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        # No /proc to ask: the kernel judges at setrlimit.
+        return 2**64 - 1
 
 
 def _capabilities(p: dict, field: str) -> capabilities.CapabilitySets | None:
@@ -493,11 +534,11 @@ def _devices(linux: dict) -> list[Device]:
         needs_numbers = kind != "p"
         result.append(Device(
             path=_abs_path(d, "path", f"{df}.path"), type=kind,
-            major=_uint(d, "major", f"{df}.major", 0, required=needs_numbers, maximum=UINT32_MAX),
-            minor=_uint(d, "minor", f"{df}.minor", 0, required=needs_numbers, maximum=UINT32_MAX),
+            major=_uint(d, "major", f"{df}.major", 0, required=needs_numbers, maximum=MAJOR_MAX),
+            minor=_uint(d, "minor", f"{df}.minor", 0, required=needs_numbers, maximum=MINOR_MAX),
             file_mode=_uint(d, "fileMode", f"{df}.fileMode", 0o666, maximum=0o7777),
-            uid=_uint(d, "uid", f"{df}.uid", 0, maximum=UINT32_MAX),
-            gid=_uint(d, "gid", f"{df}.gid", 0, maximum=UINT32_MAX),
+            uid=_uint(d, "uid", f"{df}.uid", 0, maximum=ID_MAX),
+            gid=_uint(d, "gid", f"{df}.gid", 0, maximum=ID_MAX),
         ))
     return result
 
@@ -525,6 +566,9 @@ def parse_hooks(raw: dict) -> dict[str, list[Hook]]:
             timeout = _get(h, "timeout", int, f"{hf}.timeout")
             if timeout is not None and timeout <= 0:
                 raise ConfigError(f"{hf}.timeout", f"must be greater than zero, got {timeout}")
+            if timeout is not None and timeout > HOOK_TIMEOUT_MAX:
+                raise ConfigError(f"{hf}.timeout",
+                                  f"must be at most {HOOK_TIMEOUT_MAX} seconds, got {timeout}")
             parsed.append(Hook(path=_abs_path(h, "path", f"{hf}.path"),
                                args=_strings(h, "args", f"{hf}.args"),
                                env=_strings(h, "env", f"{hf}.env"), timeout=timeout))

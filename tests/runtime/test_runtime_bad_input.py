@@ -83,7 +83,7 @@ CASES = {
     "terminal a string": (lambda c: c["process"].update(terminal="yes"),
                           [b"process.terminal", b"boolean"]),
     "uid beyond 32 bits": (lambda c: c["process"]["user"].update(uid=2**64),
-                           [b"process.user.uid", b"4294967295"]),
+                           [b"process.user.uid", b"4294967294"]),
     "namespaces an object": (lambda c: c["linux"].update(namespaces={"type": "pid"}),
                              [b"linux.namespaces", b"array"]),
     "mount options a string": (lambda c: c["mounts"][0].update(options="ro"),
@@ -97,6 +97,20 @@ CASES = {
                                  [b"linux.seccomp.defaultAction"]),
     "hooks not an array": (lambda c: c.update(hooks={"prestart": {"path": "/bin/true"}}),
                            [b"hooks.prestart", b"array"]),
+    "uid (uid_t)-1, which would leave root": (
+        lambda c: c["process"]["user"].update(uid=2**32 - 1),
+        [b"process.user.uid", b"4294967294"]),
+    "too many groups": (lambda c: c["process"]["user"].update(additionalGids=[1] * 65537),
+                        [b"process.user.additionalGids", b"65536"]),
+    "NUL in args": (lambda c: c["process"].update(args=["s\0h"]), [b"process.args[0]", b"NUL"]),
+    "empty env name": (lambda c: c["process"]["env"].append("=x"), [b"process.env[2]"]),
+    "open files above nr_open": (lambda c: c["process"]["rlimits"][0].update(
+        soft=2**64 - 1, hard=2**64 - 1), [b"process.rlimits[0].hard", b"nr_open"]),
+    "device major beyond 12 bits": (lambda c: c["linux"].update(devices=[
+        {"path": "/dev/x", "type": "c", "major": 4096, "minor": 1}]),
+        [b"linux.devices[0].major", b"4095"]),
+    "hook timeout beyond the clock": (lambda c: c.update(hooks={"prestart": [
+        {"path": "/bin/true", "timeout": 2**70}]}), [b"hooks.prestart[0].timeout"]),
     "field name with a line break": (lambda c: c["linux"].update(sysctl={"net.a\nb": 1}),
                                      [b"linux.sysctl.net.a", b"string"]),
 }
