@@ -35,16 +35,19 @@ def dispatch(parsed: cli_parse.Parsed) -> int:
     command = importlib.import_module(f"runtime.commands.{parsed.verb.module}")
     try:
         return command.run(parsed, log)
-    except (PycontainerError, OSError, ValueError) as e:
-        # ValueError: the cgroups package's errors (CgroupError) are ValueErrors.
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        # Ours, OSError and ValueError (the cgroups package's CgroupError is one) say what went
+        # wrong by themselves; anything else is a bug, named by its type. Either way the user
+        # gets one line, and the traceback only with --debug.
         if g["debug"]:
             import traceback
 
             log.debug("".join(traceback.format_exception(e)))
-        log.error(one_line(e))
+        known = isinstance(e, (PycontainerError, OSError, ValueError))
+        log.error(one_line(e) if known else f"internal error: {type(e).__name__}: {one_line(e)}")
         return 1
-    except KeyboardInterrupt:
-        return 130
 
 
 def one_line(error: BaseException) -> str:
