@@ -37,7 +37,8 @@ def test_the_same_checks_with_other_random_paths_are_no_regression() -> None:
 
 def test_a_failed_skipped_or_missing_check_that_runc_passes_is_a_regression() -> None:
     ours = run("TAP version 13\nnot ok 1 - has expected hostname\n  ---\n  {}\n  ...\n"
-               "ok 2 # SKIP shared root propagation exposes \"/target1/mount2\"\n1..2\n", returncode=1)
+               "ok 2 # SKIP shared root propagation exposes \"/target1/mount2\"\n1..2\n",
+               returncode=1)
     found = regressions(run(RUNC), ours)
     assert [(r.reference.number, r.candidate and r.candidate.outcome) for r in found] == \
         [(1, "fail"), (2, "skip"), (4, None)]
