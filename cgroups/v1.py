@@ -21,7 +21,9 @@ _R = "linux.resources"
 # The hierarchy whose cgroup.procs lists the members, by preference (every one lists them all).
 _MEMBERS_FROM = ("freezer", "pids", "memory", "cpu", "devices")
 # Which controller applies each section of linux.resources, and each field of its cpu section.
-_SECTION_CONTROLLERS = {"memory": "memory", "pids": "pids", "devices": "devices"}
+_SECTION_CONTROLLERS = {"memory": "memory", "pids": "pids", "devices": "devices",
+                        "blockIO": "blkio", "hugepageLimits": "hugetlb"}
+_NETWORK_CONTROLLERS = {"classID": "net_cls", "priorities": "net_prio"}
 _CPU_CONTROLLERS = {"shares": "cpu", "quota": "cpu", "period": "cpu", "burst": "cpu", "idle": "cpu",
                     "cpus": "cpuset", "mems": "cpuset"}
 
@@ -55,8 +57,8 @@ class V1Cgroup(Cgroup):
         try:
             return self._dirs[controller]
         except KeyError:
-            raise CgroupError(f"{field}: the {controller} controller is not mounted on this host"
-                              ) from None
+            raise CgroupError(f"{field}: the {controller} controller is not available on this host"
+                              " (no cgroup v1 hierarchy has it mounted)") from None
 
     def _members_dir(self) -> str:
         for controller in _MEMBERS_FROM:
@@ -144,13 +146,22 @@ class V1Cgroup(Cgroup):
         for key, value in (resources.get("cpu") or {}).items():
             if value and key in _CPU_CONTROLLERS:
                 self._dir(_CPU_CONTROLLERS[key], f"{_R}.cpu.{key}")
+        for key, value in (resources.get("network") or {}).items():
+            if value and key in _NETWORK_CONTROLLERS:
+                self._dir(_NETWORK_CONTROLLERS[key], f"{_R}.network.{key}")
+        if resources.get("blockIO"):
+            from cgroups import blkio
+            blkio.check_devices(resources["blockIO"])
+        if resources.get("hugepageLimits"):
+            from cgroups import hugetlb
+            hugetlb.check_page_sizes(resources["hugepageLimits"])
 
     def apply(self, resources: dict) -> None:
         self.validate(resources)
         if not resources:
             return
         cpu = resources.get("cpu") or {}
-        # runc's order: cpuset, devices, memory, cpu, pids.
+        # runc's order: cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio.
         self._set_cpuset(cpu)
         if resources.get("devices"):
             directory = self._dir("devices", f"{_R}.devices")
@@ -164,6 +175,30 @@ class V1Cgroup(Cgroup):
             # runc: 0 becomes 1 (systemd cannot say 0), negative is unlimited.
             value = "max" if limit < 0 else str(max(limit, 1))
             write_field(self._dir("pids", f"{_R}.pids.limit") + "/pids.max", value, f"{_R}.pids.limit")
+        if resources.get("blockIO"):
+            self._set_block_io(resources["blockIO"])
+        if resources.get("hugepageLimits"):
+            from cgroups import hugetlb
+            hugetlb.apply(self._dir("hugetlb", hugetlb.F), resources["hugepageLimits"],
+                          "limit_in_bytes")
+        if resources.get("network"):
+            self._set_network(resources["network"])
+
+    def _set_block_io(self, block_io: dict) -> None:
+        from cgroups import blkio
+        directory = self._dir("blkio", blkio.F)
+        for name, value, field in blkio.v1_writes(block_io, set(os.listdir(directory))):
+            write_field(f"{directory}/{name}", value, field)
+
+    def _set_network(self, network: dict) -> None:
+        f = _R + ".network"
+        if network.get("classID"):
+            directory = self._dir("net_cls", f + ".classID")
+            write_field(directory + "/net_cls.classid", str(network["classID"]), f + ".classID")
+        for i, entry in enumerate(network.get("priorities") or []):
+            directory = self._dir("net_prio", f + ".priorities")
+            write_field(directory + "/net_prio.ifpriomap", f"{entry['name']} {entry['priority']}",
+                        f"{f}.priorities[{i}]")
 
     def _set_cpuset(self, cpu: dict) -> None:
         for key in ("cpus", "mems"):

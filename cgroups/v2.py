@@ -68,18 +68,44 @@ class V2Cgroup(Cgroup):
 
     # -- resources --------------------------------------------------------------------------------
 
+    def _check_host(self, resources: dict) -> None:
+        """The io and hugetlb controllers must exist on this host; network (net_cls, net_prio)
+        has no cgroup v2 controller and is ignored, as runc does."""
+        wanted = [(s, c) for s, c in (("blockIO", "io"), ("hugepageLimits", "hugetlb"))
+                  if resources.get(s)]
+        if not wanted:
+            return
+        try:
+            available = read_text(self._root + "/cgroup.controllers").split()
+        except OSError as e:
+            raise CgroupError(f"cannot read the controllers of {self._root}: {e.strerror}"
+                              ) from None
+        for section, controller in wanted:
+            if controller not in available:
+                raise CgroupError(f"{_R}.{section}: the {controller} controller is not available on"
+                                  f" this host (not in {self._root}/cgroup.controllers)")
+        if resources.get("blockIO"):
+            from cgroups import blkio
+            blkio.check_devices(resources["blockIO"])
+        if resources.get("hugepageLimits"):
+            from cgroups import hugetlb
+            hugetlb.check_page_sizes(resources["hugepageLimits"])
+
     def apply(self, resources: dict) -> None:
         self.validate(resources)
         if not resources:
             return
         cpu = resources.get("cpu") or {}
-        # runc's order: pids, memory, cpu, devices, cpuset, unified (last, so it can override).
+        # runc's order: pids, memory, io, cpu, devices, cpuset, hugetlb, unified (last, so it can
+        # override).
         limit = (resources.get("pids") or {}).get("limit")
         if limit is not None:
             # runc: 0 becomes 1 (systemd cannot say 0), negative is unlimited.
             self._write("pids.max", "max" if limit < 0 else str(max(limit, 1)), f"{_R}.pids.limit")
         if resources.get("memory"):
             self._set_memory(resources["memory"])
+        if resources.get("blockIO"):
+            self._set_io(resources["blockIO"])
         self._set_cpu(cpu)
         if resources.get("devices"):
             from cgroups.devices_bpf import attach
@@ -92,6 +118,9 @@ class V2Cgroup(Cgroup):
                     if e.errno not in (errno.EINVAL, errno.ERANGE):
                         self._raise(e, f"cpuset.{key}", cpu[key], f"{_R}.cpu.{key}")
                     raise cpuset_refused(e, self._dir, key, cpu[key]) from None
+        if resources.get("hugepageLimits"):
+            from cgroups import hugetlb
+            hugetlb.apply(self._dir, resources["hugepageLimits"], "max")
         for key, value in (resources.get("unified") or {}).items():
             self._write(key, value, f"{_R}.unified[{key!r}]")
 
@@ -114,6 +143,27 @@ class V2Cgroup(Cgroup):
         if memory.get("reservation"):
             self._write("memory.low", convert.limit_value(memory["reservation"]), f + ".reservation")
         # swappiness and disableOOMKiller have no v2 file; runc ignores them on v2 as well.
+
+    def _set_io(self, block_io: dict) -> None:
+        from cgroups import blkio
+        try:
+            bfq_weight = read_text(self._dir + "/io.bfq.weight")
+        except FileNotFoundError:
+            bfq_weight = None  # no BFQ in this kernel
+        except OSError as e:
+            raise CgroupError(f"{blkio.F}: cannot read {self._dir}/io.bfq.weight: {e.strerror}"
+                              ) from None
+        for name, value, field in blkio.v2_writes(block_io, bfq_weight):
+            try:
+                write_file(f"{self._dir}/{name}", value)
+            except OSError as e:
+                if e.errno == errno.EOPNOTSUPP and name != "io.max":
+                    # A device weight is taken only for a device that BFQ schedules or that
+                    # blk-iocost is enabled for (io.cost.qos).
+                    raise CgroupError(f"{field}: device {value.split()[0]} takes no weight: it needs"
+                                      " the BFQ I/O scheduler or blk-iocost enabled for it (writing"
+                                      f" {value!r} to {self._dir}/{name}: {e.strerror})") from None
+                self._raise(e, name, value, field)
 
     def _refuse_below_usage(self, limit: int | None, swap: int | None) -> None:
         """The v2 kernel takes any memory.max and then reclaims or OOM-kills to get under it;

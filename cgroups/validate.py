@@ -7,6 +7,8 @@ from cgroups.errors import CgroupError
 
 _R = "linux.resources"
 _INT64_MAX = (1 << 63) - 1
+_UINT32_MAX = (1 << 32) - 1
+_UINT64_MAX = (1 << 64) - 1
 
 # Kernel limits (kernel/sched/core.c): a CFS period is 1 ms..1 s, a quota at least 1 ms.
 MIN_CFS_US = 1000
@@ -15,12 +17,16 @@ MAX_CFS_PERIOD_US = 1000000
 MIN_SHARES = 2
 MAX_SHARES = 262144
 
+# blkio weights: the range of CFQ's blkio.weight, which runc's v2 conversion to io.weight assumes.
+MIN_BLKIO_WEIGHT = 10
+MAX_BLKIO_WEIGHT = 1000
+# blockIO's per-device rate lists, in the order runc writes them.
+THROTTLE_KEYS = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                 "throttleWriteIOPSDevice")
+
 # Sections of linux.resources that pycontainer does not apply: refused when they carry values,
 # rather than silently ignored.
 _UNSUPPORTED = {
-    "blockIO": "block I/O limits",
-    "hugepageLimits": "hugepage limits",
-    "network": "network class/priority",
     "rdma": "RDMA limits",
 }
 
@@ -34,7 +40,9 @@ def validate_resources(resources: dict) -> None:
         return
     _object(resources, _R)
     for section, check in (("memory", _memory), ("cpu", _cpu), ("pids", _pids),
-                           ("devices", _devices), ("unified", _unified)):
+                           ("devices", _devices), ("blockIO", _block_io),
+                           ("hugepageLimits", _hugepage_limits), ("network", _network),
+                           ("unified", _unified)):
         value = resources.get(section)
         if value is not None:
             check(value)
@@ -57,6 +65,29 @@ def _int(section: dict, key: str, field: str) -> int | None:
         raise CgroupError(f"{field}: must be an integer, got {value!r}")
     if value > _INT64_MAX:
         raise CgroupError(f"{field}: must be at most {_INT64_MAX}, got {value}")
+    return value
+
+
+def _uint(section: dict, key: str, field: str, maximum: int, required: bool = False) -> int | None:
+    """An OCI uint32/uint64/... field: 0..maximum."""
+    value = section.get(key)
+    if value is None:
+        if required:
+            raise CgroupError(f"{field}: is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CgroupError(f"{field}: must be an integer, got {value!r}")
+    if not 0 <= value <= maximum:
+        raise CgroupError(f"{field}: must be between 0 and {maximum}, got {value}")
+    return value
+
+
+def _list(section: dict, key: str, field: str) -> list:
+    value = section.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CgroupError(f"{field}: must be a list, got {value!r}")
     return value
 
 
@@ -174,6 +205,74 @@ def _devices(devices: object) -> None:
         if (not isinstance(access, str) or not access or set(access) - set("rwm")
                 or len(set(access)) != len(access)):
             raise CgroupError(f"{g}.access: must be letters from 'rwm', got {access!r}")
+
+
+def _block_io(block_io: object) -> None:
+    f = _R + ".blockIO"
+    _object(block_io, f)
+    _weight(block_io, "weight", f + ".weight")
+    _weight(block_io, "leafWeight", f + ".leafWeight")
+    for i, rule in enumerate(_list(block_io, "weightDevice", f + ".weightDevice")):
+        g = f"{f}.weightDevice[{i}]"
+        _block_device(rule, g)
+        weight = _weight(rule, "weight", g + ".weight")
+        leaf_weight = _weight(rule, "leafWeight", g + ".leafWeight")
+        if weight is None and leaf_weight is None:
+            raise CgroupError(f"{g}: needs a weight or a leafWeight")
+    for key in THROTTLE_KEYS:
+        for i, rule in enumerate(_list(block_io, key, f"{f}.{key}")):
+            g = f"{f}.{key}[{i}]"
+            _block_device(rule, g)
+            _uint(rule, "rate", g + ".rate", _UINT64_MAX, required=True)
+
+
+def _weight(section: dict, key: str, field: str) -> int | None:
+    """A blkio weight: 10..1000, or 0 (unset, as in runc)."""
+    weight = _int(section, key, field)
+    if weight and not MIN_BLKIO_WEIGHT <= weight <= MAX_BLKIO_WEIGHT:
+        raise CgroupError(f"{field}: must be between {MIN_BLKIO_WEIGHT} and {MAX_BLKIO_WEIGHT},"
+                          f" got {weight}")
+    return weight
+
+
+def _block_device(rule: object, field: str) -> None:
+    _object(rule, field)
+    for key in ("major", "minor"):
+        if rule.get(key) is None:
+            raise CgroupError(f"{field}.{key}: is required")
+        number = _int(rule, key, f"{field}.{key}")
+        if number < 0:
+            raise CgroupError(f"{field}.{key}: must be a device number (0 or more), got {number}")
+
+
+def _hugepage_limits(limits: object) -> None:
+    f = _R + ".hugepageLimits"
+    if not isinstance(limits, list):
+        raise CgroupError(f"{f}: must be a list, got {limits!r}")
+    for i, entry in enumerate(limits):
+        g = f"{f}[{i}]"
+        _object(entry, g)
+        size = entry.get("pageSize")
+        if not (isinstance(size, str) and size[-2:] in ("KB", "MB", "GB") and _number(size[:-2])
+                and int(size[:-2]) > 0):
+            raise CgroupError(f"{g}.pageSize: must be a size like '2MB', '1GB' or '64KB',"
+                              f" got {size!r}")
+        _uint(entry, "limit", g + ".limit", _UINT64_MAX, required=True)
+
+
+def _network(network: object) -> None:
+    f = _R + ".network"
+    _object(network, f)
+    _uint(network, "classID", f + ".classID", _UINT32_MAX)
+    for i, entry in enumerate(_list(network, "priorities", f + ".priorities")):
+        g = f"{f}.priorities[{i}]"
+        _object(entry, g)
+        name = entry.get("name")
+        # The kernel's dev_valid_name; a space would also split net_prio.ifpriomap's line.
+        if (not isinstance(name, str) or not 0 < len(name) < 16 or name in (".", "..")
+                or any(c in "/:" or c.isspace() for c in name)):
+            raise CgroupError(f"{g}.name: must be a network interface name, got {name!r}")
+        _uint(entry, "priority", g + ".priority", _UINT32_MAX, required=True)
 
 
 def _unified(unified: object) -> None:

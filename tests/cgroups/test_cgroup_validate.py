@@ -59,9 +59,7 @@ BAD = [
     ({"unified": {"memory..high": "1"}},
      "linux.resources.unified['memory..high']: must be a cgroup v2 file name like 'memory.high'"),
     ({"unified": {"memory.high": 5}}, "linux.resources.unified['memory.high']: must be a string, got 5"),
-    ({"blockIO": {"weight": 500}}, "linux.resources.blockIO: block I/O limits are not supported by pycontainer"),
-    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
-     "linux.resources.hugepageLimits: hugepage limits are not supported by pycontainer"),
+    ({"rdma": {"mlx5_1": {"hcaHandles": 3}}}, "linux.resources.rdma: RDMA limits are not supported by pycontainer"),
     ([], "linux.resources: must be an object, got []"),
 ]
 

@@ -26,8 +26,19 @@ REPO = Path(__file__).resolve().parents[2]
 # minutes under emulation.)
 _RUN = "tests/runtime/test_runtime_run.py::"
 _LIFECYCLE = "tests/runtime/test_runtime_lifecycle.py::"
+_IO = "tests/cgroups/test_cgroup_blkio_hugetlb_net.py::"
+_RUN_IO = "tests/runtime/test_runtime_blkio.py::"
 INNER_TESTS = ["tests/cgroups/test_cgroup_real.py", "tests/cgroups/test_cgroup_v2.py",
                "tests/cgroups/test_cgroup_lean_import.py",
+               _IO + "test_throttles_land_in_the_kernel_and_a_rate_of_0_lifts_one",
+               _IO + "test_weight_lands_where_the_kernel_has_a_weight_file_else_is_refused",
+               _IO + "test_a_device_the_host_lacks_is_refused_before_anything_exists",
+               _IO + "test_v2_hugepage_limits_land_in_max_and_rsvd_max",
+               _IO + "test_v2_device_weight_lands_where_iocost_is_on_else_is_refused",
+               _IO + "test_v2_ignores_network_which_has_no_v2_controller",
+               _RUN_IO + "test_block_io_throttles_are_in_the_containers_cgroup",
+               _RUN_IO + "test_block_io_weight_is_in_the_cgroup_or_refused_with_nothing_left",
+               _RUN_IO + "test_hugepage_limits_are_in_the_containers_cgroup",
                _RUN + "test_run_prints_output_and_leaves_nothing",
                _RUN + "test_without_pid_namespace_term_kills_and_the_rest_is_reaped",
                _RUN + "test_default_devices", _RUN + "test_config_devices_are_created",
