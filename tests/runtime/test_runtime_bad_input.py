@@ -10,9 +10,9 @@ import pytest
 
 pytestmark = pytest.mark.root
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Fresh mount, PID, net, UTS and IPC namespaces: for configs without a mount namespace, which
 # would reach the caller's mount table if the runtime were wrong.
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SANDBOX = os.path.join(os.path.dirname(REPO), "shared", "sandbox.sh")
 
 
