@@ -140,8 +140,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
         try:
             to_child.send(sync.GO, fastjson.dumps(oci_state))
             if config.process.oom_score_adj is not None:
-                with open(f"/proc/{pid}/oom_score_adj", "w") as f:
-                    f.write(str(config.process.oom_score_adj))
+                _write_oom_score_adj(pid, config.process.oom_score_adj)
             to_child.send(sync.JOINED)
         except OSError:
             if state_mod.is_alive(pid, state.pid_start):
@@ -182,6 +181,16 @@ def _oci_state(state: State, config: Config) -> dict:
     if config.annotations:
         result["annotations"] = config.annotations
     return result
+
+
+def _write_oom_score_adj(pid: int, value: int) -> None:
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except PermissionError:
+        # Below the current value needs CAP_SYS_RESOURCE, which the caller may not have.
+        raise ConfigError("process.oomScoreAdj",
+                          f"{value}: not allowed here (lowering it needs CAP_SYS_RESOURCE)") from None
 
 
 def _write_id_map(pid: int, name: str, mappings: list[IDMapping]) -> None:
