@@ -69,8 +69,12 @@ class V2Cgroup(Cgroup):
     # -- resources --------------------------------------------------------------------------------
 
     def _check_host(self, resources: dict) -> None:
-        """The io and hugetlb controllers must exist on this host; network (net_cls, net_prio)
-        has no cgroup v2 controller and is ignored, as runc does."""
+        """The io and hugetlb controllers must exist on this host. network (net_cls, net_prio)
+        has no cgroup v2 controller: refused rather than ignored as runc does, so that a limit
+        asked for is never silently missing."""
+        if resources.get("network"):
+            raise CgroupError(f"{_R}.network: net_cls and net_prio do not exist on cgroup v2 "
+                              "(this host's hierarchy); classify traffic with nftables instead")
         wanted = [(s, c) for s, c in (("blockIO", "io"), ("hugepageLimits", "hugetlb"))
                   if resources.get(s)]
         if not wanted:

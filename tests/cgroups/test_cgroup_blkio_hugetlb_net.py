@@ -270,7 +270,7 @@ def test_v1_network_lands_in_net_cls_and_net_prio_or_is_refused(v1, key, value, 
     assert expected in read(f"{root}{v1.path}/{name}").splitlines()
 
 
-# -- v2: hugetlb with reservations, network ignored as runc does ---------------------------------
+# -- v2: hugetlb with reservations, network refused ---------------------------------
 
 @pytest.fixture
 def v2(cgroup, host_mode):
@@ -312,12 +312,14 @@ def test_v2_device_weight_lands_where_iocost_is_on_else_is_refused(v2):
         f" blk-iocost enabled for it (writing '{dev} 1920' to {directory}/io.weight: Operation not supported)")
 
 
-@pytest.mark.root
-def test_v2_ignores_network_which_has_no_v2_controller(v2):
-    v2.create()
-    v2.apply({"network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]}})
-    files = os.listdir(mode.detect().unified + v2.path)
-    assert not [f for f in files if f.startswith(("net_cls", "net_prio"))]
+def test_v2_refuses_network_which_has_no_v2_controller(tmp_path):
+    # Refused, where runc ignores it: a class or priority asked for is never silently missing.
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    cg = cgroups.open_cgroup(f"/pycontainer/test-{uuid.uuid4().hex[:12]}",
+                             cgroups.Hierarchies(mode.V2, {}, str(tmp_path)))
+    with pytest.raises(CgroupError, match=rf"^{N}: net_cls and net_prio do not exist on cgroup v2"):
+        cg.validate({"network": {"classID": 1048577}})
+    assert os.listdir(tmp_path) == ["cgroup.controllers"]
 
 
 def test_v2_refuses_blkio_and_hugetlb_when_the_host_lacks_the_controller(tmp_path):

@@ -35,7 +35,6 @@ INNER_TESTS = ["tests/cgroups/test_cgroup_real.py", "tests/cgroups/test_cgroup_v
                _IO + "test_a_device_the_host_lacks_is_refused_before_anything_exists",
                _IO + "test_v2_hugepage_limits_land_in_max_and_rsvd_max",
                _IO + "test_v2_device_weight_lands_where_iocost_is_on_else_is_refused",
-               _IO + "test_v2_ignores_network_which_has_no_v2_controller",
                _RUN_IO + "test_block_io_throttles_are_in_the_containers_cgroup",
                _RUN_IO + "test_block_io_weight_is_in_the_cgroup_or_refused_with_nothing_left",
                _RUN_IO + "test_hugepage_limits_are_in_the_containers_cgroup",
