@@ -25,8 +25,9 @@ def fd_path(fd: int) -> str:
 
 
 def bind(source: str | int, target_fd: int, recursive: bool) -> int:
-    """Binds `source` (a path as the runtime sees it, or a descriptor) on top of `target_fd`;
-    returns a descriptor of the new mount's root (the caller closes it)."""
+    """Binds `source` (a path as the runtime sees it, or a descriptor: of a file, or of a mount
+    to copy) on top of `target_fd`; returns a descriptor of the new mount's root (the caller
+    closes it)."""
     flags = s.OPEN_TREE_CLONE | (s.AT_RECURSIVE if recursive else 0)
     if isinstance(source, int):
         tree = s.open_tree(source, "", flags | s.AT_EMPTY_PATH)
@@ -38,12 +39,6 @@ def bind(source: str | int, target_fd: int, recursive: bool) -> int:
         os.close(tree)
         raise
     return tree
-
-
-def attach(tree: int, target_fd: int) -> int:
-    """Attaches a copy of the mount `tree` on top of `target_fd`; returns the copy's descriptor
-    (the caller closes it)."""
-    return bind(tree, target_fd, recursive=False)
 
 
 def check_visible(root_fd: int, inside: str, mount_fd: int) -> None:

@@ -386,7 +386,7 @@ class _Covers:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             if self.empty_dir is None:
                 self.empty_dir = mountfd.empty_read_only_tmpfs()
-            top = mountfd.attach(self.empty_dir, fd)
+            top = mountfd.bind(self.empty_dir, fd, recursive=False)
         else:
             top = mountfd.bind(self._null(), fd, recursive=False)
         try:
