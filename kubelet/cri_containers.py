@@ -66,7 +66,7 @@ class Containers:
             self._exited[container_id] = threading.Event()
             exit_status = shim.read_exit(container_id, self.shim_root)
             if exit_status is not None:
-                self._finish(record, _exit_dict(exit_status))
+                self._finish(record, exit_status)
             elif not self.watcher.watch(container_id):
                 self._lost(record)
 
@@ -240,11 +240,7 @@ class Containers:
             with shim.connect(container_id, self.shim_root) as client:
                 client.shutdown()
         except shim.ShimError:
-            self._destroy_through_runtime(container_id)
-            try:
-                shim.remove_dead(container_id, self.shim_root)
-            except shim.ShimError:
-                pass
+            self._remove_orphan(container_id)
         try:
             snapshots.remove(self.images.store, container_id)
         except ImageError as e:
@@ -259,17 +255,12 @@ class Containers:
         self.records.remove(container_id)
         self._exited.pop(container_id, None)
 
-    def _destroy_through_runtime(self, container_id: str) -> None:
-        """For a container whose shim is gone: kill and delete it with the runtime itself."""
-        from runtime.container import Container
-        from runtime.errors import ContainerNotFound
-        from runtime.log import Log
-
+    def _remove_orphan(self, container_id: str) -> None:
+        """For a container whose shim is gone: the shim library kills and deletes it."""
         try:
-            c = Container.load(self.runtime_root, container_id)
-        except ContainerNotFound:
-            return
-        c.destroy(Log(None))
+            shim.remove_dead(container_id, self.shim_root, self.runtime_root)
+        except shim.ShimError as e:
+            raise CRIError(str(e)) from None
         with self._lock:
             record = self._by_id.get(container_id)
         if record is not None and record["state"] != CONTAINER_EXITED:
@@ -294,24 +285,22 @@ class Containers:
 
     # -- exits --------------------------------------------------------------------------------
 
-    def _on_exit(self, container_id: str, exit_record: dict | None) -> None:
+    def _on_exit(self, container_id: str, status: shim.ExitStatus | None) -> None:
         with self._lock:
             record = self._by_id.get(container_id)
         if record is None:
             return
-        if exit_record is None:
-            found = shim.read_exit(container_id, self.shim_root)
-            exit_record = _exit_dict(found) if found else None
-        if exit_record is None:
+        if status is None:
+            status = shim.read_exit(container_id, self.shim_root)
+        if status is None:
             self._lost(record)
         else:
-            self._finish(record, exit_record)
+            self._finish(record, status)
 
-    def _finish(self, record: dict, exit_record: dict) -> None:
-        code = exit_record["exit_code"]
-        reason = "OOMKilled" if exit_record.get("oom_killed") else \
-            "Completed" if code == 0 else "Error"
-        finished = exit_record.get("finished_at")
+    def _finish(self, record: dict, status: shim.ExitStatus) -> None:
+        code = status.exit_code
+        reason = "OOMKilled" if status.oom_killed else "Completed" if code == 0 else "Error"
+        finished = status.finished_at
         self._update(record, state=CONTAINER_EXITED, exit_code=code, reason=reason,
                      finished_at=int(timefmt.parse(finished) * 1e9) if finished
                      else time.time_ns())
@@ -330,11 +319,6 @@ class Containers:
 
     def close(self) -> None:
         self.watcher.stop()
-
-
-def _exit_dict(status: shim.ExitStatus) -> dict:
-    return {"exit_code": status.exit_code, "oom_killed": status.oom_killed,
-            "finished_at": status.finished_at}
 
 
 def _status(r: dict) -> ContainerStatus:

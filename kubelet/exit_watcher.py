@@ -1,23 +1,21 @@
-"""Container exits as events, without polling: for each running container one connection to
-its shim carrying a pending `wait` request (shim.protocol), all of them in one selector thread.
-The shim answers when the container exits; a connection that closes without an answer means
-the shim itself died."""
+"""Container exits as events, without polling: for each running container one shim client
+holding a pending `wait` (ShimClient.send_wait), all of them in one selector thread. The shim
+answers when the container exits; a connection that closes without an answer means the shim
+itself died."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import selectors
-import socket
 import threading
 from collections.abc import Callable
 
-from shim import layout, protocol
+import shim
 
 log = logging.getLogger("kubelet.exits")
 
-# (container ID, the exit record, or None when the shim went away without one)
-ExitHandler = Callable[[str, dict | None], None]
+# (container ID, how it ended, or None when the shim went away without saying)
+ExitHandler = Callable[[str, "shim.ExitStatus | None"], None]
 
 
 class ExitWatcher:
@@ -27,7 +25,7 @@ class ExitWatcher:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._pending: list[tuple[str, socket.socket]] = []
+        self._pending: list[tuple[str, shim.ShimClient]] = []
         self._lock = threading.Lock()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="exit-watcher", daemon=True)
@@ -37,16 +35,17 @@ class ExitWatcher:
         """Starts watching; False if no shim answers (it is gone already)."""
         if self._stopped:
             return False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            sock.connect(layout.socket_path(self.shim_root, container_id))
-            sock.sendall(protocol.encode({"op": "wait"}))
-        except OSError:
-            sock.close()
+            client = shim.connect(container_id, self.shim_root)
+        except shim.ShimError:
             return False
-        sock.setblocking(False)
+        try:
+            client.send_wait()
+        except shim.ShimError:
+            client.close()
+            return False
         with self._lock:
-            self._pending.append((container_id, sock))
+            self._pending.append((container_id, client))
         os.write(self._wake_w, b"x")
         return True
 
@@ -60,28 +59,22 @@ class ExitWatcher:
         self._thread.join()
 
     def _run(self) -> None:
-        buffers: dict[int, bytes] = {}
         while not self._stopped:
             for key, _ in self._selector.select():
                 if key.data is None:
                     self._drain_wakeups()
                     continue
-                container_id, sock = key.data
+                container_id, client = key.data
                 try:
-                    chunk = sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                data = buffers.get(sock.fileno(), b"") + chunk
-                if chunk and b"\n" not in data:
-                    buffers[sock.fileno()] = data
-                    continue
-                buffers.pop(sock.fileno(), None)
-                self._selector.unregister(sock)
-                sock.close()
+                    status = client.exit_answer()
+                    if status is None:
+                        continue    # the answer is not whole yet
+                except shim.ShimError:
+                    status = None
+                self._selector.unregister(client)
+                client.close()
                 try:
-                    self.on_exit(container_id, _exit_record(data))
+                    self.on_exit(container_id, status)
                 except Exception:  # noqa: BLE001 - one container's trouble must not end the watch
                     log.exception("handling the exit of container %s", container_id)
         for key in list(self._selector.get_map().values()):
@@ -99,16 +92,5 @@ class ExitWatcher:
             pass
         with self._lock:
             pending, self._pending = self._pending, []
-        for container_id, sock in pending:
-            self._selector.register(sock, selectors.EVENT_READ, (container_id, sock))
-
-
-def _exit_record(data: bytes) -> dict | None:
-    line = data.split(b"\n", 1)[0]
-    try:
-        answer = json.loads(line) if line else None
-    except ValueError:
-        return None
-    if isinstance(answer, dict) and answer.get("ok"):
-        return answer.get("exit")
-    return None
+        for container_id, client in pending:
+            self._selector.register(client, selectors.EVENT_READ, (container_id, client))

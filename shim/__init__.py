@@ -15,13 +15,15 @@ The API:
     ShimConfig(id, bundle, log_path=None, stdin=None, shim_root=DEFAULT_ROOT,
                runtime_root="/run/pycontainer", runtime=<the pycontainer of this install>)
     start(config: ShimConfig) -> ShimInfo(id, pid, container_pid, socket, state_dir)
-    connect(id, shim_root=DEFAULT_ROOT) -> Client
-        Client.state() -> ShimState, .kill(signal=15, all=False), .wait(timeout=None) ->
+    connect(id, shim_root=DEFAULT_ROOT) -> ShimClient
+        ShimClient.state() -> ShimState, .kill(signal=15, all=False), .wait(timeout=None) ->
         ExitStatus, .exec(args, env=None, cwd=None, timeout=None) -> ExecResult,
-        .reopen_log(), .shutdown(), .close()
+        .reopen_log(), .shutdown(), .close(); .send_wait() then, once .fileno() is readable,
+        .exit_answer() -> ExitStatus | None: many waits in one thread
     read_exit(id, shim_root) -> ExitStatus | None
     list_shims(shim_root) -> list[ShimInfo]; is_alive(id, shim_root) -> bool;
-    remove_dead(id, shim_root): the state of a shim that was killed
+    remove_dead(id, shim_root, runtime_root): what a shim that was killed left: its container
+        (deleted with `runtime delete --force`) and its state
     ShimError: every failure, one line.
 The control socket's protocol is documented in shim.protocol, the state directory in
 shim.layout, and how shims are forked in shim.zygote.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 _EXPORTS = {
     "start": "shim.launch",
-    "connect": "shim.client", "Client": "shim.client",
+    "connect": "shim.client", "ShimClient": "shim.client",
     "read_exit": "shim.lookup", "list_shims": "shim.lookup", "is_alive": "shim.lookup",
     "remove_dead": "shim.lookup",
     "ShimConfig": "shim.records", "ShimInfo": "shim.records", "ShimState": "shim.records",

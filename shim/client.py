@@ -4,21 +4,22 @@ from __future__ import annotations
 import json
 import socket
 import time
+from typing import BinaryIO
 
 from shim import layout, protocol
 from shim.layout import DEFAULT_ROOT
 from shim.records import ExecResult, ExitStatus, ShimError, ShimState, checked_id
 
 
-def connect(container_id: str, shim_root: str = DEFAULT_ROOT) -> Client:
+def connect(container_id: str, shim_root: str = DEFAULT_ROOT) -> ShimClient:
     """A client of the running shim of `container_id`; ShimError when no shim answers (use
     read_exit() to learn how its container ended)."""
-    return Client(layout.socket_path(shim_root, checked_id(container_id)))
+    return ShimClient(layout.socket_path(shim_root, checked_id(container_id)))
 
 
-class Client:
-    """Requests go one at a time, in order (not thread-safe: one Client per thread). A method
-    raises ShimError with the shim's error line when the shim refuses."""
+class ShimClient:
+    """Requests go one at a time, in order (not thread-safe: one ShimClient per thread). A
+    method raises ShimError with the shim's error line when the shim refuses."""
 
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
@@ -30,7 +31,7 @@ class Client:
             raise ShimError(f"no shim answers on {socket_path}: {e.strerror}") from None
         self._buf = b""
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> ShimClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -39,18 +40,18 @@ class Client:
     def close(self) -> None:
         self._sock.close()
 
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
     def _call(self, request: dict, timeout: float | None = None) -> dict:
         self._sock.settimeout(timeout)
         try:
             self._sock.sendall(protocol.encode(request))
-            answer = json.loads(self._read_line())
+            return _answer(self._read_line())
         except TimeoutError:
             raise
         except OSError as e:
             raise ShimError(f"shim {self.socket_path}: {e.strerror or e}") from None
-        if not answer.get("ok"):
-            raise ShimError(answer.get("error", "the shim refused"))
-        return answer
 
     def _read_line(self) -> bytes:
         while b"\n" not in self._buf:
@@ -80,6 +81,32 @@ class Client:
         except TimeoutError:
             self.close()
             raise
+
+    def send_wait(self) -> None:
+        """Asks for the exit without blocking for it: once fileno() is readable, exit_answer()
+        reads it. One thread can so wait for many containers (the kubelet's exit watcher)."""
+        try:
+            self._sock.sendall(protocol.encode({"op": "wait"}))
+        except OSError as e:
+            raise ShimError(f"shim {self.socket_path}: {e.strerror or e}") from None
+        self._sock.setblocking(False)
+
+    def exit_answer(self) -> ExitStatus | None:
+        """After send_wait(): the exit status once its answer is whole, None while it is not.
+        ShimError when the shim closed the connection without one (the shim died)."""
+        try:
+            chunk = self._sock.recv(65536)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            raise ShimError(f"shim {self.socket_path}: {e.strerror or e}") from None
+        self._buf += chunk
+        if b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            return ExitStatus.from_record(_answer(line)["exit"])
+        if not chunk:
+            raise ShimError(f"shim {self.socket_path} closed the connection")
+        return None
 
     def exec(self, args: list[str], env: list[str] | None = None, cwd: str | None = None,
              timeout: float | None = None) -> ExecResult:
@@ -115,9 +142,30 @@ class Client:
             time.sleep(0.001)
 
 
-def _running(pid: int) -> bool:
+def _answer(line: bytes) -> dict:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        answer = json.loads(line)
+    except ValueError:
+        raise ShimError(f"the shim answered something that is not JSON: {line[:80]!r}") from None
+    if not isinstance(answer, dict) or not answer.get("ok"):
+        raise ShimError(answer.get("error", "the shim refused") if isinstance(answer, dict)
+                        else "the shim refused")
+    return answer
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a process that has not exited (a zombie has)."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb")
     except FileNotFoundError:
         return False
+    with stat:
+        return _stat_says_running(stat)
+
+
+def _stat_says_running(stat: BinaryIO) -> bool:
+    try:
+        data = stat.read()
+    except ProcessLookupError:  # reaped between the open and the read
+        return False
+    return data.rsplit(b")", 1)[1].split()[0] != b"Z"

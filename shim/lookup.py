@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 
 from shim import exitfile, layout
 from shim.layout import DEFAULT_ROOT
-from shim.records import ExitStatus, ShimError, ShimInfo, checked_id
+from shim.records import RUNTIME_ROOT, ExitStatus, ShimError, ShimInfo, checked_id
+from shim.runtime_cli import default_runtime, error_line
 
 
 def read_exit(container_id: str, shim_root: str = DEFAULT_ROOT) -> ExitStatus | None:
@@ -50,9 +52,20 @@ def is_alive(container_id: str, shim_root: str = DEFAULT_ROOT) -> bool:
         sock.close()
 
 
-def remove_dead(container_id: str, shim_root: str = DEFAULT_ROOT) -> None:
-    """Removes the state of a shim that died (SIGKILL, a crash) once its container has been dealt
-    with through the runtime; ShimError if the shim still runs (use Client.shutdown)."""
+def remove_dead(container_id: str, shim_root: str = DEFAULT_ROOT,
+                runtime_root: str = RUNTIME_ROOT, runtime: str | None = None) -> None:
+    """Removes what a shim that died (SIGKILL, a crash) left: its container, deleted as the
+    shim's own shutdown does (`runtime delete --force`, which kills it if it still runs), then
+    the shim's state. ShimError if the shim still runs (use ShimClient.shutdown) or the runtime
+    cannot delete the container."""
     if is_alive(container_id, shim_root):
         raise ShimError(f"the shim of {container_id} is running: shut it down instead")
+    argv = [runtime or default_runtime(), "--root", runtime_root, "delete", "--force",
+            checked_id(container_id)]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        # error_line reads a wait status: a signal in the low bits, else the code above them
+        status = -done.returncode if done.returncode < 0 else done.returncode << 8
+        raise ShimError(error_line("delete", status, done.stderr))
     layout.remove_state_dir(layout.state_dir(shim_root, container_id))

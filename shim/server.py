@@ -77,7 +77,9 @@ def _send(sock, message: dict) -> bool:
         return False
 
 
-class Client:
+class ClientConnection:
+    """One connection a client opened to this shim: its unread bytes, and whether it closed."""
+
     __slots__ = ("sock", "buf", "closed")
 
     def __init__(self, sock: _socket.socket) -> None:
@@ -120,10 +122,10 @@ class Shim:
         self.listener.setblocking(False)
         self.poller = select.poll()
         self.handlers: dict[int, object] = {}
-        self.clients: dict[int, Client] = {}
-        self.waiters: list[Client] = []
+        self.clients: dict[int, ClientConnection] = {}
+        self.waiters: list[ClientConnection] = []
         self.children: dict[int, object] = {}  # helper PID -> what to do with its wait status
-        self.shutdown_client: Client | None = None
+        self.shutdown_client: ClientConnection | None = None
         self.done = False
         _prctl.prctl(_prctl.PR_SET_NAME, f"shim-{self.id}"[:15])
 
@@ -199,7 +201,7 @@ class Shim:
         exitfile.write(self.state_dir, exitfile.record(self.init_pid, status, oom_killed,
                                                        self.started_at, finished_at))
 
-    def _helper(self, client: Client, job, then=None) -> None:
+    def _helper(self, client: ClientConnection, job, then=None) -> None:
         """Runs job() -> exit status in a child that answers `client` itself; the client's next
         request is read once the child is gone. then(wait status) runs after it."""
         self._pause(client)
@@ -264,7 +266,7 @@ class Shim:
             return
         sock = _socket.socket(fileno=client_fd)
         sock.setblocking(False)
-        self.clients[client_fd] = Client(sock)
+        self.clients[client_fd] = ClientConnection(sock)
         self.watch(client_fd, self._on_request)
 
     def _on_request(self, fd: int, events: int) -> None:
@@ -281,7 +283,7 @@ class Shim:
         client.buf += data
         self._process(client)
 
-    def _process(self, client: Client) -> None:
+    def _process(self, client: ClientConnection) -> None:
         """Answers the complete request lines buffered, in order, until one has to wait."""
         fd = client.sock.fileno()
         while b"\n" in client.buf and self.handlers.get(fd) == self._on_request \
@@ -295,7 +297,7 @@ class Shim:
         elif client.closed:
             self._drop(client)
 
-    def _pause(self, client: Client) -> None:
+    def _pause(self, client: ClientConnection) -> None:
         """Stops reading the client until its pending answer is out; a hangup still drops it."""
         fd = client.sock.fileno()
         self.unwatch(fd)
@@ -304,7 +306,7 @@ class Shim:
     def _on_paused(self, fd: int, events: int) -> None:
         self._drop(self.clients[fd])
 
-    def _resume(self, client: Client) -> None:
+    def _resume(self, client: ClientConnection) -> None:
         if client.closed:
             return
         fd = client.sock.fileno()
@@ -312,7 +314,7 @@ class Shim:
         self.watch(fd, self._on_request)
         self._process(client)
 
-    def _drop(self, client: Client) -> None:
+    def _drop(self, client: ClientConnection) -> None:
         fd = client.sock.fileno()
         if fd >= 0:
             self.unwatch(fd)
@@ -322,7 +324,7 @@ class Shim:
         if client in self.waiters:
             self.waiters.remove(client)
 
-    def _handle(self, client: Client, line: bytes) -> None:
+    def _handle(self, client: ClientConnection, line: bytes) -> None:
         try:
             request = protocol.parse(line)
             getattr(self, "_op_" + request["op"])(client, request)
@@ -331,12 +333,12 @@ class Shim:
 
     # -- operations (see shim.protocol) -------------------------------------------------------
 
-    def _op_state(self, client: Client, request: dict) -> None:
+    def _op_state(self, client: ClientConnection, request: dict) -> None:
         client.send({"ok": True, "id": self.id,
                      "status": "stopped" if self.exit else "running", "pid": self.init_pid,
                      "shim_pid": os.getpid(), "started_at": self.started_at, "exit": self.exit})
 
-    def _op_kill(self, client: Client, request: dict) -> None:
+    def _op_kill(self, client: ClientConnection, request: dict) -> None:
         value = protocol.field(request, "signal", (int, str), 15)
         try:
             sig = signals.parse(str(value))
@@ -353,14 +355,14 @@ class Shim:
             os.kill(self.init_pid, sig)
             client.send({"ok": True})
 
-    def _op_wait(self, client: Client, request: dict) -> None:
+    def _op_wait(self, client: ClientConnection, request: dict) -> None:
         if self.exit is not None:
             client.send({"ok": True, "exit": self.exit})
         else:
             self._pause(client)
             self.waiters.append(client)
 
-    def _op_exec(self, client: Client, request: dict) -> None:
+    def _op_exec(self, client: ClientConnection, request: dict) -> None:
         checked = execs.Request(request)
         if self.exit is not None:
             client.send(protocol.error(f"container {self.id} has exited"))
@@ -368,7 +370,7 @@ class Shim:
         self._helper(client, lambda: client.send(execs.run(
             self.runtime, self.id, self.state_dir, self.devnull, checked)))
 
-    def _op_reopen_log(self, client: Client, request: dict) -> None:
+    def _op_reopen_log(self, client: ClientConnection, request: dict) -> None:
         if self.log:
             try:
                 self.log.reopen()
@@ -377,7 +379,7 @@ class Shim:
                 return
         client.send({"ok": True})
 
-    def _op_shutdown(self, client: Client, request: dict) -> None:
+    def _op_shutdown(self, client: ClientConnection, request: dict) -> None:
         if self.shutdown_client is not None:
             client.send(protocol.error("a shutdown is already under way"))
             return
@@ -385,7 +387,7 @@ class Shim:
         self._helper(client, lambda: self._runtime_job(client, ["delete", "--force", self.id],
                                                        answer_ok=False), self._deleted)
 
-    def _runtime_job(self, client: Client, argv: list[str], answer_ok: bool) -> int:
+    def _runtime_job(self, client: ClientConnection, argv: list[str], answer_ok: bool) -> int:
         """In a helper: runs the runtime; answers its error line (or ok when answer_ok)."""
         status, stderr = startup.run_now(self.runtime, argv, self.devnull)
         if status != 0:

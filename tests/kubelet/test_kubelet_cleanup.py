@@ -3,9 +3,11 @@ mount, shim, runtime state, record, snapshot or log directory."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
+import shim
 from kubelet_testlib import pod_manifest, wait_for
 from netns import links, rtnl
 from overlay import snapshots
@@ -70,3 +72,32 @@ def test_50_pods_created_and_deleted_leave_nothing_behind(api, start_kubelet, na
     wait_for(lambda: not any(v for k, v in leftovers(kubelet).items() if k != "shim processes")
              and leftovers(kubelet)["shim processes"] <= 1, timeout=30,
              what=lambda: f"nothing left: {leftovers(kubelet)}")
+
+
+def test_a_pod_whose_shims_were_killed_is_deleted_to_nothing(api, start_kubelet, namespace):
+    """Shims killed under running containers: the containers are orphans, which the kubelet
+    removes through the shim library (shim.remove_dead) once the pod is deleted."""
+    kubelet = start_kubelet()
+    api.create_pod(namespace, pod_manifest("orphaned", kubelet.node, "exec sleep 1000",
+                                           restart_policy="Never", grace=1))
+    wait_for(lambda: api.pod(namespace, "orphaned")["status"].get("phase") == "Running",
+             timeout=60, what="the pod Running")
+    killed = shim.list_shims(kubelet.shim_root)
+    assert killed
+    for info in killed:
+        os.kill(info.pid, signal.SIGKILL)
+    api.delete_pod(namespace, "orphaned")
+    wait_for(lambda: not api.pods(namespace), timeout=60, what="the pod deleted")
+    wait_for(lambda: not any(v for k, v in leftovers(kubelet).items() if k != "shim processes")
+             and leftovers(kubelet)["shim processes"] <= 1, timeout=30,
+             what=lambda: f"nothing left: {leftovers(kubelet)}")
+    assert not [i.container_pid for i in killed if _running(i.container_pid)]
+
+
+def _running(pid: int) -> bool:
+    """Not gone and not a zombie (one whose parent was its killed shim waits for init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

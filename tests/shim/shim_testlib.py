@@ -117,7 +117,7 @@ class Shims:
         self.pids.append(info.pid)
         return info
 
-    def connect(self, container_id: str) -> shim.Client:
+    def connect(self, container_id: str) -> shim.ShimClient:
         return shim.connect(container_id, self.roots.shim_root)
 
     def runtime(self, *args: str) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@ durable file), kill, shutdown, a killed shim, bad input."""
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -139,6 +140,58 @@ def test_killed_shim_leaves_the_container_to_the_runtime(shims):
     assert shims.runtime("delete", info.id).returncode == 0
     shim.remove_dead(info.id, shims.roots.shim_root)
     assert shims.leftovers(info.id) == []
+
+
+def test_remove_dead_deletes_the_container_a_killed_shim_left_running(shims):
+    info = shims.start("sleep", "1000")
+    os.kill(info.pid, signal.SIGKILL)
+    wait_for(lambda: not alive(info.pid), what="the shim to die")
+    assert alive(info.container_pid)
+    shim.remove_dead(info.id, shims.roots.shim_root, shims.roots.runtime_root)
+    wait_for(lambda: not alive(info.container_pid), what="the container to die")
+    assert shims.leftovers(info.id) == []
+    assert shims.runtime("state", info.id).returncode != 0
+
+
+def test_remove_dead_refuses_a_live_shim(shims):
+    info = shims.start("sleep", "1000")
+    with pytest.raises(shim.ShimError, match="is running: shut it down instead"):
+        shim.remove_dead(info.id, shims.roots.shim_root, shims.roots.runtime_root)
+    assert alive(info.container_pid)
+
+
+def test_many_waits_in_one_thread(shims):
+    """send_wait + exit_answer: the exits of several containers on one selector, and the end
+    of a shim that died without answering."""
+    quick = shims.start("sh", "-c", "trap 'exit 4' TERM; while :; do sleep 0.1; done")
+    doomed = shims.start("sleep", "1000")
+    waiting = {}
+    for info in (quick, doomed):
+        client = shims.connect(info.id)
+        client.send_wait()
+        waiting[client] = info
+    with selectors.DefaultSelector() as selector:
+        for client in waiting:
+            selector.register(client, selectors.EVENT_READ)
+        with shims.connect(quick.id) as c:
+            c.kill("SIGTERM")
+        os.kill(doomed.pid, signal.SIGKILL)
+        ends = {}
+        while len(ends) < 2:
+            for key, _ in selector.select():
+                info = waiting[key.fileobj]
+                try:
+                    status = key.fileobj.exit_answer()
+                except shim.ShimError as e:
+                    status = e
+                if status is not None:
+                    ends[info.id] = status
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()
+    assert ends[quick.id].exit_code == 4
+    assert "closed the connection" in str(ends[doomed.id])
+    shim.remove_dead(doomed.id, shims.roots.shim_root, shims.roots.runtime_root)
+    assert shims.leftovers(doomed.id) == []
 
 
 def test_bad_bundle_leaves_nothing(shims):

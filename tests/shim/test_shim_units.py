@@ -1,11 +1,13 @@
-"""Pure logic, no root: the CRI line splitter, the protocol's framing, exit statuses."""
+"""Pure logic, no root: the CRI line splitter, the protocol's framing, exit statuses, whether a
+process still runs."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
-from shim import criolog, exitfile, protocol
+from shim import client, criolog, exitfile, protocol
 from shim.criolog import MAX_LINE
 
 
@@ -70,3 +72,16 @@ def test_exit_file_round_trip(tmp_path):
     assert exitfile.read(str(tmp_path)) == record
     assert os.listdir(tmp_path) == ["exit.json"]
     assert exitfile.read(str(tmp_path / "none")) is None
+
+
+def test_a_process_reaped_between_open_and_read_is_not_running():
+    """/proc/PID/stat opened, then the process reaped: the read fails with ESRCH, which means
+    the process is gone, not an error of the caller (a pod's sync once failed on it)."""
+    child = subprocess.Popen(["sleep", "1000"])
+    stat = open(f"/proc/{child.pid}/stat", "rb")
+    child.kill()
+    child.wait()
+    with stat:
+        assert client._stat_says_running(stat) is False
+    assert client._running(child.pid) is False
+    assert client._running(os.getpid()) is True
