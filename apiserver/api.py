@@ -24,6 +24,8 @@ from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .podlog import LogProxy
+from .registry.namespaces import finalize_namespace
+from .registry.pods import bind_pod
 from .registry.store import Store
 from .resources import ResourceType
 from .storage import Compacted
@@ -465,54 +467,6 @@ class Api:
             finally:
                 watcher.close()
         return Response(200, b"", "application/json", chunks())
-
-
-def bind_pod(pods: Store, ns: str, name: str, node: str) -> dict:
-    """Sets spec.nodeName once (409 if already bound) and marks the pod PodScheduled."""
-    def mutate(pod: dict) -> dict:
-        if pod["metadata"].get("deletionTimestamp"):
-            raise status.conflict("pods", name, "pod is being deleted, cannot be assigned "
-                                  "to a host")
-        current = pod["spec"].get("nodeName")
-        if current:
-            raise status.conflict("pods", name, f"pod {name} is already assigned to node "
-                                  f'"{current}"')
-        pod["spec"]["nodeName"] = node
-        pod_status = pod.setdefault("status", {})
-        conditions = [c for c in pod_status.get("conditions") or []
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True",
-                           "lastProbeTime": None, "lastTransitionTime": timefmt.rfc3339()})
-        pod_status["conditions"] = conditions
-        return pod
-    return pods.guaranteed_update(ns, name, mutate, subresource="binding")
-
-
-def finalize_namespace(stores: dict[str, Store], name: str) -> dict | None:
-    """Deletes what a Terminating namespace still holds; removes the namespace once empty.
-    Returns the removed namespace, or None while pods are still terminating."""
-    remaining = 0
-    for plural, store in stores.items():
-        if not store.rtype.namespaced:
-            continue
-        for obj in store.list(name).items:
-            try:
-                left = store.delete(name, obj["metadata"]["name"])
-            except ApiError as e:
-                if e.code == 404:
-                    continue
-                raise
-            if plural == "pods" and left["metadata"].get("deletionTimestamp") and \
-                    store.storage.get(store.rtype.key(name, left["metadata"]["name"])):
-                remaining += 1
-    if remaining:
-        return None
-    try:
-        return stores["namespaces"].delete("", name)
-    except ApiError as e:
-        if e.code == 404:
-            return None
-        raise
 
 
 def peer_closed_check(sock) -> Callable[[], bool]:

@@ -8,12 +8,13 @@ import threading
 from kubeapi.status import ApiError
 
 from . import resources
-from .api import Api, finalize_namespace
+from .api import Api
 from .auth import Authenticator, User, load_token_file
 from .http_server import ApiHTTPServer, tls_context
 from .kubeconfig import write_admin_kubeconfig
 from .pki import ensure_pki
 from .podlog import LogProxy
+from .registry.namespaces import finalize_namespace
 from .registry.store import Store, decode
 from .scheduler import Scheduler
 from .storage.sqlite import SQLiteStorage
