@@ -10,6 +10,9 @@ set -u
 while IFS= read -r procs; do
     [ -z "$procs" ] || echo 0 2>/dev/null > "$procs" || { echo "cannot join $procs" >&2; exit 125; }
 done <<< "$RTT_CGROUP_PROCS"
+# linux_cgroups_network sets priorities on the second network interface it finds (it panics
+# without one); the sandbox's network namespace starts with lo alone.
+ip link add eth0 type veth peer name eth1 || exit 125
 export RUNTIME="$(dirname "$(readlink -f "$0")")/runtime_wrapper.sh" TMPDIR="$RTT_WORK/tmp"
 unshare --mount --propagation private "$1"
 status=$?
