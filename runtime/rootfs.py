@@ -280,10 +280,35 @@ def pivot(root: str) -> None:
 
 def move_root(root: str) -> None:
     """--no-pivot: for roots on ramfs, where pivot_root cannot work; weaker than pivot_root."""
+    _detach_full_proc_and_sys(root)
     os.chdir(root)
     mnt.mount(root, "/", None, mnt.MS_MOVE)
     os.chroot(".")
     os.chdir("/")
+
+
+def _detach_full_proc_and_sys(root: str) -> None:
+    """The host's procfs and sysfs mounts would stay in the namespace under the moved root, and
+    while a full one is there the kernel lets a user namespace inside the container mount a new
+    procfs or sysfs without the masks. So they go first (covered with an empty tmpfs where they
+    cannot be unmounted), as runc does."""
+    inside = os.path.realpath(root).rstrip("/") + "/"  # as mountinfo shows it
+    with open("/proc/self/mountinfo") as f:
+        points = [fields[4] for fields in (line.split() for line in f)
+                  if fields[3] == "/" and fields[fields.index("-") + 1] in ("proc", "sysfs")
+                  and not (fields[4] + "/").startswith(inside)]
+    for point in points:
+        try:
+            # A slave first, so that the unmount does not travel back to the host.
+            mnt.mount(None, point, None, mnt.MS_SLAVE | mnt.MS_REC)
+        except FileNotFoundError:
+            continue  # under one detached already
+        try:
+            mnt.umount2(point, mnt.MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            mnt.mount("tmpfs", point, "tmpfs", 0)
 
 
 def finalize(config: Config) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -11,6 +12,10 @@ from runtime import securejoin
 from runtime import syscalls as s
 
 IN_ROOT = s.RESOLVE_IN_ROOT | s.RESOLVE_NO_MAGICLINKS
+# --no-pivot unmounts in the init's mount namespace: were that the caller's, the sandbox's
+# fresh namespaces take the blow instead of the host.
+SANDBOX = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))), "shared", "sandbox.sh")
 
 
 @pytest.fixture
@@ -348,7 +353,9 @@ def test_outward_file_destination_lands_inside_without_pivot(runtime, writable_b
                                              "source": str(source), "options": ["bind"]})
     writable_bundle.process("cat", str(target))
     cid = runtime.new_id()
-    out = runtime.run("run", "--no-pivot", "--bundle", writable_bundle.path, cid)
+    out = subprocess.run([SANDBOX, *runtime.argv("run", "--no-pivot", "--bundle",
+                                                 writable_bundle.path, cid)],
+                         capture_output=True, timeout=60)
     assert (out.returncode, out.stdout) == (0, b"bound\n"), out.stderr
     assert not target.exists()
     assert os.path.isfile(os.path.join(rootfs, str(target).lstrip("/")))
@@ -364,3 +371,22 @@ def test_file_bound_over_a_directory_is_one_line(runtime, bundle, tmp_path):
     n = len(bundle.config["mounts"]) - 1
     run_refused(runtime, bundle, f"mounts[{n}].destination: /etc: a directory, and the source "
                 "is not".encode())
+
+
+@pytest.mark.root
+def test_no_pivot_leaves_no_full_procfs_for_a_nested_user_namespace(runtime, bundle):
+    """--no-pivot keeps the host's mounts under the moved root; while a full procfs or sysfs is
+    among them, a user namespace made inside the container may mount new, unmasked ones."""
+    caps = ["CAP_SETFCAP", "CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN"]
+    for kind in ("bounding", "effective", "permitted"):
+        bundle.config["process"]["capabilities"][kind] = caps
+    bundle.process("sh", "-c", "mkdir /dev/shm/p; "
+                   "unshare -U -r -m -p -f mount -t proc proc /dev/shm/p && echo proc mounted; "
+                   "unshare -U -r -m -n mount -t sysfs sysfs /dev/shm/p && echo sysfs mounted; "
+                   "true")
+    cid = runtime.new_id()
+    out = subprocess.run([SANDBOX, *runtime.argv("run", "--no-pivot", "--bundle", bundle.path,
+                                                 cid)], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"", out.stdout
+    assert out.stderr.count(b"permission denied") == 2, out.stderr
