@@ -197,6 +197,8 @@ static int swap(const char *a, const char *b, const char *stopfile) {
     while (access(stopfile, F_OK) != 0) {
         for (int i = 0; i < 1000; i++) {
             if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0) {
+                if (errno == ENOENT)
+                    continue; /* the runtime is replacing one of them: keep going */
                 printf("err %s swap\n", name(errno));
                 return 1;
             }
