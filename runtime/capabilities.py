@@ -11,6 +11,7 @@ import os
 import _prctl
 
 from runtime import syscalls
+from runtime.errors import PycontainerError
 
 NAMES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -62,11 +63,14 @@ def apply(caps: CapabilitySets, warn) -> None:
     in runc 1.1's own default spec) is reported through `warn`, not a failure."""
     every = range(last_cap() + 1)
     eff, perm, inh = set(caps.effective), set(caps.permitted), set(caps.inheritable)
-    _prctl.set_caps(
-        list(eff), list(perm), list(inh),
-        [c for c in every if c not in eff], [c for c in every if c not in perm],
-        [c for c in every if c not in inh],
-    )
+    try:
+        _prctl.set_caps(
+            list(eff), list(perm), list(inh),
+            [c for c in every if c not in eff], [c for c in every if c not in perm],
+            [c for c in every if c not in inh],
+        )
+    except OSError as e:
+        raise _refused(caps, e) from None
     syscalls.ambient_clear_all()
     for cap in caps.ambient:
         try:
@@ -75,3 +79,30 @@ def apply(caps: CapabilitySets, warn) -> None:
             name = NAMES[cap] if cap < len(NAMES) else str(cap)
             warn(f"process.capabilities.ambient: {name} not raised ({os.strerror(e.errno)}): "
                  "an ambient capability must also be permitted and inheritable")
+
+
+def _refused(caps: CapabilitySets, error: OSError) -> PycontainerError:
+    """Which capability the kernel would not grant: one the runtime itself does not hold (the
+    host's bounding set lacks it), named with the set that asked for it."""
+    held = _permitted_now()
+    for field, wanted in (("permitted", caps.permitted), ("effective", caps.effective),
+                          ("inheritable", caps.inheritable)):
+        missing = [NAMES[c] if c < len(NAMES) else str(c) for c in wanted
+                   if held is not None and c not in held]
+        if missing:
+            return PycontainerError(f"process.capabilities.{field}: {', '.join(missing)}: not held "
+                                    "by the runtime (outside this host's bounding set)")
+    return PycontainerError(f"process.capabilities: the kernel refused the sets: "
+                            f"{os.strerror(error.errno or 1)}")
+
+
+def _permitted_now() -> set[int] | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapPrm:"):
+                    mask = int(line.split()[1], 16)
+                    return {c for c in range(64) if mask >> c & 1}
+    except OSError:
+        pass
+    return None
