@@ -94,7 +94,7 @@ def read_only_bind(target_fd: int) -> int:
 
 
 def empty_read_only_tmpfs() -> int:
-    """A detached, read-only, empty tmpfs: the template every masked directory gets a copy of."""
+    """A detached, read-only, empty tmpfs (for masked directories)."""
     context = s.fsopen("tmpfs")
     try:
         s.fsconfig(context, s.FSCONFIG_SET_STRING, "nr_blocks", "1")

@@ -410,7 +410,11 @@ class _Covers:
         (CVE-2025-31133: only once it is checked to be the real null device)."""
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             if self.empty_dir is None:
+                # The first masked directory gets the tmpfs itself, the others copies of it: a
+                # tmpfs left detached would be unmounted at close, and that waits for RCU.
                 self.empty_dir = mountfd.empty_read_only_tmpfs()
+                s.move_mount_fds(self.empty_dir, fd)
+                return s.mount_id(self.empty_dir)
             top = mountfd.bind(self.empty_dir, fd, recursive=False)
         else:
             top = mountfd.bind(self._null(), fd, recursive=False)
