@@ -59,15 +59,14 @@ class Found:
         self.st = st
 
 
-def walk(root_fd: int, path: str, create: str | None = None, follow_last: bool = True,
-         mode: int = 0o755) -> Found:
+def walk(root_fd: int, path: str, create: str | None = None, follow_last: bool = True) -> Found:
     """Resolves `path` under the directory `root_fd` as if it were "/".
 
     create: None (what is missing raises FileNotFoundError), "dir" (missing components are made
     directories) or "file" (missing parents are made directories, the last an empty file).
     follow_last=False: a symlink as the last component is returned itself, not followed.
     """
-    stack: list[tuple[int, str]] = []  # the directories below the root, each held open
+    stack: list[tuple[int, str, os.stat_result]] = []  # what is below the root, each held open
     pending = [c for c in path.split("/") if c]
     pending.reverse()
     links = made = 0
@@ -90,7 +89,7 @@ def walk(root_fd: int, path: str, create: str | None = None, follow_last: bool =
                 made += 1
                 if made > 2 * _MAX_SYMLINKS:  # made and gone again, over and over: give up
                     raise
-                _make(here, part, "file" if last and create == "file" else "dir", mode)
+                _make(here, part, "file" if last and create == "file" else "dir")
                 pending.append(part)  # and look again: whatever is there now is checked
                 continue
             st = os.fstat(fd)
@@ -108,22 +107,22 @@ def walk(root_fd: int, path: str, create: str | None = None, follow_last: bool =
             if not last and not stat.S_ISDIR(st.st_mode):
                 os.close(fd)
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
-                                         "/" + "/".join([n for _, n in stack] + [part]))
-            stack.append((fd, part))
+                                         "/" + "/".join([n for _, n, _ in stack] + [part]))
+            stack.append((fd, part, st))
         if not stack:
             fd = os.dup(root_fd)
             return Found(fd, "/", os.fstat(fd))
-        inside = "/" + "/".join(name for _, name in stack)
-        fd = stack.pop()[0]
-        return Found(fd, inside, os.fstat(fd))
+        inside = "/" + "/".join(name for _, name, _ in stack)
+        fd, _, st = stack.pop()
+        return Found(fd, inside, st)
     finally:
         _close_all(stack)
 
 
-def _make(dir_fd: int, name: str, kind: str, mode: int) -> None:
+def _make(dir_fd: int, name: str, kind: str) -> None:
     try:
         if kind == "dir":
-            os.mkdir(name, mode, dir_fd=dir_fd)
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
         else:
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY |
                              os.O_CLOEXEC, 0o644, dir_fd=dir_fd))
@@ -131,6 +130,6 @@ def _make(dir_fd: int, name: str, kind: str, mode: int) -> None:
         pass
 
 
-def _close_all(stack: list[tuple[int, str]]) -> None:
+def _close_all(stack: list[tuple[int, str, os.stat_result]]) -> None:
     while stack:
         os.close(stack.pop()[0])
