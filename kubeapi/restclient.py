@@ -171,13 +171,23 @@ class ApiClient:
 
 
 class Watch:
-    """The events of one watch request. close() from another thread ends the iteration."""
+    """The events of one watch request. close() from any thread ends the iteration. Only one
+    thread ever closes the connection (the reader, or close() when none reads): http.client's
+    response is not safe to close under a read, which once raised AttributeError in it."""
 
     def __init__(self, conn: http.client.HTTPSConnection, resp: http.client.HTTPResponse) -> None:
         self._conn = conn
         self._resp = resp
+        self._lock = threading.Lock()
+        self._closing = False
+        self._reading = False
+        self._released = False
 
     def __iter__(self) -> Iterator[tuple[str, dict]]:
+        with self._lock:
+            if self._closing:
+                return
+            self._reading = True
         try:
             while True:
                 line = self._resp.readline()
@@ -192,17 +202,34 @@ class Watch:
                                    obj.get("message", ""))
                 yield kind, obj
         except (OSError, http.client.HTTPException, ValueError) as e:
+            if self._closing:
+                return
             raise Unavailable(f"watch stream: {e}") from None
         finally:
-            self.close()
+            with self._lock:
+                self._reading = False
+            self._release()
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            reading = self._reading
         sock = self._conn.sock
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                # socket.socket's own shutdown: the reader wakes up to an end of stream.
+                # SSLSocket's would also drop its SSL object under that reader.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
+        if not reading:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
         self._conn.close()
 
 

@@ -61,6 +61,8 @@ class EventRecorder:
                 self._post(*item)
             except (ApiError, OSError) as e:
                 log.info("event %s not posted: %s", item[2], e)
+            except Exception:  # noqa: BLE001 - one event's trouble must not end the poster
+                log.exception("event %s not posted", item[2])
 
     def _post(self, involved: dict, kind: str, reason: str, message: str) -> None:
         namespace = involved["namespace"]

@@ -40,6 +40,7 @@ from kubelet.security_context import SeccompSettings
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.static_pods import FilePodSource
 from kubelet.status_manager import StatusManager
+from kubelet.supervisor import supervise
 from kubelet.volumes import Volumes
 
 log = logging.getLogger("kubelet")
@@ -132,10 +133,8 @@ class Kubelet:
         if self.mirrors is not None:
             loops.append(self.mirrors.run)
         loops += [source.run for source in self.sources]
-        threads = [threading.Thread(target=fn, args=(stop,), name=fn.__qualname__, daemon=True)
-                   for fn in loops]
-        for t in threads:
-            t.start()
+        for loop in loops:
+            supervise(loop.__qualname__, loop, stop)
         stop.wait()
         for source in self.sources:
             source.stop()

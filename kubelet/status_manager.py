@@ -139,6 +139,9 @@ class StatusManager:
                     done = True
                 else:
                     done = False
+            except Exception:  # noqa: BLE001 - the writer lives on; the entry is retried
+                log.exception("writing the status of %s/%s failed", entry.namespace, entry.name)
+                done = False
             with self._cond:
                 self._busy.discard(entry.uid)
                 if done:
