@@ -1,7 +1,6 @@
 """What the shim library takes and gives back (the shim process itself speaks plain dicts)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from runtime.errors import PycontainerError

@@ -148,7 +148,7 @@ class Shims:
             except (shim.ShimError, OSError):
                 pass
         for pid in self.pids:
-            if alive(pid) and f"shim-" in _comm(pid):
+            if alive(pid) and "shim-" in _comm(pid):
                 os.kill(pid, signal.SIGKILL)
         for container_id in self.ids:
             self.runtime("delete", "--force", container_id)

@@ -189,7 +189,7 @@ def test_many_waits_in_one_thread(shims):
                     selector.unregister(key.fileobj)
                     key.fileobj.close()
     assert ends[quick.id].exit_code == 4
-    assert "closed the connection" in str(ends[doomed.id])
+    assert isinstance(ends[doomed.id], shim.ShimError)  # an end of stream, or a reset
     shim.remove_dead(doomed.id, shims.roots.shim_root, shims.roots.runtime_root)
     assert shims.leftovers(doomed.id) == []
 
