@@ -5,6 +5,10 @@ else (a VM under software emulation): `launch(track)` starts as soon as the suit
 in one background thread (stages one after another), while the rest of the suite runs; the test
 itself runs last and receives what `launch` returned through the `background_result` fixture.
 `launch` hands every process it starts to `track`, so that an interrupted session ends them.
+
+At the end, the leak audit (leak_audit.py) compares the host with a snapshot taken at session
+start and fails the run, naming each mount, cgroup, namespace, link, nft table, process or state
+directory that a test left behind.
 """
 from __future__ import annotations
 
@@ -16,8 +20,15 @@ from concurrent.futures import Future
 
 import pytest
 
+import leak_audit
+
 _STAGES = pytest.StashKey[dict]()
 _PROCESSES = pytest.StashKey[list]()
+_HOST_BEFORE = pytest.StashKey[leak_audit.HostState]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_HOST_BEFORE] = leak_audit.snapshot()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -54,6 +65,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # each stage starts its processes in a session
             proc.wait()
+    _audit(session)
+
+
+def _audit(session: pytest.Session) -> None:
+    before = session.config.stash.get(_HOST_BEFORE, None)
+    if before is None or session.config.option.collectonly:
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)  # absent with -p no:tmpdir
+    left = leak_audit.leaks(before, str(factory.getbasetemp()) if factory else None)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")  # ends the progress line
+        reporter.write_sep("=", "leak audit: the session left this on the host", red=True)
+        for line in left:
+            reporter.write_line(line)
+        # Counted in the summary line ("N passed, 2 leaked") as well as in the exit status.
+        reporter.stats.setdefault("leaked", []).extend(_Leak(line) for line in left)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class _Leak:
+    """An entry of the reporter's stats: plugins read every entry's __dict__, as of a report."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
 
 
 @pytest.fixture
