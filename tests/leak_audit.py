@@ -60,7 +60,7 @@ def leaks(before: HostState, basetemp: str | None) -> list[str]:
         if count > before.mounts[point]:
             found.append(f"mount {point}" + (f" (x{count - before.mounts[point]})"
                                                if count - before.mounts[point] > 1 else ""))
-    found += [f"cgroup {path}" for path in sorted(_cgroups() - before.cgroups)]
+    found += _describe_cgroups(_cgroups() - before.cgroups)
     found += [f"network namespace or state {path}"
               for path in sorted(_state_entries() - before.state)]
     found += [f"link {name}" for name in sorted(_links() - before.links)]
@@ -106,6 +106,16 @@ def _cgroups() -> set[str]:
         for dirpath, dirnames, _ in os.walk(parent):
             found.update(os.path.join(dirpath, d) for d in dirnames)
     return found
+
+
+def _describe_cgroups(new: set[str]) -> list[str]:
+    """The topmost new cgroups (their children go with them), each once with its hierarchies."""
+    where: dict[str, list[str]] = {}
+    for path in new:
+        if os.path.dirname(path) not in new:
+            mount, rel = path.split(f"/{CGROUP_PARENT}/", 1)
+            where.setdefault(f"/{CGROUP_PARENT}/{rel}", []).append(os.path.basename(mount))
+    return [f"cgroup {rel} in {', '.join(sorted(mounts))}" for rel, mounts in sorted(where.items())]
 
 
 def _links() -> set[str]:

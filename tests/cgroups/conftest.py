@@ -3,9 +3,11 @@ children that wait to be put into it before they run."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -58,8 +60,20 @@ class Child:
         self.proc.stdin.write(b"go\n")
         self.proc.stdin.flush()
 
-    def readline(self) -> str:
-        return self.proc.stdout.readline().decode().strip()
+    def readline(self, timeout: float = 60) -> str:
+        """The child's next line; fails naming the wait if none comes within timeout."""
+        deadline = time.monotonic() + timeout
+        line = b""
+        # Byte by byte from the pipe itself: the buffered reader could hold data select can't see.
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                pytest.fail(f"child {self.pid} printed no line within {timeout:.0f} s (got {line!r})")
+            byte = os.read(self.proc.stdout.fileno(), 1)
+            if not byte:
+                break  # it exited: the caller's assertion shows what it printed
+            line += byte
+        return line.decode().strip()
 
     def finish(self, timeout: float = 60) -> tuple[int, str, str]:
         out, err = self.proc.communicate(timeout=timeout)

@@ -52,7 +52,8 @@ def test_memory_limit_gets_a_real_allocation_oom_killed_and_counted(cgroup, spaw
     assert status == -signal.SIGKILL and "survived" not in out
     stats = cgroup.stats()
     assert stats.oom_kill >= 1
-    assert stats.memory_max_usage is None or stats.memory_max_usage > 16 * MiB
+    # the peak (v1 memory.max_usage_in_bytes, v2 memory.peak) saw the allocation reach the limit
+    assert stats.memory_max_usage is not None and stats.memory_max_usage > 16 * MiB, stats
 
 
 def test_memory_limit_below_current_usage_is_refused(cgroup, spawn):
@@ -70,19 +71,21 @@ def test_memory_limit_below_current_usage_is_refused(cgroup, spawn):
     assert cgroup.stats().memory_limit == 512 * MiB
 
 
-def test_cpu_quota_of_10_percent_holds_a_busy_loop_near_10_percent(cgroup, spawn):
+def test_cpu_quota_of_10_percent_throttles_a_busy_loop(cgroup, spawn):
     cgroup.create()
     cgroup.apply({"cpu": {"quota": 10000, "period": 100000}})
     child = spawn("while True: pass")
     cgroup.add_process(child.pid)
-    child.go()
-    time.sleep(0.2)
     before, start = cgroup.stats(), time.monotonic()
-    time.sleep(2)
+    child.go()
+    # An event, not a sleep: the loop is throttled in 20 periods (2 s at the least, however slow
+    # the machine). Over that time the quota caps it at 10 % of the wall clock, whatever the load
+    # (the cap leaves room for the periods at either end).
+    wait_until(lambda: cgroup.stats().cpu_throttled_periods >= before.cpu_throttled_periods + 20,
+               what="20 throttled periods of the busy loop")
     after, end = cgroup.stats(), time.monotonic()
     share = (after.cpu_usage_ns - before.cpu_usage_ns) / 1e9 / (end - start)
-    assert 0.03 <= share <= 0.25, f"busy loop used {share:.0%} of a CPU under a 10% quota"
-    assert after.cpu_throttled_periods > before.cpu_throttled_periods
+    assert 0 < share <= 0.25, f"busy loop used {share:.0%} of a CPU under a 10% quota"
     assert after.cpu_throttled_ns > before.cpu_throttled_ns
 
 
@@ -119,7 +122,7 @@ def test_freeze_stops_progress_and_thaw_resumes_it(cgroup, spawn, tmp_path):
     def count():
         return int(counter.read_text() or 0) if counter.exists() else 0
 
-    wait_until(lambda: count() > 0)
+    wait_until(lambda: count() > 0, what="count from the child")
     assert cgroup.freezer_state() == cgroups.THAWED
     cgroup.freeze()
     assert cgroup.freezer_state() == cgroups.FROZEN
@@ -128,7 +131,7 @@ def test_freeze_stops_progress_and_thaw_resumes_it(cgroup, spawn, tmp_path):
     assert count() == frozen_at, "a frozen process made progress"
     cgroup.thaw()
     assert cgroup.freezer_state() == cgroups.THAWED
-    wait_until(lambda: count() > frozen_at)
+    wait_until(lambda: count() > frozen_at, what="progress after thaw")
 
 
 def test_kill_all_signals_every_process(cgroup, spawn):
@@ -141,7 +144,7 @@ def test_kill_all_signals_every_process(cgroup, spawn):
     assert len(cgroup.pids()) == 2
     cgroup.kill_all(signal.SIGTERM)
     assert child.proc.wait(timeout=30) == -signal.SIGTERM
-    wait_until(lambda: not cgroup.pids())  # the grandchild too
+    wait_until(lambda: not cgroup.pids(), what="empty cgroup after kill")  # grandchild too
     assert cgroup.freezer_state() == cgroups.THAWED
 
 
@@ -213,8 +216,8 @@ def test_device_rules_deny_and_allow_real_opens(cgroup, spawn):
     assert child.finish()[1].split("\n")[:2] == ["/dev/null ok", "/dev/zero ok"]
 
 
-def wait_until(predicate, timeout: float = 30.0) -> None:
+def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
         time.sleep(0.01)

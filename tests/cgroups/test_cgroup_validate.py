@@ -1,4 +1,6 @@
 """validate_resources: one line naming the full OCI field, no root and no I/O needed."""
+import copy
+
 import pytest
 
 from cgroups import CgroupError, validate_resources
@@ -72,27 +74,54 @@ def test_bad_value_gives_one_line_naming_the_field(resources, message):
     assert "\n" not in str(caught.value)
 
 
+# Each accepted value beside its twin, one step over the edge: the twin is refused naming the
+# field, so the good value passes because the check looked at it, not because none ran.
 GOOD = [
-    None, {},
-    {"memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 128 * MiB, "swappiness": 0,
-                "disableOOMKiller": False, "kernel": -1}},
-    {"memory": {"limit": -1, "swap": -1}},
-    {"memory": {"limit": 64 * MiB, "swap": 64 * MiB}},
-    {"memory": {"limit": -1, "swap": 128 * MiB}},
-    {"cpu": {"shares": 1024, "quota": 10000, "period": 100000, "cpus": "0-1,3", "mems": "0", "burst": 5000,
-             "idle": 0, "realtimeRuntime": 0}},
-    {"cpu": {"quota": 50000}},      # quota without period: the kernel's period applies (runc too)
-    {"cpu": {"period": 50000}},     # period without quota: unlimited quota (runc too)
-    {"cpu": {"quota": -1, "cpus": ""}},
-    {"pids": {"limit": 0}}, {"pids": {"limit": -1}}, {"pids": {}},
-    {"devices": [{"allow": False, "access": "rwm"},
-                 {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                 {"allow": True, "type": "c", "major": 136, "minor": None, "access": "rw"}]},
-    {"unified": {"memory.high": "50M", "memory.swap.max": "0", "hugetlb.2MB.max": "0", "cpu.max.burst": "0"}},
-    {"blockIO": {}, "network": None, "someFutureField": {"x": 1}},  # unknown keys are ignored (spec)
+    (None, [], "linux.resources"),
+    ({}, {"memory": 5}, "linux.resources.memory"),
+    ({"memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 128 * MiB, "swappiness": 0,
+                 "disableOOMKiller": False, "kernel": -1}},
+     {"memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 128 * MiB, "swappiness": -1,
+                 "disableOOMKiller": False, "kernel": -1}}, "linux.resources.memory.swappiness"),
+    ({"memory": {"limit": -1, "swap": -1}}, {"memory": {"limit": -2, "swap": -1}},
+     "linux.resources.memory.limit"),
+    ({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}},
+     {"memory": {"limit": 64 * MiB, "swap": 64 * MiB - 1}}, "linux.resources.memory.swap"),
+    ({"memory": {"limit": -1, "swap": 128 * MiB}}, {"memory": {"swap": 128 * MiB}},
+     "linux.resources.memory.swap"),
+    ({"cpu": {"shares": 1024, "quota": 10000, "period": 100000, "cpus": "0-1,3", "mems": "0",
+              "burst": 5000, "idle": 0, "realtimeRuntime": 0}},
+     {"cpu": {"shares": 1024, "quota": 10000, "period": 100000, "cpus": "0-1,3", "mems": "0-",
+              "burst": 5000, "idle": 0, "realtimeRuntime": 0}}, "linux.resources.cpu.mems"),
+    # quota without period: the kernel's period applies (runc too)
+    ({"cpu": {"quota": 50000}}, {"cpu": {"quota": 999}}, "linux.resources.cpu.quota"),
+    # period without quota: unlimited quota (runc too)
+    ({"cpu": {"period": 50000}}, {"cpu": {"period": 999}}, "linux.resources.cpu.period"),
+    ({"cpu": {"quota": -1, "cpus": ""}}, {"cpu": {"quota": -1, "cpus": "1-"}},
+     "linux.resources.cpu.cpus"),
+    ({"pids": {"limit": 0}}, {"pids": {"limit": 0.5}}, "linux.resources.pids.limit"),
+    ({"pids": {"limit": -1}}, {"pids": {"limit": -2}}, "linux.resources.pids.limit"),
+    ({"pids": {}}, {"pids": []}, "linux.resources.pids"),
+    ({"devices": [{"allow": False, "access": "rwm"},
+                  {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                  {"allow": True, "type": "c", "major": 136, "minor": None, "access": "rw"}]},
+     {"devices": [{"allow": False, "access": "rwm"},
+                  {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwx"}]},
+     "linux.resources.devices[1].access"),
+    ({"unified": {"memory.high": "50M", "memory.swap.max": "0", "hugetlb.2MB.max": "0",
+                  "cpu.max.burst": "0"}},
+     {"unified": {"memory.high": "50M", "memory..swap": "0"}}, "linux.resources.unified"),
+    # unknown keys are ignored (spec)
+    ({"blockIO": {}, "network": None, "someFutureField": {"x": 1}},
+     {"blockIO": 5, "network": None, "someFutureField": {"x": 1}}, "linux.resources.blockIO"),
 ]
 
 
-@pytest.mark.parametrize("resources", GOOD)
-def test_good_values_pass(resources):
+@pytest.mark.parametrize("resources, twin, field", GOOD, ids=[f for _, _, f in GOOD])
+def test_good_values_pass_and_their_twin_over_the_edge_is_refused(resources, twin, field):
+    given = copy.deepcopy(resources)
     validate_resources(resources)
+    assert resources == given, "validation must not rewrite the config"
+    with pytest.raises(CgroupError) as caught:
+        validate_resources(twin)
+    assert str(caught.value).startswith(field), (field, str(caught.value))

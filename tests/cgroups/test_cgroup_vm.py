@@ -92,6 +92,8 @@ def boot_and_run(track) -> VmRun:
 
 @pytest.mark.slow
 @pytest.mark.root
+# It waits on the stage from the start of the session: the VM's own bound, and room to check.
+@pytest.mark.timeout(BOOT_AND_RUN_TIMEOUT + 300)
 @pytest.mark.background.with_args(boot_and_run)
 def test_v2_driver_passes_the_real_cgroup_tests_in_a_vm(background_result):
     run = background_result

@@ -185,7 +185,15 @@ def test_two_pods_on_one_bridge(case, tmp_path, namespaces, bridge_name):
 
         host_veths = {res_a["interfaces"][1]["name"], res_b["interfaces"][1]["name"]}
         assert host_veths <= host_link_names()
-        assert nat_state_of([cid_a, cid_b]) or ours
+        if ours:  # one nftables table per rule set, named after network, container, ifname
+            backend = nat.host_backend()
+            assert sorted(backend.names(nat.network_prefix("mq", network))) == sorted(
+                nat.rule_set_name("mq", network, cid, "eth0") for cid in (cid_a, cid_b))
+            assert backend.names(nat.network_prefix("hp", network)) == [
+                nat.rule_set_name("hp", network, cid_b, "eth0")]
+        else:  # the reference's iptables rules carry the container ID in their comments
+            nat_lines = "\n".join(nat_state_of([cid_a, cid_b]))
+            assert cid_a in nat_lines and cid_b in nat_lines, nat_lines
         for server in servers:
             server.close()
         servers = []

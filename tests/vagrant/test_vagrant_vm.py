@@ -40,6 +40,9 @@ def boot_and_check(track) -> Stage:
 
 @pytest.mark.slow
 @pytest.mark.root
+# It waits on its stage from the start of the session, and its stage waits on the ones before
+# (the cgroup VM, 600 s at most): then the image build when not cached, and the VM's 900 s.
+@pytest.mark.timeout(3600)
 @pytest.mark.background.with_args(boot_and_check)
 def test_provisioned_node_runs_a_pod_through_a_kubelet_restart(background_result):
     stage = background_result
