@@ -10,6 +10,7 @@ import glob
 import os
 import re
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -52,8 +53,20 @@ def snapshot() -> HostState:
                      processes={(p.pid, p.start) for p in _processes()})
 
 
-def leaks(before: HostState, basetemp: str | None) -> list[str]:
-    """One line per thing that exists now, did not at `before`, and belongs to a test."""
+def leaks(before: HostState, basetemp: str | None, settle: float = 10.0) -> list[str]:
+    """One line per thing that exists now, did not at `before`, and belongs to a test.
+
+    The kernel tears a network namespace down in a work queue after its last user is gone, and
+    its veths with it: what is still there is looked at again until `settle` seconds pass."""
+    deadline = time.monotonic() + settle
+    found = _leaks_now(before, basetemp)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = _leaks_now(before, basetemp)
+    return found
+
+
+def _leaks_now(before: HostState, basetemp: str | None) -> list[str]:
     found = []
     now = _mounts()
     for point, count in sorted(now.items()):

@@ -100,3 +100,7 @@ def test_host_port_reaches_a_pod(backend, rule_names, namespaces, bridge_name):
             roundtrip(None, "127.0.0.1", host_port, b"c", timeout=1)
     finally:
         server.close()
+        with rtnl.RtnlSocket() as host:  # not left to the namespace's teardown, which is lazy
+            link = links.get_link(host, veth)
+            if link is not None:
+                links.delete_link(host, link.index)
