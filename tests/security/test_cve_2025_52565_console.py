@@ -5,16 +5,31 @@ was in the container, and the canary is unchanged."""
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
-from seclib import REPO, _load, one_line_error
+from seclib import one_line_error
 
 pytestmark = pytest.mark.root
 
-console_lib = _load("runtime_console_testlib",
-                    os.path.join(REPO, "tests", "runtime", "test_runtime_console.py"))
-console_socket = console_lib.console_socket
+
+@pytest.fixture
+def console_socket(tmp_path):
+    """The --console-socket a containerd shim or conmon would listen on."""
+    path = str(tmp_path / "console.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    yield path, server
+    server.close()
+
+
+def receive_master(server: socket.socket) -> int:
+    conn, _ = server.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    return fds[0]
 
 PROBE = ("stat -c '%n %F' /canary /proc/cmdline; stat -c '%n %F %t' /dev/console; "
          "cat /canary; echo pwned > /dev/console; echo probe-end")
@@ -58,7 +73,7 @@ def test_console_bind_does_not_follow_a_symlink(runtime, hostile_bundle, canary,
         assert one_line_error(out.stderr), out.stderr
         assert canary.damage() == [] and runtime.leftovers(cid) == []
         return
-    master, _ = console_lib.receive_master(server)
+    master = receive_master(server)
     try:
         text = read_terminal(master)
     finally:
