@@ -52,8 +52,9 @@ class Runtime:
         return json.loads(out.stdout)
 
     def leftovers(self, container_id: str) -> list[str]:
-        """What a container left on the machine: state dir, cgroups, mounts."""
-        found = []
+        """What a container left on the machine: state dir, cgroups, mounts, processes (in its
+        cgroup, naming it, or children of this test), named network namespaces."""
+        found = [*_stray_processes(container_id), *_named_netns(container_id)]
         if os.path.exists(os.path.join(self.root, container_id)):
             found.append(f"state dir {self.root}/{container_id}")
         # v1 and hybrid hosts: one directory per hierarchy; v2: one directory.
@@ -69,6 +70,34 @@ class Runtime:
     def cleanup(self) -> None:
         for container_id in self.ids:
             subprocess.run(self.argv("delete", "--force", container_id), capture_output=True)
+
+
+def _stray_processes(container_id: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+            with open(f"/proc/{pid}/cgroup") as f:
+                cgroup = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue  # it ended while we looked
+        if state == "Z":
+            continue
+        if f"/{container_id}\n" in cgroup or f"/{container_id}/" in cgroup \
+                or container_id in cmdline or int(ppid) == os.getpid():
+            found.append(f"process {pid} ({cmdline.strip()[:100]})")
+    return found
+
+
+def _named_netns(container_id: str) -> list[str]:
+    try:
+        names = os.listdir("/run/netns")
+    except FileNotFoundError:
+        return []
+    return [f"netns /run/netns/{name}" for name in names if container_id in name]
 
 
 @pytest.fixture

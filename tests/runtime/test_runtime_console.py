@@ -8,27 +8,9 @@ import subprocess
 
 import pytest
 
+from runtime_waits import read_to_end, read_until
+
 pytestmark = pytest.mark.root
-
-
-def read_all(fd: int) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO once the last process holding the slave exits
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def read_until(fd: int, marker: bytes) -> bytes:
-    data = b""
-    while marker not in data:
-        data += os.read(fd, 4096)
-    return data
 
 
 @pytest.fixture
@@ -37,12 +19,16 @@ def console_socket(tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
+    server.settimeout(30)  # accept() fails instead of waiting for a runtime that never calls
     yield path, server
     server.close()
 
 
 def receive_master(server: socket.socket) -> tuple[int, bytes]:
-    conn, _ = server.accept()
+    try:
+        conn, _ = server.accept()
+    except socket.timeout:
+        pytest.fail("the runtime never connected to --console-socket")
     with conn:
         msg, fds, _, _ = socket.recv_fds(conn, 4096, 1)
     return fds[0], msg
@@ -59,9 +45,10 @@ def test_console_socket_gives_a_working_tty(runtime, bundle, console_socket):
     try:
         assert name == b"/dev/ptmx"
         # Typed once the size is printed: the terminal echoes what is typed when it is typed.
-        text = read_until(master, b"40 120")
+        text = read_until(master, b"40 120", "the tty's size from stty")
         os.write(master, b"hello\n")
-        text = (text + read_all(master)).decode().replace("\r", "")
+        text += read_to_end(master, "the echo of the typed line")
+        text = text.decode().replace("\r", "")
     finally:
         os.close(master)
     assert text.splitlines() == ["/dev/pts/0", "40 120", "hello", "got:hello"]
@@ -77,7 +64,7 @@ def test_exec_tty_through_console_socket(runtime, bundle, console_socket):
     assert out.returncode == 0, out.stderr
     master, _ = receive_master(server)
     try:
-        assert read_all(master).strip() == b"/dev/pts/0"
+        assert read_to_end(master, "the exec's tty output").strip() == b"/dev/pts/0"
     finally:
         os.close(master)
 

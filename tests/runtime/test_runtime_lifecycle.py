@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from runtime_waits import read_line
+
 pytestmark = pytest.mark.root
 
 
@@ -25,10 +27,10 @@ def create(runtime, bundle, cid, *extra, stdout=subprocess.DEVNULL):
     return out
 
 
-def wait_for(predicate, timeout=10.0):
+def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
         time.sleep(0.02)
 
 
@@ -50,11 +52,11 @@ def test_create_state_start_kill_delete(runtime, bundle, tmp_path):
 
     assert runtime.run("start", cid).returncode == 0
     assert runtime.state(cid)["status"] == "running"
-    wait_for(lambda: (tmp_path / "out").read_bytes() == b"started\n")
+    wait_for(lambda: (tmp_path / "out").read_bytes() == b"started\n", "'started' from the container")
     assert runtime.run("start", cid).returncode == 1  # only once
 
     assert runtime.run("kill", cid, "TERM").returncode == 0
-    wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    wait_for(lambda: runtime.state(cid)["status"] == "stopped", "'stopped' status")
     assert runtime.state(cid)["pid"] == 0
     assert runtime.run("kill", cid, "TERM").returncode == 1  # not running any more
     assert runtime.run("delete", cid).returncode == 0
@@ -105,7 +107,8 @@ def test_delete_of_a_created_container_kills_its_init(runtime, bundle):
     create(runtime, bundle, cid)
     pid = runtime.state(cid)["pid"]
     assert runtime.run("delete", cid).returncode == 0
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2])
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
+             f"end of process {pid}")
     assert runtime.leftovers(cid) == []
 
 
@@ -123,9 +126,9 @@ def test_kill_takes_names_and_numbers(runtime, bundle, tmp_path, sig):
     log = open(tmp_path / "out", "wb")
     create(runtime, bundle, cid, stdout=log)
     runtime.run("start", cid)
-    wait_for(lambda: b"ready" in (tmp_path / "out").read_bytes())
+    wait_for(lambda: b"ready" in (tmp_path / "out").read_bytes(), "'ready' from the container")
     assert runtime.run("kill", cid, sig).returncode == 0
-    wait_for(lambda: b"got-usr1" in (tmp_path / "out").read_bytes())
+    wait_for(lambda: b"got-usr1" in (tmp_path / "out").read_bytes(), "'got-usr1' from the container")
 
 
 def test_kill_all_signals_every_process(runtime, bundle):
@@ -133,9 +136,10 @@ def test_kill_all_signals_every_process(runtime, bundle):
     cid = runtime.new_id()
     create(runtime, bundle, cid)
     runtime.run("start", cid)
-    wait_for(lambda: len(json.loads(runtime.run("ps", "--format", "json", cid).stdout)) == 3)
+    wait_for(lambda: len(json.loads(runtime.run("ps", "--format", "json", cid).stdout)) == 3,
+             "3 processes in `ps`")
     assert runtime.run("kill", "--all", cid, "9").returncode == 0
-    wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    wait_for(lambda: runtime.state(cid)["status"] == "stopped", "'stopped' status")
 
 
 def test_list_and_ps(runtime, bundle):
@@ -163,7 +167,7 @@ def test_pause_and_resume(runtime, bundle, tmp_path):
     log = open(tmp_path / "out", "wb")
     create(runtime, bundle, cid, stdout=log)
     runtime.run("start", cid)
-    wait_for(lambda: len((tmp_path / "out").read_bytes()) > 0)
+    wait_for(lambda: len((tmp_path / "out").read_bytes()) > 0, "output from the container")
     assert runtime.run("pause", cid).returncode == 0
     assert runtime.state(cid)["status"] == "paused"
     assert runtime.run("pause", cid).returncode == 1
@@ -172,7 +176,7 @@ def test_pause_and_resume(runtime, bundle, tmp_path):
     assert (tmp_path / "out").read_bytes() == frozen
     assert runtime.run("resume", cid).returncode == 0
     assert runtime.state(cid)["status"] == "running"
-    wait_for(lambda: (tmp_path / "out").read_bytes() != frozen)
+    wait_for(lambda: (tmp_path / "out").read_bytes() != frozen, "progress after resume")
     assert runtime.run("resume", cid).returncode == 1
 
 
@@ -249,16 +253,19 @@ def test_events_stats_and_oom(runtime, bundle):
     events = subprocess.Popen(runtime.argv("events", "--interval", "100ms", cid),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert json.loads(events.stdout.readline())["type"] == "stats"
+        first = read_line(events.stdout, "the first event of `events --interval`")
+        assert json.loads(first)["type"] == "stats"
         # Now the shell eats memory until the OOM killer strikes.
         assert runtime.run("exec", cid, "touch", "/dev/shm/go").returncode == 0
         kinds = []
+        deadline = time.monotonic() + 60
         while "oom" not in kinds:
-            line = events.stdout.readline()
-            assert line, (kinds, events.stderr.read())
+            line = read_line(events.stdout, f"an oom event (after {kinds})",
+                             timeout=max(deadline - time.monotonic(), 0))
+            assert line, (kinds, events.communicate(timeout=10)[1])
             kinds.append(json.loads(line)["type"])
         assert events.wait(timeout=10) == 0  # the container stopped: events ends
     finally:
         if events.poll() is None:
             events.kill()
-            events.wait()
+            events.wait(timeout=10)

@@ -8,6 +8,8 @@ import tempfile
 
 import pytest
 
+from runtime_waits import read_line
+
 pytestmark = pytest.mark.root
 
 
@@ -34,7 +36,7 @@ def test_run_returns_128_plus_the_killing_signal(runtime, bundle):
     bundle.process("sh", "-c", "echo up; sleep 30")
     cid = runtime.new_id()
     proc = subprocess.Popen(runtime.argv("run", "-b", bundle.path, cid), stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"up\n"
+    assert read_line(proc.stdout, "'up' from the container") == b"up\n"
     assert runtime.run("kill", cid, "KILL").returncode == 0
     assert proc.wait(timeout=10) == 137
 
@@ -47,7 +49,7 @@ def test_without_pid_namespace_term_kills_and_the_rest_is_reaped(runtime, bundle
     bundle.process("sh", "-c", "sleep 60 & echo up; wait")
     cid = runtime.new_id()
     proc = subprocess.Popen(runtime.argv("run", "-b", bundle.path, cid), stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"up\n"
+    assert read_line(proc.stdout, "'up' from the container") == b"up\n"
     assert runtime.run("kill", cid, "TERM").returncode == 0
     assert proc.wait(timeout=10) == 143
     assert runtime.leftovers(cid) == []
@@ -312,11 +314,21 @@ def test_tmpcopyup_fills_the_tmpfs_with_the_image_content(runtime, writable_bund
     assert not os.path.exists(os.path.join(rootfs, "srv", "new"))  # writes stay in the tmpfs
 
 
-def test_no_pivot_moves_the_root(runtime, bundle):
-    bundle.process("sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l")
-    out = runtime.run("run", "--no-pivot", "-b", bundle.path, runtime.new_id())
-    assert out.returncode == 0, out.stderr
-    assert b"bin" in out.stdout.split()
+def test_no_pivot_moves_the_root(runtime, bundle, busybox_rootfs):
+    """MS_MOVE + chroot instead of pivot_root: the container sees its rootfs at / and the same
+    mount points as with pivot_root (none of the host's)."""
+    bundle.process("sh", "-c", "ls /; cat /proc/self/mountinfo")
+    seen = {}
+    for flags in (["--no-pivot"], []):
+        out = runtime.run("run", *flags, "-b", bundle.path, runtime.new_id())
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.decode().splitlines()
+        assert "bin" in lines
+        table = [line.split() for line in lines if " - " in line]
+        root = next(row for row in table if row[4] == "/")
+        assert root[3] == busybox_rootfs, root
+        seen[" ".join(flags)] = sorted(row[4] for row in table)
+    assert seen["--no-pivot"] == seen[""]
 
 
 def test_rootfs_propagation_shared(runtime, bundle):
@@ -337,9 +349,9 @@ def test_run_forwards_signals_to_the_container(runtime, bundle):
     bundle.process("sh", "-c", "trap 'echo got-hup; exit 7' HUP; echo up; while :; do sleep 0.1; done")
     proc = subprocess.Popen(runtime.argv("run", "-b", bundle.path, runtime.new_id()),
                             stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"up\n"
+    assert read_line(proc.stdout, "'up' from the container") == b"up\n"
     proc.send_signal(1)  # SIGHUP to pycontainer run, forwarded to the container's init
-    assert proc.stdout.readline() == b"got-hup\n"
+    assert read_line(proc.stdout, "the trap's 'got-hup'") == b"got-hup\n"
     assert proc.wait(timeout=10) == 7
 
 
