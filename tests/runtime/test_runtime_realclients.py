@@ -18,9 +18,18 @@ from conftest import PYCONTAINER, REPO
 REALCLIENTS = os.environ.get("PYCONTAINER_REALCLIENTS",
                              os.path.join(os.path.dirname(REPO), "shared", "realclients"))
 
-pytestmark = [pytest.mark.root, pytest.mark.slow,
-              pytest.mark.skipif(not os.path.isdir(REALCLIENTS),
-                                 reason=f"{REALCLIENTS} is not on this machine")]
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def realclients() -> None:
+    """A skip on a machine without the scripts; in CI (CI=true), where they must be, a failure."""
+    if os.path.isdir(REALCLIENTS):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{REALCLIENTS} is missing, and CI=true: the real clients must run in CI "
+                    "(PYCONTAINER_REALCLIENTS points elsewhere)")
+    pytest.skip(f"{REALCLIENTS} is not on this machine")
 
 
 @pytest.fixture(autouse=True)

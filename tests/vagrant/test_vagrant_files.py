@@ -10,6 +10,8 @@ import sys
 import pytest
 
 from apiserver.server import ApiServer
+from overlay import snapshots
+from overlay.store import Store
 from vmlib import REPO
 
 VAGRANT_DIR = REPO / "vagrant"
@@ -113,8 +115,17 @@ def test_busybox_image_imports_and_runs(tmp_path):
                              capture_output=True, text=True).stdout
         digests.add(out.split()[-1])
     assert len(digests) == 1
-    run = subprocess.run([f"{BIN}/pycontainer", "--root", str(tmp_path / "state"), "run",
-                          "--image", "busybox:static", "--rm", "--", "sh", "-c",
-                          "echo hello from $(busybox | head -1 | cut -d' ' -f1)"],
-                         env=env, capture_output=True, text=True, timeout=60)
-    assert (run.returncode, run.stdout, run.stderr) == (0, "hello from BusyBox\n", "")
+    state = tmp_path / "state"
+    try:
+        run = subprocess.run([f"{BIN}/pycontainer", "--root", str(state), "run",
+                              "--image", "busybox:static", "--rm", "--", "sh", "-c",
+                              "echo hello from $(busybox | head -1 | cut -d' ' -f1)"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stdout, run.stderr) == (0, "hello from BusyBox\n", "")
+    finally:  # a `run --rm` that failed half-way may leave its container and mounted snapshot
+        for container_id in os.listdir(state) if state.is_dir() else []:
+            subprocess.run([f"{BIN}/pycontainer", "--root", str(state), "delete", "--force",
+                            container_id], capture_output=True, timeout=60)
+        store = Store(str(tmp_path / "images"))
+        for key in snapshots.list_keys(store):
+            snapshots.remove(store, key)
