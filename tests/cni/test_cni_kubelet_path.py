@@ -4,19 +4,20 @@ sets, allocations and cache entries of attachments that are no longer valid."""
 import json
 import os
 import threading
+import time
 
 import pytest
 
 from cni import conf as cni_conf
 from cni import invoker
-from netkit import CNI_PATH, host_link_names, random_subnet, unique
+from netkit import CNI_PATH, host_link_names, random_subnet
 from netns import nat
 
 pytestmark = pytest.mark.root
 
 
-def network(tmp_path, bridge, version="1.1.0"):
-    raw = {"cniVersion": version, "name": unique("net"), "plugins": [
+def network(tmp_path, bridge, name, version="1.1.0"):
+    raw = {"cniVersion": version, "name": name, "plugins": [
         {"type": "pycni-bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
          "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": random_subnet()}]],
                   "dataDir": str(tmp_path / "ipam")}},
@@ -28,8 +29,18 @@ def allocations(tmp_path, net):
     return sorted(n for n in os.listdir(tmp_path / "ipam" / net.name) if n[0].isdigit())
 
 
-def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name):
-    net = network(tmp_path, bridge_name)
+def start_and_join(threads: list[threading.Thread], what: str, timeout: float = 120) -> None:
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(deadline - time.monotonic(), 0))
+    stuck = [t.name for t in threads if t.is_alive()]
+    assert not stuck, f"{what}: {stuck} still running after {timeout:.0f} s"
+
+
+def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name, network_name):
+    net = network(tmp_path, bridge_name, network_name())
     cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
     pods = [namespaces.new() for _ in range(8)]
     links_before = host_link_names()
@@ -45,26 +56,20 @@ def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name):
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(pods)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    start_and_join(threads, "concurrent ADDs")
     assert errors == []
     assert len(set(results.values())) == len(pods)
     assert len(allocations(tmp_path, net)) == len(pods)
     threads = [threading.Thread(target=cni.delete, args=(
         net, invoker.RuntimeConf(f"c{i}", p))) for i, p in enumerate(pods)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    start_and_join(threads, "concurrent DELs")
     assert allocations(tmp_path, net) == []
     assert host_link_names() - links_before <= {bridge_name}
     assert nat.host_backend().names(nat.network_prefix("hp", net.name)) == []
 
 
-def test_gc_removes_what_stale_attachments_hold(tmp_path, namespaces, bridge_name):
-    net = network(tmp_path, bridge_name)
+def test_gc_removes_what_stale_attachments_hold(tmp_path, namespaces, bridge_name, network_name):
+    net = network(tmp_path, bridge_name, network_name())
     cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
     backend = nat.host_backend()
     rts = [invoker.RuntimeConf(f"c{i}", namespaces.new(), capability_args={"portMappings": [
