@@ -9,7 +9,8 @@ import pytest
 import overlay_imagebuild as ib
 from overlay import snapshots
 from overlay.store import Store
-from overlay_registry import ISSUER, PASSWORD, SERVICE, USER, Registry, TokenServer
+from overlay_registry import (ISSUER, PASSWORD, SERVICE, USER, Registry, TokenServer,
+                              self_signed_cert)
 from overlay_testlib import REPO
 
 
@@ -121,6 +122,18 @@ def basic_registry(tmp_path_factory, layouts) -> Registry:
     reg = Registry(workdir, {"htpasswd": {"realm": "pycontainer-test", "path": htpasswd}})
     try:
         reg.push(layouts["single"], "latest", "basic/busybox:latest", creds=f"{USER}:{PASSWORD}")
+        yield reg
+    finally:
+        reg.close()
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory, layouts) -> Registry:
+    """An anonymous registry on HTTPS only, with a self-signed certificate."""
+    workdir = str(tmp_path_factory.mktemp("tls-registry"))
+    reg = Registry(workdir, tls=self_signed_cert(workdir))
+    try:
+        reg.push(layouts["single"], "latest", "tls/busybox:latest")
         yield reg
     finally:
         reg.close()

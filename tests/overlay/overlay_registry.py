@@ -87,8 +87,20 @@ class TokenServer:
         self.httpd.server_close()
 
 
+def self_signed_cert(workdir: str, name: str = "registry") -> tuple[str, str]:
+    """(certificate, key) for 127.0.0.1, signed by itself: no client trusts it."""
+    cert, key = os.path.join(workdir, f"{name}.crt"), os.path.join(workdir, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
 class Registry:
-    def __init__(self, workdir: str, auth: dict | None = None) -> None:
+    """docker-registry serving workdir/storage, over plain HTTP or, with tls=(cert, key), HTTPS."""
+
+    def __init__(self, workdir: str, auth: dict | None = None,
+                 tls: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         storage = os.path.join(workdir, "storage")
@@ -99,6 +111,8 @@ class Registry:
                   "http": {"addr": self.host}}
         if auth:
             config["auth"] = auth
+        if tls:
+            config["http"]["tls"] = {"certificate": tls[0], "key": tls[1]}
         path = os.path.join(workdir, "config.yml")
         with open(path, "w") as f:
             json.dump(config, f)  # YAML is a superset of JSON
