@@ -24,8 +24,8 @@ from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .podlog import LogProxy
-from .registry.namespaces import finalize_namespace
-from .registry.pods import bind_pod
+from .registry.binding import bind_pod
+from .registry.namespace_finalizer import finalize_namespace
 from .registry.store import Store
 from .resources import ResourceType
 from .storage import Compacted

@@ -14,7 +14,7 @@ from .http_server import ApiHTTPServer, tls_context
 from .kubeconfig import write_admin_kubeconfig
 from .pki import ensure_pki
 from .podlog import LogProxy
-from .registry.namespaces import finalize_namespace
+from .registry.namespace_finalizer import finalize_namespace
 from .registry.store import Store, decode
 from .scheduler import Scheduler
 from .storage.sqlite import SQLiteStorage

@@ -1,11 +1,8 @@
-"""Namespaces: DNS-1123 label names, cluster-scoped, phase Active until deletion starts; then
-finalizing empties a Terminating namespace and removes it."""
+"""Namespaces: DNS-1123 label names, cluster-scoped, phase Active until deletion starts."""
 from __future__ import annotations
 
 from kubeapi import validation
-from kubeapi.status import ApiError
 
-from .store import Store
 from .strategy import Strategy
 
 
@@ -26,30 +23,3 @@ class NamespaceStrategy(Strategy):
     def fields(self, obj: dict) -> dict[str, str]:
         return {"metadata.name": obj["metadata"].get("name", ""),
                 "status.phase": obj.get("status", {}).get("phase", "")}
-
-
-def finalize_namespace(stores: dict[str, Store], name: str) -> dict | None:
-    """Deletes what a Terminating namespace still holds; removes the namespace once empty.
-    Returns the removed namespace, or None while pods are still terminating."""
-    remaining = 0
-    for plural, store in stores.items():
-        if not store.rtype.namespaced:
-            continue
-        for obj in store.list(name).items:
-            try:
-                left = store.delete(name, obj["metadata"]["name"])
-            except ApiError as e:
-                if e.code == 404:
-                    continue
-                raise
-            if plural == "pods" and left["metadata"].get("deletionTimestamp") and \
-                    store.storage.get(store.rtype.key(name, left["metadata"]["name"])):
-                remaining += 1
-    if remaining:
-        return None
-    try:
-        return stores["namespaces"].delete("", name)
-    except ApiError as e:
-        if e.code == 404:
-            return None
-        raise

@@ -1,12 +1,9 @@
-"""Pods: defaulting, validation, status and the graceful deletion rules of kube's pod strategy,
-and binding a pod to its node (the binding subresource, and the scheduler's one way to it)."""
+"""Pods: defaulting, validation, status and the graceful deletion rules of kube's pod strategy."""
 from __future__ import annotations
 
 from kubeapi.pod_defaulting import admit_pod, default_pod, qos_class
-from kubeapi import status, timefmt
 from kubeapi.pod_validation import validate_pod_spec, validate_pod_status, validate_pod_update
 
-from .store import Store
 from .strategy import Strategy
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -61,24 +58,3 @@ class PodStrategy(Strategy):
             "status.podIP": status.get("podIP", ""),
             "status.nominatedNodeName": status.get("nominatedNodeName", ""),
         }
-
-
-def bind_pod(pods: Store, ns: str, name: str, node: str) -> dict:
-    """Sets spec.nodeName once (409 if already bound) and marks the pod PodScheduled."""
-    def mutate(pod: dict) -> dict:
-        if pod["metadata"].get("deletionTimestamp"):
-            raise status.conflict("pods", name, "pod is being deleted, cannot be assigned "
-                                  "to a host")
-        current = pod["spec"].get("nodeName")
-        if current:
-            raise status.conflict("pods", name, f"pod {name} is already assigned to node "
-                                  f'"{current}"')
-        pod["spec"]["nodeName"] = node
-        pod_status = pod.setdefault("status", {})
-        conditions = [c for c in pod_status.get("conditions") or []
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True",
-                           "lastProbeTime": None, "lastTransitionTime": timefmt.rfc3339()})
-        pod_status["conditions"] = conditions
-        return pod
-    return pods.guaranteed_update(ns, name, mutate, subresource="binding")

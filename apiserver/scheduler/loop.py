@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from kubeapi.status import ApiError
 
-from ..registry.pods import bind_pod
+from ..registry.binding import bind_pod
 from ..registry.store import Store
 from ..watch import WatchHub
 from .fit import load, pod_requests, unfit_reasons
