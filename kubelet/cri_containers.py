@@ -42,7 +42,7 @@ class Containers:
         self._lock = threading.Lock()
         self._exited: dict[str, threading.Event] = {}
         self._handlers: list[EventHandler] = []
-        records, self.broken = self.records.load_all()
+        records, self._broken = self.records.load_all()
         self._by_id: dict[str, dict] = records
         self._by_pod: dict[str, set[str]] = {}
         for record in records.values():
@@ -254,6 +254,11 @@ class Containers:
                     del self._by_pod[record["pod_uid"]]
         self.records.remove(container_id)
         self._exited.pop(container_id, None)
+
+    def remove_leftovers(self) -> None:
+        """Directories a crash left without a record (found at start)."""
+        while self._broken:
+            self.records.remove(self._broken.pop())
 
     def _remove_orphan(self, container_id: str) -> None:
         """For a container whose shim is gone: the shim library kills and deletes it."""

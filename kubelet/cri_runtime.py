@@ -48,6 +48,12 @@ class PycontainerRuntime(RuntimeService):
     def close(self) -> None:
         self.containers.close()
 
+    def remove_leftovers(self) -> None:
+        """What a crash mid-create left: directories without their record, a named netns
+        without its sandbox."""
+        self.containers.remove_leftovers()
+        self.sandboxes.remove_leftovers()
+
     # -- sandboxes ----------------------------------------------------------------------------
 
     def run_pod_sandbox(self, config: PodSandboxConfig) -> str:

@@ -36,7 +36,7 @@ class Sandboxes:
         self.cni = cni
         self.cni_conf_dir = cni_conf_dir
         self._lock = threading.Lock()
-        records, self.broken = self.records.load_all()
+        records, self._broken = self.records.load_all()
         self._by_id: dict[str, dict] = records
         self._by_pod: dict[str, set[str]] = {}
         for record in records.values():
@@ -194,8 +194,17 @@ class Sandboxes:
                 if not of_pod:
                     del self._by_pod[record["uid"]]
 
-    def remove_broken(self, sandbox_id: str) -> None:
-        """A directory a crash left without a record: whatever it may hold goes."""
+    def remove_leftovers(self) -> None:
+        """Directories a crash left without a record (found at start), with whatever they may
+        hold, and named network namespaces of no sandbox."""
+        while self._broken:
+            self._remove_broken(self._broken.pop())
+        sandboxes = set(self.ids())
+        for name in named.list_names(self.netns_dir):
+            if name not in sandboxes:
+                named.delete(name, self.netns_dir)
+
+    def _remove_broken(self, sandbox_id: str) -> None:
         d = self.records.dir(sandbox_id)
         pinns.unpin({"ipc": os.path.join(d, "ns", "ipc"), "uts": os.path.join(d, "ns", "uts")})
         try:

@@ -11,8 +11,6 @@ import os
 import shutil
 from collections.abc import Callable
 
-from netns import named
-
 from kubelet import labels
 from kubelet.cri_runtime import PycontainerRuntime
 from kubelet.pod_cgroups import PodCgroups
@@ -41,7 +39,7 @@ class GarbageCollector:
         known = self.known_pods()
         self._containers(containers, known, ready)
         self._sandboxes(sandboxes, known, ready)
-        self._leftovers()
+        self.runtime.remove_leftovers()
         if ready:
             self._pod_dirs(known)
 
@@ -88,18 +86,6 @@ class GarbageCollector:
                     self.runtime.remove_pod_sandbox(s.id)
                 except CRIError as e:
                     log.warning("gc: sandbox %s: %s", s.id, e)
-
-    def _leftovers(self) -> None:
-        for sandbox_id in list(self.runtime.sandboxes.broken):
-            self.runtime.sandboxes.remove_broken(sandbox_id)
-            self.runtime.sandboxes.broken.remove(sandbox_id)
-        for container_id in list(self.runtime.containers.broken):
-            self.runtime.containers.records.remove(container_id)
-            self.runtime.containers.broken.remove(container_id)
-        sandboxes = set(self.runtime.sandboxes.ids())
-        for name in named.list_names(self.runtime.netns_dir):
-            if name not in sandboxes:
-                named.delete(name, self.runtime.netns_dir)
 
     def _pod_dirs(self, known: set[str]) -> None:
         with_containers = {c.labels.get(labels.POD_UID)

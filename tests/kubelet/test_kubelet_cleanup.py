@@ -9,7 +9,7 @@ import pytest
 
 import shim
 from kubelet_testlib import pod_manifest, wait_for
-from netns import links, rtnl
+from netns import links, named, rtnl
 from overlay import snapshots
 from overlay.store import Store
 
@@ -101,3 +101,19 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_what_a_crash_mid_create_left_is_collected(start_kubelet):
+    """Directories without their record and a named netns without its sandbox, as a kubelet
+    killed mid-create leaves them: the restarted kubelet's first collection removes them."""
+    kubelet = start_kubelet()
+    kubelet.kill()
+    half_made = [os.path.join(kubelet.root, "containers", "c0ffee"),
+                 os.path.join(kubelet.root, "sandboxes", "5a5a5a", "ns")]
+    for path in half_made:
+        os.makedirs(path)
+    named.create("5a5a5a", os.path.join(kubelet.root, "netns"))
+    kubelet.start()
+    wait_for(lambda: not any(os.path.exists(p) for p in half_made) and
+             "5a5a5a" not in os.listdir(os.path.join(kubelet.root, "netns")), timeout=60,
+             what=lambda: f"nothing left: {leftovers(kubelet)}")

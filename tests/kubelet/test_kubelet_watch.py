@@ -88,6 +88,7 @@ def cluster():
 def test_the_watch_comes_back_after_the_api_server_connection_dies(cluster):
     handler = Handler()
     cluster.run_source(handler)
+    wait_for(lambda: handler.listed() == 1, what="the first list")
     cluster.create_pod("before")
     wait_for(lambda: handler.saw("ADDED", "before"), what="the pod through the watch")
     lists = handler.listed()
