@@ -74,8 +74,8 @@ def _leaks_now(before: HostState, basetemp: str | None) -> list[str]:
             found.append(f"mount {point}" + (f" (x{count - before.mounts[point]})"
                                                if count - before.mounts[point] > 1 else ""))
     found += _describe_cgroups(_cgroups() - before.cgroups)
-    found += [f"network namespace or state {path}"
-              for path in sorted(_state_entries() - before.state)]
+    found += [("network namespace " if path.startswith(("/run/netns/", "/var/run/netns/"))
+               else "state ") + path for path in sorted(_state_entries() - before.state)]
     found += [f"link {name}" for name in sorted(_links() - before.links)]
     found += [f"nft table {name}" for name in sorted(_nft_tables() - before.nft_tables)]
     if basetemp:  # the runtime fixture's root is <tmp_path>/state: <id>/state.json inside

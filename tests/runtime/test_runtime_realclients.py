@@ -18,7 +18,8 @@ from conftest import PYCONTAINER, REPO
 REALCLIENTS = os.environ.get("PYCONTAINER_REALCLIENTS",
                              os.path.join(os.path.dirname(REPO), "shared", "realclients"))
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+# A first run installs the clients from Debian: each script has 900 s (check()), so the test too.
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(960)]
 
 
 @pytest.fixture(autouse=True)
