@@ -55,13 +55,28 @@ static int open_mode(const char *path, const char *mode) {
     return 0;
 }
 
+/* Seize, stop, look, let go: PTRACE_SEIZE sends no SIGSTOP and adds no SIGTRAP at execve, so
+ * the tracee runs on exactly as before whatever it was doing. `look` runs while it is stopped;
+ * returns -1 (errno set) when the kernel refuses the attach. */
+static int with_tracee(pid_t pid, int (*look)(pid_t)) {
+    if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0)
+        return -1;
+    int seen = 1, status, sig = 0;
+    ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+    if (waitpid(pid, &status, __WALL) == pid && WIFSTOPPED(status)) {
+        if ((status >> 16) != PTRACE_EVENT_STOP)
+            sig = WSTOPSIG(status); /* a real signal arrived first: hand it back */
+        seen = look ? look(pid) : 1;
+    }
+    ptrace(PTRACE_DETACH, pid, 0, sig);
+    return seen;
+}
+
 static int do_ptrace(pid_t pid) {
-    if (ptrace(PTRACE_ATTACH, pid, 0, 0) < 0) {
+    if (with_tracee(pid, NULL) < 0) {
         printf("err %s ptrace %d\n", name(errno), pid);
         return 1;
     }
-    waitpid(pid, NULL, __WALL);
-    ptrace(PTRACE_DETACH, pid, 0, 0);
     printf("ok ptrace %d\n", pid);
     return 0;
 }
@@ -107,12 +122,20 @@ static int still_foreign(int pid, const struct stat *self, const struct stat *bu
     return foreign;
 }
 
+static struct stat watch_self, watch_busybox;
+
+static int still_foreign_pid(pid_t pid) {
+    return still_foreign(pid, &watch_self, &watch_busybox);
+}
+
 static int watch(const char *stopfile, int write_held) {
     static char seen[MAX_PIDS];
     int held_fd[64], held_pid[64], held = 0;
     struct stat self, busybox;
     stat("/proc/self/exe", &self);
     stat("/bin/busybox", &busybox);
+    watch_self = self;
+    watch_busybox = busybox;
     printf("ready\n");
     fflush(stdout);
     while (access(stopfile, F_OK) != 0) {
@@ -163,14 +186,11 @@ static int watch(const char *stopfile, int write_held) {
                 printf("ok environ %d\n", pid);
             else if (envn < 0)
                 printf("err %s environ %d\n", name(env_errno), pid);
-            if (ptrace(PTRACE_ATTACH, pid, 0, 0) == 0) {
-                waitpid(pid, NULL, __WALL);
-                if (still_foreign(pid, &self, &busybox))
-                    printf("ok ptrace %d\n", pid);
-                ptrace(PTRACE_DETACH, pid, 0, 0);
-            } else {
+            int traced = with_tracee(pid, still_foreign_pid);
+            if (traced < 0)
                 printf("err %s ptrace %d\n", name(errno), pid);
-            }
+            else if (traced)
+                printf("ok ptrace %d\n", pid);
             if (held < 64) {
                 held_fd[held] = fd;
                 held_pid[held++] = pid;
@@ -185,7 +205,7 @@ static int watch(const char *stopfile, int write_held) {
     for (int i = 0; write_held && i < held; i++) {
         char label[32];
         snprintf(label, sizeof label, "pid%d", held_pid[i]);
-        reopen_and_write(held_fd[i], 250, label);
+        reopen_and_write(held_fd[i], 150, label);
     }
     printf("done\n");
     return 0;

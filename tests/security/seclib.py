@@ -47,14 +47,34 @@ Bundle = runtime_lib.Bundle
 def sandboxed(scenario: Callable[..., dict], timeout: float = 240, **kwargs: object) -> dict:
     """Runs `scenario(**kwargs)` inside the sandbox and returns what it returned."""
     module = sys.modules[scenario.__module__]
-    out = subprocess.run(
-        [SANDBOX, sys.executable, os.path.abspath(__file__), module.__file__, scenario.__name__,
-         json.dumps(kwargs)], capture_output=True, text=True, timeout=timeout)
+    try:
+        # Under sh, not as the sandbox's PID 1 itself: PID 1 must reap the orphans (a killed
+        # container init, a detached exec) as the host's init does, or they never go away.
+        out = subprocess.run(
+            [SANDBOX, "/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable,
+             os.path.abspath(__file__), module.__file__, scenario.__name__, json.dumps(kwargs)],
+            capture_output=True, text=True, timeout=timeout)
+    finally:
+        if "root" in kwargs:
+            delete_all(str(kwargs["root"]))
     for line in out.stdout.splitlines():
         if line.startswith(_RESULT):
             return json.loads(line[len(_RESULT):])
     raise AssertionError(f"scenario {scenario.__name__} gave no result (exit {out.returncode}):\n"
                          f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+
+
+def delete_all(root: str) -> list[str]:
+    """`delete --force` of every container a scenario left under `root` (their processes are
+    gone with the sandbox's PID namespace; their state and cgroups are not); what failed."""
+    failed = []
+    if os.path.isdir(root):
+        for container_id in os.listdir(root):
+            out = subprocess.run([runtime_lib.PYCONTAINER, "--root", root, "delete", "--force",
+                                  container_id], capture_output=True, text=True)
+            if out.returncode != 0:
+                failed.append(f"{container_id}: {out.stderr.strip()}")
+    return failed
 
 
 def _run_scenario(path: str, function: str, kwargs: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from seclib import Runtime, add_user_namespace, detached, result, sandboxed, wait_for
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = pytest.mark.root
 
 PROBES = """
 for n in 0 1 2 $(ls /proc/1/fd 2>/dev/null); do

@@ -11,7 +11,7 @@ import pytest
 
 from seclib import CopyRuntime, detached, result, sandboxed, sha256, wait_for, wait_gone
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = pytest.mark.root
 
 EVIL = """#!/proc/self/exe
 import os, sys

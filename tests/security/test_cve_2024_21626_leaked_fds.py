@@ -12,7 +12,7 @@ import pytest
 from seclib import (ROOTFS_MARKER, Runtime, add_user_namespace, detached, one_line_error, result,
                     sandboxed, up)
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = pytest.mark.root
 
 FDS = range(3, 11)
 
