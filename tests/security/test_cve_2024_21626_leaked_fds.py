@@ -33,8 +33,8 @@ def scenario_process_cwd(root: str, bundle: str, config: dict, canary: str) -> d
     rt = Runtime(root)
     results = {}
     try:
-        for n in FDS:
-            config["process"]["cwd"] = f"/proc/self/fd/{n}"
+        for n in ["control", *FDS]:
+            config["process"]["cwd"] = "/" if n == "control" else f"/proc/self/fd/{n}"
             config["process"]["args"] = ["sh", "-c", probe(canary)]
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
@@ -54,6 +54,7 @@ def scenario_exec_through_init_fds(root: str, bundle: str, canary: str) -> dict:
             return {"create": created}
         listed = rt.run("exec", cid, "ls", "/proc/1/fd")
         fds = set(range(0, 21)) | {int(n) for n in listed.stdout.split() if n.isdigit()}
+        results["control"] = result(rt.run("exec", cid, "sh", "-c", probe(canary)))
         for n in sorted(fds):
             script = f"cd -P /proc/1/fd/{n} 2>/dev/null || exit 0; {probe(canary)}"
             results[n] = result(rt.run("exec", cid, "sh", "-c", script))
@@ -72,9 +73,9 @@ def scenario_exec_cwd(root: str, bundle: str, canary: str, start: bool) -> dict:
             return {"create": created}
         if start:
             rt.run("start", cid)
-        for n in FDS:
-            results[n] = result(rt.run("exec", "--cwd", f"/proc/self/fd/{n}", cid,
-                                        "sh", "-c", probe(canary)))
+        for n in ["control", *FDS]:
+            cwd = "/" if n == "control" else f"/proc/self/fd/{n}"
+            results[n] = result(rt.run("exec", "--cwd", cwd, cid, "sh", "-c", probe(canary)))
     finally:
         rt.cleanup()
     return results
@@ -82,6 +83,9 @@ def scenario_exec_cwd(root: str, bundle: str, canary: str, start: bool) -> dict:
 
 def assert_no_escape(results: dict, canary, refusals_allowed: bool) -> None:
     assert "create" not in results, f"the container did not start: {results.get('create')}"
+    # The same probe from an honest cwd: the container works and the probe tells inside.
+    control = results.pop("control")
+    assert control["rc"] == 0 and "root:inside" in control["stdout"], control
     for n, r in results.items():
         where = f"fd {n}: {r}"
         assert canary.token not in r["stdout"], f"host canary read through {where}"
