@@ -244,6 +244,7 @@ int main(int argc, char **argv) {
         return swap(argv[2], argv[3], argv[4]);
     if ((argc == 3 || argc == 4) && !strcmp(argv[1], "watch"))
         return watch(argv[2], argc == 4 && !strcmp(argv[3], "write"));
-    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES | swap A B STOP | watch STOP [write]\n");
+    fprintf(stderr, "usage: attack open PATH rw|ro|path | ptrace PID | reopen FD TRIES"
+                    " | swap A B STOP | watch STOP [write]\n");
     return 2;
 }
