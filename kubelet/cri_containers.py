@@ -190,7 +190,7 @@ class Containers:
                          message="stopped before it was started")
             return
         if record["state"] == CONTAINER_UNKNOWN:
-            self._destroy_through_runtime(container_id)
+            self._remove_orphan(container_id)   # its shim is gone: nothing else can stop it
             return
         if record["state"] != CONTAINER_RUNNING:
             return

@@ -92,6 +92,7 @@ def test_a_pod_whose_shims_were_killed_is_deleted_to_nothing(api, start_kubelet,
              and leftovers(kubelet)["shim processes"] <= 1, timeout=30,
              what=lambda: f"nothing left: {leftovers(kubelet)}")
     assert not [i.container_pid for i in killed if _running(i.container_pid)]
+    assert "Traceback" not in kubelet.log()
 
 
 def _running(pid: int) -> bool:
