@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int main(int argc, char **argv, char **envp)
@@ -18,6 +19,9 @@ int main(int argc, char **argv, char **envp)
 	/* Run any other way (as the interpreter of a "#!/proc/self/exe" script): do nothing. */
 	if (argc < 3 || end == argv[0] || *end != '\0' || report < -1 || report > 1023)
 		return 127;
+	/* execve made us dumpable again; the container's own execve will do that anyway, but
+	 * until then nothing in the container needs to reach into us. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* The runtime learns of success by this descriptor closing at execve. */
 	if (report >= 0)
 		fcntl((int)report, F_SETFD, FD_CLOEXEC);
