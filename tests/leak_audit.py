@@ -10,12 +10,13 @@ import glob
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-# Where tests mount and keep state: pytest's basetemp lives under the temp dir, and so do the
-# mkdtemp roots of the fixtures (pycni-netns-*, pycontainer-hostile-*, pcs*, pyk-*, ...).
+# Where tests mount and keep state: pytest's basetemp lives under the temp dir ($TMPDIR), and so
+# do the mkdtemp roots of the fixtures (pycni-netns-*, pycontainer-hostile-*, pcs*, pyk-*, ...).
 MOUNT_ROOTS = ("/tmp/", "/run/netns/", "/var/run/netns/", "/run/pycontainer/")
 TMP_PREFIXES = ("pycni-netns-", "pycontainer-", "pcs", "pyk-", "pyapiserver-test-")
 STATE_DIRS = ("/run/netns", "/run/pycontainer")
@@ -96,7 +97,8 @@ def _leaks_now(before: HostState, basetemp: str | None) -> list[str]:
 def _mounts() -> Counter:
     with open("/proc/self/mountinfo") as f:
         points = [_unescape(line.split()[4]) for line in f]
-    return Counter(p for p in points if (p + "/").startswith(MOUNT_ROOTS))
+    roots = (*MOUNT_ROOTS, os.path.join(tempfile.gettempdir(), ""))
+    return Counter(p for p in points if (p + "/").startswith(roots))
 
 
 def _unescape(path: str) -> str:
@@ -153,9 +155,9 @@ def _state_entries() -> set[str]:
             entries.update(os.path.join(directory, n) for n in os.listdir(directory))
         except OSError:
             pass
+    tmp = tempfile.gettempdir()
     try:
-        entries.update(os.path.join("/tmp", n) for n in os.listdir("/tmp")
-                       if n.startswith(TMP_PREFIXES))
+        entries.update(os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith(TMP_PREFIXES))
     except OSError:
         pass
     return entries

@@ -69,8 +69,11 @@ def boot_and_run(track) -> VmRun:
     # The command goes in a script: vng passes --exec on the kernel command line, which the
     # kernel cuts at 2048 bytes, and a cut command leaves the guest waiting forever.
     script = results / "inner.sh"
+    # The guest's /tmp is an overlay on the host's, where the host's session keeps making and
+    # removing things: the inner session's temp dir (and so its leak audit) is the guest's own.
     script.write_text(
-        f"cd {REPO} && PYTHONDONTWRITEBYTECODE=1 {sys.executable} -m pytest -p no:cacheprovider"
+        f"cd {REPO} && mkdir -p /run/pyc-tmp && TMPDIR=/run/pyc-tmp"
+        f" PYTHONDONTWRITEBYTECODE=1 {sys.executable} -m pytest -p no:cacheprovider"
         f" -q -ra --junitxml={results}/junit.xml {' '.join(INNER_TESTS)} > {results}/out.txt 2>&1\n"
         f"echo $? > {results}/rc\n")
     bindir = os.path.dirname(sys.executable)
