@@ -32,6 +32,13 @@ def rule_names(backend):
 
 def test_rule_sets_are_removed_exactly(backend, rule_names):
     network = unique("net")
+    # What the backend makes once per host and keeps (iptables: the nat table and its base
+    # chains, on a host that had none) is made before the snapshot.
+    warm_masq, warm_ports = rule_names("mq", network, "c0"), rule_names("hp", network, "c0")
+    backend.add_masquerade(warm_masq, f"net={network} id=c0", [nat.Masquerade("198.18.7.4/24")])
+    backend.add_port_forward(warm_ports, f"net={network} id=c0", ["198.18.7.4"],
+                             [nat.PortMapping(18079, 79)])
+    assert backend.delete(warm_masq) and backend.delete(warm_ports)
     before = nat_dump()
     masq = rule_names("mq", network, "c1")
     ports = rule_names("hp", network, "c1")
