@@ -66,9 +66,9 @@ class Child:
         line = b""
         # Byte by byte from the pipe itself: the buffered reader could hold data select can't see.
         while not line.endswith(b"\n"):
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(deadline - time.monotonic(), 0))
-            if not ready:
-                pytest.fail(f"child {self.pid} printed no line within {timeout:.0f} s (got {line!r})")
+            left = max(deadline - time.monotonic(), 0)
+            if not select.select([self.proc.stdout], [], [], left)[0]:
+                pytest.fail(f"child {self.pid}: no line within {timeout:.0f} s (got {line!r})")
             byte = os.read(self.proc.stdout.fileno(), 1)
             if not byte:
                 break  # it exited: the caller's assertion shows what it printed

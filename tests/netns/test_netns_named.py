@@ -62,7 +62,7 @@ def test_concurrent_entries_each_see_their_own_namespace(namespaces):
         t.start()
     for t in threads:
         t.join(60)
-    assert not any(t.is_alive() for t in threads), "threads entering namespaces still running after 60 s"
+    assert not any(t.is_alive() for t in threads), "threads entering namespaces: not done in 60 s"
     assert seen == {p: os.stat(p).st_ino for p in paths}
 
 

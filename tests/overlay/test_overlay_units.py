@@ -146,7 +146,7 @@ def test_concurrent_writers_of_one_blob_store_one_copy(tmp_path):
         t.start()
     for t in threads:
         t.join(60)
-    assert not any(t.is_alive() for t in threads), "concurrent blob writers still running after 60 s"
+    assert not any(t.is_alive() for t in threads), "concurrent blob writers: not done in 60 s"
     assert len(set(results)) == 1
     assert os.listdir(store.path("blobs", "sha256")) == [results[0][7:]]
     assert os.listdir(store.path("ingest")) == []

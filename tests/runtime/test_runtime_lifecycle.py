@@ -52,7 +52,7 @@ def test_create_state_start_kill_delete(runtime, bundle, tmp_path):
 
     assert runtime.run("start", cid).returncode == 0
     assert runtime.state(cid)["status"] == "running"
-    wait_for(lambda: (tmp_path / "out").read_bytes() == b"started\n", "'started' from the container")
+    wait_for(lambda: (tmp_path / "out").read_bytes() == b"started\n", "'started' in the log")
     assert runtime.run("start", cid).returncode == 1  # only once
 
     assert runtime.run("kill", cid, "TERM").returncode == 0
@@ -107,8 +107,8 @@ def test_delete_of_a_created_container_kills_its_init(runtime, bundle):
     create(runtime, bundle, cid)
     pid = runtime.state(cid)["pid"]
     assert runtime.run("delete", cid).returncode == 0
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
-             f"end of process {pid}")
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}")
+             or "Z" in open(f"/proc/{pid}/stat").read().split()[2], f"end of process {pid}")
     assert runtime.leftovers(cid) == []
 
 
@@ -128,7 +128,7 @@ def test_kill_takes_names_and_numbers(runtime, bundle, tmp_path, sig):
     runtime.run("start", cid)
     wait_for(lambda: b"ready" in (tmp_path / "out").read_bytes(), "'ready' from the container")
     assert runtime.run("kill", cid, sig).returncode == 0
-    wait_for(lambda: b"got-usr1" in (tmp_path / "out").read_bytes(), "'got-usr1' from the container")
+    wait_for(lambda: b"got-usr1" in (tmp_path / "out").read_bytes(), "'got-usr1' in the log")
 
 
 def test_kill_all_signals_every_process(runtime, bundle):
