@@ -30,6 +30,9 @@ SHOWN_LOG_LINES = 60
 
 @pytest.mark.slow
 @pytest.mark.root
+# The first file also builds the suite (about a minute, more on a loaded machine), then runs
+# against both runtimes within their own TIMEOUT_SECONDS each.
+@pytest.mark.timeout(600 + 2 * TIMEOUT_SECONDS)
 @pytest.mark.parametrize("name", file_names())
 def test_validation_file(name: str, runtime_tools: Suite) -> None:
     with host_exclusive():
