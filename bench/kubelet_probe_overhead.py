@@ -32,7 +32,7 @@ sys.path.insert(0, REPO)
 from apiserver_testlib import Server  # noqa: E402
 from kubelet_testlib import Api, KubeletProcess, make_image_store, pod_manifest, wait_for  # noqa: E402
 
-from kubelet.runtime_service import CONTAINER_RUNNING  # noqa: E402
+from cri.api import CONTAINER_RUNNING  # noqa: E402
 
 CPUACCT = "/sys/fs/cgroup/cpuacct"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

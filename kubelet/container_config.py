@@ -5,10 +5,10 @@ and the log path <name>/<restartCount>.log. The image's Entrypoint and Cmd are t
 side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
+from cri.api import ContainerConfig, ContainerMetadata, LinuxContainerConfig
 from kubelet import downward, labels, qos, volume_mounts
 from kubelet.config_objects import ConfigObjects
 from kubelet.env_vars import ConfigError, environment, expand
-from kubelet.runtime_service import ContainerConfig, ContainerMetadata, LinuxContainerConfig
 
 __all__ = ["ConfigError", "PodContext", "build", "expand"]
 

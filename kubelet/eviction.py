@@ -15,13 +15,13 @@ import threading
 from collections.abc import Callable
 
 import cgroups
+from cri.api import RuntimeService
 
 from kubelet import machine, pods, qos
 from kubelet.config import KubeletConfig
 from kubelet.node_status import threshold
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
-from kubelet.runtime_service import RuntimeService
 
 log = logging.getLogger("kubelet.eviction")
 

@@ -11,19 +11,21 @@ import os
 import shutil
 from collections.abc import Callable
 
+from cri.api import CONTAINER_RUNNING, SANDBOX_READY, CRIError, RuntimeService
 from kubelet import labels
-from kubelet.cri_runtime import PycontainerRuntime
 from kubelet.pod_cgroups import PodCgroups
-from kubelet.runtime_service import CONTAINER_RUNNING, CRIError, SANDBOX_READY
 
 log = logging.getLogger("kubelet.gc")
 
 
 class GarbageCollector:
-    def __init__(self, runtime: PycontainerRuntime, cgroups: PodCgroups, pod_logs_dir: str,
-                 max_per_pod_container: int, known_pods: Callable[[], set[str]],
-                 sources_ready: Callable[[], bool]) -> None:
+    def __init__(self, runtime: RuntimeService, remove_leftovers: Callable[[], None],
+                 cgroups: PodCgroups, pod_logs_dir: str, max_per_pod_container: int,
+                 known_pods: Callable[[], set[str]], sources_ready: Callable[[], bool]) -> None:
+        """remove_leftovers: the in-process runtime's own cleanup of what a crash left, which
+        no CRI verb asks for."""
         self.runtime = runtime
+        self.remove_leftovers = remove_leftovers
         self.cgroups = cgroups
         self.pod_logs_dir = pod_logs_dir
         self.max_per_pod_container = max_per_pod_container
@@ -39,7 +41,7 @@ class GarbageCollector:
         known = self.known_pods()
         self._containers(containers, known, ready)
         self._sandboxes(sandboxes, known, ready)
-        self.runtime.remove_leftovers()
+        self.remove_leftovers()
         if ready:
             self._pod_dirs(known)
 

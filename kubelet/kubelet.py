@@ -1,8 +1,9 @@
 """The Kubelet: puts the parts together and implements what they call back. Pods arrive from
 the sources (pod_sources) and go to their workers (pod_workers), whose syncs go through
-pod_sync to the runtime service (cri_runtime); each sync's result becomes the pod's status
-(pod_status), written by the status manager. Beside them: the Node and its Lease, container
-exit events, log rotation, garbage collection and the HTTPS server."""
+pod_sync to the runtime service (the interface cri.api, served in this process by cri.service);
+each sync's result becomes the pod's status (pod_status), written by the status manager. Beside
+them: the Node and its Lease, container exit events, log rotation, garbage collection and the
+HTTPS server."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,9 @@ import time
 
 from cni import conf as cni_conf
 from cni.errors import CNIError
+from cri.api import CONTAINER_RUNNING, NotFound
+from cri.images import Images
+from cri.service import PycontainerRuntime, check_root_dir
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
@@ -19,8 +23,6 @@ from kubelet import (VERSION, admission, eviction, machine, node_status, pod_sta
                      serving_cert)
 from kubelet.config import KubeletConfig
 from kubelet.config_objects import ConfigObjects
-from kubelet.cri_images import Images
-from kubelet.cri_runtime import PycontainerRuntime, check_root_dir
 from kubelet.events import WARNING, EventRecorder
 from kubelet.eviction import EvictionManager
 from kubelet.gc import GarbageCollector
@@ -35,7 +37,6 @@ from kubelet.pod_sources import ApiPodSource
 from kubelet.pod_sync import PodSyncer
 from kubelet.pod_workers import PodWorkers
 from kubelet.probes import ProbeManager
-from kubelet.runtime_service import CONTAINER_RUNNING, NotFound
 from kubelet.security_context import SeccompSettings
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.static_pods import FilePodSource
@@ -104,8 +105,8 @@ class Kubelet:
         if config.static_pod_path:
             self.sources.append(FilePodSource(config.static_pod_path, config.node_name, self,
                                               config.file_check_frequency))
-        self.gc = GarbageCollector(self.runtime, self.cgroups, config.pod_logs_dir,
-                                   config.max_per_pod_container,
+        self.gc = GarbageCollector(self.runtime, self.runtime.remove_leftovers, self.cgroups,
+                                   config.pod_logs_dir, config.max_per_pod_container,
                                    lambda: set(self.workers.known()), self.sources_ready)
         self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
                                       self.network_not_ready, self.images) if self.client \

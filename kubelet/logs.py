@@ -9,7 +9,7 @@ import logging
 import os
 import time
 
-from kubelet.runtime_service import CONTAINER_RUNNING, CRIError, RuntimeService
+from cri.api import CONTAINER_RUNNING, CRIError, RuntimeService
 
 log = logging.getLogger("kubelet.logs")
 

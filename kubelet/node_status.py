@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 
+from cri.api import ImageService
 from kubeapi import timefmt
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 from kubelet import KUBELET_VERSION, VERSION, machine
 from kubelet.config import KubeletConfig
-from kubelet.runtime_service import ImageService
 
 log = logging.getLogger("kubelet.node")
 

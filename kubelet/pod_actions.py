@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, CONTAINER_UNKNOWN,
+                     SANDBOX_READY, ContainerStatus)
 from kubelet import labels, pods
 from kubelet.pod_runtime import PodRuntime
-from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,
-                                     CONTAINER_UNKNOWN, SANDBOX_READY, ContainerStatus)
 
 
 @dataclass

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import socket
 
+from cri.api import Mount
 from kubelet import pod_dns, pods
-from kubelet.runtime_service import Mount
 
 _FILES = (("etc-hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"),
           ("hostname", "/etc/hostname"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cri.api import (CONTAINER_RUNNING, SANDBOX_READY, ContainerStatus, PodSandboxStatus,
+                     RuntimeService)
 from kubelet import labels
-from kubelet.runtime_service import (CONTAINER_RUNNING, SANDBOX_READY, ContainerStatus,
-                                     PodSandboxStatus, RuntimeService)
 
 
 @dataclass

@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from cri.api import CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, ContainerStatus
 from kubeapi import timefmt
 from kubeapi.pod_defaulting import qos_class
 from kubelet import labels, pods
 from kubelet.pod_actions import should_restart
 from kubelet.pod_runtime import PodRuntime
-from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,
-                                     ContainerStatus)
 
 TERMINAL = ("Succeeded", "Failed")
 KUBELET_CONDITIONS = ("PodScheduled", "PodReadyToStartContainers", "Initialized", "Ready",

@@ -10,6 +10,8 @@ import shutil
 import threading
 import time
 
+from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError, ImageService, PodSandboxConfig,
+                     PodSandboxMetadata, PortMapping, RuntimeService)
 from kubelet import (container_config, downward, labels, machine, pod_actions, pod_dns, pods,
                      probe_handlers, qos, security_context)
 from kubelet.backoff import Backoff
@@ -17,9 +19,6 @@ from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
-from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError,
-                                     ImageService, PodSandboxConfig, PodSandboxMetadata,
-                                     PortMapping, RuntimeService)
 from kubelet.volumes import VolumeError, Volumes
 
 log = logging.getLogger("kubelet.sync")

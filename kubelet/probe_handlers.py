@@ -8,8 +8,8 @@ import socket
 import ssl
 import time
 
+from cri.api import CRIError, RuntimeService
 from kubelet import grpc_probe
-from kubelet.runtime_service import CRIError, RuntimeService
 
 # The kubelet reads at most this much of an HTTP probe's body (for the message).
 HTTP_BODY_LIMIT = 10 * 1024

@@ -10,11 +10,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from cri.api import CONTAINER_RUNNING, RuntimeService
 from kubelet import pods
 from kubelet.events import WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
 from kubelet.probe_handlers import Target, run
-from kubelet.runtime_service import CONTAINER_RUNNING, RuntimeService
 
 log = logging.getLogger("kubelet.probes")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from cri.api import Image, LinuxContainerConfig, SecurityProfile
 from kubelet import pods
-from kubelet.runtime_service import Image, LinuxContainerConfig, SecurityProfile
 
 # Fields a container's securityContext shares with the pod's; the container's win.
 _SHARED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 
+from cri.api import Mount
 from kubelet import pods
 from kubelet.env_vars import ConfigError, expand
-from kubelet.runtime_service import Mount
 
 READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected")
 PROPAGATION = {None: "private", "": "private", "None": "private",

@@ -338,8 +338,8 @@ class KubeletProcess:
     def _remove_runtime_objects(self) -> None:
         if not os.path.isdir(self.root):
             return
-        from kubelet.cri_images import Images
-        from kubelet.cri_runtime import PycontainerRuntime
+        from cri.images import Images
+        from cri.service import PycontainerRuntime
 
         runtime = PycontainerRuntime(self.root, Images(self.image_root), self.cni_conf,
                                      [BIN, "/usr/lib/cni"], os.path.join(self.dir, "cni-cache"))
@@ -360,7 +360,7 @@ class KubeletProcess:
                 pass
 
     def _release_mounts(self) -> None:
-        from kubelet import pinns
+        from cri import pinns
 
         netns_dir = os.path.join(self.root, "netns")
         for name in named.list_names(netns_dir):

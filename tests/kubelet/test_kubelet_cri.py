@@ -10,12 +10,11 @@ import time
 
 import pytest
 
-from kubelet.cri_images import Images
-from kubelet.cri_runtime import PycontainerRuntime
-from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,
-                                     SANDBOX_NOTREADY, SANDBOX_READY, ContainerConfig,
-                                     ContainerMetadata, CRIError, ImageNotFound,
-                                     PodSandboxConfig, PodSandboxMetadata)
+from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY,
+                     SANDBOX_READY, ContainerConfig, ContainerMetadata, CRIError, ImageNotFound,
+                     PodSandboxConfig, PodSandboxMetadata)
+from cri.images import Images
+from cri.service import PycontainerRuntime
 from kubelet_testlib import BIN, IMAGE, KubeletProcess, wait_for
 
 pytestmark = pytest.mark.root

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY,
+                     ContainerMetadata, ContainerStatus, PodSandboxMetadata, PodSandboxStatus)
 from kubelet import config as config_mod, container_config, labels, log_reader, pod_actions
 from kubelet import pod_status
 from kubelet.backoff import Backoff
 from kubelet.durations import parse_duration
 from kubelet.pod_runtime import PodRuntime
-from kubelet.runtime_service import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY,
-                                     SANDBOX_READY, ContainerMetadata, ContainerStatus,
-                                     PodSandboxMetadata, PodSandboxStatus)
 
 
 class Clock:
@@ -280,8 +279,8 @@ def test_log_stream_joins_partials_tails_and_limits(tmp_path):
 
 
 def test_command_rules_against_the_image():
-    from kubelet.container_spec import SpecError, command
-    from kubelet.runtime_service import ContainerConfig, ContainerMetadata
+    from cri.container_spec import SpecError, command
+    from cri.api import ContainerConfig, ContainerMetadata
 
     image = {"config": {"Entrypoint": ["/entry"], "Cmd": ["default"]}}
 
@@ -297,8 +296,8 @@ def test_command_rules_against_the_image():
 
 
 def test_oci_config_of_a_pod_container(tmp_path):
-    from kubelet.container_spec import SandboxNamespaces, build
-    from kubelet.runtime_service import ContainerConfig, ContainerMetadata, Mount
+    from cri.container_spec import SandboxNamespaces, build
+    from cri.api import ContainerConfig, ContainerMetadata, Mount
 
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
@@ -324,7 +323,7 @@ def test_oci_config_of_a_pod_container(tmp_path):
     assert mounts["/data"] == {"destination": "/data", "type": "bind", "source": "/host",
                                "options": ["rbind", "rprivate", "ro"]}
     # What issue 9's security context and resources set, the spec applies.
-    from kubelet.runtime_service import LinuxContainerConfig, SecurityProfile
+    from cri.api import LinuxContainerConfig, SecurityProfile
 
     config.linux = LinuxContainerConfig(
         resources={"memory": {"limit": 64 << 20}}, oom_score_adj=500, run_as_user=7,
@@ -353,7 +352,7 @@ def test_oci_config_of_a_pod_container(tmp_path):
 
 
 def test_exit_watcher_stops_once_however_often_asked(tmp_path):
-    from kubelet.exit_watcher import ExitWatcher
+    from cri.exit_watcher import ExitWatcher
 
     watcher = ExitWatcher(str(tmp_path), lambda container_id, record: None)
     watcher.stop()

@@ -6,8 +6,9 @@ import platform
 
 import pytest
 
-from kubelet import seccomp_profiles, security_context
-from kubelet.runtime_service import SecurityProfile
+from cri import seccomp_profiles
+from cri.api import SecurityProfile
+from kubelet import security_context
 
 NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}[platform.machine()]
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]

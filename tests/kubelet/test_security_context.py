@@ -2,9 +2,9 @@
 noNewPrivileges, the runAsNonRoot check."""
 import pytest
 
+from cri.api import Image
+from cri.container_spec import DEFAULT_CAPS, _passwd_gid, capabilities
 from kubelet import security_context
-from kubelet.container_spec import DEFAULT_CAPS, _passwd_gid, capabilities
-from kubelet.runtime_service import Image
 
 
 def test_capabilities_as_containerd_makes_them():

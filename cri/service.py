@@ -1,5 +1,5 @@
-"""The RuntimeService on runtime + shim + overlay + cni: sandboxes (cri_sandbox), containers
-(cri_containers) and images (cri_images) under one --root-dir, put together with the CRI's
+"""The RuntimeService on runtime + shim + overlay + cni: sandboxes (sandboxes.py), containers
+(containers.py) and images (images.py) under one --root-dir, put together with the CRI's
 rules for how they touch (a stopped sandbox has no running container; removing a sandbox
 removes its containers)."""
 from __future__ import annotations
@@ -10,12 +10,11 @@ from collections.abc import Callable
 import cgroups
 from cni.invoker import CNI
 
-from kubelet.cri_containers import Containers
-from kubelet.cri_images import Images
-from kubelet.cri_sandbox import Sandboxes
-from kubelet.runtime_service import (CONTAINER_RUNNING, ContainerConfig, ContainerEvent,
-                                     ContainerStatus, ExecResult, PodSandboxConfig,
-                                     PodSandboxStatus, RuntimeService)
+from cri.api import (CONTAINER_RUNNING, ContainerConfig, ContainerEvent, ContainerStatus,
+                     ExecResult, PodSandboxConfig, PodSandboxStatus, RuntimeService)
+from cri.containers import Containers
+from cri.images import Images
+from cri.sandboxes import Sandboxes
 
 # A unix socket path holds at most 107 bytes: <shim root>/<32 hex id>/shim.sock must fit.
 _SOCKET_PATH_ROOM = 107 - len("/0123456789abcdef0123456789abcdef/shim.sock")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import shim
 
-log = logging.getLogger("kubelet.exits")
+log = logging.getLogger("cri.exits")
 
 # (container ID, how it ended, or None when the shim went away without saying)
 ExitHandler = Callable[[str, "shim.ExitStatus | None"], None]

@@ -14,8 +14,8 @@ from runtime import capabilities as caps_mod
 from runtime.default_spec import default_spec
 from runtime.image_bundle import read_in_root
 
-from kubelet import seccomp_profiles
-from kubelet.runtime_service import ContainerConfig
+from cri import seccomp_profiles
+from cri.api import ContainerConfig
 
 # containerd's default capability set for CRI containers (docker's, too).
 DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",

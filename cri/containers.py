@@ -16,16 +16,15 @@ import shim
 from overlay import layers, snapshots
 from overlay.errors import ImageError
 
+from cri import container_spec
+from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, CONTAINER_UNKNOWN,
+                     ContainerConfig, ContainerEvent, ContainerMetadata, ContainerStatus, CRIError,
+                     ExecResult, NotFound, PodSandboxConfig)
+from cri.checkpoint import Records
+from cri.exit_watcher import ExitWatcher
+from cri.images import Images, repo_digest
+from cri.sandboxes import Sandboxes
 from kubeapi import timefmt
-from kubelet import container_spec
-from kubelet.checkpoint import Records
-from kubelet.cri_images import Images, repo_digest
-from kubelet.cri_sandbox import Sandboxes
-from kubelet.exit_watcher import ExitWatcher
-from kubelet.runtime_service import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING,
-                                     CONTAINER_UNKNOWN, ContainerConfig, ContainerEvent,
-                                     ContainerMetadata, ContainerStatus, CRIError, ExecResult,
-                                     NotFound, PodSandboxConfig)
 
 EventHandler = Callable[[ContainerEvent], None]
 

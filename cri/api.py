@@ -1,6 +1,7 @@
-"""The CRI-like runtime service the kubelet drives: the CRI's verbs and meanings
+"""The CRI runtime and image services the kubelet drives: the CRI's verbs and messages
 (k8s.io/cri-api RuntimeService and ImageService) as Python calls and dataclasses. The kubelet
-knows only this interface; cri_runtime.py implements it on runtime + shim + overlay + cni.
+knows only this interface; service.py implements it on runtime + shim + overlay + cni, fake.py
+in memory for the kubelet's unit tests.
 
 Times are nanoseconds since the epoch (0: not yet), as in the CRI."""
 from __future__ import annotations

@@ -15,11 +15,11 @@ import json
 import os
 import platform
 
+from overlay.manifest import host_platform
 from runtime import seccomp
 from runtime.errors import ConfigError
 
-from kubelet import machine
-from kubelet.runtime_service import SecurityProfile
+from cri.api import SecurityProfile
 
 EPERM, ENOSYS = 1, 38
 
@@ -122,7 +122,7 @@ def _applies(entry: dict, capabilities: list[str]) -> bool:
     """Docker's includes (every capability held, this architecture, the kernel at least) and
     excludes (any capability held, this architecture); architectures by their Go names, as
     the Node reports its own."""
-    goarch = machine.architecture()
+    goarch = host_platform()[1]
     includes, excludes = entry.get("includes") or {}, entry.get("excludes") or {}
     if not set(includes.get("caps") or []) <= set(capabilities):
         return False

@@ -10,7 +10,7 @@ from overlay import gc as image_gc, images, pull, reference
 from overlay.errors import ImageError
 from overlay.store import Store
 
-from kubelet.runtime_service import CRIError, Image, ImageNotFound, ImageService
+from cri.api import CRIError, Image, ImageNotFound, ImageService
 
 
 def repo_digest(record: images.Image) -> str:

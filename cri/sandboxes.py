@@ -19,10 +19,10 @@ from cni.invoker import CNI, RuntimeConf
 from netns import named
 from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2
 
-from kubelet import pinns
-from kubelet.checkpoint import Records
-from kubelet.runtime_service import (SANDBOX_NOTREADY, SANDBOX_READY, CRIError, NotFound,
-                                     PodSandboxConfig, PodSandboxMetadata, PodSandboxStatus)
+from cri import pinns
+from cri.api import (SANDBOX_NOTREADY, SANDBOX_READY, CRIError, NotFound, PodSandboxConfig,
+                     PodSandboxMetadata, PodSandboxStatus)
+from cri.checkpoint import Records
 
 SHM_SIZE = 64 << 20   # containerd's default /dev/shm size for a pod
 IFNAME = "eth0"
