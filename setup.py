@@ -18,5 +18,5 @@ class BuildExtAndExecStub(build_ext):
                         os.path.join(out_dir, "exec_stub"), "runtime/exec_stub.c"], check=True)
 
 
-setup(cffi_modules=["overlay/mount_build.py:ffibuilder", "runtime/syscalls_build.py:ffibuilder"],
+setup(cffi_modules=["linux/_build.py:ffibuilder"],
       cmdclass={"build_ext": BuildExtAndExecStub})

@@ -10,26 +10,26 @@ import errno
 import os
 import threading
 
-from overlay.mount import MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, mount, umount2
-from runtime import syscalls
+from linux.constants import CLONE_NEWIPC, CLONE_NEWUTS, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
+from linux.syscalls import Syscalls
 
 
 def make_shared_dir(path: str) -> None:
     os.makedirs(path, mode=0o711, exist_ok=True)
     try:
-        mount(None, path, None, MS_SHARED | MS_REC)
+        Syscalls().mount(None, path, None, MS_SHARED | MS_REC)
     except OSError as e:
         if e.errno != errno.EINVAL:  # EINVAL: not a mount point yet
             raise
-        mount(path, path, None, MS_BIND | MS_REC)
-        mount(None, path, None, MS_SHARED | MS_REC)
+        Syscalls().mount(path, path, None, MS_BIND | MS_REC)
+        Syscalls().mount(None, path, None, MS_SHARED | MS_REC)
 
 
 def release_shared_dir(path: str) -> None:
     """Undoes make_shared_dir once nothing is pinned below it (tests, a kubelet's removal)."""
     while True:
         try:
-            umount2(path, MNT_DETACH)
+            Syscalls().umount2(path, MNT_DETACH)
         except OSError:
             return
 
@@ -45,17 +45,17 @@ def pin(directory: str, ipc: bool, uts: bool, hostname: str) -> dict[str, str]:
     for path in paths.values():
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
     failure: list[BaseException] = []
-    flags = (syscalls.CLONE_NEWIPC if ipc else 0) | (syscalls.CLONE_NEWUTS if uts else 0)
+    flags = (CLONE_NEWIPC if ipc else 0) | (CLONE_NEWUTS if uts else 0)
 
     def worker() -> None:
         # unshare() changes only this thread's namespaces; the thread ends right after.
         try:
-            syscalls.unshare(flags)
+            Syscalls().unshare(flags)
             if uts and hostname:
-                syscalls.sethostname(hostname)
+                Syscalls().sethostname(hostname)
             tid = threading.get_native_id()
             for kind, path in paths.items():
-                mount(f"/proc/self/task/{tid}/ns/{kind}", path, None, MS_BIND)
+                Syscalls().mount(f"/proc/self/task/{tid}/ns/{kind}", path, None, MS_BIND)
         except BaseException as e:  # reported to the caller below
             failure.append(e)
 
@@ -72,7 +72,7 @@ def unpin(paths: dict[str, str]) -> None:
     """Unmounts and removes the pins; the namespaces end with their last user. Repeatable."""
     for path in paths.values():
         try:
-            umount2(path, MNT_DETACH)
+            Syscalls().umount2(path, MNT_DETACH)
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.ENOENT):
                 raise

@@ -17,7 +17,8 @@ from cni import cache as cni_cache, conf as cni_conf
 from cni.errors import CNIError
 from cni.invoker import CNI, RuntimeConf
 from netns import named
-from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2
+from linux.constants import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID
+from linux.syscalls import Syscalls
 
 from cri import pinns
 from cri.api import (SANDBOX_NOTREADY, SANDBOX_READY, CRIError, NotFound, PodSandboxConfig,
@@ -114,8 +115,8 @@ class Sandboxes:
                       uts="uts" in pins, hostname=record["hostname"])
         if record["shm"]:
             os.mkdir(record["shm"], 0o755)
-            mount("shm", record["shm"], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  f"mode=1777,size={SHM_SIZE}")
+            Syscalls().mount("shm", record["shm"], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             f"mode=1777,size={SHM_SIZE}")
         if net is not None:
             named.create(record["id"], self.netns_dir)
             result = self.cni.add(net, self._runtime_conf(record))
@@ -171,7 +172,7 @@ class Sandboxes:
         pinns.unpin(record["pins"])
         if record["shm"]:
             try:
-                umount2(record["shm"], MNT_DETACH)
+                Syscalls().umount2(record["shm"], MNT_DETACH)
             except OSError as e:
                 if e.errno not in (errno.EINVAL, errno.ENOENT):
                     raise
@@ -208,7 +209,7 @@ class Sandboxes:
         d = self.records.dir(sandbox_id)
         pinns.unpin({"ipc": os.path.join(d, "ns", "ipc"), "uts": os.path.join(d, "ns", "uts")})
         try:
-            umount2(os.path.join(d, "shm"), MNT_DETACH)
+            Syscalls().umount2(os.path.join(d, "shm"), MNT_DETACH)
         except OSError:
             pass
         named.delete(sandbox_id, self.netns_dir)

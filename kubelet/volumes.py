@@ -18,7 +18,8 @@ import shutil
 import stat
 
 from kubeapi.quantity import parse_quantity
-from overlay.mount import MNT_DETACH, MS_NODEV, MS_NOSUID, mount, umount2
+from linux.constants import MNT_DETACH, MS_NODEV, MS_NOSUID
+from linux.syscalls import Syscalls
 
 from kubelet import atomic_writer, downward, pods
 from kubelet.atomic_writer import File
@@ -111,7 +112,7 @@ class Volumes:
         if os.path.ismount(target):
             return
         os.makedirs(target, exist_ok=True)
-        mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}")
+        Syscalls().mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}")
 
     # -- payloads -------------------------------------------------------------------------------
 
@@ -174,7 +175,7 @@ class Volumes:
         """Unmounts every volume of the pod (deepest first), then removes its directory."""
         directory = self.pod_dir(uid)
         for target in sorted(_mounts_below(directory), key=len, reverse=True):
-            umount2(target, MNT_DETACH)
+            Syscalls().umount2(target, MNT_DETACH)
         shutil.rmtree(directory, ignore_errors=True)
         if os.path.exists(directory):
             raise OSError(f"{directory} could not be removed")

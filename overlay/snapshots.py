@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 
-from overlay import layers as layers_mod, mount as mount_mod
+from linux import constants as lx
+from linux.syscalls import Syscalls
+from overlay import layers as layers_mod
 from overlay.errors import ImageError
 from overlay.store import Store, write_json_atomic
 
@@ -61,10 +63,10 @@ def create(store: Store, key: str, chain_ids: list[str], readonly: bool = False)
 
 def _mount(store: Store, lower: list[str], upper: str | None, work: str | None,
            target: str) -> None:
-    flags = mount_mod.MS_RDONLY if upper is None else 0
+    flags = lx.MS_RDONLY if upper is None else 0
     options = _options(lower, upper, work)
     if len(options) <= _MAX_OPTIONS:
-        mount_mod.mount("overlay", target, "overlay", flags, options)
+        Syscalls().mount("overlay", target, "overlay", flags, options)
         return
     # Too deep for absolute paths: name the layers relative to an fd of l/, which the kernel
     # resolves while it parses the options (thread-safe, unlike chdir).
@@ -75,7 +77,7 @@ def _mount(store: Store, lower: list[str], upper: str | None, work: str | None,
         options = _options(short, upper, work)
         if len(options) > _MAX_OPTIONS:
             raise ImageError(f"image has {len(lower)} layers: too many for one overlayfs mount")
-        mount_mod.mount("overlay", target, "overlay", flags, options)
+        Syscalls().mount("overlay", target, "overlay", flags, options)
     finally:
         os.close(fd)
 
@@ -97,11 +99,12 @@ def remove(store: Store, key: str) -> None:
     """Unmounts and deletes the snapshot; no error if it is gone already."""
     snap = path(store, key)
     target = os.path.join(snap, "rootfs")
+    syscalls = Syscalls()
     try:
-        mount_mod.umount2(target)
+        syscalls.umount2(target)
     except OSError as e:
         if e.errno == 16:  # EBUSY: a process still uses it; detach, it goes with the last user
-            mount_mod.umount2(target, mount_mod.MNT_DETACH)
+            syscalls.umount2(target, lx.MNT_DETACH)
         elif e.errno not in (22, 2):  # EINVAL: not mounted; ENOENT: no such snapshot
             raise
     _remove_tree(snap)

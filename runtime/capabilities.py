@@ -10,7 +10,7 @@ import os
 
 import _prctl
 
-from runtime import syscalls
+from linux.syscalls import Syscalls
 from runtime.errors import PycontainerError
 
 NAMES = (
@@ -57,7 +57,7 @@ def drop_bounding(keep: list[int]) -> None:
             _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
 
 
-def apply(caps: CapabilitySets, warn) -> None:
+def apply(syscalls: Syscalls, caps: CapabilitySets, warn) -> None:
     """Sets effective, permitted and inheritable exactly, then raises the ambient ones. As runc:
     an ambient capability the kernel refuses (one that is not both permitted and inheritable, as
     in runc 1.1's own default spec) is reported through `warn`, not a failure."""

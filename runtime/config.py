@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from overlay.mount import MS_BIND
+from linux.constants import MS_BIND
 from runtime import capabilities, fastjson, mount_options
 from runtime.errors import ConfigError
 

@@ -9,7 +9,8 @@ import os
 import stat
 import termios
 
-from runtime import mountfd, securejoin, syscalls
+from linux.syscalls import Syscalls
+from runtime import mountfd, securejoin
 from runtime.errors import PycontainerError
 
 # <asm-generic/ioctls.h>; Python's termios module does not export these two.
@@ -29,7 +30,7 @@ def open_pty() -> tuple[int, str]:
     return master, f"/dev/pts/{number}"
 
 
-def setup_in_container(console_socket: int, size: tuple[int, int] | None,
+def setup_in_container(syscalls: Syscalls, console_socket: int, size: tuple[int, int] | None,
                        bind_console: bool) -> None:
     """Gives the process a controlling terminal on a new pty and sends the master away.
 
@@ -43,7 +44,7 @@ def setup_in_container(console_socket: int, size: tuple[int, int] | None,
     os.close(master)
     os.close(console_socket)
     if bind_console:
-        _bind_console(slave)
+        _bind_console(syscalls, slave)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
@@ -51,7 +52,7 @@ def setup_in_container(console_socket: int, size: tuple[int, int] | None,
         os.close(slave)
 
 
-def _bind_console(slave: int) -> None:
+def _bind_console(syscalls: Syscalls, slave: int) -> None:
     """Binds the pty over /dev/console, which must be a file or a node of the container's own,
     not a symlink to follow (CVE-2025-52565); the pty bound is the one open, not a path."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -65,7 +66,7 @@ def _bind_console(slave: int) -> None:
             what = "a symlink" if stat.S_ISLNK(mode) else "not a file"
             raise PycontainerError(f"process.terminal: /dev/console in the container is {what}; "
                                    "refusing to bind the terminal over it")
-        os.close(mountfd.bind(slave, console.fd, recursive=False))
+        os.close(mountfd.bind(syscalls, slave, console.fd, recursive=False))
     finally:
         os.close(console.fd)
 

@@ -99,9 +99,10 @@ class Container:
             cgroup.destroy()
         self._wait_init_gone()
         if self.state.host_mounts:
+            from linux.syscalls import Syscalls
             from runtime import host_mounts
 
-            host_mounts.remove(self.state.host_mounts)
+            host_mounts.remove(Syscalls(), self.state.host_mounts)
         from runtime import config as config_mod, hooks
 
         poststop = config_mod.parse_hooks(self.state.config).get("poststop", [])

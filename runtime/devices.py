@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
+from linux.syscalls import Syscalls
 from runtime import mountfd, securejoin
 from runtime.config import Config, Device
 
@@ -47,7 +48,7 @@ def owns_dev(config: Config) -> bool:
     return not any(m.destination == "/dev" and m.is_bind for m in config.mounts)
 
 
-def populate(config: Config, in_user_namespace: bool) -> None:
+def populate(syscalls: Syscalls, config: Config, in_user_namespace: bool) -> None:
     """Creates the nodes and symlinks, each through a descriptor of its directory resolved inside
     the rootfs, so no symlink in the image can place one outside it."""
     root_fd = os.open(config.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -56,7 +57,7 @@ def populate(config: Config, in_user_namespace: bool) -> None:
         devices = {d.path: d for d in DEFAULT_DEVICES}
         devices.update((d.path, d) for d in config.devices)
         for device in devices.values():
-            _create(*dirs.parent_of(device.path), device, in_user_namespace)
+            _create(syscalls, *dirs.parent_of(device.path), device, in_user_namespace)
         links = list(_SYMLINKS)
         if os.path.exists("/proc/kcore"):
             links.append(("/proc/kcore", "/dev/core"))
@@ -97,7 +98,8 @@ class _Dirs:
             os.close(fd)
 
 
-def _create(dir_fd: int, name: str, device: Device, in_user_namespace: bool) -> None:
+def _create(syscalls: Syscalls, dir_fd: int, name: str, device: Device,
+            in_user_namespace: bool) -> None:
     try:
         os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -109,7 +111,7 @@ def _create(dir_fd: int, name: str, device: Device, in_user_namespace: bool) -> 
                          0o644, dir_fd=dir_fd))
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
-            os.close(mountfd.bind(device.path, fd, recursive=False))
+            os.close(mountfd.bind(syscalls, device.path, fd, recursive=False))
         finally:
             os.close(fd)
         return

@@ -12,7 +12,8 @@ import os
 
 import _prctl
 
-from runtime import exec_stub, init, namespaces, process_setup, seccomp, sync, syscalls
+from linux.syscalls import Syscalls
+from runtime import exec_stub, init, namespaces, process_setup, seccomp, sync
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
@@ -21,6 +22,7 @@ from runtime.errors import PycontainerError
 def spawn(container: Container, process: Process, console_fd: int, preserve_fds: int,
           warn) -> int:
     """Starts `process` in `container`; returns its PID once it has exec'd."""
+    syscalls = Syscalls()
     paths = _namespaces_to_join(container)
     cgroup = container.cgroup()
     raw_seccomp = (container.state.config.get("linux") or {}).get("seccomp")
@@ -35,19 +37,21 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     # (exe, fds, memory) before it has exec'd (CVE-2016-9962, CVE-2019-5736).
     _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
     stub_fd = exec_stub.sealed_copy()
-    own_pid_ns = namespaces.enter_pid_namespace_for_children(paths.pop("pid", None), "exec")
+    own_pid_ns = namespaces.enter_pid_namespace_for_children(syscalls, paths.pop("pid", None),
+                                                             "exec")
     pid = -1
     try:
         pid = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
     finally:
         if pid != 0:
-            namespaces.leave_pid_namespace_for_children(own_pid_ns)
+            namespaces.leave_pid_namespace_for_children(syscalls, own_pid_ns)
             if cgroup_fd is not None:
                 os.close(cgroup_fd)
     if pid == 0:
         try:
             reader.close()
-            _child(cgroup, paths, process, profile, writer, console_fd, preserve_fds, stub_fd)
+            _child(syscalls, cgroup, paths, process, profile, writer, console_fd, preserve_fds,
+                   stub_fd)
         finally:
             os._exit(1)
     os.close(stub_fd)
@@ -83,15 +87,16 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
     return result
 
 
-def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Profile | None,
-           writer: sync.Channel, console_fd: int, preserve_fds: int, stub_fd: int) -> None:
+def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
+           profile: seccomp.Profile | None, writer: sync.Channel, console_fd: int,
+           preserve_fds: int, stub_fd: int) -> None:
     """The process, from its fork to its exec: the container's cgroup and namespaces (its user
     namespace first, as the others may belong to it), then the process's own settings."""
     try:
         cgroup.add_self()
         # All of them opened before the first setns: once in the container's user namespace,
         # we may no longer open the (non-dumpable) init's /proc/PID/ns files.
-        init.join_namespaces(paths)
+        init.join_namespaces(syscalls, paths)
     except BaseException as e:  # noqa: BLE001 - reported as one line to the runtime
         writer.send(sync.ERROR, f"exec: {e}")
         os._exit(1)
@@ -100,10 +105,12 @@ def _child(cgroup, paths: dict[str, str], process: Process, profile: seccomp.Pro
             from runtime import console
 
             os.setsid()
-            console.setup_in_container(console_fd, process.console_size, bind_console=False)
+            console.setup_in_container(syscalls, console_fd, process.console_size,
+                                       bind_console=False)
         early, late = seccomp.timing(profile, process.no_new_privileges)
         path, env = init.prepare_process(
-            process, preserve_fds, early and seccomp.Filter(early), keep={writer.fd, stub_fd},
+            syscalls, process, preserve_fds, early and seccomp.Filter(early),
+            keep={writer.fd, stub_fd},
             warn=lambda message: writer.send(sync.WARNING, message))
         process_setup.execute(path, process.args, env, late and seccomp.Filter(late), stub_fd,
                               writer.fd)

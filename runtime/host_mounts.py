@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from overlay import mount as mnt
+from linux import constants as lx
+from linux.syscalls import Syscalls
 
 
 def _table() -> list[tuple[str, str]]:
@@ -32,10 +33,10 @@ def made_since(before: set[str], root: str) -> list[str]:
             if mount_id not in before and (point + "/").startswith(root)]
 
 
-def remove(points: list[str]) -> None:
+def remove(syscalls: Syscalls, points: list[str]) -> None:
     """Detaches each mount point, the last made first; those gone already are skipped."""
     for point in reversed(points):
         try:
-            mnt.umount2(point, mnt.MNT_DETACH)
+            syscalls.umount2(point, lx.MNT_DETACH)
         except OSError:
             pass

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import os
 
-from runtime import devices, fastjson, hooks, process_setup, rootfs, seccomp, sync, syscalls as s
+from linux import constants as lx
+from linux.syscalls import Syscalls
+from runtime import devices, fastjson, hooks, process_setup, rootfs, seccomp, sync
 from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
 from runtime.errors import ConfigError, PycontainerError
 
 class InitContext:
-    __slots__ = ("container_id", "exec_fifo_fd", "from_parent", "to_parent", "console_fd",
-                 "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs", "join_cgroup", "state",
-                 "joined", "stub_fd")
+    __slots__ = ("syscalls", "container_id", "exec_fifo_fd", "from_parent", "to_parent",
+                 "console_fd", "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs",
+                 "join_cgroup", "state", "joined", "stub_fd")
 
-    def __init__(self, container_id: str, exec_fifo_fd: int, from_parent: sync.Channel,
-                 to_parent: sync.Channel, console_fd: int, preserve_fds: int, no_pivot: bool,
-                 new_keyring: bool, cgroup_dirs: dict[str, str], join_cgroup, stub_fd: int) -> None:
+    def __init__(self, syscalls: Syscalls, container_id: str, exec_fifo_fd: int,
+                 from_parent: sync.Channel, to_parent: sync.Channel, console_fd: int,
+                 preserve_fds: int, no_pivot: bool, new_keyring: bool,
+                 cgroup_dirs: dict[str, str], join_cgroup, stub_fd: int) -> None:
+        self.syscalls = syscalls
         self.container_id = container_id
         # O_PATH, opened by the runtime: the state dir may be out of reach of the container's
         # user, and a descriptor of the directory itself would lead out of the container.
@@ -77,6 +81,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
+    syscalls = ctx.syscalls
     # First of all: whatever the init makes from here on (memory, children) is the container's.
     ctx.join_cgroup()
     # Then nothing of the runtime's stays open in here but what the init itself needs.
@@ -86,31 +91,19 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
     if config.new_namespace("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    join_namespaces({k: v for k, v in config.namespaces.items() if v and k != "pid"})
+    join_namespaces(syscalls, {k: v for k, v in config.namespaces.items() if v and k != "pid"})
     # A cgroup2 mount shows the cgroup namespace's root: it must exist before the mounts.
     _enter_cgroup(config, ctx)
     if config.hostname:
-        s.sethostname(config.hostname)
+        syscalls.sethostname(config.hostname)
     if config.domainname:
-        s.setdomainname(config.domainname)
+        syscalls.setdomainname(config.domainname)
     if ctx.new_keyring:
-        _join_keyring(ctx.container_id)
+        _join_keyring(syscalls, ctx.container_id)
     os.setsid()
 
     process = config.process
-    own_mount_ns = config.has_namespace("mount")
-    if own_mount_ns:
-        rootfs.prepare(config)
-    else:
-        _refuse_without_mount_namespace(config)
-    rootfs.mount_all(config, ctx.cgroup_dirs)
-    try:
-        rootfs.make_cwd(config, process.cwd)
-    except OSError as e:
-        raise ConfigError("process.cwd", f"{process.cwd}: {e.strerror}") from None
-    own_dev = devices.owns_dev(config)
-    if own_dev:
-        devices.populate(config, in_user_namespace=config.has_namespace("user"))
+    own_dev = mount_rootfs(syscalls, config, ctx.cgroup_dirs)
     if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
         ctx.to_parent.send(sync.HOOKS)
         _await(ctx, sync.HOOKS_DONE)
@@ -122,22 +115,48 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
         from runtime import console
     if config.hooks.get("startContainer"):
         hooks.preload()
-    if not own_mount_ns:
-        # As runc: pivot_root or a move of "/" would change the caller's own mount namespace.
-        _chroot(config.root_path)
-    elif ctx.no_pivot:
-        rootfs.move_root(config.root_path)
-    else:
-        rootfs.pivot(config.root_path)
+    enter_root(syscalls, config, ctx.no_pivot)
     if process.terminal:
-        console.setup_in_container(ctx.console_fd, process.console_size, bind_console=own_dev)
-    rootfs.finalize(config)
+        console.setup_in_container(syscalls, ctx.console_fd, process.console_size,
+                                   bind_console=own_dev)
+    rootfs.finalize(syscalls, config, "/")
     if not os.path.exists(f"/proc/self/fd/{ctx.exec_fifo_fd}"):
         raise PycontainerError("mounts: the container needs /proc mounted (procfs) to wait "
                                "for start")
-    return prepare_process(process, ctx.preserve_fds, early_filter,
+    return prepare_process(syscalls, process, ctx.preserve_fds, early_filter,
                            keep={ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.stub_fd},
                            warn=lambda message: ctx.to_parent.send(sync.WARNING, message))
+
+
+def mount_rootfs(syscalls: Syscalls, config: Config, cgroup_dirs: dict[str, str]) -> bool:
+    """The container's filesystems, before the hooks run: the rootfs made a mount point cut off
+    from the host's mount events (with a mount namespace of its own), the config's mounts, the
+    working directory, /dev. Returns whether /dev is the container's own."""
+    if config.has_namespace("mount"):
+        rootfs.prepare(syscalls, config)
+    else:
+        _refuse_without_mount_namespace(config)
+    rootfs.mount_all(syscalls, config, cgroup_dirs)
+    cwd = config.process.cwd
+    try:
+        rootfs.make_cwd(config, cwd)
+    except OSError as e:
+        raise ConfigError("process.cwd", f"{cwd}: {e.strerror}") from None
+    own_dev = devices.owns_dev(config)
+    if own_dev:
+        devices.populate(syscalls, config, in_user_namespace=config.has_namespace("user"))
+    return own_dev
+
+
+def enter_root(syscalls: Syscalls, config: Config, no_pivot: bool) -> None:
+    """Makes the rootfs this process's "/"."""
+    if not config.has_namespace("mount"):
+        # As runc: pivot_root or a move of "/" would change the caller's own mount namespace.
+        _chroot(syscalls, config.root_path)
+    elif no_pivot:
+        rootfs.move_root(syscalls, config.root_path)
+    else:
+        rootfs.pivot(syscalls, config.root_path)
 
 
 def _refuse_without_mount_namespace(config: Config) -> None:
@@ -151,9 +170,9 @@ def _refuse_without_mount_namespace(config: Config) -> None:
                               "(linux.namespaces has no \"mount\")")
 
 
-def _chroot(root: str) -> None:
+def _chroot(syscalls: Syscalls, root: str) -> None:
     os.chdir(root)
-    os.chroot(".")
+    syscalls.chroot(".")
     os.chdir("/")
 
 
@@ -178,11 +197,11 @@ def _enter_cgroup(config: Config, ctx: InitContext) -> None:
     if not ctx.joined:
         _await(ctx, sync.JOINED)
     if config.new_namespace("cgroup"):
-        s.unshare(s.CLONE_NEWCGROUP)
+        ctx.syscalls.unshare(lx.CLONE_NEWCGROUP)
 
 
-def prepare_process(process: Process, preserve_fds: int, early_filter=None, *,
-                    keep: set[int], warn) -> tuple[str, dict[str, str]]:
+def prepare_process(syscalls: Syscalls, process: Process, preserve_fds: int, early_filter=None,
+                    *, keep: set[int], warn) -> tuple[str, dict[str, str]]:
     """User, capabilities, rlimits, cwd, environment; returns the executable and environment.
     Shared by init and `exec`. `early_filter`: seccomp to load while still privileged; `keep`:
     our own descriptors still needed until execve (close-on-exec); `warn`: where to report
@@ -196,7 +215,7 @@ def prepare_process(process: Process, preserve_fds: int, early_filter=None, *,
     path = process_setup.find_executable(process.args[0], env)
     if early_filter is not None:
         early_filter.load()
-    process_setup.switch_user(process, _setgroups_allowed(), warn)
+    process_setup.switch_user(syscalls, process, _setgroups_allowed(), warn)
     if not in_cwd and not process_setup.chdir(process.cwd):
         raise PycontainerError(f"process.cwd: {process.cwd}: permission denied")
     process_setup.check_cwd_inside_root(process.cwd)
@@ -214,7 +233,7 @@ def _setgroups_allowed() -> bool:
         return True
 
 
-def join_namespaces(paths: dict[str, str]) -> None:
+def join_namespaces(syscalls: Syscalls, paths: dict[str, str]) -> None:
     """setns into each namespace given by path, in JOIN_ORDER."""
     fds = []
     try:
@@ -226,7 +245,7 @@ def join_namespaces(paths: dict[str, str]) -> None:
                     raise PycontainerError(f"linux.namespaces: {kind} {paths[kind]}: {e.strerror}") from None
         for kind, fd in fds:
             try:
-                s.setns(fd, CLONE_FLAGS.get(kind, 0))
+                syscalls.setns(fd, CLONE_FLAGS.get(kind, 0))
             except OSError as e:
                 raise PycontainerError(f"linux.namespaces: join {kind} {paths[kind]}: {e.strerror}") from None
     finally:
@@ -234,9 +253,9 @@ def join_namespaces(paths: dict[str, str]) -> None:
             os.close(fd)
 
 
-def _join_keyring(container_id: str) -> None:
+def _join_keyring(syscalls: Syscalls, container_id: str) -> None:
     try:
-        s.join_session_keyring(f"_ses.{container_id}")
+        syscalls.join_session_keyring(f"_ses.{container_id}")
     except OSError as e:
         # No keyring support (ENOSYS) or none allowed here (EACCES under some LSMs): runc
         # carries on too; the container simply shares no keys.

@@ -13,7 +13,8 @@ import _signal
 
 import _prctl
 
-from runtime import devices, exec_stub, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync, syscalls
+from linux.syscalls import Syscalls
+from runtime import devices, exec_stub, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -54,6 +55,7 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
                   rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
                   annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
                   namespace_paths={}, cgroup_hierarchies=hierarchies.to_dict())
+    syscalls = Syscalls()
     # The init shares our mount namespace: what it mounts there is ours to remove later.
     mounts_before = None if config.has_namespace("mount") else host_mounts.snapshot()
     try:
@@ -63,7 +65,7 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
         cgroup.create()
         cgroup.apply(resources)
         state_dir.make_fifo()
-        _spawn(config, state_dir, state, cgroup, opts)
+        _spawn(syscalls, config, state_dir, state, cgroup, opts)
         if mounts_before is not None:
             state.host_mounts = host_mounts.made_since(mounts_before, config.root_path)
             state_dir.save(state)
@@ -73,7 +75,7 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
     except BaseException:
         _undo(state, cgroup, state_dir)
         if mounts_before is not None:
-            host_mounts.remove(host_mounts.made_since(mounts_before, config.root_path))
+            host_mounts.remove(syscalls, host_mounts.made_since(mounts_before, config.root_path))
         raise
 
 
@@ -84,7 +86,8 @@ def cgroup_resources(config: Config) -> dict:
     return resources
 
 
-def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: CreateOptions) -> None:
+def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State, cgroup,
+           opts: CreateOptions) -> None:
     from_child, child_out = sync.pair()
     child_in, to_child = sync.pair()
     flags = 0
@@ -99,7 +102,8 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
     stub_fd = exec_stub.sealed_copy()
     cgroup_fd = cgroup.clone_into_fd()
-    own_pid_ns = namespaces.enter_pid_namespace_for_children(config.namespaces.get("pid", ""))
+    own_pid_ns = namespaces.enter_pid_namespace_for_children(syscalls,
+                                                             config.namespaces.get("pid", ""))
     pid = -1
     try:
         pid = (syscalls.clone(flags) if cgroup_fd is None
@@ -107,7 +111,7 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
     finally:
         if pid != 0:
             # The child lives in the joined PID namespace for good; only we go back.
-            namespaces.leave_pid_namespace_for_children(own_pid_ns)
+            namespaces.leave_pid_namespace_for_children(syscalls, own_pid_ns)
             if cgroup_fd is not None:
                 os.close(cgroup_fd)
     if pid == 0:
@@ -119,9 +123,10 @@ def _spawn(config: Config, state_dir: StateDir, state: State, cgroup, opts: Crea
             from runtime import init
 
             ctx = init.InitContext(
-                container_id=state.id, exec_fifo_fd=fifo_fd, from_parent=child_in,
-                to_parent=child_out, console_fd=opts.console_fd, preserve_fds=opts.preserve_fds,
-                no_pivot=opts.no_pivot, new_keyring=not opts.no_new_keyring,
+                syscalls=syscalls, container_id=state.id, exec_fifo_fd=fifo_fd,
+                from_parent=child_in, to_parent=child_out, console_fd=opts.console_fd,
+                preserve_fds=opts.preserve_fds, no_pivot=opts.no_pivot,
+                new_keyring=not opts.no_new_keyring,
                 cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self, stub_fd=stub_fd)
             init.run_container_init(config, ctx)
         finally:

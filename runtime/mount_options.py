@@ -6,7 +6,7 @@ the kernel, which judges it.
 """
 from __future__ import annotations
 
-from overlay import mount as m
+from linux import constants as m
 from runtime.errors import ConfigError
 
 # name -> (flags to set, flags to clear)

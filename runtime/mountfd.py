@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 
-from overlay import mount as mnt
-from runtime import syscalls as s
+from linux import constants as lx
+from linux.syscalls import Syscalls
 
-AT_FDCWD = -100
 # Looking a checked path up again: nothing may have become a symlink since.
-_REOPEN = s.RESOLVE_IN_ROOT | s.RESOLVE_NO_SYMLINKS | s.RESOLVE_NO_MAGICLINKS
+_REOPEN = lx.RESOLVE_IN_ROOT | lx.RESOLVE_NO_SYMLINKS | lx.RESOLVE_NO_MAGICLINKS
 
 
 def fd_path(fd: int) -> str:
@@ -24,83 +23,84 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def bind(source: str | int, target_fd: int, recursive: bool) -> int:
+def bind(syscalls: Syscalls, source: str | int, target_fd: int, recursive: bool) -> int:
     """Binds `source` (a path as the runtime sees it, or a descriptor: of a file, or of a mount
     to copy) on top of `target_fd`; returns a descriptor of the new mount's root (the caller
     closes it)."""
-    flags = s.OPEN_TREE_CLONE | (s.AT_RECURSIVE if recursive else 0)
+    flags = lx.OPEN_TREE_CLONE | (lx.AT_RECURSIVE if recursive else 0)
     if isinstance(source, int):
-        tree = s.open_tree(source, "", flags | s.AT_EMPTY_PATH)
+        tree = syscalls.open_tree(source, "", flags | lx.AT_EMPTY_PATH)
     else:
-        tree = s.open_tree(AT_FDCWD, source, flags)
+        tree = syscalls.open_tree(lx.AT_FDCWD, source, flags)
     try:
-        s.move_mount_fds(tree, target_fd)
+        syscalls.move_mount(tree, target_fd)
     except BaseException:
         os.close(tree)
         raise
     return tree
 
 
-def check_visible(root_fd: int, inside: str, mount_fd: int) -> None:
+def check_visible(syscalls: Syscalls, root_fd: int, inside: str, mount_fd: int) -> None:
     """The mount `mount_fd` is what `inside` leads to now: nothing was swapped meanwhile."""
-    fd = s.openat2(root_fd, inside, os.O_PATH, _REOPEN)
+    fd = syscalls.openat2(root_fd, inside, os.O_PATH, _REOPEN)
     try:
-        if s.mount_id(fd) != s.mount_id(mount_fd):
+        if syscalls.mount_id(fd) != syscalls.mount_id(mount_fd):
             raise OSError(0, f"{inside}: the new mount is not where it was made (moved meanwhile)")
     finally:
         os.close(fd)
 
 
-def mount_new(root_fd: int, target_fd: int, inside: str, source: str | None, fstype: str,
-              flags: int, data: str | None) -> int:
+def mount_new(syscalls: Syscalls, root_fd: int, target_fd: int, inside: str,
+              source: str | None, fstype: str, flags: int, data: str | None) -> int:
     """Mounts a new `fstype` filesystem on top of `target_fd`, which is `inside` the root
     `root_fd`; returns a descriptor of the new mount's root (the caller closes it)."""
-    mnt.mount(source, fd_path(target_fd), fstype, flags, data)
-    return reopen_top(root_fd, target_fd, inside)
+    syscalls.mount(source, fd_path(target_fd), fstype, flags, data)
+    return reopen_top(syscalls, root_fd, target_fd, inside)
 
 
-def reopen_top(root_fd: int, covered_fd: int, inside: str) -> int:
+def reopen_top(syscalls: Syscalls, root_fd: int, covered_fd: int, inside: str) -> int:
     """The mount now on top of `inside`, which must not be the one `covered_fd` is on."""
-    fd = s.openat2(root_fd, inside, os.O_PATH, _REOPEN)
-    if s.mount_id(fd) == s.mount_id(covered_fd):
+    fd = syscalls.openat2(root_fd, inside, os.O_PATH, _REOPEN)
+    if syscalls.mount_id(fd) == syscalls.mount_id(covered_fd):
         os.close(fd)
         raise OSError(0, f"{inside}: the new mount is not where it was made (moved meanwhile)")
     return fd
 
 
-def remount(fd: int, flags: int, data: str | None = None) -> None:
+def remount(syscalls: Syscalls, fd: int, flags: int, data: str | None = None) -> None:
     """Remounts the mount whose root is `fd` with `flags`, keeping the flags the kernel would
     refuse to clear on a mount inherited from a more privileged mount namespace."""
-    current = os.fstatvfs(fd).f_flag & (mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC)
-    mnt.mount(None, fd_path(fd), None, mnt.MS_REMOUNT | flags | current, data)
+    current = os.fstatvfs(fd).f_flag & (lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC)
+    syscalls.mount(None, fd_path(fd), None, lx.MS_REMOUNT | flags | current, data)
 
 
-def set_propagation(fd: int, flag: int) -> None:
-    mnt.mount(None, fd_path(fd), None, flag)
+def set_propagation(syscalls: Syscalls, fd: int, flag: int) -> None:
+    syscalls.mount(None, fd_path(fd), None, flag)
 
 
-def read_only_bind(target_fd: int) -> int:
+def read_only_bind(syscalls: Syscalls, target_fd: int) -> int:
     """A read-only recursive bind of `target_fd` onto itself, as mount --bind -o ro; returns the
     new mount's descriptor."""
-    tree = s.open_tree(target_fd, "", s.OPEN_TREE_CLONE | s.AT_RECURSIVE | s.AT_EMPTY_PATH)
+    tree = syscalls.open_tree(target_fd, "",
+                              lx.OPEN_TREE_CLONE | lx.AT_RECURSIVE | lx.AT_EMPTY_PATH)
     try:
         # Set on the detached copy: only its top mount, as a remount of a bind would.
-        s.mount_setattr_fd(tree, s.MOUNT_ATTR_RDONLY)
-        s.move_mount_fds(tree, target_fd)
+        syscalls.mount_setattr(tree, lx.MOUNT_ATTR_RDONLY)
+        syscalls.move_mount(tree, target_fd)
     except BaseException:
         os.close(tree)
         raise
     return tree
 
 
-def empty_read_only_tmpfs() -> int:
+def empty_read_only_tmpfs(syscalls: Syscalls) -> int:
     """A detached, read-only, empty tmpfs (for masked directories)."""
-    context = s.fsopen("tmpfs")
+    context = syscalls.fsopen("tmpfs")
     try:
-        s.fsconfig(context, s.FSCONFIG_SET_STRING, "nr_blocks", "1")
-        s.fsconfig(context, s.FSCONFIG_SET_STRING, "nr_inodes", "1")
-        s.fsconfig(context, s.FSCONFIG_CMD_CREATE)
-        return s.fsmount(context, s.MOUNT_ATTR_RDONLY | s.MOUNT_ATTR_NOSUID | s.MOUNT_ATTR_NODEV |
-                         s.MOUNT_ATTR_NOEXEC)
+        syscalls.fsconfig(context, lx.FSCONFIG_SET_STRING, "nr_blocks", "1")
+        syscalls.fsconfig(context, lx.FSCONFIG_SET_STRING, "nr_inodes", "1")
+        syscalls.fsconfig(context, lx.FSCONFIG_CMD_CREATE)
+        return syscalls.fsmount(context, lx.MOUNT_ATTR_RDONLY | lx.MOUNT_ATTR_NOSUID |
+                                lx.MOUNT_ATTR_NODEV | lx.MOUNT_ATTR_NOEXEC)
     finally:
         os.close(context)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 
-from runtime import syscalls as s
+from linux import constants as lx
+from linux.syscalls import Syscalls
 from runtime.errors import PycontainerError
 
-CLONE_FLAGS = {"mount": s.CLONE_NEWNS, "uts": s.CLONE_NEWUTS, "ipc": s.CLONE_NEWIPC,
-               "user": s.CLONE_NEWUSER, "pid": s.CLONE_NEWPID, "network": s.CLONE_NEWNET,
-               "cgroup": s.CLONE_NEWCGROUP}
+CLONE_FLAGS = {"mount": lx.CLONE_NEWNS, "uts": lx.CLONE_NEWUTS, "ipc": lx.CLONE_NEWIPC,
+               "user": lx.CLONE_NEWUSER, "pid": lx.CLONE_NEWPID, "network": lx.CLONE_NEWNET,
+               "cgroup": lx.CLONE_NEWCGROUP}
 PROC_FILES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup",
               "mount": "mnt", "pid": "pid"}
 # setns order: the user namespace first (it grants the rights for the others), the mount
@@ -16,7 +17,8 @@ PROC_FILES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "cgr
 JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
 
 
-def enter_pid_namespace_for_children(path: str | None, field: str = "linux.namespaces") -> int:
+def enter_pid_namespace_for_children(syscalls: Syscalls, path: str | None,
+                                     field: str = "linux.namespaces") -> int:
     """setns(CLONE_NEWPID) moves only the children made afterwards, so that the next child is
     born in the namespace at `path`. Returns our own namespace to go back to after the fork
     (-1 when `path` is empty), which setns allows since it is still our active one; only the
@@ -27,7 +29,7 @@ def enter_pid_namespace_for_children(path: str | None, field: str = "linux.names
     try:
         target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            s.setns(target, s.CLONE_NEWPID)
+            syscalls.setns(target, lx.CLONE_NEWPID)
         finally:
             os.close(target)
     except OSError as e:
@@ -36,9 +38,9 @@ def enter_pid_namespace_for_children(path: str | None, field: str = "linux.names
     return own
 
 
-def leave_pid_namespace_for_children(own: int) -> None:
+def leave_pid_namespace_for_children(syscalls: Syscalls, own: int) -> None:
     if own >= 0:
         try:
-            s.setns(own, s.CLONE_NEWPID)
+            syscalls.setns(own, lx.CLONE_NEWPID)
         finally:
             os.close(own)

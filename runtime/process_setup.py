@@ -13,6 +13,7 @@ import _prctl  # python-prctl's C module: the Python wrapper costs 3 ms more to 
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal as signal
 
+from linux.syscalls import Syscalls
 from runtime import capabilities, exec_stub
 from runtime.config import Process
 from runtime.errors import PycontainerError
@@ -34,7 +35,7 @@ def _rlim(value: int) -> int:
     return -1 if value >= 2**63 else value
 
 
-def switch_user(process: Process, setgroups_allowed: bool, warn) -> None:
+def switch_user(syscalls: Syscalls, process: Process, setgroups_allowed: bool, warn) -> None:
     """Drops the bounding set, becomes the configured user keeping the permitted capabilities,
     then sets the exact capability sets."""
     caps = process.capabilities
@@ -48,7 +49,7 @@ def switch_user(process: Process, setgroups_allowed: bool, warn) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
     _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 0)
     if caps is not None:
-        capabilities.apply(caps, warn)
+        capabilities.apply(syscalls, caps, warn)
     if user.umask is not None:
         os.umask(user.umask)
     if process.no_new_privileges:

@@ -7,33 +7,35 @@ import errno
 import os
 import stat
 
-from overlay import mount as mnt
-from runtime import mountfd, procfs, securejoin, syscalls as s
+from linux import constants as lx
+from linux.syscalls import Syscalls
+from runtime import mountfd, procfs, securejoin
 from runtime.config import Config, Mount
 from runtime.errors import ConfigError
 
-_PROPAGATION = {"shared": mnt.MS_SHARED, "slave": mnt.MS_SLAVE, "private": mnt.MS_PRIVATE,
-                "unbindable": mnt.MS_UNBINDABLE}
+_PROPAGATION = {"shared": lx.MS_SHARED, "slave": lx.MS_SLAVE, "private": lx.MS_PRIVATE,
+                "unbindable": lx.MS_UNBINDABLE}
 
 
 def propagation_flags(name: str) -> int:
     """rootfsPropagation name -> mount flags; runc's default is a recursive slave."""
     if not name:
-        return mnt.MS_SLAVE | mnt.MS_REC
+        return lx.MS_SLAVE | lx.MS_REC
     if name.startswith("r"):
-        return _PROPAGATION[name[1:]] | mnt.MS_REC
+        return _PROPAGATION[name[1:]] | lx.MS_REC
     return _PROPAGATION[name]
 
 
-def prepare(config: Config) -> None:
+def prepare(syscalls: Syscalls, config: Config) -> None:
     """Cuts the new mount namespace off from the host's events and makes the rootfs a mount point
     (pivot_root needs one)."""
     flags = propagation_flags(config.rootfs_propagation)
-    mnt.mount(None, "/", None, flags)
-    if flags & mnt.MS_SHARED:
+    syscalls.mount(None, "/", None, flags)
+    if flags & lx.MS_SHARED:
         # pivot_root refuses a new root whose parent mount is shared.
-        mnt.mount(None, _mount_point_of(os.path.dirname(config.root_path)), None, mnt.MS_PRIVATE)
-    mnt.mount(config.root_path, config.root_path, None, mnt.MS_BIND | mnt.MS_REC)
+        syscalls.mount(None, _mount_point_of(os.path.dirname(config.root_path)), None,
+                       lx.MS_PRIVATE)
+    syscalls.mount(config.root_path, config.root_path, None, lx.MS_BIND | lx.MS_REC)
 
 
 def _mount_point_of(path: str) -> str:
@@ -46,7 +48,7 @@ def _mount_point_of(path: str) -> str:
     return best
 
 
-def mount_all(config: Config, cgroup_dirs: dict[str, str]) -> None:
+def mount_all(syscalls: Syscalls, config: Config, cgroup_dirs: dict[str, str]) -> None:
     """The config's mounts, each resolved inside the rootfs and made onto a descriptor."""
     if not config.mounts:
         return
@@ -54,18 +56,19 @@ def mount_all(config: Config, cgroup_dirs: dict[str, str]) -> None:
     try:
         for m in config.mounts:
             try:
-                _mount_one(config, root_fd, m, cgroup_dirs)
+                _mount_one(syscalls, config, root_fd, m, cgroup_dirs)
             except OSError as e:
                 raise ConfigError(m.field, f"{m.destination}: {e.strerror or e}") from None
     finally:
         os.close(root_fd)
 
 
-def _mount_one(config: Config, root_fd: int, m: Mount, cgroup_dirs: dict[str, str]) -> None:
+def _mount_one(syscalls: Syscalls, config: Config, root_fd: int, m: Mount,
+               cgroup_dirs: dict[str, str]) -> None:
     tree = None
     if m.is_bind:
-        tree = s.open_tree(mountfd.AT_FDCWD, m.source,
-                           s.OPEN_TREE_CLONE | (s.AT_RECURSIVE if m.flags & mnt.MS_REC else 0))
+        tree = syscalls.open_tree(lx.AT_FDCWD, m.source, lx.OPEN_TREE_CLONE |
+                                  (lx.AT_RECURSIVE if m.flags & lx.MS_REC else 0))
     try:
         if m.type in ("proc", "sysfs") and tree is None:
             target = _real_directory(root_fd, m)
@@ -73,12 +76,12 @@ def _mount_one(config: Config, root_fd: int, m: Mount, cgroup_dirs: dict[str, st
             is_dir = tree is None or stat.S_ISDIR(os.fstat(tree).st_mode)
             target = securejoin.walk(root_fd, m.destination, create="dir" if is_dir else "file")
         try:
-            _check_destination(m, target.path, tree)
-            top = _mount_at(config, root_fd, m, target, tree, cgroup_dirs)
+            _check_destination(syscalls, m, target.path, tree)
+            top = _mount_at(syscalls, config, root_fd, m, target, tree, cgroup_dirs)
             tree = None  # top now owns it
             try:
                 for flag in m.propagation:
-                    mountfd.set_propagation(top, flag)
+                    mountfd.set_propagation(syscalls, top, flag)
             finally:
                 os.close(top)
         finally:
@@ -100,18 +103,18 @@ def _real_directory(root_fd: int, m: Mount) -> securejoin.Found:
                       f"refusing to mount {m.type} there")
 
 
-def _check_destination(m: Mount, inside: str, tree: int | None) -> None:
+def _check_destination(syscalls: Syscalls, m: Mount, inside: str, tree: int | None) -> None:
     if inside == "/":
         raise ConfigError(f"{m.field}.destination", f"{m.destination}: is the container's root "
                           "(after symlinks); refusing to mount over it")
-    problem = procfs.destination_problem(inside, m.type, tree)
+    problem = procfs.destination_problem(syscalls, inside, m.type, tree)
     if problem:
         raise ConfigError(f"{m.field}.destination", problem if inside == m.destination
                           else f"{m.destination} (leads to {problem})")
 
 
-def _mount_at(config: Config, root_fd: int, m: Mount, target: securejoin.Found,
-              tree: int | None, cgroup_dirs: dict[str, str]) -> int:
+def _mount_at(syscalls: Syscalls, config: Config, root_fd: int, m: Mount,
+              target: securejoin.Found, tree: int | None, cgroup_dirs: dict[str, str]) -> int:
     """Mounts `m` onto `target`; returns a descriptor of the new mount (which owns `tree`)."""
     if tree is not None:
         source_is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
@@ -119,27 +122,29 @@ def _mount_at(config: Config, root_fd: int, m: Mount, target: securejoin.Found,
             raise ConfigError(f"{m.field}.destination", f"{m.destination}: " + (
                 "not a directory, and the source is one" if source_is_dir else
                 "a directory, and the source is not"))
-        s.move_mount_fds(tree, target.fd)
-        mountfd.check_visible(root_fd, target.path, tree)
-        extra = m.flags & ~(mnt.MS_BIND | mnt.MS_REC | mnt.MS_REMOUNT)
+        syscalls.move_mount(tree, target.fd)
+        mountfd.check_visible(syscalls, root_fd, target.path, tree)
+        extra = m.flags & ~(lx.MS_BIND | lx.MS_REC | lx.MS_REMOUNT)
         if extra:
-            mountfd.remount(tree, mnt.MS_BIND | extra | (m.flags & mnt.MS_REC))
+            mountfd.remount(syscalls, tree, lx.MS_BIND | extra | (m.flags & lx.MS_REC))
         return tree
     if m.type == "cgroup":
-        return _mount_cgroups(root_fd, target, m, cgroup_dirs, config.new_namespace("cgroup"))
+        return _mount_cgroups(syscalls, root_fd, target, m, cgroup_dirs,
+                              config.new_namespace("cgroup"))
     if "tmpcopyup" in m.options and stat.S_ISDIR(target.st.st_mode):
-        return _mount_tmpfs_copy_up(root_fd, target, m)
-    return mountfd.mount_new(root_fd, target.fd, target.path, m.source or m.type, m.type,
-                             m.flags, m.data)
+        return _mount_tmpfs_copy_up(syscalls, root_fd, target, m)
+    return mountfd.mount_new(syscalls, root_fd, target.fd, target.path, m.source or m.type,
+                             m.type, m.flags, m.data)
 
 
-def _mount_tmpfs_copy_up(root_fd: int, target: securejoin.Found, m: Mount) -> int:
+def _mount_tmpfs_copy_up(syscalls: Syscalls, root_fd: int, target: securejoin.Found,
+                         m: Mount) -> int:
     """A tmpfs at `target` holding a copy of what the image has there. The image's directory is
     read through a descriptor opened before the tmpfs covers it."""
     image_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target.fd)
     try:
-        top = mountfd.mount_new(root_fd, target.fd, target.path, m.source or "tmpfs", "tmpfs",
-                                m.flags & ~mnt.MS_RDONLY, m.data)
+        top = mountfd.mount_new(syscalls, root_fd, target.fd, target.path, m.source or "tmpfs",
+                                "tmpfs", m.flags & ~lx.MS_RDONLY, m.data)
         try:
             new_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=top)
             try:
@@ -149,8 +154,9 @@ def _mount_tmpfs_copy_up(root_fd: int, target: securejoin.Found, m: Mount) -> in
                 _copy_tree(image_dir, new_dir)
             finally:
                 os.close(new_dir)
-            if m.flags & mnt.MS_RDONLY:
-                mnt.mount(None, mountfd.fd_path(top), None, mnt.MS_REMOUNT | m.flags, m.data)
+            if m.flags & lx.MS_RDONLY:
+                syscalls.mount(None, mountfd.fd_path(top), None, lx.MS_REMOUNT | m.flags,
+                               m.data)
         except BaseException:
             os.close(top)
             raise
@@ -206,35 +212,35 @@ def _copy_file(name: str, src_dir: int, dst_dir: int) -> None:
         os.close(src)
 
 
-def _remount(path: str, flags: int) -> None:
+def _remount(syscalls: Syscalls, path: str, flags: int) -> None:
     """Bind-remounts with `flags`, keeping the flags the kernel would refuse to clear."""
-    current = os.statvfs(path).f_flag & (mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC)
-    mnt.mount(None, path, None, mnt.MS_REMOUNT | flags | current)
+    current = os.statvfs(path).f_flag & (lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC)
+    syscalls.mount(None, path, None, lx.MS_REMOUNT | flags | current)
 
 
-def _mount_cgroups(root_fd: int, target: securejoin.Found, m: Mount,
+def _mount_cgroups(syscalls: Syscalls, root_fd: int, target: securejoin.Found, m: Mount,
                    cgroup_dirs: dict[str, str], own_cgroupns: bool) -> int:
     """The container's own cgroups at `target`: cgroup2 directly when the container has its own
     cgroup namespace on a unified host; otherwise (v1, hybrid) a tmpfs holding a bind mount of
     the container's directory in each hierarchy, as runc does."""
     if list(cgroup_dirs) == [""]:
         if own_cgroupns:
-            return mountfd.mount_new(root_fd, target.fd, target.path, "cgroup2", "cgroup2",
-                                     m.flags, None)
-        top = mountfd.bind(cgroup_dirs[""], target.fd, recursive=False)
-        mountfd.remount(top, mnt.MS_BIND | m.flags)
+            return mountfd.mount_new(syscalls, root_fd, target.fd, target.path, "cgroup2",
+                                     "cgroup2", m.flags, None)
+        top = mountfd.bind(syscalls, cgroup_dirs[""], target.fd, recursive=False)
+        mountfd.remount(syscalls, top, lx.MS_BIND | m.flags)
         return top
-    top = mountfd.mount_new(root_fd, target.fd, target.path, "tmpfs", "tmpfs",
-                            m.flags & ~mnt.MS_RDONLY, "mode=755")
+    top = mountfd.mount_new(syscalls, root_fd, target.fd, target.path, "tmpfs", "tmpfs",
+                            m.flags & ~lx.MS_RDONLY, "mode=755")
     try:
         for name, host_dir in cgroup_dirs.items():
             os.mkdir(name, 0o755, dir_fd=top)
             sub = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC,
                           dir_fd=top)
             try:
-                bound = mountfd.bind(host_dir, sub, recursive=False)
+                bound = mountfd.bind(syscalls, host_dir, sub, recursive=False)
                 try:
-                    mountfd.remount(bound, mnt.MS_BIND | m.flags)
+                    mountfd.remount(syscalls, bound, lx.MS_BIND | m.flags)
                 finally:
                     os.close(bound)
             finally:
@@ -242,8 +248,9 @@ def _mount_cgroups(root_fd: int, target: securejoin.Found, m: Mount,
             if "," in name:  # co-mounted controllers: "cpu" and "cpuacct" lead to "cpu,cpuacct"
                 for alias in name.split(","):
                     os.symlink(name, alias, dir_fd=top)
-        if m.flags & mnt.MS_RDONLY:
-            mnt.mount(None, mountfd.fd_path(top), None, mnt.MS_REMOUNT | m.flags, "mode=755")
+        if m.flags & lx.MS_RDONLY:
+            syscalls.mount(None, mountfd.fd_path(top), None, lx.MS_REMOUNT | m.flags,
+                           "mode=755")
     except BaseException:
         os.close(top)
         raise
@@ -263,31 +270,31 @@ def make_cwd(config: Config, cwd: str) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), cwd)
 
 
-def pivot(root: str) -> None:
+def pivot(syscalls: Syscalls, root: str) -> None:
     """Makes `root` the new "/" and detaches the old one so the host's tree is out of reach."""
     old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.chdir(root)
-        s.pivot_root(".", ".")
+        syscalls.pivot_root(".", ".")
         os.fchdir(old_root)
     finally:
         os.close(old_root)
     # The old root sits under the new one; a slave copy keeps the unmount from reaching the host.
-    mnt.mount(None, ".", None, mnt.MS_SLAVE | mnt.MS_REC)
-    mnt.umount2(".", mnt.MNT_DETACH)
+    syscalls.mount(None, ".", None, lx.MS_SLAVE | lx.MS_REC)
+    syscalls.umount2(".", lx.MNT_DETACH)
     os.chdir("/")
 
 
-def move_root(root: str) -> None:
+def move_root(syscalls: Syscalls, root: str) -> None:
     """--no-pivot: for roots on ramfs, where pivot_root cannot work; weaker than pivot_root."""
-    _detach_full_proc_and_sys(root)
+    _detach_full_proc_and_sys(syscalls, root)
     os.chdir(root)
-    mnt.mount(root, "/", None, mnt.MS_MOVE)
-    os.chroot(".")
+    syscalls.mount(root, "/", None, lx.MS_MOVE)
+    syscalls.chroot(".")
     os.chdir("/")
 
 
-def _detach_full_proc_and_sys(root: str) -> None:
+def _detach_full_proc_and_sys(syscalls: Syscalls, root: str) -> None:
     """The host's procfs and sysfs mounts would stay in the namespace under the moved root, and
     while a full one is there the kernel lets a user namespace inside the container mount a new
     procfs or sysfs without the masks. So they go first (covered with an empty tmpfs where they
@@ -300,41 +307,41 @@ def _detach_full_proc_and_sys(root: str) -> None:
     for point in points:
         try:
             # A slave first, so that the unmount does not travel back to the host.
-            mnt.mount(None, point, None, mnt.MS_SLAVE | mnt.MS_REC)
+            syscalls.mount(None, point, None, lx.MS_SLAVE | lx.MS_REC)
         except FileNotFoundError:
             continue  # under one detached already
         try:
-            mnt.umount2(point, mnt.MNT_DETACH)
+            syscalls.umount2(point, lx.MNT_DETACH)
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.EPERM):
                 raise
-            mnt.mount("tmpfs", point, "tmpfs", 0)
+            syscalls.mount("tmpfs", point, "tmpfs", 0)
 
 
-def finalize(config: Config) -> None:
-    """After pivot_root: sysctls, read-only and masked paths, a read-only root. Whatever is in
-    /proc is reached through a checked procfs descriptor (runtime.procfs)."""
+def finalize(syscalls: Syscalls, config: Config, root: str) -> None:
+    """After pivot_root (`root` is "/" then): sysctls, read-only and masked paths, a read-only
+    root. Whatever is in /proc is reached through a checked procfs descriptor (runtime.procfs)."""
     if config.sysctl or config.readonly_paths or config.masked_paths:
-        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        proc_fd = procfs.open_in_root(root_fd)
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        proc_fd = procfs.open_in_root(syscalls, root_fd)
         try:
             if config.sysctl:
-                _write_sysctls(config.sysctl, proc_fd)
-            _Covers(root_fd, proc_fd).apply(config)
+                _write_sysctls(syscalls, config.sysctl, proc_fd)
+            _Covers(syscalls, root_fd, proc_fd).apply(config)
         finally:
             os.close(root_fd)
             if proc_fd is not None:
                 os.close(proc_fd)
     if config.root_readonly:
-        _remount("/", mnt.MS_BIND | mnt.MS_RDONLY | mnt.MS_REC)
+        _remount(syscalls, root, lx.MS_BIND | lx.MS_RDONLY | lx.MS_REC)
 
 
-def _write_sysctls(sysctl: dict[str, str], proc_fd: int | None) -> None:
+def _write_sysctls(syscalls: Syscalls, sysctl: dict[str, str], proc_fd: int | None) -> None:
     if proc_fd is None:
         raise ConfigError("linux.sysctl", "needs a procfs mounted on the container's /proc")
     for key, value in sysctl.items():
         try:
-            procfs.write_sysctl(proc_fd, key, value)
+            procfs.write_sysctl(syscalls, proc_fd, key, value)
         except OSError as e:
             raise ConfigError("linux.sysctl", f"{key}: {_why(e)}") from None
 
@@ -352,10 +359,11 @@ class _Covers:
     path leads to. Below /proc, only procfs reached through no symlink, on the container's procfs
     mount or on one of the covers made here."""
 
-    def __init__(self, root_fd: int, proc_fd: int | None) -> None:
+    def __init__(self, syscalls: Syscalls, root_fd: int, proc_fd: int | None) -> None:
+        self.syscalls = syscalls
         self.root_fd = root_fd
         self.proc_fd = proc_fd
-        self.allowed = {s.mount_id(proc_fd)} if proc_fd is not None else set()
+        self.allowed = {syscalls.mount_id(proc_fd)} if proc_fd is not None else set()
         self.dev_null: int | None = None
         self.empty_dir: int | None = None
 
@@ -389,8 +397,8 @@ class _Covers:
     def _open(self, clean: str) -> int | None:
         try:
             if self.proc_fd is not None and clean.startswith("/proc/"):
-                fd = procfs.open_beneath(self.proc_fd, clean[len("/proc/"):])
-                if s.mount_id(fd) not in self.allowed:
+                fd = procfs.open_beneath(self.syscalls, self.proc_fd, clean[len("/proc/"):])
+                if self.syscalls.mount_id(fd) not in self.allowed:
                     os.close(fd)
                     raise OSError(errno.EXDEV, "another mount covers it in /proc")
                 return fd
@@ -399,9 +407,9 @@ class _Covers:
             return None
 
     def _read_only(self, fd: int, clean: str) -> int:
-        top = mountfd.read_only_bind(fd)
+        top = mountfd.read_only_bind(self.syscalls, fd)
         try:
-            return s.mount_id(top)
+            return self.syscalls.mount_id(top)
         finally:
             os.close(top)
 
@@ -412,14 +420,14 @@ class _Covers:
             if self.empty_dir is None:
                 # The first masked directory gets the tmpfs itself, the others copies of it: a
                 # tmpfs left detached would be unmounted at close, and that waits for RCU.
-                self.empty_dir = mountfd.empty_read_only_tmpfs()
-                s.move_mount_fds(self.empty_dir, fd)
-                return s.mount_id(self.empty_dir)
-            top = mountfd.bind(self.empty_dir, fd, recursive=False)
+                self.empty_dir = mountfd.empty_read_only_tmpfs(self.syscalls)
+                self.syscalls.move_mount(self.empty_dir, fd)
+                return self.syscalls.mount_id(self.empty_dir)
+            top = mountfd.bind(self.syscalls, self.empty_dir, fd, recursive=False)
         else:
-            top = mountfd.bind(self._null(), fd, recursive=False)
+            top = mountfd.bind(self.syscalls, self._null(), fd, recursive=False)
         try:
-            return s.mount_id(top)
+            return self.syscalls.mount_id(top)
         finally:
             os.close(top)
 

@@ -146,7 +146,7 @@ class Filter:
     __slots__ = ("_ctx",)
 
     def __init__(self, profile: Profile) -> None:
-        from runtime._syscalls import ffi, lib
+        from linux._native import ffi, lib
 
         ctx = lib.seccomp_init(profile.default_action)
         if ctx == ffi.NULL:
@@ -174,7 +174,7 @@ class Filter:
                                                       group or ffi.NULL), f"seccomp: rule for {name}")
 
     def load(self) -> None:
-        from runtime._syscalls import lib
+        from linux._native import lib
 
         _check(lib.seccomp_load(self._ctx), "seccomp: load")
         lib.seccomp_release(self._ctx)

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
+from linux import constants as lx
+from linux.syscalls import Syscalls
 from runtime import securejoin
-from runtime import syscalls as s
 
-IN_ROOT = s.RESOLVE_IN_ROOT | s.RESOLVE_NO_MAGICLINKS
+IN_ROOT = lx.RESOLVE_IN_ROOT | lx.RESOLVE_NO_MAGICLINKS
 # --no-pivot unmounts in the init's mount namespace: were that the caller's, the sandbox's
 # fresh namespaces take the blow instead of the host.
 SANDBOX = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -39,7 +40,7 @@ def resolve(root_fd: int, path: str, **kwargs) -> tuple[str, os.stat_result]:
 
 
 def kernel(root_fd: int, path: str) -> os.stat_result:
-    fd = s.openat2(root_fd, path, os.O_PATH, IN_ROOT)
+    fd = Syscalls().openat2(root_fd, path, os.O_PATH, IN_ROOT)
     try:
         return os.fstat(fd)
     finally:
@@ -64,7 +65,7 @@ def test_symlinks_resolve_as_the_kernel_does_in_root(tree, link, path, expected)
     assert inside == expected
     want = kernel(root_fd, path)
     assert (st.st_dev, st.st_ino) == (want.st_dev, want.st_ino)
-    with open(s.openat2(root_fd, path, os.O_RDONLY, IN_ROOT)) as f:
+    with open(Syscalls().openat2(root_fd, path, os.O_RDONLY, IN_ROOT)) as f:
         assert f.read() == "inside\n"
 
 

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from overlay import mount as syscalls
+from linux import constants as lx
 from runtime import mount_options, securejoin, signals
 from runtime.config import parse, parse_process
 from runtime.default_spec import default_spec
@@ -41,8 +41,8 @@ def test_securejoin_keeps_symlinks_inside(tmp_path):
 
 def test_mount_options():
     parsed = mount_options.parse(["rbind", "ro", "nosuid", "rprivate"], True, "mounts[0].options")
-    assert parsed.flags == syscalls.MS_BIND | syscalls.MS_REC | syscalls.MS_RDONLY | syscalls.MS_NOSUID
-    assert parsed.propagation == [syscalls.MS_PRIVATE | syscalls.MS_REC]
+    assert parsed.flags == lx.MS_BIND | lx.MS_REC | lx.MS_RDONLY | lx.MS_NOSUID
+    assert parsed.propagation == [lx.MS_PRIVATE | lx.MS_REC]
     parsed = mount_options.parse(["nosuid", "mode=755", "size=1m", "newinstance"], False, "m")
     assert parsed.data == "mode=755,size=1m,newinstance"
     assert mount_options.parse(["ro", "rw"], False, "m").flags == 0

@@ -1,7 +1,8 @@
-"""Build-time description of the libc and raw syscalls the runtime calls through cffi.
+"""Build-time description of every libc function and raw syscall the project calls through cffi
+(linux.syscalls wraps them; runtime.seccomp uses libseccomp directly).
 
-Compiled once at install (API mode): at run time `runtime._syscalls` is a plain extension module,
-so nothing parses C declarations on the container start path.
+Compiled once at install (API mode): at run time `linux._native` is a plain extension module, so
+nothing parses C declarations on the container start path.
 """
 from cffi import FFI
 
@@ -9,6 +10,9 @@ ffibuilder = FFI()
 
 ffibuilder.cdef(
     """
+    int mount(const char *source, const char *target, const char *filesystemtype,
+              unsigned long mountflags, const void *data);
+    int umount2(const char *target, int flags);
     long pyc_clone(unsigned long flags);
     long pyc_clone_into(unsigned long flags, int cgroup_fd);
     int unshare(int flags);
@@ -20,7 +24,7 @@ ffibuilder.cdef(
     int pyc_prctl(int option, unsigned long arg2, unsigned long arg3);
     int pyc_send_fd(int sock, int fd, const char *name);
 
-    /* Paths resolved and mounts made through descriptors (runtime.pathfd, runtime.mountfd) */
+    /* Paths resolved and mounts made through descriptors (runtime.securejoin, runtime.mountfd) */
     int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
     int pyc_open_tree(int dirfd, const char *path, unsigned int flags);
     int pyc_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
@@ -33,7 +37,7 @@ ffibuilder.cdef(
     long pyc_fstatfs_type(int fd);
     int pyc_mount_id(int fd, uint64_t *mount_id);
 
-    /* libseccomp, for linux.seccomp */
+    /* libseccomp, for runtime.seccomp (the config's linux.seccomp) */
     typedef void *scmp_filter_ctx;
     enum scmp_compare { SCMP_CMP_NE = 1, SCMP_CMP_LT = 2, SCMP_CMP_LE = 3, SCMP_CMP_EQ = 4,
                         SCMP_CMP_GE = 5, SCMP_CMP_GT = 6, SCMP_CMP_MASKED_EQ = 7 };
@@ -54,7 +58,7 @@ ffibuilder.cdef(
 )
 
 ffibuilder.set_source(
-    "runtime._syscalls",
+    "linux._native",
     r"""
     #define _GNU_SOURCE
     #include <sched.h>
@@ -62,6 +66,7 @@ ffibuilder.set_source(
     #include <stdint.h>
     #include <string.h>
     #include <seccomp.h>
+    #include <sys/mount.h>
     #include <sys/prctl.h>
     #include <sys/vfs.h>
     #include <sys/socket.h>
@@ -138,7 +143,8 @@ ffibuilder.set_source(
         return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
     }
 
-    /* The new mount API, called raw: glibc's <sys/mount.h> clashes with <linux/mount.h>. */
+    /* The new mount API, called raw: glibc has wrappers only since 2.36, and <linux/mount.h>,
+       which has the constants, clashes with <sys/mount.h>. */
     static int pyc_open_tree(int dirfd, const char *path, unsigned int flags) {
         return syscall(SYS_open_tree, dirfd, path, flags);
     }
