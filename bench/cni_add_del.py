@@ -1,12 +1,14 @@
 """Pod network setup cost: ADD+DEL of a bridge + host-local + portmap chain, the reference
-plugins against ours (by exec, and in-process as the kubelet runs them), in one run on the same
-machine; plus what a plugin process pays before doing anything (interpreter + imports).
+plugins against ours by exec (how containerd and podman call them) and in-process (how our
+kubelet runs them), the three sides alternating round by round in one run so that drift in
+the machine's load hits them all. Plugin start-up alone is bench/cni_plugin_start.py.
 
     sudo .venv/bin/python bench/cni_add_del.py [--rounds 30]
 
-Prints medians and ratios to the reference. Everything it creates (netns, bridge, rules,
-allocations) is removed at the end, and host-wide changes (ip_forward, the reference's iptables
-nat chains) are put back; addresses are in 198.18.0.0/15.
+Prints medians, p90 and the ratio of medians to the reference, and the machine's load.
+Everything it creates (netns, bridge, rules, allocations) is removed at the end, and host-wide
+changes (ip_forward, the reference's iptables nat chains) are put back; addresses are in
+198.18.0.0/15.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.cni_stats import load, median, ms, p90  # noqa: E402
 from cni import conf as cni_conf  # noqa: E402
 from cni import invoker  # noqa: E402
 from netns import links, named, rtnl, sysctl  # noqa: E402
 
 VENV_BIN = os.path.dirname(sys.executable)
 CNI_PATH = [VENV_BIN, "/usr/lib/cni"]
+WARM_UP = 3  # rounds not counted: bridge creation, page cache, the in-process imports
 
 
 def chain(name: str, bridge: str, data_dir: str, ours: bool) -> cni_conf.NetworkConfigList:
@@ -40,31 +43,30 @@ def chain(name: str, bridge: str, data_dir: str, ours: bool) -> cni_conf.Network
     return cni_conf.parse(json.dumps(raw).encode())
 
 
-def time_chain(cni: invoker.CNI, net, pod: str, rounds: int) -> tuple[list, list]:
-    rt = invoker.RuntimeConf("bench", pod, "eth0", capability_args={
-        "portMappings": [{"hostPort": 18999, "containerPort": 80, "protocol": "tcp"}]})
-    cni.add(net, rt)  # warm-up: bridge creation, page cache, imports
-    cni.delete(net, rt)
-    adds, dels = [], []
-    for _ in range(rounds):
+class Side:
+    """One way of running the chain, and its timings."""
+
+    def __init__(self, label: str, cni: invoker.CNI, net, pod: str) -> None:
+        self.label = label
+        self.cni = cni
+        self.net = net
+        self.rt = invoker.RuntimeConf("bench", pod, "eth0", capability_args={
+            "portMappings": [{"hostPort": 18999, "containerPort": 80, "protocol": "tcp"}]})
+        self.adds: list[float] = []
+        self.dels: list[float] = []
+
+    def round(self, keep: bool) -> None:
         t0 = time.perf_counter()
-        cni.add(net, rt)
+        self.cni.add(self.net, self.rt)
         t1 = time.perf_counter()
-        cni.delete(net, rt)
+        self.cni.delete(self.net, self.rt)
         t2 = time.perf_counter()
-        adds.append(t1 - t0)
-        dels.append(t2 - t1)
-    return adds, dels
+        if keep:
+            self.adds.append(t1 - t0)
+            self.dels.append(t2 - t1)
 
-
-def time_command(argv: list[str], rounds: int, env=None) -> float:
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        subprocess.run(argv, env=env, input=b'{"cniVersion": "1.0.0"}', capture_output=True,
-                       check=True)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    def totals(self) -> list[float]:
+        return [a + d for a, d in zip(self.adds, self.dels)]
 
 
 def nft_tables() -> set[str]:
@@ -85,10 +87,6 @@ def restore_host(forward: str, tables: set[str]) -> None:
             subprocess.run(["nft", "delete", "table", family, "nat"], check=True)
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.1f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -98,16 +96,19 @@ def main() -> None:
     bridge = "pybench" + secrets.token_hex(3)
     forward, tables = sysctl.read("net.ipv4.ip_forward"), nft_tables()
     pod = named.create("pod", netns_dir)
-    rows = {}
+    load_before = load()
+    sides = []
     try:
         for label, ours, in_process in (("reference (exec)", False, False),
                                         ("ours (exec)", True, False),
                                         ("ours (in-process)", True, True)):
             net = chain(f"bench{secrets.token_hex(3)}", bridge, os.path.join(work, "ipam"), ours)
             cni = invoker.CNI(CNI_PATH, os.path.join(work, "cache"), in_process=in_process)
-            adds, dels = time_chain(cni, net, pod, rounds)
-            rows[label] = (statistics.median(adds), statistics.median(dels),
-                           statistics.median([a + d for a, d in zip(adds, dels)]))
+            sides.append(Side(label, cni, net, pod))
+        for i in range(WARM_UP + rounds):
+            # Each round starts with another side, so that none always follows the same one.
+            for side in sides[i % 3:] + sides[:i % 3]:
+                side.round(keep=i >= WARM_UP)
     finally:
         named.delete("pod", netns_dir)
         named.release_dir(netns_dir)
@@ -118,28 +119,16 @@ def main() -> None:
         subprocess.run(["rm", "-rf", work])
         restore_host(forward, tables)
 
-    ref = rows["reference (exec)"][2]
-    print(f"ADD+DEL of bridge + host-local + portmap, median of {rounds} rounds")
-    print(f"{'':20} {'ADD':>11} {'DEL':>11} {'ADD+DEL':>11}  ratio to reference")
-    for label, (add, delete, total) in rows.items():
-        print(f"{label:20} {ms(add)} {ms(delete)} {ms(total)}  {total / ref:5.2f}x")
-
-    print(f"\nStart-up of one plugin process (VERSION), median of {rounds}")
-    version_env = dict(os.environ, CNI_COMMAND="VERSION")
-    start = {
-        "reference bridge": time_command(["/usr/lib/cni/bridge"], rounds, version_env),
-        "pycni-bridge": time_command([os.path.join(VENV_BIN, "pycni-bridge")], rounds,
-                                     version_env),
-        "python -c pass": time_command([sys.executable, "-c", "pass"], rounds),
-        "import netns.links (lean pyroute2)": time_command(
-            [sys.executable, "-c", "import netns.links"], rounds),
-        "import pyroute2 (whole package)": time_command(
-            [sys.executable, "-c", "import pyroute2"], rounds),
-        "import cni.bridge (all a plugin loads)": time_command(
-            [sys.executable, "-c", "import cni.bridge"], rounds),
-    }
-    for label, seconds in start.items():
-        print(f"{label:40} {ms(seconds)}")
+    ref = median(sides[0].totals())
+    print(f"CNI ADD+DEL of bridge + host-local + portmap, {rounds} rounds, sides alternating")
+    print(f"before: {load_before}\nafter:  {load()}")
+    print(f"{'ms':20} {'ADD':>7} {'p90':>7} {'DEL':>7} {'p90':>7} {'ADD+DEL':>7} {'p90':>7}"
+          "  ratio (medians)")
+    for side in sides:
+        total = side.totals()
+        print(f"{side.label:20} {ms(median(side.adds))} {ms(p90(side.adds))} "
+              f"{ms(median(side.dels))} {ms(p90(side.dels))} {ms(median(total))} "
+              f"{ms(p90(total))}  {median(total) / ref:5.2f}")
 
 
 if __name__ == "__main__":
