@@ -1,9 +1,9 @@
-"""The Kubelet: puts the parts together and implements what they call back. Pods arrive from
-the sources (pod_sources) and go to their workers (pod_workers), whose syncs go through
-pod_sync to the runtime service (the interface cri.api, served in this process by cri.service);
-each sync's result becomes the pod's status (pod_status), written by the status manager. Beside
-them: the Node and its Lease, container exit events, log rotation, garbage collection and the
-HTTPS server."""
+"""The Kubelet: puts the parts together and implements what they call back. Pods arrive from the
+sources (sources/) and go to their workers (sync/workers), whose syncs go through sync/syncer to
+the runtime service (the interface cri.api, served in this process by cri.service); each sync's
+result becomes the pod's status (pod_status), written by the status manager. Beside them: the
+Node and its Lease, container exit events, log rotation, garbage collection and the HTTPS
+server."""
 from __future__ import annotations
 
 import logging
@@ -28,20 +28,20 @@ from kubelet.eviction import EvictionManager
 from kubelet.gc import GarbageCollector
 from kubelet.lease import LeaseRenewer
 from kubelet.logs import LogRotator
-from kubelet.mirror_pods import MirrorPods
 from kubelet.node_status import NodeStatus
 from kubelet.pod_cgroups import PodCgroups
-from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
-from kubelet.pod_sources import ApiPodSource
-from kubelet.pod_sync import PodSyncer
-from kubelet.pod_workers import PodWorkers
 from kubelet.probes import ProbeManager
-from kubelet.security_context import SeccompSettings
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
-from kubelet.static_pods import FilePodSource
+from kubelet.sources.api import ApiPodSource
+from kubelet.sources.mirror import MirrorPods
+from kubelet.sources.static import FilePodSource
 from kubelet.status_manager import StatusManager
 from kubelet.supervisor import supervise
+from kubelet.sync.etc_files import PodEtcFiles
+from kubelet.sync.security_context import SeccompSettings
+from kubelet.sync.syncer import PodSyncer
+from kubelet.sync.workers import PodWorkers
 from kubelet.volumes import Volumes
 
 log = logging.getLogger("kubelet")

@@ -10,8 +10,8 @@ from cri.api import CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, Cont
 from kubeapi import timefmt
 from kubeapi.pod_defaulting import qos_class
 from kubelet import labels, pods
-from kubelet.pod_actions import should_restart
 from kubelet.pod_runtime import PodRuntime
+from kubelet.sync.pod_actions import should_restart
 
 TERMINAL = ("Succeeded", "Failed")
 KUBELET_CONDITIONS = ("PodScheduled", "PodReadyToStartContainers", "Initialized", "Ready",

@@ -2,7 +2,7 @@
 change: the newest status per pod wins (older ones not yet sent are never sent), writes that
 fail are retried with back-off until the API server answers, and a terminated pod that is
 being deleted is deleted for good (grace period 0) once its final status is written. A static
-pod's status goes to its mirror pod (mirror_pods.py), once one exists."""
+pod's status goes to its mirror pod (sources/mirror.py), once one exists."""
 from __future__ import annotations
 
 import logging

@@ -10,7 +10,7 @@ import pytest
 
 from kubelet import downward
 from kubelet.config_objects import ConfigObjects
-from kubelet.env_vars import ConfigError, environment
+from kubelet.sync.env_vars import ConfigError, environment
 from kubelet_testlib import IMAGE, wait_for
 
 pytestmark = pytest.mark.root

@@ -7,11 +7,12 @@ import pytest
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY,
                      ContainerMetadata, ContainerStatus, PodSandboxMetadata, PodSandboxStatus)
-from kubelet import config as config_mod, container_config, labels, log_reader, pod_actions
+from kubelet import config as config_mod, labels, log_reader
 from kubelet import pod_status
-from kubelet.backoff import Backoff
 from kubelet.durations import parse_duration
 from kubelet.pod_runtime import PodRuntime
+from kubelet.sync import container_config, pod_actions
+from kubelet.sync.backoff import Backoff
 
 
 class Clock:

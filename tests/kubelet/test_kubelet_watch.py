@@ -11,7 +11,7 @@ import pytest
 from apiserver_testlib import start_server, stop_server
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
-from kubelet.pod_sources import ApiPodSource
+from kubelet.sources.api import ApiPodSource
 from kubelet.supervisor import supervise
 from kubelet_testlib import pod_manifest, wait_for
 

@@ -1,5 +1,5 @@
 """The pod's /etc/hosts and resolv.conf as the kubelet writes them (pure text)."""
-from kubelet import pod_dns
+from kubelet.sync import pod_dns
 
 
 def _pod(**spec):

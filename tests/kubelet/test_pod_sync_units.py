@@ -9,13 +9,13 @@ import pytest
 from cri.api import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY
 from cri.fake import FakeRuntime
 from kubelet import pod_status
-from kubelet.backoff import Backoff
 from kubelet.config_objects import ConfigObjects
 from kubelet.gc import GarbageCollector
-from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
-from kubelet.pod_sync import ERROR_RETRY, PULL_FAILURE_RESYNC, PodSyncer
-from kubelet.security_context import SeccompSettings
+from kubelet.sync.backoff import Backoff
+from kubelet.sync.etc_files import PodEtcFiles
+from kubelet.sync.security_context import SeccompSettings
+from kubelet.sync.syncer import ERROR_RETRY, PULL_FAILURE_RESYNC, PodSyncer
 from kubelet.volumes import Volumes
 
 IMAGE = "busybox:1.36"

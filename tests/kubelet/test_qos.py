@@ -1,8 +1,8 @@
 """Requests and limits as OCI linux.resources, QoS classes, pod cgroup limits and OOM scores."""
 import pytest
 
-from kubelet import container_config
 from kubelet.qos import container_resources as linux_resources
+from kubelet.sync import container_config
 
 
 def container(**resources):

@@ -8,7 +8,7 @@ import pytest
 
 from cri import seccomp_profiles
 from cri.api import SecurityProfile
-from kubelet import security_context
+from kubelet.sync import security_context
 
 NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}[platform.machine()]
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]

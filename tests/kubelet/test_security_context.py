@@ -4,7 +4,7 @@ import pytest
 
 from cri.api import Image
 from cri.container_spec import DEFAULT_CAPS, _passwd_gid, capabilities
-from kubelet import security_context
+from kubelet.sync import security_context
 
 
 def test_capabilities_as_containerd_makes_them():

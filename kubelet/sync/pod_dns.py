@@ -1,7 +1,7 @@
 """A pod's name resolution as the kubelet writes it (pkg/kubelet/network/dns and
 kubelet_pods.go): its hostname and domain, the "Kubernetes-managed hosts file", and resolv.conf
 per dnsPolicy (ClusterFirst, ClusterFirstWithHostNet, Default, None) with dnsConfig merged in.
-Pure text; pod_etc_files.py writes it."""
+Pure text; etc_files.py writes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

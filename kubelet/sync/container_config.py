@@ -6,9 +6,10 @@ side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
 from cri.api import ContainerConfig, ContainerMetadata, LinuxContainerConfig
-from kubelet import downward, labels, qos, volume_mounts
+from kubelet import downward, labels, qos
 from kubelet.config_objects import ConfigObjects
-from kubelet.env_vars import ConfigError, environment, expand
+from kubelet.sync import volume_mounts
+from kubelet.sync.env_vars import ConfigError, environment, expand
 
 __all__ = ["ConfigError", "PodContext", "build", "expand"]
 

@@ -12,13 +12,13 @@ import time
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError, ImageService, PodSandboxConfig,
                      PodSandboxMetadata, PortMapping, RuntimeService)
-from kubelet import (container_config, downward, labels, machine, pod_actions, pod_dns, pods,
-                     probe_handlers, qos, security_context)
-from kubelet.backoff import Backoff
+from kubelet import downward, labels, machine, pods, probe_handlers, qos
 from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
-from kubelet.pod_etc_files import PodEtcFiles
 from kubelet.pod_runtime import PodRuntime
+from kubelet.sync import container_config, pod_actions, pod_dns, security_context
+from kubelet.sync.backoff import Backoff
+from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.volumes import VolumeError, Volumes
 
 log = logging.getLogger("kubelet.sync")

@@ -9,7 +9,7 @@ import os
 
 from cri.api import Mount
 from kubelet import pods
-from kubelet.env_vars import ConfigError, expand
+from kubelet.sync.env_vars import ConfigError, expand
 
 READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected")
 PROPAGATION = {None: "private", "": "private", "None": "private",

@@ -21,7 +21,7 @@ from kubeapi import timefmt
 from kubeapi.pod_defaulting import default_pod
 from kubeapi.pod_validation import validate_pod_spec
 from kubelet import pods
-from kubelet.pod_sources import PodHandler
+from kubelet.sources.api import PodHandler
 
 log = logging.getLogger("kubelet.static")
 

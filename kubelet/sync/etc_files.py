@@ -8,7 +8,8 @@ import os
 import socket
 
 from cri.api import Mount
-from kubelet import pod_dns, pods
+from kubelet import pods
+from kubelet.sync import pod_dns
 
 _FILES = (("etc-hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"),
           ("hostname", "/etc/hostname"))
