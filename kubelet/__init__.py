@@ -4,7 +4,8 @@ cni, and writes their status back, through the Kubernetes REST API only.
 
 The modules, roughly in the order a pod passes through them: sources/api (list+watch) ->
 sync/workers (one worker per pod) -> sync/pod_actions (what to do) -> sync/syncer (doing it
-through the CRI, cri.api) -> pod_status (the API status) -> status_manager (writing it)."""
+through the CRI, cri.api) -> status/pod_status (the API status) -> status/manager (writing
+it)."""
 
 VERSION = "0.1.0"
 # What the Node reports as kubeletVersion: the Kubernetes API level we follow, and who we are.

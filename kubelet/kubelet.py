@@ -19,8 +19,7 @@ from cri.service import PycontainerRuntime, check_root_dir
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
-from kubelet import (VERSION, admission, eviction, machine, node_status, pod_status, pods,
-                     serving_cert)
+from kubelet import VERSION, admission, eviction, machine, node_status, pods, serving_cert
 from kubelet.config import KubeletConfig
 from kubelet.config_objects import ConfigObjects
 from kubelet.events import WARNING, EventRecorder
@@ -31,12 +30,13 @@ from kubelet.logs import LogRotator
 from kubelet.node_status import NodeStatus
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
-from kubelet.probes import ProbeManager
+from kubelet.prober.manager import ProbeManager
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.sources.api import ApiPodSource
 from kubelet.sources.mirror import MirrorPods
 from kubelet.sources.static import FilePodSource
-from kubelet.status_manager import StatusManager
+from kubelet.status import pod_status
+from kubelet.status.manager import StatusManager
 from kubelet.supervisor import supervise
 from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.sync.security_context import SeccompSettings

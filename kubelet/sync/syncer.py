@@ -12,10 +12,11 @@ import time
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError, ImageService, PodSandboxConfig,
                      PodSandboxMetadata, PortMapping, RuntimeService)
-from kubelet import downward, labels, machine, pods, probe_handlers, qos
+from kubelet import downward, labels, machine, pods, qos
 from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
+from kubelet.prober import handlers
 from kubelet.sync import container_config, pod_actions, pod_dns, security_context
 from kubelet.sync.backoff import Backoff
 from kubelet.sync.etc_files import PodEtcFiles
@@ -214,7 +215,7 @@ class PodSyncer:
         self.events.pod(pod, NORMAL, "Started", f"Started container {name}", name)
         hook = (container.get("lifecycle") or {}).get("postStart")
         if hook:
-            ok, message = probe_handlers.run(hook, self._target(pod, container, container_id),
+            ok, message = handlers.run(hook, self._target(pod, container, container_id),
                                              self._grace(pod, None))
             if not ok:
                 log.warning("PostStartHook of %s in %s failed: %s", name, pods.full_name(pod),
@@ -294,7 +295,7 @@ class PodSyncer:
         hook = (container.get("lifecycle") or {}).get("preStop")
         if hook and run_pre_stop and grace > 0:
             started = time.monotonic()
-            ok, message = probe_handlers.run(hook, self._target(pod, container, container_id),
+            ok, message = handlers.run(hook, self._target(pod, container, container_id),
                                              grace)
             if not ok:
                 log.warning("PreStopHook of %s in %s failed: %s", name, pods.full_name(pod),
@@ -325,10 +326,10 @@ class PodSyncer:
         return max(int(pods.spec(pod).get("terminationGracePeriodSeconds", 30)),
                    MINIMUM_GRACE_PERIOD)
 
-    def _target(self, pod: dict, container: dict, container_id: str) -> probe_handlers.Target:
+    def _target(self, pod: dict, container: dict, container_id: str) -> handlers.Target:
         ips = ["127.0.0.1"] if pods.host_network(pod) else \
             PodRuntime.read(self.runtime, pods.uid(pod)).ips
-        return probe_handlers.Target(self.runtime, container_id, container, (ips or [""])[0])
+        return handlers.Target(self.runtime, container_id, container, (ips or [""])[0])
 
     def _purge_init_containers(self, pod: dict, runtime: PodRuntime) -> None:
         """A new sandbox runs the init containers again: the old ones go."""

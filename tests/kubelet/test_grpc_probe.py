@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from kubelet import grpc_probe
+from kubelet.prober import grpc_probe
 from kubelet_testlib import GrpcHealthServer
 
 UA = "kube-probe/1.31"

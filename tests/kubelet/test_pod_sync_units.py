@@ -8,10 +8,10 @@ import pytest
 
 from cri.api import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY
 from cri.fake import FakeRuntime
-from kubelet import pod_status
 from kubelet.config_objects import ConfigObjects
 from kubelet.gc import GarbageCollector
 from kubelet.pod_runtime import PodRuntime
+from kubelet.status import pod_status
 from kubelet.sync.backoff import Backoff
 from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.sync.security_context import SeccompSettings

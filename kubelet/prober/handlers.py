@@ -1,5 +1,5 @@
 """One run of a probe or lifecycle handler (the kubelet's prober and handlers): exec through
-the container's shim, httpGet, tcpSocket, grpc (kubelet.grpc_probe), sleep. Each returns
+the container's shim, httpGet, tcpSocket, grpc (grpc_probe), sleep. Each returns
 (success, message); the message is what an Unhealthy event or a hook failure tells."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import ssl
 import time
 
 from cri.api import CRIError, RuntimeService
-from kubelet import grpc_probe
+from kubelet.prober import grpc_probe
 
 # The kubelet reads at most this much of an HTTP probe's body (for the message).
 HTTP_BODY_LIMIT = 10 * 1024

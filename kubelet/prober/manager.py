@@ -14,7 +14,7 @@ from cri.api import CONTAINER_RUNNING, RuntimeService
 from kubelet import pods
 from kubelet.events import WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
-from kubelet.probe_handlers import Target, run
+from kubelet.prober.handlers import Target, run
 
 log = logging.getLogger("kubelet.probes")
 
