@@ -2,9 +2,12 @@
 """Time `pycontainer run` against `runc run` on the same busybox bundle running /bin/true.
 
 Alternates the two runtimes run by run (so that drift in the machine's load hits both), and
-prints each one's median, p90 and the ratio pycontainer/runc. As root:
+prints each one's median, p90 and the ratio pycontainer/runc, and the machine's load. With
+--floor, the same loop also times what no Python runtime can go under: the bare interpreter
+(`python -I -S -c pass`), the venv's interpreter with its site and .pth files (`python -c pass`),
+and a clone+exec+wait of /bin/true from `python -I -S`. As root:
 
-    .venv/bin/python bench/runtime_start.py [--runs 200] [--runc /usr/sbin/runc]
+    .venv/bin/python bench/runtime_start.py [--runs 200] [--floor] [--runc /usr/sbin/runc]
 """
 from __future__ import annotations
 
@@ -46,31 +49,52 @@ def time_one(argv: list[str], bundle: str, config: dict, cgroup: str) -> float:
     return time.perf_counter() - start
 
 
+def floor_commands(python: str) -> dict[str, list[str]]:
+    spawn = "import os; os.waitpid(os.posix_spawn('/bin/true', ['true'], {}), 0)"
+    return {"python -I -S -c pass": [python, "-I", "-S", "-c", "pass"],
+            "python -c pass (venv)": [python, "-c", "pass"],
+            "python -I -S, spawn true": [python, "-I", "-S", "-c", spawn]}
+
+
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--floor", action="store_true", help="also time the floor commands")
     parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
     parser.add_argument("--pycontainer",
                         default=os.path.join(os.path.dirname(sys.executable), "pycontainer"))
     args = parser.parse_args()
     if not os.path.exists(args.runc):
         sys.exit(f"runc not found at {args.runc}: apt-get install runc")
+    floor = floor_commands(sys.executable) if args.floor else {}
+    print(f"load average before: {load()}")
     with tempfile.TemporaryDirectory() as top:
         bundle, config = make_bundle(top)
         runtimes = {
             "runc": [args.runc, "--root", os.path.join(top, "runc-state"), "run"],
             "pycontainer": [args.pycontainer, "--root", os.path.join(top, "pyc-state"), "run"],
         }
-        times: dict[str, list[float]] = {name: [] for name in runtimes}
+        times: dict[str, list[float]] = {name: [] for name in [*runtimes, *floor]}
         for i in range(args.runs + 5):
             for name, argv in runtimes.items():
                 cid = f"bench-{name}-{os.getpid()}-{i}"
                 elapsed = time_one([*argv, cid], bundle, config, f"/pycontainer/{cid}")
                 if i >= 5:  # warm-up: page cache, bytecode, the cgroup parents
                     times[name].append(elapsed)
+            for name, argv in floor.items():
+                start = time.perf_counter()
+                subprocess.run(argv, check=True)
+                if i >= 5:
+                    times[name].append(time.perf_counter() - start)
+    print(f"load average after:  {load()}")
     for name, samples in times.items():
         samples.sort()
-        print(f"{name:12s} median {1000 * statistics.median(samples):6.1f} ms   "
+        print(f"{name:26s} median {1000 * statistics.median(samples):6.1f} ms   "
               f"p90 {1000 * samples[int(len(samples) * 0.9)]:6.1f} ms   ({len(samples)} runs)")
     ratio = statistics.median(times["pycontainer"]) / statistics.median(times["runc"])
     print(f"ratio pycontainer/runc (median): {ratio:.2f}")

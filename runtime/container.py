@@ -103,10 +103,10 @@ class Container:
             from runtime import host_mounts
 
             host_mounts.remove(Syscalls(), self.state.host_mounts)
-        from runtime import config as config_mod, hooks
+        if _has_hooks(self.state.config, "poststop"):
+            from runtime import config as config_mod, hooks
 
-        poststop = config_mod.parse_hooks(self.state.config).get("poststop", [])
-        if poststop:
+            poststop = config_mod.parse_hooks(self.state.config)["poststop"]
             hooks.run_warning_only("poststop", poststop, self.oci_state(STOPPED), log)
         self.state_dir.remove()
 
@@ -139,8 +139,15 @@ def start(container: Container, log: Log) -> None:
     finally:
         os.close(fifo)
     os.unlink(container.state_dir.fifo)
-    from runtime import config as config_mod, hooks
+    if _has_hooks(container.state.config, "poststart"):
+        from runtime import config as config_mod, hooks
 
-    poststart = config_mod.parse_hooks(container.state.config).get("poststart", [])
-    if poststart:
+        poststart = config_mod.parse_hooks(container.state.config)["poststart"]
         hooks.run_warning_only("poststart", poststart, container.oci_state(RUNNING), log)
+
+
+def _has_hooks(config: dict, kind: str) -> bool:
+    """Whether the config (checked at create) has hooks of this kind: most have none, and
+    without them start and delete need not load the config parser."""
+    hooks = config.get("hooks")
+    return isinstance(hooks, dict) and bool(hooks.get(kind))

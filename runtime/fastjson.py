@@ -84,3 +84,18 @@ def _explained(text: str, start: int) -> ValueError:
 
 def dumps(value: object) -> str:
     return "".join(_encode(value, 0))
+
+
+def dumps_indented(value: object, indent: str = "  ", _level: int = 0) -> str:
+    """json.dumps(value, indent=2), as `state` prints it (runc indents too)."""
+    if isinstance(value, dict) and value:
+        inner = indent * (_level + 1)
+        items = [f"{inner}{dumps(str(key))}: {dumps_indented(item, indent, _level + 1)}"
+                 for key, item in value.items()]
+    elif isinstance(value, (list, tuple)) and value:
+        inner = indent * (_level + 1)
+        items = [f"{inner}{dumps_indented(item, indent, _level + 1)}" for item in value]
+    else:
+        return dumps(value)
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    return f"{opening}\n" + ",\n".join(items) + f"\n{indent * _level}{closing}"

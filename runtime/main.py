@@ -2,7 +2,6 @@
 to click, and runs the verb's module from runtime.commands."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 from runtime import VERSION, cli_parse
@@ -32,7 +31,8 @@ def _spec_version() -> str:
 def dispatch(parsed: cli_parse.Parsed) -> int:
     g = parsed.globals
     log = Log(g["log"], g["log_format"], g["debug"])
-    command = importlib.import_module(f"runtime.commands.{parsed.verb.module}")
+    # __import__, not importlib.import_module: importlib brings `warnings` along.
+    command = __import__(f"runtime.commands.{parsed.verb.module}", fromlist=["run"])
     try:
         return command.run(parsed, log)
     except KeyboardInterrupt:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import json
-
+from runtime import fastjson
 from runtime.cli_parse import Parsed
 from runtime.container import Container
 from runtime.log import Log
@@ -9,5 +8,5 @@ from runtime.log import Log
 
 def run(p: Parsed, log: Log) -> int:
     c = Container.load(p.globals["root"], p.args["container_id"], lock=False)
-    print(json.dumps(c.oci_state(), indent=2))
+    print(fastjson.dumps_indented(c.oci_state()))
     return 0
