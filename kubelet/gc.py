@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from cri.api import CONTAINER_RUNNING, SANDBOX_READY, CRIError, RuntimeService
 from kubelet import labels
-from kubelet.pod_cgroups import PodCgroups
+from kubelet.cm.pod_cgroups import PodCgroups
 
 log = logging.getLogger("kubelet.gc")
 

@@ -19,16 +19,17 @@ from cri.service import PycontainerRuntime, check_root_dir
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
-from kubelet import VERSION, admission, eviction, machine, node_status, pods, serving_cert
+from kubelet import VERSION, machine, node_status, pods, serving_cert
+from kubelet.cm import admission, eviction
+from kubelet.cm.eviction import EvictionManager
+from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.config import KubeletConfig
 from kubelet.config_objects import ConfigObjects
 from kubelet.events import WARNING, EventRecorder
-from kubelet.eviction import EvictionManager
 from kubelet.gc import GarbageCollector
 from kubelet.lease import LeaseRenewer
 from kubelet.logs import LogRotator
 from kubelet.node_status import NodeStatus
-from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
 from kubelet.prober.manager import ProbeManager
 from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
@@ -42,7 +43,7 @@ from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.sync.security_context import SeccompSettings
 from kubelet.sync.syncer import PodSyncer
 from kubelet.sync.workers import PodWorkers
-from kubelet.volumes import Volumes
+from kubelet.volumes.manager import Volumes
 
 log = logging.getLogger("kubelet")
 

@@ -6,7 +6,8 @@ side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
 from cri.api import ContainerConfig, ContainerMetadata, LinuxContainerConfig
-from kubelet import downward, labels, qos
+from kubelet import downward, labels
+from kubelet.cm import qos
 from kubelet.config_objects import ConfigObjects
 from kubelet.sync import volume_mounts
 from kubelet.sync.env_vars import ConfigError, environment, expand

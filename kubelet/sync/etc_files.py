@@ -1,7 +1,7 @@
 """The files the kubelet writes for a pod and bind-mounts into each of its containers:
 <root>/pods/<uid>/etc-hosts, resolv.conf and hostname (pod_dns.py says what is in them). A
 container that mounts a volume at one of those paths keeps its own. They go with the pod's
-directory, which volumes.py removes with the pod."""
+directory, which volumes/manager.py removes with the pod."""
 from __future__ import annotations
 
 import os

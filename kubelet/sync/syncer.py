@@ -12,15 +12,16 @@ import time
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError, ImageService, PodSandboxConfig,
                      PodSandboxMetadata, PortMapping, RuntimeService)
-from kubelet import downward, labels, machine, pods, qos
+from kubelet import downward, labels, machine, pods
+from kubelet.cm import qos
+from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.events import NORMAL, WARNING, EventRecorder
-from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
 from kubelet.prober import handlers
 from kubelet.sync import container_config, pod_actions, pod_dns, security_context
 from kubelet.sync.backoff import Backoff
 from kubelet.sync.etc_files import PodEtcFiles
-from kubelet.volumes import VolumeError, Volumes
+from kubelet.volumes.manager import VolumeError, Volumes
 
 log = logging.getLogger("kubelet.sync")
 

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from netns import nat
 
 from kubelet_testlib import wait_for
 from podsec_testlib import logs, run_to_end
@@ -93,9 +94,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _nft_tables() -> set[str]:
+def _nft_tables(network: str) -> set[str]:
+    """The network's rule sets (masquerade, host ports): other sessions' come and go meanwhile."""
+    prefixes = tuple(nat.network_prefix(kind, network) for kind in ("mq", "hp"))
     out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
-    return set(out.stdout.splitlines())
+    return {line for line in out.stdout.splitlines() if line.split()[-1].startswith(prefixes)}
 
 
 def _get(url: str) -> str | None:
@@ -108,7 +111,7 @@ def _get(url: str) -> str | None:
 
 def test_host_port_is_reachable_from_the_host_until_the_pod_goes(api, dns_kubelet, namespace):
     port = _free_port()
-    before = _nft_tables()
+    before = _nft_tables(dns_kubelet.network)
     api.create_pod(namespace, {"metadata": {"name": "web"}, "spec": {
         "nodeName": dns_kubelet.node, "terminationGracePeriodSeconds": 1, "containers": [
             {"name": "c", "image": "busybox:1.36", "imagePullPolicy": "Never",
@@ -118,8 +121,8 @@ def test_host_port_is_reachable_from_the_host_until_the_pod_goes(api, dns_kubele
     wait_for(lambda: api.running(namespace, "web"), what="web running")
     url = f"http://127.0.0.1:{port}/"
     assert wait_for(lambda: _get(url), what=f"{url} answering") == "hello-from-pod\n"
-    assert _nft_tables() - before, "the portmap plugin added its table"
+    assert _nft_tables(dns_kubelet.network) - before, "the portmap plugin added its table"
     api.delete_pod(namespace, "web")
     wait_for(lambda: api.pod(namespace, "web") is None, what="web deleted")
     assert _get(url) is None
-    assert _nft_tables() == before
+    assert _nft_tables(dns_kubelet.network) == before

@@ -16,7 +16,7 @@ from kubelet.sync.backoff import Backoff
 from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.sync.security_context import SeccompSettings
 from kubelet.sync.syncer import ERROR_RETRY, PULL_FAILURE_RESYNC, PodSyncer
-from kubelet.volumes import Volumes
+from kubelet.volumes.manager import Volumes
 
 IMAGE = "busybox:1.36"
 UID = "uid-1"

@@ -1,7 +1,7 @@
 """Requests and limits as OCI linux.resources, QoS classes, pod cgroup limits and OOM scores."""
 import pytest
 
-from kubelet.qos import container_resources as linux_resources
+from kubelet.cm.qos import container_resources as linux_resources
 from kubelet.sync import container_config
 
 
@@ -37,7 +37,7 @@ def _pod(*containers, init=()):
 
 
 def test_qos_classes_and_pod_cgroup_limits():
-    from kubelet import qos
+    from kubelet.cm import qos
 
     guaranteed = _pod(container(limits={"cpu": "1", "memory": "1Gi"}),
                       container(limits={"cpu": "500m", "memory": "512Mi"}))
@@ -57,7 +57,7 @@ def test_qos_classes_and_pod_cgroup_limits():
 
 
 def test_oom_score_adj_per_the_kubelets_policy():
-    from kubelet import qos
+    from kubelet.cm import qos
 
     gib = 1 << 30
     assert qos.oom_score_adj(_pod(container(limits={"cpu": "1", "memory": "1Gi"})),
@@ -72,7 +72,7 @@ def test_oom_score_adj_per_the_kubelets_policy():
 
 
 def test_admission_sysctls_then_pods_then_cpu_and_memory_then_apparmor():
-    from kubelet import admission
+    from kubelet.cm import admission
 
     node = admission.Node(cpu=2000, memory=1 << 30, max_pods=3, allowed_unsafe_sysctls=[],
                           apparmor_enabled=False)

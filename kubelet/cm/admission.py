@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubelet import pods, qos, sysctls
+from kubelet import pods
+from kubelet.cm import qos, sysctls
 
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 

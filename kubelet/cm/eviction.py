@@ -17,10 +17,11 @@ from collections.abc import Callable
 import cgroups
 from cri.api import RuntimeService
 
-from kubelet import machine, pods, qos
+from kubelet import machine, pods
+from kubelet.cm import qos
+from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.config import KubeletConfig
 from kubelet.node_status import threshold
-from kubelet.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
 
 log = logging.getLogger("kubelet.eviction")

@@ -9,7 +9,7 @@ import os
 
 import cgroups
 
-from kubelet import qos
+from kubelet.cm import qos
 
 _LEVELS = {qos.GUARANTEED: "", qos.BURSTABLE: "/burstable", qos.BEST_EFFORT: "/besteffort"}
 

@@ -21,10 +21,11 @@ from kubeapi.quantity import parse_quantity
 from linux.constants import MNT_DETACH, MS_NODEV, MS_NOSUID
 from linux.syscalls import Syscalls
 
-from kubelet import atomic_writer, downward, pods
-from kubelet.atomic_writer import File
+from kubelet import downward, pods
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
-from kubelet.fs_group import apply_fs_group
+from kubelet.volumes import atomic_writer
+from kubelet.volumes.atomic_writer import File
+from kubelet.volumes.fs_group import apply_fs_group
 
 log = logging.getLogger("kubelet.volumes")
 
