@@ -277,6 +277,3 @@ def status(args: skel.Args, conf: dict) -> None:
 
 HANDLERS = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc, "STATUS": status}
 
-
-def main() -> None:
-    skel.main(HANDLERS, "pycni-bridge")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
-from . import version
+from . import names, version
 from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, CNIError, invalid_config
 
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
 EXTENSIONS = (".conf", ".conflist", ".json")
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
 class NetworkConfigList:
@@ -26,7 +24,7 @@ class NetworkConfigList:
         self.source = source
         self.raw = raw
         self.name = data.get("name")
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not names.valid(self.name):
             raise invalid_config(f"{where}: name: missing or invalid network name {self.name!r}")
         self.cni_version = _choose_version(data, where)
         plugins = data.get("plugins")

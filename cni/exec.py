@@ -5,9 +5,9 @@ Uses os.posix_spawn rather than subprocess, whose import alone costs more than a
 (see bench/)."""
 from __future__ import annotations
 
-import json
 import os
 
+from . import jsonio
 from .errors import DECODING_FAILURE, INVALID_CONFIG, CNIError
 
 
@@ -64,7 +64,7 @@ def parse_reply(name: str, code: int, out: bytes) -> dict | None:
     """The decoded stdout of a plugin that exited with `code`, or the CNIError it reported."""
     if code != 0:
         try:
-            err = json.loads(out)
+            err = jsonio.loads(out)
             raise CNIError(int(err["code"]), str(err.get("msg", "")), str(err.get("details", "")))
         except (ValueError, KeyError, TypeError):
             raise CNIError(DECODING_FAILURE, f"{name} exited with status "
@@ -73,7 +73,7 @@ def parse_reply(name: str, code: int, out: bytes) -> dict | None:
     if not out.strip():
         return None
     try:
-        return json.loads(out)
+        return jsonio.loads(out)
     except ValueError as exc:
         raise CNIError(DECODING_FAILURE, f"{name} printed invalid JSON: {exc}",
                        out.decode(errors="replace")[:500]) from None

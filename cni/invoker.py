@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
-from . import cache, version
+from . import cache, names, version
 from .errors import (INCOMPATIBLE_VERSION, INTERNAL, INVALID_ENVIRONMENT, UNKNOWN_CONTAINER,
                      CNIError, invalid_config)
 from .conf import NetworkConfigList
-
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
 class RuntimeConf:
@@ -33,7 +30,7 @@ class RuntimeConf:
         self.capability_args = dict(capability_args or {})
 
     def validate(self) -> None:
-        if not self.container_id or not _NAME.match(self.container_id):
+        if not self.container_id or not names.valid(self.container_id):
             raise CNIError(INVALID_ENVIRONMENT, f"container ID {self.container_id!r}: must be "
                            "letters, digits, '_', '.', '-' and start with a letter or digit")
         if not self.ifname or len(self.ifname) > 15 or any(c in self.ifname for c in "/: \t"):

@@ -39,6 +39,3 @@ def check(args: skel.Args, conf: dict) -> None:
 
 HANDLERS = {"ADD": add, "DEL": delete, "CHECK": check}
 
-
-def main() -> None:
-    skel.main(HANDLERS, "pycni-loopback")

@@ -120,6 +120,3 @@ def gc(args: skel.Args, conf: dict) -> None:
 
 HANDLERS = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc}
 
-
-def main() -> None:
-    skel.main(HANDLERS, "pycni-portmap")

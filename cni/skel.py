@@ -2,19 +2,27 @@
 parameters and the configuration, checks the version, calls the plugin's handler for the
 command and turns its result or error into the JSON on stdout. `dispatch` does the work without
 touching the process (environment in, bytes out) so the kubelet can call our plugins in-process
-through exactly the same path as an exec."""
+through exactly the same path as an exec.
+
+A plugin process is started for every command on every pod, so this module imports only what
+VERSION and the checks need; a plugin's own module (and with it netlink, nftables, ipaddress)
+is imported once the command is known to need it."""
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 
-from . import version
+from . import jsonio, names, version
 from .errors import (DECODING_FAILURE, INTERNAL, INVALID_CONFIG, INVALID_ENVIRONMENT,
                      INCOMPATIBLE_VERSION, IO_FAILURE, CNIError)
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# Our plugins: executable name -> the module whose HANDLERS map commands to functions.
+PLUGINS = {
+    "pycni-bridge": "cni.bridge",
+    "pycni-host-local": "cni.host_local",
+    "pycni-loopback": "cni.loopback",
+    "pycni-portmap": "cni.portmap",
+}
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 # Which parameters each command requires (spec section 2).
 _REQUIRED = {
@@ -71,7 +79,7 @@ def _validate_env(args: Args) -> None:
     if missing:
         raise CNIError(INVALID_ENVIRONMENT, f"required env variables [{','.join(missing)}] "
                        "missing")
-    if args.container_id and not _NAME.match(args.container_id):
+    if args.container_id and not names.valid(args.container_id):
         raise CNIError(INVALID_ENVIRONMENT, "CNI_CONTAINERID: invalid characters",
                        args.container_id)
     if args.ifname and (len(args.ifname) > 15 or args.ifname in (".", "..") or any(
@@ -82,7 +90,7 @@ def _validate_env(args: Args) -> None:
 
 def _load_config(stdin: bytes) -> dict:
     try:
-        conf = json.loads(stdin)
+        conf = jsonio.loads(stdin)
     except ValueError as exc:
         raise CNIError(DECODING_FAILURE, f"error decoding network config: {exc}") from None
     if not isinstance(conf, dict):
@@ -90,7 +98,7 @@ def _load_config(stdin: bytes) -> dict:
     name = conf.get("name")
     if not name:
         raise CNIError(INVALID_CONFIG, "missing network name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not names.valid(name):
         raise CNIError(INVALID_CONFIG, "invalid characters found in network name", str(name))
     cni_version = conf.get("cniVersion", "")
     if not isinstance(cni_version, str) or not cni_version:
@@ -99,9 +107,15 @@ def _load_config(stdin: bytes) -> dict:
     return conf
 
 
-def dispatch(handlers: dict, env, read_stdin, runner) -> tuple[int, bytes]:
-    """Runs one CNI command: returns (exit status, stdout bytes). `handlers` maps commands to
-    functions taking (Args, config dict); ADD's returns the result dict."""
+def handlers_of(plugin: str) -> dict:
+    """The HANDLERS of our plugin named `plugin` (its executable name), imported now."""
+    __import__(PLUGINS[plugin])
+    return sys.modules[PLUGINS[plugin]].HANDLERS
+
+
+def dispatch(plugin: str, env, read_stdin, runner) -> tuple[int, bytes]:
+    """Runs one CNI command of our plugin named `plugin`: returns (exit status, stdout bytes).
+    Its handlers take (Args, config dict); ADD's returns the result dict."""
     args = Args(env, runner)
     cni_version = version.LATEST
     try:
@@ -122,31 +136,31 @@ def dispatch(handlers: dict, env, read_stdin, runner) -> tuple[int, bytes]:
         if since and not version.at_least(cni_version, since):
             raise CNIError(INCOMPATIBLE_VERSION,
                            f"config version {cni_version} does not allow {args.command}")
-        handler = handlers.get(args.command)
+        handler = handlers_of(plugin).get(args.command)
         if handler is None:  # the plugin has nothing to do for this command
             return 0, b""
         result = handler(args, conf)
         if args.command == "ADD":
-            return 0, json.dumps(version.convert_result(result, cni_version)).encode()
+            return 0, jsonio.dumps(version.convert_result(result, cni_version)).encode()
         return 0, b""
     except CNIError as exc:
-        return 1, json.dumps(exc.to_json(cni_version)).encode()
+        return 1, jsonio.dumps(exc.to_json(cni_version)).encode()
     except Exception as exc:  # anything unexpected still answers with an error result
         detail = f"{type(exc).__name__}: {exc}"
-        return 1, json.dumps(CNIError(INTERNAL, str(exc) or detail, detail).to_json(
+        return 1, jsonio.dumps(CNIError(INTERNAL, str(exc) or detail, detail).to_json(
             cni_version)).encode()
 
 
 def _version_reply(stdin: bytes) -> bytes:
     asked = version.LATEST
     try:
-        conf = json.loads(stdin) if stdin.strip() else {}
+        conf = jsonio.loads(stdin) if stdin.strip() else {}
         if isinstance(conf, dict) and isinstance(conf.get("cniVersion"), str):
             asked = conf["cniVersion"]
     except ValueError:
         pass
-    return json.dumps({"cniVersion": asked, "supportedVersions": list(version.SUPPORTED)}
-                      ).encode()
+    return jsonio.dumps({"cniVersion": asked, "supportedVersions": list(version.SUPPORTED)}
+                        ).encode()
 
 
 def exec_runner(plugin_type: str, paths: list[str], env: dict, stdin: bytes) -> dict | None:
@@ -156,13 +170,13 @@ def exec_runner(plugin_type: str, paths: list[str], env: dict, stdin: bytes) -> 
     return run_plugin(find_plugin(plugin_type, paths), env, stdin)
 
 
-def main(handlers: dict, name: str) -> None:
-    """The entry point of a plugin executable."""
+def main(plugin: str) -> None:
+    """The entry point of the executable of our plugin named `plugin` (bin/pycni-*)."""
     if not os.environ.get("CNI_COMMAND"):
-        sys.stderr.write(f"{name}: a CNI plugin; CNI protocol versions supported: "
+        sys.stderr.write(f"{plugin}: a CNI plugin; CNI protocol versions supported: "
                          f"{', '.join(version.SUPPORTED)}\n")
         sys.exit(0)
-    status, out = dispatch(handlers, os.environ, sys.stdin.buffer.read, exec_runner)
+    status, out = dispatch(plugin, os.environ, sys.stdin.buffer.read, exec_runner)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.exit(status)

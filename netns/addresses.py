@@ -2,33 +2,33 @@
 from __future__ import annotations
 
 import errno
-import socket
+import struct
+from _socket import AF_INET, AF_INET6, AF_UNSPEC
 
+from . import netlink as nl
+from .netlink import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR
 from .rtnl import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RtnlSocket
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+
+# struct ifaddrmsg: family, prefixlen, flags, scope, index
+_IFADDR = struct.Struct("=BBBBI")
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
 
 
-def _family(ip: str) -> int:
-    return socket.AF_INET6 if ":" in ip else socket.AF_INET
-
-
-def _msg(index: int, cidr: str):
+def _msg(index: int, cidr: str) -> bytes:
     ip, _, prefix = cidr.partition("/")
-    family = _family(ip)
-    msg = ifaddrmsg()
-    msg["family"] = family
-    msg["prefixlen"] = int(prefix) if prefix else (128 if family == socket.AF_INET6 else 32)
-    msg["index"] = index
-    msg["attrs"] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)] if family == socket.AF_INET else [
-        ("IFA_ADDRESS", ip)]
-    return msg
+    family = nl.family_of(ip)
+    prefixlen = int(prefix) if prefix else (128 if family == AF_INET6 else 32)
+    body = _IFADDR.pack(family, prefixlen, 0, 0, index)
+    if family == AF_INET:
+        body += nl.ip(IFA_LOCAL, ip)
+    return body + nl.ip(IFA_ADDRESS, ip)
 
 
 def add_address(rtnl: RtnlSocket, index: int, cidr: str, exist_ok: bool = False) -> None:
     """Adds `cidr` (e.g. '198.18.0.5/24') to link `index`."""
     try:
-        rtnl.request(_msg(index, cidr), RTM_NEWADDR, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        rtnl.request(RTM_NEWADDR, _msg(index, cidr), flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
     except FileExistsError:
         if not exist_ok:
             raise
@@ -37,7 +37,7 @@ def add_address(rtnl: RtnlSocket, index: int, cidr: str, exist_ok: bool = False)
 def delete_address(rtnl: RtnlSocket, index: int, cidr: str) -> bool:
     """Deletes the address; False if it was not there."""
     try:
-        rtnl.request(_msg(index, cidr), RTM_DELADDR)
+        rtnl.request(RTM_DELADDR, _msg(index, cidr))
     except OSError as exc:
         if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
             return False
@@ -45,15 +45,14 @@ def delete_address(rtnl: RtnlSocket, index: int, cidr: str) -> bool:
     return True
 
 
-def list_addresses(rtnl: RtnlSocket, index: int = 0, family: int = socket.AF_UNSPEC) -> list[str]:
+def list_addresses(rtnl: RtnlSocket, index: int = 0, family: int = AF_UNSPEC) -> list[str]:
     """Addresses as 'ip/prefix', of link `index` (or of all links when 0)."""
-    msg = ifaddrmsg()
-    msg["family"] = family
-    msg["index"] = index
     out = []
-    for reply in rtnl.request(msg, RTM_GETADDR, flags=NLM_F_DUMP):
-        if index and reply["index"] != index:
+    for body in rtnl.request(RTM_GETADDR, _IFADDR.pack(family, 0, 0, 0, index),
+                             flags=NLM_F_DUMP):
+        _family, prefixlen, _flags, _scope, link = _IFADDR.unpack_from(body)
+        if index and link != index:
             continue
-        ip = reply.get_attr("IFA_LOCAL") or reply.get_attr("IFA_ADDRESS")
-        out.append(f"{ip}/{reply['prefixlen']}")
+        attrs = nl.parse(body, _IFADDR.size)
+        out.append(f"{nl.get_ip(attrs, IFA_LOCAL) or nl.get_ip(attrs, IFA_ADDRESS)}/{prefixlen}")
     return out

@@ -8,7 +8,8 @@ that namespace after the thread is gone, which is how the other modules reach in
 from __future__ import annotations
 
 import os
-import threading
+# The C module under `threading`, whose import costs a plugin process more than its netlink work.
+import _thread
 
 CLONE_NEWNET = 0x40000000
 
@@ -40,6 +41,8 @@ def run_in_netns(path: str, fn, *args):
     """Returns fn(*args) run in a new thread inside the netns at `path`; re-raises what it raises.
     A missing path raises FileNotFoundError before fn runs."""
     outcome: list = []
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def worker() -> None:
         try:
@@ -47,10 +50,11 @@ def run_in_netns(path: str, fn, *args):
             outcome.append((True, fn(*args)))
         except BaseException as exc:  # handed to the caller's thread below
             outcome.append((False, exc))
+        finally:
+            done.release()
 
-    thread = threading.Thread(target=worker, name=f"netns:{os.path.basename(path)}")
-    thread.start()
-    thread.join()
+    _thread.start_new_thread(worker, ())
+    done.acquire()
     ok, value = outcome[0]
     if not ok:
         raise value

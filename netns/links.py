@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 
+from . import netlink as nl
+from .netlink import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK
 from .rtnl import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RtnlSocket
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 
 IFNAMSIZ = 16
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+# struct ifinfomsg: family, (pad), type, index, flags, change
+_IFINFO = struct.Struct("=BxHiII")
+# Attributes (<linux/if_link.h>, <linux/veth.h>).
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_MASTER = 10
+IFLA_LINKINFO = 18
+IFLA_NET_NS_FD = 28
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+VETH_INFO_PEER = 1
+
+
+def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
+    return _IFINFO.pack(0, 0, index, flags, change)
 
 
 class Link:
@@ -17,15 +36,16 @@ class Link:
 
     __slots__ = ("index", "name", "mac", "mtu", "master", "up", "kind", "created")
 
-    def __init__(self, msg) -> None:
-        self.index: int = msg["index"]
-        self.name: str = msg.get_attr("IFLA_IFNAME")
-        self.mac: str = msg.get_attr("IFLA_ADDRESS") or ""
-        self.mtu: int = msg.get_attr("IFLA_MTU") or 0
-        self.master: int = msg.get_attr("IFLA_MASTER") or 0
-        self.up: bool = bool(msg["flags"] & IFF_UP)
-        info = msg.get_attr("IFLA_LINKINFO")
-        self.kind: str = (info.get_attr("IFLA_INFO_KIND") if info else None) or ""
+    def __init__(self, body: bytes) -> None:
+        _family, _type, self.index, flags, _change = _IFINFO.unpack_from(body)
+        attrs = nl.parse(body, _IFINFO.size)
+        self.name: str = nl.get_string(attrs, IFLA_IFNAME)
+        self.mac: str = nl.get_mac(attrs, IFLA_ADDRESS)
+        self.mtu: int = nl.get_u32(attrs, IFLA_MTU)
+        self.master: int = nl.get_u32(attrs, IFLA_MASTER)
+        self.up: bool = bool(flags & IFF_UP)
+        info = attrs.get(IFLA_LINKINFO)
+        self.kind: str = nl.get_string(nl.parse(info), IFLA_INFO_KIND) if info else ""
         self.created = False
 
     def __repr__(self) -> str:
@@ -39,9 +59,9 @@ def check_name(name: str) -> None:
         raise ValueError(f"invalid link name {name!r} (1-15 chars, no '/', ':' or spaces)")
 
 
-def _get(rtnl: RtnlSocket, msg) -> Link | None:
+def _get(rtnl: RtnlSocket, body: bytes) -> Link | None:
     try:
-        (reply,) = rtnl.request(msg, RTM_GETLINK, flags=0)
+        (reply,) = rtnl.request(RTM_GETLINK, body, flags=0)
     except OSError as exc:
         if exc.errno in (errno.ENODEV, errno.ENOENT):
             return None
@@ -50,32 +70,27 @@ def _get(rtnl: RtnlSocket, msg) -> Link | None:
 
 
 def get_link(rtnl: RtnlSocket, name: str) -> Link | None:
-    msg = ifinfmsg()
-    msg["attrs"] = [("IFLA_IFNAME", name)]
-    return _get(rtnl, msg)
+    return _get(rtnl, _ifinfo() + nl.string(IFLA_IFNAME, name))
 
 
 def get_link_by_index(rtnl: RtnlSocket, index: int) -> Link | None:
-    msg = ifinfmsg()
-    msg["index"] = index
-    return _get(rtnl, msg)
+    return _get(rtnl, _ifinfo(index))
 
 
 def list_links(rtnl: RtnlSocket) -> list[Link]:
-    return [Link(m) for m in rtnl.request(ifinfmsg(), RTM_GETLINK, flags=NLM_F_DUMP)]
+    return [Link(body) for body in rtnl.request(RTM_GETLINK, _ifinfo(), flags=NLM_F_DUMP)]
 
 
 def ports_of(rtnl: RtnlSocket, bridge_index: int) -> list[Link]:
-    return [link for link in list_links(rtnl) if link.master == bridge_index]
+    # The kernel filters the dump by IFLA_MASTER, except for index 0: hence the check here.
+    body = _ifinfo() + nl.u32(IFLA_MASTER, bridge_index)
+    return [link for link in map(Link, rtnl.request(RTM_GETLINK, body, flags=NLM_F_DUMP))
+            if link.master == bridge_index]
 
 
-def _set(rtnl: RtnlSocket, index: int, attrs=(), flags: int = 0, change: int = 0) -> None:
-    msg = ifinfmsg()
-    msg["index"] = index
-    msg["flags"] = flags
-    msg["change"] = change
-    msg["attrs"] = list(attrs)
-    rtnl.request(msg, RTM_SETLINK)
+def _set(rtnl: RtnlSocket, index: int, attrs: bytes = b"", flags: int = 0,
+         change: int = 0) -> None:
+    rtnl.request(RTM_SETLINK, _ifinfo(index, flags, change) + attrs)
 
 
 def set_up(rtnl: RtnlSocket, index: int) -> None:
@@ -87,24 +102,21 @@ def set_down(rtnl: RtnlSocket, index: int) -> None:
 
 
 def set_mtu(rtnl: RtnlSocket, index: int, mtu: int) -> None:
-    _set(rtnl, index, [("IFLA_MTU", mtu)])
+    _set(rtnl, index, nl.u32(IFLA_MTU, mtu))
 
 
 def set_master(rtnl: RtnlSocket, index: int, master_index: int) -> None:
-    _set(rtnl, index, [("IFLA_MASTER", master_index)])
+    _set(rtnl, index, nl.u32(IFLA_MASTER, master_index))
 
 
 def set_promisc(rtnl: RtnlSocket, index: int, on: bool) -> None:
-    iff_promisc = 0x100
-    _set(rtnl, index, flags=iff_promisc if on else 0, change=iff_promisc)
+    _set(rtnl, index, flags=IFF_PROMISC if on else 0, change=IFF_PROMISC)
 
 
 def delete_link(rtnl: RtnlSocket, index: int) -> bool:
     """Deletes the link; False if it was already gone."""
-    msg = ifinfmsg()
-    msg["index"] = index
     try:
-        rtnl.request(msg, RTM_DELLINK)
+        rtnl.request(RTM_DELLINK, _ifinfo(index))
     except OSError as exc:
         if exc.errno in (errno.ENODEV, errno.ENOENT):
             return False
@@ -116,14 +128,13 @@ def create_bridge(rtnl: RtnlSocket, name: str, mtu: int = 0) -> Link:
     """Creates the bridge, or returns it if it exists; ValueError if `name` is another kind.
     The returned Link's `created` tells whether this call made it."""
     check_name(name)
-    attrs = [("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]
+    body = _ifinfo() + nl.string(IFLA_IFNAME, name) + nl.nested(
+        IFLA_LINKINFO, nl.string(IFLA_INFO_KIND, "bridge"))
     if mtu:
-        attrs.append(("IFLA_MTU", mtu))
-    msg = ifinfmsg()
-    msg["attrs"] = attrs
+        body += nl.u32(IFLA_MTU, mtu)
     created = True
     try:
-        rtnl.request(msg, RTM_NEWLINK, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        rtnl.request(RTM_NEWLINK, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
     except FileExistsError:
         created = False
     link = get_link(rtnl, name)
@@ -142,28 +153,26 @@ def create_veth(rtnl: RtnlSocket, name: str, peer_name: str, peer_netns_fd: int 
     behind. FileExistsError if either name is taken on its side."""
     check_name(name)
     check_name(peer_name)
-    peer = [("IFLA_IFNAME", peer_name)]
+    # The peer is described by a whole ifinfomsg of its own, then its attributes.
+    peer = _ifinfo() + nl.string(IFLA_IFNAME, peer_name)
     if mtu:
-        peer.append(("IFLA_MTU", mtu))
+        peer += nl.u32(IFLA_MTU, mtu)
     if peer_netns_fd is not None:
-        peer.append(("IFLA_NET_NS_FD", peer_netns_fd))
-    attrs = [("IFLA_IFNAME", name),
-             ("IFLA_LINKINFO", {"attrs": [
-                 ("IFLA_INFO_KIND", "veth"),
-                 ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer})]})]})]
+        peer += nl.u32(IFLA_NET_NS_FD, peer_netns_fd)
+    body = _ifinfo() + nl.string(IFLA_IFNAME, name) + nl.nested(
+        IFLA_LINKINFO, nl.string(IFLA_INFO_KIND, "veth"),
+        nl.nested(IFLA_INFO_DATA, nl.nested(VETH_INFO_PEER, peer)))
     if mtu:
-        attrs.append(("IFLA_MTU", mtu))
-    msg = ifinfmsg()
-    msg["attrs"] = attrs
-    rtnl.request(msg, RTM_NEWLINK, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        body += nl.u32(IFLA_MTU, mtu)
+    rtnl.request(RTM_NEWLINK, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
 
 
 def move_to_netns(rtnl: RtnlSocket, index: int, netns_fd: int, new_name: str = "") -> None:
     """Moves a link into another netns, renaming it there in the same request if asked."""
-    attrs = [("IFLA_NET_NS_FD", netns_fd)]
+    attrs = nl.u32(IFLA_NET_NS_FD, netns_fd)
     if new_name:
         check_name(new_name)
-        attrs.append(("IFLA_IFNAME", new_name))
+        attrs += nl.string(IFLA_IFNAME, new_name)
     _set(rtnl, index, attrs)
 
 

@@ -7,8 +7,17 @@ Names are `pycni-<kind>-<network hash>-<attachment hash>` (see rule_set_name): G
 of one network and keeps those whose attachment is still valid, without parsing anything."""
 from __future__ import annotations
 
-import hashlib
 import ipaddress
+
+# hashlib loads OpenSSL first, 4 ms of a plugin process for one short hash: the interpreter's
+# own SHA-256 where it has one.
+try:
+    from _sha2 import sha256  # Python 3.12 on
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 
 class PortMapping:
@@ -27,7 +36,7 @@ class PortMapping:
 
 
 def _hash(text: str, length: int) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    return sha256(text.encode()).hexdigest()[:length]
 
 
 def network_prefix(kind: str, network: str) -> str:

@@ -1,5 +1,6 @@
-"""A minimal rtnetlink client: one NETLINK_ROUTE socket, requests encoded and replies decoded
-with pyroute2's message classes (loaded lean, see pyroute2_lean.py), errors raised as OSError.
+"""A minimal rtnetlink client: one NETLINK_ROUTE socket that sends a request (a message body
+packed by links.py, addresses.py or routes.py with netlink.py) and returns the bodies of the
+replies; kernel errors are raised as OSError.
 
 The socket acts on the network namespace it was opened in: open it through `open_in(path)` to
 act on a pod's namespace from any thread.
@@ -7,10 +8,10 @@ act on a pod's namespace from any thread.
 from __future__ import annotations
 
 import os
-import socket
 import struct
+# The C module under `socket`: that one imports enum and selectors, a third of a plugin's start.
+from _socket import AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW, socket
 
-from . import pyroute2_lean  # noqa: F401  (must precede the pyroute2 imports)
 from .enter import run_in_netns
 
 NETLINK_ROUTE = 0
@@ -29,6 +30,7 @@ NLM_F_CREATE = 0x400
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 _HEADER = struct.Struct("=IHHII")
+_ERRNO = struct.Struct("=i")
 _RECV_SIZE = 1 << 18
 
 
@@ -38,8 +40,7 @@ class RtnlSocket:
     __slots__ = ("_sock", "_seq")
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                   NETLINK_ROUTE)
+        self._sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
         self._sock.bind((0, 0))
         # Dumps filtered by the kernel on the request's header (an address dump of one link),
         # not decoded whole and filtered here: a node with a hundred pods has hundreds of
@@ -56,16 +57,13 @@ class RtnlSocket:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def request(self, msg, msg_type: int, flags: int = NLM_F_ACK) -> list:
-        """Sends `msg` (a pyroute2 nlmsg filled in by the caller) and returns the decoded replies
-        of the same class. A kernel error comes back as OSError(errno)."""
+    def request(self, msg_type: int, body: bytes, flags: int = NLM_F_ACK) -> list[bytes]:
+        """Sends one message of `msg_type` and returns the bodies (without the netlink header)
+        of the replies to it. A kernel error comes back as OSError(errno)."""
         self._seq += 1
         seq = self._seq
-        msg["header"]["type"] = msg_type
-        msg["header"]["flags"] = NLM_F_REQUEST | flags
-        msg["header"]["sequence_number"] = seq
-        msg.encode()
-        self._sock.send(msg.data)
+        self._sock.send(_HEADER.pack(_HEADER.size + len(body), msg_type, NLM_F_REQUEST | flags,
+                                     seq, 0) + body)
         replies = []
         while True:
             data = self._sock.recv(_RECV_SIZE)
@@ -76,15 +74,13 @@ class RtnlSocket:
                     raise OSError(0, "rtnetlink: truncated message")
                 if mseq == seq:
                     if kind == NLMSG_ERROR:
-                        (err,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                        (err,) = _ERRNO.unpack_from(data, offset + _HEADER.size)
                         if err:
                             raise OSError(-err, os.strerror(-err))
                         return replies
                     if kind == NLMSG_DONE:
                         return replies
-                    reply = type(msg)(data[offset:offset + length])
-                    reply.decode()
-                    replies.append(reply)
+                    replies.append(data[offset + _HEADER.size:offset + length])
                     if not mflags & NLM_F_MULTI and not flags & NLM_F_ACK:
                         return replies
                 offset += (length + 3) & ~3
