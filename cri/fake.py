@@ -32,7 +32,8 @@ class FakeRuntime(RuntimeService, ImageService):
         self.pod_ip = pod_ip
         self.unpullable = set(unpullable)
         self.calls: list[tuple] = []
-        self.exec_results: dict[str, ExecResult] = {}     # container ID -> what exec_sync gives
+        # what exec_sync gives for a command (every container alike); success with no output else
+        self.exec_results: dict[tuple[str, ...], ExecResult] = {}
         self._images = {ref: _image(ref) for ref in images}
         self._failures: dict[str, str] = {}
         self._sandboxes: dict[str, PodSandboxStatus] = {}
@@ -165,7 +166,7 @@ class FakeRuntime(RuntimeService, ImageService):
         with self._lock:
             if self._container(container_id).state != CONTAINER_RUNNING:
                 raise CRIError(f"container {container_id} is not running")
-            return self.exec_results.get(container_id, ExecResult(0, "", ""))
+            return self.exec_results.get(tuple(cmd), ExecResult(0, "", ""))
 
     def reopen_container_log(self, container_id: str) -> None:
         self._call("reopen_container_log", container_id)

@@ -19,7 +19,7 @@ from cri.service import PycontainerRuntime, check_root_dir
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
-from kubelet import VERSION, machine, node_status, pods, serving_cert
+from kubelet import VERSION, machine, pods
 from kubelet.cm import admission, eviction
 from kubelet.cm.eviction import EvictionManager
 from kubelet.cm.pod_cgroups import PodCgroups
@@ -27,12 +27,14 @@ from kubelet.config import KubeletConfig
 from kubelet.config_objects import ConfigObjects
 from kubelet.events import WARNING, EventRecorder
 from kubelet.gc import GarbageCollector
-from kubelet.lease import LeaseRenewer
 from kubelet.logs import LogRotator
-from kubelet.node_status import NodeStatus
+from kubelet.nodestatus import node_status
+from kubelet.nodestatus.lease import LeaseRenewer
+from kubelet.nodestatus.node_status import NodeStatus
 from kubelet.pod_runtime import PodRuntime
 from kubelet.prober.manager import ProbeManager
-from kubelet.server import KubeletServer, LogNotFound, TokenReviewer
+from kubelet.server import serving_cert
+from kubelet.server.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.sources.api import ApiPodSource
 from kubelet.sources.mirror import MirrorPods
 from kubelet.sources.static import FilePodSource

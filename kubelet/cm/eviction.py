@@ -6,7 +6,7 @@ then the most memory above the request. BestEffort pods request nothing, so they
 Burstable pods within their requests go last; static and system-critical pods never go. An
 evicted pod's containers are killed at once and the pod ends Failed with reason Evicted and
 the kubelet's message. The node's MemoryPressure condition comes from the same signal
-(node_status.py)."""
+(nodestatus/node_status.py)."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +21,7 @@ from kubelet import machine, pods
 from kubelet.cm import qos
 from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.config import KubeletConfig
-from kubelet.node_status import threshold
+from kubelet.nodestatus.node_status import threshold
 from kubelet.pod_runtime import PodRuntime
 
 log = logging.getLogger("kubelet.eviction")

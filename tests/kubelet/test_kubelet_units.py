@@ -7,9 +7,10 @@ import pytest
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY,
                      ContainerMetadata, ContainerStatus, PodSandboxMetadata, PodSandboxStatus)
-from kubelet import config as config_mod, labels, log_reader
+from kubelet import config as config_mod, labels
 from kubelet.durations import parse_duration
 from kubelet.pod_runtime import PodRuntime
+from kubelet.server import log_reader
 from kubelet.status import pod_status
 from kubelet.sync import container_config, pod_actions
 from kubelet.sync.backoff import Backoff

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cri.api import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY
+from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SANDBOX_READY,
+                     ExecResult)
 from cri.fake import FakeRuntime
 from kubelet.config_objects import ConfigObjects
 from kubelet.gc import GarbageCollector
@@ -223,6 +224,21 @@ def test_the_pod_phase_follows_its_containers_exit(tmp_path, exit_code, phase, r
     assert status["phase"] == phase
     terminated = status["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (exit_code, reason)
+
+
+def test_a_failing_post_start_hook_stops_its_container(tmp_path):
+    node = Node(tmp_path, images=(IMAGE,))
+    pod = make_pod()
+    pod["spec"]["containers"][0]["lifecycle"] = {
+        "postStart": {"exec": {"command": ["cat", "/ready"]}}}
+    node.cri.exec_results[("cat", "/ready")] = ExecResult(1, "", "cat: can't open '/ready'")
+    assert node.syncer.sync(pod) == ERROR_RETRY
+    container_id = node.runtime().latest("c").id
+    assert node.cri.calls[-2:] == [("exec_sync", container_id, ("cat", "/ready")),
+                                   ("stop_container", container_id, 30)]
+    message = "PostStartHook failed: cat: can't open '/ready'"
+    assert ("FailedPostStartHook", message) in node.events.posted
+    assert waiting(node.status(pod)) == {"reason": "PostStartHookError", "message": message}
 
 
 def test_exit_events_name_the_pod_to_sync(tmp_path):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from kubeapi import timefmt
 from kubeapi.kubeconfig import Connection
-from kubelet import log_reader
+from kubelet.server import log_reader
 
 log = logging.getLogger("kubelet.server")
 
