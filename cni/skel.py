@@ -176,7 +176,11 @@ def main(plugin: str) -> None:
         sys.stderr.write(f"{plugin}: a CNI plugin; CNI protocol versions supported: "
                          f"{', '.join(version.SUPPORTED)}\n")
         sys.exit(0)
-    status, out = dispatch(plugin, os.environ, sys.stdin.buffer.read, exec_runner)
+    # A delegate that is one of ours (pycni-host-local) runs in this process, as it does in the
+    # kubelet's: one interpreter start less on every ADD and DEL; any other one by exec.
+    from .inprocess import runner
+
+    status, out = dispatch(plugin, os.environ, sys.stdin.buffer.read, runner)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.exit(status)
