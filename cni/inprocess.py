@@ -1,6 +1,7 @@
-"""Runs our own plugins inside the calling process (the kubelet), through the same dispatch code
-as their executables, and any other plugin by exec: a pod start then pays no interpreter start
-and no import for our plugins, and keeps the CNI protocol for everyone else."""
+"""Runs our own plugins inside the calling process (the kubelet; our bridge plugin delegating to
+our host-local), through the same dispatch code as their executables, and any other plugin by
+exec: a pod start then pays no interpreter start and no import for our plugins, and keeps the
+CNI protocol for everyone else."""
 from __future__ import annotations
 
 from . import skel
