@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -141,3 +142,22 @@ def writable_bundle(bundle: Bundle, tmp_path: os.PathLike, busybox_rootfs: str) 
     shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
     bundle.config["root"] = {"path": "rootfs", "readonly": False}
     return bundle.write()
+
+
+@pytest.fixture
+def userns_bundle(bundle: Bundle, busybox_rootfs: str) -> Bundle:
+    """Like `bundle`, with a user namespace mapping root to host UID 100000 and a private rootfs
+    that UID can reach (pytest's own temp dirs are private to the host's root). Without /sys:
+    sysfs and the host's cgroups cannot be mounted from a user namespace that owns neither the
+    network nor the cgroup namespace."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as top:
+        os.chmod(top, 0o755)
+        rootfs = os.path.join(top, "rootfs")
+        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+        bundle.config["root"]["path"] = rootfs
+        bundle.config["linux"]["namespaces"].append({"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                                   if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+        yield bundle.write()

@@ -4,9 +4,7 @@ failures, and the field named when the init dies of its memory limit."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -44,25 +42,15 @@ def test_a_container_joins_another_s_pid_namespace_by_path(runtime, bundle, tmp_
     assert runtime.leftovers(cid) == []
 
 
-def test_exec_into_a_created_container_with_a_user_namespace(runtime, bundle, busybox_rootfs):
-    with tempfile.TemporaryDirectory(dir="/tmp") as top:
-        os.chmod(top, 0o755)
-        rootfs = os.path.join(top, "rootfs")
-        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
-        bundle.config["root"]["path"] = rootfs
-        bundle.config["linux"]["namespaces"].append({"type": "user"})
-        for key in ("uidMappings", "gidMappings"):
-            bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                                   if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
-        bundle.process("sleep", "60")
-        cid = runtime.new_id()
-        assert runtime.run("create", "-b", bundle.path, cid, capture_output=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
-        out = runtime.run("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map")
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.decode().split() == ["0", "0", "100000", "65536"]
-        runtime.run("delete", "--force", cid)
+def test_exec_into_a_created_container_with_a_user_namespace(runtime, userns_bundle):
+    userns_bundle.process("sleep", "60")
+    cid = runtime.new_id()
+    assert runtime.run("create", "-b", userns_bundle.path, cid, capture_output=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    out = runtime.run("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().split() == ["0", "0", "100000", "65536"]
+    runtime.run("delete", "--force", cid)
 
 
 def test_runc_1_1_ambient_capabilities_are_a_warning(runtime, bundle):

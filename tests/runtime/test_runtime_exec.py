@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -35,32 +33,22 @@ def test_exec_joins_the_container(runtime, running):
     assert cmdline.strip() == "sleep 60"
 
 
-def test_exec_into_a_user_namespace_and_its_pid_namespace(runtime, bundle, busybox_rootfs):
+def test_exec_into_a_user_namespace_and_its_pid_namespace(runtime, userns_bundle):
     # The process is born in the container's PID namespace before it joins the user namespace
     # that owns it (exec_process): both must hold, and the caller's own PID namespace is back.
-    with tempfile.TemporaryDirectory(dir="/tmp") as top:
-        os.chmod(top, 0o755)     # the mapped root must reach the rootfs
-        rootfs = os.path.join(top, "rootfs")
-        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
-        bundle.config["root"]["path"] = rootfs
-        bundle.config["linux"]["namespaces"].append({"type": "user"})
-        for key in ("uidMappings", "gidMappings"):
-            bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                                   if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
-        bundle.process("sleep", "60")
-        cid = runtime.new_id()
-        assert runtime.run("run", "-d", "-b", bundle.path, cid, capture_output=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
-        init_pid = runtime.state(cid)["pid"]
-        out = runtime.run("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map; "
-                          "readlink /proc/self/ns/pid; readlink /proc/self/ns/user; cat /proc/1/cmdline")
-        assert out.returncode == 0, out.stderr
-        lines = out.stdout.decode().splitlines()
-        assert lines[0] == "0" and lines[1].split() == ["0", "100000", "65536"]
-        assert lines[2:4] == [os.readlink(f"/proc/{init_pid}/ns/{k}") for k in ("pid", "user")]
-        assert lines[4].replace("\0", " ").strip() == "sleep 60"
-        runtime.run("delete", "--force", cid)
+    userns_bundle.process("sleep", "60")
+    cid = runtime.new_id()
+    assert runtime.run("run", "-d", "-b", userns_bundle.path, cid, capture_output=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    init_pid = runtime.state(cid)["pid"]
+    out = runtime.run("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map; "
+                      "readlink /proc/self/ns/pid; readlink /proc/self/ns/user; cat /proc/1/cmdline")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().splitlines()
+    assert lines[0] == "0" and lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2:4] == [os.readlink(f"/proc/{init_pid}/ns/{k}") for k in ("pid", "user")]
+    assert lines[4].replace("\0", " ").strip() == "sleep 60"
+    runtime.run("delete", "--force", cid)
 
 
 def test_exec_process_is_in_the_container_cgroup(runtime, running):

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -200,23 +198,9 @@ def test_memory_limit_visible_and_enforced(runtime, bundle):
     assert out.returncode == 137  # OOM-killed: SIGKILL
 
 
-def test_user_namespace_maps_root(runtime, bundle, busybox_rootfs):
-    # The mapped root (host UID 100000) must be able to reach the rootfs: pytest's own temp
-    # dirs are private to the host's root.
-    with tempfile.TemporaryDirectory(dir="/tmp") as top:
-        os.chmod(top, 0o755)
-        rootfs = os.path.join(top, "rootfs")
-        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
-        bundle.config["root"]["path"] = rootfs
-        bundle.config["linux"]["namespaces"].append({"type": "user"})
-        bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-        # sysfs and the host's cgroups cannot be mounted from a user namespace without a network
-        # namespace / cgroup namespace owned by it; keep the test to what it is about.
-        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                                   if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
-        bundle.process("sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox")
-        out = runtime.run("run", "-b", bundle.path, runtime.new_id())
+def test_user_namespace_maps_root(runtime, userns_bundle):
+    userns_bundle.process("sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox")
+    out = runtime.run("run", "-b", userns_bundle.path, runtime.new_id())
     assert out.stdout.split() == [b"0", b"0", b"100000", b"65536", b"65534"], out.stderr
 
 
