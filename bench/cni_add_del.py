@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.cni_stats import load, median, ms, p90  # noqa: E402
+from bench.stats import load, median, ms, p90  # noqa: E402
 from cni import conf as cni_conf  # noqa: E402
 from cni import invoker  # noqa: E402
 from netns import links, named, rtnl, sysctl  # noqa: E402

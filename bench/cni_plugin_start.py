@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.cni_stats import load, median, ms, p90  # noqa: E402
+from bench.stats import load, median, ms, p90  # noqa: E402
 from cni.exec import run_plugin  # noqa: E402
 
 VENV_BIN = os.path.dirname(sys.executable)

@@ -22,6 +22,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from bench.stats import load  # noqa: E402
 
 
 def make_bundle(top: str) -> tuple[str, dict]:
@@ -56,11 +59,6 @@ def floor_commands(python: str) -> dict[str, list[str]]:
             "python -I -S, spawn true": [python, "-I", "-S", "-c", spawn]}
 
 
-def load() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -72,7 +70,7 @@ def main() -> int:
     if not os.path.exists(args.runc):
         sys.exit(f"runc not found at {args.runc}: apt-get install runc")
     floor = floor_commands(sys.executable) if args.floor else {}
-    print(f"load average before: {load()}")
+    print(f"before: {load()}")
     with tempfile.TemporaryDirectory() as top:
         bundle, config = make_bundle(top)
         runtimes = {
@@ -91,7 +89,7 @@ def main() -> int:
                 subprocess.run(argv, check=True)
                 if i >= 5:
                     times[name].append(time.perf_counter() - start)
-    print(f"load average after:  {load()}")
+    print(f"after:  {load()}")
     for name, samples in times.items():
         samples.sort()
         print(f"{name:26s} median {1000 * statistics.median(samples):6.1f} ms   "

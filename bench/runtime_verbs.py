@@ -21,6 +21,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from bench.stats import load  # noqa: E402
 VERBS = ("create", "start", "kill", "state", "delete")
 WARMUP = 5
 
@@ -66,11 +69,6 @@ def cycle(runtime: list[str], bundle: str, cid: str) -> dict[str, float]:
     return times
 
 
-def load() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
@@ -80,7 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     if not os.path.exists(args.runc):
         sys.exit(f"runc not found at {args.runc}: apt-get install runc")
-    print(f"load average before: {load()}")
+    print(f"before: {load()}")
     with tempfile.TemporaryDirectory() as top:
         bundle = make_bundle(top)
         runtimes = {
@@ -104,7 +102,7 @@ def main() -> int:
                     for verb, t in times.items():
                         samples[name][verb].append(t)
                     samples[name]["cycle"].append(sum(times.values()))
-    print(f"load average after:  {load()}")
+    print(f"after:  {load()}")
     print(f"{'verb':8s} {'pycontainer median/p90 ms':>26s} {'runc median/p90 ms':>20s} {'ratio':>6s}")
     for verb in (*VERBS, "cycle"):
         row = []

@@ -1,4 +1,4 @@
-"""What the CNI benches print: median and p90 of a sample list, the ratio of medians, and the
+"""What the benches print: median and p90 of a sample list, the ratio of medians, and the
 machine's load (the figures mean little without it)."""
 from __future__ import annotations
 
