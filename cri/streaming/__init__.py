@@ -1,0 +1,9 @@
+"""The streaming server of exec, attach and port-forward: the protocols kubectl and the API
+server speak (WebSocket channel protocols v1-v5 and SPDY/3.1 remotecommand; SPDY/3.1 and
+WebSocket port-forward, and SPDY tunnelled in WebSocket as kubectl >= 1.31 sends it), over an
+HTTP connection that a server hands over after reading the request's head.
+
+One implementation, used by the kubelet's HTTPS server (/exec, /attach, /portForward) and by
+the CRI's Exec, Attach and PortForward URLs. What runs the command, attaches to the container or
+dials the port is a backend (cri.streaming.backend), so the protocols know nothing of shims or
+namespaces."""
