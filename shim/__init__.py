@@ -12,14 +12,15 @@ that whoever started the container (the kubelet) may die, restart or be upgraded
     shim.list_shims()                       # [ShimInfo(...)], to find them again after a restart
 
 The API:
-    ShimConfig(id, bundle, log_path=None, stdin=None, shim_root=DEFAULT_ROOT,
+    ShimConfig(id, bundle, log_path=None, stdin=None, stdin_once=True, shim_root=DEFAULT_ROOT,
                runtime_root="/run/pycontainer", runtime=<the pycontainer of this install>)
     start(config: ShimConfig) -> ShimInfo(id, pid, container_pid, socket, state_dir)
     connect(id, shim_root=DEFAULT_ROOT) -> ShimClient
         ShimClient.state() -> ShimState, .kill(signal=15, all=False), .wait(timeout=None) ->
         ExitStatus, .exec(args, env=None, cwd=None, timeout=None) -> ExecResult,
         .reopen_log(), .shutdown(), .close(); .send_wait() then, once .fileno() is readable,
-        .exit_answer() -> ExitStatus | None: many waits in one thread
+        .exit_answer() -> ExitStatus | None: many waits in one thread; .attach() -> tty, then
+        .read_frame() -> (stream, bytes) | None: the live output; .resize(width, height)
     read_exit(id, shim_root) -> ExitStatus | None
     list_shims(shim_root) -> list[ShimInfo]; is_alive(id, shim_root) -> bool;
     remove_dead(id, shim_root, runtime_root): what a shim that was killed left: its container

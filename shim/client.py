@@ -123,6 +123,38 @@ class ShimClient:
         return ExecResult(exit_code=a["exit_code"], signal=a["signal"], stdout=a["stdout"],
                           stderr=a["stderr"], timed_out=a["timed_out"], truncated=a["truncated"])
 
+    def attach(self) -> bool:
+        """Turns this connection into the container's live output (shim.protocol's attach):
+        read_frame() then gives it piece by piece. Returns whether the container has a
+        terminal (its output is then all stdout)."""
+        self._sock.settimeout(None)
+        return bool(self._call({"op": "attach"})["tty"])
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        """After attach(): (stream, data), stream 1 (stdout) or 2 (stderr); None once the
+        container has exited and its output is all out (or the shim is gone)."""
+        try:
+            header = self._read_exactly(5)
+            if header is None:
+                return None
+            data = self._read_exactly(int.from_bytes(header[1:], "big"))
+        except OSError:
+            return None
+        return None if data is None else (header[0], data)
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        while len(self._buf) < size:
+            chunk = self._sock.recv(max(65536, size - len(self._buf)))
+            if not chunk:
+                return None
+            self._buf += chunk
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
+
+    def resize(self, width: int, height: int) -> None:
+        """Sets the size of the container's terminal."""
+        self._call({"op": "resize", "width": width, "height": height})
+
     def reopen_log(self) -> None:
         """The shim reopens the log file by its path: call it after renaming the file."""
         self._call({"op": "reopen_log"})

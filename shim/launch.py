@@ -37,6 +37,7 @@ def start(config: ShimConfig) -> ShimInfo:
         "runtime_root": os.path.abspath(config.runtime_root),
         "log_path": config.log_path and os.path.abspath(config.log_path),
         "stdin": config.stdin and os.path.abspath(config.stdin),
+        "stdin_once": config.stdin_once,
     }
     answer = _ask_zygote(root, request)
     if not answer.get("ok"):

@@ -24,6 +24,20 @@ usable; a request line longer than MAX_REQUEST gets the error and the connection
         stderr are kept up to EXEC_OUTPUT_LIMIT bytes each ("truncated" says when more came),
         decoded as UTF-8 with replacement. After "timeout" seconds the process is killed
         (SIGKILL): exit_code 137, timed_out true, and the output it wrote until then.
+    {"op": "attach"}
+        -> {"ok": true, "tty": BOOL}
+        then the connection carries the container's output, live, beside the log, as frames:
+        one byte for the stream (1 stdout, 2 stderr; a terminal has only 1), its length (4
+        bytes, big-endian), the bytes. It ends (the shim closes the connection) once the
+        container has exited and what it wrote before is out. Output is never waited for: an
+        attacher that does not read loses what exceeds ATTACH_BUFFER, as conmon drops it. What
+        the client sends on it afterwards is ignored; closing it detaches. Refused once the
+        container has stopped. The container's stdin is not on this socket: its writer opens
+        the stdin fifo (see shim.stdin_relay), so stdinOnce stays the fifo's own EOF and the
+        shim never holds input a slow container has not read.
+    {"op": "resize", "width": COLUMNS, "height": ROWS}
+        -> {"ok": true}
+        sets the size of the container's terminal (an error when it has none).
     {"op": "reopen_log"}
         -> {"ok": true}
         reopens the container's log file by its path (after a rotation renamed it).
@@ -44,7 +58,10 @@ import _json
 
 MAX_REQUEST = 1 << 20
 EXEC_OUTPUT_LIMIT = 64 * 1024
-OPS = ("state", "kill", "wait", "exec", "reopen_log", "shutdown")
+ATTACH_BUFFER = 1 << 20
+OPS = ("state", "kill", "wait", "exec", "attach", "resize", "reopen_log", "shutdown")
+STDOUT_FRAME = 1
+STDERR_FRAME = 2
 
 
 class BadRequest(Exception):
@@ -77,6 +94,11 @@ def decode(line: bytes) -> object:
     if end != len(text):
         raise ValueError(f"extra data at character {end}")
     return value
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """One attach frame (see above)."""
+    return bytes((stream,)) + len(data).to_bytes(4, "big") + data
 
 
 def write_to(fd: int, message: dict) -> None:

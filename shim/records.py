@@ -29,8 +29,10 @@ class ShimConfig:
 
     id: the container's ID (the runtime's too). bundle: the OCI bundle directory; its
     process.terminal decides between pipes and a terminal. log_path: the CRI log file (None:
-    the output is read and dropped). stdin: a fifo whose writer feeds the container's stdin,
-    closed when that writer closes it (None: /dev/null). runtime: the runtime binary (runc's
+    the output is read and dropped). stdin: a fifo whose writers feed the container's stdin
+    (None: /dev/null); with stdin_once the container reads EOF when the first writer closes it,
+    without it the shim holds the fifo open so that writer after writer may come (CRI's
+    stdinOnce). runtime: the runtime binary (runc's
     command line), runtime_root its --root.
     """
 
@@ -38,6 +40,7 @@ class ShimConfig:
     bundle: str
     log_path: str | None = None
     stdin: str | None = None
+    stdin_once: bool = True
     shim_root: str = DEFAULT_ROOT
     runtime_root: str = RUNTIME_ROOT
     runtime: str = field(default_factory=default_runtime)

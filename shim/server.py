@@ -8,6 +8,9 @@ shares the zygote's pages and keeps private only what it touches, so it does as 
 possible itself. Whatever takes more code (starting the container, an exec, `kill --all`, the
 final `delete`) runs in a short-lived child ("helper") that answers the client itself; the shim
 stops reading that client until the helper is gone, so answers keep the order of requests.
+
+Attached clients (the attach op) get the container's output as it goes to the log; the shim
+never waits for them: each has a bounded buffer, and what does not fit is dropped for it.
 """
 from __future__ import annotations
 
@@ -93,11 +96,23 @@ class ClientConnection:
             self.sock.setblocking(False)
 
 
+class Attacher:
+    """An attached client: its socket, the output it has yet to take, whether to close it once
+    that is out (the container has exited)."""
+
+    __slots__ = ("sock", "pending", "closing")
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.pending = bytearray()
+        self.closing = False
+
+
 class Shim:
     __slots__ = (
         "id", "state_dir", "runtime", "log_path", "devnull", "init_pid", "started_at", "exit",
         "cgroup", "oom_base", "log", "streams", "relay", "poller", "handlers", "listener",
-        "clients", "waiters", "children", "shutdown_client", "done")
+        "clients", "waiters", "children", "shutdown_client", "done", "terminal", "attachers")
 
     def __init__(self, report: dict, fds: dict[str, int]) -> None:
         """From the start helper's report and descriptors (shim.startup)."""
@@ -116,6 +131,10 @@ class Shim:
         os.close(fds["shim_log"])
         self.log = CriLog(self.log_path, fds["log"]) if "log" in fds else None
         self.streams = {fds[n]: n.encode() for n in ("stdout", "stderr") if n in fds}
+        # With a terminal, "stdout" is its master; fds["stdin_hold"] (a writer of the stdin
+        # fifo, for stdin without stdinOnce) just stays open for the shim's life.
+        self.terminal = fds["stdout"] if report.get("tty") else -1
+        self.attachers: dict[int, Attacher] = {}
         self.relay = StdinRelay(fds["stdin_fifo"], fds["stdin_out"]) if "stdin_fifo" in fds \
             else None
         self.listener = _socket.socket(fileno=fds["listener"])
@@ -195,6 +214,10 @@ class Shim:
         for client in waiters:
             client.send({"ok": True, "exit": self.exit})
             self._resume(client)
+        for attacher in list(self.attachers.values()):
+            attacher.closing = True
+            if not attacher.pending:
+                self._detach(attacher)
 
     def _write_exit(self, status: int, finished_at: str) -> None:
         oom_killed = oom.kill_count(self.cgroup) > self.oom_base
@@ -228,6 +251,7 @@ class Shim:
         if data:
             if self.log:
                 self.log.write(self.streams[fd], data)
+            self._fan_out(self.streams[fd], data)
         else:
             self._close_stream(fd)
 
@@ -237,6 +261,8 @@ class Shim:
             data = read_available(fd, 1 << 20)
             if data and self.log:
                 self.log.write(name, data)
+            if data:
+                self._fan_out(name, data)
 
     def _close_stream(self, fd: int) -> None:
         self.unwatch(fd)
@@ -256,6 +282,61 @@ class Shim:
         else:
             self.relay.close()
             self.relay = None
+
+    # -- attached clients --------------------------------------------------------------------
+
+    def _fan_out(self, stream: bytes, data: bytes) -> None:
+        if not self.attachers:
+            return
+        frame = protocol.frame(
+            protocol.STDOUT_FRAME if stream == b"stdout" else protocol.STDERR_FRAME, data)
+        for attacher in list(self.attachers.values()):
+            if attacher.pending:
+                if len(attacher.pending) + len(frame) <= protocol.ATTACH_BUFFER:
+                    attacher.pending += frame
+                continue  # else dropped for this attacher (whole frames: the framing holds)
+            try:
+                sent = attacher.sock.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._detach(attacher)
+                continue
+            if sent < len(frame):
+                attacher.pending += frame[sent:]
+                self.poller.modify(attacher.sock.fileno(), select.POLLIN | select.POLLOUT)
+
+    def _on_attacher(self, fd: int, events: int) -> None:
+        attacher = self.attachers[fd]
+        if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            try:
+                gone = not attacher.sock.recv(65536)  # what it sends is ignored; EOF detaches
+            except BlockingIOError:
+                gone = False
+            except OSError:
+                gone = True
+            if gone:
+                self._detach(attacher)
+                return
+        if events & select.POLLOUT and attacher.pending:
+            try:
+                del attacher.pending[:attacher.sock.send(attacher.pending)]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._detach(attacher)
+                return
+            if not attacher.pending:
+                if attacher.closing:
+                    self._detach(attacher)
+                else:
+                    self.poller.modify(fd, select.POLLIN)
+
+    def _detach(self, attacher: Attacher) -> None:
+        fd = attacher.sock.fileno()
+        if self.attachers.pop(fd, None) is not None:
+            self.unwatch(fd)
+        attacher.sock.close()
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -370,6 +451,36 @@ class Shim:
         self._helper(client, lambda: client.send(execs.run(
             self.runtime, self.id, self.state_dir, self.devnull, checked)))
 
+    def _op_attach(self, client: ClientConnection, request: dict) -> None:
+        if self.exit is not None:
+            client.send(protocol.error(f"container {self.id} has exited"))
+            return
+        client.send({"ok": True, "tty": self.terminal >= 0})
+        if client.closed:
+            return
+        fd = client.sock.fileno()
+        self.unwatch(fd)
+        del self.clients[fd]
+        self.attachers[fd] = Attacher(client.sock)
+        self.watch(fd, self._on_attacher)
+
+    def _op_resize(self, client: ClientConnection, request: dict) -> None:
+        width = protocol.field(request, "width", int, 0)
+        height = protocol.field(request, "height", int, 0)
+        if not (0 <= width < 1 << 16 and 0 <= height < 1 << 16):
+            raise BadRequest("malformed request: width and height must be 0 to 65535")
+        if self.exit is not None:
+            client.send(protocol.error(f"container {self.id} has exited"))
+        elif self.terminal < 0:
+            client.send(protocol.error(f"container {self.id} has no terminal"))
+        else:
+            import fcntl  # only here: a shim without a resize keeps them out of its pages
+            import struct
+            import termios
+
+            fcntl.ioctl(self.terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            client.send({"ok": True})
+
     def _op_reopen_log(self, client: ClientConnection, request: dict) -> None:
         if self.log:
             try:
@@ -405,6 +516,8 @@ class Shim:
         if self.exit is None:  # delete killed it; it is our child, a zombie by now
             self._container_exited(os.waitpid(self.init_pid, 0)[1])
         self._drain_output()
+        for attacher in list(self.attachers.values()):
+            self._detach(attacher)
         for fd in list(self.streams):
             self._close_stream(fd)  # the partial lines go out
         if self.log:

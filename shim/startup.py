@@ -10,7 +10,7 @@ init still becomes the shim's child: `create` leaves it to the nearest subreaper
 ancestors, which is the shim.
 
 The start request (from shim.launch): {"op": "start", "id", "bundle", "root", "runtime",
-"runtime_root", "log_path", "stdin"}; the answer: {"ok": true, "pid": SHIM_PID,
+"runtime_root", "log_path", "stdin", "stdin_once"}; the answer: {"ok": true, "pid": SHIM_PID,
 "container_pid": PID} or {"ok": false, "error": "..."}.
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ class _Start:
         self.root = request["root"]
         self.log_path = request["log_path"]
         self.stdin_path = request["stdin"]
+        self.stdin_once = request.get("stdin_once", True) is not False
         self.state_dir = layout.state_dir(self.root, self.id)
         self.runtime = Runtime(request["runtime"], request["runtime_root"],
                                os.path.join(self.state_dir, layout.RUNTIME_LOG))
@@ -56,6 +57,7 @@ class _Start:
         self.cgroup: str | None = None
         self.oom_base = 0
         self.started_at = ""
+        self.terminal = False
 
     def prepare(self) -> None:
         os.makedirs(self.root, 0o700, exist_ok=True)
@@ -75,11 +77,14 @@ class _Start:
         if self.stdin_path:
             self.fds["stdin_fifo"] = os.open(self.stdin_path,
                                              os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            if not self.stdin_once:
+                # A writer of our own: the fifo never reads EOF, attach after attach.
+                self.fds["stdin_hold"] = os.open(self.stdin_path, os.O_WRONLY | os.O_CLOEXEC)
         listener = layout.bind_private_socket(os.path.join(self.state_dir, layout.SOCKET))
         self.fds["listener"] = listener.detach()
 
     def run_container(self) -> None:
-        terminal = _wants_terminal(self.bundle)
+        terminal = self.terminal = _wants_terminal(self.bundle)
         console = None
         if terminal:
             console = layout.bind_private_socket(
@@ -168,7 +173,7 @@ class _Start:
                 "log_path": self.log_path, "runtime": self.runtime.binary,
                 "runtime_root": self.runtime.root, "pid": self.pid, "cgroup": self.cgroup,
                 "oom_base": self.oom_base, "started_at": self.started_at,
-                "fds": names}, [self.fds[n] for n in names]
+                "tty": self.terminal, "fds": names}, [self.fds[n] for n in names]
 
     def undo(self) -> None:
         if self.created:
