@@ -58,8 +58,13 @@ def test_watch_sees_live_changes_with_selectors(core, namespace):
     w = watch.Watch()
     events: list[tuple[str, str]] = []
 
+    # From the list's resourceVersion on, the watch sees every change after it, however late
+    # its thread connects.
+    listed = core.list_namespaced_pod(namespace, label_selector="app=web")
+
     def consume():
         for ev in w.stream(core.list_namespaced_pod, namespace, label_selector="app=web",
+                           resource_version=listed.metadata.resource_version,
                            timeout_seconds=10, _preload_content=True):
             if ev["type"] != "MODIFIED":  # the scheduler also writes status
                 events.append((ev["type"], ev["object"].metadata.name))

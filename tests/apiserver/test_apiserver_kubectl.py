@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import queue
 import subprocess
-import time
+import threading
 import uuid
 
 import yaml
@@ -69,17 +70,24 @@ def test_get_watch_sees_changes(server, namespace):
     watch = subprocess.Popen([kubectl_path(), "--kubeconfig", server.kubeconfig, "get", "pods",
                               "-n", namespace, "-w", "--output-watch-events"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line) for line in watch.stdout],
+                     daemon=True).start()
+    lines: list[str] = []
+
+    def read_until(kind: str) -> None:
+        while not any(line.startswith(kind) for line in lines):
+            try:
+                lines.append(printed.get(timeout=30))
+            except queue.Empty:
+                raise AssertionError(f"kubectl get -w printed no {kind}: {lines}") from None
     try:
-        time.sleep(1.0)
+        # After its header the watch prints the pod as it was listed: from then on it sees
+        # changes.
+        read_until("ADDED")
         server.kubectl("label", "pod", "web", "-n", namespace, "seen=yes")
         server.kubectl("delete", "pod", "web", "-n", namespace)
-        lines: list[str] = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not any(l.startswith("DELETED") for l in lines):
-            line = watch.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
+        read_until("DELETED")
     finally:
         watch.kill()
         watch.communicate()

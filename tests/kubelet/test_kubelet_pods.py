@@ -6,14 +6,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import select
+import shutil
 import ssl
+import subprocess
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from kubelet_testlib import pod_manifest, wait_for
+from kubelet_testlib import BIN, pod_manifest, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -89,26 +92,26 @@ def test_crash_loop_backs_off_longer_each_time(api, kubelet, namespace):
     api.create_pod(namespace, pod_manifest("crash", kubelet.node,
                                            "echo run $(cat /dev/shm/n); echo x >> /dev/shm/n; "
                                            "exit 3"))
-    restarts: dict[int, float] = {}
-    waiting_reasons = set()
+    backoffs: set[str] = set()   # the waiting messages, which name the delay
 
     def observe() -> bool:
         pod = api.pod(namespace, "crash")
         for s in pod["status"].get("containerStatuses") or []:
-            restarts.setdefault(s["restartCount"], time.monotonic())
-            waiting_reasons.add(s["state"].get("waiting", {}).get("reason"))
+            waiting = s["state"].get("waiting", {})
+            if waiting.get("reason") == "CrashLoopBackOff":
+                backoffs.add(waiting["message"].split(" restarting")[0])
             if s["restartCount"] >= 1:
                 assert s["lastState"]["terminated"]["exitCode"] == 3
                 assert s["lastState"]["terminated"]["reason"] == "Error"
-        return 3 in restarts
-    wait_for(observe, timeout=90, interval=0.2, what="three restarts")
-    first, second = restarts[2] - restarts[1], restarts[3] - restarts[2]
-    assert second > first > 5, restarts   # 10 s, then 20 s
-    assert "CrashLoopBackOff" in waiting_reasons
+        return "back-off 40s" in backoffs
+    wait_for(observe, timeout=90, interval=0.2, what="the third back-off")
+    # The kubelet's doubling delay, as it tells it: 10 s, then 20 s, then 40 s.
+    assert {"back-off 10s", "back-off 20s", "back-off 40s"} <= backoffs, backoffs
     pod = api.pod(namespace, "crash")
     assert pod["status"]["phase"] == "Running"
-    message = pod["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("message", "")
-    assert message == "" or message.startswith("back-off ")
+    message = pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert message == (f"back-off 40s restarting failed container=c pod=crash_{namespace}"
+                       f"({pod['metadata']['uid']})")
     # The log of the run before the last one.
     previous = api.kubectl("logs", "-n", namespace, "crash", "--previous").stdout
     assert previous in ("run x x\n", "run x x x\n"), previous
@@ -134,15 +137,32 @@ def test_dead_containers_beyond_the_last_are_collected(api, start_kubelet, names
     assert status["restartCount"] >= 2 and status["lastState"]["terminated"]["exitCode"] == 1
 
 
-def test_logs_follow_until_the_container_ends(api, kubelet, namespace):
-    api.create_pod(namespace, pod_manifest(
-        "counter", kubelet.node, "sleep 2; for i in 1 2 3 4 5; do echo line $i; sleep 0.3; "
-        "done", restart_policy="Never"))
+def test_logs_follow_until_the_container_ends(api, kubelet, namespace, tmp_path):
+    # Each line waits for a file the test writes after it has read the line before, so the
+    # follow must pass lines on as they come and end when the container does.
+    manifest = pod_manifest(
+        "counter", kubelet.node, "for i in 1 2 3 4 5; do echo line $i; "
+        "until [ -e /sync/go$i ]; do sleep 0.05; done; done", restart_policy="Never")
+    manifest["spec"]["volumes"] = [{"name": "sync", "hostPath": {"path": str(tmp_path)}}]
+    manifest["spec"]["containers"][0]["volumeMounts"] = [{"name": "sync", "mountPath": "/sync"}]
+    api.create_pod(namespace, manifest)
     wait_for(lambda: api.running(namespace, "counter"), what="Running")
-    start = time.monotonic()
-    follow = api.kubectl("logs", "-f", "-n", namespace, "counter", timeout=30)
-    assert follow.stdout == "".join(f"line {i}\n" for i in range(1, 6)), follow.stderr
-    assert time.monotonic() - start > 1   # it waited for the lines as they came
+    shm = str(tmp_path)
+    follow = subprocess.Popen([shutil.which("kubectl", path=BIN), "--kubeconfig",
+                               api.server.kubeconfig, "logs", "-f", "-n", namespace, "counter"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for i in range(1, 6):
+            ready, _, _ = select.select([follow.stdout], [], [], 30)
+            assert ready, f"no line {i} within 30 s"
+            assert follow.stdout.readline() == f"line {i}\n"
+            open(os.path.join(shm, f"go{i}"), "w").close()
+        assert follow.wait(30) == 0, follow.stderr.read()
+        assert follow.stdout.read() == ""
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+        follow.communicate()
 
 
 def test_host_network_pod_shares_the_node_network(api, kubelet, namespace):
@@ -175,7 +195,10 @@ def test_logs_rotate_at_the_size_limit(api, start_kubelet, namespace):
     wait_for(lambda: api.running(namespace, "chatty"))
     directory = f"{kubelet.pod_logs}/{namespace}_chatty_{pod['metadata']['uid']}/c"
     wait_for(lambda: len(os.listdir(directory)) == 3, timeout=20, what="two rotations")
-    time.sleep(3)   # more rotations: still 0.log and the two newest rotated files
+    first = set(os.listdir(directory)) - {"0.log"}
+    # Two more rotations: still 0.log and the two newest rotated files, neither of the first.
+    wait_for(lambda: not (set(os.listdir(directory)) & first), timeout=20,
+             what="two more rotations")
     names = sorted(os.listdir(directory))
     assert len(names) == 3 and names[0] == "0.log" and all(n.startswith("0.log.")
                                                            for n in names[1:]), names
@@ -215,15 +238,16 @@ def test_init_containers_run_in_order_before_the_app(api, kubelet, namespace):
     api.create_pod(namespace, pod_manifest(
         "init", kubelet.node, "cat /dev/shm/order; exec sleep 1000",
         init=["sleep 1; echo first >> /dev/shm/order", "echo second >> /dev/shm/order"]))
-    seen_pending_initializing = False
-    while not api.running(namespace, "init"):
+    seen: list[bool] = []   # whether a Pending pod said PodInitializing
+
+    def initialized() -> bool:
         pod = api.pod(namespace, "init")
         app = (pod["status"].get("containerStatuses") or [{}])[0]
         if app.get("state", {}).get("waiting", {}).get("reason") == "PodInitializing":
-            seen_pending_initializing = True
-            assert pod["status"]["phase"] == "Pending"
-        time.sleep(0.1)
-    assert seen_pending_initializing
+            seen.append(pod["status"]["phase"] == "Pending")
+        return bool(api.running(namespace, "init"))
+    wait_for(initialized, timeout=60, what="the app running after its init containers")
+    assert seen and all(seen)
     pod = api.pod(namespace, "init")
     inits = pod["status"]["initContainerStatuses"]
     assert [s["name"] for s in inits] == ["init0", "init1"]
@@ -268,11 +292,13 @@ def test_delete_terminates_gracefully_within_the_grace_period(api, kubelet, name
     wait_for(lambda: "up" in api.kubectl("logs", "-n", namespace, "graceful").stdout)
     last: dict[str, dict] = {}
     gone = threading.Event()
+    watching = threading.Event()
 
     def watch() -> None:
         w = api.client.watch(f"/api/v1/namespaces/{namespace}/pods", {"timeoutSeconds": "60"})
         deleted = set()
         for kind, obj in w:
+            watching.set()   # the first event is an existing pod's ADDED
             if kind == "DELETED":
                 deleted.add(obj["metadata"]["name"])
             else:
@@ -283,13 +309,12 @@ def test_delete_terminates_gracefully_within_the_grace_period(api, kubelet, name
                 return
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    time.sleep(0.3)
-    start = time.monotonic()
+    assert watching.wait(30), "the watch never started"
     api.delete_pod(namespace, "graceful")
     api.delete_pod(namespace, "stubborn")
-    assert gone.wait(30)
-    took = time.monotonic() - start
-    assert took < 15, took    # the graceful one ended on TERM, the other got KILL after 2 s
+    assert gone.wait(60)
+    # The exit codes say how each ended: the graceful one on TERM (within its 20 s), the other
+    # by KILL once its 2 s were up.
     graceful = last["graceful"]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert graceful["exitCode"] == 0
     stubborn = last["stubborn"]["status"]["containerStatuses"][0]["state"]["terminated"]

@@ -92,11 +92,26 @@ def test_kill_all(shims):
 
 def test_orphans_are_reaped(shims):
     # Without a PID namespace of its own, the container's orphans come to the shim.
-    info = shims.start("sh", "-c", "(sleep 0.2 &); exec sleep 1000", pid_namespace=False)
-    time.sleep(1)
-    assert _children(info.pid) == [info.container_pid]  # no zombie left
+    info = shims.start("sh", "-c", "(sleep 1 &); exec sleep 1000", pid_namespace=False)
+    orphans: set[int] = set()
+
+    def orphan_came_and_went() -> bool:
+        # the orphan's stay as the shim's child is seen, then its end: reaped, so no zombie
+        children = set(_children(info.pid)) - {info.container_pid}
+        orphans.update(children)
+        return bool(orphans) and not children
+    _poll(orphan_came_and_went, 20, "the orphan reparented to the shim, then reaped")
+    assert _children(info.pid) == [info.container_pid]
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in orphans)
     with shims.connect(info.id) as c:
         assert c.state().status == "running"
+
+
+def _poll(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def _children(pid: int) -> list[int]:
