@@ -97,7 +97,8 @@ def test_sandbox_and_its_containers(cri):
     rt.stop_container(first, 1)
     took = time.monotonic() - start
     st = rt.container_status(first)
-    assert (st.state, st.exit_code) == (CONTAINER_EXITED, 137) and 0.9 < took < 10
+    # killed, and not before its timeout (a lower bound only: a loaded machine is slower)
+    assert (st.state, st.exit_code) == (CONTAINER_EXITED, 137) and took >= 0.9
     assert [e.container_id for e in events] == [first]
     with open(st.log_path) as f:
         assert f.read() == ""

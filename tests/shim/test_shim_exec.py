@@ -1,7 +1,6 @@
 """exec through the shim's socket: output, exit code, env and cwd, timeouts, errors."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -31,9 +30,7 @@ def test_env_and_cwd(running):
 
 
 def test_timeout_kills_the_process(running):
-    begin = time.monotonic()
     result = running.exec(["sh", "-c", "echo started; exec sleep 30"], timeout=0.5)
-    assert time.monotonic() - begin < 10
     assert (result.exit_code, result.signal, result.timed_out) == (137, 9, True)
     assert result.stdout == "started\n"
     ps = running.exec(["ps", "-o", "comm"])  # the timed out process is gone from the container
