@@ -7,8 +7,11 @@ Times are nanoseconds since the epoch (0: not yet), as in the CRI."""
 from __future__ import annotations
 
 import abc
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from cri.streaming.backend import Session, StreamError
 
 SANDBOX_READY = "SANDBOX_READY"
 SANDBOX_NOTREADY = "SANDBOX_NOTREADY"
@@ -130,6 +133,9 @@ class ContainerConfig:
     annotations: dict[str, str] = field(default_factory=dict)
     log_path: str = ""                 # relative to the sandbox's log_directory
     linux: LinuxContainerConfig = field(default_factory=LinuxContainerConfig)
+    stdin: bool = False                # keep a stdin open for attach
+    stdin_once: bool = False           # ... and close it when the first attach closes it
+    tty: bool = False                  # a terminal (process.terminal)
 
 
 @dataclass
@@ -227,6 +233,22 @@ class RuntimeService(abc.ABC):
 
     @abc.abstractmethod
     def reopen_container_log(self, container_id: str) -> None: ...
+
+    # -- streaming (what the kubelet's /exec, /attach and /portForward run on) ----------------
+    # Not abstract: a runtime without them refuses, as a CRI without a streaming server would.
+
+    def exec(self, container_id: str, cmd: list[str], session: Session) -> int:
+        """Runs cmd in the running container with the session's streams; its exit code (128+N
+        when signal N ended it). StreamError when it cannot run."""
+        raise StreamError("exec is not supported by this runtime")
+
+    def attach(self, container_id: str, session: Session) -> None:
+        """Joins the running container's stdio until it exits or the client goes."""
+        raise StreamError("attach is not supported by this runtime")
+
+    def port_forward_dial(self, sandbox_id: str, port: int) -> socket.socket:
+        """A connection to localhost:port inside the sandbox's network namespace."""
+        raise StreamError("port forwarding is not supported by this runtime")
 
     @abc.abstractmethod
     def subscribe(self, handler: Callable[[ContainerEvent], None]) -> None:

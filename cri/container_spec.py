@@ -72,7 +72,9 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
         raise SpecError(str(e)) from None
     spec = default_spec(unified_cgroups)
     p = spec["process"]
-    p.update(terminal=False, args=process.args, env=process.env,
+    if config.tty and not any(e.startswith("TERM=") for e in process.env):
+        process.env.append("TERM=xterm")    # containerd's WithTTY
+    p.update(terminal=config.tty, args=process.args, env=process.env,
              cwd=config.working_dir or process.cwd, noNewPrivileges=config.linux.no_new_privs)
     p.pop("rlimits", None)  # the container inherits the shim's, as under containerd
     uid, gid = process.uid, process.gid

@@ -15,8 +15,10 @@ from collections.abc import Callable
 import shim
 from overlay import layers, snapshots
 from overlay.errors import ImageError
+from shim import layout as shim_layout
+from shim.runtime_cli import Runtime, default_runtime
 
-from cri import container_spec
+from cri import attach, container_spec, exec_stream
 from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, CONTAINER_UNKNOWN,
                      ContainerConfig, ContainerEvent, ContainerMetadata, ContainerStatus, CRIError,
                      ExecResult, NotFound, PodSandboxConfig)
@@ -24,6 +26,7 @@ from cri.checkpoint import Records
 from cri.exit_watcher import ExitWatcher
 from cri.images import Images, repo_digest
 from cri.sandboxes import Sandboxes
+from cri.streaming.backend import Session, StreamError
 from kubeapi import timefmt
 
 EventHandler = Callable[[ContainerEvent], None]
@@ -128,6 +131,7 @@ class Containers:
             "image": image.name, "image_ref": repo_digest(image), "labels": config.labels,
             "annotations": config.annotations, "log_path": log_path,
             "stop_signal": container_spec.stop_signal(image_config),
+            "stdin": config.stdin, "stdin_once": config.stdin_once, "tty": config.tty,
         }
         # Recorded first: a crash from here on leaves what removal needs (the snapshot's key
         # is the container's ID).
@@ -146,6 +150,8 @@ class Containers:
                 json.dump(spec, f)
             if log_path:
                 os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
+            if config.stdin:
+                os.mkfifo(self._stdin_fifo(container_id), 0o600)
         except BaseException as e:
             self._discard(record)
             if isinstance(e, (container_spec.SpecError, ImageError, OSError)):
@@ -168,6 +174,9 @@ class Containers:
         try:
             shim.start(shim.ShimConfig(container_id, self.records.dir(container_id),
                                        log_path=record["log_path"] or None,
+                                       stdin=self._stdin_fifo(container_id)
+                                       if record.get("stdin") else None,
+                                       stdin_once=bool(record.get("stdin_once")),
                                        shim_root=self.shim_root,
                                        runtime_root=self.runtime_root))
         except shim.ShimError as e:
@@ -279,6 +288,31 @@ class Containers:
         except shim.ShimError as e:
             raise CRIError(str(e)) from None
         return ExecResult(r.exit_code, r.stdout, r.stderr, r.timed_out)
+
+    def _stdin_fifo(self, container_id: str) -> str:
+        return os.path.join(self.records.dir(container_id), "stdin")
+
+    def _running(self, container_id: str) -> dict:
+        try:
+            record = self.get(container_id)
+        except NotFound as e:
+            raise StreamError(str(e)) from None
+        if record["state"] != CONTAINER_RUNNING:
+            raise StreamError(f"container {container_id} is not running")
+        return record
+
+    def exec_stream(self, container_id: str, cmd: list[str], session: Session) -> int:
+        self._running(container_id)
+        # The runtime's log is the shim's runtime.log, beside that of every other call.
+        runtime = Runtime(default_runtime(), self.runtime_root,
+                          os.path.join(shim_layout.state_dir(self.shim_root, container_id),
+                                       shim_layout.RUNTIME_LOG))
+        return exec_stream.run(runtime, container_id, cmd, session)
+
+    def attach(self, container_id: str, session: Session) -> None:
+        record = self._running(container_id)
+        attach.run(self.shim_root, container_id,
+                   self._stdin_fifo(container_id) if record.get("stdin") else None, session)
 
     def reopen_log(self, container_id: str) -> None:
         try:

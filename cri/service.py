@@ -5,16 +5,20 @@ removes its containers)."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 
 import cgroups
 from cni.invoker import CNI
 
-from cri.api import (CONTAINER_RUNNING, ContainerConfig, ContainerEvent, ContainerStatus,
-                     ExecResult, PodSandboxConfig, PodSandboxStatus, RuntimeService)
+from cri import port_forward
+from cri.api import (CONTAINER_RUNNING, SANDBOX_READY, ContainerConfig, ContainerEvent,
+                     ContainerStatus, ExecResult, NotFound, PodSandboxConfig, PodSandboxStatus,
+                     RuntimeService)
 from cri.containers import Containers
 from cri.images import Images
 from cri.sandboxes import Sandboxes
+from cri.streaming.backend import Session, StreamError
 
 # A unix socket path holds at most 107 bytes: <shim root>/<32 hex id>/shim.sock must fit.
 _SOCKET_PATH_ROOM = 107 - len("/0123456789abcdef0123456789abcdef/shim.sock")
@@ -105,3 +109,20 @@ class PycontainerRuntime(RuntimeService):
 
     def subscribe(self, handler: Callable[[ContainerEvent], None]) -> None:
         self.containers.subscribe(handler)
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def exec(self, container_id: str, cmd: list[str], session: Session) -> int:
+        return self.containers.exec_stream(container_id, cmd, session)
+
+    def attach(self, container_id: str, session: Session) -> None:
+        self.containers.attach(container_id, session)
+
+    def port_forward_dial(self, sandbox_id: str, port: int) -> socket.socket:
+        try:
+            record = self.sandboxes.get(sandbox_id)
+        except NotFound as e:
+            raise StreamError(str(e)) from None
+        if record["state"] != SANDBOX_READY:
+            raise StreamError(f"pod sandbox {sandbox_id} is not ready")
+        return port_forward.dial(record["netns"], sandbox_id, port)
