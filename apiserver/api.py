@@ -208,6 +208,9 @@ class Api:
             if req.method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "only POST is allowed on pods/binding")
             return self._bind(store, namespace, name, parse_body(req))
+        if sub and verb not in rtype.subresources[sub]:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
+                           "the requested resource")
         return self._dispatch(verb, store, rtype, namespace, name, sub, req)
 
     @staticmethod

@@ -72,9 +72,9 @@ def v3_document(group: str, version: str) -> dict | None:
             for verb, action in (("get", "get"), ("put", "put"), ("patch", "patch"),
                                  ("delete", "delete"))}
         for sub in r.subresources:
-            if sub == "status":
-                paths[f"{scope}/{r.plural}/{{name}}/status"] = {
-                    verb: _operation(f"{verb}{r.kind}Status", gvk, ref, verb)
+            if sub in ("status", "ephemeralcontainers"):
+                paths[f"{scope}/{r.plural}/{{name}}/{sub}"] = {
+                    verb: _operation(f"{verb}{r.kind}{sub.capitalize()}", gvk, ref, verb)
                     for verb in ("get", "put", "patch")}
     roots.append("io.k8s.api.core.v1.Binding")
     return {"openapi": "3.0.0",

@@ -52,7 +52,7 @@ RESOURCES: tuple[ResourceType, ...] = (
                  ("ns",), (), {"status": ("get", "patch", "update")}),
     ResourceType("", "v1", "pods", "pod", "Pod", PodStrategy(), ("po",), ("all",),
                  {"status": ("get", "patch", "update"), "binding": ("create",),
-                  "log": ("get",)}),
+                  "log": ("get",), "ephemeralcontainers": ("get", "patch", "update")}),
     ResourceType("", "v1", "nodes", "node", "Node", NodeStrategy(), ("no",), (),
                  {"status": ("get", "patch", "update")}),
     ResourceType("", "v1", "events", "event", "Event", EventStrategy(), ("ev",), ()),

@@ -108,8 +108,10 @@ def default_pod(pod: dict) -> None:
             for port in (c.get("ports") or []) if isinstance(c, dict) else []:
                 if isinstance(port, dict) and "containerPort" in port:
                     port.setdefault("hostPort", port["containerPort"])
-    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        _default_container(c)
+    for field in ("containers", "initContainers", "ephemeralContainers"):
+        if isinstance(spec.get(field), list):
+            for c in spec[field]:
+                _default_container(c)
     for v in spec.get("volumes") or []:
         _default_volume(v)
 

@@ -2,6 +2,8 @@
 kubelet uses (containers, images, ports, env, mounts, volumes, resources, probes, policies)."""
 from __future__ import annotations
 
+import json
+
 from kubeapi import validation
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import (duplicate, field_error, forbidden_field, invalid_value,
@@ -20,6 +22,13 @@ VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "projected", "d
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 PROC_MOUNT_TYPES = ["Default", "Unmasked"]
 SECCOMP_PROFILE_TYPES = ["Localhost", "RuntimeDefault", "Unconfined"]
+# The fields of an ephemeral container that would make the pod rely on it (kube's
+# allowedEphemeralContainerFields, false ones, in the order of the type's fields).
+EPHEMERAL_FORBIDDEN = ("ports", "resources", "resizePolicy", "restartPolicy",
+                       "restartPolicyRules", "livenessProbe", "readinessProbe", "startupProbe",
+                       "lifecycle")
+EPHEMERAL_FORBIDDEN_DETAIL = "cannot be set for an Ephemeral Container"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
 def _int_in(value: object, low: int, high: int | None = None) -> bool:
@@ -253,6 +262,7 @@ def validate_pod_spec(spec: object, creating: bool = True) -> list[dict]:
             if name and name in names:
                 errors.append(duplicate(f"spec.{field}[{i}].name", name))
             names.add(name)
+    errors += _ephemeral_containers(spec, volumes, names, creating)
     if spec.get("restartPolicy") not in RESTART_POLICIES:
         errors.append(not_supported("spec.restartPolicy", spec.get("restartPolicy", ""),
                                     RESTART_POLICIES))
@@ -298,6 +308,77 @@ def validate_pod_spec(spec: object, creating: bool = True) -> list[dict]:
                         f"spec.containers[{i}].ports[{j}].hostPort", port["hostPort"],
                         "must match `containerPort` when `hostNetwork` is true"))
     return errors
+
+
+def _ephemeral_containers(spec: dict, volumes: set[str], others: set[str],
+                          creating: bool) -> list[dict]:
+    """validateEphemeralContainers: names unique across every kind of container, a target
+    that is an init or app container, none of the fields that serve the pod."""
+    ephemeral = spec.get("ephemeralContainers")
+    if not ephemeral:
+        return []
+    if creating:
+        return [forbidden_field("spec.ephemeralContainers", "cannot be set on create")]
+    if not isinstance(ephemeral, list):
+        return [invalid_value("spec.ephemeralContainers", ephemeral, "must be a list")]
+    errors, names = [], set(others)
+    for i, c in enumerate(ephemeral):
+        path = f"spec.ephemeralContainers[{i}]"
+        errors += _container(c, path, volumes, False, spec.get("hostUsers") is not False)
+        if not isinstance(c, dict):
+            continue
+        name = c.get("name")
+        if name in names:
+            errors.append(duplicate(f"{path}.name", name))
+        names.add(name)
+        target = c.get("targetContainerName")
+        if target and target not in others:
+            errors.append(field_error("FieldValueNotFound", f"{path}.targetContainerName",
+                                      f'Not found: "{target}"'))
+        for field in EPHEMERAL_FORBIDDEN:
+            if c.get(field):
+                errors.append(forbidden_field(f"{path}.{field}", EPHEMERAL_FORBIDDEN_DETAIL))
+        for j, m in enumerate(c.get("volumeMounts") or []):
+            for field in ("subPath", "subPathExpr"):
+                if isinstance(m, dict) and m.get(field):
+                    errors.append(forbidden_field(f"{path}.volumeMounts[{j}].{field}",
+                                                  EPHEMERAL_FORBIDDEN_DETAIL))
+    return errors
+
+
+def validate_ephemeral_containers_update(new: dict, old: dict) -> list[dict]:
+    """ValidatePodEphemeralContainersUpdate: the pod's spec as a whole, then only additions:
+    an existing ephemeral container may be neither removed nor changed. Static pods have
+    none (their mirror pod is not what the kubelet runs)."""
+    errors = validate_pod_spec(new.get("spec"), creating=False)
+    if MIRROR_ANNOTATION in ((old.get("metadata") or {}).get("annotations") or {}):
+        return [forbidden_field("", "static pods do not support ephemeral containers")]
+    added = {c.get("name"): c for c in _ephemeral_list(new) if isinstance(c, dict)}
+    for previous in _ephemeral_list(old):
+        name = previous.get("name")
+        if name not in added:
+            errors.append(forbidden_field("spec.ephemeralContainers", f"existing ephemeral "
+                                          f'containers "{name}" may not be removed\n'))
+        elif added[name] != previous:
+            errors.append(forbidden_field("spec.ephemeralContainers", f"existing ephemeral "
+                                          f'containers "{name}" may not be changed\n'
+                                          f"{_diff(previous, added[name])}"))
+    return errors
+
+
+def _ephemeral_list(pod: dict) -> list:
+    found = (pod.get("spec") or {}).get("ephemeralContainers")
+    return found if isinstance(found, list) else []
+
+
+def _diff(old: dict, new: dict) -> str:
+    """The changed fields, one "- old" and one "+ new" line each, as a hint like kube's."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            lines.append(f"  - {key}: {json.dumps(old.get(key))}")
+            lines.append(f"  + {key}: {json.dumps(new.get(key))}")
+    return "\n".join(lines)
 
 
 def validate_pod_status(status: object) -> list[dict]:

@@ -1,8 +1,11 @@
 """Pods: defaulting, validation, status and the graceful deletion rules of kube's pod strategy."""
 from __future__ import annotations
 
+import copy
+
 from kubeapi.pod_defaulting import admit_pod, default_pod, qos_class
-from kubeapi.pod_validation import validate_pod_spec, validate_pod_status, validate_pod_update
+from kubeapi.pod_validation import (validate_ephemeral_containers_update, validate_pod_spec,
+                                   validate_pod_status, validate_pod_update)
 
 from .strategy import Strategy
 
@@ -36,6 +39,11 @@ class PodStrategy(Strategy):
     def validate_update(self, new: dict, old: dict) -> list[dict]:
         return validate_pod_update(new, old) + validate_pod_status(new.get("status"))
 
+    def for_subresource(self, subresource: str) -> Strategy:
+        if subresource == "ephemeralcontainers":
+            return EphemeralContainersStrategy()
+        return self
+
     def grace_period(self, obj: dict, requested: int | None) -> int:
         """How long deletion waits for the kubelet: 0 when nothing runs the pod."""
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -58,3 +66,20 @@ class PodStrategy(Strategy):
             "status.podIP": status.get("podIP", ""),
             "status.nominatedNodeName": status.get("nominatedNodeName", ""),
         }
+
+
+class EphemeralContainersStrategy(PodStrategy):
+    """pods/ephemeralcontainers (kube's podEphemeralContainersStrategy): of what is sent only
+    spec.ephemeralContainers counts, and it may only grow."""
+
+    def prepare_update(self, new: dict, old: dict) -> dict:
+        pod = copy.deepcopy(old)
+        spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+        if spec.get("ephemeralContainers"):
+            pod["spec"]["ephemeralContainers"] = spec["ephemeralContainers"]
+        else:
+            pod["spec"].pop("ephemeralContainers", None)
+        return pod
+
+    def validate_update(self, new: dict, old: dict) -> list[dict]:
+        return validate_ephemeral_containers_update(new, old)

@@ -242,6 +242,7 @@ class Store:
         """Reads, applies mutate(old) -> new, validates, writes; retries if another writer won,
         unless the caller named the resourceVersion it expects (then 409)."""
         key = self.rtype.key(namespace, name)
+        strategy = self.strategy.for_subresource(subresource)
         for _ in range(UPDATE_RETRIES):
             rec = self.storage.get(key)
             if rec is None:
@@ -255,10 +256,10 @@ class Store:
             new_rv = (new.get("metadata") or {}).get("resourceVersion")
             if new_rv and new_rv != str(rec.rev):
                 raise self._conflict(name)
-            new = self._prepare_update(new, old, subresource)
+            new = self._prepare_update(strategy.prepare_update(new, old), old, subresource)
             # A binding is the one write allowed to set the otherwise immutable spec.nodeName.
             causes = self._meta_errors(new) + (
-                [] if subresource == "binding" else self.strategy.validate_update(new, old))
+                [] if subresource == "binding" else strategy.validate_update(new, old))
             if causes:
                 raise self._invalid(name, causes)
             if dry_run:

@@ -25,6 +25,15 @@ class Strategy:
     def validate(self, obj: dict) -> list[dict]:
         return []
 
+    def for_subresource(self, subresource: str) -> "Strategy":
+        """The rules of an update through this subresource when it has rules of its own (as
+        kube's podEphemeralContainersStrategy); the resource's own otherwise."""
+        return self
+
+    def prepare_update(self, new: dict, old: dict) -> dict:
+        """What an update keeps of the object sent, before the store's common rules."""
+        return new
+
     def validate_update(self, new: dict, old: dict) -> list[dict]:
         return self.validate(new)
 
