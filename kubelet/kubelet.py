@@ -34,10 +34,12 @@ from kubelet.nodestatus.node_status import NodeStatus
 from kubelet.pod_runtime import PodRuntime
 from kubelet.prober.manager import ProbeManager
 from kubelet.server import serving_cert
+from kubelet.server.metrics import MetricsEndpoints
 from kubelet.server.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.sources.api import ApiPodSource
 from kubelet.sources.mirror import MirrorPods
 from kubelet.sources.static import FilePodSource
+from kubelet.stats.provider import StatsProvider
 from kubelet.status import pod_status
 from kubelet.status.manager import StatusManager
 from kubelet.supervisor import supervise
@@ -123,6 +125,9 @@ class Kubelet:
         if self.mirrors is not None:
             self.status.mirror_uid = self.mirrors.uid
         self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
+        self.server.metrics = MetricsEndpoints(StatsProvider(
+            config.node_name, self.runtime, self.cgroups, self.workers.known, self.status.get,
+            config.root_dir, config.pod_logs_dir), self.runtime)
 
     # -- running ------------------------------------------------------------------------------
 

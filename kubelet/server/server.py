@@ -1,6 +1,6 @@
 """The kubelet's HTTPS endpoint (port 10250): /containerLogs/{namespace}/{pod}/{container}
 with follow, previous, tailLines, timestamps, sinceSeconds, sinceTime and limitBytes (what the
-API server's pods/log proxies to), and /healthz.
+API server's pods/log proxies to), /healthz, and the metrics and stats endpoints (metrics.py).
 
 Only authenticated callers get logs: a client certificate signed by the client CA (the API
 server presents one), or a bearer token with which the API server lets its holder read that
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from kubeapi import timefmt
 from kubeapi.kubeconfig import Connection
 from kubelet.server import log_reader
+from kubelet.server.metrics import PATHS as METRICS_PATHS, MetricsEndpoints
 
 log = logging.getLogger("kubelet.server")
 
@@ -50,7 +51,12 @@ class TokenReviewer:
         self._lock = threading.Lock()
 
     def allowed(self, token: str, namespace: str, pod: str) -> bool:
-        key = hashlib.sha256(f"{token}\0{namespace}\0{pod}".encode()).hexdigest()
+        return self.may_get(token, f"/api/v1/namespaces/{urllib.parse.quote(namespace)}"
+                                   f"/pods/{urllib.parse.quote(pod)}")
+
+    def may_get(self, token: str, api_path: str) -> bool:
+        """Whether the token's holder may GET api_path on the API server."""
+        key = hashlib.sha256(f"{token}\0{api_path}".encode()).hexdigest()
         with self._lock:
             cached = self._cache.get(key)
         if cached and cached[0] > time.monotonic():
@@ -58,8 +64,7 @@ class TokenReviewer:
         conn = http.client.HTTPSConnection(self.host, self.port, timeout=10,
                                            context=self.context)
         try:
-            conn.request("GET", f"{self.prefix}/api/v1/namespaces/{urllib.parse.quote(namespace)}"
-                                f"/pods/{urllib.parse.quote(pod)}",
+            conn.request("GET", f"{self.prefix}{api_path}",
                          headers={"Authorization": f"Bearer {token}",
                                   "Accept": "application/json"})
             resp = conn.getresponse()
@@ -83,6 +88,8 @@ class KubeletServer:
         self.reviewer = reviewer
         self.anonymous = anonymous
         self.lookup = lookup
+        # Set by the kubelet once its runtime exists (made after the port is taken).
+        self.metrics: MetricsEndpoints | None = None
         self.httpd = _Server((address, port), _handler_class(self))
         try:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -153,11 +160,29 @@ def _handler_class(server: KubeletServer):
                 return server.reviewer.allowed(token.strip(), namespace, pod)
             return server.anonymous
 
+        def _metrics(self, parts: list[str], query: dict) -> None:
+            scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+            if not (self.request.getpeercert() or (
+                    scheme.lower() == "bearer" and token and server.reviewer is not None and
+                    server.reviewer.may_get(token.strip(), server.metrics.node_path)) or
+                    (not token and server.anonymous)):
+                self._reply(401, "Unauthorized")
+                return
+            reply = server.metrics.serve(parts, query)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
             if parts == ["healthz"]:
                 self._reply(200, "ok")
+                return
+            if tuple(parts) in METRICS_PATHS and server.metrics is not None:
+                self._metrics(parts, urllib.parse.parse_qs(url.query))
                 return
             if len(parts) != 4 or parts[0] != "containerLogs":
                 self._reply(404, "404 page not found")

@@ -1,0 +1,48 @@
+"""The kubelet server's metrics and stats endpoints: /metrics/resource (what metrics-server
+scrapes), /metrics (the kubelet's own metrics) and /stats/summary (the Summary API, with
+?only_cpu_and_memory=true for the reduced form). Callers are authenticated as for logs; the
+kubelet authorizes them as nodes/metrics and nodes/stats, for which a bearer token's holder
+must be able to read this Node."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cri.api import RuntimeService
+
+from kubelet.stats import kubelet_metrics, resource_metrics
+from kubelet.stats.prometheus import CONTENT_TYPE
+from kubelet.stats.provider import StatsProvider
+from kubelet.stats.summary import summary
+
+PATHS = (("metrics",), ("metrics", "resource"), ("stats", "summary"))
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class MetricsEndpoints:
+    def __init__(self, provider: StatsProvider, runtime: RuntimeService) -> None:
+        self.provider = provider
+        self.runtime = runtime
+
+    @property
+    def node_path(self) -> str:
+        """The API path a bearer token must be allowed to GET to read this node's stats."""
+        return f"/api/v1/nodes/{self.provider.node_name}"
+
+    def serve(self, parts: list[str], query: dict[str, list[str]]) -> Reply:
+        """parts is one of PATHS."""
+        if parts == ["metrics", "resource"]:
+            return Reply(200, CONTENT_TYPE,
+                         resource_metrics.text(self.provider.snapshot).encode())
+        if parts == ["metrics"]:
+            return Reply(200, CONTENT_TYPE, kubelet_metrics.text(self.provider.node_name,
+                                                                 self.runtime).encode())
+        reduced = (query.get("only_cpu_and_memory") or ["false"])[-1].lower() == "true"
+        doc = summary(self.provider.snapshot(full=not reduced))
+        return Reply(200, "application/json", json.dumps(doc, indent=2).encode())
