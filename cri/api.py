@@ -112,6 +112,9 @@ class LinuxContainerConfig:
     masked_paths: list[str] = field(default_factory=list)      # from procMount
     readonly_paths: list[str] = field(default_factory=list)
     seccomp: SecurityProfile | None = None
+    # A container's ID whose PID namespace this one joins (the CRI's NamespaceMode TARGET, for
+    # an ephemeral container with a targetContainerName); "" for one of its own.
+    pid_target: str = ""
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The OCI config.json of a pod's container (the runtime's side of CreateContainer, as
 containerd's CRI builds it): runc's default spec, the Kubernetes command rules against the
 image's Entrypoint and Cmd, the image's Env under the pod's, WorkingDir, User; the sandbox's
-network, IPC and UTS namespaces joined by path and its /dev/shm; a PID and mount namespace of
-its own; the container's cgroup under the pod's."""
+network, IPC and UTS namespaces joined by path and its /dev/shm; a PID namespace of its own or
+its target's (an ephemeral container's), a mount namespace of its own; the container's cgroup
+under the pod's."""
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ class SandboxNamespaces:
     hostname: str
     cgroup_parent: str
     host_pid: bool = False
+    pid: str = ""           # another container's PID namespace to join, by path
 
 
 def command(config: ContainerConfig, image: dict) -> tuple[list[str], list[str]]:
@@ -215,6 +217,8 @@ def _namespaces(defaults: list[dict], sandbox: SandboxNamespaces) -> list[dict]:
             if shared[kind]:
                 result.append({"type": kind, "path": shared[kind]})
             # "": the host's namespace, which a container gets by not naming the type
+        elif kind == "pid" and sandbox.pid:
+            result.append({"type": kind, "path": sandbox.pid})
         elif kind == "pid" and sandbox.host_pid:
             continue
         else:

@@ -143,9 +143,11 @@ class Containers:
             with self.images.store.adding():
                 chain = layers.ensure_unpacked(self.images.store, image)
             rootfs = snapshots.create(self.images.store, container_id, chain)
+            namespaces = self._sandbox_namespaces(sandbox)
+            if config.linux.pid_target:
+                namespaces.pid = self._pid_namespace(config.linux.pid_target)
             spec = container_spec.build(container_id, config, image_config, rootfs,
-                                        self._sandbox_namespaces(sandbox),
-                                        self.unified_cgroups)
+                                        namespaces, self.unified_cgroups)
             with open(os.path.join(self.records.dir(container_id), "config.json"), "w") as f:
                 json.dump(spec, f)
             if log_path:
@@ -165,6 +167,18 @@ class Containers:
             uts=sandbox["pins"].get("uts", ""), shm_dir=sandbox["shm"],
             hostname="" if sandbox["host_network"] else sandbox["hostname"],
             cgroup_parent=sandbox["cgroup_parent"], host_pid=sandbox["host_pid"])
+
+    def _pid_namespace(self, target_id: str) -> str:
+        """The PID namespace of a running container, by its init's /proc path (containerd's
+        way for NamespaceMode TARGET)."""
+        if self.get(target_id)["state"] != CONTAINER_RUNNING:
+            raise CRIError(f"target container {target_id} is not running")
+        try:
+            with shim.connect(target_id, self.shim_root) as client:
+                pid = client.state().pid
+        except shim.ShimError as e:
+            raise CRIError(f"target container {target_id}: {e}") from None
+        return f"/proc/{pid}/ns/pid"
 
     def start(self, container_id: str) -> None:
         record = self.get(container_id)

@@ -342,7 +342,7 @@ class Kubelet:
         if pod is None:
             raise LogNotFound(404, f'pod "{name}" in namespace "{namespace}" not found')
         if container not in {c["name"] for c in pods.containers(pod) +
-                             pods.init_containers(pod)}:
+                             pods.init_containers(pod) + pods.ephemeral_containers(pod)}:
             raise LogNotFound(400, f'container "{container}" in pod "{name}" is not available')
         of_name = PodRuntime.read(self.runtime, pods.uid(pod)).of_name(container)
         if previous:

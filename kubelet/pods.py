@@ -49,6 +49,10 @@ def init_containers(pod: dict) -> list[dict]:
     return spec(pod).get("initContainers") or []
 
 
+def ephemeral_containers(pod: dict) -> list[dict]:
+    return spec(pod).get("ephemeralContainers") or []
+
+
 def restart_policy(pod: dict) -> str:
     return spec(pod).get("restartPolicy") or "Always"
 

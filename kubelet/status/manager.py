@@ -17,7 +17,8 @@ from kubelet import pods
 log = logging.getLogger("kubelet.status")
 
 OWNED = ("phase", "conditions", "message", "reason", "hostIP", "hostIPs", "podIP", "podIPs",
-         "startTime", "qosClass", "initContainerStatuses", "containerStatuses")
+         "startTime", "qosClass", "initContainerStatuses", "containerStatuses",
+         "ephemeralContainerStatuses")
 RETRY_FIRST, RETRY_MAX = 0.5, 5.0
 
 

@@ -1,6 +1,6 @@
 """The pod's API status from its runtime state (the kubelet's generateAPIPodStatus): phase,
-conditions, IPs, QoS class, and the init and app container statuses with their state, last
-state, restart count, readiness and the reason a container waits."""
+conditions, IPs, QoS class, and the init, app and ephemeral container statuses with their
+state, last state, restart count, readiness and the reason a container waits."""
 from __future__ import annotations
 
 import time
@@ -52,6 +52,9 @@ def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple
         status["initContainerStatuses"] = _container_statuses(
             pod, runtime, old.get("initContainerStatuses") or [], pods.init_containers(pod),
             True, True, reasons, ready, started)
+    if pods.ephemeral_containers(pod):
+        status["ephemeralContainerStatuses"] = _ephemeral_statuses(
+            pod, runtime, old.get("ephemeralContainerStatuses") or [], has_init, reasons)
     every = status["containerStatuses"] + status.get("initContainerStatuses", [])
     phase = get_phase(pod, every, terminal)
     if phase not in TERMINAL:
@@ -281,6 +284,18 @@ def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
     if init:
         return [statuses[c["name"]] for c in containers]
     return [statuses[name] for name in sorted(statuses)]
+
+
+def _ephemeral_statuses(pod: dict, runtime: PodRuntime, previous: list[dict], has_init: bool,
+                        reasons: dict[str, tuple[str, str]]) -> list[dict]:
+    """Built as the init containers' are (in spec order, a failed start shown as waiting),
+    but never ready and without `started`: no prober looks at ephemeral containers."""
+    statuses = _container_statuses(pod, runtime, previous, pods.ephemeral_containers(pod),
+                                   has_init, True, reasons, running_is_ready, running_is_ready)
+    for s in statuses:
+        s["ready"] = False
+        s.pop("started", None)
+    return statuses
 
 
 def _convert(cs: ContainerStatus) -> dict:

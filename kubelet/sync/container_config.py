@@ -1,7 +1,8 @@
 """A pod's container as the runtime service gets it (the kubelet's generateContainerConfig):
 command and args with $(VAR) references expanded against the container's environment
 (env_vars.py), env, the volume mounts (volume_mounts.py), workingDir, labels and annotations,
-and the log path <name>/<restartCount>.log. The image's Entrypoint and Cmd are the runtime's
+the log path <name>/<restartCount>.log, stdin and tty, and for an ephemeral container the
+container whose PID namespace it joins. The image's Entrypoint and Cmd are the runtime's
 side (container_spec.py), as in the CRI."""
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class PodContext:
 
 
 def build(pod: dict, container: dict, restart_count: int, init: bool,
-          ctx: PodContext | None = None) -> ContainerConfig:
+          ctx: PodContext | None = None, pid_target: str = "") -> ContainerConfig:
+    """pid_target: the ID of the container whose PID namespace an ephemeral container shares
+    (its targetContainerName's)."""
     if ctx is None:
         ctx = PodContext(ConfigObjects(None), downward.PodInfo([], [], 1, 0), {})
     envs = environment(pod, container, ctx.objects, ctx.info)
@@ -48,5 +51,8 @@ def build(pod: dict, container: dict, restart_count: int, init: bool,
         labels=labels.container_labels(pod, container),
         annotations=labels.container_annotations(pod, container, restart_count, init),
         log_path=f"{container['name']}/{restart_count}.log",
-        linux=LinuxContainerConfig(resources=resources),
+        linux=LinuxContainerConfig(resources=resources, pid_target=pid_target),
+        stdin=bool(container.get("stdin")),
+        stdin_once=bool(container.get("stdinOnce")),
+        tty=bool(container.get("tty")),
     )

@@ -1,7 +1,7 @@
 """What a pod needs from the runtime right now (the kubelet's computePodActions): a new
-sandbox or the one it has, the next init container, the app containers to (re)start per the
-restart policy, the containers to kill. Pure: it reads the pod and its runtime state only, so
-each rule is tested on its own."""
+sandbox or the one it has, the ephemeral containers not yet started, the next init container,
+the app containers to (re)start per the restart policy, the containers to kill. Pure: it reads
+the pod and its runtime state only, so each rule is tested on its own."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,12 +20,14 @@ class PodActions:
     attempt: int = 0
     next_init_container: dict | None = None
     containers_to_start: list[dict] = field(default_factory=list)
+    ephemeral_to_start: list[dict] = field(default_factory=list)
     # container ID -> (container name, why)
     containers_to_kill: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (self.kill_pod or self.create_sandbox or self.next_init_container or
-                    self.containers_to_start or self.containers_to_kill)
+                    self.containers_to_start or self.ephemeral_to_start or
+                    self.containers_to_kill)
 
 
 def sandbox_changed(pod: dict, runtime: PodRuntime) -> tuple[bool, int, str]:
@@ -123,6 +125,10 @@ def compute(pod: dict, runtime: PodRuntime) -> PodActions:
         actions.containers_to_start = to_start
         return actions
 
+    # Ephemeral containers start once, even before initialization is done, and never again.
+    if not pods.is_deleted(pod):
+        actions.ephemeral_to_start = [c for c in pods.ephemeral_containers(pod)
+                                      if runtime.latest(c["name"]) is None]
     last_failed, next_init, done = next_init_container(pod, runtime)
     if not done:
         if next_init is not None:

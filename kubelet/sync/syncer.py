@@ -102,8 +102,12 @@ class PodSyncer:
             runtime = PodRuntime.read(self.runtime, uid)
         if self._prune_init_containers(pod, runtime):
             runtime = PodRuntime.read(self.runtime, uid)
-        to_start = [(actions.next_init_container, True)] if actions.next_init_container else []
+        # Ephemeral containers first, so that one can debug a pod whose init containers fail.
+        to_start = [(c, False) for c in actions.ephemeral_to_start]
+        if actions.next_init_container:
+            to_start.append((actions.next_init_container, True))
         to_start += [(c, False) for c in actions.containers_to_start]
+        ephemeral = {c["name"] for c in actions.ephemeral_to_start}
         if mount_error is not None:
             # the containers wait as ContainerCreating, as the kubelet's do
             for container, _ in to_start:
@@ -132,7 +136,8 @@ class PodSyncer:
         ctx = self._context(pod, sandbox_id, volume_paths) if to_start else None
         for container, init in to_start:
             try:
-                self._start(pod, container, init, sandbox_id, sandbox_config, runtime, ctx)
+                self._start(pod, container, init, sandbox_id, sandbox_config, runtime, ctx,
+                            container["name"] in ephemeral)
                 self._set_reason(uid, container["name"], None)
             except StartFailure as e:
                 self._set_reason(uid, container["name"], e.reason, e.message)
@@ -176,7 +181,7 @@ class PodSyncer:
 
     def _start(self, pod: dict, container: dict, init: bool, sandbox_id: str,
                sandbox_config: PodSandboxConfig, runtime: PodRuntime,
-               ctx: container_config.PodContext) -> None:
+               ctx: container_config.PodContext, ephemeral: bool = False) -> None:
         uid, name = pods.uid(pod), container["name"]
         latest = runtime.latest(name)
         if latest is not None and latest.state == CONTAINER_EXITED:
@@ -195,7 +200,8 @@ class PodSyncer:
         else:
             restart_count = _restart_count_from_logs(self.pod_logs_dir, pod, name)
         try:
-            config = container_config.build(pod, container, restart_count, init, ctx)
+            config = container_config.build(pod, container, restart_count, init, ctx,
+                                            _pid_target(container, runtime) if ephemeral else "")
             security_context.verify_run_as_non_root(pod, container,
                                                     self.images.image_status(container["image"]))
         except (container_config.ConfigError, security_context.NonRootError, OSError) as e:
@@ -391,6 +397,18 @@ def _refuse_user_namespaces(pod: dict) -> None:
     kubelet does not make; the kubelet's answer for a runtime handler without them."""
     if pods.spec(pod).get("hostUsers") is False:
         raise ValueError('RuntimeClass handler "" does not support user namespaces')
+
+
+def _pid_target(container: dict, runtime: PodRuntime) -> str:
+    """The running container whose PID namespace an ephemeral container shares, by ID ("" for
+    none): the kubelet's getTargetID."""
+    target = container.get("targetContainerName")
+    if not target:
+        return ""
+    status = runtime.latest(target)
+    if status is None or status.state != CONTAINER_RUNNING:
+        raise container_config.ConfigError(f"unable to find target container {target}")
+    return status.id
 
 
 def _seconds(delay: float) -> str:
