@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import select
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.store import Store
 from .resources import ResourceType
+from .streamproxy import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
 from .storage import Compacted
 from .watch import WatchHub, stream
 
@@ -47,6 +49,8 @@ class Request:
     body: bytes = b""
     user: User | None = None
     peer_closed: Callable[[], bool] = field(default=lambda: False)
+    raw_query: str = ""              # with repeated parameters (exec's command)
+    header_list: list[tuple[str, str]] = field(default_factory=list)  # as sent, repeats kept
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Response:
     content_type: str = "application/json"
     # A streaming response (watch, logs) sends these chunks instead of body.
     chunks: Iterator[bytes] | None = None
+    # An upgraded connection (exec, attach, port-forward): called with the client's socket and
+    # the bytes already read past the request; it writes the whole answer itself.
+    upgrade: Callable[[socket.socket, bytes], None] | None = None
 
 
 def json_response(code: int, obj: object) -> Response:
@@ -118,6 +125,7 @@ class Api:
         self.hub = hub
         self.authenticator = authenticator
         self.log_proxy = log_proxy
+        self.stream_proxy = StreamProxy(stores["pods"], log_proxy)
         self.server_address = server_address
 
     # entry point
@@ -202,6 +210,14 @@ class Api:
         verb = self._verb(req, name)
         authorize(req.user, verb, rtype.plural, sub, namespace, group)
         store = self.stores[rtype.plural]
+        if sub in STREAM_SUBRESOURCES:
+            if verb != "create":
+                # A WebSocket handshake is a GET: kube-apiserver (since 1.30) also requires
+                # create, the verb of the SPDY POST, so that both grant the same access.
+                authorize(req.user, "create", rtype.plural, sub, namespace, group)
+            proxied = self.stream_proxy.connect(sub, namespace, name, req)
+            return Response(proxied.code, proxied.body, proxied.content_type,
+                            upgrade=proxied.take_over)
         if sub == "log":
             return self._log(namespace, name, req)
         if sub == "binding":

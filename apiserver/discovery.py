@@ -54,7 +54,9 @@ def api_resource_list(group: str, version: str) -> dict | None:
             entry["categories"] = list(r.categories)
         resources.append(entry)
         for sub, verbs in r.subresources.items():
-            kind = {"binding": "Binding", "log": "Pod"}.get(sub, r.kind)
+            kind = {"binding": "Binding", "log": "Pod", "exec": "PodExecOptions",
+                    "attach": "PodAttachOptions",
+                    "portforward": "PodPortForwardOptions"}.get(sub, r.kind)
             resources.append({"name": f"{r.plural}/{sub}", "singularName": "",
                               "namespaced": r.namespaced, "kind": kind, "verbs": list(verbs)})
     return {"kind": "APIResourceList", "apiVersion": "v1",

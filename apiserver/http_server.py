@@ -89,7 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                             keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         req = Request(self.command, urllib.parse.unquote(url.path), query, headers,
-                      peer_closed=peer_closed_check(self.request))
+                      peer_closed=peer_closed_check(self.request), raw_query=url.query,
+                      header_list=list(self.headers.items()))
         try:
             req.user = self.server.api.authenticator.authenticate(
                 headers.get("authorization"), self.request.getpeercert())
@@ -102,6 +103,17 @@ class _Handler(BaseHTTPRequestHandler):
             response = json_response(500, err.status())
             self.server.handle_error(self.request, self.client_address)
         self._send(response)
+
+    def _buffered(self) -> bytes:
+        """Bytes the client sent after the request that rfile has already read."""
+        self.request.settimeout(0.0)
+        try:
+            # peek() returns what is buffered without touching the socket, and reads it only
+            # when the buffer is empty: non-blocking, that read gets what has arrived or fails.
+            data = self.rfile.peek(1)
+        except OSError:  # SSLWantReadError: nothing more has arrived
+            return b""
+        return self.rfile.read(len(data)) if data else b""
 
     def _read_body(self, headers: dict[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -142,6 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(8)
 
     def _send(self, response: Response) -> None:
+        if response.upgrade is not None:
+            self.close_connection = True  # the connection is the upgrade's from now on
+            response.upgrade(self.request, self._buffered())
+            return
         try:
             self.send_response(response.code)
             self.send_header("Content-Type", response.content_type)

@@ -29,12 +29,12 @@ class LogProxy:
         # Kubelet serving certificates are self-signed by default: like kube-apiserver
         # without --kubelet-certificate-authority, we do not verify them. We do present our
         # client certificate so that a kubelet can authenticate us.
-        self._context = ssl.create_default_context()
-        self._context.check_hostname = False
-        self._context.verify_mode = ssl.CERT_NONE
-        self._context.load_cert_chain(client_cert, client_key)
+        self.tls = ssl.create_default_context()
+        self.tls.check_hostname = False
+        self.tls.verify_mode = ssl.CERT_NONE
+        self.tls.load_cert_chain(client_cert, client_key)
 
-    def _container(self, pod: dict, requested: str) -> str:
+    def container(self, pod: dict, requested: str) -> str:
         name = pod["metadata"]["name"]
         spec = pod.get("spec") or {}
         names = [c.get("name") for c in (spec.get("containers") or [])]
@@ -43,13 +43,15 @@ class LogProxy:
         if not requested:
             if len(names) == 1:
                 return names[0]
+            if not names:
+                raise status.bad_request(f"a container name must be specified for pod {name}")
             raise status.bad_request(f"a container name must be specified for pod {name}, "
-                                     f"choose one of: [{' '.join(names)}]")
+                                     f"choose one of: [{' '.join(all_names)}]")
         if requested not in all_names:
             raise status.bad_request(f"container {requested} is not valid for pod {name}")
         return requested
 
-    def _kubelet(self, node_name: str) -> tuple[str, int]:
+    def kubelet_address(self, node_name: str) -> tuple[str, int]:
         node = self._nodes.get("", node_name)
         status = node.get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
@@ -64,11 +66,11 @@ class LogProxy:
              query: dict[str, str]) -> tuple[int, str, Iterator[bytes]]:
         """Returns (HTTP code, content type, body chunks) streamed from the kubelet."""
         pod = self._pods.get(namespace, name)
-        container = self._container(pod, query.get("container", ""))
+        container = self.container(pod, query.get("container", ""))
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name:
             raise status.bad_request(f"pod {name} does not have a host assigned")
-        host, port = self._kubelet(node_name)
+        host, port = self.kubelet_address(node_name)
         params = urllib.parse.urlencode({k: query[k] for k in LOG_OPTIONS
                                          if k in query and k != "insecureSkipTLSVerifyBackend"})
         path = "/containerLogs/" + "/".join(urllib.parse.quote(p, safe="")
@@ -76,7 +78,7 @@ class LogProxy:
         if params:
             path += "?" + params
         conn = http.client.HTTPSConnection(host, port, timeout=CONNECT_TIMEOUT,
-                                           context=self._context)
+                                           context=self.tls)
         try:
             conn.request("GET", path)
             resp = conn.getresponse()
