@@ -12,6 +12,7 @@ import queue
 import select
 import socket
 import ssl
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -239,6 +240,9 @@ class Loop:
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopped = False
+        # call_soon may race close() from another thread: the wake-up fd must not be reused.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def add(self, watch: Watch) -> None:
         self._watches[watch.fd] = watch
@@ -248,11 +252,15 @@ class Loop:
             del self._watches[watch.fd]
 
     def call_soon(self, fn: Callable[[], None]) -> None:
-        self._calls.put(fn)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass        # already awake: the queue is drained on wake-up
+        """From any thread; dropped once the loop is closed (its connection is over)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._calls.put(fn)
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass        # already awake: the queue is drained on wake-up
 
     def stop(self) -> None:
         self._stopped = True
@@ -294,5 +302,29 @@ class Loop:
             fn()
 
     def close(self) -> None:
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._lock:
+            self._closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+
+@dataclass(eq=False)
+class Duplex:
+    """A socket read and written through one fd (a port-forward's dialled connection)."""
+    reader: PipeReader
+    writer: PipeWriter
+
+    def __post_init__(self) -> None:
+        self.fd = self.reader.fd
+
+    def interest(self) -> int:
+        return self.reader.interest() | self.writer.interest()
+
+    def ready(self) -> bool:
+        return False
+
+    def on_event(self, events: int) -> None:
+        if events & select.POLLOUT or (events & (select.POLLERR | select.POLLHUP) and self.writer.out):
+            self.writer.on_event(events)
+        if events & (select.POLLIN | select.POLLHUP | select.POLLERR) and not self.reader.done:
+            self.reader.on_event(events)

@@ -237,8 +237,8 @@ class _SpdyWire:
 
     def __init__(self, core: _Session, opts: Options, protocol: str) -> None:
         self.core, self.version = core, _version(protocol)
-        self.conn = spdy.ServerConnection(send=core.client.send, on_stream=self._stream,
-                                          on_data=self._data, on_fin=self._fin,
+        self.conn = spdy.ServerConnection(send=core.client.send, on_stream=lambda stream: True,
+                                          accepted=self._stream, on_data=self._data, on_fin=self._fin,
                                           on_reset=self._fin, on_goaway=core.client_gone)
         self.expected = {ERROR} | {ch for ch, wanted in ((STDIN, opts.stdin), (STDOUT, opts.stdout),
                                                          (STDERR, opts.stderr)) if wanted}

@@ -277,11 +277,13 @@ class Stream:
 class ServerConnection:
     """The server side of one SPDY connection over `send` (bytes to the client).
 
-    The client opens streams; each SYN_STREAM gets a SYN_REPLY at once and is announced with
-    `on_stream`. `on_data(stream, data)` and `on_fin(stream)` follow; `on_reset(stream)` when the
-    client resets one; `on_goaway()` when the client closes the connection."""
+    The client opens streams; `on_stream(stream)` says whether to accept one (from its headers):
+    an accepted stream gets its SYN_REPLY at once, then `accepted(stream)` is called, a refused
+    one a RST_STREAM. `on_data(stream, data)` and `on_fin(stream)` follow; `on_reset(stream)`
+    when the client resets one; `on_goaway()` when the client closes the connection."""
     send: Callable[[bytes], None]
-    on_stream: Callable[[Stream], None]
+    on_stream: Callable[[Stream], bool]
+    accepted: Callable[[Stream], None]
     on_data: Callable[[Stream, bytes], None]
     on_fin: Callable[[Stream], None]
     on_reset: Callable[[Stream], None] = lambda stream: None
@@ -303,9 +305,13 @@ class ServerConnection:
                 return
             self.last_stream_id = frame.stream_id
             stream = Stream(frame.stream_id, frame.headers)
+            if not self.on_stream(stream):
+                # Refused, as the kubelet's stream handler refuses one: a reset, no reply.
+                self._write(RstStream(stream.id, RST_CANCEL))
+                return
             self.streams[stream.id] = stream
             self._write(SynReply(stream.id, {}))
-            self.on_stream(stream)
+            self.accepted(stream)
             if frame.fin:
                 self._remote_fin(stream)
         elif isinstance(frame, DataFrame):
