@@ -21,6 +21,7 @@ from kubeapi.status import ApiError
 from . import discovery, openapi, resources, tables
 from .auth import Authenticator, User, authorize
 from .patch.apply import apply
+from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
@@ -113,6 +114,11 @@ def parse_body(req: Request) -> object:
 
 
 def wants_table(req: Request) -> bool:
+def _manager(req: Request, options_kind: str) -> str:
+    return manager_for(req.query.get("fieldManager"), req.headers.get("user-agent", ""),
+                       options_kind)
+
+
     accept = req.headers.get("accept", "")
     first = accept.split(",")[0]
     return "as=Table" in first
@@ -259,12 +265,14 @@ class Api:
         if verb == "create":
             if name:
                 raise ApiError(405, "MethodNotAllowed", "POST is not allowed on a named object")
-            obj = store.create(ns, parse_body(req), dry_run=dry_run)
+            obj = store.create(ns, parse_body(req), dry_run=dry_run,
+                               manager=_manager(req, "CreateOptions"))
             return self._object(req, rtype, obj, 201)
         if verb == "update":
             body = parse_body(req)
             return self._object(req, rtype, store.update(ns, name, body, subresource=sub,
-                                                         dry_run=dry_run))
+                                                         dry_run=dry_run,
+                                                         manager=_manager(req, "UpdateOptions")))
         if verb == "patch":
             return self._patch(store, rtype, ns, name, sub, req, dry_run)
         if verb == "delete":
@@ -337,10 +345,11 @@ class Api:
                req: Request, dry_run: bool) -> Response:
         ctype = req.headers.get("content-type", "").split(";")[0].strip()
         if ctype == "application/apply-patch+yaml":
-            manager = req.query.get("fieldManager", "")
-            if not manager:
+            if not req.query.get("fieldManager"):
                 raise status.bad_request("PATCH, application/apply-patch+yaml requests must "
                                          "supply a fieldManager")
+            who = store.field_request(_manager(req, "PatchOptions"), sub)
+            force = _truthy(req.query.get("force"))
             req.headers["content-type"] = "application/yaml"
             config = parse_body(req)
             if not isinstance(config, dict):
@@ -350,12 +359,11 @@ class Api:
                 raise status.bad_request(f"the name of the object ({cfg_name}) does not match "
                                          f"the name on the URL ({name})")
             if store.storage.get(rtype.key(ns, name)) is None and not sub:
-                created = apply(None, config, manager, rtype.api_version, timefmt.rfc3339())
+                created = apply(None, config, who, timefmt.rfc3339())
                 created.setdefault("metadata", {})["name"] = name
                 return self._object(req, rtype, store.create(ns, created, dry_run=dry_run), 201)
             return self._object(req, rtype, store.guaranteed_update(
-                ns, name, lambda old: apply(old, config, manager, rtype.api_version,
-                                            timefmt.rfc3339()),
+                ns, name, lambda old: apply(old, config, who, timefmt.rfc3339(), force=force),
                 subresource=sub, dry_run=dry_run))
         if ctype == "application/json-patch+json":
             req.headers["content-type"] = "application/json"
@@ -374,9 +382,9 @@ class Api:
                            f"types include: application/json-patch+json, application/merge-patch"
                            f"+json, application/apply-patch+yaml, application/strategic-merge-"
                            f"patch+json (got {ctype!r})")
-        return self._object(req, rtype, store.guaranteed_update(ns, name, mutate,
-                                                                subresource=sub,
-                                                                dry_run=dry_run))
+        return self._object(req, rtype, store.guaranteed_update(
+            ns, name, mutate, subresource=sub, dry_run=dry_run,
+            manager=_manager(req, "PatchOptions")))
 
     def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \

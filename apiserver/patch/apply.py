@@ -1,116 +1,168 @@
-"""Server-side apply (application/apply-patch+yaml), reduced to what a single-cluster tool
-needs: the applied configuration is merged strategically into the live object (or creates
-it), each manager's applied fields are recorded in metadata.managedFields (FieldsV1), and a
-field that a manager applied before and no longer applies is removed unless another applier
-still owns it. Ownership conflicts between managers are not detected: the last apply wins."""
+"""Server-side apply (application/apply-patch+yaml), as structured-merge-diff does it: the
+applied configuration is merged into the live object by the type's schema (associative lists
+by their keys, sets by value, atomic values whole); the applier then owns exactly the fields
+of its configuration. A field another manager owns and the apply would change is a conflict
+(409) unless forced, when ownership moves. A field the applier applied before and no longer
+applies is removed unless some manager still owns it. Equal values are owned jointly."""
 from __future__ import annotations
 
 import copy
-import json
 
-from .strategic_merge import merge_key, strategic_merge
+from kubeapi import status
 
-Path = tuple[tuple[str, str], ...]
-
-
-def _names(path: Path) -> tuple[str, ...]:
-    return tuple(v for t, v in path if t == "f")
+from . import managed_fields as mf
+from .field_manager import (APPLY, Entry, Request, conflict_error, live_entries, owned,
+                            set_entries, without_entries)
+from .typed_schema import Type, shape_of
 
 
-def field_set(obj: dict, path: Path = ()) -> set[Path]:
-    """The leaf fields (and keyed list items) that obj sets, as FieldsV1 paths."""
-    out: set[Path] = set()
-    for key, value in obj.items():
-        if not path and key in ("apiVersion", "kind"):
-            continue
-        child = path + (("f", key),)
-        mk = merge_key(_names(child)) if isinstance(value, list) else None
-        if isinstance(value, dict) and value:
-            out |= field_set(value, child)
-        elif isinstance(value, list) and mk is not None:
-            for item in value:
-                if mk == "":
-                    out.add(child + (("v", json.dumps(item, sort_keys=True)),))
-                elif isinstance(item, dict) and mk in item:
-                    item_path = child + (("k", json.dumps({mk: item[mk]})),)
-                    out.add(item_path)
-                    out |= field_set({k: v for k, v in item.items() if k != mk}, item_path)
-        else:
-            out.add(child)
+def apply(live: dict | None, config: dict, req: Request, now: str, *,
+          force: bool = False) -> dict:
+    """The object after req.manager applies config to live (None: the object is created)."""
+    meta = config.get("metadata")
+    if isinstance(meta, dict) and meta.get("managedFields") is not None:
+        raise status.bad_request("metadata.managedFields must be nil")
+    t = req.schema
+    config = _drop_nulls(config)
+    applied = owned(mf.from_object(config, t), req)
+    entries = live_entries(live)
+    base = without_entries(live) if live is not None else {}
+    merged = merge(base, config, t)
+    mine = next((e for e in entries if e.same_manager(req.manager, APPLY, req.subresource,
+                                                      req.api_version)), None)
+    last = mine.fields if mine is not None else set()
+    if mine is None:
+        mine = Entry(req.manager, APPLY, req.api_version, set(), subresource=req.subresource)
+        entries.append(mine)
+    mine.fields, mine.api_version = applied, req.api_version
+    if last:
+        owners = set().union(*(e.fields for e in entries))
+        merged = prune(merged, last, owners | mf.from_object(config, t), t)
+    if live is not None:
+        diff = mf.compare(base, merged, t)
+        changed, removed = owned(diff.changed(), req), owned(diff.removed, req)
+        conflicts = [(e, p) for e in entries if e is not mine
+                     for p in sorted(e.fields & changed)]
+        if conflicts and not force:
+            raise conflict_error(conflicts)
+        for entry in entries:
+            if entry is not mine:
+                entry.fields -= changed | removed
+        if merged != base or not mine.time:
+            mine.time = now
+    else:
+        mine.time = now
+    set_entries(merged, entries)
+    return merged
+
+
+def _drop_nulls(value: object) -> object:
+    """The configuration less its null fields: a typed object has no nulls."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def merge(live: object, config: object, t: Type) -> object:
+    """config merged into live: maps and structs field by field, associative lists and sets
+    item by item, everything else replaced. Neither argument is modified."""
+    t = shape_of(t, config)
+    if isinstance(config, dict) and isinstance(live, dict) and \
+            t.kind in ("struct", "map") and not t.atomic:
+        out = dict(live)
+        for name, value in config.items():
+            sub = mf.child_type(t, name)[0]
+            out[name] = merge(live[name], value, sub) if name in live else copy.deepcopy(value)
+        return out
+    if isinstance(config, list) and isinstance(live, list) and t.kind == "list" and \
+            t.list_type != "atomic":
+        merged = _merge_items(live, config, t)
+        if merged is not None:
+            return merged
+    return copy.deepcopy(config)
+
+
+def _merge_items(live: list, config: list, t: Type) -> list | None:
+    """The items of both lists, merged where their keys match: live's order, with the shared
+    items in config's order and config's new items where config puts them. None if an item
+    has no key."""
+    live_keys = [mf.item_element(t, item) for item in live]
+    config_keys = [mf.item_element(t, item) for item in config]
+    if None in live_keys or None in config_keys:
+        return None
+    live_by = dict(zip(reversed(live_keys), reversed(live)))
+    config_by = dict(zip(reversed(config_keys), reversed(config)))
+    shared = iter([k for k in config_keys if k in live_by])
+    next_shared = next(shared, None)
+    out: list = []
+    done: set = set()
+    i = j = 0
+    while i < len(live) or j < len(config):
+        if i < len(live) and j < len(config):
+            key = live_keys[i]
+            if key == config_keys[j]:
+                if key not in done:
+                    out.append(merge(live_by[key], config_by[key], t.elem()))
+                    done.add(key)
+                i, j = i + 1, j + 1
+                next_shared = next(shared, None)
+                continue
+            if key in config_by and next_shared is not None and next_shared != key:
+                i += 1
+                continue
+        if i < len(live):
+            key = live_keys[i]
+            if key not in config_by:
+                out.append(copy.deepcopy(live[i]))
+                i += 1
+                continue
+            if key in done:
+                i += 1
+                continue
+        if j < len(config):
+            key = config_keys[j]
+            if key not in done:
+                out.append(merge(live_by[key], config_by[key], t.elem()) if key in live_by
+                           else copy.deepcopy(config_by[key]))
+                done.add(key)
+            j += 1
+            if key == next_shared:
+                next_shared = next(shared, None)
     return out
 
 
-def to_fields_v1(fields: set[Path]) -> dict:
-    root: dict = {}
-    for path in sorted(fields):
-        node = root
-        for kind, value in path:
-            node = node.setdefault(f"{kind}:{value}", {})
-        if path and path[-1][0] == "k":
-            node["."] = {}
-    return root
-
-
-def from_fields_v1(tree: dict, path: Path = ()) -> set[Path]:
-    out: set[Path] = set()
-    for key, sub in (tree or {}).items():
-        if key == ".":
-            out.add(path)
-            continue
-        kind, _, value = key.partition(":")
-        child = path + ((kind, value),)
-        if sub:
-            out |= from_fields_v1(sub, child)
-        else:
-            out.add(child)
+def prune(merged: dict, last: mf.FieldSet, owners: mf.FieldSet, t: Type) -> dict:
+    """merged less the fields of the applier's last configuration that nobody owns now. A
+    struct's named field on the way to one goes too when nothing under it is owned."""
+    keep = mf.named_prefixes(owners, t) | {(("f", "metadata"),)}
+    drop = mf.named_prefixes(last, t) - keep
+    if not drop:
+        return merged
+    out = copy.deepcopy(merged)
+    _remove(out, t, (), drop, mf.prefixes(drop))
     return out
 
 
-def _remove(obj: dict, path: Path) -> None:
-    node: object = obj
-    for i, (kind, value) in enumerate(path):
-        last = i == len(path) - 1
-        if kind == "f" and isinstance(node, dict):
-            if last:
-                node.pop(value, None)
-                return
-            node = node.get(value)
-        elif kind in ("k", "v") and isinstance(node, list):
-            want = json.loads(value)
-            for j, item in enumerate(node):
-                hit = (isinstance(item, dict) and all(item.get(k) == v for k, v in want.items())
-                       if kind == "k" else item == want)
-                if hit:
-                    if last:
-                        del node[j]
-                        return
-                    node = item
-                    break
-            else:
-                return
-        else:
-            return
-
-
-def apply(live: dict | None, config: dict, manager: str, api_version: str,
-          time: str) -> dict:
-    """The object after `manager` applies `config` to `live` (None: create)."""
-    config = copy.deepcopy(config)
-    config.get("metadata", {}).pop("managedFields", None)
-    applied = field_set(config)
-    entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": time,
-             "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(applied)}
-    if live is None:
-        config.setdefault("metadata", {})["managedFields"] = [entry]
-        return config
-    entries = (live.get("metadata") or {}).get("managedFields") or []
-    mine = [e for e in entries if e.get("manager") == manager and e.get("operation") == "Apply"]
-    others = [e for e in entries if e not in mine]
-    before = set().union(*(from_fields_v1(e.get("fieldsV1")) for e in mine)) if mine else set()
-    kept = set().union(*(from_fields_v1(e.get("fieldsV1")) for e in others
-                         if e.get("operation") == "Apply")) if others else set()
-    result = strategic_merge(live, config)
-    for path in sorted(before - applied - kept, key=len, reverse=True):
-        _remove(result, path)
-    result.setdefault("metadata", {})["managedFields"] = others + [entry]
-    return result
+def _remove(value: object, t: Type, path: mf.Path, drop: mf.FieldSet,
+            inner: mf.FieldSet) -> None:
+    t = shape_of(t, value)
+    if isinstance(value, dict):
+        for name in list(value):
+            child = path + (("f", name),)
+            if child in drop:
+                del value[name]
+            elif child in inner:
+                _remove(value[name], mf.child_type(t, name)[0], child, drop, inner)
+    elif isinstance(value, list) and t.kind == "list" and t.list_type != "atomic":
+        kept = []
+        for item in value:
+            element = mf.item_element(t, item)
+            child = path + (element,) if element is not None else None
+            if child in drop:
+                continue
+            if child in inner:
+                _remove(item, t.elem(), child, drop, inner)
+            kept.append(item)
+        value[:] = kept

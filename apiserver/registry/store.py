@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from kubeapi import status, timefmt, validation
 from kubeapi.status import ApiError
 
+from ..patch.field_manager import Request as FieldRequest, record_update
 from ..selectors import parse_field_selector, parse_label_selector
 from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
 
@@ -172,7 +173,14 @@ class Store:
 
     # writes
 
-    def create(self, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
+    def field_request(self, manager: str, subresource: str = "") -> FieldRequest:
+        """Who writes, for metadata.managedFields."""
+        return FieldRequest(manager, self.rtype.api_version, self.rtype.kind, subresource,
+                            self.strategy.has_status)
+
+    def create(self, namespace: str, body: dict, *, dry_run: bool = False,
+               manager: str | None = None) -> dict:
+        """POST; a manager (None: an internal write) is recorded in managedFields."""
         self._check_type(body)
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
@@ -200,6 +208,8 @@ class Store:
         causes = self._meta_errors(obj) + self.strategy.validate(obj)
         if causes:
             raise self._invalid(name, causes)
+        if manager is not None:
+            record_update(None, obj, self.field_request(manager), timefmt.rfc3339())
         if self.rtype.namespaced and self.namespace_check:
             self.namespace_check(namespace, True)
         if dry_run:
@@ -219,7 +229,7 @@ class Store:
         return errs
 
     def update(self, namespace: str, name: str, body: dict, *, subresource: str = "",
-               dry_run: bool = False) -> dict:
+               dry_run: bool = False, manager: str | None = None) -> dict:
         """PUT: optimistic concurrency on metadata.resourceVersion when the body carries one."""
         self._check_type(body)
         meta = body.get("metadata") or {}
@@ -234,13 +244,14 @@ class Store:
             self.parse_resource_version(expected)
         return self.guaranteed_update(namespace, name, lambda old: copy.deepcopy(body),
                                       subresource=subresource, expected_rv=expected,
-                                      dry_run=dry_run)
+                                      dry_run=dry_run, manager=manager)
 
     def guaranteed_update(self, namespace: str, name: str, mutate: Callable[[dict], dict], *,
                           subresource: str = "", expected_rv: str = "",
-                          dry_run: bool = False) -> dict:
+                          dry_run: bool = False, manager: str | None = None) -> dict:
         """Reads, applies mutate(old) -> new, validates, writes; retries if another writer won,
-        unless the caller named the resourceVersion it expects (then 409)."""
+        unless the caller named the resourceVersion it expects (then 409). A manager (None: an
+        internal write, or one that keeps managedFields itself as apply does) is recorded."""
         key = self.rtype.key(namespace, name)
         strategy = self.strategy.for_subresource(subresource)
         for _ in range(UPDATE_RETRIES):
@@ -257,6 +268,9 @@ class Store:
             if new_rv and new_rv != str(rec.rev):
                 raise self._conflict(name)
             new = self._prepare_update(strategy.prepare_update(new, old), old, subresource)
+            if manager is not None:
+                record_update(old, new, self.field_request(manager, subresource),
+                              timefmt.rfc3339())
             # A binding is the one write allowed to set the otherwise immutable spec.nodeName.
             causes = self._meta_errors(new) + (
                 [] if subresource == "binding" else strategy.validate_update(new, old))

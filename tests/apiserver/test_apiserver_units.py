@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from apiserver.patch.apply import apply
+from apiserver.patch.field_manager import Request
 from apiserver.patch.json_patch import json_patch
 from apiserver.patch.strategic_merge import strategic_merge
 from apiserver.selectors import parse_field_selector, parse_label_selector
@@ -75,13 +76,13 @@ def test_json_patch_is_atomic_and_apply_tracks_fields():
     with pytest.raises(ApiError) as e:
         json_patch(doc, [{"op": "remove", "path": "/a/0"}, {"op": "remove", "path": "/zz"}])
     assert e.value.code == 422 and doc == {"a": [1, 2]}
-    first = apply(None, {"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}}, "m", "v1",
-                  "t")
+    who = Request("m", "v1", "ConfigMap")
+    first = apply(None, {"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}}, who, "t")
     first["metadata"]["labels"]["other"] = "kept"  # written by someone else
-    second = apply(first, {"metadata": {"name": "x", "labels": {"a": "1"}}}, "m", "v1", "t")
+    second = apply(first, {"metadata": {"name": "x", "labels": {"a": "1"}}}, who, "t")
     assert second["metadata"]["labels"] == {"a": "1", "other": "kept"}
     assert second["metadata"]["managedFields"][0]["fieldsV1"] == {
-        "f:metadata": {"f:labels": {"f:a": {}}, "f:name": {}}}
+        "f:metadata": {"f:labels": {"f:a": {}}}}
 
 
 def test_selectors():
