@@ -35,6 +35,7 @@ from kubelet.pod_runtime import PodRuntime
 from kubelet.prober.manager import ProbeManager
 from kubelet.server import serving_cert
 from kubelet.server.metrics import MetricsEndpoints
+from kubelet.server.streaming import Streaming, StreamLookupError
 from kubelet.server.server import KubeletServer, LogNotFound, TokenReviewer
 from kubelet.sources.api import ApiPodSource
 from kubelet.sources.mirror import MirrorPods
@@ -128,6 +129,8 @@ class Kubelet:
         self.server.metrics = MetricsEndpoints(StatsProvider(
             config.node_name, self.runtime, self.cgroups, self.workers.known, self.status.get,
             config.root_dir, config.pod_logs_dir), self.runtime)
+        self.server.streaming = Streaming(self.runtime, self.running_container,
+                                          self.running_sandbox)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -335,6 +338,35 @@ class Kubelet:
         self.eviction.forget(pods.uid(pod))
 
     # -- the server's log lookup --------------------------------------------------------------
+
+    def _streaming_pod(self, namespace: str, name: str) -> dict:
+        pod = next((p for p in self.workers.known().values()
+                    if pods.namespace(p) == namespace and pods.name(p) == name), None)
+        if pod is None:
+            raise StreamLookupError(404, "pod does not exist")
+        return pod
+
+    def running_container(self, namespace: str, name: str, uid: str, container: str) -> str:
+        """The ID of the pod's running container of that name (for exec, attach, run), in
+        the kubelet's words when there is none (it looks among running containers only, and
+        a uid that is not the pod's finds none)."""
+        pod = self._streaming_pod(namespace, name)
+        latest = None
+        if not uid or uid == pods.uid(pod):
+            latest = PodRuntime.read(self.runtime, pods.uid(pod)).latest(container)
+        if latest is None or latest.state != CONTAINER_RUNNING:
+            raise StreamLookupError(500, f'container not found ("{container}")')
+        return latest.id
+
+    def running_sandbox(self, namespace: str, name: str, uid: str) -> str:
+        """The ID of the pod's ready sandbox (for port-forward), in the kubelet's words."""
+        pod = self._streaming_pod(namespace, name)
+        if uid and uid != pods.uid(pod):
+            raise StreamLookupError(404, "pod not found")
+        sandbox = PodRuntime.read(self.runtime, pods.uid(pod)).ready_sandbox()
+        if sandbox is None:
+            raise StreamLookupError(500, f'pod not found ("{name}_{namespace}")')
+        return sandbox.id
 
     def find_log(self, namespace: str, name: str, container: str, previous: bool):
         pod = next((p for p in self.workers.known().values()

@@ -1,10 +1,12 @@
 """The kubelet's HTTPS endpoint (port 10250): /containerLogs/{namespace}/{pod}/{container}
 with follow, previous, tailLines, timestamps, sinceSeconds, sinceTime and limitBytes (what the
-API server's pods/log proxies to), /healthz, and the metrics and stats endpoints (metrics.py).
+API server's pods/log proxies to), /healthz, the metrics and stats endpoints (metrics.py), and
+/exec, /attach, /portForward and /run (streaming.py), GET and POST.
 
-Only authenticated callers get logs: a client certificate signed by the client CA (the API
-server presents one), or a bearer token with which the API server lets its holder read that
-pod (asked once, remembered for 2 minutes, as the kubelet's webhook authenticator caches)."""
+Only authenticated callers get logs or streams: a client certificate signed by the client CA
+(the API server presents one), or a bearer token with which the API server lets its holder
+read that pod (asked once, remembered for 2 minutes, as the kubelet's webhook authenticator
+caches)."""
 from __future__ import annotations
 
 import hashlib
@@ -22,6 +24,7 @@ from kubeapi import timefmt
 from kubeapi.kubeconfig import Connection
 from kubelet.server import log_reader
 from kubelet.server.metrics import PATHS as METRICS_PATHS, MetricsEndpoints
+from kubelet.server.streaming import Streaming, parse_path
 
 log = logging.getLogger("kubelet.server")
 
@@ -90,6 +93,7 @@ class KubeletServer:
         self.lookup = lookup
         # Set by the kubelet once its runtime exists (made after the port is taken).
         self.metrics: MetricsEndpoints | None = None
+        self.streaming: Streaming | None = None
         self.httpd = _Server((address, port), _handler_class(self))
         try:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -175,7 +179,26 @@ def _handler_class(server: KubeletServer):
             self.end_headers()
             self.wfile.write(reply.body)
 
+        def _streaming(self, method: str) -> bool:
+            """Serves /exec, /attach, /portForward and /run (kubelet.server.streaming); False
+            for any other path."""
+            url = urllib.parse.urlsplit(self.path)
+            request = parse_path([urllib.parse.unquote(p) for p in url.path.split("/") if p])
+            if request is None or server.streaming is None:
+                return False
+            if not self._authenticated(request.namespace, request.pod):
+                self._reply(401, "Unauthorized")
+            else:
+                server.streaming.serve(self, method, request, url.query)
+            return True
+
+        def do_POST(self) -> None:
+            if not self._streaming("POST"):
+                self._reply(404, "404 page not found")
+
         def do_GET(self) -> None:
+            if self._streaming("GET"):
+                return
             url = urllib.parse.urlsplit(self.path)
             parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
             if parts == ["healthz"]:
