@@ -1,0 +1,293 @@
+"""Server-side apply and managedFields: field sets in kube-apiserver's FieldsV1 form, Update
+entries for every write, apply conflicts, forced ownership moves and pruning. Units on the
+pure functions, then the real kubectl and the official Python client against pyapiserver."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+from apiserver.patch import managed_fields as mf
+from apiserver.patch.apply import apply
+from apiserver.patch.field_manager import Request, manager_for, record_update
+from apiserver.patch.typed_schema import root_type
+from kubeapi.status import ApiError
+
+CM = Request("kubectl", "v1", "ConfigMap")
+
+
+def _cm(labels: dict | None = None, **data: str) -> dict:
+    meta: dict = {"name": "x"}
+    if labels is not None:
+        meta["labels"] = labels
+    out = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+    return {**out, "data": data} if data else out
+
+
+def _entries(obj: dict) -> dict[tuple[str, str], dict]:
+    return {(e["manager"], e["operation"]): e for e in obj["metadata"]["managedFields"]}
+
+
+# units
+
+
+def test_fields_v1_round_trip_and_paths():
+    tree = {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {"f:containers": {'k:{"name":"c"}': {".": {}, "f:image": {}}}},
+            "f:finalizers": {'v:"x"': {}}}
+    fields = mf.from_json(tree)
+    assert (("f", "metadata"), ("f", "labels")) in fields
+    assert (("f", "metadata"),) not in fields
+    assert mf.to_json(fields) == tree
+    assert mf.to_json(fields | mf.from_json({"f:a": {}})) == {**tree, "f:a": {}}
+    path = (("f", "spec"), ("f", "containers"), ("k", '{"name":"c"}'), ("f", "image"))
+    assert mf.path_string(path) == '.spec.containers[name="c"].image'
+    assert mf.path_string((("f", "a"), ("v", "80"), ("i", "2"))) == ".a[=80][2]"
+    for bad in ({"x:y": {}}, {"f:a": []}, {'k:[1]': {}}):
+        with pytest.raises(ValueError):
+            mf.from_json(bad)
+
+
+def test_field_set_of_a_pod_follows_the_schema():
+    pod = {"metadata": {"finalizers": ["a/b"], "labels": {}},
+           "spec": {"containers": [{"name": "c", "image": "i", "args": ["x", "y"],
+                                    "ports": [{"containerPort": 80}],
+                                    "resources": {"limits": {"cpu": "1"}}}],
+                    "tolerations": [{"key": "k"}]}}
+    got = mf.to_json(mf.from_object(pod, root_type("v1", "Pod")))
+    assert got == {
+        "f:metadata": {"f:finalizers": {'v:"a/b"': {}}, "f:labels": {}},
+        "f:spec": {"f:containers": {'k:{"name":"c"}': {
+            ".": {}, "f:args": {}, "f:image": {}, "f:name": {},
+            "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {
+                ".": {}, "f:containerPort": {}}},
+            "f:resources": {"f:limits": {"f:cpu": {}}}}},
+            "f:tolerations": {}}}
+
+
+def test_update_owns_what_it_changed_and_others_lose_it():
+    live = apply(None, _cm({"app": "a"}, k="v"), CM, "t1")
+    new = json.loads(json.dumps(live))
+    new["metadata"]["labels"]["app"] = "b"
+    new["metadata"]["labels"]["tier"] = "web"
+    record_update(live, new, Request("kubectl-label", "v1", "ConfigMap"), "t2")
+    entries = _entries(new)
+    assert entries["kubectl", "Apply"]["fieldsV1"] == {"f:data": {"f:k": {}}}
+    assert entries["kubectl-label", "Update"] == {
+        "manager": "kubectl-label", "operation": "Update", "apiVersion": "v1", "time": "t2",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}, "f:tier": {}}}}}
+    # A write that changes nothing leaves the entries as they were.
+    same = json.loads(json.dumps(new))
+    record_update(new, same, Request("other", "v1", "ConfigMap"), "t3")
+    assert same["metadata"]["managedFields"] == new["metadata"]["managedFields"]
+    # Removing the manager's only fields drops its entry.
+    gone = json.loads(json.dumps(new))
+    del gone["metadata"]["labels"]
+    record_update(new, gone, Request("kubectl-edit", "v1", "ConfigMap"), "t4")
+    assert [e["manager"] for e in gone["metadata"]["managedFields"]] == ["kubectl"]
+
+
+def test_create_owns_new_maps_as_members():
+    obj = _cm({"a": "b"}, k="v")
+    record_update(None, obj, Request("kubectl-create", "v1", "ConfigMap"), "t")
+    assert obj["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}
+
+
+def test_apply_conflicts_force_and_shared_ownership():
+    live = apply(None, _cm({"app": "a"}), CM, "t1")
+    shared = apply(live, _cm({"app": "a"}), Request("other", "v1", "ConfigMap"), "t2")
+    assert set(_entries(shared)) == {("kubectl", "Apply"), ("other", "Apply")}
+    with pytest.raises(ApiError) as e:
+        apply(shared, _cm({"app": "c"}, k="v"), Request("third", "v1", "ConfigMap"), "t3")
+    assert e.value.code == 409
+    assert e.value.message == ('Apply failed with 2 conflicts: conflicts with "kubectl":\n'
+                               '- .metadata.labels.app\nconflicts with "other":\n'
+                               '- .metadata.labels.app')
+    assert e.value.causes[0] == {"type": "FieldManagerConflict",
+                                 "message": 'conflict with "kubectl"',
+                                 "field": ".metadata.labels.app"}
+    forced = apply(shared, _cm({"app": "c"}), Request("third", "v1", "ConfigMap"), "t3",
+                   force=True)
+    assert forced["metadata"]["labels"] == {"app": "c"}
+    assert [e["manager"] for e in forced["metadata"]["managedFields"]] == ["third"]
+
+
+def test_apply_prunes_only_what_nobody_else_owns():
+    live = apply(None, _cm({"a": "1", "b": "2"}, x="1", y="2"), CM, "t1")
+    other = json.loads(json.dumps(live))
+    other["data"]["z"] = "3"
+    record_update(live, other, Request("editor", "v1", "ConfigMap"), "t2")
+    shared = apply(other, _cm({"b": "2"}, y="2"), Request("second", "v1", "ConfigMap"), "t3")
+    pruned = apply(shared, _cm(None, x="1"), CM, "t4")
+    assert pruned["metadata"]["labels"] == {"b": "2"}  # "second" still applies b
+    assert pruned["data"] == {"x": "1", "y": "2", "z": "3"}
+    emptied = apply(apply(None, _cm({"a": "1"}), CM, "t1"), _cm(None, k="v"), CM, "t2")
+    assert "labels" not in emptied["metadata"]  # the named field goes with its last label
+
+
+def test_apply_merges_containers_by_name():
+    who = Request("kubectl", "v1", "Pod", has_status=True)
+    spec = {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]}
+    live = apply(None, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                        "spec": spec, "status": {"phase": "X"}}, who, "t")
+    assert "f:status" not in live["metadata"]["managedFields"][0]["fieldsV1"]
+    live["spec"]["containers"][1]["imagePullPolicy"] = "Always"  # a default: nobody's
+    again = apply(live, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                         "spec": {"containers": [{"name": "b", "image": "2"}]}}, who, "t")
+    assert again["spec"]["containers"] == [{"name": "b", "image": "2",
+                                           "imagePullPolicy": "Always"}]
+
+
+def test_manager_from_user_agent_and_validation():
+    assert manager_for(None, "kubectl/v1.31.0 (linux/amd64) kubernetes/abc", "x") == "kubectl"
+    assert manager_for(None, "OpenAPI-Generator/31.0.0/python", "x") == "OpenAPI-Generator"
+    assert manager_for("mine", "kubectl/v1", "x") == "mine"
+    assert manager_for(None, "a" * 200, "x") == "a" * 128
+    with pytest.raises(ApiError) as e:
+        manager_for("m" * 129, "", "PatchOptions")
+    assert e.value.code == 422 and "fieldManager" in e.value.message
+
+
+# kubectl and the Python client against the real server
+
+
+def _apply(server, namespace, obj, *args, check=True):
+    return server.kubectl("apply", "--server-side", "-n", namespace, *args, "-f", "-",
+                          input=json.dumps(obj), check=check)
+
+
+def _live(server, namespace, what):
+    return yaml.safe_load(server.kubectl("get", *what, "-n", namespace, "-o", "yaml",
+                                         "--show-managed-fields").stdout)
+
+
+def test_kubectl_conflict_force_and_prune(server, namespace):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "settings", "labels": {"app": "a"}},
+          "data": {"a": "1", "b": "2"}}
+    _apply(server, namespace, cm)
+    server.kubectl("label", "cm", "settings", "-n", namespace, "app=b", "--overwrite")
+    cm["metadata"]["labels"]["app"] = "c"
+    failed = _apply(server, namespace, cm, check=False)
+    assert failed.returncode == 1
+    assert ('Apply failed with 1 conflict: conflict with "kubectl-label" using v1: '
+            '.metadata.labels.app') in failed.stderr
+    live = _live(server, namespace, ["cm", "settings"])
+    assert live["metadata"]["labels"] == {"app": "b"}
+    entries = {e["manager"]: e for e in live["metadata"]["managedFields"]}
+    assert entries["kubectl"]["operation"] == "Apply"
+    assert entries["kubectl"]["fieldsV1"] == {"f:data": {"f:a": {}, "f:b": {}}}
+    label = entries["kubectl-label"]
+    assert (label["operation"], label["apiVersion"], label["fieldsType"]) == \
+        ("Update", "v1", "FieldsV1")
+    assert label["fieldsV1"] == {"f:metadata": {"f:labels": {"f:app": {}}}}
+    assert label["time"].endswith("Z")
+
+    del cm["data"]["b"]
+    _apply(server, namespace, cm, "--force-conflicts")
+    live = _live(server, namespace, ["cm", "settings"])
+    assert live["metadata"]["labels"] == {"app": "c"} and live["data"] == {"a": "1"}
+    assert [(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]] == \
+        [("kubectl", "Apply")]
+    assert live["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:data": {"f:a": {}}, "f:metadata": {"f:labels": {"f:app": {}}}}
+
+
+def test_kubectl_edit_and_client_side_apply_managers(server, namespace, tmp_path,
+                                                     monkeypatch):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ed"},
+          "data": {"a": "1"}}
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(cm))
+    editor = tmp_path / "editor.py"
+    editor.write_text(f"#!{sys.executable}\nimport sys\np = sys.argv[-1]\n"
+                      "t = open(p).read().replace('a: \"1\"', 'a: \"2\"')\n"
+                      "open(p, 'w').write(t)\n")
+    os.chmod(editor, 0o755)
+    monkeypatch.setenv("KUBE_EDITOR", str(editor))
+    server.kubectl("edit", "cm", "ed", "-n", namespace)
+    live = _live(server, namespace, ["cm", "ed"])
+    assert live["data"] == {"a": "2"}
+    entries = {e["manager"]: e["fieldsV1"] for e in live["metadata"]["managedFields"]}
+    assert entries["kubectl-edit"] == {"f:data": {"f:a": {}}}
+    assert entries["kubectl-client-side-apply"]["f:metadata"] == {
+        "f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}}
+    # It keeps the data map it created, not the key another manager changed.
+    assert entries["kubectl-client-side-apply"]["f:data"] == {}
+
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+       "spec": {"containers": [{"name": "web", "image": "nginx:1",
+                                "ports": [{"containerPort": 80}]},
+                               {"name": "side", "image": "busybox:1"}]}}
+
+
+def test_kubectl_pod_containers_by_merge_key(server, namespace):
+    _apply(server, namespace, POD)
+    server.kubectl("set", "image", "pod/web", "-n", namespace, "web=nginx:2")
+    pod = json.loads(json.dumps(POD))
+    pod["spec"]["containers"][0]["image"] = "nginx:3"
+    failed = _apply(server, namespace, pod, check=False)
+    assert failed.returncode == 1
+    assert ('conflict with "kubectl-set" using v1: .spec.containers[name="web"].image'
+            in failed.stderr)
+    live = _live(server, namespace, ["pod", "web"])
+    applied = next(e for e in live["metadata"]["managedFields"] if e["manager"] == "kubectl")
+    containers = applied["fieldsV1"]["f:spec"]["f:containers"]
+    assert set(containers) == {'k:{"name":"side"}', 'k:{"name":"web"}'}
+    assert containers['k:{"name":"web"}']["f:ports"] == {
+        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}
+    assert "f:image" not in containers['k:{"name":"web"}']  # kubectl-set has it now
+
+    _apply(server, namespace, pod, "--force-conflicts")
+    live = _live(server, namespace, ["pod", "web"])
+    assert [c["image"] for c in live["spec"]["containers"]] == ["nginx:3", "busybox:1"]
+    assert "kubectl-set" not in {e["manager"] for e in live["metadata"]["managedFields"]}
+
+
+def test_python_client_managers_status_and_conflict(server, namespace, core):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="py"), data={"k": "v"}))
+    live = core.read_namespaced_config_map("py", namespace)
+    entry = live.metadata.managed_fields[0]
+    assert (entry.manager, entry.operation, entry.fields_type) == \
+        ("OpenAPI-Generator", "Update", "FieldsV1")
+    assert entry.fields_v1 == {"f:data": {".": {}, "f:k": {}}}
+
+    applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py"},
+               "data": {"k": "other"}}
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("py", namespace, applied, field_manager="tool",
+                                         _content_type="application/apply-patch+yaml")
+    body = json.loads(e.value.body)
+    assert e.value.status == 409 and body["reason"] == "Conflict"
+    assert body["details"]["causes"] == [{
+        "type": "FieldManagerConflict", "message": 'conflict with "OpenAPI-Generator" using v1',
+        "field": ".data.k"}]
+    core.patch_namespaced_config_map("py", namespace, applied, field_manager="tool",
+                                     force=True,
+                                     _content_type="application/apply-patch+yaml")
+    live = core.read_namespaced_config_map("py", namespace)
+    assert live.data == {"k": "other"}
+    assert [(m.manager, m.operation, m.fields_v1) for m in live.metadata.managed_fields] == \
+        [("tool", "Apply", {"f:data": {"f:k": {}}}), ("OpenAPI-Generator", "Update",
+                                                      {"f:data": {}})]
+
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name="st"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")])))
+    core.patch_namespaced_pod_status("st", namespace, {"status": {"message": "hello"}},
+                                     field_manager="kubelet")
+    pod = core.read_namespaced_pod("st", namespace)
+    status_entry = next(m for m in pod.metadata.managed_fields if m.manager == "kubelet")
+    assert status_entry.subresource == "status"
+    assert status_entry.fields_v1 == {"f:status": {"f:message": {}}}
+    created = next(m for m in pod.metadata.managed_fields if m.manager == "OpenAPI-Generator")
+    assert "f:status" not in created.fields_v1
+    assert created.fields_v1["f:spec"]["f:containers"]['k:{"name":"c"}']["."] == {}
