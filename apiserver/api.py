@@ -25,6 +25,7 @@ from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
+from .metrics import rest as metrics_rest
 from .podlog import LogProxy
 from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
@@ -131,6 +132,7 @@ class Api:
         self.hub = hub
         self.authenticator = authenticator
         self.log_proxy = log_proxy
+        self.metrics: metrics_rest.MetricsApi | None = None   # set by the server
         self.stream_proxy = StreamProxy(stores["pods"], log_proxy)
         self.server_address = server_address
 
@@ -169,6 +171,8 @@ class Api:
                 if doc is None:
                     raise self._no_route()
                 return json_response(200, doc)
+            if parts[1] == metrics_rest.GROUP and self.metrics is not None:
+                return json_response(*self.metrics.handle(parts[2:], req, wants_table(req)))
             return self._group_version(parts[1], parts[2], parts[3:], req)
         raise self._no_route()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 
+from .metrics import rest as metrics_rest
 from .resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES
 
 # The Kubernetes API level this server speaks; kubectl warns when it is far from its own.
@@ -42,6 +43,8 @@ def api_group(name: str) -> dict | None:
 def api_resource_list(group: str, version: str) -> dict | None:
     if (group, version) not in GROUP_VERSIONS:
         return None
+    if group == metrics_rest.GROUP:
+        return metrics_rest.resource_list()
     resources = []
     for r in RESOURCES:
         if r.group != group or r.version != version:

@@ -63,7 +63,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
 )
 
-GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"))
+# metrics.k8s.io is served by apiserver/metrics, not from storage.
+GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"),
+                                               ("metrics.k8s.io", "v1beta1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

@@ -12,6 +12,7 @@ from .api import Api
 from .auth import Authenticator, User, load_token_file
 from .http_server import ApiHTTPServer, tls_context
 from .kubeconfig import write_admin_kubeconfig
+from .metrics.rest import MetricsApi
 from .pki import ensure_pki
 from .podlog import LogProxy
 from .registry.namespace_finalizer import finalize_namespace
@@ -41,6 +42,9 @@ class ApiServer:
         self.httpd = ApiHTTPServer((bind_address, port), Api(
             self.stores, self.hub, Authenticator(tokens), log_proxy, ""),
             tls_context(self.pki.server_cert, self.pki.server_key, self.pki.ca_cert))
+        self.httpd.api.metrics = MetricsApi(self.stores["pods"], self.stores["nodes"],
+                                            self.pki.kubelet_client_cert,
+                                            self.pki.kubelet_client_key)
         self.port = self.httpd.server_address[1]
         host = "127.0.0.1" if bind_address in ("0.0.0.0", "", "::") else bind_address
         host = f"[{host}]" if ":" in host else host
@@ -91,4 +95,5 @@ class ApiServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.scheduler.stop()
+        self.httpd.api.metrics.stop()
         self.storage.close()

@@ -227,7 +227,11 @@ def test_kubectl_top(api, kubelet, loaded):
     assert mem[1].endswith("Mi") and int(mem[1][:-2]) >= FILL_MIB
     whole = _top(api, "pod", "-n", namespace, "-l", "app=load")
     assert whole.splitlines()[1].split()[0] == "load"
-    assert _top(api, "pod", "-n", namespace, "-l", "app=other") is None
+    other = api.kubectl("top", "pod", "-n", namespace, "-l", "app=other")
+    assert other.returncode == 0 and other.stdout == ""
+    assert f"No resources found in {namespace} namespace." in other.stderr
+    missing = api.kubectl("top", "pod", "-n", namespace, "nothere")
+    assert missing.returncode != 0 and "NotFound" in missing.stderr
     nodes = wait_for(lambda: _top(api, "node", kubelet.node), timeout=60, interval=2,
                      what="kubectl top node")
     header, row = nodes.splitlines()[:2]
