@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +38,10 @@ class Session:
     # Terminal sizes as the client sends them (the first comes at once with kubectl -it); a
     # backend with a terminal applies each (TIOCSWINSZ on its pty master) until it returns.
     resizes: queue.Queue[TerminalSize] = field(default_factory=queue.Queue)
+    # Set when the client goes (closes or drops the connection) before the backend returns:
+    # an attach that only waits on the container can stop then. The session's pipes break too
+    # (stdin reads EOF, output writes fail with EPIPE), which is all an exec needs.
+    gone: threading.Event = field(default_factory=threading.Event)
 
 
 # exec: runs cmd in the container with the session's streams, returns its exit code (raises

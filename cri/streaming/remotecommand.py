@@ -130,7 +130,8 @@ class _Session:
                 self.readers[channel] = reader
                 self.loop.add(reader)
         self.session = Session(fds.get(STDIN), fds.get(STDOUT), fds.get(STDERR), self.opts.tty)
-        threading.Thread(target=self._run, name="streaming-run", daemon=True).start()
+        threading.Thread(target=self._run, args=(self.session,), name="streaming-run",
+                         daemon=True).start()
 
     def stdin_data(self, data: bytes) -> None:
         if self.stdin is not None:
@@ -154,9 +155,12 @@ class _Session:
             except json.JSONDecodeError:
                 break
             pos = end
-            if self.session is not None and isinstance(size, dict):
-                self.session.resizes.put(TerminalSize(int(size.get("Width") or 0),
-                                                      int(size.get("Height") or 0)))
+            try:
+                terminal = TerminalSize(int(size.get("Width") or 0), int(size.get("Height") or 0))
+            except (AttributeError, TypeError, ValueError):
+                continue    # not a TerminalSize: the kubelet's decoder would stop; we skip it
+            if self.session is not None:
+                self.session.resizes.put(terminal)
         self.resize_buf = text[pos:].encode()
 
     def client_gone(self) -> None:
@@ -164,6 +168,8 @@ class _Session:
         if self.gone:
             return
         self.gone = True
+        if self.session is not None:
+            self.session.gone.set()
         if self.stdin is not None:
             self.stdin.close()
         for reader in self.readers.values():
@@ -173,20 +179,24 @@ class _Session:
         self.maybe_stop()
 
     # -- from the backend and the pipes ------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, session: Session) -> None:
         code, error = None, ""
         try:
-            code = self.run(self.session)
+            code = self.run(session)
         except StreamError as e:
             error = str(e) or "stream error"
         except Exception as e:  # noqa: BLE001 - the client gets the error, the log the trace
             log.exception("streaming backend failed")
             error = str(e) or type(e).__name__
+        finally:
+            # The backend's ends close as soon as it returns, here, even if the loop is gone.
+            for fd in (session.stdin, session.stdout, session.stderr):
+                if fd is not None:
+                    os.close(fd)
         self.loop.call_soon(lambda: self._run_returned(Outcome(self.opts.command, code, error)))
 
     def _run_returned(self, outcome: Outcome) -> None:
         self.run_done, self.outcome = True, outcome
-        self._close_session_fds()
         self._maybe_finish()
         self.maybe_stop()
 
@@ -216,20 +226,11 @@ class _Session:
             log.warning("timed out waiting for client to create streams")
             self.client_gone()
 
-    def _close_session_fds(self) -> None:
-        if self.session is not None:
-            for fd in (self.session.stdin, self.session.stdout, self.session.stderr):
-                if fd is not None:
-                    os.close(fd)
-            self.session = None
-
     def close(self) -> None:
         for end in [self.stdin, *self.readers.values()]:
             if end is not None:
                 self.loop.remove(end)
                 end.release()
-        if self.run_done:
-            self._close_session_fds()
 
 
 class _SpdyWire:

@@ -3,12 +3,20 @@ attach and port-forward over WebSocket (kubectl's default) and over SPDY/3.1."""
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
+import os
+import pty
 import re
+import select
+import struct
 import subprocess
+import termios
+import time
 import urllib.request
 
 import pytest
 
+from cri.streaming.backend import Session
 from streaming_testlib import KUBECTL, POD, UID, body_for, kubectl, kubectl_env, run_process
 
 TRANSPORTS = [pytest.param(True, id="websocket"), pytest.param(False, id="spdy")]
@@ -101,3 +109,45 @@ def test_port_forward_refused_port(kubeconfig, closed_port, websockets):
         forward.stop()
     assert (f"error forwarding port {closed_port} to pod {POD}, uid {UID}: "
             f"dial tcp4 127.0.0.1:{closed_port}: connect: connection refused") in forward.stderr
+
+
+@pytest.mark.parametrize("websockets", TRANSPORTS)
+def test_exec_tty_sends_the_terminal_size(front, kubeconfig, websockets):
+    def report_size(command: list[str], session: Session) -> int:
+        size = session.resizes.get(timeout=30)
+        os.write(session.stdout, f"size={size.width}x{size.height} stderr={session.stderr}\n".encode())
+        return 0
+    front.exec = report_size
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        proc = subprocess.Popen([str(KUBECTL), "exec", "-it", POD, "--", "sh"], stdin=slave,
+                                stdout=slave, stderr=slave, env=kubectl_env(kubeconfig, websockets))
+        os.close(slave)
+        slave = -1
+        output = _read_terminal(master)
+        assert proc.wait(timeout=30) == 0, output
+    finally:
+        front.exec = run_process
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert b"size=100x30 stderr=None" in output
+
+
+def _read_terminal(master: int) -> bytes:
+    """What the terminal shows until its last writer closes it (bounded)."""
+    output = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:     # EIO: no process holds the terminal any more
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
