@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import cgroups
 from cri.api import RuntimeService
 from kubeapi import timefmt
+from overlay import snapshots
+from overlay.store import Store
 
 from kubelet import pods
 from kubelet.cm.pod_cgroups import PodCgroups
@@ -38,6 +40,7 @@ class ContainerSample:
     usage: Usage
     nano_cores: int | None       # None until there is an earlier sample
     logs_used: int | None = None
+    rootfs_used: int | None = None   # what the container wrote to its root filesystem
 
 
 @dataclass
@@ -77,7 +80,8 @@ def filesystem(path: str, used: int | None = None) -> Filesystem | None:
 
 
 def directory_size(path: str) -> int:
-    """Bytes in the regular files of a directory tree (a container's logs)."""
+    """Bytes the files of a directory tree take (a container's logs, its rootfs' upper
+    directory)."""
     total = 0
     for top, _, files in os.walk(path):
         for name in files:
@@ -92,7 +96,7 @@ class StatsProvider:
     def __init__(self, node_name: str, runtime: RuntimeService, pod_cgroups: PodCgroups,
                  known_pods: Callable[[], dict[str, dict]],
                  pod_status: Callable[[str], dict | None], root_dir: str,
-                 pod_logs_dir: str) -> None:
+                 pod_logs_dir: str, image_store: Store) -> None:
         self.node_name = node_name
         self.runtime = runtime
         self.pod_cgroups = pod_cgroups
@@ -100,6 +104,7 @@ class StatsProvider:
         self.pod_status = pod_status
         self.root_dir = root_dir
         self.pod_logs_dir = pod_logs_dir
+        self.image_store = image_store
         self._previous: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
@@ -142,8 +147,11 @@ class StatsProvider:
                 continue
             container = ContainerSample(c.metadata.name, c.started_at / 1e9, usage,
                                         self._rate(c.id, usage, seen))
-            if full and c.log_path:
-                container.logs_used = directory_size(os.path.dirname(c.log_path))
+            if full:
+                if c.log_path:
+                    container.logs_used = directory_size(os.path.dirname(c.log_path))
+                container.rootfs_used = directory_size(
+                    os.path.join(snapshots.path(self.image_store, c.id), "upper"))
             sample.containers.append(container)
         if full:
             pids = cgroups.open_cgroup(parent, hierarchies).pids()

@@ -62,13 +62,15 @@ def _put(target: dict, key: str, value: dict | None) -> None:
 def _pod(p: PodSample, snap: Snapshot) -> dict:
     out: dict = {"podRef": {"name": p.name, "namespace": p.namespace, "uid": p.uid},
                  "startTime": timefmt.rfc3339(p.start_time), "containers": []}
-    logs_total = 0
+    used_total = 0       # ephemeral storage: the containers' writable layers and logs
     for c in p.containers:
         entry: dict = {"name": c.name, "startTime": timefmt.rfc3339(c.start_time),
                        "cpu": _cpu(c.usage, c.nano_cores), "memory": _memory(c.usage, None)}
-        _put(entry, "rootfs", _fs(c.usage.time, snap.root_fs, 0))
+        if c.rootfs_used is not None:
+            used_total += c.rootfs_used
+            _put(entry, "rootfs", _fs(c.usage.time, snap.root_fs, c.rootfs_used))
         if c.logs_used is not None:
-            logs_total += c.logs_used
+            used_total += c.logs_used
             _put(entry, "logs", _fs(c.usage.time, snap.logs_fs, c.logs_used))
         entry["swap"] = _swap(c.usage)
         out["containers"].append(entry)
@@ -76,7 +78,7 @@ def _pod(p: PodSample, snap: Snapshot) -> dict:
         out["cpu"] = _cpu(p.usage, p.nano_cores)
         out["memory"] = _memory(p.usage, None)
         _put(out, "network", _network(p.usage.time, p.interfaces))
-        _put(out, "ephemeral-storage", _fs(p.usage.time, snap.root_fs, logs_total))
+        _put(out, "ephemeral-storage", _fs(p.usage.time, snap.root_fs, used_total))
         out["swap"] = _swap(p.usage)
     return out
 

@@ -96,7 +96,7 @@ def _container(name: str, command: str, resources: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def loaded(api, kubelet):
     """A namespace with a pod of two containers: one spinning under a 200m CPU limit, one
-    holding FILL_MIB MiB in a tmpfs file."""
+    holding FILL_MIB MiB in a tmpfs file (and 300 kB written to its root filesystem)."""
     namespace = api.namespace()
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "load", "labels": {"app": "load"}},
@@ -105,7 +105,8 @@ def loaded(api, kubelet):
                         _container("busy", "while :; do :; done",
                                    {"limits": {"cpu": "200m", "memory": "64Mi"}}),
                         _container("mem", f"dd if=/dev/zero of=/dev/shm/fill bs=1048576 "
-                                          f"count={FILL_MIB} && exec sleep 100000")]}}
+                                          f"count={FILL_MIB} && head -c 300000 /dev/zero "
+                                          f"> /written && exec sleep 100000")]}}
     api.create_pod(namespace, pod)
     wait_for(lambda: api.running(namespace, "load"), timeout=60, what="pod load running")
     yield namespace
@@ -170,6 +171,8 @@ def test_stats_summary(api_server, kubelet, loaded):
     mem = next(c for c in pod["containers"] if c["name"] == "mem")
     assert mem["memory"]["workingSetBytes"] >= FILL_MIB * MIB
     assert mem["logs"]["usedBytes"] >= 0 and mem["startTime"].endswith("Z")
+    assert mem["rootfs"]["usedBytes"] >= 300000     # /written, in the container's upper dir
+    assert pod["ephemeral-storage"]["usedBytes"] >= mem["rootfs"]["usedBytes"]
     assert pod["network"]["name"] == "eth0" and pod["network"]["rxBytes"] >= 0
     # Later reads have the CPU rate since the one before (0 while the CPU limit throttles
     # the container for the whole time between two reads).
