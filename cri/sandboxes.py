@@ -16,7 +16,8 @@ from dataclasses import asdict
 from cni import cache as cni_cache, conf as cni_conf
 from cni.errors import CNIError
 from cni.invoker import CNI, RuntimeConf
-from netns import named
+from netns import links, named
+from netns.rtnl import open_in
 from linux.constants import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID
 from linux.syscalls import Syscalls
 
@@ -119,6 +120,7 @@ class Sandboxes:
                              f"mode=1777,size={SHM_SIZE}")
         if net is not None:
             named.create(record["id"], self.netns_dir)
+            _loopback_up(record["netns"])
             result = self.cni.add(net, self._runtime_conf(record))
             record["ips"] = [ip["address"].split("/")[0] for ip in result.get("ips") or []]
         record["state"] = SANDBOX_READY
@@ -231,3 +233,13 @@ def _status(r: dict) -> PodSandboxStatus:
         netns_path=r["netns"] if r["state"] == SANDBOX_READY else "",
         labels=r["labels"], annotations=r["annotations"], host_network=r["host_network"],
         log_directory=r["log_directory"], cgroup_parent=r["cgroup_parent"])
+
+
+def _loopback_up(netns_path: str) -> None:
+    """The pod's lo up whatever the CNI chain holds, as containerd's CRI always adds the
+    loopback network: localhost in the pod works (port-forward dials it)."""
+    rtnl = open_in(netns_path)
+    try:
+        links.set_up(rtnl, links.get_link(rtnl, "lo").index)
+    finally:
+        rtnl.close()

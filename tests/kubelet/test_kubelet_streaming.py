@@ -52,15 +52,17 @@ def _fd_count(pid: int) -> int:
 
 
 def _pod_processes(kubelet, pod: dict) -> int:
-    """How many processes the pod's cgroup holds (its container's init and what runs beside)."""
+    """How many processes the pod's cgroup holds (its container's init and what runs beside),
+    in one hierarchy (the unified one, or v1's pids)."""
+    top = "/sys/fs/cgroup"
+    if not os.path.exists(os.path.join(top, "cgroup.controllers")):
+        top = os.path.join(top, "pids")
     uid = pod["metadata"]["uid"]
     count = 0
-    for base, dirs, files in os.walk("/sys/fs/cgroup"):
-        if uid.replace("-", "_") in base or uid in base:
-            if "cgroup.procs" in files:
-                with open(os.path.join(base, "cgroup.procs")) as f:
-                    count += len(f.read().split())
-            dirs[:] = []
+    for base, _, files in os.walk(os.path.join(top, kubelet.cgroup_root.lstrip("/"))):
+        if (uid in base or uid.replace("-", "_") in base) and "cgroup.procs" in files:
+            with open(os.path.join(base, "cgroup.procs")) as f:
+                count += len(f.read().split())
     return count
 
 
@@ -194,3 +196,211 @@ def test_kubelet_answers_as_the_kubelet(api, api_server, kubelet, namespace, qui
         (404, "pod not found\n")
     assert call("GET", f"/exec/{namespace}/{name}/c?command=true&stdout=1", "not-a-token") == \
         (401, "Unauthorized\n")
+
+
+# -- kubectl and the Python client through the API server ------------------------------------
+
+
+def _kubectl(api_server, *args: str, env: dict | None = None, input: bytes | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([os.path.join(BIN, "kubectl"), "--kubeconfig", api_server.kubeconfig,
+                           *args], input=input, capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(params=sorted(PROTOCOLS))
+def protocol_env(request) -> dict:
+    """kubectl's environment for each protocol: WebSocket (its default), then SPDY."""
+    return PROTOCOLS[request.param]
+
+
+def _no_exec_left(kubelet, pod: dict) -> None:
+    """Only the container's own process is left in the pod's cgroup."""
+    wait_for(lambda: _pod_processes(kubelet, pod) == 1, timeout=30,
+             what=lambda: f"one process in the pod (now {_pod_processes(kubelet, pod)})")
+
+
+def test_kubectl_exec_exit_codes_and_stdin(api, api_server, kubelet, namespace, quiet,
+                                           protocol_env):
+    pod = _running_pod(api, namespace, kubelet.node, quiet)
+    name = pod["metadata"]["name"]
+    ok = _kubectl(api_server, "-n", namespace, "exec", name, "--", "echo", "hello",
+                  env=protocol_env)
+    assert (ok.returncode, ok.stdout) == (0, b"hello\n"), ok.stderr
+    three = _kubectl(api_server, "-n", namespace, "exec", name, "--", "sh", "-c",
+                     "echo out; echo err >&2; exit 3", env=protocol_env)
+    assert (three.returncode, three.stdout) == (3, b"out\n"), three.stderr
+    assert b"err\n" in three.stderr
+    data = os.urandom(300_000)
+    piped = _kubectl(api_server, "-n", namespace, "exec", "-i", name, "--", "sha256sum",
+                     env=protocol_env, input=data)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    _no_exec_left(kubelet, pod)
+
+
+class Terminal:
+    """kubectl on a pty of the test's own, as a user's terminal: the test types on the master
+    and sets its size there (the kernel signals kubectl SIGWINCH)."""
+
+    def __init__(self, argv: list[str], env: dict, rows: int, cols: int) -> None:
+        import fcntl
+        import termios
+
+        self.master, slave = os.openpty()
+        self.resize(rows, cols)
+
+        def controlling_terminal() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                     env={**os.environ, **env}, start_new_session=True,
+                                     preexec_fn=controlling_terminal)
+        os.close(slave)
+        self.seen = b""
+
+    def resize(self, rows: int, cols: int) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def read_until(self, wanted: bytes, retype: bytes = b"", timeout: float = 30) -> None:
+        """Reads the terminal until `wanted` shows, typing `retype` again each time a wait
+        for output ends empty (the command answers each line it reads)."""
+        deadline = time.monotonic() + timeout
+        while wanted not in self.seen:
+            assert time.monotonic() < deadline, f"{wanted!r} not in {self.seen[-500:]!r}"
+            if select.select([self.master], [], [], 0.5)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:  # EIO: kubectl is gone
+                    raise AssertionError(f"kubectl ended: {self.seen[-500:]!r}") from None
+            elif retype:
+                self.type(retype)
+
+    def close(self) -> int:
+        try:
+            return self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self.master)
+
+
+def test_kubectl_exec_with_a_terminal_and_resize(api, api_server, kubelet, namespace, quiet,
+                                                 protocol_env):
+    pod = _running_pod(api, namespace, kubelet.node, quiet)
+    name = pod["metadata"]["name"]
+    term = Terminal([os.path.join(BIN, "kubectl"), "--kubeconfig", api_server.kubeconfig,
+                     "-n", namespace, "exec", "-it", name, "--", "sh", "-c",
+                     "while read line; do echo size $(stty size) tty $(tty); done"],
+                    protocol_env, 40, 100)
+    try:
+        # a line typed answers the size the container's terminal has now
+        term.read_until(b"size 40 100 tty /dev/pts/", retype=b"\n")
+        term.resize(50, 120)
+        term.read_until(b"size 50 120", retype=b"\n")
+        term.type(b"\x04")     # ^D: read ends, the command exits 0
+    finally:
+        code = term.close()
+    assert code == 0, term.seen[-500:]
+    _no_exec_left(kubelet, pod)
+
+
+def test_kubectl_attach_to_a_stdin_container(api, api_server, kubelet, namespace, quiet,
+                                             protocol_env):
+    name = "a-" + uuid.uuid4().hex[:6]
+    manifest = _pod(name, kubelet.node, "while read l; do echo got $l; done; echo bye",
+                    stdin=True, stdinOnce=True)
+    manifest["spec"]["restartPolicy"] = "Never"
+    api.create_pod(namespace, manifest)
+    wait_for(lambda: api.running(namespace, name), what=f"pod {name} running")
+    quiet.mark()
+    attached = _kubectl(api_server, "-n", namespace, "attach", "-i", name, env=protocol_env,
+                        input=b"one\ntwo\n")
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout == b"got one\ngot two\nbye\n"
+    # stdinOnce: the attach's EOF was the container's, it ended
+    wait_for(lambda: api.phase(namespace, name) == "Succeeded", what="the pod done")
+
+
+def test_kubectl_cp_both_ways(api, api_server, kubelet, namespace, quiet, protocol_env,
+                              tmp_path):
+    pod = _running_pod(api, namespace, kubelet.node, quiet)
+    name = pod["metadata"]["name"]
+    data = os.urandom(5 << 20)
+    local = tmp_path / "up.bin"
+    local.write_bytes(data)
+    up = _kubectl(api_server, "-n", namespace, "cp", str(local), f"{name}:/tmp/up.bin",
+                  env=protocol_env)
+    assert up.returncode == 0, up.stderr
+    inside = _kubectl(api_server, "-n", namespace, "exec", name, "--", "sha256sum",
+                      "/tmp/up.bin", env=protocol_env)
+    assert inside.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    down = tmp_path / "down.bin"
+    back = _kubectl(api_server, "-n", namespace, "cp", f"{name}:/tmp/up.bin", str(down),
+                    env=protocol_env)
+    assert back.returncode == 0, back.stderr
+    assert hashlib.sha256(down.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    _no_exec_left(kubelet, pod)
+
+
+def test_kubectl_port_forward_20_parallel_requests(api, api_server, kubelet, namespace, quiet,
+                                                   protocol_env):
+    pod = _running_pod(api, namespace, kubelet.node, quiet,
+                       "mkdir -p /www && echo hello from httpd > /www/index.html && "
+                       "exec httpd -f -p 8080 -h /www")
+    name = pod["metadata"]["name"]
+    forward = subprocess.Popen(
+        [os.path.join(BIN, "kubectl"), "--kubeconfig", api_server.kubeconfig, "-n", namespace,
+         "port-forward", name, ":8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **protocol_env})
+    try:
+        line = forward.stdout.readline().decode()
+        assert line.startswith("Forwarding from 127.0.0.1:"), \
+            line + forward.stderr.read1().decode()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+
+        def fetch(_: int) -> bytes:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as resp:
+                return resp.read()
+        with ThreadPoolExecutor(20) as pool:
+            bodies = list(pool.map(fetch, range(20)))
+        assert bodies == [b"hello from httpd\n"] * 20
+    finally:
+        forward.terminate()
+        forward.wait(30)
+        forward.stdout.close()
+        forward.stderr.close()
+
+
+def test_python_client_stream_exec(api, api_server, kubelet, namespace, quiet):
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    pod = _running_pod(api, namespace, kubelet.node, quiet)
+    name = pod["metadata"]["name"]
+    core = k8s.CoreV1Api(api_server.client())
+    try:
+        out = stream(core.connect_get_namespaced_pod_exec, name, namespace,
+                     command=["sh", "-c", "echo from python; echo to stderr >&2"],
+                     stderr=True, stdin=False, stdout=True, tty=False)
+        assert "from python" in out
+        ws = stream(core.connect_get_namespaced_pod_exec, name, namespace,
+                    command=["sh", "-c", "read x; echo got $x; exit 4"], stderr=True,
+                    stdin=True, stdout=True, tty=False, _preload_content=False)
+        ws.write_stdin("hi\n")
+        ws.run_forever(timeout=30)
+        assert ws.read_stdout() == "got hi\n"
+        assert ws.returncode == 4
+        ws.close()
+    finally:
+        core.api_client.close()
+    _no_exec_left(kubelet, pod)
