@@ -171,7 +171,6 @@ class PipeWriter:
     out: bytearray = field(default_factory=bytearray)
     eof: bool = False
     done: bool = False
-    on_closed: Callable[[], None] | None = None
 
     def interest(self) -> int:
         return select.POLLOUT if self.out and not self.done else 0
@@ -224,8 +223,6 @@ class PipeWriter:
                 pass
         else:
             os.close(self.fd)
-        if self.on_closed:
-            self.on_closed()
 
     def release(self) -> None:
         self.eof = True

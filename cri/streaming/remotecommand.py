@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import os
+import queue
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ class _Session:
         self.stdin: PipeWriter | None = None
         self.readers: dict[int, PipeReader] = {}
         self.resize_buf = b""
+        # Sizes may come before the backend starts (WebSocket sends at once): kept for it.
+        self.resizes: queue.Queue[TerminalSize] = queue.Queue()
         self.started = self.run_done = self.finished = self.gone = False
         self.outcome: Outcome | None = None
         client.throttled = lambda: self.stdin is not None and self.stdin.backlog() > HIGH_WATER
@@ -129,7 +132,8 @@ class _Session:
                 reader = PipeReader(ours, self.client, self._out_data(channel), self._out_eof(channel))
                 self.readers[channel] = reader
                 self.loop.add(reader)
-        self.session = Session(fds.get(STDIN), fds.get(STDOUT), fds.get(STDERR), self.opts.tty)
+        self.session = Session(fds.get(STDIN), fds.get(STDOUT), fds.get(STDERR), self.opts.tty,
+                               self.resizes)
         threading.Thread(target=self._run, args=(self.session,), name="streaming-run",
                          daemon=True).start()
 
@@ -159,8 +163,7 @@ class _Session:
                 terminal = TerminalSize(int(size.get("Width") or 0), int(size.get("Height") or 0))
             except (AttributeError, TypeError, ValueError):
                 continue    # not a TerminalSize: the kubelet's decoder would stop; we skip it
-            if self.session is not None:
-                self.session.resizes.put(terminal)
+            self.resizes.put(terminal)
         self.resize_buf = text[pos:].encode()
 
     def client_gone(self) -> None:
