@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cri.api import RuntimeService
 
 from kubelet.stats import kubelet_metrics, resource_metrics
+from kubelet.stats.kubelet_metrics import PodStartDurations
 from kubelet.stats.prometheus import CONTENT_TYPE
 from kubelet.stats.provider import StatsProvider
 from kubelet.stats.summary import summary
@@ -29,6 +30,7 @@ class MetricsEndpoints:
     def __init__(self, provider: StatsProvider, runtime: RuntimeService) -> None:
         self.provider = provider
         self.runtime = runtime
+        self.pod_starts = PodStartDurations()
 
     @property
     def node_path(self) -> str:
@@ -41,8 +43,9 @@ class MetricsEndpoints:
             return Reply(200, CONTENT_TYPE,
                          resource_metrics.text(self.provider.snapshot).encode())
         if parts == ["metrics"]:
-            return Reply(200, CONTENT_TYPE, kubelet_metrics.text(self.provider.node_name,
-                                                                 self.runtime).encode())
+            return Reply(200, CONTENT_TYPE, kubelet_metrics.text(
+                self.provider.node_name, self.runtime, self.provider.known_pods,
+                self.pod_starts).encode())
         reduced = (query.get("only_cpu_and_memory") or ["false"])[-1].lower() == "true"
         doc = summary(self.provider.snapshot(full=not reduced))
         return Reply(200, "application/json", json.dumps(doc, indent=2).encode())

@@ -196,6 +196,12 @@ def test_kubelet_own_metrics(api_server, kubelet, loaded):
     assert fams["kubelet_running_pods"]["samples"][0][1] >= 1
     running = _samples(fams, "kubelet_running_containers", container_state="running")
     assert running[0][1] >= 2
+    starts = fams["kubelet_pod_start_duration_seconds"]
+    assert starts["type"] == "histogram"
+    buckets = [(s[0]["le"], s[1]) for s in starts["samples"] if "le" in s[0]]
+    assert buckets[-1][0] == "+Inf" and [n for _, n in buckets] == sorted(n for _, n in buckets)
+    count = re.search(r"^kubelet_pod_start_duration_seconds_count (\S+)$", body, re.M)
+    assert float(count.group(1)) == buckets[-1][1] >= 1      # the load pod at least
 
 
 def test_metrics_need_credentials(api, api_server, kubelet):
@@ -240,3 +246,41 @@ def test_kubectl_top(api, kubelet, loaded):
     header, row = nodes.splitlines()[:2]
     assert header.split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"]
     assert row.split()[0] == kubelet.node and row.split()[1].endswith("m")
+
+
+def test_resource_metrics_text_as_the_kubelet_writes_it():
+    """The lines of kubernetes' resource_metrics_test.go for the same figures."""
+    from kubelet.stats import resource_metrics
+    from kubelet.stats.prometheus import render
+    from kubelet.stats.provider import ContainerSample, PodSample, Snapshot
+    from kubelet.stats.usage import Usage
+
+    at = 1624396278.302091597
+    u = Usage(at, 10_000_000_000, 2000, 1000, 0, 0, 0, 0)
+    snap = Snapshot("n", 0, u, None, [
+        PodSample("pod_a", "namespace_a", "uid", 0, u, None,
+                  [ContainerSample("container_b", at - 120, u, None),
+                   ContainerSample("container_a", at - 30, u, None)])])
+    text = render(resource_metrics.families(snap))
+    for line in (
+            "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the "
+            "node in core-seconds",
+            "# TYPE node_cpu_usage_seconds_total counter",
+            "node_cpu_usage_seconds_total 10 1624396278302",
+            "node_memory_working_set_bytes 1000 1624396278302",
+            'container_start_time_seconds{container="container_a",namespace="namespace_a",'
+            'pod="pod_a"} 1.6243962483020916e+09',
+            'container_cpu_usage_seconds_total{container="container_a",namespace="namespace_a",'
+            'pod="pod_a"} 10 1624396278302',
+            'pod_memory_working_set_bytes{namespace="namespace_a",pod="pod_a"} 1000 '
+            '1624396278302',
+            "# HELP scrape_error [ALPHA] 1 if there was an error while getting container "
+            "metrics, 0 otherwise",
+            "scrape_error 0", "resource_scrape_error 0"):
+        assert line + "\n" in text, line
+    fams = parse_exposition(text)
+    assert list(fams) == sorted(fams)
+    names = [s[0]["container"] for s in fams["container_cpu_usage_seconds_total"]["samples"]]
+    assert names == ["container_a", "container_b"]
+    failed = render(resource_metrics.families(None))
+    assert "scrape_error 1\n" in failed and "node_" not in failed
