@@ -26,6 +26,12 @@ def reject(handler: BaseHTTPRequestHandler, status: int, message: str,
         pass    # the client is gone: nobody to tell
 
 
+def refuse_protocol(handler: BaseHTTPRequestHandler, message: str, supported: list[str]) -> None:
+    """403 naming the stream protocols we accept, as httpstream.Handshake answers."""
+    reject(handler, 403, message,
+           tuple(("X-Accepted-Stream-Protocol-Versions", p) for p in supported))
+
+
 def take_over(handler: BaseHTTPRequestHandler) -> bytes:
     """Makes the handler's socket non-blocking and returns the bytes its reader had buffered."""
     handler.close_connection = True

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from cri.streaming import handover, spdy, websocket
 from cri.streaming.backend import Dial, StreamError
 from cri.streaming.loop import HIGH_WATER, Client, Duplex, Loop, PipeReader, PipeWriter
-from cri.streaming.remotecommand import STREAM_CREATION_TIMEOUT, negotiate_spdy
+from cri.streaming.remotecommand import STREAM_CREATION_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -367,9 +367,11 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
             handover.reject(handler, 400, 'query parameter "port" is required')
             return
         mode = "tunnel" if protocol == TUNNEL_PROTOCOL else "websocket"
-    elif (handler.headers.get("Upgrade") or "").lower() == "spdy/3.1":
-        protocol = negotiate_spdy(handler, [PROTOCOL])
-        if protocol is None:
+    elif spdy.is_upgrade(handler.headers):
+        try:
+            protocol = spdy.negotiate(handler.headers, [PROTOCOL])
+        except spdy.NegotiationError as e:
+            handover.refuse_protocol(handler, str(e), [PROTOCOL])
             return
         mode = "spdy"
     else:
@@ -378,8 +380,7 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
 
     early = handover.take_over(handler)
     loop = Loop()
-    receivers: list[Callable[[bytes], None]] = []
-    client = Client(handler.connection, on_data=lambda data: receivers[0](data),
+    client = Client(handler.connection, on_data=lambda data: None,
                     on_eof=lambda: forwarder.client_gone(), on_closed=loop.stop)
     forwarder = _Forwarder(loop, client, dial, pod, uid)
     spdy_forwards: _SpdyForwards | None = None
@@ -387,26 +388,24 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
         if mode == "spdy":
             spdy_forwards = _SpdyForwards(forwarder, client.send, stream_creation_timeout)
             client.send(spdy.upgrade_response(protocol))
-            receivers.append(spdy_forwards.receive)
+            client.on_data = spdy_forwards.receive
         else:
-            ws = websocket.ServerWebSocket(send=client.send, on_message=lambda p, t: on_message(p, t),
+            ws = websocket.ServerWebSocket(send=client.send, on_message=lambda payload, text: None,
                                            on_close=forwarder.client_gone)
             if mode == "tunnel":
-                spdy_forwards = _SpdyForwards(forwarder, lambda data: ws.message(data),
-                                              stream_creation_timeout)
-
-                def on_message(payload: bytes, text: bool) -> None:
-                    spdy_forwards.receive(payload)
+                tunnel = _SpdyForwards(forwarder, ws.message, stream_creation_timeout)
+                ws.on_message = lambda payload, text: tunnel.receive(payload)
+                spdy_forwards = tunnel
             else:
                 ws_forwards = _WebSocketForwards(forwarder, ws, protocol, port_list)
-                on_message = ws_forwards.message
+                ws.on_message = ws_forwards.message
             try:
                 ws.accept(handler.headers, handler.path, protocol)
             except websocket.HandshakeError as e:
                 handover.give_back(handler)
                 handover.reject(handler, 400, str(e))
                 return
-            receivers.append(ws.receive)
+            client.on_data = ws.receive
             if mode == "websocket":
                 ws_forwards.start()
         loop.add(client)

@@ -349,30 +349,6 @@ class _WebSocketWire:
         self.ws.close()
 
 
-def _header_values(handler: BaseHTTPRequestHandler, name: str) -> list[str]:
-    return [v.strip() for value in handler.headers.get_all(name) or [] for v in value.split(",")
-            if v.strip()]
-
-
-def _is_spdy(handler: BaseHTTPRequestHandler) -> bool:
-    connection = [v.lower() for v in _header_values(handler, "Connection")]
-    return "upgrade" in connection and (handler.headers.get("Upgrade") or "").lower() == "spdy/3.1"
-
-
-def negotiate_spdy(handler: BaseHTTPRequestHandler, supported: list[str]) -> str | None:
-    """The X-Stream-Protocol-Version both sides speak ("" if the client named none), or None
-    after answering 403 as httpstream.Handshake does."""
-    offered = _header_values(handler, "X-Stream-Protocol-Version")
-    if not offered:
-        return ""
-    chosen = next((p for p in offered if p in supported), None)
-    if chosen is None:
-        handover.reject(handler, 403, "unable to upgrade: unable to negotiate protocol: client "
-                        f"supports [{' '.join(offered)}], server accepts [{' '.join(supported)}]",
-                        tuple(("X-Accepted-Stream-Protocol-Versions", p) for p in supported))
-    return chosen
-
-
 def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session], int | None],
           stream_creation_timeout: float = STREAM_CREATION_TIMEOUT) -> None:
     """Serves one exec or attach on the handler's connection until it is over (see module doc)."""
@@ -384,9 +360,11 @@ def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session
             handover.reject(handler, 400, str(e))
             return
         use_spdy = False
-    elif _is_spdy(handler):
-        protocol = negotiate_spdy(handler, SPDY_PROTOCOLS)
-        if protocol is None:
+    elif spdy.is_upgrade(handler.headers):
+        try:
+            protocol = spdy.negotiate(handler.headers, SPDY_PROTOCOLS)
+        except spdy.NegotiationError as e:
+            handover.refuse_protocol(handler, str(e), SPDY_PROTOCOLS)
             return
         use_spdy = True
     else:
@@ -395,8 +373,7 @@ def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session
 
     early = handover.take_over(handler)
     loop = Loop()
-    wire_holder: list = []
-    client = Client(handler.connection, on_data=lambda data: wire_holder[0].receive(data),
+    client = Client(handler.connection, on_data=lambda data: None,
                     on_eof=lambda: core.client_gone(), on_closed=lambda: core.maybe_stop())
     core = _Session(loop, client, opts, run)
     timer = None
@@ -417,7 +394,7 @@ def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session
                 handover.reject(handler, 400, str(e))
                 return
         core.wire = wire
-        wire_holder.append(wire)
+        client.on_data = wire.receive
         loop.add(client)
         if not use_spdy:
             wire.start()

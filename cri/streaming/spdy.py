@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Callable
 
 VERSION = 3
@@ -381,3 +382,28 @@ def upgrade_response(protocol: str) -> bytes:
     if protocol:
         lines.append(f"X-Stream-Protocol-Version: {protocol}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class NegotiationError(Exception):
+    """No X-Stream-Protocol-Version in common; the message is httpstream.Handshake's."""
+
+
+def is_upgrade(headers: Message) -> bool:
+    """The request asks to switch to SPDY/3.1 (Connection: Upgrade, Upgrade: SPDY/3.1)."""
+    connection = [v.strip().lower() for value in headers.get_all("Connection") or []
+                  for v in value.split(",")]
+    return "upgrade" in connection and (headers.get("Upgrade") or "").lower() == "spdy/3.1"
+
+
+def negotiate(headers: Message, supported: list[str]) -> str:
+    """The first X-Stream-Protocol-Version the client offers that we support ("" when it
+    offers none: the oldest protocol, as the kubelet falls back)."""
+    offered = [v.strip() for value in headers.get_all("X-Stream-Protocol-Version") or []
+               for v in value.split(",") if v.strip()]
+    if not offered:
+        return ""
+    for protocol in offered:
+        if protocol in supported:
+            return protocol
+    raise NegotiationError("unable to upgrade: unable to negotiate protocol: client supports "
+                           f"[{' '.join(offered)}], server accepts [{' '.join(supported)}]")
