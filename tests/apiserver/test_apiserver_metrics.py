@@ -145,8 +145,10 @@ def metrics_api(tmp_path):
     stores = {plural: Store(storage, resources.find("", "v1", plural), lambda ns, c: None)
               for plural in ("pods", "nodes")}
     api = MetricsApi(stores["pods"], stores["nodes"], _cert(tmp_path), _cert(tmp_path, True))
-    yield api, stores
+    # Stopped before the first request: the tests store the points themselves, and a scrape
+    # (of no Ready node) would replace them with nothing.
     api.stop()
+    yield api, stores
     storage.close()
 
 
