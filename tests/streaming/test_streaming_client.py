@@ -17,7 +17,7 @@ from kubernetes.stream import portforward, stream
 
 from cri.streaming import spdy
 from cri.streaming.backend import Session
-from streaming_testlib import NAMESPACE, POD, body_for, start
+from streaming_testlib import NAMESPACE, POD, UID, body_for, run_process, start
 
 DEADLINE = 30.0
 
@@ -85,7 +85,6 @@ def test_python_client_terminal_resize(front, api):
         out, _ = _run(resp)
         resp.close()
     finally:
-        from streaming_testlib import run_process
         front.exec = run_process
     assert out == "80x24 132x50"
 
@@ -265,3 +264,48 @@ def test_plain_http_front(tmp_path):
     finally:
         front.close()
     assert [data[:1] for _, data in messages] == [b"\x01", b"\x01", b"\x03"]
+
+
+def test_python_client_port_forward_refused_port(api, web, closed_port):
+    pf = portforward(api.connect_get_namespaced_pod_portforward, POD, NAMESPACE,
+                     ports=f"{closed_port},{web.port}")
+    refused = pf.socket(closed_port)
+    refused.settimeout(DEADLINE)
+    assert refused.recv(1) == b""        # the pod side is gone: the local socket ends
+    working = pf.socket(web.port)
+    working.settimeout(DEADLINE)
+    working.sendall(b"GET /second HTTP/1.0\r\n\r\n")
+    response = b""
+    while chunk := working.recv(65536):
+        response += chunk
+    refused.close()
+    working.close()
+    assert response.endswith(body_for("/second"))
+    assert pf.error(closed_port) == (
+        f"error forwarding port {closed_port} to pod {POD}, uid {UID}: "
+        f"dial tcp4 127.0.0.1:{closed_port}: connect: connection refused")
+    pf.close()
+
+
+PORT_FORWARD = f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/portforward"
+
+
+def test_spdy_port_forward_streams(front, web):
+    client = SpdyClient(front, PORT_FORWARD, "portforward.k8s.io")
+    assert b"X-Stream-Protocol-Version: portforward.k8s.io" in client.head
+    bad = client.open(streamType="data", port="0", requestID="9")
+    error = client.open(streamType="error", port=str(web.port), requestID="1")
+    data = client.open(streamType="data", port=str(web.port), requestID="1")
+    client.sock.sendall(client.framer.encode(spdy.DataFrame(error, b"", fin=True)))
+    client.sock.sendall(client.framer.encode(spdy.DataFrame(data, b"GET /spdy HTTP/1.0\r\n\r\n", fin=True)))
+    frames = []
+    # Until the error stream ends the pair (after the data stream's FIN); then leave.
+    while not any(isinstance(f, spdy.DataFrame) and f.fin and f.stream_id == error for f in frames):
+        frames += client.framer.feed(client._recv())
+    client.close()
+    # A stream with a bad port is refused (reset, no reply), as the kubelet's handler does.
+    assert spdy.RstStream(bad, spdy.RST_CANCEL) in frames
+    assert [f.stream_id for f in frames if isinstance(f, spdy.SynReply)] == [error, data]
+    response = b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == data)
+    assert response.startswith(b"HTTP/1.0 200") and response.endswith(body_for("/spdy"))
+    assert b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == error) == b""
