@@ -212,8 +212,12 @@ def test_rest_objects_lists_selectors_and_tables(metrics_api):
     assert e.value.code == 405
 
 
-def test_discovery_and_errors_through_the_server(server, namespace):
+def test_discovery_and_errors_through_the_server(own_server):
+    """On a server of its own: asking for metrics starts the scraping of Ready nodes, which
+    must not reach the fake kubelets of other tests."""
     from kubernetes import client
+    server, namespace = own_server, "metrics-test"
+    server.kubectl("create", "namespace", namespace)
     api = server.client()
     try:
         groups = client.ApisApi(api).get_api_versions()
