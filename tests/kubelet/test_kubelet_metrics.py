@@ -284,3 +284,37 @@ def test_resource_metrics_text_as_the_kubelet_writes_it():
     assert names == ["container_a", "container_b"]
     failed = render(resource_metrics.families(None))
     assert "scrape_error 1\n" in failed and "node_" not in failed
+
+
+def _write(directory, files: dict[str, str]) -> None:
+    directory.mkdir(parents=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+
+
+def test_working_set_from_v1_and_v2_files(tmp_path):
+    """Working set = usage - inactive file cache, from each layout's own files (directories
+    laid out as the kernel's, read through the cgroups package's drivers)."""
+    from cgroups.mode import Hierarchies
+    from kubelet.stats.usage import read
+
+    _write(tmp_path / "v2" / "kubepods" / "pod1", {
+        "cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n",
+        "memory.current": "104857600\n", "memory.swap.current": "4096\n",
+        "memory.stat": "anon 50000000\nfile 54857600\ninactive_file 20971520\n"
+                       "pgfault 900\npgmajfault 9\n"})
+    v2 = read("/kubepods/pod1", Hierarchies("v2", {}, str(tmp_path / "v2")))
+    assert (v2.cpu_ns, v2.memory_usage, v2.working_set, v2.rss, v2.swap) == \
+        (2_500_000_000, 104857600, 104857600 - 20971520, 50000000, 4096)
+    assert (v2.page_faults, v2.major_page_faults) == (900, 9)
+
+    _write(tmp_path / "memory" / "kubepods" / "pod1", {
+        "memory.usage_in_bytes": "104857600\n",
+        "memory.stat": "inactive_file 1\ntotal_inactive_file 20971520\ntotal_rss 50000000\n"
+                       "total_pgfault 900\ntotal_pgmajfault 9\n"})
+    _write(tmp_path / "cpuacct" / "kubepods" / "pod1", {"cpuacct.usage": "2500000000\n"})
+    v1 = read("/kubepods/pod1", Hierarchies("v1", {"memory": str(tmp_path / "memory"),
+                                                   "cpuacct": str(tmp_path / "cpuacct")}, None))
+    assert (v1.cpu_ns, v1.memory_usage, v1.working_set, v1.rss) == \
+        (2_500_000_000, 104857600, 104857600 - 20971520, 50000000)
+    assert read("/kubepods/gone", Hierarchies("v2", {}, str(tmp_path / "v2"))) is None
