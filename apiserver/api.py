@@ -114,12 +114,12 @@ def parse_body(req: Request) -> object:
         raise status.bad_request(f"the request body is not valid JSON: {e}")
 
 
+def _manager(req: Request, options_kind: str, apply: bool = False) -> str:
+    return manager_for(req.query, req.headers.get("user-agent", ""), options_kind,
+                       apply=apply)
+
+
 def wants_table(req: Request) -> bool:
-def _manager(req: Request, options_kind: str) -> str:
-    return manager_for(req.query.get("fieldManager"), req.headers.get("user-agent", ""),
-                       options_kind)
-
-
     accept = req.headers.get("accept", "")
     first = accept.split(",")[0]
     return "as=Table" in first
@@ -348,11 +348,9 @@ class Api:
     def _patch(self, store: Store, rtype: ResourceType, ns: str, name: str, sub: str,
                req: Request, dry_run: bool) -> Response:
         ctype = req.headers.get("content-type", "").split(";")[0].strip()
+        manager = _manager(req, "PatchOptions", apply=ctype == "application/apply-patch+yaml")
         if ctype == "application/apply-patch+yaml":
-            if not req.query.get("fieldManager"):
-                raise status.bad_request("PATCH, application/apply-patch+yaml requests must "
-                                         "supply a fieldManager")
-            who = store.field_request(_manager(req, "PatchOptions"), sub)
+            who = store.field_request(manager, sub)
             force = _truthy(req.query.get("force"))
             req.headers["content-type"] = "application/yaml"
             config = parse_body(req)
@@ -387,8 +385,7 @@ class Api:
                            f"+json, application/apply-patch+yaml, application/strategic-merge-"
                            f"patch+json (got {ctype!r})")
         return self._object(req, rtype, store.guaranteed_update(
-            ns, name, mutate, subresource=sub, dry_run=dry_run,
-            manager=_manager(req, "PatchOptions")))
+            ns, name, mutate, subresource=sub, dry_run=dry_run, manager=manager))
 
     def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \

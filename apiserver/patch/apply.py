@@ -7,12 +7,14 @@ applies is removed unless some manager still owns it. Equal values are owned joi
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from kubeapi import status
 
 from . import managed_fields as mf
-from .field_manager import (APPLY, Entry, Request, conflict_error, live_entries, owned,
-                            set_entries, without_entries)
+from .field_manager import (APPLY, BEFORE_FIRST_APPLY, Entry, Request, conflict_error,
+                            empty_object, live_entries, owned, set_entries, update_entries,
+                            without_entries)
 from .typed_schema import Type, shape_of
 
 
@@ -27,6 +29,10 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
     applied = owned(mf.from_object(config, t), req)
     entries = live_entries(live)
     base = without_entries(live) if live is not None else {}
+    if live is not None and not entries:
+        # Written before anyone tracked it: what it holds now belongs to a manager of its own.
+        entries = update_entries([], empty_object(t), base,
+                                 dataclasses.replace(req, manager=BEFORE_FIRST_APPLY), now)
     merged = merge(base, config, t)
     mine = next((e for e in entries if e.same_manager(req.manager, APPLY, req.subresource,
                                                       req.api_version)), None)

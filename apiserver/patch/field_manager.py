@@ -17,6 +17,12 @@ from .typed_schema import Type, root_type
 
 APPLY, UPDATE = "Apply", "Update"
 MAX_MANAGER_LENGTH = 128
+# More Update entries than this: the oldest merge into "ancient-changes" (one per apiVersion).
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
+# The Update entry that takes the fields of an object first applied after it was written
+# without managedFields.
+BEFORE_FIRST_APPLY = "before-first-apply"
 # Fields nobody owns (kube's stripMetaManager): identity and server-set metadata.
 _STRIPPED: mf.FieldSet = {(("f", "apiVersion"),), (("f", "kind"),), (("f", "metadata"),)} | {
     (("f", "metadata"), ("f", name)) for name in (
@@ -78,18 +84,34 @@ class Request:
         return root_type(self.api_version, self.kind)
 
 
-def manager_for(field_manager: str | None, user_agent: str, options_kind: str) -> str:
+def manager_for(query: dict[str, str], user_agent: str, options_kind: str, *,
+                apply: bool = False) -> str:
     """The request's manager: its fieldManager, else the User-Agent up to its first "/"
-    (printable characters, at most 128 bytes), as kube-apiserver derives it."""
+    (printable characters, at most 128 bytes), as kube-apiserver derives it. Options it
+    rejects (options_kind: CreateOptions, UpdateOptions, PatchOptions) are a 422."""
+    field_manager = query.get("fieldManager") or ""
+    causes = []
+    if options_kind == "PatchOptions" and not apply and "force" in query:
+        causes.append(status.forbidden_field("force",
+                                             "may not be specified for non-apply patch"))
+    if apply and not field_manager:
+        causes.append(status.required("fieldManager", "is required for apply patch"))
+    if len(field_manager.encode()) > MAX_MANAGER_LENGTH:
+        causes.append(status.field_error(
+            "FieldValueTooLong", "fieldManager",
+            f"Too long: may not be more than {MAX_MANAGER_LENGTH} bytes"))
+    position = 0
+    for c in field_manager:
+        if not _printable(c):
+            causes.append(status.invalid_value(
+                "fieldManager", field_manager,
+                f"invalid character U+{ord(c):04X} (at position {position})"))
+        position += len(c.encode())
+    if causes:
+        error = status.invalid(options_kind, "", causes, "meta.k8s.io")
+        error.message = error.message.replace(options_kind, options_kind + ".meta.k8s.io", 1)
+        raise error
     if field_manager:
-        if len(field_manager.encode()) > MAX_MANAGER_LENGTH:
-            raise status.invalid(options_kind, "", [status.field_error(
-                "FieldValueTooLong", "fieldManager",
-                f"Too long: may not be more than {MAX_MANAGER_LENGTH} bytes")], "meta.k8s.io")
-        if not all(_printable(c) for c in field_manager):
-            raise status.invalid(options_kind, "", [status.invalid_value(
-                "fieldManager", field_manager, "FieldManager must only contain printable "
-                "characters")], "meta.k8s.io")
         return field_manager
     out = ""
     for c in user_agent.split("/")[0]:
@@ -154,12 +176,12 @@ def live_entries(live: dict | None) -> list[Entry]:
 
 def request_entries(live: dict | None, new: dict, subresource: str) -> list[Entry]:
     """The entries an update starts from: those the request carries when it carries any
-    (clients may edit them; [{}] resets them), else the stored ones. Writes to a subresource
-    cannot change them."""
+    (clients may edit them; [] or [{}] resets them), else the stored ones. Writes to a
+    subresource cannot change them."""
     sent = (new.get("metadata") or {}).get("managedFields")
-    if subresource or not sent:
+    if subresource or sent is None:
         return live_entries(live)
-    if sent == [{}]:
+    if sent in ([], [{}]):
         return []
     try:
         entries = decode(sent)
@@ -200,15 +222,25 @@ def without_entries(obj: dict) -> dict:
 
 def record_update(live: dict | None, new: dict, req: Request, now: str) -> None:
     """Sets new's managedFields after a create (live None), update or non-apply patch by
-    req.manager: it owns what it added or changed, the others lose that and what it
-    removed."""
-    t = req.schema
+    req.manager. An object that exists without managedFields stays without, as in kube,
+    until it is applied to."""
     entries = request_entries(live, new, req.subresource)
-    before = without_entries(live) if live is not None else empty_object(t)
-    diff = mf.compare(before, without_entries(new), t)
+    if live is not None and not entries:
+        set_entries(new, [])
+        return
+    before = without_entries(live) if live is not None else empty_object(req.schema)
+    set_entries(new, update_entries(entries, before, without_entries(new), req, now))
+
+
+def update_entries(entries: list[Entry], before: dict, after: dict, req: Request,
+                   now: str) -> list[Entry]:
+    """entries after req.manager changed before into after: it owns what it added or changed,
+    the others lose that and what it removed; at most MAX_UPDATE_MANAGERS Update entries."""
+    diff = mf.compare(before, after, req.schema)
     changed, removed = owned(diff.changed(), req), owned(diff.removed, req)
     for entry in entries:
         entry.fields -= changed | removed
+    entries = [e for e in entries if e.fields]
     if changed:
         mine = next((e for e in entries if e.same_manager(
             req.manager, UPDATE, req.subresource, req.api_version)), None)
@@ -218,7 +250,34 @@ def record_update(live: dict | None, new: dict, req: Request, now: str) -> None:
         else:
             mine.fields |= changed
             mine.time = now
-    set_entries(new, entries)
+    return _cap_updaters(entries)
+
+
+def _cap_updaters(entries: list[Entry]) -> list[Entry]:
+    """Merges the oldest Update entries, per apiVersion, into an "ancient-changes" entry
+    until at most MAX_UPDATE_MANAGERS are left, as kube-apiserver's capManagersManager."""
+    updaters = sorted((e for e in entries if e.operation == UPDATE),
+                      key=lambda e: (e.time, e.manager, e.api_version, e.subresource))
+    count = len(updaters)
+    first: dict[str, Entry] = {}
+    for entry in updaters:
+        if count <= MAX_UPDATE_MANAGERS:
+            break
+        if entry.api_version not in first:
+            first[entry.api_version] = entry
+            continue
+        bucket = next((e for e in entries if e.same_manager(
+            ANCIENT_CHANGES, UPDATE, "", entry.api_version)), None)
+        if bucket is None:
+            bucket = first[entry.api_version]
+            bucket.manager, bucket.subresource = ANCIENT_CHANGES, ""
+        if bucket is entry:
+            continue
+        bucket.fields |= entry.fields
+        bucket.time = entry.time
+        entries = [e for e in entries if e is not entry]
+        count -= 1
+    return entries
 
 
 def conflict_error(conflicts: list[tuple[Entry, mf.Path]]) -> ApiError:

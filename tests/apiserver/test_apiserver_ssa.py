@@ -144,13 +144,20 @@ def test_apply_merges_containers_by_name():
 
 
 def test_manager_from_user_agent_and_validation():
-    assert manager_for(None, "kubectl/v1.31.0 (linux/amd64) kubernetes/abc", "x") == "kubectl"
-    assert manager_for(None, "OpenAPI-Generator/31.0.0/python", "x") == "OpenAPI-Generator"
-    assert manager_for("mine", "kubectl/v1", "x") == "mine"
-    assert manager_for(None, "a" * 200, "x") == "a" * 128
-    with pytest.raises(ApiError) as e:
-        manager_for("m" * 129, "", "PatchOptions")
-    assert e.value.code == 422 and "fieldManager" in e.value.message
+    ua = "kubectl/v1.31.0 (linux/amd64) kubernetes/abc"
+    assert manager_for({}, ua, "CreateOptions") == "kubectl"
+    assert manager_for({}, "OpenAPI-Generator/31.0.0/python", "x") == "OpenAPI-Generator"
+    assert manager_for({"fieldManager": "mine"}, ua, "UpdateOptions") == "mine"
+    assert manager_for({}, "a" * 200, "CreateOptions") == "a" * 128
+    for query, apply_, message in (
+            ({"fieldManager": "m" * 129}, False, 'CreateOptions.meta.k8s.io "" is invalid: '
+             'fieldManager: Too long: may not be more than 128 bytes'),
+            ({"fieldManager": "a\x07"}, False, 'CreateOptions.meta.k8s.io "" is invalid: '
+             'fieldManager: Invalid value: "a\x07": invalid character U+0007 (at position 1)')):
+        with pytest.raises(ApiError) as e:
+            manager_for(query, "", "CreateOptions", apply=apply_)
+        assert e.value.code == 422 and e.value.message == message
+        assert e.value.status()["details"]["group"] == "meta.k8s.io"
 
 
 # kubectl and the Python client against the real server
@@ -262,6 +269,16 @@ def test_python_client_managers_status_and_conflict(server, namespace, core):
 
     applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py"},
                "data": {"k": "other"}}
+    for kwargs, message in (
+            ({"_content_type": "application/apply-patch+yaml"},
+             "fieldManager: Required value: is required for apply patch"),
+            ({"force": True, "_content_type": "application/merge-patch+json"},
+             "force: Forbidden: may not be specified for non-apply patch")):
+        with pytest.raises(ApiException) as e:
+            core.patch_namespaced_config_map("py", namespace, applied, **kwargs)
+        assert e.value.status == 422
+        assert json.loads(e.value.body)["message"] == \
+            f'PatchOptions.meta.k8s.io "" is invalid: {message}'
     with pytest.raises(ApiException) as e:
         core.patch_namespaced_config_map("py", namespace, applied, field_manager="tool",
                                          _content_type="application/apply-patch+yaml")
@@ -291,3 +308,35 @@ def test_python_client_managers_status_and_conflict(server, namespace, core):
     created = next(m for m in pod.metadata.managed_fields if m.manager == "OpenAPI-Generator")
     assert "f:status" not in created.fields_v1
     assert created.fields_v1["f:spec"]["f:containers"]['k:{"name":"c"}']["."] == {}
+
+
+def test_untracked_objects_reset_and_the_cap_on_updaters():
+    untracked = _cm(None, k="v")
+    edited = json.loads(json.dumps(untracked)) | {"data": {"k": "w"}}
+    record_update(untracked, edited, Request("kubectl-edit", "v1", "ConfigMap"), "t")
+    assert "managedFields" not in edited["metadata"]  # not tracked until applied to
+    applied = apply(untracked, _cm(None, k="w"), CM, "t2", force=True)
+    assert [(e["manager"], e["fieldsV1"]) for e in applied["metadata"]["managedFields"]] == \
+        [("kubectl", {"f:data": {"f:k": {}}}), ("before-first-apply", {"f:data": {}})]
+    applied = apply(_cm({"a": "b"}, k="v"), _cm(None, k="v"), CM, "t2")
+    assert {e["manager"]: e["fieldsV1"] for e in applied["metadata"]["managedFields"]} == {
+        "kubectl": {"f:data": {"f:k": {}}},
+        "before-first-apply": {"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {
+            ".": {}, "f:a": {}}}}}  # k: the same value, owned by both
+    reset = json.loads(json.dumps(applied))
+    reset["metadata"]["managedFields"] = [{}]
+    record_update(applied, reset, Request("x", "v1", "ConfigMap"), "t3")
+    assert "managedFields" not in reset["metadata"]
+
+    obj = _cm(None, k="0")
+    record_update(None, obj, Request("creator", "v1", "ConfigMap"), "t00")
+    for i in range(1, 12):
+        new = json.loads(json.dumps(obj))
+        new["data"][f"k{i}"] = "x"
+        record_update(obj, new, Request(f"m{i}", "v1", "ConfigMap"), f"t{i:02}")
+        obj = new
+    managers = [e["manager"] for e in obj["metadata"]["managedFields"]]
+    assert len(managers) == 10 and managers[0] == "ancient-changes"
+    assert obj["metadata"]["managedFields"][0]["time"] == "t02"
+    assert obj["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:data": {".": {}, "f:k": {}, "f:k1": {}, "f:k2": {}}}
