@@ -55,6 +55,9 @@ class _Exec:
         self.held = bytearray()         # the stderr pipe's bytes until the process started
         self.started = False
         self.master = -1
+        # Held by the resize thread around each resize, and here to end it: the master's
+        # number is never resized after it was closed (and maybe reused).
+        self.master_lock = threading.Lock()
 
     def run(self) -> int:
         s = self.session
@@ -99,7 +102,8 @@ class _Exec:
                                              bytes(self.held)))
             return code
         finally:
-            stop.set()
+            with self.master_lock:
+                stop.set()
             if proc.poll() is None:
                 self._kill(proc)
             os.close(err_r)
@@ -202,13 +206,14 @@ class _Exec:
                 size: TerminalSize = self.session.resizes.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if stop.is_set():
-                return
-            try:
-                fcntl.ioctl(self.master, termios.TIOCSWINSZ,
-                            struct.pack("HHHH", size.height, size.width, 0, 0))
-            except OSError:
-                return
+            with self.master_lock:
+                if stop.is_set():
+                    return
+                try:
+                    fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                                struct.pack("HHHH", size.height, size.width, 0, 0))
+                except OSError:
+                    return
 
     def _kill(self, proc: subprocess.Popen) -> None:
         """The process (the runtime's child until the runtime reaps it: its PID is still its

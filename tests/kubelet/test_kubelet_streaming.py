@@ -404,3 +404,42 @@ def test_python_client_stream_exec(api, api_server, kubelet, namespace, quiet):
     finally:
         core.api_client.close()
     _no_exec_left(kubelet, pod)
+
+
+def test_kubectl_exec_killed_leaves_nothing(api, api_server, kubelet, namespace, quiet,
+                                            protocol_env):
+    pod = _running_pod(api, namespace, kubelet.node, quiet)
+    name = pod["metadata"]["name"]
+    execs = subprocess.Popen(
+        [os.path.join(BIN, "kubectl"), "--kubeconfig", api_server.kubeconfig, "-n", namespace,
+         "exec", name, "--", "sleep", "1000"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, **protocol_env})
+    try:
+        wait_for(lambda: _pod_processes(kubelet, pod) == 2, what="the exec'd sleep running")
+    finally:
+        execs.kill()    # the client goes without a word
+        execs.wait(30)
+    _no_exec_left(kubelet, pod)
+
+
+def test_kubectl_attach_to_a_terminal(api, api_server, kubelet, namespace, quiet,
+                                      protocol_env):
+    name = "t-" + uuid.uuid4().hex[:6]
+    manifest = _pod(name, kubelet.node,
+                    "while read line; do echo size $(stty size) tty $(tty); done",
+                    stdin=True, tty=True)
+    manifest["spec"]["restartPolicy"] = "Never"
+    api.create_pod(namespace, manifest)
+    wait_for(lambda: api.running(namespace, name), what=f"pod {name} running")
+    quiet.mark()
+    term = Terminal([os.path.join(BIN, "kubectl"), "--kubeconfig", api_server.kubeconfig,
+                     "-n", namespace, "attach", "-it", name], protocol_env, 30, 90)
+    try:
+        term.read_until(b"size 30 90 tty /dev/pts/", retype=b"\n")
+        term.resize(31, 91)
+        term.read_until(b"size 31 91", retype=b"\n")
+        term.type(b"\x04")     # ^D on the container's terminal: its read ends, it exits
+    finally:
+        code = term.close()
+    assert code == 0, term.seen[-500:]
+    wait_for(lambda: api.phase(namespace, name) == "Succeeded", what="the pod done")
