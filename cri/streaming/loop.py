@@ -114,6 +114,12 @@ class Client:
             return
         self.closed = True
         self.reading = False
+        if isinstance(self.sock, ssl.SSLSocket):
+            try:
+                # close_notify first: TLS clients that insist on it see a clean end, not a cut.
+                self.sock.unwrap()
+            except (OSError, ValueError):
+                pass    # sent; the peer's own close_notify is not worth waiting for
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
