@@ -18,7 +18,7 @@ import yaml
 from kubeapi import protobuf, status, timefmt
 from kubeapi.status import ApiError
 
-from . import discovery, openapi, resources, tables
+from . import discovery, openapi, resources, review_protobuf, reviews, tables
 from .auth import Authenticator, User, authorize
 from .patch.apply import apply
 from .patch.field_manager import manager_for
@@ -88,7 +88,7 @@ def parse_body(req: Request) -> object:
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "application/vnd.kubernetes.protobuf":
         try:
-            obj = protobuf.decode(req.body)
+            obj = protobuf.decode(req.body) or review_protobuf.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
             raise status.bad_request(f"the protobuf request body is not valid: {e}")
         if obj is not None:
@@ -134,6 +134,7 @@ class Api:
         self.log_proxy = log_proxy
         self.metrics: metrics_rest.MetricsApi | None = None   # set by the server
         self.stream_proxy = StreamProxy(stores["pods"], log_proxy)
+        self.reviews = reviews.Reviews(authenticator)
         self.server_address = server_address
 
     # entry point
@@ -203,6 +204,12 @@ class Api:
             if doc is None:
                 raise self._no_route()
             return json_response(200, doc)
+        if reviews.serves(group, version):
+            answer = self.reviews.handle(group, version, rest, req.method, req.user,
+                                         lambda: parse_body(req))
+            if answer is None:
+                raise self._no_route()
+            return json_response(*answer)
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
             namespace, rest = rest[1], rest[2:]

@@ -1,10 +1,12 @@
 """Authentication (bearer tokens from kube-apiserver's token CSV, client certificates signed by
-our CA) and a small fixed authorization policy in place of RBAC:
+our CA) and a small fixed authorization policy in place of RBAC, written as RBAC rules:
 
 - group system:masters (the admin kubeconfig, or a token line with that group): everything;
-- group system:nodes (kubelets): read everything, write nodes, nodes/status, leases, events,
-  pods/status, and create/delete pods (mirror pods, finishing graceful deletion);
-- any other authenticated user: discovery, /version and /openapi only (403 elsewhere).
+- group system:nodes (kubelets): read everything but pods' logs and streams, write nodes,
+  nodes/status, leases, events, pods/status, create/delete pods (mirror pods, finishing
+  graceful deletion), create TokenReviews and SubjectAccessReviews;
+- any authenticated user: discovery, /version, /openapi and the self-reviews (SelfSubject*);
+  403 elsewhere.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import csv
 from dataclasses import dataclass, field
 
 from kubeapi.status import ApiError
+
+from .resources import RESOURCES
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,37 @@ def user_from_certificate(peercert: dict | None) -> User | None:
     return User(name, "", tuple(groups) + ("system:authenticated",)) if name else None
 
 
+@dataclass(frozen=True)
+class Rule:
+    """An RBAC PolicyRule: a resource rule, or (with non_resource_urls) a URL rule."""
+    verbs: tuple[str, ...]
+    api_groups: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()     # "pods", "pods/status", "*", "*/status"
+    non_resource_urls: tuple[str, ...] = ()
+    granted_to: str = "all authenticated users"  # a SubjectAccessReview's reason names it
+
+    def allows(self, verb: str, group: str, resource: str) -> bool:
+        if self.non_resource_urls or not ("*" in self.verbs or verb in self.verbs):
+            return False
+        if "*" not in self.api_groups and group not in self.api_groups:
+            return False
+        sub = resource.partition("/")[2]
+        return any(r in ("*", resource) or (sub and r == "*/" + sub) for r in self.resources)
+
+    def allows_path(self, verb: str, path: str) -> bool:
+        if not ("*" in self.verbs or verb in self.verbs):
+            return False
+        return any(u == path or (u.endswith("*") and path.startswith(u[:-1]))
+                   for u in self.non_resource_urls)
+
+    def to_dict(self) -> dict:
+        """The rule as SelfSubjectRulesReview lists it."""
+        if self.non_resource_urls:
+            return {"verbs": list(self.verbs), "nonResourceURLs": list(self.non_resource_urls)}
+        return {"verbs": list(self.verbs), "apiGroups": list(self.api_groups),
+                "resources": list(self.resources)}
+
+
 def unauthorized() -> ApiError:
     return ApiError(401, "Unauthorized", "Unauthorized")
 
@@ -66,10 +101,13 @@ class Authenticator:
     def __init__(self, tokens: dict[str, User]):
         self._tokens = tokens
 
+    def authenticate_token(self, token: str) -> User | None:
+        return self._tokens.get(token.strip())
+
     def authenticate(self, authorization: str | None, peercert: dict | None) -> User:
         if authorization:
             scheme, _, token = authorization.partition(" ")
-            user = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            user = self.authenticate_token(token) if scheme.lower() == "bearer" else None
             if user is None:
                 raise unauthorized()
             return user
@@ -79,29 +117,77 @@ class Authenticator:
         return user
 
 
-_NODE_READ = {"get", "list", "watch"}
-_NODE_WRITES = {
-    ("nodes", ""): {"create", "update", "patch", "delete"},
-    ("nodes", "status"): {"update", "patch"},
-    ("leases", ""): {"create", "update", "patch", "delete"},
-    ("events", ""): {"create", "update", "patch"},
-    ("pods", ""): {"create", "delete"},
-    ("pods", "status"): {"update", "patch"},
-}
+# The policy as RBAC rules: the authorizer and SelfSubjectRulesReview read the same list.
+_EVERYONE = (  # system:basic-user, system:discovery and system:public-info-viewer
+    Rule(("create",), ("authorization.k8s.io",),
+         ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
+    Rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",)),
+    Rule(("get",), non_resource_urls=("/api", "/api/*", "/apis", "/apis/*", "/healthz",
+                                      "/livez", "/openapi", "/openapi/*", "/readyz",
+                                      "/version", "/version/")),
+)
+_MASTERS = (Rule(("*",), ("*",), ("*",), granted_to='group "system:masters"'),
+            Rule(("*",), non_resource_urls=("*",), granted_to='group "system:masters"'))
+_NODES = 'group "system:nodes"'
+_NODE_WRITES = (
+    Rule(("create", "update", "patch", "delete"), ("",), ("nodes",), granted_to=_NODES),
+    Rule(("update", "patch"), ("",), ("nodes/status", "pods/status"), granted_to=_NODES),
+    Rule(("create", "update", "patch", "delete"), ("coordination.k8s.io",), ("leases",),
+         granted_to=_NODES),
+    Rule(("create", "update", "patch"), ("",), ("events",), granted_to=_NODES),
+    Rule(("create", "delete"), ("",), ("pods",), granted_to=_NODES),
+    # a kubelet authenticates and authorizes its own clients through these
+    Rule(("create",), ("authentication.k8s.io",), ("tokenreviews",), granted_to=_NODES),
+    Rule(("create",), ("authorization.k8s.io",),
+         ("subjectaccessreviews", "localsubjectaccessreviews"), granted_to=_NODES),
+)
+# Subresources a node does not read: container output and streams are for the pod's users.
+_NOT_NODE_READABLE = {"log", "exec", "attach", "portforward", "binding"}
+
+
+def _node_reads() -> tuple[Rule, ...]:
+    """get, list and watch on every stored resource and its readable subresources."""
+    by_group: dict[str, list[str]] = {}
+    for r in RESOURCES:
+        names = by_group.setdefault(r.group, [])
+        names.append(r.plural)
+        names += [f"{r.plural}/{sub}" for sub in r.subresources if sub not in _NOT_NODE_READABLE]
+    return tuple(Rule(("get", "list", "watch"), (group,), tuple(names), granted_to=_NODES)
+                 for group, names in by_group.items())
+
+
+def rules_for(user: User) -> list[Rule]:
+    """Every rule that applies to the user, the unconditional ones first."""
+    rules = []
+    if "system:masters" in user.groups:
+        rules += _MASTERS
+    if "system:nodes" in user.groups:
+        rules += _node_reads() + _NODE_WRITES
+    return rules + list(_EVERYONE)
+
+
+def permitting(user: User, verb: str, resource: str, subresource: str,
+               group: str) -> Rule | None:
+    """The rule that allows the request, None when none does."""
+    what = f"{resource}/{subresource}" if subresource else resource
+    return next((r for r in rules_for(user) if r.allows(verb, group, what)), None)
+
+
+def permitting_path(user: User, verb: str, path: str) -> Rule | None:
+    return next((r for r in rules_for(user) if r.allows_path(verb, path)), None)
+
+
+def forbidden_message(user: User, verb: str, resource: str, subresource: str, namespace: str,
+                      group: str) -> str:
+    what = f"{resource}/{subresource}" if subresource else resource
+    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    return (f'{what}{"." + group if group else ""} is forbidden: User "{user.name}" cannot '
+            f'{verb} resource "{what}" in API group "{group}"{where}')
 
 
 def authorize(user: User, verb: str, resource: str, subresource: str, namespace: str,
               group: str) -> None:
     """Raises 403 Forbidden when the policy above does not allow the request."""
-    if "system:masters" in user.groups:
-        return
-    if "system:nodes" in user.groups:
-        if verb in _NODE_READ and subresource != "log":
-            return
-        if verb in _NODE_WRITES.get((resource, subresource), ()):
-            return
-    what = f"{resource}/{subresource}" if subresource else resource
-    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-    raise ApiError(403, "Forbidden",
-                   f'{what}{"." + group if group else ""} is forbidden: User "{user.name}" cannot '
-                   f'{verb} resource "{what}" in API group "{group}"{where}', kind=resource)
+    if permitting(user, verb, resource, subresource, group) is None:
+        raise ApiError(403, "Forbidden", forbidden_message(user, verb, resource, subresource,
+                                                           namespace, group), kind=resource)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import platform
 
 from .metrics import rest as metrics_rest
+from . import reviews
 from .resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES
 
 # The Kubernetes API level this server speaks; kubectl warns when it is far from its own.
@@ -45,6 +46,8 @@ def api_resource_list(group: str, version: str) -> dict | None:
         return None
     if group == metrics_rest.GROUP:
         return metrics_rest.resource_list()
+    if reviews.serves(group, version):
+        return reviews.resource_list(group, version)
     resources = []
     for r in RESOURCES:
         if r.group != group or r.version != version:

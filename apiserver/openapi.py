@@ -10,6 +10,7 @@ import json
 import os
 
 from .resources import GROUP_VERSIONS, RESOURCES
+from .reviews import REVIEWS
 
 _QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "pretty")
 
@@ -76,6 +77,15 @@ def v3_document(group: str, version: str) -> dict | None:
                 paths[f"{scope}/{r.plural}/{{name}}/{sub}"] = {
                     verb: _operation(f"{verb}{r.kind}{sub.capitalize()}", gvk, ref, verb)
                     for verb in ("get", "put", "patch")}
+    for review in REVIEWS:  # create-only
+        if review.group != group:
+            continue
+        definition = _definition(group, review.kind)
+        roots.append(definition)
+        gvk = {"group": group, "version": version, "kind": review.kind}
+        scope = base + ("/namespaces/{namespace}" if review.namespaced else "")
+        paths[f"{scope}/{review.plural}"] = {"post": _operation(
+            f"create{review.kind}", gvk, "#/components/schemas/" + definition, "post")}
     roots.append("io.k8s.api.core.v1.Binding")
     return {"openapi": "3.0.0",
             "info": {"title": "Kubernetes", "version": "v1.37.0-pyapiserver"},

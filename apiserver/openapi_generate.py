@@ -21,6 +21,21 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
     "V1Secret": ("io.k8s.api.core.v1.Secret", "", "v1", "Secret"),
     "V1Binding": ("io.k8s.api.core.v1.Binding", "", "v1", "Binding"),
     "V1Lease": ("io.k8s.api.coordination.v1.Lease", "coordination.k8s.io", "v1", "Lease"),
+    **{f"V1{kind}": (f"io.k8s.api.authorization.v1.{kind}", "authorization.k8s.io", "v1", kind)
+       for kind in ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview",
+                    "LocalSubjectAccessReview")},
+    **{f"V1{kind}": (f"io.k8s.api.authentication.v1.{kind}", "authentication.k8s.io", "v1",
+                     kind) for kind in ("SelfSubjectReview", "TokenReview")},
+}
+# The types the review kinds are made of, by their group (the rest is core or meta).
+_GROUP_OF = {
+    **dict.fromkeys(("SelfSubjectAccessReviewSpec", "SubjectAccessReviewSpec",
+                     "SubjectAccessReviewStatus", "SelfSubjectRulesReviewSpec",
+                     "SubjectRulesReviewStatus", "ResourceAttributes", "NonResourceAttributes",
+                     "ResourceRule", "NonResourceRule", "FieldSelectorAttributes",
+                     "FieldSelectorRequirement", "LabelSelectorAttributes"), "authorization"),
+    **dict.fromkeys(("TokenReviewSpec", "TokenReviewStatus", "UserInfo",
+                     "SelfSubjectReviewStatus"), "authentication"),
 }
 _META = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", "Status",
          "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions"}
@@ -35,6 +50,8 @@ def _definition_name(model: str) -> str:
         return f"io.k8s.apimachinery.pkg.apis.meta.v1.{base}"
     if model.startswith("V1Lease"):
         return f"io.k8s.api.coordination.v1.{base}"
+    if base in _GROUP_OF:
+        return f"io.k8s.api.{_GROUP_OF[base]}.v1.{base}"
     return f"io.k8s.api.core.v1.{base}"
 
 

@@ -63,9 +63,12 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
 )
 
-# metrics.k8s.io is served by apiserver/metrics, not from storage.
+# metrics.k8s.io is served by apiserver/metrics, the review groups by apiserver/reviews.py:
+# neither from storage.
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"),
-                                               ("metrics.k8s.io", "v1beta1"))
+                                               ("metrics.k8s.io", "v1beta1"),
+                                               ("authentication.k8s.io", "v1"),
+                                               ("authorization.k8s.io", "v1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:
