@@ -208,7 +208,7 @@ class _SpdyForwards:
                                           on_reset=self._reset, on_goaway=forwarder.client_gone)
         self.pairs: dict[str, dict[str, spdy.Stream]] = {}
         self.by_stream: dict[int, _Forward] = {}
-        self.timers: list[threading.Timer] = []
+        self.timers: dict[str, threading.Timer] = {}    # of the pairs still incomplete
 
     def receive(self, data: bytes) -> None:
         try:
@@ -243,7 +243,7 @@ class _SpdyForwards:
                 lambda: self._expire(request_id, pair)))
             timer.daemon = True
             timer.start()
-            self.timers.append(timer)
+            self.timers[request_id] = timer
         if kind in pair:
             message = f"error processing stream for request {request_id}: {kind} stream already assigned"
             if "error" in pair:
@@ -252,6 +252,7 @@ class _SpdyForwards:
         pair[kind] = stream
         if len(pair) == 2:
             del self.pairs[request_id]
+            self.timers.pop(request_id).cancel()
             data, error = pair["data"], pair["error"]
             fwd = self.forwarder.forward(
                 int(spdy.header(data.headers, "port")),
@@ -264,6 +265,7 @@ class _SpdyForwards:
     def _expire(self, request_id: str, pair: dict[str, spdy.Stream]) -> None:
         if self.pairs.get(request_id) is pair:
             del self.pairs[request_id]
+            self.timers.pop(request_id, None)
             if "error" in pair:
                 self.conn.write(pair["error"], f"(request={request_id}) timed out waiting for streams".encode())
             for stream in pair.values():
@@ -292,7 +294,7 @@ class _SpdyForwards:
             fwd.release()
 
     def close(self) -> None:
-        for timer in self.timers:
+        for timer in self.timers.values():
             timer.cancel()
 
 

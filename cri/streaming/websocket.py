@@ -13,6 +13,9 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Pin
                             TextMessage)
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+# A message larger than this (in pieces) closes the connection with 1009: stdin and port data
+# come in small messages; only a broken or hostile client sends more.
+MAX_MESSAGE = 16 << 20
 # What wsstream.IsWebSocketRequest accepts: "upgrade" anywhere in a Connection list.
 _CONNECTION_UPGRADE = re.compile(r"(^|.*,\s*)upgrade($|\s*,)")
 
@@ -52,7 +55,9 @@ class ServerWebSocket:
     on_close: Callable[[], None]
     _ws: WSConnection = field(default_factory=lambda: WSConnection(ConnectionType.SERVER))
     _parts: list[bytes] = field(default_factory=list)
+    _size: int = 0
     closed: bool = False
+    _told: bool = False
 
     def accept(self, headers: Message, path: str, subprotocol: str) -> None:
         """Sends the 101 for the request whose `headers` the HTTP server has parsed."""
@@ -73,7 +78,13 @@ class ServerWebSocket:
                 if isinstance(event, (BytesMessage, TextMessage)):
                     chunk = event.data.encode() if isinstance(event, TextMessage) else event.data
                     self._parts.append(chunk)
+                    self._size += len(chunk)
+                    if self._size > MAX_MESSAGE:
+                        self.close(1009)
+                        self._gone()
+                        return
                     if event.message_finished:
+                        self._size = 0
                         payload, self._parts = b"".join(self._parts), []
                         self.on_message(payload, isinstance(event, TextMessage))
                 elif isinstance(event, Ping):
@@ -89,11 +100,13 @@ class ServerWebSocket:
         if not self.closed:
             self.closed = True
             self.send(self._ws.send(event.response()))
-        self.on_close()
+        self._gone()
 
     def _gone(self) -> None:
-        if not self.closed:
-            self.closed = True
+        """Tells the owner once that the client is done (closed, gone, or broken)."""
+        self.closed = True
+        if not self._told:
+            self._told = True
             self.on_close()
 
     def message(self, payload: bytes, text: bool = False) -> None:
