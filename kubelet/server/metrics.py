@@ -6,6 +6,7 @@ must be able to read this Node."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from cri.api import RuntimeService
@@ -15,6 +16,8 @@ from kubelet.stats.kubelet_metrics import PodStartDurations
 from kubelet.stats.prometheus import CONTENT_TYPE
 from kubelet.stats.provider import StatsProvider
 from kubelet.stats.summary import summary
+
+log = logging.getLogger("kubelet.server")
 
 PATHS = (("metrics",), ("metrics", "resource"), ("stats", "summary"))
 
@@ -38,7 +41,16 @@ class MetricsEndpoints:
         return f"/api/v1/nodes/{self.provider.node_name}"
 
     def serve(self, parts: list[str], query: dict[str, list[str]]) -> Reply:
-        """parts is one of PATHS."""
+        """parts is one of PATHS. A failure to read the stats is a 500 with one line (the
+        resource metrics report it as scrape_error instead, as the kubelet's do)."""
+        try:
+            return self._serve(parts, query)
+        except Exception as e:  # noqa: BLE001 - the caller gets the cause, the log the trace
+            log.exception("serving /%s failed", "/".join(parts))
+            return Reply(500, "text/plain; charset=utf-8",
+                         f"Internal Error: failed to get stats: {e}\n".encode())
+
+    def _serve(self, parts: list[str], query: dict[str, list[str]]) -> Reply:
         if parts == ["metrics", "resource"]:
             return Reply(200, CONTENT_TYPE,
                          resource_metrics.text(self.provider.snapshot).encode())
