@@ -90,6 +90,7 @@ class Front:
     scheme: str
     exec: Callable[[list[str], Session], int] = run_process
     attach: Callable[[Session], None] | None = None
+    stream_creation_timeout: float = remotecommand.STREAM_CREATION_TIMEOUT
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -174,9 +175,11 @@ def start(tls_dir: Path | None) -> Front:
                 return self._json(400, {"kind": "Status", "apiVersion": "v1",
                                         "status": "Failure", "message": str(e), "code": 400})
             if kind == "exec":
-                remotecommand.serve(self, opts, lambda s: front.exec(list(opts.command), s))
+                remotecommand.serve(self, opts, lambda s: front.exec(list(opts.command), s),
+                                    front.stream_creation_timeout)
             else:
-                remotecommand.serve(self, opts, lambda s: front.attach(s))
+                remotecommand.serve(self, opts, lambda s: front.attach(s),
+                                    front.stream_creation_timeout)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

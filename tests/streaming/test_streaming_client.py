@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -309,3 +310,55 @@ def test_spdy_port_forward_streams(front, web):
     response = b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == data)
     assert response.startswith(b"HTTP/1.0 200") and response.endswith(body_for("/spdy"))
     assert b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == error) == b""
+
+
+ATTACH = f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/attach?stdin=1&stdout=1"
+
+
+def test_client_leaving_ends_the_attach(front):
+    """An attach backend that only waits for the container learns from Session.gone."""
+    returned = threading.Event()
+
+    def wait_for_container(session: Session) -> None:
+        session.gone.wait(DEADLINE)
+        returned.set()
+    front.attach = wait_for_container
+    ws = _ws(front, ATTACH, "v5.channel.k8s.io")
+    assert ws.recv_data() == (wsclient.ABNF.OPCODE_BINARY, b"\x01")   # the streams are up
+    ws.sock.shutdown(socket.SHUT_RDWR)     # gone without a close frame
+    ws.sock.close()
+    assert returned.wait(DEADLINE)
+
+
+def test_client_leaving_ends_the_command(front):
+    """The command's stdin reads EOF when the client drops the connection mid-exec."""
+    finished = threading.Event()
+
+    def cat(command: list[str], session: Session) -> int:
+        code = run_process(command, session)
+        finished.set()
+        return code
+    front.exec = cat
+    try:
+        ws = _ws(front, f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/exec?command=cat&stdin=1&stdout=1",
+                 "v4.channel.k8s.io")
+        ws.send_binary(b"\x00ping\n")
+        assert ws.recv_data() == (wsclient.ABNF.OPCODE_BINARY, b"\x01")
+        assert ws.recv_data() == (wsclient.ABNF.OPCODE_BINARY, b"\x01ping\n")
+        ws.sock.shutdown(socket.SHUT_RDWR)
+        ws.sock.close()
+        assert finished.wait(DEADLINE)
+    finally:
+        front.exec = run_process
+
+
+def test_spdy_streams_not_created_in_time(front):
+    front.stream_creation_timeout = 0.2
+    try:
+        client = SpdyClient(front, EXEC_FAIL, "v4.channel.k8s.io")
+        client.open(streamType="error")     # stdout never comes
+        frames = client.frames()            # until the server gives up and closes
+        client.close()
+    finally:
+        front.stream_creation_timeout = 30.0
+    assert [type(f) for f in frames] == [spdy.SynReply]
