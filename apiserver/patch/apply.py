@@ -11,6 +11,7 @@ import dataclasses
 
 from kubeapi import status
 
+from . import last_applied
 from . import managed_fields as mf
 from .field_manager import (APPLY, BEFORE_FIRST_APPLY, Entry, Request, conflict_error,
                             empty_object, live_entries, owned, set_entries, update_entries,
@@ -49,6 +50,10 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
         changed, removed = owned(diff.changed(), req), owned(diff.removed, req)
         conflicts = [(e, p) for e in entries if e is not mine
                      for p in sorted(e.fields & changed)]
+        if conflicts and not force and req.manager == last_applied.KUBECTL:
+            # kubectl moving from client-side to server-side apply keeps what it set before.
+            allowed = last_applied.allowed_conflicts(base, t, req.api_version)
+            conflicts = [(e, p) for e, p in conflicts if p not in allowed]
         if conflicts and not force:
             raise conflict_error(conflicts)
         for entry in entries:
@@ -58,6 +63,8 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
             mine.time = now
     else:
         mine.time = now
+    if req.manager == last_applied.KUBECTL:
+        last_applied.sync_annotation(merged, config)
     set_entries(merged, entries)
     return merged
 

@@ -27,9 +27,10 @@ class _Missing:
 MISSING = _Missing()
 
 
-def go_json(value: object) -> str:
-    """Compact JSON as Go's encoding/json writes it (no spaces, HTML characters escaped)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def go_json(value: object, sort_keys: bool = False) -> str:
+    """Compact JSON as Go's encoding/json writes it (no spaces, HTML characters escaped; a
+    Go map's keys sorted)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 

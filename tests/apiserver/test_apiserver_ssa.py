@@ -340,3 +340,31 @@ def test_untracked_objects_reset_and_the_cap_on_updaters():
     assert obj["metadata"]["managedFields"][0]["time"] == "t02"
     assert obj["metadata"]["managedFields"][0]["fieldsV1"] == {
         "f:data": {".": {}, "f:k": {}, "f:k1": {}, "f:k2": {}}}
+
+
+def test_kubectl_moves_from_client_side_to_server_side_apply(server, namespace):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "csa"},
+          "data": {"a": "1", "b": "1"}}
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(cm))
+    server.kubectl("patch", "cm", "csa", "-n", namespace, "--type", "merge",
+                   "-p", '{"data": {"b": "2"}}')  # manager kubectl-patch
+    cm["data"] = {"a": "3", "b": "1"}
+    failed = _apply(server, namespace, cm, check=False)
+    # a is kubectl's own from client-side apply: no conflict; b was changed since by another.
+    assert failed.returncode == 1
+    assert 'conflict with "kubectl-patch" using v1: .data.b' in failed.stderr
+    assert ".data.a" not in failed.stderr
+    cm["data"] = {"a": "3", "b": "2"}
+    _apply(server, namespace, cm)
+    live = _live(server, namespace, ["cm", "csa"])
+    assert live["data"] == {"a": "3", "b": "2"}
+    annotation = live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert annotation == json.dumps(
+        {"apiVersion": "v1", "data": {"a": "3", "b": "2"}, "kind": "ConfigMap",
+         "metadata": {"name": "csa", "namespace": namespace}},
+        separators=(",", ":"), sort_keys=True) + "\n"
+    owners = {e["manager"]: e["fieldsV1"] for e in live["metadata"]["managedFields"]}
+    assert owners["kubectl"]["f:data"] == {"f:a": {}, "f:b": {}}
+    # kubectl then folds kubectl-client-side-apply's entry into its own (a JSON patch of
+    # managedFields, which the server takes as sent).
+    assert "kubectl-client-side-apply" not in owners
