@@ -7,12 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
 import select
 import ssl
 import subprocess
 import time
-import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -124,6 +122,40 @@ class KubeletWS:
             return out, status
         finally:
             ws.close()
+
+
+# -- units -----------------------------------------------------------------------------------
+
+
+def test_streaming_paths():
+    from kubelet.server.streaming import Request, parse_path
+
+    assert parse_path(["exec", "ns", "p", "c"]) == Request("exec", "ns", "p", "", "c")
+    assert parse_path(["attach", "ns", "p", "u", "c"]) == Request("attach", "ns", "p", "u", "c")
+    assert parse_path(["portForward", "ns", "p"]) == Request("portForward", "ns", "p", "", "")
+    assert parse_path(["portForward", "ns", "p", "u"]) == \
+        Request("portForward", "ns", "p", "u", "")
+    assert parse_path(["run", "ns", "p", "c"]) == Request("run", "ns", "p", "", "c")
+    for wrong in (["exec", "ns", "p"], ["exec", "a", "b", "c", "d", "e"], ["portForward", "ns"],
+                  ["containerLogs", "ns", "p", "c"], []):
+        assert parse_path(wrong) is None
+
+
+def test_a_tty_container_gets_a_terminal_and_term(tmp_path):
+    from cri.api import ContainerConfig, ContainerMetadata
+    from cri.container_spec import SandboxNamespaces, build
+
+    (tmp_path / "etc").mkdir()
+    sandbox = SandboxNamespaces(netns="", ipc="", uts="", shm_dir="", hostname="h",
+                                cgroup_parent="/pyc/pod1")
+    image = {"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]}}
+    tty = build("cid", ContainerConfig(ContainerMetadata("c"), "img", tty=True, stdin=True),
+                image, str(tmp_path), sandbox, unified_cgroups=False)
+    assert tty["process"]["terminal"] is True and "TERM=xterm" in tty["process"]["env"]
+    plain = build("cid", ContainerConfig(ContainerMetadata("c"), "img"), image, str(tmp_path),
+                  sandbox, unified_cgroups=False)
+    assert plain["process"]["terminal"] is False
+    assert not any(e.startswith("TERM=") for e in plain["process"]["env"])
 
 
 # -- straight to the kubelet ----------------------------------------------------------------
