@@ -1,14 +1,20 @@
 """Ephemeral containers end to end with real kubectl, pyapiserver and pykubelet: `kubectl debug
 --target` starts one in the pod that sees the target's processes, its log reads with kubectl
-logs -c, the pod reports it in ephemeralContainerStatuses, it is never restarted, and it goes
-with the pod."""
+logs -c, the pod reports it in ephemeralContainerStatuses, it is never restarted, it goes with
+the pod, and `kubectl debug -it` on a terminal attaches to its shell."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import time
 
 import pytest
 
-from kubelet_testlib import IMAGE, pod_manifest, wait_for
+from kubelet_testlib import BIN, IMAGE, pod_manifest, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -30,6 +36,50 @@ def _debug(api, namespace: str, pod: str, *args: str) -> str:
     line = next(line for line in r.stderr.splitlines() + r.stdout.splitlines()
                 if line.startswith("Defaulting debug container name to "))
     return line.rsplit(" ", 1)[1].rstrip(".")
+
+
+def _read_until(master: int, output: bytearray, wanted: bytes, deadline: float) -> None:
+    while wanted not in output:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{wanted!r} not seen in {bytes(output)!r}"
+        if select.select([master], [], [], left)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:     # EIO: the other end closed
+                chunk = b""
+            assert chunk, f"{wanted!r} not seen before the end: {bytes(output)!r}"
+            output += chunk
+
+
+def _on_a_terminal(argv: list[str], steps: list[tuple[bytes, bytes]],
+                   timeout: float = 60) -> tuple[int, str]:
+    """Runs argv with a pty as its stdin, stdout and stderr, as a user at a terminal: for each
+    (wait for, type) it waits until the output shows the first, then types the second. Its exit
+    code and everything it wrote."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        for wanted, typed in steps:
+            _read_until(master, output, wanted, deadline)
+            os.write(master, typed)
+        while select.select([master], [], [], max(deadline - time.monotonic(), 0))[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        return proc.wait(max(deadline - time.monotonic(), 1)), output.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
 
 
 def _running_pod(api, kubelet, namespace: str, name: str, command: str) -> dict:
@@ -115,3 +165,28 @@ def test_it_goes_with_the_pod(api, kubelet, namespace):
     wait_for(lambda: api.pod(namespace, "bye") is None, timeout=60, what="pod gone")
     wait_for(lambda: not kubelet.container_records(uid), what="containers removed")
     assert not kubelet.sandbox_records(uid)
+
+
+def test_kubectl_debug_interactive_on_a_terminal(api, kubelet, namespace):
+    _running_pod(api, kubelet, namespace, "tty", "exec sleep 4248")
+    kubectl = shutil.which("kubectl", path=BIN)
+    code, output = _on_a_terminal(
+        [kubectl, "--kubeconfig", api.server.kubeconfig, "debug", "-it", "tty", "-n", namespace,
+         f"--image={IMAGE}", "--target=app", "--", "sh"],
+        [(b"If you don't see a command prompt, try pressing enter.", b"\n"),
+         (b"# ", b"ps -o pid,args | grep -c 'sleep 424[8]'; tty\n"),
+         (b"/dev/pts/", b"exit 3\n")])
+    assert "\n1\r\n" in output.replace("\r\r", "\r"), output
+    status = wait_for(lambda: _terminated(api, namespace, "tty", _only_ephemeral(api, namespace,
+                                                                               "tty")),
+                      what="the interactive ephemeral container terminated")
+    assert status["exitCode"] == 3
+    # As with the kubelet's attach, the session's end is a success whatever the shell's code.
+    assert code == 0 and "Session ended, the ephemeral container will not be restarted" in \
+        output, output
+
+
+def _only_ephemeral(api, namespace: str, pod: str) -> str:
+    [one] = api.pod(namespace, pod)["spec"]["ephemeralContainers"]
+    assert one["stdin"] and one["tty"]
+    return one["name"]
