@@ -205,7 +205,8 @@ class PipeWriter:
     def _flush(self) -> None:
         while self.out and not self.done:
             try:
-                n = self.sock.send(self.out[:CHUNK]) if self.sock else os.write(self.fd, self.out[:CHUNK])
+                chunk = self.out[:CHUNK]
+                n = self.sock.send(chunk) if self.sock else os.write(self.fd, chunk)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -327,7 +328,8 @@ class Duplex:
         return False
 
     def on_event(self, events: int) -> None:
-        if events & select.POLLOUT or (events & (select.POLLERR | select.POLLHUP) and self.writer.out):
+        broken = events & (select.POLLERR | select.POLLHUP)
+        if events & select.POLLOUT or (broken and self.writer.out):
             self.writer.on_event(events)
         if events & (select.POLLIN | select.POLLHUP | select.POLLERR) and not self.reader.done:
             self.reader.on_event(events)

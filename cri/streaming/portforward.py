@@ -245,7 +245,8 @@ class _SpdyForwards:
             timer.start()
             self.timers[request_id] = timer
         if kind in pair:
-            message = f"error processing stream for request {request_id}: {kind} stream already assigned"
+            message = (f"error processing stream for request {request_id}: "
+                       f"{kind} stream already assigned")
             if "error" in pair:
                 self.conn.write(pair["error"], message.encode())
             return
@@ -267,7 +268,8 @@ class _SpdyForwards:
             del self.pairs[request_id]
             self.timers.pop(request_id, None)
             if "error" in pair:
-                self.conn.write(pair["error"], f"(request={request_id}) timed out waiting for streams".encode())
+                message = f"(request={request_id}) timed out waiting for streams"
+                self.conn.write(pair["error"], message.encode())
             for stream in pair.values():
                 self.conn.close_stream(stream)
 

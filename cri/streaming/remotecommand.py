@@ -129,7 +129,8 @@ class _Session:
                 self.stdin = PipeWriter(ours)
                 self.loop.add(self.stdin)
             else:
-                reader = PipeReader(ours, self.client, self._out_data(channel), self._out_eof(channel))
+                reader = PipeReader(ours, self.client, self._out_data(channel),
+                                    self._out_eof(channel))
                 self.readers[channel] = reader
                 self.loop.add(reader)
         self.session = Session(fds.get(STDIN), fds.get(STDOUT), fds.get(STDERR), self.opts.tty,
@@ -242,8 +243,9 @@ class _SpdyWire:
     def __init__(self, core: _Session, opts: Options, protocol: str) -> None:
         self.core, self.version = core, _version(protocol)
         self.conn = spdy.ServerConnection(send=core.client.send, on_stream=lambda stream: True,
-                                          accepted=self._stream, on_data=self._data, on_fin=self._fin,
-                                          on_reset=self._fin, on_goaway=core.client_gone)
+                                          accepted=self._stream, on_data=self._data,
+                                          on_fin=self._fin, on_reset=self._fin,
+                                          on_goaway=core.client_gone)
         self.expected = {ERROR} | {ch for ch, wanted in ((STDIN, opts.stdin), (STDOUT, opts.stdout),
                                                          (STDERR, opts.stderr)) if wanted}
         if opts.tty and self.version >= 3:

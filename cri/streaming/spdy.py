@@ -22,7 +22,7 @@ FLAG_UNIDIRECTIONAL = 0x02
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS = 1, 2, 3, 4
 PING, GOAWAY, HEADERS, WINDOW_UPDATE = 6, 7, 8, 9
 
-RST_PROTOCOL_ERROR, RST_INVALID_STREAM, RST_REFUSED_STREAM, RST_CANCEL = 1, 2, 3, 5
+RST_PROTOCOL_ERROR, RST_CANCEL = 1, 5
 GOAWAY_OK = 0
 
 MAX_FRAME = 1 << 24              # the 24-bit length field
@@ -169,7 +169,8 @@ class Framer:
         self._buf = bytearray()
 
     def _compress_block(self, headers: Headers) -> bytes:
-        return self._compress.compress(_encode_block(headers)) + self._compress.flush(zlib.Z_SYNC_FLUSH)
+        block = self._compress.compress(_encode_block(headers))
+        return block + self._compress.flush(zlib.Z_SYNC_FLUSH)
 
     def _decompress_block(self, data: bytes) -> Headers:
         try:
@@ -182,11 +183,12 @@ class Framer:
 
     def encode(self, frame: Frame) -> bytes:
         if isinstance(frame, DataFrame):
-            return (struct.pack(">II", frame.stream_id & 0x7FFFFFFF,
-                                (FLAG_FIN if frame.fin else 0) << 24 | len(frame.data)) + frame.data)
+            flags_length = (FLAG_FIN if frame.fin else 0) << 24 | len(frame.data)
+            return struct.pack(">II", frame.stream_id & 0x7FFFFFFF, flags_length) + frame.data
         flags = 0
         if isinstance(frame, SynStream):
-            flags = (FLAG_FIN if frame.fin else 0) | (FLAG_UNIDIRECTIONAL if frame.unidirectional else 0)
+            flags = ((FLAG_FIN if frame.fin else 0)
+                     | (FLAG_UNIDIRECTIONAL if frame.unidirectional else 0))
             body = struct.pack(">IIBB", frame.stream_id, frame.associated_id,
                                (frame.priority & 7) << 5, 0) + self._compress_block(frame.headers)
             kind = SYN_STREAM

@@ -19,8 +19,9 @@ class Outcome:
             # apierrors.NewInternalError around the kubelet's own wrapping of the error.
             action = "executing command in container" if self.command else "attaching to container"
             cause = f"error {action}: {self.error}"
-            return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {cause}",
-                    "reason": "InternalError", "details": {"causes": [{"message": cause}]}, "code": 500}
+            return {"metadata": {}, "status": "Failure",
+                    "message": f"Internal error occurred: {cause}", "reason": "InternalError",
+                    "details": {"causes": [{"message": cause}]}, "code": 500}
         if self.exit_code:
             # The text of the CRI runtime's exit error (%v of the command: Go's [a b c]).
             command = "[" + " ".join(self.command) + "]"

@@ -43,7 +43,8 @@ def negotiate(offered: list[str], supported: list[str]) -> str:
     for protocol in offered:
         if protocol in supported:
             return protocol
-    raise HandshakeError(f"requested protocol(s) are not supported: {offered}; supports {supported}")
+    raise HandshakeError(f"requested protocol(s) are not supported: {offered}; "
+                         f"supports {supported}")
 
 
 @dataclass(eq=False)

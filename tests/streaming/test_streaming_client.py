@@ -124,7 +124,8 @@ def _messages(ws: wsclient.WebSocket) -> list[tuple[int, bytes]]:
         received.append((opcode, data))
 
 
-EXEC_FAIL = f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/exec?command=sh&command=-c&command=echo+hi%3Bexit+3&stdout=1"
+EXEC_FAIL = (f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/exec"
+             "?command=sh&command=-c&command=echo+hi%3Bexit+3&stdout=1")
 
 
 def test_base64_channels(front):
@@ -166,7 +167,8 @@ class SpdyClient:
     def __init__(self, front, path: str, protocol: str) -> None:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        raw = socket.create_connection(("127.0.0.1", front.server.server_address[1]), timeout=DEADLINE)
+        raw = socket.create_connection(("127.0.0.1", front.server.server_address[1]),
+                                       timeout=DEADLINE)
         self.sock = context.wrap_socket(raw)
         self.sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
                            f"Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: {protocol}\r\n"
@@ -186,7 +188,8 @@ class SpdyClient:
 
     def open(self, **headers: str) -> int:
         sid, self.next_id = self.next_id, self.next_id + 2
-        self.sock.sendall(self.framer.encode(spdy.SynStream(sid, {k: [v] for k, v in headers.items()})))
+        frame = spdy.SynStream(sid, {k: [v] for k, v in headers.items()})
+        self.sock.sendall(self.framer.encode(frame))
         return sid
 
     def frames(self) -> list[spdy.Frame]:
@@ -202,6 +205,11 @@ class SpdyClient:
         self.sock.close()
 
 
+def _data(frames: list[spdy.Frame], stream_id: int) -> bytes:
+    return b"".join(f.data for f in frames
+                    if isinstance(f, spdy.DataFrame) and f.stream_id == stream_id)
+
+
 def test_spdy_v2_text_error_and_clean_end(front):
     client = SpdyClient(front, EXEC_FAIL, "v2.channel.k8s.io")
     assert b"101 Switching Protocols" in client.head
@@ -211,8 +219,7 @@ def test_spdy_v2_text_error_and_clean_end(front):
     frames = client.frames()
     client.close()
     assert [f.stream_id for f in frames if isinstance(f, spdy.SynReply)] == [error, stdout]
-    data = {sid: b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == sid)
-            for sid in (error, stdout)}
+    data = {sid: _data(frames, sid) for sid in (error, stdout)}
     assert data[stdout] == b"hi\n"
     assert data[error] == (b"command terminated with non-zero exit code: error executing command "
                            b"[sh -c echo hi;exit 3], exit code 3")
@@ -244,10 +251,10 @@ def test_refusals(front):
         "X-Stream-Protocol-Version: v9.channel.k8s.io\r\nContent-Length: 0\r\n\r\n").encode())
     assert bad_protocol.startswith(b"HTTP/1.1 403 ")
     assert b"X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io" in bad_protocol
-    assert bad_protocol.endswith(b"unable to upgrade: unable to negotiate protocol: client supports "
-                                 b"[v9.channel.k8s.io], server accepts [v5.channel.k8s.io "
-                                 b"v4.channel.k8s.io v3.channel.k8s.io v2.channel.k8s.io "
-                                 b"channel.k8s.io]\n")
+    assert bad_protocol.endswith(
+        b"unable to upgrade: unable to negotiate protocol: client supports [v9.channel.k8s.io], "
+        b"server accepts [v5.channel.k8s.io v4.channel.k8s.io v3.channel.k8s.io "
+        b"v2.channel.k8s.io channel.k8s.io]\n")
 
     with pytest.raises(wsclient.WebSocketBadStatusException) as bad_ws:
         _ws(front, exec_path, "v9.channel.k8s.io")
@@ -298,7 +305,8 @@ def test_spdy_port_forward_streams(front, web):
     error = client.open(streamType="error", port=str(web.port), requestID="1")
     data = client.open(streamType="data", port=str(web.port), requestID="1")
     client.sock.sendall(client.framer.encode(spdy.DataFrame(error, b"", fin=True)))
-    client.sock.sendall(client.framer.encode(spdy.DataFrame(data, b"GET /spdy HTTP/1.0\r\n\r\n", fin=True)))
+    request = spdy.DataFrame(data, b"GET /spdy HTTP/1.0\r\n\r\n", fin=True)
+    client.sock.sendall(client.framer.encode(request))
     frames = []
     # Until the error stream ends the pair (after the data stream's FIN); then leave.
     while not any(isinstance(f, spdy.DataFrame) and f.fin and f.stream_id == error for f in frames):
@@ -307,9 +315,9 @@ def test_spdy_port_forward_streams(front, web):
     # A stream with a bad port is refused (reset, no reply), as the kubelet's handler does.
     assert spdy.RstStream(bad, spdy.RST_CANCEL) in frames
     assert [f.stream_id for f in frames if isinstance(f, spdy.SynReply)] == [error, data]
-    response = b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == data)
+    response = _data(frames, data)
     assert response.startswith(b"HTTP/1.0 200") and response.endswith(body_for("/spdy"))
-    assert b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == error) == b""
+    assert _data(frames, error) == b""
 
 
 ATTACH = f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/attach?stdin=1&stdout=1"
@@ -340,8 +348,8 @@ def test_client_leaving_ends_the_command(front):
         return code
     front.exec = cat
     try:
-        ws = _ws(front, f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/exec?command=cat&stdin=1&stdout=1",
-                 "v4.channel.k8s.io")
+        ws = _ws(front, f"/api/v1/namespaces/{NAMESPACE}/pods/{POD}/exec"
+                        "?command=cat&stdin=1&stdout=1", "v4.channel.k8s.io")
         ws.send_binary(b"\x00ping\n")
         assert ws.recv_data() == (wsclient.ABNF.OPCODE_BINARY, b"\x01")
         assert ws.recv_data() == (wsclient.ABNF.OPCODE_BINARY, b"\x01ping\n")

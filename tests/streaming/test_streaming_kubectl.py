@@ -115,7 +115,8 @@ def test_port_forward_refused_port(kubeconfig, closed_port, websockets):
 def test_exec_tty_sends_the_terminal_size(front, kubeconfig, websockets):
     def report_size(command: list[str], session: Session) -> int:
         size = session.resizes.get(timeout=30)
-        os.write(session.stdout, f"size={size.width}x{size.height} stderr={session.stderr}\n".encode())
+        report = f"size={size.width}x{size.height} stderr={session.stderr}\n"
+        os.write(session.stdout, report.encode())
         return 0
     front.exec = report_size
     master, slave = pty.openpty()
