@@ -22,6 +22,10 @@ from .typed_schema import Type, shape_of
 def apply(live: dict | None, config: dict, req: Request, now: str, *,
           force: bool = False) -> dict:
     """The object after req.manager applies config to live (None: the object is created)."""
+    api_version, kind = str(config.get("apiVersion") or ""), str(config.get("kind") or "")
+    if (api_version, kind) != (req.api_version, req.kind):
+        group, _, version = api_version.rpartition("/")
+        raise status.bad_request(f"invalid object type: {group}/{version}, Kind={kind}")
     meta = config.get("metadata")
     if isinstance(meta, dict) and meta.get("managedFields") is not None:
         raise status.bad_request("metadata.managedFields must be nil")

@@ -130,6 +130,17 @@ def test_apply_prunes_only_what_nobody_else_owns():
     assert "labels" not in emptied["metadata"]  # the named field goes with its last label
 
 
+def test_apply_checks_the_type_and_managed_fields():
+    for config, message in (({"metadata": {"name": "x"}}, "invalid object type: /, Kind="),
+                            ({**_cm(), "apiVersion": "apps/v1"},
+                             "invalid object type: apps/v1, Kind=ConfigMap"),
+                            ({**_cm(), "metadata": {"name": "x", "managedFields": []}},
+                             "metadata.managedFields must be nil")):
+        with pytest.raises(ApiError) as e:
+            apply(None, config, CM, "t")
+        assert (e.value.code, e.value.message) == (400, message)
+
+
 def test_apply_merges_containers_by_name():
     who = Request("kubectl", "v1", "Pod", has_status=True)
     spec = {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]}

@@ -77,9 +77,11 @@ def test_json_patch_is_atomic_and_apply_tracks_fields():
         json_patch(doc, [{"op": "remove", "path": "/a/0"}, {"op": "remove", "path": "/zz"}])
     assert e.value.code == 422 and doc == {"a": [1, 2]}
     who = Request("m", "v1", "ConfigMap")
-    first = apply(None, {"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}}, who, "t")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap"}
+    first = apply(None, {**cm, "metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}}, who,
+                  "t")
     first["metadata"]["labels"]["other"] = "kept"  # written by someone else
-    second = apply(first, {"metadata": {"name": "x", "labels": {"a": "1"}}}, who, "t")
+    second = apply(first, {**cm, "metadata": {"name": "x", "labels": {"a": "1"}}}, who, "t")
     assert second["metadata"]["labels"] == {"a": "1", "other": "kept"}
     assert second["metadata"]["managedFields"][0]["fieldsV1"] == {
         "f:metadata": {"f:labels": {"f:a": {}}}}
