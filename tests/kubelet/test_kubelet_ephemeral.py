@@ -51,14 +51,14 @@ def _read_until(master: int, output: bytearray, wanted: bytes, deadline: float) 
             output += chunk
 
 
-def _on_a_terminal(argv: list[str], steps: list[tuple[bytes, bytes]],
+def _on_a_terminal(argv: list[str], steps: list[tuple[bytes, bytes]], env: dict[str, str],
                    timeout: float = 60) -> tuple[int, str]:
     """Runs argv with a pty as its stdin, stdout and stderr, as a user at a terminal: for each
     (wait for, type) it waits until the output shows the first, then types the second. Its exit
     code and everything it wrote."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, **env})
     os.close(slave)
     output = bytearray()
     deadline = time.monotonic() + timeout
@@ -167,7 +167,8 @@ def test_it_goes_with_the_pod(api, kubelet, namespace):
     assert not kubelet.sandbox_records(uid)
 
 
-def test_kubectl_debug_interactive_on_a_terminal(api, kubelet, namespace):
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_debug_interactive_on_a_terminal(api, kubelet, namespace, protocol):
     _running_pod(api, kubelet, namespace, "tty", "exec sleep 4248")
     kubectl = shutil.which("kubectl", path=BIN)
     code, output = _on_a_terminal(
@@ -175,7 +176,8 @@ def test_kubectl_debug_interactive_on_a_terminal(api, kubelet, namespace):
          f"--image={IMAGE}", "--target=app", "--", "sh"],
         [(b"If you don't see a command prompt, try pressing enter.", b"\n"),
          (b"# ", b"ps -o pid,args | grep -c 'sleep 424[8]'; tty\n"),
-         (b"/dev/pts/", b"exit 3\n")])
+         (b"/dev/pts/", b"exit 3\n")],
+        {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"} if protocol == "spdy" else {})
     assert "\n1\r\n" in output.replace("\r\r", "\r"), output
     status = wait_for(lambda: _terminated(api, namespace, "tty", _only_ephemeral(api, namespace,
                                                                                "tty")),
