@@ -108,6 +108,9 @@ def test_kubectl_debug_with_a_target_sees_its_processes(api, kubelet, namespace)
     assert got["spec"]["ephemeralContainers"][0]["targetContainerName"] == "app"
     assert got["status"]["ephemeralContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
     assert got["status"]["phase"] == "Running"
+    described = api.kubectl("describe", "pod", "target", "-n", namespace).stdout
+    assert "Ephemeral Containers:" in described and f"  {name}:" in described, described
+    assert "Terminated" in described.split("Ephemeral Containers:")[1]
     # The pod's own container went on as it was.
     assert api.running(namespace, "target")["status"]["containerStatuses"][0][
         "restartCount"] == 0
