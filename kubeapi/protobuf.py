@@ -78,7 +78,9 @@ def _object_meta(data: bytes) -> dict:
     names = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
     for number, value in fields(data):
         if number in names:
-            meta[names[number]] = _text(value)
+            # Go's encoder writes every string, even empty; its JSON omits them (omitempty)
+            if value:
+                meta[names[number]] = _text(value)
         elif number in (11, 12):
             key, val = _map(value)
             meta.setdefault("labels" if number == 11 else "annotations", {})[key] = val

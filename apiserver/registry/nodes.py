@@ -8,6 +8,11 @@ from kubeapi.status import invalid_value, not_supported, required
 from .strategy import Strategy
 
 TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+# NodeSystemInfo's fields are plain strings in Go: kube-apiserver always sends all of them,
+# and clients (the official Python client) refuse a Node where one is missing or null.
+NODE_INFO_FIELDS = ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+                    "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+                    "operatingSystem", "architecture")
 
 
 class NodeStrategy(Strategy):
@@ -18,7 +23,20 @@ class NodeStrategy(Strategy):
 
     def default(self, obj: dict) -> None:
         obj.setdefault("spec", {})
-        obj.setdefault("status", {})
+        status = obj.setdefault("status", {})
+        if not isinstance(status, dict):
+            return  # validation names it
+        # nodeInfo and daemonEndpoints are structs, not pointers, in Go: always encoded
+        info = status.setdefault("nodeInfo", {})
+        if isinstance(info, dict):
+            for field in NODE_INFO_FIELDS:
+                value = info.get(field)
+                info[field] = "" if value is None else str(value)
+        endpoints = status.setdefault("daemonEndpoints", {})
+        if isinstance(endpoints, dict):
+            kubelet = endpoints.setdefault("kubeletEndpoint", {})
+            if isinstance(kubelet, dict) and kubelet.get("Port") is None:
+                kubelet["Port"] = 0
 
     def validate(self, obj: dict) -> list[dict]:
         errors = []
