@@ -106,7 +106,7 @@ def _copy(sel: selectors.BaseSelector, sides: tuple[_Side, _Side]) -> None:
                 progress |= dst.flush() > 0
             if x.closed or y.closed:
                 return
-        _wait(sel, sides, None)
+        _wait(sel, sides)
 
 
 def _drain(sel: selectors.BaseSelector, sides: tuple[_Side, _Side]) -> None:
@@ -121,17 +121,19 @@ def _drain(sel: selectors.BaseSelector, sides: tuple[_Side, _Side]) -> None:
         left = deadline - time.monotonic()
         if not open_side.out or left <= 0:
             return
-        _watch(sel, open_side.sock, selectors.EVENT_WRITE)
+        # only writes are left to do (the peer's bytes would go nowhere)
+        _watch(sel, open_side.sock, selectors.EVENT_READ if open_side.write_wants_read
+               else selectors.EVENT_WRITE)
         sel.select(left)
 
 
-def _wait(sel: selectors.BaseSelector, sides: tuple[_Side, _Side], timeout: float | None) -> None:
+def _wait(sel: selectors.BaseSelector, sides: tuple[_Side, _Side]) -> None:
     x, y = sides
     for side, other in ((x, y), (y, x)):
         # A side left out (its reader's buffer full) is read again once there is room: the
         # other side then has bytes to write, so at least one side is always watched.
         _watch(sel, side.sock, side.events(other))
-    sel.select(timeout)
+    sel.select()
 
 
 def _watch(sel: selectors.BaseSelector, sock: socket.socket, mask: int) -> None:
