@@ -263,6 +263,12 @@ def test_kubectl_exec_exit_codes_and_stdin(api, api_server, kubelet, namespace, 
                      "echo out; echo err >&2; exit 3", env=protocol_env)
     assert (three.returncode, three.stdout) == (3, b"out\n"), three.stderr
     assert b"err\n" in three.stderr
+    missing = _kubectl(api_server, "-n", namespace, "exec", name, "--", "no-such-command",
+                       env=protocol_env)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(b"error: Internal error occurred: error executing command "
+                                     b"in container: ")
+    assert b"no-such-command" in missing.stderr and missing.stderr.count(b"\n") == 1
     data = os.urandom(300_000)
     piped = _kubectl(api_server, "-n", namespace, "exec", "-i", name, "--", "sha256sum",
                      env=protocol_env, input=data)
