@@ -225,11 +225,6 @@ def without(paths: FieldSet, drop: FieldSet) -> FieldSet:
     return {p for p in paths if not any(p[:i] in drop for i in range(1, len(p) + 1))}
 
 
-def only_under(paths: FieldSet, keep: FieldSet) -> FieldSet:
-    """The paths equal to or under a path of keep."""
-    return {p for p in paths if any(p[:i] in keep for i in range(1, len(p) + 1))}
-
-
 def path_string(path: Path) -> str:
     """The path as kube-apiserver prints it: .spec.containers[name="c"].image"""
     out = []

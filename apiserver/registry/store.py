@@ -202,14 +202,21 @@ class Store:
         if "spec" in obj or self.rtype.kind == "Pod":
             meta["generation"] = 1
         self._stamp(obj)
+        if manager is not None:
+            # The manager owns what it sent and its defaults, not what admission and the
+            # strategy add next (a pod's tolerations, priority, status), as in kube.
+            requested = copy.deepcopy(obj)
+            self.strategy.default(requested)
+            record_update(None, requested, self.field_request(manager), timefmt.rfc3339())
+            meta.pop("managedFields", None)
+            if "managedFields" in requested["metadata"]:
+                meta["managedFields"] = requested["metadata"]["managedFields"]
         self.strategy.prepare_create(obj)
         self.strategy.default(obj)
         name = meta.get("name", "")
         causes = self._meta_errors(obj) + self.strategy.validate(obj)
         if causes:
             raise self._invalid(name, causes)
-        if manager is not None:
-            record_update(None, obj, self.field_request(manager), timefmt.rfc3339())
         if self.rtype.namespaced and self.namespace_check:
             self.namespace_check(namespace, True)
         if dry_run:

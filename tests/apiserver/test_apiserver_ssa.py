@@ -318,6 +318,9 @@ def test_python_client_managers_status_and_conflict(server, namespace, core):
     assert status_entry.fields_v1 == {"f:status": {"f:message": {}}}
     created = next(m for m in pod.metadata.managed_fields if m.manager == "OpenAPI-Generator")
     assert "f:status" not in created.fields_v1
+    # Its defaults are the creator's; what admission adds (tolerations) is nobody's.
+    assert "f:restartPolicy" in created.fields_v1["f:spec"]
+    assert "f:tolerations" not in created.fields_v1["f:spec"] and pod.spec.tolerations
     assert created.fields_v1["f:spec"]["f:containers"]['k:{"name":"c"}']["."] == {}
 
 
