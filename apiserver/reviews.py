@@ -86,9 +86,11 @@ class Reviews:
         if not isinstance(body, dict):
             raise status.bad_request(f"the body of a {review.kind} must be an object")
         spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
-        obj = {"kind": review.kind, "apiVersion": f"{group}/{version}",
-               "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict)
-               else {}, "spec": spec}
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        if namespace:
+            meta["namespace"] = namespace
+        obj = {"kind": review.kind, "apiVersion": f"{group}/{version}", "metadata": meta,
+               "spec": spec}
         answer = getattr(self, "_" + review.plural)
         obj["status"] = answer(review, namespace, user, spec)
         if review.kind == "SelfSubjectReview":

@@ -147,7 +147,7 @@ def test_subject_access_reviews(server, namespace):
         local = authz.create_namespaced_local_subject_access_review(namespace, {
             "spec": {"user": "n", "groups": ["system:nodes"],
                      "resourceAttributes": {**pods, "verb": "create"}}})
-        assert local.status.allowed
+        assert local.status.allowed and local.metadata.namespace == namespace
 
         for spec, message in (
                 ({"user": "alice"}, "exactly one of nonResourceAttributes or "
