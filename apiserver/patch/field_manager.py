@@ -58,8 +58,9 @@ class Entry:
         return out
 
     def to_json(self) -> dict:
-        out = {"manager": self.manager, "operation": self.operation,
-               "apiVersion": self.api_version}
+        # As kube's ManagedFieldsEntry, empty strings are left out.
+        out = {k: v for k, v in (("manager", self.manager), ("operation", self.operation),
+                                 ("apiVersion", self.api_version)) if v}
         if self.time:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"

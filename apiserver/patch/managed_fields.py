@@ -259,8 +259,31 @@ def _value_string(value: object) -> str:
 
 
 def _sort_key(element: Element) -> tuple:
+    """structured-merge-diff's order: fields, then keys, values, indexes; keys and values by
+    what they hold (numbers as numbers)."""
     kind, text = element
-    return (_KINDS.index(kind), int(text) if kind == "i" else 0, text)
+    if kind == "f":
+        return (0, text)
+    if kind == "i":
+        return (3, int(text))
+    value = json.loads(text)
+    if kind == "k":
+        return (1, [(name, _value_key(v)) for name, v in sorted(value.items())])
+    return (2, _value_key(value))
+
+
+def _value_key(value: object) -> tuple:
+    if value is None:
+        return (0,)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, (int, float)):
+        return (2, value)
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, list):
+        return (4, [_value_key(v) for v in value])
+    return (5, sorted((k, _value_key(v)) for k, v in value.items()))  # type: ignore[union-attr]
 
 
 def to_json(paths: FieldSet) -> dict:
