@@ -124,13 +124,13 @@ class _Exec:
             os.close(pidfd)
         if console.fileno() not in ready:
             return -1
-        conn, _ = console.accept()
-        with conn:
-            conn.settimeout(_CONSOLE_TIMEOUT)
-            try:
+        try:
+            conn, _ = console.accept()
+            with conn:
+                conn.settimeout(_CONSOLE_TIMEOUT)
                 _, fds, _, _ = socket.recv_fds(conn, 16, 1, socket.MSG_CMSG_CLOEXEC)
-            except OSError:
-                return -1
+        except OSError:
+            return -1
         if fds:
             os.set_blocking(fds[0], False)
         return fds[0] if fds else -1
