@@ -112,10 +112,11 @@ class StreamProxy:
         try:
             kubelet.sendall(self._request_head(req, host, port, path))
             answer = _read_head(kubelet)
-        except (OSError, ApiError) as e:
+        except ApiError:
             kubelet.close()
-            if isinstance(e, ApiError):
-                raise
+            raise
+        except OSError as e:
+            kubelet.close()
             raise ApiError(500, "InternalError", f"error dialing backend: {e}")
         if answer.code != 101:
             try:
@@ -159,7 +160,7 @@ def _read_head(sock: ssl.SSLSocket) -> KubeletAnswer:
         if end >= 0:
             break
         if len(buf) > MAX_HEAD_BYTES:
-            raise ApiError(502, "InternalError", "the kubelet's response head is too large")
+            raise ApiError(500, "InternalError", "the kubelet's response head is too large")
         data = sock.recv(65536)
         if not data:
             raise ApiError(500, "InternalError", "error dialing backend: the kubelet closed "
