@@ -152,7 +152,8 @@ def _merge_items(live: list, config: list, t: Type) -> list | None:
 
 def prune(merged: dict, last: mf.FieldSet, owners: mf.FieldSet, t: Type) -> dict:
     """merged less the fields of the applier's last configuration that nobody owns now. A
-    struct's named field on the way to one goes too when nothing under it is owned."""
+    struct's named field on the way to one goes too when nothing under it is owned, and so
+    does a map or list that this leaves empty."""
     keep = mf.named_prefixes(owners, t) | {(("f", "metadata"),)}
     drop = mf.named_prefixes(last, t) - keep
     if not drop:
@@ -172,6 +173,9 @@ def _remove(value: object, t: Type, path: mf.Path, drop: mf.FieldSet,
                 del value[name]
             elif child in inner:
                 _remove(value[name], mf.child_type(t, name)[0], child, drop, inner)
+                if value[name] in ({}, []):
+                    # structured-merge-diff leaves a null where it emptied a map or list.
+                    del value[name]
     elif isinstance(value, list) and t.kind == "list" and t.list_type != "atomic":
         kept = []
         for item in value:

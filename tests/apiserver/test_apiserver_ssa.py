@@ -128,6 +128,18 @@ def test_apply_prunes_only_what_nobody_else_owns():
     assert pruned["data"] == {"x": "1", "y": "2", "z": "3"}
     emptied = apply(apply(None, _cm({"a": "1"}), CM, "t1"), _cm(None, k="v"), CM, "t2")
     assert "labels" not in emptied["metadata"]  # the named field goes with its last label
+    live = apply(None, _cm(None, k="v"), CM, "t1")
+    labelled = json.loads(json.dumps(live))
+    labelled["metadata"]["labels"] = {"b": "2"}
+    record_update(live, labelled, Request("kubectl-label", "v1", "ConfigMap"), "t2")
+    labelled = apply(labelled, _cm({"a": "1"}, k="v"), CM, "t3")
+    unlabelled = json.loads(json.dumps(labelled))
+    del unlabelled["metadata"]["labels"]["b"]
+    record_update(labelled, unlabelled, Request("editor", "v1", "ConfigMap"), "t4")
+    assert _entries(unlabelled)["kubectl-label", "Update"]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {}}}  # owns the labels map, not any label in it
+    emptied = apply(unlabelled, _cm(None, k="v"), CM, "t5")
+    assert "labels" not in emptied["metadata"]  # emptied by pruning: gone, as a null is
 
 
 def test_apply_checks_the_type_and_managed_fields():
