@@ -481,3 +481,23 @@ def test_kubectl_attach_to_a_terminal(api, api_server, kubelet, namespace, quiet
         code = term.close()
     assert code == 0, term.seen[-500:]
     wait_for(lambda: api.phase(namespace, name) == "Succeeded", what="the pod done")
+
+
+def test_attach_and_exec_after_a_kubelet_restart(api, api_server, start_kubelet, namespace):
+    import signal
+
+    kubelet = start_kubelet()
+    name = "r-" + uuid.uuid4().hex[:6]
+    manifest = _pod(name, kubelet.node, "read l; echo got $l", stdin=True)
+    manifest["spec"]["restartPolicy"] = "Never"
+    api.create_pod(namespace, manifest)
+    wait_for(lambda: api.running(namespace, name), what=f"pod {name} running")
+    kubelet.kill(signal.SIGKILL)
+    kubelet.proc.wait(30)
+    kubelet.start()
+    # the restarted kubelet finds the container, its shim and its stdin fifo again
+    ran = _kubectl(api_server, "-n", namespace, "exec", name, "--", "echo", "still here")
+    assert (ran.returncode, ran.stdout) == (0, b"still here\n"), ran.stderr
+    attached = _kubectl(api_server, "-n", namespace, "attach", "-i", name, input=b"after\n")
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout == b"got after\n"
