@@ -108,16 +108,22 @@ def _type(node: dict) -> Type:
     return UNTYPED
 
 
+# A kind without a schema: its metadata is still ObjectMeta, the rest is deduced.
+_DEDUCED_ROOT = {"properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                "metadata": {"$ref": "#/components/schemas/" + _META +
+                                             "ObjectMeta"}}}
+
+
 @functools.lru_cache(maxsize=64)
 def root_type(api_version: str, kind: str) -> Type:
-    """The schema of the object kind at api_version, UNTYPED when there is none."""
+    """The schema of the object kind at api_version."""
     group, _, version = api_version.rpartition("/")
     for node in _schemas().values():
         for gvk in node.get("x-kubernetes-group-version-kind") or ():
             if (gvk.get("group", ""), gvk.get("version"), gvk.get("kind")) == \
                     (group, version, kind):
                 return _type(node)
-    return UNTYPED
+    return Type("struct", _DEDUCED_ROOT)
 
 
 def shape_of(t: Type, value: object) -> Type:

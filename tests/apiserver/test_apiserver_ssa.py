@@ -68,6 +68,14 @@ def test_field_set_of_a_pod_follows_the_schema():
             "f:tolerations": {}}}
 
 
+def test_a_kind_without_schema_is_deduced():
+    widget = {"metadata": {"name": "w", "labels": {"a": "b"}},
+              "spec": {"list": [1, 2], "deep": {"x": 1}}}
+    assert mf.to_json(mf.from_object(widget, root_type("example.com/v1", "Widget"))) == {
+        "f:metadata": {"f:labels": {"f:a": {}}, "f:name": {}},
+        "f:spec": {".": {}, "f:deep": {".": {}, "f:x": {}}, "f:list": {}}}
+
+
 def test_update_owns_what_it_changed_and_others_lose_it():
     live = apply(None, _cm({"app": "a"}, k="v"), CM, "t1")
     new = json.loads(json.dumps(live))
