@@ -13,9 +13,9 @@ from kubeapi import status
 
 from . import last_applied
 from . import managed_fields as mf
-from .field_manager import (APPLY, BEFORE_FIRST_APPLY, Entry, Request, conflict_error,
-                            empty_object, live_entries, owned, set_entries, update_entries,
-                            without_entries)
+from .field_manager import (APPLY, BEFORE_FIRST_APPLY, Entry, Request, changes,
+                            conflict_error, empty_object, live_entries, owned, set_entries,
+                            update_entries, without_entries)
 from .typed_schema import Type, shape_of
 
 
@@ -36,8 +36,8 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
     base = without_entries(live) if live is not None else {}
     if live is not None and not entries:
         # Written before anyone tracked it: what it holds now belongs to a manager of its own.
-        entries = update_entries([], empty_object(t), base,
-                                 dataclasses.replace(req, manager=BEFORE_FIRST_APPLY), now)
+        before = dataclasses.replace(req, manager=BEFORE_FIRST_APPLY)
+        entries = update_entries([], *changes(empty_object(t), base, before), before, now)
     merged = merge(base, config, t)
     mine = next((e for e in entries if e.same_manager(req.manager, APPLY, req.subresource,
                                                       req.api_version)), None)
@@ -50,8 +50,7 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
         owners = set().union(*(e.fields for e in entries))
         merged = prune(merged, last, owners | mf.from_object(config, t), t)
     if live is not None:
-        diff = mf.compare(base, merged, t)
-        changed, removed = owned(diff.changed(), req), owned(diff.removed, req)
+        changed, removed = changes(base, merged, req)
         conflicts = [(e, p) for e in entries if e is not mine
                      for p in sorted(e.fields & changed)]
         if conflicts and not force and req.manager == last_applied.KUBECTL:

@@ -205,8 +205,11 @@ def empty_object(t: Type) -> dict:
 
 
 def set_entries(obj: dict, entries: list[Entry]) -> None:
+    set_raw_entries(obj, encode(entries))
+
+
+def set_raw_entries(obj: dict, encoded: list[dict] | None) -> None:
     meta = obj.setdefault("metadata", {})
-    encoded = encode(entries)
     if encoded:
         meta["managedFields"] = encoded
     else:
@@ -225,20 +228,32 @@ def record_update(live: dict | None, new: dict, req: Request, now: str) -> None:
     """Sets new's managedFields after a create (live None), update or non-apply patch by
     req.manager. An object that exists without managedFields stays without, as in kube,
     until it is applied to."""
+    before = without_entries(live) if live is not None else empty_object(req.schema)
+    changed, removed = changes(before, without_entries(new), req)
+    sent = (new.get("metadata") or {}).get("managedFields")
+    if live is not None and not (changed or removed) and (req.subresource or sent is None):
+        # Nothing to record (a status write that changed nothing of its own, say): the stored
+        # entries stay as they are, not decoded and encoded again.
+        set_raw_entries(new, (live.get("metadata") or {}).get("managedFields"))
+        return
     entries = request_entries(live, new, req.subresource)
     if live is not None and not entries:
         set_entries(new, [])
         return
-    before = without_entries(live) if live is not None else empty_object(req.schema)
-    set_entries(new, update_entries(entries, before, without_entries(new), req, now))
+    set_entries(new, update_entries(entries, changed, removed, req, now))
 
 
-def update_entries(entries: list[Entry], before: dict, after: dict, req: Request,
-                   now: str) -> list[Entry]:
-    """entries after req.manager changed before into after: it owns what it added or changed,
-    the others lose that and what it removed; at most MAX_UPDATE_MANAGERS Update entries."""
+def changes(before: dict, after: dict, req: Request) -> tuple[mf.FieldSet, mf.FieldSet]:
+    """The fields a write from before to after added or changed, and those it removed, less
+    what nobody owns."""
     diff = mf.compare(before, after, req.schema)
-    changed, removed = owned(diff.changed(), req), owned(diff.removed, req)
+    return owned(diff.changed(), req), owned(diff.removed, req)
+
+
+def update_entries(entries: list[Entry], changed: mf.FieldSet, removed: mf.FieldSet,
+                   req: Request, now: str) -> list[Entry]:
+    """entries after req.manager's write: it owns what it added or changed, the others lose
+    that and what it removed; at most MAX_UPDATE_MANAGERS Update entries."""
     for entry in entries:
         entry.fields -= changed | removed
     entries = [e for e in entries if e.fields]
