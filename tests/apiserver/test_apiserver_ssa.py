@@ -402,3 +402,26 @@ def test_kubectl_moves_from_client_side_to_server_side_apply(server, namespace):
     # kubectl then folds kubectl-client-side-apply's entry into its own (a JSON patch of
     # managedFields, which the server takes as sent).
     assert "kubectl-client-side-apply" not in owners
+
+
+def test_dynamic_client_server_side_apply(server, namespace):
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import ConflictError
+    api = server.client()
+    try:
+        configmaps = DynamicClient(api).resources.get(api_version="v1", kind="ConfigMap")
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"},
+                "data": {"k": "1"}}
+        made = configmaps.server_side_apply(body=body, namespace=namespace,
+                                            field_manager="one")
+        assert made.metadata.managedFields[0].manager == "one"
+        body["data"]["k"] = "2"
+        with pytest.raises(ConflictError) as e:
+            configmaps.server_side_apply(body=body, namespace=namespace, field_manager="two")
+        assert 'conflict with "one": .data.k' in e.value.summary()
+        moved = configmaps.server_side_apply(body=body, namespace=namespace,
+                                             field_manager="two", force_conflicts=True)
+        assert moved.data.k == "2"
+        assert [m.manager for m in moved.metadata.managedFields] == ["two"]
+    finally:
+        api.close()
