@@ -38,11 +38,13 @@ class Images(ImageService):
     def config(self, record: images.Image) -> dict:
         return self.store.read_json_blob(record.config, "image config")
 
-    def pull_image(self, ref: str) -> str:
+    def pull_image(self, ref: str, auth_file: str | None = None, insecure: bool = False) -> str:
+        """auth_file: a docker config.json with the registry's credentials (default: docker's);
+        insecure: the registry may serve plain HTTP or an unverified certificate."""
         lock = self._pull_lock or contextlib.nullcontext()
         with lock:
             try:
-                record = pull.pull(self.store, ref)
+                record = pull.pull(self.store, ref, insecure=insecure, auth_file=auth_file)
             except (ImageError, OSError) as e:
                 raise CRIError(str(e)) from None
         return repo_digest(record)
