@@ -1,0 +1,15 @@
+"""The controller manager (`pycontroller-manager`), as kube-controller-manager: controllers that
+watch the API through shared informers (kubeapi.informer) and act through the REST client,
+started only on the leader (kubeapi.leaderelection) of the Lease kube-system/kube-controller-manager.
+
+Modules: cli (flags, signals, leader election), manager (starts the selected controllers),
+registry (name -> start function: add a controller there in one line), context (what a start
+function receives), durations (Go duration flags), and one module per controller:
+garbage_collector, node_lifecycle, taint_eviction.
+
+A controller is a function `start(ctx: ControllerContext) -> None` that asks
+ctx.informers.informer(path) for the informers it needs, registers handlers that put keys on a
+kubeapi.workqueue.RateLimitingQueue, starts its worker threads and returns at once; its threads
+end when ctx.stop is set (the manager then also stops the informers). Workers call
+ctx.wait_for_sync(informer, ...) before their first key. See node_lifecycle for a small example.
+"""

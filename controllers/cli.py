@@ -1,0 +1,154 @@
+"""`pycontroller-manager`: kube-controller-manager's flags (those that apply here), leader
+election on the Lease kube-system/kube-controller-manager, the controllers of registry.py, and a
+clean stop on SIGTERM/SIGINT (exit 0). Losing the lease exits 1, as kube-controller-manager
+does: its controllers cannot be stopped half-way safely, a restart starts them clean."""
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import signal
+import sys
+import threading
+
+from kubeapi import kubeconfig
+from kubeapi.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
+from kubeapi.restclient import ApiClient
+
+from . import durations, manager, registry
+from .context import Options
+
+log = logging.getLogger("controller-manager")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 1, not usage and exit 2
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _bool(text: str) -> bool:
+    value = text.lower()
+    if value in ("true", "t", "1"):
+        return True
+    if value in ("false", "f", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid boolean "{text}"')
+
+
+def _duration(text: str) -> float:
+    try:
+        value = durations.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'negative duration "{text}"')
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid integer "{text}"') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, not "{text}"')
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pycontroller-manager",
+                description="Runs the controllers of a pycontainer cluster, as "
+                            "kube-controller-manager.")
+    p.add_argument("--kubeconfig", required=True,
+                   help="kubeconfig with the API server and the credentials to use")
+    p.add_argument("--controllers", action="append", default=None, metavar="NAMES",
+                   help="comma-separated controllers: '*' all on by default, 'foo' enables, "
+                        "'-foo' disables; known: " +
+                        ", ".join(c.name for c in registry.CONTROLLERS) + " (default: *)")
+    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True,
+                   help="run controllers only while holding the leader lease (default true)")
+    p.add_argument("--leader-elect-lease-duration", type=_duration, default=15.0,
+                   metavar="DURATION", help="how long a lease is valid unrenewed (15s)")
+    p.add_argument("--leader-elect-renew-deadline", type=_duration, default=10.0,
+                   metavar="DURATION", help="how long the leader retries renewing (10s)")
+    p.add_argument("--leader-elect-retry-period", type=_duration, default=2.0,
+                   metavar="DURATION", help="wait between attempts to acquire or renew (2s)")
+    p.add_argument("--leader-elect-resource-lock", default="leases",
+                   help="the lock's resource type; only leases (default)")
+    p.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
+    p.add_argument("--leader-elect-resource-namespace", default="kube-system")
+    p.add_argument("--node-monitor-grace-period", type=_duration, default=40.0,
+                   metavar="DURATION",
+                   help="how long a node may go without a heartbeat before it is Unknown (40s)")
+    p.add_argument("--node-monitor-period", type=_duration, default=5.0, metavar="DURATION",
+                   help="how often node health is checked (5s)")
+    p.add_argument("--node-startup-grace-period", type=_duration, default=60.0,
+                   metavar="DURATION",
+                   help="how long a new node may go without a status before it is Unknown (1m)")
+    p.add_argument("--concurrent-gc-syncs", type=_positive_int, default=20,
+                   help="garbage collector workers (20)")
+    p.add_argument("--min-resync-period", type=_duration, default=12 * 3600.0,
+                   metavar="DURATION", help="informers resync every 1-2 times this (12h)")
+    p.add_argument("-v", "--v", type=int, default=0, dest="verbosity",
+                   help="log verbosity: 4 and up logs every sync")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        selected = registry.select([s.strip() for spec in (args.controllers or ["*"])
+                                    for s in spec.split(",") if s.strip()])
+    except ValueError as e:
+        print(f"pycontroller-manager: --controllers: {e}", file=sys.stderr)
+        return 1
+    if args.leader_elect_resource_lock != "leases":
+        print("pycontroller-manager: --leader-elect-resource-lock: only \"leases\" is "
+              "supported", file=sys.stderr)
+        return 1
+    election = LeaderElectionConfig(
+        args.leader_elect_resource_namespace, args.leader_elect_resource_name,
+        default_identity(), args.leader_elect_lease_duration,
+        args.leader_elect_renew_deadline, args.leader_elect_retry_period)
+    problem = election.check()
+    if args.leader_elect and problem:
+        print(f"pycontroller-manager: --leader-elect: {problem}", file=sys.stderr)
+        return 1
+    try:
+        conn = kubeconfig.load(args.kubeconfig)
+    except kubeconfig.KubeconfigError as e:
+        print(f"pycontroller-manager: {e}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.DEBUG if args.verbosity >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    options = Options(node_monitor_grace_period=args.node_monitor_grace_period,
+                      node_monitor_period=args.node_monitor_period,
+                      node_startup_grace_period=args.node_startup_grace_period,
+                      concurrent_gc_syncs=args.concurrent_gc_syncs)
+    resync = args.min_resync_period * random.uniform(1.0, 2.0)
+    client = ApiClient(conn, "pycontroller-manager/v0.1.0")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("pycontroller-manager: identity %s, controllers %s", election.identity,
+             ",".join(c.name for c in selected) or "(none)")
+    try:
+        if not args.leader_elect:
+            manager.run(client, selected, options, stop, resync)
+            return 0
+        elector = LeaderElector(client, election)
+        elector.run(lambda leading: manager.run(client, selected, options, leading, resync),
+                    lambda: log.info("stopped leading"), stop)
+        if not stop.is_set():
+            log.error("leaderelection lost")
+            return 1
+        return 0
+    finally:
+        client.close()
+        log.info("pycontroller-manager: exiting")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

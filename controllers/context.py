@@ -1,0 +1,37 @@
+"""What every controller's start function receives."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from kubeapi.informer import Informer, InformerFactory
+from kubeapi.restclient import ApiClient
+
+
+@dataclass
+class Options:
+    """The flags controllers read (kube-controller-manager's names, in seconds)."""
+    node_monitor_grace_period: float = 40.0
+    node_monitor_period: float = 5.0
+    node_startup_grace_period: float = 60.0
+    concurrent_gc_syncs: int = 20
+    gc_discovery_period: float = 30.0
+    extra: dict = field(default_factory=dict)  # flags of controllers added later
+
+
+@dataclass
+class ControllerContext:
+    client: ApiClient
+    informers: InformerFactory
+    stop: threading.Event        # set when the manager stops or loses leadership
+    options: Options
+
+    def wait_for_sync(self, *informers: Informer) -> bool:
+        """Starts the factory's informers and waits until these have listed; False when the
+        manager stops first."""
+        self.informers.start()
+        for informer in informers:
+            while not informer.wait_for_sync(0.2):
+                if self.stop.is_set():
+                    return False
+        return not self.stop.is_set()

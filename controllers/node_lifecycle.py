@@ -1,0 +1,140 @@
+"""The node lifecycle controller, as kube's: a node whose kubelet stopped renewing its Lease
+(kube-node-lease/<node>) and posting status for --node-monitor-grace-period gets its Ready (and
+pressure) conditions set to Unknown, "Kubelet stopped posting node status."; a node's Ready
+status decides its condition taints: Unknown gives node.kubernetes.io/unreachable, False
+node.kubernetes.io/not-ready (NoSchedule and NoExecute), True neither. The taint eviction
+controller then deletes the pods that do not tolerate the NoExecute taint long enough.
+
+Heartbeats are measured on our own clock: the last time we saw the Lease's renewTime or the
+Ready condition's lastHeartbeatTime change (never comparing the kubelet's clock with ours), so
+a node first seen counts as heard of now. A node that never posted a Ready condition gets
+--node-startup-grace-period instead of the monitor grace period.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from kubeapi import timefmt
+from kubeapi.informer import resource_path
+from kubeapi.status import ApiError
+
+from . import taints
+from .context import ControllerContext
+
+log = logging.getLogger("node-lifecycle-controller")
+
+LEASE_NAMESPACE = "kube-node-lease"
+CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+
+
+@dataclass
+class _Health:
+    probe: float              # monotonic time we last heard of the node
+    heartbeat: str            # Ready's lastHeartbeatTime as last seen
+    renew: str                # the Lease's renewTime as last seen
+
+
+class NodeLifecycleController:
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.ctx = ctx
+        self.nodes = ctx.informers.informer(resource_path("", "v1", "nodes"))
+        self.leases = ctx.informers.informer(
+            resource_path("coordination.k8s.io", "v1", "leases", LEASE_NAMESPACE))
+        self._health: dict[str, _Health] = {}
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="node-lifecycle", daemon=True).start()
+
+    def _run(self) -> None:
+        if not self.ctx.wait_for_sync(self.nodes, self.leases):
+            return
+        log.info("Starting node lifecycle monitor")
+        while True:
+            self.monitor()
+            if self.ctx.stop.wait(self.ctx.options.node_monitor_period):
+                return
+
+    def monitor(self) -> None:
+        seen = set()
+        for node in self.nodes.store.list():
+            name = node["metadata"]["name"]
+            seen.add(name)
+            try:
+                self._check(node)
+            except ApiError as e:
+                # Retried at the next period, with a fresh copy from the cache.
+                log.warning("node %s: %s", name, e.message)
+        for name in list(self._health):
+            if name not in seen:
+                del self._health[name]
+
+    def _check(self, node: dict) -> None:
+        name = node["metadata"]["name"]
+        conditions = (node.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        heartbeat = (ready or {}).get("lastHeartbeatTime") or ""
+        lease = self.leases.store.get(f"{LEASE_NAMESPACE}/{name}")
+        renew = ((lease or {}).get("spec") or {}).get("renewTime") or ""
+        now = time.monotonic()
+        health = self._health.get(name)
+        if health is None or health.heartbeat != heartbeat or health.renew != renew:
+            health = self._health[name] = _Health(now, heartbeat, renew)
+        opts = self.ctx.options
+        grace = opts.node_monitor_grace_period if ready else opts.node_startup_grace_period
+        ready_status = (ready or {}).get("status")
+        if now - health.probe > grace and ready_status != "Unknown":
+            log.info("Node %s hasn't been updated for %.0fs (grace %.0fs); marking its "
+                     "conditions Unknown", name, now - health.probe, grace)
+            self._mark_unknown(node, conditions)
+            ready_status = "Unknown"
+        self._taint(node, ready_status)
+
+    def _mark_unknown(self, node: dict, conditions: list[dict]) -> None:
+        name = node["metadata"]["name"]
+        stamp = timefmt.rfc3339()
+        updated = copy.deepcopy(conditions)
+        by_type = {c.get("type"): c for c in updated}
+        for kind in CONDITIONS:
+            cond = by_type.get(kind)
+            if cond is None:
+                updated.append({"type": kind, "status": "Unknown", "reason":
+                                "NodeStatusNeverUpdated", "message":
+                                "Kubelet never posted node status.",
+                                "lastHeartbeatTime": node["metadata"].get("creationTimestamp"),
+                                "lastTransitionTime": stamp})
+            elif cond.get("status") != "Unknown":
+                cond.update(status="Unknown", reason="NodeStatusUnknown",
+                            message="Kubelet stopped posting node status.",
+                            lastTransitionTime=stamp)
+        self.ctx.client.patch(f"/api/v1/nodes/{name}/status",
+                              {"metadata": {"resourceVersion":
+                                            node["metadata"]["resourceVersion"]},
+                               "status": {"conditions": updated}})
+
+    def _taint(self, node: dict, ready_status: str | None) -> None:
+        name = node["metadata"]["name"]
+        current = (node.get("spec") or {}).get("taints") or []
+        new = taints.reconcile(current, ready_status)
+        if new is None:
+            return
+        before = {t.get("key") for t in current if t.get("key") in taints.MANAGED}
+        after = {t.get("key") for t in new if t.get("key") in taints.MANAGED}
+        # The status patch above changed the resourceVersion: the taints go by a JSON patch
+        # that tests the list it replaces instead.
+        ops = [{"op": "test", "path": "/spec/taints", "value": current}] if current else []
+        ops.append({"op": "add", "path": "/spec/taints", "value": new})
+        if not (node.get("spec")):
+            ops = [{"op": "add", "path": "/spec", "value": {"taints": new}}]
+        self.ctx.client.patch(f"/api/v1/nodes/{name}", ops, "json")
+        for key in sorted(after - before):
+            log.info("Node %s: added taint %s", name, key)
+        for key in sorted(before - after):
+            log.info("Node %s: removed taint %s", name, key)
+
+
+def start(ctx: ControllerContext) -> None:
+    NodeLifecycleController(ctx).start()

@@ -1,0 +1,45 @@
+"""Every controller the manager knows: its --controllers name, older names it also answers to,
+and its start function. Add a controller here in one line."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import garbage_collector, node_lifecycle, taint_eviction
+from .context import ControllerContext
+
+
+@dataclass(frozen=True)
+class Controller:
+    name: str
+    start: Callable[[ControllerContext], None]
+    aliases: tuple[str, ...] = ()
+    enabled_by_default: bool = True
+
+
+CONTROLLERS: tuple[Controller, ...] = (
+    Controller("garbage-collector-controller", garbage_collector.start, ("garbagecollector",)),
+    Controller("node-lifecycle-controller", node_lifecycle.start, ("nodelifecycle",)),
+    Controller("taint-eviction-controller", taint_eviction.start),
+)
+
+
+def select(specs: list[str]) -> list[Controller]:
+    """kube-controller-manager's --controllers: '*' is every controller on by default, 'name'
+    turns one on, '-name' off; ValueError naming an unknown controller."""
+    known = {c.name: c for c in CONTROLLERS}
+    for c in CONTROLLERS:
+        known.update({alias: c for alias in c.aliases})
+    on: set[str] = set()
+    off: set[str] = set()
+    star = False
+    for spec in specs:
+        if spec == "*":
+            star = True
+            continue
+        name = spec[1:] if spec.startswith("-") else spec
+        if name not in known:
+            raise ValueError(f'"{name}" is not in the list of known controllers')
+        (off if spec.startswith("-") else on).add(known[name].name)
+    return [c for c in CONTROLLERS
+            if c.name not in off and (c.name in on or (star and c.enabled_by_default))]
