@@ -27,6 +27,7 @@ from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .metrics import rest as metrics_rest
 from .podlog import LogProxy
+from .registry import disruption, scale
 from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.store import Store
@@ -244,6 +245,12 @@ class Api:
         if sub and verb not in rtype.subresources[sub]:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
                            "the requested resource")
+        if sub == "scale":
+            return self._scale(store, namespace, name, verb, req)
+        if sub == "eviction":
+            return json_response(201, disruption.evict(
+                self.stores, namespace, name, parse_body(req),
+                dry_run=req.query.get("dryRun") == "All"))
         return self._dispatch(verb, store, rtype, namespace, name, sub, req)
 
     @staticmethod
@@ -394,6 +401,32 @@ class Api:
         return self._object(req, rtype, store.guaranteed_update(
             ns, name, mutate, subresource=sub, dry_run=dry_run, manager=manager))
 
+    def _scale(self, store: Store, ns: str, name: str, verb: str, req: Request) -> Response:
+        """deployments|replicasets|statefulsets/scale as autoscaling/v1 Scale."""
+        if verb == "get":
+            return json_response(200, scale.to_scale(store.get(ns, name)))
+        dry_run = req.query.get("dryRun") == "All"
+        if verb == "update":
+            body = parse_body(req)
+            mutate = lambda old: scale.from_scale(old, body)  # noqa: E731
+            manager = _manager(req, "UpdateOptions")
+        else:
+            ctype = req.headers.get("content-type", "").split(";")[0].strip()
+            fn = {"application/json-patch+json": json_patch,
+                  "application/merge-patch+json": merge_patch,
+                  "application/strategic-merge-patch+json": strategic_merge}.get(ctype)
+            if fn is None:
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an "
+                               f"unknown format - accepted media types include: application/"
+                               f"json-patch+json, application/merge-patch+json, application/"
+                               f"strategic-merge-patch+json (got {ctype!r})")
+            req.headers["content-type"] = "application/json"
+            patch = parse_body(req)
+            mutate = lambda old: scale.from_scale(  # noqa: E731
+                old, fn(scale.to_scale(old), patch))
+            manager = _manager(req, "PatchOptions")
+        obj = store.guaranteed_update(ns, name, mutate, dry_run=dry_run, manager=manager)
+        return json_response(200, scale.to_scale(obj))
     def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \
                 not body["target"].get("name"):

@@ -5,7 +5,7 @@ import platform
 
 from .metrics import rest as metrics_rest
 from . import reviews
-from .resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES
+from .resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES, SUBRESOURCE_KINDS
 
 # The Kubernetes API level this server speaks; kubectl warns when it is far from its own.
 KUBE_MAJOR, KUBE_MINOR = "1", "37"
@@ -63,7 +63,10 @@ def api_resource_list(group: str, version: str) -> dict | None:
             kind = {"binding": "Binding", "log": "Pod", "exec": "PodExecOptions",
                     "attach": "PodAttachOptions",
                     "portforward": "PodPortForwardOptions"}.get(sub, r.kind)
-            resources.append({"name": f"{r.plural}/{sub}", "singularName": "",
-                              "namespaced": r.namespaced, "kind": kind, "verbs": list(verbs)})
+            entry = {"name": f"{r.plural}/{sub}", "singularName": "",
+                     "namespaced": r.namespaced, "kind": kind, "verbs": list(verbs)}
+            if sub in SUBRESOURCE_KINDS:
+                entry["group"], entry["version"], entry["kind"] = SUBRESOURCE_KINDS[sub]
+            resources.append(entry)
     return {"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": f"{group}/{version}" if group else version, "resources": resources}

@@ -21,12 +21,33 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
     "V1Secret": ("io.k8s.api.core.v1.Secret", "", "v1", "Secret"),
     "V1Binding": ("io.k8s.api.core.v1.Binding", "", "v1", "Binding"),
     "V1Lease": ("io.k8s.api.coordination.v1.Lease", "coordination.k8s.io", "v1", "Lease"),
+    "V1Service": ("io.k8s.api.core.v1.Service", "", "v1", "Service"),
+    "V1Endpoints": ("io.k8s.api.core.v1.Endpoints", "", "v1", "Endpoints"),
+    "V1EndpointSlice": ("io.k8s.api.discovery.v1.EndpointSlice", "discovery.k8s.io", "v1",
+                        "EndpointSlice"),
     **{f"V1{kind}": (f"io.k8s.api.authorization.v1.{kind}", "authorization.k8s.io", "v1", kind)
        for kind in ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview",
                     "LocalSubjectAccessReview")},
     **{f"V1{kind}": (f"io.k8s.api.authentication.v1.{kind}", "authentication.k8s.io", "v1",
                      kind) for kind in ("SelfSubjectReview", "TokenReview")},
+    **{f"V1{kind}": (f"io.k8s.api.apps.v1.{kind}", "apps", "v1", kind)
+       for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet",
+                    "ControllerRevision")},
+    **{f"V1{kind}": (f"io.k8s.api.batch.v1.{kind}", "batch", "v1", kind)
+       for kind in ("Job", "CronJob")},
+    **{f"V1{kind}": (f"io.k8s.api.policy.v1.{kind}", "policy", "v1", kind)
+       for kind in ("PodDisruptionBudget", "Eviction")},
+    "V1Scale": ("io.k8s.api.autoscaling.v1.Scale", "autoscaling", "v1", "Scale"),
 }
+# The workload types' parts, by group: model names that start with one of these.
+_PREFIX_GROUPS = (
+    (("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "RollingUpdateDeployment",
+      "RollingUpdateDaemonSet", "RollingUpdateStatefulSet", "ControllerRevision"), "apps"),
+    (("Job", "CronJob", "PodFailurePolicy", "SuccessPolicy", "UncountedTerminatedPods"),
+     "batch"),
+    (("PodDisruptionBudget",), "policy"),
+    (("ScaleSpec", "ScaleStatus"), "autoscaling"),
+)
 # The types the review kinds are made of, by their group (the rest is core or meta).
 _GROUP_OF = {
     **dict.fromkeys(("SelfSubjectAccessReviewSpec", "SubjectAccessReviewSpec",
@@ -36,14 +57,19 @@ _GROUP_OF = {
                      "FieldSelectorRequirement", "LabelSelectorAttributes"), "authorization"),
     **dict.fromkeys(("TokenReviewSpec", "TokenReviewStatus", "UserInfo",
                      "SelfSubjectReviewStatus"), "authentication"),
+    **dict.fromkeys(("Endpoint", "EndpointConditions", "EndpointHints", "ForZone", "ForNode"),
+                    "discovery"),
 }
 _META = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", "Status",
-         "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions"}
+         "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions", "LabelSelector",
+         "LabelSelectorRequirement", "Condition"}
 
 
 def _definition_name(model: str) -> str:
     if model in ROOTS:
         return ROOTS[model][0]
+    if model.startswith("DiscoveryV1"):  # the client's name for discovery's EndpointPort
+        return f"io.k8s.api.discovery.v1.{model[len('DiscoveryV1'):]}"
     m = re.match(r"^(?:CoreV1|V1)(.*)$", model)
     base = m.group(1) if m else model
     if base in _META:
@@ -52,6 +78,9 @@ def _definition_name(model: str) -> str:
         return f"io.k8s.api.coordination.v1.{base}"
     if base in _GROUP_OF:
         return f"io.k8s.api.{_GROUP_OF[base]}.v1.{base}"
+    for prefixes, group in _PREFIX_GROUPS:
+        if base.startswith(prefixes):
+            return f"io.k8s.api.{group}.v1.{base}"
     return f"io.k8s.api.core.v1.{base}"
 
 
@@ -63,6 +92,10 @@ def _convert(node: object, path: tuple[str, ...] | None) -> object:
         return node
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
+            # intstr.IntOrString, as kube's OpenAPI writes it
+            options = [{"type": "string", "format": "int-or-string",
+                        "x-kubernetes-int-or-string": True}]
         merged = {k: v for k, v in node.items() if k not in ("anyOf", "default", "title")}
         if len(options) == 1:
             merged.update(options[0])

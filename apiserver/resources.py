@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .registry.apps import (ControllerRevisionStrategy, DaemonSetStrategy, DeploymentStrategy,
+                            ReplicaSetStrategy, StatefulSetStrategy)
+from .registry.batch import CronJobStrategy, JobStrategy
 from .registry.configdata import ConfigMapStrategy, SecretStrategy
+from .registry.disruption import PodDisruptionBudgetStrategy
 from .registry.events import EventStrategy
 from .registry.leases import LeaseStrategy
 from .registry.namespaces import NamespaceStrategy
@@ -47,6 +51,8 @@ class ResourceType:
         return self.key_prefix(namespace if self.namespaced else "") + name
 
 
+_STATUS_VERBS = ("get", "patch", "update")
+
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "namespaces", "namespace", "Namespace", NamespaceStrategy(),
                  ("ns",), (), {"status": ("get", "patch", "update")}),
@@ -54,21 +60,45 @@ RESOURCES: tuple[ResourceType, ...] = (
                  {"status": ("get", "patch", "update"), "binding": ("create",),
                   "log": ("get",), "ephemeralcontainers": ("get", "patch", "update"),
                   "exec": ("create", "get"), "attach": ("create", "get"),
-                  "portforward": ("create", "get")}),
+                  "portforward": ("create", "get"), "eviction": ("create",)}),
     ResourceType("", "v1", "nodes", "node", "Node", NodeStrategy(), ("no",), (),
                  {"status": ("get", "patch", "update")}),
     ResourceType("", "v1", "events", "event", "Event", EventStrategy(), ("ev",), ()),
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", ConfigMapStrategy(), ("cm",)),
     ResourceType("", "v1", "secrets", "secret", "Secret", SecretStrategy()),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
+    ResourceType("apps", "v1", "deployments", "deployment", "Deployment", DeploymentStrategy(),
+                 ("deploy",), ("all",), {"status": _STATUS_VERBS, "scale": _STATUS_VERBS}),
+    ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", ReplicaSetStrategy(),
+                 ("rs",), ("all",), {"status": _STATUS_VERBS, "scale": _STATUS_VERBS}),
+    ResourceType("apps", "v1", "daemonsets", "daemonset", "DaemonSet", DaemonSetStrategy(),
+                 ("ds",), ("all",), {"status": _STATUS_VERBS}),
+    ResourceType("apps", "v1", "statefulsets", "statefulset", "StatefulSet",
+                 StatefulSetStrategy(), ("sts",), ("all",),
+                 {"status": _STATUS_VERBS, "scale": _STATUS_VERBS}),
+    ResourceType("apps", "v1", "controllerrevisions", "controllerrevision",
+                 "ControllerRevision", ControllerRevisionStrategy()),
+    ResourceType("batch", "v1", "jobs", "job", "Job", JobStrategy(), (), ("all",),
+                 {"status": _STATUS_VERBS}),
+    ResourceType("batch", "v1", "cronjobs", "cronjob", "CronJob", CronJobStrategy(), ("cj",),
+                 ("all",), {"status": _STATUS_VERBS}),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget",
+                 "PodDisruptionBudget", PodDisruptionBudgetStrategy(), ("pdb",), (),
+                 {"status": _STATUS_VERBS}),
 )
+# Subresources served as another group's kind: name -> (group, version, kind), as discovery
+# announces them (kubectl drain looks for pods/eviction's policy/v1 Eviction).
+SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
+    "scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction")}
 
 # metrics.k8s.io is served by apiserver/metrics, the review groups by apiserver/reviews.py:
 # neither from storage.
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"),
                                                ("metrics.k8s.io", "v1beta1"),
                                                ("authentication.k8s.io", "v1"),
-                                               ("authorization.k8s.io", "v1"))
+                                               ("authorization.k8s.io", "v1"),
+                                               ("apps", "v1"), ("batch", "v1"),
+                                               ("policy", "v1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

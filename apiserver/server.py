@@ -15,6 +15,7 @@ from .kubeconfig import write_admin_kubeconfig
 from .metrics.rest import MetricsApi
 from .pki import ensure_pki
 from .podlog import LogProxy
+from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.store import Store, decode
 from .scheduler import Scheduler
@@ -23,6 +24,8 @@ from .watch import WatchHub
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAMESPACE_SWEEP_SECONDS = 5.0
+# How often PodDisruptionBudgets' status follows their pods (evictions compute it afresh).
+DISRUPTION_SYNC_SECONDS = 2.0
 
 
 class ApiServer:
@@ -82,10 +85,18 @@ class ApiServer:
             except ApiError:
                 continue
 
+    def _sync_disruption_budgets(self) -> None:
+        """Keeps PodDisruptionBudgets' status current, as kube's disruption controller."""
+        while not self._stop.wait(DISRUPTION_SYNC_SECONDS):
+            try:
+                disruption.refresh_all(self.stores)
+            except ApiError:
+                continue
     def start(self) -> None:
         self.scheduler.start()
         for target, name in ((self.httpd.serve_forever, "https"),
-                             (self._sweep_namespaces, "namespaces")):
+                             (self._sweep_namespaces, "namespaces"),
+                             (self._sync_disruption_budgets, "disruption")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)

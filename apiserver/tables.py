@@ -46,10 +46,14 @@ def age(timestamp: str | None) -> str:
     return human_duration((datetime.now(timezone.utc) - t).total_seconds())
 
 
-def _col(name: str, kind: str = "string", priority: int = 0, fmt: str = "",
-         description: str = "") -> dict:
+def column(name: str, kind: str = "string", priority: int = 0, fmt: str = "",
+           description: str = "") -> dict:
+    """One TableColumnDefinition."""
     return {"name": name, "type": kind, "format": fmt, "description": description,
             "priority": priority}
+
+
+_col = column
 
 
 _NAME = _col("Name", fmt="name", description="Name must be unique within a namespace.")
@@ -217,7 +221,9 @@ def _row_object(obj: dict, include: str) -> dict | None:
 def to_table(resource: str, objects: list[dict], *, resource_version: str = "",
              continue_token: str = "", include_object: str = "PartialObjectMetadata",
              headers: bool = True) -> dict:
-    columns, row = TABLES.get(resource, ([_NAME, _AGE], _simple(_created)))
+    from .tables_apps import WORKLOAD_TABLES  # it builds on this module's helpers
+    columns, row = TABLES.get(resource) or WORKLOAD_TABLES.get(resource) or \
+        ([_NAME, _AGE], _simple(_created))
     rows = []
     for obj in objects:
         entry: dict = {"cells": row(obj)}

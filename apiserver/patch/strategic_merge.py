@@ -35,6 +35,13 @@ for _kind in ("containers", "initContainers", "ephemeralContainers"):
     for _field, _key in _CONTAINER_LISTS.items():
         MERGE_KEYS[("spec", _kind, _field)] = _key
 del _kind, _field, _key
+# Pod templates (Deployment, ReplicaSet, DaemonSet, StatefulSet, Job; a CronJob's job
+# template) merge their pod spec as a pod does.
+for _pod_path in [p for p in MERGE_KEYS if p[0] == "spec"]:
+    for _template in (("spec", "template"), ("spec", "jobTemplate", "spec", "template")):
+        MERGE_KEYS[_template + _pod_path] = MERGE_KEYS[_pod_path]
+del _pod_path, _template
+MERGE_KEYS[("spec", "ports")] = "port"  # a Service's
 
 _ORDER = "$setElementOrder/"
 _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"

@@ -20,6 +20,8 @@ from kubeapi.status import ApiError
 from ..patch.field_manager import Request as FieldRequest, record_update
 from ..selectors import parse_field_selector, parse_label_selector
 from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
+from .owner_references import validate as owner_references
+from .propagation import finalizers_after_delete
 
 if TYPE_CHECKING:
     from ..resources import ResourceType
@@ -75,7 +77,11 @@ class Store:
                                self.rtype.group)
 
     def _invalid(self, name: str, causes: list[dict]) -> ApiError:
-        return status.invalid(self.rtype.kind, name, causes, self.rtype.group)
+        error = status.invalid(self.rtype.kind, name, causes, self.rtype.group)
+        if self.rtype.group:  # kube names the kind with its group: Deployment.apps "web"
+            error.message = error.message.replace(
+                self.rtype.kind, f"{self.rtype.kind}.{self.rtype.group}", 1)
+        return error
 
     def _stamp(self, obj: dict) -> None:
         obj["apiVersion"] = self.rtype.api_version
@@ -230,6 +236,7 @@ class Store:
 
     def _meta_errors(self, obj: dict) -> list[dict]:
         errs = validation.object_meta(obj, self.rtype.namespaced, lambda *_: [])
+        errs += owner_references(obj["metadata"].get("ownerReferences"))
         name = obj["metadata"].get("name")
         if name:
             errs += self.strategy.name_errors(name, "metadata.name")
@@ -383,8 +390,16 @@ class Store:
                     f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
                     f"{rec.rev}", self.rtype.group)
             grace = self._grace(obj, options.get("gracePeriodSeconds"))
-            if grace > 0 or meta.get("finalizers"):
-                if meta.get("deletionTimestamp") and \
+            finalizers = finalizers_after_delete(
+                meta.get("finalizers"), options,
+                getattr(self.strategy, "default_propagation", "Background"))
+            changed = finalizers != (meta.get("finalizers") or [])
+            if finalizers:
+                meta["finalizers"] = finalizers
+            else:
+                meta.pop("finalizers", None)
+            if grace > 0 or finalizers:
+                if meta.get("deletionTimestamp") and not changed and \
                         grace >= meta.get("deletionGracePeriodSeconds", 0):
                     return obj  # already terminating at least this fast
                 meta["deletionTimestamp"] = timefmt.rfc3339(time.time() + grace)
