@@ -1,0 +1,353 @@
+"""ServiceAccounts: the resource, its `token` subresource (TokenRequest), the checks that keep a
+bound token valid only while its pod and service account live, and the ServiceAccount
+admission of pods (kube's plugin/pkg/admission/serviceaccount): every pod runs as a service
+account that exists, and gets the `kube-api-access-<random>` projected volume (token, ca.crt,
+namespace) mounted in each container unless automounting is turned off."""
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from typing import Callable
+
+from kubeapi import status, timefmt
+from kubeapi.status import ApiError
+
+from ..serviceaccount_tokens import Claims, Ref, TokenIssuer
+from .pods import PodStrategy
+from .strategy import Strategy
+
+TOKEN_GROUP, TOKEN_VERSION = "authentication.k8s.io", "v1"
+DEFAULT_NAME = "default"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+VOLUME_PREFIX = "kube-api-access-"
+# The kube-api-access token's lifetime: kube-apiserver extends exactly this value (see
+# serviceaccount_tokens.WARN_ONLY_SECONDS).
+KUBE_API_ACCESS_SECONDS = 3607
+DEFAULT_TOKEN_SECONDS = 3600
+MIN_TOKEN_SECONDS = 600
+MAX_TOKEN_SECONDS = 1 << 32
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # utilrand.String's alphabet
+# The admission looks the default service account up this many times, 100-200 ms apart,
+# since the controller that makes it may not have yet (as kube's admission plugin).
+DEFAULT_LOOKUPS = 10
+
+
+class ServiceAccountStrategy(Strategy):
+    kind = "ServiceAccount"
+
+    def validate(self, obj: dict) -> list[dict]:
+        errors = []
+        auto = obj.get("automountServiceAccountToken")
+        if auto is not None and not isinstance(auto, bool):
+            errors.append(status.invalid_value("automountServiceAccountToken", auto,
+                                               "must be a boolean"))
+        for field in ("secrets", "imagePullSecrets"):
+            refs = obj.get(field)
+            if refs is not None and not isinstance(refs, list):
+                errors.append(status.invalid_value(field, refs, "must be a list"))
+        return errors
+
+
+# -- TokenRequest --------------------------------------------------------------------------------
+
+def _token_request_invalid(name: str, causes: list[dict]) -> ApiError:
+    return status.invalid("TokenRequest", name, causes, TOKEN_GROUP)
+
+
+def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
+                 body: object) -> dict:
+    """POST serviceaccounts/<name>/token: the TokenRequest with status.token, as kube's
+    TokenREST.Create."""
+    if not isinstance(body, dict):
+        raise status.bad_request("the body of a TokenRequest must be an object")
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if kind and kind != "TokenRequest":
+        raise status.bad_request(f"the kind in the data ({kind}) does not match the expected "
+                                 "kind (TokenRequest)")
+    if api_version and api_version != f"{TOKEN_GROUP}/{TOKEN_VERSION}":
+        raise status.bad_request(f"the API version in the data ({api_version}) does not match "
+                                 f"the expected API version ({TOKEN_GROUP}/{TOKEN_VERSION})")
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    if meta.get("name") and meta["name"] != name:
+        raise status.bad_request(f"serviceaccount name in request body ({meta['name']}) does "
+                                 f"not match the name in the URL ({name})")
+    if meta.get("namespace") and meta["namespace"] != namespace:
+        raise status.bad_request("the namespace of the provided object does not match the "
+                                 "namespace sent on the request")
+    spec = copy.deepcopy(body.get("spec")) if isinstance(body.get("spec"), dict) else {}
+    spec.setdefault("expirationSeconds", DEFAULT_TOKEN_SECONDS)
+    if not spec.get("audiences"):
+        spec["audiences"] = list(issuer.api_audiences)
+    causes = _token_spec_errors(spec)
+    if causes:
+        raise _token_request_invalid(name, causes)
+    account = stores["serviceaccounts"].get(namespace, name)  # 404 as kube
+    pod = node = secret = None
+    ref = spec.get("boundObjectRef")
+    if ref:
+        pod, node, secret = _bound_refs(stores, namespace, name, ref)
+    token, issued = issuer.issue(namespace, Ref(name, account["metadata"]["uid"]),
+                                 spec["audiences"], int(spec["expirationSeconds"]), pod, node,
+                                 secret)
+    out_meta = {"name": name, "namespace": namespace,
+                "creationTimestamp": meta.get("creationTimestamp")}
+    return {"kind": "TokenRequest", "apiVersion": f"{TOKEN_GROUP}/{TOKEN_VERSION}",
+            "metadata": out_meta, "spec": spec,
+            "status": {"token": token, "expirationTimestamp": timefmt.rfc3339(
+                issued + int(spec["expirationSeconds"]))}}
+
+
+def _token_spec_errors(spec: dict) -> list[dict]:
+    errors = []
+    audiences = spec.get("audiences")
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        errors.append(status.invalid_value("spec.audiences", audiences,
+                                           "must be a list of strings"))
+    seconds = spec.get("expirationSeconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        errors.append(status.invalid_value("spec.expirationSeconds", seconds,
+                                           "must be an integer"))
+    elif seconds < MIN_TOKEN_SECONDS:
+        errors.append(status.invalid_value("spec.expirationSeconds", seconds,
+                                           "may not specify a duration less than 10 minutes"))
+    elif seconds > MAX_TOKEN_SECONDS:
+        errors.append(status.invalid_value("spec.expirationSeconds", seconds,
+                                           "may not specify a duration larger than 2^32 "
+                                           "seconds"))
+    ref = spec.get("boundObjectRef")
+    if ref is not None and not isinstance(ref, dict):
+        errors.append(status.invalid_value("spec.boundObjectRef", ref, "must be an object"))
+    return errors
+
+
+def _bound_refs(stores: dict, namespace: str, account: str, ref: dict
+                ) -> tuple[Ref | None, Ref | None, Ref | None]:
+    kind, api_version = ref.get("kind", ""), ref.get("apiVersion", "")
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    name = str(ref.get("name") or "")
+    pod = node = secret = None
+    if group == "" and kind == "Pod":
+        obj = stores["pods"].get(namespace, name)
+        if (obj.get("spec") or {}).get("serviceAccountName") != account:
+            raise status.bad_request(f'cannot bind token for serviceaccount "{account}" to pod '
+                                     "running with different serviceaccount name.")
+        pod = Ref(name, obj["metadata"]["uid"])
+        uid = pod.uid
+        node_name = (obj.get("spec") or {}).get("nodeName")
+        if node_name:
+            try:
+                node = Ref(node_name, stores["nodes"].get("", node_name)["metadata"]["uid"])
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+    elif group == "" and kind == "Node":
+        obj = stores["nodes"].get("", name)
+        node = Ref(name, obj["metadata"]["uid"])
+        uid = node.uid
+    elif group == "" and kind == "Secret":
+        obj = stores["secrets"].get(namespace, name)
+        secret = Ref(name, obj["metadata"]["uid"])
+        uid = secret.uid
+    else:
+        version = api_version.rpartition("/")[2] if api_version else ""
+        raise status.bad_request(f"cannot bind token to object of type {group}/{version}, "
+                                 f"Kind={kind}")
+    if ref.get("uid") and ref["uid"] != uid:
+        raise status.conflict(kind, name, f"the UID in the bound object reference "
+                              f"({ref['uid']}) does not match the UID in record. The object "
+                              "might have been deleted and then recreated", group)
+    return pod, node, secret
+
+
+def bound_checker(stores: dict, clock: Callable[[], float] = time.time
+                  ) -> Callable[[Claims], str | None]:
+    """Whether the objects a token names still exist with the same uid, as kube's
+    serviceaccount validator (the token's own signature and times are checked already)."""
+    def lookup(resource: str, namespace: str, ref: Ref, what: str) -> tuple[dict | None, str]:
+        try:
+            obj = stores[resource].get(namespace, ref.name)
+        except ApiError as e:
+            if e.code == 404:
+                return None, f"{what} {ref.name} has been deleted"
+            raise
+        if ref.uid and obj["metadata"].get("uid") != ref.uid:
+            return None, f"{what} {ref.name} uid ({obj['metadata'].get('uid')}) does not " \
+                         f"match the claim ({ref.uid})"
+        return obj, ""
+
+    def check(claims: Claims) -> str | None:
+        account, why = lookup("serviceaccounts", claims.namespace, claims.service_account,
+                              f"service account {claims.namespace}/")
+        if account is None:
+            return why.replace("/ ", "/")
+        if account["metadata"].get("deletionTimestamp"):
+            return f"service account {claims.namespace}/{claims.service_account.name} has " \
+                   "been deleted"
+        if claims.pod is not None:
+            pod, why = lookup("pods", claims.namespace, claims.pod, "pod")
+            if pod is None:
+                return why
+            deleted = pod["metadata"].get("deletionTimestamp")
+            if deleted and timefmt.parse(deleted) < clock() - 60:
+                return f"pod {claims.pod.name} has been deleted"
+        if claims.secret is not None:
+            secret, why = lookup("secrets", claims.namespace, claims.secret, "secret")
+            if secret is None:
+                return why
+        if claims.node is not None and claims.pod is None:
+            node, why = lookup("nodes", "", claims.node, "node")
+            if node is None:
+                return why
+        return None
+    return check
+
+
+# -- admission -----------------------------------------------------------------------------------
+
+def _not_found_forbidden(pod_name: str, namespace: str, account: str) -> ApiError:
+    return ApiError(403, "Forbidden", f'pods "{pod_name}" is forbidden: error looking up '
+                    f'service account {namespace}/{account}: serviceaccount "{account}" not '
+                    "found", kind="pods", name=pod_name)
+
+
+def admit_pod(pod: dict, namespace: str, accounts, sleep: Callable[[float], None] = time.sleep
+              ) -> None:
+    """The ServiceAccount admission on pod create: serviceAccountName (default `default`),
+    the account must exist, its imagePullSecrets, and the kube-api-access volume."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec")
+    if not isinstance(spec, dict) or MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
+        return  # the kubelet deletes a mirror pod whose spec differs from its file
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_NAME
+    if not isinstance(name, str):
+        return  # validation names the field
+    account = _lookup(accounts, namespace, name, sleep)
+    if account is None:
+        raise _not_found_forbidden(meta.get("name") or meta.get("generateName", ""), namespace,
+                                   name)
+    spec["serviceAccountName"] = spec["serviceAccount"] = name
+    if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
+        spec["imagePullSecrets"] = copy.deepcopy(account["imagePullSecrets"])
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
+        return
+    _mount_token(spec)
+
+
+class AdmittingPodStrategy(PodStrategy):
+    """The pod strategy of a server that runs the ServiceAccount admission on create. The
+    namespace is checked first, as kube's NamespaceLifecycle admission comes before it."""
+
+    def __init__(self, accounts, namespace_check: Callable[[str, bool], None] | None = None):
+        self._accounts = accounts
+        self._namespace_check = namespace_check
+
+    def prepare_create(self, obj: dict) -> None:
+        namespace = (obj.get("metadata") or {}).get("namespace", "")
+        if self._namespace_check is not None:
+            self._namespace_check(namespace, True)
+        super().prepare_create(obj)
+        admit_pod(obj, namespace, self._accounts)
+
+
+def _lookup(accounts, namespace: str, name: str, sleep: Callable[[float], None]
+            ) -> dict | None:
+    attempts = DEFAULT_LOOKUPS if name == DEFAULT_NAME else 1
+    pause = 0.1 + secrets.randbelow(100) / 1000
+    for attempt in range(attempts):
+        if attempt:
+            sleep(pause)
+        try:
+            return accounts.get(namespace, name)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+    return None
+
+
+def _mount_token(spec: dict) -> None:
+    containers = [c for field in ("initContainers", "containers")
+                  for c in spec.get(field) or [] if isinstance(c, dict)]
+    volumes = spec.get("volumes") if isinstance(spec.get("volumes"), list) else []
+    existing = {v.get("name") for v in volumes if isinstance(v, dict)}
+    # a container that mounts something of its own at the path keeps it (kube skips it)
+    wanting = [c for c in containers
+               if not any(isinstance(m, dict) and m.get("mountPath") == MOUNT_PATH
+                          for m in c.get("volumeMounts") or [])]
+    if not wanting:
+        return
+    volume = next((v.get("name") for v in volumes if isinstance(v, dict) and
+                   str(v.get("name", "")).startswith(VOLUME_PREFIX) and
+                   is_kube_api_access(v)), None)
+    if volume is None:
+        volume = VOLUME_PREFIX + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+        while volume in existing:
+            volume = VOLUME_PREFIX + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+        volumes.append(kube_api_access_volume(volume))
+        spec["volumes"] = volumes
+    for c in wanting:
+        mounts = c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []
+        mounts.append({"name": volume, "readOnly": True, "mountPath": MOUNT_PATH})
+        c["volumeMounts"] = mounts
+
+
+def kube_api_access_volume(name: str) -> dict:
+    return {"name": name, "projected": {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": KUBE_API_ACCESS_SECONDS,
+                                 "path": "token"}},
+        {"configMap": {"name": ROOT_CA_CONFIGMAP, "items": [{"key": "ca.crt",
+                                                             "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
+        "defaultMode": 420}}
+
+
+def is_kube_api_access(volume: dict) -> bool:
+    sources = (volume.get("projected") or {}).get("sources") or []
+    return any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources)
+
+
+# -- what every namespace holds ------------------------------------------------------------------
+
+def ensure_namespace_defaults(stores: dict, namespace: str, ca_pem: str) -> None:
+    """The `default` ServiceAccount and the kube-root-ca.crt ConfigMap (kube's serviceaccounts
+    controller and root-ca-cert-publisher): created when missing, the CA put back when it
+    differs. A namespace being deleted gets nothing new."""
+    try:
+        ns = stores["namespaces"].get("", namespace)
+    except ApiError as e:
+        if e.code == 404:
+            return
+        raise
+    if (ns.get("status") or {}).get("phase") == "Terminating":
+        return
+    for resource, obj in (
+            ("serviceaccounts", {"metadata": {"name": DEFAULT_NAME}}),
+            ("configmaps", {"metadata": {"name": ROOT_CA_CONFIGMAP, "annotations": {
+                "kubernetes.io/description": "Contains a CA bundle that can be used to verify "
+                "the kube-apiserver when using internal endpoints such as the internal service "
+                "IP or kubernetes.default.svc. No other usage is guaranteed across "
+                "distributions of Kubernetes clusters."}}, "data": {"ca.crt": ca_pem}})):
+        try:
+            current = stores[resource].get(namespace, obj["metadata"]["name"])
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            current = None
+        try:
+            if current is None:
+                stores[resource].create(namespace, obj)
+            elif resource == "configmaps" and (current.get("data") or {}).get("ca.crt") != \
+                    ca_pem:
+                stores[resource].guaranteed_update(
+                    namespace, ROOT_CA_CONFIGMAP,
+                    lambda old: {**old, "data": {**(old.get("data") or {}), "ca.crt": ca_pem}})
+        except ApiError as e:
+            if e.code not in (403, 404, 409):  # terminating, gone, or made meanwhile
+                raise
+
