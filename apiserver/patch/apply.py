@@ -31,45 +31,56 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
         raise status.bad_request("metadata.managedFields must be nil")
     t = req.schema
     config = _drop_nulls(config)
-    applied = owned(mf.from_object(config, t), req)
-    entries = live_entries(live)
     base = without_entries(live) if live is not None else {}
-    if live is not None and not entries:
-        # Written before anyone tracked it: what it holds now belongs to a manager of its own.
-        before = dataclasses.replace(req, manager=BEFORE_FIRST_APPLY)
-        entries = update_entries([], *changes(empty_object(t), base, before), before, now)
-    merged = merge(base, config, t)
+    entries = _entries_before(live, base, req, now)
     mine = next((e for e in entries if e.same_manager(req.manager, APPLY, req.subresource,
                                                       req.api_version)), None)
-    last = mine.fields if mine is not None else set()
     if mine is None:
         mine = Entry(req.manager, APPLY, req.api_version, set(), subresource=req.subresource)
         entries.append(mine)
-    mine.fields, mine.api_version = applied, req.api_version
+    last = mine.fields
+    mine.fields, mine.api_version = owned(mf.from_object(config, t), req), req.api_version
+    merged = merge(base, config, t)
     if last:
         owners = set().union(*(e.fields for e in entries))
         merged = prune(merged, last, owners | mf.from_object(config, t), t)
     if live is not None:
-        changed, removed = changes(base, merged, req)
-        conflicts = [(e, p) for e in entries if e is not mine
-                     for p in sorted(e.fields & changed)]
-        if conflicts and not force and req.manager == last_applied.KUBECTL:
-            # kubectl moving from client-side to server-side apply keeps what it set before.
-            allowed = last_applied.allowed_conflicts(base, t, req.api_version)
-            conflicts = [(e, p) for e, p in conflicts if p not in allowed]
-        if conflicts and not force:
-            raise conflict_error(conflicts)
-        for entry in entries:
-            if entry is not mine:
-                entry.fields -= changed | removed
-        if merged != base or not mine.time:
-            mine.time = now
-    else:
+        _take_ownership(entries, mine, base, merged, req, force)
+    if live is None or merged != base:
+        # As kube-apiserver, an apply that changes nothing leaves the time as it was.
         mine.time = now
     if req.manager == last_applied.KUBECTL:
         last_applied.sync_annotation(merged, config)
     set_entries(merged, entries)
     return merged
+
+
+def _entries_before(live: dict | None, base: dict, req: Request, now: str) -> list[Entry]:
+    """The live object's entries; for one written before anyone tracked it, what it holds
+    belongs to a manager of its own."""
+    entries = live_entries(live)
+    if live is not None and not entries:
+        before = dataclasses.replace(req, manager=BEFORE_FIRST_APPLY)
+        entries = update_entries([], *changes(empty_object(req.schema), base, before), before,
+                                 now)
+    return entries
+
+
+def _take_ownership(entries: list[Entry], mine: Entry, base: dict, merged: dict,
+                    req: Request, force: bool) -> None:
+    """The other managers lose what the apply changed or removed; a changed field one of
+    them owned is a conflict unless forced."""
+    changed, removed = changes(base, merged, req)
+    conflicts = [(e, p) for e in entries if e is not mine for p in sorted(e.fields & changed)]
+    if conflicts and not force and req.manager == last_applied.KUBECTL:
+        # kubectl moving from client-side to server-side apply keeps what it set before.
+        allowed = last_applied.allowed_conflicts(base, req.schema, req.api_version)
+        conflicts = [(e, p) for e, p in conflicts if p not in allowed]
+    if conflicts and not force:
+        raise conflict_error(conflicts)
+    for entry in entries:
+        if entry is not mine:
+            entry.fields -= changed | removed
 
 
 def _drop_nulls(value: object) -> object:
