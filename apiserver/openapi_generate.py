@@ -21,6 +21,7 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
     "V1Secret": ("io.k8s.api.core.v1.Secret", "", "v1", "Secret"),
     "V1Binding": ("io.k8s.api.core.v1.Binding", "", "v1", "Binding"),
     "V1Lease": ("io.k8s.api.coordination.v1.Lease", "coordination.k8s.io", "v1", "Lease"),
+    "V1ServiceAccount": ("io.k8s.api.core.v1.ServiceAccount", "", "v1", "ServiceAccount"),
     "V1Service": ("io.k8s.api.core.v1.Service", "", "v1", "Service"),
     "V1Endpoints": ("io.k8s.api.core.v1.Endpoints", "", "v1", "Endpoints"),
     "V1EndpointSlice": ("io.k8s.api.discovery.v1.EndpointSlice", "discovery.k8s.io", "v1",
@@ -30,6 +31,8 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
                     "LocalSubjectAccessReview")},
     **{f"V1{kind}": (f"io.k8s.api.authentication.v1.{kind}", "authentication.k8s.io", "v1",
                      kind) for kind in ("SelfSubjectReview", "TokenReview")},
+    "AuthenticationV1TokenRequest": ("io.k8s.api.authentication.v1.TokenRequest",
+                                     "authentication.k8s.io", "v1", "TokenRequest"),
     **{f"V1{kind}": (f"io.k8s.api.apps.v1.{kind}", "apps", "v1", kind)
        for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet",
                     "ControllerRevision")},
@@ -56,7 +59,8 @@ _GROUP_OF = {
                      "ResourceRule", "NonResourceRule", "FieldSelectorAttributes",
                      "FieldSelectorRequirement", "LabelSelectorAttributes"), "authorization"),
     **dict.fromkeys(("TokenReviewSpec", "TokenReviewStatus", "UserInfo",
-                     "SelfSubjectReviewStatus"), "authentication"),
+                     "SelfSubjectReviewStatus", "TokenRequestSpec", "TokenRequestStatus",
+                     "BoundObjectReference"), "authentication"),
     **dict.fromkeys(("Endpoint", "EndpointConditions", "EndpointHints", "ForZone", "ForNode"),
                     "discovery"),
 }
