@@ -175,6 +175,56 @@ def _created(o: dict) -> str:
     return age(_meta(o).get("creationTimestamp"))
 
 
+def _more(items: list[str], count: int, empty: str) -> str:
+    """kube's listWithMoreString: the first 3, then "+ N more..."."""
+    text = ",".join(items[:3])
+    if count > 3:
+        return f"{text} + {count - 3} more..."
+    return text or empty
+
+
+def _service_row(svc: dict) -> list:
+    spec, status = svc.get("spec") or {}, svc.get("status") or {}
+    kind = spec.get("type", "")
+    external = ",".join(spec.get("externalIPs") or [])
+    if kind == "ExternalName":
+        external = spec.get("externalName", "")
+    elif kind == "LoadBalancer":
+        ingress = [i.get("ip") or i.get("hostname") or ""
+                   for i in (status.get("loadBalancer") or {}).get("ingress") or []]
+        external = ",".join([*(spec.get("externalIPs") or []), *ingress]) if ingress \
+            else "<pending>"
+    ports = ",".join(f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}"
+                     if p.get("nodePort") else f"{p.get('port')}/{p.get('protocol', 'TCP')}"
+                     for p in spec.get("ports") or [])
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [_meta(svc).get("name"), kind, ",".join(spec.get("clusterIPs") or []) or NONE,
+            external or NONE, ports or NONE, _created(svc), selector or NONE]
+
+
+def _endpoints_row(ep: dict) -> list:
+    listed: list[str] = []
+    count = 0
+    for subset in ep.get("subsets") or []:
+        ips = [a.get("ip", "") for a in subset.get("addresses") or []]
+        ports = subset.get("ports") or []
+        for port in ports or [None]:
+            for ip in ips:
+                host = f"[{ip}]" if ":" in ip else ip
+                listed.append(f"{host}:{port.get('port')}" if port else ip)
+                count += 1
+    cell = _more(listed, count, "") if ep.get("subsets") else NONE
+    return [_meta(ep).get("name"), cell, _created(ep)]
+
+
+def _endpointslice_row(es: dict) -> list:
+    ports = [str(p["port"]) if p.get("port") else (p.get("name") or "*")
+             for p in es.get("ports") or []]
+    addresses = [a for e in es.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [_meta(es).get("name"), es.get("addressType", ""), _more(ports, len(ports), "<unset>"),
+            _more(addresses, len(addresses), "<unset>"), _created(es)]
+
+
 TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
     "pods": ([_NAME, _col("Ready", description="The aggregate readiness state of this pod for "
                           "accepting traffic."),
@@ -204,6 +254,21 @@ TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
     "secrets": ([_NAME, _col("Type"), _col("Data", "integer"), _AGE],
                 _simple(lambda o: o.get("type", ""), lambda o: len(o.get("data") or {}),
                         _created)),
+    "serviceaccounts": ([_NAME, _col("Secrets"), _AGE],
+                        _simple(lambda o: len(o.get("secrets") or []), _created)),
+    "services": ([_NAME, _col("Type", description="The type of the service."),
+                  _col("Cluster-IP", description="The cluster IP of the service."),
+                  _col("External-IP", description="The external IP of the service."),
+                  _col("Port(s)", description="The ports of the service."), _AGE,
+                  _col("Selector", priority=1, description="Route service traffic to pods "
+                       "with label keys and values matching this selector.")], _service_row),
+    "endpoints": ([_NAME, _col("Endpoints", description="Endpoints of the service."), _AGE],
+                  _endpoints_row),
+    "endpointslices": ([_NAME, _col("AddressType", description="The address type of the "
+                                    "endpoint slice."),
+                        _col("Ports", description="The ports of the endpoint slice."),
+                        _col("Endpoints", description="The endpoints of the endpoint slice."),
+                        _AGE], _endpointslice_row),
     "leases": ([_NAME, _col("Holder", description="The holder of the lease"), _AGE],
                _simple(lambda o: (o.get("spec") or {}).get("holderIdentity") or "", _created)),
 }

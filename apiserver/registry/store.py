@@ -225,14 +225,28 @@ class Store:
             raise self._invalid(name, causes)
         if self.rtype.namespaced and self.namespace_check:
             self.namespace_check(namespace, True)
+        undo = self.reserve(obj, None)
         if dry_run:
+            undo()
             return obj
         try:
             rec = self.storage.create(self.rtype.key(namespace, name), encode(obj))
         except KeyExists:
+            undo()
             raise status.already_exists(self.rtype.plural, name, self.rtype.group)
+        except BaseException:
+            undo()
+            raise
         meta["resourceVersion"] = str(rec.rev)
         return obj
+
+    def reserve(self, new: dict, old: dict | None) -> Callable[[], None]:
+        """Takes what the object about to be written needs besides storage (a Service's IPs and
+        ports), after validation; returns how to give it back if the write does not happen."""
+        return lambda: None
+
+    def released(self, old: dict, new: dict | None) -> None:
+        """After a write replaced `old` by `new` (None: removed): gives back what only old held."""
 
     def _meta_errors(self, obj: dict) -> list[dict]:
         errs = validation.object_meta(obj, self.rtype.namespaced, lambda *_: [])
@@ -290,27 +304,29 @@ class Store:
                 [] if subresource == "binding" else strategy.validate_update(new, old))
             if causes:
                 raise self._invalid(name, causes)
-            if dry_run:
-                return new
-            if self._same(new, old):
-                return old
-            if self._finalized(new):
-                try:
-                    self.storage.delete(key, rec.rev)
-                except RevisionConflict:
-                    continue
-                except KeyNotFound:
-                    raise self._not_found(name)
-                return new
+            if dry_run or self._same(new, old):
+                return new if dry_run else old
+            finalized = self._finalized(new)
+            undo = (lambda: None) if finalized else self.reserve(new, old)
             try:
-                out = self.storage.update(key, encode(new), rec.rev)
+                if finalized:
+                    self.storage.delete(key, rec.rev)
+                else:
+                    out = self.storage.update(key, encode(new), rec.rev)
             except RevisionConflict:
-                if expected_rv:
+                undo()
+                if expected_rv and not finalized:
                     raise self._conflict(name)
                 continue
             except KeyNotFound:
+                undo()
                 raise self._not_found(name)
-            new["metadata"]["resourceVersion"] = str(out.rev)
+            except BaseException:
+                undo()
+                raise
+            self.released(old, None if finalized else new)
+            if not finalized:
+                new["metadata"]["resourceVersion"] = str(out.rev)
             return new
         raise self._conflict(name)
 
@@ -420,6 +436,7 @@ class Store:
                 continue
             except KeyNotFound:
                 raise self._not_found(name)
+            self.released(obj, None)
             meta["resourceVersion"] = str(out.rev)
             return obj
         raise self._conflict(name)
