@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import yaml
 
 
-from kubeapi import protobuf, status, timefmt
+from kubeapi import protobuf, protobuf_workloads, status, timefmt
 from kubeapi.status import ApiError
 
 from . import discovery, openapi, resources, review_protobuf, reviews, tables
@@ -89,7 +89,8 @@ def parse_body(req: Request) -> object:
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "application/vnd.kubernetes.protobuf":
         try:
-            obj = protobuf.decode(req.body) or review_protobuf.decode(req.body)
+            obj = protobuf.decode(req.body) or review_protobuf.decode(req.body) or \
+                protobuf_workloads.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
             raise status.bad_request(f"the protobuf request body is not valid: {e}")
         if obj is not None:
