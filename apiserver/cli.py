@@ -7,6 +7,7 @@ import sys
 import threading
 
 from .auth import TokenFileError
+from .kubernetes_service import ServiceFlags
 from .server import ApiServer
 
 
@@ -21,9 +22,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="database, PKI and admin.kubeconfig (default: %(default)s)")
     parser.add_argument("--token-auth-file", default=None,
                         help='bearer tokens, one "token,user,uid,\\"group1,group2\\"" per line')
+    parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
+                        help="CIDR of Services' ClusterIPs (default: %(default)s)")
+    parser.add_argument("--service-node-port-range", default="30000-32767",
+                        help="ports of NodePort Services (default: %(default)s)")
+    parser.add_argument("--advertise-address", default="",
+                        help="the address the kubernetes Service's endpoints name (default: "
+                        "--bind-address, or the host's outgoing address)")
     args = parser.parse_args(argv)
     try:
-        server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file)
+        server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,
+                           services=ServiceFlags(args.service_cluster_ip_range,
+                                                 args.service_node_port_range,
+                                                 args.advertise_address))
     except (OSError, TokenFileError, ValueError) as e:
         print(f"pyapiserver: {e}", file=sys.stderr)
         return 1

@@ -7,12 +7,15 @@ from .registry.apps import (ControllerRevisionStrategy, DaemonSetStrategy, Deplo
                             ReplicaSetStrategy, StatefulSetStrategy)
 from .registry.batch import CronJobStrategy, JobStrategy
 from .registry.configdata import ConfigMapStrategy, SecretStrategy
+from .registry.endpoints import EndpointsStrategy
+from .registry.endpointslices import EndpointSliceStrategy
 from .registry.disruption import PodDisruptionBudgetStrategy
 from .registry.events import EventStrategy
 from .registry.leases import LeaseStrategy
 from .registry.namespaces import NamespaceStrategy
 from .registry.nodes import NodeStrategy
 from .registry.pods import PodStrategy
+from .registry.services import ServiceStrategy
 from .registry.strategy import Strategy
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -66,7 +69,12 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "events", "event", "Event", EventStrategy(), ("ev",), ()),
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", ConfigMapStrategy(), ("cm",)),
     ResourceType("", "v1", "secrets", "secret", "Secret", SecretStrategy()),
+    ResourceType("", "v1", "services", "service", "Service", ServiceStrategy(), ("svc",),
+                 ("all",), {"status": ("get", "patch", "update")}),
+    ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", EndpointsStrategy(), ("ep",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice",
+                 EndpointSliceStrategy()),
     ResourceType("apps", "v1", "deployments", "deployment", "Deployment", DeploymentStrategy(),
                  ("deploy",), ("all",), {"status": _STATUS_VERBS, "scale": _STATUS_VERBS}),
     ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", ReplicaSetStrategy(),
@@ -98,7 +106,7 @@ GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io
                                                ("authentication.k8s.io", "v1"),
                                                ("authorization.k8s.io", "v1"),
                                                ("apps", "v1"), ("batch", "v1"),
-                                               ("policy", "v1"))
+                                               ("policy", "v1"), ("discovery.k8s.io", "v1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

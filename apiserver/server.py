@@ -11,12 +11,16 @@ from . import resources
 from .api import Api
 from .auth import Authenticator, User, load_token_file
 from .http_server import ApiHTTPServer, tls_context
+from .ipalloc import IPAllocator
+from .kubernetes_service import ServiceFlags, advertise_address, reconcile as reconcile_kubernetes
 from .kubeconfig import write_admin_kubeconfig
 from .metrics.rest import MetricsApi
 from .pki import ensure_pki
 from .podlog import LogProxy
+from .portalloc import PortAllocator
 from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
+from .registry.services import ServiceStore
 from .registry.store import Store, decode
 from .scheduler import Scheduler
 from .storage.sqlite import SQLiteStorage
@@ -30,7 +34,11 @@ DISRUPTION_SYNC_SECONDS = 2.0
 
 class ApiServer:
     def __init__(self, data_dir: str, bind_address: str, port: int,
-                 token_file: str | None = None):
+                 token_file: str | None = None, services: ServiceFlags | None = None):
+        svc_flags = services or ServiceFlags()
+        cluster_ips = IPAllocator.parse(svc_flags.cluster_ip_range)
+        node_ports = PortAllocator.parse(svc_flags.node_port_range)
+        advertised = advertise_address(svc_flags.advertise_address, bind_address)
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         tokens: dict[str, User] = load_token_file(token_file) if token_file else {}
         self.pki = ensure_pki(os.path.join(data_dir, "pki"), bind_address)
@@ -39,6 +47,10 @@ class ApiServer:
         self.stores: dict[str, Store] = {}
         for rtype in resources.RESOURCES:
             self.stores[rtype.plural] = Store(self.storage, rtype, self._check_namespace)
+        services_store = ServiceStore(self.storage, resources.find("", "v1", "services"),
+                                      self._check_namespace, ips=cluster_ips, ports=node_ports)
+        services_store.rebuild()
+        self.stores["services"] = services_store
         self._ensure_namespaces()
         log_proxy = LogProxy(self.stores["pods"], self.stores["nodes"],
                              self.pki.kubelet_client_cert, self.pki.kubelet_client_key)
@@ -49,6 +61,7 @@ class ApiServer:
                                             self.pki.kubelet_client_cert,
                                             self.pki.kubelet_client_key)
         self.port = self.httpd.server_address[1]
+        reconcile_kubernetes(self.stores, cluster_ips.first(), advertised, self.port)
         host = "127.0.0.1" if bind_address in ("0.0.0.0", "", "::") else bind_address
         host = f"[{host}]" if ":" in host else host
         self.url = f"https://{host}:{self.port}"
