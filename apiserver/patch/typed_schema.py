@@ -5,32 +5,60 @@ x-kubernetes-group-version-kind of the root type; a type with no schema is "dedu
 are maps, lists are atomic.
 
 openapi_schemas.json carries the list types of strategic merge patch; where server-side apply
-keys a list differently (kube-apiserver's +listType/+listMapKey tags), _SMD_LISTS says so."""
+keys a list differently (the +listType/+listMapKey tags of kube's Go types), _SMD_LISTS says
+so, and _ATOMIC_STRUCTS/_ATOMIC_MAPS name what they tag +structType/+mapType=atomic."""
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
 from dataclasses import dataclass
 
-_CORE = "io.k8s.api.core.v1."
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _ATOMIC: tuple[str, tuple[str, ...]] = ("atomic", ())
-# (definition, property) -> (list type, key fields), as kube's Go types declare them.
+# kube's +listType/+listMapKey tags where they differ from the patch strategy that
+# openapi_schemas.json carries: (type name, property) -> (list type, key fields).
 _SMD_LISTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    (_META + "ObjectMeta", "finalizers"): ("set", ()),
-    (_CORE + "Container", "ports"): ("map", ("containerPort", "protocol")),
-    (_CORE + "EphemeralContainer", "ports"): ("map", ("containerPort", "protocol")),
-    (_CORE + "Container", "resizePolicy"): _ATOMIC,
-    (_CORE + "EphemeralContainer", "resizePolicy"): _ATOMIC,
-    (_CORE + "PodSpec", "topologySpreadConstraints"): ("map", ("topologyKey",
-                                                               "whenUnsatisfiable")),
-    (_CORE + "PodSpec", "readinessGates"): _ATOMIC,
-    (_CORE + "NodeSpec", "podCIDRs"): ("set", ()),
+    ("ObjectMeta", "finalizers"): ("set", ()),
+    ("Container", "ports"): ("map", ("containerPort", "protocol")),
+    ("EphemeralContainer", "ports"): ("map", ("containerPort", "protocol")),
+    ("Container", "resizePolicy"): _ATOMIC,
+    ("EphemeralContainer", "resizePolicy"): _ATOMIC,
+    ("ContainerStatus", "volumeMounts"): ("map", ("mountPath",)),
+    ("ContainerStatus", "allocatedResourcesStatus"): ("map", ("name",)),
+    ("ResourceStatus", "resources"): ("map", ("resourceID",)),
+    ("ContainerRestartRuleOnExitCodes", "values"): ("set", ()),
+    ("VolumeMount", "bindMountOptions"): ("set", ()),
+    ("ResourceRequirements", "claims"): ("map", ("name",)),
+    ("PodSpec", "topologySpreadConstraints"): ("map", ("topologyKey", "whenUnsatisfiable")),
+    ("PodSpec", "readinessGates"): _ATOMIC,
+    ("PodSpec", "evictionResponders"): ("map", ("name",)),
+    ("PodStatus", "hostIPs"): _ATOMIC,
+    ("PodStatus", "resourceClaimStatuses"): ("map", ("name",)),
+    ("PodStatus", "nodeAllocatableResourceClaimStatuses"): ("map", ("resourceClaimName",)),
+    ("PodStatus", "volumeHealth"): ("map", ("name",)),
+    ("PodVolumeHealth", "healthConditions"): ("map", ("status", "reason")),
+    ("VolumeHealthStatus", "healthConditions"): ("map", ("status", "reason")),
+    ("PersistentVolumeClaimStatus", "conditions"): ("map", ("type",)),
+    ("NodeSpec", "podCIDRs"): ("set", ()),
+    ("NodePodPreemptionPolicy", "disableResizePreemption"): ("set", ()),
+    ("NodeAllocatableResourceClaimStatus", "containers"): ("set", ()),
+    ("NodeAllocatableResourceClaimStatus", "mapping"): ("map", ("name",)),
+    ("NodeAllocatableResourceClaimStatus", "overhead"): ("map", ("name",)),
+    ("NamespaceStatus", "conditions"): ("map", ("type",)),
+    ("ServiceSpec", "ports"): ("map", ("port", "protocol")),
+    ("ServiceStatus", "conditions"): ("map", ("type",)),
+    ("ServiceAccount", "secrets"): ("map", ("name",)),
 }
+# Types kube tags +structType=atomic, and maps it tags +mapType=atomic: owned whole.
+_ATOMIC_STRUCTS = frozenset({
+    "ConfigMapKeySelector", "EndpointAddress", "EndpointPort", "EvictionResponder",
+    "FileKeySelector", "LabelSelector", "LocalObjectReference", "NodeSelector",
+    "NodeSelectorTerm", "ObjectFieldSelector", "ObjectReference", "OwnerReference",
+    "ResourceFieldSelector", "SecretKeySelector", "TypedLocalObjectReference"})
+_ATOMIC_MAPS = frozenset({("PodSpec", "nodeSelector"), ("ServiceSpec", "selector")})
 # Key fields that may be left out of an item because the API defaults them.
-_KEY_DEFAULTS: dict[tuple[str, str], object] = {(_CORE + "ContainerPort", "protocol"): "TCP"}
+_KEY_DEFAULTS = {("ContainerPort", "protocol"): "TCP", ("ServicePort", "protocol"): "TCP"}
 
 
 @dataclass(frozen=True)
@@ -66,16 +94,19 @@ UNTYPED = Type("untyped", {})
 def _schemas() -> dict[str, dict]:
     with open(os.path.join(os.path.dirname(__file__), "..", "openapi_schemas.json")) as f:
         schemas = json.load(f)
-    schemas = copy.deepcopy(schemas)
-    for (definition, prop), (list_type, keys) in _SMD_LISTS.items():
-        node = schemas.get(definition, {}).get("properties", {}).get(prop)
-        if node is not None:
-            node["x-kubernetes-list-type"] = list_type
-            node["x-kubernetes-list-map-keys"] = list(keys)
-    for (definition, prop), default in _KEY_DEFAULTS.items():
-        node = schemas.get(definition, {}).get("properties", {}).get(prop)
-        if node is not None:
-            node["default"] = default
+    for name, node in schemas.items():
+        short = name.rsplit(".", 1)[-1]
+        if short in _ATOMIC_STRUCTS:
+            node["x-kubernetes-map-type"] = "atomic"
+        for prop, sub in (node.get("properties") or {}).items():
+            if (short, prop) in _SMD_LISTS:
+                list_type, keys = _SMD_LISTS[short, prop]
+                sub["x-kubernetes-list-type"] = list_type
+                sub["x-kubernetes-list-map-keys"] = list(keys)
+            if (short, prop) in _ATOMIC_MAPS:
+                sub["x-kubernetes-map-type"] = "atomic"
+            if (short, prop) in _KEY_DEFAULTS:
+                sub["default"] = _KEY_DEFAULTS[short, prop]
     return schemas
 
 

@@ -68,6 +68,20 @@ def test_field_set_of_a_pod_follows_the_schema():
             "f:tolerations": {}}}
 
 
+def test_atomic_types_and_lists_as_kube_tags_them():
+    pod = {"metadata": {"ownerReferences": [{"uid": "u", "name": "o", "kind": "K"}]},
+           "spec": {"nodeSelector": {"disk": "ssd"}, "imagePullSecrets": [{"name": "s"}],
+                    "containers": [{"name": "c", "env": [{"name": "E", "valueFrom": {
+                        "configMapKeyRef": {"name": "cm", "key": "k"}}}]}]},
+           "status": {"hostIPs": [{"ip": "198.18.0.1"}]}}
+    assert mf.to_json(mf.from_object(pod, root_type("v1", "Pod"))) == {
+        "f:metadata": {"f:ownerReferences": {'k:{"uid":"u"}': {}}},
+        "f:spec": {"f:containers": {'k:{"name":"c"}': {".": {}, "f:env": {'k:{"name":"E"}': {
+            ".": {}, "f:name": {}, "f:valueFrom": {"f:configMapKeyRef": {}}}}, "f:name": {}}},
+            "f:imagePullSecrets": {'k:{"name":"s"}': {}}, "f:nodeSelector": {}},
+        "f:status": {"f:hostIPs": {}}}
+
+
 def test_a_kind_without_schema_is_deduced():
     widget = {"metadata": {"name": "w", "labels": {"a": "b"}},
               "spec": {"list": [1, 2], "deep": {"x": 1}}}
