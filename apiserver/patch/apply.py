@@ -31,7 +31,8 @@ def apply(live: dict | None, config: dict, req: Request, now: str, *,
         raise status.bad_request("metadata.managedFields must be nil")
     t = req.schema
     config = _drop_nulls(config)
-    base = without_entries(live) if live is not None else {}
+    # The result shares what the apply leaves alone with base: a copy, so live stays as it was.
+    base = copy.deepcopy(without_entries(live)) if live is not None else {}
     entries = _entries_before(live, base, req, now)
     mine = next((e for e in entries if e.same_manager(req.manager, APPLY, req.subresource,
                                                       req.api_version)), None)

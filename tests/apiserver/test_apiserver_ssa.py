@@ -178,6 +178,17 @@ def test_apply_checks_the_type_and_managed_fields():
         assert (e.value.code, e.value.message) == (400, message)
 
 
+def test_apply_leaves_the_live_object_alone():
+    live = apply(None, _cm({"a": "1"}, k="v"), CM, "t1")
+    live["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    before = json.loads(json.dumps(live))
+    out = apply(live, {"apiVersion": "v1", "kind": "ConfigMap"}, CM, "t2")
+    assert live == before and out is not live
+    assert out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] \
+        == '{"apiVersion":"v1","kind":"ConfigMap"}\n'
+
+
 def test_apply_merges_containers_by_name():
     who = Request("kubectl", "v1", "Pod", has_status=True)
     spec = {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]}
