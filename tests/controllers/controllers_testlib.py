@@ -37,3 +37,46 @@ class Recorder:
     def seen(self, kind: str, name: str) -> list:
         with self.lock:
             return [e[2] for e in self.events if e[0] == kind and e[1] == name]
+
+
+class ManagerProcess:
+    """A pycontroller-manager process whose log goes to a file the test reads."""
+
+    def __init__(self, server, *args: str, log_dir: str) -> None:
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        fd, self.log_path = tempfile.mkstemp(prefix="pycm-", suffix=".log", dir=log_dir)
+        self.proc = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "pycontroller-manager"),
+             "--kubeconfig", server.kubeconfig, *args],
+            stdout=fd, stderr=fd, stdin=subprocess.DEVNULL)
+        os.close(fd)
+
+    def log(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, text: str, timeout: float = 20.0) -> str:
+        return wait_for(lambda: text in self.log() and self.log(), timeout,
+                        what=f"{text!r} in the manager's log")
+
+    def stop(self, sig=None, timeout: float = 20.0) -> int:
+        import signal
+        import subprocess
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_manager(request, server, *args: str) -> ManagerProcess:
+    """A manager stopped (SIGTERM, then SIGKILL) at the end of the test, whatever happens."""
+    manager = ManagerProcess(server, *args, log_dir=str(request.getfixturevalue("tmp_path")))
+    request.addfinalizer(manager.stop)
+    return manager

@@ -1,0 +1,121 @@
+"""pycontroller-manager as a process: bad flags, --controllers, leader election between two
+managers (only the leader runs controllers; the other takes over after SIGTERM and after
+SIGKILL once the lease expires), and an exit when the lease is lost."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from controllers import durations, registry
+from controllers_testlib import start_manager, wait_for
+
+BIN = os.path.join(os.path.dirname(sys.executable), "pycontroller-manager")
+FAST = ("--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
+        "--leader-elect-retry-period=0.5s")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "the following arguments are required: --kubeconfig"),
+    (("--kubeconfig", "/nonexistent"), "--kubeconfig: cannot read /nonexistent"),
+    (("--kubeconfig", "k", "--controllers", "*,nosuch"),
+     '--controllers: "nosuch" is not in the list of known controllers'),
+    (("--kubeconfig", "k", "--node-monitor-grace-period", "40"),
+     'time: invalid duration "40"'),
+    (("--kubeconfig", "k", "--leader-elect=maybe"), 'invalid boolean "maybe"'),
+    (("--kubeconfig", "k", "--leader-elect-lease-duration=5s",
+      "--leader-elect-renew-deadline=10s"), "leaseDuration must be greater than renewDeadline"),
+    (("--kubeconfig", "k", "--leader-elect-resource-lock=endpoints"), 'only "leases"'),
+    (("--kubeconfig", "k", "--concurrent-gc-syncs=0"), "must be at least 1"),
+    (("--kubeconfig", "k", "--bogus"), "unrecognized arguments: --bogus"),
+])
+def test_bad_flags_one_line_exit_1(args, message):
+    proc = run(*args)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_controller_selection_and_durations():
+    names = [c.name for c in registry.select(["*"])]
+    assert names == ["garbage-collector-controller", "node-lifecycle-controller",
+                     "taint-eviction-controller"]
+    assert [c.name for c in registry.select(["*", "-garbagecollector"])] == names[1:]
+    assert [c.name for c in registry.select(["nodelifecycle"])] == [names[1]]
+    assert registry.select([]) == []
+    assert durations.parse("1m30s") == 90 and durations.parse("500ms") == 0.5
+    assert durations.parse("1h") == 3600 and durations.parse("0") == 0
+
+
+def _lease(client, name: str) -> dict | None:
+    try:
+        return client.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")
+    except Exception:
+        return None
+
+
+def _identity(manager) -> str:
+    line = manager.wait_log("identity ")
+    return line.split("identity ", 1)[1].split(",", 1)[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_leader_election_one_acts_other_takes_over(request, server, client, sig):
+    lease = "cm-" + uuid.uuid4().hex[:8]
+    args = ("--controllers=node-lifecycle-controller",
+            f"--leader-elect-resource-name={lease}", *FAST)
+    first = start_manager(request, server, *args)
+    first.wait_log("Started 1 controllers")
+    second = start_manager(request, server, *args)
+    second.wait_log("attempting to acquire leader lease")
+    assert _lease(client, lease)["spec"]["holderIdentity"] == _identity(first)
+    transitions = _lease(client, lease)["spec"]["leaseTransitions"]
+    # Through renewals of the first, the second keeps trying and never starts a controller.
+    for _ in range(3):
+        renewed = _lease(client, lease)["spec"]["renewTime"]
+        wait_for(lambda: _lease(client, lease)["spec"]["renewTime"] != renewed,
+                 what="a renewal")
+    renewed = _lease(client, lease)["spec"]["renewTime"]
+    wait_for(lambda: _lease(client, lease)["spec"]["renewTime"] != renewed, what="a renewal")
+    assert "Starting controller" not in second.log()
+
+    assert first.stop(sig) == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+    if sig == signal.SIGTERM:
+        assert "released lease" in first.log()
+    second.wait_log("Started 1 controllers", timeout=30)
+    spec = _lease(client, lease)["spec"]
+    assert spec["holderIdentity"] == _identity(second)
+    assert spec["leaseTransitions"] == transitions + 1
+    assert second.stop() == 0
+
+
+def test_lost_lease_exits_1(request, server, client):
+    lease = "cm-" + uuid.uuid4().hex[:8]
+    manager = start_manager(request, server, "--controllers=node-lifecycle-controller",
+                            f"--leader-elect-resource-name={lease}", *FAST)
+    manager.wait_log("Started 1 controllers")
+    path = f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}"
+    # Another holder with a long lease: renewals fail until the renew deadline.
+    client.patch(path, {"spec": {"holderIdentity": "usurper", "leaseDurationSeconds": 3600}})
+    wait_for(lambda: manager.proc.poll() is not None, timeout=20, what="manager exit")
+    assert manager.proc.returncode == 1
+    log = manager.log()
+    assert "leaderelection lost" in log and "Stopped controllers" in log
+    assert _lease(client, lease)["spec"]["holderIdentity"] == "usurper"
+
+
+def test_without_leader_election_sigterm_is_clean(request, server, client):
+    manager = start_manager(request, server, "--leader-elect=false")
+    manager.wait_log("Started 3 controllers")
+    assert _lease(client, "kube-controller-manager") is None or \
+        "acquire" not in manager.log()
+    assert manager.stop() == 0
+    assert "Stopped controllers" in manager.log()
