@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _ATOMIC: tuple[str, tuple[str, ...]] = ("atomic", ())
-# kube's +listType/+listMapKey tags where they differ from the patch strategy that
+# The +listType/+listMapKey tags of kube's Go types (k8s.io/api core, apps, batch, discovery,
+# policy; apimachinery meta) where they differ from the patch strategy that
 # openapi_schemas.json carries: (type name, property) -> (list type, key fields).
 _SMD_LISTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("ObjectMeta", "finalizers"): ("set", ()),
@@ -49,6 +50,16 @@ _SMD_LISTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("ServiceSpec", "ports"): ("map", ("port", "protocol")),
     ("ServiceStatus", "conditions"): ("map", ("type",)),
     ("ServiceAccount", "secrets"): ("map", ("name",)),
+    ("DeploymentStatus", "conditions"): ("map", ("type",)),
+    ("ReplicaSetStatus", "conditions"): ("map", ("type",)),
+    ("StatefulSetStatus", "conditions"): ("map", ("type",)),
+    ("DaemonSetStatus", "conditions"): ("map", ("type",)),
+    ("PodFailurePolicyOnExitCodesRequirement", "values"): ("set", ()),
+    ("JobSchedulingConfiguration", "resourceClaims"): ("map", ("name",)),
+    ("UncountedTerminatedPods", "succeeded"): ("set", ()),
+    ("UncountedTerminatedPods", "failed"): ("set", ()),
+    ("Endpoint", "addresses"): ("set", ()),
+    ("PodDisruptionBudgetStatus", "conditions"): ("map", ("type",)),
 }
 # Types kube tags +structType=atomic, and maps it tags +mapType=atomic: owned whole.
 _ATOMIC_STRUCTS = frozenset({
