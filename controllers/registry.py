@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import garbage_collector, node_lifecycle, taint_eviction
+from . import endpoints, endpointslice, garbage_collector, node_lifecycle, taint_eviction
 from .context import ControllerContext
 
 
@@ -21,6 +21,8 @@ CONTROLLERS: tuple[Controller, ...] = (
     Controller("garbage-collector-controller", garbage_collector.start, ("garbagecollector",)),
     Controller("node-lifecycle-controller", node_lifecycle.start, ("nodelifecycle",)),
     Controller("taint-eviction-controller", taint_eviction.start),
+    Controller("endpointslice-controller", endpointslice.start, ("endpointslice",)),
+    Controller("endpoints-controller", endpoints.start, ("endpoint",)),
 )
 
 
