@@ -19,6 +19,7 @@ APT_PACKAGES=(
     docker-registry skopeo apache2-utils openssl       # overlay tests: a real registry, pushes, htpasswd, token keys
     vagrant debootstrap qemu-utils                     # vagrant: `vagrant validate`, the VM image of its test stage
     golang-go make                                     # tests/conformance: builds the OCI runtime-tools suite
+    dnsutils                                           # tests/dns: dig, the reference DNS client
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
