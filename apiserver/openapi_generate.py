@@ -64,6 +64,12 @@ _GROUP_OF = {
     **dict.fromkeys(("Endpoint", "EndpointConditions", "EndpointHints", "ForZone", "ForNode"),
                     "discovery"),
 }
+INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+_INT_OR_STRING_SCHEMA = {
+    "format": "int-or-string", "x-kubernetes-int-or-string": True,
+    "description": "IntOrString is a type that can hold an int32 or a string.  When used in "
+    "JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This "
+    "allows you to have, for example, a JSON field that can accept a name or number."}
 _META = {"ObjectMeta", "ListMeta", "OwnerReference", "ManagedFieldsEntry", "Status",
          "StatusDetails", "StatusCause", "DeleteOptions", "Preconditions", "LabelSelector",
          "LabelSelectorRequirement", "Condition"}
@@ -96,11 +102,12 @@ def _convert(node: object, path: tuple[str, ...] | None) -> object:
         return node
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
-        if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
-            # intstr.IntOrString, as kube's OpenAPI writes it
-            options = [{"type": "string", "format": "int-or-string",
-                        "x-kubernetes-int-or-string": True}]
         merged = {k: v for k, v in node.items() if k not in ("anyOf", "default", "title")}
+        if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
+            # intstr.IntOrString: a reference, as kube's OpenAPI writes it (explain shows it)
+            out = _convert(merged, path)
+            out["allOf"] = [{"$ref": "#/components/schemas/" + INT_OR_STRING}]
+            return out
         if len(options) == 1:
             merged.update(options[0])
         return _convert(merged, path)
@@ -141,7 +148,7 @@ _PATHS = {"V1ObjectMeta": ("metadata",), "V1PodSpec": ("spec",), "V1PodStatus": 
 
 def generate() -> dict:
     import kubernetes.client.models as models
-    schemas: dict[str, dict] = {}
+    schemas: dict[str, dict] = {INT_OR_STRING: _INT_OR_STRING_SCHEMA}
     for model, (name, group, version, kind) in ROOTS.items():
         raw = getattr(models, model).model_json_schema(by_alias=True,
                                                        ref_template="#/$defs/{model}")
@@ -156,6 +163,7 @@ def generate() -> dict:
 
 if __name__ == "__main__":
     target = os.path.join(os.path.dirname(__file__), "openapi_schemas.json")
+    schemas = generate()  # before opening: a failure leaves the file as it was
     with open(target, "w") as f:
-        json.dump(generate(), f, indent=None, separators=(",", ":"), sort_keys=True)
+        json.dump(schemas, f, indent=None, separators=(",", ":"), sort_keys=True)
     print(f"wrote {target}")
