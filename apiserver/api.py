@@ -91,7 +91,7 @@ def parse_body(req: Request) -> object:
     if ctype == "application/vnd.kubernetes.protobuf":
         try:
             obj = protobuf.decode(req.body) or review_protobuf.decode(req.body) or \
-                protobuf_workloads.decode(req.body)
+                protobuf_workloads.decode(req.body) or \
                 service_protobuf.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
             raise status.bad_request(f"the protobuf request body is not valid: {e}")

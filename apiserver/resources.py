@@ -106,7 +106,7 @@ GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io
                                                ("authentication.k8s.io", "v1"),
                                                ("authorization.k8s.io", "v1"),
                                                ("apps", "v1"), ("batch", "v1"),
-                                               ("policy", "v1"))
+                                               ("policy", "v1"), ("discovery.k8s.io", "v1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:
