@@ -22,8 +22,9 @@ from kubeapi import timefmt
 from kubeapi.informer import resource_path
 from kubeapi.status import ApiError
 
-from . import taints
+from . import indexes, taints
 from .context import ControllerContext
+from .events import EventRecorder
 
 log = logging.getLogger("node-lifecycle-controller")
 
@@ -44,13 +45,17 @@ class NodeLifecycleController:
         self.nodes = ctx.informers.informer(resource_path("", "v1", "nodes"))
         self.leases = ctx.informers.informer(
             resource_path("coordination.k8s.io", "v1", "leases", LEASE_NAMESPACE))
+        self.pods = ctx.informers.informer(resource_path("", "v1", "pods"))
+        self.pods.add_indexer(indexes.POD_NODE, indexes.pod_node)
+        self.recorder = EventRecorder(ctx.client, "node-controller")
         self._health: dict[str, _Health] = {}
+        self._last_ready: dict[str, str | None] = {}   # Ready's status at the last check
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="node-lifecycle", daemon=True).start()
 
     def _run(self) -> None:
-        if not self.ctx.wait_for_sync(self.nodes, self.leases):
+        if not self.ctx.wait_for_sync(self.nodes, self.leases, self.pods):
             return
         log.info("Starting node lifecycle monitor")
         while True:
@@ -71,6 +76,7 @@ class NodeLifecycleController:
         for name in list(self._health):
             if name not in seen:
                 del self._health[name]
+                self._last_ready.pop(name, None)
 
     def _check(self, node: dict) -> None:
         name = node["metadata"]["name"]
@@ -90,7 +96,15 @@ class NodeLifecycleController:
             log.info("Node %s hasn't been updated for %.0fs (grace %.0fs); marking its "
                      "conditions Unknown", name, now - health.probe, grace)
             self._mark_unknown(node, conditions)
+            if ready_status == "True":
+                self.recorder.event({"kind": "Node", **node}, "Normal", "NodeNotReady",
+                                    f"Node {name} status is now: NodeNotReady")
+                self._mark_pods_not_ready(name)
             ready_status = "Unknown"
+        if ready_status == "True" and self._last_ready.get(name, "True") != "True":
+            self.recorder.event({"kind": "Node", **node}, "Normal", "NodeReady",
+                                f"Node {name} status is now: NodeReady")
+        self._last_ready[name] = ready_status
         self._taint(node, ready_status)
 
     def _mark_unknown(self, node: dict, conditions: list[dict]) -> None:
@@ -114,6 +128,30 @@ class NodeLifecycleController:
                               {"metadata": {"resourceVersion":
                                             node["metadata"]["resourceVersion"]},
                                "status": {"conditions": updated}})
+
+    def _mark_pods_not_ready(self, node_name: str) -> None:
+        """The Ready condition of the node's pods turns False, as kube's MarkPodsNotReady: their
+        endpoints stop receiving traffic while nobody knows whether they run."""
+        for pod in self.pods.store.by_index(indexes.POD_NODE, node_name):
+            conditions = copy.deepcopy((pod.get("status") or {}).get("conditions") or [])
+            ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+            if ready is None or ready.get("status") == "False":
+                continue
+            ready.update(status="False", lastTransitionTime=timefmt.rfc3339())
+            meta = pod["metadata"]
+            try:
+                self.ctx.client.patch(
+                    f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+                    {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                     "status": {"conditions": conditions}})
+            except ApiError as e:
+                if e.code != 404:
+                    log.warning("pod %s/%s: %s", meta["namespace"], meta["name"], e.message)
+                continue
+            log.info("Updated ready status of pod %s/%s to false", meta["namespace"],
+                     meta["name"])
+            self.recorder.event({"kind": "Pod", **pod}, "Warning", "NodeNotReady",
+                                "Node is not ready")
 
     def _taint(self, node: dict, ready_status: str | None) -> None:
         name = node["metadata"]["name"]

@@ -14,12 +14,12 @@ from kubeapi.informer import object_key, resource_path, split_key
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from . import taints
+from . import indexes, taints
 from .context import ControllerContext
+from .events import EventRecorder
 
 log = logging.getLogger("taint-eviction-controller")
 WORKERS = 2
-NODE_INDEX = "spec.nodeName"
 
 
 def _no_execute(node: dict | None) -> list[dict]:
@@ -32,8 +32,8 @@ class TaintEvictionController:
         self.ctx = ctx
         self.nodes = ctx.informers.informer(resource_path("", "v1", "nodes"))
         self.pods = ctx.informers.informer(resource_path("", "v1", "pods"))
-        self.pods.add_indexer(NODE_INDEX, lambda p: [(p.get("spec") or {}).get("nodeName")
-                                                     or ""])
+        self.pods.add_indexer(indexes.POD_NODE, indexes.pod_node)
+        self.recorder = EventRecorder(ctx.client, "taint-eviction-controller")
         self.queue = RateLimitingQueue(name="taint-eviction")
         self.pods.add_event_handler(on_add=self._pod_changed,
                                     on_update=lambda old, new: self._pod_changed(new))
@@ -53,7 +53,7 @@ class TaintEvictionController:
             self._queue_pods_of(new)
 
     def _queue_pods_of(self, node: dict) -> None:
-        for pod in self.pods.store.by_index(NODE_INDEX, node["metadata"]["name"]):
+        for pod in self.pods.store.by_index(indexes.POD_NODE, node["metadata"]["name"]):
             self.queue.add(object_key(pod))
 
     def start(self) -> None:
@@ -102,6 +102,8 @@ class TaintEvictionController:
         ns, name = split_key(key)
         log.info("Deleting pod %s: node %s has taints %s", key, node["metadata"]["name"],
                  ",".join(sorted(t["key"] for t in no_execute)))
+        self.recorder.event({"kind": "Pod", **pod}, "Normal", "TaintManagerEviction",
+                            f"Marking for deletion Pod {key}")
         try:
             self.ctx.client.delete(f"/api/v1/namespaces/{ns}/pods/{name}",
                                    {"preconditions": {"uid": pod["metadata"]["uid"]}})

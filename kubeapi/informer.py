@@ -90,8 +90,12 @@ class Store:
         self._indexes: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
 
     def add_indexer(self, name: str, func: IndexFunc) -> None:
-        """A custom index: func(obj) gives the values the object is found under."""
+        """A custom index: func(obj) gives the values the object is found under. Adding the
+        same function under the same name again is a no-op (controllers sharing an informer
+        share module-level index functions); another function under that name: ValueError."""
         with self._lock:
+            if self._indexers.get(name) is func:
+                return
             if name in self._indexers:
                 raise ValueError(f"indexer {name!r} already exists")
             self._indexers[name] = func

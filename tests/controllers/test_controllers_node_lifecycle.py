@@ -65,6 +65,12 @@ def deleted(client, ns: str, name: str) -> bool:
     return bool(p["metadata"].get("deletionTimestamp"))
 
 
+def events(client, ns: str, name: str) -> list[tuple[str, str, str, str]]:
+    items = client.get(f"/api/v1/namespaces/{ns}/events",
+                       {"fieldSelector": f"involvedObject.name={name}"})["items"]
+    return [(e["type"], e["reason"], e["message"], e["source"]["component"]) for e in items]
+
+
 def test_unrenewed_lease_unknown_taint_evict_and_recover(request, server, client, namespace,
                                                          node):
     pods = f"/api/v1/namespaces/{namespace}/pods"
@@ -74,6 +80,8 @@ def test_unrenewed_lease_unknown_taint_evict_and_recover(request, server, client
     client.create(pods, pod("forever", node, [
         {"key": taints.UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]))
     created = client.create(pods, pod("defaulted", node))
+    client.patch(f"{pods}/defaulted/status", {"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": timefmt.rfc3339()}]}})
     assert {(t.get("key"), t.get("tolerationSeconds")) for t in
             created["spec"]["tolerations"]} >= {(taints.UNREACHABLE, 300)}
     # Renewed by the test while the manager starts, then no more.
@@ -113,12 +121,22 @@ def test_unrenewed_lease_unknown_taint_evict_and_recover(request, server, client
     assert not deleted(client, namespace, "forever")
     assert not deleted(client, namespace, "defaulted")  # 300 s to go
     assert f"Deleting pod {namespace}/short" in manager.log()
+    pod_ready = client.get(f"{pods}/defaulted")["status"]["conditions"][0]
+    assert (pod_ready["type"], pod_ready["status"]) == ("Ready", "False")
+    wait_for(lambda: ("Warning", "NodeNotReady", "Node is not ready", "node-controller") in
+             events(client, namespace, "defaulted"), what="the pod's NodeNotReady event")
+    assert ("Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/short",
+            "taint-eviction-controller") in events(client, namespace, "short")
+    assert ("Normal", "NodeNotReady", f"Node {node} status is now: NodeNotReady",
+            "node-controller") in events(client, "default", node)
 
     # The kubelet is back: Ready True, a renewal; the taints go.
     client.patch(f"/api/v1/nodes/{node}/status", {"status": {"conditions": [ready()]}})
     client.patch(f"{LEASES}/{node}", {"spec": {"renewTime": timefmt.micro()}})
     wait_for(lambda: not taint_keys(client, node), what="taints removed")
-    assert f"Node {node}: removed taint {taints.UNREACHABLE}" in manager.log()
+    manager.wait_log(f"Node {node}: removed taint {taints.UNREACHABLE}")
+    assert ("Normal", "NodeReady", f"Node {node} status is now: NodeReady",
+            "node-controller") in events(client, "default", node)
     assert not deleted(client, namespace, "forever")
 
 
