@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import threading
 
@@ -21,6 +22,7 @@ from kubeapi.restclient import ApiClient
 
 from clusterdns.forward import Forwarder, Upstream, resolv_conf_nameservers
 from clusterdns.handler import Handler
+from clusterdns.registration import Registration
 from clusterdns.server import DNSServer, ListenAddress
 from clusterdns.source import InformerView
 from clusterdns.zone import DEFAULT_TTL, Zone
@@ -47,6 +49,10 @@ def parser() -> argparse.ArgumentParser:
                         "(default: the nameservers of /etc/resolv.conf)")
     p.add_argument("--ttl", type=int, default=DEFAULT_TTL,
                    help=f"TTL of the cluster's records in seconds (default {DEFAULT_TTL})")
+    p.add_argument("--advertise-address",
+                   help="this node's address in the kube-dns Service's EndpointSlice "
+                        "(default: register nothing)")
+    p.add_argument("--hostname-override", help="the node name (default: the hostname)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
     return p
 
@@ -96,9 +102,20 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--cluster-domain: {args.cluster_domain!r} is not a domain")
         listen = ListenAddress.parse(args.listen)
         forwarder = Forwarder(upstreams(args, listen))
+        if args.advertise_address:
+            try:
+                ipaddress.ip_address(args.advertise_address)
+            except ValueError:
+                raise ValueError(f"--advertise-address: {args.advertise_address!r} is not an "
+                                 "IP address") from None
         client = ApiClient(load_kubeconfig(args.kubeconfig), "pykube-dns")
         server_view = InformerView(client)
         server = DNSServer(Handler(Zone(server_view, domain, args.ttl), forwarder), listen)
+        registration = None
+        if args.advertise_address:
+            node = (args.hostname_override or socket.gethostname()).lower()
+            registration = Registration(client, node, args.advertise_address,
+                                        server.address.port)
     except (KubeconfigError, ValueError, OSError) as e:
         print(f"pykube-dns: {e}", file=sys.stderr)
         return 1
@@ -108,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     server_view.start()
     server_view.wait_for_sync(SYNC_WAIT)
     server.start()
+    if registration is not None:
+        registration.start()
     print(f"pykube-dns: serving {domain} on {server.address.host}:{server.address.port} "
           f"(udp, tcp), upstream {', '.join(map(str, forwarder.upstreams))}", flush=True)
     stop.wait()
+    if registration is not None:
+        registration.stop()
     server.close()
     server_view.stop()
     client.close()

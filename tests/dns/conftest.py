@@ -22,9 +22,12 @@ from kubeapi import kubeconfig  # noqa: E402
 from kubeapi.restclient import ApiClient  # noqa: E402
 
 
+SERVICE_RANGE = "198.19.240.0/20"   # ClusterIPs inside the tests' 198.18.0.0/15
+
+
 @pytest.fixture(scope="session")
 def server():
-    s = start_server()
+    s = start_server(["--service-cluster-ip-range", SERVICE_RANGE])
     yield s
     stop_server(s)
 

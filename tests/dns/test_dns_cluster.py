@@ -16,7 +16,7 @@ import dns.rdatatype
 import dns.reversename
 import pytest
 
-from dns_testlib import BIN, addresses, query, wait_for
+from dns_testlib import BIN, DnsProcess, addresses, query, wait_for
 
 ZONE = "cluster.local"
 
@@ -277,6 +277,36 @@ def test_dig(dns_server, namespace, web):
     assert dig("+short", "-x", web).split() == [svc_name("web", namespace) + "."]
 
 
+def test_node_registers_behind_kube_dns(client, server, upstream):
+    """--advertise-address: the node's EndpointSlice of kube-system/kube-dns while it runs."""
+    node = "dns-node-" + uuid.uuid4().hex[:6]
+    path = f"/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-{node}"
+    d = DnsProcess(server.kubeconfig, "--upstream", f"127.0.0.1:{upstream.port}",
+                   "--advertise-address", "127.0.0.1", "--hostname-override", node)
+    try:
+        slc = wait_for(lambda: _get(client, path), what="the node's EndpointSlice")
+        assert slc["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
+        assert slc["endpoints"] == [{"addresses": ["127.0.0.1"], "nodeName": node,
+                                     "conditions": {"ready": True, "serving": True,
+                                                    "terminating": False}}]
+        assert sorted((p["name"], p["protocol"], p["port"]) for p in slc["ports"]) == \
+            [("dns", "UDP", d.port), ("dns-tcp", "TCP", d.port)]
+    finally:
+        d.stop()
+    assert d.proc.returncode == 0
+    assert _get(client, path) is None
+
+
+def _get(client, path: str) -> dict | None:
+    from kubeapi.status import ApiError
+    try:
+        return client.get(path)
+    except ApiError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
 @pytest.mark.parametrize("args, message", [
     (["--listen", "nowhere"], "--listen: 'nowhere' is not address:port"),
     (["--listen", "127.0.0.1:99999"], "--listen: '127.0.0.1:99999' is not address:port"),
@@ -286,6 +316,7 @@ def test_dig(dns_server, namespace, web):
      "--upstream: 127.0.0.1:5399 is this server's own address"),
     (["--cluster-domain", "a..b"], "--cluster-domain: 'a..b'"),
     (["--ttl", "-1"], "--ttl: -1 is not between 0 and 3600"),
+    (["--advertise-address", "node1"], "--advertise-address: 'node1' is not an IP address"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_flags_fail_in_one_line(server, args, message):
