@@ -20,7 +20,7 @@ from kubeapi.status import ApiError
 
 from . import (discovery, openapi, resources, review_protobuf, reviews, service_protobuf,
                tables)
-from .auth import Authenticator, User, authorize
+from .auth import Authenticator, User, authorize, permitting_path
 from .patch.apply import apply
 from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
@@ -31,8 +31,10 @@ from .podlog import LogProxy
 from .registry import disruption, scale
 from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
+from .registry.serviceaccounts import create_token
 from .registry.store import Store
 from .resources import ResourceType
+from .serviceaccount_tokens import TokenIssuer, openid_configuration
 from .streamproxy import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
 from .storage import Compacted
 from .watch import WatchHub, stream
@@ -137,6 +139,7 @@ class Api:
         self.authenticator = authenticator
         self.log_proxy = log_proxy
         self.metrics: metrics_rest.MetricsApi | None = None   # set by the server
+        self.token_issuer: TokenIssuer | None = None  # set by the server
         self.stream_proxy = StreamProxy(stores["pods"], log_proxy)
         self.reviews = reviews.Reviews(authenticator)
         self.server_address = server_address
@@ -164,6 +167,8 @@ class Api:
             return json_response(200, discovery.version())
         if head == "openapi":
             return self._openapi(parts[1:])
+        if parts in ([".well-known", "openid-configuration"], ["openid", "v1", "jwks"]):
+            return self._issuer_discovery(req, parts[0] == "openid")
         if head == "api":
             if len(parts) == 1:
                 return json_response(200, discovery.api_versions(self.server_address))
@@ -180,6 +185,23 @@ class Api:
                 return json_response(*self.metrics.handle(parts[2:], req, wants_table(req)))
             return self._group_version(parts[1], parts[2], parts[3:], req)
         raise self._no_route()
+
+    def _issuer_discovery(self, req: Request, jwks: bool) -> Response:
+        """The OIDC discovery documents of the service account issuer, as kube-apiserver serves
+        them (to group system:serviceaccounts, and whom the policy lets in)."""
+        if self.token_issuer is None:
+            raise self._no_route()
+        if permitting_path(req.user, "get", req.path) is None:
+            raise ApiError(403, "Forbidden", f'forbidden: User "{req.user.name}" cannot get '
+                           f'path "{req.path}"')
+        if jwks:
+            body = json.dumps(self.token_issuer.jwks(), separators=(",", ":")).encode()
+            return Response(200, body, "application/jwk-set+json")
+        keys = self.token_issuer.jwks()["keys"]
+        doc = openid_configuration(self.token_issuer.issuer,
+                                   f"https://{self.server_address}/openid/v1/jwks",
+                                   [k["alg"] for k in keys])
+        return Response(200, json.dumps(doc, separators=(",", ":")).encode())
 
     @staticmethod
     def _no_route() -> ApiError:
@@ -241,6 +263,12 @@ class Api:
                             upgrade=proxied.take_over)
         if sub == "log":
             return self._log(namespace, name, req)
+        if sub == "token":
+            if req.method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method "
+                               "on the requested resource")
+            return json_response(201, create_token(self.stores, self.token_issuer, namespace,
+                                                   name, parse_body(req)))
         if sub == "binding":
             if req.method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "only POST is allowed on pods/binding")
@@ -430,6 +458,7 @@ class Api:
             manager = _manager(req, "PatchOptions")
         obj = store.guaranteed_update(ns, name, mutate, dry_run=dry_run, manager=manager)
         return json_response(200, scale.to_scale(obj))
+
     def _bind(self, pods: Store, ns: str, name: str, body: object) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or \
                 not body["target"].get("name"):

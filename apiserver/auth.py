@@ -5,6 +5,10 @@ our CA) and a small fixed authorization policy in place of RBAC, written as RBAC
 - group system:nodes (kubelets): read everything but pods' logs and streams, write nodes,
   nodes/status, leases, events, pods/status, create/delete pods (mirror pods, finishing
   graceful deletion), create TokenReviews and SubjectAccessReviews;
+- group system:serviceaccounts (service account tokens): the issuer discovery documents
+  (/.well-known/openid-configuration, /openid/v1/jwks), as kube's
+  system:service-account-issuer-discovery binding; nodes also create serviceaccounts/token
+  (a kubelet asks for its pods' tokens);
 - any authenticated user: discovery, /version, /openapi and the self-reviews (SelfSubject*);
   403 elsewhere.
 """
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from kubeapi.status import ApiError
 
 from .resources import RESOURCES
+from .serviceaccount_tokens import DEFAULT_ISSUER, BoundChecker, Claims, TokenIssuer
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,20 @@ class User:
     name: str
     uid: str = ""
     groups: tuple[str, ...] = field(default_factory=tuple)
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # UserInfo.extra, as pairs
+
+
+def service_account_user(claims: Claims) -> User:
+    """The user of a service account token, as kube's serviceaccount authenticator names it."""
+    extra = [("authentication.kubernetes.io/credential-id", (f"JTI={claims.jti}",))] \
+        if claims.jti else []
+    for kind, ref in (("node", claims.node), ("pod", claims.pod)):
+        if ref is not None:
+            extra += [(f"authentication.kubernetes.io/{kind}-name", (ref.name,)),
+                      (f"authentication.kubernetes.io/{kind}-uid", (ref.uid,))]
+    return User(claims.username, claims.service_account.uid,
+                ("system:serviceaccounts", f"system:serviceaccounts:{claims.namespace}",
+                 "system:authenticated"), tuple(extra))
 
 
 class TokenFileError(ValueError):
@@ -98,11 +117,36 @@ def unauthorized() -> ApiError:
 
 
 class Authenticator:
-    def __init__(self, tokens: dict[str, User]):
+    def __init__(self, tokens: dict[str, User], service_accounts: TokenIssuer | None = None,
+                 bound: BoundChecker | None = None):
         self._tokens = tokens
+        self._service_accounts = service_accounts
+        self._bound = bound
+
+    @property
+    def api_audiences(self) -> tuple[str, ...]:
+        """What tokens must be meant for to be accepted here (--api-audiences)."""
+        if self._service_accounts is None:
+            return (DEFAULT_ISSUER,)
+        return self._service_accounts.api_audiences
 
     def authenticate_token(self, token: str) -> User | None:
-        return self._tokens.get(token.strip())
+        found = self.review_token(token, self.api_audiences)
+        return found[0] if found else None
+
+    def review_token(self, token: str, audiences: tuple[str, ...] | list[str]
+                     ) -> tuple[User, tuple[str, ...]] | None:
+        """The user and the audiences among `audiences` the token is valid for. A static token
+        is valid for the server's own audiences (kube's audience-agnostic wrapper)."""
+        token = token.strip()
+        user = self._tokens.get(token)
+        if user is not None:
+            matched = tuple(a for a in self.api_audiences if a in audiences)
+            return (user, matched) if matched else None
+        if self._service_accounts is None or token.count(".") != 2:
+            return None
+        claims, _ = self._service_accounts.verify(token, audiences, self._bound)
+        return (service_account_user(claims), claims.audiences) if claims else None
 
     def authenticate(self, authorization: str | None, peercert: dict | None) -> User:
         if authorization:
@@ -140,9 +184,14 @@ _NODE_WRITES = (
     Rule(("create",), ("authentication.k8s.io",), ("tokenreviews",), granted_to=_NODES),
     Rule(("create",), ("authorization.k8s.io",),
          ("subjectaccessreviews", "localsubjectaccessreviews"), granted_to=_NODES),
+    Rule(("create",), ("",), ("serviceaccounts/token",), granted_to=_NODES),
 )
+_SERVICE_ACCOUNTS = (Rule(("get",), non_resource_urls=("/.well-known/openid-configuration",
+                                                       "/.well-known/openid-configuration/",
+                                                       "/openid/v1/jwks", "/openid/v1/jwks/"),
+                          granted_to='group "system:serviceaccounts"'),)
 # Subresources a node does not read: container output and streams are for the pod's users.
-_NOT_NODE_READABLE = {"log", "exec", "attach", "portforward", "binding"}
+_NOT_NODE_READABLE = {"log", "exec", "attach", "portforward", "binding", "token"}
 
 
 def _node_reads() -> tuple[Rule, ...]:
@@ -163,6 +212,8 @@ def rules_for(user: User) -> list[Rule]:
         rules += _MASTERS
     if "system:nodes" in user.groups:
         rules += _node_reads() + _NODE_WRITES
+    if "system:serviceaccounts" in user.groups:
+        rules += _SERVICE_ACCOUNTS
     return rules + list(_EVERYONE)
 
 

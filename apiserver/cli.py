@@ -8,7 +8,16 @@ import threading
 
 from .auth import TokenFileError
 from .kubernetes_service import ServiceFlags
-from .server import ApiServer
+from .server import ApiServer, ServiceAccountFlags
+from .serviceaccount_tokens import DEFAULT_ISSUER
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +31,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="database, PKI and admin.kubeconfig (default: %(default)s)")
     parser.add_argument("--token-auth-file", default=None,
                         help='bearer tokens, one "token,user,uid,\\"group1,group2\\"" per line')
+    parser.add_argument("--service-account-signing-key-file", default="",
+                        help="PEM private key (RSA or P-256) that signs service account tokens "
+                        "(default: <data-dir>/pki/sa.key, generated)")
+    parser.add_argument("--service-account-key-file", action="append", default=[],
+                        help="PEM file of further public keys that verify service account "
+                        "tokens (repeatable)")
+    parser.add_argument("--service-account-issuer", action="append", default=[],
+                        help="the tokens' iss; the first issues, all are accepted (default: "
+                        f"{DEFAULT_ISSUER})")
+    parser.add_argument("--api-audiences", default="",
+                        help="comma-separated audiences tokens must name (default: the first "
+                        "issuer)")
+    parser.add_argument("--service-account-extend-token-expiration",
+                        type=_boolean, default=True, metavar="BOOL",
+                        help="give pods' kube-api-access tokens a year of life, warning after "
+                        "the hour they asked for (default: %(default)s)")
     parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12",
                         help="CIDR of Services' ClusterIPs (default: %(default)s)")
     parser.add_argument("--service-node-port-range", default="30000-32767",
@@ -30,11 +55,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="the address the kubernetes Service's endpoints name (default: "
                         "--bind-address, or the host's outgoing address)")
     args = parser.parse_args(argv)
+    flags = ServiceAccountFlags(args.service_account_signing_key_file,
+                                tuple(args.service_account_key_file),
+                                tuple(args.service_account_issuer),
+                                tuple(a for a in args.api_audiences.split(",") if a),
+                                args.service_account_extend_token_expiration)
     try:
         server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,
-                           services=ServiceFlags(args.service_cluster_ip_range,
-                                                 args.service_node_port_range,
-                                                 args.advertise_address))
+                           flags, services=ServiceFlags(args.service_cluster_ip_range,
+                                                        args.service_node_port_range,
+                                                        args.advertise_address))
     except (OSError, TokenFileError, ValueError) as e:
         print(f"pyapiserver: {e}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from .registry.leases import LeaseStrategy
 from .registry.namespaces import NamespaceStrategy
 from .registry.nodes import NodeStrategy
 from .registry.pods import PodStrategy
+from .registry.serviceaccounts import ServiceAccountStrategy
 from .registry.services import ServiceStrategy
 from .registry.strategy import Strategy
 
@@ -69,6 +70,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "events", "event", "Event", EventStrategy(), ("ev",), ()),
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", ConfigMapStrategy(), ("cm",)),
     ResourceType("", "v1", "secrets", "secret", "Secret", SecretStrategy()),
+    ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount",
+                 ServiceAccountStrategy(), ("sa",), (), {"token": ("create",)}),
     ResourceType("", "v1", "services", "service", "Service", ServiceStrategy(), ("svc",),
                  ("all",), {"status": ("get", "patch", "update")}),
     ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", EndpointsStrategy(), ("ep",)),
@@ -97,7 +100,8 @@ RESOURCES: tuple[ResourceType, ...] = (
 # Subresources served as another group's kind: name -> (group, version, kind), as discovery
 # announces them (kubectl drain looks for pods/eviction's policy/v1 Eviction).
 SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
-    "scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction")}
+    "scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest")}
 
 # metrics.k8s.io is served by apiserver/metrics, the review groups by apiserver/reviews.py:
 # neither from storage.

@@ -52,13 +52,29 @@ def _token_spec(data: bytes) -> dict:
     return spec
 
 
+def _token_request_spec(data: bytes) -> dict:
+    """TokenRequestSpec (`kubectl create token`): audiences 1, boundObjectRef 3,
+    expirationSeconds 4."""
+    spec: dict = {}
+    for number, value in fields(data):
+        if number == 1:
+            spec.setdefault("audiences", []).append(_text(value))
+        elif number == 3:
+            spec["boundObjectRef"] = _strings(value, {1: "kind", 2: "apiVersion", 3: "name",
+                                                      4: "uid"})
+        elif number == 4 and isinstance(value, int):
+            spec["expirationSeconds"] = value
+    return spec
+
+
 _SPECS: dict[tuple[str, str], Callable[[bytes], dict] | None] = {
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _access_spec,
     ("authorization.k8s.io/v1", "SubjectAccessReview"): _access_spec,
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): _access_spec,
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): _rules_spec,
     ("authentication.k8s.io/v1", "TokenReview"): _token_spec,
-    ("authentication.k8s.io/v1", "SelfSubjectReview"): None,  # metadata and status only
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): None,
+    ("authentication.k8s.io/v1", "TokenRequest"): _token_request_spec,  # metadata and status only
 }
 
 

@@ -16,9 +16,6 @@ from .auth import Authenticator, User, authorize, permitting, permitting_path, r
 
 AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
 GROUP_VERSIONS = ((AUTHN, "v1"), (AUTHZ, "v1"))
-# Audiences of this server's own tokens, as kube-apiserver's --api-audiences defaults to its
-# service account issuer. Static tokens are valid for these audiences only.
-API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
 
 
 @dataclass(frozen=True)
@@ -107,16 +104,16 @@ class Reviews:
         token = spec.get("token")
         if not isinstance(token, str) or not token:
             raise status.bad_request("token is required for TokenReview in authentication")
-        wanted = spec.get("audiences") or list(API_AUDIENCES)
+        wanted = spec.get("audiences") or list(self._authenticator.api_audiences)
         if not isinstance(wanted, list) or not all(isinstance(a, str) for a in wanted):
             raise status.bad_request("spec.audiences must be a list of strings")
-        found = self._authenticator.authenticate_token(token)
-        # A static token is audience-agnostic: valid for the server's own audiences, so for
-        # the ones asked for that are among them, and for no other.
-        audiences = [a for a in API_AUDIENCES if a in wanted]
-        if found is None or not audiences:
+        # static tokens are valid for the server's own audiences only, service account
+        # tokens for those they were issued for
+        found = self._authenticator.review_token(token, wanted)
+        if found is None:
             return {"authenticated": False, "user": {}}
-        return {"authenticated": True, "user": user_info(found), "audiences": audiences}
+        return {"authenticated": True, "user": user_info(found[0]),
+                "audiences": list(found[1])}
 
     # authorization.k8s.io
 
@@ -151,6 +148,8 @@ def user_info(user: User) -> dict:
         info["uid"] = user.uid
     if user.groups:
         info["groups"] = list(user.groups)
+    if user.extra:
+        info["extra"] = {key: list(values) for key, values in user.extra}
     return info
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 
 from kubeapi.status import ApiError
 
@@ -15,14 +16,17 @@ from .ipalloc import IPAllocator
 from .kubernetes_service import ServiceFlags, advertise_address, reconcile as reconcile_kubernetes
 from .kubeconfig import write_admin_kubeconfig
 from .metrics.rest import MetricsApi
+from .namespace_defaults import NamespaceDefaults
 from .pki import ensure_pki
 from .podlog import LogProxy
 from .portalloc import PortAllocator
 from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
+from .registry.serviceaccounts import AdmittingPodStrategy, bound_checker
 from .registry.services import ServiceStore
 from .registry.store import Store, decode
 from .scheduler import Scheduler
+from .serviceaccount_tokens import TokenIssuer, ensure_signing_key
 from .storage.sqlite import SQLiteStorage
 from .watch import WatchHub
 
@@ -32,9 +36,21 @@ NAMESPACE_SWEEP_SECONDS = 5.0
 DISRUPTION_SYNC_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class ServiceAccountFlags:
+    """kube-apiserver's service account flags; empty means its default."""
+    signing_key_file: str = ""         # --service-account-signing-key-file (<pki>/sa.key)
+    key_files: tuple[str, ...] = ()    # --service-account-key-file
+    issuers: tuple[str, ...] = ()      # --service-account-issuer (the first one issues)
+    api_audiences: tuple[str, ...] = ()  # --api-audiences (the first issuer)
+    extend_token_expiration: bool = True  # --service-account-extend-token-expiration
+
+
 class ApiServer:
     def __init__(self, data_dir: str, bind_address: str, port: int,
-                 token_file: str | None = None, services: ServiceFlags | None = None):
+                 token_file: str | None = None,
+                 service_accounts: ServiceAccountFlags | None = None,
+                 services: ServiceFlags | None = None):
         svc_flags = services or ServiceFlags()
         cluster_ips = IPAllocator.parse(svc_flags.cluster_ip_range)
         node_ports = PortAllocator.parse(svc_flags.node_port_range)
@@ -42,6 +58,10 @@ class ApiServer:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         tokens: dict[str, User] = load_token_file(token_file) if token_file else {}
         self.pki = ensure_pki(os.path.join(data_dir, "pki"), bind_address)
+        sa = service_accounts or ServiceAccountFlags()
+        self.token_issuer = TokenIssuer.from_files(
+            sa.signing_key_file or ensure_signing_key(self.pki.directory), list(sa.key_files),
+            list(sa.issuers), list(sa.api_audiences), sa.extend_token_expiration)
         self.storage = SQLiteStorage(os.path.join(data_dir, "state.db"))
         self.hub = WatchHub(self.storage, decode)
         self.stores: dict[str, Store] = {}
@@ -51,11 +71,17 @@ class ApiServer:
                                       self._check_namespace, ips=cluster_ips, ports=node_ports)
         services_store.rebuild()
         self.stores["services"] = services_store
+        self.stores["pods"].strategy = AdmittingPodStrategy(self.stores["serviceaccounts"],
+                                                            self._check_namespace)
         self._ensure_namespaces()
+        with open(self.pki.ca_cert) as f:
+            self.namespace_defaults = NamespaceDefaults(self.stores, self.hub, f.read())
+        self.namespace_defaults.sync_all()
         log_proxy = LogProxy(self.stores["pods"], self.stores["nodes"],
                              self.pki.kubelet_client_cert, self.pki.kubelet_client_key)
         self.httpd = ApiHTTPServer((bind_address, port), Api(
-            self.stores, self.hub, Authenticator(tokens), log_proxy, ""),
+            self.stores, self.hub, Authenticator(tokens, self.token_issuer,
+                                                 bound_checker(self.stores)), log_proxy, ""),
             tls_context(self.pki.server_cert, self.pki.server_key, self.pki.ca_cert))
         self.httpd.api.metrics = MetricsApi(self.stores["pods"], self.stores["nodes"],
                                             self.pki.kubelet_client_cert,
@@ -66,6 +92,7 @@ class ApiServer:
         host = f"[{host}]" if ":" in host else host
         self.url = f"https://{host}:{self.port}"
         self.httpd.api.server_address = f"{host}:{self.port}"
+        self.httpd.api.token_issuer = self.token_issuer
         self.kubeconfig = os.path.join(data_dir, "admin.kubeconfig")
         write_admin_kubeconfig(self.kubeconfig, self.url, self.pki)
         self.scheduler = Scheduler(self.stores["pods"], self.stores["nodes"],
@@ -105,8 +132,10 @@ class ApiServer:
                 disruption.refresh_all(self.stores)
             except ApiError:
                 continue
+
     def start(self) -> None:
         self.scheduler.start()
+        self.namespace_defaults.start()
         for target, name in ((self.httpd.serve_forever, "https"),
                              (self._sweep_namespaces, "namespaces"),
                              (self._sync_disruption_budgets, "disruption")):
@@ -119,5 +148,6 @@ class ApiServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.scheduler.stop()
+        self.namespace_defaults.stop()
         self.httpd.api.metrics.stop()
         self.storage.close()

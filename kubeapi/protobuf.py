@@ -128,8 +128,25 @@ def _secret(message: list) -> dict:
     return obj
 
 
+def _service_account(message: list) -> dict:
+    """`kubectl create serviceaccount`: metadata 1, secrets 2 (ObjectReference), imagePullSecrets
+    3 (LocalObjectReference), automountServiceAccountToken 4."""
+    obj: dict = {}
+    reference = {1: "kind", 2: "namespace", 3: "name", 4: "uid", 5: "apiVersion",
+                 6: "resourceVersion", 7: "fieldPath"}
+    for number, value in message:
+        if number == 1:
+            obj["metadata"] = _object_meta(value)
+        elif number in (2, 3):
+            ref = {reference[n]: _text(v) for n, v in fields(value) if n in reference and v}
+            obj.setdefault("secrets" if number == 2 else "imagePullSecrets", []).append(ref)
+        elif number == 4:
+            obj["automountServiceAccountToken"] = bool(value)
+    return obj
+
+
 _KINDS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _config_map,
-          ("v1", "Secret"): _secret}
+          ("v1", "Secret"): _secret, ("v1", "ServiceAccount"): _service_account}
 
 
 def decode(body: bytes) -> dict | None:

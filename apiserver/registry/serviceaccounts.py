@@ -54,13 +54,15 @@ class ServiceAccountStrategy(Strategy):
 # -- TokenRequest --------------------------------------------------------------------------------
 
 def _token_request_invalid(name: str, causes: list[dict]) -> ApiError:
-    return status.invalid("TokenRequest", name, causes, TOKEN_GROUP)
+    error = status.invalid("TokenRequest", name, causes, TOKEN_GROUP)
+    error.message = f"TokenRequest.{TOKEN_GROUP}{error.message[len('TokenRequest'):]}"
+    return error
 
 
 def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
                  body: object) -> dict:
-    """POST serviceaccounts/<name>/token: the TokenRequest with status.token, as kube's
-    TokenREST.Create."""
+    """POST serviceaccounts/<name>/token: the TokenRequest with status.token, in the order of
+    kube's TokenREST.Create (the account is looked up before the spec is validated)."""
     if not isinstance(body, dict):
         raise status.bad_request("the body of a TokenRequest must be an object")
     kind, api_version = body.get("kind"), body.get("apiVersion")
@@ -71,20 +73,24 @@ def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
         raise status.bad_request(f"the API version in the data ({api_version}) does not match "
                                  f"the expected API version ({TOKEN_GROUP}/{TOKEN_VERSION})")
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    if meta.get("name") and meta["name"] != name:
-        raise status.bad_request(f"serviceaccount name in request body ({meta['name']}) does "
-                                 f"not match the name in the URL ({name})")
-    if meta.get("namespace") and meta["namespace"] != namespace:
-        raise status.bad_request("the namespace of the provided object does not match the "
-                                 "namespace sent on the request")
+    for field, here, what in (("name", name, "name"), ("namespace", namespace, "namespace")):
+        if meta.get(field) and meta[field] != here:
+            raise _token_request_invalid(name, [status.invalid_value(
+                f"metadata.{field}", meta[field],
+                f"must match the service account {what} if specified")])
+    account = stores["serviceaccounts"].get(namespace, name)  # 404 as kube
+    if meta.get("uid") and meta["uid"] != account["metadata"]["uid"]:
+        raise status.conflict("TokenRequest", name, f"the UID in the token request "
+                              f"({meta['uid']}) does not match the UID of the service account "
+                              f"({account['metadata']['uid']})", TOKEN_GROUP)
     spec = copy.deepcopy(body.get("spec")) if isinstance(body.get("spec"), dict) else {}
     spec.setdefault("expirationSeconds", DEFAULT_TOKEN_SECONDS)
     if not spec.get("audiences"):
         spec["audiences"] = list(issuer.api_audiences)
+    now = time.time()
     causes = _token_spec_errors(spec)
     if causes:
-        raise _token_request_invalid(name, causes)
-    account = stores["serviceaccounts"].get(namespace, name)  # 404 as kube
+        raise _token_request_invalid("", causes)
     pod = node = secret = None
     ref = spec.get("boundObjectRef")
     if ref:
@@ -92,8 +98,8 @@ def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
     token, issued = issuer.issue(namespace, Ref(name, account["metadata"]["uid"]),
                                  spec["audiences"], int(spec["expirationSeconds"]), pod, node,
                                  secret)
-    out_meta = {"name": name, "namespace": namespace,
-                "creationTimestamp": meta.get("creationTimestamp")}
+    out_meta = {"name": name, "namespace": namespace, "uid": account["metadata"]["uid"],
+                "creationTimestamp": timefmt.rfc3339(now)}
     return {"kind": "TokenRequest", "apiVersion": f"{TOKEN_GROUP}/{TOKEN_VERSION}",
             "metadata": out_meta, "spec": spec,
             "status": {"token": token, "expirationTimestamp": timefmt.rfc3339(
@@ -143,6 +149,7 @@ def _bound_refs(stores: dict, namespace: str, account: str, ref: dict
             except ApiError as e:
                 if e.code != 404:
                     raise
+                node = Ref(node_name, "")  # still says where the pod runs, as kube's
     elif group == "" and kind == "Node":
         obj = stores["nodes"].get("", name)
         node = Ref(name, obj["metadata"]["uid"])

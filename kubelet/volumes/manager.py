@@ -7,7 +7,8 @@
   make what is missing).
 - configMap (on disk), secret, downwardAPI and projected (on a tmpfs, as the kubelet wraps them
   in a Memory emptyDir): written with the atomic writer, again at every pod sync, so updates of
-  the objects and of the pod's labels reach the files.
+  the objects and of the pod's labels reach the files. A projected serviceAccountToken is the
+  token manager's (token_manager): a TokenRequest bound to the pod, refreshed when it ages.
 
 setup() is idempotent; teardown() unmounts what is mounted and removes the pod's directory."""
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailab
 from kubelet.volumes import atomic_writer
 from kubelet.volumes.atomic_writer import File
 from kubelet.volumes.fs_group import apply_fs_group
+from kubelet.volumes.token_manager import TokenManager, projection_key
 
 log = logging.getLogger("kubelet.volumes")
 
@@ -52,6 +54,7 @@ class Volumes:
         self.node_memory = node_memory
         # resourceFieldRef in a volume: no addresses, the node's capacity for missing limits
         self.info = downward.PodInfo([], [], node_cpus, node_memory)
+        self.tokens = TokenManager(objects.client)
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.pods_dir, uid)
@@ -142,6 +145,10 @@ class Volumes:
             elif "downwardAPI" in projection:
                 payload.update(_downward(pod, projection["downwardAPI"].get("items") or [],
                                          default, self.info))
+            elif "serviceAccountToken" in projection:
+                sub = projection["serviceAccountToken"] or {}
+                token = self.tokens.token(projection_key(pod, sub))
+                payload[sub.get("path", "")] = File(token.encode(), default)
             else:
                 log.warning("projected volume of %s: source %s is not supported by pykubelet; "
                             "left out", pods.full_name(pod), sorted(projection))
@@ -175,6 +182,7 @@ class Volumes:
     def teardown(self, uid: str) -> None:
         """Unmounts every volume of the pod (deepest first), then removes its directory."""
         directory = self.pod_dir(uid)
+        self.tokens.forget_pod(uid)
         for target in sorted(_mounts_below(directory), key=len, reverse=True):
             Syscalls().umount2(target, MNT_DETACH)
         shutil.rmtree(directory, ignore_errors=True)

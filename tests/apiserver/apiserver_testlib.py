@@ -19,9 +19,10 @@ BIN = os.path.dirname(sys.executable)
 class Server:
     """One pyapiserver process; restart() keeps its data directory."""
 
-    def __init__(self, data_dir: str, token_file: str):
+    def __init__(self, data_dir: str, token_file: str, extra_args: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.token_file = token_file
+        self.extra_args = extra_args
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.port = 0
@@ -34,7 +35,7 @@ class Server:
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "pyapiserver"), "--bind-address", "127.0.0.1",
              "--port", str(self.port), "--data-dir", self.data_dir,
-             "--token-auth-file", self.token_file],
+             "--token-auth-file", self.token_file, *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()
         if "serving" not in line:
@@ -87,14 +88,14 @@ def kubectl_path() -> str:
     return path
 
 
-def start_server() -> Server:
+def start_server(extra_args: list[str] | tuple[str, ...] = ()) -> Server:
     data_dir = tempfile.mkdtemp(prefix="pyapiserver-test-")
     token_file = os.path.join(data_dir, "tokens.csv")
     with open(token_file, "w") as f:
         f.write(f'{ADMIN_TOKEN},admin,uid-admin,"system:masters"\n')
         f.write(f'{NODE_TOKEN},system:node:n1,uid-n1,"system:nodes"\n')
         f.write(f"{USER_TOKEN},alice,uid-alice\n")
-    server = Server(data_dir, token_file)
+    server = Server(data_dir, token_file, tuple(extra_args))
     server.start()
     return server
 

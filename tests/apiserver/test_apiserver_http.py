@@ -102,7 +102,8 @@ def test_restart_loses_no_acknowledged_write(own_server):
     own_server.restart(signal.SIGKILL)  # no clean shutdown: every answer must already be on disk
     core = client.CoreV1Api(own_server.client())
     items = core.list_namespaced_config_map("default")
-    assert sorted(c.metadata.name for c in items.items) == sorted(f"w{i}" for i in range(20))
+    assert sorted(c.metadata.name for c in items.items) == \
+        sorted([f"w{i}" for i in range(20)] + ["kube-root-ca.crt"])
     assert core.read_namespaced_config_map("w3", "default").data == {"i": "patched"}
     assert int(items.metadata.resource_version) >= int(before)
     created = core.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
