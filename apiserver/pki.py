@@ -91,19 +91,25 @@ def _issue(ca_key, ca_name: x509.Name, subject: x509.Name, key, *, server: bool,
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def server_sans(bind_address: str) -> list[x509.GeneralName]:
+def server_sans(bind_address: str, service_ip: str = "") -> list[x509.GeneralName]:
+    """The names pods reach the server by too: the kubernetes Service's ClusterIP and DNS
+    names, as kube-apiserver's serving certificate holds them."""
     names: list[x509.GeneralName] = [x509.DNSName("localhost"),
                                      x509.DNSName(socket.gethostname()),
                                      x509.DNSName("kubernetes"),
                                      x509.DNSName("kubernetes.default"),
+                                     x509.DNSName("kubernetes.default.svc"),
+                                     x509.DNSName("kubernetes.default.svc.cluster.local"),
                                      x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                      x509.IPAddress(ipaddress.ip_address("::1"))]
     if bind_address not in ("", "0.0.0.0", "::", "127.0.0.1", "::1"):
         names.append(x509.IPAddress(ipaddress.ip_address(bind_address)))
+    if service_ip:
+        names.append(x509.IPAddress(ipaddress.ip_address(service_ip)))
     return names
 
 
-def ensure_pki(directory: str, bind_address: str) -> Pki:
+def ensure_pki(directory: str, bind_address: str, service_ip: str = "") -> Pki:
     """Creates whatever is missing; keeps what exists, so clients keep trusting the CA."""
     pki = Pki(directory)
     os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -139,7 +145,7 @@ def ensure_pki(directory: str, bind_address: str) -> Pki:
             continue
         leaf_key = ec.generate_private_key(ec.SECP256R1())
         leaf = _issue(ca_key, ca_name, subject, leaf_key, server=server,
-                      sans=server_sans(bind_address) if server else None)
+                      sans=server_sans(bind_address, service_ip) if server else None)
         _write(key, _key_pem(leaf_key), True)
         _write(cert, leaf.public_bytes(serialization.Encoding.PEM), False)
     return pki

@@ -57,7 +57,7 @@ class ApiServer:
         advertised = advertise_address(svc_flags.advertise_address, bind_address)
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         tokens: dict[str, User] = load_token_file(token_file) if token_file else {}
-        self.pki = ensure_pki(os.path.join(data_dir, "pki"), bind_address)
+        self.pki = ensure_pki(os.path.join(data_dir, "pki"), bind_address, cluster_ips.first())
         sa = service_accounts or ServiceAccountFlags()
         self.token_issuer = TokenIssuer.from_files(
             sa.signing_key_file or ensure_signing_key(self.pki.directory), list(sa.key_files),
