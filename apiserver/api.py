@@ -21,7 +21,7 @@ from kubeapi.status import ApiError
 from . import (discovery, openapi, resources, review_protobuf, reviews, service_protobuf,
                tables)
 from .auth import Authenticator, User, authorize, permitting_path
-from .patch.apply import apply
+from .patch.apply import apply, check_target
 from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
 from .patch.json_patch import json_patch
@@ -401,10 +401,7 @@ class Api:
             config = parse_body(req)
             if not isinstance(config, dict):
                 raise status.bad_request("the applied configuration must be an object")
-            cfg_name = (config.get("metadata") or {}).get("name")
-            if cfg_name and cfg_name != name:
-                raise status.bad_request(f"the name of the object ({cfg_name}) does not match "
-                                         f"the name on the URL ({name})")
+            check_target(config, name, ns)
             if store.storage.get(rtype.key(ns, name)) is None and not sub:
                 created = apply(None, config, who, timefmt.rfc3339())
                 created.setdefault("metadata", {})["name"] = name

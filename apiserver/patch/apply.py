@@ -19,6 +19,18 @@ from .field_manager import (APPLY, BEFORE_FIRST_APPLY, Entry, Request, changes,
 from .typed_schema import Type, shape_of
 
 
+def check_target(config: dict, name: str, namespace: str) -> None:
+    """400 unless the configuration names the object of the URL, as kube-apiserver checks a
+    patched object."""
+    meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+    if meta.get("name") and meta["name"] != name:
+        raise status.bad_request(f"the name of the object ({meta['name']}) does not match the "
+                                 f"name on the URL ({name})")
+    if namespace and meta.get("namespace") and meta["namespace"] != namespace:
+        raise status.bad_request(f"the namespace of the object ({meta['namespace']}) does not "
+                                 f"match the namespace on the request ({namespace})")
+
+
 def apply(live: dict | None, config: dict, req: Request, now: str, *,
           force: bool = False) -> dict:
     """The object after req.manager applies config to live (None: the object is created)."""

@@ -328,6 +328,13 @@ def test_python_client_managers_status_and_conflict(server, namespace, core):
 
     applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py"},
                "data": {"k": "other"}}
+    elsewhere = {**applied, "metadata": {"name": "py", "namespace": "elsewhere"}}
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("py", namespace, elsewhere, field_manager="tool",
+                                         _content_type="application/apply-patch+yaml")
+    assert e.value.status == 400 and json.loads(e.value.body)["message"] == (
+        f"the namespace of the object (elsewhere) does not match the namespace on the "
+        f"request ({namespace})")
     for kwargs, message in (
             ({"_content_type": "application/apply-patch+yaml"},
              "fieldManager: Required value: is required for apply patch"),
