@@ -279,7 +279,7 @@ class Api:
         if sub == "scale":
             return self._scale(store, namespace, name, verb, req)
         if sub == "eviction":
-            return json_response(201, disruption.evict(
+            return json_response(*disruption.evict(
                 self.stores, namespace, name, parse_body(req),
                 dry_run=req.query.get("dryRun") == "All"))
         return self._dispatch(verb, store, rtype, namespace, name, sub, req)

@@ -508,3 +508,81 @@ def test_kubectl_drain_respects_the_budget(server, namespace, core, policy):
         assert core.list_namespaced_pod(namespace).items == []
     finally:
         core.delete_node(node)
+
+
+def test_eviction_edge_cases(server, namespace, core, policy):
+    node = "edge-" + uuid.uuid4().hex[:6]
+    evict = f"/api/v1/namespaces/{namespace}/pods/web-0/eviction"
+    try:
+        _node_with_pods(core, node, namespace, 3)
+        code, answer = call(server, "POST", evict, {"apiVersion": "policy/v1",
+                                                    "kind": "Eviction", "metadata": {}})
+        assert (code, answer["message"]) == (
+            400, "name in URL does not match name in Eviction object")
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": "web-0"}}
+        for name in ("one", "two"):
+            policy.create_namespaced_pod_disruption_budget(namespace, body(
+                "PodDisruptionBudget", name, minAvailable=1))
+        code, answer = call(server, "POST", evict, eviction)
+        assert (code, answer["status"], answer["message"]) == (
+            500, "Failure", "This pod has more than one PodDisruptionBudget, which the "
+            "eviction subresource does not support.")
+        policy.delete_namespaced_pod_disruption_budget("two", namespace)
+
+        # dry run: the budget is checked, nothing is spent or deleted
+        code, answer = call(server, "POST", evict + "?dryRun=All", eviction)
+        assert (code, answer["status"]) == (201, "Success")
+        assert core.read_namespaced_pod("web-0", namespace).metadata.deletion_timestamp is None
+        # an unready pod leaves the budget alone while the others are healthy enough
+        core.patch_namespaced_pod_status("web-2", namespace, {"status": {"conditions": [
+            {"type": "Ready", "status": "False"}]}})
+        wait_for(lambda: policy.read_namespaced_pod_disruption_budget(
+            "one", namespace).status.current_healthy == 2)
+        code, _ = call(server, "POST", f"/api/v1/namespaces/{namespace}/pods/web-2/eviction",
+                       {**eviction, "metadata": {"name": "web-2"},
+                        "deleteOptions": {"gracePeriodSeconds": 0}})
+        assert code == 201
+        pdb = policy.read_namespaced_pod_disruption_budget("one", namespace)
+        assert pdb.status.disruptions_allowed == 1 and not pdb.status.disrupted_pods
+        # a ready one spends it and is remembered as disrupted until it is gone
+        code, _ = call(server, "POST", evict, eviction)
+        assert code == 201
+        pdb = policy.read_namespaced_pod_disruption_budget("one", namespace)
+        assert pdb.status.disruptions_allowed == 0
+        assert pdb.status.conditions[0].reason == "InsufficientPods"
+    finally:
+        core.delete_node(node)
+
+
+def test_budget_of_a_deployment_counts_its_replicas(server, namespace, core, apps, policy):
+    dep = apps.create_namespaced_deployment(namespace, body("Deployment", "web"))
+    rs = apps.create_namespaced_replica_set(namespace, {**body("ReplicaSet", "web-1"),
+                                                        "metadata": {
+        "name": "web-1", "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+            "uid": dep.metadata.uid, "controller": True}]}})
+    for i in range(2):
+        core.create_namespaced_pod(namespace, {
+            "metadata": {"name": f"web-{i}", "labels": {"app": "web"}, "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1",
+                "uid": rs.metadata.uid, "controller": True}]},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 4}})
+    policy.create_namespaced_pod_disruption_budget(namespace, body(
+        "PodDisruptionBudget", "half", minAvailable=None, maxUnavailable="50%"))
+    pdb = wait_for(lambda: (lambda p: p if p.status.expected_pods else None)(
+        policy.read_namespaced_pod_disruption_budget("half", namespace)))
+    assert (pdb.status.expected_pods, pdb.status.desired_healthy,
+            pdb.status.current_healthy) == (4, 2, 0)
+    # a pod whose controller does not exist: nothing may be disrupted
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "stray", "labels": {"app": "web"}, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
+            "uid": str(uuid.uuid4()), "controller": True}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    pdb = wait_for(lambda: (lambda p: p if p.status.conditions[0].reason == "SyncFailed"
+                            else None)(
+        policy.read_namespaced_pod_disruption_budget("half", namespace)))
+    assert pdb.status.conditions[0].message == 'found no controllers for pod "stray"'
+    assert pdb.status.disruptions_allowed == 0
