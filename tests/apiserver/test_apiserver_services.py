@@ -78,6 +78,17 @@ def test_kubernetes_service_points_at_the_server(svc_server, core):
     assert es.metadata.labels["kubernetes.io/service-name"] == "kubernetes"
 
 
+def test_serving_certificate_names_the_service(svc_server):
+    import ipaddress
+    import ssl
+    from cryptography import x509
+    pem = ssl.get_server_certificate(("127.0.0.1", svc_server.port))
+    sans = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("198.18.0.1") in sans.get_values_for_type(x509.IPAddress)
+    assert "kubernetes.default.svc.cluster.local" in sans.get_values_for_type(x509.DNSName)
+
+
 def test_kubectl_create_each_type_and_get(svc_server, ns):
     k = lambda *a: kubectl(svc_server, ns, *a)  # noqa: E731
     k("create", "service", "clusterip", "web", "--tcp=80:8080")
