@@ -11,15 +11,19 @@ from kubeapi.informer import (DeletedFinalStateUnknown, InformerFactory, Informe
 from kubeapi.restclient import ApiClient
 
 
+MINE = "made-by=informer-test"  # leaves out what the server puts in namespaces (kube-root-ca.crt)
+
+
 def cm(name: str, labels: dict | None = None, data: dict | None = None) -> dict:
-    return {"metadata": {"name": name, "labels": labels or {}}, "data": data or {}}
+    return {"metadata": {"name": name, "labels": {"made-by": "informer-test", **(labels or {})}},
+            "data": data or {}}
 
 
 def test_list_watch_cache_and_handlers(client, namespace):
     path = resource_path("", "v1", "configmaps", namespace)
     for i in range(7):
         client.create(path, cm(f"pre-{i}", {"tier": "a" if i % 2 else "b"}))
-    informer = Informer(client, path, page_size=3)
+    informer = Informer(client, path, label_selector=MINE, page_size=3)
     informer.add_indexer("tier", lambda o: [(o["metadata"].get("labels") or {}).get("tier", "")])
     rec = Recorder()
     informer.add_event_handler(**rec.handlers())
@@ -56,6 +60,7 @@ def test_label_selector_and_shared_factory(client, namespace):
     factory = InformerFactory(client)
     picked = factory.informer(path, label_selector="app=x")
     assert factory.informer(path, label_selector="app=x") is picked
+    assert factory.informer(path, label_selector="app=x", field_selector="metadata.name=a") is not picked
     everything = factory.informer(path)
     assert everything is not picked
     client.create(path, cm("a", {"app": "x"}))
@@ -71,7 +76,8 @@ def test_label_selector_and_shared_factory(client, namespace):
         client.patch(f"{path}/a", {"metadata": {"labels": {"app": "z"}}})
         wait_for(lambda: rec.seen("delete", "a"), what="delete on selector change")
         assert picked.store.keys() == []
-        wait_for(lambda: len(everything.store) == 2, what="unselected informer keeps both")
+        wait_for(lambda: {f"{namespace}/a", f"{namespace}/b"} <= set(everything.store.keys()),
+                 what="unselected informer keeps both")
     finally:
         factory.stop()
 
@@ -79,7 +85,7 @@ def test_label_selector_and_shared_factory(client, namespace):
 def test_resync_redelivers_updates(client, namespace):
     path = resource_path("", "v1", "configmaps", namespace)
     client.create(path, cm("r"))
-    informer = Informer(client, path, resync=0.3)
+    informer = Informer(client, path, label_selector=MINE, resync=0.3)
     rec = Recorder()
     informer.add_event_handler(**rec.handlers())
     informer.start()
