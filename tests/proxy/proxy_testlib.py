@@ -234,7 +234,8 @@ def service(name: str, cluster_ip: str, namespace: str = "default", port: int = 
 
 def endpoint_slice(svc: str, pods: list[Pod], namespace: str = "default",
                    protocol: str = "TCP", not_ready: tuple[str, ...] = (),
-                   terminating: tuple[str, ...] = (), suffix: str = "abcde") -> dict:
+                   terminating: tuple[str, ...] = (), suffix: str = "abcde",
+                   port_name: str = "http") -> dict:
     endpoints = []
     for pod in pods:
         term = pod.name in terminating
@@ -248,7 +249,7 @@ def endpoint_slice(svc: str, pods: list[Pod], namespace: str = "default",
             "metadata": {"name": f"{svc}-{suffix}", "namespace": namespace,
                          "labels": {"kubernetes.io/service-name": svc}},
             "addressType": "IPv4", "endpoints": endpoints,
-            "ports": [{"name": "http", "port": HTTP_PORT, "protocol": protocol}]}
+            "ports": [{"name": port_name, "port": HTTP_PORT, "protocol": protocol}]}
 
 
 def nodeport() -> int:
