@@ -135,6 +135,12 @@ class ServiceStrategy(Strategy):
                 spec["clusterIPs"] = [spec["clusterIP"]]
             if spec.get("clusterIPs") and not spec.get("clusterIP"):
                 spec["clusterIP"] = spec["clusterIPs"][0]
+            if spec.get("clusterIP") == "None" and not spec.get("selector"):
+                # Headless and selectorless: its endpoints may be of either family, so kube
+                # gives it both (initIPFamilyFields).
+                spec.setdefault("ipFamilyPolicy", "RequireDualStack")
+                if not spec.get("ipFamilies") and spec["ipFamilyPolicy"] == "RequireDualStack":
+                    spec["ipFamilies"] = ["IPv4", "IPv6"]
             spec.setdefault("ipFamilyPolicy", "SingleStack")
             if not spec.get("ipFamilies"):
                 first = (spec.get("clusterIPs") or [""])[0]
@@ -476,7 +482,10 @@ class ServiceStore(Store):
                 try:
                     spec["healthCheckNodePort"] = taken.port(want)
                 except AllocationError as e:
-                    raise self._refused(name, "spec.healthCheckNodePort", want or None, str(e))
+                    what = f"requested HealthCheck NodePort {want}" if want else \
+                        "a HealthCheck NodePort"
+                    raise ApiError(500, "InternalError", f"Internal error occurred: failed to "
+                                   f"allocate {what}: {e}")
 
     def _refused(self, name: str, field: str, value: object, detail: str) -> ApiError:
         """A value the user asked for is invalid (422); a full range is the server's 500."""

@@ -116,6 +116,12 @@ def test_kubectl_create_each_type_and_get(svc_server, ns):
     assert svc["spec"]["clusterIPs"] == [svc["spec"]["clusterIP"]]
     assert svc["status"] == {"loadBalancer": {}}
     assert get_json(svc_server, ns, "svc", "lb")["spec"]["allocateLoadBalancerNodePorts"]
+    hl = get_json(svc_server, ns, "svc", "hl")["spec"]
+    assert hl["ipFamilyPolicy"] == "SingleStack" and hl["ipFamilies"] == ["IPv4"]
+    create_svc(svc_server, ns, "bare", clusterIP="None")
+    bare = get_json(svc_server, ns, "svc", "bare")["spec"]
+    assert bare["ipFamilyPolicy"] == "RequireDualStack"
+    assert bare["ipFamilies"] == ["IPv4", "IPv6"]
     ext = get_json(svc_server, ns, "svc", "ext")["spec"]
     assert "clusterIP" not in ext and "ipFamilies" not in ext
 
