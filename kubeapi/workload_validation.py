@@ -3,11 +3,10 @@ ReplicaSet, DaemonSet, StatefulSet, ControllerRevision), batch/v1 (Job, CronJob)
 PodDisruptionBudget; pod templates are checked as pods are (pod_validation)."""
 from __future__ import annotations
 
-import json
 import re
 import zoneinfo
 
-from kubeapi import cron, gofmt, label_selector, validation
+from kubeapi import cron, field_value, label_selector, validation
 from kubeapi.pod_validation import validate_pod_spec
 from kubeapi.status import field_error, forbidden_field, not_supported, required
 
@@ -35,7 +34,7 @@ def nonnegative(value: object, path: str) -> list[dict]:
     if value is None:
         return []
     if not _is_int(value):
-        return [invalid(path, gofmt.scalar(value), "must be an integer")]
+        return [invalid(path, field_value.render(value), "must be an integer")]
     if value < 0:
         return [invalid(path, str(value), "must be greater than or equal to 0")]
     return []
@@ -48,9 +47,9 @@ def int_or_percent(value: object, path: str) -> list[dict]:
     if _is_int(value):
         return nonnegative(value, path)
     if not isinstance(value, str) or not _PERCENT.match(value):
-        return [invalid(path, gofmt.int_or_string(value), PERCENT_MSG)]
+        return [invalid(path, field_value.render(value), PERCENT_MSG)]
     if int(value[:-1]) > 100:
-        return [invalid(path, gofmt.int_or_string(value), "must not be greater than 100%")]
+        return [invalid(path, field_value.render(value), "must not be greater than 100%")]
     return []
 
 
@@ -82,11 +81,12 @@ def pod_template(template: object, path: str, creating: bool) -> list[dict]:
     return errors + _reprefix(validate_pod_spec(template.get("spec"), creating), f"{path}.spec")
 
 
-def _template_labels(template: object) -> dict:
+def _template_labels(template: object) -> dict | None:
+    """The template's labels as sent (None when it has none)."""
     if not isinstance(template, dict) or not isinstance(template.get("metadata"), dict):
-        return {}
+        return None
     labels = template["metadata"].get("labels")
-    return labels if isinstance(labels, dict) else {}
+    return labels if isinstance(labels, dict) else None
 
 
 def _selector_and_template(spec: dict, kind_word: str, creating: bool,
@@ -99,14 +99,14 @@ def _selector_and_template(spec: dict, kind_word: str, creating: bool,
     else:
         errors += label_selector.validate(sel, f"{path}.selector")
         if not errors and label_selector.is_empty(sel):
-            errors.append(invalid(f"{path}.selector", gofmt.label_selector(sel),
+            errors.append(invalid(f"{path}.selector", field_value.label_selector(sel),
                                   f"empty selector is invalid for {kind_word}"))
     template = spec.get("template")
     if isinstance(template, dict) and sel is not None and not label_selector.is_empty(sel) \
             and not label_selector.validate(sel, "") and \
             not label_selector.matches(sel, _template_labels(template)):
         errors.append(invalid(f"{path}.template.metadata.labels",
-                              gofmt.string_map(_template_labels(template)), NO_MATCH))
+                              field_value.render(_template_labels(template)), NO_MATCH))
     return errors + pod_template(template, f"{path}.template", creating)
 
 
@@ -134,7 +134,7 @@ def _spec_of(obj: dict) -> dict | None:
 def _selector_immutable(new: dict, old: dict) -> list[dict]:
     sel = (new.get("spec") or {}).get("selector")
     if sel != (old.get("spec") or {}).get("selector"):
-        return [invalid("spec.selector", gofmt.label_selector(sel), IMMUTABLE)]
+        return [invalid("spec.selector", field_value.label_selector(sel), IMMUTABLE)]
     return []
 
 
@@ -168,7 +168,7 @@ def _rolling_update_deployment(strategy: dict) -> list[dict]:
     if not errors and _is_zero(rolling.get("maxSurge")) and \
             _is_zero(rolling.get("maxUnavailable")):
         errors.append(invalid(f"{path}.rollingUpdate.maxUnavailable",
-                              gofmt.int_or_string(rolling.get("maxUnavailable")),
+                              field_value.render(rolling.get("maxUnavailable")),
                               "may not be 0 when `maxSurge` is 0"))
     return errors
 
@@ -236,7 +236,7 @@ def validate_daemonset(obj: dict, creating: bool = True) -> list[dict]:
         errors += int_or_percent(rolling.get("maxSurge"), f"{path}.maxSurge")
         if _is_zero(rolling.get("maxUnavailable")) and _is_zero(rolling.get("maxSurge", 0)):
             errors.append(invalid(f"{path}.maxUnavailable",
-                                  gofmt.int_or_string(rolling.get("maxUnavailable")),
+                                  field_value.render(rolling.get("maxUnavailable")),
                                   "may not be 0 when `maxSurge` is 0"))
     return errors + _status_counts(obj, ("currentNumberScheduled", "numberMisscheduled",
                                          "desiredNumberScheduled", "numberReady",
@@ -255,7 +255,7 @@ def validate_statefulset(obj: dict, creating: bool = True) -> list[dict]:
     errors = []
     policy = spec.get("podManagementPolicy")
     if policy not in ("OrderedReady", "Parallel"):
-        errors.append(invalid("spec.podManagementPolicy", gofmt.scalar(policy or ""),
+        errors.append(invalid("spec.podManagementPolicy", field_value.render(policy or ""),
                               "must be 'OrderedReady' or 'Parallel'"))
     strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) \
         else {}
@@ -314,8 +314,7 @@ def validate_controller_revision(obj: dict) -> list[dict]:
 def validate_controller_revision_update(new: dict, old: dict) -> list[dict]:
     errors = validate_controller_revision(new)
     if new.get("data") != old.get("data"):
-        errors.append(invalid("data", json.dumps(new.get("data"), separators=(",", ":")),
-                              IMMUTABLE))
+        errors.append(invalid("data", field_value.render(new.get("data")), IMMUTABLE))
     return errors
 
 
@@ -354,14 +353,14 @@ def validate_job(obj: dict, creating: bool = True) -> list[dict]:
         errors += sel_errors
         labels = _template_labels(spec.get("template"))
         if not sel_errors and not label_selector.matches(sel, labels):
-            errors.append(invalid("spec.template.metadata.labels", gofmt.string_map(labels),
+            errors.append(invalid("spec.template.metadata.labels", field_value.render(labels),
                                   NO_MATCH))
     name = (obj.get("metadata") or {}).get("name") or ""
     completions = spec.get("completions")
     if spec.get("completionMode") == "Indexed" and _is_int(completions) and completions > 0:
         hostname = f"{name}-{completions - 1}"
         if validation.dns1123_label(hostname, "metadata.name"):
-            errors.append(invalid("metadata.name", gofmt.go_quote(name), "will not able to "
+            errors.append(invalid("metadata.name", field_value.render(name), "will not able to "
                                   f"create pod with invalid DNS label: {hostname}"))
     return errors + _status_counts(obj, ("active", "succeeded", "failed", "ready",
                                          "terminating"))
@@ -371,16 +370,17 @@ def validate_job_update(new: dict, old: dict) -> list[dict]:
     errors = validate_job(new, False) + _selector_immutable(new, old)
     spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
     if spec.get("completionMode") != old_spec.get("completionMode"):
-        errors.append(invalid("spec.completionMode", gofmt.scalar(spec.get("completionMode")),
+        errors.append(invalid("spec.completionMode", field_value.render(spec.get("completionMode")),
                               IMMUTABLE))
     if spec.get("completionMode") != "Indexed" and \
             spec.get("completions") != old_spec.get("completions"):
-        errors.append(invalid("spec.completions", gofmt.scalar(spec.get("completions")),
+        errors.append(invalid("spec.completions", field_value.render(spec.get("completions")),
                               IMMUTABLE))
     # A suspended Job that never started may change its pods' scheduling; nothing else may.
     if spec.get("template") != old_spec.get("template") and not (
             old_spec.get("suspend") and not (old.get("status") or {}).get("startTime")):
-        errors.append(invalid("spec.template", "core.PodTemplateSpec{...}", IMMUTABLE))
+        errors.append(invalid("spec.template", field_value.render(spec.get("template")),
+                              IMMUTABLE))
     return errors
 
 
@@ -389,14 +389,14 @@ def _schedule(spec: dict) -> list[dict]:
     if not schedule:
         return [required("spec.schedule")]
     if not isinstance(schedule, str):
-        return [invalid("spec.schedule", gofmt.scalar(schedule), "must be a string")]
+        return [invalid("spec.schedule", field_value.render(schedule), "must be a string")]
     if "TZ=" in schedule:
-        return [invalid("spec.schedule", gofmt.go_quote(schedule), "cannot use TZ or CRON_TZ "
+        return [invalid("spec.schedule", field_value.render(schedule), "cannot use TZ or CRON_TZ "
                         "in schedule, use timeZone field instead")]
     try:
         cron.parse(schedule)
     except cron.CronError as e:
-        return [invalid("spec.schedule", gofmt.go_quote(schedule), str(e))]
+        return [invalid("spec.schedule", field_value.render(schedule), str(e))]
     return []
 
 
@@ -411,7 +411,7 @@ def _time_zone(spec: dict) -> list[dict]:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             bad = True
     if bad:
-        return [invalid("spec.timeZone", gofmt.scalar(tz), f"unknown time zone {tz}")]
+        return [invalid("spec.timeZone", field_value.render(tz), f"unknown time zone {tz}")]
     return []
 
 
@@ -422,7 +422,7 @@ def validate_cronjob(obj: dict, creating: bool = True) -> list[dict]:
     errors = []
     name = (obj.get("metadata") or {}).get("name") or ""
     if creating and len(name) > CRONJOB_NAME_MAX:
-        errors.append(invalid("metadata.name", gofmt.go_quote(name),
+        errors.append(invalid("metadata.name", field_value.render(name),
                               f"must be no more than {CRONJOB_NAME_MAX} characters"))
     errors += _schedule(spec) + _time_zone(spec)
     policy = spec.get("concurrencyPolicy")
@@ -438,7 +438,7 @@ def validate_cronjob(obj: dict, creating: bool = True) -> list[dict]:
     errors += _job_spec(job_spec, "spec.jobTemplate.spec", creating)
     if job_spec.get("selector") is not None:
         errors.append(invalid("spec.jobTemplate.spec.selector",
-                              gofmt.label_selector(job_spec["selector"]),
+                              field_value.label_selector(job_spec["selector"]),
                               "`selector` will be auto-generated"))
     if job_spec.get("manualSelector") is True:
         errors.append(not_supported("spec.jobTemplate.spec.manualSelector", "true",
@@ -458,10 +458,9 @@ def validate_pdb(obj: dict) -> list[dict]:
         return []
     errors = []
     if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
-        errors.append(invalid("spec", "policy.PodDisruptionBudgetSpec{MinAvailable:" +
-                              gofmt.int_or_string(spec["minAvailable"]) + ", MaxUnavailable:" +
-                              gofmt.int_or_string(spec["maxUnavailable"]) + "}",
-                              "minAvailable and maxUnavailable cannot be both set"))
+        errors.append(invalid("spec", field_value.go_struct(spec, (
+            "minAvailable", "selector", "maxUnavailable", "unhealthyPodEvictionPolicy")),
+            "minAvailable and maxUnavailable cannot be both set"))
     errors += int_or_percent(spec.get("minAvailable"), "spec.minAvailable")
     errors += int_or_percent(spec.get("maxUnavailable"), "spec.maxUnavailable")
     errors += label_selector.validate(spec.get("selector"), "spec.selector")

@@ -2,6 +2,7 @@
 paths carry no index: `metadata.ownerReferences.uid`)."""
 from __future__ import annotations
 
+from kubeapi import field_value
 from kubeapi.status import invalid_value
 
 PATH = "metadata.ownerReferences"
@@ -30,9 +31,9 @@ def validate(refs: object) -> list[dict]:
             current = f"{ref.get('kind', '')}/{ref.get('name', '')}"
             if first_controller:
                 errors.append({"type": "FieldValueInvalid", "field": PATH,
-                               "message": "Invalid value: []v1.OwnerReference{...}: Only one "
-                               "reference can have Controller set to true. Found \"true\" in "
-                               f"references for {first_controller} and {current}"})
+                               "message": f"Invalid value: {field_value.owner_references(refs)}: "
+                               "Only one reference can have Controller set to true. Found "
+                               f"\"true\" in references for {first_controller} and {current}"})
             else:
                 first_controller = current
     return errors

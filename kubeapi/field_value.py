@@ -1,0 +1,59 @@
+"""The bad value in a field error as kube-apiserver (1.34 and later) prints it: numbers and
+booleans as they are, strings quoted, anything else as Go's json.Marshal writes it (compact,
+map keys sorted, struct fields in the type's order, <>& escaped), e.g.
+`spec.selector: Invalid value: {"matchLabels":{"app":"web"}}: field is immutable`."""
+from __future__ import annotations
+
+import json
+
+# Struct field order of the API types whose values show up in workload errors.
+_LABEL_SELECTOR = ("matchLabels", "matchExpressions")
+_REQUIREMENT = ("key", "operator", "values")
+_OWNER_REFERENCE = ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion")
+
+
+def _go_json(value: object) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _struct(value: dict, order: tuple[str, ...], fields: dict | None = None) -> str:
+    """A struct: fields in order, empty ones left out (omitempty); fields maps a field to
+    the renderer of its value."""
+    parts = []
+    for name in order:
+        if value.get(name) in (None, "", [], {}):
+            continue
+        render = (fields or {}).get(name, _go_json)
+        parts.append(f"{_go_json(name)}:{render(value[name])}")
+    return "{" + ",".join(parts) + "}"
+
+
+def render(value: object) -> str:
+    """A scalar or a map; maps render with sorted keys as Go's maps do."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return _go_json(value)
+
+
+def label_selector(sel: object) -> str:
+    if not isinstance(sel, dict):
+        return "null"
+    return _struct(sel, _LABEL_SELECTOR, {"matchExpressions": lambda exprs: "[" + ",".join(
+        _struct(e, _REQUIREMENT) if isinstance(e, dict) else render(e) for e in exprs) + "]"})
+
+
+def owner_references(refs: list) -> str:
+    return "[" + ",".join(_struct(r, _OWNER_REFERENCE) if isinstance(r, dict) else render(r)
+                          for r in refs) + "]"
+
+
+def go_struct(value: dict, order: tuple[str, ...]) -> str:
+    """An internal (untagged) Go struct: every field under its Go name, nil ones as null."""
+    def field(name: str) -> str:
+        inner = value.get(name)
+        shown = label_selector(inner) if name == "selector" else render(inner)
+        return f"{_go_json(name[0].upper() + name[1:])}:{shown}"
+    return "{" + ",".join(field(name) for name in order) + "}"
