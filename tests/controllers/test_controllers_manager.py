@@ -47,7 +47,8 @@ def test_bad_flags_one_line_exit_1(args, message):
 def test_controller_selection_and_durations():
     names = [c.name for c in registry.select(["*"])]
     assert names == ["garbage-collector-controller", "node-lifecycle-controller",
-                     "taint-eviction-controller"]
+                     "taint-eviction-controller", "endpointslice-controller",
+                     "endpoints-controller"]
     assert [c.name for c in registry.select(["*", "-garbagecollector"])] == names[1:]
     assert [c.name for c in registry.select(["nodelifecycle"])] == [names[1]]
     assert registry.select([]) == []
