@@ -7,6 +7,7 @@ import sys
 import threading
 
 from .auth import TokenFileError
+from .controller_manager_child import ControllerManagerChild
 from .kubernetes_service import ServiceFlags
 from .server import ApiServer, ServiceAccountFlags
 from .serviceaccount_tokens import DEFAULT_ISSUER
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--advertise-address", default="",
                         help="the address the kubernetes Service's endpoints name (default: "
                         "--bind-address, or the host's outgoing address)")
+    parser.add_argument("--controllers", default="",
+                        help="also run pycontroller-manager with these --controllers ('*' for "
+                        "all) as a child process, as k3s does (default: none)")
+    parser.add_argument("--kube-controller-manager-arg", action="append", default=[],
+                        metavar="FLAG", help="a further flag for that controller manager, e.g. "
+                        "--kube-controller-manager-arg=--node-monitor-grace-period=20s")
     args = parser.parse_args(argv)
     flags = ServiceAccountFlags(args.service_account_signing_key_file,
                                 tuple(args.service_account_key_file),
@@ -73,7 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     server.start()
     print(f"pyapiserver: serving {server.url}, kubeconfig {server.kubeconfig}", flush=True)
+    controllers = ControllerManagerChild(args.controllers, server.kubeconfig,
+                                         args.kube_controller_manager_arg) \
+        if args.controllers else None
+    if controllers:
+        controllers.start()
     done.wait()
+    if controllers:
+        controllers.stop()
     server.stop()
     return 0
 

@@ -120,3 +120,79 @@ def test_without_leader_election_sigterm_is_clean(request, server, client):
         "acquire" not in manager.log()
     assert manager.stop() == 0
     assert "Stopped controllers" in manager.log()
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of pid, whichever of its threads started them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_apiserver_runs_the_controller_manager_as_a_child(tmp_path):
+    """pyapiserver --controllers: the manager starts with the server, a killed manager is
+    started again, and SIGTERM to the server ends both."""
+    from apiserver_testlib import ADMIN_TOKEN
+    from kubeapi import kubeconfig
+    from kubeapi.restclient import ApiClient
+    data = tmp_path / "data"
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text(f'{ADMIN_TOKEN},admin,uid-admin,"system:masters"\n')
+    log = open(tmp_path / "server.log", "w+")
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "pyapiserver"), "--bind-address",
+         "127.0.0.1", "--port", "0", "--data-dir", str(data), "--token-auth-file", str(tokens),
+         "--controllers=garbage-collector-controller",
+         "--kube-controller-manager-arg=--leader-elect=false"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    client = None
+    try:
+        text = lambda: open(tmp_path / "server.log").read()  # noqa: E731
+        wait_for(lambda: "Started 1 controllers" in text(), timeout=30, what="child manager")
+        client = ApiClient(kubeconfig.load(str(data / "admin.kubeconfig")), "t")
+        owner = client.create("/api/v1/namespaces/default/configmaps",
+                              {"metadata": {"name": "owner"}})
+        client.create("/api/v1/namespaces/default/configmaps", {"metadata": {
+            "name": "dep", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                                "name": "owner",
+                                                "uid": owner["metadata"]["uid"]}]}})
+        client.delete("/api/v1/namespaces/default/configmaps/owner")
+
+        def dep_gone():
+            try:
+                client.get("/api/v1/namespaces/default/configmaps/dep")
+            except Exception as e:
+                return "404" in str(e)
+            return False
+        wait_for(dep_gone, what="collected by the child manager")
+        [child] = _children(server.pid)
+        os.kill(child, signal.SIGKILL)
+        wait_for(lambda: "controller manager exited with -9; restarting" in text(),
+                 what="restart notice")
+        wait_for(lambda: text().count("Started 1 controllers") == 2, timeout=30,
+                 what="restarted manager")
+        [second] = _children(server.pid)
+        assert second != child
+        server.terminate()
+        assert server.wait(30) == 0
+        assert not os.path.exists(f"/proc/{second}") or \
+            open(f"/proc/{second}/stat").read().split()[2] == "Z"
+        assert "pycontroller-manager: exiting" in text().rsplit("Started 1 controllers", 1)[1]
+    finally:
+        if client is not None:
+            client.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in _children(server.pid):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
