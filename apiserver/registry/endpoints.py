@@ -33,6 +33,9 @@ class EndpointsStrategy(Strategy):
             if not isinstance(subset, dict):
                 errors.append(invalid_value(path, subset, "must be an object"))
                 continue
+            if not subset.get("addresses") and not subset.get("notReadyAddresses"):
+                errors.append(required(path, "must specify `addresses` or "
+                                       "`notReadyAddresses`"))
             for key in ("addresses", "notReadyAddresses"):
                 for j, address in enumerate(subset.get(key) or []):
                     errors += self._address(address, f"{path}.{key}[{j}]")

@@ -300,6 +300,11 @@ def test_endpointslice_and_endpoints_validation(svc_server, core, ns):
             {"addresses": [{"ip": "nope"}], "ports": [{"port": 80}]}]})
     assert 'subsets[0].addresses[0].ip: Invalid value: "nope"' in \
         json.loads(info.value.body)["message"]
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_endpoints(ns, {"metadata": {"name": "e"}, "subsets": [
+            {"ports": [{"port": 80}]}]})
+    assert "subsets[0]: Required value: must specify `addresses` or `notReadyAddresses`" in \
+        json.loads(info.value.body)["message"]
 
 
 def test_kubectl_explain_and_api_resources(svc_server, ns):
