@@ -69,6 +69,7 @@ class Response:
     # An upgraded connection (exec, attach, port-forward): called with the client's socket and
     # the bytes already read past the request; it writes the whole answer itself.
     upgrade: Callable[[socket.socket, bytes], None] | None = None
+    warnings: list[str] = field(default_factory=list)  # sent as Warning: 299 headers
 
 
 def json_response(code: int, obj: object) -> Response:
@@ -282,7 +283,10 @@ class Api:
             return json_response(*disruption.evict(
                 self.stores, namespace, name, parse_body(req),
                 dry_run=req.query.get("dryRun") == "All"))
-        return self._dispatch(verb, store, rtype, namespace, name, sub, req)
+        response = self._dispatch(verb, store, rtype, namespace, name, sub, req)
+        if rtype.deprecation:
+            response.warnings.append(rtype.deprecation)
+        return response
 
     @staticmethod
     def _verb(req: Request, name: str) -> str:

@@ -162,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.code)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Cache-Control", "no-cache, private")
+            for warning in response.warnings:
+                self.send_header("Warning", f'299 - "{warning}"')
             if response.chunks is None:
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()

@@ -33,6 +33,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> verbs
+    deprecation: str = ""  # the Warning every request of it gets, as kube's deprecated APIs
 
     @property
     def namespaced(self) -> bool:
@@ -74,7 +75,9 @@ RESOURCES: tuple[ResourceType, ...] = (
                  ServiceAccountStrategy(), ("sa",), (), {"token": ("create",)}),
     ResourceType("", "v1", "services", "service", "Service", ServiceStrategy(), ("svc",),
                  ("all",), {"status": ("get", "patch", "update")}),
-    ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", EndpointsStrategy(), ("ep",)),
+    ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", EndpointsStrategy(), ("ep",),
+                 deprecation="v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
+                 "EndpointSlice"),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice",
                  EndpointSliceStrategy()),

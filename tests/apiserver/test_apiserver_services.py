@@ -319,6 +319,13 @@ def test_kubectl_explain_and_api_resources(svc_server, ns):
     assert lines["endpointslices"][1:] == ["discovery.k8s.io/v1", "true", "EndpointSlice"]
 
 
+def test_endpoints_are_deprecated_as_in_kube(svc_server, ns):
+    proc = kubectl(svc_server, "default", "get", "endpoints", "kubernetes")
+    assert proc.stderr.strip() == ("Warning: v1 Endpoints is deprecated in v1.33+; use "
+                                   "discovery.k8s.io/v1 EndpointSlice")
+    assert kubectl(svc_server, "default", "get", "svc", "kubernetes").stderr == ""
+
+
 def test_no_double_allocation_across_a_restart():
     """A range of 14 addresses (one is the kubernetes Service's) and 4 node ports: filled
     half before a restart and the rest after, every address and port is handed out once,
