@@ -16,6 +16,9 @@ from .service_pods import (ServiceSyncer, family_ip, find_port, hostname, in_end
 
 log = logging.getLogger("endpoints-controller")
 
+MANAGED_BY_LABEL = "endpoints.kubernetes.io/managed-by"
+MANAGED_BY = "endpoint-controller"
+
 
 def _address(pod: dict, ip: str, service: dict) -> dict:
     address: dict = {"ip": ip}
@@ -109,7 +112,7 @@ class EndpointsController:
             return
         pods = self.syncer.pods.store.by_index(NAMESPACE_INDEX, namespace)
         subsets = subsets_for(service, pods)
-        labels = service_labels(service)
+        labels = {**service_labels(service), MANAGED_BY_LABEL: MANAGED_BY}
         if current is not None and (current.get("subsets") or []) == subsets and \
                 (current["metadata"].get("labels") or {}) == labels:
             return

@@ -138,7 +138,8 @@ def test_slice_of_a_service_and_its_endpoints(client, namespace, node, pods, con
     assert "hostname" not in two
 
     ep = wait_for(lambda: endpoints_object(client, namespace, "web"), what="Endpoints web")
-    assert ep["metadata"]["labels"] == {"team": "web"}
+    assert ep["metadata"]["labels"] == {"team": "web", "endpoints.kubernetes.io/managed-by":
+                                        "endpoint-controller"}
     (subset,) = ep["subsets"]
     assert [a["ip"] for a in subset["addresses"]] == ["198.18.10.1"]
     assert [a["ip"] for a in subset["notReadyAddresses"]] == ["198.18.10.2"]
