@@ -14,6 +14,7 @@ import dns.rcode
 import dns.rdataclass
 
 from clusterdns.forward import Forwarder
+from clusterdns.memo import Memo
 from clusterdns.zone import NeedsNetwork, Zone
 
 UDP_LIMIT = 512        # without EDNS (RFC 1035)
@@ -24,6 +25,29 @@ OUR_PAYLOAD = 1232     # the EDNS buffer size we announce
 class Handler:
     zone: Zone
     forwarder: Forwarder
+
+    def __post_init__(self) -> None:
+        self.memo = Memo(self.zone.view.generation)
+
+    def handle(self, wire: bytes, udp: bool, network: bool) -> bytes | None:
+        """The response's bytes to a query's, None when there is nothing to send; NeedsNetwork
+        when `network` is False and the query needs an upstream."""
+        cached = self.memo.get(wire, udp)
+        if cached is not None:
+            return cached
+        generation = self.zone.view.generation()
+        query = parse(wire)
+        if query is None or isinstance(query, bytes):
+            return query
+        response = self.respond(query, network)
+        if response is None:
+            if not network and not query.flags & dns.flags.QR:
+                raise NeedsNetwork(str(query.question))
+            return None
+        out = to_wire(response, query, udp)
+        if response.rcode() != dns.rcode.SERVFAIL:
+            self.memo.put(wire, udp, generation, out)
+        return out
 
     def respond(self, query: dns.message.Message, network: bool) -> dns.message.Message | None:
         if query.flags & dns.flags.QR:

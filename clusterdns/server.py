@@ -12,9 +12,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import dns.message
-
-from clusterdns.handler import Handler, parse, to_wire
+from clusterdns.handler import Handler
+from clusterdns.zone import NeedsNetwork
 
 log = logging.getLogger("clusterdns")
 
@@ -97,25 +96,24 @@ class DNSServer:
                 continue
             if not wire and self._stop.is_set():
                 return
-            query = parse(wire)
-            if isinstance(query, bytes):
-                self._send(query, peer)
-            elif query is not None:
-                if not self._answer_udp(query, peer, network=False):
-                    try:
-                        self._pool.submit(self._answer_udp, query, peer, True)
-                    except RuntimeError:   # shutting down
-                        return
+            try:
+                self._answer_udp(wire, peer, network=False)
+            except NeedsNetwork:
+                try:
+                    self._pool.submit(self._answer_udp, wire, peer, True)
+                except RuntimeError:   # shutting down
+                    return
 
-    def _answer_udp(self, query: dns.message.Message, peer: tuple, network: bool) -> bool:
+    def _answer_udp(self, wire: bytes, peer: tuple, network: bool) -> None:
         try:
-            response = self.handler.respond(query, network)
-            if response is None:
-                return False
-            self._send(to_wire(response, query, udp=True), peer)
+            reply = self.handler.handle(wire, udp=True, network=network)
+        except NeedsNetwork:
+            raise
         except Exception:  # a bug answering one query must not end the server
-            log.exception("answering %s", query.question)
-        return True
+            log.exception("answering a query from %s", peer)
+            return
+        if reply is not None:
+            self._send(reply, peer)
 
     def _send(self, wire: bytes, peer: tuple) -> None:
         try:
@@ -151,16 +149,9 @@ class DNSServer:
                 wire = _read(conn, int.from_bytes(head, "big"))
                 if wire is None:
                     return
-                query = parse(wire)
-                if query is None:
+                reply = self.handler.handle(wire, udp=False, network=True)
+                if reply is None:
                     return
-                if isinstance(query, bytes):
-                    reply = query
-                else:
-                    response = self.handler.respond(query, network=True)
-                    if response is None:
-                        continue
-                    reply = to_wire(response, query, udp=False)
                 conn.sendall(len(reply).to_bytes(2, "big") + reply)
         except OSError:
             pass

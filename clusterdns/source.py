@@ -44,6 +44,7 @@ class InformerView:
         self.slices.add_indexer(BY_IP, _slice_ips)
         self._lock = threading.Lock()
         self._modified = int(time.time())
+        self._generation = 0
         for informer in (self.namespaces, self.services, self.slices):
             informer.add_event_handler(on_add=self._touch, on_update=self._touch,
                                        on_delete=self._touch)
@@ -61,6 +62,7 @@ class InformerView:
         # The SOA serial: the time of the last change, as CoreDNS's Modified().
         with self._lock:
             self._modified = int(time.time())
+            self._generation += 1
 
     # -- records.ClusterView ------------------------------------------------------------------
 
@@ -70,6 +72,9 @@ class InformerView:
     def serial(self) -> int:
         with self._lock:
             return self._modified
+
+    def generation(self) -> int:
+        return self._generation   # an int read: atomic, and the fast path takes no lock
 
     def namespace_exists(self, name: str) -> bool:
         return self.namespaces.store.get(name) is not None
