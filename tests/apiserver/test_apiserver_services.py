@@ -133,6 +133,10 @@ def test_kubectl_expose_pod_and_deployment(svc_server, ns):
     svc = get_json(svc_server, ns, "svc", "web-svc")
     assert svc["spec"]["selector"] == {"app": "web", "tier": "fe"}
     assert svc["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 8080}]
+    k("run", "bare", "--image=busybox", "--labels=app=bare", "--port=8081")
+    k("expose", "pod", "bare")  # the port is the pod's container port
+    assert get_json(svc_server, ns, "svc", "bare")["spec"]["ports"] == \
+        [{"port": 8081, "protocol": "TCP", "targetPort": 8081}]
     k("create", "deployment", "api", "--image=busybox", "--port=9000")
     k("expose", "deployment", "api", "--port", "90", "--type", "NodePort")
     svc = get_json(svc_server, ns, "svc", "api")
