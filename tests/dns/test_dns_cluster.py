@@ -337,3 +337,31 @@ def test_missing_kubeconfig_fails_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"pykube-dns: --kubeconfig: cannot read {tmp_path / 'none'}: No such file or directory"]
+
+
+def test_short_names_through_the_kubelets_search_path(dns_server, namespace, web):
+    """A ClusterFirst pod's resolv.conf as the kubelet writes it (search <ns>.svc.cluster.local
+    svc.cluster.local cluster.local, ndots:5), read by a stub resolver pointed at pykube-dns:
+    `web`, `web.<ns>` and the full name are the Service; an outside name, after the search
+    suffixes' NXDOMAINs, is forwarded."""
+    import io
+
+    import dns.resolver
+
+    from kubelet.sync.pod_dns import DNSConfig, pod_dns, resolv_conf
+
+    resolved(dns_server.port, svc_name("web", namespace))
+    pod = {"metadata": {"name": "client", "namespace": namespace},
+           "spec": {"dnsPolicy": "ClusterFirst", "containers": []}}
+    text = resolv_conf(pod_dns(pod, DNSConfig(), ["127.0.0.1"], ZONE))
+    resolver = dns.resolver.Resolver(filename=io.StringIO(text))
+    resolver.port = dns_server.port
+    resolver.lifetime = 10
+    assert resolver.ndots == 5
+    for short in ("web", f"web.{namespace}", f"web.{namespace}.svc", svc_name("web", namespace)):
+        answer = resolver.resolve(short, "A", search=True)
+        assert {rd.to_text() for rd in answer} == {web}, short
+        assert answer.qname.to_text() == svc_name("web", namespace) + "."
+    answer = resolver.resolve("external.example", "A", search=True)
+    assert answer.qname.to_text() == "external.example."
+    assert {rd.to_text() for rd in answer} == {"198.18.200.1"}
