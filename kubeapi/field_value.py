@@ -50,10 +50,21 @@ def owner_references(refs: list) -> str:
                           for r in refs) + "]"
 
 
-def go_struct(value: dict, order: tuple[str, ...]) -> str:
-    """An internal (untagged) Go struct: every field under its Go name, nil ones as null."""
-    def field(name: str) -> str:
+def go_struct(value: object, fields: tuple) -> str:
+    """An internal (untagged) Go struct: every field under its Go name, nil ones as null. A
+    field is a name, or (name, fields) for a nested internal struct; `selector` is a
+    metav1.LabelSelector."""
+    if not isinstance(value, dict):
+        return "null"
+
+    def field(spec: object) -> str:
+        name, inner_fields = spec if isinstance(spec, tuple) else (spec, None)
         inner = value.get(name)
-        shown = label_selector(inner) if name == "selector" else render(inner)
+        if inner_fields is not None:
+            shown = go_struct(inner, inner_fields)
+        elif name == "selector":
+            shown = label_selector(inner)
+        else:
+            shown = render(inner)
         return f"{_go_json(name[0].upper() + name[1:])}:{shown}"
-    return "{" + ",".join(field(name) for name in order) + "}"
+    return "{" + ",".join(field(f) for f in fields) + "}"

@@ -40,21 +40,28 @@ def nonnegative(value: object, path: str) -> list[dict]:
     return []
 
 
-def int_or_percent(value: object, path: str) -> list[dict]:
-    """ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
+def int_or_percent(value: object, path: str, at_most_100: bool = True) -> list[dict]:
+    """ValidatePositiveIntOrPercent (and IsNotMoreThan100Percent unless told not to)."""
     if value is None:
         return []
     if _is_int(value):
         return nonnegative(value, path)
     if not isinstance(value, str) or not _PERCENT.match(value):
         return [invalid(path, field_value.render(value), PERCENT_MSG)]
-    if int(value[:-1]) > 100:
+    return _at_most_100(value, path) if at_most_100 else []
+
+
+def _at_most_100(value: object, path: str) -> list[dict]:
+    if isinstance(value, str) and _PERCENT.match(value) and int(value[:-1]) > 100:
         return [invalid(path, field_value.render(value), "must not be greater than 100%")]
     return []
 
 
-def _is_zero(value: object) -> bool:
-    return value == 0 or value == "0%"
+def _int_or_percent_value(value: object) -> int:
+    """getIntOrPercentValue: the number, of a percent too; 0 for what is neither."""
+    if isinstance(value, str) and _PERCENT.match(value):
+        return int(value[:-1])
+    return value if _is_int(value) else 0
 
 
 def _reprefix(errors: list[dict], prefix: str) -> list[dict]:
@@ -150,7 +157,17 @@ def _status_counts(obj: dict, fields: tuple[str, ...]) -> list[dict]:
 
 # apps/v1
 
+def _unsupported_struct(path: str, rendered: str, allowed: list[str]) -> dict:
+    choices = ", ".join(f'"{a}"' for a in allowed)
+    return field_error("FieldValueNotSupported", path,
+                       f"Unsupported value: {rendered}: supported values: {choices}")
+
+
+_INTERNAL_STRATEGY = ("type", ("rollingUpdate", ("maxUnavailable", "maxSurge")))
+
+
 def _rolling_update_deployment(strategy: dict) -> list[dict]:
+    """ValidateDeploymentStrategy."""
     path = "spec.strategy"
     kind = strategy.get("type")
     rolling = strategy.get("rollingUpdate")
@@ -160,17 +177,21 @@ def _rolling_update_deployment(strategy: dict) -> list[dict]:
                                     "strategy `type` is 'Recreate'")]
         return []
     if kind != "RollingUpdate":
-        return [not_supported(f"{path}.type", kind or "", ["Recreate", "RollingUpdate"])]
+        return [_unsupported_struct(path, field_value.go_struct(strategy, _INTERNAL_STRATEGY),
+                                    ["Recreate", "RollingUpdate"])]
     if not isinstance(rolling, dict):
         return [required(f"{path}.rollingUpdate", "this should be defaulted and never be nil")]
-    errors = int_or_percent(rolling.get("maxUnavailable"), f"{path}.rollingUpdate.maxUnavailable")
-    errors += int_or_percent(rolling.get("maxSurge"), f"{path}.rollingUpdate.maxSurge")
-    if not errors and _is_zero(rolling.get("maxSurge")) and \
-            _is_zero(rolling.get("maxUnavailable")):
+    errors = int_or_percent(rolling.get("maxUnavailable"), f"{path}.rollingUpdate.maxUnavailable",
+                            at_most_100=False)
+    errors += int_or_percent(rolling.get("maxSurge"), f"{path}.rollingUpdate.maxSurge",
+                             at_most_100=False)
+    if _int_or_percent_value(rolling.get("maxUnavailable")) == 0 and \
+            _int_or_percent_value(rolling.get("maxSurge")) == 0:
         errors.append(invalid(f"{path}.rollingUpdate.maxUnavailable",
                               field_value.render(rolling.get("maxUnavailable")),
                               "may not be 0 when `maxSurge` is 0"))
-    return errors
+    return errors + _at_most_100(rolling.get("maxUnavailable"),
+                                 f"{path}.rollingUpdate.maxUnavailable")
 
 
 def validate_deployment(obj: dict, creating: bool = True) -> list[dict]:
@@ -215,29 +236,52 @@ def validate_replicaset_update(new: dict, old: dict) -> list[dict]:
     return validate_replicaset(new, False) + _selector_immutable(new, old)
 
 
+def _daemonset_strategy(strategy: dict) -> list[dict]:
+    """ValidateDaemonSetUpdateStrategy: exactly one of maxSurge and maxUnavailable non-zero."""
+    path = "spec.updateStrategy"
+    kind = strategy.get("type")
+    if kind == "OnDelete":
+        return []
+    if kind != "RollingUpdate":
+        return [_unsupported_struct(path, field_value.go_struct(strategy, (
+            "type", ("rollingUpdate", ("maxUnavailable", "maxSurge")))),
+            ["RollingUpdate", "OnDelete"])]
+    rolling = strategy.get("rollingUpdate")
+    if not isinstance(rolling, dict):
+        return [required(f"{path}.rollingUpdate")]
+    path += ".rollingUpdate"
+    errors = int_or_percent(rolling.get("maxUnavailable"), f"{path}.maxUnavailable")
+    errors += int_or_percent(rolling.get("maxSurge"), f"{path}.maxSurge")
+    unavailable = _int_or_percent_value(rolling.get("maxUnavailable")) != 0
+    surge = _int_or_percent_value(rolling.get("maxSurge")) != 0
+    if unavailable and surge:
+        errors.append(invalid(f"{path}.maxSurge", field_value.render(rolling.get("maxSurge")),
+                              "may not be set when maxUnavailable is non-zero"))
+    elif not unavailable and not surge:
+        errors.append(required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0"))
+    return errors
+
+
 def validate_daemonset(obj: dict, creating: bool = True) -> list[dict]:
+    """ValidateDaemonSetSpec: a missing selector shows as template labels it cannot match."""
     spec = _spec_of(obj)
     if spec is None:
         return [required("spec")]
-    errors = _selector_and_template(spec, "daemonset", creating)
+    sel = spec.get("selector")
+    errors = label_selector.validate(sel, "spec.selector")
+    labels = _template_labels(spec.get("template"))
+    if not errors and not label_selector.matches(sel, labels):
+        errors.append(invalid("spec.template.metadata.labels", field_value.render(labels),
+                              NO_MATCH))
+    if sel is not None and label_selector.is_empty(sel):
+        errors.append(invalid("spec.selector", field_value.label_selector(sel),
+                              "empty selector is invalid for daemonset"))
+    errors += pod_template(spec.get("template"), "spec.template", creating)
     errors += _always_restart(spec, "DaemonSet")
     errors += nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    strategy = spec.get("updateStrategy")
+    errors += _daemonset_strategy(strategy if isinstance(strategy, dict) else {})
     errors += nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
-    strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) \
-        else {}
-    kind = strategy.get("type")
-    if kind not in ("OnDelete", "RollingUpdate"):
-        errors.append(not_supported("spec.updateStrategy.type", kind or "",
-                                    ["OnDelete", "RollingUpdate"]))
-    elif kind == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate") or {}
-        path = "spec.updateStrategy.rollingUpdate"
-        errors += int_or_percent(rolling.get("maxUnavailable"), f"{path}.maxUnavailable")
-        errors += int_or_percent(rolling.get("maxSurge"), f"{path}.maxSurge")
-        if _is_zero(rolling.get("maxUnavailable")) and _is_zero(rolling.get("maxSurge", 0)):
-            errors.append(invalid(f"{path}.maxUnavailable",
-                                  field_value.render(rolling.get("maxUnavailable")),
-                                  "may not be 0 when `maxSurge` is 0"))
     return errors + _status_counts(obj, ("currentNumberScheduled", "numberMisscheduled",
                                          "desiredNumberScheduled", "numberReady",
                                          "updatedNumberScheduled", "numberAvailable",
@@ -248,41 +292,84 @@ def validate_daemonset_update(new: dict, old: dict) -> list[dict]:
     return validate_daemonset(new, False) + _selector_immutable(new, old)
 
 
+_STS_STRATEGY = ("type", ("rollingUpdate", ("partition", "maxUnavailable")))
+RETENTION_POLICIES = ["Retain", "Delete"]
+
+
+def _statefulset_strategy(strategy: dict) -> list[dict]:
+    path = "spec.updateStrategy"
+    kind, rolling = strategy.get("type"), strategy.get("rollingUpdate")
+    if not kind:
+        return [required(path)]
+    if kind == "OnDelete":
+        if rolling is not None:
+            return [invalid(f"{path}.rollingUpdate", field_value.go_struct(
+                rolling, _STS_STRATEGY[1][1]), "only allowed for updateStrategy 'RollingUpdate'")]
+        return []
+    if kind != "RollingUpdate":
+        return [invalid(path, field_value.go_struct(strategy, _STS_STRATEGY),
+                        "must be 'RollingUpdate' or 'OnDelete'")]
+    if not isinstance(rolling, dict):
+        return []
+    path += ".rollingUpdate"
+    errors = nonnegative(rolling.get("partition"), f"{path}.partition")
+    unavailable = rolling.get("maxUnavailable")
+    if unavailable is not None:
+        errors += int_or_percent(unavailable, f"{path}.maxUnavailable", at_most_100=False)
+        if _int_or_percent_value(unavailable) == 0:
+            errors.append(invalid(f"{path}.maxUnavailable", field_value.render(unavailable),
+                                  "cannot be 0"))
+        errors += _at_most_100(unavailable, f"{path}.maxUnavailable")
+    return errors
+
+
 def validate_statefulset(obj: dict, creating: bool = True) -> list[dict]:
+    """ValidateStatefulSetSpec; of the template only labels and annotations are checked, as
+    kube does."""
     spec = _spec_of(obj)
     if spec is None:
         return [required("spec")]
     errors = []
     policy = spec.get("podManagementPolicy")
-    if policy not in ("OrderedReady", "Parallel"):
-        errors.append(invalid("spec.podManagementPolicy", field_value.render(policy or ""),
+    if not policy:
+        errors.append(required("spec.podManagementPolicy"))
+    elif policy not in ("OrderedReady", "Parallel"):
+        errors.append(invalid("spec.podManagementPolicy", field_value.render(policy),
                               "must be 'OrderedReady' or 'Parallel'"))
-    strategy = spec.get("updateStrategy") if isinstance(spec.get("updateStrategy"), dict) \
-        else {}
-    kind = strategy.get("type")
-    if kind == "OnDelete" and strategy.get("rollingUpdate") is not None:
-        errors.append(forbidden_field("spec.updateStrategy.rollingUpdate",
-                                      "only allowed for updateStrategy 'RollingUpdate'"))
-    elif kind == "RollingUpdate":
-        rolling = strategy.get("rollingUpdate") or {}
-        errors += nonnegative(rolling.get("partition"),
-                              "spec.updateStrategy.rollingUpdate.partition")
-        if rolling.get("maxUnavailable") is not None:
-            errors += int_or_percent(rolling["maxUnavailable"],
-                                     "spec.updateStrategy.rollingUpdate.maxUnavailable")
-    elif kind != "OnDelete":
-        errors.append(not_supported("spec.updateStrategy.type", kind or "",
-                                    ["OnDelete", "RollingUpdate"]))
+    strategy = spec.get("updateStrategy")
+    errors += _statefulset_strategy(strategy if isinstance(strategy, dict) else {})
+    retention = spec.get("persistentVolumeClaimRetentionPolicy")
+    if isinstance(retention, dict):
+        for when in ("whenDeleted", "whenScaled"):
+            if retention.get(when) not in RETENTION_POLICIES:
+                errors.append(not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{when}",
+                                            retention.get(when) or "", RETENTION_POLICIES))
     errors += nonnegative(spec.get("replicas"), "spec.replicas")
     errors += nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds")
-    errors += nonnegative(spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
-    errors += _selector_and_template(spec, "statefulset", creating)
+    ordinals = spec.get("ordinals")
+    if isinstance(ordinals, dict):
+        errors += nonnegative(ordinals.get("start"), "spec.ordinals.start")
+    sel = spec.get("selector")
+    if sel is None:
+        errors.append(required("spec.selector"))
+    else:
+        errors += label_selector.validate(sel, "spec.selector")
+        if label_selector.is_empty(sel):
+            errors.append(invalid("spec.selector", field_value.label_selector(sel),
+                                  "empty selector is invalid for statefulset"))
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        errors.append(required("spec.template"))
+    else:
+        labels = _template_labels(template)
+        if sel is not None and not label_selector.is_empty(sel) and \
+                not label_selector.validate(sel, "") and not label_selector.matches(sel, labels):
+            errors.append(invalid("spec.template.metadata.labels", field_value.render(labels),
+                                  NO_MATCH))
+        meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        errors += validation.labels(meta.get("labels"), "spec.template.labels")
+        errors += validation.string_map(meta.get("annotations"), "spec.template.annotations")
     errors += _always_restart(spec, "StatefulSet")
-    for i, claim in enumerate(spec.get("volumeClaimTemplates") or []):
-        name = ((claim or {}).get("metadata") or {}).get("name") if isinstance(claim, dict) \
-            else None
-        if not name:
-            errors.append(required(f"spec.volumeClaimTemplates[{i}].metadata.name"))
     return errors + _status_counts(obj, ("replicas", "readyReplicas", "currentReplicas",
                                          "updatedReplicas", "availableReplicas",
                                          "observedGeneration", "collisionCount"))

@@ -1,7 +1,7 @@
 """apps/v1: Deployments, ReplicaSets, DaemonSets, StatefulSets and ControllerRevisions."""
 from __future__ import annotations
 
-from kubeapi import workload_defaulting as defaults, workload_validation as checks
+from kubeapi import validation, workload_defaulting as defaults, workload_validation as checks
 
 from .strategy import Strategy
 from .workload import WorkloadStrategy
@@ -52,6 +52,9 @@ class DaemonSetStrategy(WorkloadStrategy):
 class StatefulSetStrategy(WorkloadStrategy):
     kind = "StatefulSet"
     initial_status = {"replicas": 0, "availableReplicas": 0}
+
+    def name_errors(self, name: str, field: str) -> list[dict]:
+        return validation.dns1123_label(name, field)  # its pods' hostnames are <name>-<i>
 
     def default(self, obj: dict) -> None:
         defaults.default_statefulset(obj)

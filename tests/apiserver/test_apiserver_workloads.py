@@ -309,6 +309,19 @@ BAD = [
     ("DaemonSet", {"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}},
      'DaemonSet.apps "bad" is invalid: spec.selector.matchExpressions[0].values: Required '
      'value: must be specified when `operator` is \'In\' or \'NotIn\''),
+    ("Deployment", {"strategy": {"type": "Blue"}},
+     'Deployment.apps "bad" is invalid: spec.strategy: Unsupported value: {"Type":"Blue",'
+     '"RollingUpdate":null}: supported values: "Recreate", "RollingUpdate"'),
+    ("DaemonSet", {"selector": None},
+     'DaemonSet.apps "bad" is invalid: spec.template.metadata.labels: Invalid value: '
+     '{"app":"web"}: `selector` does not match template `labels`'),
+    ("DaemonSet", {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {
+        "maxUnavailable": 1, "maxSurge": "10%"}}},
+     'DaemonSet.apps "bad" is invalid: spec.updateStrategy.rollingUpdate.maxSurge: Invalid '
+     'value: "10%": may not be set when maxUnavailable is non-zero'),
+    ("StatefulSet", {"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}},
+     'StatefulSet.apps "bad" is invalid: spec.updateStrategy.rollingUpdate: Invalid value: '
+     '{"Partition":1,"MaxUnavailable":null}: only allowed for updateStrategy \'RollingUpdate\''),
     ("StatefulSet", {"podManagementPolicy": "Sometimes"},
      'StatefulSet.apps "bad" is invalid: spec.podManagementPolicy: Invalid value: '
      '"Sometimes": must be \'OrderedReady\' or \'Parallel\''),
@@ -350,6 +363,14 @@ def test_bad_input_refused_with_kubes_message(server, namespace, kind, spec, mes
     assert answer["message"] == message
     code, listed = call(server, "GET", url(kind, namespace))
     assert code == 200 and listed["items"] == []
+
+
+def test_statefulset_names_are_dns_labels(server, namespace):
+    code, answer = call(server, "POST", url("StatefulSet", namespace),
+                        body("StatefulSet", "db.v1"))
+    assert code == 422
+    assert answer["message"].startswith('StatefulSet.apps "db.v1" is invalid: metadata.name: '
+                                        'Invalid value: "db.v1": a lowercase RFC 1123 label')
 
 
 def test_kubectl_shows_the_invalid_template(server, namespace):
