@@ -102,6 +102,7 @@ class LinuxContainerConfig:
     oom_score_adj: int | None = None
     run_as_user: int | None = None
     run_as_group: int | None = None
+    run_as_username: str = ""          # a name in the image's /etc/passwd, as the image's User
     supplemental_groups: list[int] = field(default_factory=list)
     readonly_rootfs: bool = False
     no_new_privs: bool = False

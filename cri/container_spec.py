@@ -63,6 +63,8 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     c = image.get("config") or {}
     # The image's process with our argv (Entrypoint = everything, no Cmd) and env on top.
     resolved_image = dict(image, config=dict(c, Entrypoint=entrypoint + args, Cmd=None))
+    if config.linux.run_as_username:
+        resolved_image["config"]["User"] = config.linux.run_as_username
     env = [f"{k}={v}" for k, v in config.envs]
     if sandbox.hostname:
         env.insert(0, f"HOSTNAME={sandbox.hostname}")
@@ -107,6 +109,12 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     linux["resources"] = resources
     if config.linux.sysctls:
         linux["sysctl"] = dict(config.linux.sysctls)
+    propagations = {m.propagation for m in config.mounts}
+    # containerd's: a mount that propagates needs the root to propagate that way too.
+    if "rshared" in propagations:
+        linux["rootfsPropagation"] = "rshared"
+    elif "rslave" in propagations:
+        linux["rootfsPropagation"] = "rslave"
     linux["maskedPaths"] = list(config.linux.masked_paths)
     linux["readonlyPaths"] = list(config.linux.readonly_paths)
     if config.linux.privileged:

@@ -31,7 +31,7 @@ from cni.errors import CNIError
 from overlay import reference, snapshots
 from overlay.errors import ImageError
 
-from cri import proto_convert as convert, usage
+from cri import etc_files, proto_convert as convert, usage
 from cri.api import (CONTAINER_CREATED, CONTAINER_RUNNING, SANDBOX_READY, ContainerEvent,
                      CRIError, ImageNotFound, NotFound)
 from cri.daemon_config import DaemonConfig
@@ -352,12 +352,20 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         with self.s._names_lock:
             self.s.reserve_sandbox_name(request.config)
             sandbox_id = self.runtime.run_pod_sandbox(config)
-        self.s.save_config("sandbox", sandbox_id, request)
+        try:
+            self.s.save_config("sandbox", sandbox_id, request)
+            etc_files.write(self.runtime.sandboxes.records.dir(sandbox_id), request.config)
+        except OSError as e:
+            self.runtime.remove_pod_sandbox(sandbox_id)
+            raise CRIError(f"failed to set up sandbox files: {e}") from None
         return pb.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
 
     @_rpc
     def StopPodSandbox(self, request, context):
-        sandbox_id = self.s.sandbox_id(request.pod_sandbox_id)
+        try:
+            sandbox_id = self.s.sandbox_id(request.pod_sandbox_id)
+        except NotFound:
+            return pb.StopPodSandboxResponse()      # idempotent: nothing left to stop
         running = [c.id for c in self.runtime.list_containers(sandbox_id=sandbox_id)
                    if c.state == CONTAINER_RUNNING]
         self.runtime.stop_pod_sandbox(sandbox_id)
@@ -422,6 +430,8 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         sandbox_pb = request.sandbox_config if request.HasField("sandbox_config") \
             else (stored.config if stored else pb.PodSandboxConfig())
         config = convert.container_config(request.config, sandbox_pb)
+        config.mounts += etc_files.mounts(self.runtime.sandboxes.records.dir(sandbox_id),
+                                          config)
         internal_sandbox = convert.sandbox_config(sandbox_pb) if sandbox_pb.HasField(
             "metadata") else None
         with self.s._names_lock:
@@ -444,7 +454,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     @_rpc
     def StopContainer(self, request, context):
-        container_id = self.s.container_id(request.container_id)
+        try:
+            container_id = self.s.container_id(request.container_id)
+        except NotFound:
+            return pb.StopContainerResponse()       # idempotent: nothing left to stop
         self.runtime.stop_container(container_id, max(request.timeout, 0))
         self.s.forget_samples(container_id)
         return pb.StopContainerResponse()

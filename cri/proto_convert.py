@@ -100,9 +100,11 @@ def container_config(config: pb.ContainerConfig,
                           "pid mode TARGET")
     if sc.privileged and not sandbox.linux.security_context.privileged:
         raise ConfigError("no privileged container allowed in sandbox")
-    if sc.run_as_username:
-        raise ConfigError("linux.security_context.run_as_username: not supported, give "
-                          "run_as_user")
+    if sc.HasField("run_as_group") and not sc.HasField("run_as_user") \
+            and not sc.run_as_username:
+        # containerd's wording
+        raise ConfigError(f'user group "{sc.run_as_group.value}" is specified without user')
+    linux.run_as_username = "" if sc.HasField("run_as_user") else sc.run_as_username
     return api.ContainerConfig(
         metadata=api.ContainerMetadata(config.metadata.name, config.metadata.attempt),
         image=config.image.image, command=list(config.command), args=list(config.args),

@@ -52,7 +52,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what="con
         time.sleep(interval)
 
 
-def _answers(path: str) -> bool:
+def answers(path: str) -> bool:
     with socket.socket(socket.AF_UNIX) as s:
         try:
             s.connect(path)
@@ -99,7 +99,7 @@ class CriDaemon:
         with open(self.output, "ab") as log:
             self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: self.proc.poll() is not None or _answers(self.socket), 30,
+            wait_for(lambda: self.proc.poll() is not None or answers(self.socket), 30,
                      what="pycontainer-cri listening")
         finally:
             if self.proc.poll() is not None:
