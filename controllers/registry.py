@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import endpoints, endpointslice, garbage_collector, node_lifecycle, taint_eviction
+from . import (endpoints, endpointslice, endpointslice_mirroring, garbage_collector,
+               node_lifecycle, taint_eviction)
 from .context import ControllerContext
 
 
@@ -23,6 +24,8 @@ CONTROLLERS: tuple[Controller, ...] = (
     Controller("taint-eviction-controller", taint_eviction.start),
     Controller("endpointslice-controller", endpointslice.start, ("endpointslice",)),
     Controller("endpoints-controller", endpoints.start, ("endpoint",)),
+    Controller("endpointslice-mirroring-controller", endpointslice_mirroring.start,
+               ("endpointslicemirroring",)),
 )
 
 

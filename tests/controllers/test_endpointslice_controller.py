@@ -242,6 +242,47 @@ def test_selectorless_service_is_left_alone(client, namespace, controllers):
     assert ep["subsets"][0]["addresses"] == [{"ip": "198.18.10.20"}]
 
 
+@pytest.fixture
+def mirroring(client):
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(["endpointslicemirroring"]), Options(), stop, 0.0),
+        daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(15)
+
+
+def test_mirroring_of_a_selectorless_services_endpoints(client, namespace, mirroring):
+    service(client, namespace, "ext", {}, [{"name": "db", "port": 5432}])
+    ep = client.create(f"/api/v1/namespaces/{namespace}/endpoints", {
+        "metadata": {"name": "ext", "labels": {"tier": "db"}},
+        "subsets": [{"addresses": [{"ip": "198.18.12.1", "hostname": "db-0"}],
+                     "notReadyAddresses": [{"ip": "198.18.12.2"}],
+                     "ports": [{"name": "db", "port": 5432}]}]})
+    (es,) = wait_for(lambda: slices(client, namespace, "ext"), what="mirrored slice")
+    assert es["metadata"]["name"].startswith("ext-")
+    assert es["metadata"]["labels"] == {
+        "tier": "db", "kubernetes.io/service-name": "ext",
+        "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}
+    assert es["metadata"]["ownerReferences"] == [{
+        "apiVersion": "v1", "kind": "Endpoints", "name": "ext", "uid": ep["metadata"]["uid"],
+        "controller": True, "blockOwnerDeletion": True}]
+    assert es["addressType"] == "IPv4"
+    assert es["ports"] == [{"name": "db", "port": 5432, "protocol": "TCP"}]
+    assert sorted((e["addresses"][0], e["conditions"]["ready"]) for e in es["endpoints"]) == \
+        [("198.18.12.1", True), ("198.18.12.2", False)]
+    client.patch(f"/api/v1/namespaces/{namespace}/endpoints/ext", {"subsets": [
+        {"addresses": [{"ip": "198.18.12.3"}], "ports": [{"name": "db", "port": 5433}]}]})
+    wait_for(lambda: [e["addresses"] for s in slices(client, namespace, "ext")
+                      for e in s.get("endpoints") or []] == [["198.18.12.3"]],
+             what="the slice follows the Endpoints")
+    client.patch(f"/api/v1/namespaces/{namespace}/endpoints/ext",
+                 {"metadata": {"labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}})
+    wait_for(lambda: not slices(client, namespace, "ext"), what="skip-mirror removes it")
+
+
 def test_at_most_100_endpoints_per_slice(client, namespace, node, pods, controllers):
     for i in range(105):
         pods(f"m{i}", node, {"app": "many"}, f"198.18.11.{i + 1}")
