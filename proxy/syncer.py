@@ -62,8 +62,12 @@ class Syncer:
 
     def full_sync(self, services: dict[str, list[ServicePort]]) -> None:
         """Replaces the whole table with the rules of `services` (key -> its ports)."""
-        installed = {key: _Installed(ports, service_rules(ports, self.opts))
-                     for key, ports in services.items() if ports}
+        installed: dict[str, _Installed] = {}
+        owners: dict[tuple[str, str], str] = {}
+        for key in sorted(services):
+            if services[key]:
+                installed[key] = _Installed(services[key], self._rules(key, services[key],
+                                                                       owners))
         # add + delete: the delete cannot fail on a table that is not there yet.
         cmds = [f"add table {self.table}", f"delete table {self.table}"]
         cmds += base_table(self.opts)
@@ -77,9 +81,12 @@ class Syncer:
         """Brings the Services of `changed` (key -> its ports now, [] when deleted) to their new
         rules in one transaction; returns False when nothing had to change."""
         old_rules, new_items, flows = [], {}, []
-        for key, ports in changed.items():
+        owners = {k: o for o, item in self._installed.items() if o not in changed
+                  for k in item.rules.elements}
+        for key in sorted(changed):
+            ports = changed[key]
             old = self._installed.get(key)
-            new = _Installed(ports, service_rules(ports, self.opts)) if ports else None
+            new = _Installed(ports, self._rules(key, ports, owners)) if ports else None
             old_rules.append(old.rules if old else ServiceRules())
             new_items[key] = new
             flows += _stale_flows(old.ports if old else [], ports, self.opts.node_name)
@@ -109,6 +116,20 @@ class Syncer:
         self.run(f"add table {self.table}\ndelete table {self.table}")
         self.stats.transactions += 1
         self._installed.clear()
+
+    def _rules(self, key: str, ports: list[ServicePort],
+               owners: dict[tuple[str, str], str]) -> ServiceRules:
+        """The Service's rules without the map elements another Service holds already (two
+        Services may name the same external IP and port; the API does not forbid it): the
+        first keeps it, as adding the second would fail the whole transaction. `owners`
+        (element key -> Service) gains this Service's elements."""
+        rules = service_rules(ports, self.opts)
+        for k in list(rules.elements):
+            owner = owners.setdefault(k, key)
+            if owner != key:
+                log.warning("%s: %s %s is %s's already; left out", key, k[0], k[1], owner)
+                del rules.elements[k]
+        return rules
 
     def _apply(self, cmds: list[str]) -> None:
         text = "\n".join(cmds) + "\n"

@@ -217,3 +217,51 @@ def test_old_kernel_path_flushes_then_deletes_stale_chains(podnet, make_syncer):
     assert set(get_many(svc["spec"]["clusterIP"], 10)) == {"web-0"}
     syncer.delete_stale(now=float("inf"))
     assert pods[1].ip not in list_table(syncer.opts.table)
+
+
+def _udp_flows(cluster_ip: str) -> dict[int, str]:
+    """Source port -> the endpoint of each UDP conntrack entry to `cluster_ip`."""
+    import socket as _socket
+
+    from pyroute2 import Conntrack
+    with Conntrack() as ct:
+        return {e.tuple_orig.sport: e.tuple_reply.saddr for e in ct.dump_entries()
+                if e.tuple_orig.proto == _socket.IPPROTO_UDP
+                and e.tuple_orig.daddr == cluster_ip}
+
+
+def test_udp_flows_of_a_removed_endpoint_are_cleared(podnet, make_syncer):
+    import socket as _socket
+
+    from netkit import EchoServer
+    from netns import enter
+    from proxy_testlib import HTTP_PORT
+
+    pods = [podnet.add_pod(f"dns-{i}", serve=False) for i in range(2)]
+    servers = [EchoServer(p.netns, p.ip, "udp", HTTP_PORT) for p in pods]
+    client = podnet.add_pod("client", serve=False)
+    try:
+        svc = service("dns", podnet.service_ip(), protocol="UDP")
+        ip = svc["spec"]["clusterIP"]
+        syncer = make_syncer(cluster_cidrs=(podnet.subnet,))
+        syncer.full_sync({_key(svc): _ports(svc, endpoint_slice("dns", pods, protocol="UDP"))})
+        sock = enter.run_in_netns(client.netns, lambda: _socket.socket(_socket.AF_INET,
+                                                                          _socket.SOCK_DGRAM))
+        with sock:
+            sock.settimeout(5)
+            sock.bind((client.ip, 0))
+            port = sock.getsockname()[1]
+            sock.sendto(b"q", (ip, 80))
+            assert sock.recvfrom(100)[0].startswith(b"echo:q")
+            first = _udp_flows(ip)[port]
+            left = [p for p in pods if p.ip != first]
+            syncer.sync({_key(svc): _ports(svc, endpoint_slice("dns", left, protocol="UDP"))})
+            assert syncer.stats.conntrack_deleted >= 1
+            assert port not in _udp_flows(ip)
+            # The same client socket now reaches the endpoint that is left.
+            sock.sendto(b"q", (ip, 80))
+            assert sock.recvfrom(100)[0].startswith(b"echo:q")
+            assert _udp_flows(ip)[port] == left[0].ip
+    finally:
+        for server in servers:
+            server.close()

@@ -233,3 +233,17 @@ def test_bad_flags_are_one_line_and_exit_1(args, message):
     assert run.returncode == 1
     assert run.stdout == ""
     assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+
+
+def test_two_services_on_one_external_ip_and_port_do_not_break_the_sync():
+    rec = Recorder()
+    syncer = Syncer(ProxyOptions(table="t"), rec, clear_conntrack=lambda flows: 0)
+    first = _svc("a", ip="172.30.0.1", externalIPs=["192.168.99.1"])
+    second = _svc("b", ip="172.30.0.2", externalIPs=["192.168.99.1"])
+    syncer.full_sync({"ns1/a": service_ports(first, [_slice("a")]),
+                      "ns1/b": service_ports(second, [_slice("b")])})
+    shared = "add element ip t service-ips { 192.168.99.1 . tcp . 80 : goto external-"
+    assert rec.texts[0].count(shared) == 1
+    # b's change leaves a's element alone.
+    syncer.sync({"ns1/b": service_ports(second, [])})
+    assert "service-ips { 192.168.99.1" not in rec.texts[-1]
