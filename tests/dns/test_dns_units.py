@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
