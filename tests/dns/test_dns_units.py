@@ -206,14 +206,18 @@ def test_memo_follows_generation_and_lifetime():
     generation, now = [0], [0.0]
     memo = Memo(lambda: generation[0], clock=lambda: now[0])
     query = dns.message.make_query("web.default.svc.cluster.local.", "A").to_wire()
-    memo.put(query, True, 0, b"\x00\x00response")
+    response = query + b"answer"   # a response begins with its question
+    memo.put(query, True, 0, response)
     other_id = b"\x12\x34" + query[2:]
-    assert memo.get(other_id, True) == b"\x12\x34response"
+    assert memo.get(other_id, True) == b"\x12\x34" + response[2:]
     assert memo.get(other_id, False) is None        # TCP answers are not UDP answers
+    # Another spelling of the name (DNS 0x20) shares it and reads its own name back.
+    mixed = dns.message.make_query("WEB.Default.svc.cluster.local.", "A", id=7).to_wire()
+    assert memo.get(mixed, True) == mixed + b"answer"
     now[0] = 0.99
     assert memo.get(query, True) is not None
     generation[0] = 1
     assert memo.get(query, True) is None             # the cluster changed
-    memo.put(query, True, 1, b"\x00\x00again")
+    memo.put(query, True, 1, response)
     now[0] = 2.0
     assert memo.get(query, True) is None             # a second at most
