@@ -288,9 +288,9 @@ def _mount_token(spec: dict) -> None:
                           for m in c.get("volumeMounts") or [])]
     if not wanting:
         return
+    # a volume named like it is taken as it, as kube's admission does
     volume = next((v.get("name") for v in volumes if isinstance(v, dict) and
-                   str(v.get("name", "")).startswith(VOLUME_PREFIX) and
-                   is_kube_api_access(v)), None)
+                   str(v.get("name", "")).startswith(VOLUME_PREFIX)), None)
     if volume is None:
         volume = VOLUME_PREFIX + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
         while volume in existing:
@@ -312,11 +312,6 @@ def kube_api_access_volume(name: str) -> dict:
         {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
             "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
         "defaultMode": 420}}
-
-
-def is_kube_api_access(volume: dict) -> bool:
-    sources = (volume.get("projected") or {}).get("sources") or []
-    return any(isinstance(s, dict) and "serviceAccountToken" in s for s in sources)
 
 
 # -- what every namespace holds ------------------------------------------------------------------

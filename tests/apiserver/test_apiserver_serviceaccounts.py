@@ -343,3 +343,48 @@ def test_service_account_flags(tmp_path):
         assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("EC", "P-256", "ES256")
     finally:
         stop_server(server)
+
+
+def test_token_checks_with_a_clock():
+    """serviceaccount_tokens on its own: times with the leeway, issuer, signature, keys of
+    --service-account-key-file, audiences, the bound-object check."""
+    from apiserver.serviceaccount_tokens import Ref, TokenIssuer
+
+    now = [1_000_000.0]
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuer = TokenIssuer(rsa_key, ("https://a", "https://b"), ("api",),
+                         [rsa_key.public_key()], clock=lambda: now[0])
+    token, iat = issuer.issue("ns", Ref("sa", "u1"), ["api"], 600, pod=Ref("p", "u2"))
+    assert iat == 1_000_000 and _part(token, 1)["iss"] == "https://a"
+    claims, why = issuer.verify(token, ["api"])
+    assert why == "" and claims.username == "system:serviceaccount:ns:sa"
+    assert claims.pod == Ref("p", "u2") and claims.audiences == ("api",)
+    assert issuer.verify(token, ["other"]) == (None, "token audiences are not valid for this "
+                                                     "server")
+    now[0] += 600 + 60
+    assert issuer.verify(token, ["api"])[0] is not None  # within the leeway
+    now[0] += 1
+    assert issuer.verify(token, ["api"]) == (None, "service account token has expired")
+    now[0] = 1_000_000 - 61
+    assert issuer.verify(token, ["api"]) == (None, "service account token is not valid yet")
+    now[0] = 1_000_000
+
+    head, body, sig = token.split(".")
+    forged = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged["sub"] = "system:serviceaccount:ns:admin"
+    forged_body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    assert issuer.verify(f"{head}.{forged_body}.{sig}", ["api"]) == (None, "invalid signature")
+    assert issuer.verify("a.b", ["api"]) == (None, "not a JWT")
+
+    # a token of another issuer's key: refused, until that key is one of the verifying keys
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other = TokenIssuer(other_key, ("https://b",), ("api",), clock=lambda: now[0])
+    foreign, _ = other.issue("ns", Ref("sa", "u1"), ["api"], 600)
+    assert issuer.verify(foreign, ["api"]) == (None, "invalid signature")
+    issuer.verify_keys.append(other_key.public_key())
+    assert issuer.verify(foreign, ["api"])[0] is not None
+    stranger = TokenIssuer(other_key, ("https://c",), ("api",), clock=lambda: now[0])
+    assert issuer.verify(stranger.issue("ns", Ref("sa", "u1"), ["api"], 600)[0], ["api"]) == \
+        (None, "token issuer is not ours")
+    assert issuer.verify(token, ["api"], lambda c: f"pod {c.pod.name} has been deleted") == \
+        (None, "pod p has been deleted")
