@@ -31,13 +31,9 @@ class IPAllocator:
             raise ValueError(f"--service-cluster-ip-range: {cidr} is too small")
         return cls(net)
 
-    @property
-    def family(self) -> str:
-        return "IPv4" if self.cidr.version == 4 else "IPv6"
-
     def _bounds(self) -> tuple[int, int]:
         """First and last offset that may be handed out: the network address, and for IPv4 the
-        broadcast address, are never used; an IPv6 range is used up to 2^16 addresses, as in kube."""
+        broadcast address, are never used; of an IPv6 range, the first 2^16, as in kube."""
         if self.cidr.version == 4:
             return 1, self.cidr.num_addresses - 2
         return 1, min(self.cidr.num_addresses - 1, 1 << 16)
@@ -96,7 +92,3 @@ class IPAllocator:
             with self._lock:
                 self._used.discard(int(ipaddress.ip_address(ip)) -
                                    int(self.cidr.network_address))
-
-    def used(self) -> int:
-        with self._lock:
-            return len(self._used)

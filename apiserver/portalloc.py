@@ -68,7 +68,3 @@ class PortAllocator:
     def release(self, port: int) -> None:
         with self._lock:
             self._used.discard(port)
-
-    def used(self) -> int:
-        with self._lock:
-            return len(self._used)

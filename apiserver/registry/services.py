@@ -102,6 +102,8 @@ def _drop_type_dependent(spec: dict, old_spec: dict) -> None:
 class ServiceStrategy(Strategy):
     kind = "Service"
     has_status = True
+    field_labels = frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP",
+                              "spec.type"})
 
     def name_errors(self, name: str, field: str) -> list[dict]:
         return dns1035_label(name, field)
@@ -364,9 +366,6 @@ class ServiceStrategy(Strategy):
     def fields(self, obj: dict) -> dict[str, str]:
         return {**super().fields(obj), "spec.clusterIP": (obj.get("spec") or {}).get(
             "clusterIP", ""), "spec.type": (obj.get("spec") or {}).get("type", "")}
-
-    field_labels = frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP",
-                              "spec.type"})
 
 
 class ServiceStatusStrategy(ServiceStrategy):
