@@ -150,4 +150,6 @@ class ApiServer:
         self.scheduler.stop()
         self.namespace_defaults.stop()
         self.httpd.api.metrics.stop()
+        for t in self._threads:  # the sweeps finish their round before storage goes
+            t.join(timeout=10)
         self.storage.close()

@@ -528,8 +528,8 @@ def validate_cronjob(obj: dict, creating: bool = True) -> list[dict]:
                               field_value.label_selector(job_spec["selector"]),
                               "`selector` will be auto-generated"))
     if job_spec.get("manualSelector") is True:
-        errors.append(not_supported("spec.jobTemplate.spec.manualSelector", "true",
-                                    ["nil", "false"]))
+        errors.append(_unsupported_struct("spec.jobTemplate.spec.manualSelector", "true",
+                                          ["nil", "false"]))
     return errors
 
 
