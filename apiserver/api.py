@@ -28,7 +28,7 @@ from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .metrics import rest as metrics_rest
 from .podlog import LogProxy
-from .registry import disruption, scale
+from .registry import disruption, propagation, scale
 from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.serviceaccounts import create_token
@@ -334,6 +334,7 @@ class Api:
                 raise status.bad_request("DeleteOptions must be an object")
             if "gracePeriodSeconds" in q:
                 options["gracePeriodSeconds"] = q["gracePeriodSeconds"]
+            options.update(propagation.query_options(q))
             if rtype.plural == "namespaces":
                 return self._object(req, rtype, self._delete_namespace(name, dry_run))
             return self._object(req, rtype, store.delete(ns, name, options, dry_run=dry_run))
@@ -342,6 +343,7 @@ class Api:
                                 field_selector=q.get("fieldSelector", ""))
             options = {"gracePeriodSeconds": q["gracePeriodSeconds"]} \
                 if "gracePeriodSeconds" in q else {}
+            options.update(propagation.query_options(q))
             gone = []
             for obj in listed.items:
                 meta = obj["metadata"]

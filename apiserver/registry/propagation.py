@@ -43,3 +43,14 @@ def finalizers_after_delete(current: list[str] | None, options: dict,
     if wanted and wanted not in finalizers:
         finalizers.append(wanted)
     return finalizers
+
+
+def query_options(query: dict[str, str]) -> dict:
+    """DeleteOptions' propagation fields given as query parameters (the Python client's
+    propagation_policy=...), as the body would carry them."""
+    out: dict = {}
+    if "propagationPolicy" in query:
+        out["propagationPolicy"] = query["propagationPolicy"]
+    if "orphanDependents" in query:
+        out["orphanDependents"] = query["orphanDependents"].lower() in ("1", "true")
+    return out

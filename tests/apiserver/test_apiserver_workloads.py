@@ -457,6 +457,17 @@ def test_propagation_policies_leave_the_gc_finalizers(server, namespace, apps, b
     batch.patch_namespaced_job("j1", namespace, {"metadata": {"finalizers": None}})
 
 
+def test_propagation_policy_as_a_query_parameter(server, namespace, apps):
+    """The Python client sends DeleteOptions' fields as query parameters."""
+    apps.create_namespaced_replica_set(namespace, body("ReplicaSet", "q"))
+    apps.delete_namespaced_replica_set("q", namespace, propagation_policy="Foreground")
+    assert _meta(server, "ReplicaSet", namespace, "q")["finalizers"] == ["foregroundDeletion"]
+    apps.delete_namespaced_replica_set("q", namespace, orphan_dependents=True)
+    assert _meta(server, "ReplicaSet", namespace, "q")["finalizers"] == ["orphan"]
+    apps.delete_collection_namespaced_replica_set(namespace, propagation_policy="Background")
+    wait_for(lambda: _meta(server, "ReplicaSet", namespace, "q") is None)
+
+
 # eviction and drain
 
 def _node_with_pods(core, node: str, namespace: str, count: int, ready: bool = True) -> None:
