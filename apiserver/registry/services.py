@@ -109,11 +109,11 @@ class ServiceStrategy(Strategy):
         return dns1035_label(name, field)
 
     def default(self, obj: dict) -> None:
-        spec = obj.get("spec")
+        if obj.get("spec") is None:
+            obj["spec"] = {}
+        spec = obj["spec"]
         if not isinstance(spec, dict):
-            spec = obj["spec"] = {} if spec is None else spec
-            if not isinstance(spec, dict):
-                return
+            return  # validation names it
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
         kind = spec["type"]
