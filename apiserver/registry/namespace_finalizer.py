@@ -15,7 +15,10 @@ def finalize_namespace(stores: dict[str, Store], name: str) -> dict | None:
             continue
         for obj in store.list(name).items:
             try:
-                left = store.delete(name, obj["metadata"]["name"])
+                # as kube's namespace deleter: Background, so that no orphan or foreground
+                # finalizer keeps an object of a namespace that is gone
+                left = store.delete(name, obj["metadata"]["name"],
+                                    {"propagationPolicy": "Background"})
             except ApiError as e:
                 if e.code == 404:
                     continue

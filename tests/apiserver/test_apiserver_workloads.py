@@ -622,3 +622,16 @@ def test_budget_of_a_deployment_counts_its_replicas(server, namespace, core, app
         policy.read_namespaced_pod_disruption_budget("half", namespace)))
     assert pdb.status.conditions[0].message == 'found no controllers for pod "stray"'
     assert pdb.status.disruptions_allowed == 0
+
+
+def test_namespace_deletion_takes_jobs_too(server, core, batch):
+    """A Job orphans by default; the namespace's deletion removes it all the same."""
+    from kubernetes import client
+    ns = "t-" + uuid.uuid4().hex[:8]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    batch.create_namespaced_job(ns, body("Job", "j"))
+    core.delete_namespace(ns)
+    wait_for(lambda: ns not in [n.metadata.name for n in core.list_namespace().items],
+             timeout=30)
+    code, listed = call(server, "GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
+    assert code == 200 and listed["items"] == []
