@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import (endpoints, endpointslice, endpointslice_mirroring, garbage_collector,
-               node_lifecycle, taint_eviction)
+from . import (deployment, endpoints, endpointslice, endpointslice_mirroring,
+               garbage_collector, node_lifecycle, replicaset, taint_eviction)
 from .context import ControllerContext
 
 
@@ -26,6 +26,8 @@ CONTROLLERS: tuple[Controller, ...] = (
     Controller("endpoints-controller", endpoints.start, ("endpoint",)),
     Controller("endpointslice-mirroring-controller", endpointslice_mirroring.start,
                ("endpointslicemirroring",)),
+    Controller("deployment-controller", deployment.start, ("deployment",)),
+    Controller("replicaset-controller", replicaset.start, ("replicaset",)),
 )
 
 

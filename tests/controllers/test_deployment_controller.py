@@ -1,0 +1,319 @@
+"""The Deployment controller (with the ReplicaSet controller) against the real pyapiserver, no
+kubelet: the tests play the kubelet's part by marking pods Running and Ready through
+pods/status while they poll. ReplicaSets per template hash with kube's names, labels and
+annotations; rolling updates within maxSurge/maxUnavailable checked at every step; Recreate
+never overlapping; kubectl rollout history/undo/pause/resume/restart/status and scale; the
+Progressing and Available conditions, the progress deadline, revisionHistoryLimit; and the
+surge/unavailable arithmetic as pure functions."""
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+
+import pytest
+
+from apiserver_testlib import kubectl_path
+from controllers import deployment_util as du
+from controllers import manager, registry
+from controllers.context import Options
+from controllers_testlib import wait_for
+from kubeapi.status import ApiError
+
+DEPLOYS = "/apis/apps/v1/namespaces/{ns}/deployments"
+RSS = "/apis/apps/v1/namespaces/{ns}/replicasets"
+PODS = "/api/v1/namespaces/{ns}/pods"
+HASH = re.compile(r"^[bcdfghjklmnpqrstvwxz2456789]{1,10}$")
+
+
+@pytest.fixture
+def controllers(client):
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(["deployment", "replicaset"]), Options(), stop, 0.0),
+        daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(15)
+
+
+@pytest.fixture
+def ns(client, namespace):
+    yield namespace
+    for pod in client.get(PODS.format(ns=namespace))["items"]:
+        try:
+            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
+                          {"gracePeriodSeconds": 0})
+        except ApiError:
+            pass
+
+
+def kubectl(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([kubectl_path(), "--kubeconfig", server.kubeconfig, *args],
+                          capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
+    return proc
+
+
+def deployment(client, ns: str, name: str, replicas: int = 3, image: str = "busybox:1",
+               **spec) -> dict:
+    return client.create(DEPLOYS.format(ns=ns), {
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "c", "image": image}]}},
+                 **spec}})
+
+
+def live_pods(client, ns: str) -> list[dict]:
+    return [p for p in client.get(PODS.format(ns=ns))["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def is_ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def kubelet_step(client, ns: str, ready: bool = True) -> list[dict]:
+    """What a kubelet would do next: every live pod that is not yet ready becomes Running and
+    Ready. The pods as they are now."""
+    pods = live_pods(client, ns)
+    for pod in pods:
+        if ready and not is_ready(pod):
+            try:
+                client.patch(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}/status", {
+                    "status": {"phase": "Running", "conditions": [
+                        {"type": "Ready", "status": "True"}]}})
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+    return pods
+
+
+def get(client, ns: str, name: str) -> dict:
+    return client.get(f"{DEPLOYS.format(ns=ns)}/{name}")
+
+
+def rss_of(client, ns: str) -> list[dict]:
+    return client.get(RSS.format(ns=ns))["items"]
+
+
+def cond(d: dict, type_: str) -> dict:
+    return next((c for c in (d.get("status") or {}).get("conditions") or []
+                 if c["type"] == type_), {})
+
+
+def rolled_out(client, ns: str, name: str, replicas: int):
+    """Polls like a kubelet until the Deployment is complete."""
+    def check():
+        kubelet_step(client, ns)
+        d = get(client, ns, name)
+        s = d.get("status") or {}
+        return s.get("observedGeneration") == d["metadata"]["generation"] and \
+            s.get("updatedReplicas", 0) == replicas and s.get("replicas", 0) == replicas and \
+            s.get("availableReplicas", 0) == replicas and \
+            cond(d, "Progressing").get("reason") == "NewReplicaSetAvailable" and d
+    return wait_for(check, timeout=60, what=f"{name} rolled out")
+
+
+def test_first_rollout_names_labels_annotations_and_conditions(client, ns, controllers):
+    deployment(client, ns, "web")
+    d = rolled_out(client, ns, "web", 3)
+    [rs] = rss_of(client, ns)
+    hash_ = rs["metadata"]["labels"]["pod-template-hash"]
+    assert HASH.match(hash_) and rs["metadata"]["name"] == f"web-{hash_}"
+    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": hash_}
+    assert rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == hash_
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+    annotations = rs["metadata"]["annotations"]
+    assert annotations[du.REVISION] == "1"
+    assert annotations[du.DESIRED_REPLICAS] == "3"
+    assert annotations[du.MAX_REPLICAS] == "4"  # 3 + 25 % rounded up
+    assert d["metadata"]["annotations"][du.REVISION] == "1"
+    for pod in live_pods(client, ns):
+        assert pod["metadata"]["labels"]["pod-template-hash"] == hash_
+        assert pod["metadata"]["name"].startswith(f"web-{hash_}-")
+    assert cond(d, "Available")["status"] == "True"
+    assert cond(d, "Available")["reason"] == "MinimumReplicasAvailable"
+    assert cond(d, "Available")["message"] == "Deployment has minimum availability."
+    assert cond(d, "Progressing")["message"] == \
+        f'ReplicaSet "web-{hash_}" has successfully progressed.'
+    s = d["status"]
+    assert (s["replicas"], s["updatedReplicas"], s["readyReplicas"], s["availableReplicas"]) \
+        == (3, 3, 3, 3) and "unavailableReplicas" not in s
+    out = kubectl(client_server(client), "rollout", "status", "deployment/web", "-n", ns,
+                  "--timeout=20s").stdout
+    assert 'deployment "web" successfully rolled out' in out
+
+
+def client_server(client):
+    return client._server  # set by the fixture below
+
+
+@pytest.fixture(autouse=True)
+def _server_on_client(client, server):
+    client._server = server
+
+
+def test_rolling_update_keeps_capacity_and_surge(client, ns, server, controllers):
+    deployment(client, ns, "roll", 3, strategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    rolled_out(client, ns, "roll", 3)
+    kubectl(server, "set", "image", "deployment/roll", "c=busybox:2", "-n", ns)
+    seen_new = set()
+
+    def step():
+        pods = kubelet_step(client, ns)
+        ready = [p for p in pods if is_ready(p)]
+        assert len(ready) >= 3 or len(seen_new) == 0, \
+            f"only {len(ready)} ready pods during the rollout"
+        assert len(pods) <= 4, f"{len(pods)} pods: more than replicas + maxSurge"
+        seen_new.update(p["metadata"]["name"] for p in pods
+                        if p["spec"]["containers"][0]["image"] == "busybox:2")
+        d = get(client, ns, "roll")
+        return d["status"].get("observedGeneration") == d["metadata"]["generation"] and \
+            d["status"].get("updatedReplicas") == 3 and \
+            d["status"].get("availableReplicas") == 3 and d["status"].get("replicas") == 3 \
+            and cond(d, "Progressing").get("reason") == "NewReplicaSetAvailable"
+    wait_for(step, timeout=60, what="rolled to busybox:2")
+    assert all(p["spec"]["containers"][0]["image"] == "busybox:2"
+               for p in live_pods(client, ns))
+    rss = {rs["metadata"]["annotations"][du.REVISION]: rs for rs in rss_of(client, ns)}
+    assert sorted(rss) == ["1", "2"]
+    assert rss["1"]["spec"]["replicas"] == 0 and rss["2"]["spec"]["replicas"] == 3
+    assert get(client, ns, "roll")["metadata"]["annotations"][du.REVISION] == "2"
+    events = [e["message"] for e in client.get(f"/api/v1/namespaces/{ns}/events")["items"]
+              if e["reason"] == "ScalingReplicaSet"]
+    assert any(m.startswith("Scaled down replica set roll-") for m in events)
+
+    # kubectl rollout history and undo: back to the first template, as revision 3.
+    history = kubectl(server, "rollout", "history", "deployment/roll", "-n", ns).stdout
+    assert re.search(r"^1\s", history, re.M) and re.search(r"^2\s", history, re.M)
+    kubectl(server, "rollout", "undo", "deployment/roll", "-n", ns)
+    wait_for(lambda: kubelet_step(client, ns) is not None and all(
+        p["spec"]["containers"][0]["image"] == "busybox:1" for p in live_pods(client, ns))
+        and len(live_pods(client, ns)) == 3 and
+        get(client, ns, "roll")["status"].get("updatedReplicas") == 3,
+        timeout=60, what="undone to busybox:1")
+    first = next(rs for rs in rss_of(client, ns)
+                 if rs["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1")
+    assert first["metadata"]["annotations"][du.REVISION] == "3"
+    assert first["metadata"]["annotations"][du.REVISION_HISTORY] == "1"
+    assert len(rss_of(client, ns)) == 2
+
+
+def test_recreate_never_overlaps(client, ns, server, controllers):
+    deployment(client, ns, "rec", 2, strategy={"type": "Recreate"})
+    rolled_out(client, ns, "rec", 2)
+    kubectl(server, "set", "image", "deployment/rec", "c=busybox:2", "-n", ns)
+
+    def step():
+        pods = client.get(PODS.format(ns=ns))["items"]  # terminating ones too
+        images = {p["spec"]["containers"][0]["image"] for p in pods}
+        assert len(images) <= 1, f"old and new pods together: {images}"
+        kubelet_step(client, ns)
+        d = get(client, ns, "rec")
+        return d["status"].get("observedGeneration") == d["metadata"]["generation"] and \
+            images == {"busybox:2"} and d["status"].get("availableReplicas") == 2 and \
+            d["status"].get("updatedReplicas") == 2
+    wait_for(step, timeout=60, what="recreated")
+
+
+def test_scale_pause_resume_and_restart(client, ns, server, controllers):
+    deployment(client, ns, "sc", 2)
+    rolled_out(client, ns, "sc", 2)
+    kubectl(server, "scale", "deployment/sc", "--replicas=0", "-n", ns)
+    wait_for(lambda: not live_pods(client, ns) and
+             get(client, ns, "sc")["status"].get("replicas", 0) == 0, what="scaled to 0")
+    [rs] = rss_of(client, ns)
+    assert rs["metadata"]["annotations"][du.DESIRED_REPLICAS] == "0"
+    kubectl(server, "scale", "deployment/sc", "--replicas=5", "-n", ns)
+    rolled_out(client, ns, "sc", 5)
+    assert len(rss_of(client, ns)) == 1
+
+    kubectl(server, "rollout", "pause", "deployment/sc", "-n", ns)
+    wait_for(lambda: cond(get(client, ns, "sc"), "Progressing").get("reason") ==
+             "DeploymentPaused", what="paused condition")
+    assert cond(get(client, ns, "sc"), "Progressing")["status"] == "Unknown"
+    kubectl(server, "set", "image", "deployment/sc", "c=busybox:2", "-n", ns)
+    wait_for(lambda: get(client, ns, "sc")["status"].get("observedGeneration") ==
+             get(client, ns, "sc")["metadata"]["generation"], what="paused change observed")
+    assert len(rss_of(client, ns)) == 1  # nothing rolls while paused
+    kubectl(server, "rollout", "resume", "deployment/sc", "-n", ns)
+    rolled_out(client, ns, "sc", 5)
+    assert len(rss_of(client, ns)) == 2
+
+    kubectl(server, "rollout", "restart", "deployment/sc", "-n", ns)
+    rolled_out(client, ns, "sc", 5)
+    assert len(rss_of(client, ns)) == 3
+    revisions = sorted(int(rs["metadata"]["annotations"][du.REVISION])
+                       for rs in rss_of(client, ns))
+    assert revisions == [1, 2, 3]
+
+
+def test_progress_deadline_exceeded(client, ns, server, controllers):
+    deployment(client, ns, "stuck", 1, progressDeadlineSeconds=2)
+    d = wait_for(lambda: cond(get(client, ns, "stuck"), "Progressing").get("reason") ==
+                 "ProgressDeadlineExceeded" and get(client, ns, "stuck"), timeout=30,
+                 what="deadline exceeded")
+    c = cond(d, "Progressing")
+    assert c["status"] == "False" and c["message"].endswith("has timed out progressing.")
+    assert cond(d, "Available")["status"] == "False"
+    assert cond(d, "Available")["reason"] == "MinimumReplicasUnavailable"
+    proc = kubectl(server, "rollout", "status", "deployment/stuck", "-n", ns,
+                   "--timeout=20s", check=False)
+    assert proc.returncode != 0 and "exceeded its progress deadline" in proc.stderr
+
+
+def test_revision_history_limit(client, ns, server, controllers):
+    deployment(client, ns, "hist", 1, revisionHistoryLimit=1)
+    rolled_out(client, ns, "hist", 1)
+    for tag in ("2", "3"):
+        kubectl(server, "set", "image", "deployment/hist", f"c=busybox:{tag}", "-n", ns)
+        rolled_out(client, ns, "hist", 1)
+    wait_for(lambda: len(rss_of(client, ns)) == 2, what="history cut to one old ReplicaSet")
+    assert sorted(rs["metadata"]["annotations"][du.REVISION] for rs in rss_of(client, ns)) \
+        == ["2", "3"]
+
+
+def _d(replicas, surge, unavailable, strategy="RollingUpdate"):
+    return {"metadata": {}, "spec": {"replicas": replicas, "strategy": {
+        "type": strategy, "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}}}
+
+
+def test_surge_rounds_up_and_unavailable_down():
+    assert du.fenceposts(_d(10, "25%", "25%")) == (3, 2)
+    assert du.fenceposts(_d(3, "25%", "25%")) == (1, 0)
+    assert du.fenceposts(_d(3, 0, 0)) == (0, 1)        # never both zero
+    assert du.fenceposts(_d(5, 2, "50%")) == (2, 2)
+    assert du.max_unavailable(_d(2, 0, 5)) == 2         # at most the replicas
+    assert du.max_unavailable(_d(0, 1, 1)) == 0
+    assert du.max_surge(_d(4, 2, 1, "Recreate")) == 0
+    with pytest.raises(ValueError):
+        du.scaled_value("25", 4, True)
+
+
+def test_new_replicas_and_proportions():
+    d = _d(10, 3, 2)
+    new = {"metadata": {}, "spec": {"replicas": 0}}
+    old = {"metadata": {}, "spec": {"replicas": 10}}
+    assert du.new_rs_new_replicas(d, [old, new], new) == 3
+    new["spec"]["replicas"] = 3
+    assert du.new_rs_new_replicas(d, [old, new], new) == 3   # at replicas + surge
+    # Scaling 10 -> 20 during a rollout: each ReplicaSet grows by its share of max-replicas.
+    rs = {"metadata": {"annotations": {du.MAX_REPLICAS: "13"}}, "spec": {"replicas": 8}}
+    d20 = _d(20, 3, 2)
+    assert du.proportion(rs, d20, 10, 0) == 6   # round(8 * 23 / 13) - 8 = 14 - 8
+    assert du.proportion(rs, d20, 10, 8) == 2   # capped by what is left
+
+
+def test_hash_is_stable_and_changes_with_collision_count():
+    t = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c"}]}}
+    h = du.compute_hash(t, None)
+    assert HASH.match(h) and h == du.compute_hash(dict(t), None)
+    assert du.compute_hash(t, 1) != h
+    assert du.safe_encode("0123456789") == "456789bcdf"
