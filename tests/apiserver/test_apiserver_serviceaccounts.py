@@ -388,3 +388,16 @@ def test_token_checks_with_a_clock():
         (None, "token issuer is not ours")
     assert issuer.verify(token, ["api"], lambda c: f"pod {c.pod.name} has been deleted") == \
         (None, "pod p has been deleted")
+
+
+def test_tokens_outlive_a_restart(own_server):
+    """The signing key is kept in <data-dir>/pki/sa.key: a token made before a restart still
+    authenticates after it, and the jwks do not change."""
+    token = own_server.kubectl("create", "token", "default").stdout.strip()
+    jwks = own_server.kubectl("get", "--raw", "/openid/v1/jwks").stdout
+    key_file = os.path.join(own_server.data_dir, "pki", "sa.key")
+    assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    own_server.restart()
+    assert own_server.kubectl("get", "--raw", "/openid/v1/jwks").stdout == jwks
+    whoami = json.loads(_as(own_server, token, "auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
