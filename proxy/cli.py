@@ -17,7 +17,9 @@ import threading
 
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 
-from .config import ConfigError, ProxyConfig, load_file, parse_cidrs, parse_duration, parse_mode
+from .config import (ConfigError, ProxyConfig, load_file, parse_address, parse_cidrs,
+                     parse_duration, parse_mode)
+from .healthz import Health, HealthServer
 from .rules import ProxyOptions
 
 DEFAULT_TABLE = "pykube-proxy"
@@ -47,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
                    help="masquerade all traffic to Services")
     p.add_argument("--sync-period", help="how often stale chains are checked (default 30s)")
     p.add_argument("--min-sync-period", help="the least time between two syncs (default 1s)")
+    p.add_argument("--healthz-bind-address", help="IP:port of /healthz and /livez "
+                   "(default 0.0.0.0:10256; empty: none)")
     p.add_argument("--cleanup", action="store_true", help="remove the rules and exit")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
     return p
@@ -70,6 +74,9 @@ def build_config(args: argparse.Namespace) -> ProxyConfig:
         cfg.sync_period = parse_duration(args.sync_period, "--sync-period")
     if args.min_sync_period is not None:
         cfg.min_sync_period = parse_duration(args.min_sync_period, "--min-sync-period")
+    if args.healthz_bind_address is not None:
+        cfg.healthz_bind_address = parse_address(args.healthz_bind_address,
+                                                 "--healthz-bind-address")
     if not cfg.kubeconfig and not args.cleanup:
         raise ConfigError("--kubeconfig: required (or clientConnection.kubeconfig in --config)")
     return cfg
@@ -115,13 +122,33 @@ def main(argv: list[str] | None = None) -> int:
             syncer.cleanup()
             return 0
         conn = load_kubeconfig(cfg.kubeconfig)
+        health = Health(timeout=2 * cfg.sync_period)
+        nodes = _NodeCache(cfg.node_name)
+        server = None
+        if cfg.healthz_bind_address:
+            try:
+                server = HealthServer(cfg.healthz_bind_address, health, nodes.get)
+            except OSError as e:
+                raise ConfigError(f"--healthz-bind-address: {cfg.healthz_bind_address}: "
+                                  f"{e.strerror}") from None
     except (ConfigError, KubeconfigError, OSError) as e:
         print(f"pykube-proxy: {e}", file=sys.stderr)
         return 1
-    return _run(cfg, conn, syncer)
+    return _run(cfg, conn, syncer, health, server, nodes)
 
 
-def _run(cfg: ProxyConfig, conn, syncer) -> int:
+class _NodeCache:
+    """This node's Node, from an informer (the health server reads it)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.informer = None
+
+    def get(self) -> dict | None:
+        return self.informer.store.get(self.name) if self.informer is not None else None
+
+
+def _run(cfg: ProxyConfig, conn, syncer, health, server, nodes: _NodeCache) -> int:
     from kubeapi.informer import InformerFactory, resource_path
     from kubeapi.restclient import ApiClient
 
@@ -131,7 +158,11 @@ def _run(cfg: ProxyConfig, conn, syncer) -> int:
     factory = InformerFactory(client)
     services = factory.informer(resource_path("", "v1", "services"))
     slices = factory.informer(resource_path("discovery.k8s.io", "v1", "endpointslices"))
-    proxier = Proxier(syncer, min_sync_period=cfg.min_sync_period, sync_period=cfg.sync_period)
+    if server is not None:
+        nodes.informer = factory.informer(resource_path("", "v1", "nodes"),
+                                          field_selector=f"metadata.name={nodes.name}")
+    proxier = Proxier(syncer, min_sync_period=cfg.min_sync_period, sync_period=cfg.sync_period,
+                      health=health)
     proxier.watch(services, slices)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -150,7 +181,11 @@ def _run(cfg: ProxyConfig, conn, syncer) -> int:
           f"{conn.server}", flush=True)
     worker = threading.Thread(target=proxier.run, args=(synced,), name="sync")
     worker.start()
+    if server is not None:
+        server.start()
     stop.wait()
+    if server is not None:
+        server.stop()
     proxier.stop()
     worker.join(10)
     factory.stop()

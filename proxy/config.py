@@ -17,7 +17,7 @@ MODES = ("nftables", "iptables")
 # refuses unknown ones (a known field we ignore would be a silent surprise).
 FILE_FIELDS = {"apiVersion", "kind", "clientConnection", "mode", "clusterCIDR",
                "hostnameOverride", "nodePortAddresses", "nftables", "iptables", "syncPeriod",
-               "minSyncPeriod", "bindAddress"}
+               "minSyncPeriod", "bindAddress", "healthzBindAddress"}
 MODE_FIELDS = {"masqueradeAll", "masqueradeBit", "syncPeriod", "minSyncPeriod"}
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -39,6 +39,7 @@ class ProxyConfig:
     masquerade_all: bool = False
     sync_period: float = 30.0
     min_sync_period: float = 1.0
+    healthz_bind_address: str = "0.0.0.0:10256"  # "" : no health server
 
     @property
     def node_name(self) -> str:
@@ -69,6 +70,23 @@ def parse_cidrs(text: object, name: str) -> list[str]:
             raise ConfigError(f"{name}: {item}: only IPv4 is supported")
         out.append(str(net))
     return out
+
+
+def parse_address(text: object, name: str) -> str:
+    """host:port (an IP, [IPv6] or empty host), or "" for none."""
+    text = str(text or "")
+    if not text:
+        return ""
+    host, sep, port = text.rpartition(":")
+    try:
+        if host.strip("[]"):
+            ipaddress.ip_address(host.strip("[]"))
+        valid = bool(sep) and port.isdigit() and 0 <= int(port) < 65536
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(f"{name}: {text!r} is not an IP:port")
+    return text
 
 
 def parse_mode(text: object, name: str) -> str:
@@ -104,6 +122,9 @@ def load_file(path: str) -> ProxyConfig:
     cfg.mode = parse_mode(raw.get("mode") or "nftables", "--config: mode")
     cfg.cluster_cidrs = parse_cidrs(raw.get("clusterCIDR") or "", "--config: clusterCIDR")
     cfg.hostname_override = str(raw.get("hostnameOverride") or "")
+    if raw.get("healthzBindAddress") is not None:
+        cfg.healthz_bind_address = parse_address(raw["healthzBindAddress"],
+                                                 "--config: healthzBindAddress")
     cfg.nodeport_addresses = parse_cidrs(raw.get("nodePortAddresses") or [],
                                          "--config: nodePortAddresses")
     for key in ("syncPeriod", "minSyncPeriod"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from kubeapi.informer import DeletedFinalStateUnknown, Informer
 
+from .healthz import Health
 from .model import ServiceModel
 from .syncer import Syncer
 
@@ -22,6 +23,7 @@ class Proxier:
     syncer: Syncer
     min_sync_period: float = 1.0
     sync_period: float = 30.0
+    health: Health | None = None
     model: ServiceModel = field(default_factory=ServiceModel)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _dirty: set[str] = field(default_factory=set)
@@ -42,6 +44,8 @@ class Proxier:
         if key:
             with self._lock:
                 self._dirty.add(key)
+            if self.health is not None:
+                self.health.queued()
             self._wake.set()
 
     def _service_set(self, svc: dict) -> None:
@@ -115,6 +119,8 @@ class Proxier:
             return
         self._need_full = False
         self.syncs += 1
+        if self.health is not None:
+            self.health.updated()
         log.debug("%s sync of %d services in %.1f ms", "full" if full else "partial",
                   len(ports), (time.monotonic() - started) * 1000)
 

@@ -29,6 +29,13 @@ from proxy_testlib import (HTTP_PORT, PodNet, connect_error, delete_table, endpo
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -54,6 +61,7 @@ class Cluster:
         self.server = start_server(["--service-cluster-ip-range", self.net.service_subnet])
         self.proxy: subprocess.Popen | None = None
         self.log = open(os.path.join(self.net.web_root, "proxy.log"), "w+")
+        self.healthz_port = _free_port()
 
     def start_proxy(self) -> None:
         env = dict(os.environ, PYKUBE_PROXY_TABLE=self.table)
@@ -61,7 +69,8 @@ class Cluster:
             [os.path.join(BIN, "pykube-proxy"), "--kubeconfig", self.server.kubeconfig,
              "--proxy-mode=nftables", "--cluster-cidr", self.net.subnet,
              "--nodeport-addresses", f"{self.net.gateway}/32", "--hostname-override", "n1",
-             "--min-sync-period", "100ms", "-v", "4"],
+             "--min-sync-period", "100ms", "-v", "4",
+             f"--healthz-bind-address=127.0.0.1:{self.healthz_port}"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: table_exists(self.table), what="the proxy's first sync")
 
@@ -233,3 +242,35 @@ def test_restart_full_sync_replaces_what_the_previous_run_left(cluster):
     wait_for(lambda: f"{cluster.ns}/gone/" not in list_table(cluster.table),
              what="the full sync dropped gone")
     assert _ip(svc) not in list_table(cluster.table)
+
+
+def _health(cluster, path: str) -> tuple[int, dict]:
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.healthz_port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        assert resp.getheader("Content-Type") == "application/json"
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_healthz_and_livez_as_kube_proxys(cluster):
+    status, body = _health(cluster, "/livez")
+    assert status == 200 and body["healthy"] is True
+    assert list(body)[:2] == ["lastUpdated", "currentTime"]
+    assert body["status"]["IPv4"]["healthy"] is True
+    # /healthz also needs this node's Node: none yet.
+    status, body = _health(cluster, "/healthz")
+    assert status == 503 and body["nodeEligible"] is False
+    cluster.server.kubectl("create", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}))
+    try:
+        status, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+            _health(cluster, "/healthz")), what="/healthz 200")
+        assert body["nodeEligible"] is True and body["healthy"] is True
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", body["currentTime"])
+    finally:
+        cluster.server.kubectl("delete", "node", "n1")
+

@@ -224,6 +224,7 @@ def test_config_file(tmp_path):
     (["--nodeport-addresses=primary", "--kubeconfig=x"], "--nodeport-addresses: 'primary'"),
     (["--min-sync-period=soon", "--kubeconfig=x"], "--min-sync-period: 'soon' is not"),
     ([], "--kubeconfig: required"),
+    (["--kubeconfig=x", "--healthz-bind-address=nowhere"], "--healthz-bind-address: 'nowhere'"),
     (["--kubeconfig=/nonexistent/kubeconfig"], "--kubeconfig: cannot read"),
     (["--config=/nonexistent.yaml"], "--config: cannot read"),
 ])
@@ -247,3 +248,31 @@ def test_two_services_on_one_external_ip_and_port_do_not_break_the_sync():
     # b's change leaves a's element alone.
     syncer.sync({"ns1/b": service_ports(second, [])})
     assert "service-ips { 192.168.99.1" not in rec.texts[-1]
+
+
+def test_health_turns_503_when_a_change_waits_too_long():
+    from datetime import datetime, timedelta, timezone
+
+    from proxy.healthz import Health, go_time, node_eligible
+
+    now = [datetime(2026, 12, 6, 21, 0, 0, 123000, tzinfo=timezone.utc)]
+    health = Health(timeout=60, clock=lambda: now[0])
+    assert health.report() == {"lastUpdated": "2026-12-06T21:00:00.123Z",
+                               "currentTime": "2026-12-06T21:00:00.123Z", "healthy": True}
+    health.updated()
+    health.queued()
+    now[0] += timedelta(seconds=59)
+    assert health.report()["healthy"]
+    now[0] += timedelta(seconds=2)
+    report = health.report()
+    assert not report["healthy"] and report["lastUpdated"] == "2026-12-06T21:00:00.123Z"
+    assert report["status"] == {"IPv4": {"lastUpdated": "2026-12-06T21:00:00.123Z",
+                                         "healthy": False}}
+    health.updated()
+    assert health.report()["healthy"]
+    assert go_time(None) == "0001-01-01T00:00:00Z"
+    assert not node_eligible(None)
+    assert node_eligible({"metadata": {"name": "n1"}, "spec": {}})
+    assert not node_eligible({"metadata": {}, "spec": {"taints": [
+        {"key": "ToBeDeletedByClusterAutoscaler", "effect": "NoSchedule"}]}})
+
