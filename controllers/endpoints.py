@@ -18,6 +18,9 @@ log = logging.getLogger("endpoints-controller")
 
 MANAGED_BY_LABEL = "endpoints.kubernetes.io/managed-by"
 MANAGED_BY = "endpoint-controller"
+# Endpoints hold at most this many addresses; the rest is cut, and the object says so.
+MAX_CAPACITY = 1000
+OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 
 
 def _address(pod: dict, ip: str, service: dict) -> dict:
@@ -86,6 +89,25 @@ def subsets_for(service: dict, pods: list[dict]) -> list[dict]:
     return subsets
 
 
+def truncate(subsets: list[dict]) -> bool:
+    """Cuts the subsets to MAX_CAPACITY addresses, ready ones kept first, as kube's endpoints
+    controller; True when something was cut."""
+    if sum(len(s.get("addresses") or []) + len(s.get("notReadyAddresses") or [])
+           for s in subsets) <= MAX_CAPACITY:
+        return False
+    room = MAX_CAPACITY
+    for key in ("addresses", "notReadyAddresses"):
+        for subset in subsets:
+            kept = (subset.get(key) or [])[:room]
+            room -= len(kept)
+            if kept:
+                subset[key] = kept
+            else:
+                subset.pop(key, None)
+    subsets[:] = [s for s in subsets if s.get("addresses") or s.get("notReadyAddresses")]
+    return True
+
+
 class EndpointsController:
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
@@ -113,17 +135,25 @@ class EndpointsController:
         pods = self.syncer.pods.store.by_index(NAMESPACE_INDEX, namespace)
         subsets = subsets_for(service, pods)
         labels = {**service_labels(service), MANAGED_BY_LABEL: MANAGED_BY}
+        annotations = dict((current or {}).get("metadata", {}).get("annotations") or {})
+        annotations.pop(OVER_CAPACITY, None)
+        if truncate(subsets):
+            annotations[OVER_CAPACITY] = "truncated"
         if current is not None and (current.get("subsets") or []) == subsets and \
-                (current["metadata"].get("labels") or {}) == labels:
+                (current["metadata"].get("labels") or {}) == labels and \
+                (current["metadata"].get("annotations") or {}) == annotations:
             return
-        body: dict = {"apiVersion": "v1", "kind": "Endpoints",
-                      "metadata": {"name": name, "namespace": namespace, "labels": labels}}
+        meta = {**(current or {}).get("metadata", {}), "name": name, "namespace": namespace,
+                "labels": labels}
+        meta.pop("annotations", None)
+        if annotations:
+            meta["annotations"] = annotations
+        body: dict = {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta}
         if subsets:
             body["subsets"] = subsets
         if current is None:
             self.ctx.client.create(path, body)
         else:
-            body["metadata"] = {**current["metadata"], "labels": labels}
             self.ctx.client.request("PUT", f"{path}/{name}", body)
 
 

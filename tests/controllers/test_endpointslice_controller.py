@@ -295,6 +295,19 @@ def test_at_most_100_endpoints_per_slice(client, namespace, node, pods, controll
     assert wait_for(full, timeout=30, what="105 endpoints") == [5, 100]
 
 
+def test_endpoints_truncated_at_1000_ready_first():
+    from controllers.endpoints import truncate
+    subsets = [{"addresses": [{"ip": f"198.18.20.{i}"} for i in range(600)],
+                "ports": [{"port": 80}]},
+               {"notReadyAddresses": [{"ip": f"198.18.21.{i}"} for i in range(300)],
+                "addresses": [{"ip": f"198.18.22.{i}"} for i in range(300)],
+                "ports": [{"port": 81}]}]
+    assert truncate(subsets)
+    assert [len(s.get("addresses") or []) for s in subsets] == [600, 300]
+    assert [len(s.get("notReadyAddresses") or []) for s in subsets] == [0, 100]
+    assert not truncate(subsets)
+
+
 def test_kubectl_shows_slices_and_endpoints(server, client, namespace, node, pods,
                                             controllers):
     pods("k1", node, {"app": "kc"}, "198.18.10.30")
