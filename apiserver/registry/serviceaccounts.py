@@ -13,7 +13,7 @@ from typing import Callable
 from kubeapi import status, timefmt
 from kubeapi.status import ApiError
 
-from ..serviceaccount_tokens import Claims, Ref, TokenIssuer
+from ..serviceaccount_tokens import DELETED_POD_GRACE, Claims, Ref, TokenIssuer
 from .pods import PodStrategy
 from .strategy import Strategy
 
@@ -173,42 +173,35 @@ def bound_checker(stores: dict, clock: Callable[[], float] = time.time
                   ) -> Callable[[Claims], str | None]:
     """Whether the objects a token names still exist with the same uid, as kube's
     serviceaccount validator (the token's own signature and times are checked already)."""
-    def lookup(resource: str, namespace: str, ref: Ref, what: str) -> tuple[dict | None, str]:
+    def gone(resource: str, namespace: str, ref: Ref, what: str) -> str | None:
+        """Why the object is no longer the one the token names; None when it still is."""
         try:
             obj = stores[resource].get(namespace, ref.name)
         except ApiError as e:
             if e.code == 404:
-                return None, f"{what} {ref.name} has been deleted"
+                return f"{what} has been deleted"
             raise
-        if ref.uid and obj["metadata"].get("uid") != ref.uid:
-            return None, f"{what} {ref.name} uid ({obj['metadata'].get('uid')}) does not " \
-                         f"match the claim ({ref.uid})"
-        return obj, ""
+        uid = obj["metadata"].get("uid")
+        if ref.uid and uid != ref.uid:
+            return f"{what} uid ({uid}) does not match the claim ({ref.uid})"
+        deleted = obj["metadata"].get("deletionTimestamp")
+        # a pod keeps its token for a minute of its graceful deletion, as kube's validator
+        leeway = DELETED_POD_GRACE if resource == "pods" else 0
+        if deleted and timefmt.parse(deleted) < clock() - leeway:
+            return f"{what} has been deleted"
+        return None
 
     def check(claims: Claims) -> str | None:
-        account, why = lookup("serviceaccounts", claims.namespace, claims.service_account,
-                              f"service account {claims.namespace}/")
-        if account is None:
-            return why.replace("/ ", "/")
-        if account["metadata"].get("deletionTimestamp"):
-            return f"service account {claims.namespace}/{claims.service_account.name} has " \
-                   "been deleted"
+        ns = claims.namespace
+        checks = [("serviceaccounts", ns, claims.service_account,
+                   f"service account {ns}/{claims.service_account.name}")]
         if claims.pod is not None:
-            pod, why = lookup("pods", claims.namespace, claims.pod, "pod")
-            if pod is None:
-                return why
-            deleted = pod["metadata"].get("deletionTimestamp")
-            if deleted and timefmt.parse(deleted) < clock() - 60:
-                return f"pod {claims.pod.name} has been deleted"
+            checks.append(("pods", ns, claims.pod, f"pod {ns}/{claims.pod.name}"))
         if claims.secret is not None:
-            secret, why = lookup("secrets", claims.namespace, claims.secret, "secret")
-            if secret is None:
-                return why
-        if claims.node is not None and claims.pod is None:
-            node, why = lookup("nodes", "", claims.node, "node")
-            if node is None:
-                return why
-        return None
+            checks.append(("secrets", ns, claims.secret, f"secret {ns}/{claims.secret.name}"))
+        if claims.node is not None and claims.pod is None:  # a pod's node is informative
+            checks.append(("nodes", "", claims.node, f"node {claims.node.name}"))
+        return next((why for c in checks if (why := gone(*c))), None)
     return check
 
 

@@ -196,7 +196,8 @@ def test_token_request_by_the_python_client(server, core, authn, namespace):
              'larger than 2^32 seconds'),
             ({"boundObjectRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}, 400,
              "cannot bind token to object of type apps/v1, Kind=Deployment"),
-            ({"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "nope"}}, 404, 'pods "nope" not found')):
+            ({"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "nope"}}, 404,
+             'pods "nope" not found')):
         with pytest.raises(ApiException) as e:
             _token(core, namespace, **spec)
         assert e.value.status == code, spec
