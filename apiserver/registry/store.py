@@ -304,8 +304,11 @@ class Store:
                 [] if subresource == "binding" else strategy.validate_update(new, old))
             if causes:
                 raise self._invalid(name, causes)
-            if dry_run or self._same(new, old):
-                return new if dry_run else old
+            if dry_run:
+                self.reserve(new, old)()  # refused as the write would be; nothing kept
+                return new
+            if self._same(new, old):
+                return old
             finalized = self._finalized(new)
             undo = (lambda: None) if finalized else self.reserve(new, old)
             try:

@@ -186,6 +186,11 @@ def test_release_on_delete_and_dry_run_takes_nothing(svc_server, ns):
       "--dry-run=server")
     k("create", "service", "nodeport", "a", "--tcp=80", "--node-port=30081")
     ip = get_json(svc_server, ns, "svc", "a")["spec"]["clusterIP"]
+    k("create", "service", "nodeport", "z", "--tcp=80", "--node-port=30082")
+    msg = error_of(k("patch", "svc", "z", "--dry-run=server", "-p",
+                     '{"spec":{"ports":[{"port":80,"nodePort":30081}]}}', check=False))
+    assert msg.endswith("spec.ports[0].nodePort: Invalid value: 30081: provided port is "
+                        "already allocated")
     k("delete", "svc", "a")
     create_svc(svc_server, ns, "b", type="NodePort", clusterIP=ip,
                ports=[{"port": 80, "nodePort": 30081}])
