@@ -28,7 +28,7 @@ from .patch.json_patch import json_patch
 from .patch.strategic_merge import strategic_merge
 from .metrics import rest as metrics_rest
 from .podlog import LogProxy
-from .registry import disruption, propagation, scale
+from .registry import eviction, propagation, scale
 from .registry.binding import bind_pod
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.serviceaccounts import create_token
@@ -280,7 +280,7 @@ class Api:
         if sub == "scale":
             return self._scale(store, namespace, name, verb, req)
         if sub == "eviction":
-            return json_response(*disruption.evict(
+            return json_response(*eviction.evict(
                 self.stores, namespace, name, parse_body(req),
                 dry_run=req.query.get("dryRun") == "All"))
         response = self._dispatch(verb, store, rtype, namespace, name, sub, req)
