@@ -98,6 +98,10 @@ class Proxier:
             self.sync_once()
 
     def sync_once(self) -> None:
+        if not self._need_full and not self._table_there():
+            log.warning("table ip %s is gone; a full sync makes it again",
+                        self.syncer.opts.table)
+            self._need_full = True
         with self._lock:
             dirty, self._dirty = self._dirty, set()
             full = self._need_full
@@ -123,6 +127,13 @@ class Proxier:
             self.health.updated()
         log.debug("%s sync of %d services in %.1f ms", "full" if full else "partial",
                   len(ports), (time.monotonic() - started) * 1000)
+
+    def _table_there(self) -> bool:
+        try:
+            return self.syncer.table_exists()
+        except OSError as e:
+            log.error("cannot list nftables tables: %s", e)
+            return False
 
     def stop(self) -> None:
         self._stop.set()

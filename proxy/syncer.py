@@ -111,6 +111,11 @@ class Syncer:
             for chain in due:
                 del self._stale_chains[chain]
 
+    def table_exists(self) -> bool:
+        """False when someone deleted the table (`nft flush ruleset`, a firewall reload): then
+        only a full sync brings it back."""
+        return f"table {self.table}" in self.run("list tables").splitlines()
+
     def cleanup(self) -> None:
         """Removes the table (kube-proxy's --cleanup)."""
         self.run(f"add table {self.table}\ndelete table {self.table}")

@@ -276,3 +276,32 @@ def test_health_turns_503_when_a_change_waits_too_long():
     assert not node_eligible({"metadata": {}, "spec": {"taints": [
         {"key": "ToBeDeletedByClusterAutoscaler", "effect": "NoSchedule"}]}})
 
+
+
+def test_proxier_syncs_fully_first_and_again_when_the_table_went():
+    from proxy.proxier import Proxier
+
+    tables: list[str] = []
+
+    def run(text: str) -> str:
+        if text == "list tables":
+            return "".join(f"{t}\n" for t in tables)
+        if text.startswith("add table ip t\ndelete table ip t\n"):
+            tables[:] = ["table ip t"]
+        return ""
+
+    syncer = Syncer(ProxyOptions(table="t"), run, clear_conntrack=lambda flows: 0)
+    proxier = Proxier(syncer)
+    proxier._service_set(_svc())
+    proxier._slice_set(_slice())
+    proxier.sync_once()
+    assert syncer.stats.transactions == 1 and "ns1/svc1" in syncer.stats.last_transaction
+    proxier._slice_set(_slice(endpoints=(("10.180.0.9", None, True, False),)))
+    proxier.sync_once()
+    assert syncer.stats.transactions == 2
+    assert not syncer.stats.last_transaction.startswith("add table")
+    tables.clear()                      # nft flush ruleset
+    proxier.sync_once()
+    assert syncer.stats.transactions == 3
+    assert syncer.stats.last_transaction.startswith("add table ip t\ndelete table ip t\n")
+    assert "10.180.0.9" in syncer.stats.last_transaction
