@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-config", default="",
                    help="a docker config.json with registry credentials")
     p.add_argument("--insecure-registry", action="append", default=[],
-                   help="host[:port] of a registry that may serve plain HTTP (repeatable)")
+                   help="host[:port] of a registry that may serve plain HTTP; a host alone: on any "
+                        "port (repeatable)")
     p.add_argument("--stream-server-address", default=d.stream_server_address,
                    help=f"address of the exec/attach/port-forward server "
                         f"(default {d.stream_server_address})")

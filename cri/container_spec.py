@@ -109,12 +109,6 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     linux["resources"] = resources
     if config.linux.sysctls:
         linux["sysctl"] = dict(config.linux.sysctls)
-    propagations = {m.propagation for m in config.mounts}
-    # containerd's: a mount that propagates needs the root to propagate that way too.
-    if "rshared" in propagations:
-        linux["rootfsPropagation"] = "rshared"
-    elif "rslave" in propagations:
-        linux["rootfsPropagation"] = "rslave"
     linux["maskedPaths"] = list(config.linux.masked_paths)
     linux["readonlyPaths"] = list(config.linux.readonly_paths)
     if config.linux.privileged:

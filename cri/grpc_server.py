@@ -770,7 +770,8 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
             parsed = reference.parse(ref)
         except ImageError as e:
             raise convert.ConfigError(f"failed to parse image reference {ref!r}: {e}") from None
-        insecure = parsed.registry in self.s.config.insecure_registries
+        insecure = parsed.registry in self.s.config.insecure_registries or \
+            parsed.registry.rsplit(":", 1)[0] in self.s.config.insecure_registries
         auth_file = self._auth_file(request.auth, parsed.registry)
         try:
             self.images.pull_image(ref, auth_file=auth_file or self.s.config.registry_config

@@ -33,7 +33,7 @@ def cri_image_root(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def cri_daemon(cri_image_root) -> CriDaemon:
     """A pycontainer-cri shared by a module's tests (each cleans its own pods)."""
-    daemon = CriDaemon(cri_image_root)
+    daemon = CriDaemon(cri_image_root, ("--insecure-registry", "127.0.0.1"))
     try:
         daemon.start()
         yield daemon
