@@ -265,3 +265,34 @@ def test_udp_flows_of_a_removed_endpoint_are_cleared(podnet, make_syncer):
     finally:
         for server in servers:
             server.close()
+
+
+def _reply_destination(cluster_ip: str, client_ip: str) -> str:
+    """Where the backend answered the last TCP flow from `client_ip` to `cluster_ip`: the
+    client itself, or the node's address when the flow was masqueraded."""
+    import socket as _socket
+
+    from pyroute2 import Conntrack
+    with Conntrack() as ct:
+        found = [e.tuple_reply.daddr for e in ct.dump_entries()
+                 if e.tuple_orig.proto == _socket.IPPROTO_TCP
+                 and e.tuple_orig.daddr == cluster_ip and e.tuple_orig.saddr == client_ip]
+    assert found, "no conntrack entry"
+    return found[-1]
+
+
+def test_masquerade_only_traffic_from_outside_the_cluster_cidr(podnet, make_syncer):
+    pod = podnet.add_pod("web-0")
+    client = podnet.add_pod("client", serve=False)
+    inside, outside = service("in", podnet.service_ip()), service("out", podnet.service_ip())
+    slices = endpoint_slice("in", [pod]), endpoint_slice("out", [pod])
+    pods_here = make_syncer(cluster_cidrs=(podnet.subnet,))
+    pods_here.full_sync({_key(inside): _ports(inside, slices[0])})
+    assert get(inside["spec"]["clusterIP"], netns=client.netns) == "web-0"
+    assert _reply_destination(inside["spec"]["clusterIP"], client.ip) == client.ip
+
+    # The same client, now outside the --cluster-cidr (a machine routing to the node).
+    pods_elsewhere = make_syncer(cluster_cidrs=("198.18.0.0/31",))
+    pods_elsewhere.full_sync({_key(outside): _ports(outside, slices[1])})
+    assert get(outside["spec"]["clusterIP"], netns=client.netns) == "web-0"
+    assert _reply_destination(outside["spec"]["clusterIP"], client.ip) == podnet.gateway
