@@ -14,7 +14,9 @@ is built on.
     cache    the forwarder's TTL-honouring answer cache
     forward  upstream resolvers over UDP (TCP after truncation), with failover
     handler  one query -> one response (zone or forwarder)
+    memo     rendered responses reused for a second while the cluster is unchanged
     server   UDP and TCP sockets, threads
+    registration  this node's EndpointSlice of the kube-dns Service
     cli      pykube-dns's flags
 
 How it runs in a cluster: a node daemon, one per node (a systemd service beside the kubelet and
