@@ -470,7 +470,8 @@ def test_propagation_policy_as_a_query_parameter(server, namespace, apps):
 
 # eviction and drain
 
-def _node_with_pods(core, node: str, namespace: str, count: int, ready: bool = True) -> None:
+def _node_with_pods(core, node: str, namespace: str, count: int, ready: bool = True,
+                    volumes: list | None = None) -> None:
     from kubernetes import client
     core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=node)))
     owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1",
@@ -479,7 +480,8 @@ def _node_with_pods(core, node: str, namespace: str, count: int, ready: bool = T
         core.create_namespaced_pod(namespace, {
             "metadata": {"name": f"web-{i}", "labels": {"app": "web"},
                          "ownerReferences": [owner]},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}})
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}],
+                     "volumes": volumes or []}})
         if ready:
             core.patch_namespaced_pod_status(f"web-{i}", namespace, {"status": {
                 "phase": "Running",
@@ -521,10 +523,18 @@ def test_eviction_without_and_with_a_budget(server, namespace, core, policy):
         core.delete_node(node)
 
 
-def test_kubectl_drain_respects_the_budget(server, namespace, core, policy):
+def test_kubectl_drain_respects_the_budget(server, namespace, core, apps, policy):
     node = "drain-" + uuid.uuid4().hex[:6]
     try:
-        _node_with_pods(core, node, namespace, 2)
+        _node_with_pods(core, node, namespace, 2, volumes=[{"name": "scratch", "emptyDir": {}}])
+        # a DaemonSet's pod, which --ignore-daemonsets lets drain pass over (the others have
+        # an emptyDir, which --delete-emptydir-data lets it evict)
+        ds = apps.create_namespaced_daemon_set(namespace, body("DaemonSet", "agent"))
+        core.create_namespaced_pod(namespace, {
+            "metadata": {"name": "agent-x", "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                "uid": ds.metadata.uid, "controller": True}]},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}})
         policy.create_namespaced_pod_disruption_budget(namespace, body(
             "PodDisruptionBudget", "keep", minAvailable=2))
         out = server.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
@@ -533,15 +543,17 @@ def test_kubectl_drain_respects_the_budget(server, namespace, core, policy):
         assert "Cannot evict pod as it would violate the pod's disruption budget." in \
             out.stderr
         assert core.read_node(node).spec.unschedulable is True
-        assert len(core.list_namespaced_pod(namespace).items) == 2
+        assert len(core.list_namespaced_pod(namespace).items) == 3
 
         policy.patch_namespaced_pod_disruption_budget("keep", namespace,
                                                       {"spec": {"minAvailable": 0}})
         out = server.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
                              "--grace-period=0", "--timeout=30s", timeout=60)
         assert f"node/{node} drained" in out.stdout
+        assert f"ignoring DaemonSet-managed Pods: {namespace}/agent-x" in out.stderr
         assert f"evicting pod {namespace}/web-0" in out.stderr + out.stdout
-        assert core.list_namespaced_pod(namespace).items == []
+        assert [p.metadata.name for p in core.list_namespaced_pod(namespace).items] == \
+            ["agent-x"]
     finally:
         core.delete_node(node)
 
