@@ -647,3 +647,18 @@ def test_namespace_deletion_takes_jobs_too(server, core, batch):
              timeout=30)
     code, listed = call(server, "GET", f"/apis/batch/v1/namespaces/{ns}/jobs")
     assert code == 200 and listed["items"] == []
+
+
+def test_client_side_reapply_merges_template_containers_by_name(server, namespace):
+    manifest = body("Deployment", "csa")
+    server.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+    server.kubectl("set", "env", "deploy/csa", "-n", namespace, "MODE=fast")
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:1.37"
+    out = server.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+    assert "deployment.apps/csa configured" in out.stdout
+    dep = json.loads(server.kubectl("get", "deploy", "csa", "-n", namespace, "-o",
+                                    "json").stdout)
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:1.37"
+    assert container["env"] == [{"name": "MODE", "value": "fast"}]
+    assert dep["metadata"]["generation"] == 3
