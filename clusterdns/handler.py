@@ -64,10 +64,13 @@ class Handler:
         if self.zone.owns(qname) and qclass != dns.rdataclass.IN:
             response.set_rcode(dns.rcode.REFUSED)
             return response
-        try:
-            answer = self.zone.answer(qname, qtype, self.forwarder.lookup if network else None)
-        except NeedsNetwork:
-            return None
+        answer = None
+        if qclass == dns.rdataclass.IN:   # other classes (CHAOS...) are the upstream's
+            try:
+                answer = self.zone.answer(qname, qtype,
+                                          self.forwarder.lookup if network else None)
+            except NeedsNetwork:
+                return None
         if answer is not None:
             response.flags |= dns.flags.AA
             response.set_rcode(answer.rcode)
