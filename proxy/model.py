@@ -62,12 +62,6 @@ class EndpointChoice:
     local: tuple[Endpoint, ...]
     any_usable: bool            # some endpoint could take traffic, whatever the policy
 
-    def internal(self, sp: ServicePort) -> tuple[Endpoint, ...]:
-        return self.local if sp.internal_local else self.cluster
-
-    def external(self, sp: ServicePort) -> tuple[Endpoint, ...]:
-        return self.local if sp.external_local else self.cluster
-
 
 def _usable(endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:
     ready = [e for e in endpoints if e.ready]
@@ -87,7 +81,8 @@ def choose_endpoints(sp: ServicePort, node_name: str) -> EndpointChoice:
 class ServiceModel:
     """Services and EndpointSlices by key, and the ServicePorts they make."""
     services: dict[str, dict] = field(default_factory=dict)       # "ns/name" -> Service
-    slices: dict[str, dict[str, dict]] = field(default_factory=dict)  # "ns/svc" -> slice key -> slice
+    # "ns/svc" -> slice key -> slice
+    slices: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def set_service(self, svc: dict) -> str:
         key = _meta_key(svc)

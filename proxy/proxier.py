@@ -30,7 +30,6 @@ class Proxier:
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _need_full: bool = True
-    syncs: int = 0  # successful syncs, full or not
 
     def watch(self, services: Informer, slices: Informer) -> None:
         services.add_event_handler(on_add=self._service_set,
@@ -122,7 +121,6 @@ class Proxier:
             self._wake.set()
             return
         self._need_full = False
-        self.syncs += 1
         if self.health is not None:
             self.health.updated()
         log.debug("%s sync of %d services in %.1f ms", "full" if full else "partial",

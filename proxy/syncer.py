@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import conntrack
 from .model import ServicePort, choose_endpoints
-from .rules import Element, ProxyOptions, ServiceRules, base_table, service_rules
+from .rules import ProxyOptions, ServiceRules, base_table, service_rules
 
 log = logging.getLogger("pykube-proxy")
 

@@ -13,7 +13,7 @@ for extra in (TESTS, HERE):
     if extra not in sys.path:
         sys.path.insert(0, extra)
 
-from netkit import bridge_name, restore_host_networking, unique  # noqa: E402,F401
+from netkit import bridge_name, restore_host_networking  # noqa: E402,F401
 from netns import sysctl  # noqa: E402
 from proxy_testlib import PodNet, delete_table, ensure_bridge_netfilter, table_name  # noqa: E402
 

@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from apiserver_testlib import BIN, start_server, stop_server  # noqa: E402
 from netkit import unique  # noqa: E402
 from netns import links, rtnl  # noqa: E402
-from proxy_testlib import (HTTP_PORT, PodNet, connect_error, delete_table, endpoint_slice,  # noqa: E402
-                           get, get_many, list_table, table_exists, table_name)
+from proxy_testlib import (  # noqa: E402
+    HTTP_PORT, PodNet, connect_error, delete_table, endpoint_slice, get, get_many, list_table,
+    table_exists, table_name)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -196,7 +197,7 @@ def test_nodeport_from_the_host_and_deletion_removes_every_rule(cluster):
 
     cluster.kubectl("delete", "service", "np")
     cluster.kubectl("delete", "endpointslice", "np-abcde")
-    wait_for(lambda: f"/np/" not in list_table(cluster.table), what="np's rules gone")
+    wait_for(lambda: "/np/" not in list_table(cluster.table), what="np's rules gone")
     after = _stable(list_table(cluster.table))
     assert after == before
     assert _ip(svc) not in after and f"tcp . {port}" not in after
