@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -221,3 +222,27 @@ def test_memo_follows_generation_and_lifetime():
     memo.put(query, True, 1, response)
     now[0] = 2.0
     assert memo.get(query, True) is None             # a second at most
+
+
+def test_handler_bad_input():
+    from clusterdns.forward import Forwarder
+    from clusterdns.handler import Handler
+    handler = Handler(Zone(DictView()), Forwarder([]))
+    garbage = b"\xbe\xef\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07trunc"
+    reply = dns.message.from_wire(handler.handle(garbage, udp=True, network=True))
+    assert reply.id == 0xBEEF and reply.rcode() == dns.rcode.FORMERR
+    assert handler.handle(b"\x00\x01", udp=True, network=True) is None   # not even a header
+    response = dns.message.make_query("x.example.", "A")
+    response.flags |= dns.flags.QR
+    assert handler.handle(response.to_wire(), udp=True, network=False) is None  # never answered
+    chaos = dns.message.make_query("web.default.svc.cluster.local.", "TXT", rdclass="CH")
+    reply = dns.message.from_wire(handler.handle(chaos.to_wire(), udp=True, network=True))
+    assert reply.rcode() == dns.rcode.REFUSED
+    # No upstream answers: SERVFAIL, and not kept for the next asker.
+    query = dns.message.make_query("x.example.", "A").to_wire()
+    with pytest.raises(NeedsNetwork):
+        handler.handle(query, udp=True, network=False)
+    reply = dns.message.from_wire(handler.handle(query, udp=True, network=True))
+    assert reply.rcode() == dns.rcode.SERVFAIL
+    with pytest.raises(NeedsNetwork):
+        handler.handle(query, udp=True, network=False)
