@@ -662,3 +662,24 @@ def test_client_side_reapply_merges_template_containers_by_name(server, namespac
     assert container["image"] == "busybox:1.37"
     assert container["env"] == [{"name": "MODE", "value": "fast"}]
     assert dep["metadata"]["generation"] == 3
+
+
+def test_every_kind_server_side_applied_watched_and_patched(server, namespace, apps, batch,
+                                                            policy):
+    from kubernetes import watch
+    manifest = "\n---\n".join(yaml.safe_dump(body(kind, "every")) for kind in PLURALS)
+    out = server.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=manifest)
+    assert out.stdout.count("serverside-applied") == len(PLURALS)
+    lists = {"Deployment": apps.list_namespaced_deployment,
+             "ReplicaSet": apps.list_namespaced_replica_set,
+             "DaemonSet": apps.list_namespaced_daemon_set,
+             "StatefulSet": apps.list_namespaced_stateful_set,
+             "Job": batch.list_namespaced_job, "CronJob": batch.list_namespaced_cron_job,
+             "PodDisruptionBudget": policy.list_namespaced_pod_disruption_budget}
+    for kind, plural in PLURALS.items():
+        server.kubectl("label", plural, "every", "-n", namespace, "tier=front")
+        stream = watch.Watch().stream(lists[kind], namespace, timeout_seconds=5)
+        event = next(stream)
+        assert (event["type"], event["object"].metadata.name,
+                event["object"].metadata.labels) == ("ADDED", "every", {"tier": "front"}), kind
+        stream.close()
