@@ -2,7 +2,7 @@
 an update (the kubelet's AtomicWriter): every version is written whole into a new timestamped
 directory `..<time>.<random>`, then the `..data` symlink is switched to it by a rename, and the
 names the user sees are symlinks into `..data` (`key -> ..data/key`). The old version goes last.
-Nothing is written when the payload and the modes on disk are the same already."""
+Nothing is written when the payload, the modes and the owners on disk are the same already."""
 from __future__ import annotations
 
 import os
@@ -19,11 +19,12 @@ class PayloadError(ValueError):
 
 
 class File:
-    __slots__ = ("data", "mode")
+    __slots__ = ("data", "mode", "uid")
 
-    def __init__(self, data: bytes, mode: int) -> None:
+    def __init__(self, data: bytes, mode: int, uid: int | None = None) -> None:
         self.data = data
         self.mode = mode
+        self.uid = uid  # the owner (a service account token's fsUser), None: root
 
 
 def check_path(path: str) -> None:
@@ -64,6 +65,8 @@ def write(target: str, payload: dict[str, File]) -> bool:
             with open(full, "wb") as out:
                 out.write(f.data)
             os.chmod(full, f.mode)
+            if f.uid is not None:
+                os.chown(full, f.uid, -1)
         tmp_link = os.path.join(target, _DATA_TMP)
         if os.path.lexists(tmp_link):
             os.unlink(tmp_link)
@@ -108,7 +111,8 @@ def _differs(old_dir: str, payload: dict[str, File]) -> bool:
     for path, f in payload.items():
         full = os.path.join(old_dir, path)
         try:
-            if os.stat(full).st_mode & 0o7777 != f.mode:
+            st = os.stat(full)
+            if st.st_mode & 0o7777 != f.mode or (f.uid is not None and st.st_uid != f.uid):
                 return True
             with open(full, "rb") as current:
                 if current.read() != f.data:

@@ -148,7 +148,12 @@ class Volumes:
             elif "serviceAccountToken" in projection:
                 sub = projection["serviceAccountToken"] or {}
                 token = self.tokens.token(projection_key(pod, sub))
-                payload[sub.get("path", "")] = File(token.encode(), default)
+                # as the kubelet: readable by the pod's one user (and fsGroup) only, when the
+                # pod names them
+                fs_user = fs_user_of(pod)
+                fs_group = (pods.spec(pod).get("securityContext") or {}).get("fsGroup")
+                mode = 0o600 if fs_user is not None or fs_group is not None else default
+                payload[sub.get("path", "")] = File(token.encode(), mode, fs_user)
             else:
                 log.warning("projected volume of %s: source %s is not supported by pykubelet; "
                             "left out", pods.full_name(pod), sorted(projection))
@@ -194,6 +199,18 @@ class Volumes:
             return os.listdir(self.pods_dir)
         except FileNotFoundError:
             return []
+
+
+def fs_user_of(pod: dict) -> int | None:
+    """The user every container and init container runs as, when they all name the same one
+    (the kubelet's FsUserFrom); None otherwise."""
+    spec = pods.spec(pod)
+    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
+    users = {((c.get("securityContext") or {}).get("runAsUser", pod_user))
+             for field in ("initContainers", "containers") for c in spec.get(field) or []}
+    if len(users) != 1 or None in users:
+        return None
+    return int(users.pop())
 
 
 def check_host_path(path: str, kind: str) -> None:

@@ -188,3 +188,39 @@ def test_token_manager_refresh_timing(api, namespace):
     manager.forget_pod(pod["metadata"]["uid"])
     assert manager.token(key) != last
     api.delete_pod(namespace, "p", grace=0)
+
+
+@pytest.mark.root
+def test_token_file_owner_and_mode(api, namespace, tmp_path):
+    """The kubelet's volume code on a pod of the API server: a pod whose containers all run as
+    one user gets the token as that user's, mode 0600 (0640 with fsGroup's group read); other
+    pods get the volume's defaultMode, root's."""
+    from kubelet.config_objects import ConfigObjects
+    from kubelet.volumes.manager import Volumes
+
+    volumes = Volumes(str(tmp_path), ConfigObjects(api.client), 1, 64 << 20)
+    made = []
+    try:
+        for name, security, container_user, expected in (
+                ("owned", {"runAsUser": 1000, "fsGroup": 2000}, None, (0o640, 1000, 2000)),
+                ("split", {"runAsUser": 1000}, 1001, (0o644, 0, 0)),
+                ("plain", {}, None, (0o644, 0, 0))):
+            container = {"name": "c", "image": IMAGE}
+            if container_user is not None:
+                container["securityContext"] = {"runAsUser": container_user}
+            pod = api.create_pod(namespace, {"metadata": {"name": name}, "spec": {
+                "schedulerName": "nobody", "securityContext": security,
+                "initContainers": [{"name": "i", "image": IMAGE}],
+                "containers": [container]}})
+            made.append(pod)
+            paths = volumes.setup(pod)
+            [directory] = [p for v, p in paths.items() if v.startswith("kube-api-access-")]
+            st = os.stat(os.path.join(directory, "token"))
+            assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == expected, name
+            assert claims(open(os.path.join(directory, "token")).read())["kubernetes.io"][
+                "pod"]["name"] == name
+            assert volumes.setup(pod) == paths  # nothing to write the second time
+    finally:
+        for pod in made:
+            volumes.teardown(pod["metadata"]["uid"])
+            api.delete_pod(namespace, pod["metadata"]["name"], grace=0)
