@@ -219,8 +219,15 @@ def admit_pod(pod: dict, namespace: str, accounts, sleep: Callable[[float], None
     the account must exist, its imagePullSecrets, and the kube-api-access volume."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec")
-    if not isinstance(spec, dict) or MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
-        return  # the kubelet deletes a mirror pod whose spec differs from its file
+    if not isinstance(spec, dict):
+        return
+    if MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
+        # left as it is: the kubelet deletes a mirror pod whose spec differs from its file
+        why = _mirror_pod_refusal(spec)
+        if why:
+            raise ApiError(403, "Forbidden", f'pods "{meta.get("name", "")}" is forbidden: '
+                           f"{why}", kind="pods", name=meta.get("name", ""))
+        return
     name = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_NAME
     if not isinstance(name, str):
         return  # validation names the field
@@ -253,6 +260,28 @@ class AdmittingPodStrategy(PodStrategy):
             self._namespace_check(namespace, True)
         super().prepare_create(obj)
         admit_pod(obj, namespace, self._accounts)
+
+
+def _mirror_pod_refusal(spec: dict) -> str:
+    """Why a mirror pod may not be created (it may reference neither service accounts nor
+    secrets, as kube's admission says); "" when it may."""
+    if spec.get("serviceAccountName") or spec.get("serviceAccount"):
+        return "a mirror pod may not reference service accounts"
+    containers = [c for field in ("initContainers", "containers", "ephemeralContainers")
+                  for c in spec.get(field) or [] if isinstance(c, dict)]
+    volumes = [v for v in spec.get("volumes") or [] if isinstance(v, dict)]
+    sources = [s for v in volumes for s in (v.get("projected") or {}).get("sources") or []
+               if isinstance(s, dict)]
+    if spec.get("imagePullSecrets") or any("secret" in v for v in volumes) or \
+            any("secret" in s for s in sources) or \
+            any(((e.get("valueFrom") or {}).get("secretKeyRef") if isinstance(e, dict) else None)
+                for c in containers for e in c.get("env") or []) or \
+            any(isinstance(e, dict) and e.get("secretRef") for c in containers
+                for e in c.get("envFrom") or []):
+        return "a mirror pod may not reference secrets"
+    if any("serviceAccountToken" in s for s in sources):
+        return "a mirror pod may not use ServiceAccountToken volume projections"
+    return ""
 
 
 def _lookup(accounts, namespace: str, name: str, sleep: Callable[[float], None]

@@ -310,6 +310,26 @@ def test_pod_admission(core, namespace):
     assert sorted(names) == ["a", "b", "c", "d", "e"]
 
 
+def test_mirror_pods_are_left_alone_and_may_not_reference_accounts(core, namespace):
+    mirror = {"annotations": {"kubernetes.io/config.mirror": "hash"}}
+    body = {"metadata": {"name": "m", **mirror},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}
+    spec = core.create_namespaced_pod(namespace, body).spec
+    assert spec.service_account_name is None and spec.volumes is None
+    for extra, why in (
+            ({"serviceAccountName": "default"}, "a mirror pod may not reference service accounts"),
+            ({"volumes": [{"name": "s", "secret": {"secretName": "x"}}]},
+             "a mirror pod may not reference secrets"),
+            ({"volumes": [{"name": "t", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "t"}}]}}]},
+             "a mirror pod may not use ServiceAccountToken volume projections")):
+        refused = {"metadata": {"name": "n", **mirror}, "spec": {**body["spec"], **extra}}
+        with pytest.raises(ApiException) as e:
+            core.create_namespaced_pod(namespace, refused)
+        assert (e.value.status, json.loads(e.value.body)["message"]) == (
+            403, f'pods "n" is forbidden: {why}')
+
+
 def test_service_account_flags(tmp_path):
     """--service-account-signing-key-file (a P-256 key: ES256), --service-account-issuer,
     --api-audiences; a key file that is not one stops the server with one line."""
