@@ -421,8 +421,11 @@ class Store:
                 if meta.get("deletionTimestamp") and not changed and \
                         grace >= meta.get("deletionGracePeriodSeconds", 0):
                     return obj  # already terminating at least this fast
-                meta["deletionTimestamp"] = timefmt.rfc3339(time.time() + grace)
-                meta["deletionGracePeriodSeconds"] = grace
+                # a new finalizer leaves the time of a deletion already under way
+                if not meta.get("deletionTimestamp") or \
+                        grace < meta.get("deletionGracePeriodSeconds", 0):
+                    meta["deletionTimestamp"] = timefmt.rfc3339(time.time() + grace)
+                    meta["deletionGracePeriodSeconds"] = grace
                 if dry_run:
                     return obj
                 try:

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 import yaml
+from kubeapi import timefmt
 
 from apiserver_testlib import ADMIN_TOKEN, wait_for
 
@@ -450,10 +451,13 @@ def test_propagation_policies_leave_the_gc_finalizers(server, namespace, apps, b
     assert answer["message"] == ('DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
                                  'Unsupported value: "Sideways": supported values: '
                                  '"Foreground", "Background", "Orphan", "nil"')
-    # a second delete with another policy swaps the finalizer
+    # a second delete with another policy swaps the finalizer, the deletion's time stays
+    since = _meta(server, "Job", namespace, "j1")["deletionTimestamp"]
+    wait_for(lambda: timefmt.rfc3339() != since)  # a new timestamp would differ now
     code, _ = call(server, "DELETE", url("Job", namespace, "j1"),
                    {"propagationPolicy": "Foreground"})
-    assert _meta(server, "Job", namespace, "j1")["finalizers"] == ["foregroundDeletion"]
+    meta = _meta(server, "Job", namespace, "j1")
+    assert (meta["finalizers"], meta["deletionTimestamp"]) == (["foregroundDeletion"], since)
     batch.patch_namespaced_job("j1", namespace, {"metadata": {"finalizers": None}})
 
 
