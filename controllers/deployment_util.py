@@ -270,6 +270,11 @@ def calculate_status(d: dict, all_rss: list[dict], new_rs: dict | None) -> dict:
               "availableReplicas": available,
               "unavailableReplicas": max(0, total - available)}
     status: dict = {k: v for k, v in counts.items() if v}
+    terminating = [rs["status"]["terminatingReplicas"] for rs in all_rss
+                   if rs is not None and (rs.get("status") or {}).get("terminatingReplicas")
+                   is not None]
+    if terminating:  # a pointer: absent only when no ReplicaSet reports it
+        status["terminatingReplicas"] = sum(terminating)
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
     if old.get("conditions"):

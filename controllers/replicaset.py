@@ -89,9 +89,11 @@ def _call(fn) -> ApiError | None:
     return None
 
 
-def calculate_status(rs: dict, pods: list[dict], manage_error: ApiError | None,
-                     now: float | None = None) -> dict:
-    """replica_set_utils.calculateStatus, fields that Go omits when zero left out."""
+def calculate_status(rs: dict, pods: list[dict], terminating: int,
+                     manage_error: ApiError | None, now: float | None = None) -> dict:
+    """replica_set_utils.calculateStatus, fields that Go omits when zero left out;
+    terminatingReplicas (DeploymentReplicaSetTerminatingReplicas, on by default since 1.35)
+    is a pointer, so written even when 0."""
     spec = rs["spec"]
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = spec.get("minReadySeconds") or 0
@@ -104,7 +106,7 @@ def calculate_status(rs: dict, pods: list[dict], manage_error: ApiError | None,
             ready += 1
             if is_available(pod, min_ready, now):
                 available += 1
-    status: dict = {"replicas": len(pods)}
+    status: dict = {"replicas": len(pods), "terminatingReplicas": terminating}
     for field, value in (("fullyLabeledReplicas", labeled), ("readyReplicas", ready),
                          ("availableReplicas", available),
                          ("observedGeneration", rs["metadata"].get("generation") or 0)):
@@ -230,7 +232,9 @@ class ReplicaSetController:
         rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", **rs}
         ns = rs["metadata"]["namespace"]
         satisfied = self.expectations.satisfied(key)
-        pods = [p for p in self.pods.store.by_index(NAMESPACE_INDEX, ns) if is_active(p)]
+        all_pods = self.pods.store.by_index(NAMESPACE_INDEX, ns)
+        pods = [p for p in all_pods if is_active(p)]
+        terminating = sum(1 for p in all_pods if _terminating_of(rs, p))
         claimer = Claimer(self.client, rs,
                           lambda p: f"{pods_path(ns)}/{p['metadata']['name']}",
                           lambda: self._fresh(ns, rs["metadata"]["name"]))
@@ -238,7 +242,7 @@ class ReplicaSetController:
         manage_error = None
         if satisfied and not rs["metadata"].get("deletionTimestamp"):
             manage_error = self._manage(key, rs, pods)
-        status = calculate_status(rs, pods, manage_error)
+        status = calculate_status(rs, pods, terminating, manage_error)
         updated = self._update_status(rs, status)
         spec_replicas = rs["spec"].get("replicas", 1)
         min_ready = rs["spec"].get("minReadySeconds") or 0
@@ -338,9 +342,20 @@ class ReplicaSetController:
         return None
 
 
+def _terminating_of(rs: dict, pod: dict) -> bool:
+    """FilterTerminatingPods + FilterClaimedPods: being deleted, not finished, ours."""
+    ref = controller_ref(pod)
+    return bool(pod["metadata"].get("deletionTimestamp")) and \
+        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") and \
+        ref is not None and ref.get("uid") == rs["metadata"]["uid"] and \
+        label_selector.matches(rs["spec"].get("selector"), pod["metadata"].get("labels"))
+
+
 def _same_status(old: dict, new: dict) -> bool:
+    """Equal as Go compares them: an omitted int is 0, but terminatingReplicas is a pointer."""
     def strip(s: dict) -> dict:
-        return {k: v for k, v in s.items() if v not in (0, None, [])}
+        return {k: v for k, v in s.items()
+                if k in ("replicas", "terminatingReplicas") or v not in (0, None, [])}
     return strip(old) == strip(new)
 
 

@@ -145,6 +145,7 @@ def test_first_rollout_names_labels_annotations_and_conditions(client, ns, contr
     s = d["status"]
     assert (s["replicas"], s["updatedReplicas"], s["readyReplicas"], s["availableReplicas"]) \
         == (3, 3, 3, 3) and "unavailableReplicas" not in s
+    assert s["terminatingReplicas"] == 0
     out = kubectl(client_server(client), "rollout", "status", "deployment/web", "-n", ns,
                   "--timeout=20s").stdout
     assert 'deployment "web" successfully rolled out' in out

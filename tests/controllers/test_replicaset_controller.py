@@ -96,6 +96,7 @@ def test_creates_pods_from_template_with_controller_reference(client, ns, contro
     status = rs_status(client, ns, "web")
     assert status["fullyLabeledReplicas"] == 3 and "readyReplicas" not in status
     assert status["observedGeneration"] == 1
+    assert status["terminatingReplicas"] == 0  # a pointer in Go: written when 0
     set_status(client, ns, pods[0]["metadata"]["name"])
     set_status(client, ns, pods[1]["metadata"]["name"])
     wait_for(lambda: rs_status(client, ns, "web").get("availableReplicas") == 2,
