@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.controllers else None
     if controllers:
         controllers.start()
-    done.wait()
+    # With a timeout: a signal that the kernel hands to another thread runs its Python
+    # handler only when the main thread next wakes up.
+    while not done.wait(1.0):
+        pass
     if controllers:
         controllers.stop()
     server.stop()
