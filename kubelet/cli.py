@@ -34,6 +34,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cni-cache-dir", help="CNI results cache (default /var/lib/cni/cache)")
     p.add_argument("--image-root", help="the image store (default $PYCONTAINER_IMAGE_ROOT or "
                    "/var/lib/pycontainer, as `pycontainer image`)")
+    p.add_argument("--container-runtime-endpoint",
+                   help="a CRI runtime's socket, unix:///path (default: pycontainer's CRI "
+                   "service in this process)")
+    p.add_argument("--image-service-endpoint",
+                   help="a CRI image service's socket (default: the runtime's)")
     p.add_argument("--cgroup-root", help="parent of the pods' cgroups (default /pycontainer)")
     p.add_argument("--address", help="address of the HTTPS server (default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port of the HTTPS server (default 10250; 0: any)")
@@ -72,6 +77,8 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
         "static_pod_path": args.pod_manifest_path, "max_pods": args.max_pods,
         "cni_conf_dir": args.cni_conf_dir, "cni_cache_dir": args.cni_cache_dir,
         "image_root": args.image_root, "cgroup_root": args.cgroup_root,
+        "container_runtime_endpoint": args.container_runtime_endpoint,
+        "image_service_endpoint": args.image_service_endpoint,
         "address": args.address, "port": args.port, "tls_cert_file": args.tls_cert_file,
         "tls_private_key_file": args.tls_private_key_file,
         "client_ca_file": args.client_ca_file, "register_node": args.register_node,

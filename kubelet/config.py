@@ -40,6 +40,9 @@ class KubeletConfig:
     # Our whole tree of pod cgroups lives under this parent (the real kubelet's default is the
     # root cgroup; ours keeps everything under the `pycontainer` parent like the runtime).
     cgroup_root: str = "/pycontainer"
+    # "": pycontainer's CRI service in this process; else a CRI socket, unix:///path.
+    container_runtime_endpoint: str = ""
+    image_service_endpoint: str = ""          # "": the runtime's
     # -- the node ---------------------------------------------------------------------------
     node_name: str = ""
     node_ip: str = ""
@@ -103,6 +106,9 @@ class KubeletConfig:
             raise ConfigError("nodeLeaseDurationSeconds: must be greater than 0")
         if self.file_check_frequency <= 0:
             raise ConfigError("fileCheckFrequency: must be greater than 0")
+        if self.image_service_endpoint and not self.container_runtime_endpoint:
+            raise ConfigError("imageServiceEndpoint: needs a containerRuntimeEndpoint (the "
+                              "in-process runtime has its own images)")
         if not self.cgroup_root.startswith("/") or self.cgroup_root.rstrip("/") == "":
             raise ConfigError(f"cgroupRoot: {self.cgroup_root!r} must be an absolute cgroup "
                               "path below the root, like /pycontainer")
@@ -167,6 +173,9 @@ def _str_map(name: str):
 _FIELDS = {
     "podLogsDir": ("pod_logs_dir", _str("podLogsDir")),
     "cgroupRoot": ("cgroup_root", _str("cgroupRoot")),
+    "containerRuntimeEndpoint": ("container_runtime_endpoint",
+                                 _str("containerRuntimeEndpoint")),
+    "imageServiceEndpoint": ("image_service_endpoint", _str("imageServiceEndpoint")),
     "staticPodPath": ("static_pod_path", _str("staticPodPath")),
     "syncFrequency": ("sync_frequency", _duration("syncFrequency")),
     "fileCheckFrequency": ("file_check_frequency", _duration("fileCheckFrequency")),

@@ -1,6 +1,7 @@
 """The Kubelet: puts the parts together and implements what they call back. Pods arrive from the
 sources (sources/) and go to their workers (sync/workers), whose syncs go through sync/syncer to
-the runtime service (the interface cri.api, served in this process by cri.service); each sync's
+the runtime service (the interface cri.api: cri.service in this process, or any CRI runtime
+over its socket, runtime_connect); each sync's
 result becomes the pod's status (pod_status), written by the status manager. Beside them: the
 Node and its Lease, container exit events, log rotation, garbage collection and the HTTPS
 server."""
@@ -11,15 +12,12 @@ import os
 import threading
 import time
 
-from cni import conf as cni_conf
-from cni.errors import CNIError
 from cri.api import CONTAINER_RUNNING, NotFound
-from cri.images import Images
-from cri.service import PycontainerRuntime, check_root_dir
+from cri.service import check_root_dir
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
-from kubelet import VERSION, machine, pods
+from kubelet import VERSION, machine, pods, runtime_connect
 from kubelet.cm import admission, eviction
 from kubelet.cm.eviction import EvictionManager
 from kubelet.cm.pod_cgroups import PodCgroups
@@ -55,9 +53,6 @@ log = logging.getLogger("kubelet")
 HOUSEKEEPING_INTERVAL = 2.0
 GC_INTERVAL = 60.0
 EVICTION_INTERVAL = 10.0        # the eviction manager's monitoring period
-NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false "
-                     "reason:NetworkPluginNotReady message:Network plugin returns error: "
-                     "cni plugin not initialized")
 
 
 class Kubelet:
@@ -66,7 +61,8 @@ class Kubelet:
         client CA, the server's port and certificate, then the runtime's directories."""
         self.config = config
         self.host_ip = host_ip
-        check_root_dir(config.root_dir)
+        if not config.container_runtime_endpoint:     # a remote runtime's shims are its own
+            check_root_dir(config.root_dir)
         client_ca = conn.ca_pem if conn is not None else b""
         if config.client_ca_file:
             with open(config.client_ca_file, "rb") as f:
@@ -81,9 +77,9 @@ class Kubelet:
                                     reviewer, config.anonymous_auth, self.find_log)
         self.client = ApiClient(conn, f"pykubelet/{VERSION}") if conn else None
         self.events = EventRecorder(self.client, config.node_name)
-        self.images = Images(config.image_store_root, config.serialize_image_pulls)
-        self.runtime = PycontainerRuntime(config.root_dir, self.images, config.cni_conf_dir,
-                                          config.cni_bin_dirs, config.cni_cache_dir)
+        self.cri = runtime_connect.connect(config)
+        self.images = self.cri.images
+        self.runtime = self.cri.service
         self.cgroups = PodCgroups(config.cgroup_root, config.pod_pids_limit)
         memory_total = machine.meminfo().get("MemTotal", 0)
         self._apparmor_enabled = machine.apparmor_enabled()
@@ -111,7 +107,7 @@ class Kubelet:
         if config.static_pod_path:
             self.sources.append(FilePodSource(config.static_pod_path, config.node_name, self,
                                               config.file_check_frequency))
-        self.gc = GarbageCollector(self.runtime, self.runtime.remove_leftovers, self.cgroups,
+        self.gc = GarbageCollector(self.runtime, self.cri.remove_leftovers, self.cgroups,
                                    config.pod_logs_dir, config.max_per_pod_container,
                                    lambda: set(self.workers.known()), self.sources_ready)
         self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
@@ -128,14 +124,14 @@ class Kubelet:
         self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
         self.server.metrics = MetricsEndpoints(StatsProvider(
             config.node_name, self.runtime, self.cgroups, self.workers.known, self.status.get,
-            config.root_dir, config.pod_logs_dir, self.images.store), self.runtime)
+            config.root_dir, config.pod_logs_dir, self.cri.image_store), self.runtime)
         self.server.streaming = Streaming(self.runtime, self.running_container,
                                           self.running_sandbox)
 
     # -- running ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        self.runtime.adopt()
+        self.cri.adopt()
         self.server.start()
         log.info("kubelet %s serving on %s:%d", self.config.node_name, self.config.address,
                  self.server.port)
@@ -157,7 +153,7 @@ class Kubelet:
         self.events.stop()
         self.status.stop()
         self.server.stop()
-        self.runtime.close()
+        self.cri.close()
 
     def sources_ready(self) -> bool:
         return all(s.synced.is_set() for s in self.sources)
@@ -209,11 +205,11 @@ class Kubelet:
                 self.volumes.teardown(uid)
 
     def network_not_ready(self) -> str:
-        try:
-            cni_conf.load(self.config.cni_conf_dir)
-        except (CNIError, OSError):
-            return NETWORK_NOT_READY
-        return ""
+        ready, reason, message = self.cri.network_ready()
+        if ready:
+            return ""
+        return (f"container runtime network not ready: NetworkReady=false reason:{reason} "
+                f"message:{message}")
 
     # -- pods from the sources ----------------------------------------------------------------
 

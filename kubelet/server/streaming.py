@@ -6,7 +6,9 @@
     POST     /run/{namespace}/{pod}[/{uid}]/{container}?cmd=ls%20-l     (answers the output)
 
 The upgrade and the protocols (WebSocket, SPDY) are cri.streaming's; the work is the runtime
-service's (exec, attach, port_forward_dial). What is answered before an upgrade is the
+service's (exec, attach, port_forward_dial). A remote runtime (cri.client) serves its own
+streams: the request is proxied to the URL its Exec, Attach or PortForward answers
+(stream_proxy). What is answered before an upgrade is the
 kubelet's own wording: 400 for bad stream options, 404 "pod does not exist" for a pod this
 node does not run, 500 `container not found ("name")` for a container that is not running
 (the kubelet looks among running containers only), 500 with the runtime's error otherwise."""
@@ -18,7 +20,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
 from cri.api import CRIError, RuntimeService
+from cri.client.runtime import RemoteRuntime
 from cri.streaming import handover, portforward, remotecommand
+from kubelet.server import stream_proxy
 
 PREFIXES = ("exec", "attach", "portForward", "run")
 
@@ -83,13 +87,22 @@ class Streaming:
                     return
                 self._run(handler, request, query)
             elif request.kind == "portForward":
-                self._port_forward(handler, request, query)
+                self._port_forward(handler, method, request, query)
             else:
-                self._remotecommand(handler, request, query)
+                self._remotecommand(handler, method, request, query)
         except StreamLookupError as e:
             handover.reject(handler, e.status, str(e))
 
-    def _remotecommand(self, handler: BaseHTTPRequestHandler, request: Request,
+    def _proxy(self, handler: BaseHTTPRequestHandler, method: str, url) -> None:
+        """To the remote runtime's streaming server at the URL url() asks it for."""
+        try:
+            target = url()
+        except CRIError as e:
+            handover.reject(handler, 500, str(e))
+            return
+        stream_proxy.proxy(handler, method, target)
+
+    def _remotecommand(self, handler: BaseHTTPRequestHandler, method: str, request: Request,
                        query: str) -> None:
         is_exec = request.kind == "exec"
         try:
@@ -99,6 +112,16 @@ class Streaming:
             return
         container_id = self.container(request.namespace, request.pod, request.uid,
                                       request.container)
+        runtime = self.runtime
+        if isinstance(runtime, RemoteRuntime):
+            if is_exec:
+                self._proxy(handler, method, lambda: runtime.exec_url(
+                    container_id, list(opts.command), opts.tty, opts.stdin, opts.stdout,
+                    opts.stderr))
+            else:
+                self._proxy(handler, method, lambda: runtime.attach_url(
+                    container_id, opts.tty, opts.stdin, opts.stdout, opts.stderr))
+            return
         if is_exec:
             command = list(opts.command)
             remotecommand.serve(handler, opts,
@@ -108,9 +131,15 @@ class Streaming:
             remotecommand.serve(handler, opts,
                                 lambda session: self.runtime.attach(container_id, session))
 
-    def _port_forward(self, handler: BaseHTTPRequestHandler, request: Request,
+    def _port_forward(self, handler: BaseHTTPRequestHandler, method: str, request: Request,
                       query: str) -> None:
         sandbox_id = self.sandbox(request.namespace, request.pod, request.uid)
+        runtime = self.runtime
+        if isinstance(runtime, RemoteRuntime):
+            ports = [int(p) for p in urllib.parse.parse_qs(query).get("port", [])
+                     if p.isdigit()]
+            self._proxy(handler, method, lambda: runtime.port_forward_url(sandbox_id, ports))
+            return
         # The CRI streaming server names the sandbox as the pod in its errors, with no uid.
         portforward.serve(handler, query,
                           lambda port: self.runtime.port_forward_dial(sandbox_id, port),

@@ -96,7 +96,7 @@ class StatsProvider:
     def __init__(self, node_name: str, runtime: RuntimeService, pod_cgroups: PodCgroups,
                  known_pods: Callable[[], dict[str, dict]],
                  pod_status: Callable[[str], dict | None], root_dir: str,
-                 pod_logs_dir: str, image_store: Store) -> None:
+                 pod_logs_dir: str, image_store: Store | None) -> None:
         self.node_name = node_name
         self.runtime = runtime
         self.pod_cgroups = pod_cgroups
@@ -150,8 +150,9 @@ class StatsProvider:
             if full:
                 if c.log_path:
                     container.logs_used = directory_size(os.path.dirname(c.log_path))
-                container.rootfs_used = directory_size(
-                    os.path.join(snapshots.path(self.image_store, c.id), "upper"))
+                if self.image_store is not None:     # None: a remote runtime's snapshots
+                    container.rootfs_used = directory_size(
+                        os.path.join(snapshots.path(self.image_store, c.id), "upper"))
             sample.containers.append(container)
         if full:
             pids = cgroups.open_cgroup(parent, hierarchies).pids()
