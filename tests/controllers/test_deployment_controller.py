@@ -318,3 +318,30 @@ def test_hash_is_stable_and_changes_with_collision_count():
     assert HASH.match(h) and h == du.compute_hash(dict(t), None)
     assert du.compute_hash(t, 1) != h
     assert du.safe_encode("0123456789") == "456789bcdf"
+
+
+def test_kubectl_reads_what_the_controllers_wrote(client, ns, server, controllers):
+    """describe finds the new and old ReplicaSets and the events; history shows a revision's
+    template and change-cause; get rs prints the counts."""
+    deployment(client, ns, "show", 2)
+    rolled_out(client, ns, "show", 2)
+    kubectl(server, "annotate", "deployment/show", "-n", ns,
+            "kubernetes.io/change-cause=second image")
+    kubectl(server, "set", "image", "deployment/show", "c=busybox:2", "-n", ns)
+    rolled_out(client, ns, "show", 2)
+    [new] = [rs for rs in rss_of(client, ns) if rs["spec"]["replicas"] == 2]
+    [old] = [rs for rs in rss_of(client, ns) if rs["spec"]["replicas"] == 0]
+    out = kubectl(server, "describe", "deployment", "show", "-n", ns).stdout
+    assert re.search(rf"NewReplicaSet:\s+{new['metadata']['name']} \(2/2 replicas created\)",
+                     out)
+    assert re.search(rf"OldReplicaSets:\s+{old['metadata']['name']} \(0/0 replicas created\)",
+                     out)
+    assert "ScalingReplicaSet" in out and "deployment-controller" in out
+    assert re.search(r"Progressing\s+True\s+NewReplicaSetAvailable", out)
+    history = kubectl(server, "rollout", "history", "deployment/show", "-n", ns).stdout
+    assert re.search(r"^2\s+second image$", history, re.M)
+    one = kubectl(server, "rollout", "history", "deployment/show", "-n", ns,
+                  "--revision=1").stdout
+    assert "busybox:1" in one and "pod-template-hash=" in one
+    rs_table = kubectl(server, "get", "rs", "-n", ns).stdout
+    assert re.search(rf"^{new['metadata']['name']}\s+2\s+2\s+2\s", rs_table, re.M)
