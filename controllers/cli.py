@@ -46,6 +46,13 @@ def _duration(text: str) -> float:
     return value
 
 
+def _signed_duration(text: str) -> float:
+    try:
+        return durations.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -88,6 +95,16 @@ def parser() -> argparse.ArgumentParser:
                    help="how long a new node may go without a status before it is Unknown (1m)")
     p.add_argument("--concurrent-gc-syncs", type=_positive_int, default=20,
                    help="garbage collector workers (20)")
+    p.add_argument("--local-pv-root", default="", metavar="DIR",
+                   help="where the local provisioner makes the directories of "
+                        "PersistentVolumes (/var/lib/pycontainer/local-volumes)")
+    p.add_argument("--cronjob-clock-offset", type=_signed_duration, default=0.0,
+                   metavar="DURATION",
+                   help="test hook: the CronJob controller's clock runs this far ahead (0s)")
+    p.add_argument("--job-pod-failure-backoff", type=_duration, default=10.0,
+                   metavar="DURATION",
+                   help="the Job controller's delay before replacing a failed pod, doubled "
+                        "per failure in a row (kube's fixed 10s)")
     p.add_argument("--min-resync-period", type=_duration, default=12 * 3600.0,
                    metavar="DURATION", help="informers resync every 1-2 times this (12h)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity",
@@ -126,9 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(node_monitor_grace_period=args.node_monitor_grace_period,
                       node_monitor_period=args.node_monitor_period,
                       node_startup_grace_period=args.node_startup_grace_period,
-                      concurrent_gc_syncs=args.concurrent_gc_syncs)
+                      concurrent_gc_syncs=args.concurrent_gc_syncs,
+                      extra={"local_pv_root": args.local_pv_root,
+                             "cronjob_clock_offset": args.cronjob_clock_offset,
+                             "job_pod_failure_backoff": args.job_pod_failure_backoff})
     resync = args.min_resync_period * random.uniform(1.0, 2.0)
     client = ApiClient(conn, "pycontroller-manager/v0.1.0")
+    # The elector's own connections, each request bounded by the renew deadline as
+    # client-go's: a hung request must not outlast the lease.
+    election_client = ApiClient(conn, "pycontroller-manager/v0.1.0 leader-election",
+                                timeout=args.leader_elect_renew_deadline)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -138,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.leader_elect:
             manager.run(client, selected, options, stop, resync)
             return 0
-        elector = LeaderElector(client, election)
+        elector = LeaderElector(election_client, election)
         elector.run(lambda leading: manager.run(client, selected, options, leading, resync),
                     lambda: log.info("stopped leading"), stop)
         if not stop.is_set():
@@ -147,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         client.close()
+        election_client.close()
         log.info("pycontroller-manager: exiting")
 
 

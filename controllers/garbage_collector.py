@@ -177,8 +177,9 @@ class GarbageCollector:
             except ApiError as e:
                 log.warning("%s %s: %s; retrying", item[0], item[2], e.message)
                 self.queue.add_rate_limited(item)
-            except Exception:
-                log.exception("%s %s failed; retrying", item[0], item[2])
+            except Exception as e:
+                log.error("%s %s failed: %r; retrying", item[0], item[2], e,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
                 self.queue.add_rate_limited(item)
             finally:
                 self.queue.done(item)

@@ -176,9 +176,11 @@ class _Handler:
                 continue
             try:
                 func(*args)
-            except Exception:
-                # One bad event must not end the handler; controllers also resync.
-                log.exception("informer event handler failed")
+            except Exception as e:
+                # One bad event must not end the handler; controllers also resync. The
+                # traceback only at debug level: the log is read by operators.
+                log.error("informer event handler failed: %r", e,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
 
 
 class Informer:
