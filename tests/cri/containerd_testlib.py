@@ -8,6 +8,7 @@ cleanup() removes every pod through CRI, stops containerd and then removes whate
 shims, mounts below its root and state, the bridge, its cgroups."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -34,6 +35,9 @@ class Containerd:
         self.config = os.path.join(self.dir, "config.toml")
         self.output = os.path.join(self.dir, "containerd.log")
         self.proc: subprocess.Popen | None = None
+        # containerd puts the containers of pods without a cgroup parent below /k8s.io.
+        self.cgroup_dirs_before = set(glob.glob("/sys/fs/cgroup/*/k8s.io")
+                                      + glob.glob("/sys/fs/cgroup/k8s.io"))
         os.makedirs(self.cni_conf)
         with open(os.path.join(self.cni_conf, "10-pctd.conflist"), "w") as f:
             json.dump({"cniVersion": "1.0.0", "name": unique("pctd"), "plugins": [
@@ -106,7 +110,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     def cleanup(self) -> None:
         errors: list[BaseException] = []
         for step in (self._remove_pods, self._stop, self._kill_shims, self._unmount,
-                     self._remove_bridge):
+                     self._remove_bridge, self._remove_cgroup_parent):
             try:
                 step()
             except Exception as e:  # noqa: BLE001 - the next steps must run all the same
@@ -152,6 +156,15 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         mine = [p for p in points if p.startswith(self.dir + "/")]
         for point in sorted(mine, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
+
+    def _remove_cgroup_parent(self) -> None:
+        """/k8s.io where this containerd made it and left it empty (a busy one stays)."""
+        for path in set(glob.glob("/sys/fs/cgroup/*/k8s.io") + glob.glob("/sys/fs/cgroup/k8s.io")
+                        ) - self.cgroup_dirs_before:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
     def _remove_bridge(self) -> None:
         with rtnl.RtnlSocket() as host:
