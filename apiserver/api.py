@@ -20,7 +20,7 @@ from kubeapi.status import ApiError
 
 from . import (discovery, openapi, resources, review_protobuf, reviews, service_protobuf,
                tables)
-from .auth import Authenticator, User, authorize, permitting_path
+from .auth import Authenticator, User, authorize, node_of, permitting_path
 from .patch.apply import apply, check_target
 from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
@@ -269,7 +269,7 @@ class Api:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method "
                                "on the requested resource")
             return json_response(201, create_token(self.stores, self.token_issuer, namespace,
-                                                   name, parse_body(req)))
+                                                   name, parse_body(req), node_of(req.user)))
         if sub == "binding":
             if req.method != "POST":
                 raise ApiError(405, "MethodNotAllowed", "only POST is allowed on pods/binding")

@@ -217,6 +217,15 @@ def rules_for(user: User) -> list[Rule]:
     return rules + list(_EVERYONE)
 
 
+def node_of(user: User) -> str:
+    """The node a kubelet authenticates as (system:node:NAME in group system:nodes, and not
+    also a master), "" for anyone else: what the NodeRestriction checks apply to."""
+    if "system:nodes" not in user.groups or "system:masters" in user.groups or \
+            not user.name.startswith("system:node:"):
+        return ""
+    return user.name[len("system:node:"):]
+
+
 def permitting(user: User, verb: str, resource: str, subresource: str,
                group: str) -> Rule | None:
     """The rule that allows the request, None when none does."""

@@ -60,11 +60,14 @@ def _token_request_invalid(name: str, causes: list[dict]) -> ApiError:
 
 
 def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
-                 body: object) -> dict:
+                 body: object, node: str = "") -> dict:
     """POST serviceaccounts/<name>/token: the TokenRequest with status.token, in the order of
-    kube's TokenREST.Create (the account is looked up before the spec is validated)."""
+    kube's TokenREST.Create (the account is looked up before the spec is validated). `node`
+    names the kubelet asking (NodeRestriction: only for pods bound to it)."""
     if not isinstance(body, dict):
         raise status.bad_request("the body of a TokenRequest must be an object")
+    if node:
+        _restrict_node(stores, namespace, name, body, node)
     kind, api_version = body.get("kind"), body.get("apiVersion")
     if kind and kind != "TokenRequest":
         raise status.bad_request(f"the kind in the data ({kind}) does not match the expected "
@@ -104,6 +107,27 @@ def create_token(stores: dict, issuer: TokenIssuer, namespace: str, name: str,
             "metadata": out_meta, "spec": spec,
             "status": {"token": token, "expirationTimestamp": timefmt.rfc3339(
                 issued + int(spec["expirationSeconds"]))}}
+
+
+def _restrict_node(stores: dict, namespace: str, name: str, body: dict, node: str) -> None:
+    """kube's NodeRestriction admission of a kubelet's TokenRequest: bound to a pod, by uid,
+    that is scheduled on that node."""
+    def forbidden(why: str) -> ApiError:
+        return ApiError(403, "Forbidden", f'serviceaccounts "{name}" is forbidden: {why}',
+                        kind="serviceaccounts", name=name)
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    ref = spec.get("boundObjectRef") if isinstance(spec.get("boundObjectRef"), dict) else {}
+    if ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
+        raise forbidden("node requested token not bound to a pod")
+    if not ref.get("uid"):
+        raise forbidden("node requested token with a pod binding without a uid")
+    pod = stores["pods"].get(namespace, str(ref["name"]))  # 404 as kube
+    if pod["metadata"]["uid"] != ref["uid"]:
+        raise forbidden(f"the UID in the bound object reference ({ref['uid']}) does not match "
+                        "the UID in record. The object might have been deleted and then "
+                        "recreated")
+    if (pod.get("spec") or {}).get("nodeName") != node:
+        raise forbidden("node requested token bound to a pod scheduled on a different node")
 
 
 def _token_spec_errors(spec: dict) -> list[dict]:

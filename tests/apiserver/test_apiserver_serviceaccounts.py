@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from apiserver_testlib import BIN, USER_TOKEN, kubectl_path, start_server, stop_server, wait_for
+from apiserver_testlib import (BIN, NODE_TOKEN, USER_TOKEN, kubectl_path, start_server,
+                               stop_server, wait_for)
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -422,3 +423,37 @@ def test_tokens_outlive_a_restart(own_server):
     assert own_server.kubectl("get", "--raw", "/openid/v1/jwks").stdout == jwks
     whoami = json.loads(_as(own_server, token, "auth", "whoami", "-o", "json").stdout)
     assert whoami["status"]["userInfo"]["username"] == "system:serviceaccount:default:default"
+
+
+def test_nodes_get_tokens_for_their_own_pods_only(server, core, namespace):
+    """NodeRestriction as kube's: a kubelet's TokenRequest is bound, by uid, to a pod on it."""
+    mine = _pod(core, namespace, "mine", nodeName="n1")
+    other = _pod(core, namespace, "other", nodeName="n2")
+    as_node = server.client(token=NODE_TOKEN)
+    try:
+        node = client.CoreV1Api(as_node)
+
+        def ask(ref: dict | None):
+            body = {"spec": {"boundObjectRef": ref} if ref else {}}
+            return node.create_namespaced_service_account_token("default", namespace, body)
+
+        pod_ref = {"apiVersion": "v1", "kind": "Pod"}
+        for ref, why in (
+                (None, "node requested token not bound to a pod"),
+                ({**pod_ref, "name": "mine"},
+                 "node requested token with a pod binding without a uid"),
+                ({**pod_ref, "name": "mine", "uid": "x"},
+                 "the UID in the bound object reference (x) does not match the UID in "
+                 "record. The object might have been deleted and then recreated"),
+                ({**pod_ref, "name": "other", "uid": other["metadata"]["uid"]},
+                 "node requested token bound to a pod scheduled on a different node")):
+            with pytest.raises(ApiException) as e:
+                ask(ref)
+            assert (e.value.status, json.loads(e.value.body)["message"]) == (
+                403, f'serviceaccounts "default" is forbidden: {why}'), ref
+        answer = ask({**pod_ref, "name": "mine", "uid": mine["metadata"]["uid"]})
+        assert _part(answer.status.token, 1)["kubernetes.io"]["pod"]["name"] == "mine"
+    finally:
+        as_node.close()
+        for name in ("mine", "other"):
+            core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
