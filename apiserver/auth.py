@@ -8,7 +8,8 @@ our CA) and a small fixed authorization policy in place of RBAC, written as RBAC
 - group system:serviceaccounts (service account tokens): the issuer discovery documents
   (/.well-known/openid-configuration, /openid/v1/jwks), as kube's
   system:service-account-issuer-discovery binding; nodes also create serviceaccounts/token
-  (a kubelet asks for its pods' tokens);
+  (a kubelet asks for its pods' tokens: registry/serviceaccounts.py checks that the pod is
+  on that node, as NodeRestriction);
 - any authenticated user: discovery, /version, /openapi and the self-reviews (SelfSubject*);
   403 elsewhere.
 """
