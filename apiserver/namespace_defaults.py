@@ -1,8 +1,10 @@
-"""What pyapiserver keeps in every namespace, as kube-controller-manager's serviceaccount
-controller and root-ca-cert-publisher do: the `default` ServiceAccount and the kube-root-ca.crt
-ConfigMap (the server's CA). Made as soon as a namespace appears and again when deleted or
-changed, from the server's own watch hub, so that a pod created right after its namespace
-finds its service account (the admission also waits a little for it, as kube's does).
+"""What pyapiserver keeps up itself, as kube-controller-manager's serviceaccount controller,
+root-ca-cert-publisher and token controller do: the `default` ServiceAccount and the
+kube-root-ca.crt ConfigMap (the server's CA) in every namespace, made as soon as a namespace
+appears and again when deleted or changed, so that a pod created right after its namespace
+finds its service account (the admission also waits a little for it, as kube's does); and the
+token, ca.crt and namespace of every kubernetes.io/service-account-token Secret, once its
+account exists. Driven by the server's own watch hub.
 
 pyapiserver runs this itself, as it runs the scheduler and the namespace finalizer, so that it
 works without a controller manager; against kube-apiserver, kube-controller-manager does it."""
@@ -13,21 +15,27 @@ import threading
 
 from kubeapi.status import ApiError
 
-from .registry.serviceaccounts import DEFAULT_NAME, ROOT_CA_CONFIGMAP, ensure_namespace_defaults
+from .registry.serviceaccounts import (DEFAULT_NAME, ROOT_CA_CONFIGMAP, SA_NAME_ANNOTATION,
+                                       TOKEN_SECRET_TYPE, ensure_namespace_defaults,
+                                       populate_token_secret)
 from .registry.store import Store
-from .watch import WatchHub
+from .serviceaccount_tokens import TokenIssuer
+from .watch import WatchEvent, WatchHub
 
 log = logging.getLogger("apiserver.namespace_defaults")
 
-# How long the loop waits for a namespace event before it looks at the other two watches.
+# How long the loop waits for a namespace event before it looks at the other watches.
 WAIT_SECONDS = 0.5
+_WATCHED = ("namespaces", "serviceaccounts", "configmaps", "secrets")
 
 
 class NamespaceDefaults:
-    def __init__(self, stores: dict[str, Store], hub: WatchHub, ca_pem: str):
+    def __init__(self, stores: dict[str, Store], hub: WatchHub, ca_pem: str,
+                 issuer: TokenIssuer):
         self._stores = stores
         self._hub = hub
         self._ca_pem = ca_pem
+        self._issuer = issuer
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,6 +52,8 @@ class NamespaceDefaults:
     def sync_all(self) -> None:
         for ns in self._stores["namespaces"].list("").items:
             self._ensure(ns["metadata"]["name"])
+        for secret in self._stores["secrets"].list("").items:
+            self._populate(secret)
 
     def _ensure(self, namespace: str) -> None:
         try:
@@ -51,11 +61,16 @@ class NamespaceDefaults:
         except ApiError as e:
             log.warning("namespace %s: %s", namespace, e)
 
+    def _populate(self, secret: dict) -> None:
+        try:
+            populate_token_secret(self._stores, self._issuer, secret, self._ca_pem)
+        except ApiError as e:
+            log.warning("secret %s/%s: %s", secret["metadata"].get("namespace"),
+                        secret["metadata"].get("name"), e)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            rtypes = (self._stores["namespaces"].rtype, self._stores["serviceaccounts"].rtype,
-                      self._stores["configmaps"].rtype)
-            watchers = [self._hub.open(r.key_prefix()) for r in rtypes]
+            watchers = [self._hub.open(self._stores[r].rtype.key_prefix()) for r in _WATCHED]
             try:
                 self.sync_all()  # after opening: nothing falls between list and watch
                 while not self._stop.is_set() and not any(w.overflowed for w in watchers):
@@ -65,9 +80,7 @@ class NamespaceDefaults:
                         while (ev := w.next(0)) is not None:
                             events.append(ev)
                     for ev in events:
-                        namespace = self._affected(ev)
-                        if namespace:
-                            self._ensure(namespace)
+                        self._handle(ev)
             except ApiError as e:
                 log.warning("namespace defaults: %s", e)
                 self._stop.wait(1)
@@ -75,17 +88,19 @@ class NamespaceDefaults:
                 for w in watchers:
                     w.close()
 
-    @staticmethod
-    def _affected(ev) -> str:
-        """The namespace to look at again after this event, "" for none."""
+    def _handle(self, ev: WatchEvent) -> None:
         meta = ev.obj.get("metadata") or {}
-        kind = ev.obj.get("kind")
-        if kind == "Namespace":
-            return meta.get("name", "") if ev.type != "DELETED" else ""
-        if kind == "ServiceAccount" and meta.get("name") == DEFAULT_NAME and \
-                ev.type == "DELETED":
-            return meta.get("namespace", "")
-        if kind == "ConfigMap" and meta.get("name") == ROOT_CA_CONFIGMAP and \
-                ev.type != "ADDED":
-            return meta.get("namespace", "")
-        return ""
+        kind, name, namespace = ev.obj.get("kind"), meta.get("name", ""), meta.get("namespace", "")
+        if kind == "Namespace" and ev.type != "DELETED":
+            self._ensure(name)
+        elif kind == "ServiceAccount" and ev.type == "DELETED" and name == DEFAULT_NAME:
+            self._ensure(namespace)
+        elif kind == "ServiceAccount" and ev.type == "ADDED":
+            # token Secrets made before their account
+            for secret in self._stores["secrets"].list(namespace).items:
+                if (secret["metadata"].get("annotations") or {}).get(SA_NAME_ANNOTATION) == name:
+                    self._populate(secret)
+        elif kind == "ConfigMap" and name == ROOT_CA_CONFIGMAP and ev.type != "ADDED":
+            self._ensure(namespace)
+        elif kind == "Secret" and ev.type != "DELETED" and ev.obj.get("type") == TOKEN_SECRET_TYPE:
+            self._populate(ev.obj)

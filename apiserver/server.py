@@ -27,6 +27,7 @@ from .registry.services import ServiceStore
 from .registry.store import Store, decode
 from .scheduler import Scheduler
 from .serviceaccount_tokens import TokenIssuer, ensure_signing_key
+from .storage import Storage
 from .storage.sqlite import SQLiteStorage
 from .watch import WatchHub
 
@@ -50,7 +51,7 @@ class ApiServer:
     def __init__(self, data_dir: str, bind_address: str, port: int,
                  token_file: str | None = None,
                  service_accounts: ServiceAccountFlags | None = None,
-                 services: ServiceFlags | None = None):
+                 services: ServiceFlags | None = None, storage: Storage | None = None):
         svc_flags = services or ServiceFlags()
         cluster_ips = IPAllocator.parse(svc_flags.cluster_ip_range)
         node_ports = PortAllocator.parse(svc_flags.node_port_range)
@@ -62,7 +63,8 @@ class ApiServer:
         self.token_issuer = TokenIssuer.from_files(
             sa.signing_key_file or ensure_signing_key(self.pki.directory), list(sa.key_files),
             list(sa.issuers), list(sa.api_audiences), sa.extend_token_expiration)
-        self.storage = SQLiteStorage(os.path.join(data_dir, "state.db"))
+        # etcd (--etcd-servers) when given, else the embedded SQLite file.
+        self.storage = storage or SQLiteStorage(os.path.join(data_dir, "state.db"))
         self.hub = WatchHub(self.storage, decode)
         self.stores: dict[str, Store] = {}
         for rtype in resources.RESOURCES:
@@ -75,7 +77,8 @@ class ApiServer:
                                                             self._check_namespace)
         self._ensure_namespaces()
         with open(self.pki.ca_cert) as f:
-            self.namespace_defaults = NamespaceDefaults(self.stores, self.hub, f.read())
+            self.namespace_defaults = NamespaceDefaults(self.stores, self.hub, f.read(),
+                                                        self.token_issuer)
         self.namespace_defaults.sync_all()
         log_proxy = LogProxy(self.stores["pods"], self.stores["nodes"],
                              self.pki.kubelet_client_cert, self.pki.kubelet_client_key)

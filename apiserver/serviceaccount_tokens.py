@@ -1,7 +1,9 @@
 """Service account tokens as kube-apiserver issues and checks them: JWTs signed with RS256 (an
 RSA key) or ES256 (a P-256 key), `kid` the unpadded base64url SHA-256 of the public key's DER,
 claims `iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti` and the private `kubernetes.io` claim
-naming the namespace, the service account and what the token is bound to (pod, node, secret).
+naming the namespace, the service account and what the token is bound to (pod, node, secret);
+and the legacy tokens of kubernetes.io/service-account-token Secrets (issuer
+kubernetes/serviceaccount, no audience, no expiry, valid while the Secret holds them).
 
 The signing key comes from --service-account-signing-key-file, or is generated once into
 <data-dir>/pki/sa.key (so tokens survive restarts); verification accepts that key and every
@@ -28,6 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signatur
                                                              encode_dss_signature)
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# The issuer of the long-lived tokens kept in kubernetes.io/service-account-token Secrets.
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+_LEGACY = "kubernetes.io/serviceaccount/"
 # kube-apiserver gives a kube-api-access token (asked for 3607 s) a year of life and warns
 # after 3607 s, so that clients that never re-read the file keep working
 # (--service-account-extend-token-expiration).
@@ -149,6 +154,7 @@ class Claims:
     pod: Ref | None = None
     node: Ref | None = None
     secret: Ref | None = None
+    legacy_token: str = ""  # a Secret's token: valid while the Secret still holds it
 
     @property
     def username(self) -> str:
@@ -219,6 +225,15 @@ class TokenIssuer:
                   "nbf": now, "sub": f"system:serviceaccount:{namespace}:{service_account.name}"}
         return self._sign(claims), now
 
+    def issue_legacy(self, namespace: str, service_account: Ref, secret_name: str) -> str:
+        """The token of a kubernetes.io/service-account-token Secret: no audience, no expiry
+        (kube's legacy claims)."""
+        return self._sign({"iss": LEGACY_ISSUER, f"{_LEGACY}namespace": namespace,
+                           f"{_LEGACY}secret.name": secret_name,
+                           f"{_LEGACY}service-account.name": service_account.name,
+                           f"{_LEGACY}service-account.uid": service_account.uid,
+                           "sub": f"system:serviceaccount:{namespace}:{service_account.name}"})
+
     def _sign(self, claims: dict) -> str:
         public = self.signing_key.public_key()
         header = {"alg": _algorithm(public), "kid": key_id(public)}
@@ -241,6 +256,8 @@ class TokenIssuer:
         payload = self._checked_payload(token)
         if isinstance(payload, str):
             return None, payload
+        if payload.get("iss") == LEGACY_ISSUER:
+            return self._verify_legacy(token, payload, audiences, bound)
         now = self.clock()
         try:
             exp, nbf = float(payload["exp"]), float(payload.get("nbf", payload.get("iat", 0)))
@@ -277,6 +294,25 @@ class TokenIssuer:
                 return None, why
         return claims, ""
 
+    def _verify_legacy(self, token: str, payload: dict, audiences: tuple[str, ...] | list[str],
+                       bound: BoundChecker | None) -> tuple[Claims | None, str]:
+        """A Secret's token: valid for the API's own audiences, as kube's legacy validator."""
+        matched = tuple(a for a in audiences if a in self.api_audiences)
+        if not matched:
+            return None, "token audiences are not valid for this server"
+        names = {k: payload.get(_LEGACY + k) for k in ("namespace", "secret.name",
+                                                      "service-account.name",
+                                                      "service-account.uid")}
+        if not all(isinstance(v, str) and v for v in names.values()):
+            return None, "service account token claims are incomplete"
+        namespace, account = names["namespace"], names["service-account.name"]
+        if payload.get("sub") != f"system:serviceaccount:{namespace}:{account}":
+            return None, "service account token's subject does not match its claims"
+        claims = Claims(namespace, Ref(account, names["service-account.uid"]), matched,
+                        secret=Ref(names["secret.name"], ""), legacy_token=token)
+        why = bound(claims) if bound is not None else None
+        return (None, why) if why else (claims, "")
+
     def _checked_payload(self, token: str) -> dict | str:
         parts = token.split(".")
         if len(parts) != 3:
@@ -289,7 +325,7 @@ class TokenIssuer:
             return "not a JWT"
         if not isinstance(header, dict) or not isinstance(payload, dict):
             return "not a JWT"
-        if payload.get("iss") not in self.issuers:
+        if payload.get("iss") not in self.issuers + (LEGACY_ISSUER,):
             return "token issuer is not ours"
         signing_input = (parts[0] + "." + parts[1]).encode()
         for key in self.public_keys():

@@ -5,6 +5,7 @@ account that exists, and gets the `kube-api-access-<random>` projected volume (t
 namespace) mounted in each container unless automounting is turned off."""
 from __future__ import annotations
 
+import base64
 import copy
 import secrets
 import time
@@ -29,6 +30,9 @@ DEFAULT_TOKEN_SECONDS = 3600
 MIN_TOKEN_SECONDS = 600
 MAX_TOKEN_SECONDS = 1 << 32
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # utilrand.String's alphabet
 # The admission looks the default service account up this many times, 100-200 ms apart,
 # since the controller that makes it may not have yet (as kube's admission plugin).
@@ -225,8 +229,64 @@ def bound_checker(stores: dict, clock: Callable[[], float] = time.time
             checks.append(("secrets", ns, claims.secret, f"secret {ns}/{claims.secret.name}"))
         if claims.node is not None and claims.pod is None:  # a pod's node is informative
             checks.append(("nodes", "", claims.node, f"node {claims.node.name}"))
-        return next((why for c in checks if (why := gone(*c))), None)
+        why = next((why for c in checks if (why := gone(*c))), None)
+        if why is None and claims.legacy_token:
+            why = _secret_token_mismatch(stores["secrets"].get(ns, claims.secret.name), claims)
+        return why
     return check
+
+
+def _secret_token_mismatch(secret: dict, claims: Claims) -> str | None:
+    """Why a Secret no longer vouches for its legacy token (kube's legacy validator)."""
+    annotations = secret["metadata"].get("annotations") or {}
+    if secret.get("type") != TOKEN_SECRET_TYPE or \
+            annotations.get(SA_NAME_ANNOTATION) != claims.service_account.name:
+        return f"referenced secret {claims.namespace}/{claims.secret.name} is not a token of " \
+               f"service account {claims.service_account.name}"
+    try:
+        held = base64.b64decode((secret.get("data") or {}).get("token", "")).decode()
+    except (ValueError, UnicodeDecodeError):
+        held = ""
+    if held != claims.legacy_token:
+        return "token does not match server's copy"
+    return None
+
+
+def populate_token_secret(stores: dict, issuer: TokenIssuer, secret: dict, ca_pem: str) -> None:
+    """What kube's token controller does for a kubernetes.io/service-account-token Secret that
+    names an existing account: its token, ca.crt and namespace, and the account's uid."""
+    meta = secret.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    name, namespace = meta.get("name", ""), meta.get("namespace", "")
+    account_name = annotations.get(SA_NAME_ANNOTATION)
+    if secret.get("type") != TOKEN_SECRET_TYPE or not account_name or \
+            (secret.get("data") or {}).get("token") or meta.get("deletionTimestamp"):
+        return
+    try:
+        account = stores["serviceaccounts"].get(namespace, account_name)
+    except ApiError as e:
+        if e.code == 404:
+            return  # it may come later: the account's creation brings the secret back here
+        raise
+    uid = account["metadata"]["uid"]
+    if annotations.get(SA_UID_ANNOTATION, uid) != uid:
+        return  # a token of an account that was deleted: it stays empty
+    token = issuer.issue_legacy(namespace, Ref(account_name, uid), name)
+
+    def fill(old: dict) -> dict:
+        if (old.get("data") or {}).get("token"):
+            return old  # filled meanwhile (another server)
+        data = dict(old.get("data") or {})
+        data.update({key: base64.b64encode(value.encode()).decode() for key, value in
+                     (("token", token), ("ca.crt", ca_pem), ("namespace", namespace))})
+        old["data"] = data
+        old["metadata"].setdefault("annotations", {})[SA_UID_ANNOTATION] = uid
+        return old
+    try:
+        stores["secrets"].guaranteed_update(namespace, name, fill)
+    except ApiError as e:
+        if e.code != 404:
+            raise
 
 
 # -- admission -----------------------------------------------------------------------------------

@@ -457,3 +457,42 @@ def test_nodes_get_tokens_for_their_own_pods_only(server, core, namespace):
         as_node.close()
         for name in ("mine", "other"):
             core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+
+def test_service_account_token_secrets(server, core, authn, namespace):
+    """A kubernetes.io/service-account-token Secret gets a long-lived token (kube's legacy
+    claims), ca.crt and namespace once its account exists; the token authenticates while the
+    Secret holds it and its account lives."""
+    server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "bot-token", "namespace": namespace,
+                     "annotations": {"kubernetes.io/service-account.name": "bot"}}}))
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "bot"}})
+    secret = wait_for(lambda: (s := core.read_namespaced_secret("bot-token", namespace)).data
+                      and "token" in s.data and s)
+    uid = core.read_namespaced_service_account("bot", namespace).metadata.uid
+    assert secret.metadata.annotations["kubernetes.io/service-account.uid"] == uid
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    assert data["namespace"] == namespace
+    assert data["ca.crt"] == open(os.path.join(server.data_dir, "pki", "ca.crt")).read()
+    token = data["token"]
+    assert _part(token, 1) == {
+        "iss": "kubernetes/serviceaccount", "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/secret.name": "bot-token",
+        "kubernetes.io/serviceaccount/service-account.name": "bot",
+        "kubernetes.io/serviceaccount/service-account.uid": uid,
+        "sub": f"system:serviceaccount:{namespace}:bot"}
+    whoami = json.loads(_as(server, token, "auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:bot"
+    assert _review(authn, token).audiences == [ISSUER]
+    assert not _review(authn, token, ["vault"]).authenticated
+
+    # the Secret's token replaced: the old one no longer counts; the Secret gone: neither
+    core.patch_namespaced_secret("bot-token", namespace, {"data": {
+        "token": base64.b64encode(b"other").decode()}})
+    assert not _review(authn, token).authenticated
+    core.patch_namespaced_secret("bot-token", namespace, {"data": {
+        "token": base64.b64encode(token.encode()).decode()}})
+    assert _review(authn, token).authenticated
+    core.delete_namespaced_secret("bot-token", namespace)
+    assert not _review(authn, token).authenticated
