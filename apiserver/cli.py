@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -11,6 +12,11 @@ from .controller_manager_child import ControllerManagerChild
 from .kubernetes_service import ServiceFlags
 from .server import ApiServer, ServiceAccountFlags
 from .serviceaccount_tokens import DEFAULT_ISSUER
+from .storage.etcd import DEFAULT_COMPACTION_INTERVAL, REGISTRY, EtcdStorage
+from .storage.etcd_client import EtcdConfig
+
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _boolean(text: str) -> bool:
@@ -19,6 +25,23 @@ def _boolean(text: str) -> bool:
     if text.lower() in ("false", "0"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _duration(text: str) -> float:
+    """A Go duration (5m, 1m30s, 0) in seconds, as kube-apiserver's duration flags take."""
+    if text == "0":
+        return 0.0
+    parts = list(_DURATION_PART.finditer(text))
+    if not parts or "".join(m.group(0) for m in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 5m, 30s)")
+    return sum(float(m.group(1)) * _UNIT_SECONDS[m.group(2)] for m in parts)
+
+
+def _etcd_servers(text: str) -> tuple[str, ...]:
+    try:
+        return EtcdConfig.parse_servers(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kube-controller-manager-arg", action="append", default=[],
                         metavar="FLAG", help="a further flag for that controller manager, e.g. "
                         "--kube-controller-manager-arg=--node-monitor-grace-period=20s")
+    parser.add_argument("--etcd-servers", type=_etcd_servers, default=(),
+                        help="comma-separated etcd URLs (http(s)://host:port) to store objects "
+                        "in, instead of <data-dir>/state.db")
+    parser.add_argument("--etcd-cafile", default="", help="CA bundle that verifies etcd")
+    parser.add_argument("--etcd-certfile", default="", help="client certificate for etcd")
+    parser.add_argument("--etcd-keyfile", default="", help="its private key")
+    parser.add_argument("--etcd-prefix", default=REGISTRY,
+                        help="the prefix of every key in etcd (default: %(default)s)")
+    parser.add_argument("--etcd-compaction-interval", type=_duration,
+                        default=DEFAULT_COMPACTION_INTERVAL, metavar="DURATION",
+                        help="how often to compact etcd's history, 0 never (default: 5m)")
     args = parser.parse_args(argv)
     flags = ServiceAccountFlags(args.service_account_signing_key_file,
                                 tuple(args.service_account_key_file),
@@ -68,10 +102,16 @@ def main(argv: list[str] | None = None) -> int:
                                 tuple(a for a in args.api_audiences.split(",") if a),
                                 args.service_account_extend_token_expiration)
     try:
+        # etcd first: an unreachable etcd fails before anything is written to --data-dir.
+        storage = EtcdStorage(EtcdConfig(args.etcd_servers, args.etcd_cafile,
+                                         args.etcd_certfile, args.etcd_keyfile),
+                              args.etcd_prefix, args.etcd_compaction_interval) \
+            if args.etcd_servers else None
         server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,
                            flags, services=ServiceFlags(args.service_cluster_ip_range,
                                                         args.service_node_port_range,
-                                                        args.advertise_address))
+                                                        args.advertise_address),
+                           storage=storage)
     except (OSError, TokenFileError, ValueError) as e:
         print(f"pyapiserver: {e}", file=sys.stderr)
         return 1
