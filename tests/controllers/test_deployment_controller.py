@@ -39,6 +39,19 @@ def controllers(client):
 
 
 @pytest.fixture
+def controllers_and_gc(client):
+    """With the garbage collector, which orphans dependents (`--cascade=orphan`)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(["deployment", "replicaset", "garbagecollector"]), Options(),
+        stop, 0.0), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(15)
+
+
+@pytest.fixture
 def ns(client, namespace):
     yield namespace
     for pod in client.get(PODS.format(ns=namespace))["items"]:
@@ -77,11 +90,13 @@ def is_ready(pod: dict) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
-def kubelet_step(client, ns: str, ready: bool = True) -> list[dict]:
+def kubelet_step(client, ns: str, ready: bool = True, image: str = "") -> list[dict]:
     """What a kubelet would do next: every live pod that is not yet ready becomes Running and
-    Ready. The pods as they are now."""
+    Ready (only those of `image` when given). The pods as they are now."""
     pods = live_pods(client, ns)
     for pod in pods:
+        if image and pod["spec"]["containers"][0]["image"] != image:
+            continue
         if ready and not is_ready(pod):
             try:
                 client.patch(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}/status", {
@@ -345,3 +360,51 @@ def test_kubectl_reads_what_the_controllers_wrote(client, ns, server, controller
     assert "busybox:1" in one and "pod-template-hash=" in one
     rs_table = kubectl(server, "get", "rs", "-n", ns).stdout
     assert re.search(rf"^{new['metadata']['name']}\s+2\s+2\s+2\s", rs_table, re.M)
+
+
+def test_scaling_mid_rollout_is_proportional(client, ns, server, controllers):
+    """10 replicas, maxSurge 3, maxUnavailable 2, and new pods that never become ready: the
+    rollout stops at 8 old + 5 new. Scaled to 20, the 10 more (23 allowed - 13) are shared by
+    each ReplicaSet's part of max-replicas (13): old 8 -> 14, new 5 -> 9, as kube's."""
+    deployment(client, ns, "prop", 10, strategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}})
+    rolled_out(client, ns, "prop", 10)
+    kubectl(server, "set", "image", "deployment/prop", "c=busybox:2", "-n", ns)
+
+    def sizes():
+        kubelet_step(client, ns, image="busybox:1")
+        return sorted((rs["spec"]["template"]["spec"]["containers"][0]["image"],
+                       rs["spec"]["replicas"]) for rs in rss_of(client, ns))
+    wait_for(lambda: sizes() == [("busybox:1", 8), ("busybox:2", 5)], timeout=30,
+             what="the rollout stuck at 8 + 5")
+    kubectl(server, "scale", "deployment/prop", "--replicas=20", "-n", ns)
+    wait_for(lambda: sizes() == [("busybox:1", 14), ("busybox:2", 9)], timeout=30,
+             what="8 + 5 scaled to 14 + 9")
+    for rs in rss_of(client, ns):
+        assert rs["metadata"]["annotations"][du.DESIRED_REPLICAS] == "20"
+        assert rs["metadata"]["annotations"][du.MAX_REPLICAS] == "23"
+
+
+def test_adopts_an_orphan_replicaset_and_releases_one_that_stops_matching(
+        client, ns, server, controllers_and_gc):
+    """A ReplicaSet of the Deployment's template left by `delete --cascade=orphan` is adopted
+    back by a new Deployment (no new ReplicaSet, same pods); one relabelled is let go."""
+    deployment(client, ns, "ad", 2)
+    rolled_out(client, ns, "ad", 2)
+    [rs] = rss_of(client, ns)
+    pods = {p["metadata"]["name"] for p in live_pods(client, ns)}
+    kubectl(server, "delete", "deployment/ad", "-n", ns, "--cascade=orphan")
+    wait_for(lambda: not rss_of(client, ns)[0]["metadata"].get("ownerReferences"),
+             what="ReplicaSet orphaned")
+    d = deployment(client, ns, "ad", 2)
+    wait_for(lambda: (rss_of(client, ns)[0]["metadata"].get("ownerReferences") or [{}])[0]
+             .get("uid") == d["metadata"]["uid"], what="ReplicaSet adopted")
+    rolled_out(client, ns, "ad", 2)
+    assert [r["metadata"]["name"] for r in rss_of(client, ns)] == [rs["metadata"]["name"]]
+    assert {p["metadata"]["name"] for p in live_pods(client, ns)} == pods
+    # A ReplicaSet the selector no longer matches is released, and the Deployment makes
+    # another for its template.
+    client.patch(f"{RSS.format(ns=ns)}/{rs['metadata']['name']}",
+                 {"metadata": {"labels": {"app": "elsewhere"}}})
+    wait_for(lambda: not client.get(f"{RSS.format(ns=ns)}/{rs['metadata']['name']}")[
+        "metadata"].get("ownerReferences"), what="ReplicaSet released")
