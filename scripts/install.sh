@@ -20,6 +20,7 @@ APT_PACKAGES=(
     vagrant debootstrap qemu-utils                     # vagrant: `vagrant validate`, the VM image of its test stage
     golang-go make                                     # tests/conformance: builds the OCI runtime-tools suite
     dnsutils                                           # tests/dns: dig, the reference DNS client
+    etcd-server                                        # apiserver on etcd (issue 25): tests run their own members
 )
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
@@ -34,6 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     # The package starts a registry on :5000 for everyone; the overlay tests run their own.
     if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
+    # Likewise etcd's member on :2379: the apiserver tests start their own clusters.
+    if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+        if command -v systemctl >/dev/null; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+        update-rc.d etcd disable >/dev/null 2>&1 || true
     fi
 fi
 
