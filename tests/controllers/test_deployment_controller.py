@@ -408,3 +408,20 @@ def test_adopts_an_orphan_replicaset_and_releases_one_that_stops_matching(
                  {"metadata": {"labels": {"app": "elsewhere"}}})
     wait_for(lambda: not client.get(f"{RSS.format(ns=ns)}/{rs['metadata']['name']}")[
         "metadata"].get("ownerReferences"), what="ReplicaSet released")
+
+
+def test_hash_collision_bumps_collision_count(client, ns, server, controllers):
+    """A ReplicaSet not ours already has the name the template hashes to: collisionCount
+    goes to 1 and the ReplicaSet is named by the hash with it, as kube's."""
+    d = deployment(client, ns, "col", 1, paused=True)
+    name = f"col-{du.compute_hash(d['spec']['template'], None)}"
+    client.create(RSS.format(ns=ns), {
+        "metadata": {"name": name},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "squatter"}},
+                 "template": {"metadata": {"labels": {"app": "squatter"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    client.patch(f"{DEPLOYS.format(ns=ns)}/col", {"spec": {"paused": False}})
+    d = rolled_out(client, ns, "col", 1)
+    assert d["status"]["collisionCount"] == 1
+    mine = [rs["metadata"]["name"] for rs in rss_of(client, ns) if rs["metadata"]["name"] != name]
+    assert mine == [f"col-{du.compute_hash(d['spec']['template'], 1)}"]
