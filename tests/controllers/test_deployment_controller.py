@@ -425,3 +425,41 @@ def test_hash_collision_bumps_collision_count(client, ns, server, controllers):
     assert d["status"]["collisionCount"] == 1
     mine = [rs["metadata"]["name"] for rs in rss_of(client, ns) if rs["metadata"]["name"] != name]
     assert mine == [f"col-{du.compute_hash(d['spec']['template'], 1)}"]
+
+
+def test_official_python_client_reads_and_scales(client, ns, server, controllers):
+    """The kubernetes client: create, status with typed conditions, the scale subresource,
+    ReplicaSets with their owner, and a watch that ends when the rollout is complete."""
+    from kubernetes import client as k8s
+    from kubernetes import watch
+    api = server.client()
+    try:
+        apps = k8s.AppsV1Api(api)
+        apps.create_namespaced_deployment(ns, k8s.V1Deployment(
+            metadata=k8s.V1ObjectMeta(name="py"),
+            spec=k8s.V1DeploymentSpec(
+                replicas=2, selector=k8s.V1LabelSelector(match_labels={"app": "py"}),
+                template=k8s.V1PodTemplateSpec(
+                    metadata=k8s.V1ObjectMeta(labels={"app": "py"}),
+                    spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="c",
+                                                                   image="busybox")])))))
+        rolled_out(client, ns, "py", 2)
+        d = apps.read_namespaced_deployment_status("py", ns)
+        assert d.status.available_replicas == 2 and d.status.observed_generation == 1
+        progressing = next(c for c in d.status.conditions if c.type == "Progressing")
+        assert progressing.reason == "NewReplicaSetAvailable"
+        assert progressing.last_update_time.tzinfo is not None
+        apps.patch_namespaced_deployment_scale("py", ns, {"spec": {"replicas": 3}})
+        w = watch.Watch()
+        for event in w.stream(apps.list_namespaced_deployment, ns, timeout_seconds=30,
+                              field_selector="metadata.name=py"):
+            kubelet_step(client, ns)
+            s = event["object"].status
+            if s.available_replicas == 3 and s.updated_replicas == 3 and \
+                    s.observed_generation == event["object"].metadata.generation:
+                w.stop()
+        [rs] = apps.list_namespaced_replica_set(ns).items
+        assert rs.spec.replicas == 3 and rs.metadata.owner_references[0].name == "py"
+        assert rs.status.ready_replicas == 3
+    finally:
+        api.close()
