@@ -5,7 +5,10 @@ started only on the leader (kubeapi.leaderelection) of the Lease kube-system/kub
 Modules: cli (flags, signals, leader election), manager (starts the selected controllers),
 registry (name -> start function: add a controller there in one line), context (what a start
 function receives), durations (Go duration flags), and one module per controller:
-garbage_collector, node_lifecycle, taint_eviction.
+garbage_collector, node_lifecycle, taint_eviction, replicaset, deployment (its sync in rollout,
+its arithmetic in deployment_util). Shared by the workload controllers: controller_ref (adoption
+and release of dependents), expectations, pod_util (readiness, availability, deletion order),
+workers (the worker threads of a keyed queue).
 
 A controller is a function `start(ctx: ControllerContext) -> None` that asks
 ctx.informers.informer(path) for the informers it needs, registers handlers that put keys on a
