@@ -8,6 +8,7 @@ import argparse
 import logging
 import random
 import signal
+import ssl
 import sys
 import threading
 
@@ -15,7 +16,7 @@ from kubeapi import kubeconfig
 from kubeapi.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
 from kubeapi.restclient import ApiClient
 
-from . import durations, manager, registry
+from . import durations, healthz, manager, registry
 from .context import Options
 
 log = logging.getLogger("controller-manager")
@@ -107,6 +108,14 @@ def parser() -> argparse.ArgumentParser:
                         "per failure in a row (kube's fixed 10s)")
     p.add_argument("--min-resync-period", type=_duration, default=12 * 3600.0,
                    metavar="DURATION", help="informers resync every 1-2 times this (12h)")
+    p.add_argument("--secure-port", type=int, default=0,
+                   help="HTTPS port of /healthz, /livez, /readyz; 0 (the default here, "
+                        "kube-controller-manager's is 10257) serves none")
+    p.add_argument("--bind-address", default="0.0.0.0",
+                   help="address of --secure-port (default 0.0.0.0)")
+    p.add_argument("--tls-cert-file", default="",
+                   help="serving certificate (PEM); without it a self-signed one is made")
+    p.add_argument("--tls-private-key-file", default="", help="its key (PEM)")
     p.add_argument("-v", "--v", type=int, default=0, dest="verbosity",
                    help="log verbosity: 4 and up logs every sync")
     return p
@@ -132,6 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.leader_elect and problem:
         print(f"pycontroller-manager: --leader-elect: {problem}", file=sys.stderr)
         return 1
+    if not 0 <= args.secure_port <= 65535:
+        print("pycontroller-manager: --secure-port: must be between 0 and 65535",
+              file=sys.stderr)
+        return 1
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        print("pycontroller-manager: --tls-cert-file and --tls-private-key-file go together",
+              file=sys.stderr)
+        return 1
     try:
         conn = kubeconfig.load(args.kubeconfig)
     except kubeconfig.KubeconfigError as e:
@@ -147,12 +164,20 @@ def main(argv: list[str] | None = None) -> int:
                       extra={"local_pv_root": args.local_pv_root,
                              "cronjob_clock_offset": args.cronjob_clock_offset,
                              "job_pod_failure_backoff": args.job_pod_failure_backoff})
-    resync = args.min_resync_period * random.uniform(1.0, 2.0)
     client = ApiClient(conn, "pycontroller-manager/v0.1.0")
     # The elector's own connections, each request bounded by the renew deadline as
     # client-go's: a hung request must not outlast the lease.
     election_client = ApiClient(conn, "pycontroller-manager/v0.1.0 leader-election",
                                 timeout=args.leader_elect_renew_deadline)
+    elector = LeaderElector(election_client, election) if args.leader_elect else None
+    try:
+        health = _serve_health(args, elector)
+    except (OSError, ssl.SSLError) as e:
+        print(f"pycontroller-manager: --secure-port {args.secure_port}: {e}", file=sys.stderr)
+        client.close()
+        election_client.close()
+        return 1
+    resync = args.min_resync_period * random.uniform(1.0, 2.0)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -162,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.leader_elect:
             manager.run(client, selected, options, stop, resync)
             return 0
-        elector = LeaderElector(election_client, election)
         elector.run(lambda leading: manager.run(client, selected, options, leading, resync),
                     lambda: log.info("stopped leading"), stop)
         if not stop.is_set():
@@ -170,9 +194,25 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     finally:
+        if health is not None:
+            health.stop()
         client.close()
         election_client.close()
         log.info("pycontroller-manager: exiting")
+
+
+def _serve_health(args: argparse.Namespace,
+                  elector: LeaderElector | None) -> healthz.HealthServer | None:
+    """/healthz on --secure-port, served whether or not this manager leads."""
+    if not args.secure_port:
+        return None
+    context = healthz.file_context(args.tls_cert_file, args.tls_private_key_file) \
+        if args.tls_cert_file else healthz.self_signed_context()
+    health = healthz.HealthServer(args.bind_address, args.secure_port, context,
+                                  {"leaderElection": elector.check} if elector else {})
+    health.start()
+    log.info("Serving securely on %s:%d", args.bind_address, health.port)
+    return health
 
 
 if __name__ == "__main__":

@@ -81,6 +81,14 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leader
 
+    def check(self, tolerance: float = 20.0) -> str:
+        """"" when healthy, as client-go's HealthzAdaptor: a leader whose lease has been
+        expired for more than `tolerance` seconds without a renewal is not."""
+        if self._leader and \
+                time.monotonic() > self._observed_at + self.config.lease_duration + tolerance:
+            return f"failed election to renew leadership on lease {self.config.name}"
+        return ""
+
     def run(self, on_started_leading: Callable[[threading.Event], None],
             on_stopped_leading: Callable[[], None], stop: threading.Event) -> None:
         if not self._acquire(stop):

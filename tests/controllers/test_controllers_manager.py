@@ -36,6 +36,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
     (("--kubeconfig", "k", "--leader-elect-resource-lock=endpoints"), 'only "leases"'),
     (("--kubeconfig", "k", "--concurrent-gc-syncs=0"), "must be at least 1"),
     (("--kubeconfig", "k", "--bogus"), "unrecognized arguments: --bogus"),
+    (("--kubeconfig", "k", "--secure-port=70000"), "--secure-port: must be between 0 and"),
+    (("--kubeconfig", "k", "--tls-cert-file=c"), "go together"),
 ])
 def test_bad_flags_one_line_exit_1(args, message):
     proc = run(*args)
@@ -198,3 +200,41 @@ def test_apiserver_runs_the_controller_manager_as_a_child(tmp_path):
         for pid in _children(server.pid):
             os.kill(pid, signal.SIGKILL)
         log.close()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _https_get(port: int, path: str) -> tuple[int, str]:
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the manager's self-signed certificate
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_healthz_on_secure_port(request, server):
+    port = _free_port()
+    lease = "cm-" + uuid.uuid4().hex[:8]
+    manager = start_manager(request, server, "--controllers=node-lifecycle-controller",
+                            f"--leader-elect-resource-name={lease}", *FAST,
+                            f"--secure-port={port}", "--bind-address=127.0.0.1")
+    manager.wait_log(f"Serving securely on 127.0.0.1:{port}")
+    manager.wait_log("Started 1 controllers")
+    assert _https_get(port, "/healthz") == (200, "ok")
+    assert _https_get(port, "/livez") == (200, "ok")
+    assert _https_get(port, "/healthz?verbose") == (
+        200, "[+]ping ok\n[+]leaderElection ok\nhealthz check passed\n")
+    assert _https_get(port, "/metrics-nope")[0] == 404
+    assert manager.stop() == 0
