@@ -138,7 +138,8 @@ class DeploymentController:
         claimer = Claimer(self.client, d, lambda rs: rs_path(ns, rs["metadata"]["name"]),
                           lambda: self._fresh(ns, meta["name"]))
         rss = [copy.deepcopy(rs) for rs in claimer.claim(candidates)]
-        Rollout(self, d, rss, lambda uid: self.pods.store.by_index(OWNER_INDEX, uid),
+        Rollout(self.client, self.recorder, d, rss, self.rss.store.get,
+                lambda uid: self.pods.store.by_index(OWNER_INDEX, uid),
                 lambda seconds: self.queue.add_after(key, seconds)).run()
 
     def _fresh(self, ns: str, name: str) -> dict | None:

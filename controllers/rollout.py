@@ -9,13 +9,16 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kubeapi import label_selector, timefmt
+from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
 from . import deployment_util as du
 from .controller_ref import owner_reference
+from .events import EventRecorder
 from .pod_util import controller_ref
 
 log = logging.getLogger("deployment-controller")
@@ -33,21 +36,20 @@ def deployment_path(namespace: str, name: str) -> str:
 @dataclass
 class Rollout:
     """`d` is a private copy of the Deployment, refreshed after each of its writes; `rss` are
-    the ReplicaSets it controls; `pods_of` gives the pods (terminating too) of a ReplicaSet uid;
-    `requeue_after(seconds)` asks for another sync."""
-    ctrl: object
+    the ReplicaSets it controls; `cached_rs(key)` reads the ReplicaSet cache; `pods_of(uid)`
+    gives the pods (terminating too) of a ReplicaSet; `requeue_after(seconds)` asks for another
+    sync."""
+    client: ApiClient
+    recorder: EventRecorder
     d: dict
     rss: list[dict]
-    pods_of: object
-    requeue_after: object
+    cached_rs: Callable[[str], dict | None]
+    pods_of: Callable[[str], list[dict]]
+    requeue_after: Callable[[float], None]
     now: float = field(default_factory=time.time)
 
-    @property
-    def client(self):
-        return self.ctrl.client
-
     def event(self, type_: str, reason: str, message: str) -> None:
-        self.ctrl.recorder.event(self.d, type_, reason, message)
+        self.recorder.event(self.d, type_, reason, message)
 
     # -- the entry point -------------------------------------------------------------------
 
@@ -124,7 +126,7 @@ class Rollout:
             created = self.client.create(rs_path(meta["namespace"]), rs)
         except ApiError as e:
             if e.code == 409 and e.reason == "AlreadyExists":
-                found = self.ctrl.rss.store.get(f"{meta['namespace']}/{name}")
+                found = self.cached_rs(f"{meta['namespace']}/{name}")
                 if found is None:
                     raise  # our own creation the cache has not seen yet: try again later
                 ref = controller_ref(found)
