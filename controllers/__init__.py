@@ -1,10 +1,13 @@
 """The controller manager (`pycontroller-manager`), as kube-controller-manager: controllers that
 watch the API through shared informers (kubeapi.informer) and act through the REST client,
-started only on the leader (kubeapi.leaderelection) of the Lease kube-system/kube-controller-manager.
+started only on the leader (kubeapi.leaderelection) of the Lease
+kube-system/kube-controller-manager.
 
 Modules: cli (flags, signals, leader election), manager (starts the selected controllers),
 registry (name -> start function: add a controller there in one line), context (what a start
-function receives), durations (Go duration flags), and one module per controller:
+function receives), durations (Go duration flags), healthz (--secure-port), events (the event
+recorder), indexes (index functions that controllers sharing an informer share), discovery (what
+the server serves), taints (taint and toleration rules), and one module per controller:
 garbage_collector, node_lifecycle, taint_eviction, replicaset, deployment (its sync in rollout,
 its arithmetic in deployment_util). Shared by the workload controllers: controller_ref (adoption
 and release of dependents), expectations, pod_util (readiness, availability, deletion order),

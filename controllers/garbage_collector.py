@@ -1,7 +1,7 @@
 """The garbage collector, as kube's: objects whose ownerReferences all point to objects that
-are gone are deleted, across every resource the server lists in discovery (an informer each,
-with an index by owner uid; discovery is read again every --gc-discovery-period, 30 s, to pick
-up resources served later).
+are gone are deleted, across every resource the server lists in discovery but events (an informer
+each, with an index by owner uid; discovery is read again every 30 s, as kube's, to pick up
+resources served later).
 
 - Background (the default): when an owner is deleted, each dependent with no remaining live
   owner is deleted (with its own propagation: Foreground if it has the foregroundDeletion
@@ -38,6 +38,8 @@ log = logging.getLogger("garbage-collector-controller")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 OWNER_INDEX = "gc-owner-uid"
+# Not watched, as kube's DefaultIgnoredResources: many, short-lived, and never owners.
+IGNORED = {("", "events"), ("events.k8s.io", "events")}
 BLOCKED_RECHECK = 5.0  # seconds; a safety net beside the dependents' own delete events
 
 GroupKind = tuple[str, str]
@@ -85,6 +87,8 @@ class GarbageCollector:
             log.warning("discovery failed: %s", e.message)
             return
         for res in found:
+            if (res.group, res.plural) in IGNORED:
+                continue
             gk = (res.group, res.kind)
             with self._lock:
                 if gk in self._monitors:

@@ -105,7 +105,8 @@ class NodeLifecycleController:
             self.recorder.event({"kind": "Node", **node}, "Normal", "NodeReady",
                                 f"Node {name} status is now: NodeReady")
         self._last_ready[name] = ready_status
-        self._taint(node, ready_status)
+        self._taint(node, marked_unknown=ready_status == "Unknown" and
+                    (ready or {}).get("status") != "Unknown")
 
     def _mark_unknown(self, node: dict, conditions: list[dict]) -> None:
         name = node["metadata"]["name"]
@@ -153,10 +154,15 @@ class NodeLifecycleController:
             self.recorder.event({"kind": "Pod", **pod}, "Warning", "NodeNotReady",
                                 "Node is not ready")
 
-    def _taint(self, node: dict, ready_status: str | None) -> None:
+    def _taint(self, node: dict, marked_unknown: bool) -> None:
         name = node["metadata"]["name"]
-        current = (node.get("spec") or {}).get("taints") or []
-        new = taints.reconcile(current, ready_status)
+        spec = node.get("spec") or {}
+        current = spec.get("taints") or []
+        conditions = {c.get("type"): c.get("status")
+                      for c in (node.get("status") or {}).get("conditions") or []}
+        if marked_unknown:  # by this check, not yet in `node`
+            conditions |= {kind: "Unknown" for kind in CONDITIONS}
+        new = taints.reconcile(current, conditions, bool(spec.get("unschedulable")))
         if new is None:
             return
         before = {t.get("key") for t in current if t.get("key") in taints.MANAGED}

@@ -1,34 +1,47 @@
-"""Node taints and pod tolerations: the NoExecute taints the node lifecycle controller manages,
-and kube's ToleratesTaint matching rules."""
+"""Node taints and pod tolerations: the taints the node lifecycle controller keeps in line with
+a node's conditions and spec.unschedulable, and kube's ToleratesTaint matching rules."""
 from __future__ import annotations
 
 from kubeapi import timefmt
 
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
-MANAGED = (NOT_READY, UNREACHABLE)
-EFFECTS = ("NoSchedule", "NoExecute")
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+# NoSchedule taints for conditions, as kube's TaintNodesByCondition: (type, status) -> key.
+CONDITION_TAINTS = {
+    ("Ready", "False"): NOT_READY, ("Ready", "Unknown"): UNREACHABLE,
+    ("MemoryPressure", "True"): "node.kubernetes.io/memory-pressure",
+    ("DiskPressure", "True"): "node.kubernetes.io/disk-pressure",
+    ("PIDPressure", "True"): "node.kubernetes.io/pid-pressure",
+    ("NetworkUnavailable", "True"): "node.kubernetes.io/network-unavailable",
+}
+MANAGED = frozenset(CONDITION_TAINTS.values()) | {UNSCHEDULABLE}
 
 
-def wanted_keys(ready_status: str | None) -> set[str]:
-    """The condition taints a node with this Ready status carries."""
-    if ready_status == "False":
-        return {NOT_READY}
-    if ready_status == "Unknown":
-        return {UNREACHABLE}
-    return set()
+def wanted(conditions: dict[str, str], unschedulable: bool) -> set[tuple[str, str]]:
+    """(key, effect) of the taints a node with these condition statuses carries: NoSchedule
+    for each condition taint and spec.unschedulable, NoExecute for not-ready/unreachable."""
+    out = {(key, "NoSchedule") for (kind, status), key in CONDITION_TAINTS.items()
+           if conditions.get(kind) == status}
+    if unschedulable:
+        out.add((UNSCHEDULABLE, "NoSchedule"))
+    ready = conditions.get("Ready")
+    if ready in ("False", "Unknown"):
+        out.add((NOT_READY if ready == "False" else UNREACHABLE, "NoExecute"))
+    return out
 
 
-def reconcile(taints: list[dict], ready_status: str | None) -> list[dict] | None:
-    """The node's new spec.taints, or None when they are already right: the not-ready or
-    unreachable taint (NoSchedule and NoExecute) for its Ready status, the other removed."""
-    want = wanted_keys(ready_status)
+def reconcile(taints: list[dict], conditions: dict[str, str],
+              unschedulable: bool) -> list[dict] | None:
+    """The node's new spec.taints, or None when they are already right: the taints this
+    controller manages as `wanted` says (new ones with timeAdded now), every other kept."""
+    want = wanted(conditions, unschedulable)
     kept = [t for t in taints if t.get("key") not in MANAGED or
-            (t.get("key") in want and t.get("effect") in EFFECTS)]
+            (t.get("key"), t.get("effect")) in want]
     have = {(t.get("key"), t.get("effect")) for t in kept}
     now = timefmt.rfc3339()
     added = [{"key": key, "effect": effect, "timeAdded": now}
-             for key in sorted(want) for effect in EFFECTS if (key, effect) not in have]
+             for key, effect in sorted(want - have, key=lambda t: (t[0], t[1] != "NoSchedule"))]
     result = kept + added
     return None if result == taints else result
 

@@ -60,7 +60,8 @@ def test_label_selector_and_shared_factory(client, namespace):
     factory = InformerFactory(client)
     picked = factory.informer(path, label_selector="app=x")
     assert factory.informer(path, label_selector="app=x") is picked
-    assert factory.informer(path, label_selector="app=x", field_selector="metadata.name=a") is not picked
+    assert factory.informer(path, label_selector="app=x",
+                            field_selector="metadata.name=a") is not picked
     everything = factory.informer(path)
     assert everything is not picked
     client.create(path, cm("a", {"app": "x"}))

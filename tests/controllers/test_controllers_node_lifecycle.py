@@ -179,10 +179,32 @@ def test_taint_rules():
     assert taints.toleration_seconds(forever + [{"key": taints.UNREACHABLE, "operator":
                                                  "Exists", "tolerationSeconds": 5}],
                                      [unreachable]) == 5
-    added = taints.reconcile([{"key": "mine", "effect": "NoSchedule"}], "Unknown")
+    unknown = {"Ready": "Unknown", "MemoryPressure": "Unknown"}
+    added = taints.reconcile([{"key": "mine", "effect": "NoSchedule"}], unknown, False)
     assert [(t["key"], t["effect"]) for t in added] == [
         ("mine", "NoSchedule"), (taints.UNREACHABLE, "NoSchedule"),
         (taints.UNREACHABLE, "NoExecute")]
-    assert taints.reconcile(added, "Unknown") is None
-    assert [t["key"] for t in taints.reconcile(added, "True")] == ["mine"]
-    assert {t["key"] for t in taints.reconcile(added, "False")} == {"mine", taints.NOT_READY}
+    assert all(t.get("timeAdded") for t in added[1:])
+    assert taints.reconcile(added, unknown, False) is None
+    assert [t["key"] for t in taints.reconcile(added, {"Ready": "True"}, False)] == ["mine"]
+    assert {t["key"] for t in taints.reconcile(added, {"Ready": "False"}, False)} == \
+        {"mine", taints.NOT_READY}
+    pressure = taints.reconcile([], {"Ready": "True", "DiskPressure": "True",
+                                     "PIDPressure": "False"}, True)
+    assert {(t["key"], t["effect"]) for t in pressure} == {
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        (taints.UNSCHEDULABLE, "NoSchedule")}
+
+
+def test_cordon_taints_unschedulable(request, server, client, node):
+    """kubectl cordon sets spec.unschedulable; the controller adds the unschedulable taint,
+    uncordon takes it away (TaintNodesByCondition)."""
+    start_manager(request, server, "--leader-elect=false", "--controllers=nodelifecycle",
+                  "--node-monitor-period=0.2s")
+    server.kubectl("cordon", node)
+    wait_for(lambda: taint_keys(client, node) == {(taints.UNSCHEDULABLE, "NoSchedule")},
+             what="unschedulable taint")
+    out = server.kubectl("describe", "node", node).stdout
+    assert "node.kubernetes.io/unschedulable:NoSchedule" in out
+    server.kubectl("uncordon", node)
+    wait_for(lambda: not taint_keys(client, node), what="taint gone after uncordon")
