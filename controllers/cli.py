@@ -96,6 +96,10 @@ def parser() -> argparse.ArgumentParser:
                    help="how long a new node may go without a status before it is Unknown (1m)")
     p.add_argument("--concurrent-gc-syncs", type=_positive_int, default=20,
                    help="garbage collector workers (20)")
+    p.add_argument("--concurrent-deployment-syncs", type=_positive_int, default=5,
+                   help="Deployments synced at once (5)")
+    p.add_argument("--concurrent-replicaset-syncs", type=_positive_int, default=5,
+                   help="ReplicaSets synced at once (5)")
     p.add_argument("--local-pv-root", default="", metavar="DIR",
                    help="where the local provisioner makes the directories of "
                         "PersistentVolumes (/var/lib/pycontainer/local-volumes)")
@@ -161,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                       node_monitor_period=args.node_monitor_period,
                       node_startup_grace_period=args.node_startup_grace_period,
                       concurrent_gc_syncs=args.concurrent_gc_syncs,
+                      concurrent_deployment_syncs=args.concurrent_deployment_syncs,
+                      concurrent_replicaset_syncs=args.concurrent_replicaset_syncs,
                       extra={"local_pv_root": args.local_pv_root,
                              "cronjob_clock_offset": args.cronjob_clock_offset,
                              "job_pod_failure_backoff": args.job_pod_failure_backoff})

@@ -15,6 +15,8 @@ class Options:
     node_monitor_period: float = 5.0
     node_startup_grace_period: float = 60.0
     concurrent_gc_syncs: int = 20
+    concurrent_deployment_syncs: int = 5
+    concurrent_replicaset_syncs: int = 5
     gc_discovery_period: float = 30.0
     extra: dict = field(default_factory=dict)  # flags of controllers added later
 

@@ -24,8 +24,6 @@ from .workers import start_workers
 
 log = logging.getLogger("deployment-controller")
 
-WORKERS = 3
-
 
 def _obj(item: object) -> dict:
     return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
@@ -50,7 +48,8 @@ class DeploymentController:
 
     def start(self) -> None:
         start_workers(self.ctx, "deployment", self.queue, self.sync,
-                      [self.deployments, self.rss, self.pods], WORKERS, log)
+                      [self.deployments, self.rss, self.pods],
+                      self.ctx.options.concurrent_deployment_syncs, log)
 
     # events
 

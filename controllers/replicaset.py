@@ -30,7 +30,6 @@ log = logging.getLogger("replicaset-controller")
 
 BURST_REPLICAS = 500        # kube's BurstReplicas: most pods created or deleted in one sync
 SLOW_START_INITIAL_BATCH = 1
-WORKERS = 3
 PARALLEL_REQUESTS = 16
 OWNER_INDEX = "replicaset-controller-uid"
 
@@ -145,7 +144,7 @@ class ReplicaSetController:
 
     def start(self) -> None:
         start_workers(self.ctx, "replicaset", self.queue, self.sync, [self.rss, self.pods],
-                      WORKERS, log)
+                      self.ctx.options.concurrent_replicaset_syncs, log)
 
     # events
 
