@@ -272,6 +272,8 @@ class ReplicaSetController:
                 try:
                     pod = self.client.create(pods_path(ns), copy.deepcopy(body))
                 except ApiError as e:
+                    if _namespace_terminating(e):
+                        return  # the namespace's deletion takes the ReplicaSet too; no noise
                     self.recorder.event(rs, "Warning", "FailedCreate",
                                         f"Error creating: {e.message}")
                     raise
@@ -339,6 +341,13 @@ class ReplicaSetController:
                     raise
                 current = self.client.get(rs_path(meta["namespace"], meta["name"]))
         return None
+
+
+def _namespace_terminating(e: ApiError) -> bool:
+    """kube's NamespaceTerminatingCause (our server says so in the message only)."""
+    return e.code == 403 and (
+        any(c.get("type") == "NamespaceTerminating" for c in e.causes) or
+        "because it is being terminated" in e.message)
 
 
 def _terminating_of(rs: dict, pod: dict) -> bool:
