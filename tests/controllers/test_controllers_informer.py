@@ -161,3 +161,22 @@ def test_relist_reconciles_missed_deletes(own_server):
     finally:
         informer.stop()
         client.close()
+
+
+def test_server_restart_resumes_the_watch_without_relisting(own_server):
+    client = ApiClient(kubeconfig.load(own_server.kubeconfig), "controllers-tests")
+    path = resource_path("", "v1", "configmaps", "default")
+    informer = Informer(client, path, label_selector=MINE)
+    rec = Recorder()
+    informer.add_event_handler(**rec.handlers())
+    informer.start()
+    try:
+        assert informer.wait_for_sync(15)
+        own_server.restart()
+        client.close()
+        client.create(path, cm("after-restart"), retries=5)
+        wait_for(lambda: rec.seen("add", "after-restart"), timeout=60, what="resumed watch")
+        assert informer.lists == 1  # resumed from its resourceVersion: no second list
+    finally:
+        informer.stop()
+        client.close()
