@@ -280,3 +280,23 @@ def test_slow_start_batches_double_and_stop_at_the_first_failing_batch():
     done, error = slow_start_batch(10, 1, fail_on_fourth)
     # Batches 1, 2, then 4 (the fourth call fails): 6 successes, nothing more tried.
     assert (done, error.code, count["n"]) == (6, 403, 7)
+
+
+def test_expectations_wait_for_every_creation_and_each_deletion_once(monkeypatch):
+    from controllers import expectations as exp_module
+    exp = exp_module.Expectations()
+    assert exp.satisfied("ns/rs")            # nothing asked yet
+    exp.expect_creations("ns/rs", 2)
+    exp.creation_observed("ns/rs")
+    assert not exp.satisfied("ns/rs")
+    exp.creation_observed("ns/rs")
+    assert exp.satisfied("ns/rs")
+    exp.expect_deletions("ns/rs", ["ns/a", "ns/b"])
+    exp.deletion_observed("ns/rs", "ns/a")
+    exp.deletion_observed("ns/rs", "ns/a")   # the DELETE after the deletionTimestamp update
+    assert not exp.satisfied("ns/rs")
+    exp.deletion_observed("ns/rs", "ns/b")
+    assert exp.satisfied("ns/rs")
+    exp.expect_creations("ns/rs", 1)
+    monkeypatch.setattr(exp_module, "EXPECTATIONS_TIMEOUT", -1.0)  # 5 minutes have passed
+    assert exp.satisfied("ns/rs")
