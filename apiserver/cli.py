@@ -37,16 +37,9 @@ def _duration(text: str) -> float:
     return sum(float(m.group(1)) * _UNIT_SECONDS[m.group(2)] for m in parts)
 
 
-def _etcd_servers(text: str) -> tuple[str, ...]:
-    try:
-        return EtcdConfig.parse_servers(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="pyapiserver", description="A small Kubernetes API server backed by SQLite.")
+        prog="pyapiserver", description="A small Kubernetes API server backed by SQLite or etcd.")
     parser.add_argument("--bind-address", default="0.0.0.0",
                         help="address to serve HTTPS on (default: %(default)s)")
     parser.add_argument("--port", "--secure-port", type=int, default=6443, dest="port",
@@ -84,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kube-controller-manager-arg", action="append", default=[],
                         metavar="FLAG", help="a further flag for that controller manager, e.g. "
                         "--kube-controller-manager-arg=--node-monitor-grace-period=20s")
-    parser.add_argument("--etcd-servers", type=_etcd_servers, default=(),
+    parser.add_argument("--etcd-servers", default="",
                         help="comma-separated etcd URLs (http(s)://host:port) to store objects "
                         "in, instead of <data-dir>/state.db")
     parser.add_argument("--etcd-cafile", default="", help="CA bundle that verifies etcd")
@@ -103,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                                 args.service_account_extend_token_expiration)
     try:
         # etcd first: an unreachable etcd fails before anything is written to --data-dir.
-        storage = EtcdStorage(EtcdConfig(args.etcd_servers, args.etcd_cafile,
-                                         args.etcd_certfile, args.etcd_keyfile),
+        storage = EtcdStorage(EtcdConfig(EtcdConfig.parse_servers(args.etcd_servers),
+                                         args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile),
                               args.etcd_prefix, args.etcd_compaction_interval) \
             if args.etcd_servers else None
         server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,

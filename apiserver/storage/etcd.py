@@ -45,9 +45,10 @@ class EtcdStorage(Storage):
         try:
             # Reaches a member (or fails within STARTUP_TIMEOUT): bad flags end here.
             head = self._client.range(COMPACT_REV_KEY, timeout=STARTUP_TIMEOUT)
-        except EtcdError:
+        except EtcdError as e:
             self._client.close()
-            raise
+            raise EtcdError(f"--etcd-servers: no answer from {','.join(config.servers)} in "
+                            f"{STARTUP_TIMEOUT:g}s ({e.details})") from None
         self._fed = head.header.revision  # subscribers have every change up to here
         self._compacted = int(head.kvs[0].value) if head.kvs else 0
         self._subscribers: list[Callable[[Event], None]] = []

@@ -30,6 +30,14 @@ PUT, DELETE = kv_pb2.Event.PUT, kv_pb2.Event.DELETE
 class EtcdError(OSError):
     """etcd could not be reached or refused a call; the message names the endpoints."""
 
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, details: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.details = details or message
+
+    def __str__(self) -> str:
+        return self.args[0]
+
 
 @dataclass(frozen=True)
 class EtcdConfig:
@@ -140,9 +148,7 @@ class EtcdClient:
     def error(self, e: grpc.RpcError) -> EtcdError:
         code = e.code() if hasattr(e, "code") else None
         details = e.details() if hasattr(e, "details") else str(e)
-        err = EtcdError(f"etcd {','.join(self.config.servers)}: {details}")
-        err.code = code
-        return err
+        return EtcdError(f"etcd {','.join(self.config.servers)}: {details}", code, details)
 
     def range(self, key: bytes, range_end: bytes = b"", *, limit: int = 0, revision: int = 0,
               count_only: bool = False, timeout: float = CALL_TIMEOUT) -> rpc_pb2.RangeResponse:

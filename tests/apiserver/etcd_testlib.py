@@ -98,7 +98,7 @@ def wait_healthy(member: Member, timeout: float = 30.0) -> None:
 
 
 def start_cluster(size: int = 3) -> EtcdCluster:
-    root = tempfile.mkdtemp(prefix="pyapiserver-etcd-")
+    root = tempfile.mkdtemp(prefix="pyapiserver-test-etcd-")
     cluster = EtcdCluster(root)
     for i in range(size):
         cluster.members.append(Member(f"m{i}", free_port(), free_port(),

@@ -1,0 +1,288 @@
+"""pyapiserver on etcd: a real 3-member etcd cluster (Debian's etcd-server) on loopback and two
+pyapiserver processes on it, driven by the official Python client and the real kubectl."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import uuid
+
+import pytest
+
+from apiserver_testlib import ADMIN_TOKEN, BIN, Server, start_server, stop_server, wait_for
+from etcd_testlib import EtcdCluster, free_port, start_cluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _server_on(cluster: EtcdCluster, pki_from: Server | None = None,
+               extra: tuple[str, ...] = ()) -> Server:
+    """A pyapiserver on the cluster; with pki_from, sharing that server's CA and keys, as the
+    servers of one control plane do."""
+    if pki_from is None:
+        return start_server(["--etcd-servers", cluster.servers, *extra])
+    data_dir = tempfile.mkdtemp(prefix="pyapiserver-test-")
+    shutil.copytree(os.path.join(pki_from.data_dir, "pki"), os.path.join(data_dir, "pki"))
+    shutil.copy(pki_from.token_file, os.path.join(data_dir, "tokens.csv"))
+    server = Server(data_dir, os.path.join(data_dir, "tokens.csv"),
+                    ("--etcd-servers", cluster.servers, *extra))
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def etcd():
+    cluster = start_cluster(3)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(etcd):
+    first = _server_on(etcd)
+    try:
+        second = _server_on(etcd, pki_from=first)
+    except BaseException:
+        stop_server(first)
+        raise
+    yield first, second
+    stop_server(second)
+    stop_server(first)
+
+
+@pytest.fixture
+def apis(servers):
+    from kubernetes import client
+    clients = [s.client() for s in servers]
+    yield [client.CoreV1Api(c) for c in clients]
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def namespace(apis):
+    from kubernetes import client
+    name = "etcd-" + uuid.uuid4().hex[:8]
+    apis[0].create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        apis[0].delete_namespace(name)
+    except Exception:
+        pass
+
+
+def _configmap(name: str, **data: str):
+    from kubernetes import client
+    return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data=data)
+
+
+def test_a_write_through_one_server_is_seen_in_a_watch_on_the_other(apis, namespace):
+    from kubernetes import watch
+    first, second = apis
+    start = second.list_namespaced_config_map(namespace).metadata.resource_version
+    seen: list[tuple[str, str, str]] = []
+
+    def follow() -> None:
+        w = watch.Watch()
+        for ev in w.stream(second.list_namespaced_config_map, namespace,
+                           field_selector="metadata.name=w", resource_version=start,
+                           timeout_seconds=30):
+            obj = ev["object"]
+            seen.append((ev["type"], obj.metadata.name, obj.metadata.resource_version))
+            if ev["type"] == "DELETED":
+                w.stop()
+
+    t = threading.Thread(target=follow)
+    t.start()
+    try:
+        created = first.create_namespaced_config_map(namespace, _configmap("w", a="1"))
+        updated = first.patch_namespaced_config_map("w", namespace, {"data": {"a": "2"}})
+        first.delete_namespaced_config_map("w", namespace)
+    finally:
+        t.join(40)
+    assert [s[:2] for s in seen] == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
+    # resourceVersions are etcd revisions, the same whichever server answers.
+    assert seen[0][2] == created.metadata.resource_version
+    assert seen[1][2] == updated.metadata.resource_version
+    assert int(seen[2][2]) > int(seen[1][2])
+
+
+def test_lists_agree_between_servers_and_pages_continue_on_either(apis, namespace):
+    first, second = apis
+    for i in range(7):
+        (first if i % 2 else second).create_namespaced_config_map(
+            namespace, _configmap(f"cm-{i}", i=str(i)))
+    a = first.list_namespaced_config_map(namespace)
+    b = second.list_namespaced_config_map(namespace)
+    names = ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4", "cm-5", "cm-6", "kube-root-ca.crt"]
+    assert [o.metadata.name for o in a.items] == names
+    assert [(o.metadata.name, o.metadata.resource_version) for o in a.items] == \
+        [(o.metadata.name, o.metadata.resource_version) for o in b.items]
+    # A page from one server, the next pages from the other: one consistent snapshot, even
+    # with writes in between.
+    page = first.list_namespaced_config_map(namespace, limit=3)
+    second.create_namespaced_config_map(namespace, _configmap("cm-x"))
+    got = [o.metadata.name for o in page.items]
+    token = page.metadata._continue
+    while token:
+        page = second.list_namespaced_config_map(namespace, limit=3, _continue=token)
+        got += [o.metadata.name for o in page.items]
+        token = page.metadata._continue
+    assert got == names
+
+
+def test_conflicting_writes_through_two_servers(apis, namespace):
+    from kubernetes.client.rest import ApiException
+    first, second = apis
+    first.create_namespaced_config_map(namespace, _configmap("c", v="0"))
+    with pytest.raises(ApiException) as exists:
+        second.create_namespaced_config_map(namespace, _configmap("c", v="0"))
+    assert exists.value.status == 409
+    stale = second.read_namespaced_config_map("c", namespace)
+    first.replace_namespaced_config_map("c", namespace, _configmap("c", v="1"))
+    stale.data = {"v": "2"}
+    with pytest.raises(ApiException) as conflict:
+        second.replace_namespaced_config_map("c", namespace, stale)
+    assert conflict.value.status == 409
+    assert json.loads(conflict.value.body)["reason"] == "Conflict"
+    assert second.read_namespaced_config_map("c", namespace).data == {"v": "1"}
+
+
+def test_kubectl_works_against_each_server(servers, namespace):
+    first, second = servers
+    first.kubectl("-n", namespace, "create", "configmap", "k", "--from-literal=a=b")
+    got = second.kubectl("-n", namespace, "get", "configmap", "k", "-o", "json").stdout
+    assert json.loads(got)["data"] == {"a": "b"}
+    second.kubectl("-n", namespace, "label", "configmap", "k", "x=y")
+    out = first.kubectl("-n", namespace, "get", "configmaps", "-l", "x=y",
+                        "-o", "name").stdout.split()
+    assert out == ["configmap/k"]
+    first.kubectl("-n", namespace, "delete", "configmap", "k", "--wait=true")
+    gone = second.kubectl("-n", namespace, "get", "configmap", "k", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_a_server_killed_mid_load_loses_no_acknowledged_write(etcd, servers, namespace):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    victim = _server_on(etcd, pki_from=servers[0])
+    acked: list[str] = []
+    lock = threading.Lock()
+    api_client = victim.client()
+    api = client.CoreV1Api(api_client)
+
+    def create(i: int) -> None:
+        try:
+            api.create_namespaced_config_map(namespace, _configmap(f"load-{i}", i=str(i)),
+                                             _request_timeout=20)
+        except (ApiException, OSError, Exception):
+            return  # not acknowledged: may or may not be stored
+        with lock:
+            acked.append(f"load-{i}")
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(create, i) for i in range(600)]
+            wait_for(lambda: len(acked) >= 100, timeout=120)
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait(10)
+            concurrent.futures.wait(futures)
+    finally:
+        api_client.close()
+        stop_server(victim)
+    assert 100 <= len(acked) < 600
+    survivor = servers[1].client()
+    try:
+        stored = {o.metadata.name for o in client.CoreV1Api(survivor).list_namespaced_config_map(
+            namespace).items}
+    finally:
+        survivor.close()
+    assert set(acked) <= stored
+
+
+def test_bad_etcd_flags_fail_in_one_line_and_leave_nothing(tmp_path):
+    data_dir = str(tmp_path / "data")
+    for servers, message in ((f"http://127.0.0.1:{free_port()}", "no answer from"),
+                             ("127.0.0.1:2379", "is not an http(s)://host:port URL")):
+        proc = subprocess.run([os.path.join(BIN, "pyapiserver"), "--bind-address", "127.0.0.1",
+                               "--port", "0", "--data-dir", data_dir, "--etcd-servers", servers],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("pyapiserver: --etcd-servers: ")
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+        assert not os.path.exists(data_dir)
+
+
+@pytest.fixture
+def compacting():
+    """One etcd member and a server that compacts every second."""
+    cluster = start_cluster(1)
+    try:
+        server = _server_on(cluster, extra=("--etcd-compaction-interval", "1s"))
+    except BaseException:
+        cluster.stop()
+        raise
+    yield server
+    stop_server(server)
+    cluster.stop()
+
+
+def test_compaction_gives_410_and_clients_relist(compacting):
+    from kubernetes import client, watch
+    from kubernetes.client.rest import ApiException
+    api_client = compacting.client()
+    api = client.CoreV1Api(api_client)
+    try:
+        old = api.create_namespaced_config_map("default", _configmap("old", v="0"))
+        page = api.list_namespaced_config_map("default", limit=1)
+        old_rv = old.metadata.resource_version
+        for i in range(1, 4):
+            api.patch_namespaced_config_map("old", "default", {"data": {"v": str(i)}})
+
+        def expired() -> bool:
+            # Writes move the revision on; the compactor keeps one interval of history.
+            api.patch_namespaced_config_map("old", "default", {"data": {"t": uuid.uuid4().hex}})
+            try:
+                list(watch.Watch().stream(api.list_namespaced_config_map, "default",
+                                          resource_version=old_rv, timeout_seconds=1))
+            except ApiException as e:
+                return e.status == 410
+            return False
+
+        wait_for(expired, timeout=60, interval=0.5)
+        raw = compacting.kubectl("get", "--raw", "/api/v1/namespaces/default/configmaps"
+                                 f"?watch=1&resourceVersion={old_rv}&timeoutSeconds=5").stdout
+        event = json.loads(raw.splitlines()[0])
+        assert event["type"] == "ERROR"
+        assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
+        assert "too old resource version" in event["object"]["message"]
+        # A continue token of a compacted snapshot: 410 too, and a fresh list works.
+        with pytest.raises(ApiException) as stale:
+            api.list_namespaced_config_map("default", limit=1, _continue=page.metadata._continue)
+        assert stale.value.status == 410
+        # The client's relist: a fresh list and a watch from its revision.
+        fresh = api.list_namespaced_config_map("default")
+        assert "old" in [o.metadata.name for o in fresh.items]
+        api.patch_namespaced_config_map("old", "default", {"data": {"v": "relisted"}})
+        for ev in watch.Watch().stream(api.list_namespaced_config_map, "default",
+                                       resource_version=fresh.metadata.resource_version,
+                                       timeout_seconds=10):
+            if ev["object"].data.get("v") == "relisted":
+                break
+        else:
+            pytest.fail("no event after the relist")
+        out = compacting.kubectl("get", "configmaps", "-n", "default", "--chunk-size=1",
+                                 "-o", "name").stdout.split()
+        assert "configmap/old" in out
+    finally:
+        api_client.close()
