@@ -18,6 +18,7 @@ from kubeapi.restclient import ApiClient
 
 from . import durations, healthz, manager, registry
 from .context import Options
+from .events import EventRecorder
 
 log = logging.getLogger("controller-manager")
 
@@ -193,8 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.leader_elect:
             manager.run(client, selected, options, stop, resync)
             return 0
-        elector.run(lambda leading: manager.run(client, selected, options, leading, resync),
-                    lambda: log.info("stopped leading"), stop)
+        recorder = EventRecorder(client, "kube-controller-manager")
+
+        def lead(leading: threading.Event) -> None:
+            # As kube's resource lock records it: kubectl get events -n kube-system.
+            recorder.event({"kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
+                            **elector.lease}, "Normal", "LeaderElection",
+                           f"{election.identity} became leader")
+            manager.run(client, selected, options, leading, resync)
+        elector.run(lead, lambda: log.info("stopped leading"), stop)
         if not stop.is_set():
             log.error("leaderelection lost")
             return 1

@@ -77,6 +77,7 @@ class LeaderElector:
         self._observed: dict | None = None      # the Lease's spec as last read
         self._observed_at = 0.0                 # our monotonic clock when it last changed
         self._leader = False
+        self.lease: dict = {}                   # the Lease as we last wrote it
 
     def is_leader(self) -> bool:
         return self._leader
@@ -181,7 +182,8 @@ class LeaderElector:
                             self.config.name, e.message)
             self._leader = False
             return False
-        self._observed = copy.deepcopy((out or lease).get("spec") or {})
+        self.lease = out or lease
+        self._observed = copy.deepcopy(self.lease.get("spec") or {})
         self._observed_at = time.monotonic()
         self._leader = True
         return True

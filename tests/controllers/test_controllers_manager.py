@@ -100,6 +100,10 @@ def test_leader_election_one_acts_other_takes_over(request, server, client, sig)
     assert spec["holderIdentity"] == _identity(second)
     assert spec["leaseTransitions"] == transitions + 1
     assert second.stop() == 0
+    became = [e["message"] for e in client.get(
+        "/api/v1/namespaces/kube-system/events",
+        {"fieldSelector": f"involvedObject.name={lease},reason=LeaderElection"})["items"]]
+    assert became == [f"{_identity(first)} became leader", f"{_identity(second)} became leader"]
 
 
 def test_lost_lease_exits_1(request, server, client):
