@@ -286,3 +286,39 @@ def test_compaction_gives_410_and_clients_relist(compacting):
         assert "configmap/old" in out
     finally:
         api_client.close()
+
+
+def test_servers_ride_out_the_loss_of_an_etcd_member():
+    """SIGKILL the member both servers talk to (the first one listed): they move to another,
+    writes go on and the watch feed resumes where it stopped."""
+    from kubernetes import client, watch
+    cluster = start_cluster(3)
+    first = second = None
+    clients = []
+    try:
+        first = _server_on(cluster)
+        second = _server_on(cluster, pki_from=first)
+        clients = [first.client(), second.client()]
+        a, b = (client.CoreV1Api(c) for c in clients)
+        before = a.create_namespaced_config_map("default", _configmap("before"))
+        cluster.members[0].proc.send_signal(signal.SIGKILL)
+        cluster.members[0].proc.wait(10)
+        after = a.create_namespaced_config_map("default", _configmap("after"),
+                                               _request_timeout=30)
+        names = []
+        for ev in watch.Watch().stream(b.list_namespaced_config_map, "default",
+                                       resource_version=before.metadata.resource_version,
+                                       timeout_seconds=30):
+            names.append(ev["object"].metadata.name)
+            if ev["object"].metadata.name == "after":
+                break
+        assert names[-1] == "after" and "before" not in names
+        assert b.read_namespaced_config_map("after", "default").metadata.resource_version == \
+            after.metadata.resource_version
+    finally:
+        for c in clients:
+            c.close()
+        for s in (second, first):
+            if s:
+                stop_server(s)
+        cluster.stop()
