@@ -108,12 +108,23 @@ def container_config(config: pb.ContainerConfig,
     return api.ContainerConfig(
         metadata=api.ContainerMetadata(config.metadata.name, config.metadata.attempt),
         image=config.image.image, command=list(config.command), args=list(config.args),
-        working_dir=config.working_dir, envs=[(e.key, e.value) for e in config.envs],
+        working_dir=config.working_dir, envs=_envs(config.envs),
         mounts=[api.Mount(m.container_path, m.host_path, m.readonly,
                           _PROPAGATION.get(m.propagation, "private")) for m in config.mounts],
         labels=dict(config.labels), annotations=dict(config.annotations),
         log_path=config.log_path, linux=linux, stdin=config.stdin,
         stdin_once=config.stdin_once, tty=config.tty)
+
+
+def _envs(envs) -> list[tuple[str, str]]:
+    """KeyValue.value is bytes in cri-api v0.36's proto; the OCI config holds text."""
+    out = []
+    for i, e in enumerate(envs):
+        try:
+            out.append((e.key, e.value.decode()))
+        except UnicodeDecodeError:
+            raise ConfigError(f"envs[{i}].value: {e.key} is not UTF-8") from None
+    return out
 
 
 # -- answers ----------------------------------------------------------------------------------
