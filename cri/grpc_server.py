@@ -179,6 +179,17 @@ class CriServer:
         status = self.images.image_status(name) if name else None
         return status.id if status is not None else ""
 
+    def image_name(self, ref: str) -> str:
+        """A name the store loads for ref: ref itself, or the tag of the image whose ID it is
+        (the upstream kubelet creates containers by image ID, which containerd accepts)."""
+        bare = ref.removeprefix("sha256:")
+        if len(bare) != 64 or not all(ch in "0123456789abcdef" for ch in bare):
+            return ref
+        for image in self.images.list_images():
+            if image.id.removeprefix("sha256:") == bare and image.repo_tags:
+                return image.repo_tags[0]
+        return ref
+
     # -- events -------------------------------------------------------------------------------
 
     def publish(self, container_id: str, sandbox_id: str, kind: int) -> None:
@@ -329,6 +340,25 @@ class CriServer:
         return True, ""
 
 
+def _tolerate_missing_hugetlb(resources: dict) -> None:
+    """containerd's tolerate_missing_hugetlb_controller (true by default): on a host without
+    the hugetlb controller, hugepage limits are dropped instead of refused (the kubelet sends
+    one, of 0, for every page size the kernel has)."""
+    if not resources.get("hugepageLimits"):
+        return
+    found = cgroups.hierarchies()
+    if found.mode == "v2":
+        try:
+            with open(os.path.join(found.unified, "cgroup.controllers")) as f:
+                available = "hugetlb" in f.read().split()
+        except OSError:
+            available = False
+    else:
+        available = "hugetlb" in found.v1
+    if not available:
+        del resources["hugepageLimits"]
+
+
 def _labels_match(labels, selector) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -430,6 +460,8 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         sandbox_pb = request.sandbox_config if request.HasField("sandbox_config") \
             else (stored.config if stored else pb.PodSandboxConfig())
         config = convert.container_config(request.config, sandbox_pb)
+        config.image = self.s.image_name(config.image)
+        _tolerate_missing_hugetlb(config.linux.resources)
         config.mounts += etc_files.mounts(self.runtime.sandboxes.records.dir(sandbox_id),
                                           config)
         internal_sandbox = convert.sandbox_config(sandbox_pb) if sandbox_pb.HasField(
@@ -478,6 +510,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     def ListContainers(self, request, context):
         f = request.filter
         found = []
+        image_ids: dict[str, str] = {}
         for c in self.runtime.list_containers():
             if f.id and not c.id.startswith(f.id):
                 continue
@@ -487,7 +520,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                 continue
             if not _labels_match(c.labels, f.label_selector):
                 continue
-            found.append(convert.container(c, self.s.container_config(c.id)))
+            if c.image not in image_ids:
+                image_ids[c.image] = self.s.image_id(c.image)
+            found.append(convert.container(c, self.s.container_config(c.id),
+                                           image_ids[c.image]))
         return pb.ListContainersResponse(containers=found)
 
     @_rpc

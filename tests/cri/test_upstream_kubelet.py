@@ -1,0 +1,119 @@
+"""The upstream kubelet (v1.35, ../shared/refbin/kubelet.xz) on pycontainer-cri through
+--container-runtime-endpoint (issue 24), a node of the real kube-apiserver and etcd
+(control_plane_testlib says why not pyapiserver): the node goes Ready with pycontainer as its
+runtime, a pod reaches Running with an IP of the runtime's network, and kubectl logs and
+kubectl exec (through kube-apiserver, the kubelet and pycontainer-cri's streaming server) work;
+a deleted pod's sandbox is gone from the runtime. Everything the kubelet made is removed after
+(upstream_kubelet_testlib)."""
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+
+import pytest
+
+from control_plane_testlib import ControlPlane
+from cri_testlib import CriDaemon, IMAGE, wait_for
+from upstream_kubelet_testlib import UpstreamKubelet
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+
+class Node:
+    def __init__(self, control: ControlPlane, daemon: CriDaemon, kubelet: UpstreamKubelet):
+        self.control, self.daemon, self.kubelet = control, daemon, kubelet
+
+    def kubectl(self, *args: str, input: str | None = None):
+        return self.control.kubectl(*args, input=input)
+
+    def get(self, *args: str) -> dict | None:
+        p = self.kubectl("get", *args, "-o", "json")
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def describe(self, what: str):
+        return lambda: (f"{what}; kubelet log:\n{self.kubelet.log()[-4000:]}\n"
+                        f"pycontainer-cri log:\n{self.daemon.log()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def node(cri_image_root):
+    name = f"uk-{uuid.uuid4().hex[:8]}"
+    control = ControlPlane(name)
+    daemon = CriDaemon(cri_image_root)
+    kubelet: UpstreamKubelet | None = None
+    try:
+        control.start()
+        daemon.start()
+        kubelet = UpstreamKubelet(name, control.node_kubeconfig, control.pki.ca_cert,
+                                  daemon.endpoint)
+        kubelet.start()
+        yield Node(control, daemon, kubelet)
+    finally:
+        try:
+            if kubelet is not None:
+                kubelet.stop()
+            if daemon.proc is not None and daemon.proc.poll() is None:
+                # what the kubelet left running: through the CRI, as a node drain would
+                for pod in daemon.crictl("pods", "-q", check=False).stdout.split():
+                    daemon.crictl("stopp", pod, check=False)
+                    daemon.crictl("rmp", "-f", pod, check=False)
+        finally:
+            try:
+                daemon.cleanup()
+            finally:
+                try:
+                    if kubelet is not None:
+                        kubelet.cleanup()
+                finally:
+                    control.cleanup()
+
+
+def _ready(node: Node) -> dict | None:
+    found = node.get("node", node.kubelet.node)
+    conditions = {c["type"]: c["status"] for c in
+                  ((found or {}).get("status") or {}).get("conditions") or []}
+    return found if conditions.get("Ready") == "True" else None
+
+
+def _running(node: Node, name: str) -> dict | None:
+    pod = node.get("pod", name)
+    status = (pod or {}).get("status") or {}
+    if status.get("phase") == "Running" and all(
+            "running" in s["state"] for s in status.get("containerStatuses") or []):
+        return pod
+    return None
+
+
+def test_node_ready_pod_running_with_logs_and_exec(node):
+    ready = wait_for(lambda: _ready(node), 90, interval=0.5,
+                     what=node.describe("the node Ready"))
+    assert ready["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("pycontainer://")
+    # No controller manager here: the account the ServiceAccount admission wants is ours to make.
+    assert node.kubectl("create", "serviceaccount", "default").returncode == 0
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello"}, "spec": {
+        "nodeName": node.kubelet.node, "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "c", "image": IMAGE, "imagePullPolicy": "Never",
+                        "command": ["sh", "-c", "echo hello from $(hostname); sleep 3600"]}]}}
+    created = node.kubectl("create", "-f", "-", input=json.dumps(pod))
+    assert created.returncode == 0, created.stderr
+    running = wait_for(lambda: _running(node, "hello"), 90, interval=0.5,
+                       what=node.describe(f"pod hello Running: {node.get('pod', 'hello')}"))
+    ip = running["status"]["podIP"]
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(node.daemon.subnet)
+
+    logs = wait_for(lambda: node.kubectl("logs", "hello").stdout, 30, what="kubectl logs")
+    assert logs == "hello from hello\n"
+    out = node.kubectl("exec", "hello", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (out.stdout, out.stderr.splitlines()[:1], out.returncode) == ("out\n", ["err"], 3)
+    piped = node.kubectl("exec", "-i", "hello", "--", "tr", "a-z", "A-Z",
+                         input="through stdin\n")
+    assert (piped.stdout, piped.returncode) == ("THROUGH STDIN\n", 0), piped.stderr
+
+    uid = running["metadata"]["uid"]
+    assert node.daemon.crictl("pods", "-q", "--label", f"io.kubernetes.pod.uid={uid}").stdout
+    assert node.kubectl("delete", "pod", "hello", "--wait=true").returncode == 0
+    wait_for(lambda: not node.daemon.crictl("pods", "-q", "--label",
+                                            f"io.kubernetes.pod.uid={uid}").stdout.strip(),
+             60, interval=0.5, what=node.describe("the pod's sandbox removed"))
