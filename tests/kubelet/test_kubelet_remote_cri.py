@@ -2,7 +2,8 @@
 against pycontainer-cri and against containerd 1.6's CRI plugin, each with its own CNI network
 in 198.18.0.0/15: a pod Running with an IP of the runtime's network, its logs, kubectl exec
 through the kubelet's proxy to the runtime's streaming server, a restart on failure, a delete
-that removes the sandbox through the CRI. Plus the flag's bad input, in one line."""
+that removes the sandbox through the CRI; exec and port-forward over both of kubectl's
+protocols (WebSocket, SPDY). Plus the flag's bad input, in one line."""
 from __future__ import annotations
 
 import ipaddress
@@ -10,11 +11,16 @@ import os
 import shutil
 import signal
 import subprocess
+import urllib.request
 
 import pytest
 
 from kubelet_testlib import PYKUBELET, KubeletProcess, pod_manifest, wait_for
 from remote_cri_testlib import RUNTIMES, RemoteRuntime
+
+KUBECTL = shutil.which("kubectl", path=os.path.dirname(PYKUBELET))
+PROTOCOLS = {"websocket": {}, "spdy": {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false",
+                                       "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}}
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
@@ -61,18 +67,47 @@ def test_running_with_an_ip_and_logs(api, namespace, remote_kubelet, runtime):
     assert logs == "hello from hello\n"
 
 
-def test_kubectl_exec(api, namespace, remote_kubelet):
+@pytest.fixture(params=sorted(PROTOCOLS))
+def protocol_env(request) -> dict:
+    return {**os.environ, **PROTOCOLS[request.param]}
+
+
+def test_kubectl_exec(api, namespace, remote_kubelet, protocol_env):
     api.create_pod(namespace, pod_manifest("shell", remote_kubelet.node, "sleep 3600"))
     wait_for(lambda: api.running(namespace, "shell"), 90,
              what=_describe(api, namespace, "shell", remote_kubelet))
-    out = api.kubectl("exec", "-n", namespace, "shell", "--", "sh", "-c",
-                      "echo out; echo err >&2; exit 3")
-    assert (out.stdout, out.stderr.splitlines()[0], out.returncode) == ("out\n", "err", 3)
-    kubectl = shutil.which("kubectl", path=os.path.dirname(PYKUBELET))
-    piped = subprocess.run([kubectl, "--kubeconfig", api.server.kubeconfig, "exec", "-i", "-n", namespace, "shell", "--",
-                            "tr", "a-z", "A-Z"], input="through stdin\n", capture_output=True,
-                           text=True, timeout=30)
+    kubectl = [KUBECTL, "--kubeconfig", api.server.kubeconfig, "-n", namespace]
+    out = subprocess.run([*kubectl, "exec", "shell", "--", "sh", "-c",
+                          "echo out; echo err >&2; exit 3"], capture_output=True, text=True,
+                         timeout=30, env=protocol_env)
+    assert (out.stdout, out.stderr.splitlines()[:1], out.returncode) == ("out\n", ["err"], 3)
+    piped = subprocess.run([*kubectl, "exec", "-i", "shell", "--", "tr", "a-z", "A-Z"],
+                           input="through stdin\n", capture_output=True, text=True, timeout=30,
+                           env=protocol_env)
     assert (piped.stdout, piped.returncode) == ("THROUGH STDIN\n", 0), piped.stderr
+
+
+def test_kubectl_port_forward(api, namespace, remote_kubelet, protocol_env):
+    api.create_pod(namespace, pod_manifest(
+        "web", remote_kubelet.node, "mkdir -p /www && echo hello from httpd > /www/index.html "
+        "&& exec httpd -f -p 8080 -h /www"))
+    wait_for(lambda: api.running(namespace, "web"), 90,
+             what=_describe(api, namespace, "web", remote_kubelet))
+    forward = subprocess.Popen([KUBECTL, "--kubeconfig", api.server.kubeconfig, "-n",
+                                namespace, "port-forward", "web", ":8080"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=protocol_env)
+    try:
+        line = forward.stdout.readline().decode()
+        assert line.startswith("Forwarding from 127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        for _ in range(3):      # each a stream pair of its own on the one connection
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as resp:
+                assert resp.read() == b"hello from httpd\n"
+    finally:
+        forward.terminate()
+        forward.wait(30)
+        forward.stdout.close()
+        forward.stderr.close()
 
 
 def test_restart_on_failure(api, namespace, remote_kubelet):
