@@ -14,6 +14,7 @@ from .registry.events import EventStrategy
 from .registry.leases import LeaseStrategy
 from .registry.namespaces import NamespaceStrategy
 from .registry.nodes import NodeStrategy
+from .registry.persistentvolumes import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from .registry.pods import PodStrategy
 from .registry.serviceaccounts import ServiceAccountStrategy
 from .registry.services import ServiceStrategy
@@ -78,6 +79,11 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", EndpointsStrategy(), ("ep",),
                  deprecation="v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
                  "EndpointSlice"),
+    ResourceType("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume",
+                 PersistentVolumeStrategy(), ("pv",), (), {"status": _STATUS_VERBS}),
+    ResourceType("", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
+                 "PersistentVolumeClaim", PersistentVolumeClaimStrategy(), ("pvc",), (),
+                 {"status": _STATUS_VERBS}),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", LeaseStrategy()),
     ResourceType("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice",
                  EndpointSliceStrategy()),

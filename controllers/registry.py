@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import (deployment, endpoints, endpointslice, endpointslice_mirroring,
-               garbage_collector, node_lifecycle, replicaset, taint_eviction)
+from . import (cronjob, daemonset, deployment, endpoints, endpointslice,
+               endpointslice_mirroring, garbage_collector, job, local_provisioner,
+               node_lifecycle, replicaset, statefulset, taint_eviction, ttl_after_finished)
 from .context import ControllerContext
 
 
@@ -28,6 +29,13 @@ CONTROLLERS: tuple[Controller, ...] = (
                ("endpointslicemirroring",)),
     Controller("deployment-controller", deployment.start, ("deployment",)),
     Controller("replicaset-controller", replicaset.start, ("replicaset",)),
+    Controller("daemonset-controller", daemonset.start, ("daemonset",)),
+    Controller("statefulset-controller", statefulset.start, ("statefulset",)),
+    Controller("job-controller", job.start, ("job",)),
+    Controller("cronjob-controller", cronjob.start, ("cronjob",)),
+    Controller("ttl-after-finished-controller", ttl_after_finished.start, ("ttl-after-finished",)),
+    Controller("persistentvolume-provisioner-controller", local_provisioner.start,
+               ("local-provisioner",)),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from kubeapi.node_affinity import node_affinity_matches
 from kubeapi.quantity import parse_quantity
 
 
@@ -45,8 +46,7 @@ def unfit_reasons(pod: dict, node: dict, used: dict[str, Fraction], count: int) 
         return ["node(s) were not ready"]
     if (node.get("spec") or {}).get("unschedulable"):
         return ["node(s) were unschedulable"]
-    labels = node["metadata"].get("labels") or {}
-    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+    if not node_affinity_matches(spec, node):
         return ["node(s) didn't match Pod's node affinity/selector"]
     tolerations = spec.get("tolerations") or []
     for taint in (node.get("spec") or {}).get("taints") or []:

@@ -4,7 +4,8 @@
 - emptyDir: a directory (0777); medium Memory: a tmpfs sized by sizeLimit, else by the node's
   memory. A sizeLimit on disk is enforced by evicting the pod (over_limit, checked periodically).
 - hostPath: the host's path itself, after its type check (DirectoryOrCreate and FileOrCreate
-  make what is missing).
+  make what is missing); persistentVolumeClaim: the hostPath or local path of the bound
+  PersistentVolume (claims.py), resolved once per pod and volume.
 - configMap (on disk), secret, downwardAPI and projected (on a tmpfs, as the kubelet wraps them
   in a Memory emptyDir): written with the atomic writer, again at every pod sync, so updates of
   the objects and of the pod's labels reach the files. A projected serviceAccountToken is the
@@ -24,7 +25,7 @@ from linux.syscalls import Syscalls
 
 from kubelet import downward, pods
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
-from kubelet.volumes import atomic_writer
+from kubelet.volumes import atomic_writer, claims
 from kubelet.volumes.atomic_writer import File
 from kubelet.volumes.fs_group import apply_fs_group
 from kubelet.volumes.token_manager import TokenManager, projection_key
@@ -55,6 +56,7 @@ class Volumes:
         # resourceFieldRef in a volume: no addresses, the node's capacity for missing limits
         self.info = downward.PodInfo([], [], node_cpus, node_memory)
         self.tokens = TokenManager(objects.client)
+        self._claimed: dict[tuple[str, str], str] = {}  # (pod uid, volume) -> the PV's path
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.pods_dir, uid)
@@ -63,6 +65,8 @@ class Volumes:
         """Where the volume is on the host."""
         if "hostPath" in volume:
             return volume["hostPath"].get("path", "")
+        if "persistentVolumeClaim" in volume:
+            return self._claimed.get((pods.uid(pod), volume["name"]), "")
         kind = _kind(volume)
         return os.path.join(self.pod_dir(pods.uid(pod)), "volumes", PLUGIN_DIRS[kind],
                             volume["name"])
@@ -84,6 +88,15 @@ class Volumes:
             source = volume["hostPath"]
             check_host_path(source.get("path", ""), source.get("type") or "")
             return source["path"]
+        if "persistentVolumeClaim" in volume:
+            key = (pods.uid(pod), volume["name"])
+            if key not in self._claimed:
+                path, kind = claims.volume_path(self.objects.client, pods.namespace(pod),
+                                                volume["persistentVolumeClaim"].get("claimName",
+                                                                                    ""))
+                check_host_path(path, kind)
+                self._claimed[key] = path
+            return self._claimed[key]
         kind = _kind(volume)
         if kind is None:
             raise ValueError(f"volume type {_sources(volume)} is not supported by pykubelet")
@@ -188,6 +201,8 @@ class Volumes:
         """Unmounts every volume of the pod (deepest first), then removes its directory."""
         directory = self.pod_dir(uid)
         self.tokens.forget_pod(uid)
+        for key in [k for k in self._claimed if k[0] == uid]:
+            del self._claimed[key]
         for target in sorted(_mounts_below(directory), key=len, reverse=True):
             Syscalls().umount2(target, MNT_DETACH)
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,205 @@
+"""The Job and TTL-after-finished controllers against the real pyapiserver, no kubelet: the test
+plays the kubelet by writing the pods' phase through pods/status. Pods carry the tracking
+finalizer and the controller reference; completions and parallelism, counting each finished pod
+once (finalizer removed), SuccessCriteriaMet then Complete, backoffLimit with failed pods and
+with restarts under OnFailure, activeDeadlineSeconds, Indexed mode (index annotation, label,
+hostname, JOB_COMPLETION_INDEX, completedIndexes), ttlSecondsAfterFinished."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from controllers import manager, registry
+from controllers.context import Options
+from controllers.job import INDEX_KEY, TRACKING_FINALIZER, format_indexes, parse_indexes
+from controllers_testlib import wait_for
+from kubeapi.status import ApiError
+
+JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
+PODS = "/api/v1/namespaces/{ns}/pods"
+
+
+@pytest.fixture
+def controllers(client):
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(["job", "ttl-after-finished", "garbagecollector"]),
+        Options(extra={"job_pod_failure_backoff": 0.0}), stop, 0.0), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(15)
+
+
+@pytest.fixture
+def ns(client, namespace, controllers):
+    yield namespace
+    for pod in client.get(PODS.format(ns=namespace))["items"]:
+        try:
+            client.patch(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
+                         {"metadata": {"finalizers": None}})
+            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
+                          {"gracePeriodSeconds": 0})
+        except ApiError:
+            pass
+
+
+def make_job(client, ns: str, name: str, **spec) -> dict:
+    restart = spec.pop("restartPolicy", "Never")
+    return client.create(JOBS.format(ns=ns), {
+        "metadata": {"name": name},
+        "spec": {"template": {"spec": {"restartPolicy": restart, "containers": [
+            {"name": "c", "image": "busybox"}]}}, **spec}})
+
+
+def job_of(client, ns: str, name: str) -> dict:
+    return client.get(f"{JOBS.format(ns=ns)}/{name}")
+
+
+def live_pods(client, ns: str) -> list[dict]:
+    return sorted((p for p in client.get(PODS.format(ns=ns))["items"]
+                   if p["status"].get("phase") in (None, "Pending", "Running") and
+                   not p["metadata"].get("deletionTimestamp")),
+                  key=lambda p: p["metadata"]["name"])
+
+
+def finish(client, ns: str, pod: dict, phase: str) -> None:
+    client.patch(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}/status",
+                 {"status": {"phase": phase}})
+
+
+def conditions(job: dict) -> dict[str, dict]:
+    return {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []}
+
+
+def test_completions_and_parallelism(client, ns):
+    make_job(client, ns, "work", completions=3, parallelism=2)
+    pods = wait_for(lambda: len(live_pods(client, ns)) == 2 and live_pods(client, ns),
+                    what="two pods")
+    for pod in pods:
+        assert TRACKING_FINALIZER in pod["metadata"]["finalizers"]
+        ref = pod["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["name"], ref["controller"]) == ("Job", "work", True)
+        assert pod["metadata"]["generateName"] == "work-"
+    job = job_of(client, ns, "work")
+    assert job["status"]["startTime"]
+    wait_for(lambda: job_of(client, ns, "work")["status"].get("active") == 2, what="active 2")
+    finish(client, ns, pods[0], "Succeeded")
+    wait_for(lambda: job_of(client, ns, "work")["status"].get("succeeded") == 1,
+             what="one success counted")
+    done = client.get(f"{PODS.format(ns=ns)}/{pods[0]['metadata']['name']}")
+    wait_for(lambda: TRACKING_FINALIZER not in (client.get(
+        f"{PODS.format(ns=ns)}/{pods[0]['metadata']['name']}")["metadata"].get("finalizers")
+        or []), what="finalizer removed")
+    assert done["status"]["phase"] == "Succeeded"
+    # one more pod for the remaining two completions, never more than parallelism
+    wait_for(lambda: len(live_pods(client, ns)) == 2, what="a replacement")
+    for pod in live_pods(client, ns):
+        finish(client, ns, pod, "Succeeded")
+    job = wait_for(lambda: "Complete" in conditions(job_of(client, ns, "work")) and
+                   job_of(client, ns, "work"), what="Complete")
+    conds = conditions(job)
+    assert conds["SuccessCriteriaMet"]["reason"] == "CompletionsReached"
+    assert conds["Complete"]["message"] == "Reached expected number of succeeded pods"
+    assert job["status"]["succeeded"] == 3 and "active" not in job["status"]
+    assert job["status"]["completionTime"]
+    assert job["status"]["uncountedTerminatedPods"] == {}
+    assert live_pods(client, ns) == []
+
+
+def test_backoff_limit_exceeded(client, ns):
+    make_job(client, ns, "flaky", backoffLimit=1)
+    for n in range(2):
+        pod = wait_for(lambda: live_pods(client, ns), what=f"pod {n}")[0]
+        finish(client, ns, pod, "Failed")
+        wait_for(lambda: job_of(client, ns, "flaky")["status"].get("failed") == n + 1,
+                 what=f"{n + 1} failures")
+    job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "flaky")) and
+                   job_of(client, ns, "flaky"), what="Failed")
+    conds = conditions(job)
+    assert conds["FailureTarget"]["reason"] == "BackoffLimitExceeded"
+    assert conds["Failed"]["reason"] == "BackoffLimitExceeded"
+    assert conds["Failed"]["message"] == "Job has reached the specified backoff limit"
+    assert job["status"]["failed"] == 2 and "completionTime" not in job["status"]
+    assert live_pods(client, ns) == []
+
+
+def test_restarts_count_under_on_failure(client, ns):
+    make_job(client, ns, "restarts", backoffLimit=2, restartPolicy="OnFailure")
+    pod = wait_for(lambda: live_pods(client, ns), what="pod")[0]
+    client.patch(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}/status", {"status": {
+        "phase": "Running", "containerStatuses": [{"name": "c", "image": "busybox",
+                                                   "imageID": "", "ready": False,
+                                                   "restartCount": 2, "state": {}}]}})
+    wait_for(lambda: "FailureTarget" in conditions(job_of(client, ns, "restarts")),
+             what="FailureTarget")
+    # the job's pods are deleted; the kubelet's part is to end the running one
+    name = pod["metadata"]["name"]
+    wait_for(lambda: not live_pods(client, ns), what="the pod deleted")
+    try:
+        client.delete(f"{PODS.format(ns=ns)}/{name}", {"gracePeriodSeconds": 0})
+    except ApiError as e:
+        assert e.code == 404
+    job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "restarts")) and
+                   job_of(client, ns, "restarts"), what="Failed")
+    assert conditions(job)["Failed"]["reason"] == "BackoffLimitExceeded"
+
+
+def test_active_deadline(client, ns):
+    make_job(client, ns, "slow", activeDeadlineSeconds=1)
+    wait_for(lambda: live_pods(client, ns), what="pod")
+    job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "slow")) and
+                   job_of(client, ns, "slow"), what="Failed")
+    assert conditions(job)["Failed"]["reason"] == "DeadlineExceeded"
+    assert conditions(job)["Failed"]["message"] == \
+        "Job was active longer than specified deadline"
+
+
+def test_indexed(client, ns):
+    make_job(client, ns, "idx", completions=3, parallelism=3, completionMode="Indexed")
+    pods = wait_for(lambda: len(live_pods(client, ns)) == 3 and live_pods(client, ns),
+                    what="three pods")
+    by_index = {int(p["metadata"]["annotations"][INDEX_KEY]): p for p in pods}
+    assert sorted(by_index) == [0, 1, 2]
+    for index, pod in by_index.items():
+        assert pod["metadata"]["labels"][INDEX_KEY] == str(index)
+        assert pod["metadata"]["name"].startswith(f"idx-{index}-")
+        assert pod["spec"]["hostname"] == f"idx-{index}"
+        env = pod["spec"]["containers"][0]["env"]
+        assert env == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "apiVersion": "v1", "fieldPath": f"metadata.labels['{INDEX_KEY}']"}}}]
+    finish(client, ns, by_index[1], "Succeeded")
+    wait_for(lambda: job_of(client, ns, "idx")["status"].get("completedIndexes") == "1",
+             what="completedIndexes 1")
+    finish(client, ns, by_index[0], "Failed")
+    replacement = wait_for(lambda: [p for p in live_pods(client, ns)
+                                    if p["metadata"]["annotations"][INDEX_KEY] == "0"],
+                           what="index 0 again")[0]
+    finish(client, ns, replacement, "Succeeded")
+    finish(client, ns, by_index[2], "Succeeded")
+    job = wait_for(lambda: "Complete" in conditions(job_of(client, ns, "idx")) and
+                   job_of(client, ns, "idx"), what="Complete")
+    assert job["status"]["completedIndexes"] == "0-2"
+    assert job["status"]["succeeded"] == 3 and job["status"]["failed"] == 1
+
+
+def test_ttl_after_finished(client, ns):
+    job = make_job(client, ns, "brief", ttlSecondsAfterFinished=0)
+    pod = wait_for(lambda: live_pods(client, ns), what="pod")[0]
+    finish(client, ns, pod, "Succeeded")
+
+    def gone() -> bool:
+        try:
+            found = job_of(client, ns, "brief")
+        except ApiError as e:
+            return e.code == 404
+        return found["metadata"]["uid"] != job["metadata"]["uid"]
+
+    wait_for(gone, what="the finished job deleted")
+
+
+def test_index_ranges():
+    assert format_indexes({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
+    assert parse_indexes("0-2,5,7-8") == {0, 1, 2, 5, 7, 8}
+    assert parse_indexes("") == set()
