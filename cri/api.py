@@ -62,6 +62,10 @@ class PodSandboxConfig:
     host_pid: bool = False
     cgroup_parent: str = ""            # the pod's cgroup; the containers' cgroups go below it
     port_mappings: list[PortMapping] = field(default_factory=list)
+    # The pod's namespaced sysctls and whether any of its containers is privileged: a CRI
+    # runtime applies them to the sandbox (containerd to its pause container).
+    sysctls: dict[str, str] = field(default_factory=dict)
+    privileged: bool = False
 
 
 @dataclass

@@ -89,7 +89,7 @@ class RemoteRuntime(api.RuntimeService):
                          sandbox_config: api.PodSandboxConfig) -> str:
         request = pb.CreateContainerRequest(
             pod_sandbox_id=sandbox_id, config=to_proto.container_config(config, sandbox_config),
-            sandbox_config=to_proto.sandbox_config(sandbox_config, config.linux))
+            sandbox_config=to_proto.sandbox_config(sandbox_config))
         return call(self._stub.CreateContainer, request, "CreateContainer").container_id
 
     def start_container(self, container_id: str) -> None:

@@ -14,10 +14,7 @@ def _mode(host: bool, own: int = pb.POD) -> int:
     return pb.NODE if host else own
 
 
-def sandbox_config(c: api.PodSandboxConfig, linux: api.LinuxContainerConfig | None = None
-                   ) -> pb.PodSandboxConfig:
-    """linux: a container's settings that the CRI keeps on the sandbox (the pod's sysctls,
-    privileged), when the sandbox config goes with that container's CreateContainer."""
+def sandbox_config(c: api.PodSandboxConfig) -> pb.PodSandboxConfig:
     m = c.metadata
     out = pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=m.name, uid=m.uid, namespace=m.namespace,
@@ -32,9 +29,8 @@ def sandbox_config(c: api.PodSandboxConfig, linux: api.LinuxContainerConfig | No
     # A pod without shareProcessNamespace: one PID namespace per container, as the kubelet asks.
     ns.network, ns.ipc = _mode(c.host_network), _mode(c.host_ipc)
     ns.pid = _mode(c.host_pid, pb.CONTAINER)
-    if linux is not None:
-        out.linux.sysctls.update(linux.sysctls)
-        out.linux.security_context.privileged = linux.privileged
+    out.linux.sysctls.update(c.sysctls)
+    out.linux.security_context.privileged = c.privileged
     return out
 
 

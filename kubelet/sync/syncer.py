@@ -162,7 +162,12 @@ class PodSyncer:
             annotations=dict(pod["metadata"].get("annotations") or {}),
             host_network=pods.host_network(pod), host_ipc=bool(spec.get("hostIPC")),
             host_pid=bool(spec.get("hostPID")), cgroup_parent=self.cgroups.parent_of(pod),
-            port_mappings=mappings)
+            port_mappings=mappings,
+            sysctls={s["name"]: str(s.get("value", ""))
+                     for s in (spec.get("securityContext") or {}).get("sysctls") or []},
+            privileged=any((c.get("securityContext") or {}).get("privileged") for c in
+                           pods.containers(pod) + pods.init_containers(pod) +
+                           pods.ephemeral_containers(pod)))
 
     def _context(self, pod: dict, sandbox_id: str, volume_paths: dict[str, str]
                  ) -> container_config.PodContext:

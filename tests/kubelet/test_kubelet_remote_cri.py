@@ -67,6 +67,20 @@ def test_running_with_an_ip_and_logs(api, namespace, remote_kubelet, runtime):
     assert logs == "hello from hello\n"
 
 
+def test_pod_sysctls_reach_the_sandbox(api, namespace, remote_kubelet):
+    """containerd sets them on the sandbox (the pod's network namespace), from RunPodSandbox."""
+    pod = pod_manifest("tuned", remote_kubelet.node,
+                       "cat /proc/sys/net/ipv4/ip_local_port_range; sleep 3600")
+    pod["spec"]["securityContext"] = {"sysctls": [
+        {"name": "net.ipv4.ip_local_port_range", "value": "32768 32999"}]}
+    api.create_pod(namespace, pod)
+    wait_for(lambda: api.running(namespace, "tuned"), 90,
+             what=_describe(api, namespace, "tuned", remote_kubelet))
+    logs = wait_for(lambda: api.kubectl("logs", "-n", namespace, "tuned").stdout, 30,
+                    what="kubectl logs")
+    assert logs.split() == ["32768", "32999"]
+
+
 @pytest.fixture(params=sorted(PROTOCOLS))
 def protocol_env(request) -> dict:
     return {**os.environ, **PROTOCOLS[request.param]}
