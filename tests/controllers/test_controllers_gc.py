@@ -160,3 +160,19 @@ def test_python_client_propagation(gc, server, namespace):
         wait_for(lambda: not {"owner", "child"} & names(), what="both deleted")
     finally:
         api.close()
+
+
+def test_cluster_scoped_owner_and_foreground_without_dependents(gc, server, client, namespace):
+    """A Node owning a namespaced ConfigMap; an owner with no dependents in foreground
+    deletion goes at once."""
+    import uuid
+    node_name = "gc-" + uuid.uuid4().hex[:8]
+    node = client.create("/api/v1/nodes", {"metadata": {"name": node_name}})
+    node["kind"] = "Node"
+    make(client, namespace, "of-node", node)
+    client.delete(f"/api/v1/nodes/{node_name}")
+    wait_for(lambda: gone(client, namespace, "of-node"), what="dependent of a deleted Node")
+    make(client, namespace, "lonely")
+    server.kubectl("delete", "configmap", "lonely", "-n", namespace, "--cascade=foreground",
+                   "--timeout=30s", timeout=40)
+    assert gone(client, namespace, "lonely")
