@@ -157,13 +157,16 @@ def sandbox_status(s: api.PodSandboxStatus, config: pb.PodSandboxConfig | None,
         labels=s.labels, annotations=s.annotations, runtime_handler=runtime_handler)
 
 
-def container(c: api.ContainerStatus, config: pb.ContainerConfig | None) -> pb.Container:
+def container(c: api.ContainerStatus, config: pb.ContainerConfig | None,
+              image_id: str) -> pb.Container:
+    """As containerd lists it: image_ref is the image's ID here (ContainerStatus has the repo
+    digest)."""
     return pb.Container(
         id=c.id, pod_sandbox_id=c.pod_sandbox_id,
         metadata=pb.ContainerMetadata(name=c.metadata.name, attempt=c.metadata.attempt),
-        image=_image_spec(c, config), image_ref=c.image_ref,
+        image=_image_spec(c, config), image_ref=image_id or c.image_ref,
         state=pb.ContainerState.Value(c.state), created_at=c.created_at, labels=c.labels,
-        annotations=c.annotations, image_id=c.image_ref)
+        annotations=c.annotations, image_id=image_id)
 
 
 def _image_spec(c: api.ContainerStatus, config: pb.ContainerConfig | None) -> pb.ImageSpec:

@@ -10,7 +10,7 @@ cri-tools' images/build makes them from busybox. Both ways critest gets them are
   pushed at <path>:latest.
 
 Not reproducible: test-image-digest (critest names it by the digest of the upstream image) and
-nginx. The web server images run busybox httpd instead, which answers GET / with 200 as the
+nonewprivs. The web server images run busybox httpd, which answers GET / with 200 as the
 networking tests want."""
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ _USERS = {"test-image-user-uid": "1002", "test-image-user-username": "www-data",
           "www-data:1004"}
 
 
+# What the upstream images have and Debian's busybox-static lacks, as small scripts: pgrep and
+# ipcs as the specs call them, and an "nginx" (its process name, pid file and "master process"
+# command line, serving /www with busybox httpd).
+_SCRIPTS = {
+    "/usr/bin/pgrep": "#!/bin/sh\nfound=1\nfor p in /proc/[0-9]*; do\n"
+                      "  [ \"$(cat $p/comm 2>/dev/null)\" = \"$1\" ] && echo ${p#/proc/} "
+                      "&& found=0\ndone\nexit $found\n",
+    "/usr/bin/ipcs": "#!/bin/sh\ncat /proc/sysvipc/shm\n",
+    "/usr/sbin/nginx": "#!/bin/sh\necho $$ > /var/run/nginx.pid\ntrap 'exit 0' TERM\n"
+                       "httpd -f -p 80 -h /www &\nwait\n",
+}
+
+
 def _busybox_base(workdir: str) -> bytes:
     rootfs = os.path.join(workdir, "rootfs")
     subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
@@ -41,8 +54,15 @@ def _busybox_base(workdir: str) -> bytes:
     with open(os.path.join(rootfs, "etc", "group"), "a") as f:
         f.write("www-data:x:33:\ngroup-defined-in-image:x:50000:default-user,user\n")
     os.makedirs(os.path.join(rootfs, "www"))
+    os.makedirs(os.path.join(rootfs, "var", "run"), exist_ok=True)
     with open(os.path.join(rootfs, "www", "index.html"), "w") as f:
         f.write("<html><body>hello from busybox httpd</body></html>\n")
+    for name, script in _SCRIPTS.items():
+        path = os.path.join(rootfs, name.lstrip("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(script)
+        os.chmod(path, 0o755)
     layer = ib.LayerTar().add_tree(rootfs).bytes()
     shutil.rmtree(rootfs)
     return layer
@@ -63,7 +83,9 @@ def critest_images(base: bytes) -> dict[str, ib.Image]:
     httpd = ["httpd", "-f", "-h", "/www", "-p"]
     images = {
         f"{E2E}/busybox:1.29-2": _image(base),
-        f"{E2E}/nginx:1.14-2": _image(base, Cmd=httpd + ["80"]),
+        f"{E2E}/nginx:1.14-2": _image(base, Cmd=["/usr/sbin/nginx", "-g", "master process"]),
+        f"{E2E}/httpd:2.4.39-4": _image(base, Cmd=["sh", "-c", "echo httpd; exec httpd -f -p 80 "
+                                                               "-h /www"]),
         f"{STAGING}/hostnet-nginx-amd64:latest": _image(base, Cmd=httpd + ["12003"]),
         "registry.k8s.io/pause:3.9": _image(base, "pause", Entrypoint=["sleep", "2147483647"],
                                             Cmd=None),

@@ -16,8 +16,9 @@ def _sandbox(**linux) -> pb.PodSandboxConfig:
 
 
 def test_sandbox_config_namespaces_ports_and_cgroup():
-    config = _sandbox(cgroup_parent="/kubepods/pod1", security_context=pb.LinuxSandboxSecurityContext(
-        namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.POD)))
+    namespaces = pb.NamespaceOption(network=pb.NODE, pid=pb.NODE, ipc=pb.POD)
+    config = _sandbox(cgroup_parent="/kubepods/pod1", security_context=pb.
+                      LinuxSandboxSecurityContext(namespace_options=namespaces))
     config.port_mappings.extend([pb.PortMapping(container_port=80, host_port=8080,
                                                 protocol=pb.UDP),
                                  pb.PortMapping(container_port=81)])    # no host port: none

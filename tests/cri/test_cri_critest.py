@@ -33,6 +33,10 @@ KNOWN_DIFFERENCES = {
         "the runtime cannot pivot_root into a root with shared propagation (runc first makes "
         "the root's parent mount private), so a bidirectional volume is no peer of the host's "
         "mount and a mount made in the container stays there",
+    "[k8s.io] Security Context NamespaceOption runtime should support PodPID":
+        "a pycontainer sandbox has no process (its namespaces are pinned by bind mounts) and a "
+        "PID namespace dies with its init: pod-shared PID namespaces need a pause process, "
+        "containers of pid mode POD get their own",
 }
 
 

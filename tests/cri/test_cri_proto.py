@@ -23,7 +23,8 @@ def test_generated_stubs_match_the_proto(tmp_path: pathlib.Path) -> None:
     for name in ("api_pb2.py", "api_pb2_grpc.py"):
         fresh = (tmp_path / "cri" / "proto" / name).read_bytes()
         assert fresh == (PROTO_DIR / name).read_bytes(), \
-            f"cri/proto/{name} differs from what grpcio-tools generates: rerun cri/proto/README.md's command"
+            f"cri/proto/{name} differs from what grpcio-tools generates: rerun the command " \
+            "of cri/proto/README.md"
 
 
 def test_proto_keeps_its_licence_and_package() -> None:
