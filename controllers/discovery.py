@@ -17,10 +17,6 @@ class Resource:
     kind: str
     namespaced: bool
 
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
     def path(self, namespace: str = "") -> str:
         return resource_path(self.group, self.version, self.plural,
                              namespace if self.namespaced else "")
