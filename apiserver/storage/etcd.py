@@ -17,8 +17,6 @@ import logging
 import threading
 from typing import Callable
 
-import grpc
-
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage,
                StorageError)
 from .etcd_client import (ALL_KEYS, DELETE, EtcdClient, EtcdConfig, EtcdError, compare_mod,
@@ -120,8 +118,6 @@ class EtcdStorage(Storage):
                         events.append(self._event(ev))
                 if resp.events and resp.events[-1].kv.mod_revision >= now:
                     break
-        except grpc.RpcError as e:
-            raise self._client.error(e) from e
         finally:
             stream.cancel()
         return [e for e in events if e.rev <= now]
@@ -230,10 +226,9 @@ class EtcdStorage(Storage):
                 self._streams.add(stream)
             try:
                 self._pump(stream)
-            except grpc.RpcError as e:
+            except EtcdError as e:
                 if not self._stop.is_set():
-                    log.warning("etcd watch lost, resuming at %d: %s", self._fed + 1,
-                                self._client.error(e))
+                    log.warning("etcd watch lost, resuming at %d: %s", self._fed + 1, e)
             finally:
                 with self._stream_lock:
                     self._streams.discard(stream)

@@ -8,15 +8,20 @@ answers and moves to another when it goes away, and every call waits for a ready
 from __future__ import annotations
 
 import ipaddress
+import os
 import queue
 import socket
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 
-import grpc
+# Before grpc loads, which reads it once: its core would print its own lines (TLS failures,
+# reconnects) to the server's stderr, where the storage reports what matters in one line.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
-from .etcdpb import kv_pb2, rpc_pb2, rpc_pb2_grpc
+import grpc  # noqa: E402
+
+from .etcdpb import kv_pb2, rpc_pb2, rpc_pb2_grpc  # noqa: E402
 
 # Unary calls: long enough for a leader election in a 3-member cluster.
 CALL_TIMEOUT = 15.0
@@ -108,13 +113,19 @@ def _read(path: str) -> bytes | None:
 class WatchStream:
     """One etcd Watch call with one watcher; iterate for WatchResponses, cancel() to end it."""
 
-    def __init__(self, stub: rpc_pb2_grpc.WatchStub, create: rpc_pb2.WatchCreateRequest):
+    def __init__(self, client: "EtcdClient", stub: rpc_pb2_grpc.WatchStub,
+                 create: rpc_pb2.WatchCreateRequest):
+        self._client = client
         self._requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
         self._requests.put(rpc_pb2.WatchRequest(create_request=create))
         self._call = stub.Watch(iter(self._requests.get, None), wait_for_ready=True)
 
     def __iter__(self) -> Iterator[rpc_pb2.WatchResponse]:
-        return iter(self._call)
+        """Raises EtcdError when the stream breaks (or is cancelled)."""
+        try:
+            yield from self._call
+        except grpc.RpcError as e:
+            raise self._client.error(e) from e
 
     def cancel(self) -> None:
         self._requests.put(None)
@@ -166,7 +177,7 @@ class EtcdClient:
 
     def watch(self, key: bytes, range_end: bytes, start_revision: int,
               prev_kv: bool = True) -> WatchStream:
-        return WatchStream(self._watch, rpc_pb2.WatchCreateRequest(
+        return WatchStream(self, self._watch, rpc_pb2.WatchCreateRequest(
             key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv))
 
     def close(self) -> None:

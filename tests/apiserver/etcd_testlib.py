@@ -21,6 +21,71 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Tls:
+    """PEM files: a CA, etcd's serving pair (IP SAN 127.0.0.1) and a client pair it signed."""
+    ca: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+
+def make_tls(directory: str) -> Tls:
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write(stem: str, cert: x509.Certificate, key) -> tuple[str, str]:
+        paths = (os.path.join(directory, stem + ".crt"), os.path.join(directory, stem + ".key"))
+        with open(paths[0], "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(paths[1], "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        return paths
+
+    def issue(cn: str, ca_key, usage, san=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(cn))
+                   .issuer_name(name("etcd-test-ca")).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                  critical=True)
+                   .add_extension(x509.ExtendedKeyUsage(usage), critical=False))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    os.makedirs(directory, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (x509.CertificateBuilder().subject_name(name("etcd-test-ca"))
+               .issuer_name(name("etcd-test-ca")).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .sign(ca_key, hashes.SHA256()))
+    ca_path, _ = write("ca", ca_cert, ca_key)
+    server = write("server", *issue("etcd", ca_key, [ExtendedKeyUsageOID.SERVER_AUTH,
+                                                     ExtendedKeyUsageOID.CLIENT_AUTH],
+                                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                     x509.DNSName("localhost")]))
+    client = write("client", *issue("pyapiserver", ca_key, [ExtendedKeyUsageOID.CLIENT_AUTH]))
+    return Tls(ca_path, server[0], server[1], client[0], client[1])
+
+
 @dataclass
 class Member:
     name: str
@@ -28,10 +93,12 @@ class Member:
     peer_port: int
     data_dir: str
     proc: subprocess.Popen | None = None
+    tls: Tls | None = None
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -42,6 +109,7 @@ class Member:
 class EtcdCluster:
     root: str
     members: list[Member] = field(default_factory=list)
+    tls: Tls | None = None
 
     @property
     def servers(self) -> str:
@@ -59,7 +127,9 @@ class EtcdCluster:
                  "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
                  "--initial-cluster", initial, "--initial-cluster-token", token,
                  "--initial-cluster-state", "new", "--listen-metrics-urls", "",
-                 "--heartbeat-interval", "100", "--election-timeout", "1000"],
+                 "--heartbeat-interval", "100", "--election-timeout", "1000",
+                 *(("--cert-file", m.tls.server_cert, "--key-file", m.tls.server_key,
+                    "--trusted-ca-file", m.tls.ca, "--client-cert-auth") if m.tls else ())],
                 stdout=log, stderr=subprocess.STDOUT)
             log.close()
         for m in self.members:
@@ -81,13 +151,19 @@ class EtcdCluster:
 
 def wait_healthy(member: Member, timeout: float = 30.0) -> None:
     """Polls the member's /health until it reports a leader (the cluster formed)."""
+    import ssl
     import urllib.request
+    context = None
+    if member.tls:
+        context = ssl.create_default_context(cafile=member.tls.ca)
+        context.load_cert_chain(member.tls.client_cert, member.tls.client_key)
     deadline = time.monotonic() + timeout
     while True:
         if member.proc and member.proc.poll() is not None:
             raise RuntimeError(f"etcd {member.name} exited with {member.proc.returncode}")
         try:
-            with urllib.request.urlopen(member.client_url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(member.client_url + "/health", timeout=2,
+                                        context=context) as r:
                 if b'"true"' in r.read():
                     return
         except OSError:
@@ -97,12 +173,19 @@ def wait_healthy(member: Member, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def start_cluster(size: int = 3) -> EtcdCluster:
+def start_cluster(size: int = 3, tls: bool = False) -> EtcdCluster:
+    """`size` members on loopback; with tls, clients must present a certificate of its CA
+    (cluster.tls), as kube-apiserver's --etcd-certfile does."""
     root = tempfile.mkdtemp(prefix="pyapiserver-test-etcd-")
     cluster = EtcdCluster(root)
+    try:
+        cluster.tls = make_tls(os.path.join(root, "pki")) if tls else None
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     for i in range(size):
         cluster.members.append(Member(f"m{i}", free_port(), free_port(),
-                                      os.path.join(root, f"m{i}.etcd")))
+                                      os.path.join(root, f"m{i}.etcd"), tls=cluster.tls))
     try:
         cluster.start()
     except BaseException:

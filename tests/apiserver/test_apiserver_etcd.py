@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from apiserver_testlib import ADMIN_TOKEN, BIN, Server, start_server, stop_server, wait_for
+from apiserver_testlib import BIN, Server, start_server, stop_server, wait_for
 from etcd_testlib import EtcdCluster, free_port, start_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -321,4 +321,33 @@ def test_servers_ride_out_the_loss_of_an_etcd_member():
         for s in (second, first):
             if s:
                 stop_server(s)
+        cluster.stop()
+
+
+def test_etcd_over_tls_with_a_client_certificate():
+    from kubernetes import client
+    cluster = start_cluster(1, tls=True)
+    server = None
+    try:
+        tls = cluster.tls
+        # Without the client certificate etcd refuses the handshake: one line, exit 1.
+        proc = subprocess.run([os.path.join(BIN, "pyapiserver"), "--port", "0",
+                               "--data-dir", os.path.join(cluster.root, "refused"),
+                               "--etcd-servers", cluster.servers, "--etcd-cafile", tls.ca],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stderr.startswith("pyapiserver: --etcd-servers:")
+        assert len(proc.stderr.strip().splitlines()) == 1
+        server = _server_on(cluster, extra=("--etcd-cafile", tls.ca, "--etcd-certfile",
+                                            tls.client_cert, "--etcd-keyfile", tls.client_key,
+                                            "--etcd-prefix", "/pyapiserver-test"))
+        api_client = server.client()
+        try:
+            api = client.CoreV1Api(api_client)
+            api.create_namespaced_config_map("default", _configmap("tls", a="b"))
+            assert api.read_namespaced_config_map("tls", "default").data == {"a": "b"}
+        finally:
+            api_client.close()
+    finally:
+        if server:
+            stop_server(server)
         cluster.stop()
