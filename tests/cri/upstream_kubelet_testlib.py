@@ -1,4 +1,4 @@
-"""The upstream kubelet (../shared/refbin/kubelet.xz, v1.35) as a node of pyapiserver, on
+"""The upstream kubelet (../shared/refbin/kubelet.xz, v1.35) as a node of an API server, on
 pycontainer-cri through --container-runtime-endpoint, with everything of its own: a private root
 dir and pod log dir, free ports, its cgroup root below the pycontainer parent (cgroupfs driver,
 this host's cgroup v1 hierarchies), swap allowed.
@@ -11,11 +11,11 @@ lives in /usr/sbin here), so that it makes none of its chains (KUBE-IPTABLES-HIN
 canaries, KUBE-FIREWALL with its DROP rule for localnet) on the host: cleanup() checks that
 none appeared.
 
-The node's address (the kubelet refuses a loopback one) is on a link of the test (a bridge with no ports: this kernel has no dummy links), in
-198.18.0.0/15; the kubelet serves on it.
+The node's address (the kubelet refuses a loopback one) is in 198.18.0.0/15 on a link of the
+test (a bridge without ports: this kernel has no dummy links); the kubelet serves on it.
 
-cleanup() stops the kubelet, has the runtime remove every pod sandbox, then removes what is
-left: mounts below the root dir, the cgroup root and the chains."""
+stop() ends the kubelet; once the runtime has removed the pods' sandboxes, cleanup() removes
+what is left: mounts below its directory, the cgroup root, the link."""
 from __future__ import annotations
 
 import json
@@ -78,8 +78,6 @@ class UpstreamKubelet:
                 "cgroupRoot": self.cgroup_root, "failSwapOn": False,
                 "address": self.node_ip, "port": self.port, "readOnlyPort": 0,
                 "healthzPort": free_port(), "healthzBindAddress": "127.0.0.1",
-                # pyapiserver reads JSON bodies only
-                "contentType": "application/json",
                 "podLogsDir": self.pod_logs, "oomScoreAdj": 0,
                 "authentication": {"anonymous": {"enabled": False},
                                    "webhook": {"enabled": True},
