@@ -9,6 +9,10 @@ Heartbeats are measured on our own clock: the last time we saw the Lease's renew
 Ready condition's lastHeartbeatTime change (never comparing the kubelet's clock with ours), so
 a node first seen counts as heard of now. A node that never posted a Ready condition gets
 --node-startup-grace-period instead of the monitor grace period.
+
+NoExecute taints follow the disruption zones' states (controllers.zones): with every node down
+none are added and those present are removed (master disruption mode), as kube's. Not done:
+kube's per-zone rate of NoExecute tainting (--node-eviction-rate, one node per 10 s).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from kubeapi import timefmt
 from kubeapi.informer import resource_path
 from kubeapi.status import ApiError
 
-from . import indexes, taints
+from . import indexes, taints, zones
 from .context import ControllerContext
 from .events import EventRecorder
 
@@ -50,6 +54,7 @@ class NodeLifecycleController:
         self.recorder = EventRecorder(ctx.client, "node-controller")
         self._health: dict[str, _Health] = {}
         self._last_ready: dict[str, str | None] = {}   # Ready's status at the last check
+        self._zone_states: dict[str, str] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="node-lifecycle", daemon=True).start()
@@ -64,21 +69,52 @@ class NodeLifecycleController:
                 return
 
     def monitor(self) -> None:
-        seen = set()
-        for node in self.nodes.store.list():
-            name = node["metadata"]["name"]
-            seen.add(name)
+        """One pass: each node's health (conditions Unknown when its heartbeats stopped),
+        then the zones' states, then each node's taints."""
+        checked: list[tuple[dict, str | None, bool]] = []
+        nodes = self.nodes.store.list()
+        for node in nodes:
             try:
-                self._check(node)
+                checked.append((node, *self._check(node)))
             except ApiError as e:
                 # Retried at the next period, with a fresh copy from the cache.
-                log.warning("node %s: %s", name, e.message)
+                log.warning("node %s: %s", node["metadata"]["name"], e.message)
+        seen = {node["metadata"]["name"] for node in nodes}
         for name in list(self._health):
             if name not in seen:
                 del self._health[name]
                 self._last_ready.pop(name, None)
+        by_node = {node["metadata"]["name"]: (zones.zone_key(node), status == "True")
+                   for node, status, _ in checked}
+        modes = self._zone_modes(by_node)
+        for node, _, marked in checked:
+            try:
+                self._taint(node, marked, modes.get(zones.zone_key(node), zones.TAINT))
+            except ApiError as e:
+                log.warning("node %s: %s", node["metadata"]["name"], e.message)
 
-    def _check(self, node: dict) -> None:
+    def _zone_modes(self, by_node: dict[str, tuple[str, bool]]) -> dict[str, str]:
+        states = zones.states(by_node)
+        for zone, state in states.items():
+            if self._zone_states.get(zone, zones.NORMAL) != state:
+                log.info("Controller detected that zone %r is now in state %s.", zone, state)
+        every_full = bool(states) and all(s == zones.FULL for s in states.values())
+        was_full = bool(self._zone_states) and \
+            all(s == zones.FULL for s in self._zone_states.values())
+        if every_full and not was_full:
+            log.info("Controller detected that all Nodes are not-Ready. Entering master "
+                     "disruption mode.")
+        elif was_full and not every_full:
+            log.info("Controller detected that some Nodes are Ready. Exiting master "
+                     "disruption mode.")
+        self._zone_states = states
+        sizes: dict[str, int] = {}
+        for zone, _ in by_node.values():
+            sizes[zone] = sizes.get(zone, 0) + 1
+        return zones.no_execute_modes(states, sizes)
+
+    def _check(self, node: dict) -> tuple[str | None, bool]:
+        """Ready's status after this check, and whether this check marked it Unknown."""
         name = node["metadata"]["name"]
         conditions = (node.get("status") or {}).get("conditions") or []
         ready = next((c for c in conditions if c.get("type") == "Ready"), None)
@@ -105,8 +141,8 @@ class NodeLifecycleController:
             self.recorder.event({"kind": "Node", **node}, "Normal", "NodeReady",
                                 f"Node {name} status is now: NodeReady")
         self._last_ready[name] = ready_status
-        self._taint(node, marked_unknown=ready_status == "Unknown" and
-                    (ready or {}).get("status") != "Unknown")
+        marked = ready_status == "Unknown" and (ready or {}).get("status") != "Unknown"
+        return ready_status, marked
 
     def _mark_unknown(self, node: dict, conditions: list[dict]) -> None:
         name = node["metadata"]["name"]
@@ -154,7 +190,7 @@ class NodeLifecycleController:
             self.recorder.event({"kind": "Pod", **pod}, "Warning", "NodeNotReady",
                                 "Node is not ready")
 
-    def _taint(self, node: dict, marked_unknown: bool) -> None:
+    def _taint(self, node: dict, marked_unknown: bool, no_execute: str) -> None:
         name = node["metadata"]["name"]
         spec = node.get("spec") or {}
         current = spec.get("taints") or []
@@ -162,7 +198,8 @@ class NodeLifecycleController:
                       for c in (node.get("status") or {}).get("conditions") or []}
         if marked_unknown:  # by this check, not yet in `node`
             conditions |= {kind: "Unknown" for kind in CONDITIONS}
-        new = taints.reconcile(current, conditions, bool(spec.get("unschedulable")))
+        new = taints.reconcile(current, conditions, bool(spec.get("unschedulable")),
+                               no_execute)
         if new is None:
             return
         before = {t.get("key") for t in current if t.get("key") in taints.MANAGED}

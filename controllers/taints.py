@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from kubeapi import timefmt
 
+from . import zones
+
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
@@ -31,11 +33,17 @@ def wanted(conditions: dict[str, str], unschedulable: bool) -> set[tuple[str, st
     return out
 
 
-def reconcile(taints: list[dict], conditions: dict[str, str],
-              unschedulable: bool) -> list[dict] | None:
+def reconcile(taints: list[dict], conditions: dict[str, str], unschedulable: bool,
+              no_execute: str = zones.TAINT) -> list[dict] | None:
     """The node's new spec.taints, or None when they are already right: the taints this
-    controller manages as `wanted` says (new ones with timeAdded now), every other kept."""
+    controller manages as `wanted` says (new ones with timeAdded now), every other kept.
+    no_execute (controllers.zones): TAINT as wanted, HOLD adds no NoExecute taint (those that
+    are right stay), CLEAR keeps none."""
     want = wanted(conditions, unschedulable)
+    have_now = {(t.get("key"), t.get("effect")) for t in taints}
+    if no_execute != zones.TAINT:
+        want = {(k, e) for k, e in want if e != "NoExecute" or
+                (no_execute == zones.HOLD and (k, e) in have_now)}
     kept = [t for t in taints if t.get("key") not in MANAGED or
             (t.get("key"), t.get("effect")) in want]
     have = {(t.get("key"), t.get("effect")) for t in kept}

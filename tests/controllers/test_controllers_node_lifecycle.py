@@ -1,7 +1,10 @@
-"""Node lifecycle and taint eviction in a real pycontroller-manager: a Node whose Lease the test
+"""Node lifecycle and taint eviction in a real pycontroller-manager, each test on an API server
+of its own (the zones' states depend on every node of the cluster): a Node whose Lease the test
 stops renewing (no kubelet: Node and Lease made through the API) turns Unknown and gets the
-unreachable taints; a pod bound to it with tolerationSeconds: 2 is deleted, one that tolerates
-forever stays; when the node reports Ready again the taints go. Plus the taint rules as units."""
+unreachable taints while another node stays healthy; a pod bound to it with tolerationSeconds: 2
+is deleted, one that tolerates forever stays; when the node reports Ready again the taints go.
+With every node down (master disruption mode) nothing is tainted NoExecute. Plus the taint and
+zone rules as units."""
 from __future__ import annotations
 
 import threading
@@ -9,12 +12,17 @@ import uuid
 
 import pytest
 
-from controllers import taints
+from controllers import taints, zones
 from controllers_testlib import start_manager, wait_for
-from kubeapi import timefmt
+from kubeapi import kubeconfig, timefmt
+from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+PODS = "/api/v1/namespaces/default/pods"
+FAST = ("--leader-elect=false", "--controllers=node-lifecycle-controller,"
+        "taint-eviction-controller", "--node-monitor-grace-period=2s",
+        "--node-monitor-period=0.2s")
 
 
 def ready(status: str = "True") -> dict:
@@ -25,18 +33,64 @@ def ready(status: str = "True") -> dict:
 
 
 @pytest.fixture
-def node(client):
+def api(own_server):
+    client = ApiClient(kubeconfig.load(own_server.kubeconfig), "controllers-tests")
+    yield client
+    client.close()
+
+
+def make_node(client, status: str = "True") -> str:
     name = "nl-" + uuid.uuid4().hex[:8]
     client.create("/api/v1/nodes", {"metadata": {"name": name}, "spec": {}})
-    client.patch(f"/api/v1/nodes/{name}/status", {"status": {"conditions": [ready()]}})
+    client.patch(f"/api/v1/nodes/{name}/status", {"status": {"conditions": [ready(status)]}})
     client.create(LEASES, {"metadata": {"name": name}, "spec": {
         "holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": timefmt.micro()}})
-    yield name
-    for path in (f"/api/v1/nodes/{name}", f"{LEASES}/{name}"):
-        try:
-            client.delete(path)
-        except ApiError:
-            pass
+    return name
+
+
+class Renewer:
+    """Renews the Leases of the nodes it holds, as their kubelets would; drop() stops one."""
+
+    def __init__(self, client, *nodes: str) -> None:
+        self.client = client
+        self.nodes = set(nodes)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.3):
+            with self.lock:
+                nodes = list(self.nodes)
+            for name in nodes:
+                self.client.patch(f"{LEASES}/{name}", {"spec": {"renewTime": timefmt.micro()}})
+
+    def renewals(self, name: str, count: int = 3) -> None:
+        """Waits until the lease was renewed `count` times."""
+        for _ in range(count):
+            rv = self.client.get(f"{LEASES}/{name}")["metadata"]["resourceVersion"]
+            wait_for(lambda: self.client.get(f"{LEASES}/{name}")["metadata"]["resourceVersion"]
+                     != rv, what="renewal")
+
+    def add(self, *names: str) -> None:
+        with self.lock:
+            self.nodes.update(names)
+
+    def drop(self, name: str) -> None:
+        with self.lock:
+            self.nodes.discard(name)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+@pytest.fixture
+def renewer(api):
+    r = Renewer(api)
+    yield r
+    r.stop()
 
 
 def pod(name: str, node: str, tolerations: list[dict] | None = None) -> dict:
@@ -56,10 +110,10 @@ def taint_keys(client, node: str) -> set[tuple[str, str]]:
     return {(t["key"], t["effect"]) for t in spec.get("taints") or []}
 
 
-def deleted(client, ns: str, name: str) -> bool:
+def deleted(client, name: str) -> bool:
     """Deleted as the API sees it: gone, or terminating (no kubelet confirms the end)."""
     try:
-        p = client.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+        p = client.get(f"{PODS}/{name}")
     except ApiError as e:
         return e.code == 404
     return bool(p["metadata"].get("deletionTimestamp"))
@@ -71,97 +125,116 @@ def events(client, ns: str, name: str) -> list[tuple[str, str, str, str]]:
     return [(e["type"], e["reason"], e["message"], e["source"]["component"]) for e in items]
 
 
-def test_unrenewed_lease_unknown_taint_evict_and_recover(request, server, client, namespace,
-                                                         node):
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    client.create(pods, pod("short", node, [
+def test_unrenewed_lease_unknown_taint_evict_and_recover(request, own_server, api, renewer):
+    down, healthy = make_node(api), make_node(api)
+    renewer.add(down, healthy)
+    api.create(PODS, pod("short", down, [
         {"key": taints.UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 2}]))
-    client.create(pods, pod("forever", node, [
+    api.create(PODS, pod("forever", down, [
         {"key": taints.UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}]))
-    created = client.create(pods, pod("defaulted", node))
-    client.patch(f"{pods}/defaulted/status", {"status": {"phase": "Running", "conditions": [
+    created = api.create(PODS, pod("defaulted", down))
+    api.patch(f"{PODS}/defaulted/status", {"status": {"phase": "Running", "conditions": [
         {"type": "Ready", "status": "True", "lastTransitionTime": timefmt.rfc3339()}]}})
     assert {(t.get("key"), t.get("tolerationSeconds")) for t in
             created["spec"]["tolerations"]} >= {(taints.UNREACHABLE, 300)}
-    # Renewed by the test while the manager starts, then no more.
-    renewing = threading.Event()
+    manager = start_manager(request, own_server, *FAST)
+    manager.wait_log("Starting node lifecycle monitor")
+    renewer.renewals(down)  # renewals keep it Ready beyond the grace period
+    assert condition(api, down)["status"] == "True"
+    renewer.drop(down)
 
-    def renew():
-        while not renewing.wait(0.3):
-            client.patch(f"{LEASES}/{node}", {"spec": {"renewTime": timefmt.micro()}})
-    renewer = threading.Thread(target=renew)
-    renewer.start()
-    try:
-        manager = start_manager(request, server, "--leader-elect=false",
-                                "--controllers=node-lifecycle-controller,"
-                                "taint-eviction-controller",
-                                "--node-monitor-grace-period=2s", "--node-monitor-period=0.2s")
-        manager.wait_log("Starting node lifecycle monitor")
-        # Renewals keep it Ready beyond the grace period.
-        for _ in range(3):
-            rv = client.get(f"{LEASES}/{node}")["metadata"]["resourceVersion"]
-            wait_for(lambda: client.get(f"{LEASES}/{node}")["metadata"]["resourceVersion"]
-                     != rv, what="renewal")
-        assert condition(client, node)["status"] == "True"
-    finally:
-        renewing.set()
-        renewer.join()
-
-    cond = wait_for(lambda: condition(client, node)["status"] == "Unknown" and
-                    condition(client, node), timeout=20, what="Ready Unknown")
+    cond = wait_for(lambda: condition(api, down)["status"] == "Unknown" and
+                    condition(api, down), timeout=20, what="Ready Unknown")
     assert cond["reason"] == "NodeStatusUnknown"
     assert cond["message"] == "Kubelet stopped posting node status."
-    never = condition(client, node, "MemoryPressure")
+    never = condition(api, down, "MemoryPressure")
     assert never["status"] == "Unknown" and never["reason"] == "NodeStatusNeverUpdated"
-    wait_for(lambda: taint_keys(client, node) == {(taints.UNREACHABLE, "NoExecute"),
-                                                  (taints.UNREACHABLE, "NoSchedule")},
+    wait_for(lambda: taint_keys(api, down) == {(taints.UNREACHABLE, "NoExecute"),
+                                               (taints.UNREACHABLE, "NoSchedule")},
              what="unreachable taints")
-    wait_for(lambda: deleted(client, namespace, "short"), timeout=20, what="short evicted")
-    assert not deleted(client, namespace, "forever")
-    assert not deleted(client, namespace, "defaulted")  # 300 s to go
-    assert f"Deleting pod {namespace}/short" in manager.log()
-    pod_ready = client.get(f"{pods}/defaulted")["status"]["conditions"][0]
+    wait_for(lambda: deleted(api, "short"), timeout=20, what="short evicted")
+    assert not deleted(api, "forever")
+    assert not deleted(api, "defaulted")  # 300 s to go
+    assert "Deleting pod default/short" in manager.log()
+    pod_ready = api.get(f"{PODS}/defaulted")["status"]["conditions"][0]
     assert (pod_ready["type"], pod_ready["status"]) == ("Ready", "False")
     wait_for(lambda: ("Warning", "NodeNotReady", "Node is not ready", "node-controller") in
-             events(client, namespace, "defaulted"), what="the pod's NodeNotReady event")
-    assert ("Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/short",
-            "taint-eviction-controller") in events(client, namespace, "short")
-    assert ("Normal", "NodeNotReady", f"Node {node} status is now: NodeNotReady",
-            "node-controller") in events(client, "default", node)
+             events(api, "default", "defaulted"), what="the pod's NodeNotReady event")
+    assert ("Normal", "TaintManagerEviction", "Marking for deletion Pod default/short",
+            "taint-eviction-controller") in events(api, "default", "short")
+    assert ("Normal", "NodeNotReady", f"Node {down} status is now: NodeNotReady",
+            "node-controller") in events(api, "default", down)
+    assert condition(api, healthy)["status"] == "True" and not taint_keys(api, healthy)
 
     # The kubelet is back: Ready True, a renewal; the taints go.
-    client.patch(f"/api/v1/nodes/{node}/status", {"status": {"conditions": [ready()]}})
-    client.patch(f"{LEASES}/{node}", {"spec": {"renewTime": timefmt.micro()}})
-    wait_for(lambda: not taint_keys(client, node), what="taints removed")
-    manager.wait_log(f"Node {node}: removed taint {taints.UNREACHABLE}")
-    assert ("Normal", "NodeReady", f"Node {node} status is now: NodeReady",
-            "node-controller") in events(client, "default", node)
-    assert not deleted(client, namespace, "forever")
+    api.patch(f"/api/v1/nodes/{down}/status", {"status": {"conditions": [ready()]}})
+    renewer.add(down)
+    wait_for(lambda: not taint_keys(api, down), what="taints removed")
+    manager.wait_log(f"Node {down}: removed taint {taints.UNREACHABLE}")
+    assert ("Normal", "NodeReady", f"Node {down} status is now: NodeReady",
+            "node-controller") in events(api, "default", down)
+    assert not deleted(api, "forever")
 
 
-def test_not_ready_and_untolerated_taints_evict_at_once(request, server, client, namespace,
-                                                        node):
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    client.create(pods, pod("zero", node, [{"key": taints.NOT_READY, "operator": "Exists",
-                                            "effect": "NoExecute", "tolerationSeconds": 0}]))
-    client.create(pods, pod("defaulted", node))
-    client.patch(f"/api/v1/nodes/{node}/status", {"status": {"conditions": [ready("False")]}})
-    start_manager(request, server, "--leader-elect=false",
+def test_not_ready_and_untolerated_taints_evict_at_once(request, own_server, api, renewer):
+    node, healthy = make_node(api, "False"), make_node(api)
+    renewer.add(node, healthy)
+    api.create(PODS, pod("zero", node, [{"key": taints.NOT_READY, "operator": "Exists",
+                                         "effect": "NoExecute", "tolerationSeconds": 0}]))
+    api.create(PODS, pod("defaulted", node))
+    start_manager(request, own_server, "--leader-elect=false",
                   "--controllers=nodelifecycle,taint-eviction-controller",
                   "--node-monitor-grace-period=1h")
-    wait_for(lambda: taint_keys(client, node) == {(taints.NOT_READY, "NoExecute"),
-                                                  (taints.NOT_READY, "NoSchedule")},
+    wait_for(lambda: taint_keys(api, node) == {(taints.NOT_READY, "NoExecute"),
+                                               (taints.NOT_READY, "NoSchedule")},
              what="not-ready taints")
-    wait_for(lambda: deleted(client, namespace, "zero"), what="zero seconds evicted")
-    assert not deleted(client, namespace, "defaulted")  # DefaultTolerationSeconds: 300 s
+    wait_for(lambda: deleted(api, "zero"), what="zero seconds evicted")
+    assert not deleted(api, "defaulted")  # DefaultTolerationSeconds: 300 s
     # A NoExecute taint no toleration of the pod matches: out at once.
-    current = client.get(f"/api/v1/nodes/{node}")
-    client.patch(f"/api/v1/nodes/{node}", {"metadata": {
+    current = api.get(f"/api/v1/nodes/{node}")
+    api.patch(f"/api/v1/nodes/{node}", {"metadata": {
         "resourceVersion": current["metadata"]["resourceVersion"]}, "spec": {
         "taints": current["spec"]["taints"] + [{"key": "example.com/evict",
                                                 "effect": "NoExecute"}]}})
-    wait_for(lambda: deleted(client, namespace, "defaulted"), what="untolerated evicted")
+    wait_for(lambda: deleted(api, "defaulted"), what="untolerated evicted")
+
+
+def test_master_disruption_mode_evicts_nothing(request, own_server, api, renewer):
+    """Every node down looks like the control plane's problem: NoSchedule taints only, no
+    evictions, until a node is Ready again."""
+    only = make_node(api)
+    api.create(PODS, pod("victim", only, [{"key": taints.UNREACHABLE, "operator": "Exists",
+                                           "effect": "NoExecute", "tolerationSeconds": 0}]))
+    manager = start_manager(request, own_server, *FAST)
+    wait_for(lambda: (taints.UNREACHABLE, "NoSchedule") in taint_keys(api, only),
+             what="unreachable NoSchedule taint")
+    # Both taints come in one write when NoExecute is allowed: here it was not.
+    assert taint_keys(api, only) == {(taints.UNREACHABLE, "NoSchedule")}
+    assert not deleted(api, "victim")
+    manager.wait_log("Entering master disruption mode")
+    healthy = make_node(api)
+    renewer.add(healthy)
+    manager.wait_log("Exiting master disruption mode")
+    wait_for(lambda: (taints.UNREACHABLE, "NoExecute") in taint_keys(api, only),
+             what="NoExecute taint once a node is Ready")
+    wait_for(lambda: deleted(api, "victim"), what="victim evicted")
+
+
+def test_cordon_taints_unschedulable(request, own_server, api, renewer):
+    """kubectl cordon sets spec.unschedulable; the controller adds the unschedulable taint,
+    uncordon takes it away (TaintNodesByCondition)."""
+    node = make_node(api)
+    renewer.add(node)
+    start_manager(request, own_server, "--leader-elect=false", "--controllers=nodelifecycle",
+                  "--node-monitor-period=0.2s")
+    own_server.kubectl("cordon", node)
+    wait_for(lambda: taint_keys(api, node) == {(taints.UNSCHEDULABLE, "NoSchedule")},
+             what="unschedulable taint")
+    out = own_server.kubectl("describe", "node", node).stdout
+    assert "node.kubernetes.io/unschedulable:NoSchedule" in out
+    own_server.kubectl("uncordon", node)
+    wait_for(lambda: not taint_keys(api, node), what="taint gone after uncordon")
 
 
 def test_taint_rules():
@@ -186,6 +259,13 @@ def test_taint_rules():
         (taints.UNREACHABLE, "NoExecute")]
     assert all(t.get("timeAdded") for t in added[1:])
     assert taints.reconcile(added, unknown, False) is None
+    assert taints.reconcile(added, unknown, False, zones.HOLD) is None
+    assert [(t["key"], t["effect"]) for t in
+            taints.reconcile(added, unknown, False, zones.CLEAR)] == [
+        ("mine", "NoSchedule"), (taints.UNREACHABLE, "NoSchedule")]
+    assert [(t["key"], t["effect"]) for t in
+            taints.reconcile([], unknown, False, zones.HOLD)] == [
+        (taints.UNREACHABLE, "NoSchedule")]
     assert [t["key"] for t in taints.reconcile(added, {"Ready": "True"}, False)] == ["mine"]
     assert {t["key"] for t in taints.reconcile(added, {"Ready": "False"}, False)} == \
         {"mine", taints.NOT_READY}
@@ -196,15 +276,18 @@ def test_taint_rules():
         (taints.UNSCHEDULABLE, "NoSchedule")}
 
 
-def test_cordon_taints_unschedulable(request, server, client, node):
-    """kubectl cordon sets spec.unschedulable; the controller adds the unschedulable taint,
-    uncordon takes it away (TaintNodesByCondition)."""
-    start_manager(request, server, "--leader-elect=false", "--controllers=nodelifecycle",
-                  "--node-monitor-period=0.2s")
-    server.kubectl("cordon", node)
-    wait_for(lambda: taint_keys(client, node) == {(taints.UNSCHEDULABLE, "NoSchedule")},
-             what="unschedulable taint")
-    out = server.kubectl("describe", "node", node).stdout
-    assert "node.kubernetes.io/unschedulable:NoSchedule" in out
-    server.kubectl("uncordon", node)
-    wait_for(lambda: not taint_keys(client, node), what="taint gone after uncordon")
+def test_zone_rules():
+    assert zones.zone_state(0, 1) == zones.FULL
+    assert zones.zone_state(1, 2) == zones.NORMAL      # at most 2 down is never a disruption
+    assert zones.zone_state(2, 3) == zones.PARTIAL     # 60 % >= 55 %
+    assert zones.zone_state(3, 3) == zones.NORMAL
+    a = {"metadata": {"labels": {zones.ZONE_LABEL: "a"}}}
+    assert zones.zone_key(a) == ":\x00:a" and zones.zone_key({"metadata": {}}) == ""
+    states = zones.states({"n1": ("a", False), "n2": ("b", True)})
+    assert states == {"a": zones.FULL, "b": zones.NORMAL}
+    assert zones.no_execute_modes(states, {"a": 1, "b": 1}) == {"a": zones.TAINT,
+                                                                 "b": zones.TAINT}
+    assert zones.no_execute_modes({"a": zones.FULL}, {"a": 1}) == {"a": zones.CLEAR}
+    assert zones.no_execute_modes({"a": zones.PARTIAL, "b": zones.NORMAL},
+                                  {"a": 5, "b": 1}) == {"a": zones.HOLD, "b": zones.TAINT}
+    assert zones.no_execute_modes({"a": zones.PARTIAL}, {"a": 60}) == {"a": zones.TAINT}
