@@ -81,11 +81,17 @@ def most_recent_schedule(cj: dict, schedule: cron.Schedule, now: datetime
     return latest, missed
 
 
+def rfc3339_in_zone(t: datetime) -> str:
+    """Go's time.RFC3339 of a zoned time: Z for UTC, else the offset."""
+    text = t.replace(microsecond=0).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def job_from_template(cj: dict, scheduled: datetime) -> dict:
     template = copy.deepcopy(cj["spec"].get("jobTemplate") or {})
     tmeta = template.get("metadata") or {}
     annotations = dict(tmeta.get("annotations") or {})
-    annotations[SCHEDULED_TIMESTAMP] = scheduled.isoformat()
+    annotations[SCHEDULED_TIMESTAMP] = rfc3339_in_zone(scheduled)
     meta: dict = {"name": job_name(cj, scheduled), "annotations": annotations,
                   "ownerReferences": [owner_reference(cj)]}
     if tmeta.get("labels"):
@@ -215,7 +221,7 @@ class CronJobController:
         if deadline is not None and scheduled.timestamp() + deadline < now_ts:
             self.recorder.event(cj, "Warning", "MissSchedule",
                                 f"Missed scheduled time to start a job: "
-                                f"{scheduled.isoformat()}")
+                                f"{rfc3339_in_zone(scheduled)}")
             return until_next
         name = job_name(cj, scheduled)
         if any(j["metadata"]["name"] == name for j in jobs) or \
