@@ -128,7 +128,7 @@ class CriServer:
         self.images = images
         self.streaming = streaming
         self.events = EventBroker()
-        self._names_lock = threading.Lock()
+        self.names_lock = threading.Lock()
         self._cpu_samples: dict[str, tuple[int, int]] = {}   # id -> (time ns, cpu ns)
         self._samples_lock = threading.Lock()
         runtime.subscribe(self._on_runtime_event)
@@ -379,7 +379,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
     @_rpc
     def RunPodSandbox(self, request, context):
         config = convert.sandbox_config(request.config)
-        with self.s._names_lock:
+        with self.s.names_lock:
             self.s.reserve_sandbox_name(request.config)
             sandbox_id = self.runtime.run_pod_sandbox(config)
         try:
@@ -466,7 +466,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                                           config)
         internal_sandbox = convert.sandbox_config(sandbox_pb) if sandbox_pb.HasField(
             "metadata") else None
-        with self.s._names_lock:
+        with self.s.names_lock:
             self.s.reserve_container_name(sandbox_id, request.config, sandbox_pb)
             container_id = self.runtime.create_container(sandbox_id, config, internal_sandbox)
         self.s.save_config("container", container_id, request.config)
