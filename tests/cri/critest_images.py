@@ -48,6 +48,14 @@ _SCRIPTS = {
 def _busybox_base(workdir: str) -> bytes:
     rootfs = os.path.join(workdir, "rootfs")
     subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
+    # Applets as hard links to busybox, as in the upstream busybox image: masking one of them
+    # (critest's MaskedPaths masks /bin/ls) must not mask the others.
+    bin_dir = os.path.join(rootfs, "bin")
+    for name in os.listdir(bin_dir):
+        path = os.path.join(bin_dir, name)
+        if os.path.islink(path) and os.readlink(path) == "busybox":
+            os.unlink(path)
+            os.link(os.path.join(bin_dir, "busybox"), path)
     with open(os.path.join(rootfs, "etc", "passwd"), "a") as f:
         f.write("www-data:x:33:33:www-data:/var/www:/bin/false\n"
                 "default-user:x:1000:1000::/home/default-user:/bin/sh\n")

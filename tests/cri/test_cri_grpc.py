@@ -224,3 +224,32 @@ def test_bad_flags_one_line(tmp_path):
     assert (p.returncode, p.stderr) == (2, "pycontainer-cri: --state: 'state' must be an "
                                            "absolute path\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_reopen_container_log(cri_daemon, cri_stubs, cri_sandbox):
+    runtime, _ = cri_stubs
+    sandbox, config = cri_sandbox
+    container = _create(runtime, sandbox, config, "logger",
+                        ["sh", "-c", "while true; do echo tick; sleep 0.2; done"])
+    runtime.StartContainer(pb.StartContainerRequest(container_id=container))
+    log = runtime.ContainerStatus(pb.ContainerStatusRequest(
+        container_id=container)).status.log_path
+    wait_for(lambda: os.path.exists(log) and os.path.getsize(log) > 0, what="the first line")
+    os.rename(log, log + ".1")      # as the kubelet's log rotation does
+    runtime.ReopenContainerLog(pb.ReopenContainerLogRequest(container_id=container))
+    wait_for(lambda: os.path.exists(log) and b"tick" in open(log, "rb").read(),
+             what="lines in the reopened log")
+    assert b" stdout F tick" in open(log + ".1", "rb").read()
+
+
+def test_images_fs_info_and_filter(cri_stubs, cri_image_root):
+    _, images = cri_stubs
+    fs = images.ImageFsInfo(pb.ImageFsInfoRequest()).image_filesystems
+    assert [f.fs_id.mountpoint for f in fs] == [cri_image_root]
+    assert fs[0].used_bytes.value > 1 << 20 and fs[0].inodes_used.value > 10
+    listed = images.ListImages(pb.ListImagesRequest(filter=pb.ImageFilter(
+        image=pb.ImageSpec(image=IMAGE)))).images
+    assert [list(i.repo_tags) for i in listed] == [["docker.io/library/busybox:1.36"]]
+    by_id = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=listed[0].id[:19]),
+                                                     verbose=True))
+    assert by_id.image.id == listed[0].id and "repoDigests" in by_id.info["info"]
