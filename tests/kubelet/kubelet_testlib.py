@@ -196,9 +196,11 @@ class KubeletProcess:
 
     def __init__(self, server, node: str, token: str, image_root: str,
                  config: dict | None = None, standalone: bool = False,
-                 portmap: bool = False) -> None:
+                 portmap: bool = False, subnet: str | None = None,
+                 bridge_options: dict | None = None) -> None:
         """standalone: no --kubeconfig, the kubelet runs without the API server; portmap: the
-        CNI chain forwards hostPorts."""
+        CNI chain forwards hostPorts; subnet: the pods' /24 (default: a random one);
+        bridge_options: more fields of the pycni-bridge plugin (hairpinMode, ...)."""
         self.server = server
         self.standalone = standalone
         self.node = node
@@ -211,7 +213,7 @@ class KubeletProcess:
         self.image_root = image_root
         self.bridge = unique("pykb")
         self.network = unique("kt")
-        self.subnet = random_subnet()
+        self.subnet = subnet or random_subnet()
         self.cgroup_root = f"/pycontainer/{unique('kt')}"
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.config = os.path.join(self.dir, "kubelet.yaml")
@@ -221,7 +223,7 @@ class KubeletProcess:
         os.makedirs(self.cni_conf)
         with open(os.path.join(self.cni_conf, "10-kt.conflist"), "w") as f:
             plugins = [{"type": "pycni-bridge", "bridge": self.bridge, "isGateway": True,
-                        "ipam": {"type": "pycni-host-local",
+                        **(bridge_options or {}), "ipam": {"type": "pycni-host-local",
                                  "ranges": [[{"subnet": self.subnet}]], "dataDir": self.ipam}}]
             if portmap:
                 plugins.append({"type": "pycni-portmap", "capabilities": {"portMappings": True}})
