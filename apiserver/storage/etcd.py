@@ -19,8 +19,8 @@ from typing import Callable
 
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage,
                StorageError)
-from .etcd_client import (ALL_KEYS, DELETE, EtcdClient, EtcdConfig, EtcdError, compare_mod,
-                          compare_version, op_delete, op_get, op_put, prefix_end)
+from .etcd_client import (ALL_KEYS, CALL_TIMEOUT, DELETE, EtcdClient, EtcdConfig, EtcdError,
+                          compare_mod, compare_version, op_delete, op_get, op_put, prefix_end)
 from .etcdpb import rpc_pb2
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class EtcdStorage(Storage):
         # `now` for sure, where a watch of the prefix alone might never say it got there.
         want = self._ekey(prefix or REGISTRY + "/")
         events: list[Event] = []
-        stream = self._client.watch(b"\x00", ALL_KEYS, revision + 1)
+        stream = self._client.watch(b"\x00", ALL_KEYS, revision + 1, timeout=CALL_TIMEOUT)
         try:
             for resp in stream:
                 if resp.compact_revision:
@@ -143,8 +143,13 @@ class EtcdStorage(Storage):
 
     def create(self, key: str, value: bytes) -> Record:
         ekey = self._ekey(key)
-        resp = self._client.txn([compare_version(ekey, 0)], [op_put(ekey, value)], [])
+        resp = self._client.txn([compare_version(ekey, 0)], [op_put(ekey, value)],
+                                [op_get(ekey)])
         if not resp.succeeded:
+            kvs = resp.responses[0].response_range.kvs
+            # Our own bytes (they hold a fresh uid): a retried Txn whose first run committed.
+            if kvs and kvs[0].value == value and kvs[0].version == 1:
+                return Record(key, kvs[0].mod_revision, value)
             raise KeyExists(key)
         return Record(key, resp.header.revision, value)
 
@@ -164,6 +169,9 @@ class EtcdStorage(Storage):
         resp = self._client.txn([self._guard(ekey, expected_rev)], [op_put(ekey, value)],
                                 [op_get(ekey)])
         if not resp.succeeded:
+            kvs = resp.responses[0].response_range.kvs
+            if kvs and kvs[0].value == value:  # a retried Txn whose first run committed
+                return Record(key, kvs[0].mod_revision, value)
             raise self._failed(key, resp)
         return Record(key, resp.header.revision, value)
 

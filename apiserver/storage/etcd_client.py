@@ -11,6 +11,7 @@ import ipaddress
 import os
 import queue
 import socket
+import time
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -28,8 +29,7 @@ CALL_TIMEOUT = 15.0
 # The etcd v3 "range_end" that, with key "\0", means every key.
 ALL_KEYS = b"\x00"
 
-KeyValue = kv_pb2.KeyValue
-PUT, DELETE = kv_pb2.Event.PUT, kv_pb2.Event.DELETE
+DELETE = kv_pb2.Event.DELETE
 
 
 class EtcdError(OSError):
@@ -114,11 +114,12 @@ class WatchStream:
     """One etcd Watch call with one watcher; iterate for WatchResponses, cancel() to end it."""
 
     def __init__(self, client: "EtcdClient", stub: rpc_pb2_grpc.WatchStub,
-                 create: rpc_pb2.WatchCreateRequest):
+                 create: rpc_pb2.WatchCreateRequest, timeout: float | None):
         self._client = client
         self._requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
         self._requests.put(rpc_pb2.WatchRequest(create_request=create))
-        self._call = stub.Watch(iter(self._requests.get, None), wait_for_ready=True)
+        self._call = stub.Watch(iter(self._requests.get, None), wait_for_ready=True,
+                                timeout=timeout)
 
     def __iter__(self) -> Iterator[rpc_pb2.WatchResponse]:
         """Raises EtcdError when the stream breaks (or is cancelled)."""
@@ -151,10 +152,22 @@ class EtcdClient:
         self._watch = rpc_pb2_grpc.WatchStub(self._channel)
 
     def _call(self, method, request, timeout: float = CALL_TIMEOUT):
-        try:
-            return method(request, timeout=timeout, wait_for_ready=True)
-        except grpc.RpcError as e:
-            raise self.error(e) from e
+        """Retries while etcd answers UNAVAILABLE ("leader changed", "no leader", a member
+        going away) until the deadline. A write may then run twice: the storage's Txns compare
+        revisions, so a second run fails where the first succeeded, and the storage tells
+        that case apart by the value it finds (see EtcdStorage.create)."""
+        deadline = time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            try:
+                return method(request, timeout=max(deadline - time.monotonic(), 0.01),
+                              wait_for_ready=True)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or \
+                        time.monotonic() + pause >= deadline:
+                    raise self.error(e) from e
+            time.sleep(pause)  # a new leader takes an election timeout or so
+            pause = min(pause * 2, 1.0)
 
     def error(self, e: grpc.RpcError) -> EtcdError:
         code = e.code() if hasattr(e, "code") else None
@@ -175,10 +188,12 @@ class EtcdClient:
     def compact(self, revision: int) -> None:
         self._call(self._kv.Compact, rpc_pb2.CompactionRequest(revision=revision))
 
-    def watch(self, key: bytes, range_end: bytes, start_revision: int,
-              prev_kv: bool = True) -> WatchStream:
+    def watch(self, key: bytes, range_end: bytes, start_revision: int, prev_kv: bool = True,
+              timeout: float | None = None) -> WatchStream:
+        """A watch from start_revision; timeout None: until cancelled."""
         return WatchStream(self, self._watch, rpc_pb2.WatchCreateRequest(
-            key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv))
+            key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv),
+            timeout)
 
     def close(self) -> None:
         self._channel.close()

@@ -26,7 +26,7 @@ def test_generated_stubs_match_the_protos(tmp_path: pathlib.Path) -> None:
     for name in ("rpc_pb2.py", "rpc_pb2_grpc.py", "kv_pb2.py", "auth_pb2.py"):
         fresh = (tmp_path / PB / name).read_bytes()
         assert fresh == (CHECKOUT / PB / name).read_bytes(), \
-            f"{PB}/{name} differs from what grpcio-tools generates: rerun etcdpb/README.md's commands"
+            f"{PB}/{name} differs from what grpcio-tools generates: rerun its README's commands"
 
 
 def test_protos_name_their_origin_and_licence() -> None:
