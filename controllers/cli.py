@@ -19,6 +19,7 @@ from kubeapi.restclient import ApiClient
 from . import durations, healthz, manager, registry
 from .context import Options
 from .events import EventRecorder
+from .zones import Thresholds
 
 log = logging.getLogger("controller-manager")
 
@@ -53,6 +54,16 @@ def _signed_duration(text: str) -> float:
         return durations.parse(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid number "{text}"') from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must not be negative, not "{text}"')
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -95,6 +106,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--node-startup-grace-period", type=_duration, default=60.0,
                    metavar="DURATION",
                    help="how long a new node may go without a status before it is Unknown (1m)")
+    p.add_argument("--node-eviction-rate", type=_rate, default=0.1, metavar="RATE",
+                   help="nodes per second per zone to taint NoExecute (0.1)")
+    p.add_argument("--secondary-node-eviction-rate", type=_rate, default=0.01, metavar="RATE",
+                   help="that rate in a large zone in partial disruption (0.01)")
+    p.add_argument("--unhealthy-zone-threshold", type=_rate, default=0.55, metavar="FRACTION",
+                   help="share of not-ready nodes (at least 3) that disrupts a zone (0.55)")
+    p.add_argument("--large-cluster-size-threshold", type=_positive_int, default=50,
+                   metavar="NODES", help="a zone larger than this is tainted at the "
+                   "secondary rate when disrupted, a smaller one not at all (50)")
     p.add_argument("--concurrent-gc-syncs", type=_positive_int, default=20,
                    help="garbage collector workers (20)")
     p.add_argument("--concurrent-deployment-syncs", type=_positive_int, default=5,
@@ -165,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(node_monitor_grace_period=args.node_monitor_grace_period,
                       node_monitor_period=args.node_monitor_period,
                       node_startup_grace_period=args.node_startup_grace_period,
+                      zones=Thresholds(args.unhealthy_zone_threshold,
+                                       args.large_cluster_size_threshold,
+                                       args.node_eviction_rate,
+                                       args.secondary_node_eviction_rate),
                       concurrent_gc_syncs=args.concurrent_gc_syncs,
                       concurrent_deployment_syncs=args.concurrent_deployment_syncs,
                       concurrent_replicaset_syncs=args.concurrent_replicaset_syncs,

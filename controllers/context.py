@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from kubeapi.informer import Informer, InformerFactory
 from kubeapi.restclient import ApiClient
 
+from .zones import Thresholds
+
 
 @dataclass
 class Options:
@@ -14,6 +16,7 @@ class Options:
     node_monitor_grace_period: float = 40.0
     node_monitor_period: float = 5.0
     node_startup_grace_period: float = 60.0
+    zones: Thresholds = field(default_factory=Thresholds)   # NoExecute tainting per zone
     concurrent_gc_syncs: int = 20
     concurrent_deployment_syncs: int = 5
     concurrent_replicaset_syncs: int = 5

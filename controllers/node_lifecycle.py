@@ -11,8 +11,8 @@ a node first seen counts as heard of now. A node that never posted a Ready condi
 --node-startup-grace-period instead of the monitor grace period.
 
 NoExecute taints follow the disruption zones' states (controllers.zones): with every node down
-none are added and those present are removed (master disruption mode), as kube's. Not done:
-kube's per-zone rate of NoExecute tainting (--node-eviction-rate, one node per 10 s).
+none are added and those present are removed (master disruption mode), as kube's; they are
+added at most --node-eviction-rate nodes per second per zone.
 """
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ class NodeLifecycleController:
         self._health: dict[str, _Health] = {}
         self._last_ready: dict[str, str | None] = {}   # Ready's status at the last check
         self._zone_states: dict[str, str] = {}
+        self._tainters: dict[str, zones.TokenBucket] = {}   # zone -> NoExecute tainting rate
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="node-lifecycle", daemon=True).start()
@@ -89,7 +90,8 @@ class NodeLifecycleController:
         modes = self._zone_modes(by_node)
         for node, _, marked in checked:
             try:
-                self._taint(node, marked, modes.get(zones.zone_key(node), zones.TAINT))
+                self._taint(node, marked, zones.zone_key(node),
+                            modes.get(zones.zone_key(node), zones.TAINT))
             except ApiError as e:
                 log.warning("node %s: %s", node["metadata"]["name"], e.message)
 
@@ -111,7 +113,11 @@ class NodeLifecycleController:
         sizes: dict[str, int] = {}
         for zone, _ in by_node.values():
             sizes[zone] = sizes.get(zone, 0) + 1
-        return zones.no_execute_modes(states, sizes)
+        rates = zones.tainting_rates(states, sizes, self.ctx.options.zones)
+        for zone, rate in rates.items():
+            bucket = self._tainters.setdefault(zone, zones.TokenBucket(max(rate, 0.0)))
+            bucket.rate = max(rate, 0.0)
+        return {zone: zones.mode(rate) for zone, rate in rates.items()}
 
     def _check(self, node: dict) -> tuple[str | None, bool]:
         """Ready's status after this check, and whether this check marked it Unknown."""
@@ -190,7 +196,7 @@ class NodeLifecycleController:
             self.recorder.event({"kind": "Pod", **pod}, "Warning", "NodeNotReady",
                                 "Node is not ready")
 
-    def _taint(self, node: dict, marked_unknown: bool, no_execute: str) -> None:
+    def _taint(self, node: dict, marked_unknown: bool, zone: str, no_execute: str) -> None:
         name = node["metadata"]["name"]
         spec = node.get("spec") or {}
         current = spec.get("taints") or []
@@ -198,8 +204,14 @@ class NodeLifecycleController:
                       for c in (node.get("status") or {}).get("conditions") or []}
         if marked_unknown:  # by this check, not yet in `node`
             conditions |= {kind: "Unknown" for kind in CONDITIONS}
-        new = taints.reconcile(current, conditions, bool(spec.get("unschedulable")),
-                               no_execute)
+        unschedulable = bool(spec.get("unschedulable"))
+        new = taints.reconcile(current, conditions, unschedulable, no_execute)
+        # A node newly tainted NoExecute uses the zone's rate (not-ready swapped for
+        # unreachable does not); when it is used up, the node's turn comes at a later pass.
+        if new is not None and no_execute == zones.TAINT and \
+                _no_execute(new) - _no_execute(current) and \
+                not _no_execute(current) & taints.MANAGED and not self._tainters[zone].take():
+            new = taints.reconcile(current, conditions, unschedulable, zones.HOLD)
         if new is None:
             return
         before = {t.get("key") for t in current if t.get("key") in taints.MANAGED}
@@ -215,6 +227,10 @@ class NodeLifecycleController:
             log.info("Node %s: added taint %s", name, key)
         for key in sorted(before - after):
             log.info("Node %s: removed taint %s", name, key)
+
+
+def _no_execute(node_taints: list[dict]) -> set[str]:
+    return {t.get("key", "") for t in node_taints if t.get("effect") == "NoExecute"}
 
 
 def start(ctx: ControllerContext) -> None:

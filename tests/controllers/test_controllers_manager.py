@@ -38,6 +38,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     (("--kubeconfig", "k", "--bogus"), "unrecognized arguments: --bogus"),
     (("--kubeconfig", "k", "--secure-port=70000"), "--secure-port: must be between 0 and"),
     (("--kubeconfig", "k", "--tls-cert-file=c"), "go together"),
+    (("--kubeconfig", "k", "--node-eviction-rate=-1"), 'must not be negative, not "-1"'),
 ])
 def test_bad_flags_one_line_exit_1(args, message):
     proc = run(*args)

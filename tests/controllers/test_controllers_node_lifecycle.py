@@ -221,6 +221,21 @@ def test_master_disruption_mode_evicts_nothing(request, own_server, api, renewer
     wait_for(lambda: deleted(api, "victim"), what="victim evicted")
 
 
+def test_noexecute_tainting_rate_per_zone(request, own_server, api, renewer):
+    """Two nodes down at once: one is tainted NoExecute at once, the other when the zone's
+    --node-eviction-rate gives the next token."""
+    first, second, healthy = make_node(api), make_node(api), make_node(api)
+    renewer.add(healthy)
+    manager = start_manager(request, own_server, *FAST, "--node-eviction-rate=0.5")
+    no_execute = lambda n: (taints.UNREACHABLE, "NoExecute") in taint_keys(api, n)  # noqa
+    both_down = wait_for(lambda: all((taints.UNREACHABLE, "NoSchedule") in taint_keys(api, n)
+                                     for n in (first, second)) and
+                         [no_execute(first), no_execute(second)], what="both unreachable")
+    assert sorted(both_down) == [False, True]  # one now, one later
+    wait_for(lambda: no_execute(first) and no_execute(second), what="the second in turn")
+    assert "Exiting master disruption mode" not in manager.log()
+
+
 def test_cordon_taints_unschedulable(request, own_server, api, renewer):
     """kubectl cordon sets spec.unschedulable; the controller adds the unschedulable taint,
     uncordon takes it away (TaintNodesByCondition)."""
@@ -285,9 +300,12 @@ def test_zone_rules():
     assert zones.zone_key(a) == ":\x00:a" and zones.zone_key({"metadata": {}}) == ""
     states = zones.states({"n1": ("a", False), "n2": ("b", True)})
     assert states == {"a": zones.FULL, "b": zones.NORMAL}
-    assert zones.no_execute_modes(states, {"a": 1, "b": 1}) == {"a": zones.TAINT,
-                                                                 "b": zones.TAINT}
-    assert zones.no_execute_modes({"a": zones.FULL}, {"a": 1}) == {"a": zones.CLEAR}
-    assert zones.no_execute_modes({"a": zones.PARTIAL, "b": zones.NORMAL},
-                                  {"a": 5, "b": 1}) == {"a": zones.HOLD, "b": zones.TAINT}
-    assert zones.no_execute_modes({"a": zones.PARTIAL}, {"a": 60}) == {"a": zones.TAINT}
+    assert zones.tainting_rates(states, {"a": 1, "b": 1}) == {"a": 0.1, "b": 0.1}
+    assert zones.tainting_rates({"a": zones.FULL}, {"a": 1}) == {"a": -1.0}
+    assert zones.tainting_rates({"a": zones.PARTIAL, "b": zones.NORMAL},
+                                {"a": 5, "b": 1}) == {"a": 0.0, "b": 0.1}
+    assert zones.tainting_rates({"a": zones.PARTIAL}, {"a": 60}) == {"a": 0.01}
+    assert [zones.mode(r) for r in (-1.0, 0.0, 0.1)] == [zones.CLEAR, zones.HOLD, zones.TAINT]
+    bucket = zones.TokenBucket(0.1)
+    assert bucket.take() and not bucket.take()  # one node, then the next in 10 s
+    assert zones.zone_state(2, 4, zones.Thresholds(unhealthy_zone=0.7)) == zones.NORMAL
