@@ -1,0 +1,119 @@
+"""PersistentVolumes and claims in the real pyapiserver with the local provisioner running in
+the manager (its root a temporary directory): a claim with no fitting volume gets a new
+hostPath volume `pvc-<uid>` under the root and both are Bound; a claim that an Available volume
+fits is bound to it instead; deleting a provisioned claim deletes its volume and directory, a
+static volume is only Released. Bad claims and volumes are refused with kube's field paths."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from controllers import manager, registry
+from controllers.context import Options
+from controllers_testlib import wait_for
+from kubeapi.status import ApiError
+
+CLAIMS = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
+PVS = "/api/v1/persistentvolumes"
+
+
+@pytest.fixture
+def pv_root(tmp_path):
+    root = tmp_path / "volumes"
+    root.mkdir()
+    return str(root)
+
+
+@pytest.fixture
+def controllers(client, pv_root):
+    stop = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(["local-provisioner"]),
+        Options(extra={"local_pv_root": pv_root}), stop, 0.0), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(15)
+
+
+def claim(client, ns: str, name: str, storage: str = "1Mi", **spec) -> dict:
+    return client.create(CLAIMS.format(ns=ns), {"metadata": {"name": name}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}},
+        **spec}})
+
+
+def get_or_none(client, path: str) -> dict | None:
+    try:
+        return client.get(path)
+    except ApiError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def bound(client, ns: str, name: str) -> dict | None:
+    pvc = client.get(f"{CLAIMS.format(ns=ns)}/{name}")
+    return pvc if pvc["status"].get("phase") == "Bound" else None
+
+
+def test_provisioned_and_deleted(client, namespace, controllers, pv_root):
+    made = claim(client, namespace, "data")
+    pvc = wait_for(lambda: bound(client, namespace, "data"), what="the claim bound")
+    name = f"pvc-{made['metadata']['uid']}"
+    assert pvc["spec"]["volumeName"] == name
+    assert pvc["status"]["capacity"] == {"storage": "1Mi"}
+    assert pvc["status"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] == "yes"
+    pv = wait_for(lambda: (get_or_none(client, f"{PVS}/{name}") or {}).get("status", {})
+                  .get("phase") == "Bound" and client.get(f"{PVS}/{name}"),
+                  what="the volume bound")
+    path = pv["spec"]["hostPath"]["path"]
+    assert os.path.dirname(path) == pv_root and os.path.isdir(path)
+    assert pv["spec"]["claimRef"]["uid"] == made["metadata"]["uid"]
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    client.delete(f"{CLAIMS.format(ns=namespace)}/data")
+    wait_for(lambda: get_or_none(client, f"{PVS}/{name}") is None, what="the volume deleted")
+    assert not os.path.exists(path)
+
+
+def test_bound_to_a_fitting_static_volume(client, namespace, controllers, tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    pv_name = f"static-{namespace}"
+    client.create(PVS, {"metadata": {"name": pv_name}, "spec": {
+        "capacity": {"storage": "5Mi"}, "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
+        "storageClassName": "manual", "hostPath": {"path": str(static)}}})
+    try:
+        wait_for(lambda: client.get(f"{PVS}/{pv_name}")["status"]["phase"] == "Available",
+                 what="Available")
+        claim(client, namespace, "small", storageClassName="manual")
+        pvc = wait_for(lambda: bound(client, namespace, "small"), what="bound")
+        assert pvc["spec"]["volumeName"] == pv_name
+        assert pvc["status"]["capacity"] == {"storage": "5Mi"}
+        client.delete(f"{CLAIMS.format(ns=namespace)}/small")
+        wait_for(lambda: client.get(f"{PVS}/{pv_name}")["status"]["phase"] == "Released",
+                 what="Released")
+        assert static.is_dir()
+    finally:
+        client.delete(f"{PVS}/{pv_name}")
+
+
+@pytest.mark.parametrize("path, body, message", [
+    (CLAIMS, {"metadata": {"name": "bad"}, "spec": {
+        "resources": {"requests": {"storage": "1Mi"}}}}, "spec.accessModes: Required value"),
+    (CLAIMS, {"metadata": {"name": "bad"}, "spec": {"accessModes": ["ReadWriteOnce"]}},
+     "spec.resources[storage]: Required value"),
+    (CLAIMS, {"metadata": {"name": "bad"}, "spec": {
+        "accessModes": ["WriteSometimes"], "resources": {"requests": {"storage": "1Mi"}}}},
+     'spec.accessModes: Unsupported value: "WriteSometimes"'),
+    (PVS, {"metadata": {"name": "bad-pv"}, "spec": {
+        "capacity": {"storage": "1Mi"}, "accessModes": ["ReadWriteOnce"]}},
+     "spec: Required value: must specify a volume type"),
+])
+def test_bad_claims_and_volumes_refused(client, namespace, path, body, message):
+    with pytest.raises(ApiError) as e:
+        client.create(path.format(ns=namespace), body)
+    assert e.value.code == 422
+    assert message in e.value.message
