@@ -64,9 +64,12 @@ def options(query: str, exec_: bool = True) -> Options:
         query = query.split("?", 1)[1]
     params = urllib.parse.parse_qs(query, keep_blank_values=True)
 
-    def flag(name: str) -> bool:
-        return (params.get(name) or [""])[0].lower() in ("1", "true")
-    tty, stdin, stdout, stderr = flag("tty"), flag("stdin"), flag("stdout"), flag("stderr")
+    def flag(*names: str) -> bool:
+        return any((params.get(name) or [""])[0].lower() in ("1", "true") for name in names)
+    # kube-apiserver asks the kubelet with input/output/error (the kubelet's names, k8s.io/api's
+    # ExecStdinParam ...); clients of the API server's pods/exec say stdin/stdout/stderr
+    tty, stdin = flag("tty"), flag("input", "stdin")
+    stdout, stderr = flag("output", "stdout"), flag("error", "stderr")
     stderr = stderr and not tty     # a terminal has one output stream (the kubelet drops stderr)
     if not (stdin or stdout or stderr):
         raise OptionsError("you must specify at least 1 of stdin, stdout, stderr")
