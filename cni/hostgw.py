@@ -1,0 +1,143 @@
+"""pycni-hostgw: cross-node pod routes as flannel's host-gw backend. One small daemon per node
+(`python -m cni.hostgw --kubeconfig K --node-name N`), run in the node's network namespace:
+it watches the Nodes and keeps, for every other node with a podCIDR and an InternalIP, the
+route "podCIDR via nodeIP" in the main table. The nodes must share one L2 segment (the next
+hop is on a connected subnet); a node that is not is skipped with one log line, as flannel.
+
+Why a daemon and not a CNI plugin run at ADD: the routes depend on the other nodes, which come
+and go after this node's pods were set up; an ADD sees no later node. Why not inside the
+kubelet: the kubelet never edits the node's routes (flannel, calico, kube-router do), and a
+daemon is what runs beside any kubelet, ours or kube's. Routes are left at exit, as flannel
+leaves them: a restarted daemon finds and keeps them, and traffic does not stop meanwhile."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+
+from kubeapi.informer import Informer, resource_path
+from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
+from kubeapi.restclient import ApiClient
+from netns import routes
+from netns.rtnl import RtnlSocket
+
+log = logging.getLogger("pycni-hostgw")
+USER_AGENT = "pycni-hostgw/v0.1.0"
+
+
+def wanted_routes(nodes: list[dict], own_name: str) -> dict[str, str]:
+    """podCIDR -> the node's InternalIP, for every other node that has both (IPv4 only)."""
+    found: dict[str, str] = {}
+    for node in nodes:
+        if (node.get("metadata") or {}).get("name") == own_name:
+            continue
+        spec, status = node.get("spec") or {}, node.get("status") or {}
+        cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+        address = next((a.get("address", "") for a in status.get("addresses") or []
+                        if a.get("type") == "InternalIP"
+                        and ipaddress.ip_address(a.get("address", "0.0.0.0")).version == 4),
+                       "")
+        for cidr in cidrs:
+            if address and ipaddress.ip_network(cidr, strict=False).version == 4:
+                found[str(ipaddress.ip_network(cidr, strict=False))] = address
+    return found
+
+
+@dataclass
+class RouteSyncer:
+    """Makes the main table hold exactly the wanted routes among those it manages."""
+
+    own_name: str
+    managed: dict[str, str] = field(default_factory=dict)   # podCIDR -> gateway we set
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def adopt(self, cluster_routes: dict[str, str]) -> None:
+        """Routes a previous run left count as ours when they go to a wanted podCIDR."""
+        with RtnlSocket() as sock:
+            for route in routes.list_routes(sock):
+                if route.gateway and route.dst in cluster_routes:
+                    self.managed[route.dst] = route.gateway
+
+    def sync(self, nodes: list[dict]) -> None:
+        wanted = wanted_routes(nodes, self.own_name)
+        with self.lock, RtnlSocket() as sock:
+            for cidr, gateway in list(self.managed.items()):
+                if wanted.get(cidr) != gateway:
+                    routes.delete_route(sock, cidr, gateway)
+                    del self.managed[cidr]
+                    log.info("route %s via %s removed", cidr, gateway)
+            for cidr, gateway in wanted.items():
+                if self.managed.get(cidr) == gateway:
+                    continue
+                hop = routes.route_get(sock, gateway)
+                if hop is None or hop.gateway:
+                    log.warning("node address %s of podCIDR %s is not on a connected subnet: "
+                                "host-gw needs one L2 segment; skipped", gateway, cidr)
+                    continue
+                routes.add_route(sock, cidr, gateway, exist_ok=True)
+                self.managed[cidr] = gateway
+                log.info("route %s via %s added", cidr, gateway)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pycni-hostgw",
+                                description="Routes to the other nodes' podCIDRs (host-gw).")
+    p.add_argument("--kubeconfig", required=True, help="how to reach the API server")
+    p.add_argument("--node-name", required=True, help="this node's name (its own podCIDR is "
+                   "the bridge's, not routed)")
+    p.add_argument("--resync", type=float, default=30.0,
+                   help="seconds between full re-checks of the routes (default 30)")
+    p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
+                        else logging.WARNING,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    try:
+        conn = load_kubeconfig(args.kubeconfig)
+    except (KubeconfigError, OSError) as e:
+        print(f"pycni-hostgw: {e}", file=sys.stderr)
+        return 1
+    client = ApiClient(conn, USER_AGENT)
+    syncer = RouteSyncer(args.node_name)
+    nodes = Informer(client, resource_path("", "v1", "nodes"), resync=args.resync)
+    changed = threading.Event()
+    nodes.add_event_handler(on_add=lambda _o: changed.set(),
+                            on_update=lambda _o, _n: changed.set(),
+                            on_delete=lambda _o: changed.set())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: (stop.set(), changed.set()))
+    nodes.start()
+    print(f"pycni-hostgw: node {args.node_name}", flush=True)
+    adopted = False
+    try:
+        while not stop.is_set():
+            # a timeout, so that the main thread still sees the signal handler run
+            changed.wait(args.resync)
+            changed.clear()
+            if stop.is_set() or not nodes.has_synced():
+                continue
+            current = nodes.store.list()
+            if not adopted:
+                syncer.adopt(wanted_routes(current, args.node_name))
+                adopted = True
+            try:
+                syncer.sync(current)
+            except OSError as e:
+                log.warning("routes: %s", e)
+    finally:
+        nodes.stop()
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""A cluster of several nodes on one machine (issue 25): the real control plane of
+../shared/refbin (Debian's etcd, kube-apiserver, kube-scheduler, kube-controller-manager with
+--allocate-node-cidrs) on the host side of a bridge "underlay", and pykubelets, each in a
+network namespace of its own with a veth on that bridge, its own node IP, root dir, cgroup
+root and CNI config written from the podCIDR the controller manager gave its Node. Pods on
+different nodes reach each other through pycni-hostgw (cni/hostgw.py), one per node.
+
+Addresses: the underlay is a random /24 of 198.18.0.0/16 (the host side .1 serves the API, the
+nodes .11, .12, ...); pod CIDRs are /24s of CLUSTER_CIDR and Services of SERVICE_CIDR, which
+exist only inside the node namespaces, so they meet no other test's host routes.
+
+Every process is started here, and cleanup() ends them by PID and removes the namespaces,
+links, cgroups, mounts and directories, also after a failure half-way."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+
+import cgroups
+from apiserver import pki as pkimod
+from kubeapi import kubeconfig
+from kubeapi.restclient import ApiClient
+from kubelet_testlib import BIN, PYKUBELET, wait_for, write_kubeconfig
+from netkit import unique
+from netns import addresses, links, named, rtnl
+from netns.enter import run_in_netns
+
+REFBIN = "/work/shared/refbin"
+CACHE = "/var/cache/pycontainer-tests/refbin"
+CLUSTER_CIDR = "198.19.128.0/17"
+SERVICE_CIDR = "198.19.96.0/20"
+PYTHON = os.path.join(BIN, "python")
+NODE_MONITOR_GRACE = "20s"   # > the kubelets' 10 s lease renewal, short for the NotReady test
+
+
+def refbin(name: str) -> str:
+    """The reference binary `name`, unpacked once into the cache (never into the checkout)."""
+    path = os.path.join(CACHE, name)
+    if not os.access(path, os.X_OK):
+        os.makedirs(CACHE, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as out:
+            subprocess.run(["xz", "-dc", os.path.join(REFBIN, f"{name}.xz")], stdout=out,
+                           check=True)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def underlay_subnet() -> str:
+    """A random /24 of 198.18.0.0/16 whose .1 no host link holds yet."""
+    taken = _host_addresses()
+    for _ in range(50):
+        n = int.from_bytes(os.urandom(1), "big")
+        if f"198.18.{n}.1" not in taken and n not in (0, 255):
+            return f"198.18.{n}"
+    raise RuntimeError("no free underlay /24 in 198.18.0.0/16")
+
+
+def _host_addresses() -> set[str]:
+    with rtnl.RtnlSocket() as sock:
+        return {a.split("/")[0] for a in addresses.list_addresses(sock)}
+
+
+def _service_account_keys(private: str, public: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    with open(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(public, "wb") as f:
+        f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, wait: float = 30) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+_REMOVE_RUNTIME_OBJECTS = """
+import sys
+from cri.images import Images
+from cri.service import PycontainerRuntime
+
+root, image_root, cni_conf, bin_dir, cni_cache = sys.argv[1:]
+runtime = PycontainerRuntime(root, Images(image_root), cni_conf, [bin_dir, "/usr/lib/cni"],
+                             cni_cache)
+try:
+    runtime.adopt()
+    for c in runtime.list_containers():
+        runtime.remove_container(c.id)
+    for s in runtime.list_pod_sandboxes():
+        runtime.remove_pod_sandbox(s.id)
+finally:
+    runtime.close()
+"""
+
+
+@dataclass
+class Node:
+    """One pykubelet in a network namespace of its own, with its hostgw daemon."""
+
+    name: str
+    ip: str
+    dir: str
+    netns: str                    # the name under netns_dir
+    netns_dir: str                # the cluster's own, not /run/netns: a mount of its own
+    host_veth: str
+    cgroup_root: str
+    kubeconfig: str
+    image_root: str
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def netns_path(self) -> str:
+        return named.path_of(self.netns, self.netns_dir)
+
+    @property
+    def root(self) -> str:
+        return os.path.join(self.dir, "root")
+
+    @property
+    def cni_conf(self) -> str:
+        return os.path.join(self.dir, "net.d")
+
+    def log(self, what: str = "kubelet") -> str:
+        with open(os.path.join(self.dir, f"{what}.log"), errors="replace") as f:
+            return f.read()
+
+    def spawn(self, what: str, argv: list[str]) -> subprocess.Popen:
+        """argv run in the node's network namespace (nsenter execs it: the PID is argv's)."""
+        with open(os.path.join(self.dir, f"{what}.log"), "ab") as log:
+            proc = subprocess.Popen(["nsenter", f"--net={self.netns_path}", "--", *argv],
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs[what] = proc
+        return proc
+
+    def write_cni_config(self, pod_cidr: str) -> None:
+        """The pod network of this node: a bridge gateway for its podCIDR, no masquerade (pod
+        addresses are routed between nodes as they are)."""
+        os.makedirs(self.cni_conf, exist_ok=True)
+        conf = {"cniVersion": "1.0.0", "name": "cluster", "plugins": [
+            {"type": "pycni-bridge", "bridge": "cbr0", "isGateway": True,
+             "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": pod_cidr}]],
+                      "dataDir": os.path.join(self.dir, "ipam")}}]}
+        tmp = os.path.join(self.cni_conf, ".10-cluster.conflist")
+        with open(tmp, "w") as f:
+            json.dump(conf, f)
+        os.rename(tmp, os.path.join(self.cni_conf, "10-cluster.conflist"))
+
+    def stop_kubelet(self) -> None:
+        _stop(self.procs.get("kubelet"))
+
+    def cleanup(self) -> list[BaseException]:
+        errors: list[BaseException] = []
+        for step in (lambda: [_stop(p) for p in self.procs.values()],
+                     self._remove_runtime_objects, self._kill_shims, self._release_mounts,
+                     lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+                     self._remove_links):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
+                errors.append(e)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return errors
+
+    def _remove_runtime_objects(self) -> None:
+        """The pods a stopped kubelet left, removed by its CRI code inside the node's
+        namespace (where their bridge and CNI state are)."""
+        if not os.path.isdir(self.root):
+            return
+        subprocess.run(["nsenter", f"--net={self.netns_path}", "--", PYTHON, "-c",
+                        _REMOVE_RUNTIME_OBJECTS, self.root, self.image_root, self.cni_conf,
+                        BIN, os.path.join(self.dir, "cni-cache")],
+                       check=True, capture_output=True, timeout=120)
+
+    def _kill_shims(self) -> None:
+        needle = os.path.join(self.root, "shims").encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue
+
+    def _release_mounts(self) -> None:
+        from cri import pinns
+
+        netns_dir = os.path.join(self.root, "netns")
+        for name in named.list_names(netns_dir):
+            named.delete(name, netns_dir)
+        if os.path.isdir(netns_dir):
+            named.release_dir(netns_dir)
+        if os.path.isdir(os.path.join(self.root, "sandboxes")):
+            pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
+
+    def _remove_links(self) -> None:
+        named.delete(self.netns, self.netns_dir)
+        with rtnl.RtnlSocket() as host:
+            link = links.get_link(host, self.host_veth)
+            if link is not None:
+                links.delete_link(host, link.index)
+
+
+class Cluster:
+    """The control plane on the host and nodes added by add_node(); cleanup() removes all."""
+
+    def __init__(self, image_root: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="kcl-")
+        self.image_root = image_root
+        self.id = unique("c")[-6:]
+        self.underlay = underlay_subnet()
+        self.host_ip = f"{self.underlay}.1"
+        self.bridge = f"pku{self.id}"
+        self.admin_token = uuid.uuid4().hex
+        self.node_tokens: dict[str, str] = {}
+        self.nodes: list[Node] = []
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.pki = pkimod.ensure_pki(os.path.join(self.dir, "pki"), self.host_ip)
+        self.ca_key = os.path.join(self.dir, "pki", "ca.key")
+        self.sa_key = os.path.join(self.dir, "pki", "sa.key")
+        self.sa_pub = os.path.join(self.dir, "pki", "sa.pub")
+        _service_account_keys(self.sa_key, self.sa_pub)
+        self.etcd_port, self.etcd_peer_port = free_port(), free_port()
+        self.port = free_port()
+        self.url = f"https://{self.host_ip}:{self.port}"
+        self.admin_kubeconfig = os.path.join(self.dir, "admin.kubeconfig")
+        self.netns_dir = os.path.join(self.dir, "netns")
+        self.client: ApiClient | None = None
+
+    # -- the control plane --------------------------------------------------------------------
+
+    def log(self, name: str) -> str:
+        with open(os.path.join(self.dir, f"{name}.log"), errors="replace") as f:
+            return f.read()
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        with open(os.path.join(self.dir, f"{name}.log"), "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def _make_underlay(self) -> None:
+        with rtnl.RtnlSocket() as host:
+            bridge = links.create_bridge(host, self.bridge)
+            addresses.add_address(host, bridge.index, f"{self.host_ip}/24")
+            links.set_up(host, bridge.index)
+
+    def start(self, node_names: list[str]) -> None:
+        """The underlay, etcd and the control plane, with a token for each node to come."""
+        self._make_underlay()
+        tokens = os.path.join(self.dir, "tokens.csv")
+        with open(tokens, "w") as f:
+            f.write(f'{self.admin_token},admin,uid-admin,"system:masters"\n')
+            for name in node_names:
+                self.node_tokens[name] = uuid.uuid4().hex
+                f.write(f'{self.node_tokens[name]},system:node:{name},uid-{name},'
+                        f'"system:nodes"\n')
+        write_kubeconfig(self.admin_kubeconfig, self.url, self.pki.ca_cert, self.admin_token)
+        etcd_url = f"http://127.0.0.1:{self.etcd_port}"
+        peer_url = f"http://127.0.0.1:{self.etcd_peer_port}"
+        self._spawn("etcd", [
+            "etcd", "--name", "kcl", "--data-dir", os.path.join(self.dir, "etcd"),
+            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+            "--initial-cluster", f"kcl={peer_url}", "--log-level", "warn"])
+        self._spawn("kube-apiserver", [
+            refbin("kube-apiserver"), "--etcd-servers", etcd_url,
+            "--bind-address", self.host_ip, "--advertise-address", self.host_ip,
+            "--secure-port", str(self.port), "--cert-dir", os.path.join(self.dir, "certs"),
+            "--tls-cert-file", self.pki.server_cert,
+            "--tls-private-key-file", self.pki.server_key,
+            "--client-ca-file", self.pki.ca_cert, "--token-auth-file", tokens,
+            "--enable-bootstrap-token-auth",
+            "--service-account-key-file", self.sa_pub,
+            "--service-account-signing-key-file", self.sa_key,
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins",
+            "NodeRestriction", "--kubelet-client-certificate", self.pki.kubelet_client_cert,
+            "--kubelet-client-key", self.pki.kubelet_client_key,
+            "--kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname",
+            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged",
+            "--profiling=false", "--v", "1"])
+        wait_for(self._ready, 90, interval=0.5,
+                 what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
+        self.client = ApiClient(kubeconfig.load(self.admin_kubeconfig), "cluster-tests")
+        common = ["--kubeconfig", self.admin_kubeconfig,
+                  "--authentication-kubeconfig", self.admin_kubeconfig,
+                  "--authorization-kubeconfig", self.admin_kubeconfig,
+                  "--bind-address", "127.0.0.1", "--leader-elect=false", "--v", "1"]
+        self._spawn("kube-scheduler", [refbin("kube-scheduler"), *common,
+                                       "--secure-port", str(free_port())])
+        self._spawn("kube-controller-manager", [
+            refbin("kube-controller-manager"), *common, "--secure-port", str(free_port()),
+            "--controllers", "*,bootstrapsigner,tokencleaner",
+            "--allocate-node-cidrs", "--cluster-cidr", CLUSTER_CIDR,
+            "--node-cidr-mask-size", "24", "--service-cluster-ip-range", SERVICE_CIDR,
+            "--node-monitor-period", "2s", "--node-monitor-grace-period", NODE_MONITOR_GRACE,
+            "--service-account-private-key-file", self.sa_key,
+            "--root-ca-file", self.pki.ca_cert, "--use-service-account-credentials=true",
+            "--cluster-signing-cert-file", self.pki.ca_cert,
+            "--cluster-signing-key-file", self.ca_key,
+            "--cluster-signing-duration", "1h"])
+
+    def _ready(self) -> bool:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} ended: {self.log(name)[-3000:]}")
+        return self.kubectl("get", "--raw", "/readyz").returncode == 0
+
+    def kubectl(self, *args: str, input: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([shutil.which("kubectl", path=BIN) or "kubectl", "--kubeconfig",
+                               self.admin_kubeconfig, *args], input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def _make_node_network(self, node: Node) -> None:
+        named.create(node.netns, self.netns_dir)
+        with rtnl.RtnlSocket() as host:
+            bridge = links.get_link(host, self.bridge)
+            fd = os.open(node.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                links.create_veth(host, node.host_veth, f"u{node.host_veth}", peer_netns_fd=fd)
+            finally:
+                os.close(fd)
+            veth = links.get_link(host, node.host_veth)
+            links.set_master(host, veth.index, bridge.index)
+            links.set_up(host, veth.index)
+
+        def inside() -> None:
+            with rtnl.RtnlSocket() as sock:
+                lo = links.get_link(sock, "lo")
+                links.set_up(sock, lo.index)
+                eth = links.get_link(sock, f"u{node.host_veth}")
+                addresses.add_address(sock, eth.index, f"{node.ip}/24")
+                links.set_up(sock, eth.index)
+
+        run_in_netns(node.netns_path, inside)
+
+    def add_node(self, name: str, kubelet_args: list[str] | None = None,
+                 kubeconfig_path: str = "") -> Node:
+        """A pykubelet on a new node namespace, with its hostgw daemon; its CNI config follows
+        when the controller manager has given the Node its podCIDR (wait_pod_cidr)."""
+        index = len(self.nodes)
+        node = Node(name=name, ip=f"{self.underlay}.{11 + index}",
+                    dir=tempfile.mkdtemp(prefix=f"kcn{index}-"),
+                    netns=f"pkc{self.id}{index}", netns_dir=self.netns_dir, host_veth=f"pkv{self.id}{index}",
+                    cgroup_root=f"/pycontainer/{unique('kcl')}",
+                    kubeconfig=kubeconfig_path, image_root=self.image_root)
+        self.nodes.append(node)
+        if not node.kubeconfig:
+            node.kubeconfig = os.path.join(node.dir, "kubeconfig")
+            write_kubeconfig(node.kubeconfig, self.url, self.pki.ca_cert,
+                             self.node_tokens[name])
+        self._make_node_network(node)
+        config = os.path.join(node.dir, "kubelet.yaml")
+        with open(config, "w") as f:
+            json.dump({"apiVersion": "kubelet.config.k8s.io/v1beta1",
+                       "kind": "KubeletConfiguration",
+                       "podLogsDir": os.path.join(node.dir, "pods"),
+                       "cgroupRoot": node.cgroup_root, "address": node.ip, "port": 10250,
+                       "syncFrequency": "20s"}, f)
+        node.spawn("kubelet", [
+            PYKUBELET, "--config", config, "--kubeconfig", node.kubeconfig,
+            "--hostname-override", name, "--node-ip", node.ip, "--root-dir", node.root,
+            "--cni-conf-dir", node.cni_conf, "--cni-bin-dir", f"{BIN},/usr/lib/cni",
+            "--cni-cache-dir", os.path.join(node.dir, "cni-cache"),
+            "--image-root", self.image_root, "-v", "1", *(kubelet_args or [])])
+        node.spawn("hostgw", [PYTHON, "-m", "cni.hostgw", "--kubeconfig", node.kubeconfig,
+                              "--node-name", name, "--resync", "10", "-v", "1"])
+        return node
+
+    def wait_pod_cidr(self, node: Node, timeout: float = 60) -> str:
+        def cidr() -> str:
+            if node.procs["kubelet"].poll() is not None:
+                raise RuntimeError(f"pykubelet {node.name} ended: {node.log()[-3000:]}")
+            try:
+                return (self.client.get(f"/api/v1/nodes/{node.name}").get("spec") or {}
+                        ).get("podCIDR", "")
+            except Exception:  # noqa: BLE001 - not registered yet
+                return ""
+
+        pod_cidr = wait_for(cidr, timeout, interval=0.5,
+                            what=lambda: f"podCIDR of {node.name}: {node.log()[-2000:]}")
+        node.write_cni_config(pod_cidr)
+        return pod_cidr
+
+    def node_ready(self, name: str) -> str:
+        """The status of the Node's Ready condition ("" when there is none)."""
+        node = self.client.get(f"/api/v1/nodes/{name}")
+        return next((c["status"] for c in (node.get("status") or {}).get("conditions") or []
+                     if c["type"] == "Ready"), "")
+
+    def cleanup(self) -> None:
+        errors: list[BaseException] = []
+        for node in self.nodes:
+            errors += node.cleanup()
+        if self.client is not None:
+            self.client.close()
+        for name in ("kube-controller-manager", "kube-scheduler", "kube-apiserver", "etcd"):
+            try:
+                _stop(self.procs.get(name))
+            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
+                errors.append(e)
+        try:
+            with rtnl.RtnlSocket() as host:
+                link = links.get_link(host, self.bridge)
+                if link is not None:
+                    links.delete_link(host, link.index)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        if os.path.isdir(self.netns_dir):
+            named.release_dir(self.netns_dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise errors[0]
