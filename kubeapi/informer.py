@@ -16,8 +16,9 @@ What it does, as client-go's Reflector: a paged list (`limit`/`continue`), then 
 list's resourceVersion with allowWatchBookmarks and a 5-10 minute timeoutSeconds; a watch that
 ends is resumed from the last resourceVersion seen (events or bookmarks). 410 Gone (history
 compacted) relists at once; any other failure backs off (0.8 s doubling to 30 s) and resumes,
-relisting only when resuming is not possible. A relist reconciles the cache: objects it no longer
-has are delivered to on_delete as a DeletedFinalStateUnknown tombstone, the rest as updates.
+relisting only when resuming is not possible; so does a watch that the server ends within a
+second. A relist reconciles the cache: objects it no longer has are delivered to on_delete as a
+DeletedFinalStateUnknown tombstone, the rest as updates.
 
 Handlers: on_add(obj), on_update(old, new), on_delete(obj | DeletedFinalStateUnknown). Each
 handler registration has its own thread and unbounded queue, so a slow handler delays neither the
@@ -45,6 +46,7 @@ BACKOFF_START = 0.8
 BACKOFF_MAX = 30.0
 MIN_WATCH_TIMEOUT = 300  # seconds; each watch asks for a random timeout up to twice this
 PAGE_SIZE = 500
+SHORT_WATCH = 1.0  # seconds; a watch that ends sooner is resumed after a back-off
 NAMESPACE_INDEX = "namespace"
 
 IndexFunc = Callable[[dict], Iterable[str]]
@@ -290,9 +292,16 @@ class Informer:
                 if must_list:
                     self._list()
                     must_list = False
+                started = time.monotonic()
                 self._watch_once()
-                delay = BACKOFF_START
-                continue  # the server ended the watch (timeout): resume at once
+                if self._stop.is_set():
+                    return
+                if time.monotonic() - started >= SHORT_WATCH:
+                    delay = BACKOFF_START
+                    continue  # the server ended the watch (its timeout): resume at once
+                # A watch the server ends at once, again and again, is resumed with back-off.
+                log.warning("%s: the watch ended after %.1fs; resuming in %.1fs", self.path,
+                            time.monotonic() - started, delay)
             except ApiError as e:
                 if self._stop.is_set():
                     return
