@@ -26,7 +26,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 
 class ItemExponentialRateLimiter:
@@ -58,16 +58,18 @@ class BucketRateLimiter:
     """A token bucket for all items together: the delay until a token is free (reserving it),
     as golang.org/x/time/rate's Reserve."""
 
-    def __init__(self, qps: float = 10.0, burst: int = 100) -> None:
+    def __init__(self, qps: float = 10.0, burst: int = 100,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.qps = qps
         self.burst = burst
+        self._clock = clock
         self._tokens = float(burst)
-        self._last = time.monotonic()
+        self._last = clock()
         self._lock = threading.Lock()
 
     def when(self, item: Hashable) -> float:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
             self._last = now
             self._tokens -= 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from controllers_testlib import wait_for
 from kubeapi.workqueue import (BucketRateLimiter, ItemExponentialRateLimiter, RateLimitingQueue,
                                default_rate_limiter)
@@ -68,11 +70,12 @@ def test_parallel_workers_never_share_a_key():
 
 def test_add_after_and_shutdown_wakes_getters():
     q = RateLimitingQueue()
-    q.add_after("later", 0.2)
+    q.add_after("much-later", 3600)
     q.add("now")
     assert q.get(0)[0] == "now"
-    assert q.get(0) == (None, False)
-    assert q.get(5)[0] == "later"       # blocks until it is ready
+    assert q.get(0) == (None, False)    # much-later is not ready
+    q.add_after("later", 0.2)
+    assert q.get(30)[0] == "later"      # blocks until it is ready
     results = []
     t = threading.Thread(target=lambda: results.append(q.get()))
     t.start()
@@ -95,10 +98,14 @@ def test_exponential_backoff_forget_and_requeues():
 
 
 def test_token_bucket_burst_then_qps():
-    bucket = BucketRateLimiter(10.0, 100)
+    now = [1000.0]  # a clock of the test's: the bucket's arithmetic, not the machine's speed
+    bucket = BucketRateLimiter(10.0, 100, clock=lambda: now[0])
     delays = [bucket.when(i) for i in range(102)]
     assert delays[:100] == [0.0] * 100
-    assert 0.09 <= delays[100] <= 0.1 and 0.19 <= delays[101] <= 0.2
+    assert delays[100:] == pytest.approx([0.1, 0.2])
+    now[0] += 1.0  # 10 tokens back, two of them owed
+    assert [bucket.when(i) for i in range(8)] == [0.0] * 8
+    assert bucket.when("next") == pytest.approx(0.1)
 
 
 def test_rate_limited_queue():
