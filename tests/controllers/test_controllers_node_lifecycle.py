@@ -226,7 +226,7 @@ def test_noexecute_tainting_rate_per_zone(request, own_server, api, renewer):
     --node-eviction-rate gives the next token."""
     first, second, healthy = make_node(api), make_node(api), make_node(api)
     renewer.add(healthy)
-    manager = start_manager(request, own_server, *FAST, "--node-eviction-rate=0.5")
+    manager = start_manager(request, own_server, *FAST, "--node-eviction-rate=0.25")
     no_execute = lambda n: (taints.UNREACHABLE, "NoExecute") in taint_keys(api, n)  # noqa
     both_down = wait_for(lambda: all((taints.UNREACHABLE, "NoSchedule") in taint_keys(api, n)
                                      for n in (first, second)) and
