@@ -1,14 +1,17 @@
 """SQLite storage with a revision log (the kine idea): one file, WAL, durable commits.
 
-Two tables: `log` has one row per write (its rowid is the revision) and `current` the newest
-value of each live key, so that get and list-now do not scan history. Writes go through one
-connection under a lock (serialised, like etcd's single writer); reads use one connection per
-thread and run concurrently with writes thanks to WAL. synchronous=FULL makes every commit
-reach the disk before the API server answers.
+`log` has one row per write (its rowid is the revision) and `current` points each live key at
+its newest row, so that get and list-now do not scan history (layout and upgrades:
+sqlite_schema). Writes go through one connection in group commits (group_commit: concurrent
+writes share a transaction and an fsync, serialised like etcd's single writer); reads use one
+connection per thread and run concurrently with writes thanks to WAL. synchronous=FULL makes
+every commit reach the disk before the API server answers.
 
-Compaction (kine style) drops only the log rows that a newer row at or below the compaction
-revision supersedes, so the log can still answer "list at revision R" and "changes after R" for
-any R >= the compaction revision.
+Compaction (kine style, every COMPACT_EVERY writes, keeping HISTORY_REVISIONS revisions, as
+kube-apiserver's compactor keeps etcd's last interval) drops only the log rows that a newer row
+at or below the compaction revision supersedes, so the log can still answer "list at revision
+R" and "changes after R" for any R >= the compaction revision; older ones are Compacted (410).
+The pages it frees are reused by new rows, so the file stays the same size in steady state.
 """
 from __future__ import annotations
 
@@ -18,30 +21,15 @@ import threading
 from typing import Callable
 
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS log (
-    rev INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    type INTEGER NOT NULL,          -- 0 added, 1 modified, 2 deleted
-    prev_rev INTEGER NOT NULL,      -- the row this one supersedes (0: none)
-    value BLOB NOT NULL             -- for deletes, the last value
-);
-CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
-CREATE TABLE IF NOT EXISTS current (
-    key TEXT PRIMARY KEY,
-    rev INTEGER NOT NULL,
-    value BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('compacted', 0);
-"""
+from . import sqlite_schema
+from .group_commit import GroupCommitter
 
 _TYPES = ("ADDED", "MODIFIED", "DELETED")
 
 # Keep this many revisions of history for watch and paged lists; compact every so many writes.
 HISTORY_REVISIONS = 10000
 COMPACT_EVERY = 1000
+WAL_PAGES = 256
 
 
 def _prefix_end(prefix: str) -> str:
@@ -55,20 +43,26 @@ class SQLiteStorage(Storage):
         self._history = history
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._writer = self._connect()
-        self._writer.executescript(_SCHEMA)
-        self._write_lock = threading.Lock()
+        sqlite_schema.ensure(self._writer)
         self._local = threading.local()
         self._subscribers: list[Callable[[Event], None]] = []
         self._rev = self._revision(self._writer)
         self._compacted = self._writer.execute(
             "SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
         self._writes_since_compact = 0
+        self._committer: GroupCommitter[Event] = GroupCommitter(self._writer, self._published)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # Takes effect only in a new file (sqlite_schema): must precede WAL mode.
+        conn.execute(f"PRAGMA page_size={sqlite_schema.PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
+        # A checkpoint every WAL_PAGES pages, and the WAL shrinks back to that size after one
+        # instead of keeping its peak: the WAL stays a small part of the storage bytes.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_PAGES * sqlite_schema.PAGE_SIZE}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -80,8 +74,9 @@ class SQLiteStorage(Storage):
     # reads
 
     def get(self, key: str) -> Record | None:
-        row = self._reader().execute("SELECT rev, value FROM current WHERE key=?",
-                                     (key,)).fetchone()
+        row = self._reader().execute(
+            "SELECT c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key=?",
+            (key,)).fetchone()
         return Record(key, row[0], row[1]) if row else None
 
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
@@ -106,7 +101,8 @@ class SQLiteStorage(Storage):
                 at = revision
             else:
                 rows = conn.execute(
-                    "SELECT key, rev, value FROM current WHERE key >= ? AND key < ? ORDER BY key"
+                    "SELECT c.key, c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev"
+                    " WHERE c.key >= ? AND c.key < ? ORDER BY c.key"
                     + (" LIMIT ?" if limit else ""),
                     (low, high, limit) if limit else (low, high)).fetchall()
                 at = now
@@ -125,8 +121,9 @@ class SQLiteStorage(Storage):
         compacted = conn.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
         if revision < compacted:
             raise Compacted(revision, compacted)
-        query = ("SELECT l.rev, l.key, l.type, l.value, p.value FROM log l"
-                 " LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
+        # A delete row's value is the row it supersedes (sqlite_schema).
+        query = ("SELECT l.rev, l.key, l.type, CASE l.type WHEN 2 THEN p.value ELSE l.value END,"
+                 " p.value FROM log l LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
         args: tuple = (revision,)
         if prefix:
             query += " AND l.key >= ? AND l.key < ?"
@@ -142,70 +139,70 @@ class SQLiteStorage(Storage):
 
     # writes
 
+    @staticmethod
+    def _current(conn: sqlite3.Connection, key: str) -> tuple[int, bytes] | None:
+        return conn.execute(
+            "SELECT c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key=?",
+            (key,)).fetchone()
+
     def create(self, key: str, value: bytes) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
             if conn.execute("SELECT 1 FROM current WHERE key=?", (key,)).fetchone():
                 raise KeyExists(key)
             rev = self._append(conn, key, 0, 0, value)
-            conn.execute("INSERT INTO current VALUES (?, ?, ?)", (key, rev, value))
+            conn.execute("INSERT INTO current VALUES (?, ?)", (key, rev))
             return Event("ADDED", key, rev, value, None)
-        event = self._write(op)
+        event = self._committer.submit(op)
         return Record(key, event.rev, value)
 
     def update(self, key: str, value: bytes, expected_rev: int) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
-            row = conn.execute("SELECT rev, value FROM current WHERE key=?", (key,)).fetchone()
+            row = self._current(conn, key)
             if row is None:
                 raise KeyNotFound(key)
             if expected_rev and row[0] != expected_rev:
                 raise RevisionConflict(Record(key, row[0], row[1]))
             rev = self._append(conn, key, 1, row[0], value)
-            conn.execute("UPDATE current SET rev=?, value=? WHERE key=?", (rev, value, key))
+            conn.execute("UPDATE current SET rev=? WHERE key=?", (rev, key))
             return Event("MODIFIED", key, rev, value, row[1])
-        event = self._write(op)
+        event = self._committer.submit(op)
         return Record(key, event.rev, value)
 
     def delete(self, key: str, expected_rev: int = 0) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
-            row = conn.execute("SELECT rev, value FROM current WHERE key=?", (key,)).fetchone()
+            row = self._current(conn, key)
             if row is None:
                 raise KeyNotFound(key)
             if expected_rev and row[0] != expected_rev:
                 raise RevisionConflict(Record(key, row[0], row[1]))
-            rev = self._append(conn, key, 2, row[0], row[1])
+            rev = self._append(conn, key, 2, row[0], b"")
             conn.execute("DELETE FROM current WHERE key=?", (key,))
             return Event("DELETED", key, rev, row[1], row[1])
-        event = self._write(op)
+        event = self._committer.submit(op)
         return Record(key, event.rev, event.value)
 
-    def _append(self, conn: sqlite3.Connection, key: str, kind: int, prev_rev: int,
+    @staticmethod
+    def _append(conn: sqlite3.Connection, key: str, kind: int, prev_rev: int,
                 value: bytes) -> int:
         cur = conn.execute("INSERT INTO log (key, type, prev_rev, value) VALUES (?, ?, ?, ?)",
                            (key, kind, prev_rev, value))
         return cur.lastrowid
 
-    def _write(self, op: Callable[[sqlite3.Connection], Event]) -> Event:
-        with self._write_lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                event = op(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+    def _published(self, events: list[Event]) -> None:
+        """A durable batch, under the commit lock: subscribers see events in revision order."""
+        if not events:
+            return
+        for event in events:
             self._rev = event.rev
-            # Subscribers run under the lock so that they see events in revision order.
             for callback in self._subscribers:
                 callback(event)
-            self._writes_since_compact += 1
-            if self._writes_since_compact >= COMPACT_EVERY:
-                self._writes_since_compact = 0
-                self._compact_locked(self._rev - self._history)
-        return event
+        self._writes_since_compact += len(events)
+        if self._writes_since_compact >= COMPACT_EVERY:
+            self._writes_since_compact = 0
+            self._compact_locked(self._rev - self._history)
 
     def compact(self, revision: int) -> None:
-        with self._write_lock:
+        with self._committer.lock:
             self._compact_locked(min(revision, self._rev))
 
     def _compact_locked(self, revision: int) -> None:
@@ -221,10 +218,15 @@ class SQLiteStorage(Storage):
         conn.execute("UPDATE meta SET value=? WHERE name='compacted'", (revision,))
         conn.execute("COMMIT")
         self._compacted = revision
+        # Free pages beyond a reserve for the next writes go back to the file system.
+        free, total = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                       for p in ("freelist_count", "page_count"))
+        if free > total // 2:
+            conn.execute(f"PRAGMA incremental_vacuum({free - total // 4})")
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         self._subscribers.append(callback)
 
     def close(self) -> None:
-        with self._write_lock:
+        with self._committer.lock:
             self._writer.close()
