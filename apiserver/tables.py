@@ -286,9 +286,10 @@ def _row_object(obj: dict, include: str) -> dict | None:
 def to_table(resource: str, objects: list[dict], *, resource_version: str = "",
              continue_token: str = "", include_object: str = "PartialObjectMetadata",
              headers: bool = True) -> dict:
-    from .tables_apps import WORKLOAD_TABLES  # it builds on this module's helpers
+    from .tables_apps import WORKLOAD_TABLES  # they build on this module's helpers
+    from .tables_storage import STORAGE_TABLES
     columns, row = TABLES.get(resource) or WORKLOAD_TABLES.get(resource) or \
-        ([_NAME, _AGE], _simple(_created))
+        STORAGE_TABLES.get(resource) or ([_NAME, _AGE], _simple(_created))
     rows = []
     for obj in objects:
         entry: dict = {"cells": row(obj)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,6 +196,11 @@ def test_statefulset_in_order_with_stable_names_and_claims(api, kubelet, namespa
         claims = api.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")["items"]
         assert sorted((c["metadata"]["name"], c["status"]["phase"]) for c in claims) == [
             (f"data-web-{i}", "Bound") for i in range(3)]
+        table = kubectl(api, "get", "pvc", "-n", namespace).stdout
+        assert re.search(r"data-web-0\s+Bound\s+pvc-\S+\s+1Mi\s+RWO\s", table), table
+        table = kubectl(api, "get", "pv").stdout
+        assert re.search(rf"1Mi\s+RWO\s+Delete\s+Bound\s+{namespace}/data-web-1\s", table), \
+            table
         sts = api.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/web")
         assert sts["status"]["readyReplicas"] == 3
         assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
