@@ -1,10 +1,13 @@
-"""ConfigMaps and Secrets as the pods' env and volumes need them: read from the API server when
-they are needed (the kubelet's "Get" change detection strategy: every pod sync reads them again,
-so an update reaches the volumes within a sync period). Secret values come back decoded."""
+"""ConfigMaps, Secrets and Services as the pods' env and volumes need them. ConfigMaps and
+Secrets are read from the API server when they are needed (the kubelet's "Get" change detection
+strategy: every pod sync reads them again, so an update reaches the volumes within a sync
+period); Secret values come back decoded. Services come from an informer, as the kubelet's
+service lister."""
 from __future__ import annotations
 
 import base64
 
+from kubeapi.informer import Informer
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
@@ -18,8 +21,24 @@ class ObjectUnavailable(RuntimeError):
 
 
 class ConfigObjects:
-    def __init__(self, client: ApiClient | None) -> None:
+    def __init__(self, client: ApiClient | None, service_cache: Informer | None = None
+                 ) -> None:
+        """service_cache: the kubelet's informer of every Service (for the pods' service
+        environment variables); None without an API server."""
         self.client = client
+        self.service_cache = service_cache
+
+    def services(self, wait_for_sync: bool = True) -> list[dict]:
+        """Every Service of the cluster as the kubelet's cache has it ([] without an API
+        server). Until the first list is in, a pod of the API server cannot be given its
+        variables (KUBERNETES_SERVICE_HOST would silently be missing); a static pod, which
+        may run before the API server does, gets what there is."""
+        if self.service_cache is None:
+            return []
+        if wait_for_sync and not self.service_cache.has_synced():
+            raise ObjectUnavailable("services have not yet been read at least once, cannot "
+                                    "construct envvars")
+        return self.service_cache.store.list()
 
     def config_map(self, namespace: str, name: str) -> dict[str, bytes]:
         """data and binaryData of the ConfigMap, as bytes."""

@@ -14,6 +14,7 @@ import time
 
 from cri.api import CONTAINER_RUNNING, NotFound
 from cri.service import check_root_dir
+from kubeapi.informer import Informer
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
@@ -83,8 +84,10 @@ class Kubelet:
         self.cgroups = PodCgroups(config.cgroup_root, config.pod_pids_limit)
         memory_total = machine.meminfo().get("MemTotal", 0)
         self._apparmor_enabled = machine.apparmor_enabled()
-        self.volumes = Volumes(config.root_dir, ConfigObjects(self.client), os.cpu_count() or 1,
-                               memory_total)
+        # Every Service, for the pods' service environment variables (the service lister).
+        self.service_cache = Informer(self.client, "/api/v1/services") if self.client else None
+        self.volumes = Volumes(config.root_dir, ConfigObjects(self.client, self.service_cache),
+                               os.cpu_count() or 1, memory_total)
         etc_files = PodEtcFiles(config.root_dir, config.resolv_conf, config.cluster_dns,
                                 config.cluster_domain)
         seccomp = SeccompSettings(os.path.join(config.root_dir, "seccomp"),
@@ -132,6 +135,8 @@ class Kubelet:
 
     def run(self, stop: threading.Event) -> None:
         self.cri.adopt()
+        if self.service_cache is not None:
+            self.service_cache.start()   # before the pod sources: their pods' env needs it
         self.server.start()
         log.info("kubelet %s serving on %s:%d", self.config.node_name, self.config.address,
                  self.server.port)
@@ -144,6 +149,8 @@ class Kubelet:
         for loop in loops:
             supervise(loop.__qualname__, loop, stop)
         stop.wait()
+        if self.service_cache is not None:
+            self.service_cache.stop()
         for source in self.sources:
             source.stop()
         if self.mirrors is not None:

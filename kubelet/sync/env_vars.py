@@ -1,7 +1,8 @@
 """A container's environment as the kubelet makes it (makeEnvironmentVariables): envFrom first
 (ConfigMaps and Secrets, each key with the prefix; keys that are no valid variable name are
 skipped), then env, where a value is $(VAR)-expanded against the variables before it and
-valueFrom reads the downward API, a ConfigMap key or a Secret key. What is missing and not
+valueFrom reads the downward API, a ConfigMap key or a Secret key; last the Services' variables
+(service_env.py) that env did not set, which $(VAR) may also name. What is missing and not
 optional stops the container with CreateContainerConfigError and the kubelet's message."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 
 from kubelet import downward, pods
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
+from kubelet.sync import service_env
 
 log = logging.getLogger("kubelet.env")
 
@@ -52,6 +54,7 @@ def environment(pod: dict, container: dict, objects: ConfigObjects,
                 info: downward.PodInfo) -> list[tuple[str, str]]:
     env: dict[str, str] = {}
     namespace = pods.namespace(pod)
+    services = _service_env(pod, objects)
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")
         if "configMapRef" in source:
@@ -79,7 +82,7 @@ def environment(pod: dict, container: dict, objects: ConfigObjects,
         name = var.get("name", "")
         value = var.get("value") or ""
         if value:
-            env[name] = expand(str(value), env)
+            env[name] = expand(str(value), {**services, **env})
             continue
         source = var.get("valueFrom")
         if not source:
@@ -88,7 +91,17 @@ def environment(pod: dict, container: dict, objects: ConfigObjects,
         resolved = _value_from(pod, container, source, objects, info)
         if resolved is not None:
             env[name] = resolved
-    return list(env.items())
+    return list(env.items()) + [(k, v) for k, v in services.items() if k not in env]
+
+
+def _service_env(pod: dict, objects: ConfigObjects) -> dict[str, str]:
+    try:
+        found = objects.services(wait_for_sync=not pods.is_static(pod))
+    except ObjectUnavailable as e:
+        raise ConfigError(str(e)) from None
+    # The API server defaults enableServiceLinks to true; a static pod's file may lack it.
+    links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+    return service_env.for_pod(found, pods.namespace(pod), links)
 
 
 def _value_from(pod: dict, container: dict, source: dict, objects: ConfigObjects,

@@ -232,6 +232,34 @@ def test_dns_from_a_pod_names_services_pods_and_the_world(node):
     assert node.upstream.count("external.example.") >= 1
 
 
+def test_pods_find_services_in_their_environment(node):
+    ip = cluster_ip(node, "web")
+    api_ip = node.api.get("/api/v1/namespaces/default/services/kubernetes")["spec"]["clusterIP"]
+    for name, links in (("links", True), ("no-links", False)):
+        node.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"nodeName": node.node_name, "terminationGracePeriodSeconds": 1,
+                             "enableServiceLinks": links, "containers": [
+                                 {"name": "c", "image": IMAGE, "command": ["sh", "-c", IDLE]}]}},
+                   NS)
+    try:
+        envs = {}
+        for name in ("links", "no-links"):
+            node.kubectl("wait", "-n", NS, "--for=condition=Ready", f"pod/{name}",
+                         "--timeout=60s", timeout=70)
+            out = in_pod(node, name, "env")
+            envs[name] = dict(line.split("=", 1) for line in out.stdout.splitlines()
+                              if "=" in line)
+        for env in envs.values():
+            assert env["KUBERNETES_SERVICE_HOST"] == api_ip
+            assert env["KUBERNETES_PORT_443_TCP"] == f"tcp://{api_ip}:443"
+        assert envs["links"]["WEB_SERVICE_HOST"] == ip
+        assert envs["links"]["WEB_SERVICE_PORT_HTTP"] == "80"
+        assert envs["links"]["WEB_PORT"] == f"tcp://{ip}:80"
+        assert not any(k.startswith("WEB_") for k in envs["no-links"])
+    finally:
+        node.kubectl("delete", "pod", "-n", NS, "links", "no-links", "--wait=false")
+
+
 def refusal(n: ServiceNode, *args: str) -> str:
     out = n.kubectl("create", "service", "-n", NS, *args, check=False)
     assert out.returncode != 0, out.stdout
