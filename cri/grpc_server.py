@@ -378,6 +378,9 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
 
     @_rpc
     def RunPodSandbox(self, request, context):
+        if request.runtime_handler:
+            # One runtime only, the default handler (containerd's wording for another).
+            raise CRIError(f'no runtime for "{request.runtime_handler}" is configured')
         config = convert.sandbox_config(request.config)
         with self.s.names_lock:
             self.s.reserve_sandbox_name(request.config)

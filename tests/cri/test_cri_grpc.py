@@ -88,6 +88,11 @@ def test_status_codes_as_containerd(cri_stubs):
     runtime.StopContainer(pb.StopContainerRequest(container_id=missing))
     assert _code(runtime.RunPodSandbox, pb.RunPodSandboxRequest(config=pb.PodSandboxConfig())) \
         == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pb.PodSandboxConfig(),
+                                                      runtime_handler="kata"))
+    assert (e.value.code(), e.value.details()) == \
+        (grpc.StatusCode.UNKNOWN, 'no runtime for "kata" is configured')
     assert _code(images.PullImage, pb.PullImageRequest(image=pb.ImageSpec(image="Bad//Ref"))) \
         == grpc.StatusCode.INVALID_ARGUMENT
     assert not images.ImageStatus(pb.ImageStatusRequest(
