@@ -2,20 +2,28 @@
 # provision.sh: makes this Debian/Ubuntu machine a pycontainer node, as root. Idempotent: run it
 # again (after a change of the checkout, say) and it converges, restarting only what changed.
 #
-#   node 1 (control plane): pyapiserver + pykubelet    provision.sh [--node-ip IP]
-#   another node (joins):   pykubelet only            provision.sh --api-server URL --token T --ca-cert F
+#   node 1 (control plane): pyapiserver, pycontroller-manager, pykube-dns, pykubelet, pykube-proxy
+#                                                      provision.sh [--node-ip IP]
+#   another node (joins):   pykubelet, pykube-proxy   provision.sh --api-server URL --token T --ca-cert F
 #
 # What it installs: the apt packages, a virtualenv in /opt/pycontainer with the package and kubectl,
-# a CNI network (our bridge plugin on --pod-cidr) in /etc/cni/net.d, a busybox image (busybox:static,
-# from busybox-static, no registry), the systemd units pyapiserver.service (control plane) and
-# pykubelet.service, an admin kubeconfig (control plane: root and --admin-user). It ends when the
-# node is Ready.
+# a CNI network (our bridge plugin on --pod-cidr, ports hairpinning so that a pod reaches itself
+# through a Service) in /etc/cni/net.d, br_netfilter with bridge-nf-call-iptables=1 (replies between
+# pods of one bridge pass the Service rules' conntrack), a busybox image (busybox:static, from
+# busybox-static, no registry), the systemd units pyapiserver.service, pycontroller-manager.service
+# and pykube-dns.service (control plane), pykubelet.service and pykube-proxy.service, the kube-dns
+# Service (--service-cidr's tenth address: the kubelets' clusterDNS; pykube-dns runs on the control
+# plane only, so the Service sends every node's pods there: internalTrafficPolicy Cluster), an admin
+# kubeconfig (control plane: root and --admin-user). It ends when the node is Ready.
 #
 # Options:
 #   --node-name NAME      the Node's name (default: the host name)
 #   --node-ip IP          the node's address (default: the default route's source, else 127.0.0.1);
 #                         the control plane serves the API on it (port 6443)
 #   --pod-cidr CIDR       this node's pod network (default 198.18.1.0/24; one per node)
+#   --cluster-cidr CIDR   every node's pod networks (default 198.18.0.0/16): pykube-proxy
+#                         masquerades Service traffic from outside it
+#   --service-cidr CIDR   the Services' ClusterIPs (default 198.19.128.0/20; the same on every node)
 #   --api-server URL      join the cluster of this API server instead of running one
 #   --token TOKEN         this node's bearer token; the control plane accepts it for --node-name
 #                         (default there: a random one, kept across runs)
@@ -39,7 +47,8 @@ die() { echo "provision.sh: $*" >&2; exit 1; }
 step() { echo "== [${SECONDS}s] $*"; }
 
 node_name=$(hostname | tr '[:upper:]' '[:lower:]')
-node_ip="" pod_cidr=198.18.1.0/24 api_server="" token="" ca_cert="" ca_key="" admin_user=""
+node_ip="" pod_cidr=198.18.1.0/24 cluster_cidr=198.18.0.0/16 service_cidr=198.19.128.0/20
+api_server="" token="" ca_cert="" ca_key="" admin_user=""
 wheelhouse="" node_tokens=()
 source_dir=$(dirname "$(dirname "$(readlink -f "$0")")")
 while [ $# -gt 0 ]; do
@@ -52,6 +61,8 @@ while [ $# -gt 0 ]; do
         --node-name) node_name=$2 ;;
         --node-ip) node_ip=$2 ;;
         --pod-cidr) pod_cidr=$2 ;;
+        --cluster-cidr) cluster_cidr=$2 ;;
+        --service-cidr) service_cidr=$2 ;;
         --api-server) api_server=$2 ;;
         --token) token=$2 ;;
         --ca-cert) ca_cert=$(readlink -m "$2") ;;
@@ -68,6 +79,12 @@ done
 [ "$(id -u)" = 0 ] || die "run as root"
 [[ $node_name =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "--node-name: $node_name is not a DNS name"
 [[ $pod_cidr =~ ^[0-9.]+/[0-9]+$ ]] || die "--pod-cidr: $pod_cidr is not an IPv4 CIDR"
+[[ $cluster_cidr =~ ^[0-9.]+/[0-9]+$ ]] || die "--cluster-cidr: $cluster_cidr is not an IPv4 CIDR"
+[[ $service_cidr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/(1[6-9]|2[0-8])$ ]] \
+    || die "--service-cidr: $service_cidr is not an IPv4 CIDR from /16 to /28"
+service_base=${service_cidr%/*}
+# The Service range's tenth address, as kubeadm's kube-dns; the range is at least a /28.
+cluster_dns="${service_base%.*}.$(( ${service_base##*.} + 10 ))"
 if [ -n "$api_server" ]; then
     [[ $api_server == https://* ]] || die "--api-server: $api_server must be an https:// URL"
     [ -n "$token" ] || die "--token: a joining node needs its token"
@@ -167,13 +184,27 @@ write_file /etc/cni/net.d/10-pycontainer.conflist 0644 <<EOF || true
   "cniVersion": "1.0.0",
   "name": "pycontainer",
   "plugins": [
-    {"type": "pycni-bridge", "bridge": "pyc0", "isGateway": true, "ipMasq": true,
+    {"type": "pycni-bridge", "bridge": "pyc0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
      "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": "$pod_cidr"}]],
               "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "pycni-portmap", "capabilities": {"portMappings": true}}
   ]
 }
 EOF
+
+step "bridge netfilter"
+write_file /etc/modules-load.d/pycontainer.conf 0644 <<EOF || true
+br_netfilter
+EOF
+write_file /etc/sysctl.d/90-pycontainer.conf 0644 <<EOF || true
+net.bridge.bridge-nf-call-iptables = 1
+EOF
+modprobe br_netfilter 2>/dev/null || true
+if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+    sysctl -q -p /etc/sysctl.d/90-pycontainer.conf
+else
+    echo "provision.sh: no br_netfilter in this kernel: ClusterIPs between pods of one node will not answer" >&2
+fi
 
 step "image $IMAGE"
 if ! pycontainer image inspect "$IMAGE" >/dev/null 2>&1; then
@@ -219,7 +250,7 @@ if [ -z "$api_server" ]; then
     install_file "$tokens" "$CONF/tokens.csv" 0600 && changed=1
     rm -f "$tokens"
     write_file "$CONF/pyapiserver.env" 0644 <<EOF && changed=1
-APISERVER_ARGS="--bind-address $node_ip --port $API_PORT"
+APISERVER_ARGS="--bind-address $node_ip --port $API_PORT --service-cluster-ip-range $service_cidr"
 EOF
     converge pyapiserver.service $changed
     admin="$APISERVER_DATA/admin.kubeconfig"
@@ -231,6 +262,38 @@ EOF
         home=$(getent passwd "$admin_user" | cut -d: -f6)
         install -D -m 0600 -o "$admin_user" -g "$(id -gn "$admin_user")" "$admin" "$home/.kube/config"
         chown "$admin_user:" "$home/.kube"
+    fi
+
+    step "pycontroller-manager"
+    changed=0
+    unit_changed pycontroller-manager.service && changed=1
+    converge pycontroller-manager.service $changed
+
+    step "the kube-dns Service on $cluster_dns, pykube-dns on $node_ip:53"
+    kubectl --kubeconfig "$admin" apply -f - <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+spec:
+  clusterIP: $cluster_dns
+  internalTrafficPolicy: Cluster
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+EOF
+    # pykube-dns forwards other names to the node's resolvers, and refuses to start without.
+    if grep -q '^nameserver' /etc/resolv.conf 2>/dev/null; then
+        changed=0
+        unit_changed pykube-dns.service && changed=1
+        write_file "$CONF/pykube-dns.env" 0644 <<EOF && changed=1
+DNS_ARGS="--listen $node_ip:53 --advertise-address $node_ip --hostname-override $node_name"
+EOF
+        converge pykube-dns.service $changed
+    else
+        echo "provision.sh: /etc/resolv.conf names no nameserver to forward to: no pykube-dns" >&2
     fi
 fi
 
@@ -262,11 +325,21 @@ kind: KubeletConfiguration
 # are delegated further (cgroup v2's no-internal-process rule), and would kill the pods with it.
 cgroupRoot: /pycontainer
 maxPods: 110
+clusterDNS: [$cluster_dns]
+clusterDomain: cluster.local
 EOF
 write_file "$CONF/pykubelet.env" 0644 <<EOF && changed=1
 KUBELET_ARGS="--hostname-override $node_name --node-ip $node_ip"
 EOF
 converge pykubelet.service $changed
+
+step "pykube-proxy"
+changed=0
+unit_changed pykube-proxy.service && changed=1
+write_file "$CONF/pykube-proxy.env" 0644 <<EOF && changed=1
+PROXY_ARGS="--hostname-override $node_name --cluster-cidr $cluster_cidr"
+EOF
+converge pykube-proxy.service $changed
 
 step "node $node_name Ready"
 ready() {
@@ -275,4 +348,10 @@ ready() {
 }
 wait_until "$READY_TIMEOUT" "node $node_name Ready (pykubelet $(systemctl is-active pykubelet.service))" ready
 kubectl --kubeconfig "$CONF/kubelet.kubeconfig" get node "$node_name" -o wide
+if systemctl is-enabled -q pykube-dns.service 2>/dev/null; then
+    step "pykube-dns registered"
+    wait_until 60 "pykube-dns's EndpointSlice ($(systemctl is-active pykube-dns.service))" \
+        kubectl --kubeconfig "$APISERVER_DATA/admin.kubeconfig" get endpointslice -n kube-system \
+        "kube-dns-$node_name"
+fi
 step "done"
