@@ -25,6 +25,7 @@ from kubeapi.workqueue import RateLimitingQueue
 from .context import ControllerContext
 from .controller_ref import Claimer, owner_reference
 from .events import EventRecorder
+from . import job_failure_policy as failure_policy
 from .expectations import Expectations
 from .pod_util import controller_ref, is_ready
 from .replicaset import OWNER_INDEX, pod_controller_uid
@@ -278,7 +279,7 @@ class JobController:
         status = copy.deepcopy(job.get("status") or {})
         if not job["spec"].get("suspend") and not status.get("startTime"):
             status["startTime"] = timefmt.rfc3339(now)
-        job = self._track(job, pods, status, now)
+        job, fail_job = self._track(job, pods, status, now)
         if job is None:
             return
         status = copy.deepcopy(job.get("status") or {})
@@ -294,7 +295,11 @@ class JobController:
         criteria = condition(job, "SuccessCriteriaMet")
         if target is None and criteria is None:
             reason = self._failure_reason(job, failed, active, now)
-            if reason:
+            if fail_job:
+                target = new_condition("FailureTarget", "PodFailurePolicy", fail_job, now)
+                conditions.append(target)
+                self.recorder.event(job, "Warning", "PodFailurePolicy", fail_job)
+            elif reason:
                 message = BACKOFF_MESSAGE if reason == "BackoffLimitExceeded" \
                     else DEADLINE_MESSAGE
                 target = new_condition("FailureTarget", reason, message, now)
@@ -325,11 +330,13 @@ class JobController:
                     status["completionTime"] = timefmt.rfc3339(now)
                     self.recorder.event(job, "Normal", "Completed", "Job completed")
                 terminating = []
-        elif satisfied and not spec.get("suspend"):
-            active = self._manage(key, job, pods, active, succeeded, now)
-        elif spec.get("suspend") and active:
-            self._delete_pods(key, job, active)
-            active = []
+        else:
+            conditions = self._suspension(job, conditions, status, now)
+            if spec.get("suspend"):
+                self._delete_pods(key, job, active)
+                active = []
+            elif satisfied:
+                active = self._manage(key, job, pods, active, succeeded, now)
         status.update({"active": len(active), "ready": sum(1 for p in active if is_ready(p)),
                        "terminating": len(terminating), "conditions": conditions})
         if not conditions:
@@ -340,9 +347,28 @@ class JobController:
         status.setdefault("uncountedTerminatedPods", {})
         put_status(self.client, jobs_path(ns, name), job, status)
         deadline = spec.get("activeDeadlineSeconds")
-        if deadline and status.get("startTime") and target is None and criteria is None:
+        if deadline and status.get("startTime") and target is None and criteria is None and \
+                not spec.get("suspend"):
             left_s = timefmt.parse(status["startTime"]) + deadline - now
             self.queue.add_after(key, max(left_s, 0.0) + 0.1)
+
+    def _suspension(self, job: dict, conditions: list[dict], status: dict,
+                    now: float) -> list[dict]:
+        """The Suspended condition: True (JobSuspended) while spec.suspend, turned False
+        (JobResumed) on resuming, which also restarts the clock of activeDeadlineSeconds."""
+        current = next((c for c in conditions if c.get("type") == "Suspended"), None)
+        suspended = current is not None and current.get("status") == "True"
+        if job["spec"].get("suspend") and not suspended:
+            self.recorder.event(job, "Normal", "Suspended", "Job suspended")
+            cond = new_condition("Suspended", "JobSuspended", "Job suspended", now)
+            return [c for c in conditions if c is not current] + [cond]
+        if not job["spec"].get("suspend") and suspended:
+            self.recorder.event(job, "Normal", "Resumed", "Job resumed")
+            status["startTime"] = timefmt.rfc3339(now)
+            cond = {**new_condition("Suspended", "JobResumed", "Job resumed", now),
+                    "status": "False"}
+            return [cond if c is current else c for c in conditions]
+        return conditions
 
     def _claim(self, job: dict) -> list[dict]:
         ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
@@ -362,17 +388,19 @@ class JobController:
                 return None
             raise
 
-    def _track(self, job: dict, pods: list[dict], status: dict, now: float) -> dict | None:
+    def _track(self, job: dict, pods: list[dict], status: dict, now: float
+               ) -> tuple[dict | None, str]:
         """Counts finished pods once: their uids into uncountedTerminatedPods (written), the
-        finalizers off, then the uids whose pods let go into succeeded/failed. The job as
-        written; None when it is gone."""
+        finalizers off, then the uids whose pods let go into succeeded/failed; a failure the
+        podFailurePolicy ignores is not counted. The job as written (None when it is gone),
+        and the message of a FailJob rule a new failure matched."""
         ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
         uncounted = status.setdefault("uncountedTerminatedPods", {})
         known = set(uncounted.get("succeeded") or []) | set(uncounted.get("failed") or [])
         indexed = job["spec"].get("completionMode") == "Indexed"
         completed = parse_indexes(status.get("completedIndexes"))
         completions = job["spec"].get("completions") or 0
-        finishing, new_ok, new_failed = [], 0, 0
+        finishing, new_ok, new_failed, fail_job = [], 0, 0, ""
         for pod in pods:
             if TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
                 continue
@@ -392,6 +420,11 @@ class JobController:
                 uncounted.setdefault("succeeded", []).append(uid)
                 new_ok += 1
             else:
+                action, message = failure_policy.match(job, pod)
+                if action == "Ignore":
+                    continue
+                if action == "FailJob" and not fail_job:
+                    fail_job = message
                 uncounted.setdefault("failed", []).append(uid)
                 new_failed += 1
         self.backoff.record(object_key(job), new_failed, new_ok, now)
@@ -402,7 +435,7 @@ class JobController:
                 del uncounted[side]
         written = put_status(self.client, jobs_path(ns, name), job, status)
         if written is None:
-            return None
+            return None, ""
         self._remove_finalizers(written, finishing)
         # Uids whose pod no longer holds the finalizer (or is gone) are counted for good.
         holding = {p["metadata"]["uid"] for p in pods
@@ -424,7 +457,7 @@ class JobController:
             if not status[side]:
                 del status[side]
         status["uncountedTerminatedPods"] = uncounted
-        return put_status(self.client, jobs_path(ns, name), written, status)
+        return put_status(self.client, jobs_path(ns, name), written, status), fail_job
 
     def _remove_finalizers(self, job: dict, pods: list[dict]) -> None:
         ns = job["metadata"]["namespace"]
@@ -448,7 +481,7 @@ class JobController:
                 return "BackoffLimitExceeded"
         deadline = spec.get("activeDeadlineSeconds")
         start = (job.get("status") or {}).get("startTime")
-        if deadline and start and timefmt.parse(start) + deadline <= now:
+        if deadline and start and not spec.get("suspend") and timefmt.parse(start) + deadline <= now:
             return "DeadlineExceeded"
         return ""
 

@@ -203,3 +203,77 @@ def test_index_ranges():
     assert format_indexes({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
     assert parse_indexes("0-2,5,7-8") == {0, 1, 2, 5, 7, 8}
     assert parse_indexes("") == set()
+
+
+def test_official_python_client(client, ns, server):
+    """The kubernetes client creates a Job and reads its typed status: counts, conditions,
+    times as datetimes, the empty uncountedTerminatedPods."""
+    from kubernetes import client as k8s
+    api = server.client()
+    try:
+        batch = k8s.BatchV1Api(api)
+        batch.create_namespaced_job(ns, k8s.V1Job(
+            metadata=k8s.V1ObjectMeta(name="py"),
+            spec=k8s.V1JobSpec(completions=1, template=k8s.V1PodTemplateSpec(
+                spec=k8s.V1PodSpec(restart_policy="Never", containers=[
+                    k8s.V1Container(name="c", image="busybox")])))))
+        pod = wait_for(lambda: live_pods(client, ns), what="a pod")[0]
+        finish(client, ns, pod, "Succeeded")
+        job = wait_for(lambda: (batch.read_namespaced_job_status("py", ns).status.conditions
+                                or []) and any(c.type == "Complete" for c in
+                                               batch.read_namespaced_job_status("py", ns)
+                                               .status.conditions) and
+                       batch.read_namespaced_job_status("py", ns), what="Complete")
+        assert job.status.succeeded == 1 and job.status.active is None
+        assert job.status.completion_time.tzinfo is not None
+        assert job.status.uncounted_terminated_pods.succeeded is None
+        assert [c.type for c in job.status.conditions] == ["SuccessCriteriaMet", "Complete"]
+        assert job.status.ready == 0 and job.status.terminating == 0
+    finally:
+        api.close()
+
+
+def terminated(client, ns: str, pod: dict, code: int, conditions: list | None = None) -> None:
+    client.patch(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}/status", {"status": {
+        "phase": "Failed", "conditions": conditions or [],
+        "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "", "ready": False,
+                               "restartCount": 0,
+                               "state": {"terminated": {"exitCode": code}}}]}})
+
+
+def test_pod_failure_policy(client, ns):
+    make_job(client, ns, "policy", backoffLimit=6, podFailurePolicy={"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In",
+                                              "values": [42]}}]})
+    pod = wait_for(lambda: live_pods(client, ns), what="pod")[0]
+    terminated(client, ns, pod, 1, [{"type": "DisruptionTarget", "status": "True"}])
+    second = wait_for(lambda: [p for p in live_pods(client, ns)
+                               if p["metadata"]["uid"] != pod["metadata"]["uid"]],
+                      what="a replacement")[0]
+    assert "failed" not in job_of(client, ns, "policy")["status"]
+    terminated(client, ns, second, 42)
+    job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "policy")) and
+                   job_of(client, ns, "policy"), what="Failed")
+    failed = conditions(job)["Failed"]
+    assert failed["reason"] == "PodFailurePolicy"
+    assert failed["message"] == (f"Container c for pod {ns}/{second['metadata']['name']} "
+                                 "failed with exit code 42 matching FailJob rule at index 1")
+    assert job["status"]["failed"] == 1
+
+
+def test_suspend_and_resume(client, ns):
+    make_job(client, ns, "nap", parallelism=2, completions=4)
+    wait_for(lambda: len(live_pods(client, ns)) == 2, what="two pods")
+    client.patch(f"{JOBS.format(ns=ns)}/nap", {"spec": {"suspend": True}})
+    job = wait_for(lambda: "Suspended" in conditions(job_of(client, ns, "nap")) and
+                   job_of(client, ns, "nap"), what="Suspended")
+    cond = conditions(job)["Suspended"]
+    assert (cond["status"], cond["reason"], cond["message"]) == \
+        ("True", "JobSuspended", "Job suspended")
+    wait_for(lambda: not live_pods(client, ns), what="the pods deleted")
+    client.patch(f"{JOBS.format(ns=ns)}/nap", {"spec": {"suspend": False}})
+    job = wait_for(lambda: conditions(job_of(client, ns, "nap"))["Suspended"]["status"] ==
+                   "False" and job_of(client, ns, "nap"), what="resumed")
+    assert conditions(job)["Suspended"]["reason"] == "JobResumed"
+    wait_for(lambda: len(live_pods(client, ns)) == 2, what="two pods again")
