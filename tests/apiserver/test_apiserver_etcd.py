@@ -351,3 +351,32 @@ def test_etcd_over_tls_with_a_client_certificate():
         if server:
             stop_server(server)
         cluster.stop()
+
+
+def test_controllers_on_a_third_server_act_on_writes_through_the_first(etcd, servers,
+                                                                       namespace):
+    """A Deployment made with kubectl through the first server; the deployment and replicaset
+    controllers of a third (its k3s-style child) make its ReplicaSet and pods, which the
+    second lists: the controllers' informers work on watches fed from etcd."""
+    first, second = servers
+    third = _server_on(etcd, pki_from=first,
+                       extra=("--controllers", "deployment-controller,replicaset-controller"))
+    try:
+        first.kubectl("-n", namespace, "create", "deployment", "web", "--image=busybox:1.36",
+                      "--replicas=3", "--", "sleep", "3600")
+
+        def pods() -> list[str]:
+            out = second.kubectl("-n", namespace, "get", "pods", "-l", "app=web",
+                                 "-o", "jsonpath={.items[*].metadata.ownerReferences[0].kind}")
+            kinds = out.stdout.split()
+            return kinds if len(kinds) == 3 else []
+
+        assert wait_for(pods, timeout=60, interval=0.5) == ["ReplicaSet"] * 3
+
+        def replicas() -> int:
+            got = first.kubectl("-n", namespace, "get", "deployment", "web", "-o", "json")
+            return json.loads(got.stdout)["status"].get("replicas", 0)
+
+        assert wait_for(lambda: replicas() == 3, timeout=30, interval=0.5)
+    finally:
+        stop_server(third)
