@@ -380,3 +380,47 @@ def test_controllers_on_a_third_server_act_on_writes_through_the_first(etcd, ser
         assert wait_for(lambda: replicas() == 3, timeout=30, interval=0.5)
     finally:
         stop_server(third)
+
+
+def test_an_informer_relists_after_its_revision_was_compacted():
+    """kubeapi's informer (what the controllers use) on a server whose etcd compacted past the
+    informer's resourceVersion while the server was down: its watch gets 410, it relists."""
+    from kubeapi import kubeconfig
+    from kubeapi.informer import Informer, resource_path
+    from kubeapi.restclient import ApiClient
+
+    from apiserver.storage.etcd import EtcdStorage
+    from apiserver.storage.etcd_client import EtcdConfig
+    cluster = start_cluster(1)
+    server = informer = api = None
+    try:
+        server = _server_on(cluster, extra=("--etcd-compaction-interval", "0"))
+        api = ApiClient(kubeconfig.load(server.kubeconfig), "etcd-tests")
+        path = resource_path("", "v1", "configmaps", "default")
+        api.create(path, {"metadata": {"name": "before"}})
+        informer = Informer(api, path)
+        informer.start()
+        assert informer.wait_for_sync(15)
+        server.stop()
+        # Another server's writes and compaction while this one is down.
+        other = EtcdStorage(EtcdConfig((cluster.members[0].client_url,)), compaction_interval=0)
+        try:
+            for i in range(3):
+                rec = other.create(f"/registry/configmaps/kube-system/other-{i}", b"{}")
+            other.compact(rec.rev)
+        finally:
+            other.close()
+        server.start()
+        api.close()
+        api.create(path, {"metadata": {"name": "after"}}, retries=5)
+        wait_for(lambda: informer.lists >= 2, timeout=60)
+        wait_for(lambda: informer.store.get("default/after"), timeout=30)
+        assert informer.store.get("default/before") is not None
+    finally:
+        if informer:
+            informer.stop()
+        if api:
+            api.close()
+        if server:
+            stop_server(server)
+        cluster.stop()
