@@ -129,12 +129,30 @@ def pod_for_node(ds: dict, node_name: str, revision_hash: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
-def max_unavailable(ds: dict, desired: int) -> int:
-    strategy = ds["spec"].get("updateStrategy") or {}
-    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
+def _scaled(value: object, total: int) -> int:
+    """intstr.GetScaledValueFromIntOrPercent, rounding up."""
     if isinstance(value, str) and value.endswith("%"):
-        return max(math.floor(int(value[:-1]) * desired / 100), 0) or (1 if desired else 0)
-    return int(value)
+        return math.ceil(int(value[:-1]) * total / 100)
+    return int(value or 0)  # type: ignore[call-overload]
+
+
+def surge_and_unavailable(ds: dict, desired: int) -> tuple[int, int]:
+    """maxSurge and maxUnavailable as numbers of nodes; both 0 means 1 unavailable."""
+    rolling = (ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
+    surge = _scaled(rolling.get("maxSurge", 0), desired)
+    unavailable = _scaled(rolling.get("maxUnavailable", 1), desired)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def _hash(pod: dict) -> str:
+    return (pod["metadata"].get("labels") or {}).get(REVISION_HASH, "")
+
+
+def _rolling(ds: dict) -> bool:
+    return (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate") == \
+        "RollingUpdate"
 
 
 class DaemonSetController:
@@ -252,8 +270,7 @@ class DaemonSetController:
         nodes = self.nodes.store.list()
         if self.expectations.satisfied(key):
             self._manage(key, ds, nodes, by_node, digest)
-            if (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate") == \
-                    "RollingUpdate":
+            if _rolling(ds):
                 self._rolling_update(key, ds, nodes, by_node, digest)
         live = {f"{ds['metadata']['name']}-{(p['metadata'].get('labels') or {}).get(REVISION_HASH)}"
                 for p in pods} | {current["metadata"]["name"]}
@@ -272,6 +289,7 @@ class DaemonSetController:
                 digest: str) -> None:
         create: list[str] = []
         delete: list[dict] = []
+        surging = _rolling(ds) and surge_and_unavailable(ds, len(nodes))[0] > 0
         for node in nodes:
             name = node["metadata"]["name"]
             run, keep = should_run(ds, node)
@@ -283,7 +301,12 @@ class DaemonSetController:
                 delete += failed
                 running = sorted((p for p in pods if p not in failed),
                                  key=lambda p: p["metadata"].get("creationTimestamp", ""))
-                delete += running[1:]
+                if surging:
+                    # a surge keeps the oldest pod of each revision kind on the node
+                    fresh = [p for p in running if _hash(p) == digest]
+                    delete += fresh[1:] + [p for p in running if _hash(p) != digest][1:]
+                else:
+                    delete += running[1:]
             else:
                 delete += pods
         known = {n["metadata"]["name"] for n in nodes}
@@ -291,6 +314,9 @@ class DaemonSetController:
             if name not in known and name:
                 delete += [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         self._delete(key, ds, delete)
+        self._create_on(key, ds, create, digest)
+
+    def _create_on(self, key: str, ds: dict, create: list[str], digest: str) -> None:
         if not create:
             return
         ns = ds["metadata"]["namespace"]
@@ -308,20 +334,47 @@ class DaemonSetController:
 
     def _rolling_update(self, key: str, ds: dict, nodes: list[dict],
                         by_node: dict[str, list[dict]], digest: str) -> None:
+        """kube's rollingUpdate: without surge, delete old pods (unavailable ones first, then
+        at most maxUnavailable less what is unavailable) for _manage to replace; with surge,
+        start a new pod beside an old one (at once where the old is unavailable, else within
+        maxSurge) and delete the old once the new is available."""
         min_ready = ds["spec"].get("minReadySeconds") or 0
         wanted = [n["metadata"]["name"] for n in nodes if should_run(ds, n)[0]]
-        budget = max_unavailable(ds, len(wanted))
+        surge, budget = surge_and_unavailable(ds, len(wanted))
         unavailable = 0
         old_available: list[dict] = []
         old_unavailable: list[dict] = []
+        replace_now: list[str] = []
+        candidates: list[str] = []
+        surging = 0
+        victims: list[dict] = []
         for name in wanted:
             pods = [p for p in by_node.get(name, []) if not p["metadata"].get("deletionTimestamp")]
             if not pods or not any(is_available(p, min_ready) for p in pods):
                 unavailable += 1
-            for pod in pods:
-                if (pod["metadata"].get("labels") or {}).get(REVISION_HASH) == digest:
-                    continue
-                (old_available if is_available(pod, min_ready) else old_unavailable).append(pod)
+            old = [p for p in pods if _hash(p) != digest]
+            fresh = [p for p in pods if _hash(p) == digest]
+            if not surge:
+                for pod in old:
+                    (old_available if is_available(pod, min_ready) else old_unavailable) \
+                        .append(pod)
+                continue
+            if not old:
+                continue
+            if not fresh:
+                if any(not is_available(p, min_ready) for p in old):
+                    replace_now.append(name)
+                else:
+                    candidates.append(name)
+            elif any(is_available(p, min_ready) for p in fresh):
+                victims += old
+            else:
+                surging += 1
+        if surge:
+            self._delete(key, ds, victims)
+            self._create_on(key, ds, replace_now + candidates[:max(surge - surging, 0)],
+                            digest)
+            return
         victims = old_unavailable + old_available[:max(budget - unavailable, 0)]
         self._delete(key, ds, victims)
 
@@ -363,7 +416,7 @@ class DaemonSetController:
                 ready += 1
                 if is_available(pod, min_ready):
                     available += 1
-            if (pod["metadata"].get("labels") or {}).get(REVISION_HASH) == digest:
+            if any(_hash(p) == digest for p in pods):
                 updated += 1
         status = {"currentNumberScheduled": current, "numberMisscheduled": misscheduled,
                   "desiredNumberScheduled": desired, "numberReady": ready,

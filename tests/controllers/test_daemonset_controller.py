@@ -215,3 +215,36 @@ def test_which_nodes_a_daemon_runs_on():
     assert should_run(ds_with(affinity=affinity), node(labels={"zone": "b"}))[0] is True
     assert should_run(ds_with(affinity=affinity), node(labels={"zone": "c"}))[0] is False
     assert should_run(ds_with(affinity=affinity), node("n9", labels={"zone": "c"}))[0] is True
+
+
+def test_surge_starts_the_new_pod_beside_the_old(client, ns, nodes):
+    make_ds(client, ns, updateStrategy={"type": "RollingUpdate", "rollingUpdate": {
+        "maxSurge": 1, "maxUnavailable": 0}})
+    wait_for(lambda: len([p for p in pods(client, ns) if p["spec"].get("nodeName")]) == 3,
+             what="3 bound pods")
+    play_kubelet(client, ns)
+    wait_for(lambda: ds_status(client, ns).get("numberAvailable") == 3, what="3 available")
+    old_hash = pods(client, ns)[0]["metadata"]["labels"]["controller-revision-hash"]
+    client.patch(f"{DSS.format(ns=ns)}/agent", {"spec": {"template": {"metadata": {
+        "annotations": {"v": "2"}}}}})
+    problems: list[str] = []
+    most_pods = [0]
+
+    def step() -> bool:
+        every = [p for p in client.get(PODS.format(ns=ns))["items"]
+                 if not p["metadata"].get("deletionTimestamp")]
+        most_pods[0] = max(most_pods[0], len(every))
+        for name in nodes:
+            here = [p for p in every if p["spec"].get("nodeName") == name]
+            if not any(p["status"].get("phase") == "Running" for p in here):
+                problems.append(f"no running pod on {name}")
+        fresh = [p for p in every if p["metadata"]["labels"]["controller-revision-hash"] !=
+                 old_hash and p["status"].get("phase") == "Running"]
+        if len(fresh) == 3 and len(every) == 3:
+            return True
+        play_kubelet(client, ns)
+        return False
+
+    wait_for(step, timeout=60, interval=0.1, what="every pod replaced")
+    assert not problems, problems
+    assert most_pods[0] == 4  # one surge pod at a time
