@@ -424,3 +424,18 @@ def test_an_informer_relists_after_its_revision_was_compacted():
         if server:
             stop_server(server)
         cluster.stop()
+
+
+def test_objects_sit_under_the_registry_keys_at_their_revision(etcd, apis, namespace):
+    from apiserver.storage.etcd_client import EtcdClient, EtcdConfig
+    made = apis[0].create_namespaced_config_map(namespace, _configmap("keyed", a="b"))
+    etcd_client = EtcdClient(EtcdConfig(tuple(m.client_url for m in etcd.members)))
+    try:
+        got = etcd_client.range(f"/registry/configmaps/{namespace}/keyed".encode())
+    finally:
+        etcd_client.close()
+    kv = got.kvs[0]
+    assert str(kv.mod_revision) == made.metadata.resource_version
+    stored = json.loads(kv.value)
+    assert stored["data"] == {"a": "b"} and stored["metadata"]["uid"] == made.metadata.uid
+    assert "resourceVersion" not in stored["metadata"]
