@@ -270,6 +270,9 @@ class StatefulSetController:
             if ordered and any(not healthy(p, min_ready) for p in pods
                                if p is not pod and not p["metadata"].get("deletionTimestamp")):
                 return
+            if (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenScaled") == \
+                    "Delete":
+                self._give_claims_to(sts, pod)
             self._delete(sts, pod, "delete")
             if ordered:
                 return
@@ -309,6 +312,28 @@ class StatefulSetController:
             self.recorder.event(sts, "Normal", "SuccessfulCreate",
                                 f"create Claim {name} Pod {pod_name} in StatefulSet "
                                 f"{sts['metadata']['name']} success")
+
+    def _give_claims_to(self, sts: dict, pod: dict) -> None:
+        """whenScaled: Delete — the condemned pod becomes an owner of its claims, so that the
+        garbage collector deletes them after it, as kube's retention policy does."""
+        ns = sts["metadata"]["namespace"]
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
+               "uid": pod["metadata"]["uid"]}
+        for template in sts["spec"].get("volumeClaimTemplates") or []:
+            name = claim_name(template, pod["metadata"]["name"])
+            claim = self.claims.store.get(f"{ns}/{name}")
+            if claim is None:
+                continue
+            refs = claim["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == ref["uid"] for r in refs):
+                continue
+            try:
+                self.client.patch(pvcs_path(ns, name), {"metadata": {
+                    "ownerReferences": refs + [ref], "uid": claim["metadata"]["uid"],
+                    "resourceVersion": claim["metadata"]["resourceVersion"]}})
+            except ApiError as e:
+                if e.code not in (404, 409):
+                    raise
 
     def _create(self, sts: dict, pod: dict) -> None:
         ns = sts["metadata"]["namespace"]

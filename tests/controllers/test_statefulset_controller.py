@@ -26,7 +26,7 @@ CLAIMS = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
 def controllers(client):
     stop = threading.Event()
     thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["statefulset"]), Options(), stop, 0.0), daemon=True)
+        client, registry.select(["statefulset", "garbagecollector"]), Options(), stop, 0.0), daemon=True)
     thread.start()
     yield
     stop.set()
@@ -160,3 +160,22 @@ def test_rolling_update_from_the_highest_ordinal_to_the_partition(client, ns):
     status = wait_for(lambda: sts_status(client, ns).get("currentRevision") == new and
                       sts_status(client, ns), what="the update current")
     assert status["currentReplicas"] == 3 and status["updatedReplicas"] == 3
+
+
+def test_claims_deleted_on_scale_down_when_the_policy_says_so(client, ns):
+    make_set(client, ns, 2, podManagementPolicy="Parallel",
+             persistentVolumeClaimRetentionPolicy={"whenScaled": "Delete",
+                                                   "whenDeleted": "Retain"},
+             volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {
+                 "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Mi"}}}}])
+
+    def claims() -> list[str]:
+        return sorted(c["metadata"]["name"] for c in client.get(CLAIMS.format(ns=ns))["items"]
+                      if not c["metadata"].get("deletionTimestamp"))
+
+    wait_for(lambda: claims() == ["data-web-0", "data-web-1"], what="two claims")
+    bring_up(client, ns, 2)
+    client.patch(f"{SETS.format(ns=ns)}/web", {"spec": {"replicas": 1}})
+    wait_for(lambda: names(client, ns) == ["web-0"], what="web-1 gone")
+    wait_for(lambda: claims() == ["data-web-0"], what="web-1's claim deleted")
