@@ -11,6 +11,7 @@ answer it and a restarted daemon still has it."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -19,7 +20,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
@@ -128,7 +129,8 @@ class CriServer:
         self.images = images
         self.streaming = streaming
         self.events = EventBroker()
-        self.names_lock = threading.Lock()
+        self._names_lock = threading.Lock()
+        self._pending: set[tuple[str, str]] = set()     # (kind, name) being made
         self._cpu_samples: dict[str, tuple[int, int]] = {}   # id -> (time ns, cpu ns)
         self._samples_lock = threading.Lock()
         runtime.subscribe(self._on_runtime_event)
@@ -212,25 +214,44 @@ class CriServer:
 
     # -- names --------------------------------------------------------------------------------
 
-    def reserve_sandbox_name(self, config: pb.PodSandboxConfig) -> None:
-        """containerd's rule: one sandbox per name_namespace_uid_attempt."""
-        m = config.metadata
-        for s in self.runtime.list_pod_sandboxes(m.uid):
-            sm = s.metadata
-            if (sm.name, sm.namespace, sm.attempt) == (m.name, m.namespace, m.attempt):
-                name = f"{m.name}_{m.namespace}_{m.uid}_{m.attempt}"
-                raise CRIError(f'failed to reserve sandbox name "{name}": name "{name}" is '
-                               f'reserved for "{s.id}"')
+    @contextlib.contextmanager
+    def reserved(self, kind: str, name: str, taken_by: Callable[[], str]) -> Iterator[None]:
+        """containerd's name index: `name` is held while its object is made (other names are
+        made meanwhile); taken_by() is the ID of an existing object of that name, or ""."""
+        key = (kind, name)
+        with self._names_lock:
+            holder = "a creation in progress" if key in self._pending else taken_by()
+            if not holder:
+                self._pending.add(key)
+        if holder:
+            raise CRIError(f'failed to reserve {kind} name "{name}": name "{name}" is '
+                           f'reserved for "{holder}"')
+        try:
+            yield
+        finally:
+            with self._names_lock:
+                self._pending.discard(key)
 
-    def reserve_container_name(self, sandbox_id: str, config: pb.ContainerConfig,
-                               sandbox: pb.PodSandboxConfig) -> None:
+    def sandbox_name(self, config: pb.PodSandboxConfig):
+        """The reservation of a sandbox's name: name_namespace_uid_attempt."""
         m = config.metadata
-        for c in self.runtime.list_containers(sandbox_id=sandbox_id):
-            if (c.metadata.name, c.metadata.attempt) == (m.name, m.attempt):
-                s = sandbox.metadata
-                name = f"{m.name}_{s.name}_{s.namespace}_{s.uid}_{m.attempt}"
-                raise CRIError(f'failed to reserve container name "{name}": name "{name}" '
-                               f'is reserved for "{c.id}"')
+
+        def taken_by() -> str:
+            return next((s.id for s in self.runtime.list_pod_sandboxes(m.uid)
+                         if (s.metadata.name, s.metadata.namespace, s.metadata.attempt)
+                         == (m.name, m.namespace, m.attempt)), "")
+        return self.reserved("sandbox", f"{m.name}_{m.namespace}_{m.uid}_{m.attempt}", taken_by)
+
+    def container_name(self, sandbox_id: str, config: pb.ContainerConfig,
+                       sandbox: pb.PodSandboxConfig):
+        """The reservation of a container's name: name_sandbox_namespace_uid_attempt."""
+        m, s = config.metadata, sandbox.metadata
+
+        def taken_by() -> str:
+            return next((c.id for c in self.runtime.list_containers(sandbox_id=sandbox_id)
+                         if (c.metadata.name, c.metadata.attempt) == (m.name, m.attempt)), "")
+        return self.reserved("container", f"{m.name}_{s.name}_{s.namespace}_{s.uid}_{m.attempt}",
+                             taken_by)
 
     # -- stats --------------------------------------------------------------------------------
 
@@ -382,8 +403,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
             # One runtime only, the default handler (containerd's wording for another).
             raise CRIError(f'no runtime for "{request.runtime_handler}" is configured')
         config = convert.sandbox_config(request.config)
-        with self.s.names_lock:
-            self.s.reserve_sandbox_name(request.config)
+        with self.s.sandbox_name(request.config):
             sandbox_id = self.runtime.run_pod_sandbox(config)
         try:
             self.s.save_config("sandbox", sandbox_id, request)
@@ -469,8 +489,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
                                           config)
         internal_sandbox = convert.sandbox_config(sandbox_pb) if sandbox_pb.HasField(
             "metadata") else None
-        with self.s.names_lock:
-            self.s.reserve_container_name(sandbox_id, request.config, sandbox_pb)
+        with self.s.container_name(sandbox_id, request.config, sandbox_pb):
             container_id = self.runtime.create_container(sandbox_id, config, internal_sandbox)
         self.s.save_config("container", container_id, request.config)
         self.s.publish(container_id, sandbox_id, pb.CONTAINER_CREATED_EVENT)

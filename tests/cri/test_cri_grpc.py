@@ -258,3 +258,18 @@ def test_images_fs_info_and_filter(cri_stubs, cri_image_root):
     by_id = images.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=listed[0].id[:19]),
                                                      verbose=True))
     assert by_id.image.id == listed[0].id and "repoDigests" in by_id.info["info"]
+
+
+def test_names_reserved_as_containerd(cri_stubs, cri_sandbox):
+    runtime, _ = cri_stubs
+    sandbox, config = cri_sandbox
+    with pytest.raises(grpc.RpcError) as e:
+        runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config))
+    m = config.metadata
+    name = f"{m.name}_{m.namespace}_{m.uid}_0"
+    assert e.value.details() == f'failed to reserve sandbox name "{name}": name "{name}" is ' \
+                                f'reserved for "{sandbox}"'
+    first = _create(runtime, sandbox, config, "twin", ["sleep", "1"])
+    with pytest.raises(grpc.RpcError) as e:
+        _create(runtime, sandbox, config, "twin", ["sleep", "1"])
+    assert e.value.details().endswith(f'is reserved for "{first}"')
