@@ -2,14 +2,25 @@
 process, as k3s runs kube-controller-manager with its server. A child and not a thread: the
 controllers/ package sits below apiserver/ in the import order, and a manager that loses its
 lease exits, as kube-controller-manager does; the server then starts it again (after 1 s,
-doubling to 30 s while it keeps failing) until the server stops, which ends it with SIGTERM."""
+doubling to 30 s while it keeps failing) until the server stops, which ends it with SIGTERM (as
+does the server's death, whatever the signal)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 
+# The child gets SIGTERM when the server dies, even by SIGKILL (PR_SET_PDEATHSIG), and does not
+# start at all when the server is already gone; then it is pycontroller-manager.
+_BOOT = ("import os, signal, sys, prctl\n"
+         "prctl.set_pdeathsig(signal.SIGTERM)\n"
+         "if os.getppid() != int(sys.argv.pop(1)):\n"
+         "    sys.exit(0)\n"
+         "from controllers.cli import main\n"
+         "sys.argv[0] = 'pycontroller-manager'\n"
+         "sys.exit(main(sys.argv[1:]))\n")
 RESTART_START = 1.0
 RESTART_MAX = 30.0
 STOP_TIMEOUT = 20.0
@@ -18,7 +29,7 @@ HEALTHY_AFTER = 60.0  # a child that ran this long restarts without the back-off
 
 class ControllerManagerChild:
     def __init__(self, controllers: str, kubeconfig: str, extra_args: list[str]) -> None:
-        self.argv = [sys.executable, "-m", "controllers.cli", "--kubeconfig", kubeconfig,
+        self.argv = [sys.executable, "-c", _BOOT, str(os.getpid()), "--kubeconfig", kubeconfig,
                      f"--controllers={controllers}", *extra_args]
         self._stop = threading.Event()
         self._lock = threading.Lock()

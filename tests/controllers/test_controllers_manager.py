@@ -147,27 +147,56 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_apiserver_runs_the_controller_manager_as_a_child(tmp_path):
-    """pyapiserver --controllers: the manager starts with the server, a killed manager is
-    started again, and SIGTERM to the server ends both."""
+def _start_with_controllers(tmp_path) -> tuple[subprocess.Popen, object]:
+    """pyapiserver --controllers=garbage-collector-controller; its log in tmp_path."""
     from apiserver_testlib import ADMIN_TOKEN
-    from kubeapi import kubeconfig
-    from kubeapi.restclient import ApiClient
-    data = tmp_path / "data"
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(f'{ADMIN_TOKEN},admin,uid-admin,"system:masters"\n')
     log = open(tmp_path / "server.log", "w+")
     server = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "pyapiserver"), "--bind-address",
-         "127.0.0.1", "--port", "0", "--data-dir", str(data), "--token-auth-file", str(tokens),
-         "--controllers=garbage-collector-controller",
+         "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / "data"),
+         "--token-auth-file", str(tokens), "--controllers=garbage-collector-controller",
          "--kube-controller-manager-arg=--leader-elect=false"],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    return server, log
+
+
+def _end(server: subprocess.Popen, log, children: set[int]) -> None:
+    """Whatever the test left: the server, the managers it started (by pid), the log."""
+    children |= set(_children(server.pid))
+    if server.poll() is None:
+        server.kill()
+        server.wait()
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    log.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_apiserver_runs_the_controller_manager_as_a_child(tmp_path):
+    """pyapiserver --controllers: the manager starts with the server, a killed manager is
+    started again, and SIGTERM to the server ends both."""
+    from kubeapi import kubeconfig
+    from kubeapi.restclient import ApiClient
+    server, log = _start_with_controllers(tmp_path)
+    children: set[int] = set()
     client = None
     try:
         text = lambda: open(tmp_path / "server.log").read()  # noqa: E731
         wait_for(lambda: "Started 1 controllers" in text(), timeout=30, what="child manager")
-        client = ApiClient(kubeconfig.load(str(data / "admin.kubeconfig")), "t")
+        assert "pycontroller-manager: identity" in text()
+        client = ApiClient(kubeconfig.load(str(tmp_path / "data" / "admin.kubeconfig")), "t")
         owner = client.create("/api/v1/namespaces/default/configmaps",
                               {"metadata": {"name": "owner"}})
         client.create("/api/v1/namespaces/default/configmaps", {"metadata": {
@@ -184,27 +213,38 @@ def test_apiserver_runs_the_controller_manager_as_a_child(tmp_path):
             return False
         wait_for(dep_gone, what="collected by the child manager")
         [child] = _children(server.pid)
+        children.add(child)
         os.kill(child, signal.SIGKILL)
         wait_for(lambda: "controller manager exited with -9; restarting" in text(),
                  what="restart notice")
         wait_for(lambda: text().count("Started 1 controllers") == 2, timeout=30,
                  what="restarted manager")
         [second] = _children(server.pid)
+        children.add(second)
         assert second != child
         server.terminate()
         assert server.wait(30) == 0
-        assert not os.path.exists(f"/proc/{second}") or \
-            open(f"/proc/{second}/stat").read().split()[2] == "Z"
+        assert not _alive(second)
         assert "pycontroller-manager: exiting" in text().rsplit("Started 1 controllers", 1)[1]
     finally:
         if client is not None:
             client.close()
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        for pid in _children(server.pid):
-            os.kill(pid, signal.SIGKILL)
-        log.close()
+        _end(server, log, children)
+
+
+def test_controller_manager_child_ends_with_a_killed_apiserver(tmp_path):
+    server, log = _start_with_controllers(tmp_path)
+    children: set[int] = set()
+    try:
+        wait_for(lambda: "Started 1 controllers" in open(tmp_path / "server.log").read(),
+                 timeout=30, what="child manager")
+        [child] = _children(server.pid)
+        children.add(child)
+        server.kill()
+        server.wait()
+        wait_for(lambda: not _alive(child), what="the orphaned manager's exit")
+    finally:
+        _end(server, log, children)
 
 
 def _free_port() -> int:
