@@ -40,6 +40,7 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 360.0
 WORKERS = 3
+ORPHAN_PREFIX = "orphan-pod:"  # queue keys of pods to let go, beside the jobs' keys
 BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"
 COMPLETE_MESSAGE = "Reached expected number of succeeded pods"
@@ -239,6 +240,8 @@ class JobController:
     def _pod_event(self, pod: dict, deleted: bool = False) -> None:
         job = self._owner(pod)
         if job is None:
+            if not deleted:
+                self._maybe_orphan(pod)
             return
         key = object_key(job)
         if deleted or pod["metadata"].get("deletionTimestamp"):
@@ -250,6 +253,8 @@ class JobController:
     def _pod_changed(self, old: dict, new: dict) -> None:
         if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
             return
+        if self._owner(new) is None:
+            self._maybe_orphan(new)
         if new["metadata"].get("deletionTimestamp") and \
                 not old["metadata"].get("deletionTimestamp"):
             self._pod_event(new, True)
@@ -259,9 +264,35 @@ class JobController:
             if job is not None:
                 self.queue.add(object_key(job))
 
+    def _maybe_orphan(self, pod: dict) -> None:
+        """A pod holding the tracking finalizer whose Job is gone (or that has no controller)
+        is let go, as kube's syncOrphanPod, so that it does not hang in Terminating."""
+        if TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
+            return
+        ref = controller_ref(pod)
+        if ref is not None and (ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1"):
+            return
+        self.queue.add(ORPHAN_PREFIX + object_key(pod))
+
+    def _sync_orphan(self, pod_key: str) -> None:
+        ns, _, name = pod_key.partition("/")
+        pod = self.pods.store.get(pod_key)
+        if pod is None or TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
+            return
+        ref = controller_ref(pod)
+        if ref is not None:
+            job = self._fresh(ns, ref.get("name", ""))
+            if job is not None and job["metadata"].get("uid") == ref.get("uid") and \
+                    not finished(job):
+                return  # adopted, or its job is just not in the cache yet
+        self._remove_finalizers({"metadata": {"namespace": ns}}, [pod])
+
     # sync
 
     def sync(self, key: str) -> None:
+        if key.startswith(ORPHAN_PREFIX):
+            self._sync_orphan(key[len(ORPHAN_PREFIX):])
+            return
         cached = self.jobs.store.get(key)
         if cached is None:
             self.expectations.forget(key)

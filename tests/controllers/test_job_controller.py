@@ -277,3 +277,18 @@ def test_suspend_and_resume(client, ns):
                    "False" and job_of(client, ns, "nap"), what="resumed")
     assert conditions(job)["Suspended"]["reason"] == "JobResumed"
     wait_for(lambda: len(live_pods(client, ns)) == 2, what="two pods again")
+
+
+@pytest.mark.parametrize("policy", ["Background", "Orphan"])
+def test_pods_of_a_deleted_job_let_go(client, ns, policy):
+    make_job(client, ns, "gone", parallelism=2, completions=2)
+    wait_for(lambda: len(live_pods(client, ns)) == 2, what="two pods")
+    client.delete(f"{JOBS.format(ns=ns)}/gone", {"propagationPolicy": policy})
+
+    def finalizers() -> list:
+        return [f for p in client.get(PODS.format(ns=ns))["items"]
+                for f in p["metadata"].get("finalizers") or []]
+
+    wait_for(lambda: not finalizers(), what="the tracking finalizers removed")
+    if policy == "Background":
+        wait_for(lambda: not client.get(PODS.format(ns=ns))["items"], what="the pods gone")
