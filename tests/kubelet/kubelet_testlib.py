@@ -363,6 +363,16 @@ class KubeletProcess:
 
     def _release_mounts(self) -> None:
         from cri import pinns
+        from linux.constants import MNT_DETACH
+        from linux.syscalls import Syscalls
+
+        # Volumes of pods deleted just before the kubelet stopped: it removes them after the
+        # API server forgot the pod, or at its next start, which a test's kubelet never has.
+        pods_dir = os.path.join(self.root, "pods") + "/"
+        with open("/proc/self/mountinfo") as f:
+            volumes = [line.split()[4] for line in f if line.split()[4].startswith(pods_dir)]
+        for target in sorted(volumes, reverse=True):    # a mount below another one first
+            Syscalls().umount2(target, MNT_DETACH)
 
         netns_dir = os.path.join(self.root, "netns")
         for name in named.list_names(netns_dir):
