@@ -10,7 +10,7 @@ import stat
 import termios
 
 from linux.syscalls import Syscalls
-from runtime import mountfd, securejoin
+from runtime.init import mountfd, securejoin
 from runtime.errors import PycontainerError
 
 # <asm-generic/ioctls.h>; Python's termios module does not export these two.

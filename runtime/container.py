@@ -101,7 +101,7 @@ class Container:
         self._wait_init_gone()
         if self.state.host_mounts:
             from linux.syscalls import Syscalls
-            from runtime import host_mounts
+            from runtime.init import host_mounts
 
             host_mounts.remove(Syscalls(), self.state.host_mounts)
         if _has_hooks(self.state.config, "poststop"):

@@ -13,7 +13,8 @@ import os
 import _prctl
 
 from linux.syscalls import Syscalls
-from runtime import exec_stub, init, namespaces, process_setup, seccomp, sync
+from runtime import exec_stub, namespaces, sync
+from runtime.init import container_init, process_setup, seccomp
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
@@ -96,7 +97,7 @@ def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
         cgroup.add_self()
         # All of them opened before the first setns: once in the container's user namespace,
         # we may no longer open the (non-dumpable) init's /proc/PID/ns files.
-        init.join_namespaces(syscalls, paths)
+        container_init.join_namespaces(syscalls, paths)
     except BaseException as e:  # noqa: BLE001 - reported as one line to the runtime
         writer.send(sync.ERROR, f"exec: {e}")
         os._exit(1)
@@ -108,7 +109,7 @@ def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
             console.setup_in_container(syscalls, console_fd, process.console_size,
                                        bind_console=False)
         early, late = seccomp.timing(profile, process.no_new_privileges)
-        path, env = init.prepare_process(
+        path, env = container_init.prepare_process(
             syscalls, process, preserve_fds, early and seccomp.Filter(early),
             keep={writer.fd, stub_fd},
             warn=lambda message: writer.send(sync.WARNING, message))

@@ -12,7 +12,8 @@ import os
 
 from overlay import image_config, images, layers, snapshots
 from overlay.store import Store, default_root
-from runtime import image_annotations, securejoin
+from runtime import image_annotations
+from runtime.init import securejoin
 from runtime.default_spec import default_spec
 from runtime.errors import PycontainerError
 from runtime.state import check_id

@@ -14,7 +14,8 @@ import _signal
 import _prctl
 
 from linux.syscalls import Syscalls
-from runtime import devices, exec_stub, fastjson, hooks, host_mounts, namespaces, state as state_mod, sync
+from runtime.init import devices, host_mounts
+from runtime import exec_stub, fastjson, hooks, namespaces, state as state_mod, sync
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -120,15 +121,15 @@ def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State
             to_child.close()
             # Imported here, in the child: the init's modules load while the runtime moves it
             # into its cgroup.
-            from runtime import init
+            from runtime.init import container_init
 
-            ctx = init.InitContext(
+            ctx = container_init.InitContext(
                 syscalls=syscalls, container_id=state.id, exec_fifo_fd=fifo_fd,
                 from_parent=child_in, to_parent=child_out, console_fd=opts.console_fd,
                 preserve_fds=opts.preserve_fds, no_pivot=opts.no_pivot,
                 new_keyring=not opts.no_new_keyring,
                 cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self, stub_fd=stub_fd)
-            init.run_container_init(config, ctx)
+            container_init.run_container_init(config, ctx)
         finally:
             os._exit(1)
     os.close(fifo_fd)

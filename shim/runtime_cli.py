@@ -6,7 +6,7 @@ Every call logs to the shim's runtime.log (JSON lines), so that the runtime's wa
 up in the container's output; its error line also comes on stderr, which the caller reads.
 
 This installation's own `pycontainer` gets no new interpreter: a fork of the calling helper runs
-the same command line through runtime.main, whose modules the zygote has loaded already. Same
+the same command line through runtime.cli.main, whose modules the zygote has loaded already. Same
 argv, descriptors, log and exit status as the binary; a new Python and its imports (some 40 ms
 of CPU, twice per container start and once per exec probe) saved.
 """
@@ -19,10 +19,11 @@ import _signal as signal  # the C module: the Python one builds enums (memory in
 
 # Python ignores these two; a process we start must get them back (as subprocess does).
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
-# What runtime.main runs for a fork of ours; imported with the shim's modules (see shim.zygote).
-IN_PROCESS_MODULES = ("runtime.main", "runtime.commands.create", "runtime.commands.start",
-                      "runtime.commands.exec", "runtime.commands.kill", "runtime.commands.delete",
-                      "runtime.init", "cgroups.v1", "cgroups.v2")
+# What runtime.cli.main runs for a fork of ours; imported with the shim's modules (see shim.zygote).
+IN_PROCESS_MODULES = ("runtime.cli.main", "runtime.cli.commands.create",
+                      "runtime.cli.commands.start", "runtime.cli.commands.exec",
+                      "runtime.cli.commands.kill", "runtime.cli.commands.delete",
+                      "runtime.init.container_init", "cgroups.v1", "cgroups.v2")
 
 
 def default_runtime() -> str:
@@ -62,7 +63,7 @@ class Runtime:
         short-lived child of the shim: one fork fewer than spawn, which is most of an exec
         probe's cost) with these descriptors as 0, 1 and 2 meanwhile; returns its exit
         status. What the runtime starts inherits what a spawned runtime's would."""
-        from runtime.main import main
+        from runtime.cli.main import main
 
         saved = [os.dup(fd) for fd in (0, 1, 2)]
         try:
@@ -82,7 +83,7 @@ class Runtime:
 
     @staticmethod
     def _fork_main(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
-        from runtime.main import main
+        from runtime.cli.main import main
 
         pid = os.fork()
         if pid:

@@ -103,7 +103,7 @@ def test_a_failure_is_injected_for_the_matching_calls_only(tmp_path):
 
 
 def test_a_new_mount_covers_its_target_while_older_descriptors_keep_theirs(tmp_path):
-    """The model behind the fake's mount ids: what runtime.mountfd checks after each mount."""
+    """The model behind the fake's mount ids: what runtime.init.mountfd checks after each mount."""
     (tmp_path / "src").mkdir()
     (tmp_path / "dst").mkdir()
     kernel = RecordingSyscalls()

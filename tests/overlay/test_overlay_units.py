@@ -175,7 +175,7 @@ def test_run_image_path_stays_lean():
     import subprocess
     import sys
 
-    code = ("import sys; import runtime.commands.run, runtime.image_bundle; "
+    code = ("import sys; import runtime.cli.commands.run, runtime.image_bundle; "
             "heavy = {'http', 'urllib', 'ssl', 'tarfile', 'gzip', 'dataclasses', 'typing', "
             "'secrets', 'shutil', 'click', 'pathlib', 'subprocess'}; "
             "print(sorted(heavy & set(sys.modules)))")

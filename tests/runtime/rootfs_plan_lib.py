@@ -69,7 +69,7 @@ def host_dir(tmp_path, name: str) -> str:
 
 
 def kept_flags(path: str) -> int:
-    """The flags a remount keeps from the mount `path` is on (runtime.mountfd.remount)."""
+    """The flags a remount keeps from the mount `path` is on (runtime.init.mountfd.remount)."""
     return os.statvfs(path).f_flag & (lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC)
 
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cgroups.errors import CgroupError
-from runtime import config, fastjson, main, state
+from runtime import config, fastjson, state
+from runtime.cli import main
 from runtime.default_spec import default_spec
 from runtime.errors import PycontainerError
 

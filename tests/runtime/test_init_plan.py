@@ -11,7 +11,8 @@ import pytest
 from linux import constants as lx
 from linux.fake import RecordingSyscalls
 from rootfs_plan_lib import Bundle, host_dir, open_fds
-from runtime import devices, host_mounts, init, namespaces, rootfs
+from runtime.init import container_init, devices, host_mounts, rootfs
+from runtime import namespaces
 from runtime.default_spec import default_spec
 from runtime.errors import ConfigError, PycontainerError
 
@@ -51,8 +52,8 @@ def test_the_default_specs_plan_in_order(kernel, bundle, tmp_path, monkeypatch):
     memory = host_dir(tmp_path, "memory")
     monkeypatch.chdir(bundle.dir)
 
-    own_dev = init.mount_rootfs(kernel, config, {"memory": memory})
-    init.enter_root(kernel, config, no_pivot=False)
+    own_dev = container_init.mount_rootfs(kernel, config, {"memory": memory})
+    container_init.enter_root(kernel, config, no_pivot=False)
     rootfs.finalize(kernel, config, bundle.rootfs)  # what "/" is after pivot_root
 
     nosuid, noexec, nodev = lx.MS_NOSUID, lx.MS_NOEXEC, lx.MS_NODEV
@@ -98,7 +99,7 @@ def test_the_default_specs_plan_in_order(kernel, bundle, tmp_path, monkeypatch):
 
 def test_no_pivot_moves_the_rootfs_instead_of_pivot_root(kernel, bundle, monkeypatch):
     monkeypatch.chdir(bundle.dir)
-    init.enter_root(kernel, bundle.config(), no_pivot=True)
+    container_init.enter_root(kernel, bundle.config(), no_pivot=True)
     assert kernel.actions[-2:] == [("mount", bundle.rootfs, "/", None, lx.MS_MOVE, None),
                                    ("chroot", ".")]
     assert "pivot_root" not in kernel.names()
@@ -113,8 +114,8 @@ def test_without_a_mount_namespace_nothing_touches_the_callers_root(kernel, bund
     config = bundle.config()
     monkeypatch.chdir(bundle.dir)
 
-    init.mount_rootfs(kernel, config, {})
-    init.enter_root(kernel, config, no_pivot=False)
+    container_init.mount_rootfs(kernel, config, {})
+    container_init.enter_root(kernel, config, no_pivot=False)
     rootfs.finalize(kernel, config, bundle.rootfs)
 
     assert kernel.actions == [
@@ -131,14 +132,14 @@ def test_without_a_mount_namespace_masks_are_refused_before_any_mount(kernel, bu
     config = bundle.config()
     del config.namespaces["mount"]
     with pytest.raises(ConfigError, match=r"^linux\.maskedPaths: needs a mount namespace"):
-        init.mount_rootfs(kernel, config, {})
+        container_init.mount_rootfs(kernel, config, {})
     assert kernel.calls == []
 
 
 def test_a_bind_of_the_hosts_dev_gets_no_device_nodes(kernel, bundle, tmp_path):
     dev = host_dir(tmp_path, "dev")
     bundle.raw["mounts"] = [{"destination": "/dev", "source": dev, "options": ["rbind"]}]
-    assert init.mount_rootfs(kernel, bundle.config(), {}) is False
+    assert container_init.mount_rootfs(kernel, bundle.config(), {}) is False
     assert kernel.names() == ["mount", "mount", "open_tree", "move_mount"]
 
 
@@ -164,13 +165,13 @@ def test_device_nodes_go_inside_the_rootfs_whatever_its_symlinks_say(kernel, bun
 
 def test_a_missing_working_directory_is_made_and_a_file_there_is_refused(kernel, bundle):
     bundle.raw["process"]["cwd"] = "/home/app"
-    init.mount_rootfs(kernel, bundle.config(), {})
+    container_init.mount_rootfs(kernel, bundle.config(), {})
     assert os.path.isdir(bundle.path("/home/app"))
 
     bundle.make("/srv", "file")
     bundle.raw["process"]["cwd"] = "/srv"
     with pytest.raises(ConfigError, match=r"^process\.cwd: /srv: Not a directory"):
-        init.mount_rootfs(RecordingSyscalls(), bundle.config(), {})
+        container_init.mount_rootfs(RecordingSyscalls(), bundle.config(), {})
 
 
 # --- namespaces ---------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_a_missing_working_directory_is_made_and_a_file_there_is_refused(kernel,
 def test_namespaces_are_joined_user_first_mount_last(kernel):
     paths = {kind: f"/proc/self/ns/{namespaces.PROC_FILES[kind]}"
              for kind in ("mount", "network", "uts", "user", "ipc")}
-    init.join_namespaces(kernel, paths)
+    container_init.join_namespaces(kernel, paths)
     assert [(name, fd.split(":")[1], nstype) for name, fd, nstype in kernel.actions] == [
         ("setns", "user", lx.CLONE_NEWUSER),
         ("setns", "ipc", lx.CLONE_NEWIPC),
@@ -192,7 +193,7 @@ def test_a_missing_namespace_path_is_refused_before_any_setns(kernel):
     before = open_fds()
     with pytest.raises(PycontainerError, match="^linux.namespaces: network /nonexistent/net: "
                                                "No such file or directory$"):
-        init.join_namespaces(kernel, {"user": "/proc/self/ns/user",
+        container_init.join_namespaces(kernel, {"user": "/proc/self/ns/user",
                                       "network": "/nonexistent/net"})
     assert kernel.actions == []
     assert open_fds() == before
@@ -202,7 +203,7 @@ def test_a_refused_setns_names_the_namespace(kernel):
     kernel.fail("setns", errno.EPERM, when=lambda call: call[2] == lx.CLONE_NEWUTS)
     before = open_fds()
     with pytest.raises(PycontainerError, match="^linux.namespaces: join uts /proc/self/ns/uts: "):
-        init.join_namespaces(kernel, {"user": "/proc/self/ns/user", "uts": "/proc/self/ns/uts"})
+        container_init.join_namespaces(kernel, {"user": "/proc/self/ns/user", "uts": "/proc/self/ns/uts"})
     assert [call[2] for call in kernel.actions] == [lx.CLONE_NEWUSER, lx.CLONE_NEWUTS]
     assert open_fds() == before
 

@@ -1,4 +1,4 @@
-"""runtime.rootfs without root: what it would ask of the kernel (recorded by
+"""runtime.init.rootfs without root: what it would ask of the kernel (recorded by
 linux.fake.RecordingSyscalls) for a rootfs that is a plain directory tree: propagation, each kind
 of mount, the refusals, pivot_root and its --no-pivot stand-in, read-only and masked paths."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from linux import constants as lx
 from linux.fake import RecordingSyscalls
 from rootfs_plan_lib import Bundle, host_dir, kept_flags, open_fds
-from runtime import rootfs
+from runtime.init import rootfs
 from runtime.errors import ConfigError
 
 CLONE = lx.OPEN_TREE_CLONE

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from runtime import cli_click, cli_parse
+from runtime.cli import click_app, lean_parser
 
 SAMPLES = [
     ["create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "c1"],
@@ -45,20 +45,20 @@ SAMPLES = [
 ]
 
 
-def parse_with_click(argv: list[str]) -> cli_parse.Parsed:
+def parse_with_click(argv: list[str]) -> lean_parser.Parsed:
     seen = []
 
-    def dispatch(parsed: cli_parse.Parsed) -> int:
+    def dispatch(parsed: lean_parser.Parsed) -> int:
         seen.append(parsed)
         return 0
 
-    cli_click.build(dispatch).main(argv, prog_name="pycontainer", standalone_mode=False)
+    click_app.build(dispatch).main(argv, prog_name="pycontainer", standalone_mode=False)
     return seen[0]
 
 
 @pytest.mark.parametrize("argv", SAMPLES, ids=[" ".join(a) for a in SAMPLES])
 def test_lean_parser_agrees_with_click(argv):
-    lean = cli_parse.parse(argv)
+    lean = lean_parser.parse(argv)
     assert lean is not None
     full = parse_with_click(argv)
     assert lean.verb is full.verb
@@ -74,11 +74,11 @@ def test_lean_parser_agrees_with_click(argv):
     ["image"], ["image", "nosuch"], ["image", "pull"], ["run", "--network", "bridge", "c1"],
 ])
 def test_lean_parser_hands_over_what_it_would_have_to_explain(argv):
-    assert cli_parse.parse(argv) is None
+    assert lean_parser.parse(argv) is None
 
 
 def test_help_and_version():
-    exe = [sys.executable, "-m", "runtime.main"]
+    exe = [sys.executable, "-m", "runtime.cli.main"]
     out = subprocess.run([*exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "create" in out.stdout and "exec" in out.stdout
     out = subprocess.run([*exe, "exec", "--help"], capture_output=True, text=True)
@@ -89,8 +89,8 @@ def test_help_and_version():
 
 def test_start_path_stays_lean():
     """Importing what `run` needs must not pull in click, the HTTP stack, pyroute2..."""
-    code = ("import sys; import runtime.main, runtime.commands.run, runtime.launcher, "
-            "runtime.init, runtime.container; "
+    code = ("import sys; import runtime.cli.main, runtime.cli.commands.run, runtime.launcher, "
+            "runtime.init.container_init, runtime.container; "
             "heavy = {'click', 'dataclasses', 'typing', 'pathlib', 'subprocess', 'pyroute2', "
             "'http', 'urllib', 'asyncio', 'socket', 'threading', 'prctl'}; "
             "print(sorted(heavy & set(sys.modules)))")

@@ -24,11 +24,12 @@ _INTERPRETER = {"_io", "marshal", "posix", "_frozen_importlib_external", "time",
 # `re` and `enum`), no click.
 _SMALL_VERBS = _INTERPRETER | {
     "_json", "errno", "fcntl", "select",
-    "runtime", "runtime.main", "runtime.cli_parse", "runtime.cli_table", "runtime.state",
+    "runtime", "runtime.cli", "runtime.cli.main", "runtime.cli.lean_parser", "runtime.cli.verbs",
+    "runtime.state",
     "runtime.errors", "runtime.fastjson", "runtime.log", "runtime.container", "runtime.signals",
     "runtime.image_annotations",
-    "runtime.commands", "runtime.commands.state", "runtime.commands.kill",
-    "runtime.commands.start", "runtime.commands.delete",
+    "runtime.cli.commands", "runtime.cli.commands.state", "runtime.cli.commands.kill",
+    "runtime.cli.commands.start", "runtime.cli.commands.delete",
 }
 # state and delete also read the cgroup (paused or running) or destroy it.
 _CGROUP_VERBS = _SMALL_VERBS | {
@@ -40,12 +41,13 @@ _CGROUP_VERBS = _SMALL_VERBS | {
 _RUN = _CGROUP_VERBS | {
     "_cffi_backend", "_prctl", "resource",
     "linux", "linux._native", "linux.constants", "linux.syscalls",
-    "runtime.commands.run", "runtime.commands.create", "runtime.config",
-    "runtime.capabilities", "runtime.mount_options", "runtime.launcher", "runtime.init",
-    "runtime.devices", "runtime.exec_stub", "runtime.foreground", "runtime.hooks",
-    "runtime.host_mounts", "runtime.mountfd", "runtime.namespaces", "runtime.process_setup",
-    "runtime.procfs", "runtime.rootfs", "runtime.seccomp", "runtime.securejoin",
-    "runtime.sync",
+    "runtime.cli.commands.run", "runtime.cli.commands.create", "runtime.config",
+    "runtime.launcher", "runtime.exec_stub", "runtime.foreground", "runtime.hooks",
+    "runtime.namespaces", "runtime.sync",
+    "runtime.init", "runtime.init.capabilities", "runtime.init.container_init",
+    "runtime.init.devices", "runtime.init.host_mounts", "runtime.init.mount_options",
+    "runtime.init.mountfd", "runtime.init.process_setup", "runtime.init.procfs",
+    "runtime.init.rootfs", "runtime.init.seccomp", "runtime.init.securejoin",
 }
 
 
@@ -81,7 +83,7 @@ def test_run_imports_only_its_allow_list(runtime, bundle, tmp_path):
     bundle.process("/bin/true")
     found = _imports(runtime, tmp_path, "run", "--bundle", bundle.path, runtime.new_id())
     assert found - _RUN == set()
-    assert {"runtime.init", "runtime.config"} <= found, "the run path was not measured"
+    assert {"runtime.init.container_init", "runtime.config"} <= found, "the run path was not measured"
 
 
 @pytest.mark.root

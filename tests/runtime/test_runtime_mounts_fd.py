@@ -10,7 +10,7 @@ import pytest
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import securejoin
+from runtime.init import securejoin
 
 IN_ROOT = lx.RESOLVE_IN_ROOT | lx.RESOLVE_NO_MAGICLINKS
 # --no-pivot unmounts in the init's mount namespace: were that the caller's, the sandbox's

@@ -7,7 +7,8 @@ import signal
 import pytest
 
 from linux import constants as lx
-from runtime import mount_options, securejoin, signals
+from runtime.init import mount_options, securejoin
+from runtime import signals
 from runtime.config import parse, parse_process
 from runtime.default_spec import default_spec
 from runtime.errors import ConfigError, PycontainerError

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from runtime import image_annotations
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import CREATED, STOPPED, Container
 from runtime.errors import ContainerNotFound, StateError
 from runtime.log import Log

@@ -1,5 +1,5 @@
 """Mounts made onto descriptors rather than paths, so what gets covered is exactly what was
-resolved and checked (runtime.securejoin.walk), whatever happens to the path meanwhile.
+resolved and checked (runtime.init.securejoin.walk), whatever happens to the path meanwhile.
 
 Bind mounts use the new mount API: open_tree clones the source, move_mount attaches the clone
 on top of the target descriptor, and the clone's descriptor stays the new mount's handle. Other

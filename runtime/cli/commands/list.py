@@ -5,7 +5,7 @@ import os
 import pwd
 
 from runtime import state as state_mod
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import Container
 from runtime.errors import PycontainerError
 from runtime.log import Log

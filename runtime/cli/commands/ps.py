@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import Container
 from runtime.errors import PycontainerError
 from runtime.log import Log

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 from runtime import config as config_mod, launcher
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.errors import PycontainerError
 from runtime.log import Log
 

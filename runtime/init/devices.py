@@ -8,7 +8,7 @@ import os
 import stat
 
 from linux.syscalls import Syscalls
-from runtime import mountfd, securejoin
+from runtime.init import mountfd, securejoin
 from runtime.config import Config, Device
 
 # The nodes every container gets (OCI runtime spec, "Default Devices").

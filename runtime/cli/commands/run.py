@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 
 from runtime import config as config_mod, container as container_mod, foreground, launcher
-from runtime.cli_parse import Parsed
-from runtime.commands.create import check_terminal, connect_console, create_options
+from runtime.cli.lean_parser import Parsed
+from runtime.cli.commands.create import check_terminal, connect_console, create_options
 from runtime.container import Container
 from runtime.errors import PycontainerError
 from runtime.log import Log

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from runtime import config as config_mod, exec_process, fastjson, foreground, launcher
-from runtime.cli_parse import Parsed
-from runtime.commands.create import connect_console
+from runtime.cli.lean_parser import Parsed
+from runtime.cli.commands.create import connect_console
 from runtime.container import CREATED, RUNNING, Container
 from runtime.errors import ConfigError, PycontainerError, StateError
 from runtime.log import Log

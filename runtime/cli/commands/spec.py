@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import os
 
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.default_spec import default_spec
 from runtime.errors import PycontainerError
 from runtime.log import Log

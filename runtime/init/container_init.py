@@ -10,7 +10,8 @@ import os
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import devices, fastjson, hooks, process_setup, rootfs, seccomp, sync
+from runtime.init import devices, process_setup, rootfs, seccomp
+from runtime import fastjson, hooks, sync
 from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 from runtime.config import Config, Process
 from runtime.errors import ConfigError, PycontainerError

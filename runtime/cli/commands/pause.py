@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import RUNNING, Container
 from runtime.errors import StateError
 from runtime.log import Log

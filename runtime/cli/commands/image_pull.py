@@ -3,7 +3,7 @@ from __future__ import annotations
 from overlay import pull
 from overlay.progress import Progress
 from overlay.store import Store
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.image_bundle import image_root
 from runtime.log import Log
 

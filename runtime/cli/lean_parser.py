@@ -1,4 +1,4 @@
-"""The lean parser: runs every well-formed `pycontainer` command line against runtime.cli_table
+"""The lean parser: runs every well-formed `pycontainer` command line against runtime.cli.verbs
 without importing click (25 ms of imports, as long as runc takes to run a container).
 
 It gives up (returns None) on anything it would have to explain: help, an unknown flag, a
@@ -7,7 +7,7 @@ usage error or help, from the same table.
 """
 from __future__ import annotations
 
-from runtime.cli_table import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS_BY_NAME, \
+from runtime.cli.verbs import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS_BY_NAME, \
     Opt, Verb
 
 _HELP = ("-h", "--help")

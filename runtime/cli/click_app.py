@@ -1,4 +1,4 @@
-"""The click application built from runtime.cli_table: help, usage errors, and any command line
+"""The click application built from runtime.cli.verbs: help, usage errors, and any command line
 the lean parser handed over. A valid line runs exactly as through the lean parser."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable
 import click
 
 from runtime import VERSION
-from runtime.cli_parse import Parsed
-from runtime.cli_table import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS, Opt, Verb
+from runtime.cli.lean_parser import Parsed
+from runtime.cli.verbs import FLAG, GLOBAL_OPTIONS, GROUPS_BY_NAME, INT, MULTI, VERBS, Opt, Verb
 
 _HELP = {"help_option_names": ["-h", "--help"]}
 

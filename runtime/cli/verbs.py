@@ -1,7 +1,7 @@
 """The `pycontainer` command line as data: runc's verbs, flags and arguments.
 
-Two readers share this one definition: the lean parser (runtime.cli_parse) that handles every
-well-formed command without importing click, and the click application (runtime.cli_click) that
+Two readers share this one definition: the lean parser (runtime.cli.lean_parser) that handles every
+well-formed command without importing click, and the click application (runtime.cli.click_app) that
 renders help and usage errors. Keep it plain data so that importing it costs nothing.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Opt:
 
 class Verb:
     """`args`: names of positional arguments; "?name" is optional, "*name" takes the rest.
-    `module`: the runtime.commands module that runs it (default: the name)."""
+    `module`: the runtime.cli.commands module that runs it (default: the name)."""
 
     __slots__ = ("name", "help", "options", "args", "interspersed", "aliases", "module")
 

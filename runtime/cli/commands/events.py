@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import STOPPED, Container
 from runtime.errors import PycontainerError, StateError
 from runtime.log import Log

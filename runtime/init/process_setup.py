@@ -14,7 +14,8 @@ import _prctl  # python-prctl's C module: the Python wrapper costs 3 ms more to 
 import _signal as signal
 
 from linux.syscalls import Syscalls
-from runtime import capabilities, exec_stub
+from runtime.init import capabilities
+from runtime import exec_stub
 from runtime.config import Process
 from runtime.errors import PycontainerError
 

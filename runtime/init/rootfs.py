@@ -9,7 +9,7 @@ import stat
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import mountfd, procfs, securejoin
+from runtime.init import mountfd, procfs, securejoin
 from runtime.config import Config, Mount
 from runtime.errors import ConfigError
 
@@ -320,7 +320,7 @@ def _detach_full_proc_and_sys(syscalls: Syscalls, root: str) -> None:
 
 def finalize(syscalls: Syscalls, config: Config, root: str) -> None:
     """After pivot_root (`root` is "/" then): sysctls, read-only and masked paths, a read-only
-    root. Whatever is in /proc is reached through a checked procfs descriptor (runtime.procfs)."""
+    root. Whatever is in /proc is reached through a checked procfs descriptor (runtime.init.procfs)."""
     if config.sysctl or config.readonly_paths or config.masked_paths:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         proc_fd = procfs.open_in_root(syscalls, root_fd)

@@ -4,7 +4,7 @@ import json
 
 from overlay import images, layers
 from overlay.store import Store
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.image_bundle import image_root
 from runtime.log import Log
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import _signal as signal
 
 from runtime import signals
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import Container
 from runtime.log import Log
 

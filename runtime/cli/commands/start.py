@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from runtime import container as container_mod
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.log import Log
 
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 
-from runtime import VERSION, mount_options
-from runtime.cli_parse import Parsed
+from runtime import VERSION
+
+from runtime.init import mount_options
+from runtime.cli.lean_parser import Parsed
 from runtime.config import HOOK_KINDS, NAMESPACE_TYPES
 from runtime.container import OCI_VERSION
 from runtime.log import Log
@@ -12,7 +14,7 @@ from runtime.log import Log
 def run(p: Parsed, log: Log) -> int:
     """What this runtime really supports, in the shape of runc's `features` (runtime-spec
     features.md)."""
-    from runtime.capabilities import NAMES, last_cap
+    from runtime.init.capabilities import NAMES, last_cap
 
     features = {
         "ociVersionMin": "1.0.0",

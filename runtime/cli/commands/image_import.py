@@ -6,7 +6,7 @@ from overlay import importer
 from overlay.errors import ImageError
 from overlay.progress import Progress
 from overlay.store import Store
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.image_bundle import image_root
 from runtime.log import Log
 

@@ -1,10 +1,12 @@
 """`pycontainer`: the entry point. Parses with the lean parser, hands anything it cannot handle
-to click, and runs the verb's module from runtime.commands."""
+to click, and runs the verb's module from runtime.cli.commands."""
 from __future__ import annotations
 
 import sys
 
-from runtime import VERSION, cli_parse
+from runtime import VERSION
+
+from runtime.cli import lean_parser
 from runtime.errors import PycontainerError
 from runtime.log import Log
 
@@ -14,11 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv in (["--version"], ["-v"]):
         print(f"pycontainer version {VERSION}\nspec: {_spec_version()}\npython: {sys.version.split()[0]}")
         return 0
-    parsed = cli_parse.parse(argv)
+    parsed = lean_parser.parse(argv)
     if parsed is None:
-        from runtime import cli_click
+        from runtime.cli import click_app
 
-        return cli_click.build(dispatch).main(argv, prog_name="pycontainer")
+        return click_app.build(dispatch).main(argv, prog_name="pycontainer")
     return dispatch(parsed)
 
 
@@ -28,11 +30,11 @@ def _spec_version() -> str:
     return OCI_VERSION
 
 
-def dispatch(parsed: cli_parse.Parsed) -> int:
+def dispatch(parsed: lean_parser.Parsed) -> int:
     g = parsed.globals
     log = Log(g["log"], g["log_format"], g["debug"])
     # __import__, not importlib.import_module: importlib brings `warnings` along.
-    command = __import__(f"runtime.commands.{parsed.verb.module}", fromlist=["run"])
+    command = __import__(f"runtime.cli.commands.{parsed.verb.module}", fromlist=["run"])
     try:
         return command.run(parsed, log)
     except KeyboardInterrupt:

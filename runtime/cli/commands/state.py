@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from runtime import fastjson
-from runtime.cli_parse import Parsed
+from runtime.cli.lean_parser import Parsed
 from runtime.container import Container
 from runtime.log import Log
 
