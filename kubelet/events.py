@@ -1,4 +1,4 @@
-"""core/v1 Events about pods (the kubelet's event recorder), so that `kubectl describe pod`
+"""core/v1 Events about pods and the node (the kubelet's event recorder), so that `kubectl describe pod`
 tells the story: posted by one thread from a bounded queue, so that pod work never waits on
 the API server; a repeat of the same event within ten minutes updates its count instead of
 making another (the client-go correlator's aggregation, reduced to exact repeats). Without an
@@ -51,6 +51,18 @@ class EventRecorder:
         except queue.Full:
             log.warning("event dropped (queue full): %s %s", reason, message)
 
+    def node(self, kind: str, reason: str, message: str) -> None:
+        """Records an event about this node; as the kubelet's, its involvedObject's uid is the
+        node's name and the event lives in the default namespace."""
+        if self.client is None:
+            return
+        involved = {"kind": "Node", "name": self.node_name, "uid": self.node_name,
+                    "apiVersion": "v1"}
+        try:
+            self._queue.put_nowait((involved, kind, reason, message))
+        except queue.Full:
+            log.warning("event dropped (queue full): %s %s", reason, message)
+
     def stop(self) -> None:
         if self.client is not None:
             self._queue.put(None)
@@ -65,7 +77,7 @@ class EventRecorder:
                 log.exception("event %s not posted", item[2])
 
     def _post(self, involved: dict, kind: str, reason: str, message: str) -> None:
-        namespace = involved["namespace"]
+        namespace = involved.get("namespace") or "default"
         key = (namespace, involved["uid"], involved.get("fieldPath"), reason, message)
         now = time.time()
         stamp = timefmt.rfc3339(now)

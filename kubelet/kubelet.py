@@ -114,7 +114,8 @@ class Kubelet:
                                    config.pod_logs_dir, config.max_per_pod_container,
                                    lambda: set(self.workers.known()), self.sources_ready)
         self.node_status = NodeStatus(self.client, config, host_ip, lambda: self.server.port,
-                                      self.network_not_ready, self.images) if self.client \
+                                      self.network_not_ready, self.images,
+                                      self.events) if self.client \
             else None
         self.lease = LeaseRenewer(self.client, config.node_name,
                                   config.node_lease_duration_seconds,

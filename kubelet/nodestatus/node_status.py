@@ -17,6 +17,7 @@ from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 from kubelet import KUBELET_VERSION, VERSION, machine
 from kubelet.config import KubeletConfig
+from kubelet.events import NORMAL, EventRecorder
 
 log = logging.getLogger("kubelet.node")
 
@@ -32,6 +33,12 @@ _CONDITIONS = {
     "PIDPressure": ("KubeletHasSufficientPID", "kubelet has sufficient PID available",
                     "KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
 }
+# The node events the kubelet posts when a condition changes (also on its first status):
+# type -> (reason while the condition is "False", reason while "True").
+_EVENTS = {"MemoryPressure": ("NodeHasSufficientMemory", "NodeHasInsufficientMemory"),
+           "DiskPressure": ("NodeHasNoDiskPressure", "NodeHasDiskPressure"),
+           "PIDPressure": ("NodeHasSufficientPID", "NodeHasInsufficientPID"),
+           "Ready": ("NodeNotReady", "NodeReady")}
 
 
 def threshold(value: str, capacity: int) -> int:
@@ -73,9 +80,10 @@ def resources(config: KubeletConfig) -> tuple[dict[str, str], dict[str, str]]:
 class NodeStatus:
     def __init__(self, client: ApiClient, config: KubeletConfig, host_ip: str,
                  kubelet_port: Callable[[], int], network_ready: Callable[[], str],
-                 images: ImageService) -> None:
+                 images: ImageService, events: EventRecorder | None = None) -> None:
         """network_ready() returns "" when pods can get a network, else why not."""
         self.client = client
+        self.events = events
         self.images = images
         self.config = config
         self.host_ip = host_ip
@@ -169,6 +177,7 @@ class NodeStatus:
                     node = self.client.patch(self.path + "/status", {"status": obj["status"]})
                 self.uid = node["metadata"]["uid"]
                 self.registered.set()
+                self._record_transitions(None, node.get("status"))
                 self._last = node.get("status")
                 self._last_posted = time.monotonic()
                 log.info("registered node %s", self.config.node_name)
@@ -198,10 +207,30 @@ class NodeStatus:
             return
         status = self._stamped(status, self._last)
         self.client.patch(self.path + "/status", {"status": status})
+        self._record_transitions(self._last, status)
         self._last = status
         self._last_posted = time.monotonic()
 
+    def _record_transitions(self, before: dict | None, after: dict | None) -> None:
+        """An event per condition whose status the post changed (all of them at first)."""
+        if self.events is None:
+            return
+        old = {c["type"]: c.get("status") for c in (before or {}).get("conditions") or []}
+        for c in (after or {}).get("conditions") or []:
+            reasons = _EVENTS.get(c["type"])
+            if reasons is None or old.get(c["type"]) == c.get("status"):
+                continue
+            reason = reasons[c.get("status") == "True"]
+            self.events.node(NORMAL, reason,
+                             f"Node {self.config.node_name} status is now: {reason}")
+
     def run(self, stop: threading.Event) -> None:
+        if self.events is not None:
+            # once per start, as the kubelet's Run and its container manager (whose pod
+            # cgroups, sized from allocatable, exist by the time the node registers)
+            self.events.node(NORMAL, "Starting", "Starting kubelet.")
+            self.events.node(NORMAL, "NodeAllocatableEnforced",
+                             "Updated Node Allocatable limit across pods")
         if not self.register(stop):
             return
         while not stop.wait(self.config.node_status_update_frequency):

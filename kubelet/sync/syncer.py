@@ -27,6 +27,11 @@ log = logging.getLogger("kubelet.sync")
 
 MINIMUM_GRACE_PERIOD = 2        # seconds a container gets at least, unless a deletion says less
 ERROR_RETRY = 10.0              # the kubelet's backOffPeriod: retry a failed sync after this
+# Volume setup retries as the kubelet's volume operations (nestedpendingoperations): 0.5 s,
+# doubling to 2 min 2 s. A first mount can fail for a moment only (the Node authorizer's 403
+# for a ConfigMap until it has seen the pod bound here): a 10 s wait would start pods late.
+MOUNT_RETRY_INITIAL = 0.5
+MOUNT_RETRY_MAXIMUM = 122.0
 PULL_FAILURE_RESYNC = 1.0
 
 
@@ -56,6 +61,7 @@ class PodSyncer:
         self.pod_logs_dir = pod_logs_dir
         self.backoff = Backoff()          # crash loops, per pod and container
         self.image_backoff = Backoff()    # pulls, per pod and image
+        self.mount_backoff = Backoff(MOUNT_RETRY_INITIAL, MOUNT_RETRY_MAXIMUM)  # per pod
         self._reasons: dict[str, dict[str, tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
@@ -81,10 +87,12 @@ class PodSyncer:
         try:
             volume_paths = self.volumes.setup(pod)
             mount_error = None
+            self.mount_backoff.forget(f"{uid}/volumes")
         except VolumeError as e:
             log.warning("volumes of %s: %s", pods.full_name(pod), e)
             self.events.pod(pod, WARNING, "FailedMount", str(e))
             volume_paths, mount_error = {}, e
+            self.mount_backoff.next(f"{uid}/volumes", self.mount_backoff.clock())
         runtime = PodRuntime.read(self.runtime, uid)
         actions = pod_actions.compute(pod, runtime)
         if actions.empty():
@@ -112,7 +120,7 @@ class PodSyncer:
             # the containers wait as ContainerCreating, as the kubelet's do
             for container, _ in to_start:
                 self._set_reason(uid, container["name"], "ContainerCreating", str(mount_error))
-            return ERROR_RETRY
+            return self.mount_backoff.delay(f"{uid}/volumes")
         sandbox_id = actions.sandbox_id
         sandbox_config = self.sandbox_config(pod, actions.attempt)
         if actions.create_sandbox or to_start:
@@ -395,6 +403,7 @@ class PodSyncer:
             self._reasons.pop(uid, None)
         self.backoff.forget(f"{uid}/")
         self.image_backoff.forget(f"{uid}_")
+        self.mount_backoff.forget(f"{uid}/")
 
 
 def _refuse_user_namespaces(pod: dict) -> None:
