@@ -163,7 +163,7 @@ class Node:
         addresses are routed between nodes as they are)."""
         os.makedirs(self.cni_conf, exist_ok=True)
         conf = {"cniVersion": "1.0.0", "name": "cluster", "plugins": [
-            {"type": "pycni-bridge", "bridge": "cbr0", "isGateway": True,
+            {"type": "pycni-bridge", "bridge": "cbr0", "isGateway": True, "isDefaultGateway": True,
              "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": pod_cidr}]],
                       "dataDir": os.path.join(self.dir, "ipam")}}]}
         tmp = os.path.join(self.cni_conf, ".10-cluster.conflist")
@@ -219,6 +219,14 @@ class Node:
             named.release_dir(netns_dir)
         if os.path.isdir(os.path.join(self.root, "sandboxes")):
             pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
+        # what the stopped kubelet would have unmounted at the pods' deletion (their
+        # kube-api-access tmpfs, ...), deepest first
+        prefix = self.dir + "/"
+        with open("/proc/self/mountinfo") as f:
+            points = {line.split()[4].replace("\\040", " ") for line in f}
+        for point in sorted((p for p in points if p.startswith(prefix)), key=len,
+                            reverse=True):
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
     def _remove_links(self) -> None:
         named.delete(self.netns, self.netns_dir)
@@ -251,6 +259,7 @@ class Cluster:
         self.port = free_port()
         self.url = f"https://{self.host_ip}:{self.port}"
         self.admin_kubeconfig = os.path.join(self.dir, "admin.kubeconfig")
+        self.hostgw_kubeconfig = os.path.join(self.dir, "hostgw.kubeconfig")
         self.netns_dir = os.path.join(self.dir, "netns")
         self.client: ApiClient | None = None
 
@@ -311,6 +320,7 @@ class Cluster:
         wait_for(self._ready, 90, interval=0.5,
                  what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
         self.client = ApiClient(kubeconfig.load(self.admin_kubeconfig), "cluster-tests")
+        self._hostgw_credentials()
         common = ["--kubeconfig", self.admin_kubeconfig,
                   "--authentication-kubeconfig", self.admin_kubeconfig,
                   "--authorization-kubeconfig", self.admin_kubeconfig,
@@ -328,6 +338,33 @@ class Cluster:
             "--cluster-signing-cert-file", self.pki.ca_cert,
             "--cluster-signing-key-file", self.ca_key,
             "--cluster-signing-duration", "1h"])
+
+    def _hostgw_credentials(self) -> None:
+        """pycni-hostgw reads every Node, which the Node authorizer refuses a node's own
+        identity: it runs as a ServiceAccount with a ClusterRole, as flannel does."""
+        manifests = [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": "pycni-hostgw", "namespace": "kube-system"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": "pycni-hostgw"},
+             "rules": [{"apiGroups": [""], "resources": ["nodes"],
+                        "verbs": ["get", "list", "watch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "pycni-hostgw"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "pycni-hostgw"},
+             "subjects": [{"kind": "ServiceAccount", "name": "pycni-hostgw",
+                           "namespace": "kube-system"}]}]
+        done = self.kubectl("apply", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": manifests}))
+        if done.returncode != 0:
+            raise RuntimeError(f"pycni-hostgw's account: {done.stderr}")
+        token = self.kubectl("create", "token", "-n", "kube-system", "pycni-hostgw",
+                             "--duration", "2h")
+        if token.returncode != 0:
+            raise RuntimeError(f"pycni-hostgw's token: {token.stderr}")
+        write_kubeconfig(self.hostgw_kubeconfig, self.url, self.pki.ca_cert,
+                         token.stdout.strip())
 
     def _ready(self) -> bool:
         for name, proc in self.procs.items():
@@ -395,7 +432,8 @@ class Cluster:
             "--cni-conf-dir", node.cni_conf, "--cni-bin-dir", f"{BIN},/usr/lib/cni",
             "--cni-cache-dir", os.path.join(node.dir, "cni-cache"),
             "--image-root", self.image_root, "-v", "1", *(kubelet_args or [])])
-        node.spawn("hostgw", [PYTHON, "-m", "cni.hostgw", "--kubeconfig", node.kubeconfig,
+        node.spawn("hostgw", [PYTHON, "-m", "cni.hostgw", "--kubeconfig",
+                              self.hostgw_kubeconfig,
                               "--node-name", name, "--resync", "10", "-v", "1"])
         return node
 
