@@ -120,6 +120,9 @@ class LinuxContainerConfig:
     # A container's ID whose PID namespace this one joins (the CRI's NamespaceMode TARGET, for
     # an ephemeral container with a targetContainerName); "" for one of its own.
     pid_target: str = ""
+    # A PID namespace to join by path: the pod's, where one process holds it for all of its
+    # containers (the CRI's NamespaceMode POD, cri.pod_pid); "" for one of its own.
+    pid_namespace: str = ""
 
 
 @dataclass

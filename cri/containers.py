@@ -146,6 +146,8 @@ class Containers:
             namespaces = self._sandbox_namespaces(sandbox)
             if config.linux.pid_target:
                 namespaces.pid = self._pid_namespace(config.linux.pid_target)
+            elif config.linux.pid_namespace:
+                namespaces.pid = config.linux.pid_namespace
             spec = container_spec.build(container_id, config, image_config, rootfs,
                                         namespaces, self.unified_cgroups)
             with open(os.path.join(self.records.dir(container_id), "config.json"), "w") as f:

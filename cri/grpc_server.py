@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import subprocess
 import tempfile
 import threading
 import time
@@ -32,7 +33,7 @@ from cni.errors import CNIError
 from overlay import reference, snapshots
 from overlay.errors import ImageError
 
-from cri import etc_files, proto_convert as convert, usage
+from cri import etc_files, pod_pid, proto_convert as convert, usage
 from cri.api import (CONTAINER_CREATED, CONTAINER_RUNNING, SANDBOX_READY, ContainerEvent,
                      CRIError, ImageNotFound, NotFound)
 from cri.daemon_config import DaemonConfig
@@ -405,12 +406,16 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         config = convert.sandbox_config(request.config)
         with self.s.sandbox_name(request.config):
             sandbox_id = self.runtime.run_pod_sandbox(config)
+        directory = self.runtime.sandboxes.records.dir(sandbox_id)
         try:
             self.s.save_config("sandbox", sandbox_id, request)
-            etc_files.write(self.runtime.sandboxes.records.dir(sandbox_id), request.config)
-        except OSError as e:
+            etc_files.write(directory, request.config)
+            if request.config.linux.security_context.namespace_options.pid == pb.POD:
+                pod_pid.start(directory)
+        except (OSError, subprocess.SubprocessError, pod_pid.PodPidError) as e:
+            pod_pid.stop(directory)
             self.runtime.remove_pod_sandbox(sandbox_id)
-            raise CRIError(f"failed to set up sandbox files: {e}") from None
+            raise CRIError(f"failed to set up sandbox {sandbox_id}: {e}") from None
         return pb.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
 
     @_rpc
@@ -422,6 +427,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         running = [c.id for c in self.runtime.list_containers(sandbox_id=sandbox_id)
                    if c.state == CONTAINER_RUNNING]
         self.runtime.stop_pod_sandbox(sandbox_id)
+        pod_pid.stop(self.runtime.sandboxes.records.dir(sandbox_id))
         for container_id in running:
             self.s.forget_samples(container_id)
         return pb.StopPodSandboxResponse()
@@ -433,6 +439,7 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         except NotFound:
             return pb.RemovePodSandboxResponse()    # containerd: already gone is success
         containers = self.runtime.list_containers(sandbox_id=sandbox_id)
+        pod_pid.stop(self.runtime.sandboxes.records.dir(sandbox_id))
         self.runtime.remove_pod_sandbox(sandbox_id)
         for c in containers:
             self.s.forget_samples(c.id)
@@ -450,7 +457,8 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         response = pb.PodSandboxStatusResponse(
             status=convert.sandbox_status(status, config, handler), timestamp=time.time_ns())
         if request.verbose:
-            info = {"pid": 0, "processStatus": "running" if status.state == SANDBOX_READY
+            info = {"pid": pod_pid.init_pid(self.runtime.sandboxes.records.dir(sandbox_id)),
+                    "processStatus": "running" if status.state == SANDBOX_READY
                     else "deleted", "netNamespaceClosed": not status.netns_path,
                     "runtimeHandler": handler, "runtimeType": RUNTIME_NAME,
                     "netNamespacePath": status.netns_path, "cgroupParent": status.cgroup_parent,
@@ -485,8 +493,10 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):
         config = convert.container_config(request.config, sandbox_pb)
         config.image = self.s.image_name(config.image)
         _tolerate_missing_hugetlb(config.linux.resources)
-        config.mounts += etc_files.mounts(self.runtime.sandboxes.records.dir(sandbox_id),
-                                          config)
+        directory = self.runtime.sandboxes.records.dir(sandbox_id)
+        config.mounts += etc_files.mounts(directory, config)
+        if request.config.linux.security_context.namespace_options.pid == pb.POD:
+            config.linux.pid_namespace = pod_pid.namespace(directory)
         internal_sandbox = convert.sandbox_config(sandbox_pb) if sandbox_pb.HasField(
             "metadata") else None
         with self.s.container_name(sandbox_id, request.config, sandbox_pb):

@@ -151,7 +151,8 @@ class CriDaemon:
         """Stops the daemon and removes what it made, also what a killed one left; every step
         runs even if an earlier one failed (the first error is raised at the end)."""
         errors: list[BaseException] = []
-        for step in (self.stop, self._remove_runtime_objects, self._kill_shims,
+        for step in (self.stop, self._stop_pod_pid_holders, self._remove_runtime_objects,
+                     self._kill_shims,
                      self._release_mounts,
                      lambda: cgroups.open_cgroup(self.cgroup_parent).destroy(),
                      self._remove_bridge):
@@ -162,6 +163,13 @@ class CriDaemon:
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise errors[0]
+
+    def _stop_pod_pid_holders(self) -> None:
+        from cri import pod_pid
+
+        sandboxes = os.path.join(self.state, "sandboxes")
+        for name in os.listdir(sandboxes) if os.path.isdir(sandboxes) else ():
+            pod_pid.stop(os.path.join(sandboxes, name))
 
     def _remove_runtime_objects(self) -> None:
         if not os.path.isdir(self.state):

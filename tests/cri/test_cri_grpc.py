@@ -3,6 +3,7 @@ codes containerd answers (NotFound, InvalidArgument), GetContainerEvents streame
 URLs' validation, UpdateContainerResources, and the daemon's one-line refusal of bad flags."""
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -273,3 +274,37 @@ def test_names_reserved_as_containerd(cri_stubs, cri_sandbox):
     with pytest.raises(grpc.RpcError) as e:
         _create(runtime, sandbox, config, "twin", ["sleep", "1"])
     assert e.value.details().endswith(f'is reserved for "{first}"')
+
+
+def test_pod_shared_pid_namespace(cri_daemon, cri_stubs):
+    """pid mode POD (crictl's default, the kubelet's shareProcessNamespace): the pod's containers
+    share one PID namespace whose PID 1 is its holder (named pause), gone with the sandbox."""
+    runtime, _ = cri_stubs
+    config = _pod_config(cri_daemon, unique("shared"))
+    sandbox = runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        first = _create(runtime, sandbox, config, "first", ["sleep", "3600"])
+        second = _create(runtime, sandbox, config, "second", ["sleep", "3601"])
+        for c in (first, second):
+            runtime.StartContainer(pb.StartContainerRequest(container_id=c))
+        seen = runtime.ExecSync(pb.ExecSyncRequest(container_id=second, cmd=[
+            "sh", "-c", "cat /proc/1/cmdline; echo; ps -o args"], timeout=10)).stdout.decode()
+        assert seen.startswith(os.path.join(cri_daemon.state, "sandboxes", sandbox, "pause"))
+        assert "sleep 3600" in seen and "sleep 3601" in seen
+        info = json.loads(runtime.PodSandboxStatus(pb.PodSandboxStatusRequest(
+            pod_sandbox_id=sandbox, verbose=True)).info["info"])
+        holder = info["pid"]
+        assert holder > 0 and os.path.exists(f"/proc/{holder}")
+        # A container of pid mode CONTAINER in the same pod has its own.
+        context = pb.LinuxContainerSecurityContext(
+            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
+        own = _create(runtime, sandbox, config, "own", ["sleep", "3602"],
+                      linux=pb.LinuxContainerConfig(security_context=context))
+        runtime.StartContainer(pb.StartContainerRequest(container_id=own))
+        alone = runtime.ExecSync(pb.ExecSyncRequest(container_id=own, cmd=["ps", "-o", "args"],
+                                                    timeout=10)).stdout.decode()
+        assert "sleep 3600" not in alone and "sleep 3602" in alone
+    finally:
+        runtime.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox))
+        runtime.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+    wait_for(lambda: not os.path.exists(f"/proc/{holder}"), what="the holder's end")
