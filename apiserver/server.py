@@ -30,6 +30,7 @@ from .serviceaccount_tokens import TokenIssuer, ensure_signing_key
 from .storage import Storage
 from .storage.sqlite import SQLiteStorage
 from .watch import WatchHub
+from .watchcache import WatchCache
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAMESPACE_SWEEP_SECONDS = 5.0
@@ -63,8 +64,9 @@ class ApiServer:
         self.token_issuer = TokenIssuer.from_files(
             sa.signing_key_file or ensure_signing_key(self.pki.directory), list(sa.key_files),
             list(sa.issuers), list(sa.api_audiences), sa.extend_token_expiration)
-        # etcd (--etcd-servers) when given, else the embedded SQLite file.
-        self.storage = storage or SQLiteStorage(os.path.join(data_dir, "state.db"))
+        # etcd (--etcd-servers) when given, else the embedded SQLite file behind the watch cache
+        # (which needs a backend that publishes writes before acknowledging them: watchcache).
+        self.storage = storage or WatchCache(SQLiteStorage(os.path.join(data_dir, "state.db")))
         self.hub = WatchHub(self.storage, decode)
         self.stores: dict[str, Store] = {}
         for rtype in resources.RESOURCES:
