@@ -77,7 +77,9 @@ def container_config(c: api.ContainerConfig, sandbox: api.PodSandboxConfig) -> p
     out = pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=c.metadata.name, attempt=c.metadata.attempt),
         image=pb.ImageSpec(image=c.image), command=c.command, args=c.args,
-        working_dir=c.working_dir, envs=[pb.KeyValue(key=k, value=v) for k, v in c.envs],
+        working_dir=c.working_dir,
+        # KeyValue.value is bytes in cri-api v0.36's proto (the same bytes on the wire)
+        envs=[pb.KeyValue(key=k, value=v.encode()) for k, v in c.envs],
         mounts=[pb.Mount(container_path=m.container_path, host_path=m.host_path,
                          readonly=m.readonly,
                          propagation=_PROPAGATION.get(m.propagation, pb.PROPAGATION_PRIVATE))

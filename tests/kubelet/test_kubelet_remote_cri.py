@@ -2,8 +2,8 @@
 against pycontainer-cri and against containerd 1.6's CRI plugin, each with its own CNI network
 in 198.18.0.0/15: a pod Running with an IP of the runtime's network, its logs, kubectl exec
 through the kubelet's proxy to the runtime's streaming server, a restart on failure, a delete
-that removes the sandbox through the CRI; exec and port-forward over both of kubectl's
-protocols (WebSocket, SPDY). Plus the flag's bad input, in one line."""
+that removes the sandbox through the CRI, the pod's sysctls; exec, attach and port-forward
+over both of kubectl's protocols (WebSocket, SPDY). Plus the flag's bad input, in one line."""
 from __future__ import annotations
 
 import ipaddress
@@ -99,6 +99,21 @@ def test_kubectl_exec(api, namespace, remote_kubelet, protocol_env):
                            input="through stdin\n", capture_output=True, text=True, timeout=30,
                            env=protocol_env)
     assert (piped.stdout, piped.returncode) == ("THROUGH STDIN\n", 0), piped.stderr
+
+
+def test_kubectl_attach(api, namespace, remote_kubelet, protocol_env):
+    pod = pod_manifest("reader", remote_kubelet.node, "read line; echo got $line",
+                       restart_policy="Never")
+    # stdinOnce: the output after our stdin's end still comes (containerd, without it, ends
+    # an attach's output streams with its stdin)
+    pod["spec"]["containers"][0].update(stdin=True, stdinOnce=True)
+    api.create_pod(namespace, pod)
+    wait_for(lambda: api.running(namespace, "reader"), 90,
+             what=_describe(api, namespace, "reader", remote_kubelet))
+    attached = subprocess.run([KUBECTL, "--kubeconfig", api.server.kubeconfig, "-n", namespace,
+                               "attach", "-i", "reader"], input="hello\n",
+                              capture_output=True, text=True, timeout=60, env=protocol_env)
+    assert "got hello" in attached.stdout, attached.stderr
 
 
 def test_kubectl_port_forward(api, namespace, remote_kubelet, protocol_env):
