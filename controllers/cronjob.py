@@ -186,6 +186,14 @@ class CronJobController:
                     status["lastSuccessfulTime"] = completion
         status["active"] = active
 
+    def _get_job(self, ns: str, name: str) -> dict | None:
+        try:
+            return self.client.get(jobs_path(ns, name))
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
     def _job_exists(self, ns: str, ref: dict) -> bool:
         try:
             job = self.client.get(jobs_path(ns, ref.get("name", "")))
@@ -226,6 +234,8 @@ class CronJobController:
         name = job_name(cj, scheduled)
         if any(j["metadata"]["name"] == name for j in jobs) or \
                 any(r.get("name") == name for r in status.get("active") or []):
+            # already made; a lost status write must not lose its schedule time
+            status["lastScheduleTime"] = timefmt.rfc3339(scheduled.timestamp())
             return until_next
         policy = spec.get("concurrencyPolicy", "Allow")
         if policy == "Forbid" and status.get("active"):
@@ -252,6 +262,14 @@ class CronJobController:
                 self.recorder.event(cj, "Warning", "FailedCreate",
                                     f"Error creating job: {e.message}")
                 raise
+            # Ours from a sync whose status write was lost: record it as that sync would have.
+            job = self._get_job(cj["metadata"]["namespace"], job_name(cj, scheduled))
+            if job is None or (controller_ref(job) or {}).get("uid") != cj["metadata"]["uid"]:
+                return until_next
+            if not finished(job) and job["metadata"]["uid"] not in \
+                    {r.get("uid") for r in status.get("active") or []}:
+                status.setdefault("active", []).append(_job_ref(job))
+            status["lastScheduleTime"] = timefmt.rfc3339(scheduled.timestamp())
             return until_next
         self.recorder.event(cj, "Normal", "SuccessfulCreate",
                             f"Created job {job['metadata']['name']}")

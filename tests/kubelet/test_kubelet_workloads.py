@@ -253,9 +253,12 @@ def test_indexed_job_retries_each_pod_once(api, kubelet, namespace, controller_m
                      "containers": [container(["sh", "-c", script], volumeMounts=[
                          {"name": "m", "mountPath": "/m"}])]}}}})
     try:
-        kubectl(api, "wait", "-n", namespace, "--for=condition=complete", "job/work",
-                "--timeout=180s", timeout=190)
+        waited = api.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/work",
+                             "--timeout=180s", timeout=190)
         job = api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/work")
+        assert waited.returncode == 0, (waited.stderr, job["status"], [
+            (p["metadata"]["name"], p["status"].get("phase"), p["metadata"].get("finalizers"),
+             p["metadata"].get("deletionTimestamp")) for p in api.pods(namespace)])
         assert job["status"]["succeeded"] == 5 and job["status"]["failed"] == 5
         assert job["status"]["completedIndexes"] == "0-4"
         assert sorted(os.listdir(markers)) == ["0", "1", "2", "3", "4"]
