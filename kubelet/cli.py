@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
-from kubelet import VERSION, machine
+from kubeapi.status import ApiError
+from kubelet import VERSION, bootstrap, machine
 from kubelet.config import ConfigError, KubeletConfig, load_file, parse_bytes
 from kubelet.durations import parse_duration
 
@@ -19,6 +21,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pykubelet", description="The pycontainer kubelet.")
     p.add_argument("--config", help="a KubeletConfiguration file (YAML)")
     p.add_argument("--kubeconfig", help="how to reach the API server; none: standalone mode")
+    p.add_argument("--bootstrap-kubeconfig",
+                   help="credentials (a bootstrap token) to request a client certificate with "
+                   "when --kubeconfig is missing or its certificate expired; --kubeconfig is "
+                   "then written")
+    p.add_argument("--cert-dir", help="where the client certificates go (default "
+                   "<root-dir>/pki)")
+    p.add_argument("--rotate-certificates", type=_bool, nargs="?", const=True, default=False,
+                   help="request a new client certificate before the current one expires")
     p.add_argument("--hostname-override", help="the node name (default: the hostname)")
     p.add_argument("--node-ip", help="the node's address (default: the default route's)")
     p.add_argument("--node-labels", help="key=value,... labels of the Node at registration")
@@ -125,17 +135,28 @@ def main(argv: list[str] | None = None) -> int:
         config, warnings = build_config(args)
         for w in warnings:
             print(f"pykubelet: warning: {w}", file=sys.stderr)
+        cert_dir = args.cert_dir or os.path.join(config.root_dir, "pki")
+        if args.bootstrap_kubeconfig:
+            if not config.kubeconfig:
+                raise ConfigError("--bootstrap-kubeconfig: needs --kubeconfig, the file to write")
+            bootstrap.bootstrap(args.bootstrap_kubeconfig, config.kubeconfig, cert_dir,
+                                config.node_name, threading.Event())
         conn = load_kubeconfig(config.kubeconfig) if config.kubeconfig else None
         host_ip = config.node_ip or machine.default_ip()
         from kubelet.kubelet import Kubelet
 
         kubelet = Kubelet(config, conn, host_ip)
-    except (ConfigError, KubeconfigError, ValueError, OSError) as e:
+    except (ConfigError, KubeconfigError, ValueError, OSError, bootstrap.BootstrapError,
+            ApiError) as e:
         print(f"pykubelet: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.rotate_certificates and conn is not None:
+        rotator = bootstrap.ClientCertificateRotator(conn, cert_dir, config.node_name)
+        threading.Thread(target=rotator.run, args=(stop,), name="certificate-rotation",
+                         daemon=True).start()
     print(f"pykubelet: node {config.node_name} ({host_ip}), serving on port "
           f"{kubelet.server.port}, root {config.root_dir}", flush=True)
     kubelet.run(stop)
