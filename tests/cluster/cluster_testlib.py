@@ -132,6 +132,7 @@ class Node:
     kubeconfig: str
     image_root: str
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    kubelet_argv: list[str] = field(default_factory=list)
 
     @property
     def netns_path(self) -> str:
@@ -170,6 +171,9 @@ class Node:
         with open(tmp, "w") as f:
             json.dump(conf, f)
         os.rename(tmp, os.path.join(self.cni_conf, "10-cluster.conflist"))
+
+    def start_kubelet(self) -> None:
+        self.spawn("kubelet", self.kubelet_argv)
 
     def stop_kubelet(self) -> None:
         _stop(self.procs.get("kubelet"))
@@ -366,6 +370,39 @@ class Cluster:
         write_kubeconfig(self.hostgw_kubeconfig, self.url, self.pki.ca_cert,
                          token.stdout.strip())
 
+    def bootstrap_token(self) -> str:
+        """A kubeadm-style bootstrap token: its Secret in kube-system, and the bindings kubeadm
+        makes, so that its holders may request node client certificates that the controller
+        manager approves, and nodes may renew theirs."""
+        token_id, secret = uuid.uuid4().hex[:6], uuid.uuid4().hex[:16]
+        group = "system:bootstrappers:kubeadm:default-node-token"
+
+        def binding(name: str, role: str, group: str) -> dict:
+            return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": name},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                "kind": "ClusterRole", "name": role},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                  "name": group}]}
+
+        items = [
+            {"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+             "metadata": {"name": f"bootstrap-token-{token_id}", "namespace": "kube-system"},
+             "stringData": {"token-id": token_id, "token-secret": secret,
+                            "usage-bootstrap-authentication": "true",
+                            "usage-bootstrap-signing": "true", "auth-extra-groups": group}},
+            binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", group),
+            binding("kubeadm:node-autoapprove-bootstrap",
+                    "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group),
+            binding("kubeadm:node-autoapprove-certificate-rotation",
+                    "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+                    "system:nodes")]
+        done = self.kubectl("apply", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": items}))
+        if done.returncode != 0:
+            raise RuntimeError(f"bootstrap token: {done.stderr}")
+        return f"{token_id}.{secret}"
+
     def _ready(self) -> bool:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
@@ -403,19 +440,25 @@ class Cluster:
 
         run_in_netns(node.netns_path, inside)
 
-    def add_node(self, name: str, kubelet_args: list[str] | None = None,
-                 kubeconfig_path: str = "") -> Node:
+    def add_node(self, name: str, bootstrap_token: str = "") -> Node:
         """A pykubelet on a new node namespace, with its hostgw daemon; its CNI config follows
-        when the controller manager has given the Node its podCIDR (wait_pod_cidr)."""
+        when the controller manager has given the Node its podCIDR (wait_pod_cidr).
+        bootstrap_token: the kubelet has no credentials of its own but a bootstrap kubeconfig
+        with this token (--bootstrap-kubeconfig, --rotate-certificates), as a kubeadm join."""
         index = len(self.nodes)
         node = Node(name=name, ip=f"{self.underlay}.{11 + index}",
                     dir=tempfile.mkdtemp(prefix=f"kcn{index}-"),
                     netns=f"pkc{self.id}{index}", netns_dir=self.netns_dir, host_veth=f"pkv{self.id}{index}",
                     cgroup_root=f"/pycontainer/{unique('kcl')}",
-                    kubeconfig=kubeconfig_path, image_root=self.image_root)
+                    kubeconfig="", image_root=self.image_root)
         self.nodes.append(node)
-        if not node.kubeconfig:
-            node.kubeconfig = os.path.join(node.dir, "kubeconfig")
+        node.kubeconfig = os.path.join(node.dir, "kubeconfig")
+        credentials = []
+        if bootstrap_token:
+            boot = os.path.join(node.dir, "bootstrap.kubeconfig")
+            write_kubeconfig(boot, self.url, self.pki.ca_cert, bootstrap_token)
+            credentials = ["--bootstrap-kubeconfig", boot, "--rotate-certificates"]
+        else:
             write_kubeconfig(node.kubeconfig, self.url, self.pki.ca_cert,
                              self.node_tokens[name])
         self._make_node_network(node)
@@ -426,12 +469,13 @@ class Cluster:
                        "podLogsDir": os.path.join(node.dir, "pods"),
                        "cgroupRoot": node.cgroup_root, "address": node.ip, "port": 10250,
                        "syncFrequency": "20s"}, f)
-        node.spawn("kubelet", [
+        node.kubelet_argv = [
             PYKUBELET, "--config", config, "--kubeconfig", node.kubeconfig,
             "--hostname-override", name, "--node-ip", node.ip, "--root-dir", node.root,
             "--cni-conf-dir", node.cni_conf, "--cni-bin-dir", f"{BIN},/usr/lib/cni",
             "--cni-cache-dir", os.path.join(node.dir, "cni-cache"),
-            "--image-root", self.image_root, "-v", "1", *(kubelet_args or [])])
+            "--image-root", self.image_root, "-v", "1", *credentials]
+        node.start_kubelet()
         node.spawn("hostgw", [PYTHON, "-m", "cni.hostgw", "--kubeconfig",
                               self.hostgw_kubeconfig,
                               "--node-name", name, "--resync", "10", "-v", "1"])

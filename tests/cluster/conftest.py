@@ -37,7 +37,7 @@ def cluster(image_root) -> Cluster:
     """The control plane and three Ready nodes with their pod networks."""
     c = Cluster(image_root)
     try:
-        c.start([*NODES, "node-d"])
+        c.start(list(NODES))
         for name in NODES:
             c.add_node(name)
         for node in c.nodes:

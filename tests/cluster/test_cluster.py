@@ -3,11 +3,18 @@ pykubelet nodes, each in its own network namespace on a bridge underlay. The tes
 order on one cluster (module scope): the stopped node comes last but one, the bootstrap last."""
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import ssl
+import urllib.error
 import urllib.request
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster_testlib import Cluster
 from kubelet_testlib import IMAGE, wait_for
@@ -179,3 +186,70 @@ def test_a_stopped_node_goes_not_ready_and_its_pods_move(cluster: Cluster) -> No
 
     wait_for(moved, 120, interval=1, what=lambda: "pods moved: " + cluster.kubectl(
         "get", "pods", "-n", NAMESPACE, "-o", "wide").stdout)
+
+
+CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+
+def _issued(cluster: Cluster, username: str) -> list[dict]:
+    return [c for c in _items(cluster, CSRS) if c["spec"].get("username") == username
+            and c.get("status", {}).get("certificate")
+            and any(k["type"] == "Approved" for k in c["status"].get("conditions") or [])]
+
+
+def _client_certificate(node) -> x509.Certificate:
+    with open(os.path.join(node.root, "pki", "kubelet-client-current.pem"), "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def test_a_fourth_node_joins_with_a_bootstrap_token(cluster: Cluster) -> None:
+    token = cluster.bootstrap_token()
+    node = cluster.add_node("node-d", bootstrap_token=token)
+    cluster.wait_pod_cidr(node)
+    wait_for(lambda: cluster.node_ready(node.name) == "True", 90, interval=0.5,
+             what=lambda: f"{node.name} Ready: {node.log()[-2000:]}")
+    csr = _issued(cluster, f"system:bootstrap:{token.split('.')[0]}")
+    assert len(csr) == 1
+    assert csr[0]["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"
+    assert "system:bootstrappers:kubeadm:default-node-token" in csr[0]["spec"]["groups"]
+    cert = _client_certificate(node)
+    assert cert.subject.rfc4514_string() == "CN=system:node:node-d,O=system:nodes"
+
+
+def test_the_joined_node_rotates_its_client_certificate(cluster: Cluster) -> None:
+    """A certificate past its rotation point (signed by the cluster CA, as the controller
+    manager would, with one minute to live) is renewed with itself at the kubelet's start."""
+    from kubelet.bootstrap import CertFiles
+
+    node = cluster.nodes[3]
+    node.stop_kubelet()
+    with open(cluster.ca_key, "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    with open(cluster.pki.ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = (x509.CertificateBuilder()
+           .subject_name(x509.Name([
+               x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+               x509.NameAttribute(NameOID.COMMON_NAME, "system:node:node-d")]))
+           .issuer_name(ca.subject).public_key(key.public_key())
+           .serial_number(x509.random_serial_number())
+           .not_valid_before(now - datetime.timedelta(minutes=9))
+           .not_valid_after(now + datetime.timedelta(minutes=1))
+           .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                          critical=False)
+           .sign(ca_key, hashes.SHA256()))
+    CertFiles(os.path.join(node.root, "pki")).store(
+        old.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM,
+                          serialization.PrivateFormat.TraditionalOpenSSL,
+                          serialization.NoEncryption()))
+    node.start_kubelet()
+    wait_for(lambda: _issued(cluster, "system:node:node-d"), 60, interval=0.5,
+             what=lambda: f"a renewal CSR of node-d: {node.log()[-2000:]}")
+    wait_for(lambda: _client_certificate(node).not_valid_after_utc > old.not_valid_after_utc,
+             60, interval=0.5, what="the renewed certificate in place")
+    assert _client_certificate(node).subject == old.subject
+    wait_for(lambda: cluster.node_ready(node.name) == "True", 60, interval=0.5,
+             what=lambda: f"{node.name} Ready: {node.log()[-2000:]}")
