@@ -1,8 +1,9 @@
-"""core/v1 Events about pods and the node (the kubelet's event recorder), so that `kubectl describe pod`
-tells the story: posted by one thread from a bounded queue, so that pod work never waits on
-the API server; a repeat of the same event within ten minutes updates its count instead of
-making another (the client-go correlator's aggregation, reduced to exact repeats). Without an
-API server, or while it is down, events are dropped with a log line: they are not state."""
+"""core/v1 Events about pods and the node (the kubelet's event recorder), so that `kubectl
+describe pod` (and node) tells the story: posted by one thread from a bounded queue, so that pod
+work never waits on the API server; a repeat of the same event within ten minutes updates its
+count instead of making another (the client-go correlator's aggregation, reduced to exact
+repeats). Without an API server, or while it is down, events are dropped with a log line: they
+are not state."""
 from __future__ import annotations
 
 import logging
