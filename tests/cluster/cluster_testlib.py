@@ -448,7 +448,8 @@ class Cluster:
         index = len(self.nodes)
         node = Node(name=name, ip=f"{self.underlay}.{11 + index}",
                     dir=tempfile.mkdtemp(prefix=f"kcn{index}-"),
-                    netns=f"pkc{self.id}{index}", netns_dir=self.netns_dir, host_veth=f"pkv{self.id}{index}",
+                    netns=f"pkc{self.id}{index}", netns_dir=self.netns_dir,
+                    host_veth=f"pkv{self.id}{index}",
                     cgroup_root=f"/pycontainer/{unique('kcl')}",
                     kubeconfig="", image_root=self.image_root)
         self.nodes.append(node)

@@ -30,7 +30,8 @@ def _items(cluster: Cluster, path: str) -> list[dict]:
 
 
 def _web_pods(cluster: Cluster) -> list[dict]:
-    return [p for p in _items(cluster, f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3Dweb")
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app%3Dweb"
+    return [p for p in _items(cluster, path)
             if not p["metadata"].get("deletionTimestamp")]
 
 
