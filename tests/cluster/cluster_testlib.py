@@ -131,6 +131,7 @@ class Node:
     cgroup_root: str
     kubeconfig: str
     image_root: str
+    cgroup: cgroups.Cgroup        # where its processes run (the cluster's)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     kubelet_argv: list[str] = field(default_factory=list)
 
@@ -151,11 +152,13 @@ class Node:
             return f.read()
 
     def spawn(self, what: str, argv: list[str]) -> subprocess.Popen:
-        """argv run in the node's network namespace (nsenter execs it: the PID is argv's)."""
+        """argv run in the node's network namespace (nsenter execs it: the PID is argv's),
+        in the cluster's cgroup."""
         with open(os.path.join(self.dir, f"{what}.log"), "ab") as log:
             proc = subprocess.Popen(["nsenter", f"--net={self.netns_path}", "--", *argv],
                                     stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
+        self.cgroup.add_process(proc.pid)
         self.procs[what] = proc
         return proc
 
@@ -265,6 +268,9 @@ class Cluster:
         self.admin_kubeconfig = os.path.join(self.dir, "admin.kubeconfig")
         self.hostgw_kubeconfig = os.path.join(self.dir, "hostgw.kubeconfig")
         self.netns_dir = os.path.join(self.dir, "netns")
+        # every process of the cluster, the real binaries too, under pycontainer's parent: the
+        # leak audit sees what outlives the tests, and cleanup ends the rest
+        self.cgroup = cgroups.open_cgroup(f"/pycontainer/{unique('kcp')}")
         self.client: ApiClient | None = None
 
     # -- the control plane --------------------------------------------------------------------
@@ -277,6 +283,7 @@ class Cluster:
         with open(os.path.join(self.dir, f"{name}.log"), "ab") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
+        self.cgroup.add_process(proc.pid)
         self.procs[name] = proc
         return proc
 
@@ -288,6 +295,7 @@ class Cluster:
 
     def start(self, node_names: list[str]) -> None:
         """The underlay, etcd and the control plane, with a token for each node to come."""
+        self.cgroup.create()
         self._make_underlay()
         tokens = os.path.join(self.dir, "tokens.csv")
         with open(tokens, "w") as f:
@@ -451,7 +459,7 @@ class Cluster:
                     netns=f"pkc{self.id}{index}", netns_dir=self.netns_dir,
                     host_veth=f"pkv{self.id}{index}",
                     cgroup_root=f"/pycontainer/{unique('kcl')}",
-                    kubeconfig="", image_root=self.image_root)
+                    kubeconfig="", image_root=self.image_root, cgroup=self.cgroup)
         self.nodes.append(node)
         node.kubeconfig = os.path.join(node.dir, "kubeconfig")
         credentials = []
@@ -519,6 +527,10 @@ class Cluster:
                 link = links.get_link(host, self.bridge)
                 if link is not None:
                     links.delete_link(host, link.index)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        try:
+            self.cgroup.destroy()
         except Exception as e:  # noqa: BLE001
             errors.append(e)
         if os.path.isdir(self.netns_dir):
