@@ -248,3 +248,24 @@ def test_surge_starts_the_new_pod_beside_the_old(client, ns, nodes):
     wait_for(step, timeout=60, interval=0.1, what="every pod replaced")
     assert not problems, problems
     assert most_pods[0] == 4  # one surge pod at a time
+
+
+def test_kubectl_rollout_history_and_undo(client, ns, nodes, server):
+    make_ds(client, ns, updateStrategy={"type": "OnDelete"})
+    wait_for(lambda: len(client.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")
+                         ["items"]) == 1, what="revision 1")
+    client.patch(f"{DSS.format(ns=ns)}/agent", {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "busybox:2"}]}}}}, "strategic")
+    wait_for(lambda: len(client.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")
+                         ["items"]) == 2, what="revision 2")
+    history = server.kubectl("rollout", "history", "-n", ns, "daemonset/agent").stdout
+    assert "REVISION" in history and "\n1 " in history and "\n2 " in history
+    server.kubectl("rollout", "undo", "-n", ns, "daemonset/agent")
+    ds = client.get(f"{DSS.format(ns=ns)}/agent")
+    assert ds["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+
+    def numbers() -> list[int]:
+        return sorted(r["revision"] for r in client.get(
+            f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")["items"])
+
+    wait_for(lambda: numbers() == [2, 3], what="revision 1 renumbered 3")
