@@ -37,12 +37,17 @@ log = logging.getLogger("job-controller")
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
+FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 360.0
 WORKERS = 3
 ORPHAN_PREFIX = "orphan-pod:"  # queue keys of pods to let go, beside the jobs' keys
-BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"
+MESSAGES = {"BackoffLimitExceeded": "Job has reached the specified backoff limit",
+            "DeadlineExceeded": DEADLINE_MESSAGE,
+            "FailedIndexes": "Job has failed indexes",
+            "MaxFailedIndexesExceeded": "Job has exceeded the specified maximal number of "
+                                        "failed indexes"}
 COMPLETE_MESSAGE = "Reached expected number of succeeded pods"
 
 
@@ -131,9 +136,18 @@ def restarts(pod: dict) -> int:
                (status.get("initContainerStatuses") or []))
 
 
-def pod_from_template(job: dict, index: int | None) -> dict:
+def index_failures(pod: dict) -> int:
+    """How many pods of this pod's index failed before it (backoffLimitPerIndex)."""
+    try:
+        return int((pod["metadata"].get("annotations") or {}).get(FAILURE_COUNT, "0"))
+    except ValueError:
+        return 0
+
+
+def pod_from_template(job: dict, index: int | None, failures: int = 0) -> dict:
     """The pod the job creates: the template, the tracking finalizer, the controller reference;
-    an Indexed job's index as annotation, label, hostname and environment."""
+    an Indexed job's index as annotation, label, hostname and environment, and with
+    backoffLimitPerIndex the index's failures so far."""
     template = copy.deepcopy(job["spec"].get("template") or {})
     tmeta = template.get("metadata") or {}
     spec = template.get("spec") or {}
@@ -145,6 +159,8 @@ def pod_from_template(job: dict, index: int | None) -> dict:
                   "ownerReferences": [owner_reference(job)]}
     if index is not None:
         meta["annotations"][INDEX_KEY] = str(index)
+        if job["spec"].get("backoffLimitPerIndex") is not None:
+            meta["annotations"][FAILURE_COUNT] = str(failures)
         meta["labels"][INDEX_KEY] = str(index)
         spec.setdefault("hostname", f"{name}-{index}")
         env_var = {"name": INDEX_ENV, "valueFrom": {"fieldRef": {
@@ -331,8 +347,7 @@ class JobController:
                 conditions.append(target)
                 self.recorder.event(job, "Warning", "PodFailurePolicy", fail_job)
             elif reason:
-                message = BACKOFF_MESSAGE if reason == "BackoffLimitExceeded" \
-                    else DEADLINE_MESSAGE
+                message = MESSAGES[reason]
                 target = new_condition("FailureTarget", reason, message, now)
                 conditions.append(target)
                 self.recorder.event(job, "Warning", reason, message)
@@ -432,6 +447,7 @@ class JobController:
         completed = parse_indexes(status.get("completedIndexes"))
         completions = job["spec"].get("completions") or 0
         finishing, new_ok, new_failed, fail_job = [], 0, 0, ""
+        lost = parse_indexes(status.get("failedIndexes"))
         for pod in pods:
             if TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
                 continue
@@ -456,11 +472,18 @@ class JobController:
                     continue
                 if action == "FailJob" and not fail_job:
                     fail_job = message
+                per_index = job["spec"].get("backoffLimitPerIndex")
+                index = pod_index(pod)
+                if indexed and per_index is not None and index is not None and \
+                        (action == "FailIndex" or index_failures(pod) + 1 > per_index):
+                    lost.add(index)
                 uncounted.setdefault("failed", []).append(uid)
                 new_failed += 1
         self.backoff.record(object_key(job), new_failed, new_ok, now)
         if indexed and completed:
             status["completedIndexes"] = format_indexes(completed)
+        if indexed and job["spec"].get("backoffLimitPerIndex") is not None:
+            status["failedIndexes"] = format_indexes(lost)
         for side in ("succeeded", "failed"):
             if side in uncounted and not uncounted[side]:
                 del uncounted[side]
@@ -503,6 +526,14 @@ class JobController:
 
     def _failure_reason(self, job: dict, failed: int, active: list[dict], now: float) -> str:
         spec = job["spec"]
+        if spec.get("backoffLimitPerIndex") is not None:
+            status = job.get("status") or {}
+            lost = parse_indexes(status.get("failedIndexes"))
+            if spec.get("maxFailedIndexes") is not None and len(lost) > spec["maxFailedIndexes"]:
+                return "MaxFailedIndexesExceeded"
+            settled = lost | parse_indexes(status.get("completedIndexes"))
+            if lost and len(settled) >= (spec.get("completions") or 0) and not active:
+                return "FailedIndexes"
         limit = spec.get("backoffLimit", 6)
         if failed > limit:
             return "BackoffLimitExceeded"
@@ -535,7 +566,8 @@ class JobController:
         replace_only_failed = spec.get("podReplacementPolicy") == "Failed"
         terminating = sum(1 for p in pods if is_terminating(p)) if not replace_only_failed else 0
         if indexed:
-            done = parse_indexes((job.get("status") or {}).get("completedIndexes"))
+            done = parse_indexes((job.get("status") or {}).get("completedIndexes")) | \
+                parse_indexes((job.get("status") or {}).get("failedIndexes"))
             by_index: dict[int, list[dict]] = {}
             extra: list[dict] = []
             for pod in active:
@@ -577,9 +609,15 @@ class JobController:
         self.expectations.expect_creations(key, len(to_create))
         ns = job["metadata"]["namespace"]
         created = list(active)
+        failures: dict[int, int] = {}
+        for pod in pods:
+            index = pod_index(pod)
+            if index is not None and _phase(pod) == "Failed":
+                failures[index] = max(failures.get(index, 0), index_failures(pod) + 1)
         for index in to_create:
             try:
-                pod = self.client.create(pods_path(ns), pod_from_template(job, index))
+                pod = self.client.create(pods_path(ns), pod_from_template(
+                    job, index, failures.get(index, 0) if index is not None else 0))
             except ApiError as e:
                 self.expectations.creation_observed(key)
                 self.recorder.event(job, "Warning", "FailedCreate",

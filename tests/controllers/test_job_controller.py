@@ -292,3 +292,42 @@ def test_pods_of_a_deleted_job_let_go(client, ns, policy):
     wait_for(lambda: not finalizers(), what="the tracking finalizers removed")
     if policy == "Background":
         wait_for(lambda: not client.get(PODS.format(ns=ns))["items"], what="the pods gone")
+
+
+def index_pods(client, ns: str, index: int) -> list[dict]:
+    return [p for p in live_pods(client, ns)
+            if p["metadata"]["annotations"][INDEX_KEY] == str(index)]
+
+
+def test_backoff_limit_per_index(client, ns):
+    make_job(client, ns, "per", completions=3, parallelism=3, completionMode="Indexed",
+             backoffLimitPerIndex=1)
+    wait_for(lambda: len(live_pods(client, ns)) == 3, what="three pods")
+    first = index_pods(client, ns, 0)[0]
+    assert first["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == \
+        "0"
+    finish(client, ns, first, "Failed")
+    retry = wait_for(lambda: index_pods(client, ns, 0), what="index 0 again")[0]
+    assert retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == \
+        "1"
+    finish(client, ns, retry, "Failed")
+    wait_for(lambda: job_of(client, ns, "per")["status"].get("failedIndexes") == "0",
+             what="index 0 failed")
+    for index in (1, 2):
+        finish(client, ns, index_pods(client, ns, index)[0], "Succeeded")
+    job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "per")) and
+                   job_of(client, ns, "per"), what="Failed")
+    assert conditions(job)["Failed"]["reason"] == "FailedIndexes"
+    assert conditions(job)["Failed"]["message"] == "Job has failed indexes"
+    assert job["status"]["completedIndexes"] == "1-2" and job["status"]["failed"] == 2
+
+
+def test_max_failed_indexes(client, ns):
+    make_job(client, ns, "maxed", completions=3, parallelism=3, completionMode="Indexed",
+             backoffLimitPerIndex=0, maxFailedIndexes=0)
+    wait_for(lambda: len(live_pods(client, ns)) == 3, what="three pods")
+    finish(client, ns, index_pods(client, ns, 1)[0], "Failed")
+    job = wait_for(lambda: "FailureTarget" in conditions(job_of(client, ns, "maxed")) and
+                   job_of(client, ns, "maxed"), what="FailureTarget")
+    assert conditions(job)["FailureTarget"]["reason"] == "MaxFailedIndexesExceeded"
+    assert job["status"]["failedIndexes"] == "1"
