@@ -174,6 +174,23 @@ def pod_from_template(job: dict, index: int | None, failures: int = 0) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
+def success_policy_match(job: dict) -> str:
+    """The message of the first successPolicy rule an Indexed job's completed indexes meet
+    (succeededIndexes, all of them or succeededCount of them; or succeededCount of any)."""
+    if job["spec"].get("completionMode") != "Indexed":
+        return ""
+    done = parse_indexes((job.get("status") or {}).get("completedIndexes"))
+    for number, rule in enumerate((job["spec"].get("successPolicy") or {}).get("rules") or []):
+        if rule.get("succeededIndexes") is not None:
+            wanted = parse_indexes(rule["succeededIndexes"])
+            have, need = len(done & wanted), rule.get("succeededCount", len(wanted))
+        else:
+            have, need = len(done), rule.get("succeededCount", 0)
+        if need and have >= need:
+            return f"Matched rules at index {number}"
+    return ""
+
+
 def new_condition(type_: str, reason: str, message: str, now: float) -> dict:
     stamp = timefmt.rfc3339(now)
     return {"type": type_, "status": "True", "lastProbeTime": stamp,
@@ -351,6 +368,10 @@ class JobController:
                 target = new_condition("FailureTarget", reason, message, now)
                 conditions.append(target)
                 self.recorder.event(job, "Warning", reason, message)
+            elif success_policy_match(job):
+                criteria = new_condition("SuccessCriteriaMet", "SuccessPolicy",
+                                         success_policy_match(job), now)
+                conditions.append(criteria)
             elif self._complete(job, succeeded, active):
                 criteria = new_condition("SuccessCriteriaMet", "CompletionsReached",
                                          COMPLETE_MESSAGE, now)

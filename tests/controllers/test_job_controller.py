@@ -331,3 +331,16 @@ def test_max_failed_indexes(client, ns):
                    job_of(client, ns, "maxed"), what="FailureTarget")
     assert conditions(job)["FailureTarget"]["reason"] == "MaxFailedIndexesExceeded"
     assert job["status"]["failedIndexes"] == "1"
+
+
+def test_success_policy(client, ns):
+    make_job(client, ns, "leader", completions=3, parallelism=3, completionMode="Indexed",
+             successPolicy={"rules": [{"succeededIndexes": "0"}]})
+    wait_for(lambda: len(live_pods(client, ns)) == 3, what="three pods")
+    finish(client, ns, index_pods(client, ns, 0)[0], "Succeeded")
+    job = wait_for(lambda: "Complete" in conditions(job_of(client, ns, "leader")) and
+                   job_of(client, ns, "leader"), what="Complete")
+    for kind in ("SuccessCriteriaMet", "Complete"):
+        assert conditions(job)[kind]["reason"] == "SuccessPolicy"
+        assert conditions(job)[kind]["message"] == "Matched rules at index 0"
+    assert job["status"]["completedIndexes"] == "0" and live_pods(client, ns) == []
