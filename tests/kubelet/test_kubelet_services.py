@@ -21,10 +21,10 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 NS = "web-e2e"
 PORT = 8080          # the pods' port, the Services' targetPort (their port is 80)
-# Serves its own name on PORT; ends at once on SIGTERM (PID 1 ignores signals it has no
-# handler for), after the preStop hook has let the proxy stop choosing it.
-SERVE = ("mkdir -p /tmp/www && hostname > /tmp/www/index.html && httpd -p 8080 -h /tmp/www "
-         "&& trap 'exit 0' TERM; while true; do sleep 1; done")
+# Serves its own name on PORT and stops serving at once on SIGTERM (PID 1 ignores signals it
+# has no handler for): the preStop hook before it is what lets the proxy stop choosing the pod.
+SERVE = ("mkdir -p /tmp/www && hostname > /tmp/www/index.html && "
+         "httpd -f -p 8080 -h /tmp/www & trap 'kill $!; exit 0' TERM; wait")
 IDLE = "trap 'exit 0' TERM; while true; do sleep 1; done"
 
 
@@ -203,6 +203,10 @@ def nslookup(n: ServiceNode, name: str, *options: str) -> subprocess.CompletedPr
 def test_dns_from_a_pod_names_services_pods_and_the_world(node):
     ip = cluster_ip(node, "web")
     fqdn = f"web.{NS}.svc.cluster.local"
+    resolv = in_pod(node, "client", "cat /etc/resolv.conf").stdout.splitlines()
+    assert f"search {NS}.svc.cluster.local svc.cluster.local cluster.local" in " ".join(
+        line for line in resolv if line.startswith("search")), resolv
+    assert f"nameserver {node.dns_ip}" in resolv and "options ndots:5" in resolv, resolv
     # busybox nslookup applies the search path to a name without dots only (asking every
     # domain of it: exit 1 for the two NXDOMAINs); glibc's resolver (wget) to web.<ns> too
     # (ndots:5 of the resolv.conf the kubelet writes).
