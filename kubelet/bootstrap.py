@@ -7,12 +7,16 @@ token); once the controller manager approved and signed it, the key and certific
 is written to use that file. With --rotate-certificates a thread requests the next certificate
 with the current one at a random point between 70 % and 90 % of its life (the kubelet's
 certificate manager) and loads it into the connection's TLS context: new connections present
-it, nothing restarts."""
+it, nothing restarts. With --rotate-server-certificates the kubelet's serving certificate is
+requested the same way (signer kubernetes.io/kubelet-serving, the node's name and IP as SANs,
+kept as kubelet-server-current.pem); the controller manager does not approve those by itself:
+an administrator or an approver does, and meanwhile the kubelet serves its self-signed one."""
 from __future__ import annotations
 
 import base64
 import datetime
 import hashlib
+import ipaddress
 import logging
 import os
 import random
@@ -35,8 +39,10 @@ from kubelet import VERSION
 log = logging.getLogger("kubelet.bootstrap")
 
 SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 CURRENT = "kubelet-client-current.pem"
+SERVING_CURRENT = "kubelet-server-current.pem"
 WAIT_FOR_CERTIFICATE = 900.0     # the kubelet waits up to 15 minutes for its first one
 POLL = 0.5
 
@@ -48,10 +54,11 @@ class BootstrapError(Exception):
 @dataclass
 class CertFiles:
     cert_dir: str
+    kind: str = "client"    # or "server": kubelet-<kind>-current.pem
 
     @property
     def current(self) -> str:
-        return os.path.join(self.cert_dir, CURRENT)
+        return os.path.join(self.cert_dir, f"kubelet-{self.kind}-current.pem")
 
     def load(self) -> x509.Certificate | None:
         """The current certificate if there is one and it is still valid."""
@@ -66,7 +73,7 @@ class CertFiles:
         """Writes the pair as kubelet-client-<time>.pem and points the link at it."""
         os.makedirs(self.cert_dir, mode=0o700, exist_ok=True)
         stamp = _now().strftime("%Y-%m-%d-%H-%M-%S-%f")
-        path = os.path.join(self.cert_dir, f"kubelet-client-{stamp}.pem")
+        path = os.path.join(self.cert_dir, f"kubelet-{self.kind}-{stamp}.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(cert_pem + key_pem)
@@ -89,12 +96,25 @@ def _new_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
                                   serialization.NoEncryption())
 
 
-def _csr_object(node_name: str, key: ec.EllipticCurvePrivateKey) -> dict:
-    request = (x509.CertificateSigningRequestBuilder()
+@dataclass(frozen=True)
+class Serving:
+    """What a serving certificate names: the node's addresses (DNS names and IPs)."""
+
+    dns_names: tuple[str, ...]
+    ips: tuple[str, ...]
+
+
+def _csr_object(node_name: str, key: ec.EllipticCurvePrivateKey,
+                serving: Serving | None = None) -> dict:
+    builder = (x509.CertificateSigningRequestBuilder()
                .subject_name(x509.Name([
                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                   x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}")]))
-               .sign(key, hashes.SHA256()))
+                   x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}")])))
+    if serving is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(n) for n in serving.dns_names]
+            + [x509.IPAddress(ipaddress.ip_address(a)) for a in serving.ips]), critical=False)
+    request = builder.sign(key, hashes.SHA256())
     pem = request.public_bytes(serialization.Encoding.PEM)
     # a name from the key and subject, as the kubelet's digestedName: a retry with the same
     # key finds its own request instead of making another
@@ -102,15 +122,19 @@ def _csr_object(node_name: str, key: ec.EllipticCurvePrivateKey) -> dict:
     name = "node-csr-" + base64.urlsafe_b64encode(digest).decode().rstrip("=")[:43]
     return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": {"name": name},
-            "spec": {"request": base64.b64encode(pem).decode(), "signerName": SIGNER,
-                     "usages": ["digital signature", "client auth"]}}
+            "spec": {"request": base64.b64encode(pem).decode(),
+                     "signerName": SIGNER if serving is None else SERVING_SIGNER,
+                     "usages": ["digital signature",
+                                "client auth" if serving is None else "server auth"]}}
 
 
 def request_certificate(client: ApiClient, node_name: str, stop: threading.Event,
-                        timeout: float = WAIT_FOR_CERTIFICATE) -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) of a new CSR once it is approved and issued."""
+                        timeout: float = WAIT_FOR_CERTIFICATE,
+                        serving: Serving | None = None) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) of a new CSR once it is approved and issued: a client
+    certificate, or a serving one for these addresses."""
     key, key_pem = _new_key()
-    csr = _csr_object(node_name, key)
+    csr = _csr_object(node_name, key, serving)
     name = csr["metadata"]["name"]
     try:
         client.create(CSR_PATH, csr, retries=3)
@@ -191,34 +215,43 @@ def rotation_deadline(cert: x509.Certificate, rng: random.Random) -> datetime.da
     return start + (end - start) * (0.7 + 0.2 * rng.random())
 
 
-class ClientCertificateRotator:
+class CertificateRotator:
     """--rotate-certificates: renews the client certificate in cert_dir before it expires,
     asking with the current one (the selfnodeclient approval), and loads the new one into
-    conn.context."""
+    conn.context. --rotate-server-certificates (serving set): the same for the serving
+    certificate, loaded into the kubelet server's context; until someone approves its first
+    request the server keeps its self-signed certificate."""
 
-    def __init__(self, conn: Connection, cert_dir: str, node_name: str) -> None:
+    def __init__(self, conn: Connection, cert_dir: str, node_name: str,
+                 serving: Serving | None = None,
+                 server_context: ssl.SSLContext | None = None) -> None:
         self.conn = conn
-        self.files = CertFiles(cert_dir)
+        self.files = CertFiles(cert_dir, "client" if serving is None else "server")
         self.node_name = node_name
+        self.serving = serving
+        self.context = conn.context if serving is None else server_context
         self.rng = random.Random()
 
     def rotate_once(self, stop: threading.Event) -> None:
         client = ApiClient(self.conn, f"pykubelet/{VERSION} certificate rotation")
         try:
-            cert_pem, key_pem = request_certificate(client, self.node_name, stop)
+            cert_pem, key_pem = request_certificate(client, self.node_name, stop,
+                                                    serving=self.serving)
         finally:
             client.close()
         path = self.files.store(cert_pem, key_pem)
-        self.conn.context.load_cert_chain(path, path)
-        log.info("client certificate of %s rotated", self.node_name)
+        self.context.load_cert_chain(path, path)
+        log.info("%s certificate of %s rotated", self.files.kind, self.node_name)
 
     def run(self, stop: threading.Event) -> None:
         delay = 1.0
         while not stop.is_set():
             cert = self.files.load()
-            if cert is None:
+            if cert is None and self.serving is None:
                 log.warning("no valid client certificate in %s to rotate", self.files.cert_dir)
                 wait = 60.0
+            elif cert is None:
+                wait = 0.0      # a first serving certificate
             else:
                 wait = (rotation_deadline(cert, self.rng) - _now()).total_seconds()
             if wait > 0:

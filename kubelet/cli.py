@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
                    "<root-dir>/pki)")
     p.add_argument("--rotate-certificates", type=_bool, nargs="?", const=True, default=False,
                    help="request a new client certificate before the current one expires")
+    p.add_argument("--rotate-server-certificates", type=_bool, nargs="?", const=True,
+                   default=False, help="request the serving certificate from the cluster "
+                   "(signer kubernetes.io/kubelet-serving; someone approves it) and renew it")
     p.add_argument("--hostname-override", help="the node name (default: the hostname)")
     p.add_argument("--node-ip", help="the node's address (default: the default route's)")
     p.add_argument("--node-labels", help="key=value,... labels of the Node at registration")
@@ -142,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap.bootstrap(args.bootstrap_kubeconfig, config.kubeconfig, cert_dir,
                                 config.node_name, threading.Event())
         conn = load_kubeconfig(config.kubeconfig) if config.kubeconfig else None
+        serving_files = bootstrap.CertFiles(cert_dir, "server")
+        if args.rotate_server_certificates and not config.tls_cert_file and \
+                serving_files.load() is not None:
+            config.tls_cert_file = config.tls_private_key_file = serving_files.current
         host_ip = config.node_ip or machine.default_ip()
         from kubelet.kubelet import Kubelet
 
@@ -153,10 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    rotators = []
     if args.rotate_certificates and conn is not None:
-        rotator = bootstrap.ClientCertificateRotator(conn, cert_dir, config.node_name)
-        threading.Thread(target=rotator.run, args=(stop,), name="certificate-rotation",
-                         daemon=True).start()
+        rotators.append(bootstrap.CertificateRotator(conn, cert_dir, config.node_name))
+    if args.rotate_server_certificates and conn is not None:
+        serving = bootstrap.Serving((config.node_name,), (host_ip,))
+        rotators.append(bootstrap.CertificateRotator(conn, cert_dir, config.node_name, serving,
+                                                     kubelet.server.context))
+    for rotator in rotators:
+        threading.Thread(target=rotator.run, args=(stop,), daemon=True,
+                         name=f"{rotator.files.kind}-certificate-rotation").start()
     print(f"pykubelet: node {config.node_name} ({host_ip}), serving on port "
           f"{kubelet.server.port}, root {config.root_dir}", flush=True)
     kubelet.run(stop)

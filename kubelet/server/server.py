@@ -104,6 +104,7 @@ class KubeletServer:
         except BaseException:
             self.httpd.server_close()
             raise
+        self.context = ctx      # a rotated serving certificate is loaded into it
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
                                             do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="kubelet-server",
