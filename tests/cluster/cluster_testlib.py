@@ -452,7 +452,8 @@ class Cluster:
         """A pykubelet on a new node namespace, with its hostgw daemon; its CNI config follows
         when the controller manager has given the Node its podCIDR (wait_pod_cidr).
         bootstrap_token: the kubelet has no credentials of its own but a bootstrap kubeconfig
-        with this token (--bootstrap-kubeconfig, --rotate-certificates), as a kubeadm join."""
+        with this token (--bootstrap-kubeconfig, --rotate-certificates), as a kubeadm join,
+        and asks for its serving certificate (--rotate-server-certificates)."""
         index = len(self.nodes)
         node = Node(name=name, ip=f"{self.underlay}.{11 + index}",
                     dir=tempfile.mkdtemp(prefix=f"kcn{index}-"),
@@ -466,7 +467,8 @@ class Cluster:
         if bootstrap_token:
             boot = os.path.join(node.dir, "bootstrap.kubeconfig")
             write_kubeconfig(boot, self.url, self.pki.ca_cert, bootstrap_token)
-            credentials = ["--bootstrap-kubeconfig", boot, "--rotate-certificates"]
+            credentials = ["--bootstrap-kubeconfig", boot, "--rotate-certificates",
+                           "--rotate-server-certificates"]
         else:
             write_kubeconfig(node.kubeconfig, self.url, self.pki.ca_cert,
                              self.node_tokens[name])

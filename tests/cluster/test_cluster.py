@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -254,3 +255,34 @@ def test_the_joined_node_rotates_its_client_certificate(cluster: Cluster) -> Non
     assert _client_certificate(node).subject == old.subject
     wait_for(lambda: cluster.node_ready(node.name) == "True", 60, interval=0.5,
              what=lambda: f"{node.name} Ready: {node.log()[-2000:]}")
+
+
+def test_the_joined_node_serves_the_certificate_it_requested_once_approved(cluster: Cluster
+                                                                          ) -> None:
+    """kube-controller-manager signs kubelet-serving requests but never approves them: an
+    administrator does (kubectl certificate approve). Until then the kubelet serves its
+    self-signed certificate; then the cluster CA's, naming its IP."""
+    node = cluster.nodes[3]
+
+    def pending() -> list[str]:
+        return [c["metadata"]["name"] for c in _items(cluster, CSRS)
+                if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
+                and c["spec"].get("username") == "system:node:node-d"
+                and not (c.get("status") or {}).get("conditions")]
+
+    names = wait_for(pending, 60, interval=0.5,
+                     what=lambda: f"a kubelet-serving CSR of node-d: {node.log()[-2000:]}")
+    approved = cluster.kubectl("certificate", "approve", *names)
+    assert approved.returncode == 0, approved.stderr
+    context = ssl.create_default_context(cafile=cluster.pki.ca_cert)
+
+    def verified() -> x509.Certificate | None:
+        try:
+            with socket.create_connection((node.ip, 10250), timeout=10) as raw, \
+                    context.wrap_socket(raw, server_hostname=node.ip) as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        except ssl.SSLCertVerificationError:
+            return None
+
+    cert = wait_for(verified, 60, interval=0.5, what="the CA-signed serving certificate")
+    assert cert.subject.rfc4514_string() == "CN=system:node:node-d,O=system:nodes"
