@@ -22,6 +22,10 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
     "V1Binding": ("io.k8s.api.core.v1.Binding", "", "v1", "Binding"),
     "V1Lease": ("io.k8s.api.coordination.v1.Lease", "coordination.k8s.io", "v1", "Lease"),
     "V1ServiceAccount": ("io.k8s.api.core.v1.ServiceAccount", "", "v1", "ServiceAccount"),
+    "V1PersistentVolume": ("io.k8s.api.core.v1.PersistentVolume", "", "v1",
+                           "PersistentVolume"),
+    "V1PersistentVolumeClaim": ("io.k8s.api.core.v1.PersistentVolumeClaim", "", "v1",
+                                "PersistentVolumeClaim"),
     "V1Service": ("io.k8s.api.core.v1.Service", "", "v1", "Service"),
     "V1Endpoints": ("io.k8s.api.core.v1.Endpoints", "", "v1", "Endpoints"),
     "V1EndpointSlice": ("io.k8s.api.discovery.v1.EndpointSlice", "discovery.k8s.io", "v1",
@@ -153,6 +157,8 @@ def generate() -> dict:
         raw = getattr(models, model).model_json_schema(by_alias=True,
                                                        ref_template="#/$defs/{model}")
         for def_name, schema in raw.pop("$defs", {}).items():
+            if def_name in ROOTS and ROOTS[def_name][0] in schemas:
+                continue  # a root met again inside another keeps its group-version-kind
             schemas[_definition_name(def_name)] = _convert(schema, _PATHS.get(def_name))
         top = _convert(raw, ())
         top["x-kubernetes-group-version-kind"] = [{"group": group, "version": version,

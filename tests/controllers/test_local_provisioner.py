@@ -117,3 +117,17 @@ def test_bad_claims_and_volumes_refused(client, namespace, path, body, message):
         client.create(path.format(ns=namespace), body)
     assert e.value.code == 422
     assert message in e.value.message
+
+
+def test_kubectl_get_and_explain(client, namespace, controllers, server):
+    claim(client, namespace, "shown")
+    wait_for(lambda: bound(client, namespace, "shown"), what="bound")
+    table = server.kubectl("get", "pvc", "-n", namespace).stdout
+    header, row = table.splitlines()
+    assert header.split() == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES",
+                              "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"]
+    assert row.split()[:5] == ["shown", "Bound", client.get(
+        f"{CLAIMS.format(ns=namespace)}/shown")["spec"]["volumeName"], "1Mi", "RWO"]
+    assert "KIND:       PersistentVolume\n" in server.kubectl("explain", "pv").stdout
+    assert "KIND:       PersistentVolumeClaim\n" in server.kubectl("explain", "pvc").stdout
+    client.delete(f"{CLAIMS.format(ns=namespace)}/shown")
