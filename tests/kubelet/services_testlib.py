@@ -57,6 +57,9 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
 
 
 class ServiceNode:
+    """The node's addresses: pods on `pod_subnet`, ClusterIPs from `service_subnet` (kube-dns
+    on `dns_ip`), the node itself on `node_ip`; start() brings it all up."""
+
     def __init__(self, image_root: str) -> None:
         self.dir = tempfile.mkdtemp(prefix="pyk-svc-")
         pod_subnet, service_subnet, node_subnet = distinct_subnets(3)
@@ -74,7 +77,6 @@ class ServiceNode:
         self.kubelet: KubeletProcess | None = None
         self.api: Api | None = None
         self.procs: dict[str, subprocess.Popen] = {}
-        self.dns_port = 0
 
     # -- start ------------------------------------------------------------------------------
 
@@ -118,7 +120,6 @@ class ServiceNode:
         line = self.procs["dns"].stdout.readline()
         if "serving" not in line:
             raise RuntimeError(f"pykube-dns did not start: {line}{self.log('dns')}")
-        self.dns_port = int(line.split(" on ")[1].split()[0].rsplit(":", 1)[1])
 
     def _bridge_netfilter(self) -> None:
         """ClusterIP replies between pods of one bridge must pass conntrack to be un-DNATed
