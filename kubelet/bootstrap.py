@@ -116,16 +116,19 @@ def _csr_object(node_name: str, key: ec.EllipticCurvePrivateKey,
             + [x509.IPAddress(ipaddress.ip_address(a)) for a in serving.ips]), critical=False)
     request = builder.sign(key, hashes.SHA256())
     pem = request.public_bytes(serialization.Encoding.PEM)
-    # a name from the key and subject, as the kubelet's digestedName: a retry with the same
-    # key finds its own request instead of making another
-    digest = hashlib.sha512(pem).digest()
+    # a name from the public key, subject and usages, as the kubelet's digestedName: a create
+    # retried after a lost answer meets its own request (409) instead of making another
+    usages = ["digital signature", "client auth" if serving is None else "server auth"]
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashlib.sha512(public + f"system:node:{node_name}|{'|'.join(usages)}".encode()
+                            ).digest()
     name = "node-csr-" + base64.urlsafe_b64encode(digest).decode().rstrip("=")[:43]
     return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": {"name": name},
             "spec": {"request": base64.b64encode(pem).decode(),
                      "signerName": SIGNER if serving is None else SERVING_SIGNER,
-                     "usages": ["digital signature",
-                                "client auth" if serving is None else "server auth"]}}
+                     "usages": usages}}
 
 
 def request_certificate(client: ApiClient, node_name: str, stop: threading.Event,
