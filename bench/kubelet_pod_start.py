@@ -106,18 +106,14 @@ def start_pods(api: Api, kubelet: KubeletProcess, count: int) -> tuple[str, list
     return namespace, [watcher.seen[n] - created[n] for n in created]
 
 
-def shim_floor(base: str, rootfs: str, count: int) -> tuple[float, float]:
-    """(wall seconds, machine CPU seconds) to start `count` containers at once through
-    shim.start, each from a ready bundle: what the shim and the runtime cost by themselves."""
+def _floor_bundles(work: str, rootfs: str, cgroup: str, count: int) -> list[str]:
+    """`count` ready busybox bundles running `sleep`, each in a cgroup under `cgroup`."""
     import json
 
     import cgroups
-    import shim
     from runtime.default_spec import default_spec
 
-    work = tempfile.mkdtemp(prefix="floor-", dir=base)
-    shim_root, runtime_root = os.path.join(work, "shims"), os.path.join(work, "rt")
-    cgroup = f"/pycontainer/bench-floor-{uuid.uuid4().hex[:6]}"
+    bundles = []
     for i in range(count):
         bundle = os.path.join(work, f"b{i}")
         os.makedirs(bundle)
@@ -127,12 +123,26 @@ def shim_floor(base: str, rootfs: str, count: int) -> tuple[float, float]:
         spec["linux"]["cgroupsPath"] = f"{cgroup}/c{i}"
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
+        bundles.append(bundle)
+    return bundles
+
+
+def shim_floor(base: str, rootfs: str, count: int) -> tuple[float, float]:
+    """(wall seconds, machine CPU seconds) to start `count` containers at once through
+    shim.start, each from a ready bundle: what the shim and the runtime cost by themselves."""
+    import cgroups
+    import shim
+
+    work = tempfile.mkdtemp(prefix="floor-", dir=base)
+    shim_root, runtime_root = os.path.join(work, "shims"), os.path.join(work, "rt")
+    cgroup = f"/pycontainer/bench-floor-{uuid.uuid4().hex[:6]}"
+    bundles = _floor_bundles(work, rootfs, cgroup, count)
     try:
         cpu0, t0 = machine_cpu_seconds(), time.monotonic()
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda i: shim.start(shim.ShimConfig(
-                f"c{i}", os.path.join(work, f"b{i}"), shim_root=shim_root,
-                runtime_root=runtime_root)), range(count)))
+                f"c{i}", bundles[i], shim_root=shim_root, runtime_root=runtime_root)),
+                range(count)))
         return time.monotonic() - t0, machine_cpu_seconds() - cpu0
     finally:
         for info in shim.list_shims(shim_root):
@@ -149,6 +159,47 @@ def shim_floor(base: str, rootfs: str, count: int) -> tuple[float, float]:
             except (OSError, ValueError):
                 continue
         cgroups.open_cgroup(cgroup).destroy()
+
+
+def runc_floor(base: str, rootfs: str, count: int) -> tuple[float, float] | None:
+    """The same containers started at once by `runc run -d` (Go, no shim, no zygote): the
+    machine's floor for starting that many containers with the reference runtime."""
+    import shutil
+
+    import cgroups
+
+    runc = shutil.which("runc")
+    if runc is None:
+        return None
+    work = tempfile.mkdtemp(prefix="runc-floor-", dir=base)
+    root = os.path.join(work, "root")
+    cgroup = f"/pycontainer/bench-runc-{uuid.uuid4().hex[:6]}"
+    bundles = _floor_bundles(work, rootfs, cgroup, count)
+    try:
+        cpu0, t0 = machine_cpu_seconds(), time.monotonic()
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda i: subprocess.run(
+                [runc, "--root", root, "run", "-d", "-b", bundles[i], f"c{i}"], check=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL), range(count)))
+        return time.monotonic() - t0, machine_cpu_seconds() - cpu0
+    finally:
+        for i in range(count):
+            subprocess.run([runc, "--root", root, "delete", "--force", f"c{i}"],
+                           stderr=subprocess.DEVNULL)
+        cgroups.open_cgroup(cgroup).destroy()
+
+
+def print_floors(base: str, count: int) -> None:
+    rootfs = os.path.join(base, "floor-rootfs")
+    wall, cpu = shim_floor(base, rootfs, count)
+    print(f"{count:3d} containers through shim.start alone: {wall:.2f} s, machine CPU "
+          f"{cpu / count * 1000:.0f} ms per container", flush=True)
+    reference = runc_floor(base, rootfs, count)
+    if reference is not None:
+        wall, cpu = reference
+        print(f"{count:3d} containers through `runc run -d` alone: {wall:.2f} s, machine CPU "
+              f"{cpu / count * 1000:.0f} ms per container; load {os.getloadavg()[0]:.1f}",
+              flush=True)
 
 
 def machine_cpu_seconds() -> float:
@@ -190,16 +241,18 @@ def main() -> int:
         print(f"pykubelet pid {kubelet.proc.pid}, pyapiserver {server.url}")
         for count in (1, 30, 100):
             cpu0 = machine_cpu_seconds()
+            kubelet0, server0 = cpu_seconds(kubelet.proc.pid), cpu_seconds(server.proc.pid)
             namespace, latencies = start_pods(api, kubelet, count)
             print(f"{count:3d} pods at once: creation -> Running seen by a watcher: "
                   f"p50 {statistics.median(latencies):.2f} s, p99 "
-                  f"{percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s; machine CPU "
-                  f"{(machine_cpu_seconds() - cpu0) / count * 1000:.0f} ms per pod", flush=True)
+                  f"{percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s; CPU per pod: "
+                  f"machine {(machine_cpu_seconds() - cpu0) / count * 1000:.0f} ms, kubelet "
+                  f"{(cpu_seconds(kubelet.proc.pid) - kubelet0) / count * 1000:.0f} ms, API "
+                  f"server {(cpu_seconds(server.proc.pid) - server0) / count * 1000:.0f} ms; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
             if count < 100:
                 delete_all(api, namespace)
-                wall, cpu = shim_floor(base, os.path.join(base, "floor-rootfs"), count)
-                print(f"{count:3d} containers through shim.start alone: {wall:.2f} s, machine "
-                      f"CPU {cpu / count * 1000:.0f} ms per container", flush=True)
+                print_floors(base, count)
         time.sleep(5)   # let the last status writes and events settle
         pid = kubelet.proc.pid
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -209,9 +262,7 @@ def main() -> int:
               f"core, RSS {rss_kib(pid) / 1024:.1f} MiB, threads "
               f"{len(os.listdir(f'/proc/{pid}/task'))}")
         delete_all(api, namespace)
-        wall, cpu = shim_floor(base, os.path.join(base, "floor-rootfs"), 100)
-        print(f"100 containers through shim.start alone: {wall:.2f} s, machine CPU "
-              f"{cpu / 100 * 1000:.0f} ms per container")
+        print_floors(base, 100)
     finally:
         if kubelet is not None:
             kubelet.cleanup()

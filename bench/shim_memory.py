@@ -126,6 +126,45 @@ def bench_ours(top: str, counts: list[int]) -> list[tuple]:
     return rows
 
 
+# Python's floor for a shim: children forked from an interpreter that loaded what the zygote
+# loads (and froze it as the zygote does), each blocked in select() and doing nothing else. What
+# such a child keeps private is what CPython itself writes after a fork (its runtime state,
+# reference counts of what the fork touches), below anything the shim's code could save.
+_FLOOR_PROGRAM = """
+import gc, os, select, sys
+from shim import runtime_cli, zygote
+for name in runtime_cli.IN_PROCESS_MODULES:
+    __import__(name)
+gc.collect()
+gc.freeze()
+pids = []
+for _ in range(int(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:
+        select.select([sys.stdin], [], [])   # until the bench closes our stdin
+        os._exit(0)
+    pids.append(pid)
+print(" ".join(map(str, pids)), flush=True)
+select.select([sys.stdin], [], [])
+"""
+
+
+def python_floor(counts: list[int]) -> list[tuple]:
+    rows = []
+    for n in counts:
+        proc = subprocess.Popen([sys.executable, "-I", "-c", _FLOOR_PROGRAM, str(n)], cwd="/",
+                                env={"PATH": os.environ["PATH"]},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            pids = [int(p) for p in proc.stdout.readline().split()]
+            time.sleep(1.0)
+            rows.append(("  Python floor (idle fork)", n, summary(pids), memory(proc.pid)["Pss"]))
+        finally:
+            proc.stdin.close()   # the children and their parent see EOF and exit
+            proc.wait()
+    return rows
+
+
 def _bare_runtime(bundle: str, runtime_root: str) -> dict:
     """What the runtime alone takes: `pycontainer create` + `start` (the shim's floor)."""
     runtime = shim.ShimConfig("x", bundle).runtime
@@ -351,6 +390,7 @@ def main() -> int:
     top = tempfile.mkdtemp(prefix="shimbench", dir="/tmp")
     try:
         rows += bench_ours(top, counts)
+        rows += python_floor(counts)
         for name, binary, bench in (("containerd", "containerd", bench_containerd),
                                     ("conmon", "podman", bench_conmon)):
             if name in skip:
