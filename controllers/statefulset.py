@@ -389,8 +389,8 @@ class StatefulSetController:
         elif strategy == "OnDelete" and status["updatedReplicas"] == status["replicas"]:
             status["currentRevision"] = update_name
             status["currentReplicas"] = status["updatedReplicas"]
-        for field in ("readyReplicas", "availableReplicas", "currentReplicas",
-                      "updatedReplicas", "observedGeneration"):
+        for field in ("readyReplicas", "currentReplicas", "updatedReplicas",
+                      "observedGeneration"):  # Go's omitempty; availableReplicas has none
             if not status[field]:
                 del status[field]
         return status

@@ -179,3 +179,18 @@ def test_claims_deleted_on_scale_down_when_the_policy_says_so(client, ns):
     client.patch(f"{SETS.format(ns=ns)}/web", {"spec": {"replicas": 1}})
     wait_for(lambda: names(client, ns) == ["web-0"], what="web-1 gone")
     wait_for(lambda: claims() == ["data-web-0"], what="web-1's claim deleted")
+
+
+def test_kubectl_rollout_history_and_undo(client, ns, server):
+    make_set(client, ns, 1, updateStrategy={"type": "OnDelete"})
+    wait_for(lambda: sts_status(client, ns).get("currentRevision"), what="revision 1")
+    client.patch(f"{SETS.format(ns=ns)}/web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "busybox:2"}]}}}}, "strategic")
+    wait_for(lambda: len(client.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")
+                         ["items"]) == 2, what="two revisions")
+    history = server.kubectl("rollout", "history", "-n", ns, "statefulset/web").stdout
+    assert "\n1 " in history and "\n2 " in history
+    server.kubectl("rollout", "undo", "-n", ns, "statefulset/web")
+    sts = client.get(f"{SETS.format(ns=ns)}/web")
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+    assert sts_status(client, ns).get("availableReplicas", 0) == 0
