@@ -15,7 +15,8 @@ The node's address (the kubelet refuses a loopback one) is in 198.18.0.0/15 on a
 test (a bridge without ports: this kernel has no dummy links); the kubelet serves on it.
 
 stop() ends the kubelet; once the runtime has removed the pods' sandboxes, cleanup() removes
-what is left: mounts below its directory, the cgroup root, the link."""
+what is left: mounts below its directory, the cgroup root, the link, the directories it makes
+at fixed places (FIXED_DIRS)."""
 from __future__ import annotations
 
 import json
@@ -33,6 +34,10 @@ from netkit import random_subnet, unique
 TUNABLES = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
 # Without /usr/sbin and /sbin: the kubelet finds no iptables and says so once.
 KUBELET_PATH = "/usr/local/bin:/usr/bin:/bin"
+# What it makes at fixed places whatever --root-dir and podLogsDir say (the device manager's
+# socket directory, the containers' log symlinks): removed after it where they were not there
+# before it.
+FIXED_DIRS = ("/var/lib/kubelet/device-plugins", "/var/lib/kubelet", "/var/log/containers")
 IPTABLES_SAVE = ("iptables-save", "ip6tables-save")
 
 
@@ -66,6 +71,7 @@ class UpstreamKubelet:
         self.kubeconfig = kubeconfig
         self.proc: subprocess.Popen | None = None
         self._rules_before = _kube_rules()
+        self._fixed_dirs_before = {d for d in FIXED_DIRS if os.path.exists(d)}
         tunables = os.path.join(self.dir, "sys")
         os.makedirs(tunables)
         for name in TUNABLES:
@@ -98,7 +104,8 @@ class UpstreamKubelet:
             f"mount --bind {self.dir}/sys/{name.replace('/', '.')} /proc/sys/{name}"
             for name in TUNABLES)
         kubelet = " ".join([refbin("kubelet"), "--config", self.config, "--kubeconfig",
-                            self.kubeconfig, "--root-dir", self.root, "--hostname-override",
+                            self.kubeconfig, "--root-dir", self.root, "--cert-dir",
+                            os.path.join(self.dir, "pki"), "--hostname-override",
                             self.node, "--node-ip", self.node_ip, "--v", "2"])
         return ["unshare", "--mount", "--propagation", "unchanged", "sh", "-c",
                 f"mount --make-rprivate /proc && {binds} && exec {kubelet}"]
@@ -132,7 +139,8 @@ class UpstreamKubelet:
         """After stop() and the runtime's removal of the pods: what the kubelet left."""
         errors: list[BaseException] = []
         for step in (self.stop, self._unmount, lambda: cgroups.open_cgroup(
-                self.cgroup_root).destroy(), self._remove_link, self._check_rules):
+                self.cgroup_root).destroy(), self._remove_link, self._remove_fixed_dirs,
+                     self._check_rules):
             try:
                 step()
             except Exception as e:  # noqa: BLE001 - the next steps must run all the same
@@ -147,6 +155,10 @@ class UpstreamKubelet:
         for point in sorted((p for p in points if p.startswith(self.dir + "/")), key=len,
                             reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
+
+    def _remove_fixed_dirs(self) -> None:
+        for made in (d for d in FIXED_DIRS if d not in self._fixed_dirs_before):
+            shutil.rmtree(made, ignore_errors=True)
 
     def _remove_link(self) -> None:
         subprocess.run(["ip", "link", "del", self.link], capture_output=True)
