@@ -52,6 +52,7 @@ from kubelet.volumes.manager import Volumes
 log = logging.getLogger("kubelet")
 
 HOUSEKEEPING_INTERVAL = 2.0
+SERVICES_SYNC_WAIT = 5.0    # seconds the pod sources wait for the first list of Services
 GC_INTERVAL = 60.0
 EVICTION_INTERVAL = 10.0        # the eviction manager's monitoring period
 
@@ -137,7 +138,7 @@ class Kubelet:
     def run(self, stop: threading.Event) -> None:
         self.cri.adopt()
         if self.service_cache is not None:
-            self.service_cache.start()   # before the pod sources: their pods' env needs it
+            self.service_cache.start()
         self.server.start()
         log.info("kubelet %s serving on %s:%d", self.config.node_name, self.config.address,
                  self.server.port)
@@ -146,9 +147,14 @@ class Kubelet:
             loops += [self.node_status.run, self.lease.run]
         if self.mirrors is not None:
             loops.append(self.mirrors.run)
-        loops += [source.run for source in self.sources]
         for loop in loops:
             supervise(loop.__qualname__, loop, stop)
+        if self.service_cache is not None:
+            # A pod's containers cannot start before the first list of Services: the pod
+            # sources wait for it (bounded: an API server that does not answer lists no pods).
+            self.service_cache.wait_for_sync(SERVICES_SYNC_WAIT)
+        for source in self.sources:
+            supervise(source.run.__qualname__, source.run, stop)
         stop.wait()
         if self.service_cache is not None:
             self.service_cache.stop()
