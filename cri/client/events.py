@@ -59,6 +59,7 @@ class ContainerEvents:
         while not self._stop.is_set():
             try:
                 self._follow_stream()
+                self._stop.wait(RETRY_PERIOD)       # the runtime ended it: again, not at once
             except grpc.RpcError as e:
                 if self._stop.is_set():
                     return
