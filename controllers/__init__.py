@@ -9,9 +9,12 @@ function receives), durations (Go duration flags), healthz (--secure-port), even
 recorder), indexes (index functions that controllers sharing an informer share), discovery (what
 the server serves), taints (taint and toleration rules), and one module per controller:
 garbage_collector, node_lifecycle, taint_eviction, replicaset, deployment (its sync in rollout,
-its arithmetic in deployment_util). Shared by the workload controllers: controller_ref (adoption
-and release of dependents), expectations, pod_util (readiness, availability, deletion order),
-workers (the worker threads of a keyed queue).
+its arithmetic in deployment_util), daemonset, statefulset, job (its podFailurePolicy in
+job_failure_policy), ttl_after_finished, cronjob, local_provisioner (PersistentVolumes for
+claims). Shared by the workload controllers: controller_ref (adoption and release of
+dependents), expectations, pod_util (readiness, availability, deletion order), workers (the
+worker threads of a keyed queue), history (ControllerRevisions), workload_status (status
+writes).
 
 A controller is a function `start(ctx: ControllerContext) -> None` that asks
 ctx.informers.informer(path) for the informers it needs, registers handlers that put keys on a
