@@ -33,6 +33,16 @@ def env_pod(name: str, node: str, env: list[dict], env_from: list[dict] | None =
                      "terminationGracePeriodSeconds": 1, "containers": [c]}}
 
 
+@pytest.fixture(autouse=True)
+def builder_account(request) -> None:
+    """The pods run as the ServiceAccount "builder", which admission wants to exist."""
+    if "namespace" not in request.fixturenames:
+        return
+    api, namespace = request.getfixturevalue("api"), request.getfixturevalue("namespace")
+    api.client.create(f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                      {"metadata": {"name": "builder"}})
+
+
 def logs(api, namespace: str, name: str) -> str:
     r = api.kubectl("logs", "-n", namespace, name)
     return r.stdout if r.returncode == 0 else ""
