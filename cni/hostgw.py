@@ -3,12 +3,16 @@
 it watches the Nodes and keeps, for every other node with a podCIDR and an InternalIP, the
 route "podCIDR via nodeIP" in the main table. The nodes must share one L2 segment (the next
 hop is on a connected subnet); a node that is not is skipped with one log line, as flannel.
+With --ip-masq and --cluster-cidr, traffic from pods to outside the cluster CIDR (the API
+server's host, the underlay) leaves with the node's address, as flannel's --ip-masq: an nft
+table `ip pycni-hostgw`; pod to pod across nodes keeps its addresses.
 
 Why a daemon and not a CNI plugin run at ADD: the routes depend on the other nodes, which come
 and go after this node's pods were set up; an ADD sees no later node. Why not inside the
 kubelet: the kubelet never edits the node's routes (flannel, calico, kube-router do), and a
-daemon is what runs beside any kubelet, ours or kube's. Routes are left at exit, as flannel
-leaves them: a restarted daemon finds and keeps them, and traffic does not stop meanwhile."""
+daemon is what runs beside any kubelet, ours or kube's. Routes and the table are left at exit,
+as flannel leaves them: a restarted daemon finds and keeps them, and traffic does not stop
+meanwhile."""
 from __future__ import annotations
 
 import argparse
@@ -23,10 +27,24 @@ from kubeapi.informer import Informer, resource_path
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
 from netns import routes
+from netns.nftables import Nft, NftError
 from netns.rtnl import RtnlSocket
 
 log = logging.getLogger("pycni-hostgw")
 USER_AGENT = "pycni-hostgw/v0.1.0"
+MASQ_TABLE = "pycni-hostgw"
+
+
+def masquerade_rules(cluster_cidr: str) -> str:
+    """One nft transaction: the table made or emptied, then its one rule."""
+    network = ipaddress.ip_network(cluster_cidr)
+    if network.version != 4:
+        raise ValueError(f"{cluster_cidr} is not IPv4")
+    return (f"add table ip {MASQ_TABLE}\nflush table ip {MASQ_TABLE}\n"
+            f"add chain ip {MASQ_TABLE} postrouting {{ type nat hook postrouting priority "
+            f"srcnat; policy accept; }}\n"
+            f"add rule ip {MASQ_TABLE} postrouting ip saddr {network} ip daddr != {network} "
+            f"masquerade\n")
 
 
 def wanted_routes(nodes: list[dict], own_name: str) -> dict[str, str]:
@@ -91,6 +109,9 @@ def parser() -> argparse.ArgumentParser:
                    "the bridge's, not routed)")
     p.add_argument("--resync", type=float, default=30.0,
                    help="seconds between full re-checks of the routes (default 30)")
+    p.add_argument("--ip-masq", action="store_true",
+                   help="masquerade pod traffic to outside --cluster-cidr")
+    p.add_argument("--cluster-cidr", help="the pods' addresses in the whole cluster (IPv4)")
     p.add_argument("-v", "--v", type=int, default=0, help="log verbosity (0-4)")
     return p
 
@@ -102,7 +123,20 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
     try:
         conn = load_kubeconfig(args.kubeconfig)
-    except (KubeconfigError, OSError) as e:
+        if args.ip_masq:
+            if not args.cluster_cidr:
+                raise ValueError("--ip-masq: needs --cluster-cidr")
+            try:
+                rules = masquerade_rules(args.cluster_cidr)
+            except ValueError:
+                raise ValueError(f"--cluster-cidr: {args.cluster_cidr!r} is not an IPv4 "
+                                 "network") from None
+            nft = Nft()
+            try:
+                nft.run(rules)
+            finally:
+                nft.close()
+    except (KubeconfigError, OSError, ValueError, NftError) as e:
         print(f"pycni-hostgw: {e}", file=sys.stderr)
         return 1
     client = ApiClient(conn, USER_AGENT)

@@ -489,7 +489,8 @@ class Cluster:
         node.start_kubelet()
         node.spawn("hostgw", [PYTHON, "-m", "cni.hostgw", "--kubeconfig",
                               self.hostgw_kubeconfig,
-                              "--node-name", name, "--resync", "10", "-v", "1"])
+                              "--node-name", name, "--resync", "10", "--ip-masq",
+                              "--cluster-cidr", CLUSTER_CIDR, "-v", "1"])
         return node
 
     def wait_pod_cidr(self, node: Node, timeout: float = 60) -> str:
