@@ -4,7 +4,12 @@ the node, a node off the local subnet skipped. The daemon against the real contr
 pods across nodes: tests/cluster."""
 from __future__ import annotations
 
-from cni.hostgw import RouteSyncer, wanted_routes
+import subprocess
+import sys
+
+import pytest
+
+from cni.hostgw import RouteSyncer, masquerade_rules, wanted_routes
 from netns import addresses, links, routes
 from netns.enter import run_in_netns
 from netns.rtnl import RtnlSocket
@@ -61,3 +66,29 @@ def test_the_syncer_adds_moves_and_removes_routes(namespaces):
     assert moved == {("198.19.129.0/24", "198.18.7.22"), ("198.19.130.0/24", "198.18.7.13")}
     assert removed == {("198.19.130.0/24", "198.18.7.13")}
     assert adopted == set()
+
+
+def test_the_masquerade_spares_the_cluster_cidr():
+    rules = masquerade_rules("198.19.128.0/17")
+    assert ("add rule ip pycni-hostgw postrouting ip saddr 198.19.128.0/17 "
+            "ip daddr != 198.19.128.0/17 masquerade") in rules
+    assert rules.index("flush table ip pycni-hostgw") < rules.index("add chain")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ip-masq"], "pycni-hostgw: --ip-masq: needs --cluster-cidr\n"),
+    (["--ip-masq", "--cluster-cidr", "fd00::/64"],
+     "pycni-hostgw: --cluster-cidr: 'fd00::/64' is not an IPv4 network\n"),
+    (["--ip-masq", "--cluster-cidr", "198.19.128.1/17"],
+     "pycni-hostgw: --cluster-cidr: '198.19.128.1/17' is not an IPv4 network\n"),
+])
+def test_bad_flags_are_one_line(tmp_path, args, message):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n"
+                          "- name: c\n  cluster: {server: 'https://198.18.7.1:6443'}\n"
+                          "contexts:\n- name: c\n  context: {cluster: c, user: u}\n"
+                          "users:\n- name: u\n  user: {token: abc}\n")
+    done = subprocess.run([sys.executable, "-m", "cni.hostgw", "--kubeconfig", str(kubeconfig),
+                           "--node-name", "n", *args], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr) == (1, message)
