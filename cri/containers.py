@@ -151,7 +151,7 @@ class Containers:
             spec = container_spec.build(container_id, config, image_config, rootfs,
                                         namespaces, self.unified_cgroups)
             with open(os.path.join(self.records.dir(container_id), "config.json"), "w") as f:
-                json.dump(spec, f)
+                f.write(json.dumps(spec))   # dumps encodes in C, dump in Python
             if log_path:
                 os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
             if config.stdin:
