@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass
 
 from overlay import image_config
-from runtime.init import capabilities as caps_mod
+from runtime import capabilities as caps_mod
 from runtime.default_spec import default_spec
 from runtime.image_bundle import read_in_root
 

@@ -16,7 +16,7 @@ import os
 import platform
 
 from overlay.manifest import host_platform
-from runtime.init import seccomp
+from runtime import seccomp
 from runtime.errors import ConfigError
 
 from cri.api import SecurityProfile

@@ -4,10 +4,7 @@ from __future__ import annotations
 import calendar
 import time
 
-
-def rfc3339(seconds: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                         time.gmtime(time.time() if seconds is None else seconds))
+from overlay.timefmt import rfc3339
 
 
 def rfc3339_ns(ns: int) -> str:

@@ -1,5 +1,5 @@
 """Build-time description of every libc function and raw syscall the project calls through cffi
-(linux.syscalls wraps them; runtime.init.seccomp uses libseccomp directly).
+(linux.syscalls wraps them; runtime.seccomp uses libseccomp directly).
 
 Compiled once at install (API mode): at run time `linux._native` is a plain extension module, so
 nothing parses C declarations on the container start path.
@@ -37,7 +37,7 @@ ffibuilder.cdef(
     long pyc_fstatfs_type(int fd);
     int pyc_mount_id(int fd, uint64_t *mount_id);
 
-    /* libseccomp, for runtime.init.seccomp (the config's linux.seccomp) */
+    /* libseccomp, for runtime.seccomp (the config's linux.seccomp) */
     typedef void *scmp_filter_ctx;
     enum scmp_compare { SCMP_CMP_NE = 1, SCMP_CMP_LT = 2, SCMP_CMP_LE = 3, SCMP_CMP_EQ = 4,
                         SCMP_CMP_GE = 5, SCMP_CMP_GT = 6, SCMP_CMP_MASKED_EQ = 7 };

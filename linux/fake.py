@@ -175,6 +175,16 @@ class RecordingSyscalls(Syscalls):
     def join_session_keyring(self, name: str) -> None:
         self._record("join_session_keyring", name)
 
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> None:
+        self._record("prctl", option, arg2, arg3)
+
+    def set_name(self, name: str) -> None:
+        self._record("set_name", name[:15])
+
+    def set_caps(self, effective: set[int], permitted: set[int], inheritable: set[int],
+                 last_cap: int) -> None:
+        self._record("set_caps", sorted(effective), sorted(permitted), sorted(inheritable))
+
     def ambient_clear_all(self) -> None:
         self._record("ambient_clear_all")
 

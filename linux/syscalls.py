@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+import _prctl  # python-prctl's C module, for capset(2) alone: the cffi module has no capset
+
 from linux import constants as lx
 from linux._native import ffi, lib
 
@@ -128,6 +130,29 @@ class Syscalls:
 
     def join_session_keyring(self, name: str) -> None:
         _check(lib.pyc_join_session_keyring(name.encode()), "join session keyring")
+
+    # --- process attributes (prctl) and capabilities ------------------------------------------
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> None:
+        """prctl(2) with integer arguments (PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS,
+        PR_CAPBSET_DROP, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG...)."""
+        _check(lib.pyc_prctl(option, arg2, arg3), f"prctl {option}")
+
+    def set_name(self, name: str) -> None:
+        """PR_SET_NAME: the thread's name as ps and /proc/PID/comm show it (15 bytes kept)."""
+        raw = ffi.new("char[]", name.encode()[:15])
+        _check(lib.pyc_prctl(lx.PR_SET_NAME, int(ffi.cast("uintptr_t", raw)), 0),
+               f"prctl PR_SET_NAME {name}")
+
+    def set_caps(self, effective: set[int], permitted: set[int], inheritable: set[int],
+                 last_cap: int) -> None:
+        """capset(2): exactly these three sets, every other capability up to `last_cap`
+        cleared from each."""
+        every = range(last_cap + 1)
+        _prctl.set_caps(sorted(effective), sorted(permitted), sorted(inheritable),
+                        [c for c in every if c not in effective],
+                        [c for c in every if c not in permitted],
+                        [c for c in every if c not in inheritable])
 
     def ambient_clear_all(self) -> None:
         _check(lib.pyc_prctl(lx.PR_CAP_AMBIENT, lx.PR_CAP_AMBIENT_CLEAR_ALL, 0),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 from overlay import digest as digest_mod, manifest as manifest_mod, reference
 from overlay.errors import ImageError
 from overlay.store import Store, write_json_atomic
+from overlay.timefmt import rfc3339
 
 
 class Layer:
@@ -74,7 +74,7 @@ def from_manifest(store: Store, name: str, manifest_digest: str,
     layers = tuple(Layer(d.digest, d.media_type, d.size, digest_mod.check(diff, "diff ID"))
                    for d, diff in zip(manifest.layers, diff_ids))
     return Image(name, manifest_digest, manifest.config.digest, layers,
-                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                 rfc3339())
 
 
 def _path(store: Store, name: str) -> str:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 
 from linux.constants import MS_BIND
-from runtime.init import capabilities, mount_options
-from runtime import fastjson
+from runtime import capabilities, fastjson, mount_options
 from runtime.errors import ConfigError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -307,7 +306,7 @@ def parse(raw: object, bundle: str) -> Config:
         raise ConfigError("linux.mountLabel", "SELinux labels are not supported on this host")
     seccomp = _get(linux, "seccomp", dict, "linux.seccomp")
     if seccomp is not None:
-        from runtime.init import seccomp as seccomp_mod
+        from runtime import seccomp as seccomp_mod
 
         seccomp = seccomp_mod.parse(seccomp)
 

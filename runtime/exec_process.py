@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 
-import _prctl
-
+from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import exec_stub, namespaces, sync
-from runtime.init import container_init, process_setup, seccomp
+from runtime import exec_stub, namespaces, seccomp, sync
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
+from runtime.init import container_init, process_setup
 
 
 def spawn(container: Container, process: Process, console_fd: int, preserve_fds: int,
@@ -31,23 +30,16 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     if process.terminal:
         # Imported before the process enters the container's mount namespace, where the host's
         # Python library is out of sight.
-        from runtime import console  # noqa: F401
+        from runtime.init import terminal  # noqa: F401
     reader, writer = sync.pair()
     cgroup_fd = cgroup.clone_into_fd()  # born in the cgroup where it can be, see Cgroup.add_self
     # Inherited by the child: nothing in the container may ptrace it or open its /proc files
     # (exe, fds, memory) before it has exec'd (CVE-2016-9962, CVE-2019-5736).
-    _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
+    syscalls.prctl(lx.PR_SET_DUMPABLE, 0)
     stub_fd = exec_stub.sealed_copy()
     own_pid_ns = namespaces.enter_pid_namespace_for_children(syscalls, paths.pop("pid", None),
                                                              "exec")
-    pid = -1
-    try:
-        pid = os.fork() if cgroup_fd is None else syscalls.clone_into(0, cgroup_fd)
-    finally:
-        if pid != 0:
-            namespaces.leave_pid_namespace_for_children(syscalls, own_pid_ns)
-            if cgroup_fd is not None:
-                os.close(cgroup_fd)
+    pid = namespaces.clone_child(syscalls, 0, cgroup_fd, own_pid_ns)
     if pid == 0:
         try:
             reader.close()
@@ -103,11 +95,11 @@ def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
         os._exit(1)
     try:
         if process.terminal:
-            from runtime import console
+            from runtime.init import terminal
 
             os.setsid()
-            console.setup_in_container(syscalls, console_fd, process.console_size,
-                                       bind_console=False)
+            terminal.setup_in_container(syscalls, console_fd, process.console_size,
+                                        bind_console=False)
         early, late = seccomp.timing(profile, process.no_new_privileges)
         path, env = container_init.prepare_process(
             syscalls, process, preserve_fds, early and seccomp.Filter(early),

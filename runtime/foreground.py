@@ -8,17 +8,18 @@ import os
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal as signal
 
+from linux import constants as lx
+from linux.syscalls import Syscalls
+
 # Not forwarded: the ones we need ourselves or that cannot be caught, and the synchronous faults
 # that concern this process only.
 _KEEP = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH, signal.SIGSEGV,
          signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 
 
-def become_subreaper() -> None:
+def become_subreaper(syscalls: Syscalls) -> None:
     """Orphans of the container (when it has no PID namespace of its own) come to us to reap."""
-    import _prctl
-
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+    syscalls.prctl(lx.PR_SET_CHILD_SUBREAPER, 1)
 
 
 class SignalRelay:

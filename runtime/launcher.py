@@ -11,9 +11,9 @@ import os
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal
 
-import _prctl
-
+from linux import constants as lx
 from linux.syscalls import Syscalls
+from overlay.timefmt import rfc3339_nano
 from runtime.init import devices, host_mounts
 from runtime import exec_stub, fastjson, hooks, namespaces, state as state_mod, sync
 from runtime.config import Config, IDMapping
@@ -53,7 +53,7 @@ def create(root: str, container_id: str, config: Config, opts: CreateOptions) ->
     cgroup.validate(resources)  # what this host's driver cannot do, before anything exists
     state_dir.create()
     state = State(id=container_id, pid=0, pid_start=0, bundle=config.bundle,
-                  rootfs=config.root_path, created=state_mod.now_rfc3339(), owner="",
+                  rootfs=config.root_path, created=rfc3339_nano(), owner="",
                   annotations=config.annotations, cgroup_path=cgroup_path, config=config.raw,
                   namespace_paths={}, cgroup_hierarchies=hierarchies.to_dict())
     syscalls = Syscalls()
@@ -100,21 +100,12 @@ def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State
     fifo_fd = os.open(state_dir.fifo, os.O_PATH | os.O_CLOEXEC)
     # Inherited through clone: no process in the container may ptrace the init or open its
     # /proc files (exe, fds, memory) until it has exec'd (CVE-2016-9962, CVE-2019-5736).
-    _prctl.prctl(_prctl.PR_SET_DUMPABLE, 0)
+    syscalls.prctl(lx.PR_SET_DUMPABLE, 0)
     stub_fd = exec_stub.sealed_copy()
     cgroup_fd = cgroup.clone_into_fd()
     own_pid_ns = namespaces.enter_pid_namespace_for_children(syscalls,
                                                              config.namespaces.get("pid", ""))
-    pid = -1
-    try:
-        pid = (syscalls.clone(flags) if cgroup_fd is None
-               else syscalls.clone_into(flags, cgroup_fd))
-    finally:
-        if pid != 0:
-            # The child lives in the joined PID namespace for good; only we go back.
-            namespaces.leave_pid_namespace_for_children(syscalls, own_pid_ns)
-            if cgroup_fd is not None:
-                os.close(cgroup_fd)
+    pid = namespaces.clone_child(syscalls, flags, cgroup_fd, own_pid_ns)
     if pid == 0:
         try:
             from_child.close()

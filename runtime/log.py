@@ -4,8 +4,8 @@ shim and conmon read the last error from there)."""
 from __future__ import annotations
 
 import os
-import time
 
+from overlay.timefmt import rfc3339
 from runtime import fastjson
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -25,7 +25,7 @@ class Log:
         return not self.path
 
     def _write(self, level: str, msg: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = rfc3339()
         if self.json:
             line = fastjson.dumps({"level": level, "msg": msg, "time": stamp})
         else:

@@ -44,3 +44,24 @@ def leave_pid_namespace_for_children(syscalls: Syscalls, own: int) -> None:
             syscalls.setns(own, lx.CLONE_NEWPID)
         finally:
             os.close(own)
+
+
+def clone_child(syscalls: Syscalls, flags: int, cgroup_fd: int | None, own_pid_ns: int) -> int:
+    """The container's first process (the init, or an exec'd one): clone() with `flags`, born
+    in the cgroup `cgroup_fd` where one is given; a plain fork when neither asks for anything.
+    In the parent, goes back to its own PID namespace (see enter_pid_namespace_for_children;
+    the child stays in the joined one for good) and closes `cgroup_fd`. 0 in the child."""
+    pid = -1
+    try:
+        if cgroup_fd is not None:
+            pid = syscalls.clone_into(flags, cgroup_fd)
+        elif flags:
+            pid = syscalls.clone(flags)
+        else:
+            pid = os.fork()
+    finally:
+        if pid != 0:
+            leave_pid_namespace_for_children(syscalls, own_pid_ns)
+            if cgroup_fd is not None:
+                os.close(cgroup_fd)
+    return pid

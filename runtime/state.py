@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import time
 
 from runtime import fastjson
 from runtime.errors import ContainerNotFound, PycontainerError
@@ -173,12 +172,6 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
-
-
-def now_rfc3339() -> str:
-    """RFC 3339 with nanoseconds in UTC, as runc writes `created`."""
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def is_alive(pid: int, start: int) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.state import now_rfc3339
+from overlay.timefmt import rfc3339_nano
 
 # containerd's default max_container_log_line_size: the longest line one record holds.
 MAX_LINE = 16 * 1024
@@ -61,7 +61,7 @@ class CriLog:
             self._emit(stream, [(b"P", rest)])
 
     def _emit(self, stream: bytes, records: list[tuple[bytes, bytes]]) -> None:
-        head = now_rfc3339().encode() + b" " + stream + b" "
+        head = rfc3339_nano().encode() + b" " + stream + b" "
         out = b"".join(b"%s%s %s\n" % (head, tag, content) for tag, content in records)
         try:
             while out:

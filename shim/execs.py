@@ -14,6 +14,7 @@ import select
 import signal
 import time
 
+from linux.syscalls import Syscalls
 from runtime.foreground import become_subreaper
 from shim import protocol
 from shim.exitfile import code_and_signal
@@ -45,7 +46,7 @@ class Request:
 def run(runtime: Runtime, container_id: str, state_dir: str, devnull: int,
         request: Request) -> dict:
     """Runs the exec to its end; returns the answer for the client."""
-    become_subreaper()
+    become_subreaper(Syscalls())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
     pid_file = os.path.join(state_dir, f"exec-{os.getpid()}.pid")

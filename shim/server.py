@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import select
 
-import _prctl
 import _signal
 import _socket
 
+from linux import constants as lx
+from linux.syscalls import Syscalls
+from overlay.timefmt import rfc3339_nano
 from runtime import signals
 from runtime.errors import PycontainerError
-from runtime.state import now_rfc3339
 from shim import execs, exitfile, layout, oom, protocol, startup
 from shim.criolog import CriLog
 from shim.protocol import BadRequest
@@ -38,7 +39,7 @@ def serve(caller: int) -> None:
     """The shim's whole life, from the caller's connection (its start request still unread) to
     shutdown. The start helper reads the request, starts the container and answers the caller;
     this process only takes over what the helper hands it. Never returns."""
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)  # before the helper runs `create`
+    Syscalls().prctl(lx.PR_SET_CHILD_SUBREAPER, 1)  # before the helper runs `create`
     ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     helper = os.fork()
     if helper == 0:
@@ -146,7 +147,7 @@ class Shim:
         self.children: dict[int, object] = {}  # helper PID -> what to do with its wait status
         self.shutdown_client: ClientConnection | None = None
         self.done = False
-        _prctl.prctl(_prctl.PR_SET_NAME, f"shim-{self.id}"[:15])
+        Syscalls().set_name(f"shim-{self.id}")
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class Shim:
 
     def _container_exited(self, status: int) -> None:
         self._drain_output()
-        finished_at = now_rfc3339()
+        finished_at = rfc3339_nano()
         # The record (the cgroup's OOM count, the file) is written by a helper, waited for
         # here: the shim lives on after its container, and without that code in its pages.
         helper = os.fork()

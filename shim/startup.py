@@ -20,8 +20,9 @@ import os
 import select
 import socket
 
+from overlay.timefmt import rfc3339_nano
 from runtime.errors import PycontainerError
-from runtime.state import check_id, now_rfc3339
+from runtime.state import check_id
 from shim import layout, oom, protocol
 from shim.criolog import open_log
 from shim.runtime_cli import Runtime, error_line, read_available
@@ -102,7 +103,7 @@ class _Start:
         status, stderr = run_now(self.runtime, ["start", self.id], self.devnull)
         if status != 0:
             raise StartFailed(error_line("start", status, stderr))
-        self.started_at = now_rfc3339()
+        self.started_at = rfc3339_nano()
         self._write_info()
 
     def _stdio(self, terminal: bool) -> list[int]:

@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 
-from runtime.state import now_rfc3339
+from overlay.timefmt import rfc3339_nano
 from shim import criolog, execs, fingerprint, layout, protocol, runtime_cli, server
 
 
@@ -131,7 +131,7 @@ def _rehearse() -> None:
         report = protocol.decode(protocol.encode({
             "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
             "runtime_root": "/x", "pid": 1, "cgroup": "/x", "oom_base": 0,
-            "started_at": now_rfc3339(), "fds": ["devnull", "listener"]}))
+            "started_at": rfc3339_nano(), "fds": ["devnull", "listener"]}))
         for line in (b'{"op": "state"}', b'{"op": "wait"}', b'{"op": "kill", "signal": 9}',
                      b'{"op": "exec", "args": ["true"], "env": ["A=b"], "timeout": 1.5}'):
             request = protocol.parse(line)

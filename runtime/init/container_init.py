@@ -10,11 +10,11 @@ import os
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime.init import devices, process_setup, rootfs, seccomp
-from runtime import fastjson, hooks, sync
-from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
+from runtime import fastjson, hooks, seccomp, sync
 from runtime.config import Config, Process
 from runtime.errors import ConfigError, PycontainerError
+from runtime.init import devices, process_setup, rootfs
+from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 
 class InitContext:
     __slots__ = ("syscalls", "container_id", "exec_fifo_fd", "from_parent", "to_parent",
@@ -113,13 +113,13 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
 
     # Past pivot_root the host's Python library is gone: import now what comes after.
     if process.terminal:
-        from runtime import console
+        from runtime.init import terminal
     if config.hooks.get("startContainer"):
         hooks.preload()
     enter_root(syscalls, config, ctx.no_pivot)
     if process.terminal:
-        console.setup_in_container(syscalls, ctx.console_fd, process.console_size,
-                                   bind_console=own_dev)
+        terminal.setup_in_container(syscalls, ctx.console_fd, process.console_size,
+                                    bind_console=own_dev)
     rootfs.finalize(syscalls, config, "/")
     if not os.path.exists(f"/proc/self/fd/{ctx.exec_fifo_fd}"):
         raise PycontainerError("mounts: the container needs /proc mounted (procfs) to wait "

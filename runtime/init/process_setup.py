@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import resource
 
-import _prctl  # python-prctl's C module: the Python wrapper costs 3 ms more to import
 # _signal: the C module `signal` wraps; `signal` itself builds enums at import (3-4 ms).
 import _signal as signal
 
+from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime.init import capabilities
-from runtime import exec_stub
+from runtime import capabilities, exec_stub
 from runtime.config import Process
 from runtime.errors import PycontainerError
 
@@ -41,20 +40,20 @@ def switch_user(syscalls: Syscalls, process: Process, setgroups_allowed: bool, w
     then sets the exact capability sets."""
     caps = process.capabilities
     if caps is not None:
-        capabilities.drop_bounding(caps.bounding)
-    _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 1)
+        capabilities.drop_bounding(syscalls, caps.bounding)
+    syscalls.prctl(lx.PR_SET_KEEPCAPS, 1)
     user = process.user
     if setgroups_allowed:
         os.setgroups(user.additional_gids)
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
-    _prctl.prctl(_prctl.PR_SET_KEEPCAPS, 0)
+    syscalls.prctl(lx.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         capabilities.apply(syscalls, caps, warn)
     if user.umask is not None:
         os.umask(user.umask)
     if process.no_new_privileges:
-        _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, 1)
+        syscalls.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def chdir(cwd: str) -> bool:

@@ -68,6 +68,27 @@ def test_procfs_and_mount_ids_are_read_from_descriptors(tmp_path):
             os.close(fd)
 
 
+def test_prctl_names_a_thread_and_refuses_an_unknown_option():
+    """In a thread of its own: PR_SET_NAME names the calling thread only."""
+    import threading
+
+    kernel = Syscalls()
+    seen: list[str] = []
+
+    def name_myself() -> None:
+        kernel.set_name("pyc-test-thread-long-name")
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm") as comm:
+            seen.append(comm.read().strip())
+
+    thread = threading.Thread(target=name_myself)
+    thread.start()
+    thread.join()
+    assert seen == ["pyc-test-thread"]
+    with pytest.raises(OSError) as refused:
+        kernel.prctl(0x7FFF_FFFF)
+    assert refused.value.errno == errno.EINVAL
+
+
 # --- the fake -----------------------------------------------------------------------------------
 
 def test_the_fake_stands_in_for_every_call():

@@ -25,7 +25,7 @@ _INTERPRETER = {"_io", "marshal", "posix", "_frozen_importlib_external", "time",
 _SMALL_VERBS = _INTERPRETER | {
     "_json", "errno", "fcntl", "select",
     "runtime", "runtime.cli", "runtime.cli.main", "runtime.cli.lean_parser", "runtime.cli.verbs",
-    "runtime.state",
+    "runtime.state", "overlay", "overlay.timefmt",
     "runtime.errors", "runtime.fastjson", "runtime.log", "runtime.container", "runtime.signals",
     "runtime.image_annotations",
     "runtime.cli.commands", "runtime.cli.commands.state", "runtime.cli.commands.kill",
@@ -44,10 +44,10 @@ _RUN = _CGROUP_VERBS | {
     "runtime.cli.commands.run", "runtime.cli.commands.create", "runtime.config",
     "runtime.launcher", "runtime.exec_stub", "runtime.foreground", "runtime.hooks",
     "runtime.namespaces", "runtime.sync",
-    "runtime.init", "runtime.init.capabilities", "runtime.init.container_init",
-    "runtime.init.devices", "runtime.init.host_mounts", "runtime.init.mount_options",
+    "runtime.init", "runtime.capabilities", "runtime.init.container_init",
+    "runtime.init.devices", "runtime.init.host_mounts", "runtime.mount_options",
     "runtime.init.mountfd", "runtime.init.process_setup", "runtime.init.procfs",
-    "runtime.init.rootfs", "runtime.init.seccomp", "runtime.init.securejoin",
+    "runtime.init.rootfs", "runtime.seccomp", "runtime.init.securejoin",
 }
 
 

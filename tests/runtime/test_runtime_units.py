@@ -7,11 +7,11 @@ import signal
 import pytest
 
 from linux import constants as lx
-from runtime.init import mount_options, securejoin
-from runtime import signals
+from runtime import mount_options, signals
 from runtime.config import parse, parse_process
 from runtime.default_spec import default_spec
 from runtime.errors import ConfigError, PycontainerError
+from runtime.init import securejoin
 
 
 @pytest.mark.parametrize("text, number", [("TERM", 15), ("SIGTERM", 15), ("15", 15),

@@ -4,7 +4,7 @@ import json
 
 from runtime import VERSION
 
-from runtime.init import mount_options
+from runtime import mount_options
 from runtime.cli.lean_parser import Parsed
 from runtime.config import HOOK_KINDS, NAMESPACE_TYPES
 from runtime.container import OCI_VERSION
@@ -14,7 +14,7 @@ from runtime.log import Log
 def run(p: Parsed, log: Log) -> int:
     """What this runtime really supports, in the shape of runc's `features` (runtime-spec
     features.md)."""
-    from runtime.init.capabilities import NAMES, last_cap
+    from runtime.capabilities import NAMES, last_cap
 
     features = {
         "ociVersionMin": "1.0.0",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 
+from linux.syscalls import Syscalls
 from runtime import config as config_mod, container as container_mod, foreground, launcher
 from runtime.cli.lean_parser import Parsed
 from runtime.cli.commands.create import check_terminal, connect_console, create_options
@@ -63,7 +64,7 @@ def _run(p: Parsed, log: Log, container_id: str, bundle: str, keep: bool) -> int
     console, ours = _console(config, o["console_socket"])
     relay = None
     if not detach:
-        foreground.become_subreaper()
+        foreground.become_subreaper(Syscalls())
         relay = foreground.SignalRelay()
     try:
         state = launcher.create(root, container_id, config,

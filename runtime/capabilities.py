@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 
-import _prctl
-
+from linux import constants as lx
 from linux.syscalls import Syscalls
 from runtime.errors import PycontainerError
 
@@ -48,27 +47,22 @@ class CapabilitySets:
         self.ambient = ambient
 
 
-def drop_bounding(keep: list[int]) -> None:
+def drop_bounding(syscalls: Syscalls, keep: list[int]) -> None:
     """Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP: do it
     before changing user)."""
     kept = set(keep)
     for cap in range(last_cap() + 1):
         if cap not in kept:
-            _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
+            syscalls.prctl(lx.PR_CAPBSET_DROP, cap)
 
 
 def apply(syscalls: Syscalls, caps: CapabilitySets, warn) -> None:
     """Sets effective, permitted and inheritable exactly, then raises the ambient ones. As runc:
     an ambient capability the kernel refuses (one that is not both permitted and inheritable, as
     in runc 1.1's own default spec) is reported through `warn`, not a failure."""
-    every = range(last_cap() + 1)
-    eff, perm, inh = set(caps.effective), set(caps.permitted), set(caps.inheritable)
     try:
-        _prctl.set_caps(
-            list(eff), list(perm), list(inh),
-            [c for c in every if c not in eff], [c for c in every if c not in perm],
-            [c for c in every if c not in inh],
-        )
+        syscalls.set_caps(set(caps.effective), set(caps.permitted), set(caps.inheritable),
+                          last_cap())
     except OSError as e:
         raise _refused(caps, e) from None
     syscalls.ambient_clear_all()
