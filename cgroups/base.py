@@ -41,6 +41,7 @@ class Cgroup(abc.ABC):
         validate_resources(resources)
         if resources:
             self._check_host(resources)
+            _check_on_host(resources)
 
     def _check_host(self, resources: dict) -> None:
         """Refuse what validate_resources accepts but this driver cannot apply."""
@@ -49,9 +50,15 @@ class Cgroup(abc.ABC):
     def create(self) -> None:
         """mkdir the cgroup in every hierarchy it uses (idempotent)."""
 
-    @abc.abstractmethod
     def apply(self, resources: dict) -> None:
         """Validate, then write an OCI linux.resources object."""
+        self.validate(resources)
+        if resources:
+            self._write_resources(resources)
+
+    @abc.abstractmethod
+    def _write_resources(self, resources: dict) -> None:
+        """Write a validated, non-empty linux.resources object, in runc's order for the driver."""
 
     @abc.abstractmethod
     def add_process(self, pid: int) -> None:
@@ -144,6 +151,18 @@ class Cgroup(abc.ABC):
         deadline = time.monotonic() + _EXIT_PATIENCE
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.005)
+
+
+def _check_on_host(resources: dict) -> None:
+    """What both drivers check against this host once the config is well-formed: the block
+    devices blockIO names exist, the huge page sizes are the kernel's (each module loaded only
+    for a config that uses it)."""
+    if resources.get("blockIO"):
+        from cgroups import blkio
+        blkio.check_devices(resources["blockIO"])
+    if resources.get("hugepageLimits"):
+        from cgroups import hugetlb
+        hugetlb.check_page_sizes(resources["hugepageLimits"])
 
 
 def _signal_all(pids: list[int], sig: int) -> None:

@@ -149,17 +149,8 @@ class V1Cgroup(Cgroup):
         for key, value in (resources.get("network") or {}).items():
             if value and key in _NETWORK_CONTROLLERS:
                 self._dir(_NETWORK_CONTROLLERS[key], f"{_R}.network.{key}")
-        if resources.get("blockIO"):
-            from cgroups import blkio
-            blkio.check_devices(resources["blockIO"])
-        if resources.get("hugepageLimits"):
-            from cgroups import hugetlb
-            hugetlb.check_page_sizes(resources["hugepageLimits"])
 
-    def apply(self, resources: dict) -> None:
-        self.validate(resources)
-        if not resources:
-            return
+    def _write_resources(self, resources: dict) -> None:
         cpu = resources.get("cpu") or {}
         # runc's order: cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio.
         self._set_cpuset(cpu)

@@ -88,17 +88,8 @@ class V2Cgroup(Cgroup):
             if controller not in available:
                 raise CgroupError(f"{_R}.{section}: the {controller} controller is not available on"
                                   f" this host (not in {self._root}/cgroup.controllers)")
-        if resources.get("blockIO"):
-            from cgroups import blkio
-            blkio.check_devices(resources["blockIO"])
-        if resources.get("hugepageLimits"):
-            from cgroups import hugetlb
-            hugetlb.check_page_sizes(resources["hugepageLimits"])
 
-    def apply(self, resources: dict) -> None:
-        self.validate(resources)
-        if not resources:
-            return
+    def _write_resources(self, resources: dict) -> None:
         cpu = resources.get("cpu") or {}
         # runc's order: pids, memory, io, cpu, devices, cpuset, hugetlb, unified (last, so it can
         # override).
