@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from netns import addresses, bridge_port, links, nat, routes, sysctl
+from netns import addresses, bridge_port, links, nat, nat_backend, routes, sysctl
 from netns.rtnl import RtnlSocket
 
 from . import sandbox, skel, version
@@ -190,7 +190,7 @@ def add(args: skel.Args, conf: dict) -> dict:
                         sysctl.enable_ip_forward("ipv6" if family == 6 else "ipv4")
                 if cfg.ip_masq:
                     masq_done = True
-                    nat.host_backend(cfg.masq_backend).add_masquerade(
+                    nat_backend.host_backend(cfg.masq_backend).add_masquerade(
                         _masq_name(conf, args), _owner(conf, args),
                         [nat.Masquerade(ip["address"]) for ip in result["ips"]])
             else:
@@ -202,7 +202,7 @@ def add(args: skel.Args, conf: dict) -> dict:
             return result
         except BaseException:
             if masq_done:
-                nat.host_backend(cfg.masq_backend).delete(_masq_name(conf, args))
+                nat_backend.host_backend(cfg.masq_backend).delete(_masq_name(conf, args))
             if ipam_done:
                 try:
                     args.delegate(cfg.ipam_type, "DEL")
@@ -226,7 +226,7 @@ def delete(args: skel.Args, conf: dict) -> None:
     if cfg.ipam_type:
         args.delegate(cfg.ipam_type, "DEL")
     if cfg.ip_masq:
-        nat.host_backend(cfg.masq_backend).delete(_masq_name(conf, args))
+        nat_backend.host_backend(cfg.masq_backend).delete(_masq_name(conf, args))
 
 
 def check(args: skel.Args, conf: dict) -> None:
@@ -251,7 +251,8 @@ def check(args: skel.Args, conf: dict) -> None:
             raise CNIError(INTERNAL, f"address {ip['address']} missing on {args.ifname}")
     if cfg.ipam_type:
         args.delegate(cfg.ipam_type, "CHECK")
-    if cfg.ip_masq and not nat.host_backend(cfg.masq_backend).exists(_masq_name(conf, args)):
+    if cfg.ip_masq and not nat_backend.host_backend(cfg.masq_backend).exists(
+            _masq_name(conf, args)):
         raise CNIError(INTERNAL, "masquerade rules are missing")
 
 
@@ -260,7 +261,7 @@ def gc(args: skel.Args, conf: dict) -> None:
     if cfg.ipam_type:
         args.delegate(cfg.ipam_type, "GC")
     if cfg.ip_masq:
-        backend = nat.host_backend(cfg.masq_backend)
+        backend = nat_backend.host_backend(cfg.masq_backend)
         valid = {nat.rule_set_name("mq", conf["name"], a.get("containerID", ""),
                                    a.get("ifname", ""))
                  for a in conf.get("cni.dev/valid-attachments") or []}

@@ -2,7 +2,7 @@
 through the chain passing each result on as prevResult, DEL in reverse with the cached result,
 CHECK, GC and STATUS; results cached per attachment (cache.py). Plugins are executables found
 in a list of bin dirs; with in_process=True our own plugins run inside this process instead
-(inprocess.py), every other plugin still by exec."""
+(skel.in_process_runner), every other plugin still by exec."""
 from __future__ import annotations
 
 import json
@@ -65,7 +65,7 @@ class CNI:
 
     def _run(self, plugin_type: str, env: dict, stdin: bytes) -> dict | None:
         if self.in_process:
-            from .inprocess import runner
+            from .skel import in_process_runner as runner
         else:
             from .skel import exec_runner as runner
         return runner(plugin_type, self.bin_dirs, env, stdin)

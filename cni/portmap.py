@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from netns import links, nat, routes, sysctl
+from netns import links, nat, nat_backend, routes, sysctl
 from netns.rtnl import RtnlSocket
 
 from . import skel, version
@@ -52,7 +52,7 @@ def _backend(conf: dict):
     choice = conf.get("backend") or ""
     if choice not in ("", "nftables", "iptables"):
         raise invalid_config(f"backend: {choice!r} is not nftables or iptables")
-    return nat.host_backend(choice)
+    return nat_backend.host_backend(choice)
 
 
 def _name(conf: dict, args: skel.Args) -> str:

@@ -170,6 +170,20 @@ def exec_runner(plugin_type: str, paths: list[str], env: dict, stdin: bytes) -> 
     return run_plugin(find_plugin(plugin_type, paths), env, stdin)
 
 
+def in_process_runner(plugin_type: str, paths: list[str], env: dict,
+                      stdin: bytes) -> dict | None:
+    """A delegation runner (see Args.delegate) that runs our own plugins inside the calling
+    process (the kubelet; our bridge plugin delegating to our host-local) through the same
+    dispatch as their executables, and any other plugin by exec: no interpreter start and no
+    import for ours, the CNI protocol for everyone else."""
+    if plugin_type not in PLUGINS:
+        return exec_runner(plugin_type, paths, env, stdin)
+    from .exec import parse_reply
+
+    code, out = dispatch(plugin_type, env, lambda: stdin, in_process_runner)
+    return parse_reply(plugin_type, code, out)
+
+
 def main(plugin: str) -> None:
     """The entry point of the executable of our plugin named `plugin` (bin/pycni-*)."""
     if not os.environ.get("CNI_COMMAND"):
@@ -178,9 +192,7 @@ def main(plugin: str) -> None:
         sys.exit(0)
     # A delegate that is one of ours (pycni-host-local) runs in this process, as it does in the
     # kubelet's: one interpreter start less on every ADD and DEL; any other one by exec.
-    from .inprocess import runner
-
-    status, out = dispatch(plugin, os.environ, sys.stdin.buffer.read, runner)
+    status, out = dispatch(plugin, os.environ, sys.stdin.buffer.read, in_process_runner)
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.exit(status)

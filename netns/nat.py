@@ -1,7 +1,7 @@
 """NAT rules for pod networks: masquerade of a pod's traffic leaving its subnet, and host ports
 forwarded (DNAT) to a pod, also from localhost. Each rule set has a unique name and lives in its
 own nftables table (nat_nftables.py) or its own iptables chains (nat_iptables.py), so removing
-it removes exactly what was added.
+it removes exactly what was added; nat_backend chooses between the two.
 
 Names are `pycni-<kind>-<network hash>-<attachment hash>` (see rule_set_name): GC finds the sets
 of one network and keeps those whose attachment is still valid, without parsing anything."""
@@ -63,18 +63,3 @@ class Masquerade:
         self.ip = str(iface.ip)
         self.subnet = str(iface.network)
 
-
-def host_backend(choice: str = ""):
-    """The NAT backend to use: `choice` ('nftables' or 'iptables') if given, else nftables when
-    libnftables is installed, else iptables."""
-    from . import nftables
-
-    if choice == "nftables" or (not choice and nftables.available()):
-        from .nat_nftables import NftBackend
-
-        return NftBackend()
-    if choice in ("", "iptables"):
-        from .nat_iptables import IptablesBackend
-
-        return IptablesBackend()
-    raise ValueError(f"unknown NAT backend {choice!r} (nftables or iptables)")

@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from netkit import bridge_name, namespaces, restore_host_networking, unique  # noqa: E402,F401
-from netns import nat  # noqa: E402
+from netns import nat, nat_backend  # noqa: E402
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def network_name():
         return names[-1]
 
     yield make
-    backend = nat.host_backend()
+    backend = nat_backend.host_backend()
     for name in names:
         for kind in ("hp", "mq"):
             for rule_set in backend.names(nat.network_prefix(kind, name)):

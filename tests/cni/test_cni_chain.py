@@ -15,7 +15,7 @@ from cni import invoker
 from cni.errors import CNIError
 from netkit import (CNI_PATH, EchoServer, exec_plugin,
                     host_link_names, roundtrip, random_subnet, unique)
-from netns import nat
+from netns import nat, nat_backend
 
 pytestmark = pytest.mark.root
 POD_PORT = 8080
@@ -186,7 +186,7 @@ def test_two_pods_on_one_bridge(case, tmp_path, namespaces, bridge_name):
         host_veths = {res_a["interfaces"][1]["name"], res_b["interfaces"][1]["name"]}
         assert host_veths <= host_link_names()
         if ours:  # one nftables table per rule set, named after network, container, ifname
-            backend = nat.host_backend()
+            backend = nat_backend.host_backend()
             assert sorted(backend.names(nat.network_prefix("mq", network))) == sorted(
                 nat.rule_set_name("mq", network, cid, "eth0") for cid in (cid_a, cid_b))
             assert backend.names(nat.network_prefix("hp", network)) == [
@@ -205,7 +205,7 @@ def test_two_pods_on_one_bridge(case, tmp_path, namespaces, bridge_name):
         assert allocations(tmp_path / "ipam", network) == []
         assert nat_state_of([cid_a, cid_b]) == []
         if ours:
-            backend = nat.host_backend()
+            backend = nat_backend.host_backend()
             assert backend.names(nat.network_prefix("hp", network)) == []
             assert backend.names(nat.network_prefix("mq", network)) == []
         assert driver.leftovers() == []

@@ -14,7 +14,7 @@ from netkit import CNI_PATH, VENV_BIN, random_subnet
 
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 VERSION_PATH = {"__future__", "_json", "cni", "cni.skel", "cni.jsonio", "cni.names",
-                "cni.errors", "cni.version", "cni.inprocess", "cni.exec"}
+                "cni.errors", "cni.version", "cni.exec"}
 HEAVY = {"re", "enum", "json", "socket", "threading", "hashlib", "_hashlib", "pyroute2",
          "subprocess", "logging", "typing"}
 

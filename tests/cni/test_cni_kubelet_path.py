@@ -11,7 +11,7 @@ import pytest
 from cni import conf as cni_conf
 from cni import invoker
 from netkit import CNI_PATH, host_link_names, random_subnet
-from netns import nat
+from netns import nat, nat_backend
 
 pytestmark = pytest.mark.root
 
@@ -65,13 +65,13 @@ def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name, network_n
     start_and_join(threads, "concurrent DELs")
     assert allocations(tmp_path, net) == []
     assert host_link_names() - links_before <= {bridge_name}
-    assert nat.host_backend().names(nat.network_prefix("hp", net.name)) == []
+    assert nat_backend.host_backend().names(nat.network_prefix("hp", net.name)) == []
 
 
 def test_gc_removes_what_stale_attachments_hold(tmp_path, namespaces, bridge_name, network_name):
     net = network(tmp_path, bridge_name, network_name())
     cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
-    backend = nat.host_backend()
+    backend = nat_backend.host_backend()
     rts = [invoker.RuntimeConf(f"c{i}", namespaces.new(), capability_args={"portMappings": [
         {"hostPort": 21000 + i, "containerPort": 80}]}) for i in range(3)]
     for rt in rts:

@@ -12,7 +12,7 @@ import pytest
 from cni import conf as cni_conf
 from cni import invoker
 from netkit import CNI_PATH, host_link_names, random_subnet
-from netns import addresses, links, nat, rtnl
+from netns import addresses, links, nat, nat_backend, rtnl
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 CYCLES = 500
@@ -57,7 +57,7 @@ def test_500_add_del_cycles_leak_nothing(tmp_path, namespaces, bridge_name, netw
                 if not a.startswith("fe80:")] == [gateway]
     with rtnl.open_in(pod) as inside:
         assert [link.name for link in links.list_links(inside)] == ["lo"]
-    backend = nat.host_backend()
+    backend = nat_backend.host_backend()
     assert backend.names(nat.network_prefix("hp", network)) == []
     assert backend.names(nat.network_prefix("mq", network)) == []
     assert sorted(os.listdir(tmp_path / "ipam" / network)) == ["last_reserved_ip.0", "lock"]

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from netns import addresses, links, nat, rtnl, sysctl
+from netns import addresses, links, nat, nat_backend, rtnl, sysctl
 from netkit import EchoServer, nat_dump, roundtrip, unique
 
 pytestmark = pytest.mark.root
@@ -14,7 +14,7 @@ BACKENDS = ["nftables", "iptables"]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    return nat.host_backend(request.param)
+    return nat_backend.host_backend(request.param)
 
 
 @pytest.fixture
