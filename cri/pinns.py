@@ -13,28 +13,31 @@ import threading
 from linux.constants import CLONE_NEWIPC, CLONE_NEWUTS, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
 from linux.syscalls import Syscalls
 
+_KERNEL = Syscalls()  # stateless; tests pass linux.fake.RecordingSyscalls instead
 
-def make_shared_dir(path: str) -> None:
+
+def make_shared_dir(path: str, syscalls: Syscalls = _KERNEL) -> None:
     os.makedirs(path, mode=0o711, exist_ok=True)
     try:
-        Syscalls().mount(None, path, None, MS_SHARED | MS_REC)
+        syscalls.mount(None, path, None, MS_SHARED | MS_REC)
     except OSError as e:
         if e.errno != errno.EINVAL:  # EINVAL: not a mount point yet
             raise
-        Syscalls().mount(path, path, None, MS_BIND | MS_REC)
-        Syscalls().mount(None, path, None, MS_SHARED | MS_REC)
+        syscalls.mount(path, path, None, MS_BIND | MS_REC)
+        syscalls.mount(None, path, None, MS_SHARED | MS_REC)
 
 
-def release_shared_dir(path: str) -> None:
+def release_shared_dir(path: str, syscalls: Syscalls = _KERNEL) -> None:
     """Undoes make_shared_dir once nothing is pinned below it (tests, a kubelet's removal)."""
     while True:
         try:
-            Syscalls().umount2(path, MNT_DETACH)
+            syscalls.umount2(path, MNT_DETACH)
         except OSError:
             return
 
 
-def pin(directory: str, ipc: bool, uts: bool, hostname: str) -> dict[str, str]:
+def pin(directory: str, ipc: bool, uts: bool, hostname: str,
+        syscalls: Syscalls = _KERNEL) -> dict[str, str]:
     """New namespaces pinned at <directory>/ipc and <directory>/uts (those asked for); returns
     {"ipc": path, "uts": path}. On failure nothing is left pinned."""
     kinds = [k for k, wanted in (("ipc", ipc), ("uts", uts)) if wanted]
@@ -50,12 +53,12 @@ def pin(directory: str, ipc: bool, uts: bool, hostname: str) -> dict[str, str]:
     def worker() -> None:
         # unshare() changes only this thread's namespaces; the thread ends right after.
         try:
-            Syscalls().unshare(flags)
+            syscalls.unshare(flags)
             if uts and hostname:
-                Syscalls().sethostname(hostname)
+                syscalls.sethostname(hostname)
             tid = threading.get_native_id()
             for kind, path in paths.items():
-                Syscalls().mount(f"/proc/self/task/{tid}/ns/{kind}", path, None, MS_BIND)
+                syscalls.mount(f"/proc/self/task/{tid}/ns/{kind}", path, None, MS_BIND)
         except BaseException as e:  # reported to the caller below
             failure.append(e)
 
@@ -63,16 +66,16 @@ def pin(directory: str, ipc: bool, uts: bool, hostname: str) -> dict[str, str]:
     thread.start()
     thread.join()
     if failure:
-        unpin(paths)
+        unpin(paths, syscalls)
         raise failure[0]
     return paths
 
 
-def unpin(paths: dict[str, str]) -> None:
+def unpin(paths: dict[str, str], syscalls: Syscalls = _KERNEL) -> None:
     """Unmounts and removes the pins; the namespaces end with their last user. Repeatable."""
     for path in paths.values():
         try:
-            Syscalls().umount2(path, MNT_DETACH)
+            syscalls.umount2(path, MNT_DETACH)
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.ENOENT):
                 raise

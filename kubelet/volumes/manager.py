@@ -49,7 +49,8 @@ class VolumeError(Exception):
 
 class Volumes:
     def __init__(self, root_dir: str, objects: ConfigObjects, node_cpus: int,
-                 node_memory: int) -> None:
+                 node_memory: int, syscalls: Syscalls | None = None) -> None:
+        self.syscalls = syscalls or Syscalls()  # linux.fake.RecordingSyscalls in unit tests
         self.pods_dir = os.path.join(root_dir, "pods")
         self.objects = objects
         self.node_memory = node_memory
@@ -129,7 +130,7 @@ class Volumes:
         if os.path.ismount(target):
             return
         os.makedirs(target, exist_ok=True)
-        Syscalls().mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}")
+        self.syscalls.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}")
 
     # -- payloads -------------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Volumes:
         for key in [k for k in self._claimed if k[0] == uid]:
             del self._claimed[key]
         for target in sorted(_mounts_below(directory), key=len, reverse=True):
-            Syscalls().umount2(target, MNT_DETACH)
+            self.syscalls.umount2(target, MNT_DETACH)
         shutil.rmtree(directory, ignore_errors=True)
         if os.path.exists(directory):
             raise OSError(f"{directory} could not be removed")
