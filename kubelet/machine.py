@@ -9,8 +9,7 @@ import platform
 import socket
 from dataclasses import dataclass
 
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-         "s390x": "s390x", "riscv64": "riscv64"}
+from overlay.manifest import host_architecture as architecture  # noqa: F401  (one GOARCH table)
 
 
 def _read(path: str, default: str = "") -> str:
@@ -77,11 +76,6 @@ def node_info() -> dict[str, str]:
         "operatingSystem": "linux",
         "architecture": architecture(),
     }
-
-
-def architecture() -> str:
-    machine = platform.machine()
-    return _ARCH.get(machine, machine)
 
 
 def default_ip() -> str:

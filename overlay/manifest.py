@@ -20,7 +20,8 @@ INDEXES = (OCI_INDEX, DOCKER_LIST)
 MANIFESTS = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join((*INDEXES, *MANIFESTS))
 
-_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+# uname's machine -> Go's GOARCH, the names of image platforms and of the kubernetes.io/arch label
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
@@ -45,9 +46,14 @@ class Manifest:
         self.layers = layers
 
 
-def host_platform() -> tuple[str, str]:
+def host_architecture() -> str:
+    """This machine's architecture as Go names it (amd64, arm64...)."""
     machine = os.uname().machine
-    return "linux", _ARCHES.get(machine, machine)
+    return _GOARCH.get(machine, machine)
+
+
+def host_platform() -> tuple[str, str]:
+    return "linux", host_architecture()
 
 
 def media_type_of(data: bytes, header_type: str | None, what: str) -> tuple[str, dict]:
