@@ -1,6 +1,7 @@
 """pykubelet as a node of a real cluster (issue 25): the control plane of refbin with three
 pykubelet nodes, each in its own network namespace on a bridge underlay. The tests run in
-order on one cluster (module scope): the stopped node comes last but one, the bootstrap last."""
+order on one cluster (module scope): a node is stopped after the tests that use its pods, and
+a fourth node joins (bootstrap token, certificate rotation, serving certificate) at the end."""
 from __future__ import annotations
 
 import datetime
