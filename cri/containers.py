@@ -16,7 +16,7 @@ import shim
 from overlay import layers, snapshots
 from overlay.errors import ImageError
 from shim import layout as shim_layout
-from shim.runtime_cli import Runtime, default_runtime
+from shim.runtime_cli import RuntimeCommand, default_runtime
 
 from cri import attach, container_spec, exec_stream
 from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, CONTAINER_UNKNOWN,
@@ -320,9 +320,9 @@ class Containers:
     def exec_stream(self, container_id: str, cmd: list[str], session: Session) -> int:
         self._running(container_id)
         # The runtime's log is the shim's runtime.log, beside that of every other call.
-        runtime = Runtime(default_runtime(), self.runtime_root,
-                          os.path.join(shim_layout.state_dir(self.shim_root, container_id),
-                                       shim_layout.RUNTIME_LOG))
+        runtime = RuntimeCommand(default_runtime(), self.runtime_root,
+                                 os.path.join(shim_layout.state_dir(self.shim_root, container_id),
+                                              shim_layout.RUNTIME_LOG))
         return exec_stream.run(runtime, container_id, cmd, session)
 
     def attach(self, container_id: str, session: Session) -> None:

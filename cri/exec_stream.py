@@ -24,7 +24,7 @@ import tempfile
 import termios
 import threading
 
-from shim.runtime_cli import Runtime, error_line, read_available
+from shim.runtime_cli import RuntimeCommand, error_line, read_available
 
 from cri.streaming.backend import Session, StreamError, TerminalSize
 
@@ -32,7 +32,7 @@ from cri.streaming.backend import Session, StreamError, TerminalSize
 _CONSOLE_TIMEOUT = 10.0
 
 
-def run(runtime: Runtime, container_id: str, cmd: list[str], session: Session) -> int:
+def run(runtime: RuntimeCommand, container_id: str, cmd: list[str], session: Session) -> int:
     """Runs cmd in the container to its end; its exit code (StreamError if it cannot start)."""
     if not cmd:
         raise StreamError("command: at least one argument is required")
@@ -44,8 +44,8 @@ def run(runtime: Runtime, container_id: str, cmd: list[str], session: Session) -
 
 
 class _Exec:
-    def __init__(self, runtime: Runtime, container_id: str, cmd: list[str], session: Session,
-                 scratch: str) -> None:
+    def __init__(self, runtime: RuntimeCommand, container_id: str, cmd: list[str],
+                 session: Session, scratch: str) -> None:
         self.runtime = runtime
         self.container_id = container_id
         self.cmd = cmd

@@ -19,7 +19,7 @@ from runtime.foreground import become_subreaper
 from shim import protocol
 from shim.exitfile import code_and_signal
 from shim.protocol import EXEC_OUTPUT_LIMIT, BadRequest
-from shim.runtime_cli import Runtime, error_line, read_available
+from shim.runtime_cli import RuntimeCommand, error_line, read_available
 
 
 class Request:
@@ -43,7 +43,7 @@ class Request:
         self.timeout = timeout
 
 
-def run(runtime: Runtime, container_id: str, state_dir: str, devnull: int,
+def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int,
         request: Request) -> dict:
     """Runs the exec to its end; returns the answer for the client."""
     become_subreaper(Syscalls())

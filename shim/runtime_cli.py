@@ -36,7 +36,7 @@ def default_runtime() -> str:
     return shutil.which("pycontainer") or "/usr/local/sbin/pycontainer"
 
 
-class Runtime:
+class RuntimeCommand:
     __slots__ = ("binary", "root", "log", "in_process")
 
     def __init__(self, binary: str, root: str, log: str) -> None:

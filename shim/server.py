@@ -28,7 +28,7 @@ from runtime.errors import PycontainerError
 from shim import execs, exitfile, layout, oom, protocol, startup
 from shim.criolog import CriLog
 from shim.protocol import BadRequest
-from shim.runtime_cli import Runtime, error_line, read_available
+from shim.runtime_cli import RuntimeCommand, error_line, read_available
 from shim.stdin_relay import StdinRelay
 
 # How long a client may take to read an answer before the shim drops it.
@@ -119,8 +119,8 @@ class Shim:
         """From the start helper's report and descriptors (shim.startup)."""
         self.id = report["id"]
         self.state_dir = report["state_dir"]
-        self.runtime = Runtime(report["runtime"], report["runtime_root"],
-                               self.state_dir + "/" + layout.RUNTIME_LOG)
+        self.runtime = RuntimeCommand(report["runtime"], report["runtime_root"],
+                                      self.state_dir + "/" + layout.RUNTIME_LOG)
         self.log_path = report["log_path"]
         self.init_pid = report["pid"]
         self.cgroup = report["cgroup"]

@@ -25,7 +25,7 @@ from runtime.errors import PycontainerError
 from runtime.state import check_id
 from shim import layout, oom, protocol
 from shim.criolog import open_log
-from shim.runtime_cli import Runtime, error_line, read_available
+from shim.runtime_cli import RuntimeCommand, error_line, read_available
 
 # How long the caller may take to send its start request.
 _REQUEST_TIMEOUT_MS = 10_000
@@ -47,8 +47,8 @@ class _Start:
         self.stdin_path = request["stdin"]
         self.stdin_once = request.get("stdin_once", True) is not False
         self.state_dir = layout.state_dir(self.root, self.id)
-        self.runtime = Runtime(request["runtime"], request["runtime_root"],
-                               os.path.join(self.state_dir, layout.RUNTIME_LOG))
+        self.runtime = RuntimeCommand(request["runtime"], request["runtime_root"],
+                                      os.path.join(self.state_dir, layout.RUNTIME_LOG))
         self.made_dir = False
         self.created = False
         self.fds: dict[str, int] = {}  # what the shim gets, by name
@@ -228,7 +228,7 @@ def _read_request(fd: int) -> dict:
     return request
 
 
-def run_now(runtime: Runtime, argv: list[str], devnull: int) -> tuple[int, bytes]:
+def run_now(runtime: RuntimeCommand, argv: list[str], devnull: int) -> tuple[int, bytes]:
     """(wait status, stderr) of the runtime run to its end."""
     err_r, err_w = os.pipe()
     try:

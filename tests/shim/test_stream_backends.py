@@ -12,7 +12,7 @@ import pytest
 
 from cri import attach, exec_stream, port_forward
 from cri.streaming.backend import Session, StreamError, TerminalSize
-from shim.runtime_cli import Runtime
+from shim.runtime_cli import RuntimeCommand
 from shim_testlib import PYCONTAINER, alive, wait_for
 
 
@@ -80,8 +80,9 @@ def pipes():
         p.close()
 
 
-def _runtime(shims) -> Runtime:
-    return Runtime(PYCONTAINER, shims.roots.runtime_root, os.path.join(shims.tmp, "rt.log"))
+def _runtime(shims) -> RuntimeCommand:
+    return RuntimeCommand(PYCONTAINER, shims.roots.runtime_root,
+                          os.path.join(shims.tmp, "rt.log"))
 
 
 def _exec_processes(container_pid: int) -> list[int]:
