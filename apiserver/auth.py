@@ -3,8 +3,8 @@ our CA) and a small fixed authorization policy in place of RBAC, written as RBAC
 
 - group system:masters (the admin kubeconfig, or a token line with that group): everything;
 - group system:nodes (kubelets): read everything but pods' logs and streams, write nodes,
-  nodes/status, leases, events, pods/status, create/delete pods (mirror pods, finishing
-  graceful deletion), create TokenReviews and SubjectAccessReviews;
+  nodes/status, leases, events, pods/status, csinodes, create/delete pods (mirror pods,
+  finishing graceful deletion), create TokenReviews and SubjectAccessReviews;
 - group system:serviceaccounts (service account tokens): the issuer discovery documents
   (/.well-known/openid-configuration, /openid/v1/jwks), as kube's
   system:service-account-issuer-discovery binding; nodes also create serviceaccounts/token
@@ -186,6 +186,9 @@ _NODE_WRITES = (
     Rule(("create",), ("authorization.k8s.io",),
          ("subjectaccessreviews", "localsubjectaccessreviews"), granted_to=_NODES),
     Rule(("create",), ("",), ("serviceaccounts/token",), granted_to=_NODES),
+    # the kubelet registers its node's CSI drivers (system:node's csinodes rule)
+    Rule(("create", "update", "patch", "delete"), ("storage.k8s.io",), ("csinodes",),
+         granted_to=_NODES),
 )
 _SERVICE_ACCOUNTS = (Rule(("get",), non_resource_urls=("/.well-known/openid-configuration",
                                                        "/.well-known/openid-configuration/",

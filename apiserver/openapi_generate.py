@@ -45,6 +45,9 @@ ROOTS = {  # client model -> (definition name, group, version, kind)
     **{f"V1{kind}": (f"io.k8s.api.policy.v1.{kind}", "policy", "v1", kind)
        for kind in ("PodDisruptionBudget", "Eviction")},
     "V1Scale": ("io.k8s.api.autoscaling.v1.Scale", "autoscaling", "v1", "Scale"),
+    **{f"V1{kind}": (f"io.k8s.api.storage.v1.{kind}", "storage.k8s.io", "v1", kind)
+       for kind in ("CSINode", "CSIDriver", "StorageClass")},
+    "V1RuntimeClass": ("io.k8s.api.node.v1.RuntimeClass", "node.k8s.io", "v1", "RuntimeClass"),
 }
 # The workload types' parts, by group: model names that start with one of these.
 _PREFIX_GROUPS = (
@@ -54,6 +57,7 @@ _PREFIX_GROUPS = (
      "batch"),
     (("PodDisruptionBudget",), "policy"),
     (("ScaleSpec", "ScaleStatus"), "autoscaling"),
+    (("CSINode", "CSIDriver", "VolumeNodeResources"), "storage"),
 )
 # The types the review kinds are made of, by their group (the rest is core or meta).
 _GROUP_OF = {
@@ -67,6 +71,7 @@ _GROUP_OF = {
                      "BoundObjectReference"), "authentication"),
     **dict.fromkeys(("Endpoint", "EndpointConditions", "EndpointHints", "ForZone", "ForNode"),
                     "discovery"),
+    **dict.fromkeys(("Overhead", "Scheduling"), "node"),
 }
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 _INT_OR_STRING_SCHEMA = {
@@ -84,6 +89,8 @@ def _definition_name(model: str) -> str:
         return ROOTS[model][0]
     if model.startswith("DiscoveryV1"):  # the client's name for discovery's EndpointPort
         return f"io.k8s.api.discovery.v1.{model[len('DiscoveryV1'):]}"
+    if model.startswith("StorageV1"):  # and for storage's CSIDriver TokenRequest
+        return f"io.k8s.api.storage.v1.{model[len('StorageV1'):]}"
     m = re.match(r"^(?:CoreV1|V1)(.*)$", model)
     base = m.group(1) if m else model
     if base in _META:

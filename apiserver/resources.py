@@ -16,8 +16,10 @@ from .registry.namespaces import NamespaceStrategy
 from .registry.nodes import NodeStrategy
 from .registry.persistentvolumes import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from .registry.pods import PodStrategy
+from .registry.runtimeclasses import RuntimeClassStrategy
 from .registry.serviceaccounts import ServiceAccountStrategy
 from .registry.services import ServiceStrategy
+from .registry.storage import CSIDriverStrategy, CSINodeStrategy, StorageClassStrategy
 from .registry.strategy import Strategy
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -105,6 +107,13 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget",
                  "PodDisruptionBudget", PodDisruptionBudgetStrategy(), ("pdb",), (),
                  {"status": _STATUS_VERBS}),
+    ResourceType("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", CSINodeStrategy()),
+    ResourceType("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver",
+                 CSIDriverStrategy()),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass",
+                 StorageClassStrategy(), ("sc",)),
+    ResourceType("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass",
+                 RuntimeClassStrategy()),
 )
 # Subresources served as another group's kind: name -> (group, version, kind), as discovery
 # announces them (kubectl drain looks for pods/eviction's policy/v1 Eviction).
@@ -119,7 +128,8 @@ GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io
                                                ("authentication.k8s.io", "v1"),
                                                ("authorization.k8s.io", "v1"),
                                                ("apps", "v1"), ("batch", "v1"),
-                                               ("policy", "v1"), ("discovery.k8s.io", "v1"))
+                                               ("policy", "v1"), ("discovery.k8s.io", "v1"),
+                                               ("storage.k8s.io", "v1"), ("node.k8s.io", "v1"))
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

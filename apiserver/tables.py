@@ -225,6 +225,27 @@ def _endpointslice_row(es: dict) -> list:
             _more(addresses, len(addresses), "<unset>"), _created(es)]
 
 
+def _csidriver_row(driver: dict) -> list:
+    spec = driver.get("spec") or {}
+    audiences = [r.get("audience", "") for r in spec.get("tokenRequests") or []]
+    return [_meta(driver).get("name"), bool(spec.get("attachRequired")),
+            bool(spec.get("podInfoOnMount")), bool(spec.get("storageCapacity")),
+            ",".join(audiences) or "<unset>", bool(spec.get("requiresRepublish")),
+            ",".join(spec.get("volumeLifecycleModes") or []) or "<unset>", _created(driver)]
+
+
+def _storageclass_row(sc: dict) -> list:
+    name = _meta(sc).get("name")
+    # the annotation kube's IsDefaultAnnotation reads (and its beta form)
+    annotations = _meta(sc).get("annotations") or {}
+    if "true" in (annotations.get("storageclass.kubernetes.io/is-default-class"),
+                  annotations.get("storageclass.beta.kubernetes.io/is-default-class")):
+        name += " (default)"
+    return [name, sc.get("provisioner", ""), sc.get("reclaimPolicy", ""),
+            sc.get("volumeBindingMode", ""), bool(sc.get("allowVolumeExpansion")),
+            _created(sc)]
+
+
 TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
     "pods": ([_NAME, _col("Ready", description="The aggregate readiness state of this pod for "
                           "accepting traffic."),
@@ -271,6 +292,18 @@ TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
                         _AGE], _endpointslice_row),
     "leases": ([_NAME, _col("Holder", description="The holder of the lease"), _AGE],
                _simple(lambda o: (o.get("spec") or {}).get("holderIdentity") or "", _created)),
+    "csinodes": ([_NAME, _col("Drivers", "integer", description="Drivers indicates the number "
+                              "of CSI drivers registered on the node"), _AGE],
+                 _simple(lambda o: len((o.get("spec") or {}).get("drivers") or []), _created)),
+    "csidrivers": ([_NAME, _col("AttachRequired", "boolean"),
+                    _col("PodInfoOnMount", "boolean"), _col("StorageCapacity", "boolean"),
+                    _col("TokenRequests"), _col("RequiresRepublish", "boolean"),
+                    _col("Modes"), _AGE], _csidriver_row),
+    "storageclasses": ([_NAME, _col("Provisioner"), _col("ReclaimPolicy"),
+                        _col("VolumeBindingMode"), _col("AllowVolumeExpansion", "boolean"),
+                        _AGE], _storageclass_row),
+    "runtimeclasses": ([_NAME, _col("Handler"), _AGE],
+                       _simple(lambda o: o.get("handler", ""), _created)),
 }
 
 

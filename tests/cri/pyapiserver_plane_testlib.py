@@ -1,0 +1,49 @@
+"""pyapiserver as the upstream kubelet's control plane, with ControlPlane's interface
+(control_plane_testlib): an admin kubeconfig for kubectl, a node token in system:nodes, the CA
+the kubelet trusts for the API server's client certificate. cleanup() stops it and removes its
+data dir."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+# apiserver_testlib's Server, as tests/kubelet starts it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "apiserver"))
+from apiserver_testlib import Server  # noqa: E402
+
+
+class PyControlPlane:
+    def __init__(self, node: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="pcp-")
+        self.node = node
+        self.node_token = uuid.uuid4().hex
+        tokens = os.path.join(self.dir, "tokens.csv")
+        with open(tokens, "w") as f:
+            f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n'
+                    f'{self.node_token},system:node:{node},uid-{node},"system:nodes"\n')
+        self.server = Server(self.dir, tokens)
+        self.node_kubeconfig = os.path.join(self.dir, "node.kubeconfig")
+
+    @property
+    def ca_cert(self) -> str:
+        return os.path.join(self.dir, "pki", "ca.crt")
+
+    def start(self) -> None:
+        from kubelet_testlib import write_kubeconfig
+
+        self.server.start()
+        write_kubeconfig(self.node_kubeconfig, self.server.url, self.ca_cert, self.node_token)
+
+    def kubectl(self, *args: str, input: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.server.kubectl(*args, check=False, input=input, timeout=timeout)
+
+    def cleanup(self) -> None:
+        self.server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
