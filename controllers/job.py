@@ -227,6 +227,32 @@ class _Backoff:
             self._records.pop(key, None)
 
 
+class _Released:
+    """Uids of pods whose tracking finalizer this controller removed and whose informer copy
+    may still show it (kube's finalizer expectations): such a pod is not counted again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._uids: set[str] = set()
+
+    def add(self, uid: str) -> None:
+        with self._lock:
+            self._uids.add(uid)
+
+    def discard(self, uid: str) -> None:
+        with self._lock:
+            self._uids.discard(uid)
+
+    def seen(self, pod: dict) -> None:
+        """The informer's copy of the pod: once without the finalizer it is done."""
+        if TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
+            self.discard(pod["metadata"].get("uid", ""))
+
+    def __contains__(self, uid: str) -> bool:
+        with self._lock:
+            return uid in self._uids
+
+
 class JobController:
     def __init__(self, ctx: ControllerContext, clock: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
@@ -237,6 +263,7 @@ class JobController:
         self.pods.add_indexer(OWNER_INDEX, pod_controller_uid)
         self.queue = RateLimitingQueue(name="job")
         self.expectations = Expectations()
+        self.released = _Released()
         self.backoff = _Backoff(ctx.options.extra.get("job_pod_failure_backoff",
                                                       DEFAULT_BACKOFF))
         self.recorder = EventRecorder(ctx.client, "job-controller")
@@ -271,6 +298,8 @@ class JobController:
         return job if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
 
     def _pod_event(self, pod: dict, deleted: bool = False) -> None:
+        if deleted:
+            self.released.discard(pod["metadata"].get("uid", ""))
         job = self._owner(pod)
         if job is None:
             if not deleted:
@@ -286,6 +315,7 @@ class JobController:
     def _pod_changed(self, old: dict, new: dict) -> None:
         if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
             return
+        self.released.seen(new)
         if self._owner(new) is None:
             self._maybe_orphan(new)
         if new["metadata"].get("deletionTimestamp") and \
@@ -473,6 +503,8 @@ class JobController:
             if TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
                 continue
             uid = pod["metadata"]["uid"]
+            if uid in self.released:
+                continue  # counted already; the cache has not seen the finalizer go
             ok = _phase(pod) == "Succeeded"
             if not ok and not is_failed(pod, job):
                 continue
@@ -539,9 +571,12 @@ class JobController:
         for pod in pods:
             patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER],
                                   "uid": pod["metadata"]["uid"]}}
+            # Marked before the request: its watch event may come back before it returns.
+            self.released.add(pod["metadata"]["uid"])
             try:
                 self.client.patch(pods_path(ns, pod["metadata"]["name"]), patch, "strategic")
             except ApiError as e:
+                self.released.discard(pod["metadata"]["uid"])
                 if e.code not in (404, 409, 422):
                     raise
 

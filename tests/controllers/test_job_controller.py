@@ -330,7 +330,8 @@ def test_max_failed_indexes(client, ns):
     job = wait_for(lambda: "FailureTarget" in conditions(job_of(client, ns, "maxed")) and
                    job_of(client, ns, "maxed"), what="FailureTarget")
     assert conditions(job)["FailureTarget"]["reason"] == "MaxFailedIndexesExceeded"
-    assert job["status"]["failedIndexes"] == "1"
+    # the other indexes' pods, deleted for the job's end, may fail their indexes too
+    assert 1 in parse_indexes(job["status"]["failedIndexes"])
 
 
 def test_success_policy(client, ns):
