@@ -62,6 +62,9 @@ def _flag(values: list[str]) -> bool:
     return bool(values) and values[0] != "0" and values[0].lower() != "false"
 
 
+_KUBELET_FLAG = {"stdin": "input", "stdout": "output", "stderr": "error", "tty": "tty"}
+
+
 def kubelet_query(sub: str, query: dict[str, list[str]]) -> str:
     """The options of the request as kube-apiserver passes them on (streamParams)."""
     params: list[tuple[str, str]] = []
@@ -79,7 +82,8 @@ def kubelet_query(sub: str, query: dict[str, list[str]]) -> str:
     # (the kubelet drops stderr itself when tty is set).
     if sub == "exec":
         params += [("command", c) for c in query.get("command", [])]
-    params += [(k, "1") for k in sorted(flags) if flags[k]]
+    # under the kubelet's names (k8s.io/api's ExecStdinParam ...: input, output, error, tty)
+    params += [(_KUBELET_FLAG[k], "1") for k in sorted(flags) if flags[k]]
     return urllib.parse.urlencode(sorted(params, key=lambda kv: kv[0]))
 
 

@@ -208,8 +208,8 @@ def test_spdy_exec_is_proxied_and_copies_bytes_both_ways(server, pod_on_standin,
         assert c.read_exactly(21) == b"sent with the request"
         line, headers = kubelet.heads[-1]
         # the options as kube-apiserver passes them on: booleans as 1, stdout/stderr defaulted
-        assert line == (f"POST /exec/{ns}/p/c?command=sh&command=-c&command=echo+hi&stderr=1"
-                        "&stdin=1&stdout=1&tty=1 HTTP/1.1")
+        assert line == (f"POST /exec/{ns}/p/c?command=sh&command=-c&command=echo+hi&error=1"
+                        "&input=1&output=1&tty=1 HTTP/1.1")
         names = [k.lower() for k, _ in headers]
         assert "authorization" not in names
         assert [v for k, v in headers if k == "X-Stream-Protocol-Version"] == \
@@ -265,7 +265,7 @@ def test_attach_and_portforward_paths(server, pod_on_standin, kubelet):
                "&stdout=false", WEBSOCKET)
     c.close()
     assert c.code == 101
-    assert kubelet.heads[-1][0] == f"GET /attach/{ns}/two/b?stderr=1&stdin=1&stdout=1 HTTP/1.1"
+    assert kubelet.heads[-1][0] == f"GET /attach/{ns}/two/b?error=1&input=1&output=1 HTTP/1.1"
     c = Client(server, "POST", f"/api/v1/namespaces/{ns}/pods/p/portforward?ports=8080"
                "&ports=9090", SPDY)
     c.close()

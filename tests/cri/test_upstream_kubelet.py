@@ -128,7 +128,8 @@ def test_node_ready_pod_running_with_logs_and_exec(node):
     logs = wait_for(lambda: node.kubectl("logs", "hello").stdout, 30, what="kubectl logs")
     assert logs == "hello from hello\n"
     out = node.kubectl("exec", "hello", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
-    assert (out.stdout, out.stderr.splitlines()[:1], out.returncode) == ("out\n", ["err"], 3)
+    assert (out.stdout, out.stderr.splitlines()[:1], out.returncode) == ("out\n", ["err"], 3), \
+        node.describe(f"kubectl exec: {out.stderr}")()
     piped = node.kubectl("exec", "-i", "hello", "--", "tr", "a-z", "A-Z",
                          input="through stdin\n")
     assert (piped.stdout, piped.returncode) == ("THROUGH STDIN\n", 0), piped.stderr
