@@ -4,6 +4,8 @@ ValidateCSIDriver and ValidateStorageClass that a kubelet or kubectl meets: a ku
 its node's CSINode (no drivers here) at start and stays NotReady without it."""
 from __future__ import annotations
 
+import json
+
 from kubeapi import validation
 from kubeapi.status import (duplicate, field_error, forbidden_field, invalid_value,
                             not_supported, required)
@@ -33,7 +35,11 @@ def csi_driver_name(name: object, field: str) -> list[dict]:
 
 
 def _immutable(field: str, value: object) -> dict:
-    return invalid_value(field, value, "field is immutable")
+    if isinstance(value, str):
+        return invalid_value(field, value, "field is immutable")
+    # Go prints a bool as false, not Python's False
+    return field_error("FieldValueInvalid", field,
+                       f"Invalid value: {json.dumps(value)}: field is immutable")
 
 
 class CSINodeStrategy(Strategy):
