@@ -20,7 +20,8 @@ from kubeapi.status import ApiError
 
 from . import (discovery, openapi, resources, review_protobuf, reviews, service_protobuf,
                tables)
-from .auth import Authenticator, User, authorize, node_of, permitting_path
+from .auth import (Authenticator, User, authorize, node_of, permitting_path,
+                   restrict_to_own_object)
 from .patch.apply import apply, check_target
 from .patch.field_manager import manager_for
 from .patch.json_merge import merge_patch
@@ -253,6 +254,7 @@ class Api:
             raise self._no_route()
         verb = self._verb(req, name)
         authorize(req.user, verb, rtype.plural, sub, namespace, group)
+        restrict_to_own_object(req.user, verb, rtype.plural, group, name, lambda: parse_body(req))
         store = self.stores[rtype.plural]
         if sub in STREAM_SUBRESOURCES:
             if verb != "create":

@@ -3,8 +3,8 @@ our CA) and a small fixed authorization policy in place of RBAC, written as RBAC
 
 - group system:masters (the admin kubeconfig, or a token line with that group): everything;
 - group system:nodes (kubelets): read everything but pods' logs and streams, write nodes,
-  nodes/status, leases, events, pods/status, csinodes, create/delete pods (mirror pods,
-  finishing graceful deletion), create TokenReviews and SubjectAccessReviews;
+  nodes/status, leases, events, pods/status, their own csinode, create/delete pods (mirror
+  pods, finishing graceful deletion), create TokenReviews and SubjectAccessReviews;
 - group system:serviceaccounts (service account tokens): the issuer discovery documents
   (/.well-known/openid-configuration, /openid/v1/jwks), as kube's
   system:service-account-issuer-discovery binding; nodes also create serviceaccounts/token
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from typing import Callable
 
 from kubeapi.status import ApiError
 
@@ -247,6 +248,32 @@ def forbidden_message(user: User, verb: str, resource: str, subresource: str, na
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     return (f'{what}{"." + group if group else ""} is forbidden: User "{user.name}" cannot '
             f'{verb} resource "{what}" in API group "{group}"{where}')
+
+
+# Kinds a node touches only under its own name: kube's Node authorizer (get, update, patch,
+# delete) and NodeRestriction admission (create, whose name is in the body).
+_OWN_NAME_ONLY = {"csinodes": "CSINode"}
+
+
+def restrict_to_own_object(user: User, verb: str, resource: str, group: str, name: str,
+                           body: Callable[[], object]) -> None:
+    """Raises 403 Forbidden when a node asks for another node's object of those kinds."""
+    node, kind = node_of(user), _OWN_NAME_ONLY.get(resource)
+    if not node or kind is None or verb in ("list", "watch", "deletecollection"):
+        return
+    why = f"can only access {kind} with the same name as the requesting node"
+    if verb == "create":
+        obj = body()
+        name = str(((obj.get("metadata") or {}).get("name") or "")) \
+            if isinstance(obj, dict) else ""
+        if name != node:
+            raise ApiError(403, "Forbidden", f'{resource}.{group} "{name}" is forbidden: {why}',
+                           kind=resource, name=name, group=group)
+    elif name != node:
+        raise ApiError(403, "Forbidden", f'{resource}.{group} "{name}" is forbidden: User '
+                       f'"{user.name}" cannot {verb} resource "{resource}" in API group '
+                       f'"{group}" at the cluster scope: {why}', kind=resource, name=name,
+                       group=group)
 
 
 def authorize(user: User, verb: str, resource: str, subresource: str, namespace: str,

@@ -84,6 +84,21 @@ def test_csinode_written_by_its_node(server, made):
             header, row = _header_and_row(server.kubectl("get", "csinodes").stdout, "n1 ")
             assert (header, row[:2]) == (["NAME", "DRIVERS", "AGE"], ["n1", "1"])
             assert storage.read_csi_node("n1").spec.drivers[0].allocatable.count == 10
+            # another node's CSINode is not this node's to make or read (Node authorizer and
+            # NodeRestriction)
+            with pytest.raises(client.ApiException) as refused:
+                storage.create_csi_node(client.V1CSINode(
+                    metadata=client.V1ObjectMeta(name="n2"),
+                    spec=client.V1CSINodeSpec(drivers=[])))
+            assert (refused.value.status, json.loads(refused.value.body)["message"]) == (
+                403, 'csinodes.storage.k8s.io "n2" is forbidden: can only access CSINode with '
+                'the same name as the requesting node')
+            with pytest.raises(client.ApiException) as refused:
+                storage.read_csi_node("n2")
+            assert json.loads(refused.value.body)["message"] == (
+                'csinodes.storage.k8s.io "n2" is forbidden: User "system:node:n1" cannot get '
+                'resource "csinodes" in API group "storage.k8s.io" at the cluster scope: can '
+                'only access CSINode with the same name as the requesting node')
             # a node reads CSIDrivers but does not make them
             storage.list_csi_driver()
             with pytest.raises(client.ApiException) as refused:
