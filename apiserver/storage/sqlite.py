@@ -29,7 +29,7 @@ _TYPES = ("ADDED", "MODIFIED", "DELETED")
 # Keep this many revisions of history for watch and paged lists; compact every so many writes.
 HISTORY_REVISIONS = 10000
 COMPACT_EVERY = 1000
-WAL_PAGES = 256
+WAL_PAGES = 512
 
 
 def _prefix_end(prefix: str) -> str:

@@ -126,7 +126,7 @@ def test_old_database_opens_migrated_with_its_history(tmp_path):
     finally:
         s.close()
     assert query(path, "PRAGMA user_version") == (2,)
-    assert query(path, "PRAGMA page_size") == (8192,)
+    assert query(path, "PRAGMA page_size") == (4096,)
     assert query(path, "PRAGMA auto_vacuum") == (2,)  # incremental
     assert overflow_pages(path) == 0
     reopened = SQLiteStorage(path)  # a migrated database opens as it is
@@ -145,7 +145,7 @@ def test_one_kb_objects_stay_inline_and_compaction_reuses_pages(tmp_path):
         assert overflow_pages(path) == 0
         size, unused = query(path, "SELECT sum(pgsize), sum(unused) FROM dbstat"
                                    " WHERE name='log'")
-        assert unused < size * 0.2
+        assert unused < size * 0.3  # three ~1 KB rows a 4 KiB page
 
         def churn(rounds: int) -> int:
             """The largest file (in pages) seen while every object is rewritten `rounds` times."""

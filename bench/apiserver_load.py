@@ -1,0 +1,389 @@
+"""Load on any Kubernetes API server (by URL, CA and token), and pyapiserver against
+kube-apiserver + etcd under the same load (issue 28).
+
+One server:   .venv/bin/python bench/apiserver_load.py --url https://h:p --ca ca.crt --token T
+Side by side: .venv/bin/python bench/apiserver_load.py --compare [--rounds 2]
+
+The suite, in a fresh namespace: pod creates at 1, 4, 16 and 64 keep-alive HTTPS connections
+(creates/s and p99; 5,000 pods in all), GET p99 of one pod, LIST of the 5,000 pods p50/p99, and
+watch fan-out: 20 and 200 watchers of one ConfigMap while it is patched (events delivered per
+second, p99 from the patch being sent to each watcher reading it). --compare starts each server
+on a fresh database in turn (pyapiserver on its SQLite file; kube-apiserver from
+/var/cache/pycontainer-tests/refbin on Debian's etcd, one member, fsync per write as both do),
+runs the suite, adds the server's RSS (etcd's too) and storage bytes, alternates the two
+`--rounds` times and prints every figure with the ratio pyapiserver / kube-apiserver.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+KUBE_APISERVER = "/var/cache/pycontainer-tests/refbin/kube-apiserver"
+CREATE_PHASES = ((1, 500), (4, 1000), (16, 1500), (64, 2000))  # (connections, pods): 5,000
+WATCH_PHASES = ((20, 500), (200, 100))                          # (watchers, patches)
+GETS = 2000
+LISTS = 20
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    ca: str
+    token: str
+
+
+class Conn:
+    """One keep-alive HTTPS connection."""
+
+    def __init__(self, target: Target):
+        host, port = target.url.removeprefix("https://").rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=target.ca)
+        self._conn = http.client.HTTPSConnection(host.strip("[]"), int(port), context=ctx,
+                                                 timeout=120)
+        self._headers = {"Authorization": "Bearer " + target.token,
+                         "Accept": "application/json"}
+
+    def request(self, method: str, path: str, body: object = None,
+                content_type: str = "application/json") -> tuple[int, bytes]:
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        self._conn.request(method, path, data, headers)
+        resp = self._conn.getresponse()
+        return resp.status, resp.read()
+
+    def stream(self, path: str) -> http.client.HTTPResponse:
+        self._conn.request("GET", path, headers=self._headers)
+        return self._conn.getresponse()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def pod(name: str) -> dict:
+    """About 1 KB of JSON once the server has defaulted it."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "load", "tier": "bench"}},
+            "spec": {"automountServiceAccountToken": False, "containers": [{
+                "name": "c", "image": "registry.k8s.io/pause:3.10",
+                "env": [{"name": f"E{i}", "value": "v" * 16} for i in range(8)]}]}}
+
+
+def setup(target: Target, namespace: str) -> None:
+    c = Conn(target)
+    try:
+        code, body = c.request("POST", "/api/v1/namespaces", {
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        assert code == 201, body
+        # kube-apiserver's ServiceAccount admission wants the default account, which its
+        # controller manager (not running here) would create; pyapiserver makes it itself.
+        code, body = c.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", {
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+        assert code in (201, 409), body
+    finally:
+        c.close()
+
+
+def creates(target: Target, namespace: str, connections: int, count: int,
+            first: int) -> tuple[float, float]:
+    """creates/s and p99 seconds of `count` pod creates spread over `connections`."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        c = Conn(target)
+        mine = []
+        try:
+            for i in range(first + n, first + count, connections):
+                t = time.perf_counter()
+                code, body = c.request("POST", f"/api/v1/namespaces/{namespace}/pods",
+                                       pod(f"p{i:05}"))
+                mine.append(time.perf_counter() - t)
+                assert code == 201, body[:300]
+        finally:
+            c.close()
+            with lock:
+                latencies.extend(mine)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        for f in [pool.submit(worker, n) for n in range(connections)]:
+            f.result()
+    return count / (time.perf_counter() - start), p(latencies, 0.99)
+
+
+def reads(target: Target, namespace: str) -> dict[str, float]:
+    c = Conn(target)
+    try:
+        gets = []
+        for _ in range(GETS):
+            t = time.perf_counter()
+            code, _ = c.request("GET", f"/api/v1/namespaces/{namespace}/pods/p00000")
+            gets.append(time.perf_counter() - t)
+            assert code == 200
+        lists = []
+        for _ in range(LISTS):
+            t = time.perf_counter()
+            code, body = c.request("GET", f"/api/v1/namespaces/{namespace}/pods")
+            lists.append(time.perf_counter() - t)
+            assert code == 200 and len(json.loads(body)["items"]) == 5000
+    finally:
+        c.close()
+    return {"get_p99_ms": p(gets, 0.99) * 1e3, "list_p50_ms": p(lists, 0.5) * 1e3,
+            "list_p99_ms": p(lists, 0.99) * 1e3}
+
+
+def watch_fanout(target: Target, namespace: str, watchers: int,
+                 patches: int) -> tuple[float, float]:
+    """Events delivered per second and p99 delivery latency (seconds) while one ConfigMap is
+    patched `patches` times with `watchers` watching it."""
+    c = Conn(target)
+    name = f"w{watchers}"
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    code, body = c.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap",
+                                          "metadata": {"name": name}, "data": {"t": "0"}})
+    assert code == 201, body
+    rv = json.loads(body)["metadata"]["resourceVersion"]
+    latencies: list[list[float]] = [[] for _ in range(watchers)]
+    streams = []
+    for _ in range(watchers):
+        w = Conn(target)
+        resp = w.stream(f"{path}?watch=1&fieldSelector=metadata.name%3D{name}"
+                        f"&resourceVersion={rv}&timeoutSeconds=300")
+        assert resp.status == 200
+        streams.append((w, resp))
+
+    def read(i: int) -> None:
+        resp = streams[i][1]
+        while len(latencies[i]) < patches:
+            line = resp.readline()
+            if not line:
+                return
+            ev = json.loads(line)
+            latencies[i].append(time.time() - float(ev["object"]["data"]["t"]))
+
+    readers = [threading.Thread(target=read, args=(i,), daemon=True) for i in range(watchers)]
+    for t in readers:
+        t.start()
+    start = time.perf_counter()
+    try:
+        for _ in range(patches):
+            code, body = c.request("PATCH", f"{path}/{name}", {"data": {"t": repr(time.time())}},
+                                   "application/merge-patch+json")
+            assert code == 200, body
+        for t in readers:
+            t.join(timeout=300)
+        elapsed = time.perf_counter() - start
+    finally:
+        for w, _ in streams:
+            w.close()
+        c.close()
+    delivered = [x for ls in latencies for x in ls]
+    assert len(delivered) == watchers * patches, (len(delivered), watchers * patches)
+    return len(delivered) / elapsed, p(delivered, 0.99)
+
+
+def suite(target: Target) -> dict[str, float]:
+    namespace = "load-" + uuid.uuid4().hex[:6]
+    setup(target, namespace)
+    out: dict[str, float] = {}
+    first = 0
+    for connections, count in CREATE_PHASES:
+        rate, p99 = creates(target, namespace, connections, count, first)
+        first += count
+        out[f"creates_per_s_{connections}"] = rate
+        out[f"create_p99_ms_{connections}"] = p99 * 1e3
+    out.update(reads(target, namespace))
+    for watchers, patches in WATCH_PHASES:
+        rate, p99 = watch_fanout(target, namespace, watchers, patches)
+        out[f"watch_events_per_s_{watchers}"] = rate
+        out[f"watch_p99_ms_{watchers}"] = p99 * 1e3
+    return out
+
+
+# --compare: the two servers on fresh databases
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return total / 1024
+
+
+def du(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def wait_ready(target: Target, procs: list[subprocess.Popen], log: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(proc.poll() is not None for proc in procs):
+            break
+        try:
+            c = Conn(target)
+            try:
+                if c.request("GET", "/readyz")[0] == 200:
+                    return
+            finally:
+                c.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    with open(log, errors="replace") as f:
+        raise SystemExit(f"server did not become ready: {f.read()[-2000:]}")
+
+
+class Running:
+    """A server under test: its processes, target, and what to measure on it."""
+
+    def __init__(self, procs: list[subprocess.Popen], target: Target, storage: str):
+        self.procs, self.target, self.storage = procs, target, storage
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_pyapiserver(root: str, token: str) -> Running:
+    data = os.path.join(root, "py")
+    os.makedirs(data)
+    tokens = os.path.join(root, "tokens.csv")
+    log = os.path.join(root, "py.log")
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([os.path.join(REPO, ".venv/bin/pyapiserver"), "--bind-address",
+                                 "127.0.0.1", "--port", str(port), "--data-dir", data,
+                                 "--token-auth-file", tokens], stdout=out,
+                                stderr=subprocess.STDOUT)
+    target = Target(f"https://127.0.0.1:{port}", os.path.join(data, "pki", "ca.crt"), token)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(target.ca) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    wait_ready(target, [proc], log)
+    return Running([proc], target, data)
+
+
+def start_kube(root: str, token: str) -> Running:
+    from apiserver.pki import ensure_pki
+    from apiserver.serviceaccount_tokens import ensure_signing_key
+    pki = ensure_pki(os.path.join(root, "kpki"), "127.0.0.1", "10.96.0.1")
+    sa_key = ensure_signing_key(pki.directory)
+    etcd_dir = os.path.join(root, "etcd")
+    client, peer, port = free_port(), free_port(), free_port()
+    log = os.path.join(root, "kube.log")
+    with open(log, "wb") as out:
+        etcd = subprocess.Popen(
+            ["etcd", "--name", "m", "--data-dir", etcd_dir,
+             "--listen-client-urls", f"http://127.0.0.1:{client}",
+             "--advertise-client-urls", f"http://127.0.0.1:{client}",
+             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-cluster", f"m=http://127.0.0.1:{peer}", "--log-level", "warn"],
+            stdout=out, stderr=subprocess.STDOUT)
+        kube = subprocess.Popen(
+            [KUBE_APISERVER, "--etcd-servers", f"http://127.0.0.1:{client}",
+             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+             "--secure-port", str(port), "--cert-dir", os.path.join(root, "kcerts"),
+             "--tls-cert-file", pki.server_cert, "--tls-private-key-file", pki.server_key,
+             "--client-ca-file", pki.ca_cert,
+             "--token-auth-file", os.path.join(root, "tokens.csv"),
+             "--service-account-key-file", sa_key, "--service-account-signing-key-file", sa_key,
+             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+             "--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.96.0.0/12",
+             "--profiling=false", "--v", "0"],
+            stdout=out, stderr=subprocess.STDOUT)
+    target = Target(f"https://127.0.0.1:{port}", pki.ca_cert, token)
+    running = Running([kube, etcd], target, etcd_dir)
+    try:
+        wait_ready(target, running.procs, log)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def compare(rounds: int) -> None:
+    token = "load-" + uuid.uuid4().hex
+    results: dict[str, list[dict[str, float]]] = {"py": [], "kube": []}
+    for _ in range(rounds):
+        for name, start in (("py", start_pyapiserver), ("kube", start_kube)):
+            root = tempfile.mkdtemp(prefix=f"apiserver-load-{name}-")
+            try:
+                with open(os.path.join(root, "tokens.csv"), "w") as f:
+                    f.write(f'{token},load,uid-load,"system:masters"\n')
+                running = start(root, token)
+                try:
+                    figures = suite(running.target)
+                    figures["rss_mib"] = rss_mib([proc.pid for proc in running.procs])
+                    figures["storage_mb"] = du(running.storage) / 1e6
+                finally:
+                    running.stop()
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            results[name].append(figures)
+            print(name, json.dumps({k: round(v, 2) for k, v in figures.items()}), flush=True)
+    print(f"\n{'':26}{'pyapiserver':>14}{'kube+etcd':>14}{'ratio':>8}   ({os.getloadavg()[0]:.2f} "
+          f"load, {os.cpu_count()} CPUs, best of {rounds})")
+    for key in results["py"][0]:
+        lower_better = not key.endswith("per_s") and "per_s_" not in key
+        pick = min if lower_better else max
+        py = pick(r[key] for r in results["py"])
+        kube = pick(r[key] for r in results["kube"])
+        print(f"{key:26}{py:14.2f}{kube:14.2f}{py / kube if kube else 0:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="https://host:port of the server to load")
+    parser.add_argument("--ca", help="CA bundle that verifies it")
+    parser.add_argument("--token", help="a bearer token of a system:masters user")
+    parser.add_argument("--compare", action="store_true",
+                        help="pyapiserver and kube-apiserver + etcd, alternated, fresh databases")
+    parser.add_argument("--rounds", type=int, default=1, help="alternations with --compare")
+    args = parser.parse_args()
+    if args.compare:
+        compare(args.rounds)
+    elif args.url and args.ca and args.token:
+        print(json.dumps(suite(Target(args.url, args.ca, args.token)), indent=1))
+    else:
+        parser.error("--url, --ca and --token, or --compare")
+
+
+if __name__ == "__main__":
+    main()
