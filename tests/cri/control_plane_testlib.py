@@ -2,9 +2,8 @@
 etcd and kube-apiserver v1.35 on loopback, free ports, a private data dir, certificates from
 apiserver.pki (the same CA for serving, the admin and the kubelet client), a token per user (an
 admin in system:masters, one node in system:nodes), Node,RBAC authorization with
-NodeRestriction, the service range in 198.18.0.0/15. Why not pyapiserver: it has no
-storage.k8s.io/v1 CSINode, without which the upstream kubelet stays NotReady ("failed to
-initialize CSINode") and exits after its retries.
+NodeRestriction, the service range in 198.18.0.0/15: the reference the upstream kubelet's test
+compares pyapiserver (pyapiserver_plane_testlib) with.
 
 cleanup() stops both and removes the data dir."""
 from __future__ import annotations
