@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
 class Node:
-    def __init__(self, control: ControlPlane | PyControlPlane, daemon: CriDaemon, kubelet: UpstreamKubelet):
+    def __init__(self, control: ControlPlane | PyControlPlane, daemon: CriDaemon,
+                 kubelet: UpstreamKubelet):
         self.control, self.daemon, self.kubelet = control, daemon, kubelet
 
     def kubectl(self, *args: str, input: str | None = None):
