@@ -102,6 +102,9 @@ def build(container_id: str, config: ContainerConfig, image: dict, rootfs: str,
     spec["annotations"] = dict(config.annotations)
     spec["mounts"] = _mounts(spec["mounts"], config, sandbox)
     linux = spec["linux"]
+    root_propagation = _root_propagation(config)
+    if root_propagation:
+        linux["rootfsPropagation"] = root_propagation
     linux["namespaces"] = _namespaces(linux["namespaces"], sandbox)
     linux["cgroupsPath"] = f"{sandbox.cgroup_parent.rstrip('/')}/{container_id}"
     resources = dict(linux["resources"])
@@ -226,6 +229,13 @@ def _namespaces(defaults: list[dict], sandbox: SandboxNamespaces) -> list[dict]:
         else:
             result.append(ns)
     return result
+
+
+def _root_propagation(config: ContainerConfig) -> str:
+    """As containerd: a volume that propagates needs the container's root to pass events on too
+    (rshared for a bidirectional one, else rslave), or it stops being a peer of the host's."""
+    kinds = {m.propagation for m in config.mounts}
+    return "rshared" if "rshared" in kinds else "rslave" if "rslave" in kinds else ""
 
 
 def _mounts(defaults: list[dict], config: ContainerConfig, sandbox: SandboxNamespaces

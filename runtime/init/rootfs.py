@@ -27,25 +27,31 @@ def propagation_flags(name: str) -> int:
 
 
 def prepare(syscalls: Syscalls, config: Config) -> None:
-    """Cuts the new mount namespace off from the host's events and makes the rootfs a mount point
-    (pivot_root needs one)."""
-    flags = propagation_flags(config.rootfs_propagation)
-    syscalls.mount(None, "/", None, flags)
-    if flags & lx.MS_SHARED:
-        # pivot_root refuses a new root whose parent mount is shared.
-        syscalls.mount(None, _mount_point_of(os.path.dirname(config.root_path)), None,
-                       lx.MS_PRIVATE)
+    """Cuts the new mount namespace off from the host's events (or keeps it a peer of the host's,
+    for rootfsPropagation rshared) and makes the rootfs a mount point (pivot_root needs one)."""
+    syscalls.mount(None, "/", None, propagation_flags(config.rootfs_propagation))
+    # As runc: pivot_root refuses a new root whose parent mount is shared, and the rootfs bound
+    # onto itself would travel back to the host. Only the mount holding the rootfs goes private,
+    # so a bidirectional volume bound from elsewhere stays a peer of the host's mount.
+    point, shared = _mount_holding(config.root_path)
+    if shared:
+        syscalls.mount(None, point, None, lx.MS_PRIVATE)
     syscalls.mount(config.root_path, config.root_path, None, lx.MS_BIND | lx.MS_REC)
 
 
-def _mount_point_of(path: str) -> str:
-    best = "/"
+def _mount_holding(path: str) -> tuple[str, bool]:
+    """The mount point of the mount `path` is on, and whether that mount is shared."""
+    best, shared = "/", False
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            point = line.split(" ", 5)[4]
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            fields = line.split()
+            point = fields[4]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) \
+                    and len(point) >= len(best):
                 best = point
-    return best
+                shared = any(tag.startswith("shared:")
+                             for tag in fields[6:fields.index("-")])
+    return best, shared
 
 
 def mount_all(syscalls: Syscalls, config: Config, cgroup_dirs: dict[str, str]) -> None:

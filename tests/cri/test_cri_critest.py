@@ -27,13 +27,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 CI_SKIP = r"digest|Image Manager|Image Consistency|Image Identifier"
 
 # Specs pycontainer fails and containerd passes here, each with its reason.
-KNOWN_DIFFERENCES = {
-    "[k8s.io] Container Mount Propagation runtime should support mount propagation mount with "
-    "'rshared' should support propagation from host to container and vice versa":
-        "the runtime cannot pivot_root into a root with shared propagation (runc first makes "
-        "the root's parent mount private), so a bidirectional volume is no peer of the host's "
-        "mount and a mount made in the container stays there",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def run_critest(endpoint: str, registry: str, report: str, skip: str,
