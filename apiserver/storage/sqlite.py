@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import zlib
 from typing import Callable
 
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage)
@@ -30,6 +31,22 @@ _TYPES = ("ADDED", "MODIFIED", "DELETED")
 HISTORY_REVISIONS = 10000
 COMPACT_EVERY = 1000
 WAL_PAGES = 512
+# Values at least this long are stored compressed (sqlite_schema, layout 3); level 1 costs
+# ~15 µs for a pod and keeps most of the gain.
+COMPRESS_MIN = 256
+COMPRESS_LEVEL = 1
+
+
+def _pack(value: bytes) -> tuple[bytes, int]:
+    if len(value) >= COMPRESS_MIN:
+        packed = zlib.compress(value, COMPRESS_LEVEL)
+        if len(packed) < len(value) * 0.9:
+            return packed, 1
+    return value, 0
+
+
+def _unpack(value: bytes, compressed: int) -> bytes:
+    return zlib.decompress(value) if compressed else value
 
 
 def _prefix_end(prefix: str) -> str:
@@ -74,9 +91,7 @@ class SQLiteStorage(Storage):
     # reads
 
     def get(self, key: str) -> Record | None:
-        row = self._reader().execute(
-            "SELECT c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key=?",
-            (key,)).fetchone()
+        row = self._current(self._reader(), key)
         return Record(key, row[0], row[1]) if row else None
 
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
@@ -94,21 +109,22 @@ class SQLiteStorage(Storage):
                 if revision < compacted:
                     raise Compacted(revision, compacted)
                 rows = conn.execute(
-                    "SELECT l.key, l.rev, l.value FROM log l WHERE l.key >= ? AND l.key < ?"
+                    "SELECT l.key, l.rev, l.value, l.zlib FROM log l WHERE l.key >= ? AND l.key < ?"
                     " AND l.rev = (SELECT MAX(rev) FROM log m WHERE m.key = l.key AND m.rev <= ?)"
                     " AND l.type != 2 ORDER BY l.key" + (" LIMIT ?" if limit else ""),
                     (low, high, revision, limit) if limit else (low, high, revision)).fetchall()
                 at = revision
             else:
                 rows = conn.execute(
-                    "SELECT c.key, c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev"
+                    "SELECT c.key, c.rev, l.value, l.zlib FROM current c JOIN log l"
+                    " ON l.rev = c.rev"
                     " WHERE c.key >= ? AND c.key < ? ORDER BY c.key"
                     + (" LIMIT ?" if limit else ""),
                     (low, high, limit) if limit else (low, high)).fetchall()
                 at = now
         finally:
             conn.execute("COMMIT")
-        return [Record(k, r, v) for k, r, v in rows], at
+        return [Record(k, r, _unpack(v, z)) for k, r, v, z in rows], at
 
     @staticmethod
     def _revision(conn: sqlite3.Connection) -> int:
@@ -122,14 +138,17 @@ class SQLiteStorage(Storage):
         if revision < compacted:
             raise Compacted(revision, compacted)
         # A delete row's value is the row it supersedes (sqlite_schema).
-        query = ("SELECT l.rev, l.key, l.type, CASE l.type WHEN 2 THEN p.value ELSE l.value END,"
-                 " p.value FROM log l LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
+        query = ("SELECT l.rev, l.key, l.type, l.value, l.zlib, p.value, p.zlib FROM log l"
+                 " LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
         args: tuple = (revision,)
         if prefix:
             query += " AND l.key >= ? AND l.key < ?"
             args += (prefix, _prefix_end(prefix))
-        rows = conn.execute(query + " ORDER BY l.rev", args).fetchall()
-        return [Event(_TYPES[t], k, r, v, p) for r, k, t, v, p in rows]
+        events = []
+        for r, k, t, v, vz, p, pz in conn.execute(query + " ORDER BY l.rev", args):
+            prev = _unpack(p, pz) if p is not None else None
+            events.append(Event(_TYPES[t], k, r, prev if t == 2 else _unpack(v, vz), prev))
+        return events
 
     def current_revision(self) -> int:
         return self._rev
@@ -141,9 +160,9 @@ class SQLiteStorage(Storage):
 
     @staticmethod
     def _current(conn: sqlite3.Connection, key: str) -> tuple[int, bytes] | None:
-        return conn.execute(
-            "SELECT c.rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key=?",
-            (key,)).fetchone()
+        row = conn.execute("SELECT c.rev, l.value, l.zlib FROM current c JOIN log l"
+                           " ON l.rev = c.rev WHERE c.key=?", (key,)).fetchone()
+        return (row[0], _unpack(row[1], row[2])) if row else None
 
     def create(self, key: str, value: bytes) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
@@ -184,8 +203,8 @@ class SQLiteStorage(Storage):
     @staticmethod
     def _append(conn: sqlite3.Connection, key: str, kind: int, prev_rev: int,
                 value: bytes) -> int:
-        cur = conn.execute("INSERT INTO log (key, type, prev_rev, value) VALUES (?, ?, ?, ?)",
-                           (key, kind, prev_rev, value))
+        cur = conn.execute("INSERT INTO log (key, type, prev_rev, value, zlib) VALUES"
+                           " (?, ?, ?, ?, ?)", (key, kind, prev_rev, *_pack(value)))
         return cur.lastrowid
 
     def _published(self, events: list[Event]) -> None:

@@ -125,7 +125,7 @@ def test_old_database_opens_migrated_with_its_history(tmp_path):
             s.create("/registry/pods/default/p000", pod("p000"))
     finally:
         s.close()
-    assert query(path, "PRAGMA user_version") == (2,)
+    assert query(path, "PRAGMA user_version") == (3,)
     assert query(path, "PRAGMA page_size") == (4096,)
     assert query(path, "PRAGMA auto_vacuum") == (2,)  # incremental
     assert overflow_pages(path) == 0
@@ -143,6 +143,9 @@ def test_one_kb_objects_stay_inline_and_compaction_reuses_pages(tmp_path):
         keys = [f"/registry/pods/default/p{i}" for i in range(300)]
         revs = {k: s.create(k, pod(k)).rev for k in keys}
         assert overflow_pages(path) == 0
+        # stored compressed (layout 3): a ~1 KB pod takes about a third of that
+        count, stored = query(path, "SELECT count(*), sum(length(value)) FROM log WHERE zlib = 1")
+        assert count == 300 and stored < 300 * len(pod(keys[0])) // 2
         size, unused = query(path, "SELECT sum(pgsize), sum(unused) FROM dbstat"
                                    " WHERE name='log'")
         assert unused < size * 0.3  # three ~1 KB rows a 4 KiB page
