@@ -56,9 +56,10 @@ class Images(ImageService):
             return None
         user = ((self.config(record).get("config") or {}).get("User") or "").split(":")[0]
         uid, username = (int(user), "") if user.isdigit() else (None, user)
-        return Image(id=record.config, repo_tags=[record.name],
-                     repo_digests=[repo_digest(record)], size=record.size,
-                     uid=uid, username=username)
+        same = [r for r in images.list_all(self.store) if r.config == record.config]
+        image = _image(same or [record])
+        image.uid, image.username = uid, username
+        return image
 
     def remove_image(self, ref: str) -> None:
         try:
@@ -68,9 +69,15 @@ class Images(ImageService):
         image_gc.collect(self.store)
 
     def list_images(self) -> list[Image]:
-        return [_image(r) for r in images.list_all(self.store)]
+        """One per image ID with every name it has, as containerd lists them (and the kubelet
+        shows them in a Node's status.images)."""
+        by_id: dict[str, list[images.Image]] = {}
+        for record in images.list_all(self.store):
+            by_id.setdefault(record.config, []).append(record)
+        return [_image(records) for records in by_id.values()]
 
 
-def _image(record: images.Image) -> Image:
-    return Image(id=record.config, repo_tags=[record.name], repo_digests=[repo_digest(record)],
-                 size=record.size)
+def _image(records: list[images.Image]) -> Image:
+    """The image the records name (all of one config digest)."""
+    return Image(id=records[0].config, repo_tags=sorted({r.name for r in records}),
+                 repo_digests=sorted({repo_digest(r) for r in records}), size=records[0].size)

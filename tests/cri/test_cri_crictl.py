@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from cri_testlib import IMAGE_FULL, refbin, wait_for
+import overlay_imagebuild as ib
 from overlay_registry import PASSWORD, USER, Registry, free_port
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -209,7 +210,7 @@ def test_stats_and_statsp(cri_daemon, cri_pod, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cri_registry(tmp_path_factory, cri_image_root):
+def cri_registry(tmp_path_factory):
     """A registry with htpasswd auth holding the tests' busybox as auth/busybox:pulled."""
     workdir = str(tmp_path_factory.mktemp("cri-registry"))
     htpasswd = os.path.join(workdir, "htpasswd")
@@ -217,8 +218,13 @@ def cri_registry(tmp_path_factory, cri_image_root):
                    capture_output=True)
     reg = Registry(workdir, {"htpasswd": {"realm": "pycontainer-test", "path": htpasswd}})
     try:
-        # The OCI layout the image store was imported from (kubelet_testlib.make_image_store).
-        layout = os.path.join(os.path.dirname(cri_image_root), "layout")
+        # An image of its own (not the store's busybox: CRI removes a whole image, every name
+        # of it, so an image shared with the other tests' could not be removed alone).
+        layer = ib.LayerTar().file("pulled", b"an image that only this test pulls\n").bytes()
+        layout = os.path.join(workdir, "layout")
+        image = ib.Image([layer], ib.image_config([layer]))
+        ib.write_oci_layout(layout, [image.descriptor(
+            annotations={"org.opencontainers.image.ref.name": "latest"})], [image])
         subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
                         f"--dest-creds={USER}:{PASSWORD}", f"oci:{layout}",
                         f"docker://{reg.host}/auth/busybox:pulled"],

@@ -37,6 +37,9 @@ def sections(api, namespace: str, name: str, count: int) -> list[str] | None:
 
 @pytest.mark.root
 def test_pod_calls_the_api_server_with_its_token(api, api_server, kubelet, namespace):
+    # The token names the pod's node with its uid: the Node must be registered first (a
+    # token asked before that says the node's name only, as kube-apiserver's).
+    wait_for(lambda: api.get(f"/api/v1/nodes/{kubelet.node}"), what="the node registered")
     script = (f"cd {MOUNT} && cat namespace && echo && echo == && cat token && echo && "
               "echo == && ls -l && echo == && exec sleep 1000")
     api.create_pod(namespace, {"metadata": {"name": "caller"}, "spec": {
