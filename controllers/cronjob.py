@@ -16,7 +16,7 @@ from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kubeapi import cron, timefmt
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -33,10 +33,6 @@ log = logging.getLogger("cronjob-controller")
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 TOO_MANY_MISSED = 100
 WORKERS = 2
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def cronjobs_path(ns: str, name: str = "") -> str:
@@ -119,10 +115,10 @@ class CronJobController:
         self.recorder = EventRecorder(ctx.client, "cronjob-controller")
         self.cronjobs.add_event_handler(on_add=self._enqueue,
                                         on_update=lambda old, new: self._enqueue(new),
-                                        on_delete=lambda item: self._enqueue(_obj(item)))
+                                        on_delete=lambda item: self._enqueue(object_of(item)))
         self.jobs.add_event_handler(on_add=self._job_event,
                                     on_update=lambda old, new: self._job_event(new),
-                                    on_delete=lambda item: self._job_event(_obj(item)))
+                                    on_delete=lambda item: self._job_event(object_of(item)))
 
     def start(self) -> None:
         start_workers(self.ctx, "cronjob", self.queue, self.sync, [self.cronjobs, self.jobs],

@@ -13,7 +13,7 @@ import math
 
 from kubeapi import label_selector
 from kubeapi.node_affinity import node_affinity_matches
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -43,10 +43,6 @@ DAEMON_TOLERATIONS = (
     ("node.kubernetes.io/unschedulable", "NoSchedule"),
 )
 NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def ds_path(ns: str, name: str = "") -> str:
@@ -176,7 +172,7 @@ class DaemonSetController:
                                      on_delete=lambda n: self._enqueue_all())
         self.pods.add_event_handler(on_add=lambda p: self._pod_event(p),
                                     on_update=lambda old, new: self._pod_updated(old, new),
-                                    on_delete=lambda item: self._pod_event(_obj(item), True))
+                                    on_delete=lambda item: self._pod_event(object_of(item), True))
 
     def start(self) -> None:
         start_workers(self.ctx, "daemonset", self.queue, self.sync,
@@ -192,7 +188,7 @@ class DaemonSetController:
             self._enqueue(ds)
 
     def _ds_deleted(self, item: object) -> None:
-        key = object_key(_obj(item))
+        key = object_key(object_of(item))
         self.expectations.forget(key)
         self.queue.add(key)
 

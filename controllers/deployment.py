@@ -10,7 +10,7 @@ import copy
 import logging
 
 from kubeapi import label_selector
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -25,10 +25,6 @@ from .workers import start_workers
 log = logging.getLogger("deployment-controller")
 
 
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
-
-
 class DeploymentController:
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
@@ -41,7 +37,7 @@ class DeploymentController:
         self.recorder = EventRecorder(ctx.client, "deployment-controller")
         self.deployments.add_event_handler(on_add=self._enqueue,
                                            on_update=lambda old, new: self._enqueue(new),
-                                           on_delete=lambda item: self._enqueue(_obj(item)))
+                                           on_delete=lambda item: self._enqueue(object_of(item)))
         self.rss.add_event_handler(on_add=self._rs_added, on_update=self._rs_updated,
                                    on_delete=self._rs_deleted)
         self.pods.add_event_handler(on_delete=self._pod_deleted)
@@ -97,14 +93,14 @@ class DeploymentController:
                 self._enqueue(d)
 
     def _rs_deleted(self, item: object) -> None:
-        rs = _obj(item)
+        rs = object_of(item)
         d = self._resolve(rs["metadata"].get("namespace", ""), controller_ref(rs))
         if d is not None:
             self._enqueue(d)
 
     def _pod_deleted(self, item: object) -> None:
         """A Recreate rollout waits for the last old pod to be gone."""
-        pod = _obj(item)
+        pod = object_of(item)
         ns = pod["metadata"].get("namespace", "")
         ref = controller_ref(pod)
         if not ref or ref.get("kind") != "ReplicaSet":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_of, resource_path
 
 from .context import ControllerContext
 from .service_pods import (ServiceSyncer, family_ip, find_port, hostname, in_endpoints, is_ready,
@@ -25,10 +25,6 @@ MANAGED_BY = "endpointslice-controller.k8s.io"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 _STALE_RETRY = 0.05  # seconds before a sync that found the cache behind its writes runs again
 _INDEX = "endpointslice-service"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def owner_key(slice_: dict, managed_by: str) -> list[str]:
@@ -61,7 +57,7 @@ class EndpointSliceController:
             self.syncer.queue.add(key)
 
     def _slice_deleted(self, item: object) -> None:
-        slice_ = _obj(item)
+        slice_ = object_of(item)
         for key in owner_key(slice_, MANAGED_BY):
             self.writer.forget(key, slice_["metadata"]["name"])
             self.syncer.queue.add(key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from kubeapi.informer import DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -26,10 +26,6 @@ MANAGED_BY = "endpointslicemirroring-controller.k8s.io"
 SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
 _INDEX = "endpointslice-mirrored"
 _STALE_RETRY = 0.05
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def _family(ip: str) -> str:
@@ -78,7 +74,7 @@ class MirroringController:
         self.slices.add_indexer(_INDEX, lambda s: owner_key(s, MANAGED_BY))
         self.queue = RateLimitingQueue(name="endpointslice-mirroring-controller")
         self.writer = SliceWriter(ctx.client, self.slices)
-        enqueue = lambda item: self.queue.add(object_key(_obj(item)))  # noqa: E731
+        enqueue = lambda item: self.queue.add(object_key(object_of(item)))  # noqa: E731
         for informer in (self.endpoints, self.services):
             informer.add_event_handler(on_add=enqueue, on_update=lambda old, new: enqueue(new),
                                        on_delete=enqueue)
@@ -91,7 +87,7 @@ class MirroringController:
             self.queue.add(key)
 
     def _slice_deleted(self, item: object) -> None:
-        slice_ = _obj(item)
+        slice_ = object_of(item)
         for key in owner_key(slice_, MANAGED_BY):
             self.writer.forget(key, slice_["metadata"]["name"])
             self.queue.add(key)

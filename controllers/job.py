@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from kubeapi import label_selector, timefmt
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
@@ -49,10 +49,6 @@ MESSAGES = {"BackoffLimitExceeded": "Job has reached the specified backoff limit
             "MaxFailedIndexesExceeded": "Job has exceeded the specified maximal number of "
                                         "failed indexes"}
 COMPLETE_MESSAGE = "Reached expected number of succeeded pods"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def jobs_path(ns: str, name: str = "") -> str:
@@ -272,7 +268,7 @@ class JobController:
                                     on_delete=self._job_deleted)
         self.pods.add_event_handler(on_add=self._pod_event,
                                     on_update=lambda old, new: self._pod_changed(old, new),
-                                    on_delete=lambda item: self._pod_event(_obj(item), True))
+                                    on_delete=lambda item: self._pod_event(object_of(item), True))
 
     def start(self) -> None:
         start_workers(self.ctx, "job", self.queue, self.sync, [self.jobs, self.pods], WORKERS,
@@ -284,7 +280,7 @@ class JobController:
         self.queue.add(object_key(job))
 
     def _job_deleted(self, item: object) -> None:
-        key = object_key(_obj(item))
+        key = object_key(object_of(item))
         self.expectations.forget(key)
         self.backoff.forget(key)
         self.queue.add(key)

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 
-from kubeapi.informer import DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import object_key, object_of, resource_path
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
@@ -28,10 +28,6 @@ PROVISIONER = "pycontainer.io/local-path"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 DEFAULT_ROOT = "/var/lib/pycontainer/local-volumes"
 PVS = "/api/v1/persistentvolumes"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def pvcs_path(ns: str, name: str = "") -> str:
@@ -80,7 +76,7 @@ class LocalProvisioner:
         self.recorder = EventRecorder(ctx.client, "persistentvolume-controller")
         self.claims.add_event_handler(on_add=self._claim_event,
                                       on_update=lambda old, new: self._claim_event(new),
-                                      on_delete=lambda item: self._claim_gone(_obj(item)))
+                                      on_delete=lambda item: self._claim_gone(object_of(item)))
         self.volumes.add_event_handler(on_add=self._volume_event,
                                        on_update=lambda old, new: self._volume_event(new))
 

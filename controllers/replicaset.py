@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from kubeapi import label_selector, timefmt
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -32,10 +32,6 @@ BURST_REPLICAS = 500        # kube's BurstReplicas: most pods created or deleted
 SLOW_START_INITIAL_BATCH = 1
 PARALLEL_REQUESTS = 16
 OWNER_INDEX = "replicaset-controller-uid"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def pod_controller_uid(pod: dict) -> list[str]:
@@ -152,7 +148,7 @@ class ReplicaSetController:
         self.queue.add(object_key(rs))
 
     def _rs_deleted(self, item: object) -> None:
-        key = object_key(_obj(item))
+        key = object_key(object_of(item))
         self.expectations.forget(key)
         self.queue.add(key)
 
@@ -213,7 +209,7 @@ class ReplicaSetController:
                 self._enqueue(rs)
 
     def _pod_deleted(self, item: object) -> None:
-        pod = _obj(item)
+        pod = object_of(item)
         rs = self._resolve(pod["metadata"].get("namespace", ""), controller_ref(pod))
         if rs is None:
             return

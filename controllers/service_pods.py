@@ -8,8 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kubeapi.informer import (NAMESPACE_INDEX, DeletedFinalStateUnknown, Informer,
-                              object_key, resource_path)
+from kubeapi.informer import NAMESPACE_INDEX, Informer, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -17,10 +16,6 @@ from .context import ControllerContext
 
 WORKERS = 2
 HEADLESS_LABEL = "service.kubernetes.io/headless"
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def selects(service: dict, pod: dict) -> bool:
@@ -133,7 +128,7 @@ class ServiceSyncer:
             self.queue.add(object_key(service))
 
     def _service_event(self, item: object) -> None:
-        self.queue.add(object_key(_obj(item)))
+        self.queue.add(object_key(object_of(item)))
 
     def _services_of(self, pod: dict) -> list[str]:
         namespace = pod["metadata"].get("namespace", "")
@@ -141,7 +136,7 @@ class ServiceSyncer:
                 if selects(s, pod)]
 
     def _pod_event(self, item: object) -> None:
-        for key in self._services_of(_obj(item)):
+        for key in self._services_of(object_of(item)):
             self.queue.add(key)
 
     def _pod_update(self, old: dict, new: dict) -> None:

@@ -15,7 +15,7 @@ import logging
 import re
 
 from kubeapi import label_selector
-from kubeapi.informer import NAMESPACE_INDEX, DeletedFinalStateUnknown, object_key, resource_path
+from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
@@ -33,10 +33,6 @@ log = logging.getLogger("statefulset-controller")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 WORKERS = 2
-
-
-def _obj(item: object) -> dict:
-    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item  # type: ignore
 
 
 def sts_path(ns: str, name: str = "") -> str:
@@ -140,10 +136,10 @@ class StatefulSetController:
         self.recorder = EventRecorder(ctx.client, "statefulset-controller")
         self.sets.add_event_handler(on_add=self._enqueue,
                                     on_update=lambda old, new: self._enqueue(new),
-                                    on_delete=lambda item: self._enqueue(_obj(item)))
+                                    on_delete=lambda item: self._enqueue(object_of(item)))
         self.pods.add_event_handler(on_add=self._pod_event,
                                     on_update=lambda old, new: self._pod_changed(old, new),
-                                    on_delete=lambda item: self._pod_event(_obj(item)))
+                                    on_delete=lambda item: self._pod_event(object_of(item)))
 
     def start(self) -> None:
         start_workers(self.ctx, "statefulset", self.queue, self.sync,

@@ -78,6 +78,11 @@ class DeletedFinalStateUnknown:
     obj: dict
 
 
+def object_of(item: dict | DeletedFinalStateUnknown) -> dict:
+    """The object a delete handler was given, whether the event or a tombstone carried it."""
+    return item.obj if isinstance(item, DeletedFinalStateUnknown) else item
+
+
 def _namespace_index(obj: dict) -> list[str]:
     return [(obj.get("metadata") or {}).get("namespace") or ""]
 
