@@ -1,4 +1,4 @@
-"""A node with Services, as the tests of tests/kubelet/test_kubelet_services.py use it: its own
+"""A node with Services, as the tests of tests/kubelet/pods/test_kubelet_services.py use it: its own
 pyapiserver (a Service range inside 198.18.0.0/15), pycontroller-manager (Deployments and
 EndpointSlices), a pykubelet whose bridge ports hairpin and whose pods resolve through
 `--cluster-dns`, pykube-proxy (a table of its own) and pykube-dns behind the `kube-dns` Service

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "demo-pod.sh")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "scripts", "demo-pod.sh")
 
 
 def leftovers() -> list[str]:
