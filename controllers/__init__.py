@@ -6,19 +6,17 @@ kube-system/kube-controller-manager.
 Modules: cli (flags, signals, leader election), manager (starts the selected controllers),
 registry (name -> start function: add a controller there in one line), context (what a start
 function receives), durations (Go duration flags), healthz (--secure-port), events (the event
-recorder), indexes (index functions that controllers sharing an informer share), discovery (what
-the server serves), taints (taint and toleration rules), and one module per controller:
-garbage_collector, node_lifecycle, taint_eviction, replicaset, deployment (its sync in rollout,
-its arithmetic in deployment_util), daemonset, statefulset, job (its podFailurePolicy in
-job_failure_policy), ttl_after_finished, cronjob, local_provisioner (PersistentVolumes for
-claims). Shared by the workload controllers: controller_ref (adoption and release of
-dependents), expectations, pod_util (readiness, availability, deletion order), workers (the
-worker threads of a keyed queue), history (ControllerRevisions), workload_status (status
-writes).
+recorder), workers (the worker threads of a keyed queue), indexes (index functions that
+controllers sharing an informer share). The controllers, one subpackage per family as
+kube-controller-manager groups them: workloads (ReplicaSet, Deployment, DaemonSet, StatefulSet,
+Job, CronJob, TTL after finished), nodes (node lifecycle, taint eviction), endpoints
+(EndpointSlice, Endpoints, EndpointSlice mirroring), gc (the garbage collector), volumes (the
+local provisioner).
 
 A controller is a function `start(ctx: ControllerContext) -> None` that asks
 ctx.informers.informer(path) for the informers it needs, registers handlers that put keys on a
 kubeapi.workqueue.RateLimitingQueue, starts its worker threads and returns at once; its threads
 end when ctx.stop is set (the manager then also stops the informers). Workers call
-ctx.wait_for_sync(informer, ...) before their first key. See node_lifecycle for a small example.
+ctx.wait_for_sync(informer, ...) before their first key. See nodes.node_lifecycle for a small
+example.
 """

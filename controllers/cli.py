@@ -19,7 +19,7 @@ from kubeapi.restclient import ApiClient
 from . import durations, healthz, manager, registry
 from .context import Options
 from .events import EventRecorder
-from .zones import Thresholds
+from .nodes.zones import Thresholds
 
 log = logging.getLogger("controller-manager")
 

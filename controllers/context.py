@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from kubeapi.informer import Informer, InformerFactory
 from kubeapi.restclient import ApiClient
 
-from .zones import Thresholds
+from .nodes.zones import Thresholds
 
 
 @dataclass

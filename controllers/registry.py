@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import (cronjob, daemonset, deployment, endpoints, endpointslice,
-               endpointslice_mirroring, garbage_collector, job, local_provisioner,
-               node_lifecycle, replicaset, statefulset, taint_eviction, ttl_after_finished)
 from .context import ControllerContext
+from .endpoints import endpoints, endpointslice, endpointslice_mirroring
+from .gc import garbage_collector
+from .nodes import node_lifecycle, taint_eviction
+from .volumes import local_provisioner
+from .workloads import (cronjob, daemonset, deployment, job, replicaset, statefulset,
+                        ttl_after_finished)
 
 
 @dataclass(frozen=True)

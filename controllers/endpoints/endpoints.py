@@ -10,7 +10,7 @@ import logging
 from kubeapi.informer import NAMESPACE_INDEX, resource_path, split_key
 from kubeapi.status import ApiError
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .service_pods import (ServiceSyncer, family_ip, find_port, hostname, in_endpoints, is_ready,
                            selects, service_labels, target_ref)
 

@@ -12,7 +12,7 @@ import logging
 
 from kubeapi.informer import NAMESPACE_INDEX, object_of, resource_path
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .service_pods import (ServiceSyncer, family_ip, find_port, hostname, in_endpoints, is_ready,
                            selects, service_labels, target_ref)
 from .slice_writer import Desired, SliceWriter

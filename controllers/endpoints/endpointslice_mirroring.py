@@ -15,7 +15,7 @@ from kubeapi.informer import object_key, object_of, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .endpointslice import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, owner_key
 from .service_pods import WORKERS
 from .slice_writer import Desired, SliceWriter

@@ -12,7 +12,7 @@ from kubeapi.informer import NAMESPACE_INDEX, Informer, object_key, object_of, r
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 
 WORKERS = 2
 HEADLESS_LABEL = "service.kubernetes.io/headless"

@@ -30,7 +30,7 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from . import discovery
-from .context import ControllerContext
+from ..context import ControllerContext
 from .discovery import Resource
 
 log = logging.getLogger("garbage-collector-controller")

@@ -10,7 +10,7 @@ Ready condition's lastHeartbeatTime change (never comparing the kubelet's clock 
 a node first seen counts as heard of now. A node that never posted a Ready condition gets
 --node-startup-grace-period instead of the monitor grace period.
 
-NoExecute taints follow the disruption zones' states (controllers.zones): with every node down
+NoExecute taints follow the disruption zones' states (zones): with every node down
 none are added and those present are removed (master disruption mode), as kube's; they are
 added at most --node-eviction-rate nodes per second per zone.
 """
@@ -26,9 +26,10 @@ from kubeapi import timefmt
 from kubeapi.informer import resource_path
 from kubeapi.status import ApiError
 
-from . import indexes, taints, zones
-from .context import ControllerContext
-from .events import EventRecorder
+from .. import indexes
+from . import taints, zones
+from ..context import ControllerContext
+from ..events import EventRecorder
 
 log = logging.getLogger("node-lifecycle-controller")
 

@@ -14,9 +14,10 @@ from kubeapi.informer import object_key, resource_path, split_key
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from . import indexes, taints
-from .context import ControllerContext
-from .events import EventRecorder
+from .. import indexes
+from . import taints
+from ..context import ControllerContext
+from ..events import EventRecorder
 
 log = logging.getLogger("taint-eviction-controller")
 WORKERS = 2

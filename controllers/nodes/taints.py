@@ -37,7 +37,7 @@ def reconcile(taints: list[dict], conditions: dict[str, str], unschedulable: boo
               no_execute: str = zones.TAINT) -> list[dict] | None:
     """The node's new spec.taints, or None when they are already right: the taints this
     controller manages as `wanted` says (new ones with timeAdded now), every other kept.
-    no_execute (controllers.zones): TAINT as wanted, HOLD adds no NoExecute taint (those that
+    no_execute (zones): TAINT as wanted, HOLD adds no NoExecute taint (those that
     are right stay), CLEAR keeps none."""
     want = wanted(conditions, unschedulable)
     have_now = {(t.get("key"), t.get("effect")) for t in taints}

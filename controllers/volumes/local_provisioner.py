@@ -18,9 +18,9 @@ from kubeapi.quantity import parse_quantity
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
-from .events import EventRecorder
-from .workers import start_workers
+from ..context import ControllerContext
+from ..events import EventRecorder
+from ..workers import start_workers
 
 log = logging.getLogger("local-provisioner")
 

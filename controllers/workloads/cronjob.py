@@ -20,12 +20,12 @@ from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_pa
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .controller_ref import owner_reference
-from .events import EventRecorder
+from ..events import EventRecorder
 from .job import finished, jobs_path
 from .pod_util import controller_ref
-from .workers import start_workers
+from ..workers import start_workers
 from .workload_status import put_status
 
 log = logging.getLogger("cronjob-controller")

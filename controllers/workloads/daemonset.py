@@ -17,15 +17,15 @@ from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_pa
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .controller_ref import Claimer, owner_reference
-from .events import EventRecorder
+from ..events import EventRecorder
 from .expectations import Expectations
 from .history import REVISION_HASH, History
 from .pod_util import controller_ref, is_available, is_ready
 from .replicaset import OWNER_INDEX, pod_controller_uid
-from .taints import tolerates
-from .workers import start_workers
+from ..nodes.taints import tolerates
+from ..workers import start_workers
 from .workload_status import put_status
 
 log = logging.getLogger("daemonset-controller")

@@ -14,13 +14,13 @@ from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_pa
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .controller_ref import Claimer
-from .events import EventRecorder
+from ..events import EventRecorder
 from .pod_util import controller_ref
 from .replicaset import OWNER_INDEX, pod_controller_uid
 from .rollout import Rollout, deployment_path, rs_path, selects
-from .workers import start_workers
+from ..workers import start_workers
 
 log = logging.getLogger("deployment-controller")
 

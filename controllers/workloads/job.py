@@ -22,14 +22,14 @@ from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .controller_ref import Claimer, owner_reference
-from .events import EventRecorder
+from ..events import EventRecorder
 from . import job_failure_policy as failure_policy
 from .expectations import Expectations
 from .pod_util import controller_ref, is_ready
 from .replicaset import OWNER_INDEX, pod_controller_uid
-from .workers import start_workers
+from ..workers import start_workers
 from .workload_status import put_status
 
 log = logging.getLogger("job-controller")

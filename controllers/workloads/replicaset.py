@@ -18,13 +18,13 @@ from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_pa
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .controller_ref import Claimer, owner_reference
-from .events import EventRecorder
+from ..events import EventRecorder
 from .expectations import Expectations
 from .pod_util import controller_ref, deletion_order, is_active, is_available, is_ready, \
     node_ranks
-from .workers import start_workers
+from ..workers import start_workers
 
 log = logging.getLogger("replicaset-controller")
 

@@ -18,7 +18,7 @@ from kubeapi.status import ApiError
 
 from . import deployment_util as du
 from .controller_ref import owner_reference
-from .events import EventRecorder
+from ..events import EventRecorder
 from .pod_util import controller_ref
 
 log = logging.getLogger("deployment-controller")

@@ -13,9 +13,9 @@ from kubeapi.informer import object_key, resource_path
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from .context import ControllerContext
+from ..context import ControllerContext
 from .job import finished, jobs_path
-from .workers import start_workers
+from ..workers import start_workers
 
 log = logging.getLogger("ttl-after-finished-controller")
 

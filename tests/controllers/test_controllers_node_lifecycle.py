@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from controllers import taints, zones
+from controllers.nodes import taints, zones
 from controllers_testlib import start_manager, wait_for
 from kubeapi import kubeconfig, timefmt
 from kubeapi.restclient import ApiClient

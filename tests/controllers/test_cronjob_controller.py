@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from controllers.context import ControllerContext, Options
-from controllers.cronjob import SCHEDULED_TIMESTAMP, CronJobController, most_recent_schedule
+from controllers.workloads.cronjob import (SCHEDULED_TIMESTAMP, CronJobController,
+                                          most_recent_schedule)
 from controllers_testlib import wait_for
 from kubeapi import cron, timefmt
 from kubeapi.informer import InformerFactory

@@ -13,7 +13,7 @@ import pytest
 
 from controllers import manager, registry
 from controllers.context import Options
-from controllers.daemonset import should_run
+from controllers.workloads.daemonset import should_run
 from controllers_testlib import wait_for
 from kubeapi import timefmt
 from kubeapi.status import ApiError

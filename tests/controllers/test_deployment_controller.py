@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from apiserver_testlib import kubectl_path
-from controllers import deployment_util as du
+from controllers.workloads import deployment_util as du
 from controllers import manager, registry
 from controllers.context import Options
 from controllers_testlib import wait_for

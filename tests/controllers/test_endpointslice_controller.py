@@ -296,7 +296,7 @@ def test_at_most_100_endpoints_per_slice(client, namespace, node, pods, controll
 
 
 def test_endpoints_truncated_at_1000_ready_first():
-    from controllers.endpoints import truncate
+    from controllers.endpoints.endpoints import truncate
     subsets = [{"addresses": [{"ip": f"198.18.20.{i}"} for i in range(600)],
                 "ports": [{"port": 80}]},
                {"notReadyAddresses": [{"ip": f"198.18.21.{i}"} for i in range(300)],

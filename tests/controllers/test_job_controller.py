@@ -12,7 +12,7 @@ import pytest
 
 from controllers import manager, registry
 from controllers.context import Options
-from controllers.job import INDEX_KEY, TRACKING_FINALIZER, format_indexes, parse_indexes
+from controllers.workloads.job import INDEX_KEY, TRACKING_FINALIZER, format_indexes, parse_indexes
 from controllers_testlib import wait_for
 from kubeapi.status import ApiError
 

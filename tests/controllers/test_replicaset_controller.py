@@ -13,8 +13,8 @@ import pytest
 
 from controllers import manager, registry
 from controllers.context import Options
-from controllers.pod_util import deletion_order, node_ranks
-from controllers.replicaset import slow_start_batch
+from controllers.workloads.pod_util import deletion_order, node_ranks
+from controllers.workloads.replicaset import slow_start_batch
 from controllers_testlib import wait_for
 from kubeapi import timefmt
 from kubeapi.status import ApiError
@@ -283,7 +283,7 @@ def test_slow_start_batches_double_and_stop_at_the_first_failing_batch():
 
 
 def test_expectations_wait_for_every_creation_and_each_deletion_once(monkeypatch):
-    from controllers import expectations as exp_module
+    from controllers.workloads import expectations as exp_module
     exp = exp_module.Expectations()
     assert exp.satisfied("ns/rs")            # nothing asked yet
     exp.expect_creations("ns/rs", 2)

@@ -1,0 +1,2 @@
+"""The volume controllers: local_provisioner (PersistentVolumes for claims of its
+StorageClass)."""
