@@ -17,7 +17,7 @@ import threading
 
 import shim
 
-from cri.streaming.backend import Session, StreamError
+from cri.streaming.backend import Session, StreamError, write_output
 
 # How often the resize thread looks whether the attach ended (it waits on the session's queue).
 _RESIZE_POLL = 0.5
@@ -68,7 +68,7 @@ def _relay_output(client: shim.ShimClient, session: Session, tty: bool) -> None:
             while (frame := client.read_frame()) is not None:
                 stream, data = frame
                 fd = session.stdout if tty or stream == 1 else session.stderr
-                if fd is not None and not _write_all(fd, data):
+                if fd is not None and not write_output(fd, data):
                     return
         finally:
             os.close(done_w)
@@ -160,16 +160,3 @@ def _apply_resizes(shim_root: str, container_id: str, session: Session, stop: in
                 client.resize(size.width, size.height)
             except shim.ShimError:
                 return
-
-
-def _write_all(fd: int, data: bytes) -> bool:
-    """False once the client's side is gone."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [])
-        except OSError:
-            return False
-    return True

@@ -26,7 +26,7 @@ import threading
 
 from shim.runtime_cli import RuntimeCommand, error_line, read_available
 
-from cri.streaming.backend import Session, StreamError, TerminalSize
+from cri.streaming.backend import Session, StreamError, TerminalSize, write_output
 
 # How long the runtime may take to send the pty master once it started.
 _CONSOLE_TIMEOUT = 10.0
@@ -169,7 +169,7 @@ class _Exec:
                         if not data:
                             poller.unregister(self.master)  # EIO: the terminal's users are gone
                         elif s.stdout is not None:
-                            _write_all(s.stdout, data)
+                            write_output(s.stdout, data)
                     elif fd == s.stdin:
                         try:
                             data = os.read(s.stdin, 65536)
@@ -178,13 +178,13 @@ class _Exec:
                         except OSError:
                             data = b""
                         if data:
-                            _write_all(self.master, data)
+                            write_output(self.master, data)
                         else:
                             poller.unregister(s.stdin)
         finally:
             os.close(pidfd)
             if self.master >= 0 and s.stdout is not None:
-                _write_all(s.stdout, read_available(self.master, 1 << 20))
+                write_output(s.stdout, read_available(self.master, 1 << 20))
 
     def _check_started(self) -> None:
         if not self.started:
@@ -197,7 +197,7 @@ class _Exec:
         self._check_started()
         if self.started and self.held:
             if self.session.stderr is not None:
-                _write_all(self.session.stderr, bytes(self.held))
+                write_output(self.session.stderr, bytes(self.held))
             self.held.clear()
 
     def _apply_resizes(self, stop: threading.Event) -> None:
@@ -229,18 +229,6 @@ class _Exec:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Writes everything, waiting as a blocking descriptor would; a reader gone ends it."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [])
-        except OSError:
-            return
 
 
 def _read_pid(path: str) -> int:

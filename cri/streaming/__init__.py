@@ -9,6 +9,8 @@ dials the port is a backend (cri.streaming.backend), so the protocols know nothi
 namespaces.
 
 Entry points: remotecommand.options + remotecommand.serve (exec, attach), portforward.serve.
-Beneath them: websocket (RFC 6455 by wsproto), spdy (our SPDY/3.1 framer and server connection),
-loop (one I/O thread per connection, TLS-safe), status (the error stream's Status), handover
-(taking the connection from http.server)."""
+Beneath them: upgrade (what both do alike: the protocol agreed on, the WebSocket handshake, the
+connection served), channels (the WebSocket channel framing both speak), websocket (RFC 6455 by
+wsproto), spdy (our SPDY/3.1 framer and server connection), loop (one I/O thread per connection,
+TLS-safe), status (the error stream's Status), handover (taking the connection from
+http.server)."""

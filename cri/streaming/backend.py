@@ -10,7 +10,9 @@ and the last writer (the backend or a child of it) closes its copy.
 A port-forward gets one `dial(port)` call per connection the client opens."""
 from __future__ import annotations
 
+import os
 import queue
+import select
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -42,6 +44,21 @@ class Session:
     # an attach that only waits on the container can stop then. The session's pipes break too
     # (stdin reads EOF, output writes fail with EPIPE), which is all an exec needs.
     gone: threading.Event = field(default_factory=threading.Event)
+
+
+def write_output(fd: int, data: bytes) -> bool:
+    """Writes all of `data` to `fd` (a session's output, or the terminal its input feeds),
+    waiting as on a blocking descriptor where it is non-blocking; False once the reader is
+    gone."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+        except OSError:
+            return False
+    return True
 
 
 # exec: runs cmd in the container with the session's streams, returns its exit code (raises

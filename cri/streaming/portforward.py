@@ -17,7 +17,6 @@ connection; a StreamError from it reaches the client on the error stream as the 
 "error forwarding port 80 to pod <pod>, uid <uid>: <message>"."""
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 import struct
@@ -27,8 +26,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Callable, Sequence
 
-from cri.streaming import handover, spdy, websocket
+from cri.streaming import handover, spdy, upgrade, websocket
 from cri.streaming.backend import Dial, StreamError
+from cri.streaming.channels import Channels
 from cri.streaming.loop import HIGH_WATER, Client, Duplex, Loop, PipeReader, PipeWriter
 from cri.streaming.remotecommand import STREAM_CREATION_TIMEOUT
 
@@ -211,11 +211,7 @@ class _SpdyForwards:
         self.timers: dict[str, threading.Timer] = {}    # of the pairs still incomplete
 
     def receive(self, data: bytes) -> None:
-        try:
-            self.conn.receive(data)
-        except spdy.ProtocolError as e:
-            log.warning("SPDY port-forward client: %s", e)
-            self.forwarder.client_gone()
+        self.conn.receive_or_drop(data, "port-forward")
 
     def _check(self, stream: spdy.Stream) -> bool:
         """Refuses a stream without a valid port and stream type, as the kubelet does."""
@@ -306,7 +302,7 @@ class _WebSocketForwards:
     def __init__(self, forwarder: _Forwarder, ws: websocket.ServerWebSocket, protocol: str,
                  port_list: list[int]) -> None:
         self.forwarder, self.ws, self.ports = forwarder, ws, port_list
-        self.base64 = "base64." in protocol
+        self.channels = Channels.of(protocol)
         self.forwards: dict[int, _Forward] = {}
         self.remaining = len(port_list)
 
@@ -324,21 +320,13 @@ class _WebSocketForwards:
             self.forwarder.client.close_when_flushed()
 
     def _send(self, channel: int, data: bytes) -> None:
-        if self.base64:
-            self.ws.message(bytes([ord("0") + channel]) + base64.b64encode(data), text=True)
-        else:
-            self.ws.message(bytes([channel]) + data)
+        self.channels.send(self.ws, channel, data)
 
     def message(self, payload: bytes, text: bool) -> None:
-        if not payload:
+        parsed = self.channels.parse(payload)
+        if parsed is None:
             return
-        channel, data = payload[0], payload[1:]
-        if self.base64:
-            channel -= ord("0")
-            try:
-                data = base64.b64decode(data, validate=True)
-            except ValueError:
-                return
+        channel, data = parsed
         fwd = self.forwards.get(channel)
         if fwd is not None and data:
             fwd.from_client(data)
@@ -358,29 +346,22 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
     """Serves one port-forward on the handler's connection until the client leaves (see the
     module doc). `ports_or_query` are the WebSocket form's ports, or the request's query string
     to take them from; the SPDY forms name their ports per stream."""
-    if websocket.is_websocket(handler.headers):
-        try:
-            protocol = websocket.negotiate(websocket.offered_protocols(handler.headers),
-                                           WEBSOCKET_PROTOCOLS)
-            port_list = (ports(ports_or_query) if isinstance(ports_or_query, str)
-                         else list(ports_or_query))
-        except (websocket.HandshakeError, PortsError) as e:
-            handover.reject(handler, 400, str(e))
-            return
-        if protocol != TUNNEL_PROTOCOL and not port_list:
-            handover.reject(handler, 400, 'query parameter "port" is required')
-            return
-        mode = "tunnel" if protocol == TUNNEL_PROTOCOL else "websocket"
-    elif spdy.is_upgrade(handler.headers):
-        try:
-            protocol = spdy.negotiate(handler.headers, [PROTOCOL])
-        except spdy.NegotiationError as e:
-            handover.refuse_protocol(handler, str(e), [PROTOCOL])
-            return
+    agreed = upgrade.negotiate(handler, WEBSOCKET_PROTOCOLS, [PROTOCOL])
+    if agreed is None:
+        return
+    if agreed.spdy:
         mode = "spdy"
     else:
-        handover.reject(handler, 400, "unable to upgrade: missing upgrade headers in request")
-        return
+        try:
+            port_list = (ports(ports_or_query) if isinstance(ports_or_query, str)
+                         else list(ports_or_query))
+        except PortsError as e:
+            handover.reject(handler, 400, str(e))
+            return
+        if agreed.protocol != TUNNEL_PROTOCOL and not port_list:
+            handover.reject(handler, 400, 'query parameter "port" is required')
+            return
+        mode = "tunnel" if agreed.protocol == TUNNEL_PROTOCOL else "websocket"
 
     early = handover.take_over(handler)
     loop = Loop()
@@ -391,7 +372,7 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
     try:
         if mode == "spdy":
             spdy_forwards = _SpdyForwards(forwarder, client.send, stream_creation_timeout)
-            client.send(spdy.upgrade_response(protocol))
+            client.send(spdy.upgrade_response(agreed.protocol))
             client.on_data = spdy_forwards.receive
         else:
             ws = websocket.ServerWebSocket(send=client.send, on_message=lambda payload, text: None,
@@ -401,21 +382,14 @@ def serve(handler: BaseHTTPRequestHandler, ports_or_query: Sequence[int] | str, 
                 ws.on_message = lambda payload, text: tunnel.receive(payload)
                 spdy_forwards = tunnel
             else:
-                ws_forwards = _WebSocketForwards(forwarder, ws, protocol, port_list)
+                ws_forwards = _WebSocketForwards(forwarder, ws, agreed.protocol, port_list)
                 ws.on_message = ws_forwards.message
-            try:
-                ws.accept(handler.headers, handler.path, protocol)
-            except websocket.HandshakeError as e:
-                handover.give_back(handler)
-                handover.reject(handler, 400, str(e))
+            if not upgrade.accept(handler, ws, agreed.protocol):
                 return
             client.on_data = ws.receive
             if mode == "websocket":
                 ws_forwards.start()
-        loop.add(client)
-        if early:
-            client.on_data(early)
-        loop.run()
+        upgrade.run(loop, client, early)
     finally:
         if spdy_forwards is not None:
             spdy_forwards.close()

@@ -10,7 +10,6 @@ its own once the client's streams are there. serve answers a request it cannot u
 plain 400 (403 when no stream protocol is common) and leaves the connection closed either way."""
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -21,8 +20,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Callable, Protocol
 
-from cri.streaming import handover, spdy, websocket
+from cri.streaming import handover, spdy, upgrade, websocket
 from cri.streaming.backend import Session, StreamError, TerminalSize
+from cri.streaming.channels import Channels
 from cri.streaming.loop import HIGH_WATER, Client, Loop, PipeReader, PipeWriter
 from cri.streaming.status import Outcome
 
@@ -256,11 +256,7 @@ class _SpdyWire:
         self.streams: dict[int, spdy.Stream] = {}
 
     def receive(self, data: bytes) -> None:
-        try:
-            self.conn.receive(data)
-        except spdy.ProtocolError as e:
-            log.warning("SPDY exec client: %s", e)
-            self.core.client_gone()
+        self.conn.receive_or_drop(data, "exec")
 
     def _stream(self, stream: spdy.Stream) -> None:
         channel = _STREAM_TYPES.get(spdy.header(stream.headers, "streamType"))
@@ -307,7 +303,7 @@ class _WebSocketWire:
     def __init__(self, core: _Session, opts: Options, protocol: str) -> None:
         self.core, self.opts = core, opts
         self.version = _version(protocol)
-        self.base64 = "base64." in protocol
+        self.channels = Channels.of(protocol)
         self.ws = websocket.ServerWebSocket(send=core.client.send, on_message=self._message,
                                             on_close=core.client_gone)
 
@@ -322,27 +318,21 @@ class _WebSocketWire:
     def _message(self, payload: bytes, text: bool) -> None:
         if not payload:
             return
-        if self.version >= 5 and payload[0] == CLOSE and not self.base64:
+        if self.version >= 5 and payload[0] == CLOSE and not self.channels.base64:
             if payload[1:2] == bytes([STDIN]):
                 self.core.stdin_eof()
             return
-        channel, data = payload[0], payload[1:]
-        if self.base64:
-            channel -= ord("0")
-            try:
-                data = base64.b64decode(data, validate=True)
-            except ValueError:
-                return
+        parsed = self.channels.parse(payload)
+        if parsed is None:
+            return
+        channel, data = parsed
         if channel == STDIN and self.opts.stdin:
             self.core.stdin_data(data)
         elif channel == RESIZE:
             self.core.resize(data)
 
     def output(self, channel: int, data: bytes) -> None:
-        if self.base64:
-            self.ws.message(bytes([ord("0") + channel]) + base64.b64encode(data), text=True)
-        else:
-            self.ws.message(bytes([channel]) + data)
+        self.channels.send(self.ws, channel, data)
 
     def end_output(self, channel: int) -> None:
         pass    # the channel ends with the connection
@@ -357,25 +347,9 @@ class _WebSocketWire:
 def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session], int | None],
           stream_creation_timeout: float = STREAM_CREATION_TIMEOUT) -> None:
     """Serves one exec or attach on the handler's connection until it is over (see module doc)."""
-    if websocket.is_websocket(handler.headers):
-        try:
-            protocol = websocket.negotiate(websocket.offered_protocols(handler.headers),
-                                           WEBSOCKET_PROTOCOLS)
-        except websocket.HandshakeError as e:
-            handover.reject(handler, 400, str(e))
-            return
-        use_spdy = False
-    elif spdy.is_upgrade(handler.headers):
-        try:
-            protocol = spdy.negotiate(handler.headers, SPDY_PROTOCOLS)
-        except spdy.NegotiationError as e:
-            handover.refuse_protocol(handler, str(e), SPDY_PROTOCOLS)
-            return
-        use_spdy = True
-    else:
-        handover.reject(handler, 400, "unable to upgrade: missing upgrade headers in request")
+    agreed = upgrade.negotiate(handler, WEBSOCKET_PROTOCOLS, SPDY_PROTOCOLS)
+    if agreed is None:
         return
-
     early = handover.take_over(handler)
     loop = Loop()
     client = Client(handler.connection, on_data=lambda data: None,
@@ -383,29 +357,22 @@ def serve(handler: BaseHTTPRequestHandler, opts: Options, run: Callable[[Session
     core = _Session(loop, client, opts, run)
     timer = None
     try:
-        if use_spdy:
-            wire = _SpdyWire(core, opts, protocol)
-            client.send(spdy.upgrade_response(protocol))
+        if agreed.spdy:
+            wire = _SpdyWire(core, opts, agreed.protocol)
+            client.send(spdy.upgrade_response(agreed.protocol))
             timer = threading.Timer(stream_creation_timeout,
                                     lambda: loop.call_soon(core.creation_timeout))
             timer.daemon = True
             timer.start()
         else:
-            wire = _WebSocketWire(core, opts, protocol)
-            try:
-                wire.ws.accept(handler.headers, handler.path, protocol)
-            except websocket.HandshakeError as e:
-                handover.give_back(handler)
-                handover.reject(handler, 400, str(e))
+            wire = _WebSocketWire(core, opts, agreed.protocol)
+            if not upgrade.accept(handler, wire.ws, agreed.protocol):
                 return
         core.wire = wire
         client.on_data = wire.receive
-        loop.add(client)
-        if not use_spdy:
+        if not agreed.spdy:
             wire.start()
-        if early:
-            client.on_data(early)
-        loop.run()
+        upgrade.run(loop, client, early)
     finally:
         if timer is not None:
             timer.cancel()

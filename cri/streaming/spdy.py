@@ -9,11 +9,14 @@ a peer that enforced the 64 KiB initial window would stall; we accept SETTINGS a
 and send neither, as the kubelet does."""
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 VERSION = 3
 FLAG_FIN = 0x01
@@ -299,6 +302,15 @@ class ServerConnection:
     def receive(self, data: bytes) -> None:
         for frame in self.framer.feed(data):
             self._handle(frame)
+
+    def receive_or_drop(self, data: bytes, what: str) -> None:
+        """receive, for a server that gives up on a client breaking the protocol: logged (as a
+        `what` client), then taken as the client gone (on_goaway)."""
+        try:
+            self.receive(data)
+        except ProtocolError as e:
+            log.warning("SPDY %s client: %s", what, e)
+            self.on_goaway()
 
     def _handle(self, frame: Frame) -> None:
         if isinstance(frame, SynStream):
