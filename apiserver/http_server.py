@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kubeapi.status import ApiError
 
-from .api import Api, Request, Response, json_response, peer_closed_check
+from .request import Request, Response, json_response, peer_closed_check
+from .rest.api import Api
 
 # kube-apiserver refuses bodies over 3 MiB; objects are limited to 1.5 MiB in etcd. One limit
 # here: the largest object we store.

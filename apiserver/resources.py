@@ -1,63 +1,29 @@
 """The API resources this server serves: names, kinds, scopes, verbs, short names, categories."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .registry.apps import (ControllerRevisionStrategy, DaemonSetStrategy, DeploymentStrategy,
-                            ReplicaSetStrategy, StatefulSetStrategy)
-from .registry.batch import CronJobStrategy, JobStrategy
 from .registry.configdata import ConfigMapStrategy, SecretStrategy
+from .registry.disruption import PodDisruptionBudgetStrategy
 from .registry.endpoints import EndpointsStrategy
 from .registry.endpointslices import EndpointSliceStrategy
-from .registry.disruption import PodDisruptionBudgetStrategy
 from .registry.events import EventStrategy
 from .registry.leases import LeaseStrategy
 from .registry.namespaces import NamespaceStrategy
 from .registry.nodes import NodeStrategy
-from .registry.persistentvolumes import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from .registry.pods import PodStrategy
+from .registry.resource_type import ResourceType
 from .registry.runtimeclasses import RuntimeClassStrategy
 from .registry.serviceaccounts import ServiceAccountStrategy
 from .registry.services import ServiceStrategy
-from .registry.storage import CSIDriverStrategy, CSINodeStrategy, StorageClassStrategy
-from .registry.strategy import Strategy
+from .registry.volumes.persistentvolumes import (PersistentVolumeClaimStrategy,
+                                                 PersistentVolumeStrategy)
+from .registry.volumes.storage_group import (CSIDriverStrategy, CSINodeStrategy,
+                                             StorageClassStrategy)
+from .registry.workloads.apps import (ControllerRevisionStrategy, DaemonSetStrategy,
+                                      DeploymentStrategy, ReplicaSetStrategy,
+                                      StatefulSetStrategy)
+from .registry.workloads.batch import CronJobStrategy, JobStrategy
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    group: str
-    version: str
-    plural: str
-    singular: str
-    kind: str
-    strategy: Strategy
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    subresources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> verbs
-    deprecation: str = ""  # the Warning every request of it gets, as kube's deprecated APIs
-
-    @property
-    def namespaced(self) -> bool:
-        return self.strategy.namespaced
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_resource(self) -> str:
-        """"pods" or "leases.coordination.k8s.io", as errors name resources."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-    def key_prefix(self, namespace: str = "") -> str:
-        base = f"/registry/{self.group + '/' if self.group else ''}{self.plural}/"
-        return base + namespace + "/" if namespace else base
-
-    def key(self, namespace: str, name: str) -> str:
-        return self.key_prefix(namespace if self.namespaced else "") + name
-
 
 _STATUS_VERBS = ("get", "patch", "update")
 

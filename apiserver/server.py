@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kubeapi.status import ApiError
 
 from . import resources
-from .api import Api
+from .rest.api import Api
 from .auth import Authenticator, User, load_token_file
 from .http_server import ApiHTTPServer, tls_context
 from .ipalloc import IPAllocator

@@ -22,7 +22,7 @@ from .registry.store import Store
 from .splice import splice
 
 if TYPE_CHECKING:
-    from .api import Request
+    from .request import Request
 
 SUBRESOURCES = ("exec", "attach", "portforward")
 _KUBELET_PATH = {"exec": "exec", "attach": "attach", "portforward": "portForward"}

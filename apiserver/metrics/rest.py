@@ -5,8 +5,6 @@ serves them: only Running pods, only what has two scrapes; a Table on request (N
 usage columns, Window). Asking starts the scraping (scraper.py)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from kubeapi import timefmt
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import ApiError
@@ -17,9 +15,7 @@ from apiserver.metrics.points import Usage
 from apiserver.metrics.scraper import Scraper
 from apiserver.metrics.storage import MetricsStorage
 from apiserver.registry.store import Store
-
-if TYPE_CHECKING:
-    from apiserver.api import Request
+from apiserver.request import Request, no_route
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -54,7 +50,7 @@ class MetricsApi:
     def handle(self, rest: list[str], req: Request, table: bool) -> tuple[int, dict]:
         """rest: the path after /apis/metrics.k8s.io; (HTTP code, body) or ApiError."""
         if not rest or rest[0] != VERSION:
-            raise _no_route()
+            raise no_route()
         rest = rest[1:]
         if not rest:
             return 200, resource_list()
@@ -63,7 +59,7 @@ class MetricsApi:
             namespace, rest = rest[1], rest[2:]
         if len(rest) > 2 or rest[0] not in ("nodes", "pods") or \
                 (rest[0] == "nodes" and namespace):
-            raise _no_route()
+            raise no_route()
         plural, name = rest[0], rest[1] if len(rest) == 2 else ""
         if req.method != "GET":
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
@@ -134,10 +130,6 @@ class MetricsApi:
                           "containers": [{"name": c, "usage": _usage(u)}
                                          for c, u in sorted(containers.items())]})
         return items
-
-
-def _no_route() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
 def _sum(usages: list[dict]) -> dict:

@@ -9,7 +9,7 @@ from kubeapi import label_selector, timefmt, workload_validation as checks
 from kubeapi.status import ApiError
 
 from .store import Store
-from .workload import WorkloadStrategy
+from .workloads.workload import WorkloadStrategy
 
 # An evicted pod counts as disrupted, not healthy, until it is gone or this much time passed.
 DISRUPTED_POD_TIMEOUT = 120.0

@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from kubeapi import status, timefmt, validation
 from kubeapi.status import ApiError
@@ -22,9 +22,7 @@ from ..selectors import parse_field_selector, parse_label_selector
 from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
 from .owner_references import validate as owner_references
 from .propagation import finalizers_after_delete
-
-if TYPE_CHECKING:
-    from ..resources import ResourceType
+from .resource_type import ResourceType
 
 # Retries of read-modify-write when another writer got in between (patch, binding, delete).
 UPDATE_RETRIES = 16
@@ -58,7 +56,7 @@ class ListResult:
 
 
 class Store:
-    def __init__(self, storage: Storage, rtype: "ResourceType",
+    def __init__(self, storage: Storage, rtype: ResourceType,
                  namespace_check: Callable[[str, bool], None] | None = None):
         self.storage = storage
         self.rtype = rtype

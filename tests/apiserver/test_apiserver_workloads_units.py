@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apiserver.registry import propagation, scale
-from apiserver.tables import to_table
+from apiserver.registry import propagation
+from apiserver.registry.workloads import scale
+from apiserver.tables.table import to_table
 from kubeapi.status import ApiError
 
 

@@ -5,76 +5,44 @@ from __future__ import annotations
 
 import json
 import random
-import select
-import socket
-import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import yaml
 
-
 from kubeapi import protobuf, protobuf_workloads, status, timefmt
 from kubeapi.status import ApiError
 
-from . import (discovery, openapi, resources, review_protobuf, reviews, service_protobuf,
-               tables)
-from .auth import (Authenticator, User, authorize, node_of, permitting_path,
-                   restrict_to_own_object)
-from .patch.apply import apply, check_target
-from .patch.field_manager import manager_for
-from .patch.json_merge import merge_patch
-from .patch.json_patch import json_patch
-from .patch.strategic_merge import strategic_merge
-from .metrics import rest as metrics_rest
-from .podlog import LogProxy
-from .registry import eviction, propagation, scale
-from .registry.binding import bind_pod
-from .registry.namespace_finalizer import finalize_namespace
-from .registry.serviceaccounts import create_token
-from .registry.store import Store
-from .resources import ResourceType
-from .serviceaccount_tokens import TokenIssuer, openid_configuration
-from .streamproxy import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
-from .storage import Compacted
-from .watch import WatchHub, stream
+from .. import openapi, resources, review_protobuf, reviews, service_protobuf
+from ..auth import (Authenticator, authorize, node_of, permitting_path,
+                    restrict_to_own_object)
+from ..metrics import rest as metrics_rest
+from ..patch.apply import apply, check_target
+from ..patch.field_manager import manager_for
+from ..patch.json_merge import merge_patch
+from ..patch.json_patch import json_patch
+from ..patch.strategic_merge import strategic_merge
+from ..podlog import LogProxy
+from ..registry import eviction, propagation
+from ..registry.binding import bind_pod
+from ..registry.namespace_finalizer import finalize_namespace
+from ..registry.resource_type import ResourceType
+from ..registry.serviceaccounts import create_token
+from ..registry.store import Store
+from ..registry.workloads import scale
+from ..request import Request, Response, json_response, no_route, wants_table
+from ..serviceaccount_tokens import TokenIssuer, openid_configuration
+from ..storage import Compacted
+from ..streamproxy import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
+from ..tables.table import to_table
+from ..watch import WatchHub, stream
+from . import discovery
 
 # Watches without timeoutSeconds end after a random 30-60 minutes, as kube-apiserver's do.
 MIN_WATCH_TIMEOUT = 1800
 BOOKMARK_INTERVAL = 60.0
 # How often an idle watch checks that its client is still connected.
 LIVENESS_INTERVAL = 5.0
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]          # lower-case names
-    body: bytes = b""
-    user: User | None = None
-    peer_closed: Callable[[], bool] = field(default=lambda: False)
-    raw_query: str = ""              # with repeated parameters (exec's command)
-    header_list: list[tuple[str, str]] = field(default_factory=list)  # as sent, repeats kept
-
-
-@dataclass
-class Response:
-    code: int
-    body: bytes
-    content_type: str = "application/json"
-    # A streaming response (watch, logs) sends these chunks instead of body.
-    chunks: Iterator[bytes] | None = None
-    # An upgraded connection (exec, attach, port-forward): called with the client's socket and
-    # the bytes already read past the request; it writes the whole answer itself.
-    upgrade: Callable[[socket.socket, bytes], None] | None = None
-    warnings: list[str] = field(default_factory=list)  # sent as Warning: 299 headers
-
-
-def json_response(code: int, obj: object) -> Response:
-    return Response(code, json.dumps(obj, separators=(",", ":")).encode())
 
 
 def status_success(code: int = 200, details: dict | None = None) -> dict:
@@ -127,12 +95,6 @@ def _manager(req: Request, options_kind: str, apply: bool = False) -> str:
                        apply=apply)
 
 
-def wants_table(req: Request) -> bool:
-    accept = req.headers.get("accept", "")
-    first = accept.split(",")[0]
-    return "as=Table" in first
-
-
 class Api:
     def __init__(self, stores: dict[str, Store], hub: WatchHub, authenticator: Authenticator,
                  log_proxy: LogProxy, server_address: str):
@@ -181,18 +143,18 @@ class Api:
             if len(parts) == 2:
                 doc = discovery.api_group(parts[1])
                 if doc is None:
-                    raise self._no_route()
+                    raise no_route()
                 return json_response(200, doc)
             if parts[1] == metrics_rest.GROUP and self.metrics is not None:
                 return json_response(*self.metrics.handle(parts[2:], req, wants_table(req)))
             return self._group_version(parts[1], parts[2], parts[3:], req)
-        raise self._no_route()
+        raise no_route()
 
     def _issuer_discovery(self, req: Request, jwks: bool) -> Response:
         """The OIDC discovery documents of the service account issuer, as kube-apiserver serves
         them (to group system:serviceaccounts, and whom the policy lets in)."""
         if self.token_issuer is None:
-            raise self._no_route()
+            raise no_route()
         if permitting_path(req.user, "get", req.path) is None:
             raise ApiError(403, "Forbidden", f'forbidden: User "{req.user.name}" cannot get '
                            f'path "{req.path}"')
@@ -204,10 +166,6 @@ class Api:
                                    f"https://{self.server_address}/openid/v1/jwks",
                                    [k["alg"] for k in keys])
         return Response(200, json.dumps(doc, separators=(",", ":")).encode())
-
-    @staticmethod
-    def _no_route() -> ApiError:
-        return ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _openapi(self, rest: list[str]) -> Response:
         if rest == ["v2"]:
@@ -223,35 +181,35 @@ class Api:
                 doc = None
             if doc is not None:
                 return Response(200, doc)
-        raise self._no_route()
+        raise no_route()
 
     def _group_version(self, group: str, version: str, rest: list[str],
                        req: Request) -> Response:
         if not rest:
             doc = discovery.api_resource_list(group, version)
             if doc is None:
-                raise self._no_route()
+                raise no_route()
             return json_response(200, doc)
         if reviews.serves(group, version):
             answer = self.reviews.handle(group, version, rest, req.method, req.user,
                                          lambda: parse_body(req))
             if answer is None:
-                raise self._no_route()
+                raise no_route()
             return json_response(*answer)
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
             namespace, rest = rest[1], rest[2:]
         rtype = resources.find(group, version, rest[0])
         if rtype is None or len(rest) > 3:
-            raise self._no_route()
+            raise no_route()
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         if sub and sub not in rtype.subresources:
-            raise self._no_route()
+            raise no_route()
         if namespace and not rtype.namespaced:
-            raise self._no_route()
+            raise no_route()
         if name and rtype.namespaced and not namespace:
-            raise self._no_route()
+            raise no_route()
         verb = self._verb(req, name)
         authorize(req.user, verb, rtype.plural, sub, namespace, group)
         restrict_to_own_object(req.user, verb, rtype.plural, group, name, lambda: parse_body(req))
@@ -356,13 +314,13 @@ class Api:
                     if e.code != 404:
                         raise
             return json_response(200, self._list_body(rtype, gone, str(listed.revision), ""))
-        raise self._no_route()
+        raise no_route()
 
     # reads
 
     def _object(self, req: Request, rtype: ResourceType, obj: dict, code: int = 200) -> Response:
         if wants_table(req):
-            table = tables.to_table(rtype.plural, [obj],
+            table = to_table(rtype.plural, [obj],
                                     resource_version=obj["metadata"].get("resourceVersion", ""),
                                     include_object=req.query.get("includeObject",
                                                                  "PartialObjectMetadata"))
@@ -389,7 +347,7 @@ class Api:
                             resource_version=q.get("resourceVersion", ""),
                             resource_version_match=q.get("resourceVersionMatch", ""))
         if wants_table(req):
-            return json_response(200, tables.to_table(
+            return json_response(200, to_table(
                 rtype.plural, result.items, resource_version=str(result.revision),
                 continue_token=result.continue_token,
                 include_object=q.get("includeObject", "PartialObjectMetadata")))
@@ -538,7 +496,7 @@ class Api:
 
         def encode(kind: str, obj: dict, cached: Callable[[str], bytes] | None = None) -> bytes:
             if table and kind != "BOOKMARK":
-                obj = tables.to_table(rtype.plural, [obj], include_object=include)
+                obj = to_table(rtype.plural, [obj], include_object=include)
             elif cached is not None:
                 return cached(kind)
             return json.dumps({"type": kind, "object": obj},
@@ -573,23 +531,3 @@ class Api:
                 watcher.close()
         return Response(200, b"", "application/json", chunks())
 
-
-def peer_closed_check(sock) -> Callable[[], bool]:
-    """A cheap test whether the client of a streaming response has gone away."""
-    def closed() -> bool:
-        try:
-            if not select.select([sock], [], [], 0)[0]:
-                return False
-        except (OSError, ValueError):
-            return True
-        timeout = sock.gettimeout()
-        sock.settimeout(0)
-        try:
-            return sock.recv(1) == b""
-        except (ssl.SSLWantReadError, BlockingIOError):
-            return False
-        except OSError:
-            return True
-        finally:
-            sock.settimeout(timeout)
-    return closed

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import platform
 
-from .metrics import rest as metrics_rest
-from . import reviews
-from .resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES, SUBRESOURCE_KINDS
+from ..metrics import rest as metrics_rest
+from .. import reviews
+from ..resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES, SUBRESOURCE_KINDS
 
 # The Kubernetes API level this server speaks; kubectl warns when it is far from its own.
 KUBE_MAJOR, KUBE_MINOR = "1", "37"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import forbidden_field, invalid_value, not_supported, required
 
-from .strategy import Strategy
+from ..strategy import Strategy
 
 ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
 RECLAIM_POLICIES = ["Delete", "Recycle", "Retain"]
@@ -40,26 +40,57 @@ def _storage(value: object, path: str) -> list[dict]:
     return []
 
 
-class PersistentVolumeStrategy(Strategy):
-    kind = "PersistentVolume"
-    namespaced = False
+class _VolumeStrategy(Strategy):
+    """What a PersistentVolume and a claim share: phase Pending until bound, a Filesystem
+    volume by default, and the checks of access modes, size and volume mode around those of
+    their own (`size`, `storage_path` and `source_errors`)."""
+
     has_status = True
+    storage_path = ""
 
     def default(self, obj: dict) -> None:
         spec = obj.get("spec")
         if isinstance(spec, dict):
-            spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
             spec.setdefault("volumeMode", "Filesystem")
         status = obj.setdefault("status", {})
         if isinstance(status, dict):
             status.setdefault("phase", "Pending")
+
+    def size(self, spec: dict) -> object:
+        raise NotImplementedError
+
+    def source_errors(self, spec: dict) -> list[dict]:
+        return []
 
     def validate(self, obj: dict) -> list[dict]:
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [required("spec")]
         errors = _access_modes(spec, "spec")
-        errors += _storage((spec.get("capacity") or {}).get("storage"), "spec.capacity")
+        errors += _storage(self.size(spec), self.storage_path)
+        errors += self.source_errors(spec)
+        if spec.get("volumeMode") not in VOLUME_MODES:
+            errors.append(not_supported("spec.volumeMode", spec.get("volumeMode"),
+                                        VOLUME_MODES))
+        return errors
+
+
+class PersistentVolumeStrategy(_VolumeStrategy):
+    kind = "PersistentVolume"
+    namespaced = False
+    storage_path = "spec.capacity"
+
+    def default(self, obj: dict) -> None:
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+        super().default(obj)
+
+    def size(self, spec: dict) -> object:
+        return (spec.get("capacity") or {}).get("storage")
+
+    def source_errors(self, spec: dict) -> list[dict]:
+        errors = []
         sources = [s for s in SOURCES if spec.get(s) is not None]
         if not sources:
             errors.append(required("spec", "must specify a volume type"))
@@ -74,35 +105,15 @@ class PersistentVolumeStrategy(Strategy):
         if policy not in RECLAIM_POLICIES:
             errors.append(not_supported("spec.persistentVolumeReclaimPolicy", policy,
                                         RECLAIM_POLICIES))
-        if spec.get("volumeMode") not in VOLUME_MODES:
-            errors.append(not_supported("spec.volumeMode", spec.get("volumeMode"),
-                                        VOLUME_MODES))
         return errors
 
 
-class PersistentVolumeClaimStrategy(Strategy):
+class PersistentVolumeClaimStrategy(_VolumeStrategy):
     kind = "PersistentVolumeClaim"
-    has_status = True
+    storage_path = "spec.resources[storage]"
 
-    def default(self, obj: dict) -> None:
-        spec = obj.get("spec")
-        if isinstance(spec, dict):
-            spec.setdefault("volumeMode", "Filesystem")
-        status = obj.setdefault("status", {})
-        if isinstance(status, dict):
-            status.setdefault("phase", "Pending")
-
-    def validate(self, obj: dict) -> list[dict]:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
-            return [required("spec")]
-        errors = _access_modes(spec, "spec")
-        errors += _storage(((spec.get("resources") or {}).get("requests") or {}).get("storage"),
-                           "spec.resources[storage]")
-        if spec.get("volumeMode") not in VOLUME_MODES:
-            errors.append(not_supported("spec.volumeMode", spec.get("volumeMode"),
-                                        VOLUME_MODES))
-        return errors
+    def size(self, spec: dict) -> object:
+        return ((spec.get("resources") or {}).get("requests") or {}).get("storage")
 
     def validate_update(self, new: dict, old: dict) -> list[dict]:
         errors = self.validate(new)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .tables import age, column as _col
+from .columns import AGE, NAME, age, column
 
 _MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
           ("ReadWriteOncePod", "RWOP"))
-_NAME = _col("Name", fmt="name", description="Name must be unique within a namespace.")
-_AGE = _col("Age", description="CreationTimestamp is a timestamp representing the server time "
-            "when this object was created.")
 _UNSET = "<unset>"
 
 
@@ -51,12 +48,13 @@ def _pvc_row(pvc: dict) -> list:
 
 
 STORAGE_TABLES: dict[str, tuple[list[dict], Callable[[dict], list]]] = {
-    "persistentvolumes": ([_NAME, _col("Capacity"), _col("Access Modes"),
-                           _col("Reclaim Policy"), _col("Status"), _col("Claim"),
-                           _col("StorageClass"), _col("VolumeAttributesClass"), _col("Reason"),
-                           _AGE, _col("VolumeMode", priority=1)], _pv_row),
-    "persistentvolumeclaims": ([_NAME, _col("Status"), _col("Volume"), _col("Capacity"),
-                                _col("Access Modes"), _col("StorageClass"),
-                                _col("VolumeAttributesClass"), _AGE,
-                                _col("VolumeMode", priority=1)], _pvc_row),
+    "persistentvolumes": ([NAME, column("Capacity"), column("Access Modes"),
+                           column("Reclaim Policy"), column("Status"), column("Claim"),
+                           column("StorageClass"), column("VolumeAttributesClass"),
+                           column("Reason"),
+                           AGE, column("VolumeMode", priority=1)], _pv_row),
+    "persistentvolumeclaims": ([NAME, column("Status"), column("Volume"), column("Capacity"),
+                                column("Access Modes"), column("StorageClass"),
+                                column("VolumeAttributesClass"), AGE,
+                                column("VolumeMode", priority=1)], _pvc_row),
 }

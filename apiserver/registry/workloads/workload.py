@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from .strategy import Strategy
+from ..strategy import Strategy
 
 
 class WorkloadStrategy(Strategy):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kubeapi import validation, workload_defaulting as defaults, workload_validation as checks
 
-from .strategy import Strategy
+from ..strategy import Strategy
 from .workload import WorkloadStrategy
 
 

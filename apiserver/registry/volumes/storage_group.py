@@ -10,7 +10,7 @@ from kubeapi import validation
 from kubeapi.status import (duplicate, field_error, forbidden_field, invalid_value,
                             not_supported, required)
 
-from .strategy import Strategy
+from ..strategy import Strategy
 
 CSI_NAME_MAX = 63
 NODE_ID_MAX = 192

@@ -1,0 +1,2 @@
+"""The storage kinds: PersistentVolumes and their claims, and storage.k8s.io's CSINodes,
+CSIDrivers and StorageClasses."""
