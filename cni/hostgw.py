@@ -1,8 +1,10 @@
-"""pycni-hostgw: cross-node pod routes as flannel's host-gw backend. One small daemon per node
-(`python -m cni.hostgw --kubeconfig K --node-name N`), run in the node's network namespace:
-it watches the Nodes and keeps, for every other node with a podCIDR and an InternalIP, the
-route "podCIDR via nodeIP" in the main table. The nodes must share one L2 segment (the next
-hop is on a connected subnet); a node that is not is skipped with one log line, as flannel.
+"""pycni-hostgw: cross-node pod routes as flannel's host-gw and vxlan backends. One small daemon
+per node (`pycni-hostgw --kubeconfig K --node-name N [--backend vxlan]`), run in the node's
+network namespace: it watches the Nodes and keeps, for every other node with a podCIDR and an
+InternalIP, a way to that podCIDR. host-gw (the default): the route "podCIDR via nodeIP" in the
+main table; the nodes must share one L2 segment (the next hop is on a connected subnet), a node
+that is not is skipped with one log line, as flannel. vxlan (cni/vxlan.py): pod traffic
+tunnelled in UDP to the node's address, for nodes that only reach each other through routers.
 With --ip-masq and --cluster-cidr, traffic from pods to outside the cluster CIDR (the API
 server's host, the underlay) leaves with the node's address, as flannel's --ip-masq: an nft
 table `ip pycni-hostgw`; pod to pod across nodes keeps its addresses.
@@ -30,6 +32,9 @@ from netns import routes
 from netns.nftables import Nft, NftError
 from netns.rtnl import RtnlSocket
 
+from .node_routes import wanted_routes
+from .vxlan import VxlanSyncer
+
 log = logging.getLogger("pycni-hostgw")
 USER_AGENT = "pycni-hostgw/v0.1.0"
 MASQ_TABLE = "pycni-hostgw"
@@ -47,24 +52,6 @@ def masquerade_rules(cluster_cidr: str) -> str:
             f"masquerade\n")
 
 
-def wanted_routes(nodes: list[dict], own_name: str) -> dict[str, str]:
-    """podCIDR -> the node's InternalIP, for every other node that has both (IPv4 only)."""
-    found: dict[str, str] = {}
-    for node in nodes:
-        if (node.get("metadata") or {}).get("name") == own_name:
-            continue
-        spec, status = node.get("spec") or {}, node.get("status") or {}
-        cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
-        address = next((a.get("address", "") for a in status.get("addresses") or []
-                        if a.get("type") == "InternalIP"
-                        and ipaddress.ip_address(a.get("address", "0.0.0.0")).version == 4),
-                       "")
-        for cidr in cidrs:
-            if address and ipaddress.ip_network(cidr, strict=False).version == 4:
-                found[str(ipaddress.ip_network(cidr, strict=False))] = address
-    return found
-
-
 @dataclass
 class RouteSyncer:
     """Makes the main table hold exactly the wanted routes among those it manages."""
@@ -72,6 +59,7 @@ class RouteSyncer:
     own_name: str
     managed: dict[str, str] = field(default_factory=dict)   # podCIDR -> gateway we set
     lock: threading.Lock = field(default_factory=threading.Lock)
+    adopted: bool = False
 
     def adopt(self, cluster_routes: dict[str, str]) -> None:
         """Routes a previous run left count as ours when they go to a wanted podCIDR."""
@@ -79,9 +67,12 @@ class RouteSyncer:
             for route in routes.list_routes(sock):
                 if route.gateway and route.dst in cluster_routes:
                     self.managed[route.dst] = route.gateway
+        self.adopted = True
 
     def sync(self, nodes: list[dict]) -> None:
         wanted = wanted_routes(nodes, self.own_name)
+        if not self.adopted:
+            self.adopt(wanted)
         with self.lock, RtnlSocket() as sock:
             for cidr, gateway in list(self.managed.items()):
                 if wanted.get(cidr) != gateway:
@@ -107,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", required=True, help="how to reach the API server")
     p.add_argument("--node-name", required=True, help="this node's name (its own podCIDR is "
                    "the bridge's, not routed)")
+    p.add_argument("--backend", choices=("host-gw", "vxlan"), default="host-gw",
+                   help="host-gw: routes via the nodes' addresses, one L2 segment (default); "
+                   "vxlan: a tunnel device, nodes anywhere the underlay routes")
     p.add_argument("--resync", type=float, default=30.0,
                    help="seconds between full re-checks of the routes (default 30)")
     p.add_argument("--ip-masq", action="store_true",
@@ -140,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pycni-hostgw: {e}", file=sys.stderr)
         return 1
     client = ApiClient(conn, USER_AGENT)
-    syncer = RouteSyncer(args.node_name)
+    syncer = VxlanSyncer(args.node_name) if args.backend == "vxlan" else \
+        RouteSyncer(args.node_name)
     nodes = Informer(client, resource_path("", "v1", "nodes"), resync=args.resync)
     changed = threading.Event()
     nodes.add_event_handler(on_add=lambda _o: changed.set(),
@@ -150,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: (stop.set(), changed.set()))
     nodes.start()
-    print(f"pycni-hostgw: node {args.node_name}", flush=True)
-    adopted = False
+    print(f"pycni-hostgw: node {args.node_name}, backend {args.backend}", flush=True)
     try:
         while not stop.is_set():
             # a timeout, so that the main thread still sees the signal handler run
@@ -159,12 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             changed.clear()
             if stop.is_set() or not nodes.has_synced():
                 continue
-            current = nodes.store.list()
-            if not adopted:
-                syncer.adopt(wanted_routes(current, args.node_name))
-                adopted = True
             try:
-                syncer.sync(current)
+                syncer.sync(nodes.store.list())
             except OSError as e:
                 log.warning("routes: %s", e)
     finally:

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from cni.hostgw import RouteSyncer, masquerade_rules, wanted_routes
+from cni.hostgw import RouteSyncer, masquerade_rules
+from cni.node_routes import wanted_routes
 from netns import addresses, links, routes
 from netns.enter import run_in_netns
 from netns.rtnl import RtnlSocket
