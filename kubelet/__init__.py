@@ -7,8 +7,8 @@ sources/ (API, static and mirror pods) -> sync/ (one worker per pod, what to do,
 through the CRI) -> prober/ (probes and hooks) -> status/ (the API status and writing it);
 beside them volumes/, cm/ (QoS cgroups, admission, eviction), nodestatus/ (Node and Lease) and
 server/ (the HTTPS endpoint). kubelet.py puts them together; the modules at the top are what
-they share (pods, labels, pod_runtime, machine, events, config) and the node-wide loops (gc,
-logs, supervisor)."""
+they share (pods: the typed Pod every part is handed, labels, pod_runtime, machine, events,
+config) and the node-wide loops (gc, logs, supervisor)."""
 
 VERSION = "0.1.0"
 # What the Node reports as kubeletVersion: the Kubernetes API level we follow, and who we are.

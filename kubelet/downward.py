@@ -8,7 +8,7 @@ import math
 import re
 
 from kubeapi.quantity import parse_quantity
-from kubelet import pods
+from kubelet.pods import Pod
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
 
@@ -35,25 +35,25 @@ def format_map(m: dict[str, str]) -> str:
     return "\n".join(f"{k}={json.dumps(m[k], ensure_ascii=False)}" for k in sorted(m))
 
 
-def field_value(pod: dict, path: str, info: PodInfo | None = None) -> str:
-    meta = pod["metadata"]
+def field_value(pod: Pod, path: str, info: PodInfo | None = None) -> str:
     if path == "metadata.name":
-        return pods.name(pod)
+        return pod.name
     if path == "metadata.namespace":
-        return pods.namespace(pod)
+        return pod.namespace
     if path == "metadata.uid":
-        return pods.uid(pod)
-    if path in ("metadata.labels", "metadata.annotations"):
-        return format_map(meta.get(path.split(".")[1]) or {})
+        return pod.uid
+    if path == "metadata.labels":
+        return format_map(pod.labels)
+    if path == "metadata.annotations":
+        return format_map(pod.annotations)
     m = _SUBSCRIPT.match(path)
     if m:
-        return (meta.get(m.group(1)) or {}).get(m.group(2), "")
+        return (pod.labels if m.group(1) == "labels" else pod.annotations).get(m.group(2), "")
     if info is not None:
-        spec = pods.spec(pod)
         if path == "spec.nodeName":
-            return spec.get("nodeName", "")
+            return pod.node_name
         if path == "spec.serviceAccountName":
-            return spec.get("serviceAccountName", "")
+            return pod.service_account_name
         if path == "status.hostIP":
             return info.host_ips[0] if info.host_ips else ""
         if path == "status.hostIPs":
@@ -65,11 +65,11 @@ def field_value(pod: dict, path: str, info: PodInfo | None = None) -> str:
     raise FieldError(f"unsupported fieldPath: {path}")
 
 
-def resource_value(pod: dict, container_name: str, resource: str, divisor: object,
+def resource_value(pod: Pod, container_name: str, resource: str, divisor: object,
                    info: PodInfo) -> str:
     """limits/requests of cpu, memory or ephemeral-storage divided by divisor, rounded up; a
     missing limit is the node's allocatable."""
-    container = next((c for c in pods.containers(pod) + pods.init_containers(pod)
+    container = next((c for c in pod.containers + pod.init_containers
                       if c.get("name") == container_name), None)
     if container is None:
         raise FieldError(f"container {container_name} not found")

@@ -15,7 +15,7 @@ import uuid
 from kubeapi import timefmt
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
-from kubelet import pods
+from kubelet.pods import Pod
 
 log = logging.getLogger("kubelet.events")
 
@@ -35,17 +35,17 @@ class EventRecorder:
         if client is not None:
             self._thread.start()
 
-    def pod(self, pod: dict, kind: str, reason: str, message: str,
+    def pod(self, pod: Pod, kind: str, reason: str, message: str,
             container: str | None = None) -> None:
         """Records an event about the pod (about one of its containers if named)."""
         if self.client is None:
             return
-        involved = {"kind": "Pod", "namespace": pods.namespace(pod), "name": pods.name(pod),
-                    "uid": pods.uid(pod), "apiVersion": "v1",
-                    "resourceVersion": pod["metadata"].get("resourceVersion", "")}
+        involved = {"kind": "Pod", "namespace": pod.namespace, "name": pod.name,
+                    "uid": pod.uid, "apiVersion": "v1",
+                    "resourceVersion": pod.resource_version}
         if container is not None:
             prefix = "spec.initContainers" if container in {
-                c["name"] for c in pods.init_containers(pod)} else "spec.containers"
+                c["name"] for c in pod.init_containers} else "spec.containers"
             involved["fieldPath"] = f"{prefix}{{{container}}}"
         try:
             self._queue.put_nowait((involved, kind, reason, message))

@@ -18,7 +18,7 @@ from kubeapi.informer import Informer
 from kubeapi.kubeconfig import Connection
 from kubeapi.quantity import parse_quantity
 from kubeapi.restclient import ApiClient
-from kubelet import VERSION, machine, pods, runtime_connect
+from kubelet import VERSION, machine, runtime_connect
 from kubelet.cm import admission, eviction
 from kubelet.cm.eviction import EvictionManager
 from kubelet.cm.pod_cgroups import PodCgroups
@@ -31,6 +31,7 @@ from kubelet.nodestatus import node_status
 from kubelet.nodestatus.lease import LeaseRenewer
 from kubelet.nodestatus.node_status import NodeStatus
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import TERMINAL_PHASES, Pod
 from kubelet.prober.manager import ProbeManager
 from kubelet.server import serving_cert
 from kubelet.server.metrics import MetricsEndpoints
@@ -197,14 +198,14 @@ class Kubelet:
     def _evict_over_local_storage(self) -> None:
         """A pod whose emptyDir outgrew its sizeLimit fails with reason Evicted."""
         for pod in self.workers.known().values():
-            status = self.status.get(pods.uid(pod)) or {}
-            if status.get("phase") in pod_status.TERMINAL or pods.is_deleted(pod) or \
+            status = self.status.get(pod.uid) or {}
+            if status.get("phase") in TERMINAL_PHASES or pod.is_deleted or \
                     eviction.critical(pod):
                 continue
             message = self.volumes.over_limit(pod)
             if message is None:
                 continue
-            log.warning("evicting %s: %s", pods.full_name(pod), message)
+            log.warning("evicting %s: %s", pod.full_name, message)
             self.evict(pod, message)
 
     def _remove_orphaned_volumes(self) -> None:
@@ -227,30 +228,30 @@ class Kubelet:
 
     # -- pods from the sources ----------------------------------------------------------------
 
-    def set_pods(self, source: str, pod_list: list[dict]) -> None:
+    def set_pods(self, source: str, pod_list: list[Pod]) -> None:
         if self.mirrors is not None:
             if source == FilePodSource.name:
                 self.mirrors.set_static(pod_list)
             else:
-                self.mirrors.set_mirrors([p for p in pod_list if pods.is_mirror(p)])
-        pod_list = [p for p in pod_list if not pods.is_mirror(p)]
-        uids = {pods.uid(p) for p in pod_list}
+                self.mirrors.set_mirrors([pod for pod in pod_list if pod.is_mirror])
+        pod_list = [pod for pod in pod_list if not pod.is_mirror]
+        uids = {pod.uid for pod in pod_list}
         with self._lock:
             gone = self._by_source.get(source, set()) - uids
             self._by_source[source] = uids
         known = self.workers.known()
-        for p in pod_list:
-            self._pod(p)
+        for pod in pod_list:
+            self._pod(pod)
         for uid in gone:
             if uid in known:
                 self.workers.update(known[uid], removed=True)
 
-    def pod_event(self, source: str, kind: str, pod: dict) -> None:
-        if pods.is_mirror(pod):
+    def pod_event(self, source: str, kind: str, pod: Pod) -> None:
+        if pod.is_mirror:
             if self.mirrors is not None:
                 self.mirrors.mirror_event(kind, pod)
             return
-        uid = pods.uid(pod)
+        uid = pod.uid
         with self._lock:
             uids = self._by_source.setdefault(source, set())
             if kind == "DELETED":
@@ -262,12 +263,12 @@ class Kubelet:
         else:
             self._pod(pod)
 
-    def _pod(self, pod: dict) -> None:
-        if pods.uid(pod) not in self.workers.known():
+    def _pod(self, pod: Pod) -> None:
+        if pod.uid not in self.workers.known():
             verdict = admission.admit(pod, self.workers.active_pods(), self._admission_node())
-            if not verdict.admit and not pods.is_terminal(pod):
-                log.warning("pod %s rejected: %s", pods.full_name(pod), verdict.message)
-                status = self._generate(pod, PodRuntime(pods.uid(pod)), terminal=True)
+            if not verdict.admit and not pod.is_terminal:
+                log.warning("pod %s rejected: %s", pod.full_name, verdict.message)
+                status = self._generate(pod, PodRuntime(pod.uid), terminal=True)
                 status.update(phase="Failed", reason=verdict.reason, message=verdict.message)
                 self.status.set(pod, status)
                 self.workers.reject(pod)
@@ -282,43 +283,43 @@ class Kubelet:
             allowed_unsafe_sysctls=self.config.allowed_unsafe_sysctls,
             apparmor_enabled=self._apparmor_enabled)
 
-    def evict(self, pod: dict, message: str) -> None:
+    def evict(self, pod: Pod, message: str) -> None:
         """The pod ends Failed/Evicted, its containers killed at once (the kubelet's evictions,
         for memory pressure or an emptyDir over its sizeLimit, grant no grace period)."""
-        status = self._generate(pod, PodRuntime.read(self.runtime, pods.uid(pod)), False)
+        status = self._generate(pod, PodRuntime.read(self.runtime, pod.uid), False)
         status.update(phase="Failed", reason="Evicted", message=message)
         self.status.set(pod, status)
         self.events.pod(pod, WARNING, "Evicted", message)
-        self.workers.terminate(pods.uid(pod), grace_override=0)
+        self.workers.terminate(pod.uid, grace_override=0)
 
     # -- what the pod workers call ------------------------------------------------------------
 
-    def _generate(self, pod: dict, runtime: PodRuntime, terminal: bool) -> dict:
-        old = self.status.get(pods.uid(pod)) or pod.get("status") or {}
-        return pod_status.generate(pod, runtime, old, self.syncer.reasons(pods.uid(pod)),
+    def _generate(self, pod: Pod, runtime: PodRuntime, terminal: bool) -> dict:
+        old = self.status.get(pod.uid) or pod.status
+        return pod_status.generate(pod, runtime, old, self.syncer.reasons(pod.uid),
                                    self.host_ip, terminal, self.probes.ready,
                                    self.probes.started_status)
 
-    def _set_status(self, pod: dict, terminal: bool) -> dict:
-        runtime = PodRuntime.read(self.runtime, pods.uid(pod))
+    def _set_status(self, pod: Pod, terminal: bool) -> dict:
+        runtime = PodRuntime.read(self.runtime, pod.uid)
         if not terminal:
             self.probes.update(pod, runtime)
         status = self._generate(pod, runtime, terminal)
         self.status.set(pod, status)
         return status
 
-    def sync_pod(self, pod: dict) -> tuple[bool, float | None]:
+    def sync_pod(self, pod: Pod) -> tuple[bool, float | None]:
         status = self._set_status(pod, False)
-        if status["phase"] in pod_status.TERMINAL:
+        if status["phase"] in TERMINAL_PHASES:
             if status.get("reason") == pod_status.DEADLINE_EXCEEDED[0]:
                 self.events.pod(pod, WARNING, *pod_status.DEADLINE_EXCEEDED)
             return True, None
-        for container_id, (name, why, grace) in self.probes.failed(pods.uid(pod)).items():
-            log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
+        for container_id, (name, why, grace) in self.probes.failed(pod.uid).items():
+            log.info("killing %s of %s: %s", name, pod.full_name, why)
             self.syncer.stop_container(pod, container_id, name, grace, why=why)
         retry = self.syncer.sync(pod)
         status = self._set_status(pod, False)
-        if status["phase"] in pod_status.TERMINAL:
+        if status["phase"] in TERMINAL_PHASES:
             if status.get("reason") == pod_status.DEADLINE_EXCEEDED[0]:
                 self.events.pod(pod, WARNING, *pod_status.DEADLINE_EXCEEDED)
             return True, retry
@@ -327,31 +328,34 @@ class Kubelet:
             retry = left if retry is None else min(retry, left)
         return False, retry
 
-    def sync_terminating_pod(self, pod: dict, grace_override: int | None) -> None:
+    def sync_terminating_pod(self, pod: Pod, grace_override: int | None) -> None:
         self._set_status(pod, False)
-        self.probes.remove_pod(pods.uid(pod))
-        self.syncer.kill_pod(pod, PodRuntime.read(self.runtime, pods.uid(pod)), grace_override)
-        if PodRuntime.read(self.runtime, pods.uid(pod)).running():
-            raise RuntimeError(f"pod {pods.full_name(pod)} still has running containers")
+        self.probes.remove_pod(pod.uid)
+        self.syncer.kill_pod(pod, PodRuntime.read(self.runtime, pod.uid), grace_override)
+        if PodRuntime.read(self.runtime, pod.uid).running():
+            raise RuntimeError(f"pod {pod.full_name} still has running containers")
         self._set_status(pod, True)
 
-    def sync_terminated_pod(self, pod: dict) -> None:
-        self.cgroups.destroy(pods.uid(pod))
+    def sync_terminated_pod(self, pod: Pod) -> None:
+        self.cgroups.destroy(pod.uid)
         self._set_status(pod, True)
-        if pods.is_deleted(pod):
+        if pod.is_deleted:
             self.status.delete_when_written(pod)
 
-    def remove_pod(self, pod: dict) -> None:
-        self.probes.remove_pod(pods.uid(pod))
+    def remove_pod(self, pod: Pod) -> None:
+        self.probes.remove_pod(pod.uid)
         self.syncer.remove_pod(pod)
-        self.status.forget(pods.uid(pod))
-        self.eviction.forget(pods.uid(pod))
+        self.status.forget(pod.uid)
+        self.eviction.forget(pod.uid)
 
     # -- the server's log lookup --------------------------------------------------------------
 
-    def _streaming_pod(self, namespace: str, name: str) -> dict:
-        pod = next((p for p in self.workers.known().values()
-                    if pods.namespace(p) == namespace and pods.name(p) == name), None)
+    def _pod_named(self, namespace: str, name: str) -> Pod | None:
+        return next((pod for pod in self.workers.known().values()
+                     if pod.namespace == namespace and pod.name == name), None)
+
+    def _streaming_pod(self, namespace: str, name: str) -> Pod:
+        pod = self._pod_named(namespace, name)
         if pod is None:
             raise StreamLookupError(404, "pod does not exist")
         return pod
@@ -362,8 +366,8 @@ class Kubelet:
         a uid that is not the pod's finds none)."""
         pod = self._streaming_pod(namespace, name)
         latest = None
-        if not uid or uid == pods.uid(pod):
-            latest = PodRuntime.read(self.runtime, pods.uid(pod)).latest(container)
+        if not uid or uid == pod.uid:
+            latest = PodRuntime.read(self.runtime, pod.uid).latest(container)
         if latest is None or latest.state != CONTAINER_RUNNING:
             raise StreamLookupError(500, f'container not found ("{container}")')
         return latest.id
@@ -371,22 +375,20 @@ class Kubelet:
     def running_sandbox(self, namespace: str, name: str, uid: str) -> str:
         """The ID of the pod's ready sandbox (for port-forward), in the kubelet's words."""
         pod = self._streaming_pod(namespace, name)
-        if uid and uid != pods.uid(pod):
+        if uid and uid != pod.uid:
             raise StreamLookupError(404, "pod not found")
-        sandbox = PodRuntime.read(self.runtime, pods.uid(pod)).ready_sandbox()
+        sandbox = PodRuntime.read(self.runtime, pod.uid).ready_sandbox()
         if sandbox is None:
             raise StreamLookupError(500, f'pod not found ("{name}_{namespace}")')
         return sandbox.id
 
     def find_log(self, namespace: str, name: str, container: str, previous: bool):
-        pod = next((p for p in self.workers.known().values()
-                    if pods.namespace(p) == namespace and pods.name(p) == name), None)
+        pod = self._pod_named(namespace, name)
         if pod is None:
             raise LogNotFound(404, f'pod "{name}" in namespace "{namespace}" not found')
-        if container not in {c["name"] for c in pods.containers(pod) +
-                             pods.init_containers(pod) + pods.ephemeral_containers(pod)}:
+        if container not in {c["name"] for c in pod.all_containers}:
             raise LogNotFound(400, f'container "{container}" in pod "{name}" is not available')
-        of_name = PodRuntime.read(self.runtime, pods.uid(pod)).of_name(container)
+        of_name = PodRuntime.read(self.runtime, pod.uid).of_name(container)
         if previous:
             if len(of_name) < 2:
                 raise LogNotFound(400, f'previous terminated container "{container}" in pod '
@@ -394,7 +396,7 @@ class Kubelet:
             chosen = of_name[1]
         else:
             if not of_name:
-                reason = self.syncer.reasons(pods.uid(pod)).get(container, ("ContainerCreating",
+                reason = self.syncer.reasons(pod.uid).get(container, ("ContainerCreating",
                                                                             ""))[0]
                 raise LogNotFound(400, f'container "{container}" in pod "{name}" is waiting to '
                                   f"start: {reason}")

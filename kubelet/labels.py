@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from kubelet.pods import Pod
+
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
 POD_UID = "io.kubernetes.pod.uid"
@@ -18,25 +20,22 @@ GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
 INIT_CONTAINER = "io.pykubelet.container.init"
 
 
-def pod_labels(pod: dict) -> dict[str, str]:
-    meta = pod["metadata"]
-    return {POD_NAME: meta["name"], POD_NAMESPACE: meta.get("namespace", "default"),
-            POD_UID: meta["uid"]}
+def pod_labels(pod: Pod) -> dict[str, str]:
+    return {POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_UID: pod.uid}
 
 
-def container_labels(pod: dict, container: dict) -> dict[str, str]:
+def container_labels(pod: Pod, container: dict) -> dict[str, str]:
     return {**pod_labels(pod), CONTAINER_NAME: container["name"]}
 
 
-def container_annotations(pod: dict, container: dict, restart_count: int,
+def container_annotations(pod: Pod, container: dict, restart_count: int,
                           init: bool) -> dict[str, str]:
-    spec = pod.get("spec") or {}
     return {
         CONTAINER_HASH: container_hash(container),
         RESTART_COUNT: str(restart_count),
         TERMINATION_MESSAGE_PATH: container.get("terminationMessagePath", ""),
         TERMINATION_MESSAGE_POLICY: container.get("terminationMessagePolicy", "File"),
-        GRACE_PERIOD: str(spec.get("terminationGracePeriodSeconds", 30)),
+        GRACE_PERIOD: str(pod.termination_grace_period),
         INIT_CONTAINER: "true" if init else "false",
     }
 

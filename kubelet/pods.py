@@ -1,8 +1,13 @@
-"""Reading pods: the Kubernetes JSON object (a dict, as the API server sends it) is the kubelet's
-pod model; these helpers name what the other modules ask of it."""
+"""The kubelet's pod: a read-only typed view of one API pod (the Kubernetes JSON object, as the
+API server sends it), made once where the pod enters the kubelet (sources/) and passed down as
+such. Its properties name what the kubelet asks of a pod; `obj` is the JSON itself, for where
+the API's shape is what is needed (status PATCH bodies, downward API fieldRefs, mirror pods)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+
+from kubeapi.pod_defaulting import qos_class
 
 # The annotations the kubelet's config sources put on static pods, and the one that marks their
 # mirror pods in the API server (its value is the static pod's config hash).
@@ -11,90 +16,210 @@ CONFIG_SOURCE = "kubernetes.io/config.source"
 CONFIG_SEEN = "kubernetes.io/config.seen"
 CONFIG_MIRROR = "kubernetes.io/config.mirror"
 
-
-def uid(pod: dict) -> str:
-    return pod["metadata"]["uid"]
-
-
-def name(pod: dict) -> str:
-    return pod["metadata"]["name"]
+TERMINAL_PHASES = ("Succeeded", "Failed")
+DEFAULT_GRACE_PERIOD = 30
 
 
-def namespace(pod: dict) -> str:
-    return pod["metadata"].get("namespace") or "default"
+@dataclass(frozen=True)
+class Pod:
+    """Nobody changes `obj` once its source handed the pod over: a newer one is a new Pod."""
+    obj: dict
 
+    # -- metadata -------------------------------------------------------------------------------
 
-def full_name(pod: dict) -> str:
-    """name_namespace(uid), as the kubelet's format.Pod prints a pod."""
-    return f"{name(pod)}_{namespace(pod)}({uid(pod)})"
+    @property
+    def _meta(self) -> dict:
+        return self.obj["metadata"]
 
+    @property
+    def uid(self) -> str:
+        return self._meta["uid"]
 
-def desired(pod: dict) -> tuple:
-    """What a pod asks of the kubelet: all but its status and bookkeeping (a change to these is
-    no reason to sync)."""
-    meta = {k: v for k, v in pod["metadata"].items()
-            if k not in ("resourceVersion", "managedFields", "generation")}
-    return meta, pod.get("spec")
+    @property
+    def name(self) -> str:
+        return self._meta["name"]
 
+    @property
+    def namespace(self) -> str:
+        return self._meta.get("namespace") or "default"
 
-def spec(pod: dict) -> dict:
-    return pod.get("spec") or {}
+    @property
+    def full_name(self) -> str:
+        """name_namespace(uid), as the kubelet's format.Pod prints a pod."""
+        return f"{self.name}_{self.namespace}({self.uid})"
 
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._meta.get("labels") or {}
 
-def containers(pod: dict) -> list[dict]:
-    return spec(pod).get("containers") or []
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self._meta.get("annotations") or {}
 
+    @property
+    def resource_version(self) -> str:
+        return self._meta.get("resourceVersion", "")
 
-def init_containers(pod: dict) -> list[dict]:
-    return spec(pod).get("initContainers") or []
+    @property
+    def is_static(self) -> bool:
+        """From a manifest file, not from the API server."""
+        return self.annotations.get(CONFIG_SOURCE, "api") != "api"
 
+    @property
+    def is_mirror(self) -> bool:
+        """The API server's copy of a static pod, which the kubelet never runs."""
+        return CONFIG_MIRROR in self.annotations
 
-def ephemeral_containers(pod: dict) -> list[dict]:
-    return spec(pod).get("ephemeralContainers") or []
+    @property
+    def config_hash(self) -> str:
+        """What a static pod's mirror carries in its config.mirror annotation."""
+        return self.annotations.get(CONFIG_HASH, self.uid)
 
+    @property
+    def mirror_hash(self) -> str:
+        """The config hash of the static pod a mirror pod stands for ("" if not a mirror)."""
+        return self.annotations.get(CONFIG_MIRROR, "")
 
-def restart_policy(pod: dict) -> str:
-    return spec(pod).get("restartPolicy") or "Always"
+    @property
+    def is_deleted(self) -> bool:
+        return bool(self._meta.get("deletionTimestamp"))
 
+    @property
+    def grace_period(self) -> int:
+        """The seconds a deletion grants: deletionGracePeriodSeconds, else the spec's."""
+        if self._meta.get("deletionGracePeriodSeconds") is not None:
+            return int(self._meta["deletionGracePeriodSeconds"])
+        return self.termination_grace_period
 
-def host_network(pod: dict) -> bool:
-    return bool(spec(pod).get("hostNetwork"))
+    @property
+    def desired(self) -> tuple:
+        """What a pod asks of the kubelet: all but its status and bookkeeping (a change to these
+        is no reason to sync)."""
+        meta = {k: v for k, v in self._meta.items()
+                if k not in ("resourceVersion", "managedFields", "generation")}
+        return meta, self.obj.get("spec")
 
+    # -- spec -----------------------------------------------------------------------------------
 
-def is_deleted(pod: dict) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
+    @property
+    def _spec(self) -> dict:
+        return self.obj.get("spec") or {}
 
+    @property
+    def node_name(self) -> str:
+        return self._spec.get("nodeName", "")
 
-def phase(pod: dict) -> str:
-    return (pod.get("status") or {}).get("phase", "")
+    @property
+    def containers(self) -> list[dict]:
+        return self._spec.get("containers") or []
 
+    @property
+    def init_containers(self) -> list[dict]:
+        return self._spec.get("initContainers") or []
 
-def is_terminal(pod: dict) -> bool:
-    return phase(pod) in ("Succeeded", "Failed")
+    @property
+    def ephemeral_containers(self) -> list[dict]:
+        return self._spec.get("ephemeralContainers") or []
 
+    @property
+    def all_containers(self) -> list[dict]:
+        """Init, app and ephemeral containers, in that order."""
+        return self.init_containers + self.containers + self.ephemeral_containers
 
-def grace_period(pod: dict) -> int:
-    """The seconds a deletion grants: deletionGracePeriodSeconds, else the spec's."""
-    meta = pod["metadata"]
-    if meta.get("deletionGracePeriodSeconds") is not None:
-        return int(meta["deletionGracePeriodSeconds"])
-    return int(spec(pod).get("terminationGracePeriodSeconds", 30))
+    @property
+    def volumes(self) -> list[dict]:
+        return self._spec.get("volumes") or []
 
+    @property
+    def restart_policy(self) -> str:
+        return self._spec.get("restartPolicy") or "Always"
 
-def log_directory(pod_logs_dir: str, pod: dict) -> str:
-    """<podLogsDir>/<namespace>_<name>_<uid>"""
-    return os.path.join(pod_logs_dir, f"{namespace(pod)}_{name(pod)}_{uid(pod)}")
+    @property
+    def host_network(self) -> bool:
+        return bool(self._spec.get("hostNetwork"))
 
+    @property
+    def host_pid(self) -> bool:
+        return bool(self._spec.get("hostPID"))
 
-def annotations(pod: dict) -> dict:
-    return pod["metadata"].get("annotations") or {}
+    @property
+    def host_ipc(self) -> bool:
+        return bool(self._spec.get("hostIPC"))
 
+    @property
+    def host_users(self) -> bool:
+        """False asks for a user namespace of the pod's own."""
+        return self._spec.get("hostUsers") is not False
 
-def is_static(pod: dict) -> bool:
-    """From a manifest file, not from the API server."""
-    return annotations(pod).get(CONFIG_SOURCE, "api") != "api"
+    @property
+    def security_context(self) -> dict:
+        """The pod's securityContext (each container's may override parts)."""
+        return self._spec.get("securityContext") or {}
 
+    @property
+    def qos_class(self) -> str:
+        """Guaranteed, Burstable or BestEffort, from its containers' requests and limits."""
+        return qos_class(self._spec)
 
-def is_mirror(pod: dict) -> bool:
-    """The API server's copy of a static pod, which the kubelet never runs."""
-    return CONFIG_MIRROR in annotations(pod)
+    @property
+    def termination_grace_period(self) -> int:
+        seconds = self._spec.get("terminationGracePeriodSeconds")
+        return DEFAULT_GRACE_PERIOD if seconds is None else int(seconds)
+
+    @property
+    def active_deadline_seconds(self) -> int | None:
+        return self._spec.get("activeDeadlineSeconds")
+
+    @property
+    def priority(self) -> int:
+        return self._spec.get("priority") or 0
+
+    @property
+    def service_account_name(self) -> str:
+        return self._spec.get("serviceAccountName") or ""
+
+    @property
+    def enable_service_links(self) -> bool:
+        return self._spec.get("enableServiceLinks") is not False
+
+    @property
+    def hostname(self) -> str:
+        return self._spec.get("hostname") or ""
+
+    @property
+    def subdomain(self) -> str:
+        return self._spec.get("subdomain") or ""
+
+    @property
+    def host_aliases(self) -> list[dict]:
+        return self._spec.get("hostAliases") or []
+
+    @property
+    def dns_policy(self) -> str:
+        return self._spec.get("dnsPolicy") or "ClusterFirst"
+
+    @property
+    def dns_config(self) -> dict:
+        return self._spec.get("dnsConfig") or {}
+
+    # -- status ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> dict:
+        """The status the source showed (the API's; the kubelet's own newer one is the status
+        manager's)."""
+        return self.obj.get("status") or {}
+
+    @property
+    def phase(self) -> str:
+        return self.status.get("phase", "")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.phase in TERMINAL_PHASES
+
+    # -- on this node ---------------------------------------------------------------------------
+
+    def log_directory(self, pod_logs_dir: str) -> str:
+        """<podLogsDir>/<namespace>_<name>_<uid>"""
+        return os.path.join(pod_logs_dir, f"{self.namespace}_{self.name}_{self.uid}")

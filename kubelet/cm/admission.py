@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubelet import pods
 from kubelet.cm import qos, sysctls
+from kubelet.pods import Pod
 
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 
@@ -37,7 +37,7 @@ def _insufficient(name: str, requested: int, used: int, capacity: int) -> Verdic
                    f"requested: {requested}, used: {used}, capacity: {capacity}")
 
 
-def admit(pod: dict, active: list[dict], node: Node) -> Verdict:
+def admit(pod: Pod, active: list[Pod], node: Node) -> Verdict:
     """active: the pods admitted and not terminated yet."""
     message = sysctls.forbidden(pod, node.allowed_unsafe_sysctls)
     if message:
@@ -48,7 +48,7 @@ def admit(pod: dict, active: list[dict], node: Node) -> Verdict:
         requested = qos.pod_requests(pod, name)
         if requested == 0:
             continue
-        used = sum(qos.pod_requests(p, name) for p in active)
+        used = sum(qos.pod_requests(admitted, name) for admitted in active)
         if requested > allocatable - used:
             return _insufficient(name, requested, used, allocatable)
     if _apparmor_required(pod):
@@ -58,15 +58,14 @@ def admit(pod: dict, active: list[dict], node: Node) -> Verdict:
     return Verdict(True)
 
 
-def _apparmor_required(pod: dict) -> bool:
+def _apparmor_required(pod: Pod) -> bool:
     """The kubelet's isRequired: an appArmorProfile other than Unconfined for the pod or any
     container, or the deprecated per-container annotation naming a profile."""
-    spec = pods.spec(pod)
-    contexts = [spec.get("securityContext") or {}]
+    contexts = [pod.security_context]
     contexts += [c.get("securityContext") or {}
-                 for c in pods.init_containers(pod) + pods.containers(pod)]
+                 for c in pod.init_containers + pod.containers]
     if any((sc.get("appArmorProfile") or {}).get("type", "Unconfined") != "Unconfined"
            for sc in contexts):
         return True
     return any(key.startswith(APPARMOR_ANNOTATION_PREFIX) and value != "unconfined"
-               for key, value in (pod["metadata"].get("annotations") or {}).items())
+               for key, value in pod.annotations.items())

@@ -17,12 +17,13 @@ from collections.abc import Callable
 import cgroups
 from cri.api import RuntimeService
 
-from kubelet import machine, pods
+from kubelet import machine
 from kubelet.cm import qos
 from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.config import KubeletConfig
 from kubelet.nodestatus.node_status import threshold
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 
 log = logging.getLogger("kubelet.eviction")
 
@@ -59,16 +60,16 @@ def working_set(cgroup_path: str) -> int | None:
     return max(usage - int(stat.get(inactive_key, 0)), 0)
 
 
-def critical(pod: dict) -> bool:
+def critical(pod: Pod) -> bool:
     """The kubelet never evicts these (kubelettypes.IsCriticalPod): static pods, and pods of
     system-critical priority."""
-    return pods.is_static(pod) or (pods.spec(pod).get("priority") or 0) >= SYSTEM_CRITICAL
+    return pod.is_static or pod.priority >= SYSTEM_CRITICAL
 
 
 class EvictionManager:
     def __init__(self, config: KubeletConfig, runtime: RuntimeService, pod_cgroups: PodCgroups,
-                 active_pods: Callable[[], list[dict]],
-                 evict: Callable[[dict, str], None]) -> None:
+                 active_pods: Callable[[], list[Pod]],
+                 evict: Callable[[Pod, str], None]) -> None:
         self.config = config
         self.runtime = runtime
         self.pod_cgroups = pod_cgroups
@@ -84,7 +85,7 @@ class EvictionManager:
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("eviction round failed")
 
-    def synchronize(self) -> dict | None:
+    def synchronize(self) -> Pod | None:
         """One round; the pod it evicted, if any."""
         value = self.config.eviction_hard.get("memory.available")
         if not value:
@@ -97,7 +98,7 @@ class EvictionManager:
             return None
         candidates = []
         for pod in self.active_pods():
-            if pods.uid(pod) in self._evicted or pods.is_terminal(pod) or critical(pod):
+            if pod.uid in self._evicted or pod.is_terminal or critical(pod):
                 continue
             usage = working_set(self.pod_cgroups.parent_of(pod))
             if usage is None:
@@ -107,23 +108,22 @@ class EvictionManager:
             log.warning("memory.available %d below %d but no pod to evict", available, floor)
             return None
         # exceeding requests first, then lower priority, then the most memory above requests
-        candidates.sort(key=lambda c: (c[1] <= 0, pods.spec(c[0]).get("priority") or 0,
-                                       -c[1]))
+        candidates.sort(key=lambda c: (c[1] <= 0, c[0].priority, -c[1]))
         pod = candidates[0][0]
         message = (f"The node was low on resource: memory. Threshold quantity: {value}, "
                    f"available: {binary_quantity(available // 1024 * 1024)}. ")
         message += self._container_usage(pod)
-        log.warning("evicting %s: %s", pods.full_name(pod), message)
-        self._evicted.add(pods.uid(pod))
+        log.warning("evicting %s: %s", pod.full_name, message)
+        self._evicted.add(pod.uid)
         self.evict(pod, message)
         return pod
 
-    def _container_usage(self, pod: dict) -> str:
+    def _container_usage(self, pod: Pod) -> str:
         """The containers using more memory than they request, as the message names them."""
         text = ""
         parent = self.pod_cgroups.parent_of(pod)
-        by_name = {c["name"]: c for c in pods.containers(pod)}
-        for c in PodRuntime.read(self.runtime, pods.uid(pod)).running():
+        by_name = {c["name"]: c for c in pod.containers}
+        for c in PodRuntime.read(self.runtime, pod.uid).running():
             spec = by_name.get(c.metadata.name)
             usage = working_set(f"{parent}/{c.id}")
             if spec is None or usage is None:

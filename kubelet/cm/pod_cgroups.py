@@ -10,6 +10,7 @@ import os
 import cgroups
 
 from kubelet.cm import qos
+from kubelet.pods import Pod
 
 _LEVELS = {qos.GUARANTEED: "", qos.BURSTABLE: "/burstable", qos.BEST_EFFORT: "/besteffort"}
 
@@ -28,12 +29,12 @@ class PodCgroups:
             self._hierarchies = cgroups.hierarchies()
         return cgroups.open_cgroup(path, self._hierarchies)
 
-    def parent_of(self, pod: dict) -> str:
-        return f"{self.kubepods}{_LEVELS[qos.qos_class(pod)]}/pod{pod['metadata']['uid']}"
+    def parent_of(self, pod: Pod) -> str:
+        return f"{self.kubepods}{_LEVELS[pod.qos_class]}/pod{pod.uid}"
 
-    def ensure(self, pod: dict) -> None:
+    def ensure(self, pod: Pod) -> None:
         """The pod's cgroup (and its QoS level's) exists with the pod's limits."""
-        level = _LEVELS[qos.qos_class(pod)]
+        level = _LEVELS[pod.qos_class]
         if level:
             parent = self._open(self.kubepods + level)
             if not parent.exists():

@@ -1,12 +1,11 @@
 """Requests and limits as the kubelet turns them into cgroup values (pkg/kubelet/cm
-helpers_linux.go) and OOM scores (pkg/kubelet/qos/policy.go): the pod's QoS class, cpu shares
-from requests (at least 2), CFS quota from limits over a 100 ms period, the memory limit, per
-container and per pod, and the oom_score_adj of a container's processes."""
+helpers_linux.go) and OOM scores (pkg/kubelet/qos/policy.go): cpu shares from requests (at
+least 2), CFS quota from limits over a 100 ms period, the memory limit, per container and per
+pod, and the oom_score_adj of a container's processes by its pod's QoS class (Pod.qos_class)."""
 from __future__ import annotations
 
-from kubeapi.pod_defaulting import qos_class as _qos_class
 from kubeapi.quantity import parse_quantity
-from kubelet import pods
+from kubelet.pods import Pod
 
 GUARANTEED, BURSTABLE, BEST_EFFORT = "Guaranteed", "Burstable", "BestEffort"
 
@@ -17,10 +16,6 @@ MIN_QUOTA = 1000                # µs: the kernel refuses less
 
 GUARANTEED_OOM_SCORE_ADJ = -997
 BEST_EFFORT_OOM_SCORE_ADJ = 1000
-
-
-def qos_class(pod: dict) -> str:
-    return _qos_class(pods.spec(pod))
 
 
 def _amount(container: dict, kind: str, name: str) -> int:
@@ -72,20 +67,20 @@ def container_resources(container: dict) -> dict:
     return resources
 
 
-def pod_requests(pod: dict, name: str) -> int:
+def pod_requests(pod: Pod, name: str) -> int:
     """What the pod asks of the node: the sum over its app containers, or the largest init
     container's request if that is more (they run one at a time)."""
-    apps = sum(request(c, name) for c in pods.containers(pod))
-    inits = max((request(c, name) for c in pods.init_containers(pod)), default=0)
+    apps = sum(request(c, name) for c in pod.containers)
+    inits = max((request(c, name) for c in pod.init_containers), default=0)
     return max(apps, inits)
 
 
-def pod_resources(pod: dict, pids_limit: int) -> dict:
+def pod_resources(pod: Pod, pids_limit: int) -> dict:
     """The pod cgroup's linux.resources (ResourceConfigForPod): shares from the requests, a
     quota and a memory limit only when every container has that limit; BestEffort pods get the
     minimum shares."""
-    containers = pods.containers(pod)
-    cls = qos_class(pod)
+    containers = pod.containers
+    cls = pod.qos_class
     resources: dict = {}
     if cls == BEST_EFFORT:
         resources["cpu"] = {"shares": MIN_SHARES}
@@ -93,21 +88,21 @@ def pod_resources(pod: dict, pids_limit: int) -> dict:
         resources["cpu"] = {"shares": cpu_shares(pod_requests(pod, "cpu"))}
         if containers and all(limit(c, "cpu") for c in containers):
             total = max(sum(limit(c, "cpu") for c in containers),
-                        max((limit(c, "cpu") for c in pods.init_containers(pod)), default=0))
+                        max((limit(c, "cpu") for c in pod.init_containers), default=0))
             resources["cpu"].update(quota=cpu_quota(total), period=QUOTA_PERIOD)
         if containers and all(limit(c, "memory") for c in containers):
             total = max(sum(limit(c, "memory") for c in containers),
-                        max((limit(c, "memory") for c in pods.init_containers(pod)), default=0))
+                        max((limit(c, "memory") for c in pod.init_containers), default=0))
             resources["memory"] = {"limit": total}
     if pids_limit > 0:
         resources["pids"] = {"limit": pids_limit}
     return resources
 
 
-def oom_score_adj(pod: dict, container: dict, memory_capacity: int) -> int:
+def oom_score_adj(pod: Pod, container: dict, memory_capacity: int) -> int:
     """policy.go GetContainerOOMScoreAdjust: Guaranteed -997, BestEffort 1000, Burstable
     1000 - 1000 * request / capacity, kept above any Guaranteed score and below BestEffort's."""
-    cls = qos_class(pod)
+    cls = pod.qos_class
     if cls == GUARANTEED:
         return GUARANTEED_OOM_SCORE_ADJ
     if cls == BEST_EFFORT:

@@ -4,7 +4,7 @@ namespaced net.* sysctl is refused for a hostNetwork pod and an IPC one for a ho
 since it would change the host's. A refused pod ends Failed with reason SysctlForbidden."""
 from __future__ import annotations
 
-from kubelet import pods
+from kubelet.pods import Pod
 
 FORBIDDEN_REASON = "SysctlForbidden"
 
@@ -32,15 +32,14 @@ def _allowed(name: str, allowed_unsafe: list[str]) -> bool:
                for a in allowed_unsafe)
 
 
-def forbidden(pod: dict, allowed_unsafe: list[str]) -> str:
+def forbidden(pod: Pod, allowed_unsafe: list[str]) -> str:
     """"" if the pod's sysctls may be set here, else the kubelet's message."""
-    spec = pods.spec(pod)
-    for s in (spec.get("securityContext") or {}).get("sysctls") or []:
+    for s in pod.security_context.get("sysctls") or []:
         name = _normalize(str(s.get("name", "")))
         if not _allowed(name, allowed_unsafe):
             return f'forbidden sysctl: "{name}" not allowlisted'
-        if name.startswith("net.") and spec.get("hostNetwork"):
+        if name.startswith("net.") and pod.host_network:
             return f'forbidden sysctl: "{name}" not allowed with host net enabled'
-        if (name in _IPC or name.startswith("fs.mqueue.")) and spec.get("hostIPC"):
+        if (name in _IPC or name.startswith("fs.mqueue.")) and pod.host_ipc:
             return f'forbidden sysctl: "{name}" not allowed with host ipc enabled'
     return ""

@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable
 
 from cri.api import CONTAINER_RUNNING, RuntimeService
-from kubelet import pods
 from kubelet.events import WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 from kubelet.prober.handlers import Target, run
 
 log = logging.getLogger("kubelet.probes")
@@ -43,12 +43,12 @@ class ProbeSpec:
 class _Worker:
     """Probes one container one way until stopped."""
 
-    def __init__(self, manager: ProbeManager, pod: dict, kind: str, container: dict,
+    def __init__(self, manager: ProbeManager, pod: Pod, kind: str, container: dict,
                  container_id: str, target: Target) -> None:
         self.manager = manager
         self.pod = pod
-        self.uid = pods.uid(pod)
-        self.pod_name = pods.full_name(pod)
+        self.uid = pod.uid
+        self.pod_name = pod.full_name
         self.kind = kind
         self.name = container["name"]
         self.container_id = container_id
@@ -100,14 +100,14 @@ class ProbeManager:
 
     # -- what pod sync and pod status ask -----------------------------------------------------
 
-    def update(self, pod: dict, runtime: PodRuntime) -> None:
+    def update(self, pod: Pod, runtime: PodRuntime) -> None:
         """Probes every running app container of the pod that has probes, and forgets
         containers that stopped."""
-        uid = pods.uid(pod)
-        pod_ip = self.host_ip if pods.host_network(pod) else (runtime.ips or [""])[0]
+        uid = pod.uid
+        pod_ip = self.host_ip if pod.host_network else (runtime.ips or [""])[0]
         wanted: dict[tuple[str, str], tuple[dict, str]] = {}
-        if not pods.is_deleted(pod):
-            for container in pods.containers(pod):
+        if not pod.is_deleted:
+            for container in pod.containers:
                 latest = runtime.latest(container["name"])
                 if latest is None or latest.state != CONTAINER_RUNNING:
                     continue
@@ -133,20 +133,20 @@ class ProbeManager:
         for worker in started:
             worker.thread.start()
 
-    def ready(self, pod: dict, status: dict) -> bool:
+    def ready(self, pod: Pod, status: dict) -> bool:
         """A container's `ready`: running, started, and its readiness probe (if any) passed."""
         if "running" not in status["state"]:
             return False
         container_id = _runtime_id(status)
         if not self.started(container_id):
             return False
-        container = next((c for c in pods.containers(pod) if c["name"] == status["name"]), {})
+        container = next((c for c in pod.containers if c["name"] == status["name"]), {})
         if not container.get(FIELDS[READINESS]):
             return True
         with self._lock:
             return self._results.get((container_id, READINESS), False)
 
-    def started_status(self, pod: dict, status: dict) -> bool:
+    def started_status(self, pod: Pod, status: dict) -> bool:
         """A container's `started`: running, and its startup probe (if any) passed."""
         return "running" in status["state"] and self.started(_runtime_id(status))
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from kubeapi.restclient import ApiClient, Watch
 from kubeapi.status import ApiError
+from kubelet.pods import Pod
 
 log = logging.getLogger("kubelet.sources")
 
@@ -20,10 +21,10 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.8, 10.0
 
 
 class PodHandler(Protocol):
-    def set_pods(self, source: str, pods: list[dict]) -> None:
+    def set_pods(self, source: str, pod_list: list[Pod]) -> None:
         """The source's complete set of pods now."""
 
-    def pod_event(self, source: str, kind: str, pod: dict) -> None:
+    def pod_event(self, source: str, kind: str, pod: Pod) -> None:
         """ADDED, MODIFIED or DELETED."""
 
 
@@ -43,7 +44,7 @@ class ApiPodSource:
         while not stop.is_set():
             try:
                 items, version = self.client.list_all("/api/v1/pods", self.query)
-                self.handler.set_pods(self.name, items)
+                self.handler.set_pods(self.name, [Pod(item) for item in items])
                 self.synced.set()
                 delay = BACKOFF_FIRST
                 if not self._watch_from(version, stop):
@@ -74,7 +75,7 @@ class ApiPodSource:
                 for kind, obj in watch:
                     version = (obj.get("metadata") or {}).get("resourceVersion") or version
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        self.handler.pod_event(self.name, kind, obj)
+                        self.handler.pod_event(self.name, kind, Pod(obj))
             except ApiError as e:
                 if e.code == 410:     # too old: list again
                     return True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from kubeapi.restclient import ApiClient, Unavailable
 from kubeapi.status import ApiError
 from kubelet import pods
+from kubelet.pods import Pod
 
 log = logging.getLogger("kubelet.mirror")
 
@@ -20,21 +21,20 @@ RESYNC = 10.0          # seconds between rounds when nothing changed
 RETRY = 2.0            # after a failed API call
 
 
-def _key(pod: dict) -> str:
-    return f"{pods.namespace(pod)}/{pods.name(pod)}"
+def _key(pod: Pod) -> str:
+    return f"{pod.namespace}/{pod.name}"
 
 
-def mirror_of(static: dict, node_name: str, node_uid: str) -> dict:
+def mirror_of(static: Pod, node_name: str, node_uid: str) -> dict:
     """The mirror pod to create for a static pod."""
-    meta = static["metadata"]
-    annotations = dict(meta.get("annotations") or {})
-    annotations[pods.CONFIG_MIRROR] = annotations.get(pods.CONFIG_HASH, pods.uid(static))
-    metadata = {"name": meta["name"], "namespace": pods.namespace(static),
-                "labels": dict(meta.get("labels") or {}), "annotations": annotations,
+    annotations = dict(static.annotations)
+    annotations[pods.CONFIG_MIRROR] = static.config_hash
+    metadata = {"name": static.name, "namespace": static.namespace,
+                "labels": dict(static.labels), "annotations": annotations,
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node_name,
                                      "uid": node_uid, "controller": True}]}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-            "spec": copy.deepcopy(static["spec"])}
+            "spec": copy.deepcopy(static.obj["spec"])}
 
 
 class MirrorPods:
@@ -46,28 +46,28 @@ class MirrorPods:
         self.node_name = node_name
         self.node_uid = node_uid
         self.created = created
-        self._static: dict[str, dict] = {}      # namespace/name -> static pod
-        self._mirrors: dict[str, dict] = {}     # namespace/name -> mirror pod in the API
+        self._static: dict[str, Pod] = {}      # namespace/name -> static pod
+        self._mirrors: dict[str, Pod] = {}     # namespace/name -> mirror pod in the API
         self._cond = threading.Condition()
         self._woken = False
 
     # -- what the sources tell ------------------------------------------------------------------
 
-    def set_static(self, pod_list: list[dict]) -> None:
+    def set_static(self, pod_list: list[Pod]) -> None:
         with self._cond:
-            self._static = {_key(p): p for p in pod_list}
+            self._static = {_key(pod): pod for pod in pod_list}
             self._wake()
 
-    def set_mirrors(self, pod_list: list[dict]) -> None:
+    def set_mirrors(self, pod_list: list[Pod]) -> None:
         with self._cond:
-            self._mirrors = {_key(p): p for p in pod_list}
+            self._mirrors = {_key(pod): pod for pod in pod_list}
             self._wake()
 
-    def mirror_event(self, kind: str, pod: dict) -> None:
+    def mirror_event(self, kind: str, pod: Pod) -> None:
         with self._cond:
             current = self._mirrors.get(_key(pod))
             if kind == "DELETED":
-                if current is not None and pods.uid(current) == pods.uid(pod):
+                if current is not None and current.uid == pod.uid:
                     del self._mirrors[_key(pod)]
             else:
                 self._mirrors[_key(pod)] = pod
@@ -79,7 +79,7 @@ class MirrorPods:
             mirror = self._mirrors.get(f"{namespace}/{name}")
             if mirror is None or self._outdated(mirror, static_uid):
                 return None
-            return pods.uid(mirror)
+            return mirror.uid
 
     def _wake(self) -> None:
         self._woken = True
@@ -88,9 +88,8 @@ class MirrorPods:
     # -- reconciling ----------------------------------------------------------------------------
 
     @staticmethod
-    def _outdated(mirror: dict, static_uid: str) -> bool:
-        return pods.annotations(mirror).get(pods.CONFIG_MIRROR) != static_uid or \
-            pods.is_deleted(mirror)
+    def _outdated(mirror: Pod, static_uid: str) -> bool:
+        return mirror.mirror_hash != static_uid or mirror.is_deleted
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -115,7 +114,7 @@ class MirrorPods:
             static, mirrors = dict(self._static), dict(self._mirrors)
         for key, pod in static.items():
             mirror = mirrors.get(key)
-            if mirror is not None and self._outdated(mirror, pods.uid(pod)):
+            if mirror is not None and self._outdated(mirror, pod.uid):
                 self._delete(mirror)
                 mirror = None
             if mirror is None:
@@ -125,14 +124,14 @@ class MirrorPods:
                 log.info("deleting orphaned mirror pod %s", key)
                 self._delete(mirror)
 
-    def _create(self, static: dict) -> None:
+    def _create(self, static: Pod) -> None:
         node_uid = self.node_uid()
         if not node_uid:
             # the kubelet's rule: a mirror pod is owned by its Node, so it waits for it
             raise Unavailable(f"node {self.node_name} not registered yet")
         body = mirror_of(static, self.node_name, node_uid)
         try:
-            made = self.client.create(f"/api/v1/namespaces/{pods.namespace(static)}/pods", body)
+            made = Pod(self.client.create(f"/api/v1/namespaces/{static.namespace}/pods", body))
         except ApiError as e:
             if e.code == 409:     # one exists that the watch has not shown yet
                 return
@@ -140,18 +139,17 @@ class MirrorPods:
         log.info("created mirror pod %s", _key(static))
         with self._cond:
             self._mirrors[_key(made)] = made
-        self.created(pods.uid(static))
+        self.created(static.uid)
 
-    def _delete(self, mirror: dict) -> None:
+    def _delete(self, mirror: Pod) -> None:
         try:
-            self.client.delete(f"/api/v1/namespaces/{pods.namespace(mirror)}/pods/"
-                               f"{pods.name(mirror)}",
+            self.client.delete(f"/api/v1/namespaces/{mirror.namespace}/pods/{mirror.name}",
                                {"gracePeriodSeconds": 0,
-                                "preconditions": {"uid": pods.uid(mirror)}})
+                                "preconditions": {"uid": mirror.uid}})
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
         with self._cond:
             if (current := self._mirrors.get(_key(mirror))) is not None and \
-                    pods.uid(current) == pods.uid(mirror):
+                    current.uid == mirror.uid:
                 del self._mirrors[_key(mirror)]

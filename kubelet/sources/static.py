@@ -21,6 +21,7 @@ from kubeapi import timefmt
 from kubeapi.pod_defaulting import default_pod
 from kubeapi.pod_validation import validate_pod_spec
 from kubelet import pods
+from kubelet.pods import Pod
 from kubelet.sources.api import PodHandler
 
 log = logging.getLogger("kubelet.static")
@@ -49,28 +50,28 @@ def _read(path: str) -> dict:
     return raw
 
 
-def load_manifest(path: str, node_name: str) -> dict:
+def load_manifest(path: str, node_name: str) -> Pod:
     """The pod of one manifest file, as the file source makes it."""
-    pod = copy.deepcopy(_read(path))
-    pod.pop("status", None)
-    default_pod(pod)
-    errors = validate_pod_spec(pod.get("spec"))
+    obj = copy.deepcopy(_read(path))
+    obj.pop("status", None)
+    default_pod(obj)
+    errors = validate_pod_spec(obj.get("spec"))
     if errors:
         first = errors[0]
         raise ManifestError(f"{path}: {first['field']}: {first['message']}")
-    meta = pod["metadata"]
+    meta = obj["metadata"]
     meta["namespace"] = meta.get("namespace") or "default"
     if not meta.get("uid"):
-        digest = hashlib.md5(json.dumps(pod, sort_keys=True).encode())
+        digest = hashlib.md5(json.dumps(obj, sort_keys=True).encode())
         digest.update(f"host:{node_name}\nfile:{path}".encode())
         meta["uid"] = digest.hexdigest()
     meta["name"] = f"{meta['name']}-{node_name}"
     annotations = meta.setdefault("annotations", {})
     annotations[pods.CONFIG_HASH] = meta["uid"]
     annotations[pods.CONFIG_SOURCE] = SOURCE
-    pod["spec"]["nodeName"] = node_name
-    pod["status"] = {"phase": "Pending"}
-    return pod
+    obj["spec"]["nodeName"] = node_name
+    obj["status"] = {"phase": "Pending"}
+    return Pod(obj)
 
 
 def manifest_files(path: str) -> list[str]:
@@ -97,9 +98,9 @@ class FilePodSource:
         self.synced = threading.Event()
         self._seen: dict[str, str] = {}     # uid -> when first seen (config.seen)
 
-    def scan(self) -> list[dict]:
+    def scan(self) -> list[Pod]:
         """The pods of the manifests now; of two with the same name, the first file's."""
-        result: list[dict] = []
+        result: list[Pod] = []
         names: dict[str, str] = {}
         for path in manifest_files(self.path):
             try:
@@ -107,16 +108,17 @@ class FilePodSource:
             except ManifestError as e:
                 log.warning("could not process manifest file %s", e)
                 continue
-            key = f"{pods.namespace(pod)}/{pods.name(pod)}"
+            key = f"{pod.namespace}/{pod.name}"
             if key in names:
                 log.warning("static pod %s in %s is already defined in %s; ignored", key, path,
                             names[key])
                 continue
             names[key] = path
-            seen = self._seen.setdefault(pods.uid(pod), timefmt.rfc3339())
-            pod["metadata"]["annotations"][pods.CONFIG_SEEN] = seen
+            seen = self._seen.setdefault(pod.uid, timefmt.rfc3339())
+            # the last touch before the pod leaves its source
+            pod.obj["metadata"]["annotations"][pods.CONFIG_SEEN] = seen
             result.append(pod)
-        live = {pods.uid(p) for p in result}
+        live = {pod.uid for pod in result}
         self._seen = {uid: t for uid, t in self._seen.items() if uid in live}
         return result
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from cri.api import CONTAINER_RUNNING, SANDBOX_READY, RuntimeService
 
-from kubelet import pods
+from kubelet.pods import Pod
 from kubelet.stats.prometheus import Family, Sample, go_float, render
 
 _STATES = ("created", "running", "exited", "unknown")
@@ -31,9 +31,9 @@ class PodStartDurations:
         self._sum = 0.0
         self._lock = threading.Lock()
 
-    def observe(self, known_pods: list[dict], runtime: RuntimeService) -> None:
+    def observe(self, known_pods: list[Pod], runtime: RuntimeService) -> None:
         for pod in known_pods:
-            uid = pods.uid(pod)
+            uid = pod.uid
             if uid in self._seen:
                 continue
             sandboxes = [s for s in runtime.list_pod_sandboxes(uid) if s.state == SANDBOX_READY]
@@ -42,7 +42,7 @@ class PodStartDurations:
             sandbox = max(sandboxes, key=lambda s: s.created_at)
             running = [c for c in runtime.list_containers(sandbox_id=sandbox.id)
                        if c.state == CONTAINER_RUNNING]
-            if len({c.metadata.name for c in running}) < len(pods.containers(pod)):
+            if len({c.metadata.name for c in running}) < len(pod.containers):
                 continue
             duration = max(max(c.started_at for c in running) - sandbox.created_at, 0) / 1e9
             with self._lock:
@@ -70,7 +70,7 @@ class PodStartDurations:
 
 
 def families(node_name: str, runtime: RuntimeService,
-             known_pods: Callable[[], dict[str, dict]],
+             known_pods: Callable[[], dict[str, Pod]],
              starts: PodStartDurations) -> list[Family]:
     sandboxes = runtime.list_pod_sandboxes()
     running_pods = len({s.metadata.uid for s in sandboxes if s.state == SANDBOX_READY})
@@ -91,6 +91,6 @@ def families(node_name: str, runtime: RuntimeService,
     ]
 
 
-def text(node_name: str, runtime: RuntimeService, known_pods: Callable[[], dict[str, dict]],
+def text(node_name: str, runtime: RuntimeService, known_pods: Callable[[], dict[str, Pod]],
          starts: PodStartDurations) -> str:
     return render(families(node_name, runtime, known_pods, starts))

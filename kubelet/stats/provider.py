@@ -15,9 +15,9 @@ from kubeapi import timefmt
 from overlay import snapshots
 from overlay.store import Store
 
-from kubelet import pods
 from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 from kubelet.stats import node
 from kubelet.stats.node import Interface
 from kubelet.stats.usage import Usage, read
@@ -94,7 +94,7 @@ def directory_size(path: str) -> int:
 
 class StatsProvider:
     def __init__(self, node_name: str, runtime: RuntimeService, pod_cgroups: PodCgroups,
-                 known_pods: Callable[[], dict[str, dict]],
+                 known_pods: Callable[[], dict[str, Pod]],
                  pod_status: Callable[[str], dict | None], root_dir: str,
                  pod_logs_dir: str, image_store: Store | None) -> None:
         self.node_name = node_name
@@ -129,17 +129,17 @@ class StatsProvider:
                 del self._previous[key]
         return snap
 
-    def _pod(self, pod: dict, hierarchies: cgroups.Hierarchies, seen: set[str],
+    def _pod(self, pod: Pod, hierarchies: cgroups.Hierarchies, seen: set[str],
              full: bool) -> PodSample | None:
-        uid = pods.uid(pod)
+        uid = pod.uid
         running = PodRuntime.read(self.runtime, uid).running()
         if not running:
             return None
         parent = self.pod_cgroups.parent_of(pod)
-        status = self.pod_status(uid) or pod.get("status") or {}
+        status = self.pod_status(uid) or pod.status
         start = _timestamp(status.get("startTime")) or min(c.created_at for c in running) / 1e9
         pod_usage = read(parent, hierarchies)
-        sample = PodSample(pods.name(pod), pods.namespace(pod), uid, start, pod_usage,
+        sample = PodSample(pod.name, pod.namespace, uid, start, pod_usage,
                            self._rate(uid, pod_usage, seen))
         for c in sorted(running, key=lambda c: c.metadata.name):
             usage = read(f"{parent}/{c.id}", hierarchies)

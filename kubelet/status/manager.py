@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from kubeapi.restclient import ApiClient, Unavailable
 from kubeapi.status import ApiError
-from kubelet import pods
+from kubelet.pods import Pod
 
 log = logging.getLogger("kubelet.status")
 
@@ -30,12 +30,12 @@ class _Entry:
     __slots__ = ("namespace", "name", "uid", "static", "status", "written", "delete", "deleted",
                  "retry_at", "delay", "hold_until")
 
-    def __init__(self, pod: dict) -> None:
-        self.namespace, self.name, self.uid = pods.namespace(pod), pods.name(pod), pods.uid(pod)
-        self.static = pods.is_static(pod)
+    def __init__(self, pod: Pod) -> None:
+        self.namespace, self.name, self.uid = pod.namespace, pod.name, pod.uid
+        self.static = pod.is_static
         self.status: dict | None = None
         # What the API server has: its copy when we first saw the pod, then what we wrote.
-        self.written: dict | None = pod.get("status")
+        self.written: dict | None = pod.status or None
         self.delete = False
         self.deleted = False
         self.retry_at = 0.0
@@ -64,11 +64,11 @@ class StatusManager:
             entry = self._entries.get(uid)
             return entry.status if entry else None
 
-    def set(self, pod: dict, status: dict) -> None:
+    def set(self, pod: Pod, status: dict) -> None:
         with self._cond:
-            entry = self._entries.get(pods.uid(pod))
+            entry = self._entries.get(pod.uid)
             if entry is None:
-                entry = self._entries[pods.uid(pod)] = _Entry(pod)
+                entry = self._entries[pod.uid] = _Entry(pod)
             entry.status = status
             if entry.hold_until is None:
                 entry.hold_until = time.monotonic() + FIRST_PENDING_HOLD \
@@ -79,12 +79,12 @@ class StatusManager:
             if status != entry.written:
                 self._enqueue(entry)
 
-    def delete_when_written(self, pod: dict) -> None:
+    def delete_when_written(self, pod: Pod) -> None:
         """The pod is terminated and its deletion was asked: finish it after the last status."""
         with self._cond:
-            entry = self._entries.get(pods.uid(pod))
+            entry = self._entries.get(pod.uid)
             if entry is None:
-                entry = self._entries[pods.uid(pod)] = _Entry(pod)
+                entry = self._entries[pod.uid] = _Entry(pod)
             if not entry.delete:
                 entry.delete = True
                 self._enqueue(entry)

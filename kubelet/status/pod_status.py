@@ -8,64 +8,62 @@ from collections.abc import Callable
 
 from cri.api import CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, ContainerStatus
 from kubeapi import timefmt
-from kubeapi.pod_defaulting import qos_class
-from kubelet import labels, pods
+from kubelet import labels
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import TERMINAL_PHASES, Pod
 from kubelet.sync.pod_actions import should_restart
 
-TERMINAL = ("Succeeded", "Failed")
 KUBELET_CONDITIONS = ("PodScheduled", "PodReadyToStartContainers", "Initialized", "Ready",
                       "ContainersReady")
 CONTAINER_ID_PREFIX = "pycontainer://"
 
 # (pod, API container status) -> ready, or started: the probes decide (kubelet.probes)
-ReadyFn = Callable[[dict, dict], bool]
+ReadyFn = Callable[[Pod, dict], bool]
 DEADLINE_EXCEEDED = ("DeadlineExceeded",
                      "Pod was active on the node longer than the specified deadline")
 
 
-def running_is_ready(pod: dict, status: dict) -> bool:
+def running_is_ready(pod: Pod, status: dict) -> bool:
     return "running" in status["state"]
 
 
-def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple[str, str]],
+def generate(pod: Pod, runtime: PodRuntime, old: dict, reasons: dict[str, tuple[str, str]],
              host_ip: str, terminal: bool, ready: ReadyFn = running_is_ready,
              started: ReadyFn = running_is_ready) -> dict:
     """old: the status last generated (or the API's); reasons: container name -> (reason,
     message) of its last failed start."""
-    api = pod.get("status") or {}
-    spec = pods.spec(pod)
-    has_init = bool(pods.init_containers(pod))
+    api = pod.status
+    has_init = bool(pod.init_containers)
     status: dict = {}
-    ips = [host_ip] if pods.host_network(pod) else runtime.ips
+    ips = [host_ip] if pod.host_network else runtime.ips
     if ips:
         status["podIP"] = ips[0]
         status["podIPs"] = [{"ip": ip} for ip in ips]
     try:
-        status["qosClass"] = qos_class(spec)
+        status["qosClass"] = pod.qos_class
     except (ValueError, TypeError):
         status["qosClass"] = api.get("qosClass", "BestEffort")
     status["containerStatuses"] = _container_statuses(
-        pod, runtime, old.get("containerStatuses") or [], pods.containers(pod), has_init,
+        pod, runtime, old.get("containerStatuses") or [], pod.containers, has_init,
         False, reasons, ready, started)
     if has_init:
         status["initContainerStatuses"] = _container_statuses(
-            pod, runtime, old.get("initContainerStatuses") or [], pods.init_containers(pod),
+            pod, runtime, old.get("initContainerStatuses") or [], pod.init_containers,
             True, True, reasons, ready, started)
-    if pods.ephemeral_containers(pod):
+    if pod.ephemeral_containers:
         status["ephemeralContainerStatuses"] = _ephemeral_statuses(
             pod, runtime, old.get("ephemeralContainerStatuses") or [], has_init, reasons)
     every = status["containerStatuses"] + status.get("initContainerStatuses", [])
     phase = get_phase(pod, every, terminal)
-    if phase not in TERMINAL:
-        if old.get("phase") in TERMINAL:
+    if phase not in TERMINAL_PHASES:
+        if old.get("phase") in TERMINAL_PHASES:
             phase = old["phase"]
-        elif api.get("phase") in TERMINAL:
+        elif api.get("phase") in TERMINAL_PHASES:
             phase = api["phase"]
-    if api.get("phase") in TERMINAL:
+    if api.get("phase") in TERMINAL_PHASES:
         phase = api["phase"]  # no way out of a terminal phase
     start_time = old.get("startTime") or api.get("startTime") or timefmt.rfc3339()
-    if phase not in TERMINAL and past_active_deadline(pod, start_time) <= 0:
+    if phase not in TERMINAL_PHASES and past_active_deadline(pod, start_time) <= 0:
         phase = "Failed"
         status["reason"], status["message"] = DEADLINE_EXCEEDED
     status["phase"] = phase
@@ -91,9 +89,9 @@ def generate(pod: dict, runtime: PodRuntime, old: dict, reasons: dict[str, tuple
     return status
 
 
-def past_active_deadline(pod: dict, start_time: str) -> float:
+def past_active_deadline(pod: Pod, start_time: str) -> float:
     """Seconds left before spec.activeDeadlineSeconds ends the pod (inf without one)."""
-    deadline = pods.spec(pod).get("activeDeadlineSeconds")
+    deadline = pod.active_deadline_seconds
     if not deadline:
         return float("inf")
     return timefmt.parse(start_time) + int(deadline) - time.time()
@@ -116,10 +114,10 @@ def _with_transition_times(conditions: list[dict], old: list[dict]) -> list[dict
     return out
 
 
-def _initialized(pod: dict, statuses: list[dict], phase: str) -> dict:
+def _initialized(pod: Pod, statuses: list[dict], phase: str) -> dict:
     names = {s["name"]: s for s in statuses}
     unknown, incomplete = [], []
-    for c in pods.init_containers(pod):
+    for c in pod.init_containers:
         s = names.get(c["name"])
         if s is None:
             unknown.append(c["name"])
@@ -127,7 +125,7 @@ def _initialized(pod: dict, statuses: list[dict], phase: str) -> dict:
             incomplete.append(c["name"])
     if phase == "Succeeded" and not unknown:
         return {"type": "Initialized", "status": "True", "reason": "PodCompleted"}
-    if any(_ever_started(names.get(c["name"])) for c in pods.containers(pod)):
+    if any(_ever_started(names.get(c["name"])) for c in pod.containers):
         return {"type": "Initialized", "status": "True"}
     messages = []
     if unknown:
@@ -148,13 +146,13 @@ def _ever_started(status: dict | None) -> bool:
         "terminated" in (status.get("lastState") or {})
 
 
-def _containers_ready(pod: dict, statuses: list[dict], phase: str) -> dict:
-    if phase in TERMINAL:
+def _containers_ready(pod: Pod, statuses: list[dict], phase: str) -> dict:
+    if phase in TERMINAL_PHASES:
         return {"type": "ContainersReady", "status": "False",
                 "reason": "PodCompleted" if phase == "Succeeded" else "PodFailed"}
     names = {s["name"]: s for s in statuses}
-    unknown = [c["name"] for c in pods.containers(pod) if c["name"] not in names]
-    unready = [c["name"] for c in pods.containers(pod)
+    unknown = [c["name"] for c in pod.containers if c["name"] not in names]
+    unready = [c["name"] for c in pod.containers
                if c["name"] in names and not names[c["name"]].get("ready")]
     messages = []
     if unknown:
@@ -167,11 +165,11 @@ def _containers_ready(pod: dict, statuses: list[dict], phase: str) -> dict:
     return {"type": "ContainersReady", "status": "True"}
 
 
-def get_phase(pod: dict, statuses: list[dict], terminal: bool) -> str:
+def get_phase(pod: Pod, statuses: list[dict], terminal: bool) -> str:
     names = {s["name"]: s for s in statuses}
-    policy = pods.restart_policy(pod)
+    policy = pod.restart_policy
     pending_init = failed_init = 0
-    for c in pods.init_containers(pod):
+    for c in pod.init_containers:
         s = names.get(c["name"])
         state = s["state"] if s else {}
         if s is None or "running" in state:
@@ -183,7 +181,7 @@ def get_phase(pod: dict, statuses: list[dict], terminal: bool) -> str:
         else:
             pending_init += 1
     unknown = running = waiting = stopped = succeeded = 0
-    for c in pods.containers(pod):
+    for c in pod.containers:
         s = names.get(c["name"])
         if s is None:
             unknown += 1
@@ -217,7 +215,7 @@ def get_phase(pod: dict, statuses: list[dict], terminal: bool) -> str:
     return "Pending"
 
 
-def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
+def _container_statuses(pod: Pod, runtime: PodRuntime, previous: list[dict],
                         containers: list[dict], has_init: bool, init: bool,
                         reasons: dict[str, tuple[str, str]], ready: ReadyFn,
                         started: ReadyFn) -> list[dict]:
@@ -248,7 +246,7 @@ def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
                 "exitCode": 137, "reason": "ContainerStatusUnknown",
                 "message": "The container could not be located when the pod was deleted.  "
                            "The container used to be Running"}}
-            if not pods.is_deleted(pod):
+            if not pod.is_deleted:
                 s["restartCount"] = s.get("restartCount", 0) + 1
     seen: dict[str, int] = {}
     for cs in runtime.containers:           # newest first
@@ -286,11 +284,11 @@ def _container_statuses(pod: dict, runtime: PodRuntime, previous: list[dict],
     return [statuses[name] for name in sorted(statuses)]
 
 
-def _ephemeral_statuses(pod: dict, runtime: PodRuntime, previous: list[dict], has_init: bool,
+def _ephemeral_statuses(pod: Pod, runtime: PodRuntime, previous: list[dict], has_init: bool,
                         reasons: dict[str, tuple[str, str]]) -> list[dict]:
     """Built as the init containers' are (in spec order, a failed start shown as waiting),
     but never ready and without `started`: no prober looks at ephemeral containers."""
-    statuses = _container_statuses(pod, runtime, previous, pods.ephemeral_containers(pod),
+    statuses = _container_statuses(pod, runtime, previous, pod.ephemeral_containers,
                                    has_init, True, reasons, running_is_ready, running_is_ready)
     for s in statuses:
         s["ready"] = False

@@ -10,6 +10,7 @@ from cri.api import ContainerConfig, ContainerMetadata, LinuxContainerConfig
 from kubelet import downward, labels
 from kubelet.cm import qos
 from kubelet.config_objects import ConfigObjects
+from kubelet.pods import Pod
 from kubelet.sync import volume_mounts
 from kubelet.sync.env_vars import ConfigError, environment, expand
 
@@ -28,7 +29,7 @@ class PodContext:
         self.volume_paths = volume_paths
 
 
-def build(pod: dict, container: dict, restart_count: int, init: bool,
+def build(pod: Pod, container: dict, restart_count: int, init: bool,
           ctx: PodContext | None = None, pid_target: str = "") -> ContainerConfig:
     """pid_target: the ID of the container whose PID namespace an ephemeral container shares
     (its targetContainerName's)."""

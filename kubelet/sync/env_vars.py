@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import re
 
-from kubelet import downward, pods
+from kubelet import downward
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
+from kubelet.pods import Pod
 from kubelet.sync import service_env
 
 log = logging.getLogger("kubelet.env")
@@ -50,10 +51,10 @@ def expand(text: str, env: dict[str, str]) -> str:
     return "".join(out)
 
 
-def environment(pod: dict, container: dict, objects: ConfigObjects,
+def environment(pod: Pod, container: dict, objects: ConfigObjects,
                 info: downward.PodInfo) -> list[tuple[str, str]]:
     env: dict[str, str] = {}
-    namespace = pods.namespace(pod)
+    namespace = pod.namespace
     services = _service_env(pod, objects)
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")
@@ -94,20 +95,19 @@ def environment(pod: dict, container: dict, objects: ConfigObjects,
     return list(env.items()) + [(k, v) for k, v in services.items() if k not in env]
 
 
-def _service_env(pod: dict, objects: ConfigObjects) -> dict[str, str]:
+def _service_env(pod: Pod, objects: ConfigObjects) -> dict[str, str]:
     try:
-        found = objects.services(wait_for_sync=not pods.is_static(pod))
+        found = objects.services(wait_for_sync=not pod.is_static)
     except ObjectUnavailable as e:
         raise ConfigError(str(e)) from None
     # The API server defaults enableServiceLinks to true; a static pod's file may lack it.
-    links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
-    return service_env.for_pod(found, pods.namespace(pod), links)
+    return service_env.for_pod(found, pod.namespace, pod.enable_service_links)
 
 
-def _value_from(pod: dict, container: dict, source: dict, objects: ConfigObjects,
+def _value_from(pod: Pod, container: dict, source: dict, objects: ConfigObjects,
                 info: downward.PodInfo) -> str | None:
     """The value, or None for an optional key that is not there."""
-    namespace = pods.namespace(pod)
+    namespace = pod.namespace
     try:
         if "fieldRef" in source:
             return downward.field_value(pod, source["fieldRef"].get("fieldPath", ""), info)

@@ -8,7 +8,7 @@ import os
 import socket
 
 from cri.api import Mount
-from kubelet import pods
+from kubelet.pods import Pod
 from kubelet.sync import pod_dns
 
 _FILES = (("etc-hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"),
@@ -36,9 +36,9 @@ class PodEtcFiles:
     def dir(self, pod_uid: str) -> str:
         return os.path.join(self.pods_dir, pod_uid)
 
-    def write(self, pod: dict, pod_ips: list[str]) -> None:
+    def write(self, pod: Pod, pod_ips: list[str]) -> None:
         """Writes (or rewrites, atomically) the pod's three files."""
-        if pods.host_network(pod):
+        if pod.host_network:
             hostname = socket.gethostname()
         else:
             hostname = pod_dns.hostname_and_domain(pod, self.cluster_domain)[0]
@@ -50,7 +50,7 @@ class PodEtcFiles:
                                                                self.cluster_domain)),
             "hostname": hostname + "\n",
         }
-        directory = self.dir(pods.uid(pod))
+        directory = self.dir(pod.uid)
         os.makedirs(directory, mode=0o750, exist_ok=True)
         for name, text in texts.items():
             path = os.path.join(directory, name)
@@ -59,8 +59,8 @@ class PodEtcFiles:
             os.chmod(path + ".tmp", 0o644)
             os.replace(path + ".tmp", path)
 
-    def mounts(self, pod: dict, container: dict, readonly: bool) -> list[Mount]:
+    def mounts(self, pod: Pod, container: dict, readonly: bool) -> list[Mount]:
         taken = {m.get("mountPath", "").rstrip("/") for m in container.get("volumeMounts") or []}
-        directory = self.dir(pods.uid(pod))
+        directory = self.dir(pod.uid)
         return [Mount(target, os.path.join(directory, name), readonly)
                 for name, target in _FILES if target not in taken]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from cri.api import (CONTAINER_CREATED, CONTAINER_EXITED, CONTAINER_RUNNING, CONTAINER_UNKNOWN,
                      SANDBOX_READY, ContainerStatus)
-from kubelet import labels, pods
+from kubelet import labels
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 
 
 @dataclass
@@ -30,7 +31,7 @@ class PodActions:
                     self.containers_to_kill)
 
 
-def sandbox_changed(pod: dict, runtime: PodRuntime) -> tuple[bool, int, str]:
+def sandbox_changed(pod: Pod, runtime: PodRuntime) -> tuple[bool, int, str]:
     """(a new sandbox is needed, its attempt, the current sandbox's ID)."""
     if not runtime.sandboxes:
         return True, 0, ""
@@ -38,17 +39,17 @@ def sandbox_changed(pod: dict, runtime: PodRuntime) -> tuple[bool, int, str]:
     ready = sum(1 for s in runtime.sandboxes if s.state == SANDBOX_READY)
     if ready > 1 or newest.state != SANDBOX_READY:
         return True, newest.metadata.attempt + 1, newest.id
-    if newest.host_network != pods.host_network(pod):
+    if newest.host_network != pod.host_network:
         return True, newest.metadata.attempt + 1, newest.id
-    if not pods.host_network(pod) and not newest.ips:
+    if not pod.host_network and not newest.ips:
         return True, newest.metadata.attempt + 1, newest.id
     return False, newest.metadata.attempt, newest.id
 
 
-def should_restart(container: dict, pod: dict, runtime: PodRuntime) -> bool:
+def should_restart(container: dict, pod: Pod, runtime: PodRuntime) -> bool:
     """ShouldContainerBeRestarted: never once the pod is being deleted; a container that never
     ran or is in an unknown state starts; an exited one per the restart policy."""
-    if pods.is_deleted(pod):
+    if pod.is_deleted:
         return False
     status = runtime.latest(container["name"])
     if status is None:
@@ -57,7 +58,7 @@ def should_restart(container: dict, pod: dict, runtime: PodRuntime) -> bool:
         return False
     if status.state in (CONTAINER_UNKNOWN, CONTAINER_CREATED):
         return True
-    policy = pods.restart_policy(pod)
+    policy = pod.restart_policy
     if policy == "Never":
         return False
     if policy == "OnFailure":
@@ -76,14 +77,14 @@ def init_failed(status: ContainerStatus) -> bool:
     return status.state == CONTAINER_UNKNOWN
 
 
-def next_init_container(pod: dict, runtime: PodRuntime
+def next_init_container(pod: Pod, runtime: PodRuntime
                         ) -> tuple[ContainerStatus | None, dict | None, bool]:
     """(status of the last failed init container, the init container to run next, all done)."""
-    inits = pods.init_containers(pod)
+    inits = pod.init_containers
     if not inits:
         return None, None, True
     # An app container that runs proves the init containers ran, even if GC removed them since.
-    for c in pods.containers(pod):
+    for c in pod.containers:
         status = runtime.latest(c["name"])
         if status is not None and status.state == CONTAINER_RUNNING:
             return None, None, True
@@ -104,30 +105,30 @@ def next_init_container(pod: dict, runtime: PodRuntime
     return None, inits[0], False
 
 
-def compute(pod: dict, runtime: PodRuntime) -> PodActions:
+def compute(pod: Pod, runtime: PodRuntime) -> PodActions:
     create, attempt, sandbox_id = sandbox_changed(pod, runtime)
     actions = PodActions(kill_pod=create, create_sandbox=create, sandbox_id=sandbox_id,
                          attempt=attempt)
-    restart_on_failure = pods.restart_policy(pod) != "Never"
+    restart_on_failure = pod.restart_policy != "Never"
     if create:
         if not restart_on_failure and attempt != 0 and runtime.containers:
             # The pod ran once and must not run again: only make sure it is down.
             actions.create_sandbox = False
             return actions
-        to_start = [c for c in pods.containers(pod)
-                    if not (pods.restart_policy(pod) == "OnFailure" and succeeded(c, runtime))]
+        to_start = [c for c in pod.containers
+                    if not (pod.restart_policy == "OnFailure" and succeeded(c, runtime))]
         if not to_start:
             actions.create_sandbox = False
             return actions
-        if pods.init_containers(pod):
-            actions.next_init_container = pods.init_containers(pod)[0]
+        if pod.init_containers:
+            actions.next_init_container = pod.init_containers[0]
             return actions
         actions.containers_to_start = to_start
         return actions
 
     # Ephemeral containers start once, even before initialization is done, and never again.
-    if not pods.is_deleted(pod):
-        actions.ephemeral_to_start = [c for c in pods.ephemeral_containers(pod)
+    if not pod.is_deleted:
+        actions.ephemeral_to_start = [c for c in pod.ephemeral_containers
                                       if runtime.latest(c["name"]) is None]
     last_failed, next_init, done = next_init_container(pod, runtime)
     if not done:
@@ -142,7 +143,7 @@ def compute(pod: dict, runtime: PodRuntime) -> PodActions:
         return actions
 
     keep = 0
-    for c in pods.containers(pod):
+    for c in pod.containers:
         status = runtime.latest(c["name"])
         if status is None or status.state != CONTAINER_RUNNING:
             if should_restart(c, pod, runtime):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubelet import pods
+from kubelet.pods import Pod
 
 HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
 HOSTS_HEADER_HOST_NETWORK = "# Kubernetes-managed hosts file (host network).\n"
@@ -22,19 +22,18 @@ class DNSConfig:
     options: list[str] = field(default_factory=list)
 
 
-def hostname_and_domain(pod: dict, cluster_domain: str) -> tuple[str, str]:
+def hostname_and_domain(pod: Pod, cluster_domain: str) -> tuple[str, str]:
     """spec.hostname or the pod's name (at most 63 characters, no trailing - or .), and with a
     subdomain <subdomain>.<namespace>.svc.<clusterDomain>."""
-    spec = pods.spec(pod)
-    name = spec.get("hostname") or pods.name(pod)[:63].rstrip("-.")
+    name = pod.hostname or pod.name[:63].rstrip("-.")
     domain = ""
-    if spec.get("subdomain"):
-        domain = f"{spec['subdomain']}.{pods.namespace(pod)}.svc.{cluster_domain}".rstrip(".")
+    if pod.subdomain:
+        domain = f"{pod.subdomain}.{pod.namespace}.svc.{cluster_domain}".rstrip(".")
     return name, domain
 
 
-def _aliases(pod: dict) -> str:
-    aliases = pods.spec(pod).get("hostAliases") or []
+def _aliases(pod: Pod) -> str:
+    aliases = pod.host_aliases
     if not aliases:
         return ""
     lines = ["", "# Entries added by HostAliases."]
@@ -42,10 +41,10 @@ def _aliases(pod: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hosts_file(pod: dict, pod_ips: list[str], cluster_domain: str, node_hosts: str) -> str:
+def hosts_file(pod: Pod, pod_ips: list[str], cluster_domain: str, node_hosts: str) -> str:
     """The pod's /etc/hosts; a hostNetwork pod gets the node's (node_hosts) under its own
     header."""
-    if pods.host_network(pod):
+    if pod.host_network:
         return HOSTS_HEADER_HOST_NETWORK + node_hosts + _aliases(pod)
     name, domain = hostname_and_domain(pod, cluster_domain)
     text = (HOSTS_HEADER + "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -72,21 +71,21 @@ def parse_resolv_conf(text: str) -> DNSConfig:
     return config
 
 
-def effective_policy(pod: dict, cluster_dns: list[str]) -> str:
+def effective_policy(pod: Pod, cluster_dns: list[str]) -> str:
     """ClusterFirst on the host network is Default (ClusterFirstWithHostNet is what asks for
     the cluster's DNS there), and so is ClusterFirst when no cluster DNS is configured (the
     kubelet falls back, with a MissingClusterDNS event)."""
-    policy = pods.spec(pod).get("dnsPolicy") or "ClusterFirst"
+    policy = pod.dns_policy
     if policy == "ClusterFirstWithHostNet":
         policy = "ClusterFirst"
-    elif policy == "ClusterFirst" and pods.host_network(pod):
+    elif policy == "ClusterFirst" and pod.host_network:
         policy = "Default"
     if policy == "ClusterFirst" and not cluster_dns:
         policy = "Default"
     return policy
 
 
-def pod_dns(pod: dict, node: DNSConfig, cluster_dns: list[str], cluster_domain: str
+def pod_dns(pod: Pod, node: DNSConfig, cluster_dns: list[str], cluster_domain: str
             ) -> DNSConfig:
     policy = effective_policy(pod, cluster_dns)
     if policy == "None":
@@ -94,12 +93,12 @@ def pod_dns(pod: dict, node: DNSConfig, cluster_dns: list[str], cluster_domain: 
     elif policy == "Default":
         result = DNSConfig(list(node.nameservers), list(node.searches), list(node.options))
     else:
-        ns = pods.namespace(pod)
+        ns = pod.namespace
         searches = [f"{ns}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain] \
             if cluster_domain else []
         result = DNSConfig(list(cluster_dns), searches + node.searches,
                            [f"ndots:{CLUSTER_NDOTS}"])
-    extra = pods.spec(pod).get("dnsConfig") or {}
+    extra = pod.dns_config
     result.nameservers += [str(n) for n in extra.get("nameservers") or []]
     for s in extra.get("searches") or []:
         if s not in result.searches:

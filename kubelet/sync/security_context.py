@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from cri.api import Image, LinuxContainerConfig, SecurityProfile
-from kubelet import pods
+from kubelet.pods import Pod
 
 # Fields a container's securityContext shares with the pod's; the container's win.
 _SHARED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile",
@@ -35,21 +35,21 @@ class NonRootError(ValueError):
     """runAsNonRoot cannot be honoured (the kubelet's message)."""
 
 
-def effective(pod: dict, container: dict) -> dict:
-    pod_sc = pods.spec(pod).get("securityContext") or {}
+def effective(pod: Pod, container: dict) -> dict:
+    pod_sc = pod.security_context
     result = {k: pod_sc[k] for k in _SHARED if pod_sc.get(k) is not None}
     result.update({k: v for k, v in (container.get("securityContext") or {}).items()
                    if v is not None})
     return result
 
 
-def verify_run_as_non_root(pod: dict, container: dict, image: Image | None) -> None:
+def verify_run_as_non_root(pod: Pod, container: dict, image: Image | None) -> None:
     """The kubelet's verifyRunAsNonRoot: with runAsNonRoot, a runAsUser of 0, an image user
     of 0 (or none: root) or a user name that cannot be checked is refused."""
     sc = effective(pod, container)
     if not sc.get("runAsNonRoot"):
         return
-    where = f'(pod: "{pods.full_name(pod)}", container: {container["name"]})'
+    where = f'(pod: "{pod.full_name}", container: {container["name"]})'
     if sc.get("runAsUser") is not None:
         if int(sc["runAsUser"]) == 0:
             raise NonRootError(f"container's runAsUser breaks non-root policy {where}")
@@ -86,11 +86,11 @@ def seccomp_profile(sc: dict, settings: SeccompSettings) -> SecurityProfile | No
     return None
 
 
-def apply(pod: dict, container: dict, linux: LinuxContainerConfig,
+def apply(pod: Pod, container: dict, linux: LinuxContainerConfig,
           seccomp: SeccompSettings) -> None:
     """Fills the security fields of the container's runtime config."""
     sc = effective(pod, container)
-    pod_sc = pods.spec(pod).get("securityContext") or {}
+    pod_sc = pod.security_context
     if sc.get("runAsUser") is not None:
         linux.run_as_user = int(sc["runAsUser"])
     if sc.get("runAsGroup") is not None:

@@ -12,11 +12,12 @@ import time
 
 from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, CRIError, ImageService, PodSandboxConfig,
                      PodSandboxMetadata, PortMapping, RuntimeService)
-from kubelet import downward, labels, machine, pods
+from kubelet import downward, labels, machine
 from kubelet.cm import qos
 from kubelet.cm.pod_cgroups import PodCgroups
 from kubelet.events import NORMAL, WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 from kubelet.prober import handlers
 from kubelet.sync import container_config, pod_actions, pod_dns, security_context
 from kubelet.sync.backoff import Backoff
@@ -78,10 +79,10 @@ class PodSyncer:
 
     # -- SyncPod ------------------------------------------------------------------------------
 
-    def sync(self, pod: dict) -> float | None:
+    def sync(self, pod: Pod) -> float | None:
         """Brings the pod's runtime state to what its spec asks; returns when to try again (in
         seconds) if something has to wait, else None."""
-        uid = pods.uid(pod)
+        uid = pod.uid
         # Every sync writes the configMap, secret and downward API volumes again: updates of
         # the objects (and of the pod's labels) reach the files within a sync period.
         try:
@@ -89,7 +90,7 @@ class PodSyncer:
             mount_error = None
             self.mount_backoff.forget(f"{uid}/volumes")
         except VolumeError as e:
-            log.warning("volumes of %s: %s", pods.full_name(pod), e)
+            log.warning("volumes of %s: %s", pod.full_name, e)
             self.events.pod(pod, WARNING, "FailedMount", str(e))
             volume_paths, mount_error = {}, e
             self.mount_backoff.next(f"{uid}/volumes", self.mount_backoff.clock())
@@ -104,7 +105,7 @@ class PodSyncer:
             self._purge_init_containers(pod, runtime)
         else:
             for container_id, (name, why) in actions.containers_to_kill.items():
-                log.info("killing %s of %s: %s", name, pods.full_name(pod), why)
+                log.info("killing %s of %s: %s", name, pod.full_name, why)
                 self.stop_container(pod, container_id, name, None)
         if actions.kill_pod or actions.containers_to_kill:
             runtime = PodRuntime.read(self.runtime, uid)
@@ -127,14 +128,14 @@ class PodSyncer:
             try:
                 self.cgroups.ensure(pod)
             except (OSError, ValueError) as e:
-                log.warning("failed to make the cgroup of %s: %s", pods.full_name(pod), e)
+                log.warning("failed to make the cgroup of %s: %s", pod.full_name, e)
                 return ERROR_RETRY
         if actions.create_sandbox:
             try:
                 _refuse_user_namespaces(pod)
                 sandbox_id = self.runtime.run_pod_sandbox(sandbox_config)
             except (CRIError, OSError, ValueError) as e:
-                log.warning("failed to create the sandbox of %s: %s", pods.full_name(pod), e)
+                log.warning("failed to create the sandbox of %s: %s", pod.full_name, e)
                 self.events.pod(pod, WARNING, "FailedCreatePodSandBox",
                                 f"Failed to create pod sandbox: {e}")
                 return ERROR_RETRY
@@ -155,31 +156,29 @@ class PodSyncer:
                     break
         return retry
 
-    def sandbox_config(self, pod: dict, attempt: int) -> PodSandboxConfig:
-        spec = pods.spec(pod)
+    def sandbox_config(self, pod: Pod, attempt: int) -> PodSandboxConfig:
         hostname = pod_dns.hostname_and_domain(pod, "")[0]
         mappings = [PortMapping(p["containerPort"], p["hostPort"], p.get("protocol", "TCP"),
                                 p.get("hostIP", ""))
-                    for c in pods.containers(pod) for p in c.get("ports") or []
-                    if p.get("hostPort") and not pods.host_network(pod)]
+                    for c in pod.containers for p in c.get("ports") or []
+                    if p.get("hostPort") and not pod.host_network]
         return PodSandboxConfig(
-            metadata=PodSandboxMetadata(pods.name(pod), pods.uid(pod), pods.namespace(pod),
+            metadata=PodSandboxMetadata(pod.name, pod.uid, pod.namespace,
                                         attempt),
-            hostname=hostname, log_directory=pods.log_directory(self.pod_logs_dir, pod),
-            labels={**(pod["metadata"].get("labels") or {}), **labels.pod_labels(pod)},
-            annotations=dict(pod["metadata"].get("annotations") or {}),
-            host_network=pods.host_network(pod), host_ipc=bool(spec.get("hostIPC")),
-            host_pid=bool(spec.get("hostPID")), cgroup_parent=self.cgroups.parent_of(pod),
+            hostname=hostname, log_directory=pod.log_directory(self.pod_logs_dir),
+            labels={**pod.labels, **labels.pod_labels(pod)},
+            annotations=dict(pod.annotations),
+            host_network=pod.host_network, host_ipc=pod.host_ipc,
+            host_pid=pod.host_pid, cgroup_parent=self.cgroups.parent_of(pod),
             port_mappings=mappings,
             sysctls={s["name"]: str(s.get("value", ""))
-                     for s in (spec.get("securityContext") or {}).get("sysctls") or []},
+                     for s in pod.security_context.get("sysctls") or []},
             privileged=any((c.get("securityContext") or {}).get("privileged") for c in
-                           pods.containers(pod) + pods.init_containers(pod) +
-                           pods.ephemeral_containers(pod)))
+                           pod.all_containers))
 
-    def _context(self, pod: dict, sandbox_id: str, volume_paths: dict[str, str]
+    def _context(self, pod: Pod, sandbox_id: str, volume_paths: dict[str, str]
                  ) -> container_config.PodContext:
-        if pods.host_network(pod):
+        if pod.host_network:
             ips = [self.host_ip]
         else:
             try:
@@ -192,10 +191,10 @@ class PodSyncer:
             downward.PodInfo([self.host_ip], ips, node.node_cpus, node.node_memory),
             volume_paths)
 
-    def _start(self, pod: dict, container: dict, init: bool, sandbox_id: str,
+    def _start(self, pod: Pod, container: dict, init: bool, sandbox_id: str,
                sandbox_config: PodSandboxConfig, runtime: PodRuntime,
                ctx: container_config.PodContext, ephemeral: bool = False) -> None:
-        uid, name = pods.uid(pod), container["name"]
+        uid, name = pod.uid, container["name"]
         latest = runtime.latest(name)
         if latest is not None and latest.state == CONTAINER_EXITED:
             key = f"{uid}/{name}"
@@ -205,7 +204,7 @@ class PodSyncer:
                 raise StartFailure(
                     "CrashLoopBackOff",
                     f"back-off {_seconds(self.backoff.delay(key))} restarting failed "
-                    f"container={name} pod={pods.full_name(pod)}", wait)
+                    f"container={name} pod={pod.full_name}", wait)
             self.backoff.next(key, finished)
         self._ensure_image(pod, container)
         if latest is not None:
@@ -238,14 +237,14 @@ class PodSyncer:
             ok, message = handlers.run(hook, self._target(pod, container, container_id),
                                              self._grace(pod, None))
             if not ok:
-                log.warning("PostStartHook of %s in %s failed: %s", name, pods.full_name(pod),
+                log.warning("PostStartHook of %s in %s failed: %s", name, pod.full_name,
                             message)
                 self.events.pod(pod, WARNING, "FailedPostStartHook",
                                 f"PostStartHook failed: {message}", name)
                 self.stop_container(pod, container_id, name, None, run_pre_stop=False)
                 raise StartFailure("PostStartHookError", f"PostStartHook failed: {message}")
 
-    def _ensure_image(self, pod: dict, container: dict) -> None:
+    def _ensure_image(self, pod: Pod, container: dict) -> None:
         image = container.get("image") or ""
         if not image:
             raise StartFailure("InvalidImageName", "container image is empty")
@@ -262,7 +261,7 @@ class PodSyncer:
         if policy == "Never":
             raise StartFailure("ErrImageNeverPull", f'Container image "{image}" is not '
                                "present with pull policy of Never")
-        key = f"{pods.uid(pod)}_{image}"
+        key = f"{pod.uid}_{image}"
         wait = self.image_backoff.remaining_since_update(key)
         if wait > 0:
             raise StartFailure("ImagePullBackOff", f'Back-off pulling image "{image}"', wait)
@@ -281,7 +280,7 @@ class PodSyncer:
 
     # -- killing ------------------------------------------------------------------------------
 
-    def kill_pod(self, pod: dict, runtime: PodRuntime, grace_override: int | None) -> None:
+    def kill_pod(self, pod: Pod, runtime: PodRuntime, grace_override: int | None) -> None:
         """Stops every running container (in parallel, each with its grace period), then every
         sandbox of the pod."""
         threads = []
@@ -302,15 +301,15 @@ class PodSyncer:
         for s in runtime.sandboxes:
             self.runtime.stop_pod_sandbox(s.id)
 
-    def stop_container(self, pod: dict, container_id: str, name: str,
+    def stop_container(self, pod: Pod, container_id: str, name: str,
                        grace_override: int | None, run_pre_stop: bool = True,
                        why: str = "") -> None:
         """The preStop hook within the grace period, then the stop signal with what is left
         of it (at least MINIMUM_GRACE_PERIOD, as the kubelet gives)."""
-        log.info("stopping container %s of %s", name, pods.full_name(pod))
+        log.info("stopping container %s of %s", name, pod.full_name)
         self.events.pod(pod, NORMAL, "Killing", why or f"Stopping container {name}", name)
         grace = self._grace(pod, grace_override)
-        container = next((c for c in pods.containers(pod) + pods.init_containers(pod)
+        container = next((c for c in pod.containers + pod.init_containers
                           if c["name"] == name), {})
         hook = (container.get("lifecycle") or {}).get("preStop")
         if hook and run_pre_stop and grace > 0:
@@ -318,18 +317,18 @@ class PodSyncer:
             ok, message = handlers.run(hook, self._target(pod, container, container_id),
                                              grace)
             if not ok:
-                log.warning("PreStopHook of %s in %s failed: %s", name, pods.full_name(pod),
+                log.warning("PreStopHook of %s in %s failed: %s", name, pod.full_name,
                             message)
                 self.events.pod(pod, WARNING, "FailedPreStopHook",
                                 f"PreStopHook failed: {message}", name)
             grace = max(grace - (time.monotonic() - started), MINIMUM_GRACE_PERIOD)
         self.runtime.stop_container(container_id, grace)
 
-    def _failure_event(self, pod: dict, name: str, failure: StartFailure) -> None:
+    def _failure_event(self, pod: Pod, name: str, failure: StartFailure) -> None:
         """The events the kubelet records for a container that could not start."""
         if failure.reason == "CrashLoopBackOff":
             self.events.pod(pod, WARNING, "BackOff", "Back-off restarting failed container "
-                            f"{name} in pod {pods.full_name(pod)}", name)
+                            f"{name} in pod {pod.full_name}", name)
         elif failure.reason in ("ImagePullBackOff", "ErrImageNeverPull"):
             self.events.pod(pod, NORMAL if failure.reason == "ImagePullBackOff" else WARNING,
                             "BackOff" if failure.reason == "ImagePullBackOff" else
@@ -340,28 +339,27 @@ class PodSyncer:
                 self.events.pod(pod, WARNING, "Failed", "Error: ErrImagePull", name)
 
     @staticmethod
-    def _grace(pod: dict, grace_override: int | None) -> float:
+    def _grace(pod: Pod, grace_override: int | None) -> float:
         if grace_override is not None:
             return grace_override
-        return max(int(pods.spec(pod).get("terminationGracePeriodSeconds", 30)),
-                   MINIMUM_GRACE_PERIOD)
+        return max(pod.termination_grace_period, MINIMUM_GRACE_PERIOD)
 
-    def _target(self, pod: dict, container: dict, container_id: str) -> handlers.Target:
-        ips = ["127.0.0.1"] if pods.host_network(pod) else \
-            PodRuntime.read(self.runtime, pods.uid(pod)).ips
+    def _target(self, pod: Pod, container: dict, container_id: str) -> handlers.Target:
+        ips = ["127.0.0.1"] if pod.host_network else \
+            PodRuntime.read(self.runtime, pod.uid).ips
         return handlers.Target(self.runtime, container_id, container, (ips or [""])[0])
 
-    def _purge_init_containers(self, pod: dict, runtime: PodRuntime) -> None:
+    def _purge_init_containers(self, pod: Pod, runtime: PodRuntime) -> None:
         """A new sandbox runs the init containers again: the old ones go."""
-        names = {c["name"] for c in pods.init_containers(pod)}
+        names = {c["name"] for c in pod.init_containers}
         for c in runtime.containers:
             if c.metadata.name in names:
                 self._remove_container(c.id, c.log_path)
 
-    def _prune_init_containers(self, pod: dict, runtime: PodRuntime) -> bool:
+    def _prune_init_containers(self, pod: Pod, runtime: PodRuntime) -> bool:
         """Keeps only the newest exited container of each init container. True if it removed
         one."""
-        names = {c["name"] for c in pods.init_containers(pod)}
+        names = {c["name"] for c in pod.init_containers}
         seen: set[str] = set()
         removed = False
         for c in runtime.containers:           # newest first
@@ -384,16 +382,16 @@ class PodSyncer:
 
     # -- removal ------------------------------------------------------------------------------
 
-    def remove_pod(self, pod: dict) -> None:
+    def remove_pod(self, pod: Pod) -> None:
         """Everything the pod had on this node: containers, their logs, sandboxes, its log
         directory, its cgroup, and what the kubelet remembers of it."""
-        uid = pods.uid(pod)
+        uid = pod.uid
         runtime = PodRuntime.read(self.runtime, uid)
         for c in runtime.containers:
             self._remove_container(c.id, c.log_path)
         for s in runtime.sandboxes:
             self.runtime.remove_pod_sandbox(s.id)
-        shutil.rmtree(pods.log_directory(self.pod_logs_dir, pod), ignore_errors=True)
+        shutil.rmtree(pod.log_directory(self.pod_logs_dir), ignore_errors=True)
         self.volumes.teardown(uid)
         self.cgroups.destroy(uid)
         self.forget(uid)
@@ -406,10 +404,10 @@ class PodSyncer:
         self.mount_backoff.forget(f"{uid}/")
 
 
-def _refuse_user_namespaces(pod: dict) -> None:
+def _refuse_user_namespaces(pod: Pod) -> None:
     """hostUsers: false asks for a pod user namespace with ID-mapped volume mounts, which this
     kubelet does not make; the kubelet's answer for a runtime handler without them."""
-    if pods.spec(pod).get("hostUsers") is False:
+    if not pod.host_users:
         raise ValueError('RuntimeClass handler "" does not support user namespaces')
 
 
@@ -432,10 +430,10 @@ def _seconds(delay: float) -> str:
     return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
-def _restart_count_from_logs(pod_logs_dir: str, pod: dict, name: str) -> int:
+def _restart_count_from_logs(pod_logs_dir: str, pod: Pod, name: str) -> int:
     """After the runtime lost a container (a reboot), the next log file name continues the
     count, so that <n>.log is never written twice (calcRestartCountByLogDir)."""
-    directory = os.path.join(pods.log_directory(pod_logs_dir, pod), name)
+    directory = os.path.join(pod.log_directory(pod_logs_dir), name)
     try:
         counts = [int(f[:-4]) for f in os.listdir(directory)
                   if f.endswith(".log") and f[:-4].isdigit()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from cri.api import Mount
-from kubelet import pods
+from kubelet.pods import Pod
 from kubelet.sync.env_vars import ConfigError, expand
 
 READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected")
@@ -16,9 +16,9 @@ PROPAGATION = {None: "private", "": "private", "None": "private",
                "HostToContainer": "rslave", "Bidirectional": "rshared"}
 
 
-def mounts(pod: dict, container: dict, paths: dict[str, str], env: dict[str, str]
+def mounts(pod: Pod, container: dict, paths: dict[str, str], env: dict[str, str]
            ) -> list[Mount]:
-    volumes = {v.get("name"): v for v in pods.spec(pod).get("volumes") or []}
+    volumes = {v.get("name"): v for v in pod.volumes}
     result = []
     for vm in container.get("volumeMounts") or []:
         name = vm.get("name", "")

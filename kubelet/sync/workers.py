@@ -10,7 +10,8 @@ import threading
 import time
 from typing import Protocol
 
-from kubelet import pods
+from kubelet.pods import Pod
+
 
 log = logging.getLogger("kubelet.workers")
 
@@ -21,24 +22,24 @@ ERROR_RETRY = 10.0
 class PodLifecycle(Protocol):
     """What the workers call; the Kubelet implements it."""
 
-    def sync_pod(self, pod: dict) -> tuple[bool, float | None]:
+    def sync_pod(self, pod: Pod) -> tuple[bool, float | None]:
         """(the pod is terminal now, seconds until a retry is due or None)."""
 
-    def sync_terminating_pod(self, pod: dict, grace_override: int | None) -> None: ...
+    def sync_terminating_pod(self, pod: Pod, grace_override: int | None) -> None: ...
 
-    def sync_terminated_pod(self, pod: dict) -> None: ...
+    def sync_terminated_pod(self, pod: Pod) -> None: ...
 
-    def remove_pod(self, pod: dict) -> None: ...
+    def remove_pod(self, pod: Pod) -> None: ...
 
 
 class _Worker:
     __slots__ = ("uid", "pod", "removed", "state", "grace_override", "woken", "next_at",
                  "thread", "cond")
 
-    def __init__(self, pod: dict, lock: threading.Lock) -> None:
+    def __init__(self, pod: Pod, lock: threading.Lock) -> None:
         # Its own condition on the shared lock: waking one pod wakes one thread.
         self.cond = threading.Condition(lock)
-        self.uid = pods.uid(pod)
+        self.uid = pod.uid
         self.pod = pod
         self.removed = False
         self.state = SYNCING
@@ -56,11 +57,11 @@ class PodWorkers:
         self._lock = threading.Lock()
         self._stopped = False
 
-    def update(self, pod: dict, removed: bool = False) -> None:
+    def update(self, pod: Pod, removed: bool = False) -> None:
         """A new view of the pod from its source; removed: it is gone from the source. A view
         that differs only in its status (our own writes coming back) wakes nobody."""
         with self._lock:
-            w = self._workers.get(pods.uid(pod))
+            w = self._workers.get(pod.uid)
             if w is None:
                 if removed:
                     return
@@ -69,24 +70,24 @@ class PodWorkers:
             if removed:
                 w.removed = True
             else:
-                significant = pods.desired(pod) != pods.desired(w.pod)
+                significant = pod.desired != w.pod.desired
                 w.pod = pod
                 if not significant:
                     return
             w.woken = True
             w.cond.notify()
 
-    def reject(self, pod: dict) -> None:
+    def reject(self, pod: Pod) -> None:
         """A pod admission refused: it goes straight to terminated, never to the runtime."""
         with self._lock:
-            if pods.uid(pod) not in self._workers:
+            if pod.uid not in self._workers:
                 w = _Worker(pod, self._lock)
                 w.state = TERMINATED
                 self._start(w)
 
     def _start(self, w: _Worker) -> None:
         self._workers[w.uid] = w
-        w.thread = threading.Thread(target=self._run, args=(w,), name=f"pod-{pods.name(w.pod)}",
+        w.thread = threading.Thread(target=self._run, args=(w,), name=f"pod-{w.pod.name}",
                                     daemon=True)
         w.thread.start()
 
@@ -97,12 +98,12 @@ class PodWorkers:
                 w.woken = True
                 w.cond.notify()
 
-    def known(self) -> dict[str, dict]:
+    def known(self) -> dict[str, Pod]:
         """uid -> newest pod, of every pod that has a worker."""
         with self._lock:
             return {uid: w.pod for uid, w in self._workers.items()}
 
-    def active_pods(self) -> list[dict]:
+    def active_pods(self) -> list[Pod]:
         """Pods that are not terminated yet (what admission counts)."""
         with self._lock:
             return [w.pod for w in self._workers.values() if w.state != TERMINATED]
@@ -124,7 +125,7 @@ class PodWorkers:
             for w in self._workers.values():
                 w.cond.notify()
 
-    def _wait(self, w: _Worker) -> tuple[dict, bool] | None:
+    def _wait(self, w: _Worker) -> tuple[Pod, bool] | None:
         with self._lock:
             while not w.woken and not self._stopped:
                 timeout = None if w.next_at is None else w.next_at - time.monotonic()
@@ -145,13 +146,13 @@ class PodWorkers:
                         self._workers.pop(w.uid, None)
                     return
             except Exception:  # noqa: BLE001 - a failed sync is retried, whatever the cause
-                log.exception("sync of %s failed", pods.full_name(pod))
+                log.exception("sync of %s failed", pod.full_name)
                 w.next_at = time.monotonic() + ERROR_RETRY
 
-    def _step(self, w: _Worker, pod: dict, removed: bool) -> bool:
+    def _step(self, w: _Worker, pod: Pod, removed: bool) -> bool:
         """One round for the pod; True when the pod is gone and the worker ends."""
         if w.state == SYNCING:
-            if pods.is_deleted(pod) or removed:
+            if pod.is_deleted or removed:
                 w.state = TERMINATING
             else:
                 terminal, retry = self.lifecycle.sync_pod(pod)
@@ -163,8 +164,8 @@ class PodWorkers:
                                                        resync)
                     return False
         if w.state == TERMINATING:
-            if pods.is_deleted(pod) or removed:
-                grace = max(pods.grace_period(pod), 1)
+            if pod.is_deleted or removed:
+                grace = max(pod.grace_period, 1)
                 # a later deletion may shorten the grace period, never lengthen it
                 w.grace_override = grace if w.grace_override is None else \
                     min(grace, w.grace_override)

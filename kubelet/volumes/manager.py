@@ -23,8 +23,9 @@ from kubeapi.quantity import parse_quantity
 from linux.constants import MNT_DETACH, MS_NODEV, MS_NOSUID
 from linux.syscalls import Syscalls
 
-from kubelet import downward, pods
+from kubelet import downward
 from kubelet.config_objects import ConfigObjects, ObjectMissing, ObjectUnavailable
+from kubelet.pods import Pod
 from kubelet.volumes import atomic_writer, claims
 from kubelet.volumes.atomic_writer import File
 from kubelet.volumes.fs_group import apply_fs_group
@@ -62,20 +63,20 @@ class Volumes:
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.pods_dir, uid)
 
-    def path(self, pod: dict, volume: dict) -> str:
+    def path(self, pod: Pod, volume: dict) -> str:
         """Where the volume is on the host."""
         if "hostPath" in volume:
             return volume["hostPath"].get("path", "")
         if "persistentVolumeClaim" in volume:
-            return self._claimed.get((pods.uid(pod), volume["name"]), "")
+            return self._claimed.get((pod.uid, volume["name"]), "")
         kind = _kind(volume)
-        return os.path.join(self.pod_dir(pods.uid(pod)), "volumes", PLUGIN_DIRS[kind],
+        return os.path.join(self.pod_dir(pod.uid), "volumes", PLUGIN_DIRS[kind],
                             volume["name"])
 
-    def setup(self, pod: dict) -> dict[str, str]:
+    def setup(self, pod: Pod) -> dict[str, str]:
         """Makes (or refreshes) every volume of the pod; volume name -> host path."""
         paths = {}
-        for volume in pods.spec(pod).get("volumes") or []:
+        for volume in pod.volumes:
             name = volume.get("name", "")
             try:
                 paths[name] = self._setup_one(pod, volume)
@@ -84,15 +85,15 @@ class Volumes:
                 raise VolumeError(name, _cause(e)) from None
         return paths
 
-    def _setup_one(self, pod: dict, volume: dict) -> str:
+    def _setup_one(self, pod: Pod, volume: dict) -> str:
         if "hostPath" in volume:
             source = volume["hostPath"]
             check_host_path(source.get("path", ""), source.get("type") or "")
             return source["path"]
         if "persistentVolumeClaim" in volume:
-            key = (pods.uid(pod), volume["name"])
+            key = (pod.uid, volume["name"])
             if key not in self._claimed:
-                path, kind = claims.volume_path(self.objects.client, pods.namespace(pod),
+                path, kind = claims.volume_path(self.objects.client, pod.namespace,
                                                 volume["persistentVolumeClaim"].get("claimName",
                                                                                     ""))
                 check_host_path(path, kind)
@@ -102,7 +103,7 @@ class Volumes:
         if kind is None:
             raise ValueError(f"volume type {_sources(volume)} is not supported by pykubelet")
         target = self.path(pod, volume)
-        fs_group = (pods.spec(pod).get("securityContext") or {}).get("fsGroup")
+        fs_group = pod.security_context.get("fsGroup")
         if kind == "emptyDir":
             source = volume.get("emptyDir") or {}
             fresh = not os.path.isdir(target)
@@ -134,9 +135,9 @@ class Volumes:
 
     # -- payloads -------------------------------------------------------------------------------
 
-    def _payload(self, pod: dict, kind: str, source: dict) -> dict[str, File]:
+    def _payload(self, pod: Pod, kind: str, source: dict) -> dict[str, File]:
         default = source.get("defaultMode", DEFAULT_MODE)
-        namespace = pods.namespace(pod)
+        namespace = pod.namespace
         if kind == "configMap":
             return _keys(self._read(self.objects.config_map, namespace, source), source,
                          default, "configmap references non-existent config key")
@@ -165,12 +166,12 @@ class Volumes:
                 # as the kubelet: readable by the pod's one user (and fsGroup) only, when the
                 # pod names them
                 fs_user = fs_user_of(pod)
-                fs_group = (pods.spec(pod).get("securityContext") or {}).get("fsGroup")
+                fs_group = pod.security_context.get("fsGroup")
                 mode = 0o600 if fs_user is not None or fs_group is not None else default
                 payload[sub.get("path", "")] = File(token.encode(), mode, fs_user)
             else:
                 log.warning("projected volume of %s: source %s is not supported by pykubelet; "
-                            "left out", pods.full_name(pod), sorted(projection))
+                            "left out", pod.full_name, sorted(projection))
         return payload
 
     @staticmethod
@@ -184,9 +185,9 @@ class Volumes:
 
     # -- disk use -------------------------------------------------------------------------------
 
-    def over_limit(self, pod: dict) -> str | None:
+    def over_limit(self, pod: Pod) -> str | None:
         """The eviction message if an emptyDir on disk holds more than its sizeLimit."""
-        for volume in pods.spec(pod).get("volumes") or []:
+        for volume in pod.volumes:
             source = volume.get("emptyDir")
             if source is None or source.get("medium") or not source.get("sizeLimit"):
                 continue
@@ -217,13 +218,12 @@ class Volumes:
             return []
 
 
-def fs_user_of(pod: dict) -> int | None:
+def fs_user_of(pod: Pod) -> int | None:
     """The user every container and init container runs as, when they all name the same one
     (the kubelet's FsUserFrom); None otherwise."""
-    spec = pods.spec(pod)
-    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
+    pod_user = pod.security_context.get("runAsUser")
     users = {((c.get("securityContext") or {}).get("runAsUser", pod_user))
-             for field in ("initContainers", "containers") for c in spec.get(field) or []}
+             for c in pod.init_containers + pod.containers}
     if len(users) != 1 or None in users:
         return None
     return int(users.pop())
@@ -304,7 +304,7 @@ def _keys(data: dict[str, bytes], source: dict, default: int, missing: str
     return payload
 
 
-def _downward(pod: dict, items: list[dict], default: int, info: downward.PodInfo
+def _downward(pod: Pod, items: list[dict], default: int, info: downward.PodInfo
               ) -> dict[str, File]:
     payload = {}
     for item in items:

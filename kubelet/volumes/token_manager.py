@@ -19,6 +19,7 @@ from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
 from kubelet.config_objects import ObjectUnavailable
+from kubelet.pods import Pod
 
 MAX_TTL = 24 * 3600.0
 MAX_JITTER = 10.0
@@ -107,11 +108,9 @@ class TokenManager:
                                     f"{e}") from None
 
 
-def projection_key(pod: dict, source: dict) -> TokenKey:
+def projection_key(pod: Pod, source: dict) -> TokenKey:
     """The TokenKey of a projected volume's serviceAccountToken source for this pod."""
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     audience = source.get("audience") or ""
-    return TokenKey(meta.get("namespace", ""), spec.get("serviceAccountName") or "default",
-                    meta.get("name", ""), meta.get("uid", ""),
+    return TokenKey(pod.namespace, pod.service_account_name or "default", pod.name, pod.uid,
                     (audience,) if audience else (),
                     int(source.get("expirationSeconds") or DEFAULT_EXPIRATION_SECONDS))

@@ -349,11 +349,12 @@ def test_short_names_through_the_kubelets_search_path(dns_server, namespace, web
 
     import dns.resolver
 
+    from kubelet.pods import Pod
     from kubelet.sync.pod_dns import DNSConfig, pod_dns, resolv_conf
 
     resolved(dns_server.port, svc_name("web", namespace))
-    pod = {"metadata": {"name": "client", "namespace": namespace},
-           "spec": {"dnsPolicy": "ClusterFirst", "containers": []}}
+    pod = Pod({"metadata": {"name": "client", "namespace": namespace},
+               "spec": {"dnsPolicy": "ClusterFirst", "containers": []}})
     text = resolv_conf(pod_dns(pod, DNSConfig(), ["127.0.0.1"], ZONE))
     resolver = dns.resolver.Resolver(filename=io.StringIO(text))
     resolver.port = dns_server.port

@@ -11,6 +11,7 @@ import pytest
 from apiserver_testlib import start_server, stop_server
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
+from kubelet.pods import Pod
 from kubelet.sources.api import ApiPodSource
 from kubelet.supervisor import supervise
 from kubelet_testlib import pod_manifest, wait_for
@@ -27,17 +28,17 @@ class Handler:
         self.events: list[tuple[str, str]] = []
         self.fail_first_event = fail_first_event
 
-    def set_pods(self, source: str, pods: list[dict]) -> None:
+    def set_pods(self, source: str, pod_list: list[Pod]) -> None:
         with self.lock:
-            self.lists.append(sorted(p["metadata"]["name"] for p in pods))
+            self.lists.append(sorted(pod.name for pod in pod_list))
 
-    def pod_event(self, source: str, kind: str, pod: dict) -> None:
+    def pod_event(self, source: str, kind: str, pod: Pod) -> None:
         if self.fail_first_event:
             self.fail_first_event = False
             # what http.client raised under the watch when a close raced its read
             raise AttributeError("'NoneType' object has no attribute 'close'")
         with self.lock:
-            self.events.append((kind, pod["metadata"]["name"]))
+            self.events.append((kind, pod.name))
 
     def listed(self) -> int:
         with self.lock:

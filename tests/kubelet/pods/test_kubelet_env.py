@@ -10,6 +10,7 @@ import pytest
 
 from kubelet import downward
 from kubelet.config_objects import ConfigObjects
+from kubelet.pods import Pod
 from kubelet.sync.env_vars import ConfigError, environment
 from kubelet_testlib import IMAGE, wait_for
 
@@ -132,8 +133,9 @@ def test_missing_key_waits_in_create_container_config_error_then_recovers(api, k
 
 def test_missing_objects_have_the_kubelets_messages():
     """Without an API server (standalone) and with objects that are not there."""
-    pod = env_pod("p", "n", [])
-    pod["metadata"].update(namespace="ns", uid="u")
+    obj = env_pod("p", "n", [])
+    obj["metadata"].update(namespace="ns", uid="u")
+    pod = Pod(obj)
     info = downward.PodInfo(["10.0.0.1"], [], 2, 1 << 30)
     container = {"name": "c", "env": [{"name": "X", "valueFrom": {
         "secretKeyRef": {"name": "s", "key": "k"}}}]}

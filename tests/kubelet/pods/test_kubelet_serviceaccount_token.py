@@ -199,6 +199,7 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
     one user gets the token as that user's, mode 0600 (0640 with fsGroup's group read); other
     pods get the volume's defaultMode, root's."""
     from kubelet.config_objects import ConfigObjects
+    from kubelet.pods import Pod
     from kubelet.volumes.manager import Volumes
 
     volumes = Volumes(str(tmp_path), ConfigObjects(api.client), 1, 64 << 20)
@@ -211,10 +212,10 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
             container = {"name": "c", "image": IMAGE}
             if container_user is not None:
                 container["securityContext"] = {"runAsUser": container_user}
-            pod = api.create_pod(namespace, {"metadata": {"name": name}, "spec": {
+            pod = Pod(api.create_pod(namespace, {"metadata": {"name": name}, "spec": {
                 "schedulerName": "nobody", "securityContext": security,
                 "initContainers": [{"name": "i", "image": IMAGE}],
-                "containers": [container]}})
+                "containers": [container]}}))
             made.append(pod)
             paths = volumes.setup(pod)
             [directory] = [p for v, p in paths.items() if v.startswith("kube-api-access-")]
@@ -225,5 +226,5 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
             assert volumes.setup(pod) == paths  # nothing to write the second time
     finally:
         for pod in made:
-            volumes.teardown(pod["metadata"]["uid"])
-            api.delete_pod(namespace, pod["metadata"]["name"], grace=0)
+            volumes.teardown(pod.uid)
+            api.delete_pod(namespace, pod.name, grace=0)

@@ -7,15 +7,16 @@ import copy
 
 from test_pod_sync_units import IMAGE, Node, make_pod
 
+from kubelet.pods import Pod
 from kubelet.sync.syncer import ERROR_RETRY
 
 
-def _debugged(pod: dict, target: str = "c", name: str = "debugger") -> dict:
-    pod = copy.deepcopy(pod)
-    pod["spec"].setdefault("ephemeralContainers", []).append(
+def _debugged(pod: Pod, target: str = "c", name: str = "debugger") -> Pod:
+    obj = copy.deepcopy(pod.obj)
+    obj["spec"].setdefault("ephemeralContainers", []).append(
         {"name": name, "image": IMAGE, "imagePullPolicy": "IfNotPresent",
          "command": ["ps"], **({"targetContainerName": target} if target else {})})
-    return pod
+    return Pod(obj)
 
 
 def _recorded_configs(node: Node) -> list:
@@ -38,7 +39,7 @@ def _ephemeral(status: dict) -> dict:
 def test_started_once_in_the_targets_pid_namespace(tmp_path):
     node = Node(tmp_path, images=(IMAGE,))
     pod = make_pod()
-    pod["spec"]["containers"][0]["command"] = ["sleep", "1000"]
+    pod.obj["spec"]["containers"][0]["command"] = ["sleep", "1000"]
     node.syncer.sync(pod)
     target_id = node.running("c")
     configs = _recorded_configs(node)
@@ -69,9 +70,9 @@ def test_without_a_target_it_joins_no_namespace(tmp_path):
 def test_a_target_not_running_is_a_config_error_retried(tmp_path):
     node = Node(tmp_path, images=(IMAGE,))
     pod = make_pod(policy="Never")
-    pod["spec"]["containers"].append({"name": "other", "image": IMAGE,
-                                      "imagePullPolicy": "IfNotPresent",
-                                      "command": ["sleep", "1000"]})
+    pod.obj["spec"]["containers"].append({"name": "other", "image": IMAGE,
+                                          "imagePullPolicy": "IfNotPresent",
+                                          "command": ["sleep", "1000"]})
     node.syncer.sync(pod)
     node.cri.exit(node.running("c"), 0)
     pod = _debugged(pod)
@@ -84,14 +85,14 @@ def test_a_target_not_running_is_a_config_error_retried(tmp_path):
 def test_started_while_init_containers_run_and_not_once_deleted(tmp_path):
     node = Node(tmp_path, images=(IMAGE,))
     pod = make_pod()
-    pod["spec"]["initContainers"] = [{"name": "init", "image": IMAGE,
-                                      "imagePullPolicy": "IfNotPresent",
-                                      "command": ["sleep", "1000"]}]
+    pod.obj["spec"]["initContainers"] = [{"name": "init", "image": IMAGE,
+                                          "imagePullPolicy": "IfNotPresent",
+                                          "command": ["sleep", "1000"]}]
     node.syncer.sync(pod)
     node.running("init")
     node.syncer.sync(_debugged(pod, target="init"))
     assert "running" in _ephemeral(node.status(_debugged(pod, target="init")))["state"]
     deleted = _debugged(pod, name="late")
-    deleted["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    deleted.obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     node.syncer.sync(deleted)
     assert node.runtime().latest("late") is None

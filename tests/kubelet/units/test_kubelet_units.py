@@ -10,6 +10,7 @@ from cri.api import (CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY, SAND
 from kubelet import config as config_mod, labels
 from kubelet.durations import parse_duration
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 from kubelet.server import log_reader
 from kubelet.status import pod_status
 from kubelet.sync import container_config, pod_actions
@@ -77,17 +78,17 @@ def container(name: str, **extra) -> dict:
 
 
 def make_pod(containers: list[dict], init: list[dict] | None = None, policy: str = "Always",
-             deleted: bool = False) -> dict:
+             deleted: bool = False, phase: str = "Pending") -> Pod:
     meta = {"name": "p", "namespace": "ns", "uid": "u1"}
     if deleted:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
     spec = {"containers": containers, "restartPolicy": policy}
     if init:
         spec["initContainers"] = init
-    return {"metadata": meta, "spec": spec, "status": {"phase": "Pending"}}
+    return Pod({"metadata": meta, "spec": spec, "status": {"phase": phase}})
 
 
-def cs(pod: dict, spec: dict, state: str, exit_code: int = 0, created: int = 1,
+def cs(pod: Pod, spec: dict, state: str, exit_code: int = 0, created: int = 1,
        restarts: int = 0) -> ContainerStatus:
     return ContainerStatus(
         id=f"{spec['name']}-{created}", pod_sandbox_id="s1",
@@ -231,8 +232,7 @@ def test_pending_pod_with_init_containers_and_a_failed_one():
 
 def test_terminal_phase_is_kept_and_transition_times_survive():
     c = container("c")
-    pod = make_pod([c])
-    pod["status"] = {"phase": "Failed"}
+    pod = make_pod([c], phase="Failed")
     s = generate(pod, runtime(cs(pod, c, CONTAINER_RUNNING)))
     assert s["phase"] == "Failed"
     first = generate(make_pod([c]), runtime(cs(pod, c, CONTAINER_RUNNING)))

@@ -9,6 +9,7 @@ from kubelet.sync.etc_files import PodEtcFiles
 from kubelet.sync.security_context import SeccompSettings
 from kubelet.sync.syncer import MOUNT_RETRY_INITIAL, MOUNT_RETRY_MAXIMUM, PodSyncer
 from kubelet.config_objects import ConfigObjects
+from kubelet.pods import Pod
 from kubelet.volumes.manager import VolumeError, Volumes
 
 IMAGE = "busybox:1.36"
@@ -29,7 +30,7 @@ class FailingVolumes(Volumes):
         super().__init__(root, ConfigObjects(None), 2, 1 << 30)
         self.failures = failures
 
-    def setup(self, pod: dict) -> dict:
+    def setup(self, pod: Pod) -> dict:
         if self.failures:
             self.failures -= 1
             raise VolumeError("kube-root-ca", 'configmaps "kube-root-ca.crt" is forbidden')
@@ -37,10 +38,10 @@ class FailingVolumes(Volumes):
 
 
 class Cgroups:
-    def parent_of(self, pod: dict) -> str:
-        return f"/pycontainer/kubepods/pod{pod['metadata']['uid']}"
+    def parent_of(self, pod: Pod) -> str:
+        return f"/pycontainer/kubepods/pod{pod.uid}"
 
-    def ensure(self, pod: dict) -> None:
+    def ensure(self, pod: Pod) -> None:
         pass
 
     def destroy(self, uid: str) -> None:
@@ -51,7 +52,7 @@ class Events:
     def __init__(self) -> None:
         self.reasons: list[str] = []
 
-    def pod(self, pod: dict, kind: str, reason: str, message: str,
+    def pod(self, pod: Pod, kind: str, reason: str, message: str,
             container: str | None = None) -> None:
         self.reasons.append(reason)
 
@@ -67,11 +68,11 @@ def _syncer(tmp_path, failures: int, clock: Clock) -> tuple[PodSyncer, FakeRunti
     return syncer, cri
 
 
-def _pod() -> dict:
-    return {"metadata": {"name": "p", "namespace": "ns", "uid": "uid-1"},
-            "spec": {"restartPolicy": "Always", "containers": [
-                {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
-                 "command": ["sleep", "1"]}]}}
+def _pod() -> Pod:
+    return Pod({"metadata": {"name": "p", "namespace": "ns", "uid": "uid-1"},
+                "spec": {"restartPolicy": "Always", "containers": [
+                    {"name": "c", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                     "command": ["sleep", "1"]}]}})
 
 
 def test_failed_mounts_retry_after_half_a_second_doubling(tmp_path):

@@ -1,9 +1,10 @@
 """The pod's /etc/hosts and resolv.conf as the kubelet writes them (pure text)."""
+from kubelet.pods import Pod
 from kubelet.sync import pod_dns
 
 
-def _pod(**spec):
-    return {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": spec}
+def _pod(**spec) -> Pod:
+    return Pod({"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": spec})
 
 
 NODE = pod_dns.parse_resolv_conf("# comment\nnameserver 10.0.0.2\nsearch a.example .\n"
@@ -44,5 +45,5 @@ def test_hosts_file_names_the_pod_and_its_aliases():
     assert text.endswith("\n# Entries added by HostAliases.\n10.1.1.1\tx\n")
     host_net = pod_dns.hosts_file(_pod(hostNetwork=True), [], "", "127.0.0.1 node\n")
     assert host_net == "# Kubernetes-managed hosts file (host network).\n127.0.0.1 node\n"
-    long_name = {"metadata": {"name": "a" * 62 + "-b" * 3, "namespace": "n"}, "spec": {}}
+    long_name = Pod({"metadata": {"name": "a" * 62 + "-b" * 3, "namespace": "n"}, "spec": {}})
     assert pod_dns.hostname_and_domain(long_name, "")[0] == "a" * 62

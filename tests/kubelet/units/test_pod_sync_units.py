@@ -12,6 +12,7 @@ from cri.fake import FakeRuntime
 from kubelet.config_objects import ConfigObjects
 from kubelet.gc import GarbageCollector
 from kubelet.pod_runtime import PodRuntime
+from kubelet.pods import Pod
 from kubelet.status import pod_status
 from kubelet.sync.backoff import Backoff
 from kubelet.sync.etc_files import PodEtcFiles
@@ -37,11 +38,11 @@ class PodCgroupsStandIn:
     def __init__(self) -> None:
         self.made: set[str] = set()
 
-    def parent_of(self, pod: dict) -> str:
-        return f"/pycontainer/kubepods/pod{pod['metadata']['uid']}"
+    def parent_of(self, pod: Pod) -> str:
+        return f"/pycontainer/kubepods/pod{pod.uid}"
 
-    def ensure(self, pod: dict) -> None:
-        self.made.add(pod["metadata"]["uid"])
+    def ensure(self, pod: Pod) -> None:
+        self.made.add(pod.uid)
 
     def destroy(self, pod_uid: str) -> None:
         self.made.discard(pod_uid)
@@ -56,7 +57,7 @@ class Events:
     def __init__(self) -> None:
         self.posted: list[tuple[str, str]] = []
 
-    def pod(self, pod: dict, kind: str, reason: str, message: str,
+    def pod(self, pod: Pod, kind: str, reason: str, message: str,
             container: str | None = None) -> None:
         self.posted.append((reason, message))
 
@@ -82,9 +83,9 @@ class Node:
     def runtime(self, uid: str = UID) -> PodRuntime:
         return PodRuntime.read(self.cri, uid)
 
-    def status(self, pod: dict) -> dict:
-        return pod_status.generate(pod, self.runtime(pod["metadata"]["uid"]), {},
-                                   self.syncer.reasons(pod["metadata"]["uid"]), "192.0.2.10",
+    def status(self, pod: Pod) -> dict:
+        return pod_status.generate(pod, self.runtime(pod.uid), {},
+                                   self.syncer.reasons(pod.uid), "192.0.2.10",
                                    False)
 
     def running(self, name: str = "c") -> str:
@@ -94,11 +95,11 @@ class Node:
 
 
 def make_pod(policy: str = "Always", image: str = IMAGE, pull: str = "IfNotPresent",
-             uid: str = UID, name: str = "p") -> dict:
-    return {"metadata": {"name": name, "namespace": "ns", "uid": uid},
-            "spec": {"restartPolicy": policy, "containers": [
-                {"name": "c", "image": image, "imagePullPolicy": pull,
-                 "command": ["sh", "-c", "exit 1"]}]}}
+             uid: str = UID, name: str = "p") -> Pod:
+    return Pod({"metadata": {"name": name, "namespace": "ns", "uid": uid},
+                "spec": {"restartPolicy": policy, "containers": [
+                    {"name": "c", "image": image, "imagePullPolicy": pull,
+                     "command": ["sh", "-c", "exit 1"]}]}})
 
 
 def waiting(status: dict) -> dict:
@@ -229,7 +230,7 @@ def test_the_pod_phase_follows_its_containers_exit(tmp_path, exit_code, phase, r
 def test_a_failing_post_start_hook_stops_its_container(tmp_path):
     node = Node(tmp_path, images=(IMAGE,))
     pod = make_pod()
-    pod["spec"]["containers"][0]["lifecycle"] = {
+    pod.obj["spec"]["containers"][0]["lifecycle"] = {
         "postStart": {"exec": {"command": ["cat", "/ready"]}}}
     node.cri.exec_results[("cat", "/ready")] = ExecResult(1, "", "cat: can't open '/ready'")
     assert node.syncer.sync(pod) == ERROR_RETRY

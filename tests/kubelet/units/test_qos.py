@@ -2,6 +2,7 @@
 import pytest
 
 from kubelet.cm.qos import container_resources as linux_resources
+from kubelet.pods import Pod
 from kubelet.sync import container_config
 
 
@@ -23,7 +24,7 @@ def test_requests_and_limits_become_shares_quota_and_memory_limit(resources, exp
 
 
 def test_bad_quantity_is_a_config_error_naming_the_field():
-    pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {}}
+    pod = Pod({"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {}})
     with pytest.raises(container_config.ConfigError,
                        match=r"^resources.limits.memory: 'lots' is not a quantity$"):
         container_config.build(pod, container(limits={"memory": "lots"}), 0, False)
@@ -31,9 +32,14 @@ def test_bad_quantity_is_a_config_error_naming_the_field():
     assert built.linux.resources["memory"] == {"limit": 1 << 30}
 
 
-def _pod(*containers, init=()):
-    return {"metadata": {"name": "p", "namespace": "d", "uid": "u"},
-            "spec": {"containers": list(containers), "initContainers": list(init)}}
+def _pod(*containers, init=(), annotations=None, security_context=None) -> Pod:
+    meta = {"name": "p", "namespace": "d", "uid": "u"}
+    if annotations:
+        meta["annotations"] = annotations
+    spec = {"containers": list(containers), "initContainers": list(init)}
+    if security_context:
+        spec["securityContext"] = security_context
+    return Pod({"metadata": meta, "spec": spec})
 
 
 def test_qos_classes_and_pod_cgroup_limits():
@@ -41,14 +47,14 @@ def test_qos_classes_and_pod_cgroup_limits():
 
     guaranteed = _pod(container(limits={"cpu": "1", "memory": "1Gi"}),
                       container(limits={"cpu": "500m", "memory": "512Mi"}))
-    assert qos.qos_class(guaranteed) == "Guaranteed"
+    assert guaranteed.qos_class == "Guaranteed"
     assert qos.pod_resources(guaranteed, 100) == {
         "cpu": {"shares": 1536, "quota": 150_000, "period": 100_000},
         "memory": {"limit": 3 << 29}, "pids": {"limit": 100}}
     # one container without a memory limit: no pod memory limit, as the kubelet does
     burstable = _pod(container(requests={"memory": "64Mi"}, limits={"memory": "128Mi"}),
                      container(requests={"cpu": "250m"}))
-    assert qos.qos_class(burstable) == "Burstable"
+    assert burstable.qos_class == "Burstable"
     assert qos.pod_resources(burstable, -1) == {"cpu": {"shares": 256}}
     assert qos.pod_resources(_pod(container()), -1) == {"cpu": {"shares": 2}}
     # a big init container sets the pod's request
@@ -84,8 +90,8 @@ def test_admission_sysctls_then_pods_then_cpu_and_memory_then_apparmor():
     verdict = admission.admit(_pod(container(requests={"memory": "600Mi"})), running, node)
     assert verdict.reason == "OutOfmemory"
     assert admission.admit(_pod(container(requests={"cpu": "500m"})), running, node).admit
-    unsafe = _pod(container())
-    unsafe["spec"]["securityContext"] = {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}
+    unsafe = _pod(container(), security_context={
+        "sysctls": [{"name": "kernel.msgmax", "value": "1"}]})
     assert admission.admit(unsafe, running, node).reason == "SysctlForbidden"
     allowed = admission.Node(2000, 1 << 30, 3, ["kernel.msg*"], False)
     assert admission.admit(unsafe, running, allowed).admit
@@ -98,12 +104,10 @@ def test_admission_sysctls_then_pods_then_cpu_and_memory_then_apparmor():
     verdict = admission.admit(confined, running, admission.Node(2000, 1 << 30, 3, [], True))
     assert verdict.message == ("Cannot enforce AppArmor: the pycontainer runtime does not "
                                "apply AppArmor profiles")
-    annotated = _pod(container())
-    annotated["metadata"]["annotations"] = {
-        "container.apparmor.security.beta.kubernetes.io/c": "runtime/default"}
+    annotated = _pod(container(), annotations={
+        "container.apparmor.security.beta.kubernetes.io/c": "runtime/default"})
     assert admission.admit(annotated, running, node).reason == "AppArmor"
     unconfined = _pod(dict(container(), securityContext={
-        "appArmorProfile": {"type": "Unconfined"}}))
-    unconfined["metadata"]["annotations"] = {
-        "container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
+        "appArmorProfile": {"type": "Unconfined"}}), annotations={
+        "container.apparmor.security.beta.kubernetes.io/c": "unconfined"})
     assert admission.admit(unconfined, running, node).admit

@@ -8,6 +8,7 @@ import pytest
 
 from cri import seccomp_profiles
 from cri.api import SecurityProfile
+from kubelet.pods import Pod
 from kubelet.sync import security_context
 
 NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}[platform.machine()]
@@ -21,7 +22,8 @@ def denied(profile: dict) -> set[str]:
 def test_the_container_profile_wins_then_the_pods_then_seccomp_default():
     settings = security_context.SeccompSettings("/var/lib/k/seccomp")
     pick = security_context.seccomp_profile
-    pod = {"spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}}
+    pod = Pod({"metadata": {"name": "p", "uid": "u"},
+               "spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}})
     container = {"securityContext": {"seccompProfile": {"type": "Localhost",
                                                         "localhostProfile": "a/b.json"}}}
     assert pick(security_context.effective(pod, container), settings) == \

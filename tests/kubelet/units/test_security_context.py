@@ -4,6 +4,7 @@ import pytest
 
 from cri.api import Image
 from cri.container_spec import DEFAULT_CAPS, _passwd_gid, capabilities
+from kubelet.pods import Pod
 from kubelet.sync import security_context
 
 
@@ -41,8 +42,8 @@ def test_run_as_non_root_refusals(image, run_as_user, message):
     sc = {"runAsNonRoot": True}
     if run_as_user is not None:
         sc["runAsUser"] = run_as_user
-    pod = {"metadata": {"name": "p", "namespace": "n", "uid": "u"},
-           "spec": {"securityContext": sc}}
+    pod = Pod({"metadata": {"name": "p", "namespace": "n", "uid": "u"},
+               "spec": {"securityContext": sc}})
     with pytest.raises(security_context.NonRootError, match=message):
         security_context.verify_run_as_non_root(pod, {"name": "c"}, image)
     security_context.verify_run_as_non_root(pod, {"name": "c", "securityContext": {

@@ -4,6 +4,7 @@ import pytest
 
 from kubelet import downward
 from kubelet.config_objects import ConfigObjects
+from kubelet.pods import Pod
 from kubelet.sync import service_env
 from kubelet.sync.env_vars import ConfigError, environment
 
@@ -63,11 +64,11 @@ class _Cache:
         return self.synced
 
 
-def _pod(static: bool = False, **spec) -> dict:
+def _pod(static: bool = False, **spec) -> Pod:
     meta = {"namespace": "shop", "name": "p", "uid": "u"}
     if static:
         meta["annotations"] = {"kubernetes.io/config.source": "file"}
-    return {"metadata": meta, "spec": spec}
+    return Pod({"metadata": meta, "spec": spec})
 
 
 INFO = downward.PodInfo([], [], 1, 0)

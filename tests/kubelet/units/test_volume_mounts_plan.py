@@ -8,6 +8,7 @@ import os
 import pytest
 
 from kubelet.config_objects import ConfigObjects
+from kubelet.pods import Pod
 from kubelet.volumes.manager import VolumeError, Volumes
 from linux import constants as lx
 from linux.fake import RecordingSyscalls
@@ -15,10 +16,10 @@ from linux.fake import RecordingSyscalls
 NODE_MEMORY = 1 << 30
 
 
-def pod(volumes: list[dict]) -> dict:
-    return {"metadata": {"name": "p", "namespace": "default", "uid": "u-1",
-                         "labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "c"}], "volumes": volumes}}
+def pod(volumes: list[dict]) -> Pod:
+    return Pod({"metadata": {"name": "p", "namespace": "default", "uid": "u-1",
+                             "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c"}], "volumes": volumes}})
 
 
 def volumes(tmp_path, kernel: RecordingSyscalls) -> Volumes:
