@@ -2,16 +2,19 @@
 # provision.sh: makes this Debian/Ubuntu machine a pycontainer node, as root. Idempotent: run it
 # again (after a change of the checkout, say) and it converges, restarting only what changed.
 #
-#   node 1 (control plane): pyapiserver, pycontroller-manager, pykube-dns, pykubelet, pykube-proxy
-#                                                      provision.sh [--node-ip IP]
-#   another node (joins):   pykubelet, pykube-proxy   provision.sh --api-server URL --token T --ca-cert F
+#   node 1 (control plane): pyapiserver, pycontroller-manager, pykube-dns, pykubelet, pykube-proxy,
+#                           pycni-hostgw              provision.sh [--node-ip IP]
+#   another node (joins):   pykubelet, pykube-proxy, pycni-hostgw
+#                                                     provision.sh --api-server URL --token T --ca-cert F
 #
 # What it installs: the apt packages, a virtualenv in /opt/pycontainer with the package and kubectl,
 # a CNI network (our bridge plugin on --pod-cidr, ports hairpinning so that a pod reaches itself
 # through a Service) in /etc/cni/net.d, br_netfilter with bridge-nf-call-iptables=1 (replies between
 # pods of one bridge pass the Service rules' conntrack), a busybox image (busybox:static, from
 # busybox-static, no registry), the systemd units pyapiserver.service, pycontroller-manager.service
-# and pykube-dns.service (control plane), pykubelet.service and pykube-proxy.service, the kube-dns
+# and pykube-dns.service (control plane), pykubelet.service, pykube-proxy.service and
+# pycni-hostgw.service (the other nodes' pods reached through --route-backend, pod traffic leaving
+# --cluster-cidr masqueraded; the node's podCIDR is written on its Node for it), the kube-dns
 # Service (--service-cidr's tenth address: the kubelets' clusterDNS; pykube-dns runs on the control
 # plane only, so the Service sends every node's pods there: internalTrafficPolicy Cluster), an admin
 # kubeconfig (control plane: root and --admin-user). It ends when the node is Ready.
@@ -22,7 +25,10 @@
 #                         the control plane serves the API on it (port 6443)
 #   --pod-cidr CIDR       this node's pod network (default 198.18.1.0/24; one per node)
 #   --cluster-cidr CIDR   every node's pod networks (default 198.18.0.0/16): pykube-proxy
-#                         masquerades Service traffic from outside it
+#                         masquerades Service traffic from outside it, pycni-hostgw pod traffic
+#                         to outside it
+#   --route-backend B     how pods reach the other nodes' pods: host-gw (default; the nodes share
+#                         one L2 network) or vxlan (the nodes are routed to each other)
 #   --service-cidr CIDR   the Services' ClusterIPs (default 198.19.128.0/20; the same on every node)
 #   --api-server URL      join the cluster of this API server instead of running one
 #   --token TOKEN         this node's bearer token; the control plane accepts it for --node-name
@@ -48,6 +54,7 @@ step() { echo "== [${SECONDS}s] $*"; }
 
 node_name=$(hostname | tr '[:upper:]' '[:lower:]')
 node_ip="" pod_cidr=198.18.1.0/24 cluster_cidr=198.18.0.0/16 service_cidr=198.19.128.0/20
+route_backend=host-gw
 api_server="" token="" ca_cert="" ca_key="" admin_user=""
 wheelhouse="" node_tokens=()
 source_dir=$(dirname "$(dirname "$(readlink -f "$0")")")
@@ -63,6 +70,7 @@ while [ $# -gt 0 ]; do
         --pod-cidr) pod_cidr=$2 ;;
         --cluster-cidr) cluster_cidr=$2 ;;
         --service-cidr) service_cidr=$2 ;;
+        --route-backend) route_backend=$2 ;;
         --api-server) api_server=$2 ;;
         --token) token=$2 ;;
         --ca-cert) ca_cert=$(readlink -m "$2") ;;
@@ -80,6 +88,7 @@ done
 [[ $node_name =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "--node-name: $node_name is not a DNS name"
 [[ $pod_cidr =~ ^[0-9.]+/[0-9]+$ ]] || die "--pod-cidr: $pod_cidr is not an IPv4 CIDR"
 [[ $cluster_cidr =~ ^[0-9.]+/[0-9]+$ ]] || die "--cluster-cidr: $cluster_cidr is not an IPv4 CIDR"
+[[ $route_backend =~ ^(host-gw|vxlan)$ ]] || die "--route-backend: $route_backend is not host-gw or vxlan"
 [[ $service_cidr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/(1[6-9]|2[0-8])$ ]] \
     || die "--service-cidr: $service_cidr is not an IPv4 CIDR from /16 to /28"
 service_base=${service_cidr%/*}
@@ -106,6 +115,13 @@ if [ -z "$node_ip" ]; then
     # Only looks the route up; nothing is sent. No route (no network at all): loopback.
     node_ip=$(ip -4 route get 198.51.100.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' || true)
     node_ip=${node_ip:-127.0.0.1}
+fi
+# Through VXLAN the pods' MTU is the tunnel's, 50 bytes below the node network's.
+mtu=""
+if [ "$route_backend" = vxlan ]; then
+    node_link=$(ip -4 -o addr show | awk -v ip="$node_ip" 'index($4, ip "/") == 1 {print $2; exit}')
+    [ -n "$node_link" ] || die "--route-backend: vxlan: no link holds the node address $node_ip"
+    mtu="\"mtu\": $(( $(cat "/sys/class/net/$node_link/mtu") - 50 )), "
 fi
 if [ -z "$admin_user" ] && id vagrant >/dev/null 2>&1; then admin_user=vagrant; fi
 [ -z "$admin_user" ] || id "$admin_user" >/dev/null 2>&1 || die "--admin-user: no user $admin_user"
@@ -179,12 +195,14 @@ ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
 ln -sf "$VENV/bin/kubectl" /usr/local/bin/kubectl
 
 step "CNI network $pod_cidr"
+# Pod to pod across nodes keeps its addresses: pycni-hostgw masquerades only what leaves the
+# cluster CIDR, where the bridge's ipMasq would hide every pod behind its node.
 write_file /etc/cni/net.d/10-pycontainer.conflist 0644 <<EOF || true
 {
   "cniVersion": "1.0.0",
   "name": "pycontainer",
   "plugins": [
-    {"type": "pycni-bridge", "bridge": "pyc0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+    {"type": "pycni-bridge", "bridge": "pyc0", "isGateway": true, "ipMasq": false, "hairpinMode": true, $mtu
      "ipam": {"type": "pycni-host-local", "ranges": [[{"subnet": "$pod_cidr"}]],
               "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "pycni-portmap", "capabilities": {"portMappings": true}}
@@ -341,12 +359,27 @@ PROXY_ARGS="--hostname-override $node_name --cluster-cidr $cluster_cidr"
 EOF
 converge pykube-proxy.service $changed
 
+step "pycni-hostgw ($route_backend)"
+changed=0
+unit_changed pycni-hostgw.service && changed=1
+write_file "$CONF/pycni-hostgw.env" 0644 <<EOF && changed=1
+HOSTGW_ARGS="--node-name $node_name --backend $route_backend --cluster-cidr $cluster_cidr"
+EOF
+converge pycni-hostgw.service $changed
+
 step "node $node_name Ready"
 ready() {
     [ "$(kubectl --kubeconfig "$CONF/kubelet.kubeconfig" get node "$node_name" \
         -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 wait_until "$READY_TIMEOUT" "node $node_name Ready (pykubelet $(systemctl is-active pykubelet.service))" ready
+# Nothing else here allocates podCIDRs (kube-controller-manager's --allocate-node-cidrs would):
+# the other nodes' pycni-hostgw reads this node's from its Node.
+if [ "$(kubectl --kubeconfig "$CONF/kubelet.kubeconfig" get node "$node_name" \
+        -o 'jsonpath={.spec.podCIDR}')" != "$pod_cidr" ]; then
+    kubectl --kubeconfig "$CONF/kubelet.kubeconfig" patch node "$node_name" --type merge \
+        -p "{\"spec\": {\"podCIDR\": \"$pod_cidr\", \"podCIDRs\": [\"$pod_cidr\"]}}" >/dev/null
+fi
 kubectl --kubeconfig "$CONF/kubelet.kubeconfig" get node "$node_name" -o wide
 if systemctl is-enabled -q pykube-dns.service 2>/dev/null; then
     step "pykube-dns registered"

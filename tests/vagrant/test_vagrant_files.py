@@ -1,7 +1,10 @@
 """The Vagrant files without a VM: the Vagrantfile validates (`vagrant validate -p`, no provider or
 box needed), the cluster CA it makes is one pyapiserver signs with, provision.sh refuses bad input
-before it changes anything, and the busybox image it imports runs."""
+before it changes anything, the route daemon's unit runs a command the package installs with
+flags it takes, and the busybox image it imports runs."""
 import os
+import re
+import shlex
 import socket
 import ssl
 import subprocess
@@ -10,6 +13,7 @@ import sys
 import pytest
 
 from apiserver.server import ApiServer
+from cni import hostgw
 from overlay import snapshots
 from overlay.store import Store
 from vmlib import REPO
@@ -89,6 +93,7 @@ def test_cluster_ca_seeds_the_api_server(tmp_path):
      "--ca-cert: a joining node needs the cluster's CA certificate"),
     (["--ca-cert", "/etc/hostname"], "--ca-cert and --ca-key: give both or neither"),
     (["--node-token", "node2"], "--node-token: node2 is not NAME=TOKEN"),
+    (["--route-backend", "flannel"], "--route-backend: flannel is not host-gw or vxlan"),
     (["--node-ip"], "--node-ip: needs a value"),
     (["--colour", "blue"], "--colour: unknown option"),
     ([], "--wheelhouse: /nonexistent/wheels: no such directory"),
@@ -100,6 +105,31 @@ def test_provision_refuses_bad_input_with_one_line(args, message):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"provision.sh: {message}")
+
+
+def test_every_node_runs_the_route_daemon_with_flags_it_takes():
+    """pycni-hostgw.service starts the console script with what provision.sh writes in its
+    environment file, for both backends, and provision.sh installs and starts it on every node
+    (after the branch of the control plane), with the node's podCIDR written on its Node."""
+    unit = (VAGRANT_DIR / "systemd/pycni-hostgw.service").read_text()
+    command = shlex.split(re.search(r"^ExecStart=((?:.*\\\n)*.*)$", unit, re.M)[1]
+                          .replace("\\\n", " "))
+    assert command[0] == "/opt/pycontainer/bin/pycni-hostgw"
+    assert 'pycni-hostgw = "cni.hostgw:main"' in (REPO / "pyproject.toml").read_text()
+    provision = (VAGRANT_DIR / "provision.sh").read_text()
+    env = re.search(r'^HOSTGW_ARGS="(.*)"$', provision, re.M)[1]
+    assert "EnvironmentFile=/etc/pycontainer/pycni-hostgw.env" in unit
+    for backend in ("host-gw", "vxlan"):
+        args = [a.replace("$HOSTGW_ARGS", "") for a in command[1:]] + shlex.split(
+            env.replace("$node_name", "node2").replace("$route_backend", backend)
+            .replace("$cluster_cidr", "198.18.0.0/16"))
+        parsed = hostgw.parser().parse_args([a for a in args if a])
+        assert (parsed.node_name, parsed.backend, parsed.ip_masq, parsed.cluster_cidr) == \
+            ("node2", backend, True, "198.18.0.0/16")
+    tail = provision[provision.index('step "pykubelet $node_name'):]
+    assert "converge pycni-hostgw.service $changed" in tail
+    assert '"ipMasq": false' in provision   # the daemon masquerades, pods keep their addresses
+    assert re.search(r'patch node "\$node_name" .*podCIDR', provision, re.S)
 
 
 @pytest.mark.root
