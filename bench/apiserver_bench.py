@@ -21,6 +21,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from proc_usage import rss_kib
+
 TOKEN = "bench-" + uuid.uuid4().hex
 WATCHERS = 20
 
@@ -57,14 +59,6 @@ def pod(name: str) -> dict:
             "spec": {"schedulerName": "none", "containers": [
                 {"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
                  "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main() -> None:

@@ -17,18 +17,19 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/overlay", "tests/kubelet", "tests/cri", "bench"):
+for extra in ("tests", "tests/cri", "bench"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
 import grpc  # noqa: E402
 
 import critest_images  # noqa: E402
-import overlay_imagebuild as ib  # noqa: E402
+from testlib import imagebuild as ib  # noqa: E402
 from containerd_testlib import Containerd  # noqa: E402
 from cri.proto import api_pb2 as pb, api_pb2_grpc as pb_grpc  # noqa: E402
 from cri_testlib import BIN, CriDaemon  # noqa: E402
 from netkit import unique  # noqa: E402
+from proc_usage import rss_kib  # noqa: E402
 from stats import load, median, ms  # noqa: E402
 
 IMAGE = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
@@ -37,11 +38,6 @@ IMAGE = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 class Runtime:

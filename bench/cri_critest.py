@@ -13,13 +13,11 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/overlay", "tests/kubelet", "tests/cri", "bench"):
+for extra in ("tests", "tests/cri", "bench"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
 import critest_images  # noqa: E402
-import overlay_imagebuild as ib  # noqa: E402
-from overlay_registry import Registry  # noqa: E402
 from stats import load  # noqa: E402
 from test_cri_critest import KNOWN_DIFFERENCES, side_by_side  # noqa: E402
 
@@ -31,15 +29,10 @@ def main() -> int:
                              "images cannot be rebuilt)")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="cri-critest-")
-    reg = Registry(os.path.join(workdir, "registry"))
     try:
-        images, layout = critest_images.build(workdir)
-        critest_images.fill(reg, images, layout)
-        archive = os.path.join(workdir, "images.tar")
-        ib.tar_directory(layout, archive)
-        mine, reference, summary = side_by_side((reg, layout, archive, workdir), args.skip)
+        with critest_images.world(workdir) as world:
+            mine, reference, summary = side_by_side(world, args.skip)
     finally:
-        reg.close()
         shutil.rmtree(workdir, ignore_errors=True)
     print(load())
     print(summary)

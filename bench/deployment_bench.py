@@ -18,37 +18,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/apiserver", "tests/overlay", "tests/kubelet"):
+for extra in ("tests", "tests/kubelet"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
-from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import IMAGE, Api, KubeletProcess, make_image_store  # noqa: E402
+from bench_node import bench_node  # noqa: E402
+from kubelet_testlib import IMAGE, Api  # noqa: E402
+from proc_usage import cpu_seconds, rss_kib  # noqa: E402
+from stats import percentile  # noqa: E402
+from testlib.processes import stop  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BIN = os.path.dirname(sys.executable)
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def is_ready(pod: dict) -> bool:
@@ -124,88 +113,69 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
-    base = tempfile.mkdtemp(prefix="deployment-bench-")
-    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    token_file = os.path.join(base, "tokens.csv")
-    with open(token_file, "w") as f:
-        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
-        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
-    server = Server(os.path.join(base, "api"), token_file)
-    os.makedirs(server.data_dir)
-    server.start()
-    kubelet = manager = None
-    try:
-        api = Api(server)
-        kubelet = KubeletProcess(server, node, node_token, make_image_store(base),
-                                 {"maxPods": max(110, 2 * args.replicas)})
-        kubelet.start()
-        log = open(os.path.join(base, "manager.log"), "w")
+    with bench_node("deployment-bench-", {"maxPods": max(110, 2 * args.replicas)}) as bench:
+        log = open(os.path.join(bench.base, "manager.log"), "w")
         manager = subprocess.Popen(
-            [os.path.join(BIN, "pycontroller-manager"), "--kubeconfig", server.kubeconfig,
-             "--leader-elect=false", "--controllers=deployment,replicaset"],
+            [os.path.join(BIN, "pycontroller-manager"), "--kubeconfig",
+             bench.server.kubeconfig, "--leader-elect=false",
+             "--controllers=deployment,replicaset"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        ns = api.namespace()
-        n = args.replicas
-        watcher = ReadyWatcher(api, ns)
-        time.sleep(0.2)  # the watch is open before the apply
-        cpu0, t0 = cpu_seconds(manager.pid), time.monotonic()
-        kubectl(api, "apply", "-n", ns, data=deployment("big", n, node))
-        wait(lambda: len(watcher.ready) >= n, 600, f"{n} pods Ready")
-        took, cpu = time.monotonic() - t0, cpu_seconds(manager.pid) - cpu0
-        from_apply = [watcher.ready[p] - t0 for p in watcher.ready]
-        from_create = [watcher.ready[p] - watcher.added[p] for p in watcher.ready]
-        print(f"{n} replicas: apply -> all Ready {took:.1f} s; per pod apply -> Ready p50 "
-              f"{statistics.median(from_apply):.2f} s p99 {percentile(from_apply, 99):.2f} s; "
-              f"pod creation -> Ready p50 {statistics.median(from_create):.2f} s p99 "
-              f"{percentile(from_create, 99):.2f} s; controller manager CPU {cpu:.2f} s "
-              f"({cpu / took * 100:.0f} % of a core)", flush=True)
+        try:
+            measure(bench.api, bench.node, manager, args)
+        finally:
+            stop(manager, wait=20)
+    return 0
 
-        first = set(watcher.ready)
-        cpu0, t0 = cpu_seconds(manager.pid), time.monotonic()
-        kubectl(api, "apply", "-n", ns, data=deployment("big", n, node, env="2"))
 
-        def rolled() -> bool:
-            pods = list(watcher.pods.values())
-            return len(pods) == n and not any(p["metadata"]["name"] in first for p in pods) \
-                and all(is_ready(p) for p in pods)
-        wait(rolled, 900, "rolling update")
-        took, cpu = time.monotonic() - t0, cpu_seconds(manager.pid) - cpu0
-        print(f"rolling update of {n} (25 % surge/unavailable): {took:.1f} s until every pod "
-              f"is new, Ready and the old ones gone; controller manager CPU {cpu:.2f} s "
-              f"({cpu / took * 100:.0f} % of a core)", flush=True)
-        watcher.stop()
-        kubectl(api, "delete", "deployment", "big", "-n", ns, "--cascade=foreground",
-                "--wait=false")
-        kubectl(api, "scale", "replicaset", "--all", "-n", ns, "--replicas=0")
-        wait(lambda: not api.pods(ns), 600, "pods gone")
+def measure(api: Api, node: str, manager: subprocess.Popen, args: argparse.Namespace) -> None:
+    ns = api.namespace()
+    n = args.replicas
+    watcher = ReadyWatcher(api, ns)
+    time.sleep(0.2)  # the watch is open before the apply
+    cpu0, t0 = cpu_seconds(manager.pid), time.monotonic()
+    kubectl(api, "apply", "-n", ns, data=deployment("big", n, node))
+    wait(lambda: len(watcher.ready) >= n, 600, f"{n} pods Ready")
+    took, cpu = time.monotonic() - t0, cpu_seconds(manager.pid) - cpu0
+    from_apply = [watcher.ready[p] - t0 for p in watcher.ready]
+    from_create = [watcher.ready[p] - watcher.added[p] for p in watcher.ready]
+    print(f"{n} replicas: apply -> all Ready {took:.1f} s; per pod apply -> Ready p50 "
+          f"{statistics.median(from_apply):.2f} s p99 {percentile(from_apply, 99):.2f} s; "
+          f"pod creation -> Ready p50 {statistics.median(from_create):.2f} s p99 "
+          f"{percentile(from_create, 99):.2f} s; controller manager CPU {cpu:.2f} s "
+          f"({cpu / took * 100:.0f} % of a core)", flush=True)
 
-        idle_ns = api.namespace()
-        for i in range(args.deployments):
-            api.client.create(f"/apis/apps/v1/namespaces/{idle_ns}/deployments",
-                              deployment(f"d{i}", 0, node))
-        wait(lambda: len(api.client.get(f"/apis/apps/v1/namespaces/{idle_ns}/replicasets")
-                         ["items"]) >= args.deployments, 300, "ReplicaSets of all Deployments")
-        time.sleep(5)  # let the last status writes settle before measuring idle
-        cpu0 = cpu_seconds(manager.pid)
-        time.sleep(args.idle)
-        idle = (cpu_seconds(manager.pid) - cpu0) / args.idle
-        with open(f"/proc/{manager.pid}/status") as f:
-            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-        print(f"idle with {args.deployments} Deployments: controller manager CPU "
-              f"{idle * 100:.2f} % of a core over {args.idle:.0f} s, RSS {rss / 1024:.0f} MiB",
-              flush=True)
-        return 0
-    finally:
-        if manager is not None:
-            manager.send_signal(signal.SIGTERM)
-            try:
-                manager.wait(20)
-            except subprocess.TimeoutExpired:
-                manager.kill()
-                manager.wait()
-        if kubelet is not None:
-            kubelet.cleanup()
-        server.stop()
+    first = set(watcher.ready)
+    cpu0, t0 = cpu_seconds(manager.pid), time.monotonic()
+    kubectl(api, "apply", "-n", ns, data=deployment("big", n, node, env="2"))
+
+    def rolled() -> bool:
+        pods = list(watcher.pods.values())
+        return len(pods) == n and not any(p["metadata"]["name"] in first for p in pods) \
+            and all(is_ready(p) for p in pods)
+    wait(rolled, 900, "rolling update")
+    took, cpu = time.monotonic() - t0, cpu_seconds(manager.pid) - cpu0
+    print(f"rolling update of {n} (25 % surge/unavailable): {took:.1f} s until every pod "
+          f"is new, Ready and the old ones gone; controller manager CPU {cpu:.2f} s "
+          f"({cpu / took * 100:.0f} % of a core)", flush=True)
+    watcher.stop()
+    kubectl(api, "delete", "deployment", "big", "-n", ns, "--cascade=foreground",
+            "--wait=false")
+    kubectl(api, "scale", "replicaset", "--all", "-n", ns, "--replicas=0")
+    wait(lambda: not api.pods(ns), 600, "pods gone")
+
+    idle_ns = api.namespace()
+    for i in range(args.deployments):
+        api.client.create(f"/apis/apps/v1/namespaces/{idle_ns}/deployments",
+                          deployment(f"d{i}", 0, node))
+    wait(lambda: len(api.client.get(f"/apis/apps/v1/namespaces/{idle_ns}/replicasets")
+                     ["items"]) >= args.deployments, 300, "ReplicaSets of all Deployments")
+    time.sleep(5)  # let the last status writes settle before measuring idle
+    cpu0 = cpu_seconds(manager.pid)
+    time.sleep(args.idle)
+    idle = (cpu_seconds(manager.pid) - cpu0) / args.idle
+    print(f"idle with {args.deployments} Deployments: controller manager CPU "
+          f"{idle * 100:.2f} % of a core over {args.idle:.0f} s, RSS "
+          f"{rss_kib(manager.pid) / 1024:.0f} MiB", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,33 +29,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/apiserver", "tests/overlay", "tests/kubelet"):
+for extra in ("tests", "tests/kubelet"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
-from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import Api, KubeletProcess, make_image_store, pod_manifest  # noqa: E402
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+from bench_node import bench_node  # noqa: E402
+from kubelet_testlib import Api, KubeletProcess, pod_manifest  # noqa: E402
+from proc_usage import CLK_TCK, cpu_seconds, rss_kib  # noqa: E402
+from stats import percentile  # noqa: E402
 
 
 class RunningWatcher:
@@ -222,55 +203,39 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
-    base = tempfile.mkdtemp(prefix="kubelet-bench-")
-    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    token_file = os.path.join(base, "tokens.csv")
-    with open(token_file, "w") as f:
-        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
-        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
-    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
-                    os.path.join(base, "floor-rootfs")], check=True)
-    server = Server(os.path.join(base, "api"), token_file)
-    os.makedirs(server.data_dir)
-    server.start()
-    kubelet = None
-    try:
-        api = Api(server)
-        kubelet = KubeletProcess(server, node, node_token, make_image_store(base))
-        kubelet.start()
-        print(f"pykubelet pid {kubelet.proc.pid}, pyapiserver {server.url}")
-        for count in (1, 30, 100):
-            cpu0 = machine_cpu_seconds()
-            kubelet0, server0 = cpu_seconds(kubelet.proc.pid), cpu_seconds(server.proc.pid)
-            namespace, latencies = start_pods(api, kubelet, count)
-            print(f"{count:3d} pods at once: creation -> Running seen by a watcher: "
-                  f"p50 {statistics.median(latencies):.2f} s, p99 "
-                  f"{percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s; CPU per pod: "
-                  f"machine {(machine_cpu_seconds() - cpu0) / count * 1000:.0f} ms, kubelet "
-                  f"{(cpu_seconds(kubelet.proc.pid) - kubelet0) / count * 1000:.0f} ms, API "
-                  f"server {(cpu_seconds(server.proc.pid) - server0) / count * 1000:.0f} ms; "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
-            if count < 100:
-                delete_all(api, namespace)
-                print_floors(base, count)
-        time.sleep(5)   # let the last status writes and events settle
-        pid = kubelet.proc.pid
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(args.idle)
-        share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
-        print(f"idle with 100 pods over {args.idle:.0f} s: kubelet CPU {share * 100:.2f}% of a "
-              f"core, RSS {rss_kib(pid) / 1024:.1f} MiB, threads "
-              f"{len(os.listdir(f'/proc/{pid}/task'))}")
-        delete_all(api, namespace)
-        print_floors(base, 100)
-    finally:
-        if kubelet is not None:
-            kubelet.cleanup()
-        server.stop()
-        import shutil
-
-        shutil.rmtree(base, ignore_errors=True)
+    with bench_node("kubelet-bench-") as bench:
+        subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
+                        os.path.join(bench.base, "floor-rootfs")], check=True)
+        measure(bench.api, bench.server, bench.kubelet, bench.base, args.idle)
     return 0
+
+
+def measure(api: Api, server, kubelet: KubeletProcess, base: str, idle: float) -> None:
+    print(f"pykubelet pid {kubelet.proc.pid}, pyapiserver {server.url}")
+    for count in (1, 30, 100):
+        cpu0 = machine_cpu_seconds()
+        kubelet0, server0 = cpu_seconds(kubelet.proc.pid), cpu_seconds(server.proc.pid)
+        namespace, latencies = start_pods(api, kubelet, count)
+        print(f"{count:3d} pods at once: creation -> Running seen by a watcher: "
+              f"p50 {statistics.median(latencies):.2f} s, p99 "
+              f"{percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s; CPU per pod: "
+              f"machine {(machine_cpu_seconds() - cpu0) / count * 1000:.0f} ms, kubelet "
+              f"{(cpu_seconds(kubelet.proc.pid) - kubelet0) / count * 1000:.0f} ms, API "
+              f"server {(cpu_seconds(server.proc.pid) - server0) / count * 1000:.0f} ms; "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        if count < 100:
+            delete_all(api, namespace)
+            print_floors(base, count)
+    time.sleep(5)   # let the last status writes and events settle
+    pid = kubelet.proc.pid
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(idle)
+    share = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    print(f"idle with 100 pods over {idle:.0f} s: kubelet CPU {share * 100:.2f}% of a "
+          f"core, RSS {rss_kib(pid) / 1024:.1f} MiB, threads "
+          f"{len(os.listdir(f'/proc/{pid}/task'))}")
+    delete_all(api, namespace)
+    print_floors(base, 100)
 
 
 if __name__ == "__main__":

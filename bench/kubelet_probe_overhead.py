@@ -19,34 +19,26 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
-import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/apiserver", "tests/overlay", "tests/kubelet"):
+for extra in ("tests", "tests/kubelet"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)
 
-from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import Api, KubeletProcess, make_image_store, pod_manifest, wait_for  # noqa: E402
+from bench_node import bench_node  # noqa: E402
+from kubelet_testlib import KubeletProcess, pod_manifest, wait_for  # noqa: E402
+from proc_usage import cpu_seconds  # noqa: E402
 
 from cri.api import CONTAINER_RUNNING  # noqa: E402
 
 CPUACCT = "/sys/fs/cgroup/cpuacct"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cgroup_seconds(path: str) -> float:
     with open(f"{CPUACCT}{path}/cpuacct.usage") as f:
         return int(f.read()) / 1e9
-
-
-def process_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def exec_floor(kubelet: KubeletProcess, container_ids: list[str], rate: float,
@@ -124,71 +116,58 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
-    base = tempfile.mkdtemp(prefix="probe-bench-")
-    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    token_file = os.path.join(base, "tokens.csv")
-    with open(token_file, "w") as f:
-        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
-        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
-    server = Server(os.path.join(base, "api"), token_file)
-    os.makedirs(server.data_dir)
-    server.start()
     os.makedirs(CG)
-    kubelet = None
     try:
-        api = Api(server)
-        kubelet = KubeletProcess(server, node, node_token, make_image_store(base),
-                                 config={"syncFrequency": "60s"})
-        kubelet.start()
-        # The kubelet and all it forks (zygote, shims, runtime) count in a cgroup of their own.
-        with open(f"{CG}/cgroup.procs", "w") as f:
-            f.write(str(kubelet.proc.pid))
-        namespace = api.namespace()
-        for i in range(args.pods):
-            manifest = pod_manifest(f"p{i}", node, "exec sleep 100000", grace=1)
-            manifest["spec"]["containers"][0]["livenessProbe"] = {
-                "exec": {"command": ["true"]}, "periodSeconds": args.period}
-            api.create_pod(namespace, manifest)
-        wait_for(lambda: sum(1 for p in api.pods(namespace)
-                             if p.get("status", {}).get("phase") == "Running") == args.pods,
-                 timeout=300, interval=1, what="every pod Running")
-        time.sleep(args.period + 5)   # every probe worker past its first period
-        pid = kubelet.proc.pid
-        k0, c0, p0 = process_seconds(pid), cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}"), \
-            cgroup_seconds(kubelet.cgroup_root)
-        t0 = time.monotonic()
-        time.sleep(args.window)
-        elapsed = time.monotonic() - t0
-        kubelet_share = (process_seconds(pid) - k0) / elapsed
-        forks_share = (cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}") - c0) / elapsed \
-            - kubelet_share
-        pods_share = (cgroup_seconds(kubelet.cgroup_root) - p0) / elapsed
-        total = kubelet_share + forks_share + pods_share
-        print(f"{args.pods} pods, an exec liveness probe every {args.period} s, over "
-              f"{args.window:.0f} s: {100 * total:.1f}% of a core (kubelet "
-              f"{100 * kubelet_share:.1f}%, shims and runtime {100 * forks_share:.1f}%, in the "
-              f"pods {100 * pods_share:.1f}%)", flush=True)
-        records = [r for p in api.pods(namespace) for r in
-                   kubelet.container_records(p["metadata"]["uid"])]
-        ids = [r["id"] for r in records if r["state"] == CONTAINER_RUNNING]
-        # The kubelet's probes go on meanwhile: what the direct execs add is the floor.
-        floor = exec_floor(kubelet, ids, args.pods / args.period, min(args.window, 30)) - total
-        reference = runc_exec_seconds(base) * args.pods / args.period
-        print(f"floor: the same rate of execs through the shims alone: {100 * floor:.1f}% of "
-              f"a core (ratio {total / floor:.2f}); the reference, `runc exec` at that rate "
-              f"(what a probe costs through containerd's runc shim, at least): "
-              f"{100 * reference:.1f}% (ratio ours/runc {total / reference:.2f})")
+        with bench_node("probe-bench-", {"syncFrequency": "60s"}) as bench:
+            measure(bench.api, bench.kubelet, bench.base, args)
     finally:
-        if kubelet is not None:
-            kubelet.cleanup()
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
         time.sleep(0.5)
         try:
             os.rmdir(CG)
         except OSError:
             pass
     return 0
+
+
+def measure(api, kubelet: KubeletProcess, base: str, args: argparse.Namespace) -> None:
+    # The kubelet and all it forks (zygote, shims, runtime) count in a cgroup of their own.
+    with open(f"{CG}/cgroup.procs", "w") as f:
+        f.write(str(kubelet.proc.pid))
+    namespace = api.namespace()
+    for i in range(args.pods):
+        manifest = pod_manifest(f"p{i}", kubelet.node, "exec sleep 100000", grace=1)
+        manifest["spec"]["containers"][0]["livenessProbe"] = {
+            "exec": {"command": ["true"]}, "periodSeconds": args.period}
+        api.create_pod(namespace, manifest)
+    wait_for(lambda: sum(1 for p in api.pods(namespace)
+                         if p.get("status", {}).get("phase") == "Running") == args.pods,
+             timeout=300, interval=1, what="every pod Running")
+    time.sleep(args.period + 5)   # every probe worker past its first period
+    pid = kubelet.proc.pid
+    k0, c0, p0 = cpu_seconds(pid), cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}"), \
+        cgroup_seconds(kubelet.cgroup_root)
+    t0 = time.monotonic()
+    time.sleep(args.window)
+    elapsed = time.monotonic() - t0
+    kubelet_share = (cpu_seconds(pid) - k0) / elapsed
+    forks_share = (cgroup_seconds(f"/pycontainer/{os.path.basename(CG)}") - c0) / elapsed \
+        - kubelet_share
+    pods_share = (cgroup_seconds(kubelet.cgroup_root) - p0) / elapsed
+    total = kubelet_share + forks_share + pods_share
+    print(f"{args.pods} pods, an exec liveness probe every {args.period} s, over "
+          f"{args.window:.0f} s: {100 * total:.1f}% of a core (kubelet "
+          f"{100 * kubelet_share:.1f}%, shims and runtime {100 * forks_share:.1f}%, in the "
+          f"pods {100 * pods_share:.1f}%)", flush=True)
+    records = [r for p in api.pods(namespace) for r in
+               kubelet.container_records(p["metadata"]["uid"])]
+    ids = [r["id"] for r in records if r["state"] == CONTAINER_RUNNING]
+    # The kubelet's probes go on meanwhile: what the direct execs add is the floor.
+    floor = exec_floor(kubelet, ids, args.pods / args.period, min(args.window, 30)) - total
+    reference = runc_exec_seconds(base) * args.pods / args.period
+    print(f"floor: the same rate of execs through the shims alone: {100 * floor:.1f}% of "
+          f"a core (ratio {total / floor:.2f}); the reference, `runc exec` at that rate "
+          f"(what a probe costs through containerd's runc shim, at least): "
+          f"{100 * reference:.1f}% (ratio ours/runc {total / reference:.2f})")
 
 
 if __name__ == "__main__":

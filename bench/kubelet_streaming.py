@@ -14,29 +14,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/apiserver", "tests/overlay", "tests/kubelet", "bench"):
+for extra in ("tests", "tests/kubelet"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
-from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import BIN, Api, KubeletProcess, make_image_store, pod_manifest  # noqa: E402
+from bench_node import bench_node  # noqa: E402
+from kubelet_testlib import BIN, Api, KubeletProcess, pod_manifest  # noqa: E402
+from proc_usage import CLK_TCK  # noqa: E402
 from stats import load, median, ms, p90  # noqa: E402
+from testlib.pyapiserver import Server  # noqa: E402
 
 KUBECTL = os.path.join(BIN, "kubectl")
 PYCONTAINER = os.path.join(BIN, "pycontainer")
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -141,34 +138,17 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
-    base = tempfile.mkdtemp(prefix="streaming-bench-")
-    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    token_file = os.path.join(base, "tokens.csv")
-    with open(token_file, "w") as f:
-        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
-        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
-    server = Server(os.path.join(base, "api"), token_file)
-    os.makedirs(server.data_dir)
-    server.start()
-    kubelet = None
-    try:
-        api = Api(server)
-        kubelet = KubeletProcess(server, node, node_token, make_image_store(base))
-        kubelet.start()
+    with bench_node("streaming-bench-") as bench:
+        api, node = bench.api, bench.node
         namespace = api.namespace()
         print(load())
         idle = running_pod(api, namespace, node, "sleep 1d")
-        bench_exec(server, kubelet, namespace, idle, args.runs)
+        bench_exec(bench.server, bench.kubelet, namespace, idle, args.runs)
         web = running_pod(api, namespace, node,
                           f"mkdir -p /www && head -c {args.mib << 20} /dev/zero > /www/big && "
                           "exec httpd -f -p 8080 -h /www")
-        bench_port_forward(server, namespace, web, args.transfers)
+        bench_port_forward(bench.server, namespace, web, args.transfers)
         print(load())
-    finally:
-        if kubelet is not None:
-            kubelet.cleanup()
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

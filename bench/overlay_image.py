@@ -25,10 +25,10 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "overlay"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import overlay_imagebuild as ib  # noqa: E402
-from overlay_registry import Registry  # noqa: E402
+from testlib import imagebuild as ib  # noqa: E402
+from testlib.registry import Registry  # noqa: E402
 
 from linux.syscalls import Syscalls  # noqa: E402
 from overlay import importer, layers, manifest as m, snapshots, unpack  # noqa: E402

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,20 +23,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.runtime_bench import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
 from bench.stats import load  # noqa: E402
-
-
-def make_bundle(top: str) -> tuple[str, dict]:
-    bundle = os.path.join(top, "bundle")
-    os.mkdir(bundle)
-    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
-                    os.path.join(bundle, "rootfs")], check=True)
-    from runtime.default_spec import default_spec
-
-    config = default_spec(unified_cgroups=False)
-    config["process"]["terminal"] = False
-    config["process"]["args"] = ["/bin/true"]
-    return bundle, config
 
 
 def time_one(argv: list[str], bundle: str, config: dict, cgroup: str) -> float:
@@ -63,16 +50,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--floor", action="store_true", help="also time the floor commands")
-    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
-    parser.add_argument("--pycontainer",
-                        default=os.path.join(os.path.dirname(sys.executable), "pycontainer"))
+    add_runtime_options(parser)
     args = parser.parse_args()
-    if not os.path.exists(args.runc):
-        sys.exit(f"runc not found at {args.runc}: apt-get install runc")
+    check_runc(args.runc)
     floor = floor_commands(sys.executable) if args.floor else {}
     print(f"before: {load()}")
     with tempfile.TemporaryDirectory() as top:
-        bundle, config = make_bundle(top)
+        bundle, config = busybox_bundle(top, ["/bin/true"])
         runtimes = {
             "runc": [args.runc, "--root", os.path.join(top, "runc-state"), "run"],
             "pycontainer": [args.pycontainer, "--root", os.path.join(top, "pyc-state"), "run"],

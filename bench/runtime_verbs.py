@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,22 +22,14 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.runtime_bench import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
 from bench.stats import load  # noqa: E402
 VERBS = ("create", "start", "kill", "state", "delete")
 WARMUP = 5
 
 
 def make_bundle(top: str) -> str:
-    bundle = os.path.join(top, "bundle")
-    os.mkdir(bundle)
-    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
-                    os.path.join(bundle, "rootfs")], check=True)
-    sys.path.insert(0, REPO)
-    from runtime.default_spec import default_spec
-
-    config = default_spec(unified_cgroups=False)
-    config["process"]["terminal"] = False
-    config["process"]["args"] = ["/bin/sleep", "100"]
+    bundle, config = busybox_bundle(top, ["/bin/sleep", "100"])
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     return bundle
@@ -72,12 +63,9 @@ def cycle(runtime: list[str], bundle: str, cid: str) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
-    parser.add_argument("--pycontainer",
-                        default=os.path.join(os.path.dirname(sys.executable), "pycontainer"))
+    add_runtime_options(parser)
     args = parser.parse_args()
-    if not os.path.exists(args.runc):
-        sys.exit(f"runc not found at {args.runc}: apt-get install runc")
+    check_runc(args.runc)
     print(f"before: {load()}")
     with tempfile.TemporaryDirectory() as top:
         bundle = make_bundle(top)

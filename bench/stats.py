@@ -1,5 +1,5 @@
-"""What the benches print: median and p90 of a sample list, the ratio of medians, and the
-machine's load (the figures mean little without it)."""
+"""What the benches print: median, p90 and percentiles of a sample list, the ratio of medians,
+and the machine's load (the figures mean little without it)."""
 from __future__ import annotations
 
 import os
@@ -22,3 +22,9 @@ def ms(seconds: float) -> str:
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """The p-th percentile, nearest rank between the smallest and the largest sample."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

@@ -7,22 +7,7 @@ import uuid
 
 import pytest
 
-from apiserver_testlib import start_server, stop_server
-
-
-@pytest.fixture(scope="session")
-def server():
-    s = start_server()
-    yield s
-    stop_server(s)
-
-
-@pytest.fixture
-def own_server():
-    """A server of the test's own (restarts, scheduling with its own nodes)."""
-    s = start_server()
-    yield s
-    stop_server(s)
+from testlib.server_fixtures import own_server, server  # noqa: F401 - fixtures
 
 
 @pytest.fixture

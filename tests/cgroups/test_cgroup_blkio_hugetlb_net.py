@@ -10,6 +10,7 @@ import pytest
 
 import cgroups
 from cgroups import CgroupError, blkio, hugetlb, mode, validate_resources
+from testlib.disks import whole_disk
 
 R = "linux.resources"
 B = R + ".blockIO"
@@ -148,16 +149,6 @@ def test_page_sizes_are_this_kernels_and_others_are_refused():
 
 
 # -- the real kernel ------------------------------------------------------------------------------
-
-
-def whole_disk() -> tuple[int, int]:
-    """A real disk of this machine (not a loop or zram device): throttling takes whole disks."""
-    for name in sorted(os.listdir("/sys/block")):
-        if os.path.exists(f"/sys/block/{name}/device"):
-            with open(f"/sys/block/{name}/dev") as f:
-                major, minor = f.read().split(":")
-            return int(major), int(minor)
-    pytest.fail("no block device with hardware behind it in /sys/block")
 
 
 def io_dir(cg) -> str:

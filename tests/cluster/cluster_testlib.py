@@ -16,48 +16,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 
 import cgroups
-from apiserver import pki as pkimod
+from apiserver.pki import certificates as pkimod
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
-from kubelet_testlib import BIN, PYKUBELET, wait_for, write_kubeconfig
 from netkit import unique
 from netns import addresses, links, named, rtnl
 from netns.enter import run_in_netns
+from testlib import runtime_leftovers
+from testlib.kubeconfigs import write_kubeconfig
+from testlib.processes import free_port, kill_all, pids_naming, stop
+from testlib.refbin import refbin
+from testlib.runtime_leftovers import release_namespaces, remove_link, run_steps, unmount_below
+from testlib.waiting import wait_for
 
-REFBIN = "/work/shared/refbin"
-CACHE = "/var/cache/pycontainer-tests/refbin"
+BIN = os.path.dirname(sys.executable)
+PYKUBELET = os.path.join(BIN, "pykubelet")
 CLUSTER_CIDR = "198.19.128.0/17"
 SERVICE_CIDR = "198.19.96.0/20"
 PYTHON = os.path.join(BIN, "python")
 NODE_MONITOR_GRACE = "20s"   # > the kubelets' 10 s lease renewal, short for the NotReady test
-
-
-def refbin(name: str) -> str:
-    """The reference binary `name`, unpacked once into the cache (never into the checkout)."""
-    path = os.path.join(CACHE, name)
-    if not os.access(path, os.X_OK):
-        os.makedirs(CACHE, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out:
-            subprocess.run(["xz", "-dc", os.path.join(REFBIN, f"{name}.xz")], stdout=out,
-                           check=True)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, path)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def underlay_subnet() -> str:
@@ -86,36 +70,6 @@ def _service_account_keys(private: str, public: str) -> None:
     with open(public, "wb") as f:
         f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
                                               serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-def _stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, wait: float = 30) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(wait)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-_REMOVE_RUNTIME_OBJECTS = """
-import sys
-from cri.images import Images
-from cri.service import PycontainerRuntime
-
-root, image_root, cni_conf, bin_dir, cni_cache = sys.argv[1:]
-runtime = PycontainerRuntime(root, Images(image_root), cni_conf, [bin_dir, "/usr/lib/cni"],
-                             cni_cache)
-try:
-    runtime.adopt()
-    for c in runtime.list_containers():
-        runtime.remove_container(c.id)
-    for s in runtime.list_pod_sandboxes():
-        runtime.remove_pod_sandbox(s.id)
-finally:
-    runtime.close()
-"""
 
 
 @dataclass
@@ -179,18 +133,15 @@ class Node:
         self.spawn("kubelet", self.kubelet_argv)
 
     def stop_kubelet(self) -> None:
-        _stop(self.procs.get("kubelet"))
+        stop(self.procs.get("kubelet"))
 
     def cleanup(self) -> list[BaseException]:
-        errors: list[BaseException] = []
-        for step in (lambda: [_stop(p) for p in self.procs.values()],
-                     self._remove_runtime_objects, self._kill_shims, self._release_mounts,
-                     lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
-                     self._remove_links):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps((lambda: [stop(p) for p in self.procs.values()],
+                            self._remove_runtime_objects,
+                            lambda: kill_all(pids_naming(os.path.join(self.root, "shims"))),
+                            self._release_mounts,
+                            lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+                            self._remove_links))
         shutil.rmtree(self.dir, ignore_errors=True)
         return errors
 
@@ -199,48 +150,20 @@ class Node:
         namespace (where their bridge and CNI state are)."""
         if not os.path.isdir(self.root):
             return
-        subprocess.run(["nsenter", f"--net={self.netns_path}", "--", PYTHON, "-c",
-                        _REMOVE_RUNTIME_OBJECTS, self.root, self.image_root, self.cni_conf,
-                        BIN, os.path.join(self.dir, "cni-cache")],
+        subprocess.run(["nsenter", f"--net={self.netns_path}", "--", PYTHON,
+                        runtime_leftovers.__file__, self.root, self.image_root, self.cni_conf,
+                        os.path.join(self.dir, "cni-cache")],
                        check=True, capture_output=True, timeout=120)
 
-    def _kill_shims(self) -> None:
-        needle = os.path.join(self.root, "shims").encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if needle in f.read():
-                        os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                continue
-
     def _release_mounts(self) -> None:
-        from cri import pinns
-
-        netns_dir = os.path.join(self.root, "netns")
-        for name in named.list_names(netns_dir):
-            named.delete(name, netns_dir)
-        if os.path.isdir(netns_dir):
-            named.release_dir(netns_dir)
-        if os.path.isdir(os.path.join(self.root, "sandboxes")):
-            pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
+        release_namespaces(self.root)
         # what the stopped kubelet would have unmounted at the pods' deletion (their
         # kube-api-access tmpfs, ...), deepest first
-        prefix = self.dir + "/"
-        with open("/proc/self/mountinfo") as f:
-            points = {line.split()[4].replace("\\040", " ") for line in f}
-        for point in sorted((p for p in points if p.startswith(prefix)), key=len,
-                            reverse=True):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+        unmount_below(self.dir)
 
     def _remove_links(self) -> None:
         named.delete(self.netns, self.netns_dir)
-        with rtnl.RtnlSocket() as host:
-            link = links.get_link(host, self.host_veth)
-            if link is not None:
-                links.delete_link(host, link.index)
+        remove_link(self.host_veth)
 
 
 class Cluster:
@@ -520,22 +443,10 @@ class Cluster:
             errors += node.cleanup()
         if self.client is not None:
             self.client.close()
-        for name in ("kube-controller-manager", "kube-scheduler", "kube-apiserver", "etcd"):
-            try:
-                _stop(self.procs.get(name))
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
-        try:
-            with rtnl.RtnlSocket() as host:
-                link = links.get_link(host, self.bridge)
-                if link is not None:
-                    links.delete_link(host, link.index)
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
-        try:
-            self.cgroup.destroy()
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
+        errors += run_steps(lambda name=name: stop(self.procs.get(name))
+                            for name in ("kube-controller-manager", "kube-scheduler",
+                                         "kube-apiserver", "etcd"))
+        errors += run_steps((lambda: remove_link(self.bridge), self.cgroup.destroy))
         if os.path.isdir(self.netns_dir):
             named.release_dir(self.netns_dir)
         shutil.rmtree(self.dir, ignore_errors=True)

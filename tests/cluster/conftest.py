@@ -2,34 +2,18 @@
 three pykubelet nodes in namespaces of their own), sharing the kubelet tests' busybox image."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for extra in (TESTS, os.path.join(TESTS, "kubelet"), os.path.join(TESTS, "apiserver"),
-              os.path.join(TESTS, "overlay")):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
-
-from cluster_testlib import Cluster  # noqa: E402
-from kubelet_testlib import make_image_store  # noqa: E402
+from cluster_testlib import Cluster
+from testlib.images import image_store
 
 NODES = ("node-a", "node-b", "node-c")
 
 
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory) -> str:
-    from overlay import snapshots
-    from overlay.store import Store
-
-    store_root = make_image_store(str(tmp_path_factory.mktemp("cluster-images")))
-    yield store_root
-    store = Store(store_root)
-    for key in snapshots.list_keys(store):
-        snapshots.remove(store, key)
+    with image_store(str(tmp_path_factory.mktemp("cluster-images"))) as store_root:
+        yield store_root
 
 
 @pytest.fixture(scope="module")

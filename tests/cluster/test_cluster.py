@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster_testlib import Cluster
-from kubelet_testlib import IMAGE, wait_for
+from testlib.images import IMAGE
+from testlib.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

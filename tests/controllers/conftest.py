@@ -4,51 +4,26 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for extra in (TESTS, os.path.join(TESTS, "apiserver")):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
+from testlib.pyapiserver import fresh_namespace, rest_client
+from testlib.server_fixtures import own_server, server  # noqa: F401 - fixtures
 
-from apiserver_testlib import start_server, stop_server  # noqa: E402
-
-from kubeapi import kubeconfig  # noqa: E402
-from kubeapi.restclient import ApiClient  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def server():
-    s = start_server()
-    yield s
-    stop_server(s)
-
-
-@pytest.fixture
-def own_server():
-    """A server of the test's own (restarts, compaction)."""
-    s = start_server()
-    yield s
-    stop_server(s)
+APISERVER_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "apiserver")
+if APISERVER_TESTS not in sys.path:     # the tests that import apiserver_testlib's kubectl_path
+    sys.path.insert(0, APISERVER_TESTS)
 
 
 @pytest.fixture(scope="session")
 def client(server):
-    c = ApiClient(kubeconfig.load(server.kubeconfig), "controllers-tests")
-    yield c
-    c.close()
+    with rest_client(server, "controllers-tests") as c:
+        yield c
 
 
 @pytest.fixture
 def namespace(client):
     """A fresh namespace per test, so that tests do not see each other's objects."""
-    name = "c-" + uuid.uuid4().hex[:8]
-    client.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    try:
-        client.delete(f"/api/v1/namespaces/{name}")
-    except Exception:
-        pass
+    with fresh_namespace(client, "c-") as name:
+        yield name

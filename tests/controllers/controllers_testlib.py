@@ -1,20 +1,27 @@
-"""Helpers of the controller tests: bounded polling and recording informer handlers."""
+"""Helpers of the controller tests: bounded polling, recording informer handlers, controllers
+run in the test's process, pods deleted without a kubelet, and a pycontroller-manager
+process."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
-import time
+from collections.abc import Iterator
+
+from controllers import manager, registry
+from controllers.context import Options
+from kubeapi.status import ApiError
+from testlib import waiting
+from testlib.processes import stop
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
     """The predicate's first truthy value; AssertionError naming `what` after the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        time.sleep(interval)
+    return waiting.wait_for(predicate, timeout, interval, what)
 
 
 class Recorder:
@@ -39,14 +46,47 @@ class Recorder:
             return [e[2] for e in self.events if e[0] == kind and e[1] == name]
 
 
+def start_recording(informer) -> Recorder:
+    """A Recorder of the informer's events, the informer started."""
+    rec = Recorder()
+    informer.add_event_handler(**rec.handlers())
+    informer.start()
+    return rec
+
+
+@contextlib.contextmanager
+def running(client, names: list[str], options: Options | None = None) -> Iterator[None]:
+    """The named controllers (--controllers names) running in this process as the manager runs
+    them, until the block ends."""
+    stop_event = threading.Event()
+    thread = threading.Thread(target=manager.run, args=(
+        client, registry.select(names), options or Options(), stop_event, 0.0), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop_event.set()
+        thread.join(15)
+
+
+def delete_pods(client, ns: str) -> None:
+    """Deletes the namespace's pods at once, finalizers first: no kubelet is there to end
+    them. A pod gone meanwhile is skipped."""
+    pods = f"/api/v1/namespaces/{ns}/pods"
+    for pod in client.get(pods)["items"]:
+        path = f"{pods}/{pod['metadata']['name']}"
+        try:
+            if pod["metadata"].get("finalizers"):
+                client.patch(path, {"metadata": {"finalizers": None}})
+            client.delete(path, {"gracePeriodSeconds": 0})
+        except ApiError:
+            pass
+
+
 class ManagerProcess:
     """A pycontroller-manager process whose log goes to a file the test reads."""
 
     def __init__(self, server, *args: str, log_dir: str) -> None:
-        import os
-        import subprocess
-        import sys
-        import tempfile
         fd, self.log_path = tempfile.mkstemp(prefix="pycm-", suffix=".log", dir=log_dir)
         self.proc = subprocess.Popen(
             [os.path.join(os.path.dirname(sys.executable), "pycontroller-manager"),
@@ -63,15 +103,7 @@ class ManagerProcess:
                         what=f"{text!r} in the manager's log")
 
     def stop(self, sig=None, timeout: float = 20.0) -> int:
-        import signal
-        import subprocess
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig or signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, sig or signal.SIGTERM, timeout)
         return self.proc.returncode
 
 

@@ -8,26 +8,19 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for extra in (TESTS, os.path.join(TESTS, "overlay"), os.path.join(TESTS, "kubelet")):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
+from cri_testlib import CriDaemon
+from testlib.images import image_store
 
-from cri_testlib import CriDaemon  # noqa: E402
+KUBELET_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "kubelet")
+if KUBELET_TESTS not in sys.path:   # control_plane_testlib's kubeconfigs and BIN
+    sys.path.insert(0, KUBELET_TESTS)
 
 
 @pytest.fixture(scope="session")
 def cri_image_root(tmp_path_factory) -> str:
-    from kubelet_testlib import make_image_store
-    from overlay import snapshots
-    from overlay.store import Store
-
-    store_root = make_image_store(str(tmp_path_factory.mktemp("cri-images")))
-    yield store_root
-    store = Store(store_root)
-    for key in snapshots.list_keys(store):
-        snapshots.remove(store, key)
+    with image_store(str(tmp_path_factory.mktemp("cri-images"))) as store_root:
+        yield store_root
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,12 @@ import signal
 import subprocess
 import tempfile
 
-from cri_testlib import answers, refbin, wait_for
+from cri_testlib import answers, wait_for
 from critest_images import SANDBOX_IMAGE
 from netkit import random_subnet, unique
-from netns import links, rtnl
+from testlib.processes import pids_naming, stop
+from testlib.refbin import refbin
+from testlib.runtime_leftovers import remove_link, run_steps, unmount_below
 
 
 class Containerd:
@@ -108,13 +110,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         return p
 
     def cleanup(self) -> None:
-        errors: list[BaseException] = []
-        for step in (self._remove_pods, self._stop, self._kill_shims, self._unmount,
-                     self._remove_bridge, self._remove_cgroup_parent):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps((self._remove_pods, lambda: stop(self.proc), self._kill_shims,
+                            lambda: unmount_below(self.dir), lambda: remove_link(self.bridge),
+                            self._remove_cgroup_parent))
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise errors[0]
@@ -127,35 +125,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             self.crictl("stopp", pod, check=False)
             self.crictl("rmp", "-f", pod, check=False)
 
-    def _stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
     def _kill_shims(self) -> None:
         """Shims of this containerd (their command line names its socket) and their children."""
-        needle = self.socket.encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        for pid in pids_naming(self.socket):
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if needle not in f.read():
-                        continue
-                os.killpg(int(pid), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
                 continue
-
-    def _unmount(self) -> None:
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f]
-        mine = [p for p in points if p.startswith(self.dir + "/")]
-        for point in sorted(mine, key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
 
     def _remove_cgroup_parent(self) -> None:
         """/k8s.io where this containerd made it and left it empty (a busy one stays)."""
@@ -165,9 +141,3 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 os.rmdir(path)
             except OSError:
                 pass
-
-    def _remove_bridge(self) -> None:
-        with rtnl.RtnlSocket() as host:
-            link = links.get_link(host, self.bridge)
-            if link is not None:
-                links.delete_link(host, link.index)

@@ -12,44 +12,23 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import cgroups
 from netkit import random_subnet, unique
-from netns import links, named, rtnl
+from testlib import waiting
+from testlib.processes import kill_all, pids_naming, stop
+from testlib.refbin import refbin
+from testlib.runtime_leftovers import (release_namespaces, remove_link, remove_runtime_objects,
+                                       run_steps)
 
 BIN = os.path.dirname(sys.executable)
 PYCONTAINER_CRI = os.path.join(BIN, "pycontainer-cri")
-REFBIN = "/work/shared/refbin"
-CACHE = "/var/cache/pycontainer-tests/refbin"
 IMAGE = "busybox:1.36"
 IMAGE_FULL = "docker.io/library/busybox:1.36"
 
 
-def refbin(name: str) -> str:
-    """The reference binary `name` (crictl, critest), unpacked once into the cache."""
-    path = os.path.join(CACHE, name)
-    if not os.access(path, os.X_OK):
-        os.makedirs(CACHE, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out:
-            subprocess.run(["xz", "-dc", os.path.join(REFBIN, f"{name}.xz")], stdout=out,
-                           check=True)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, path)
-    return path
-
-
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what() if callable(what) else what} not met within "
-                                 f"{timeout} s")
-        time.sleep(interval)
+    return waiting.wait_for(predicate, timeout, interval, what)
 
 
 def answers(path: str) -> bool:
@@ -106,13 +85,7 @@ class CriDaemon:
                 raise RuntimeError(f"pycontainer-cri did not start: {self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, sig)
 
     def log(self) -> str:
         with open(self.output, errors="replace") as f:
@@ -150,16 +123,13 @@ class CriDaemon:
     def cleanup(self) -> None:
         """Stops the daemon and removes what it made, also what a killed one left; every step
         runs even if an earlier one failed (the first error is raised at the end)."""
-        errors: list[BaseException] = []
-        for step in (self.stop, self._stop_pod_pid_holders, self._remove_runtime_objects,
-                     self._kill_shims,
-                     self._release_mounts,
-                     lambda: cgroups.open_cgroup(self.cgroup_parent).destroy(),
-                     self._remove_bridge):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps((
+            self.stop, self._stop_pod_pid_holders,
+            lambda: remove_runtime_objects(self.state, self.image_root, self.cni_conf,
+                                           self.cni_cache),
+            lambda: kill_all(self.shim_processes()), lambda: release_namespaces(self.state),
+            lambda: cgroups.open_cgroup(self.cgroup_parent).destroy(),
+            lambda: remove_link(self.bridge)))
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise errors[0]
@@ -171,57 +141,5 @@ class CriDaemon:
         for name in os.listdir(sandboxes) if os.path.isdir(sandboxes) else ():
             pod_pid.stop(os.path.join(sandboxes, name))
 
-    def _remove_runtime_objects(self) -> None:
-        if not os.path.isdir(self.state):
-            return
-        from cri.images import Images
-        from cri.service import PycontainerRuntime
-
-        runtime = PycontainerRuntime(self.state, Images(self.image_root), self.cni_conf,
-                                     [BIN, "/usr/lib/cni"], self.cni_cache)
-        try:
-            runtime.adopt()
-            for c in runtime.list_containers():
-                runtime.remove_container(c.id)
-            for s in runtime.list_pod_sandboxes():
-                runtime.remove_pod_sandbox(s.id)
-        finally:
-            runtime.close()
-
     def shim_processes(self) -> list[int]:
-        found = []
-        needle = os.path.join(self.state, "shims").encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if needle in f.read():
-                        found.append(int(pid))
-            except OSError:
-                continue
-        return found
-
-    def _kill_shims(self) -> None:
-        for pid in self.shim_processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def _release_mounts(self) -> None:
-        from cri import pinns
-
-        netns_dir = os.path.join(self.state, "netns")
-        for name in named.list_names(netns_dir):
-            named.delete(name, netns_dir)
-        if os.path.isdir(netns_dir):
-            named.release_dir(netns_dir)
-        if os.path.isdir(os.path.join(self.state, "sandboxes")):
-            pinns.release_shared_dir(os.path.join(self.state, "sandboxes"))
-
-    def _remove_bridge(self) -> None:
-        with rtnl.RtnlSocket() as host:
-            link = links.get_link(host, self.bridge)
-            if link is not None:
-                links.delete_link(host, link.index)
+        return pids_naming(os.path.join(self.state, "shims"))

@@ -17,9 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
+from typing import Iterator
 
-import overlay_imagebuild as ib
-from overlay_registry import Registry
+from testlib import imagebuild as ib
+from testlib.registry import Registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAGING = "gcr.io/k8s-staging-cri-tools"
@@ -134,3 +136,19 @@ def fill(registry: Registry, images: dict[str, ib.Image], layout: str) -> None:
     for name in images:
         path = name.split("/", 1)[1].rsplit(":", 1)[0]
         registry.push(layout, name, f"{path}:latest")
+
+
+@contextmanager
+def world(workdir: str) -> Iterator[tuple[Registry, str, str, str]]:
+    """(registry, layout, archive, workdir): a registry filled with critest's images, their
+    layout and an OCI archive of it (workdir/images.tar), for the length of a run of critest;
+    the registry stopped after."""
+    reg = Registry(os.path.join(workdir, "registry"))
+    try:
+        images, layout = build(workdir)
+        fill(reg, images, layout)
+        archive = os.path.join(workdir, "images.tar")
+        ib.tar_directory(layout, archive)
+        yield reg, layout, archive, workdir
+    finally:
+        reg.close()

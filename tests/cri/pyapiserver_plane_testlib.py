@@ -7,14 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
 
-# apiserver_testlib's Server, as tests/kubelet starts it
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "apiserver"))
-from apiserver_testlib import Server  # noqa: E402
+from testlib.kubeconfigs import write_kubeconfig
+from testlib.pyapiserver import Server
 
 
 class PyControlPlane:
@@ -34,8 +31,6 @@ class PyControlPlane:
         return os.path.join(self.dir, "pki", "ca.crt")
 
     def start(self) -> None:
-        from kubelet_testlib import write_kubeconfig
-
         self.server.start()
         write_kubeconfig(self.node_kubeconfig, self.server.url, self.ca_cert, self.node_token)
 

@@ -16,8 +16,9 @@ import urllib.request
 import pytest
 
 from cri_testlib import IMAGE_FULL, refbin, wait_for
-import overlay_imagebuild as ib
-from overlay_registry import PASSWORD, USER, Registry, free_port
+from testlib import imagebuild as ib
+from testlib.processes import free_port
+from testlib.registry import PASSWORD, USER, Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

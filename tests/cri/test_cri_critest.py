@@ -17,10 +17,8 @@ import threading
 import pytest
 
 import critest_images
-import overlay_imagebuild as ib
 from containerd_testlib import Containerd
 from cri_testlib import BIN, CriDaemon, refbin
-from overlay_registry import Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -58,16 +56,8 @@ def outcomes(report: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def critest_world(tmp_path_factory):
     """The registry filled with critest's images, their layout and an OCI archive of it."""
-    workdir = str(tmp_path_factory.mktemp("critest"))
-    reg = Registry(os.path.join(workdir, "registry"))
-    try:
-        images, layout = critest_images.build(workdir)
-        critest_images.fill(reg, images, layout)
-        archive = os.path.join(workdir, "images.tar")
-        ib.tar_directory(layout, archive)
-        yield reg, layout, archive, workdir
-    finally:
-        reg.close()
+    with critest_images.world(str(tmp_path_factory.mktemp("critest"))) as world:
+        yield world
 
 
 def side_by_side(critest_world, skip: str, focus: str = "") -> tuple[dict, dict, str]:

@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 
 import cgroups
-from cri_testlib import refbin
 from netkit import random_subnet, unique
+from testlib.processes import free_port, stop
+from testlib.refbin import refbin
+from testlib.runtime_leftovers import run_steps, unmount_below
 
 TUNABLES = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
 # Without /usr/sbin and /sbin: the kubelet finds no iptables and says so once.
@@ -39,12 +39,6 @@ KUBELET_PATH = "/usr/local/bin:/usr/bin:/bin"
 # before it.
 FIXED_DIRS = ("/var/lib/kubelet/device-plugins", "/var/lib/kubelet", "/var/log/containers")
 IPTABLES_SAVE = ("iptables-save", "ip6tables-save")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _kube_rules() -> set[str]:
@@ -127,34 +121,16 @@ class UpstreamKubelet:
             return f.read()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
     def cleanup(self) -> None:
         """After stop() and the runtime's removal of the pods: what the kubelet left."""
-        errors: list[BaseException] = []
-        for step in (self.stop, self._unmount, lambda: cgroups.open_cgroup(
-                self.cgroup_root).destroy(), self._remove_link, self._remove_fixed_dirs,
-                     self._check_rules):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps((self.stop, lambda: unmount_below(self.dir),
+                            lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+                            self._remove_link, self._remove_fixed_dirs, self._check_rules))
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise errors[0]
-
-    def _unmount(self) -> None:
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f]
-        for point in sorted((p for p in points if p.startswith(self.dir + "/")), key=len,
-                            reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
 
     def _remove_fixed_dirs(self) -> None:
         for made in (d for d in FIXED_DIRS if d not in self._fixed_dirs_before):

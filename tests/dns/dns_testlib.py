@@ -3,12 +3,10 @@ fixed names and counting queries), the pykube-dns process, and queries with dnsp
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 
 import dns.exception
 import dns.message
@@ -16,6 +14,9 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from testlib import waiting
+from testlib.processes import stop
 
 BIN = os.path.dirname(sys.executable)
 
@@ -124,13 +125,7 @@ class DnsProcess:
         self.port = int(line.split(" on ")[1].split()[0].rsplit(":", 1)[1])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, wait=10)
         self.proc.stdout.close()
 
 
@@ -149,11 +144,4 @@ def addresses(response: dns.message.Message, rdtype: str = "A") -> set[str]:
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        time.sleep(interval)
+    return waiting.wait_for(predicate, timeout, interval, what)

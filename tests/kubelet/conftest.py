@@ -4,20 +4,14 @@ and real pykubelet processes, each with everything of its own."""
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for extra in (TESTS, os.path.join(TESTS, "apiserver"), os.path.join(TESTS, "overlay")):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
-
-from apiserver_testlib import Server  # noqa: E402
-from kubelet_testlib import Api, KubeletProcess, make_image_store  # noqa: E402
-from netkit import restore_host_networking  # noqa: E402,F401
+from kubelet_testlib import Api, KubeletProcess
+from netkit import restore_host_networking  # noqa: F401
+from testlib.images import image_store
+from testlib.pyapiserver import Server
 
 NODE_POOL = 64
 
@@ -69,14 +63,8 @@ def api(api_server) -> Api:
 
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory) -> str:
-    from overlay import snapshots
-    from overlay.store import Store
-
-    store_root = make_image_store(str(tmp_path_factory.mktemp("kubelet-images")))
-    yield store_root
-    store = Store(store_root)
-    for key in snapshots.list_keys(store):
-        snapshots.remove(store, key)
+    with image_store(str(tmp_path_factory.mktemp("kubelet-images"))) as store_root:
+        yield store_root
 
 
 @pytest.fixture

@@ -11,68 +11,29 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 import cgroups
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 from netkit import random_subnet, unique
-from netns import links, named, rtnl
+from testlib import waiting
+from testlib.images import IMAGE
+from testlib.kubeconfigs import write_kubeconfig
+from testlib.processes import kill_all, pids_naming, stop
+from testlib.runtime_leftovers import (release_namespaces, remove_link, remove_runtime_objects,
+                                       run_steps)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 PYKUBELET = os.path.join(BIN, "pykubelet")
-IMAGE = "busybox:1.36"
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what="condition"):
-    """predicate's first true value; AssertionError naming `what` (a text, or a function that
-    describes the state at the time of failure) after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what() if callable(what) else what} not met within "
-                                 f"{timeout} s")
-        time.sleep(interval)
-
-
-def make_image_store(base: str) -> str:
-    """A store under base holding busybox:1.36 (one layer of busybox-static, Cmd ["sh"]),
-    imported with `pycontainer image import` as a user would; returns its root."""
-    import overlay_imagebuild as ib
-
-    rootfs = os.path.join(base, "rootfs")
-    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)
-    layer = ib.LayerTar().add_tree(rootfs).bytes()
-    image = ib.Image([layer], ib.image_config([layer], Cmd=["sh"], WorkingDir="/",
-                                              Env=["PATH=/bin:/sbin"], ExposedPorts=None,
-                                              Labels=None), gzip_layers=())
-    layout = os.path.join(base, "layout")
-    ib.write_oci_layout(layout, [image.descriptor()], [image])
-    store_root = os.path.join(base, "store")
-    subprocess.run([os.path.join(BIN, "pycontainer"), "--image-root", store_root, "image",
-                    "import", layout, "--name", IMAGE], check=True, capture_output=True)
-    shutil.rmtree(rootfs)
-    return store_root
-
-
-def write_kubeconfig(path: str, server_url: str, ca_file: str, token: str) -> None:
-    import base64
-
-    with open(ca_file, "rb") as f:
-        ca = base64.b64encode(f.read()).decode()
-    with open(path, "w") as f:
-        json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "node",
-                   "clusters": [{"name": "c", "cluster": {
-                       "server": server_url, "certificate-authority-data": ca}}],
-                   "users": [{"name": "n", "user": {"token": token}}],
-                   "contexts": [{"name": "node", "context": {"cluster": "c", "user": "n"}}]}, f)
+    return waiting.wait_for(predicate, timeout, interval, what)
 
 
 class Api:
@@ -136,6 +97,22 @@ class Api:
         return None
 
 
+@contextmanager
+def running_controller_manager(server, log_dir: str, *flags: str) -> Iterator[str]:
+    """A pycontroller-manager of the server (no leader election) with these flags; the path of
+    its log, for the length of a fixture; stopped after (SIGTERM, then SIGKILL)."""
+    log_path = os.path.join(log_dir, "manager.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [os.path.join(BIN, "pycontroller-manager"), "--kubeconfig", server.kubeconfig,
+             "--leader-elect=false", *flags],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        yield log_path
+    finally:
+        stop(proc, wait=20)
+
+
 def pod_manifest(name: str, node: str, command: str, restart_policy: str = "Always",
                  grace: int | None = None, init: list[str] | None = None,
                  image: str = IMAGE, pull_policy: str = "Never") -> dict:
@@ -175,13 +152,7 @@ class GrpcHealthServer:
         os.replace(self.status_file + ".new", self.status_file)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, signal.SIGTERM, 10)
         self.proc.stdout.close()
 
     def __enter__(self) -> GrpcHealthServer:
@@ -263,13 +234,7 @@ class KubeletProcess:
         self.port = int(line.split("serving on port ")[1].split(",")[0])
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, sig)
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
 
@@ -308,61 +273,23 @@ class KubeletProcess:
     def shim_processes(self) -> list[int]:
         """PIDs of the shims and the zygote of this kubelet (their command line names the
         shim root)."""
-        found = []
-        needle = self.shim_root.encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if needle in f.read():
-                        found.append(int(pid))
-            except OSError:
-                continue
-        return found
+        return pids_naming(self.shim_root)
 
     def cleanup(self) -> None:
         """Stops the kubelet and removes what it made, also what a killed one left; every step
         runs even if an earlier one failed (the first error is raised at the end)."""
-        errors: list[BaseException] = []
-        for step in (lambda: self.kill(signal.SIGTERM), self._remove_runtime_objects,
-                     self._kill_shims, self._release_mounts,
-                     lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
-                     self._remove_bridge):
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps((
+            lambda: self.kill(signal.SIGTERM),
+            lambda: remove_runtime_objects(self.root, self.image_root, self.cni_conf,
+                                           os.path.join(self.dir, "cni-cache")),
+            lambda: kill_all(self.shim_processes()), self._release_mounts,
+            lambda: cgroups.open_cgroup(self.cgroup_root).destroy(),
+            lambda: remove_link(self.bridge)))
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise errors[0]
 
-    def _remove_runtime_objects(self) -> None:
-        if not os.path.isdir(self.root):
-            return
-        from cri.images import Images
-        from cri.service import PycontainerRuntime
-
-        runtime = PycontainerRuntime(self.root, Images(self.image_root), self.cni_conf,
-                                     [BIN, "/usr/lib/cni"], os.path.join(self.dir, "cni-cache"))
-        try:
-            runtime.adopt()
-            for c in runtime.list_containers():
-                runtime.remove_container(c.id)
-            for s in runtime.list_pod_sandboxes():
-                runtime.remove_pod_sandbox(s.id)
-        finally:
-            runtime.close()
-
-    def _kill_shims(self) -> None:
-        for pid in self.shim_processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
     def _release_mounts(self) -> None:
-        from cri import pinns
         from linux.constants import MNT_DETACH
         from linux.syscalls import Syscalls
 
@@ -373,17 +300,4 @@ class KubeletProcess:
             volumes = [line.split()[4] for line in f if line.split()[4].startswith(pods_dir)]
         for target in sorted(volumes, reverse=True):    # a mount below another one first
             Syscalls().umount2(target, MNT_DETACH)
-
-        netns_dir = os.path.join(self.root, "netns")
-        for name in named.list_names(netns_dir):
-            named.delete(name, netns_dir)
-        if os.path.isdir(netns_dir):
-            named.release_dir(netns_dir)
-        if os.path.isdir(os.path.join(self.root, "sandboxes")):
-            pinns.release_shared_dir(os.path.join(self.root, "sandboxes"))
-
-    def _remove_bridge(self) -> None:
-        with rtnl.RtnlSocket() as host:
-            link = links.get_link(host, self.bridge)
-            if link is not None:
-                links.delete_link(host, link.index)
+        release_namespaces(self.root)

@@ -20,7 +20,7 @@ from containerd_testlib import Containerd  # noqa: E402
 from cri_testlib import CriDaemon  # noqa: E402
 from critest_images import SANDBOX_IMAGE  # noqa: E402
 
-from kubelet_testlib import IMAGE, REPO  # noqa: E402
+from testlib.images import IMAGE, REPO  # noqa: E402
 
 RUNTIMES = ("pycontainer-cri", "containerd")
 
@@ -28,7 +28,7 @@ RUNTIMES = ("pycontainer-cri", "containerd")
 def busybox_archive(workdir: str) -> str:
     """An OCI archive of docker.io/library/busybox:1.36 (busybox-static, Cmd ["sh"]) and the
     sandbox image (the same with sleep as its entrypoint), named for ctr's import."""
-    import overlay_imagebuild as ib
+    from testlib import imagebuild as ib
 
     rootfs = os.path.join(workdir, "rootfs")
     subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"), rootfs], check=True)

@@ -25,12 +25,11 @@ from netns import addresses, links, routes, rtnl, sysctl
 
 BIN = os.path.dirname(sys.executable)
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in (os.path.join(TESTS, "apiserver"), os.path.join(TESTS, "dns")):
-    if extra not in sys.path:
-        sys.path.append(extra)
+if os.path.join(TESTS, "dns") not in sys.path:
+    sys.path.append(os.path.join(TESTS, "dns"))
 
-from apiserver_testlib import Server  # noqa: E402
 from dns_testlib import FakeUpstream  # noqa: E402
+from testlib.pyapiserver import Server  # noqa: E402
 
 BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
 

@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-import overlay_imagebuild as ib
+from testlib import imagebuild as ib
 from overlay import snapshots
 from overlay.store import Store
-from overlay_registry import (ISSUER, PASSWORD, SERVICE, USER, Registry, TokenServer,
+from testlib.registry import (ISSUER, PASSWORD, SERVICE, USER, Registry, TokenServer,
                               self_signed_cert)
 from overlay_testlib import REPO
 

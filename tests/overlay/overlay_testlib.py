@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from overlay_registry import PASSWORD, USER
+from testlib.registry import PASSWORD, USER
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")

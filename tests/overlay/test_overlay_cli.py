@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-import overlay_imagebuild as ib
+from testlib import imagebuild as ib
 from overlay import snapshots
 from overlay.store import Store
 from overlay_testlib import cli

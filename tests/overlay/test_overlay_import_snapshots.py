@@ -9,7 +9,7 @@ import pytest
 
 from overlay import gc, images, importer, layers, snapshots
 from overlay.errors import ImageError
-import overlay_imagebuild as ib
+from testlib import imagebuild as ib
 
 pytestmark = pytest.mark.root
 

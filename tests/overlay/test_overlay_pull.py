@@ -13,8 +13,8 @@ import pytest
 
 from overlay import images, layers, pull, snapshots
 from overlay.errors import ImageError
-import overlay_imagebuild as ib
-from overlay_registry import FaultyProxy
+from testlib import imagebuild as ib
+from testlib.registry import FaultyProxy
 from overlay_testlib import PYCONTAINER, cli, write_auth_file
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

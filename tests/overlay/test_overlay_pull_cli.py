@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-import overlay_imagebuild as ib
+from testlib import imagebuild as ib
 from overlay import images
 from overlay_testlib import cli, write_auth_file
 

@@ -12,7 +12,7 @@ import pytest
 from overlay import blobs, layers
 from overlay.errors import ImageError
 from overlay.images import Image, Layer
-import overlay_imagebuild as ib
+from testlib import imagebuild as ib
 
 pytestmark = pytest.mark.root
 

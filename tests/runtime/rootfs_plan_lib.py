@@ -6,7 +6,10 @@ from __future__ import annotations
 import copy
 import os
 
+import pytest
+
 from linux import constants as lx
+from linux.fake import RecordingSyscalls
 from runtime.config import Config, parse
 from runtime.default_spec import default_spec
 
@@ -59,6 +62,31 @@ class Bundle:
         else:
             os.symlink(target, path)
         return path
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Bundle:
+    """A plain tree in place of the conftest's busybox bundle (the tests import it)."""
+    return Bundle(tmp_path)
+
+
+@pytest.fixture
+def kernel() -> RecordingSyscalls:
+    return RecordingSyscalls()
+
+
+def masking_tmpfs(first_target: str) -> list[tuple]:
+    """The calls that make the one empty read-only tmpfs the masked directories share, and
+    move it onto the first of them."""
+    return [
+        ("fsopen", "tmpfs"),
+        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_blocks", "1"),
+        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_inodes", "1"),
+        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_CMD_CREATE, None, None),
+        ("fsmount", "fscontext:tmpfs", lx.MOUNT_ATTR_RDONLY | lx.MOUNT_ATTR_NOSUID |
+         lx.MOUNT_ATTR_NODEV | lx.MOUNT_ATTR_NOEXEC),
+        ("move_mount", "fsmount:tmpfs", first_target),
+    ]
 
 
 def host_dir(tmp_path, name: str) -> str:

@@ -10,7 +10,8 @@ import pytest
 
 from linux import constants as lx
 from linux.fake import RecordingSyscalls
-from rootfs_plan_lib import Bundle, host_dir, open_fds
+from rootfs_plan_lib import Bundle, host_dir, masking_tmpfs, open_fds
+from rootfs_plan_lib import bundle, kernel  # noqa: F401 - fixtures
 from runtime.init import container_init, devices, host_mounts, rootfs
 from runtime import namespaces
 from runtime.default_spec import default_spec
@@ -19,16 +20,6 @@ from runtime.errors import ConfigError, PycontainerError
 CLONE = lx.OPEN_TREE_CLONE
 DEFAULT_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
                    "/dev/tty")
-
-
-@pytest.fixture
-def bundle(tmp_path) -> Bundle:
-    return Bundle(tmp_path)
-
-
-@pytest.fixture
-def kernel() -> RecordingSyscalls:
-    return RecordingSyscalls()
 
 
 def device_binds(bundle: Bundle) -> list[tuple]:
@@ -87,13 +78,7 @@ def test_the_default_specs_plan_in_order(kernel, bundle, tmp_path, monkeypatch):
         ("open_tree", bundle.fd("/proc/sys"), "", CLONE | lx.AT_RECURSIVE | lx.AT_EMPTY_PATH),
         ("mount_setattr", f"tree:{bundle.path('/proc/sys')}", lx.MOUNT_ATTR_RDONLY, 0, False),
         ("move_mount", f"tree:{bundle.path('/proc/sys')}", bundle.fd("/proc/sys")),
-        ("fsopen", "tmpfs"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_blocks", "1"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_inodes", "1"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_CMD_CREATE, None, None),
-        ("fsmount", "fscontext:tmpfs", lx.MOUNT_ATTR_RDONLY | lx.MOUNT_ATTR_NOSUID |
-         lx.MOUNT_ATTR_NODEV | lx.MOUNT_ATTR_NOEXEC),
-        ("move_mount", "fsmount:tmpfs", bundle.fd("/sys/firmware")),
+        *masking_tmpfs(bundle.fd("/sys/firmware")),
     ]
 
 

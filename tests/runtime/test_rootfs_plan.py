@@ -11,22 +11,13 @@ import pytest
 
 from linux import constants as lx
 from linux.fake import RecordingSyscalls
-from rootfs_plan_lib import Bundle, host_dir, kept_flags, open_fds
+from rootfs_plan_lib import Bundle, host_dir, kept_flags, masking_tmpfs, open_fds
+from rootfs_plan_lib import bundle, kernel  # noqa: F401 - fixtures
 from runtime.init import rootfs
 from runtime.errors import ConfigError
 
 CLONE = lx.OPEN_TREE_CLONE
 SLAVE_REC = lx.MS_SLAVE | lx.MS_REC
-
-
-@pytest.fixture
-def bundle(tmp_path) -> Bundle:
-    return Bundle(tmp_path)
-
-
-@pytest.fixture
-def kernel() -> RecordingSyscalls:
-    return RecordingSyscalls()
 
 
 def mount_all(kernel: RecordingSyscalls, bundle: Bundle, *mounts: dict,
@@ -286,13 +277,7 @@ def test_masked_directories_share_one_empty_read_only_tmpfs(kernel, bundle):
     bundle.make("/proc/acpi")
     finalize(kernel, bundle, maskedPaths=["/sys/firmware", "/proc/acpi"])
     assert kernel.actions == [
-        ("fsopen", "tmpfs"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_blocks", "1"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_SET_STRING, "nr_inodes", "1"),
-        ("fsconfig", "fscontext:tmpfs", lx.FSCONFIG_CMD_CREATE, None, None),
-        ("fsmount", "fscontext:tmpfs", lx.MOUNT_ATTR_RDONLY | lx.MOUNT_ATTR_NOSUID |
-         lx.MOUNT_ATTR_NODEV | lx.MOUNT_ATTR_NOEXEC),
-        ("move_mount", "fsmount:tmpfs", bundle.fd("/sys/firmware")),
+        *masking_tmpfs(bundle.fd("/sys/firmware")),
         ("open_tree", "fsmount:tmpfs", "", CLONE | lx.AT_EMPTY_PATH),
         ("move_mount", "tree:fsmount:tmpfs", bundle.fd("/proc/acpi")),
     ]

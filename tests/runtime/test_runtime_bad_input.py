@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from runtime_refusals import assert_one_line_error
+
 pytestmark = pytest.mark.root
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -17,12 +19,7 @@ SANDBOX = os.path.join(os.path.dirname(REPO), "shared", "sandbox.sh")
 
 
 def assert_refused(runtime, cid, out, *words: bytes) -> None:
-    assert out.returncode == 1, out.stderr
-    assert b"Traceback" not in out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1, out.stderr
-    for word in words:
-        assert word in lines[0], out.stderr
+    assert_one_line_error(out, *words)
     assert out.stdout == b""
     assert runtime.leftovers(cid) == []
 
@@ -261,15 +258,6 @@ def created(runtime, bundle) -> str:
     subprocess.run(runtime.argv("create", "-b", bundle.path, cid), stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=True)
     return cid
-
-
-def assert_one_line_error(out, *words: bytes) -> None:
-    assert out.returncode == 1, out.stderr
-    assert b"Traceback" not in out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1, out.stderr
-    for word in words:
-        assert word in lines[0], out.stderr
 
 
 # An `exec --process` file -> the words of its one line.

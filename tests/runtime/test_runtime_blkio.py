@@ -11,19 +11,10 @@ import pytest
 
 import cgroups
 from cgroups import hugetlb, mode
+from testlib.disks import whole_disk
 
 pytestmark = pytest.mark.root
 MiB = 1 << 20
-
-
-def whole_disk() -> tuple[int, int]:
-    """A real disk of this machine (not a loop or zram device): throttling takes whole disks."""
-    for name in sorted(os.listdir("/sys/block")):
-        if os.path.exists(f"/sys/block/{name}/device"):
-            with open(f"/sys/block/{name}/dev") as f:
-                major, minor = f.read().split(":")
-            return int(major), int(minor)
-    pytest.fail("no block device with hardware behind it in /sys/block")
 
 
 def has_hugetlb() -> bool:

@@ -9,19 +9,15 @@ import subprocess
 import pytest
 
 from runtime_waits import read_to_end, read_until
+from testlib.console import console_socket as listening
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def console_socket(tmp_path):
-    path = str(tmp_path / "console.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    server.settimeout(30)  # accept() fails instead of waiting for a runtime that never calls
-    yield path, server
-    server.close()
+    with listening(str(tmp_path / "console.sock"), timeout=30) as console:
+        yield console
 
 
 def receive_master(server: socket.socket) -> tuple[int, bytes]:

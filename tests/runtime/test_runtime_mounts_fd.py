@@ -11,6 +11,7 @@ import pytest
 from linux import constants as lx
 from linux.syscalls import Syscalls
 from runtime.init import securejoin
+from runtime_refusals import assert_one_line_error
 
 IN_ROOT = lx.RESOLVE_IN_ROOT | lx.RESOLVE_NO_MAGICLINKS
 # --no-pivot unmounts in the init's mount namespace: were that the caller's, the sandbox's
@@ -164,13 +165,7 @@ def test_walk_racing_a_swapper_never_leaves_the_root(tree):
 
 def run_refused(runtime, bundle, *words: bytes) -> None:
     cid = runtime.new_id()
-    out = runtime.run("run", "--bundle", bundle.path, cid)
-    assert out.returncode == 1, out.stderr
-    assert b"Traceback" not in out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1, out.stderr
-    for word in words:
-        assert word in lines[0], out.stderr
+    assert_one_line_error(runtime.run("run", "--bundle", bundle.path, cid), *words)
     assert runtime.leftovers(cid) == []
 
 

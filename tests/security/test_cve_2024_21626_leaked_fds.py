@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -44,40 +46,41 @@ def scenario_process_cwd(root: str, bundle: str, config: dict, canary: str) -> d
     return results
 
 
-def scenario_exec_through_init_fds(root: str, bundle: str, canary: str) -> dict:
+@contextmanager
+def created(root: str, bundle: str) -> Iterator[tuple[Runtime, str, dict]]:
+    """(runtime, container id, the result of `create`) of a container created from bundle;
+    the runtime cleaned up after."""
     rt = Runtime(root)
     cid = rt.new_id()
-    results = {}
     try:
-        created = detached(rt, "create", "-b", bundle, cid)
-        if created["rc"] != 0:
-            return {"create": created}
+        yield rt, cid, detached(rt, "create", "-b", bundle, cid)
+    finally:
+        rt.cleanup()
+
+
+def scenario_exec_through_init_fds(root: str, bundle: str, canary: str) -> dict:
+    with created(root, bundle) as (rt, cid, create):
+        if create["rc"] != 0:
+            return {"create": create}
         listed = rt.run("exec", cid, "ls", "/proc/1/fd")
         fds = set(range(0, 21)) | {int(n) for n in listed.stdout.split() if n.isdigit()}
-        results["control"] = result(rt.run("exec", cid, "sh", "-c", probe(canary)))
+        results = {"control": result(rt.run("exec", cid, "sh", "-c", probe(canary)))}
         for n in sorted(fds):
             script = f"cd -P /proc/1/fd/{n} 2>/dev/null || exit 0; {probe(canary)}"
             results[n] = result(rt.run("exec", cid, "sh", "-c", script))
-    finally:
-        rt.cleanup()
     return results
 
 
 def scenario_exec_cwd(root: str, bundle: str, canary: str, start: bool) -> dict:
-    rt = Runtime(root)
-    cid = rt.new_id()
-    results = {}
-    try:
-        created = detached(rt, "create", "-b", bundle, cid)
-        if created["rc"] != 0:
-            return {"create": created}
+    with created(root, bundle) as (rt, cid, create):
+        if create["rc"] != 0:
+            return {"create": create}
         if start:
             rt.run("start", cid)
+        results = {}
         for n in ["control", *FDS]:
             cwd = "/" if n == "control" else f"/proc/self/fd/{n}"
             results[n] = result(rt.run("exec", "--cwd", cwd, cid, "sh", "-c", probe(canary)))
-    finally:
-        rt.cleanup()
     return results
 
 

@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from seclib import one_line_error
+from testlib.console import console_socket as listening
 
 pytestmark = pytest.mark.root
 
@@ -17,12 +18,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def console_socket(tmp_path):
     """The --console-socket a containerd shim or conmon would listen on."""
-    path = str(tmp_path / "console.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    yield path, server
-    server.close()
+    with listening(str(tmp_path / "console.sock")) as console:
+        yield console
 
 
 def receive_master(server: socket.socket) -> int:

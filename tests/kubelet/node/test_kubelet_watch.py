@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from apiserver_testlib import start_server, stop_server
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
 from kubelet.pods import Pod
 from kubelet.sources.api import ApiPodSource
 from kubelet.supervisor import supervise
 from kubelet_testlib import pod_manifest, wait_for
+from testlib.pyapiserver import start_server, stop_server
 
 NODE = "watched-node"
 

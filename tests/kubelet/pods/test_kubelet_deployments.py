@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import threading
 
 import pytest
 
-from kubelet_testlib import IMAGE, wait_for
+from kubelet_testlib import IMAGE, running_controller_manager, wait_for
 
 SECOND_IMAGE = IMAGE + "-b"
 # Ends at once on SIGTERM (PID 1 ignores signals it has no handler for).
@@ -35,22 +34,10 @@ def second_tag(image_root):
 
 @pytest.fixture(scope="module")
 def controller_manager(api_server, tmp_path_factory):
-    log_path = os.path.join(str(tmp_path_factory.mktemp("pycm")), "manager.log")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "pycontroller-manager"),
-             "--kubeconfig", api_server.kubeconfig, "--leader-elect=false",
-             "--controllers=deployment,replicaset,garbagecollector"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    try:
+    with running_controller_manager(api_server, str(tmp_path_factory.mktemp("pycm")),
+                                    "--controllers=deployment,replicaset,garbagecollector"
+                                    ) as log_path:
         yield log_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def kubectl(api, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 
 import pytest
 
-from kubelet_testlib import IMAGE, wait_for
+from kubelet_testlib import IMAGE, running_controller_manager, wait_for
 
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 CONTROLLERS = ("daemonset,statefulset,job,cronjob,ttl-after-finished,local-provisioner,"
@@ -39,23 +37,11 @@ def pv_root(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def controller_manager(api_server, tmp_path_factory, pv_root):
-    log_path = os.path.join(str(tmp_path_factory.mktemp("pycm")), "manager.log")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "pycontroller-manager"),
-             "--kubeconfig", api_server.kubeconfig, "--leader-elect=false",
-             f"--controllers={CONTROLLERS}", f"--local-pv-root={pv_root}",
-             "--cronjob-clock-offset=60s", "--job-pod-failure-backoff=1s"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    try:
+    flags = (f"--controllers={CONTROLLERS}", f"--local-pv-root={pv_root}",
+             "--cronjob-clock-offset=60s", "--job-pod-failure-backoff=1s")
+    with running_controller_manager(api_server, str(tmp_path_factory.mktemp("pycm")),
+                                    *flags) as log_path:
         yield log_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def kubectl(api, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

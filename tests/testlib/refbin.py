@@ -1,0 +1,26 @@
+"""The reference binaries (crictl, critest, kubelet, kube-apiserver ...), shipped xz-compressed
+beside the project and unpacked once into a cache, never into the checkout."""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+
+REFBIN = "/work/shared/refbin"
+CACHE = "/var/cache/pycontainer-tests/refbin"
+
+
+def refbin(name: str) -> str:
+    """The path of the reference binary `name`, unpacked on first use."""
+    path = os.path.join(CACHE, name)
+    if not os.access(path, os.X_OK):
+        os.makedirs(CACHE, exist_ok=True)
+        # Per thread: two threads writing one file would leave it open for writing while the
+        # other executes it (ETXTBSY).
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as out:
+            subprocess.run(["xz", "-dc", os.path.join(REFBIN, f"{name}.xz")], stdout=out,
+                           check=True)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, path)
+    return path
