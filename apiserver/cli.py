@@ -2,18 +2,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
+import socket
 import sys
 import threading
+from typing import Callable
 
 from .auth import TokenFileError
 from .controller_manager_child import ControllerManagerChild
 from .kubernetes_service import ServiceFlags
 from .server import ApiServer, ServiceAccountFlags
 from .serviceaccount_tokens import DEFAULT_ISSUER
+from .storage import Storage, StorageError
 from .storage.etcd import DEFAULT_COMPACTION_INTERVAL, REGISTRY, EtcdStorage
 from .storage.etcd_client import EtcdConfig
+from .storage.sqlite import SQLiteStorage
+from .watchcache import WatchCache
+from .workers.owner import STORAGE_SOCKET, StorageOwner
+from .workers.remote import RemoteStorage
+from .workers.supervisor import Supervisor, WorkerRole, listen
 
 _DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -88,42 +97,130 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--etcd-compaction-interval", type=_duration,
                         default=DEFAULT_COMPACTION_INTERVAL, metavar="DURATION",
                         help="how often to compact etcd's history, 0 never (default: 5m)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="serve from N processes, one storage owner feeding them all "
+                        "(default: %(default)s)")
+    parser.add_argument("--worker", type=WorkerRole.parse, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker is not None:
+        return _run_worker(args, args.worker)
+    if args.workers > 1:
+        return _run_workers(args, sys.argv[1:] if argv is None else argv)
+    try:
+        server = _api_server(args, _etcd_storage(args))
+    except (OSError, TokenFileError, ValueError) as e:
+        print(f"pyapiserver: {e}", file=sys.stderr)
+        return 1
+    done = _stop_event()
+    server.start()
+    print(f"pyapiserver: serving {server.url}, kubeconfig {server.kubeconfig}", flush=True)
+    controllers = _start_controllers(args, server.kubeconfig)
+    _wait(done)
+    if controllers:
+        controllers.stop()
+    server.stop()
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _etcd_storage(args: argparse.Namespace) -> EtcdStorage | None:
+    # etcd first: an unreachable etcd fails before anything is written to --data-dir.
+    if not args.etcd_servers:
+        return None
+    return EtcdStorage(EtcdConfig(EtcdConfig.parse_servers(args.etcd_servers), args.etcd_cafile,
+                                  args.etcd_certfile, args.etcd_keyfile),
+                       args.etcd_prefix, args.etcd_compaction_interval)
+
+
+def _api_server(args: argparse.Namespace, storage: Storage | None, **worker) -> ApiServer:
     flags = ServiceAccountFlags(args.service_account_signing_key_file,
                                 tuple(args.service_account_key_file),
                                 tuple(args.service_account_issuer),
                                 tuple(a for a in args.api_audiences.split(",") if a),
                                 args.service_account_extend_token_expiration)
-    try:
-        # etcd first: an unreachable etcd fails before anything is written to --data-dir.
-        storage = EtcdStorage(EtcdConfig(EtcdConfig.parse_servers(args.etcd_servers),
-                                         args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile),
-                              args.etcd_prefix, args.etcd_compaction_interval) \
-            if args.etcd_servers else None
-        server = ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,
-                           flags, services=ServiceFlags(args.service_cluster_ip_range,
-                                                        args.service_node_port_range,
-                                                        args.advertise_address),
-                           storage=storage)
-    except (OSError, TokenFileError, ValueError) as e:
-        print(f"pyapiserver: {e}", file=sys.stderr)
-        return 1
+    return ApiServer(args.data_dir, args.bind_address, args.port, args.token_auth_file,
+                     flags, services=ServiceFlags(args.service_cluster_ip_range,
+                                                  args.service_node_port_range,
+                                                  args.advertise_address),
+                     storage=storage, **worker)
+
+
+def _stop_event() -> threading.Event:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    server.start()
-    print(f"pyapiserver: serving {server.url}, kubeconfig {server.kubeconfig}", flush=True)
-    controllers = ControllerManagerChild(args.controllers, server.kubeconfig,
-                                         args.kube_controller_manager_arg) \
-        if args.controllers else None
-    if controllers:
-        controllers.start()
+    return done
+
+
+def _wait(done: threading.Event, every: Callable[[], None] = lambda: None) -> None:
     # With a timeout: a signal that the kernel hands to another thread runs its Python
     # handler only when the main thread next wakes up.
-    while not done.wait(1.0):
-        pass
-    if controllers:
-        controllers.stop()
+    while not done.wait(0.5):
+        every()
+
+
+def _start_controllers(args: argparse.Namespace,
+                       kubeconfig: str) -> ControllerManagerChild | None:
+    if not args.controllers:
+        return None
+    controllers = ControllerManagerChild(args.controllers, kubeconfig,
+                                         args.kube_controller_manager_arg)
+    controllers.start()
+    return controllers
+
+
+def _run_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    """The parent of --workers: the storage owner (unless etcd is the storage) and the
+    supervisor of the workers."""
+    os.makedirs(args.data_dir, mode=0o700, exist_ok=True)
+    try:
+        listener = listen(args.bind_address, args.port)
+    except OSError as e:
+        print(f"pyapiserver: --port {args.port}: {e}", file=sys.stderr)
+        return 1
+    owner = None
+    if not args.etcd_servers:
+        owner = StorageOwner(os.path.join(args.data_dir, STORAGE_SOCKET),
+                             SQLiteStorage(os.path.join(args.data_dir, "state.db")))
+        owner.start()
+    supervisor = Supervisor(argv, args.workers, listener, owner.path if owner else "")
+    done = _stop_event()
+    try:
+        url, kubeconfig = supervisor.start().split(" ", 1)
+    except RuntimeError as e:
+        print(f"pyapiserver: {e}", file=sys.stderr)
+        url = ""
+    if url:
+        print(f"pyapiserver: serving {url}, kubeconfig {kubeconfig}", flush=True)
+        controllers = _start_controllers(args, kubeconfig)
+        _wait(done, supervisor.restart_dead)
+        if controllers:
+            controllers.stop()
+    supervisor.stop()
+    if owner:
+        owner.stop()
+        owner.storage.close()
+    return 0 if url else 1
+
+
+def _run_worker(args: argparse.Namespace, role: WorkerRole) -> int:
+    role.die_with_parent()
+    done = _stop_event()
+    try:
+        storage = _etcd_storage(args) or WatchCache(RemoteStorage(role.storage_socket))
+        server = _api_server(args, storage, listener=socket.socket(fileno=role.listen_fd),
+                             worker=str(role.index), singletons=role.index == 0)
+    except (OSError, TokenFileError, ValueError, StorageError) as e:
+        print(f"pyapiserver: worker {role.index}: {e}", file=sys.stderr)
+        return 1
+    server.start()
+    role.report_ready(f"{server.url} {server.kubeconfig}")
+    _wait(done)
     server.stop()
     return 0
 

@@ -21,6 +21,8 @@ MAX_BODY_BYTES = 1536 * 1024
 DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 # An idle keep-alive connection is closed after this long.
 IDLE_TIMEOUT = 120.0
+# Names the worker of `pyapiserver --workers` that answered.
+WORKER_HEADER = "X-Pyapiserver-Worker"
 
 
 def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
@@ -38,12 +40,20 @@ class ApiHTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api: Api, context: ssl.SSLContext):
+    def __init__(self, address: tuple[str, int], api: Api, context: ssl.SSLContext,
+                 listener: socket.socket | None = None, worker: str = ""):
+        """With `listener`, accepts from that listening socket (shared by the workers of
+        `pyapiserver --workers`, named by `worker` in every response) instead of binding."""
         self.api = api
         self.context = context
+        self.worker = worker
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        super().__init__(address, _Handler, bind_and_activate=listener is None)
+        if listener is not None:
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -163,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.code)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Cache-Control", "no-cache, private")
+            if self.server.worker:
+                self.send_header(WORKER_HEADER, self.server.worker)
             for warning in response.warnings:
                 self.send_header("Warning", f'299 - "{warning}"')
             if response.chunks is None:

@@ -3,6 +3,7 @@ and the namespace finalizer loop."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -52,7 +53,12 @@ class ApiServer:
     def __init__(self, data_dir: str, bind_address: str, port: int,
                  token_file: str | None = None,
                  service_accounts: ServiceAccountFlags | None = None,
-                 services: ServiceFlags | None = None, storage: Storage | None = None):
+                 services: ServiceFlags | None = None, storage: Storage | None = None,
+                 listener: socket.socket | None = None, worker: str = "",
+                 singletons: bool = True):
+        """`listener`, `worker`: see ApiHTTPServer. `singletons`: whether this process does
+        the work that must happen once per cluster (system namespaces and their defaults, the
+        kubernetes Service, the scheduler and the sweeps); of several workers, the first."""
         svc_flags = services or ServiceFlags()
         cluster_ips = IPAllocator.parse(svc_flags.cluster_ip_range)
         node_ports = PortAllocator.parse(svc_flags.node_port_range)
@@ -77,29 +83,35 @@ class ApiServer:
         self.stores["services"] = services_store
         self.stores["pods"].strategy = AdmittingPodStrategy(self.stores["serviceaccounts"],
                                                             self._check_namespace)
-        self._ensure_namespaces()
+        self.singletons = singletons
+        if singletons:
+            self._ensure_namespaces()
         with open(self.pki.ca_cert) as f:
             self.namespace_defaults = NamespaceDefaults(self.stores, self.hub, f.read(),
                                                         self.token_issuer)
-        self.namespace_defaults.sync_all()
+        if singletons:
+            self.namespace_defaults.sync_all()
         log_proxy = LogProxy(self.stores["pods"], self.stores["nodes"],
                              self.pki.kubelet_client_cert, self.pki.kubelet_client_key)
         self.httpd = ApiHTTPServer((bind_address, port), Api(
             self.stores, self.hub, Authenticator(tokens, self.token_issuer,
                                                  bound_checker(self.stores)), log_proxy, ""),
-            tls_context(self.pki.server_cert, self.pki.server_key, self.pki.ca_cert))
+            tls_context(self.pki.server_cert, self.pki.server_key, self.pki.ca_cert),
+            listener, worker)
         self.httpd.api.metrics = MetricsApi(self.stores["pods"], self.stores["nodes"],
                                             self.pki.kubelet_client_cert,
                                             self.pki.kubelet_client_key)
         self.port = self.httpd.server_address[1]
-        reconcile_kubernetes(self.stores, cluster_ips.first(), advertised, self.port)
+        if singletons:
+            reconcile_kubernetes(self.stores, cluster_ips.first(), advertised, self.port)
         host = "127.0.0.1" if bind_address in ("0.0.0.0", "", "::") else bind_address
         host = f"[{host}]" if ":" in host else host
         self.url = f"https://{host}:{self.port}"
         self.httpd.api.server_address = f"{host}:{self.port}"
         self.httpd.api.token_issuer = self.token_issuer
         self.kubeconfig = os.path.join(data_dir, "admin.kubeconfig")
-        write_admin_kubeconfig(self.kubeconfig, self.url, self.pki)
+        if singletons:
+            write_admin_kubeconfig(self.kubeconfig, self.url, self.pki)
         self.scheduler = Scheduler(self.stores["pods"], self.stores["nodes"],
                                    self.stores["events"], self.hub)
         self._stop = threading.Event()
@@ -139,11 +151,13 @@ class ApiServer:
                 continue
 
     def start(self) -> None:
-        self.scheduler.start()
-        self.namespace_defaults.start()
-        for target, name in ((self.httpd.serve_forever, "https"),
-                             (self._sweep_namespaces, "namespaces"),
-                             (self._sync_disruption_budgets, "disruption")):
+        loops = [(self.httpd.serve_forever, "https")]
+        if self.singletons:
+            self.scheduler.start()
+            self.namespace_defaults.start()
+            loops += [(self._sweep_namespaces, "namespaces"),
+                      (self._sync_disruption_budgets, "disruption")]
+        for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -152,8 +166,9 @@ class ApiServer:
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
-        self.scheduler.stop()
-        self.namespace_defaults.stop()
+        if self.singletons:
+            self.scheduler.stop()
+            self.namespace_defaults.stop()
         self.httpd.api.metrics.stop()
         for t in self._threads:  # the sweeps finish their round before storage goes
             t.join(timeout=10)

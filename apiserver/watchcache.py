@@ -18,6 +18,10 @@ memory with the backend's resourceVersion semantics:
 resourceVersion=0 / NotOlderThan lists are lists at the newest revision, which is never older
 than any revision a client has seen.
 
+Reads at the newest revision first wait until the cache holds the backend's current revision
+(kube's consistent reads from cache): a worker of `pyapiserver --workers` then answers with
+every write any worker acknowledged before, not only its own.
+
 Consistency: the backend must call its subscribers before it acknowledges the write (SQLite's
 group commit publishes each batch under its commit lock, before any of its writers returns), so
 a client that got a write's answer reads it back from the cache. etcd feeds subscribers from a
@@ -32,10 +36,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .storage import Event, Record, Storage
+from .storage import Event, Record, Storage, StorageError
 
 # Changes kept in memory for watch starts and paged lists; older ones come from the backend.
 HISTORY = 2000
+# How long a read waits for the cache to reach the backend's revision before it is an error.
+CATCH_UP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class WatchCache(Storage):
     def __init__(self, backend: Storage, history: int = HISTORY):
         self._backend = backend
         self._lock = threading.Lock()
+        self._caught_up = threading.Condition(self._lock)
         self._subscribers: list[Callable[[Event], None]] = []
         self._changes: deque[_Change] = deque(maxlen=history)
         records, self._rev = backend.list("")
@@ -63,6 +70,8 @@ class WatchCache(Storage):
 
     def _apply(self, event: Event) -> None:
         with self._lock:
+            if event.rev <= self._rev:
+                return  # a feed that starts before the first list repeats what it listed
             old = self._live.get(event.key)
             if event.type == "DELETED":
                 if old is not None:
@@ -76,6 +85,7 @@ class WatchCache(Storage):
                 self._floor = self._changes[0].event.rev
             self._changes.append(_Change(event, old.rev if old else 0))
             self._rev = event.rev
+            self._caught_up.notify_all()
         for callback in self._subscribers:
             callback(event)
 
@@ -84,15 +94,27 @@ class WatchCache(Storage):
         compacted it away, which an explicit compact may do inside the window)."""
         return revision >= self._floor and revision >= self._backend.compacted_revision()
 
+    def _catch_up(self) -> None:
+        target = self._backend.current_revision()
+        if self._rev >= target:
+            return
+        with self._lock:
+            if not self._caught_up.wait_for(lambda: self._rev >= target, CATCH_UP_SECONDS):
+                raise StorageError(f"watch cache at revision {self._rev} did not reach "
+                                   f"{target} in {CATCH_UP_SECONDS:g}s")
+
     # reads
 
     def get(self, key: str) -> Record | None:
+        self._catch_up()
         return self._live.get(key)
 
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
              revision: int = 0) -> tuple[list[Record], int]:
         low = max(prefix, after + "\x00") if after else prefix
         high = _prefix_end(prefix)
+        if not revision or revision >= self._rev:
+            self._catch_up()
         with self._lock:
             start = bisect.bisect_left(self._keys, low)
             end = bisect.bisect_left(self._keys, high, start)

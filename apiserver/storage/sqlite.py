@@ -246,6 +246,18 @@ class SQLiteStorage(Storage):
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         self._subscribers.append(callback)
 
+    def follow(self, revision: int, callback: Callable[[Event], None]) -> None:
+        """Gives callback every change after `revision` from the log, then subscribes it, both
+        under the commit lock so that no change falls between the two. Raises Compacted."""
+        with self._committer.lock:
+            for event in self.events_since(revision):
+                callback(event)
+            self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        with self._committer.lock:  # not while a batch is being published
+            self._subscribers.remove(callback)
+
     def close(self) -> None:
         with self._committer.lock:
             self._writer.close()

@@ -7,6 +7,7 @@ import json
 import signal
 import threading
 import uuid
+from typing import Callable
 
 import pytest
 
@@ -53,6 +54,8 @@ class WatchReader(threading.Thread):
         self.mine = mine
         self.events: list[tuple[str, str, int]] = []
         self.error: BaseException | None = None
+        # The worker that took this watch, with --workers.
+        self.worker = self._response.headers.get("X-Pyapiserver-Worker", "")
 
     def run(self) -> None:
         from kubernetes.watch.watch import iter_resp_lines
@@ -74,14 +77,19 @@ class WatchReader(threading.Thread):
 
 
 def test_16_writers_20_watchers_every_event_once_in_order(own_server, namespace_on):
+    writers_and_watchers(own_server, *namespace_on)
+
+
+def writers_and_watchers(server, namespace: str, since: str) -> list[WatchReader]:
+    """16 writers, 20 watchers from `since`: every watcher sees every acknowledged write once,
+    in resourceVersion order. Returns the (closed) watchers."""
     from kubernetes import client
-    namespace, since = namespace_on
     acked: list[tuple[str, str, int]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def writer(n: int) -> None:
-        api_client = own_server.client()
+        api_client = server.client()
         api = client.CoreV1Api(api_client)
         try:
             for i in range(OBJECTS_PER_WRITER):
@@ -96,7 +104,7 @@ def test_16_writers_20_watchers_every_event_once_in_order(own_server, namespace_
         finally:
             api_client.close()
 
-    watchers = [WatchReader(own_server, namespace, since, WRITES, "w") for _ in range(WATCHERS)]
+    watchers = [WatchReader(server, namespace, since, WRITES, "w") for _ in range(WATCHERS)]
     writers = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(WRITERS)]
     try:
         for t in watchers + writers:
@@ -113,18 +121,24 @@ def test_16_writers_20_watchers_every_event_once_in_order(own_server, namespace_
     for w in watchers:
         assert w.error is None, w.error
         assert w.events == expected
+    return watchers
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_write(own_server, namespace_on):
+    killed_mid_load(own_server, *namespace_on, lambda: own_server.stop(signal.SIGKILL))
+
+
+def killed_mid_load(server, namespace: str, since: str, kill: Callable[[], None]) -> None:
+    """Writers until 300 creates are acknowledged, then kill(); the restarted server has every
+    acknowledged write and replays the same resourceVersion sequence."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
-    namespace, since = namespace_on
     acked: dict[str, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
 
     def writer(n: int) -> None:
-        api_client = own_server.client()
+        api_client = server.client()
         api = client.CoreV1Api(api_client)
         try:
             i = 0
@@ -145,14 +159,14 @@ def test_sigkill_mid_load_loses_no_acknowledged_write(own_server, namespace_on):
         for t in writers:
             t.start()
         wait_for(lambda: len(acked) >= 300, timeout=120)
-        own_server.stop(signal.SIGKILL)
+        kill()
     finally:
         stop.set()
         for t in writers:
             t.join(timeout=60)
-    own_server.start()
+    server.start()
 
-    api_client = own_server.client()
+    api_client = server.client()
     try:
         api = client.CoreV1Api(api_client)
         stored = {o.metadata.name: int(o.metadata.resource_version)
