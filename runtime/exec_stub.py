@@ -5,7 +5,8 @@ the kernel resolves that link in the process doing the execve. Were that the run
 container would be running the host's Python interpreter, and could reopen it for writing through
 /proc/PID/exe once it exits. So the runtime's last execve is of this stub, from a sealed memfd, and
 the stub does the container's execve: /proc/self/exe then names an anonymous, unwritable copy of a
-small static program, never a host file. A sealed copy costs 0.3 ms; re-executing the interpreter
+small static program, never a host file. A sealed copy of the stub (13 KiB: it has no C library)
+costs 0.05 ms; re-executing the interpreter
 from a read-only mount (runc's other way) would cost a whole interpreter start-up.
 """
 from __future__ import annotations

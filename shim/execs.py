@@ -49,8 +49,7 @@ def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int
     become_subreaper(Syscalls())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
-    pid_file = os.path.join(state_dir, f"exec-{os.getpid()}.pid")
-    argv = ["exec", "--detach", "--pid-file", pid_file]
+    argv = []
     for entry in request.env:
         argv += ["--env", entry]
     if request.cwd:
@@ -63,17 +62,19 @@ def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int
             if deadline is not None:
                 # a runtime stuck on, say, a frozen container ends this child at the deadline
                 signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
-            exit_code = runtime.run_here(argv, devnull, *ends)
-            timed_out, status = False, exit_code << 8      # as the wait status _wait gives
+            pid = runtime.exec_here(argv, devnull, *ends)
+            timed_out, status = False, 0 if pid else 1 << 8   # as the wait status _wait gives
             signal.setitimer(signal.ITIMER_REAL, 0)
         else:
-            runtime_pid = runtime.spawn(argv, devnull, *ends)
+            pid_file = os.path.join(state_dir, f"exec-{os.getpid()}.pid")
+            runtime_pid = runtime.spawn(["exec", "--detach", "--pid-file", pid_file, *argv],
+                                        devnull, *ends)
     finally:
         for fd in ends:
             os.close(fd)
     if not runtime.in_process:
         timed_out, status = _wait(runtime_pid, out, deadline)
-    pid = _read_pid_file(pid_file)
+        pid = _read_pid_file(pid_file)
     if pid and (status == 0 or timed_out):
         if timed_out:
             os.kill(pid, signal.SIGKILL)  # our child since the runtime exited: no PID reuse

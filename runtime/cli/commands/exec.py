@@ -10,11 +10,7 @@ from runtime.log import Log
 
 def run(p: Parsed, log: Log) -> int:
     o = p.options
-    c = Container.load(p.globals["root"], p.args["container_id"], lock=False)
-    status = c.status()
-    if status not in (RUNNING, CREATED):
-        raise StateError(f"cannot exec in a {status} container")
-    process = build_process(p, c.state.config.get("process") or {})
+    c, process = _container_and_process(p)
     if process.terminal and o["detach"] and not o["console_socket"]:
         raise PycontainerError("--tty: a detached exec with a terminal needs --console-socket")
     if o["console_socket"] and not process.terminal:
@@ -44,6 +40,24 @@ def run(p: Parsed, log: Log) -> int:
         master = receive_master(ours)
         ours.close()
     return foreground.wait(pid, relay, master)
+
+
+def spawn_detached(p: Parsed, log: Log) -> int:
+    """`exec --detach` without a terminal, up to the process's PID: what a caller running this
+    runtime in its own process (a shim's exec helper) needs, without a --pid-file to write and
+    read back."""
+    c, process = _container_and_process(p)
+    if process.terminal or p.options["console_socket"]:
+        raise PycontainerError("--tty: a detached exec with a terminal needs the command line")
+    return exec_process.spawn(c, process, -1, p.options["preserve_fds"], log.warning)
+
+
+def _container_and_process(p: Parsed) -> tuple[Container, config_mod.Process]:
+    c = Container.load(p.globals["root"], p.args["container_id"], lock=False)
+    status = c.status()
+    if status not in (RUNNING, CREATED):
+        raise StateError(f"cannot exec in a {status} container")
+    return c, build_process(p, c.state.config.get("process") or {})
 
 
 def build_process(p: Parsed, base: dict) -> config_mod.Process:
