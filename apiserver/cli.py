@@ -10,11 +10,11 @@ import sys
 import threading
 from typing import Callable
 
-from .auth import TokenFileError
+from .auth.authn import TokenFileError
 from .controller_manager_child import ControllerManagerChild
 from .kubernetes_service import ServiceFlags
 from .server import ApiServer, ServiceAccountFlags
-from .serviceaccount_tokens import DEFAULT_ISSUER
+from .pki.serviceaccount_tokens import DEFAULT_ISSUER
 from .storage import Storage, StorageError
 from .storage.etcd import DEFAULT_COMPACTION_INTERVAL, REGISTRY, EtcdStorage
 from .storage.etcd_client import EtcdConfig

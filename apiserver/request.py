@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from kubeapi.status import ApiError
 
 if TYPE_CHECKING:
-    from .auth import User
+    from .auth.authn import User
 
 
 @dataclass

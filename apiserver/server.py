@@ -11,15 +11,15 @@ from kubeapi.status import ApiError
 
 from . import resources
 from .rest.api import Api
-from .auth import Authenticator, User, load_token_file
+from .auth.authn import Authenticator, User, load_token_file
 from .http_server import ApiHTTPServer, tls_context
 from .ipalloc import IPAllocator
 from .kubernetes_service import ServiceFlags, advertise_address, reconcile as reconcile_kubernetes
-from .kubeconfig import write_admin_kubeconfig
+from .pki.kubeconfig import write_admin_kubeconfig
 from .metrics.rest import MetricsApi
-from .namespace_defaults import NamespaceDefaults
-from .pki import ensure_pki
-from .podlog import LogProxy
+from .registry.namespace_defaults import NamespaceDefaults
+from .pki.certificates import ensure_pki
+from .nodeproxy.logs import LogProxy
 from .portalloc import PortAllocator
 from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
@@ -27,7 +27,7 @@ from .registry.serviceaccounts import AdmittingPodStrategy, bound_checker
 from .registry.services import ServiceStore
 from .registry.store import Store, decode
 from .scheduler import Scheduler
-from .serviceaccount_tokens import TokenIssuer, ensure_signing_key
+from .pki.serviceaccount_tokens import TokenIssuer, ensure_signing_key
 from .storage import Storage
 from .storage.sqlite import SQLiteStorage
 from .watch import WatchHub

@@ -302,8 +302,8 @@ def start_pyapiserver(root: str, token: str) -> Running:
 
 
 def start_kube(root: str, token: str) -> Running:
-    from apiserver.pki import ensure_pki
-    from apiserver.serviceaccount_tokens import ensure_signing_key
+    from apiserver.pki.certificates import ensure_pki
+    from apiserver.pki.serviceaccount_tokens import ensure_signing_key
     pki = ensure_pki(os.path.join(root, "kpki"), "127.0.0.1", "10.96.0.1")
     sa_key = ensure_signing_key(pki.directory)
     etcd_dir = os.path.join(root, "etcd")

@@ -73,7 +73,7 @@ def _map(value: bytes, binary: bool = False) -> tuple[str, str]:
     return _text(entry.get(1, b"")), (base64.b64encode(raw).decode() if binary else _text(raw))
 
 
-def _object_meta(data: bytes) -> dict:
+def object_meta(data: bytes) -> dict:
     meta: dict = {}
     names = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
     for number, value in fields(data):
@@ -93,7 +93,7 @@ def _namespace(message: list) -> dict:
     obj: dict = {}
     for number, value in message:
         if number == 1:
-            obj["metadata"] = _object_meta(value)
+            obj["metadata"] = object_meta(value)
         elif number == 2:
             finalizers = [_text(v) for n, v in fields(value) if n == 1]
             obj["spec"] = {"finalizers": finalizers} if finalizers else {}
@@ -104,7 +104,7 @@ def _config_map(message: list) -> dict:
     obj: dict = {}
     for number, value in message:
         if number == 1:
-            obj["metadata"] = _object_meta(value)
+            obj["metadata"] = object_meta(value)
         elif number in (2, 3):
             key, val = _map(value, binary=number == 3)
             obj.setdefault("data" if number == 2 else "binaryData", {})[key] = val
@@ -117,7 +117,7 @@ def _secret(message: list) -> dict:
     obj: dict = {}
     for number, value in message:
         if number == 1:
-            obj["metadata"] = _object_meta(value)
+            obj["metadata"] = object_meta(value)
         elif number in (2, 4):
             key, val = _map(value, binary=number == 2)
             obj.setdefault("data" if number == 2 else "stringData", {})[key] = val
@@ -136,7 +136,7 @@ def _service_account(message: list) -> dict:
                  6: "resourceVersion", 7: "fieldPath"}
     for number, value in message:
         if number == 1:
-            obj["metadata"] = _object_meta(value)
+            obj["metadata"] = object_meta(value)
         elif number in (2, 3):
             ref = {reference[n]: _text(v) for n, v in fields(value) if n in reference and v}
             obj.setdefault("secrets" if number == 2 else "imagePullSecrets", []).append(ref)
@@ -149,15 +149,19 @@ _KINDS = {("v1", "Namespace"): _namespace, ("v1", "ConfigMap"): _config_map,
           ("v1", "Secret"): _secret, ("v1", "ServiceAccount"): _service_account}
 
 
-def decode(body: bytes) -> dict | None:
-    """The object as JSON-style dict, or None when its kind is not one we decode."""
+def unwrap(body: bytes) -> tuple[str, str, bytes]:
+    """The apiVersion, the kind and the encoded object of a "k8s\\0" envelope."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf envelope")
     unknown = dict(fields(body[len(MAGIC):]))
     type_meta = dict(fields(unknown.get(1, b"")))
-    api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
+    return _text(type_meta.get(1, b"")), _text(type_meta.get(2, b"")), unknown.get(2, b"")
+
+
+def decode(body: bytes) -> dict | None:
+    """The object as JSON-style dict, or None when its kind is not one we decode."""
+    api_version, kind, raw = unwrap(body)
     decoder = _KINDS.get((api_version, kind))
     if decoder is None:
         return None
-    obj = decoder(fields(unknown.get(2, b"")))
-    return {"apiVersion": api_version, "kind": kind, **obj}
+    return {"apiVersion": api_version, "kind": kind, **decoder(fields(raw))}

@@ -5,7 +5,7 @@ even when zero; as its JSON (omitempty) would, zero scalars of those are dropped
 fields (`ptr` kinds) are kept whenever present."""
 from __future__ import annotations
 
-from kubeapi.protobuf import MAGIC, ProtobufError, fields
+from kubeapi.protobuf import ProtobufError, fields, unwrap
 
 Schema = dict[int, tuple[str, object]]
 
@@ -147,13 +147,8 @@ KINDS: dict[tuple[str, str], Schema] = {
 
 def decode(body: bytes) -> dict | None:
     """The object as a JSON-style dict, or None when its kind is not one of these."""
-    if not body.startswith(MAGIC):
-        raise ProtobufError("missing the k8s protobuf envelope")
-    unknown = dict(fields(body[len(MAGIC):]))
-    type_meta = dict(fields(unknown.get(1, b"")))
-    api_version, kind = _text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))
+    api_version, kind, raw = unwrap(body)
     schema = KINDS.get((api_version, kind))
     if schema is None:
         return None
-    return {"apiVersion": api_version, "kind": kind,
-            **decode_message(unknown.get(2, b""), schema)}
+    return {"apiVersion": api_version, "kind": kind, **decode_message(raw, schema)}

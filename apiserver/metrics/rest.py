@@ -9,7 +9,7 @@ from kubeapi import timefmt
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import ApiError
 
-from apiserver.auth import authorize
+from apiserver.auth.authz import authorize
 from apiserver.metrics.formats import cpu_quantity, go_duration, memory_quantity
 from apiserver.metrics.points import Usage
 from apiserver.metrics.scraper import Scraper

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,14 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from apiserver.metrics.exposition import ExpositionError
 from apiserver.metrics.points import Batch, decode
 from apiserver.metrics.storage import MetricsStorage
+from apiserver.nodeproxy.kubelet_client import client_tls, kubelet_endpoint
 from apiserver.registry.store import Store
 
 log = logging.getLogger("apiserver.metrics")
 
-DEFAULT_KUBELET_PORT = 10250
 IDLE_AFTER = 600.0
 MAX_PARALLEL = 8
-_ADDRESS_ORDER = ("InternalIP", "Hostname", "ExternalIP")
 
 
 def ready(node: dict) -> bool:
@@ -31,27 +29,12 @@ def ready(node: dict) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
-def kubelet_endpoint(node: dict) -> tuple[str, int] | None:
-    status = node.get("status") or {}
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-    host = next((addresses[t] for t in _ADDRESS_ORDER if addresses.get(t)), "")
-    if not host:
-        return None
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    return host, int(port or DEFAULT_KUBELET_PORT)
-
-
 class Scraper:
     def __init__(self, nodes: Store, storage: MetricsStorage, client_cert: str,
                  client_key: str) -> None:
         self.nodes = nodes
         self.storage = storage
-        # Kubelet serving certificates are self-signed by default: not verified, as by
-        # metrics-server with --kubelet-insecure-tls; our client certificate is presented.
-        self._context = ssl.create_default_context()
-        self._context.check_hostname = False
-        self._context.verify_mode = ssl.CERT_NONE
-        self._context.load_cert_chain(client_cert, client_key)
+        self._context = client_tls(client_cert, client_key)
         self._last_demand = 0.0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

@@ -1,10 +1,10 @@
 """The shape of each API type as server-side apply sees it (structured-merge-diff's schema):
 structs with named fields, maps with free keys, lists that are atomic, sets (`v:` items) or
-associative by key fields (`k:` items). Read from openapi_schemas.json by the
+associative by key fields (`k:` items). Read from openapi/schemas.json by the
 x-kubernetes-group-version-kind of the root type; a type with no schema is "deduced": objects
 are maps, lists are atomic.
 
-openapi_schemas.json carries the list types of strategic merge patch; where server-side apply
+openapi/schemas.json carries the list types of strategic merge patch; where server-side apply
 keys a list differently (the +listType/+listMapKey tags of kube's Go types), _SMD_LISTS says
 so, and _ATOMIC_STRUCTS/_ATOMIC_MAPS name what they tag +structType/+mapType=atomic."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _ATOMIC: tuple[str, tuple[str, ...]] = ("atomic", ())
 # The +listType/+listMapKey tags of kube's Go types (k8s.io/api core, apps, batch, discovery,
 # policy; apimachinery meta) where they differ from the patch strategy that
-# openapi_schemas.json carries: (type name, property) -> (list type, key fields).
+# openapi/schemas.json carries: (type name, property) -> (list type, key fields).
 _SMD_LISTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("ObjectMeta", "finalizers"): ("set", ()),
     ("Container", "ports"): ("map", ("containerPort", "protocol")),
@@ -103,7 +103,7 @@ UNTYPED = Type("untyped", {})
 
 @functools.lru_cache(maxsize=1)
 def _schemas() -> dict[str, dict]:
-    with open(os.path.join(os.path.dirname(__file__), "..", "openapi_schemas.json")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "openapi", "schemas.json")) as f:
         schemas = json.load(f)
     for name, node in schemas.items():
         short = name.rsplit(".", 1)[-1]

@@ -14,7 +14,7 @@ from typing import Callable
 from kubeapi import status, timefmt
 from kubeapi.status import ApiError
 
-from ..serviceaccount_tokens import DELETED_POD_GRACE, Claims, Ref, TokenIssuer
+from ..pki.serviceaccount_tokens import DELETED_POD_GRACE, Claims, Ref, TokenIssuer
 from .pods import PodStrategy
 from .strategy import Strategy
 

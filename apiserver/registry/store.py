@@ -15,10 +15,10 @@ import uuid
 from typing import Callable
 
 from kubeapi import status, timefmt, validation
+from kubeapi.selector_strings import parse_field_selector, parse_label_selector
 from kubeapi.status import ApiError
 
 from ..patch.field_manager import Request as FieldRequest, record_update
-from ..selectors import parse_field_selector, parse_label_selector
 from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
 from .owner_references import validate as owner_references
 from .propagation import finalizers_after_delete

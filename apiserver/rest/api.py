@@ -10,19 +10,23 @@ from typing import Callable, Iterator
 
 import yaml
 
-from kubeapi import protobuf, protobuf_workloads, status, timefmt
+from kubeapi import protobuf, protobuf_services, protobuf_workloads, status, timefmt
 from kubeapi.status import ApiError
 
-from .. import openapi, resources, review_protobuf, reviews, service_protobuf
-from ..auth import (Authenticator, authorize, node_of, permitting_path,
-                    restrict_to_own_object)
+from .. import resources
+from ..auth import review_protobuf, reviews
+from ..auth.authn import Authenticator
+from ..auth.authz import authorize, node_of, permitting_path, restrict_to_own_object
 from ..metrics import rest as metrics_rest
+from ..nodeproxy.logs import LogProxy
+from ..nodeproxy.streams import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
+from ..openapi import documents as openapi
 from ..patch.apply import apply, check_target
 from ..patch.field_manager import manager_for
 from ..patch.json_merge import merge_patch
 from ..patch.json_patch import json_patch
 from ..patch.strategic_merge import strategic_merge
-from ..podlog import LogProxy
+from ..pki.serviceaccount_tokens import TokenIssuer, openid_configuration
 from ..registry import eviction, propagation
 from ..registry.binding import bind_pod
 from ..registry.namespace_finalizer import finalize_namespace
@@ -31,12 +35,10 @@ from ..registry.serviceaccounts import create_token
 from ..registry.store import Store
 from ..registry.workloads import scale
 from ..request import Request, Response, json_response, no_route, wants_table
-from ..serviceaccount_tokens import TokenIssuer, openid_configuration
 from ..storage import Compacted
-from ..streamproxy import SUBRESOURCES as STREAM_SUBRESOURCES, StreamProxy
-from ..tables.table import to_table
 from ..watch import WatchHub, stream
 from . import discovery
+from .tables.table import to_table
 
 # Watches without timeoutSeconds end after a random 30-60 minutes, as kube-apiserver's do.
 MIN_WATCH_TIMEOUT = 1800
@@ -64,7 +66,7 @@ def parse_body(req: Request) -> object:
         try:
             obj = protobuf.decode(req.body) or review_protobuf.decode(req.body) or \
                 protobuf_workloads.decode(req.body) or \
-                service_protobuf.decode(req.body)
+                protobuf_services.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
             raise status.bad_request(f"the protobuf request body is not valid: {e}")
         if obj is not None:

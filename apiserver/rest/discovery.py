@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import platform
 
+from ..auth import reviews
 from ..metrics import rest as metrics_rest
-from .. import reviews
 from ..resources import ALL_VERBS, GROUP_VERSIONS, RESOURCES, SUBRESOURCE_KINDS
 
 # The Kubernetes API level this server speaks; kubectl warns when it is far from its own.

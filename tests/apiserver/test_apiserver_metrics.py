@@ -17,7 +17,7 @@ from apiserver.metrics.rest import MetricsApi
 from apiserver.metrics.storage import MetricsStorage
 from apiserver.registry.store import Store
 from apiserver.storage.sqlite import SQLiteStorage
-from apiserver.auth import User
+from apiserver.auth.authn import User
 
 T0 = 1_700_000_000.0
 
@@ -153,7 +153,7 @@ def metrics_api(tmp_path):
 
 
 def _cert(tmp_path, key: bool = False) -> str:
-    from apiserver.pki import ensure_pki
+    from apiserver.pki.certificates import ensure_pki
     pki = ensure_pki(str(tmp_path / "pki"), "127.0.0.1")
     return pki.kubelet_client_key if key else pki.kubelet_client_cert
 

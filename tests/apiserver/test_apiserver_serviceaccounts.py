@@ -370,7 +370,7 @@ def test_service_account_flags(tmp_path):
 def test_token_checks_with_a_clock():
     """serviceaccount_tokens on its own: times with the leeway, issuer, signature, keys of
     --service-account-key-file, audiences, the bound-object check."""
-    from apiserver.serviceaccount_tokens import Ref, TokenIssuer
+    from apiserver.pki.serviceaccount_tokens import Ref, TokenIssuer
 
     now = [1_000_000.0]
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -7,9 +7,9 @@ from apiserver.patch.apply import apply
 from apiserver.patch.field_manager import Request
 from apiserver.patch.json_patch import json_patch
 from apiserver.patch.strategic_merge import strategic_merge
-from apiserver.selectors import parse_field_selector, parse_label_selector
 from apiserver.storage import Compacted, KeyExists, RevisionConflict
 from apiserver.storage.sqlite import SQLiteStorage
+from kubeapi.selector_strings import parse_field_selector, parse_label_selector
 from kubeapi.status import ApiError
 
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import uuid
 
-from apiserver import pki as pkimod
+from apiserver.pki import certificates as pkimod
 from cri_testlib import refbin, wait_for
 from netkit import random_subnet
 from upstream_kubelet_testlib import free_port

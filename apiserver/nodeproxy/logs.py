@@ -1,38 +1,29 @@
-"""pods/log: proxied to the kubelet of the pod's node, as kube-apiserver does. The address is
-the Node's status.addresses (InternalIP, then Hostname, then ExternalIP) and the port its
-status.daemonEndpoints.kubeletEndpoint.Port; the request is the kubelet's
+"""pods/log: proxied to the kubelet of the pod's node (kubelet_client.py), as kube-apiserver
+does; the request is the kubelet's
 GET /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&tailLines=..."""
 from __future__ import annotations
 
 import http.client
-import ssl
 import urllib.parse
 from typing import Iterator
 
 from kubeapi import status
 from kubeapi.status import ApiError
 
-from .registry.store import Store
+from ..registry.store import Store
+from .kubelet_client import client_tls, kubelet_endpoint
 
-DEFAULT_KUBELET_PORT = 10250
 CONNECT_TIMEOUT = 10.0
 # Passed through to the kubelet unchanged (PodLogOptions).
 LOG_OPTIONS = ("follow", "previous", "tailLines", "timestamps", "sinceSeconds", "sinceTime",
                "limitBytes", "insecureSkipTLSVerifyBackend")
-_ADDRESS_ORDER = ("InternalIP", "Hostname", "ExternalIP")
 
 
 class LogProxy:
     def __init__(self, pods: Store, nodes: Store, client_cert: str, client_key: str):
         self._pods = pods
         self._nodes = nodes
-        # Kubelet serving certificates are self-signed by default: like kube-apiserver
-        # without --kubelet-certificate-authority, we do not verify them. We do present our
-        # client certificate so that a kubelet can authenticate us.
-        self.tls = ssl.create_default_context()
-        self.tls.check_hostname = False
-        self.tls.verify_mode = ssl.CERT_NONE
-        self.tls.load_cert_chain(client_cert, client_key)
+        self.tls = client_tls(client_cert, client_key)
 
     def container(self, pod: dict, requested: str) -> str:
         name = pod["metadata"]["name"]
@@ -52,15 +43,11 @@ class LogProxy:
         return requested
 
     def kubelet_address(self, node_name: str) -> tuple[str, int]:
-        node = self._nodes.get("", node_name)
-        status = node.get("status") or {}
-        addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-        host = next((addresses[t] for t in _ADDRESS_ORDER if addresses.get(t)), "")
-        if not host:
+        endpoint = kubelet_endpoint(self._nodes.get("", node_name))
+        if endpoint is None:
             raise ApiError(503, "ServiceUnavailable", f'node "{node_name}" has no address in '
                            "status.addresses to reach its kubelet")
-        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-        return host, int(port or DEFAULT_KUBELET_PORT)
+        return endpoint
 
     def open(self, namespace: str, name: str,
              query: dict[str, str]) -> tuple[int, str, Iterator[bytes]]:

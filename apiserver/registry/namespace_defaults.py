@@ -15,12 +15,12 @@ import threading
 
 from kubeapi.status import ApiError
 
-from .registry.serviceaccounts import (DEFAULT_NAME, ROOT_CA_CONFIGMAP, SA_NAME_ANNOTATION,
-                                       TOKEN_SECRET_TYPE, ensure_namespace_defaults,
-                                       populate_token_secret)
-from .registry.store import Store
-from .serviceaccount_tokens import TokenIssuer
-from .watch import WatchEvent, WatchHub
+from ..pki.serviceaccount_tokens import TokenIssuer
+from ..watch import WatchEvent, WatchHub
+from .serviceaccounts import (DEFAULT_NAME, ROOT_CA_CONFIGMAP, SA_NAME_ANNOTATION,
+                              TOKEN_SECRET_TYPE, ensure_namespace_defaults,
+                              populate_token_secret)
+from .store import Store
 
 log = logging.getLogger("apiserver.namespace_defaults")
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Callable
 from kubeapi import status
 from kubeapi.status import ApiError
 
-from .podlog import CONNECT_TIMEOUT, LogProxy
-from .registry.store import Store
+from ..registry.store import Store
+from .logs import CONNECT_TIMEOUT, LogProxy
 from .splice import splice
 
 if TYPE_CHECKING:
-    from .request import Request
+    from ..request import Request
 
 SUBRESOURCES = ("exec", "attach", "portforward")
 _KUBELET_PATH = {"exec": "exec", "attach": "attach", "portforward": "portForward"}

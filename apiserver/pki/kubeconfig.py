@@ -7,7 +7,7 @@ import os
 
 import yaml
 
-from .pki import Pki
+from .certificates import Pki
 
 
 def _b64(path: str) -> str:

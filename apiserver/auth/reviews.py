@@ -12,7 +12,8 @@ from typing import Callable
 from kubeapi import status
 from kubeapi.status import ApiError
 
-from .auth import Authenticator, User, authorize, permitting, permitting_path, rules_for
+from .authn import Authenticator, User
+from .authz import authorize, permitting, permitting_path, rules_for
 
 AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
 GROUP_VERSIONS = ((AUTHN, "v1"), (AUTHZ, "v1"))

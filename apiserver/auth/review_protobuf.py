@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from kubeapi.protobuf import MAGIC, fields
+from kubeapi.protobuf import MAGIC, fields, unwrap
 
 _RESOURCE_ATTRIBUTES = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource",
                         6: "subresource", 7: "name"}
@@ -82,14 +82,12 @@ def decode(body: bytes) -> dict | None:
     """The review as a JSON-style dict; None when the body is no review kind."""
     if not body.startswith(MAGIC):
         return None
-    unknown = dict(fields(body[len(MAGIC):]))
-    type_meta = dict(fields(unknown.get(1, b"")))
-    key = (_text(type_meta.get(1, b"")), _text(type_meta.get(2, b"")))
-    if key not in _SPECS:
+    api_version, kind, raw = unwrap(body)
+    if (api_version, kind) not in _SPECS:
         return None
-    obj: dict = {"apiVersion": key[0], "kind": key[1]}
-    spec_decoder = _SPECS[key]
-    for number, value in fields(unknown.get(2, b"")):
+    obj: dict = {"apiVersion": api_version, "kind": kind}
+    spec_decoder = _SPECS[(api_version, kind)]
+    for number, value in fields(raw):
         if number == 1:
             obj["metadata"] = _meta(value)
         elif number == 2 and spec_decoder is not None:

@@ -1,4 +1,6 @@
-"""Label selectors and field selectors, parsed as kube-apiserver parses them."""
+"""Label selectors and field selectors in their string form (`app=web,tier in (a,b)`,
+`spec.nodeName=n1`), parsed as kube-apiserver parses them; label_selector.py is the
+LabelSelector object."""
 from __future__ import annotations
 
 import re

@@ -1,5 +1,5 @@
 """/openapi/v3 (one document per group/version) and /openapi/v2, built from the type schemas in
-openapi_schemas.json. kubectl needs: schemas tagged x-kubernetes-group-version-kind (explain,
+schemas.json. kubectl needs: schemas tagged x-kubernetes-group-version-kind (explain,
 apply's patch strategy), and PATCH operations that list the fieldValidation parameter (then
 create/apply validate on the server instead of fetching v2 protobuf)."""
 from __future__ import annotations
@@ -9,15 +9,15 @@ import hashlib
 import json
 import os
 
-from .resources import GROUP_VERSIONS, RESOURCES
-from .reviews import REVIEWS
+from ..auth.reviews import REVIEWS
+from ..resources import GROUP_VERSIONS, RESOURCES
 
 _QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "pretty")
 
 
 @functools.lru_cache(maxsize=1)
 def _schemas() -> dict[str, dict]:
-    with open(os.path.join(os.path.dirname(__file__), "openapi_schemas.json")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "schemas.json")) as f:
         return json.load(f)
 
 

@@ -3,7 +3,7 @@ JSON form. Field numbers are those of k8s.io/api/core/v1 generated.proto; Go's e
 empty strings and zero numbers that its JSON leaves out (omitempty), so they are dropped here."""
 from __future__ import annotations
 
-from kubeapi.protobuf import MAGIC, _object_meta, fields
+from kubeapi.protobuf import object_meta, fields, unwrap
 
 _SPEC_STRINGS = {3: "clusterIP", 4: "type", 7: "sessionAffinity", 8: "loadBalancerIP",
                  10: "externalName", 11: "externalTrafficPolicy", 17: "ipFamilyPolicy",
@@ -68,14 +68,13 @@ def _spec(data: bytes) -> dict:
 
 def decode(body: bytes) -> dict | None:
     """A Service as a JSON-style dict; None for any other kind."""
-    unknown = dict(fields(body[len(MAGIC):]))
-    type_meta = dict(fields(unknown.get(1, b"")))
-    if (_text(type_meta.get(1, b"")), _text(type_meta.get(2, b""))) != ("v1", "Service"):
+    api_version, kind, raw = unwrap(body)
+    if (api_version, kind) != ("v1", "Service"):
         return None
     obj: dict = {"apiVersion": "v1", "kind": "Service"}
-    for number, value in fields(unknown.get(2, b"")):
+    for number, value in fields(raw):
         if number == 1:
-            obj["metadata"] = _object_meta(value)
+            obj["metadata"] = object_meta(value)
         elif number == 2:
             obj["spec"] = _spec(value)
     return obj

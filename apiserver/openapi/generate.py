@@ -1,8 +1,8 @@
-"""Regenerates openapi_schemas.json, the type schemas behind /openapi/v2 and /openapi/v3.
+"""Regenerates schemas.json, the type schemas behind /openapi/v2 and /openapi/v3.
 
 A development tool, not used at run time: it reads the official `kubernetes` Python client's
 models (in the test extra) and writes their JSON schemas under the Kubernetes definition names,
-with the patch strategy extensions that kubectl reads. Run: python -m apiserver.openapi_generate
+with the patch strategy extensions that kubectl reads. Run: python -m apiserver.openapi.generate
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from .patch.strategic_merge import MERGE_KEYS
+from ..patch.strategic_merge import MERGE_KEYS
 
 ROOTS = {  # client model -> (definition name, group, version, kind)
     "V1Pod": ("io.k8s.api.core.v1.Pod", "", "v1", "Pod"),
@@ -175,7 +175,7 @@ def generate() -> dict:
 
 
 if __name__ == "__main__":
-    target = os.path.join(os.path.dirname(__file__), "openapi_schemas.json")
+    target = os.path.join(os.path.dirname(__file__), "schemas.json")
     schemas = generate()  # before opening: a failure leaves the file as it was
     with open(target, "w") as f:
         json.dump(schemas, f, indent=None, separators=(",", ":"), sort_keys=True)
