@@ -9,13 +9,12 @@ EndpointSlice controller's), are not mirrored."""
 from __future__ import annotations
 
 import logging
-import threading
 
 from kubeapi.informer import object_key, object_of, resource_path
-from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
+from ..workers import start_workers
 from .endpointslice import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, owner_key
 from .service_pods import WORKERS
 from .slice_writer import Desired, SliceWriter
@@ -93,31 +92,8 @@ class MirroringController:
             self.queue.add(key)
 
     def start(self) -> None:
-        threading.Thread(target=self._stopper, name="endpointslice-mirroring-stop",
-                         daemon=True).start()
-        for i in range(WORKERS):
-            threading.Thread(target=self._worker, name=f"endpointslice-mirroring-{i}",
-                             daemon=True).start()
-
-    def _stopper(self) -> None:
-        self.ctx.stop.wait()
-        self.queue.shut_down()
-
-    def _worker(self) -> None:
-        if not self.ctx.wait_for_sync(self.endpoints, self.services, self.slices):
-            return
-        while True:
-            key, shutdown = self.queue.get()
-            if shutdown:
-                return
-            try:
-                self.sync(key)
-                self.queue.forget(key)
-            except ApiError as e:  # Unavailable too
-                log.warning("mirroring endpoints %s: %s", key, e.message)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        start_workers(self.ctx, "endpointslice-mirroring", self.queue, self.sync,
+                      [self.endpoints, self.services, self.slices], WORKERS, log)
 
     def sync(self, key: str) -> None:
         slices = self.slices.store.by_index(_INDEX, key)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
 from collections.abc import Callable
 
 from kubeapi.informer import NAMESPACE_INDEX, Informer, object_key, object_of, resource_path
-from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
+from ..workers import start_workers
 
 WORKERS = 2
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -144,27 +143,5 @@ class ServiceSyncer:
             self.queue.add(key)
 
     def start(self, sync: Callable[[str], None], *informers: Informer) -> None:
-        threading.Thread(target=self._stopper, name=f"{self.name}-stop", daemon=True).start()
-        for i in range(WORKERS):
-            threading.Thread(target=self._worker, args=(sync, informers),
-                             name=f"{self.name}-{i}", daemon=True).start()
-
-    def _stopper(self) -> None:
-        self.ctx.stop.wait()
-        self.queue.shut_down()
-
-    def _worker(self, sync: Callable[[str], None], informers: tuple[Informer, ...]) -> None:
-        if not self.ctx.wait_for_sync(self.services, self.pods, *informers):
-            return
-        while True:
-            key, shutdown = self.queue.get()
-            if shutdown:
-                return
-            try:
-                sync(key)
-                self.queue.forget(key)
-            except ApiError as e:  # Unavailable too
-                self.log.warning("syncing service %s: %s", key, e.message)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        start_workers(self.ctx, self.name, self.queue, sync,
+                      [self.services, self.pods, *informers], WORKERS, self.log)

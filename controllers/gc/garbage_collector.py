@@ -29,8 +29,8 @@ from kubeapi.informer import DeletedFinalStateUnknown, Informer, object_key, spl
 from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
-from . import discovery
 from ..context import ControllerContext
+from . import discovery
 from .discovery import Resource
 
 log = logging.getLogger("garbage-collector-controller")

@@ -27,9 +27,9 @@ from kubeapi.informer import resource_path
 from kubeapi.status import ApiError
 
 from .. import indexes
-from . import taints, zones
 from ..context import ControllerContext
 from ..events import EventRecorder
+from . import taints, zones
 
 log = logging.getLogger("node-lifecycle-controller")
 

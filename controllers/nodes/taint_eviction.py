@@ -6,7 +6,6 @@ a taint removed before the time is up cancels the deletion (the pod is checked a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from kubeapi import timefmt
@@ -15,9 +14,10 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from .. import indexes
-from . import taints
 from ..context import ControllerContext
 from ..events import EventRecorder
+from ..workers import start_workers
+from . import taints
 
 log = logging.getLogger("taint-eviction-controller")
 WORKERS = 2
@@ -58,30 +58,8 @@ class TaintEvictionController:
             self.queue.add(object_key(pod))
 
     def start(self) -> None:
-        for i in range(WORKERS):
-            threading.Thread(target=self._worker, name=f"taint-eviction-{i}",
-                             daemon=True).start()
-        threading.Thread(target=self._stopper, daemon=True).start()
-
-    def _stopper(self) -> None:
-        self.ctx.stop.wait()
-        self.queue.shut_down()
-
-    def _worker(self) -> None:
-        if not self.ctx.wait_for_sync(self.nodes, self.pods):
-            return
-        while True:
-            key, shutdown = self.queue.get()
-            if shutdown:
-                return
-            try:
-                self.sync(key)
-                self.queue.forget(key)
-            except ApiError as e:
-                log.warning("pod %s: %s; retrying", key, e.message)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        start_workers(self.ctx, "taint-eviction", self.queue, self.sync, [self.nodes, self.pods],
+                      WORKERS, log)
 
     def sync(self, key: str) -> None:
         pod = self.pods.store.get(key)

@@ -20,6 +20,7 @@ from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
 from ..events import EventRecorder
+from ..fresh_read import fresh_read
 from ..workers import start_workers
 
 log = logging.getLogger("local-provisioner")
@@ -221,13 +222,8 @@ class LocalProvisioner:
 
     def _claim_gone_for_sure(self, ref: dict) -> bool:
         """The cache may lag: a claim is gone when the API says so (or has another uid)."""
-        try:
-            pvc = self.client.get(pvcs_path(ref.get("namespace", ""), ref.get("name", "")))
-        except ApiError as e:
-            if e.code == 404:
-                return True
-            raise
-        return pvc["metadata"].get("uid") != ref.get("uid")
+        pvc = fresh_read(self.client, pvcs_path(ref.get("namespace", ""), ref.get("name", "")))
+        return pvc is None or pvc["metadata"].get("uid") != ref.get("uid")
 
     def _set_phase(self, pv: dict, phase: str) -> dict | None:
         try:

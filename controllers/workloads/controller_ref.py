@@ -9,10 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubeapi import label_selector
+from kubeapi.informer import Store
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
+from ..fresh_read import fresh_read
 from .pod_util import controller_ref
+
+
+def resolve(store: Store, namespace: str, ref: dict | None, kind: str) -> dict | None:
+    """The owner in the cache that a controller reference names, when it is of `kind` and has
+    the reference's uid (not a namesake made since), as kube's resolveControllerRef."""
+    if not ref or ref.get("kind") != kind:
+        return None
+    owner = store.get(f"{namespace}/{ref.get('name', '')}")
+    return owner if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
 
 
 def owner_reference(owner: dict) -> dict:
@@ -27,7 +38,7 @@ class Claimer:
     client: ApiClient
     owner: dict
     dependent_path: Callable[[dict], str]   # the URL of a dependent
-    fresh_owner: Callable[[], dict | None]  # the owner as the API has it now (None: gone)
+    owner_path: str                         # the owner's URL, to read it past the cache
     _can_adopt: bool | None = None
 
     def claim(self, objects: list[dict]) -> list[dict]:
@@ -55,7 +66,7 @@ class Claimer:
 
     def _owner_alive(self) -> bool:
         if self._can_adopt is None:
-            fresh = self.fresh_owner()
+            fresh = fresh_read(self.client, self.owner_path)
             self._can_adopt = fresh is not None and \
                 fresh["metadata"].get("uid") == self.owner["metadata"]["uid"] and \
                 not fresh["metadata"].get("deletionTimestamp")

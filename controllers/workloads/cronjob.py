@@ -21,11 +21,12 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import owner_reference
 from ..events import EventRecorder
-from .job import finished, jobs_path
-from .pod_util import controller_ref
+from ..fresh_read import fresh_read
 from ..workers import start_workers
+from .controller_ref import owner_reference
+from .job import finished, jobs_path, running_job
+from .pod_util import controller_ref
 from .workload_status import put_status
 
 log = logging.getLogger("cronjob-controller")
@@ -159,7 +160,7 @@ class CronJobController:
         for ref in status.get("active") or []:
             job = by_uid.get(ref.get("uid"))
             if job is None:
-                if self._job_exists(cj["metadata"]["namespace"], ref):
+                if running_job(self.client, cj["metadata"]["namespace"], ref):
                     active.append(ref)
                 continue
             if not finished(job):
@@ -181,23 +182,6 @@ class CronJobController:
                         timefmt.parse(completion) > timefmt.parse(status["lastSuccessfulTime"])):
                     status["lastSuccessfulTime"] = completion
         status["active"] = active
-
-    def _get_job(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(jobs_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
-
-    def _job_exists(self, ns: str, ref: dict) -> bool:
-        try:
-            job = self.client.get(jobs_path(ns, ref.get("name", "")))
-        except ApiError as e:
-            if e.code == 404:
-                return False
-            raise
-        return job["metadata"].get("uid") == ref.get("uid") and not finished(job)
 
     def _schedule(self, cj: dict, jobs: list[dict], status: dict) -> float | None:
         """Creates the job due now, if any; seconds until the next schedule time."""
@@ -259,7 +243,8 @@ class CronJobController:
                                     f"Error creating job: {e.message}")
                 raise
             # Ours from a sync whose status write was lost: record it as that sync would have.
-            job = self._get_job(cj["metadata"]["namespace"], job_name(cj, scheduled))
+            job = fresh_read(self.client, jobs_path(cj["metadata"]["namespace"],
+                                                    job_name(cj, scheduled)))
             if job is None or (controller_ref(job) or {}).get("uid") != cj["metadata"]["uid"]:
                 return until_next
             if not finished(job) and job["metadata"]["uid"] not in \

@@ -14,18 +14,18 @@ import math
 from kubeapi import label_selector
 from kubeapi.node_affinity import node_affinity_matches
 from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
-from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import Claimer, owner_reference
 from ..events import EventRecorder
-from .expectations import Expectations
-from .history import REVISION_HASH, History
-from .pod_util import controller_ref, is_available, is_ready
-from .replicaset import OWNER_INDEX, pod_controller_uid
 from ..nodes.taints import tolerates
 from ..workers import start_workers
+from .controller_ref import Claimer, owner_reference, resolve
+from .expectations import Expectations
+from .pod_control import PodControl
+from .history import REVISION_HASH, History
+from .pod_util import controller_ref, is_available, is_ready, pods_path
+from .replicaset import OWNER_INDEX, pod_controller_uid
 from .workload_status import put_status
 
 log = logging.getLogger("daemonset-controller")
@@ -47,11 +47,6 @@ NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
 
 def ds_path(ns: str, name: str = "") -> str:
     base = f"/apis/apps/v1/namespaces/{ns}/daemonsets"
-    return f"{base}/{name}" if name else base
-
-
-def pods_path(ns: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{ns}/pods"
     return f"{base}/{name}" if name else base
 
 
@@ -164,6 +159,7 @@ class DaemonSetController:
         self.queue = RateLimitingQueue(name="daemonset")
         self.expectations = Expectations()
         self.recorder = EventRecorder(ctx.client, "daemonset-controller")
+        self.control = PodControl(ctx.client, self.recorder, self.expectations)
         self.dss.add_event_handler(on_add=self._enqueue,
                                    on_update=lambda old, new: self._enqueue(new),
                                    on_delete=self._ds_deleted)
@@ -198,11 +194,8 @@ class DaemonSetController:
             self._enqueue_all()
 
     def _owner(self, pod: dict) -> dict | None:
-        ref = controller_ref(pod)
-        if not ref or ref.get("kind") != "DaemonSet":
-            return None
-        ds = self.dss.store.get(f"{pod['metadata'].get('namespace', '')}/{ref.get('name')}")
-        return ds if ds is not None and ds["metadata"].get("uid") == ref.get("uid") else None
+        return resolve(self.dss.store, pod["metadata"].get("namespace", ""), controller_ref(pod),
+                       "DaemonSet")
 
     def _pod_event(self, pod: dict, deleted: bool = False) -> None:
         ds = self._owner(pod)
@@ -215,10 +208,7 @@ class DaemonSetController:
                         self._enqueue(other)
             return
         key = object_key(ds)
-        if deleted or pod["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key, object_key(pod))
-        else:
-            self.expectations.creation_observed(key)
+        self.expectations.pod_observed(key, pod, deleted)
         self.queue.add(key)
 
     def _pod_updated(self, old: dict, new: dict) -> None:
@@ -259,7 +249,7 @@ class DaemonSetController:
                 if (controller_ref(p) or {}).get("uid") == ds["metadata"]["uid"] or
                 label_selector.matches(ds["spec"].get("selector"), p["metadata"].get("labels"))]
         pods = Claimer(self.client, ds, lambda p: pods_path(ns, p["metadata"]["name"]),
-                       lambda: self._fresh(ns, ds["metadata"]["name"])).claim(pods)
+                       ds_path(ns, ds["metadata"]["name"])).claim(pods)
         by_node: dict[str, list[dict]] = {}
         for pod in pods:
             by_node.setdefault(affinity_node(pod), []).append(pod)
@@ -272,14 +262,6 @@ class DaemonSetController:
                 for p in pods} | {current["metadata"]["name"]}
         self.history.truncate(ds, owned, live)
         self._write_status(ds, nodes, by_node, digest)
-
-    def _fresh(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(ds_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     def _manage(self, key: str, ds: dict, nodes: list[dict], by_node: dict[str, list[dict]],
                 digest: str) -> None:
@@ -309,24 +291,15 @@ class DaemonSetController:
         for name, pods in by_node.items():
             if name not in known and name:
                 delete += [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        self._delete(key, ds, delete)
+        self.control.delete_all(key, ds, delete)
         self._create_on(key, ds, create, digest)
 
     def _create_on(self, key: str, ds: dict, create: list[str], digest: str) -> None:
         if not create:
             return
-        ns = ds["metadata"]["namespace"]
         self.expectations.expect_creations(key, len(create))
         for name in create:
-            try:
-                pod = self.client.create(pods_path(ns), pod_for_node(ds, name, digest))
-            except ApiError as e:
-                self.expectations.creation_observed(key)
-                self.recorder.event(ds, "Warning", "FailedCreate",
-                                    f"Error creating: {e.message}")
-                raise
-            self.recorder.event(ds, "Normal", "SuccessfulCreate",
-                                f"Created pod: {pod['metadata']['name']}")
+            self.control.create(key, ds, pod_for_node(ds, name, digest))
 
     def _rolling_update(self, key: str, ds: dict, nodes: list[dict],
                         by_node: dict[str, list[dict]], digest: str) -> None:
@@ -367,29 +340,12 @@ class DaemonSetController:
             else:
                 surging += 1
         if surge:
-            self._delete(key, ds, victims)
+            self.control.delete_all(key, ds, victims)
             self._create_on(key, ds, replace_now + candidates[:max(surge - surging, 0)],
                             digest)
             return
         victims = old_unavailable + old_available[:max(budget - unavailable, 0)]
-        self._delete(key, ds, victims)
-
-    def _delete(self, key: str, ds: dict, pods: list[dict]) -> None:
-        if not pods:
-            return
-        ns = ds["metadata"]["namespace"]
-        self.expectations.expect_deletions(key, [object_key(p) for p in pods])
-        for pod in pods:
-            name = pod["metadata"]["name"]
-            try:
-                self.client.delete(pods_path(ns, name),
-                                   {"preconditions": {"uid": pod["metadata"]["uid"]}})
-            except ApiError as e:
-                self.expectations.deletion_observed(key, object_key(pod))
-                if e.code not in (404, 409):
-                    raise
-                continue
-            self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+        self.control.delete_all(key, ds, victims)
 
     def _write_status(self, ds: dict, nodes: list[dict], by_node: dict[str, list[dict]],
                       digest: str) -> None:

@@ -11,16 +11,15 @@ import logging
 
 from kubeapi import label_selector
 from kubeapi.informer import NAMESPACE_INDEX, object_key, object_of, resource_path
-from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import Claimer
 from ..events import EventRecorder
+from ..workers import start_workers
+from .controller_ref import Claimer, resolve
 from .pod_util import controller_ref
 from .replicaset import OWNER_INDEX, pod_controller_uid
 from .rollout import Rollout, deployment_path, rs_path, selects
-from ..workers import start_workers
 
 log = logging.getLogger("deployment-controller")
 
@@ -53,10 +52,7 @@ class DeploymentController:
         self.queue.add(object_key(d))
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.store.get(f"{namespace}/{ref.get('name', '')}")
-        return d if d is not None and d["metadata"].get("uid") == ref.get("uid") else None
+        return resolve(self.deployments.store, namespace, ref, "Deployment")
 
     def _matching(self, rs: dict) -> list[dict]:
         return [d for d in self.deployments.store.by_index(NAMESPACE_INDEX,
@@ -131,19 +127,11 @@ class DeploymentController:
             return
         candidates = [rs for rs in self.rss.store.by_index(NAMESPACE_INDEX, ns)]
         claimer = Claimer(self.client, d, lambda rs: rs_path(ns, rs["metadata"]["name"]),
-                          lambda: self._fresh(ns, meta["name"]))
+                          deployment_path(ns, meta["name"]))
         rss = [copy.deepcopy(rs) for rs in claimer.claim(candidates)]
         Rollout(self.client, self.recorder, d, rss, self.rss.store.get,
                 lambda uid: self.pods.store.by_index(OWNER_INDEX, uid),
                 lambda seconds: self.queue.add_after(key, seconds)).run()
-
-    def _fresh(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(deployment_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
 
 def start(ctx: ControllerContext) -> None:

@@ -9,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from kubeapi.informer import object_key
+
 EXPECTATIONS_TIMEOUT = 300.0
 
 
@@ -51,6 +53,14 @@ class Expectations:
             exp = self._items.get(key)
             if exp is not None:
                 exp.deletes.discard(pod_key)
+
+    def pod_observed(self, key: str, pod: dict, deleted: bool) -> None:
+        """An event of a pod the owner `key` controls: its deletion when it is gone or going,
+        else its creation."""
+        if deleted or pod["metadata"].get("deletionTimestamp"):
+            self.deletion_observed(key, object_key(pod))
+        else:
+            self.creation_observed(key)
 
     def forget(self, key: str) -> None:
         with self._lock:

@@ -23,13 +23,15 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import Claimer, owner_reference
 from ..events import EventRecorder
-from . import job_failure_policy as failure_policy
-from .expectations import Expectations
-from .pod_util import controller_ref, is_ready
-from .replicaset import OWNER_INDEX, pod_controller_uid
+from ..fresh_read import fresh_read
 from ..workers import start_workers
+from . import job_failure_policy as failure_policy
+from .controller_ref import Claimer, owner_reference, resolve
+from .expectations import Expectations
+from .pod_control import PodControl
+from .pod_util import controller_ref, is_ready, pods_path
+from .replicaset import OWNER_INDEX, pod_controller_uid
 from .workload_status import put_status
 
 log = logging.getLogger("job-controller")
@@ -56,9 +58,11 @@ def jobs_path(ns: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
-def pods_path(ns: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{ns}/pods"
-    return f"{base}/{name}" if name else base
+def running_job(client: ApiClient, ns: str, ref: dict) -> bool:
+    """Whether the Job a reference names is, as the API has it now (past the cache), that same
+    Job and not finished."""
+    job = fresh_read(client, jobs_path(ns, ref.get("name", "")))
+    return job is not None and job["metadata"].get("uid") == ref.get("uid") and not finished(job)
 
 
 def condition(job: dict, type_: str) -> dict | None:
@@ -263,6 +267,7 @@ class JobController:
         self.backoff = _Backoff(ctx.options.extra.get("job_pod_failure_backoff",
                                                       DEFAULT_BACKOFF))
         self.recorder = EventRecorder(ctx.client, "job-controller")
+        self.control = PodControl(ctx.client, self.recorder, self.expectations)
         self.jobs.add_event_handler(on_add=self._enqueue,
                                     on_update=lambda old, new: self._enqueue(new),
                                     on_delete=self._job_deleted)
@@ -286,12 +291,8 @@ class JobController:
         self.queue.add(key)
 
     def _owner(self, pod: dict) -> dict | None:
-        ref = controller_ref(pod)
-        if not ref or ref.get("kind") != "Job" or \
-                not str(ref.get("apiVersion", "")).startswith("batch/"):
-            return None
-        job = self.jobs.store.get(f"{pod['metadata'].get('namespace', '')}/{ref.get('name')}")
-        return job if job is not None and job["metadata"].get("uid") == ref.get("uid") else None
+        return resolve(self.jobs.store, pod["metadata"].get("namespace", ""), controller_ref(pod),
+                       "Job")
 
     def _pod_event(self, pod: dict, deleted: bool = False) -> None:
         if deleted:
@@ -302,10 +303,7 @@ class JobController:
                 self._maybe_orphan(pod)
             return
         key = object_key(job)
-        if deleted or pod["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key, object_key(pod))
-        else:
-            self.expectations.creation_observed(key)
+        self.expectations.pod_observed(key, pod, deleted)
         self.queue.add(key)
 
     def _pod_changed(self, old: dict, new: dict) -> None:
@@ -339,11 +337,8 @@ class JobController:
         if pod is None or TRACKING_FINALIZER not in (pod["metadata"].get("finalizers") or []):
             return
         ref = controller_ref(pod)
-        if ref is not None:
-            job = self._fresh(ns, ref.get("name", ""))
-            if job is not None and job["metadata"].get("uid") == ref.get("uid") and \
-                    not finished(job):
-                return  # adopted, or its job is just not in the cache yet
+        if ref is not None and running_job(self.client, ns, ref):
+            return  # adopted, or its job is just not in the cache yet
         self._remove_finalizers({"metadata": {"namespace": ns}}, [pod])
 
     # sync
@@ -411,7 +406,7 @@ class JobController:
                     return
                 job = written
         if target is not None or criteria is not None:
-            self._delete_pods(key, job, active)
+            self.control.delete_all(key, job, active)
             active = []
             left = [p for p in self._claim(job) if TRACKING_FINALIZER in
                     (p["metadata"].get("finalizers") or []) or is_terminating(p)]
@@ -426,7 +421,7 @@ class JobController:
         else:
             conditions = self._suspension(job, conditions, status, now)
             if spec.get("suspend"):
-                self._delete_pods(key, job, active)
+                self.control.delete_all(key, job, active)
                 active = []
             elif satisfied:
                 active = self._manage(key, job, pods, active, succeeded, now)
@@ -470,16 +465,8 @@ class JobController:
                                                 p["metadata"].get("labels"))
                       or (controller_ref(p) or {}).get("uid") == job["metadata"]["uid"]]
         claimer = Claimer(self.client, job, lambda p: pods_path(ns, p["metadata"]["name"]),
-                          lambda: self._fresh(ns, name))
+                          jobs_path(ns, name))
         return claimer.claim(candidates)
-
-    def _fresh(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(jobs_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     def _track(self, job: dict, pods: list[dict], status: dict, now: float
                ) -> tuple[dict | None, str]:
@@ -632,7 +619,7 @@ class JobController:
                 extra += sorted(group, key=lambda p: p["metadata"].get("creationTimestamp",
                                                                         ""))[1:]
             if extra:
-                self._delete_pods(key, job, extra)
+                self.control.delete_all(key, job, extra)
             active = [p for p in active if p not in extra]
             busy = set(by_index) | {pod_index(p) for p in pods if is_terminating(p)}
             wanted = [i for i in range(completions or 0) if i not in done and i not in busy]
@@ -649,7 +636,7 @@ class JobController:
                                                        p["metadata"].get("creationTimestamp",
                                                                           "")))
                 victims = sorted(victims[:diff], key=lambda p: p["metadata"]["name"])
-                self._delete_pods(key, job, victims)
+                self.control.delete_all(key, job, victims)
                 return [p for p in active if p not in victims]
             to_create = [None] * max(-diff - terminating, 0)
         if not to_create:
@@ -659,7 +646,6 @@ class JobController:
             self.queue.add_after(key, wait)
             return active
         self.expectations.expect_creations(key, len(to_create))
-        ns = job["metadata"]["namespace"]
         created = list(active)
         failures: dict[int, int] = {}
         for pod in pods:
@@ -667,35 +653,9 @@ class JobController:
             if index is not None and _phase(pod) == "Failed":
                 failures[index] = max(failures.get(index, 0), index_failures(pod) + 1)
         for index in to_create:
-            try:
-                pod = self.client.create(pods_path(ns), pod_from_template(
-                    job, index, failures.get(index, 0) if index is not None else 0))
-            except ApiError as e:
-                self.expectations.creation_observed(key)
-                self.recorder.event(job, "Warning", "FailedCreate",
-                                    f"Error creating: {e.message}")
-                raise
-            created.append(pod)
-            self.recorder.event(job, "Normal", "SuccessfulCreate",
-                                f"Created pod: {pod['metadata']['name']}")
+            created.append(self.control.create(key, job, pod_from_template(
+                job, index, failures.get(index, 0) if index is not None else 0)))
         return created
-
-    def _delete_pods(self, key: str, job: dict, pods: list[dict]) -> None:
-        ns = job["metadata"]["namespace"]
-        if not pods:
-            return
-        self.expectations.expect_deletions(key, [object_key(p) for p in pods])
-        for pod in pods:
-            name = pod["metadata"]["name"]
-            try:
-                self.client.delete(pods_path(ns, name),
-                                   {"preconditions": {"uid": pod["metadata"]["uid"]}})
-            except ApiError as e:
-                self.expectations.deletion_observed(key, object_key(pod))
-                if e.code not in (404, 409):
-                    raise
-                continue
-            self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
 
 def start(ctx: ControllerContext) -> None:

@@ -13,6 +13,11 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
+def pods_path(ns: str, name: str = "") -> str:
+    base = f"/api/v1/namespaces/{ns}/pods"
+    return f"{base}/{name}" if name else base
+
+
 def is_active(pod: dict) -> bool:
     """controller.IsPodActive: not finished and not being deleted."""
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") and \

@@ -19,12 +19,13 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import Claimer, owner_reference
 from ..events import EventRecorder
-from .expectations import Expectations
-from .pod_util import controller_ref, deletion_order, is_active, is_available, is_ready, \
-    node_ranks
 from ..workers import start_workers
+from .controller_ref import Claimer, owner_reference, resolve
+from .expectations import Expectations
+from .pod_control import PodControl
+from .pod_util import (controller_ref, deletion_order, is_active, is_available, is_ready,
+                       node_ranks, pods_path)
 
 log = logging.getLogger("replicaset-controller")
 
@@ -37,10 +38,6 @@ OWNER_INDEX = "replicaset-controller-uid"
 def pod_controller_uid(pod: dict) -> list[str]:
     ref = controller_ref(pod)
     return [ref["uid"]] if ref and ref.get("uid") else []
-
-
-def pods_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/pods"
 
 
 def rs_path(namespace: str, name: str = "") -> str:
@@ -132,6 +129,7 @@ class ReplicaSetController:
         self.queue = RateLimitingQueue(name="replicaset")
         self.expectations = Expectations()
         self.recorder = EventRecorder(ctx.client, "replicaset-controller")
+        self.control = PodControl(ctx.client, self.recorder, self.expectations)
         self.rss.add_event_handler(on_add=self._enqueue,
                                    on_update=lambda old, new: self._enqueue(new),
                                    on_delete=self._rs_deleted)
@@ -153,11 +151,7 @@ class ReplicaSetController:
         self.queue.add(key)
 
     def _resolve(self, namespace: str, ref: dict | None) -> dict | None:
-        if not ref or ref.get("kind") != "ReplicaSet" or \
-                not str(ref.get("apiVersion", "")).startswith("apps/"):
-            return None
-        rs = self.rss.store.get(f"{namespace}/{ref.get('name', '')}")
-        return rs if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
+        return resolve(self.rss.store, namespace, ref, "ReplicaSet")
 
     def _matching(self, pod: dict) -> list[dict]:
         labels = pod["metadata"].get("labels") or {}
@@ -231,8 +225,8 @@ class ReplicaSetController:
         pods = [p for p in all_pods if is_active(p)]
         terminating = sum(1 for p in all_pods if _terminating_of(rs, p))
         claimer = Claimer(self.client, rs,
-                          lambda p: f"{pods_path(ns)}/{p['metadata']['name']}",
-                          lambda: self._fresh(ns, rs["metadata"]["name"]))
+                          lambda p: pods_path(ns, p["metadata"]["name"]),
+                          rs_path(ns, rs["metadata"]["name"]))
         pods = claimer.claim(pods)
         manage_error = None
         if satisfied and not rs["metadata"].get("deletionTimestamp"):
@@ -247,14 +241,6 @@ class ReplicaSetController:
             self.queue.add_after(key, min_ready)
         if manage_error is not None:
             raise manage_error
-
-    def _fresh(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(rs_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     def _manage(self, key: str, rs: dict, pods: list[dict]) -> ApiError | None:
         ns = rs["metadata"]["namespace"]
@@ -288,18 +274,14 @@ class ReplicaSetController:
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
 
             def delete(pod: dict) -> ApiError | None:
-                name = pod["metadata"]["name"]
                 try:
-                    self.client.delete(f"{pods_path(ns)}/{name}",
-                                       {"preconditions": {"uid": pod["metadata"]["uid"]}})
+                    self.control.delete(key, rs, pod)
                 except ApiError as e:
-                    self.expectations.deletion_observed(key, object_key(pod))
                     if e.code == 404:
                         return None
                     self.recorder.event(rs, "Warning", "FailedDelete",
                                         f"Error deleting: {e.message}")
                     return e
-                self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
                 return None
 
             with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:

@@ -16,9 +16,9 @@ from kubeapi import label_selector, timefmt
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
+from ..events import EventRecorder
 from . import deployment_util as du
 from .controller_ref import owner_reference
-from ..events import EventRecorder
 from .pod_util import controller_ref
 
 log = logging.getLogger("deployment-controller")

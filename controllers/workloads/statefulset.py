@@ -20,12 +20,12 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .controller_ref import Claimer, owner_reference
 from ..events import EventRecorder
-from .history import REVISION_HASH, History
-from .pod_util import controller_ref, is_available, is_ready
-from .replicaset import OWNER_INDEX, pod_controller_uid
 from ..workers import start_workers
+from .controller_ref import Claimer, owner_reference
+from .history import REVISION_HASH, History
+from .pod_util import controller_ref, is_available, is_ready, pods_path
+from .replicaset import OWNER_INDEX, pod_controller_uid
 from .workload_status import put_status
 
 log = logging.getLogger("statefulset-controller")
@@ -37,11 +37,6 @@ WORKERS = 2
 
 def sts_path(ns: str, name: str = "") -> str:
     base = f"/apis/apps/v1/namespaces/{ns}/statefulsets"
-    return f"{base}/{name}" if name else base
-
-
-def pods_path(ns: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{ns}/pods"
     return f"{base}/{name}" if name else base
 
 
@@ -190,7 +185,7 @@ class StatefulSetController:
                 if (controller_ref(p) or {}).get("uid") == sts["metadata"]["uid"] or
                 label_selector.matches(sts["spec"].get("selector"), p["metadata"].get("labels"))]
         pods = Claimer(self.client, sts, lambda p: pods_path(ns, p["metadata"]["name"]),
-                       lambda: self._fresh(ns, name)).claim(pods)
+                       sts_path(ns, name)).claim(pods)
         pods = [p for p in pods if ordinal_of(sts, p) is not None]
         owned = self.history.owned(sts)
         update, owned = self.history.current(sts, owned)
@@ -207,14 +202,6 @@ class StatefulSetController:
             {(p["metadata"].get("labels") or {}).get(REVISION_HASH, "") for p in pods}
         self.history.truncate(sts, owned, live)
         put_status(self.client, sts_path(ns, name), sts, new_status)
-
-    def _fresh(self, ns: str, name: str) -> dict | None:
-        try:
-            return self.client.get(sts_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     def _revision_for(self, sts: dict, ordinal: int, current: dict, update: dict) -> dict:
         """Which revision a missing pod is made from: below the partition the current one."""

@@ -14,8 +14,9 @@ from kubeapi.status import ApiError
 from kubeapi.workqueue import RateLimitingQueue
 
 from ..context import ControllerContext
-from .job import finished, jobs_path
+from ..fresh_read import fresh_read
 from ..workers import start_workers
+from .job import finished, jobs_path
 
 log = logging.getLogger("ttl-after-finished-controller")
 
@@ -53,12 +54,9 @@ class TTLAfterFinishedController:
         if job is None or expires_in(job, self.clock()) is None:
             return
         ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
-        try:
-            fresh = self.ctx.client.get(jobs_path(ns, name))
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        fresh = fresh_read(self.ctx.client, jobs_path(ns, name))
+        if fresh is None:
+            return
         left = expires_in(fresh, self.clock())
         if left is None:
             return

@@ -2,9 +2,11 @@
 handlers, indexes, selectors, resync, a handler added late, relist after 410 Gone, stop()."""
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 
-from controllers_testlib import Recorder, wait_for
+from controllers_testlib import Recorder, start_recording, wait_for
 from kubeapi import kubeconfig
 from kubeapi.informer import (DeletedFinalStateUnknown, InformerFactory, Informer, object_key,
                               resource_path)
@@ -25,9 +27,7 @@ def test_list_watch_cache_and_handlers(client, namespace):
         client.create(path, cm(f"pre-{i}", {"tier": "a" if i % 2 else "b"}))
     informer = Informer(client, path, label_selector=MINE, page_size=3)
     informer.add_indexer("tier", lambda o: [(o["metadata"].get("labels") or {}).get("tier", "")])
-    rec = Recorder()
-    informer.add_event_handler(**rec.handlers())
-    informer.start()
+    rec = start_recording(informer)
     try:
         assert informer.wait_for_sync(15)
         assert informer.lists == 1
@@ -87,9 +87,7 @@ def test_resync_redelivers_updates(client, namespace):
     path = resource_path("", "v1", "configmaps", namespace)
     client.create(path, cm("r"))
     informer = Informer(client, path, label_selector=MINE, resync=0.3)
-    rec = Recorder()
-    informer.add_event_handler(**rec.handlers())
-    informer.start()
+    rec = start_recording(informer)
     try:
         updates = wait_for(lambda: len(rec.seen("update", "r")) >= 2 and rec.seen("update", "r"),
                            what="resync updates")
@@ -111,16 +109,26 @@ def _force_compaction(server) -> None:
         db.close()
 
 
-def test_relist_after_410_gone(own_server):
-    client = ApiClient(kubeconfig.load(own_server.kubeconfig), "controllers-tests")
+@contextlib.contextmanager
+def _default_configmaps(server, *names: str) -> Iterator[tuple]:
+    """A client of the server of its own, the ConfigMaps `names` made in default, and a synced
+    informer of default's ConfigMaps recording its events; both stopped when the block ends."""
+    client = ApiClient(kubeconfig.load(server.kubeconfig), "controllers-tests")
     path = resource_path("", "v1", "configmaps", "default")
-    client.create(path, cm("before"))
-    informer = Informer(client, path)
-    rec = Recorder()
-    informer.add_event_handler(**rec.handlers())
-    informer.start()
+    for name in names:
+        client.create(path, cm(name))
+    informer = Informer(client, path, label_selector=MINE)
+    rec = start_recording(informer)
     try:
         assert informer.wait_for_sync(15)
+        yield client, path, informer, rec
+    finally:
+        informer.stop()
+        client.close()
+
+
+def test_relist_after_410_gone(own_server):
+    with _default_configmaps(own_server, "before") as (client, path, informer, rec):
         own_server.stop()
         _force_compaction(own_server)
         own_server.start()
@@ -129,23 +137,12 @@ def test_relist_after_410_gone(own_server):
         wait_for(lambda: informer.lists >= 2, timeout=60, what="relist after 410")
         wait_for(lambda: informer.store.get("default/after"), what="object created after")
         assert informer.store.get("default/before") is not None
-    finally:
-        informer.stop()
-        client.close()
 
 
 def test_relist_reconciles_missed_deletes(own_server):
     """An object deleted while the informer could not watch: after a 410 its relist hands
     handlers a DeletedFinalStateUnknown tombstone."""
-    client = ApiClient(kubeconfig.load(own_server.kubeconfig), "controllers-tests")
-    path = resource_path("", "v1", "configmaps", "default")
-    client.create(path, cm("gone"))
-    informer = Informer(client, path)
-    rec = Recorder()
-    informer.add_event_handler(**rec.handlers())
-    informer.start()
-    try:
-        assert informer.wait_for_sync(15)
+    with _default_configmaps(own_server, "gone") as (client, path, informer, rec):
         own_server.stop()
         db = sqlite3.connect(f"{own_server.data_dir}/state.db")
         try:  # the delete the informer never hears of, as kine would record it
@@ -158,25 +155,12 @@ def test_relist_reconciles_missed_deletes(own_server):
         tomb = wait_for(lambda: rec.seen("delete", "gone"), timeout=60, what="tombstone")[0]
         assert isinstance(tomb, DeletedFinalStateUnknown)
         assert tomb.key == "default/gone" and object_key(tomb.obj) == "default/gone"
-    finally:
-        informer.stop()
-        client.close()
 
 
 def test_server_restart_resumes_the_watch_without_relisting(own_server):
-    client = ApiClient(kubeconfig.load(own_server.kubeconfig), "controllers-tests")
-    path = resource_path("", "v1", "configmaps", "default")
-    informer = Informer(client, path, label_selector=MINE)
-    rec = Recorder()
-    informer.add_event_handler(**rec.handlers())
-    informer.start()
-    try:
-        assert informer.wait_for_sync(15)
+    with _default_configmaps(own_server) as (client, path, informer, rec):
         own_server.restart()
         client.close()
         client.create(path, cm("after-restart"), retries=5)
         wait_for(lambda: rec.seen("add", "after-restart"), timeout=60, what="resumed watch")
         assert informer.lists == 1  # resumed from its resourceVersion: no second list
-    finally:
-        informer.stop()
-        client.close()

@@ -6,15 +6,12 @@ replaces one pod at a time; OnDelete waits for the user; and kube's rules for wh
 daemon runs on (taints, daemon tolerations, node affinity) as pure functions."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
 
-from controllers import manager, registry
-from controllers.context import Options
 from controllers.workloads.daemonset import should_run
-from controllers_testlib import wait_for
+from controllers_testlib import delete_pods, running, wait_for
 from kubeapi import timefmt
 from kubeapi.status import ApiError
 
@@ -24,13 +21,8 @@ PODS = "/api/v1/namespaces/{ns}/pods"
 
 @pytest.fixture
 def controllers(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["daemonset"]), Options(), stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["daemonset"]):
+        yield
 
 
 @pytest.fixture
@@ -57,12 +49,7 @@ def nodes(client, namespace):
 @pytest.fixture
 def ns(client, namespace, nodes, controllers):
     yield namespace
-    for pod in client.get(PODS.format(ns=namespace))["items"]:
-        try:
-            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
-                          {"gracePeriodSeconds": 0})
-        except ApiError:
-            pass
+    delete_pods(client, namespace)
 
 
 def make_ds(client, ns: str, **spec) -> dict:

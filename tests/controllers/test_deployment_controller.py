@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 
 import pytest
 
 from apiserver_testlib import kubectl_path
 from controllers.workloads import deployment_util as du
-from controllers import manager, registry
-from controllers.context import Options
-from controllers_testlib import wait_for
+from controllers_testlib import delete_pods, running, wait_for
 from kubeapi.status import ApiError
 
 DEPLOYS = "/apis/apps/v1/namespaces/{ns}/deployments"
@@ -28,38 +25,21 @@ HASH = re.compile(r"^[bcdfghjklmnpqrstvwxz2456789]{1,10}$")
 
 @pytest.fixture
 def controllers(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["deployment", "replicaset"]), Options(), stop, 0.0),
-        daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["deployment", "replicaset"]):
+        yield
 
 
 @pytest.fixture
 def controllers_and_gc(client):
     """With the garbage collector, which orphans dependents (`--cascade=orphan`)."""
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["deployment", "replicaset", "garbagecollector"]), Options(),
-        stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["deployment", "replicaset", "garbagecollector"]):
+        yield
 
 
 @pytest.fixture
 def ns(client, namespace):
     yield namespace
-    for pod in client.get(PODS.format(ns=namespace))["items"]:
-        try:
-            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
-                          {"gracePeriodSeconds": 0})
-        except ApiError:
-            pass
+    delete_pods(client, namespace)
 
 
 def kubectl(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -6,15 +6,12 @@ and removal with the Service. kubectl reads what they wrote."""
 from __future__ import annotations
 
 import subprocess
-import threading
 import uuid
 
 import pytest
 
 from apiserver_testlib import kubectl_path
-from controllers import manager, registry
-from controllers.context import Options
-from controllers_testlib import wait_for
+from controllers_testlib import running, wait_for
 
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
 ZONE = "topology.kubernetes.io/zone"
@@ -23,14 +20,8 @@ ZONE = "topology.kubernetes.io/zone"
 @pytest.fixture
 def controllers(client):
     """The two controllers in this process, as the manager runs them."""
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["endpointslice", "endpoint"]), Options(), stop, 0.0),
-        daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["endpointslice", "endpoint"]):
+        yield
 
 
 @pytest.fixture
@@ -244,14 +235,8 @@ def test_selectorless_service_is_left_alone(client, namespace, controllers):
 
 @pytest.fixture
 def mirroring(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["endpointslicemirroring"]), Options(), stop, 0.0),
-        daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["endpointslicemirroring"]):
+        yield
 
 
 def test_mirroring_of_a_selectorless_services_endpoints(client, namespace, mirroring):

@@ -6,14 +6,11 @@ with restarts under OnFailure, activeDeadlineSeconds, Indexed mode (index annota
 hostname, JOB_COMPLETION_INDEX, completedIndexes), ttlSecondsAfterFinished."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from controllers import manager, registry
 from controllers.context import Options
 from controllers.workloads.job import INDEX_KEY, TRACKING_FINALIZER, format_indexes, parse_indexes
-from controllers_testlib import wait_for
+from controllers_testlib import delete_pods, running, wait_for
 from kubeapi.status import ApiError
 
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
@@ -22,27 +19,15 @@ PODS = "/api/v1/namespaces/{ns}/pods"
 
 @pytest.fixture
 def controllers(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["job", "ttl-after-finished", "garbagecollector"]),
-        Options(extra={"job_pod_failure_backoff": 0.0}), stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["job", "ttl-after-finished", "garbagecollector"],
+                 Options(extra={"job_pod_failure_backoff": 0.0})):
+        yield
 
 
 @pytest.fixture
 def ns(client, namespace, controllers):
     yield namespace
-    for pod in client.get(PODS.format(ns=namespace))["items"]:
-        try:
-            client.patch(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
-                         {"metadata": {"finalizers": None}})
-            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
-                          {"gracePeriodSeconds": 0})
-        except ApiError:
-            pass
+    delete_pods(client, namespace)
 
 
 def make_job(client, ns: str, name: str, **spec) -> dict:

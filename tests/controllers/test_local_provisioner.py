@@ -6,13 +6,12 @@ static volume is only Released. Bad claims and volumes are refused with kube's f
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
-from controllers import manager, registry
 from controllers.context import Options
-from controllers_testlib import wait_for
+from controllers.fresh_read import fresh_read
+from controllers_testlib import running, wait_for
 from kubeapi.status import ApiError
 
 CLAIMS = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
@@ -28,29 +27,14 @@ def pv_root(tmp_path):
 
 @pytest.fixture
 def controllers(client, pv_root):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["local-provisioner"]),
-        Options(extra={"local_pv_root": pv_root}), stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["local-provisioner"], Options(extra={"local_pv_root": pv_root})):
+        yield
 
 
 def claim(client, ns: str, name: str, storage: str = "1Mi", **spec) -> dict:
     return client.create(CLAIMS.format(ns=ns), {"metadata": {"name": name}, "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}},
         **spec}})
-
-
-def get_or_none(client, path: str) -> dict | None:
-    try:
-        return client.get(path)
-    except ApiError as e:
-        if e.code == 404:
-            return None
-        raise
 
 
 def bound(client, ns: str, name: str) -> dict | None:
@@ -66,7 +50,7 @@ def test_provisioned_and_deleted(client, namespace, controllers, pv_root):
     assert pvc["status"]["capacity"] == {"storage": "1Mi"}
     assert pvc["status"]["accessModes"] == ["ReadWriteOnce"]
     assert pvc["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] == "yes"
-    pv = wait_for(lambda: (get_or_none(client, f"{PVS}/{name}") or {}).get("status", {})
+    pv = wait_for(lambda: (fresh_read(client, f"{PVS}/{name}") or {}).get("status", {})
                   .get("phase") == "Bound" and client.get(f"{PVS}/{name}"),
                   what="the volume bound")
     path = pv["spec"]["hostPath"]["path"]
@@ -74,7 +58,7 @@ def test_provisioned_and_deleted(client, namespace, controllers, pv_root):
     assert pv["spec"]["claimRef"]["uid"] == made["metadata"]["uid"]
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
     client.delete(f"{CLAIMS.format(ns=namespace)}/data")
-    wait_for(lambda: get_or_none(client, f"{PVS}/{name}") is None, what="the volume deleted")
+    wait_for(lambda: fresh_read(client, f"{PVS}/{name}") is None, what="the volume deleted")
     assert not os.path.exists(path)
 
 

@@ -11,11 +11,9 @@ import time
 
 import pytest
 
-from controllers import manager, registry
-from controllers.context import Options
 from controllers.workloads.pod_util import deletion_order, node_ranks
 from controllers.workloads.replicaset import slow_start_batch
-from controllers_testlib import wait_for
+from controllers_testlib import delete_pods, running, wait_for
 from kubeapi import timefmt
 from kubeapi.status import ApiError
 
@@ -25,13 +23,8 @@ PODS = "/api/v1/namespaces/{ns}/pods"
 
 @pytest.fixture
 def controllers(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["replicaset"]), Options(), stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["replicaset"]):
+        yield
 
 
 def replicaset(client, ns: str, name: str, replicas: int, labels: dict | None = None,
@@ -66,19 +59,10 @@ def rs_status(client, ns: str, name: str) -> dict:
     return client.get(f"{RSS.format(ns=ns)}/{name}").get("status") or {}
 
 
-def cleanup_pods(client, ns: str) -> None:
-    for pod in client.get(PODS.format(ns=ns))["items"]:
-        try:
-            client.delete(f"{PODS.format(ns=ns)}/{pod['metadata']['name']}",
-                          {"gracePeriodSeconds": 0})
-        except ApiError:
-            pass
-
-
 @pytest.fixture
 def ns(client, namespace):
     yield namespace
-    cleanup_pods(client, namespace)
+    delete_pods(client, namespace)
 
 
 def test_creates_pods_from_template_with_controller_reference(client, ns, controllers):

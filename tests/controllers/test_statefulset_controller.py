@@ -7,13 +7,9 @@ updateRevision in status and a ControllerRevision per template; scaling down rem
 highest ordinal first."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from controllers import manager, registry
-from controllers.context import Options
-from controllers_testlib import wait_for
+from controllers_testlib import delete_pods, running, wait_for
 from kubeapi import timefmt
 from kubeapi.status import ApiError
 
@@ -24,24 +20,14 @@ CLAIMS = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
 
 @pytest.fixture
 def controllers(client):
-    stop = threading.Event()
-    thread = threading.Thread(target=manager.run, args=(
-        client, registry.select(["statefulset", "garbagecollector"]), Options(), stop, 0.0), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(15)
+    with running(client, ["statefulset", "garbagecollector"]):
+        yield
 
 
 @pytest.fixture
 def ns(client, namespace, controllers):
     yield namespace
-    for pod in client.get(PODS.format(ns=namespace))["items"]:
-        try:
-            client.delete(f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}",
-                          {"gracePeriodSeconds": 0})
-        except ApiError:
-            pass
+    delete_pods(client, namespace)
 
 
 def make_set(client, ns: str, replicas: int, **spec) -> dict:
