@@ -1,15 +1,16 @@
 """Storage on etcd v3, as kube-apiserver's etcd3 store keeps it.
 
-Keys are the registry's (`/registry/pods/<ns>/<name>`, with `/registry` replaced by
---etcd-prefix), values the objects' JSON, and a record's revision is etcd's mod_revision, so
-resourceVersions are etcd revisions. Creates are a Txn that succeeds only while the key's
-version is 0, updates and deletes one that compares mod_revision with the revision the caller
-read. Subscribers are fed from one etcd watch over the whole prefix, so every server on the same
-etcd sees every server's writes. History for a watch from a resourceVersion comes from an etcd
-watch from that revision; lists at a revision are ranges at it. A compactor every
---etcd-compaction-interval compacts to the revision it saw one interval before, coordinating
-with the other servers through `compact_rev_key` as kube-apiserver's compactor does, so several
-servers compact once per interval between them.
+Keys are kube-apiserver's (etcd_keys: `/registry/deployments/<ns>/<name>`,
+`/registry/minions/<name>` ..., `/registry` being --etcd-prefix), values the objects' JSON as
+kube-apiserver's with --storage-media-type=application/json, so that both serve one etcd; a
+record's revision is etcd's mod_revision, so resourceVersions are etcd revisions. Creates are a
+Txn that succeeds only while the key's version is 0, updates and deletes one that compares
+mod_revision with the revision the caller read. Subscribers are fed from one etcd watch over
+the whole prefix, so every server on the same etcd sees every server's writes. History for a
+watch from a resourceVersion comes from an etcd watch from that revision; lists at a revision
+are ranges at it. A compactor every --etcd-compaction-interval compacts to the revision it saw
+one interval before, coordinating with the other servers through `compact_rev_key` as
+kube-apiserver's compactor does, so several servers compact once per interval between them.
 """
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ import logging
 import threading
 from typing import Callable
 
+from ..resources import RESOURCES
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage,
                StorageError)
 from .etcd_client import (ALL_KEYS, CALL_TIMEOUT, DELETE, EtcdClient, EtcdConfig, EtcdError,
                           compare_mod, compare_version, op_delete, op_get, op_put, prefix_end)
+from .etcd_keys import REGISTRY, KeyLayout
 from .etcdpb import rpc_pb2
 
 log = logging.getLogger(__name__)
 
-REGISTRY = "/registry"
 # kube-apiserver's key (outside the prefix, shared by every server of the cluster): its value
 # is the revision the last compaction kept, its version counts compactions.
 COMPACT_REV_KEY = b"compact_rev_key"
@@ -38,7 +40,7 @@ STARTUP_TIMEOUT = 10.0
 class EtcdStorage(Storage):
     def __init__(self, config: EtcdConfig, prefix: str = REGISTRY,
                  compaction_interval: float = DEFAULT_COMPACTION_INTERVAL):
-        self._prefix = prefix.rstrip("/")
+        self._keys = KeyLayout(prefix, [(r.group, r.plural) for r in RESOURCES])
         self._client = EtcdClient(config)
         try:
             # Reaches a member (or fails within STARTUP_TIMEOUT): bad flags end here.
@@ -57,13 +59,11 @@ class EtcdStorage(Storage):
         if compaction_interval > 0:
             self._spawn(self._compact_loop, "etcd-compactor", compaction_interval)
 
-    # keys: the registry's `/registry/...` <-> etcd's `<prefix>/...`
-
     def _ekey(self, key: str) -> bytes:
-        return (self._prefix + key[len(REGISTRY):]).encode()
+        return self._keys.etcd_key(key)
 
     def _skey(self, ekey: bytes) -> str:
-        return REGISTRY + ekey.decode()[len(self._prefix):]
+        return self._keys.registry_key(ekey)
 
     # reads
 

@@ -36,7 +36,9 @@ def _service_account_keys(private: str, public: str) -> None:
 
 
 class ControlPlane:
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, apiserver_flags: tuple[str, ...] = ()) -> None:
+        """apiserver_flags: more flags of kube-apiserver's."""
+        self.apiserver_flags = apiserver_flags
         self.dir = tempfile.mkdtemp(prefix="kcp-")
         self.node = node
         self.admin_token = uuid.uuid4().hex
@@ -97,7 +99,7 @@ class ControlPlane:
             "--kubelet-client-key", self.pki.kubelet_client_key,
             "--kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname",
             "--service-cluster-ip-range", random_subnet(), "--allow-privileged",
-            "--profiling=false", "--v", "1"])
+            "--profiling=false", "--v", "1", *self.apiserver_flags])
         wait_for(self._ready, 90, interval=0.5,
                  what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
 
