@@ -1,24 +1,20 @@
-"""The ClusterIP allocator: which addresses of the service range are taken, as kube-apiserver's
-ipallocator bitmap. It lives in memory and is rebuilt from the stored Services at start (the
-Services are the record, so a restart never hands out an address twice); the service store
-reserves before it writes and gives back when the write does not happen."""
+"""The ClusterIP range, as kube-apiserver's ipallocator: which offsets of the service range an
+address may take and which one to hand out next. Which are taken is a set of offsets kept in
+storage (rangealloc.StoredRange, at kube's key); offsets count from the network address + 1,
+as kube's bitmap does."""
 from __future__ import annotations
 
 import ipaddress
 import random
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from .rangealloc import AllocationError
 
 
-class AllocationError(Exception):
-    """Why an address or port cannot be had, in kube's words."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class IPAllocator:
     cidr: ipaddress.IPv4Network | ipaddress.IPv6Network
-    _used: set[int] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    key = "/registry/ranges/serviceips"
 
     @classmethod
     def parse(cls, cidr: str) -> "IPAllocator":
@@ -31,64 +27,61 @@ class IPAllocator:
             raise ValueError(f"--service-cluster-ip-range: {cidr} is too small")
         return cls(net)
 
-    def _bounds(self) -> tuple[int, int]:
-        """First and last offset that may be handed out: the network address, and for IPv4 the
-        broadcast address, are never used; of an IPv6 range, the first 2^16, as in kube."""
-        if self.cidr.version == 4:
-            return 1, self.cidr.num_addresses - 2
-        return 1, min(self.cidr.num_addresses - 1, 1 << 16)
+    def __str__(self) -> str:
+        return str(self.cidr)
 
     def first(self) -> str:
         """The address the `kubernetes` Service takes."""
         return str(self.cidr.network_address + 1)
 
-    def contains(self, ip: str) -> bool:
+    def _last(self) -> int:
+        """The last offset that may be handed out: for IPv4 the broadcast address is never
+        used; of an IPv6 range only the first 2^16, as in kube."""
+        if self.cidr.version == 4:
+            return self.cidr.num_addresses - 3
+        return min(self.cidr.num_addresses - 2, (1 << 16) - 1)
+
+    def offset(self, ip: str) -> int | None:
+        """ip's offset, None when it is not one the range hands out (a range that changed
+        leaves old Services their addresses)."""
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            return False
-        lo, hi = self._bounds()
-        return addr.version == self.cidr.version and addr in self.cidr and \
-            lo <= int(addr) - int(self.cidr.network_address) <= hi
+            return None
+        if addr.version != self.cidr.version or addr not in self.cidr:
+            return None
+        offset = int(addr) - int(self.cidr.network_address) - 1
+        return offset if 0 <= offset <= self._last() else None
 
-    def allocate(self, ip: str) -> None:
-        if not self.contains(ip):
+    def allocate(self, ip: str, taken: set[int]) -> None:
+        offset = self.offset(ip)
+        if offset is None:
             raise AllocationError(f"failed to allocate IP {ip}: provided IP is not in the valid "
                                   f"range. The range of valid IPs is {self.cidr}")
-        offset = int(ipaddress.ip_address(ip)) - int(self.cidr.network_address)
-        with self._lock:
-            if offset in self._used:
-                raise AllocationError(f"failed to allocate IP {ip}: provided IP is already "
-                                      "allocated")
-            self._used.add(offset)
+        if offset in taken:
+            raise AllocationError(f"failed to allocate IP {ip}: provided IP is already "
+                                  "allocated")
+        taken.add(offset)
 
-    def allocate_next(self) -> str:
+    def allocate_next(self, taken: set[int]) -> str:
         """A random free address, preferring the upper part of the range: the lower part is
         kept for addresses users ask for, as kube's static subrange (KEP-3070)."""
-        lo, hi = self._bounds()
-        size = hi - lo + 1
-        static = min(max(16, size // 16), 256) if size > 16 else 0
-        with self._lock:
-            for start, end in ((lo + static, hi), (lo, lo + static - 1)):
-                free = end - start + 1 - sum(1 for u in self._used if start <= u <= end)
-                if free <= 0:
-                    continue
-                pick = random.randrange(start, end + 1)
-                while pick in self._used:
-                    pick = pick + 1 if pick < end else start
-                self._used.add(pick)
-                return str(self.cidr.network_address + pick)
-        raise AllocationError("failed to allocate a serviceIP: range is full")
+        last = self._last()
+        static = min(max(16, (last + 1) // 16), 256) if last + 1 > 16 else 0
+        pick = pick_free(taken, ((static, last), (0, static - 1)),
+                         "failed to allocate a serviceIP: range is full")
+        return str(self.cidr.network_address + 1 + pick)
 
-    def mark(self, ip: str) -> None:
-        """Takes an address a stored Service holds (rebuilding at start); out of range: ignored,
-        as a range that changed leaves old Services their addresses."""
-        if self.contains(ip):
-            with self._lock:
-                self._used.add(int(ipaddress.ip_address(ip)) - int(self.cidr.network_address))
 
-    def release(self, ip: str) -> None:
-        if self.contains(ip):
-            with self._lock:
-                self._used.discard(int(ipaddress.ip_address(ip)) -
-                                   int(self.cidr.network_address))
+def pick_free(taken: set[int], spans: tuple[tuple[int, int], ...], full: str) -> int:
+    """A random free offset of the first span that has one, taken; AllocationError(full) when
+    none has."""
+    for start, end in spans:
+        if end < start or sum(1 for t in taken if start <= t <= end) > end - start:
+            continue
+        pick = random.randint(start, end)
+        while pick in taken:
+            pick = pick + 1 if pick < end else start
+        taken.add(pick)
+        return pick
+    raise AllocationError(full)

@@ -66,6 +66,16 @@ def _put(store: Store, want: dict) -> None:
     store.guaranteed_update(NAMESPACE, name, update)
 
 
+def _exists(store: Store) -> bool:
+    try:
+        store.get(NAMESPACE, NAME)
+    except ApiError as e:
+        if e.code != 404:
+            raise
+        return False
+    return True
+
+
 def reconcile(stores: dict[str, Store], cluster_ip: str, address: str, port: int) -> None:
     """The Service keeps the first address of the range once it has one; Endpoints and
     EndpointSlice follow this server's address and port."""
@@ -87,7 +97,8 @@ def reconcile(stores: dict[str, Store], cluster_ip: str, address: str, port: int
                          "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                     "targetPort": port}]}})
         except ApiError as e:
-            if e.code != 409:
+            # Another server made it first: 409, or 422 once that one holds the address.
+            if e.code not in (409, 422) or not _exists(services):
                 raise
     family = "IPv6" if ":" in address else "IPv4"
     _put(stores["endpoints"], {

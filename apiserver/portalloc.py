@@ -1,21 +1,19 @@
-"""The NodePort allocator, as kube-apiserver's portallocator: which ports of
---service-node-port-range are taken. Like the IP allocator, in memory and rebuilt from the
-stored Services at start."""
+"""The NodePort range, as kube-apiserver's portallocator: which ports of
+--service-node-port-range may be taken and which one to hand out next. Like the IP range, its
+taken offsets (from the first port) are kept in storage at kube's key."""
 from __future__ import annotations
 
-import random
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .ipalloc import AllocationError
+from .ipalloc import pick_free
+from .rangealloc import AllocationError
 
 
-@dataclass
+@dataclass(frozen=True)
 class PortAllocator:
     base: int
     size: int
-    _used: set[int] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    key = "/registry/ranges/servicenodeports"
 
     @classmethod
     def parse(cls, text: str) -> "PortAllocator":
@@ -32,39 +30,21 @@ class PortAllocator:
     def __str__(self) -> str:
         return f"{self.base}-{self.base + self.size - 1}"
 
-    def contains(self, port: int) -> bool:
-        return self.base <= port < self.base + self.size
+    def offset(self, port: int) -> int | None:
+        return port - self.base if self.base <= port < self.base + self.size else None
 
-    def allocate(self, port: int) -> None:
-        if not self.contains(port):
+    def allocate(self, port: int, taken: set[int]) -> None:
+        offset = self.offset(port)
+        if offset is None:
             raise AllocationError(f"provided port is not in the valid range. The range of "
                                   f"valid ports is {self}")
-        with self._lock:
-            if port in self._used:
-                raise AllocationError("provided port is already allocated")
-            self._used.add(port)
+        if offset in taken:
+            raise AllocationError("provided port is already allocated")
+        taken.add(offset)
 
-    def allocate_next(self) -> int:
+    def allocate_next(self, taken: set[int]) -> int:
         """A random free port, preferring the upper part of the range (the lower part is kept
         for ports users ask for, as kube's static subrange)."""
         static = min(max(16, self.size // 32), 128) if self.size > 16 else 0
-        end = self.base + self.size - 1
-        with self._lock:
-            for start, stop in ((self.base + static, end), (self.base, self.base + static - 1)):
-                if stop < start or all(p in self._used for p in range(start, stop + 1)):
-                    continue
-                pick = random.randint(start, stop)
-                while pick in self._used:
-                    pick = pick + 1 if pick < stop else start
-                self._used.add(pick)
-                return pick
-        raise AllocationError("range is full")
-
-    def mark(self, port: int) -> None:
-        if self.contains(port):
-            with self._lock:
-                self._used.add(port)
-
-    def release(self, port: int) -> None:
-        with self._lock:
-            self._used.discard(port)
+        return self.base + pick_free(taken, ((static, self.size - 1), (0, static - 1)),
+                                     "range is full")

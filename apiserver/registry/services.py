@@ -12,8 +12,9 @@ from kubeapi import validation
 from kubeapi.status import (ApiError, duplicate, field_error, forbidden_field, invalid_value,
                             not_supported, required)
 
-from ..ipalloc import AllocationError, IPAllocator
+from ..ipalloc import IPAllocator
 from ..portalloc import PortAllocator
+from ..rangealloc import AllocationError, StoredRange
 from .store import Store
 from .strategy import Strategy
 
@@ -378,7 +379,7 @@ class ServiceStatusStrategy(ServiceStrategy):
 class Allocation:
     """What one write took from the allocators, to give back if the write does not happen."""
 
-    def __init__(self, ips: IPAllocator, ports: PortAllocator):
+    def __init__(self, ips: StoredRange, ports: StoredRange):
         self.ips, self.ports = ips, ports
         self.taken_ips: list[str] = []
         self.taken_ports: list[int] = []
@@ -426,16 +427,14 @@ class ServiceStore(Store):
 
     def __init__(self, *args, ips: IPAllocator, ports: PortAllocator, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ips, self.ports = ips, ports
+        # In storage, shared by every server on it (kube's RangeAllocations).
+        self.ips, self.ports = StoredRange(self.storage, ips), StoredRange(self.storage, ports)
 
     def rebuild(self) -> None:
         """Marks what the stored Services hold (at start, before serving)."""
-        for svc in self.list("").items:
-            spec = svc.get("spec") or {}
-            for ip in held_ips(spec):
-                self.ips.mark(ip)
-            for port in held_ports(spec):
-                self.ports.mark(port)
+        specs = [svc.get("spec") or {} for svc in self.list("").items]
+        self.ips.mark(set().union(*map(held_ips, specs)))
+        self.ports.mark(set().union(*map(held_ports, specs)))
 
     def reserve(self, new: dict, old: dict | None) -> Callable[[], None]:
         spec = new.get("spec") or {}

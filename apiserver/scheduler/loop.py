@@ -1,6 +1,8 @@
 """The scheduler loop: binds pending pods (no spec.nodeName, schedulerName default-scheduler)
 to the least loaded Ready node that fits (scheduler.fit), and records why not otherwise
-(scheduler.recorder). Runs as a thread inside the API server, on its watch hub and stores."""
+(scheduler.recorder). Runs as a thread inside the API server, on its watch hub and stores,
+while this server holds kube-scheduler's Lease (scheduler.election): of several servers on one
+storage, one schedules."""
 from __future__ import annotations
 
 import threading
@@ -8,11 +10,14 @@ import time
 from collections import Counter
 from fractions import Fraction
 
+from kubeapi.leaderelection import LeaderElector
 from kubeapi.status import ApiError
 
+from .. import resources
 from ..registry.binding import bind_pod
 from ..registry.store import Store
 from ..watch import WatchHub
+from .election import StoreLeaseClient, lease_config
 from .fit import load, pod_requests, unfit_reasons
 from .recorder import RETRY_SECONDS, SCHEDULER_NAME, Recorder
 
@@ -32,24 +37,31 @@ class Scheduler:
         self._pods, self._nodes = pods, nodes
         self._hub = hub
         self._recorder = Recorder(pods, events)
+        leases = Store(pods.storage, resources.find("coordination.k8s.io", "v1", "leases"))
+        self._elector = LeaderElector(StoreLeaseClient(leases), lease_config())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._elect, name="scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=15)
 
-    def _run(self) -> None:
+    def _elect(self) -> None:
+        """Schedules while the Lease is ours; stands for it again after losing it."""
+        while not self._stop.is_set():
+            self._elector.run(self._run, lambda: None, self._stop)
+
+    def _run(self, ended: threading.Event) -> None:
         pod_watch = self._hub.open(self._pods.rtype.key_prefix())
         node_watch = self._hub.open(self._nodes.rtype.key_prefix())
         try:
             last_full, pending = 0.0, False
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not ended.is_set():
                 node_changed = self._drain(node_watch, lambda ev: True)
                 freed = False
                 for ev in self._drain_pods(pod_watch):

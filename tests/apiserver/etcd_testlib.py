@@ -1,5 +1,6 @@
 """A real etcd cluster on loopback for the apiserver tests: Debian's etcd-server, one process per
-member with its own name, free ports and data directory, all removed by stop()."""
+member with its own name, free ports and data directory, all removed by stop(); and
+pyapiservers on it."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,8 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+
+from testlib.pyapiserver import Server, start_server
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -192,3 +195,22 @@ def start_cluster(size: int = 3, tls: bool = False) -> EtcdCluster:
         cluster.stop()
         raise
     return cluster
+
+
+def server_on(cluster: EtcdCluster, pki_from: Server | None = None,
+              extra: tuple[str, ...] = ()) -> Server:
+    """A pyapiserver on the cluster; with pki_from, sharing that server's CA, keys and token
+    file, as the servers of one control plane do."""
+    if pki_from is None:
+        return start_server(["--etcd-servers", cluster.servers, *extra])
+    data_dir = tempfile.mkdtemp(prefix="pyapiserver-test-")
+    shutil.copytree(os.path.join(pki_from.data_dir, "pki"), os.path.join(data_dir, "pki"))
+    shutil.copy(pki_from.token_file, os.path.join(data_dir, "tokens.csv"))
+    server = Server(data_dir, os.path.join(data_dir, "tokens.csv"),
+                    ("--etcd-servers", cluster.servers, *extra))
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    return server

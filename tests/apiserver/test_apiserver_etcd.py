@@ -5,38 +5,17 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import uuid
 
 import pytest
 
-from apiserver_testlib import BIN, Server, start_server, stop_server, wait_for
-from etcd_testlib import EtcdCluster, free_port, start_cluster
+from apiserver_testlib import BIN, stop_server, wait_for
+from etcd_testlib import free_port, server_on, start_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _server_on(cluster: EtcdCluster, pki_from: Server | None = None,
-               extra: tuple[str, ...] = ()) -> Server:
-    """A pyapiserver on the cluster; with pki_from, sharing that server's CA and keys, as the
-    servers of one control plane do."""
-    if pki_from is None:
-        return start_server(["--etcd-servers", cluster.servers, *extra])
-    data_dir = tempfile.mkdtemp(prefix="pyapiserver-test-")
-    shutil.copytree(os.path.join(pki_from.data_dir, "pki"), os.path.join(data_dir, "pki"))
-    shutil.copy(pki_from.token_file, os.path.join(data_dir, "tokens.csv"))
-    server = Server(data_dir, os.path.join(data_dir, "tokens.csv"),
-                    ("--etcd-servers", cluster.servers, *extra))
-    try:
-        server.start()
-    except BaseException:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        raise
-    return server
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +27,9 @@ def etcd():
 
 @pytest.fixture(scope="module")
 def servers(etcd):
-    first = _server_on(etcd)
+    first = server_on(etcd)
     try:
-        second = _server_on(etcd, pki_from=first)
+        second = server_on(etcd, pki_from=first)
     except BaseException:
         stop_server(first)
         raise
@@ -174,7 +153,7 @@ def test_kubectl_works_against_each_server(servers, namespace):
 def test_a_server_killed_mid_load_loses_no_acknowledged_write(etcd, servers, namespace):
     from kubernetes import client
     from kubernetes.client.rest import ApiException
-    victim = _server_on(etcd, pki_from=servers[0])
+    victim = server_on(etcd, pki_from=servers[0])
     acked: list[str] = []
     lock = threading.Lock()
     api_client = victim.client()
@@ -228,7 +207,7 @@ def compacting():
     """One etcd member and a server that compacts every second."""
     cluster = start_cluster(1)
     try:
-        server = _server_on(cluster, extra=("--etcd-compaction-interval", "1s"))
+        server = server_on(cluster, extra=("--etcd-compaction-interval", "1s"))
     except BaseException:
         cluster.stop()
         raise
@@ -296,8 +275,8 @@ def test_servers_ride_out_the_loss_of_an_etcd_member():
     first = second = None
     clients = []
     try:
-        first = _server_on(cluster)
-        second = _server_on(cluster, pki_from=first)
+        first = server_on(cluster)
+        second = server_on(cluster, pki_from=first)
         clients = [first.client(), second.client()]
         a, b = (client.CoreV1Api(c) for c in clients)
         before = a.create_namespaced_config_map("default", _configmap("before"))
@@ -337,7 +316,7 @@ def test_etcd_over_tls_with_a_client_certificate():
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and proc.stderr.startswith("pyapiserver: --etcd-servers:")
         assert len(proc.stderr.strip().splitlines()) == 1
-        server = _server_on(cluster, extra=("--etcd-cafile", tls.ca, "--etcd-certfile",
+        server = server_on(cluster, extra=("--etcd-cafile", tls.ca, "--etcd-certfile",
                                             tls.client_cert, "--etcd-keyfile", tls.client_key,
                                             "--etcd-prefix", "/pyapiserver-test"))
         api_client = server.client()
@@ -359,7 +338,7 @@ def test_controllers_on_a_third_server_act_on_writes_through_the_first(etcd, ser
     controllers of a third (its k3s-style child) make its ReplicaSet and pods, which the
     second lists: the controllers' informers work on watches fed from etcd."""
     first, second = servers
-    third = _server_on(etcd, pki_from=first,
+    third = server_on(etcd, pki_from=first,
                        extra=("--controllers", "deployment-controller,replicaset-controller"))
     try:
         first.kubectl("-n", namespace, "create", "deployment", "web", "--image=busybox:1.36",
@@ -394,7 +373,7 @@ def test_an_informer_relists_after_its_revision_was_compacted():
     cluster = start_cluster(1)
     server = informer = api = None
     try:
-        server = _server_on(cluster, extra=("--etcd-compaction-interval", "0"))
+        server = server_on(cluster, extra=("--etcd-compaction-interval", "0"))
         api = ApiClient(kubeconfig.load(server.kubeconfig), "etcd-tests")
         path = resource_path("", "v1", "configmaps", "default")
         api.create(path, {"metadata": {"name": "before"}})
@@ -426,12 +405,21 @@ def test_an_informer_relists_after_its_revision_was_compacted():
         cluster.stop()
 
 
-def test_objects_sit_under_the_registry_keys_at_their_revision(etcd, apis, namespace):
+def test_objects_sit_under_kube_apiserver_keys_at_their_revision(etcd, servers, apis,
+                                                                  namespace):
+    """kube-apiserver's layout: built-in groups left out of the key, nodes under `minions`,
+    services and endpoints under `services/`."""
     from apiserver.storage.etcd_client import EtcdClient, EtcdConfig
     made = apis[0].create_namespaced_config_map(namespace, _configmap("keyed", a="b"))
+    servers[0].kubectl("-n", namespace, "create", "deployment", "keyed", "--image=busybox")
     etcd_client = EtcdClient(EtcdConfig(tuple(m.client_url for m in etcd.members)))
     try:
         got = etcd_client.range(f"/registry/configmaps/{namespace}/keyed".encode())
+        keys = {key: bool(etcd_client.range(key.encode()).kvs) for key in (
+            f"/registry/deployments/{namespace}/keyed", "/registry/services/specs/default/"
+            "kubernetes", "/registry/services/endpoints/default/kubernetes",
+            "/registry/leases/kube-system/kube-scheduler", f"/registry/apps/deployments/"
+            f"{namespace}/keyed", "/registry/services/default/kubernetes")}
     finally:
         etcd_client.close()
     kv = got.kvs[0]
@@ -439,3 +427,89 @@ def test_objects_sit_under_the_registry_keys_at_their_revision(etcd, apis, names
     stored = json.loads(kv.value)
     assert stored["data"] == {"a": "b"} and stored["metadata"]["uid"] == made.metadata.uid
     assert "resourceVersion" not in stored["metadata"]
+    assert [k for k, present in keys.items() if present] == list(keys)[:4]
+
+
+def test_services_made_through_both_servers_get_distinct_addresses_and_ports(etcd, servers,
+                                                                             apis, namespace):
+    """40 NodePort Services created at once through the two servers: the ClusterIP and NodePort
+    bitmaps live in etcd (kube's RangeAllocations), so no address or port is handed out
+    twice, and the stored bitmaps hold exactly what the Services hold."""
+    from kubernetes import client
+
+    from apiserver.ipalloc import IPAllocator
+    from apiserver.portalloc import PortAllocator
+    from apiserver.rangealloc import decode
+    from apiserver.storage.etcd_client import EtcdClient, EtcdConfig
+
+    def create(i: int):
+        svc = client.V1Service(metadata=client.V1ObjectMeta(name=f"svc-{i}"),
+                               spec=client.V1ServiceSpec(type="NodePort", selector={"a": "b"},
+                                                         ports=[client.V1ServicePort(port=80)]))
+        return apis[i % 2].create_namespaced_service(namespace, svc)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(create, range(40)))
+    ips = {s.spec.cluster_ip for s in made}
+    ports = {s.spec.ports[0].node_port for s in made}
+    assert len(ips) == 40 and len(ports) == 40
+    every = apis[1].list_service_for_all_namespaces().items
+    kubernetes = [s for s in every if s.metadata.name == "kubernetes"]
+    assert len(kubernetes) == 1 and kubernetes[0].spec.cluster_ip == "10.96.0.1"
+    etcd_client = EtcdClient(EtcdConfig(tuple(m.client_url for m in etcd.members)))
+    try:
+        stored_ips = decode(etcd_client.range(b"/registry/ranges/serviceips").kvs[0].value)
+        stored_ports = decode(
+            etcd_client.range(b"/registry/ranges/servicenodeports").kvs[0].value)
+    finally:
+        etcd_client.close()
+    ip_range, port_range = IPAllocator.parse("10.96.0.0/12"), PortAllocator.parse("30000-32767")
+    assert stored_ips == ("10.96.0.0/12", {ip_range.offset(s.spec.cluster_ip) for s in every})
+    assert stored_ports == ("30000-32767", {port_range.offset(p.node_port) for s in every
+                                            for p in s.spec.ports or [] if p.node_port})
+
+
+def test_one_server_schedules_and_another_takes_over_when_it_stops(etcd, servers):
+    """Two servers of their own (an etcd prefix of their own): the first started holds
+    kube-scheduler's Lease and schedules; stopped, it gives the Lease up and the other
+    schedules the next pod."""
+    from kubernetes import client
+
+    from test_apiserver_scheduler_logs import events_for, pod, ready_node
+    prefix = ("--etcd-prefix", "/failover-" + uuid.uuid4().hex[:8])
+    leader = server_on(etcd, pki_from=servers[0], extra=prefix)
+    other = api_client = None
+    try:
+        other = server_on(etcd, pki_from=servers[0], extra=prefix)
+        api_client = other.client()
+        core = client.CoreV1Api(api_client)
+        coordination = client.CoordinationV1Api(api_client)
+        core.create_node(ready_node("failover-node"))
+
+        def scheduled(name: str) -> str:
+            return core.read_namespaced_pod(name, "default").spec.node_name
+
+        before = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+        for name in ("p-0", "p-1", "p-2"):
+            core.create_namespaced_pod("default", pod(name))
+        for name in ("p-0", "p-1", "p-2"):
+            assert wait_for(lambda: scheduled(name), timeout=30) == "failover-node"
+            # One scheduler: one binding, one Scheduled event.
+            events = wait_for(lambda: events_for(core, "default", name), timeout=10)
+            assert [e.reason for e in events] == ["Scheduled"]
+        assert coordination.read_namespaced_lease(
+            "kube-scheduler", "kube-system").spec.holder_identity == before.holder_identity
+        stop_server(leader)
+        leader = None
+        core.create_namespaced_pod("default", pod("p-after"))
+        # Given up at the leader's stop: well within the 15 s lease.
+        assert wait_for(lambda: scheduled("p-after"), timeout=15) == "failover-node"
+        after = coordination.read_namespaced_lease("kube-scheduler", "kube-system")
+        assert after.spec.holder_identity != before.holder_identity
+        assert after.spec.lease_transitions == (before.lease_transitions or 0) + 1
+    finally:
+        if api_client:
+            api_client.close()
+        for s in (other, leader):
+            if s:
+                stop_server(s)
