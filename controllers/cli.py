@@ -17,9 +17,8 @@ from kubeapi.leaderelection import LeaderElectionConfig, LeaderElector, default_
 from kubeapi.restclient import ApiClient
 
 from . import durations, healthz, manager, registry
-from .context import Options
+from .context import Options, Thresholds
 from .events import EventRecorder
-from .nodes.zones import Thresholds
 
 log = logging.getLogger("controller-manager")
 

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from kubeapi.informer import Informer, InformerFactory
 from kubeapi.restclient import ApiClient
 
-from .nodes.zones import Thresholds
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How the node lifecycle controller taints per disruption zone (nodes.zones):
+    kube-controller-manager's --unhealthy-zone-threshold, --large-cluster-size-threshold,
+    --node-eviction-rate and --secondary-node-eviction-rate."""
+    unhealthy_zone: float = 0.55
+    large_cluster: int = 50
+    eviction_rate: float = 0.1
+    secondary_eviction_rate: float = 0.01
 
 
 @dataclass

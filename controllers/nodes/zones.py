@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..context import Thresholds
+
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
@@ -24,16 +26,6 @@ def zone_key(node: dict) -> str:
     labels = (node.get("metadata") or {}).get("labels") or {}
     region, zone = labels.get(REGION_LABEL, ""), labels.get(ZONE_LABEL, "")
     return f"{region}:\x00:{zone}" if region or zone else ""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """kube-controller-manager's --unhealthy-zone-threshold, --large-cluster-size-threshold,
-    --node-eviction-rate and --secondary-node-eviction-rate."""
-    unhealthy_zone: float = 0.55
-    large_cluster: int = 50
-    eviction_rate: float = 0.1
-    secondary_eviction_rate: float = 0.01
 
 
 def zone_state(ready: int, not_ready: int, limits: Thresholds = Thresholds()) -> str:
