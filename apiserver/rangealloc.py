@@ -88,6 +88,19 @@ class StoredRange:
         if offset is not None:
             self._change(lambda taken: taken.discard(offset))
 
+    def free_leaks(self, held: set, suspects: set[int]) -> set[int]:
+        """One round of kube's repair: frees the offsets that `held` (what the Services hold,
+        read before) lacks and that were suspects of the round before too, as a server that
+        died between reserving and writing leaves them; a reservation in flight lasts one
+        write, not a round. Returns this round's suspects."""
+        kept = {o for o in map(self.items.offset, held) if o is not None}
+
+        def free(taken: set[int]) -> set[int]:
+            leaked = taken - kept
+            taken -= leaked & suspects
+            return leaked - suspects
+        return self._change(free)
+
     def _change(self, fn: Callable[[set[int]], T]) -> T:
         """Applies fn to the taken offsets (it edits the set it is given and returns what the
         caller gets) and stores the result. fn raising AllocationError on the cache is asked

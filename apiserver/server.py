@@ -21,6 +21,7 @@ from .registry.namespace_defaults import NamespaceDefaults
 from .pki.certificates import ensure_pki
 from .nodeproxy.logs import LogProxy
 from .portalloc import PortAllocator
+from .rangealloc import AllocationError
 from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.serviceaccounts import AdmittingPodStrategy, bound_checker
@@ -28,7 +29,7 @@ from .registry.services import ServiceStore
 from .registry.store import Store, decode
 from .scheduler import Scheduler
 from .pki.serviceaccount_tokens import TokenIssuer, ensure_signing_key
-from .storage import Storage
+from .storage import Storage, StorageError
 from .storage.sqlite import SQLiteStorage
 from .watch import WatchHub
 from .watchcache import WatchCache
@@ -37,6 +38,8 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAMESPACE_SWEEP_SECONDS = 5.0
 # How often PodDisruptionBudgets' status follows their pods (evictions compute it afresh).
 DISRUPTION_SYNC_SECONDS = 2.0
+# How often ClusterIPs and NodePorts that no Service holds are looked for (kube: 3 min).
+SERVICE_REPAIR_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -150,13 +153,22 @@ class ApiServer:
             except ApiError:
                 continue
 
+    def _repair_service_ranges(self) -> None:
+        """Gives back what a server that died between reserving and writing left taken."""
+        while not self._stop.wait(SERVICE_REPAIR_SECONDS):
+            try:
+                self.stores["services"].repair()
+            except (ApiError, StorageError, AllocationError):
+                continue
+
     def start(self) -> None:
         loops = [(self.httpd.serve_forever, "https")]
         if self.singletons:
             self.scheduler.start()
             self.namespace_defaults.start()
             loops += [(self._sweep_namespaces, "namespaces"),
-                      (self._sync_disruption_budgets, "disruption")]
+                      (self._sync_disruption_budgets, "disruption"),
+                      (self._repair_service_ranges, "service-ranges")]
         for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -429,12 +429,25 @@ class ServiceStore(Store):
         super().__init__(*args, **kwargs)
         # In storage, shared by every server on it (kube's RangeAllocations).
         self.ips, self.ports = StoredRange(self.storage, ips), StoredRange(self.storage, ports)
+        self._suspects: tuple[set[int], set[int]] = (set(), set())
+
+    def _held(self) -> tuple[set[str], set[int]]:
+        """The addresses and the ports the stored Services hold."""
+        specs = [svc.get("spec") or {} for svc in self.list("").items]
+        return set().union(*map(held_ips, specs)), set().union(*map(held_ports, specs))
 
     def rebuild(self) -> None:
         """Marks what the stored Services hold (at start, before serving)."""
-        specs = [svc.get("spec") or {} for svc in self.list("").items]
-        self.ips.mark(set().union(*map(held_ips, specs)))
-        self.ports.mark(set().union(*map(held_ports, specs)))
+        ips, ports = self._held()
+        self.ips.mark(ips)
+        self.ports.mark(ports)
+
+    def repair(self) -> None:
+        """Frees addresses and ports no Service has held for two rounds (StoredRange.free_leaks);
+        called every so often, as kube's repair controllers run."""
+        ips, ports = self._held()
+        self._suspects = (self.ips.free_leaks(ips, self._suspects[0]),
+                          self.ports.free_leaks(ports, self._suspects[1]))
 
     def reserve(self, new: dict, old: dict | None) -> Callable[[], None]:
         spec = new.get("spec") or {}
