@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import signal
 import socket
 import sys
@@ -17,6 +16,7 @@ import threading
 import dns.exception
 import dns.name
 
+from kubeapi.daemon_log import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
 
@@ -88,9 +88,7 @@ def upstreams(args: argparse.Namespace, listen: ListenAddress) -> list[Upstream]
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
-                        else logging.WARNING,
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    setup_logging(args.v)
     try:
         if not 0 <= args.ttl <= 3600:
             raise ValueError(f"--ttl: {args.ttl} is not between 0 and 3600")

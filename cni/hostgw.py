@@ -25,6 +25,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from kubeapi.daemon_log import setup_logging
 from kubeapi.informer import Informer, resource_path
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
@@ -112,9 +113,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
-                        else logging.WARNING,
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    setup_logging(args.v)
     try:
         conn = load_kubeconfig(args.kubeconfig)
         if args.ip_masq:

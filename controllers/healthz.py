@@ -12,13 +12,14 @@ import os
 import socket
 import ssl
 import tempfile
-import threading
 from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from kubeapi.server_thread import ServerThread
 
 Check = Callable[[], str]  # "" when healthy, else why not
 HANDSHAKE_TIMEOUT = 10.0
@@ -109,18 +110,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class HealthServer:
+class HealthServer(ServerThread):
     def __init__(self, bind_address: str, port: int, context: ssl.SSLContext,
                  checks: dict[str, Check]) -> None:
-        self._server = _Server((bind_address, port), checks, context)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="healthz",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__init__(_Server((bind_address, port), checks, context), "healthz")

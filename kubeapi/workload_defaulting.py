@@ -20,19 +20,25 @@ def default_template(template: object) -> None:
         default_pod(template)
 
 
-def default_deployment(obj: dict) -> None:
-    spec = _spec(obj)
-    if spec is None:
-        return
-    spec.setdefault("replicas", 1)
-    strategy = spec.setdefault("strategy", {})
+def _rolling_update(spec: dict, field: str, **rolling_defaults: object) -> None:
+    """The update strategy under `field`: RollingUpdate unless set, then its rollingUpdate's
+    defaults."""
+    strategy = spec.setdefault(field, {})
     if isinstance(strategy, dict):
         strategy.setdefault("type", "RollingUpdate")
         if strategy["type"] == "RollingUpdate":
             rolling = strategy.setdefault("rollingUpdate", {})
             if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", "25%")
-                rolling.setdefault("maxSurge", "25%")
+                for key, value in rolling_defaults.items():
+                    rolling.setdefault(key, value)
+
+
+def default_deployment(obj: dict) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    spec.setdefault("replicas", 1)
+    _rolling_update(spec, "strategy", maxUnavailable="25%", maxSurge="25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     default_template(spec.get("template"))
@@ -50,14 +56,7 @@ def default_daemonset(obj: dict) -> None:
     spec = _spec(obj)
     if spec is None:
         return
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", 1)
-                rolling.setdefault("maxSurge", 0)
+    _rolling_update(spec, "updateStrategy", maxUnavailable=1, maxSurge=0)
     spec.setdefault("revisionHistoryLimit", 10)
     default_template(spec.get("template"))
 
@@ -68,13 +67,7 @@ def default_statefulset(obj: dict) -> None:
         return
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
-    strategy = spec.setdefault("updateStrategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = strategy.setdefault("rollingUpdate", {})
-            if isinstance(rolling, dict):
-                rolling.setdefault("partition", 0)
+    _rolling_update(spec, "updateStrategy", partition=0)
     spec.setdefault("revisionHistoryLimit", 10)
     retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
     if isinstance(retention, dict):

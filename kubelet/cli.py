@@ -4,12 +4,12 @@ it runs standalone: no API server, no Node, pods only from static manifests (iss
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
 import threading
 
+from kubeapi.daemon_log import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.status import ApiError
 from kubelet import VERSION, bootstrap, machine
@@ -131,9 +131,7 @@ def build_config(args: argparse.Namespace) -> tuple[KubeletConfig, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
-                        else logging.WARNING,
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    setup_logging(args.v)
     try:
         config, warnings = build_config(args)
         for w in warnings:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import yaml
-
+from kubeapi.config_file import read_config_file
 from kubeapi.quantity import parse_quantity
 from kubelet.durations import parse_duration
 
@@ -211,13 +210,7 @@ _FIELDS = {
 def load_file(path: str, config: KubeletConfig) -> list[str]:
     """Applies the KubeletConfiguration at `path` to `config`; returns warnings for the fields
     we do not support (the kubelet, too, only warns about unknown fields)."""
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"--config: cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config: {path} is not YAML: {str(e).splitlines()[0]}") from None
+    raw = read_config_file(path, ConfigError)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import signal
 import socket
 import sys
 import threading
 
+from kubeapi.daemon_log import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 
 from .config import (ConfigError, ProxyConfig, load_file, parse_address, parse_cidrs,
@@ -102,9 +102,7 @@ def proxy_options(cfg: ProxyConfig, table: str) -> ProxyOptions:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1
-                        else logging.WARNING,
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+    setup_logging(args.v)
     table = os.environ.get(TABLE_ENV) or DEFAULT_TABLE
     try:
         cfg = build_config(args)

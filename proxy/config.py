@@ -8,7 +8,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-import yaml
+from kubeapi.config_file import read_config_file
 
 API_VERSION = "kubeproxy.config.k8s.io/v1alpha1"
 KIND = "KubeProxyConfiguration"
@@ -100,13 +100,7 @@ def parse_mode(text: object, name: str) -> str:
 
 
 def load_file(path: str) -> ProxyConfig:
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"--config: cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config: {path} is not YAML: {str(e).splitlines()[0]}") from None
+    raw = read_config_file(path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"--config: {path} is not a KubeProxyConfiguration")
     if raw.get("kind") != KIND or raw.get("apiVersion") != API_VERSION:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kubeapi.server_thread import ServerThread
+
 TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time in JSON
 
@@ -65,25 +67,15 @@ def node_eligible(node: dict | None) -> bool:
     return not any(t.get("key") == TO_BE_DELETED_TAINT for t in taints)
 
 
-class HealthServer:
+class HealthServer(ServerThread):
     """Serves /healthz and /livez on `address` ("host:port") from a thread of its own."""
 
     def __init__(self, address: str, health: Health, node: Callable[[], dict | None]) -> None:
         host, _, port = address.rpartition(":")
-        handler = _handler(health, node)
-        self._server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="healthz")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        server = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)),
+                                     _handler(health, node))
+        server.daemon_threads = True
+        super().__init__(server, "healthz")
 
 
 def _handler(health: Health, node: Callable[[], dict | None]):

@@ -6,7 +6,7 @@ import pytest
 
 from apiserver.registry import propagation
 from apiserver.registry.workloads import scale
-from apiserver.tables.table import to_table
+from apiserver.rest.tables.table import to_table
 from kubeapi.status import ApiError
 
 
