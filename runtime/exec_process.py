@@ -25,8 +25,7 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     syscalls = Syscalls()
     paths = _namespaces_to_join(container)
     cgroup = container.cgroup()
-    raw_seccomp = (container.state.config.get("linux") or {}).get("seccomp")
-    profile = seccomp.parse(raw_seccomp) if raw_seccomp else None
+    profile = _seccomp_profile(container)
     if process.terminal:
         # Imported before the process enters the container's mount namespace, where the host's
         # Python library is out of sight.
@@ -62,6 +61,61 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
         os.waitpid(pid, 0)
         raise PycontainerError(error)
     return pid
+
+
+def birth_place(container: Container) -> tuple[int, int]:
+    """For a caller that forks the processes itself (fork_born_in) and has each become() the
+    exec'd one: descriptors of the container's PID namespace (-1 when it is the caller's own)
+    and of its cgroup2 directory (-1 where there is none), to keep and close in the end."""
+    path = _namespaces_to_join(container).get("pid")
+    pid_ns = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if path else -1
+    cgroup_fd = container.cgroup().clone_into_fd()
+    return pid_ns, -1 if cgroup_fd is None else cgroup_fd
+
+
+def fork_born_in(syscalls: Syscalls, pid_ns: int, cgroup_fd: int) -> int:
+    """A child of this (single-threaded) process born in the PID namespace and the cgroup2
+    directory of birth_place, not dumpable (see spawn) until its execve; 0 in the child. The
+    caller's own PID namespace and dumpable flag are as before in the end."""
+    own_pid_ns = -1
+    if pid_ns >= 0:
+        own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(pid_ns, lx.CLONE_NEWPID)
+        except OSError:
+            os.close(own_pid_ns)
+            raise
+    syscalls.prctl(lx.PR_SET_DUMPABLE, 0)
+    pid = -1
+    try:
+        pid = namespaces.clone_child(syscalls, 0, os.dup(cgroup_fd) if cgroup_fd >= 0 else None,
+                                     own_pid_ns)
+    finally:
+        if pid != 0:
+            syscalls.prctl(lx.PR_SET_DUMPABLE, 1)
+    return pid
+
+
+def become(container: Container, process: Process, report: sync.Channel) -> None:
+    """Makes this process, born through fork_born_in, the exec's process: the container's cgroup
+    and other namespaces, the process's settings, execve. Never returns: warnings and the error
+    that stops it (then it exits 1) go to `report` as sync messages; it closes at the execve."""
+    syscalls = Syscalls()
+    try:
+        paths = _namespaces_to_join(container)
+        if "pid" in paths:
+            raise PycontainerError("exec: not born in the container's PID namespace")
+        profile = _seccomp_profile(container)
+        stub_fd = exec_stub.sealed_copy()
+    except BaseException as e:  # noqa: BLE001 - reported as one line
+        report.send(sync.ERROR, str(e))
+        os._exit(1)
+    _child(syscalls, container.cgroup(), paths, process, profile, report, -1, 0, stub_fd)
+
+
+def _seccomp_profile(container: Container) -> seccomp.Profile | None:
+    raw = (container.state.config.get("linux") or {}).get("seccomp")
+    return seccomp.parse(raw) if raw else None
 
 
 def _namespaces_to_join(container: Container) -> dict[str, str]:

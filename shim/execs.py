@@ -1,11 +1,15 @@
-"""One exec request (exec probes use it), run in a short-lived child of the shim: `runtime exec
---detach` (in that child itself when the runtime is this installation's) starts the process in
-the container, the child keeps its output (bounded), waits for its end, kills it when its time
-is up, and answers the client itself.
+"""One exec request (exec probes use it), two ways.
 
-The child makes itself a subreaper, so the process becomes its child once the runtime exits and
-its exact wait status (exit code or signal) is known. Run in a child so that the long-lived shim
-never executes (and copies the memory of) this code.
+With this installation's runtime (in_process), the shim forks the process itself, born in the
+container's PID namespace and cgroup (runtime.exec_process.fork_born_in), and that child runs the
+runtime's exec in its own interpreter up to the execve of the container's program (Job): one
+fork of Python per exec and nothing else, as forks and the page copies they cause are most of
+what an exec probe costs. The shim keeps its output (bounded), kills it when its time is up and
+answers when it ends.
+
+With any other runtime, a short-lived child of the shim runs `runtime exec --detach` and does
+all that itself (run): it makes itself a subreaper, so the process becomes its child once the
+runtime exits and its exact wait status (exit code or signal) is known.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import signal
 import time
 
 from linux.syscalls import Syscalls
+from runtime import exec_process, sync
 from runtime.foreground import become_subreaper
 from shim import protocol
 from shim.exitfile import code_and_signal
@@ -43,38 +48,93 @@ class Request:
         self.timeout = timeout
 
 
-def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int,
-        request: Request) -> dict:
-    """Runs the exec to its end; returns the answer for the client."""
-    become_subreaper(Syscalls())
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    deadline = None if request.timeout is None else time.monotonic() + request.timeout
+class Job:
+    """An exec whose process the shim forked itself (in_process runtimes): until it ends, its
+    output so far, the runtime's report (sync messages, see runtime.sync), its deadline."""
+
+    __slots__ = ("pid", "out", "report", "deadline", "timed_out")
+
+    def __init__(self, runtime: RuntimeCommand, container_id: str, devnull: int,
+                 request: Request, birth: tuple[int, int]) -> None:
+        """Forks the process, born where `birth` says (runtime.exec_process.birth_place)."""
+        self.out = _Output()
+        ends = [self.out.pipe(0), self.out.pipe(1)]
+        self.report, writer = sync.pair()
+        self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        self.timed_out = False
+        try:
+            self.pid = exec_process.fork_born_in(Syscalls(), *birth)
+            if self.pid == 0:
+                try:
+                    self.report.close()
+                    runtime.become_exec(_argv(container_id, request), devnull, *ends, writer)
+                finally:
+                    os._exit(1)  # never back into the shim's code
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            writer.close()
+            for fd in ends:
+                os.close(fd)
+
+    def expire(self, now: float) -> None:
+        """SIGKILL once past the deadline (the process is our child until reaped: no PID reuse)."""
+        if not self.timed_out and self.deadline is not None and now >= self.deadline:
+            os.kill(self.pid, signal.SIGKILL)
+            self.timed_out = True
+
+    def answer(self, status: int, warn) -> dict:
+        """The answer for the client, once the process has ended with wait `status`; the
+        runtime's warnings go to warn(message)."""
+        self.out.drain()
+        os.set_blocking(self.report.fd, False)
+        error = ""
+        for line in read_available(self.report.fd).decode(errors="replace").splitlines():
+            tag, _, message = line.partition(" ")
+            if tag == sync.ERROR:
+                error = message
+            elif tag == sync.WARNING:
+                warn(message)
+        if error and not self.timed_out:
+            return protocol.error(error)
+        return self.out.result(status, self.timed_out)
+
+    def close(self) -> None:
+        for fd in self.out.fds:
+            os.close(fd)
+        self.out.fds.clear()
+        self.report.close()
+
+
+def _argv(container_id: str, request: Request) -> list[str]:
+    """`runtime exec --detach`'s options and arguments for the request."""
     argv = []
     for entry in request.env:
         argv += ["--env", entry]
     if request.cwd:
         argv += ["--cwd", request.cwd]
-    argv += [container_id, *request.args]
+    return argv + [container_id, *request.args]
+
+
+def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int,
+        request: Request) -> dict:
+    """In a child of the shim: runs the exec through a runtime of its own process to its end;
+    returns the answer for the client."""
+    become_subreaper(Syscalls())
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    deadline = None if request.timeout is None else time.monotonic() + request.timeout
+    pid_file = os.path.join(state_dir, f"exec-{os.getpid()}.pid")
     out = _Output()
     ends = [out.pipe(0), out.pipe(1)]
     try:
-        if runtime.in_process:
-            if deadline is not None:
-                # a runtime stuck on, say, a frozen container ends this child at the deadline
-                signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
-            pid = runtime.exec_here(argv, devnull, *ends)
-            timed_out, status = False, 0 if pid else 1 << 8   # as the wait status _wait gives
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        else:
-            pid_file = os.path.join(state_dir, f"exec-{os.getpid()}.pid")
-            runtime_pid = runtime.spawn(["exec", "--detach", "--pid-file", pid_file, *argv],
-                                        devnull, *ends)
+        runtime_pid = runtime.spawn(["exec", "--detach", "--pid-file", pid_file,
+                                     *_argv(container_id, request)], devnull, *ends)
     finally:
         for fd in ends:
             os.close(fd)
-    if not runtime.in_process:
-        timed_out, status = _wait(runtime_pid, out, deadline)
-        pid = _read_pid_file(pid_file)
+    timed_out, status = _wait(runtime_pid, out, deadline)
+    pid = _read_pid_file(pid_file)
     if pid and (status == 0 or timed_out):
         if timed_out:
             os.kill(pid, signal.SIGKILL)  # our child since the runtime exited: no PID reuse
@@ -86,10 +146,7 @@ def run(runtime: RuntimeCommand, container_id: str, state_dir: str, devnull: int
     else:
         status = signal.SIGKILL  # killed before the process started: the wait status it'd have
     out.drain()
-    code, sig = code_and_signal(status)
-    return {"ok": True, "exit_code": code, "signal": sig, "timed_out": timed_out,
-            "stdout": out.data[0].decode(errors="replace"),
-            "stderr": out.data[1].decode(errors="replace"), "truncated": out.truncated}
+    return out.result(status, timed_out)
 
 
 def _wait(pid: int, out: _Output, deadline: float | None) -> tuple[bool, int]:
@@ -147,6 +204,13 @@ class _Output:
     def drain(self) -> None:
         for fd, index in self.fds.items():
             self._keep(index, read_available(fd))
+
+    def result(self, status: int, timed_out: bool) -> dict:
+        """The answer for a process that ended with wait `status`."""
+        code, sig = code_and_signal(status)
+        return {"ok": True, "exit_code": code, "signal": sig, "timed_out": timed_out,
+                "stdout": self.data[0].decode(errors="replace"),
+                "stderr": self.data[1].decode(errors="replace"), "truncated": self.truncated}
 
     def _keep(self, index: int, data: bytes) -> None:
         buf = self.data[index]

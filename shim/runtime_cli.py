@@ -12,7 +12,6 @@ of CPU, twice per container start and once per exec probe) saved.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -59,26 +58,31 @@ class RuntimeCommand:
                           (os.POSIX_SPAWN_DUP2, stderr, 2)],
             setsigdef=_DEFAULT_SIGNALS, setsigmask=())
 
-    def exec_here(self, args: list[str], stdin: int, stdout: int, stderr: int) -> int:
-        """`runtime exec --detach args...` run in this very process (only for in_process
-        runtimes, and in a short-lived child of the shim: one fork fewer than spawn, which is
-        most of an exec probe's cost) with these descriptors as 0, 1 and 2 meanwhile, which the
-        process inherits. Returns its PID once it has exec'd (no pid file written, read back
-        and removed: an inode made and freed per exec probe), or 0 when the runtime failed and
-        wrote why to `stderr` (and its log), as the binary would."""
+    def become_exec(self, args: list[str], stdin: int, stdout: int, stderr: int,
+                    report) -> None:
+        """In a child of the shim born through runtime.exec_process.fork_born_in (in_process
+        runtimes only): becomes the process of `runtime exec --detach args...` with these
+        descriptors as 0, 1 and 2, the runtime's code run right here rather than in a process
+        of its own (forks and page copies are most of what an exec probe costs). Never
+        returns: the runtime's error line and warnings go to `report` (a runtime.sync
+        channel), which closes at the execve."""
+        from runtime import exec_process, sync
         from runtime.cli import lean_parser
         from runtime.cli.commands import exec as exec_command
         from runtime.cli.main import one_line
-        from runtime.log import Log
 
-        parsed = lean_parser.parse(self.argv("exec", "--detach", *args)[1:])
-        with _stdio(stdin, stdout, stderr):
-            log = Log(self.log, "json")
-            try:
-                return exec_command.spawn_detached(parsed, log)
-            except Exception as e:  # noqa: BLE001 - the runtime's one line, as its main gives
-                log.error(one_line(e))
-                return 0
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                os.dup2(fd, target)
+            parsed = lean_parser.parse(self.argv("exec", "--detach", *args)[1:])
+            container, process = exec_command.detached(parsed)
+        except BaseException as e:  # noqa: BLE001 - the runtime's one line, as its main gives
+            report.send(sync.ERROR, one_line(e))
+            os._exit(1)
+        exec_process.become(container, process, report)
 
     @staticmethod
     def _fork_main(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
@@ -105,22 +109,6 @@ class RuntimeCommand:
             traceback.print_exc()
         finally:
             os._exit(status)
-
-
-@contextlib.contextmanager
-def _stdio(stdin: int, stdout: int, stderr: int):
-    """These descriptors as 0, 1 and 2 meanwhile (what the runtime starts inherits them), with
-    every signal unblocked, as in a process of its own."""
-    saved = [os.dup(fd) for fd in (0, 1, 2)]
-    try:
-        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
-            os.dup2(fd, target)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        yield
-    finally:
-        for fd, target in zip(saved, (0, 1, 2)):
-            os.dup2(fd, target)
-            os.close(fd)
 
 
 def read_available(fd: int, limit: int = 65536) -> bytes:

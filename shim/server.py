@@ -5,9 +5,12 @@ stdio (the CRI log), the keeper of its exit record, the server of its control so
 It runs in a process the zygote forked (in a session of its own, reparented away from whoever
 asked for it), as one thread around one poll(2) loop. Memory is the design constraint: the shim
 shares the zygote's pages and keeps private only what it touches, so it does as little as
-possible itself. Whatever takes more code (starting the container, an exec, `kill --all`, the
-final `delete`) runs in a short-lived child ("helper") that answers the client itself; the shim
-stops reading that client until the helper is gone, so answers keep the order of requests.
+possible itself. Whatever takes more code (starting the container, an exec through another
+runtime than this installation's, `kill --all`, the final `delete`) runs in a short-lived child
+("helper") that answers the client itself; the shim stops reading that client until the helper
+is gone, so answers keep the order of requests. An exec through this installation's runtime is
+cheaper still (exec probes run every few seconds in every pod): the shim forks the process
+itself, which runs the runtime's code up to its execve, and answers when it ends (shim.execs).
 
 Attached clients (the attach op) get the container's output as it goes to the log; the shim
 never waits for them: each has a bounded buffer, and what does not fit is dropped for it.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import select
+import time
 
 import _signal
 import _socket
@@ -113,7 +117,8 @@ class Shim:
     __slots__ = (
         "id", "state_dir", "runtime", "log_path", "devnull", "init_pid", "started_at", "exit",
         "cgroup", "oom_base", "log", "streams", "relay", "poller", "handlers", "listener",
-        "clients", "waiters", "children", "shutdown_client", "done", "terminal", "attachers")
+        "clients", "waiters", "children", "shutdown_client", "done", "terminal", "attachers",
+        "exec_birth", "jobs")
 
     def __init__(self, report: dict, fds: dict[str, int]) -> None:
         """From the start helper's report and descriptors (shim.startup)."""
@@ -147,6 +152,10 @@ class Shim:
         self.children: dict[int, object] = {}  # helper PID -> what to do with its wait status
         self.shutdown_client: ClientConnection | None = None
         self.done = False
+        # Where an exec's process is born (runtime.exec_process.birth_place), for in_process
+        # runtimes; the execs whose process runs, by PID.
+        self.exec_birth = (fds.get("exec_pid_ns", -1), fds.get("exec_cgroup", -1))
+        self.jobs: dict[int, execs.Job] = {}
         Syscalls().set_name(f"shim-{self.id}")
 
     # -- the loop ----------------------------------------------------------------------------
@@ -166,10 +175,22 @@ class Shim:
             self._watch_stdin()
         self._reap()  # whatever ended before the handler was there
         while not self.done:
-            for fd, events in self.poller.poll():
+            for fd, events in self.poller.poll(self._next_deadline_ms()):
                 handler = self.handlers.get(fd)
                 if handler is not None:
                     handler(fd, events)
+            if self.jobs:
+                now = time.monotonic()
+                for job in self.jobs.values():
+                    job.expire(now)
+
+    def _next_deadline_ms(self) -> int:
+        """poll's timeout: until the nearest exec deadline, else none."""
+        deadlines = [job.deadline for job in self.jobs.values()
+                     if job.deadline is not None and not job.timed_out]
+        if not deadlines:
+            return -1
+        return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
 
     def watch(self, fd: int, handler, events: int = select.POLLIN) -> None:
         self.handlers[fd] = handler
@@ -449,8 +470,42 @@ class Shim:
         if self.exit is not None:
             client.send(protocol.error(f"container {self.id} has exited"))
             return
-        self._helper(client, lambda: client.send(execs.run(
-            self.runtime, self.id, self.state_dir, self.devnull, checked)))
+        if not self.runtime.in_process:
+            self._helper(client, lambda: client.send(execs.run(
+                self.runtime, self.id, self.state_dir, self.devnull, checked)))
+            return
+        try:
+            job = execs.Job(self.runtime, self.id, self.devnull, checked, self.exec_birth)
+        except OSError as e:
+            client.send(protocol.error(f"exec: {e.strerror or e}"))
+            return
+        self._pause(client)
+        self.jobs[job.pid] = job
+        for fd in job.out.fds:
+            self.watch(fd, self._on_exec_output)
+        self.children[job.pid] = lambda status: self._exec_ended(client, job, status)
+
+    def _on_exec_output(self, fd: int, events: int) -> None:
+        for job in self.jobs.values():
+            if fd in job.out.fds:
+                if not job.out.read(fd):
+                    self.unwatch(fd)  # closed with the job
+                return
+
+    def _exec_ended(self, client: ClientConnection, job: execs.Job, status: int) -> None:
+        del self.jobs[job.pid]
+        for fd in job.out.fds:
+            self.unwatch(fd)
+        answer = job.answer(status, self._runtime_warning)
+        job.close()
+        client.send(answer)
+        self._resume(client)
+
+    def _runtime_warning(self, message: str) -> None:
+        """What the runtime in an exec's process warned of, into its log as the binary logs."""
+        from runtime.log import Log
+
+        Log(self.runtime.log, "json").warning(message)
 
     def _op_attach(self, client: ClientConnection, request: dict) -> None:
         if self.exit is not None:

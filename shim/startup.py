@@ -21,6 +21,8 @@ import select
 import socket
 
 from overlay.timefmt import rfc3339_nano
+from runtime import exec_process
+from runtime.container import Container
 from runtime.errors import PycontainerError
 from runtime.state import check_id
 from shim import layout, oom, protocol
@@ -95,6 +97,8 @@ class _Start:
         self.created = True
         self.cgroup = oom.cgroup_of(self.pid)
         self.oom_base = oom.kill_count(self.cgroup)
+        if self.runtime.in_process:
+            self._exec_birth_place()
         if console is not None:
             master = self._receive_terminal(console)
             self.fds["stdout"] = master  # a terminal has one stream: everything is stdout
@@ -140,6 +144,15 @@ class _Start:
                 return int(f.read().strip())
         except (OSError, ValueError) as e:
             raise StartFailed(f"runtime create: no PID in {pid_file} ({e})") from None
+
+    def _exec_birth_place(self) -> None:
+        """The container's PID namespace and cgroup2 directory, for the shim to fork each exec's
+        process there (shim.execs.Job)."""
+        container = Container.load(self.runtime.root, self.id, lock=False)
+        pid_ns, cgroup = exec_process.birth_place(container)
+        for name, fd in (("exec_pid_ns", pid_ns), ("exec_cgroup", cgroup)):
+            if fd >= 0:
+                self.fds[name] = fd
 
     def _receive_terminal(self, console: socket.socket) -> int:
         """The pty master the container's init sent over the console socket during create."""

@@ -1,6 +1,7 @@
 """exec through the shim's socket: output, exit code, env and cwd, timeouts, errors."""
 from __future__ import annotations
 
+import os
 
 import pytest
 
@@ -68,3 +69,21 @@ def test_exec_into_a_paused_container_is_the_runtimes_error(shims):
         assert shims.runtime("resume", info.id).returncode == 0
     with shims.connect(info.id) as c:
         assert c.exec(["true"]).exit_code == 0     # the shim serves on
+
+
+def test_the_process_is_in_the_containers_namespaces_cgroup_and_privileges(shims):
+    """The process the shim forks for an exec joins every namespace and the cgroup of the
+    container's init and has its capabilities, no_new_privs and seccomp mode."""
+    info = shims.start("sleep", "1000")
+    kinds = ("ipc", "mnt", "net", "pid", "uts", "cgroup")
+    with shims.connect(info.id) as c:
+        result = c.exec(["sh", "-c", "for k in " + " ".join(kinds) + "; do readlink "
+                         "/proc/self/ns/$k; done; cat /proc/self/cgroup; grep -E "
+                         "'^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; echo ---; "
+                         "cat /proc/1/cgroup; grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/1/status"])
+    assert result.exit_code == 0, result
+    own, init = result.stdout.split("---\n")
+    lines = own.splitlines()
+    assert lines[:len(kinds)] == [os.readlink(f"/proc/{info.container_pid}/ns/{k}")
+                                  for k in kinds]
+    assert "\n".join(lines[len(kinds):]) + "\n" == init

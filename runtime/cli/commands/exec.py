@@ -42,14 +42,14 @@ def run(p: Parsed, log: Log) -> int:
     return foreground.wait(pid, relay, master)
 
 
-def spawn_detached(p: Parsed, log: Log) -> int:
-    """`exec --detach` without a terminal, up to the process's PID: what a caller running this
-    runtime in its own process (a shim's exec helper) needs, without a --pid-file to write and
-    read back."""
+def detached(p: Parsed) -> tuple[Container, config_mod.Process]:
+    """The container and process of `exec --detach` without a terminal, checked as `run` checks
+    them, for a caller that makes the process of itself (exec_process.become): a shim's child
+    running this runtime in its own process."""
     c, process = _container_and_process(p)
     if process.terminal or p.options["console_socket"]:
         raise PycontainerError("--tty: a detached exec with a terminal needs the command line")
-    return exec_process.spawn(c, process, -1, p.options["preserve_fds"], log.warning)
+    return c, process
 
 
 def _container_and_process(p: Parsed) -> tuple[Container, config_mod.Process]:
