@@ -16,7 +16,7 @@ import threading
 import dns.exception
 import dns.name
 
-from kubeapi.daemon_log import setup_logging
+from kubeapi.component.logs import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
 

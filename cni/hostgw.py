@@ -25,7 +25,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from kubeapi.daemon_log import setup_logging
+from kubeapi.component.logs import setup_logging
 from kubeapi.informer import Informer, resource_path
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kubeapi.server_thread import ServerThread
+from kubeapi.component.server_thread import ServerThread
 
 Check = Callable[[], str]  # "" when healthy, else why not
 HANDSHAKE_TIMEOUT = 10.0

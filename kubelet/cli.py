@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from kubeapi.daemon_log import setup_logging
+from kubeapi.component.logs import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.status import ApiError
 from kubelet import VERSION, bootstrap, machine

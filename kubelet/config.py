@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kubeapi.config_file import read_config_file
+from kubeapi.component.config_file import read_config_file
 from kubeapi.quantity import parse_quantity
 from kubelet.durations import parse_duration
 

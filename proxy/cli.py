@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 
-from kubeapi.daemon_log import setup_logging
+from kubeapi.component.logs import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 
 from .config import (ConfigError, ProxyConfig, load_file, parse_address, parse_cidrs,

@@ -8,7 +8,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from kubeapi.config_file import read_config_file
+from kubeapi.component.config_file import read_config_file
 
 API_VERSION = "kubeproxy.config.k8s.io/v1alpha1"
 KIND = "KubeProxyConfiguration"

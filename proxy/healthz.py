@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kubeapi.server_thread import ServerThread
+from kubeapi.component.server_thread import ServerThread
 
 TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time in JSON
