@@ -28,7 +28,7 @@ def encode(range_text: str, taken: set[int]) -> bytes:
     bits = sum(1 << offset for offset in taken)
     data = bits.to_bytes((bits.bit_length() + 7) // 8, "big")
     return json.dumps({"kind": "RangeAllocation", "apiVersion": "v1",
-                       "metadata": {"creationTimestamp": None}, "range": range_text,
+                       "metadata": {}, "range": range_text,
                        "data": base64.b64encode(data).decode()}, separators=(",", ":")).encode()
 
 

@@ -39,6 +39,11 @@ def plane():
     cp.cleanup()
 
 
+def _unchecked(server):
+    """The server's kubectl returning failures, as ControlPlane.kubectl does."""
+    return lambda *args, **kw: server.kubectl(*args, check=False, **kw)
+
+
 def _apply(kubectl, manifest: dict) -> None:
     proc = kubectl("apply", "-f", "-", input=json.dumps(manifest))
     assert proc.returncode == 0, proc.stderr
@@ -68,7 +73,7 @@ def test_kube_apiserver_reads_what_pyapiserver_wrote(plane):
          "spec": {"selector": {"app": "from-py"}, "ports": [{"port": 80}]}},
     ]
     for obj in objects:
-        _apply(lambda *a, **kw: server.kubectl(*a, check=False, **kw), obj)
+        _apply(_unchecked(server), obj)
     for obj, what in zip(objects, (("configmap", "from-py"), ("deployment", "from-py"),
                                    ("node", "from-py-node"), ("service", "from-py"))):
         ours = _get(lambda *a: server.kubectl(*a, "-n", "default"), *what)
@@ -104,3 +109,23 @@ def test_pyapiserver_reads_what_kube_apiserver_wrote(plane):
     # kube-apiserver's own `kubernetes` Service, under its key, is the one pyapiserver serves.
     assert _get(server.kubectl, "service", "kubernetes", "-n", "default")["metadata"]["uid"] == \
         _get(cp.kubectl, "service", "kubernetes", "-n", "default")["metadata"]["uid"]
+
+
+def test_node_ports_are_allocated_from_one_bitmap_with_kube_apiserver(plane):
+    """Both keep NodePorts in /registry/ranges/servicenodeports: a port one server handed out,
+    the other refuses. (kube-apiserver 1.35 keeps ClusterIPs as IPAddress objects instead.)"""
+    cp, server = plane
+
+    def service(name: str, node_port: int) -> dict:
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"type": "NodePort", "selector": {"app": name},
+                         "ports": [{"port": 80, "nodePort": node_port}]}}
+
+    ours = _unchecked(server)
+    for maker, refuser, port in ((ours, cp.kubectl, 30555), (cp.kubectl, ours, 30556)):
+        made = maker("create", "-f", "-", input=json.dumps(service(f"made-{port}", port)))
+        assert made.returncode == 0, made.stderr
+        refused = refuser("create", "-f", "-", input=json.dumps(service(f"again-{port}", port)))
+        assert refused.returncode != 0
+        assert "provided port is already allocated" in refused.stderr
