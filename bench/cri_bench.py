@@ -17,20 +17,19 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for extra in ("tests", "tests/cri", "bench"):
+for extra in ("tests", "bench"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
 import grpc  # noqa: E402
 
-import critest_images  # noqa: E402
-from testlib import imagebuild as ib  # noqa: E402
-from containerd_testlib import Containerd  # noqa: E402
 from cri.proto import api_pb2 as pb, api_pb2_grpc as pb_grpc  # noqa: E402
-from cri_testlib import BIN, CriDaemon  # noqa: E402
 from netkit import unique  # noqa: E402
 from proc_usage import rss_kib  # noqa: E402
 from stats import load, median, ms  # noqa: E402
+from testlib import critest_images, imagebuild as ib  # noqa: E402
+from testlib.containerd import Containerd  # noqa: E402
+from testlib.cri_daemon import BIN, CriDaemon  # noqa: E402
 
 IMAGE = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 

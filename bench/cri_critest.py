@@ -17,8 +17,8 @@ for extra in ("tests", "tests/cri", "bench"):
     sys.path.insert(0, os.path.join(REPO, extra))
 sys.path.insert(0, REPO)   # before tests/: its package-named test folders must not shadow ours
 
-import critest_images  # noqa: E402
 from stats import load  # noqa: E402
+from testlib import critest_images  # noqa: E402
 from test_cri_critest import KNOWN_DIFFERENCES, side_by_side  # noqa: E402
 
 

@@ -32,6 +32,7 @@ from netns.enter import run_in_netns
 from testlib import runtime_leftovers
 from testlib.kubeconfigs import write_kubeconfig
 from testlib.processes import free_port, kill_all, pids_naming, stop
+from testlib.reference_plane import etcd_argv, kube_apiserver_argv, service_account_keys
 from testlib.refbin import refbin
 from testlib.runtime_leftovers import release_namespaces, remove_link, run_steps, unmount_below
 from testlib.waiting import wait_for
@@ -57,19 +58,6 @@ def underlay_subnet() -> str:
 def _host_addresses() -> set[str]:
     with rtnl.RtnlSocket() as sock:
         return {a.split("/")[0] for a in addresses.list_addresses(sock)}
-
-
-def _service_account_keys(private: str, public: str) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    with open(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    with open(public, "wb") as f:
-        f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 @dataclass
@@ -184,7 +172,7 @@ class Cluster:
         self.ca_key = os.path.join(self.dir, "pki", "ca.key")
         self.sa_key = os.path.join(self.dir, "pki", "sa.key")
         self.sa_pub = os.path.join(self.dir, "pki", "sa.pub")
-        _service_account_keys(self.sa_key, self.sa_pub)
+        service_account_keys(self.sa_key, self.sa_pub)
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.port = free_port()
         self.url = f"https://{self.host_ip}:{self.port}"
@@ -228,30 +216,12 @@ class Cluster:
                 f.write(f'{self.node_tokens[name]},system:node:{name},uid-{name},'
                         f'"system:nodes"\n')
         write_kubeconfig(self.admin_kubeconfig, self.url, self.pki.ca_cert, self.admin_token)
-        etcd_url = f"http://127.0.0.1:{self.etcd_port}"
-        peer_url = f"http://127.0.0.1:{self.etcd_peer_port}"
-        self._spawn("etcd", [
-            "etcd", "--name", "kcl", "--data-dir", os.path.join(self.dir, "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"kcl={peer_url}", "--log-level", "warn"])
-        self._spawn("kube-apiserver", [
-            refbin("kube-apiserver"), "--etcd-servers", etcd_url,
-            "--bind-address", self.host_ip, "--advertise-address", self.host_ip,
-            "--secure-port", str(self.port), "--cert-dir", os.path.join(self.dir, "certs"),
-            "--tls-cert-file", self.pki.server_cert,
-            "--tls-private-key-file", self.pki.server_key,
-            "--client-ca-file", self.pki.ca_cert, "--token-auth-file", tokens,
-            "--enable-bootstrap-token-auth",
-            "--service-account-key-file", self.sa_pub,
-            "--service-account-signing-key-file", self.sa_key,
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins",
-            "NodeRestriction", "--kubelet-client-certificate", self.pki.kubelet_client_cert,
-            "--kubelet-client-key", self.pki.kubelet_client_key,
-            "--kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname",
-            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged",
-            "--profiling=false", "--v", "1"])
+        self._spawn("etcd", etcd_argv("kcl", os.path.join(self.dir, "etcd"), self.etcd_port,
+                                      self.etcd_peer_port))
+        self._spawn("kube-apiserver", kube_apiserver_argv(
+            f"http://127.0.0.1:{self.etcd_port}", self.host_ip, self.port,
+            os.path.join(self.dir, "certs"), self.pki, tokens, self.sa_key, self.sa_pub,
+            SERVICE_CIDR, "--enable-bootstrap-token-auth"))
         wait_for(self._ready, 90, interval=0.5,
                  what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
         self.client = ApiClient(kubeconfig.load(self.admin_kubeconfig), "cluster-tests")

@@ -1,12 +1,7 @@
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from netkit import bridge_name, namespaces, restore_host_networking, unique  # noqa: E402,F401
-from netns import nat, nat_backend  # noqa: E402
+from netkit import bridge_name, namespaces, restore_host_networking, unique  # noqa: F401
+from netns import nat, nat_backend
 
 
 @pytest.fixture

@@ -2,18 +2,10 @@
 it), our REST client and the official Python client pointed at it, and a namespace per test."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from testlib.pyapiserver import fresh_namespace, rest_client
 from testlib.server_fixtures import own_server, server  # noqa: F401 - fixtures
-
-APISERVER_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               "apiserver")
-if APISERVER_TESTS not in sys.path:     # the tests that import apiserver_testlib's kubectl_path
-    sys.path.insert(0, APISERVER_TESTS)
 
 
 @pytest.fixture(scope="session")

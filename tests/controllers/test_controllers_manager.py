@@ -149,7 +149,7 @@ def _children(pid: int) -> list[int]:
 
 def _start_with_controllers(tmp_path) -> tuple[subprocess.Popen, object]:
     """pyapiserver --controllers=garbage-collector-controller; its log in tmp_path."""
-    from apiserver_testlib import ADMIN_TOKEN
+    from testlib.pyapiserver import ADMIN_TOKEN
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(f'{ADMIN_TOKEN},admin,uid-admin,"system:masters"\n')
     log = open(tmp_path / "server.log", "w+")

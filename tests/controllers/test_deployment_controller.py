@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 
-from apiserver_testlib import kubectl_path
 from controllers.workloads import deployment_util as du
 from controllers_testlib import delete_pods, running, wait_for
 from kubeapi.status import ApiError
+from testlib.pyapiserver import kubectl_path
 
 DEPLOYS = "/apis/apps/v1/namespaces/{ns}/deployments"
 RSS = "/apis/apps/v1/namespaces/{ns}/replicasets"

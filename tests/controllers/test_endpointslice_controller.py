@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from apiserver_testlib import kubectl_path
 from controllers_testlib import running, wait_for
+from testlib.pyapiserver import kubectl_path
 
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
 ZONE = "topology.kubernetes.io/zone"

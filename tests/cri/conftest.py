@@ -3,18 +3,10 @@ pycontainer-cri processes. Names are prefixed cri_ so that they never clash with
 tests/kubelet's fixtures."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-from cri_testlib import CriDaemon
+from testlib.cri_daemon import CriDaemon
 from testlib.images import image_store
-
-KUBELET_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                             "kubelet")
-if KUBELET_TESTS not in sys.path:   # control_plane_testlib's kubeconfigs and BIN
-    sys.path.insert(0, KUBELET_TESTS)
 
 
 @pytest.fixture(scope="session")

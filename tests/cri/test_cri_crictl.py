@@ -15,9 +15,10 @@ import urllib.request
 
 import pytest
 
-from cri_testlib import IMAGE_FULL, refbin, wait_for
+from cri_testlib import IMAGE_FULL, wait_for
 from testlib import imagebuild as ib
 from testlib.processes import free_port
+from testlib.refbin import refbin
 from testlib.registry import PASSWORD, USER, Registry
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

@@ -1,7 +1,7 @@
 """critest (cri-tools v1.36, the CRI validation suite) against pycontainer-cri and, side by side on
 this machine, against Debian's containerd 1.6 CRI plugin, with the same images: imported
 beforehand under their upstream names and served by a loopback registry for the pull tests
-(-registry-prefix); see critest_images.py. The test fails when pycontainer fails a spec that
+(-registry-prefix); see testlib/critest_images.py. The test fails when pycontainer fails a spec that
 containerd passes here, unless KNOWN_DIFFERENCES names it with its reason.
 
 CI runs everything but the image-manager specs (critest's -registry-prefix drops the tags they
@@ -16,9 +16,10 @@ import threading
 
 import pytest
 
-import critest_images
-from containerd_testlib import Containerd
-from cri_testlib import BIN, CriDaemon, refbin
+from testlib import critest_images
+from testlib.containerd import Containerd
+from testlib.cri_daemon import BIN, CriDaemon
+from testlib.refbin import refbin
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from cri_testlib import PYCONTAINER_CRI, CriDaemon
+from testlib.cri_daemon import PYCONTAINER_CRI, CriDaemon
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -13,7 +13,8 @@ import grpc
 import pytest
 
 from cri.proto import api_pb2 as pb, api_pb2_grpc as pb_grpc
-from cri_testlib import IMAGE, PYCONTAINER_CRI, wait_for
+from cri_testlib import wait_for
+from testlib.cri_daemon import IMAGE, PYCONTAINER_CRI
 from netkit import unique
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

@@ -15,8 +15,9 @@ import uuid
 import pytest
 
 from control_plane_testlib import ControlPlane
-from cri_testlib import CriDaemon, IMAGE, wait_for
+from cri_testlib import wait_for
 from pyapiserver_plane_testlib import PyControlPlane
+from testlib.cri_daemon import IMAGE, CriDaemon
 from upstream_kubelet_testlib import UpstreamKubelet
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dns_testlib import DnsProcess, FakeUpstream
+from dns_testlib import DnsProcess
+from testlib.dns_upstream import FakeUpstream
 from testlib.pyapiserver import fresh_namespace, rest_client, running_server
 
 

@@ -16,6 +16,7 @@ import dns.rdatatype
 import dns.reversename
 import pytest
 
+from controllers.fresh_read import fresh_read
 from dns_testlib import BIN, DnsProcess, addresses, query, wait_for
 
 ZONE = "cluster.local"
@@ -285,7 +286,7 @@ def test_node_registers_behind_kube_dns(client, server, upstream):
     d = DnsProcess(server.kubeconfig, "--upstream", f"127.0.0.1:{upstream.port}",
                    "--advertise-address", "127.0.0.1", "--hostname-override", node)
     try:
-        slc = wait_for(lambda: _get(client, path), what="the node's EndpointSlice")
+        slc = wait_for(lambda: fresh_read(client, path), what="the node's EndpointSlice")
         assert slc["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
         assert slc["endpoints"] == [{"addresses": ["127.0.0.1"], "nodeName": node,
                                      "conditions": {"ready": True, "serving": True,
@@ -295,17 +296,7 @@ def test_node_registers_behind_kube_dns(client, server, upstream):
     finally:
         d.stop()
     assert d.proc.returncode == 0
-    assert _get(client, path) is None
-
-
-def _get(client, path: str) -> dict | None:
-    from kubeapi.status import ApiError
-    try:
-        return client.get(path)
-    except ApiError as e:
-        if e.code == 404:
-            return None
-        raise
+    assert fresh_read(client, path) is None
 
 
 @pytest.mark.parametrize("args, message", [

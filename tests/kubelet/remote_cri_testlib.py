@@ -1,6 +1,6 @@
 """CRI runtimes on their sockets for pykubelet's --container-runtime-endpoint tests: a
-pycontainer-cri (tests/cri/cri_testlib) on the kubelet tests' image store, and a private
-containerd 1.6 (tests/cri/containerd_testlib) holding busybox:1.36 and a busybox "pause" image
+pycontainer-cri (testlib.cri_daemon) on the kubelet tests' image store, and a private
+containerd 1.6 (testlib.containerd) holding busybox:1.36 and a busybox "pause" image
 imported with `ctr images import`. remove_pods() stops and removes every sandbox through the
 CRI (what the kubelet made), before the kubelet's cgroup root is removed."""
 from __future__ import annotations
@@ -8,19 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CRI_TESTS = os.path.join(os.path.dirname(HERE), "cri")
-if CRI_TESTS not in sys.path:
-    sys.path.insert(0, CRI_TESTS)
-
-from containerd_testlib import Containerd  # noqa: E402
-from cri_testlib import CriDaemon  # noqa: E402
-from critest_images import SANDBOX_IMAGE  # noqa: E402
-
-from testlib.images import IMAGE, REPO  # noqa: E402
+from testlib.containerd import Containerd
+from testlib.cri_daemon import CriDaemon
+from testlib.critest_images import SANDBOX_IMAGE
+from testlib.images import IMAGE, REPO
 
 RUNTIMES = ("pycontainer-cri", "containerd")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,12 @@ import uuid
 from kubelet_testlib import Api, KubeletProcess
 from netkit import random_subnet, unique
 from netns import addresses, links, routes, rtnl, sysctl
+from testlib.dns_upstream import FakeUpstream
+from testlib.processes import stop
+from testlib.pyapiserver import Server
+from testlib.runtime_leftovers import remove_link, run_steps
 
 BIN = os.path.dirname(sys.executable)
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(TESTS, "dns") not in sys.path:
-    sys.path.append(os.path.join(TESTS, "dns"))
-
-from dns_testlib import FakeUpstream  # noqa: E402
-from testlib.pyapiserver import Server  # noqa: E402
 
 BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"
 
@@ -42,17 +39,6 @@ def distinct_subnets(count: int) -> list[str]:
         if subnet not in chosen:
             chosen.append(subnet)
     return chosen
-
-
-def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class ServiceNode:
@@ -195,21 +181,16 @@ class ServiceNode:
 
     def cleanup(self) -> None:
         """Every step runs even if an earlier one failed; the first error is raised last."""
-        errors: list[BaseException] = []
-        steps = [lambda: stop_process(self.procs.get("dns")),
-                 lambda: self.kubelet and self.kubelet.cleanup(),
-                 lambda: stop_process(self.procs.get("proxy")),
-                 self._delete_table,
-                 lambda: stop_process(self.procs.get("manager")),
-                 lambda: self.api and self.api.client.close(),
-                 lambda: self.server and self.server.stop(),
-                 lambda: self.upstream and self.upstream.close(),
-                 self._delete_link, self._restore_bridge_netfilter]
-        for step in steps:
-            try:
-                step()
-            except Exception as e:  # noqa: BLE001 - the next steps must run all the same
-                errors.append(e)
+        errors = run_steps([
+            lambda: stop(self.procs.get("dns"), wait=20),
+            lambda: self.kubelet and self.kubelet.cleanup(),
+            lambda: stop(self.procs.get("proxy"), wait=20),
+            self._delete_table,
+            lambda: stop(self.procs.get("manager"), wait=20),
+            lambda: self.api and self.api.client.close(),
+            lambda: self.server and self.server.stop(),
+            lambda: self.upstream and self.upstream.close(),
+            lambda: remove_link(self.link), self._restore_bridge_netfilter])
         for proc in self.procs.values():
             if proc.stdout:
                 proc.stdout.close()
@@ -222,12 +203,6 @@ class ServiceNode:
                                 check=True).stdout.splitlines()
         if f"table ip {self.table}" in tables:
             subprocess.run(["nft", "delete", "table", "ip", self.table], check=True)
-
-    def _delete_link(self) -> None:
-        with rtnl.RtnlSocket() as host:
-            link = links.get_link(host, self.link)
-            if link is not None:
-                links.delete_link(host, link.index)
 
     def _restore_bridge_netfilter(self) -> None:
         if self.bridge_nf_before is not None:

@@ -2,20 +2,11 @@
 unique nftables table that is deleted whatever happened, and a Syncer writing into it."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-for extra in (TESTS, HERE):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
-
-from netkit import bridge_name, restore_host_networking  # noqa: E402,F401
-from netns import sysctl  # noqa: E402
-from proxy_testlib import PodNet, delete_table, ensure_bridge_netfilter, table_name  # noqa: E402
+from netkit import bridge_name, restore_host_networking  # noqa: F401
+from netns import sysctl
+from proxy_testlib import PodNet, delete_table, ensure_bridge_netfilter, table_name
 
 
 @pytest.fixture(scope="session")

@@ -10,22 +10,18 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "apiserver"))
-
-from apiserver_testlib import BIN, start_server, stop_server  # noqa: E402
-from netkit import unique  # noqa: E402
-from netns import links, rtnl  # noqa: E402
-from proxy_testlib import (  # noqa: E402
+from netkit import unique
+from netns import links, rtnl
+from proxy_testlib import (
     HTTP_PORT, PodNet, connect_error, delete_table, endpoint_slice, get, get_many, list_table,
     table_exists, table_name)
+from testlib.pyapiserver import BIN, start_server, stop_server
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -16,12 +16,13 @@ import signal
 import subprocess
 import tempfile
 
-from cri_testlib import answers, wait_for
-from critest_images import SANDBOX_IMAGE
 from netkit import random_subnet, unique
+from testlib.cri_daemon import answers
+from testlib.critest_images import SANDBOX_IMAGE
 from testlib.processes import pids_naming, stop
 from testlib.refbin import refbin
 from testlib.runtime_leftovers import remove_link, run_steps, unmount_below
+from testlib.waiting import wait_for
 
 
 class Containerd:
@@ -86,7 +87,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             self.proc = subprocess.Popen(["containerd", "--config", self.config],
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        wait_for(lambda: self.proc.poll() is not None or answers(self.socket), 60,
+        wait_for(lambda: self.proc.poll() is not None or answers(self.socket), 60, 0.05,
                  what="containerd listening")
         if self.proc.poll() is not None:
             raise RuntimeError(f"containerd did not start: {self.log()[-3000:]}")
