@@ -21,7 +21,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from proc_usage import rss_kib
+from stats import rss_kib
 
 TOKEN = "bench-" + uuid.uuid4().hex
 WATCHERS = 20

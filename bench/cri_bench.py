@@ -25,8 +25,7 @@ import grpc  # noqa: E402
 
 from cri.proto import api_pb2 as pb, api_pb2_grpc as pb_grpc  # noqa: E402
 from netkit import unique  # noqa: E402
-from proc_usage import rss_kib  # noqa: E402
-from stats import load, median, ms  # noqa: E402
+from stats import load, median, ms, rss_kib  # noqa: E402
 from testlib import critest_images, imagebuild as ib  # noqa: E402
 from testlib.containerd import Containerd  # noqa: E402
 from testlib.cri_daemon import BIN, CriDaemon  # noqa: E402

@@ -32,8 +32,7 @@ sys.path.insert(0, REPO)   # before tests/: its package-named test folders must 
 
 from bench_node import bench_node  # noqa: E402
 from kubelet_testlib import IMAGE, Api  # noqa: E402
-from proc_usage import cpu_seconds, rss_kib  # noqa: E402
-from stats import percentile  # noqa: E402
+from stats import cpu_seconds, percentile, rss_kib  # noqa: E402
 from testlib.processes import stop  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)

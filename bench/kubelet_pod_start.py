@@ -35,8 +35,7 @@ sys.path.insert(0, REPO)   # before tests/: its package-named test folders must 
 
 from bench_node import bench_node  # noqa: E402
 from kubelet_testlib import Api, KubeletProcess, pod_manifest  # noqa: E402
-from proc_usage import CLK_TCK, cpu_seconds, rss_kib  # noqa: E402
-from stats import percentile  # noqa: E402
+from stats import CLK_TCK, cpu_seconds, percentile, rss_kib  # noqa: E402
 
 
 class RunningWatcher:

@@ -29,7 +29,7 @@ sys.path.insert(0, REPO)
 
 from bench_node import bench_node  # noqa: E402
 from kubelet_testlib import KubeletProcess, pod_manifest, wait_for  # noqa: E402
-from proc_usage import cpu_seconds  # noqa: E402
+from stats import cpu_seconds  # noqa: E402
 
 from cri.api import CONTAINER_RUNNING  # noqa: E402
 

@@ -28,8 +28,7 @@ sys.path.insert(0, REPO)   # before tests/: its package-named test folders must 
 
 from bench_node import bench_node  # noqa: E402
 from kubelet_testlib import BIN, Api, KubeletProcess, pod_manifest  # noqa: E402
-from proc_usage import CLK_TCK  # noqa: E402
-from stats import load, median, ms, p90  # noqa: E402
+from stats import CLK_TCK, load, median, ms, p90  # noqa: E402
 from testlib.pyapiserver import Server  # noqa: E402
 
 KUBECTL = os.path.join(BIN, "kubectl")
