@@ -2,7 +2,7 @@
 kube-apiserver + etcd under the same load (issue 28).
 
 One server:   .venv/bin/python bench/apiserver_load.py --url https://h:p --ca ca.crt --token T
-Side by side: .venv/bin/python bench/apiserver_load.py --compare [--rounds 2]
+Side by side: .venv/bin/python bench/apiserver_load.py --compare [--rounds 2] [--workers 2]
 
 The suite, in a fresh namespace: pod creates at 1, 4, 16 and 64 keep-alive HTTPS connections
 (creates/s and p99; 5,000 pods in all), GET p99 of one pod, LIST of the 5,000 pods p50/p99, and
@@ -235,9 +235,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def with_children(pids: list[int]) -> list[int]:
+    """The processes and their children (the workers of pyapiserver --workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) in pids:
+                    children.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone
+    return pids + children
+
+
 def rss_mib(pids: list[int]) -> float:
     total = 0
-    for pid in pids:
+    for pid in with_children(pids):
         with open(f"/proc/{pid}/status") as f:
             total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return total / 1024
@@ -282,7 +295,8 @@ class Running:
                 proc.wait()
 
 
-def start_pyapiserver(root: str, token: str) -> Running:
+def start_pyapiserver(root: str, token: str, extra: list[str] | None = None) -> Running:
+    """On <root>/py, SQLite unless `extra` flags say otherwise (--etcd-servers)."""
     data = os.path.join(root, "py")
     os.makedirs(data)
     tokens = os.path.join(root, "tokens.csv")
@@ -291,7 +305,7 @@ def start_pyapiserver(root: str, token: str) -> Running:
     with open(log, "wb") as out:
         proc = subprocess.Popen([os.path.join(REPO, ".venv/bin/pyapiserver"), "--bind-address",
                                  "127.0.0.1", "--port", str(port), "--data-dir", data,
-                                 "--token-auth-file", tokens], stdout=out,
+                                 "--token-auth-file", tokens, *(extra or [])], stdout=out,
                                 stderr=subprocess.STDOUT)
     target = Target(f"https://127.0.0.1:{port}", os.path.join(data, "pki", "ca.crt"), token)
     deadline = time.monotonic() + 60
@@ -340,11 +354,14 @@ def start_kube(root: str, token: str) -> Running:
     return running
 
 
-def compare(rounds: int) -> None:
+def compare(rounds: int, workers: int) -> None:
     token = "load-" + uuid.uuid4().hex
     results: dict[str, list[dict[str, float]]] = {"py": [], "kube": []}
+
+    def start_py(root: str, token: str) -> Running:
+        return start_pyapiserver(root, token, ["--workers", str(workers)])
     for _ in range(rounds):
-        for name, start in (("py", start_pyapiserver), ("kube", start_kube)):
+        for name, start in (("py", start_py), ("kube", start_kube)):
             root = tempfile.mkdtemp(prefix=f"apiserver-load-{name}-")
             try:
                 with open(os.path.join(root, "tokens.csv"), "w") as f:
@@ -361,7 +378,7 @@ def compare(rounds: int) -> None:
             results[name].append(figures)
             print(name, json.dumps({k: round(v, 2) for k, v in figures.items()}), flush=True)
     print(f"\n{'':26}{'pyapiserver':>14}{'kube+etcd':>14}{'ratio':>8}   ({os.getloadavg()[0]:.2f} "
-          f"load, {os.cpu_count()} CPUs, best of {rounds})")
+          f"load, {os.cpu_count()} CPUs, best of {rounds}, {workers} pyapiserver workers)")
     for key in results["py"][0]:
         lower_better = not key.endswith("per_s") and "per_s_" not in key
         pick = min if lower_better else max
@@ -378,9 +395,11 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="pyapiserver and kube-apiserver + etcd, alternated, fresh databases")
     parser.add_argument("--rounds", type=int, default=1, help="alternations with --compare")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="pyapiserver --workers with --compare (default: %(default)s)")
     args = parser.parse_args()
     if args.compare:
-        compare(args.rounds)
+        compare(args.rounds, args.workers)
     elif args.url and args.ca and args.token:
         print(json.dumps(suite(Target(args.url, args.ca, args.token)), indent=1))
     else:
