@@ -39,11 +39,16 @@ def default_runtime() -> str:
 class RuntimeCommand:
     __slots__ = ("binary", "root", "log", "in_process")
 
-    def __init__(self, binary: str, root: str, log: str) -> None:
+    def __init__(self, binary: str, root: str, log: str, in_process: bool | None = None) -> None:
+        """`in_process`: whether `binary` is this installation's runtime, when the caller knows
+        (the shim, from its start helper: resolving both paths again would write 160 KiB of
+        the shim's pages it otherwise shares with the zygote)."""
         self.binary = binary
         self.root = root
         self.log = log
-        self.in_process = os.path.realpath(binary) == os.path.realpath(default_runtime())
+        if in_process is None:
+            in_process = os.path.realpath(binary) == os.path.realpath(default_runtime())
+        self.in_process = in_process
 
     def argv(self, *args: str) -> list[str]:
         return [self.binary, "--root", self.root, "--log", self.log, "--log-format", "json", *args]

@@ -125,7 +125,8 @@ class Shim:
         self.id = report["id"]
         self.state_dir = report["state_dir"]
         self.runtime = RuntimeCommand(report["runtime"], report["runtime_root"],
-                                      self.state_dir + "/" + layout.RUNTIME_LOG)
+                                      self.state_dir + "/" + layout.RUNTIME_LOG,
+                                      report["in_process"])
         self.log_path = report["log_path"]
         self.init_pid = report["pid"]
         self.cgroup = report["cgroup"]

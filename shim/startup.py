@@ -185,7 +185,8 @@ class _Start:
         names = list(self.fds)
         return {"ok": True, "id": self.id, "state_dir": self.state_dir,
                 "log_path": self.log_path, "runtime": self.runtime.binary,
-                "runtime_root": self.runtime.root, "pid": self.pid, "cgroup": self.cgroup,
+                "runtime_root": self.runtime.root, "in_process": self.runtime.in_process,
+                "pid": self.pid, "cgroup": self.cgroup,
                 "oom_base": self.oom_base, "started_at": self.started_at,
                 "tty": self.terminal, "fds": names}, [self.fds[n] for n in names]
 

@@ -136,7 +136,7 @@ def _rehearse() -> None:
     for _ in range(20):
         report = protocol.decode(protocol.encode({
             "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
-            "runtime_root": "/x", "pid": 1, "cgroup": "/x", "oom_base": 0,
+            "runtime_root": "/x", "in_process": True, "pid": 1, "cgroup": "/x", "oom_base": 0,
             "started_at": rfc3339_nano(), "fds": ["devnull", "listener"]}))
         for line in (b'{"op": "state"}', b'{"op": "wait"}', b'{"op": "kill", "signal": 9}',
                      b'{"op": "exec", "args": ["true"], "env": ["A=b"], "timeout": 1.5}'):
