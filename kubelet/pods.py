@@ -1,7 +1,7 @@
 """The kubelet's pod: a read-only typed view of one API pod (the Kubernetes JSON object, as the
 API server sends it), made once where the pod enters the kubelet (sources/) and passed down as
 such. Its properties name what the kubelet asks of a pod; `obj` is the JSON itself, for where
-the API's shape is what is needed (status PATCH bodies, downward API fieldRefs, mirror pods)."""
+the API's shape is what is needed (the spec a mirror pod copies)."""
 from __future__ import annotations
 
 import os
@@ -85,7 +85,7 @@ class Pod:
         return bool(self._meta.get("deletionTimestamp"))
 
     @property
-    def grace_period(self) -> int:
+    def deletion_grace_period(self) -> int:
         """The seconds a deletion grants: deletionGracePeriodSeconds, else the spec's."""
         if self._meta.get("deletionGracePeriodSeconds") is not None:
             return int(self._meta["deletionGracePeriodSeconds"])

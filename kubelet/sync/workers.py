@@ -165,7 +165,7 @@ class PodWorkers:
                     return False
         if w.state == TERMINATING:
             if pod.is_deleted or removed:
-                grace = max(pod.grace_period, 1)
+                grace = max(pod.deletion_grace_period, 1)
                 # a later deletion may shorten the grace period, never lengthen it
                 w.grace_override = grace if w.grace_override is None else \
                     min(grace, w.grace_override)

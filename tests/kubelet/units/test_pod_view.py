@@ -35,7 +35,7 @@ def test_what_an_empty_spec_means():
     assert pod.restart_policy == "Always" and pod.dns_policy == "ClusterFirst"
     assert not (pod.host_network or pod.host_pid or pod.host_ipc)
     assert pod.host_users and pod.enable_service_links
-    assert (pod.priority, pod.termination_grace_period, pod.grace_period) == (0, 30, 30)
+    assert (pod.priority, pod.termination_grace_period, pod.deletion_grace_period) == (0, 30, 30)
     assert pod.active_deadline_seconds is None
     assert pod.node_name == pod.service_account_name == pod.hostname == pod.subdomain == ""
     assert (pod.status, pod.phase, pod.is_terminal, pod.is_deleted) == ({}, "", False, False)
@@ -76,7 +76,7 @@ def test_all_containers_are_init_then_app_then_ephemeral():
 ])
 def test_a_deletion_grants_its_grace_period_else_the_specs(meta, spec_grace, expected):
     spec = {} if spec_grace is None else {"terminationGracePeriodSeconds": spec_grace}
-    assert _pod(meta, **spec).grace_period == expected
+    assert _pod(meta, **spec).deletion_grace_period == expected
 
 
 def test_deleted_and_terminal():
