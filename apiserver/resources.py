@@ -87,7 +87,7 @@ SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
     "scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction"),
     "token": ("authentication.k8s.io", "v1", "TokenRequest")}
 
-# metrics.k8s.io is served by apiserver/metrics, the review groups by apiserver/reviews.py:
+# metrics.k8s.io is served by apiserver/metrics, the review groups by apiserver/auth/reviews.py:
 # neither from storage.
 GROUP_VERSIONS: tuple[tuple[str, str], ...] = (("", "v1"), ("coordination.k8s.io", "v1"),
                                                ("metrics.k8s.io", "v1beta1"),

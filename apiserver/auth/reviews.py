@@ -1,5 +1,5 @@
 """The review APIs, create-only and never stored, answered by this server's own authenticator
-and authorizer (auth.py):
+and authorizer (authn.py, authz.py):
 
 - authorization.k8s.io/v1: SelfSubjectAccessReview, SelfSubjectRulesReview,
   SubjectAccessReview, LocalSubjectAccessReview (kubectl auth can-i, can-i --list);
