@@ -166,7 +166,7 @@ def test_exit_events_and_adoption_by_a_new_runtime(cri):
 
 
 def test_image_service_on_the_store_of_pycontainer_image(tmp_path):
-    from kubelet_testlib import make_image_store
+    from testlib.images import make_image_store
 
     images = Images(make_image_store(str(tmp_path)))
     image = images.image_status(IMAGE)
