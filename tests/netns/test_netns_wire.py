@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from netns import addresses, enter, links, routes, rtnl
+from netns import addresses, enter, links, routes, rtnl, sysctl
 
 pytestmark = pytest.mark.root
 
@@ -32,6 +32,9 @@ def _pyroute2_view():
 
 def test_our_client_and_pyroute2_agree(namespaces):
     pod = namespaces.new()
+    # No IPv6 link-local addresses: the kernel adds them in its own time after a link comes up,
+    # so one of the two reads below could see them and the other not.
+    enter.run_in_netns(pod, sysctl.write, "net.ipv6.conf.default.addr_gen_mode", "1")
     with rtnl.open_in(pod) as sock:
         bridge = links.create_bridge(sock, "br0", mtu=1400)
         links.create_veth(sock, "veth0", "eth0", mtu=1400)
