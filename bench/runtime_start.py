@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,8 +24,35 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from bench.runtime_bench import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
 from bench.stats import load  # noqa: E402
+
+
+# What both runtime benches set up (runtime_verbs imports it): the two runtimes to time, from
+# the command line, and a busybox bundle to run them on.
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    parser.add_argument("--pycontainer",
+                        default=os.path.join(os.path.dirname(sys.executable), "pycontainer"))
+
+
+def check_runc(runc: str) -> None:
+    if not os.path.exists(runc):
+        sys.exit(f"runc not found at {runc}: apt-get install runc")
+
+
+def busybox_bundle(top: str, args: list[str]) -> tuple[str, dict]:
+    """top/bundle with a busybox rootfs, and the default config running args (not written:
+    each bench sets its own cgroup path)."""
+    from runtime.default_spec import default_spec
+
+    bundle = os.path.join(top, "bundle")
+    os.mkdir(bundle)
+    subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
+                    os.path.join(bundle, "rootfs")], check=True)
+    config = default_spec(unified_cgroups=False)
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    return bundle, config
 
 
 def time_one(argv: list[str], bundle: str, config: dict, cgroup: str) -> float:

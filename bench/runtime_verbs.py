@@ -22,7 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from bench.runtime_bench import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
+from bench.runtime_start import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
 from bench.stats import load  # noqa: E402
 VERBS = ("create", "start", "kill", "state", "delete")
 WARMUP = 5
