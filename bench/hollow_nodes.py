@@ -27,6 +27,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -246,36 +247,48 @@ class Driver:
     # reads: a watch per node, and the measuring watcher
 
     def _node_watch(self, node: Hollow, ready: threading.Barrier) -> None:
+        """List, then watch from there; on an error list and watch again after a back-off,
+        as a kubelet's reflector does."""
         seen: set[str] = set()
         selector = f"fieldSelector=spec.nodeName%3D{node.name}"
-        conn = Conn(self.target)
-        try:
-            code, body = self.latencies.call(conn, "LIST pods", "GET",
-                                             f"/api/v1/pods?{selector}")
-            self._check(code, body, 200)
-            rv = json.loads(body)["metadata"]["resourceVersion"]
-            ready.wait()
-            while not self.stop.is_set():
-                resp = conn.stream(f"/api/v1/pods?{selector}&watch=1&allowWatchBookmarks=true"
-                                   f"&resourceVersion={rv}&timeoutSeconds=600")
-                self._check(resp.status, b"", 200)
-                for line in resp:
-                    event = json.loads(line)
-                    obj = event["object"]
-                    rv = obj["metadata"].get("resourceVersion", rv)
-                    if event["type"] not in ("ADDED", "MODIFIED"):
-                        continue
-                    uid = obj["metadata"]["uid"]
-                    if uid in seen or (obj.get("status") or {}).get("phase") == "Running":
-                        continue
-                    seen.add(uid)
-                    self.writes.put(lambda c, o=obj, n=len(seen): self.start_pod(node, o, n, c))
-                resp.close()
-        except (OSError, ValueError, AssertionError) as e:
-            if not self.stop.is_set():
+        delay, synced = 0.5, False
+        while not self.stop.is_set():
+            conn = Conn(self.target)
+            try:
+                code, body = self.latencies.call(conn, "LIST pods", "GET",
+                                                 f"/api/v1/pods?{selector}")
+                self._check(code, body, 200)
+                rv = json.loads(body)["metadata"]["resourceVersion"]
+                for pod in json.loads(body)["items"]:
+                    self._on_pod(node, pod, seen)
+                if not synced:     # the first list only: the run starts once all have one
+                    synced = True
+                    ready.wait()
+                while not self.stop.is_set():
+                    resp = conn.stream(f"/api/v1/pods?{selector}&watch=1&resourceVersion={rv}"
+                                       "&allowWatchBookmarks=true&timeoutSeconds=600")
+                    self._check(resp.status, b"", 200)
+                    for line in resp:
+                        event = json.loads(line)
+                        rv = event["object"]["metadata"].get("resourceVersion", rv)
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self._on_pod(node, event["object"], seen)
+                    resp.close()
+            except (OSError, ValueError, AssertionError) as e:
+                if self.stop.is_set():
+                    return
                 self.errors.append(f"watch {node.name}: {e}"[:300])
-        finally:
-            conn.close()
+                self.stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                conn.close()
+
+    def _on_pod(self, node: Hollow, pod: dict, seen: set[str]) -> None:
+        uid = pod["metadata"]["uid"]
+        if uid in seen or (pod.get("status") or {}).get("phase") == "Running":
+            return
+        seen.add(uid)
+        self.writes.put(lambda c, n=len(seen): self.start_pod(node, pod, n, c))
 
     def _measure(self, rv: str) -> None:
         conn = Conn(self.target)
@@ -479,14 +492,14 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     print(f"\n{args.nodes} hollow nodes x {args.pods_per_node} pods, created at {args.qps}/s; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; ratios to {base}")
     print(f"{'':32}" + "".join(f"{n:>12}" for n in names) +
-          "".join(f"{n + '/' + base[:4]:>14}" for n in names if n != base))
+          "".join(f"{n + '/' + base[:4]:>16}" for n in names if n != base))
     keys = [k for k in results[names[0]] if not k.endswith(" count")]
     for key in keys:
         row = [results[n].get(key, float("nan")) for n in names]
         ratios = [results[n].get(key, float("nan")) / results[base][key]
                   for n in names if n != base and results[base].get(key)]
         print(f"{key:32}" + "".join(f"{v:12.2f}" for v in row) +
-              "".join(f"{r:14.2f}" for r in ratios))
+              "".join(f"{r:16.2f}" for r in ratios))
     for n in names:
         mutating = max((v for k, v in results[n].items()
                         if k.endswith(" p99 ms") and k.split()[0] in ("POST", "PUT", "PATCH")),
@@ -496,6 +509,8 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
 
 
 def main() -> None:
+    # a terminated run still stops the servers it started (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100, help="hollow nodes (default 100)")
     parser.add_argument("--pods-per-node", type=int, default=30, help="default 30")
