@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import shim  # noqa: E402
-from runtime_bench import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
+from runtime_start import add_runtime_options, busybox_bundle, check_runc  # noqa: E402
 from stats import load, median  # noqa: E402
 
 CPUACCT = "/sys/fs/cgroup/cpuacct"
