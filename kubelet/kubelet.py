@@ -130,7 +130,8 @@ class Kubelet:
         self.runtime.subscribe(lambda event: self.workers.wake(event.pod_uid))
         self.server.metrics = MetricsEndpoints(StatsProvider(
             config.node_name, self.runtime, self.cgroups, self.workers.known, self.status.get,
-            config.root_dir, config.pod_logs_dir, self.cri.image_store), self.runtime)
+            config.root_dir, config.pod_logs_dir, self.cri.image_store), self.runtime,
+            self.probes.counts)
         self.server.streaming = Streaming(self.runtime, self.running_container,
                                           self.running_sandbox)
 

@@ -15,6 +15,7 @@ from kubelet.events import WARNING, EventRecorder
 from kubelet.pod_runtime import PodRuntime
 from kubelet.pods import Pod
 from kubelet.prober.handlers import Target, run
+from kubelet.prober.metrics import ProbeCounts
 
 log = logging.getLogger("kubelet.probes")
 
@@ -67,6 +68,7 @@ class _Worker:
                 ok, message = run(self.spec.handler, self.target, self.spec.timeout)
                 if self.stop.is_set():
                     return
+                self.manager.counts.add(self.kind, ok, self.name, self.pod)
                 successes, failures = (successes + 1, 0) if ok else (0, failures + 1)
                 if not ok:
                     log.info("%s probe failed for %s of %s: %s", self.kind, self.name,
@@ -92,6 +94,7 @@ class ProbeManager:
         self.events = events
         self.wake = wake
         self.host_ip = host_ip
+        self.counts = ProbeCounts()
         self._lock = threading.Lock()
         self._workers: dict[tuple[str, str], _Worker] = {}       # (container ID, kind)
         self._results: dict[tuple[str, str], bool] = {}          # (container ID, kind)
@@ -200,6 +203,7 @@ class ProbeManager:
         worker = self._workers.pop(key, None)
         if worker is not None:
             worker.stop.set()
+            self.counts.forget(worker.kind, worker.name, worker.uid)
         self._results.pop(key, None)
 
 

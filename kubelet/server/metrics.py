@@ -1,5 +1,6 @@
 """The kubelet server's metrics and stats endpoints: /metrics/resource (what metrics-server
-scrapes), /metrics (the kubelet's own metrics) and /stats/summary (the Summary API, with
+scrapes), /metrics (the kubelet's own metrics), /metrics/probes (every probe run, by result)
+and /stats/summary (the Summary API, with
 ?only_cpu_and_memory=true for the reduced form). Callers are authenticated as for logs; the
 kubelet authorizes them as nodes/metrics and nodes/stats, for which a bearer token's holder
 must be able to read this Node."""
@@ -13,13 +14,14 @@ from cri.api import RuntimeService
 
 from kubelet.stats import kubelet_metrics, resource_metrics
 from kubelet.stats.kubelet_metrics import PodStartDurations
-from kubelet.stats.prometheus import CONTENT_TYPE
+from kubelet.prober.metrics import ProbeCounts
+from kubelet.stats.prometheus import CONTENT_TYPE, render
 from kubelet.stats.provider import StatsProvider
 from kubelet.stats.summary import summary
 
 log = logging.getLogger("kubelet.server")
 
-PATHS = (("metrics",), ("metrics", "resource"), ("stats", "summary"))
+PATHS = (("metrics",), ("metrics", "resource"), ("metrics", "probes"), ("stats", "summary"))
 
 
 @dataclass
@@ -30,9 +32,11 @@ class Reply:
 
 
 class MetricsEndpoints:
-    def __init__(self, provider: StatsProvider, runtime: RuntimeService) -> None:
+    def __init__(self, provider: StatsProvider, runtime: RuntimeService,
+                 probe_counts: ProbeCounts) -> None:
         self.provider = provider
         self.runtime = runtime
+        self.probe_counts = probe_counts
         self.pod_starts = PodStartDurations()
 
     @property
@@ -54,6 +58,8 @@ class MetricsEndpoints:
         if parts == ["metrics", "resource"]:
             return Reply(200, CONTENT_TYPE,
                          resource_metrics.text(self.provider.snapshot).encode())
+        if parts == ["metrics", "probes"]:
+            return Reply(200, CONTENT_TYPE, render([self.probe_counts.family()]).encode())
         if parts == ["metrics"]:
             return Reply(200, CONTENT_TYPE, kubelet_metrics.text(
                 self.provider.node_name, self.runtime, self.provider.known_pods,

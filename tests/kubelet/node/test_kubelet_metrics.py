@@ -205,7 +205,7 @@ def test_kubelet_own_metrics(api_server, kubelet, loaded):
 
 
 def test_metrics_need_credentials(api, api_server, kubelet):
-    for path in ("/metrics/resource", "/metrics", "/stats/summary"):
+    for path in ("/metrics/resource", "/metrics", "/metrics/probes", "/stats/summary"):
         assert kubelet_get(kubelet, api_server, path, cert=False)[0] == 401, path
         assert kubelet_get(kubelet, api_server, path, cert=False,
                            token="not-a-token")[0] == 401, path

@@ -3,7 +3,10 @@ httpGet, tcpSocket and grpc probes with their transitions, liveness restarts, st
 postStart and preStop hooks (exec, httpGet, sleep), activeDeadlineSeconds."""
 from __future__ import annotations
 
+import os
+import ssl
 import time
+import urllib.request
 
 import pytest
 
@@ -23,6 +26,22 @@ def exec_probe(command: str, **extra) -> dict:
 def with_container(manifest: dict, **fields) -> dict:
     manifest["spec"]["containers"][0].update(fields)
     return manifest
+
+
+def probe_runs(api_server, kubelet, pod: str, kind: str, result: str) -> int:
+    """How many times the kubelet ran the pod's `kind` probe with `result`, from its
+    /metrics/probes (prober_probe_total)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    pki = os.path.join(api_server.data_dir, "pki")
+    ctx.load_cert_chain(os.path.join(pki, "apiserver-kubelet-client.crt"),
+                        os.path.join(pki, "apiserver-kubelet-client.key"))
+    url = f"https://127.0.0.1:{kubelet.port}/metrics/probes"
+    with urllib.request.urlopen(url, context=ctx, timeout=30) as resp:
+        text = resp.read().decode()
+    wanted = (f'pod="{pod}"', f'probe_type="{kind}"', f'result="{result}"')
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("prober_probe_total{") and all(w in line for w in wanted))
 
 
 def conditions(pod: dict) -> dict:
@@ -119,7 +138,8 @@ def test_thresholds_count_consecutive_results(api, kubelet, namespace):
     assert all(trailing(live[:i], "live-fail") < 3 for i in range(len(live)))
 
 
-def test_http_and_tcp_probes_against_a_server_in_the_pod(api, kubelet, namespace):
+def test_http_and_tcp_probes_against_a_server_in_the_pod(api, api_server, kubelet,
+                                                         namespace):
     command = ("mkdir -p /www && echo ok > /www/index.html && "
                "httpd -p 8080 -h /www && exec nc -ll -p 9090 -e true")
     api.create_pod(namespace, with_container(
@@ -130,17 +150,21 @@ def test_http_and_tcp_probes_against_a_server_in_the_pod(api, kubelet, namespace
         livenessProbe=probe({"tcpSocket": {"port": 9090}}, failure=3)))
     pod = wait_for(lambda: (p := api.pod(namespace, "web")) and
                    conditions(p).get("Ready") == "True" and p, timeout=30, what="Ready")
-    time.sleep(4)  # several liveness periods: the TCP probe keeps passing
+    # Several liveness periods: the TCP probe keeps passing.
+    wait_for(lambda: probe_runs(api_server, kubelet, "web", "Liveness", "successful") >= 4,
+             what="four passed liveness probes")
     assert api.container_status(namespace, "web")["restartCount"] == 0
     assert pod["status"]["containerStatuses"][0]["ready"]
 
 
-def test_http_probe_on_a_closed_port_keeps_the_pod_unready(api, kubelet, namespace):
+def test_http_probe_on_a_closed_port_keeps_the_pod_unready(api, api_server, kubelet,
+                                                            namespace):
     api.create_pod(namespace, with_container(
         pod_manifest("closed", kubelet.node, "exec sleep 1000"),
         readinessProbe=probe({"httpGet": {"path": "/", "port": 8081}})))
     wait_for(lambda: api.running(namespace, "closed"), what="pod Running")
-    time.sleep(3)
+    wait_for(lambda: probe_runs(api_server, kubelet, "closed", "Readiness", "failed") >= 3,
+             what="three failed readiness probes")
     pod = api.pod(namespace, "closed")
     assert conditions(pod)["Ready"] == "False"
     assert conditions(pod)["ContainersReady"] == "False"
