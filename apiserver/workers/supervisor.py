@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import prctl
 
@@ -84,7 +84,7 @@ class WorkerRole:
 class _Worker:
     index: int
     proc: subprocess.Popen | None = None
-    started: float = field(default=0.0)
+    started: float = 0.0  # time.monotonic() of its last start
 
 
 class Supervisor:
