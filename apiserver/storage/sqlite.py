@@ -176,11 +176,7 @@ class SQLiteStorage(Storage):
 
     def update(self, key: str, value: bytes, expected_rev: int) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
-            row = self._current(conn, key)
-            if row is None:
-                raise KeyNotFound(key)
-            if expected_rev and row[0] != expected_rev:
-                raise RevisionConflict(Record(key, row[0], row[1]))
+            row = self._expected(conn, key, expected_rev)
             rev = self._append(conn, key, 1, row[0], value)
             conn.execute("UPDATE current SET rev=? WHERE key=?", (rev, key))
             return Event("MODIFIED", key, rev, value, row[1])
@@ -189,16 +185,23 @@ class SQLiteStorage(Storage):
 
     def delete(self, key: str, expected_rev: int = 0) -> Record:
         def op(conn: sqlite3.Connection) -> Event:
-            row = self._current(conn, key)
-            if row is None:
-                raise KeyNotFound(key)
-            if expected_rev and row[0] != expected_rev:
-                raise RevisionConflict(Record(key, row[0], row[1]))
+            row = self._expected(conn, key, expected_rev)
             rev = self._append(conn, key, 2, row[0], b"")
             conn.execute("DELETE FROM current WHERE key=?", (key,))
             return Event("DELETED", key, rev, row[1], row[1])
         event = self._committer.submit(op)
         return Record(key, event.rev, event.value)
+
+    def _expected(self, conn: sqlite3.Connection, key: str,
+                  expected_rev: int) -> tuple[int, bytes]:
+        """The key's current revision and value, if it exists and (when expected_rev is
+        given) is still at that revision."""
+        row = self._current(conn, key)
+        if row is None:
+            raise KeyNotFound(key)
+        if expected_rev and row[0] != expected_rev:
+            raise RevisionConflict(Record(key, row[0], row[1]))
+        return row
 
     @staticmethod
     def _append(conn: sqlite3.Connection, key: str, kind: int, prev_rev: int,
