@@ -28,6 +28,7 @@ import grpc
 from google.protobuf import json_format
 
 import cgroups
+from cgroups import usage as cgroup_usage
 from cni import conf as cni_conf
 from cni.errors import CNIError
 from overlay import reference, snapshots
@@ -264,7 +265,7 @@ class CriServer:
         except (OSError, ValueError, KeyError):
             return ""
 
-    def _nano_cores(self, key: str, sample: usage.CgroupUsage) -> int:
+    def _nano_cores(self, key: str, sample: cgroup_usage.Usage) -> int:
         with self._samples_lock:
             previous = self._cpu_samples.get(key)
             self._cpu_samples[key] = (sample.timestamp, sample.cpu_ns)
@@ -272,7 +273,7 @@ class CriServer:
             return 0
         return max(sample.cpu_ns - previous[1], 0) * 10**9 // (sample.timestamp - previous[0])
 
-    def _cpu_memory(self, key: str, u: usage.CgroupUsage) -> tuple[pb.CpuUsage, pb.MemoryUsage]:
+    def _cpu_memory(self, key: str, u: cgroup_usage.Usage) -> tuple[pb.CpuUsage, pb.MemoryUsage]:
         cpu = pb.CpuUsage(timestamp=u.timestamp)
         cpu.usage_core_nano_seconds.value = u.cpu_ns
         cpu.usage_nano_cores.value = self._nano_cores(key, u)
@@ -290,7 +291,7 @@ class CriServer:
             id=c.id, metadata=pb.ContainerMetadata(name=c.metadata.name,
                                                    attempt=c.metadata.attempt),
             labels=c.labels, annotations=c.annotations))
-        u = usage.cgroup_usage(self.cgroup_path(container_id)) \
+        u = cgroup_usage.read(self.cgroup_path(container_id)) \
             if c.state == CONTAINER_RUNNING else None
         if u is not None:
             cpu, memory = self._cpu_memory(container_id, u)
@@ -319,18 +320,18 @@ class CriServer:
             linux.containers.append(self.container_stats(c.id))
         if s.state != SANDBOX_READY:
             return stats
-        u = usage.cgroup_usage(s.cgroup_parent) if s.cgroup_parent else None
+        u = cgroup_usage.read(s.cgroup_parent) if s.cgroup_parent else None
         if u is None:
             # No pod cgroup of its own (crictl's sandboxes): the sum of its containers'.
-            parts = [usage.cgroup_usage(self.cgroup_path(c.id)) for c in containers
+            parts = [cgroup_usage.read(self.cgroup_path(c.id)) for c in containers
                      if c.state == CONTAINER_RUNNING]
             parts = [p for p in parts if p is not None]
             if parts:
-                u = usage.CgroupUsage(max(p.timestamp for p in parts),
-                                      *(sum(getattr(p, f) for p in parts) for f in (
-                                          "cpu_ns", "memory_usage", "working_set", "rss",
-                                          "page_faults", "major_page_faults", "swap",
-                                          "available", "processes")))
+                u = cgroup_usage.Usage(max(p.timestamp for p in parts),
+                                       *(sum(getattr(p, f) for p in parts) for f in (
+                                           "cpu_ns", "memory_usage", "working_set", "rss",
+                                           "page_faults", "major_page_faults", "swap",
+                                           "available", "processes")))
         if u is not None:
             cpu, memory = self._cpu_memory("sandbox:" + sandbox_id, u)
             linux.cpu.CopyFrom(cpu)

@@ -1,29 +1,13 @@
-"""Resource usage of a container or a pod sandbox as the CRI's stats report it: CPU time and
-memory (cadvisor's working set: usage less inactive file cache) from the cgroup, the process
-count, the writable layer's bytes and inodes, and the pod's network interfaces."""
+"""Resource usage of a container or a pod sandbox as the CRI's stats report it, beside the
+cgroup's (cgroups.usage): the writable layer's bytes and inodes, and the pod's network
+interfaces."""
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
 
-import cgroups
-from cgroups.files import read_keyed
 from netns.enter import run_in_netns
-
-
-@dataclass
-class CgroupUsage:
-    timestamp: int                  # ns since the epoch
-    cpu_ns: int
-    memory_usage: int
-    working_set: int
-    rss: int
-    page_faults: int
-    major_page_faults: int
-    swap: int
-    available: int                  # limit less working set; 0 without a limit
-    processes: int
 
 
 @dataclass
@@ -46,34 +30,6 @@ class InterfaceUsage:
 class NetworkUsage:
     timestamp: int
     interfaces: list[InterfaceUsage] = field(default_factory=list)
-
-
-def cgroup_usage(path: str) -> CgroupUsage | None:
-    """The usage of the cgroup at path (with its descendants); None if it does not exist."""
-    try:
-        cg = cgroups.open_cgroup(path)
-    except (ValueError, OSError):
-        return None
-    dirs = cg.hierarchy_dirs()
-    memory_dir = dirs.get("memory") or dirs.get("")
-    if memory_dir is None or not cg.exists():
-        return None
-    now = time.time_ns()
-    try:
-        stats = cg.stats()
-        stat = read_keyed(memory_dir + "/memory.stat")
-    except OSError:
-        return None
-    unified = "" in dirs
-    inactive = stat.get("inactive_file" if unified else "total_inactive_file", 0)
-    working_set = max(stats.memory_usage - inactive, 0)
-    limit = stats.memory_limit
-    return CgroupUsage(
-        now, stats.cpu_usage_ns, stats.memory_usage, working_set,
-        stat.get("anon", 0) if unified else stat.get("total_rss", 0),
-        stat.get("pgfault" if unified else "total_pgfault", 0),
-        stat.get("pgmajfault" if unified else "total_pgmajfault", 0), stats.swap_usage,
-        max(limit - working_set, 0) if limit else 0, stats.pids_current)
 
 
 def disk_usage(path: str) -> DiskUsage:

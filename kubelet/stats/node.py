@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from kubelet import machine
-from kubelet.stats.usage import Usage
+from cgroups.usage import Usage
 
 # /proc/stat's cpu line: user nice system idle iowait irq softirq steal (guest time is in user)
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
@@ -24,7 +24,7 @@ class Interface:
 
 
 def usage() -> Usage:
-    now = time.time()
+    now = time.time_ns()
     with open("/proc/stat") as f:
         fields = [int(v) for v in f.readline().split()[1:]]
     ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")

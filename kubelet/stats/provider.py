@@ -20,7 +20,7 @@ from kubelet.pod_runtime import PodRuntime
 from kubelet.pods import Pod
 from kubelet.stats import node
 from kubelet.stats.node import Interface
-from kubelet.stats.usage import Usage, read
+from cgroups.usage import Usage, read
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from kubelet.stats.prometheus import Family, Sample, render
 from kubelet.stats.provider import Snapshot
-from kubelet.stats.usage import Usage
+from cgroups.usage import Usage
 
 log = logging.getLogger("kubelet.stats")
 
@@ -18,7 +18,7 @@ _SWAP = "Reported only on non-windows systems"
 
 
 def _ms(usage: Usage) -> int:
-    return int(usage.time * 1000)
+    return usage.timestamp // 1_000_000
 
 
 def families(snap: Snapshot | None) -> list[Family]:

@@ -12,7 +12,7 @@ from kubeapi import timefmt
 from kubelet import machine
 from kubelet.stats.node import Interface
 from kubelet.stats.provider import Filesystem, PodSample, Snapshot
-from kubelet.stats.usage import Usage
+from cgroups.usage import Usage
 
 
 def _cpu(u: Usage, nano_cores: int | None) -> dict:

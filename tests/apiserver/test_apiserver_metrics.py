@@ -128,9 +128,9 @@ def test_kubelet_text_round_trip():
     from kubelet.stats import resource_metrics
     from kubelet.stats.prometheus import render
     from kubelet.stats.provider import ContainerSample, PodSample, Snapshot
-    from kubelet.stats.usage import Usage
+    from cgroups.usage import Usage
 
-    u = Usage(T0 + 0.123, 3_250_000_000, 60 << 20, 50 << 20, 0, 0, 0, 0)
+    u = Usage(int(T0) * 10**9 + 123_000_000, 3_250_000_000, 60 << 20, 50 << 20, 0, 0, 0, 0)
     snap = Snapshot("n1", T0 - 9999, u, None, [PodSample(
         "load", "ns", "uid", T0 - 100, u, None, [ContainerSample("c", T0 - 100.5, u, None)])])
     batch = decode(render(resource_metrics.families(snap)), T0 + 5)

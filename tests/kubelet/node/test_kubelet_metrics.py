@@ -253,10 +253,10 @@ def test_resource_metrics_text_as_the_kubelet_writes_it():
     from kubelet.stats import resource_metrics
     from kubelet.stats.prometheus import render
     from kubelet.stats.provider import ContainerSample, PodSample, Snapshot
-    from kubelet.stats.usage import Usage
+    from cgroups.usage import Usage
 
     at = 1624396278.302091597
-    u = Usage(at, 10_000_000_000, 2000, 1000, 0, 0, 0, 0)
+    u = Usage(1624396278_302091597, 10_000_000_000, 2000, 1000, 0, 0, 0, 0)
     snap = Snapshot("n", 0, u, None, [
         PodSample("pod_a", "namespace_a", "uid", 0, u, None,
                   [ContainerSample("container_b", at - 120, u, None),
@@ -296,7 +296,7 @@ def test_working_set_from_v1_and_v2_files(tmp_path):
     """Working set = usage - inactive file cache, from each layout's own files (directories
     laid out as the kernel's, read through the cgroups package's drivers)."""
     from cgroups.mode import Hierarchies
-    from kubelet.stats.usage import read
+    from cgroups.usage import read
 
     _write(tmp_path / "v2" / "kubepods" / "pod1", {
         "cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n",
