@@ -11,7 +11,7 @@ import pytest
 
 from apiserver_testlib import start_server, stop_server
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
     if extra not in sys.path:
         sys.path.insert(0, extra)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
+CHECKOUT = pathlib.Path(__file__).resolve().parents[3]
 PB = "apiserver/storage/etcdpb"
 
 
