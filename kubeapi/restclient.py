@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -14,7 +15,11 @@ from collections.abc import Iterator
 from kubeapi.kubeconfig import Connection
 from kubeapi.status import ApiError
 
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# What a kept-alive connection gives when the server closed it while idle (a TLS peer that
+# closes without close_notify gives SSLEOFError): the request is sent again on a new one, as
+# Go's transport does for a reused connection the server closed.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+          ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 PATCH_TYPES = {"merge": "application/merge-patch+json",
                "strategic": "application/strategic-merge-patch+json",
@@ -109,6 +114,7 @@ class ApiClient:
             except _STALE as e:
                 conn.close()
                 if reused:
+                    self.close()  # the other idle ones are as old: a new connection next
                     continue
                 raise Unavailable(f"{method} {url}: {e}") from None
             except (OSError, http.client.HTTPException) as e:

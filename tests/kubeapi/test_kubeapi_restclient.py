@@ -54,3 +54,20 @@ def test_closing_a_watch_from_another_thread_ends_it_quietly(client):
         watch.close()
         reader.join()
         assert outcome[-1] == "ended", outcome
+
+
+def test_kept_alive_connections_the_server_closed_are_replaced(api_server, client):
+    """A restarted server closed every kept-alive connection while they sat idle: the next
+    request goes out again on a new connection, as Go's transport does, instead of failing."""
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(client.get("/api/v1/namespaces")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 4
+    api_server.stop()
+    api_server.start()
+    for _ in range(4):
+        assert client.get("/api/v1/namespaces")["kind"] == "NamespaceList"
