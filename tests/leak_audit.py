@@ -80,7 +80,10 @@ def _leaks_now(before: HostState, basetemp: str | None) -> list[str]:
     found += [f"link {name}" for name in sorted(_links() - before.links)]
     found += [f"nft table {name}" for name in sorted(_nft_tables() - before.nft_tables)]
     if basetemp:  # the runtime fixture's root is <tmp_path>/state: <id>/state.json inside
-        states = glob.glob(os.path.join(basetemp, "*", "*", "*", "state.json"))
+        # Under pytest-xdist each worker's basetemp is <basetemp>/popen-gwN.
+        roots = glob.glob(os.path.join(basetemp, "popen-gw*")) or [basetemp]
+        states = [path for root in roots
+                  for path in glob.glob(os.path.join(root, "*", "*", "*", "state.json"))]
         found += [f"container state {os.path.dirname(path)}" for path in sorted(states)]
     me = os.getpid()
     root = (basetemp.rstrip("/") + "/") if basetemp else None
