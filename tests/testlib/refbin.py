@@ -1,13 +1,16 @@
 """The reference binaries (crictl, critest, kubelet, kube-apiserver ...), shipped xz-compressed
-beside the project and unpacked once into a cache, never into the checkout."""
+beside the checkout (../shared/refbin, or $PYCONTAINER_REFBIN) and unpacked once into a cache
+($PYCONTAINER_TEST_CACHE/refbin), never into the checkout."""
 from __future__ import annotations
 
 import os
 import subprocess
 import threading
 
-REFBIN = "/work/shared/refbin"
-CACHE = "/var/cache/pycontainer-tests/refbin"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REFBIN = os.environ.get("PYCONTAINER_REFBIN", os.path.join(os.path.dirname(REPO), "shared", "refbin"))
+CACHE = os.path.join(os.environ.get("PYCONTAINER_TEST_CACHE", "/var/cache/pycontainer-tests"),
+                     "refbin")
 
 
 def refbin(name: str) -> str:
