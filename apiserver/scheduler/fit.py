@@ -1,78 +1,70 @@
-"""Where a pod may go: its resource requests, the filters of kube-scheduler (node Ready and
-schedulable, nodeSelector, taints against tolerations, pods and resources against allocatable)
-with their reasons in its words, and the least-allocated score among the nodes that fit."""
+"""Where a pod may go, as kube-scheduler's default filters decide it, in their order and words:
+NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit; and the least-allocated
+score among the nodes that fit. Requests are integers (quantities), computed once per pod, so
+that a filter is a few comparisons."""
 from __future__ import annotations
 
-from fractions import Fraction
-
 from kubeapi.node_affinity import node_affinity_matches
-from kubeapi.quantity import parse_quantity
+
+from .cache import NodeInfo, Taint
+
+UNSCHEDULABLE_TAINT = Taint("node.kubernetes.io/unschedulable", "", "NoSchedule")
 
 
-def pod_requests(pod: dict) -> dict[str, Fraction]:
-    """The larger of the sum over containers and the largest init container, per resource."""
+def tolerates(toleration: dict, taint: Taint) -> bool:
+    """kube's Toleration.ToleratesTaint."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.effect:
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.key:
+        return False
+    if (toleration.get("operator") or "Equal") == "Exists":
+        return True
+    return bool(key) and (toleration.get("value") or "") == taint.value
+
+
+def _untolerated(tolerations: list[dict], taint: Taint) -> bool:
+    return not any(tolerates(t, taint) for t in tolerations)
+
+
+def unfit_reasons(pod: dict, requests: dict[str, int], node: NodeInfo) -> list[str]:
+    """Why pod cannot go to node (empty when it fits); the first filter that fails speaks,
+    NodeResourcesFit naming every resource short."""
     spec = pod.get("spec") or {}
-    total: dict[str, Fraction] = {}
-    for c in spec.get("containers") or []:
-        for name, value in (((c.get("resources") or {}).get("requests")) or {}).items():
-            total[name] = total.get(name, Fraction(0)) + parse_quantity(value)
-    for c in spec.get("initContainers") or []:
-        for name, value in (((c.get("resources") or {}).get("requests")) or {}).items():
-            total[name] = max(total.get(name, Fraction(0)), parse_quantity(value))
-    return total
-
-
-def _tolerates(tolerations: list[dict], taint: dict) -> bool:
-    for t in tolerations:
-        if t.get("effect") and t["effect"] != taint.get("effect"):
-            continue
-        if t.get("operator", "Equal") == "Exists":
-            if not t.get("key") or t["key"] == taint.get("key"):
-                return True
-        elif t.get("key") == taint.get("key") and t.get("value", "") == taint.get("value", ""):
-            return True
-    return False
-
-
-def node_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
-
-
-def unfit_reasons(pod: dict, node: dict, used: dict[str, Fraction], count: int) -> list[str]:
-    """Why pod cannot go to node (empty when it fits), in kube-scheduler's words."""
-    spec = pod.get("spec") or {}
-    if not node_ready(node):
-        return ["node(s) were not ready"]
-    if (node.get("spec") or {}).get("unschedulable"):
-        return ["node(s) were unschedulable"]
-    if not node_affinity_matches(spec, node):
-        return ["node(s) didn't match Pod's node affinity/selector"]
     tolerations = spec.get("tolerations") or []
-    for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and \
-                not _tolerates(tolerations, taint):
-            return [f"node(s) had untolerated taint {{{taint.get('key')}: "
-                    f"{taint.get('value', '')}}}"]
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    if node.unschedulable and _untolerated(tolerations, UNSCHEDULABLE_TAINT):
+        return ["node(s) were unschedulable"]
+    for taint in node.taints:
+        if _untolerated(tolerations, taint):
+            return [f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"]
+    if (spec.get("nodeSelector") or spec.get("affinity")) and \
+            not node_affinity_matches(spec, node.node):
+        return ["node(s) didn't match Pod's node affinity/selector"]
     reasons = []
-    if "pods" in allocatable and count + 1 > parse_quantity(allocatable["pods"]):
+    if node.max_pods is not None and node.pod_count + 1 > node.max_pods:
         reasons.append("Too many pods")
-    for name, want in pod_requests(pod).items():
-        if want == 0:
-            continue
-        have = parse_quantity(allocatable[name]) if name in allocatable else Fraction(0)
-        if used.get(name, Fraction(0)) + want > have:
+    for name, want in requests.items():
+        if node.requested.get(name, 0) + want > node.allocatable.get(name, 0):
             reasons.append(f"Insufficient {name}")
     return reasons
 
 
-def load(node: dict, used: dict[str, Fraction], count: int) -> Fraction:
-    """Least-allocated scoring: the busiest of cpu and memory, as a fraction."""
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
-    busiest = Fraction(count, 1000)
+def load(node: NodeInfo) -> float:
+    """Least-allocated scoring: the busiest of cpu and memory (and pods, a little) as a
+    fraction; the lowest wins."""
+    busiest = node.pod_count / 1000
     for name in ("cpu", "memory"):
-        if name in allocatable and parse_quantity(allocatable[name]) > 0:
-            busiest = max(busiest,
-                          used.get(name, Fraction(0)) / parse_quantity(allocatable[name]))
+        have = node.allocatable.get(name, 0)
+        if have > 0:
+            busiest = max(busiest, node.requested.get(name, 0) / have)
     return busiest
+
+
+def nodes_to_find(total: int) -> int:
+    """kube's adaptive percentageOfNodesToScore: every node up to 100, then a share that
+    shrinks from 50 % as the cluster grows (5 % at least), never fewer than 100."""
+    if total <= 100:
+        return total
+    percentage = max(5, 50 - total // 125)
+    return max(100, total * percentage // 100)

@@ -1,14 +1,18 @@
-"""The scheduler loop: binds pending pods (no spec.nodeName, schedulerName default-scheduler)
-to the least loaded Ready node that fits (scheduler.fit), and records why not otherwise
-(scheduler.recorder). Runs as a thread inside the API server, on its watch hub and stores,
-while this server holds kube-scheduler's Lease (scheduler.election): of several servers on one
-storage, one schedules."""
+"""The scheduler loop, in kube-scheduler's shape: while this server holds kube-scheduler's Lease
+(scheduler.election), one thread lists pods and nodes once, then follows their watch into the
+cache (scheduler.cache) and the scheduling queue (scheduler.queue), pops one pod at a time,
+picks the least loaded node that fits (scheduler.fit), assumes the pod there and hands the
+binding (and its Scheduled event) to a small pool, so that the next pod is decided while the
+write is under way; a pod that fits nowhere is recorded (scheduler.recorder) and parked. A
+watch that fell behind is listed again. Runs inside the API server, on its watch hub and
+stores: of several servers on one storage, one schedules."""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
-from fractions import Fraction
+from concurrent.futures import ThreadPoolExecutor
 
 from kubeapi.leaderelection import LeaderElector
 from kubeapi.status import ApiError
@@ -16,12 +20,19 @@ from kubeapi.status import ApiError
 from .. import resources
 from ..registry.binding import bind_pod
 from ..registry.store import Store
-from ..watch import WatchHub
+from ..watch import WatchEvent, WatchHub
+from .cache import Cache
 from .election import StoreLeaseClient, lease_config
-from .fit import load, pod_requests, unfit_reasons
+from .fit import load, nodes_to_find, unfit_reasons
+from .quantities import pod_requests
+from .queue import QueuedPod, SchedulingQueue
 from .recorder import RETRY_SECONDS, SCHEDULER_NAME, Recorder
 
 _TERMINAL = ("Succeeded", "Failed")
+BINDERS = 4
+# How often parked pods are checked for having waited RETRY_SECONDS (kube: every 30 s for 5 min).
+FLUSH_SECONDS = 5.0
+IDLE_WAIT = 0.2
 
 
 def _wants_scheduling(pod: dict) -> bool:
@@ -57,96 +68,166 @@ class Scheduler:
             self._elector.run(self._run, lambda: None, self._stop)
 
     def _run(self, ended: threading.Event) -> None:
-        pod_watch = self._hub.open(self._pods.rtype.key_prefix())
-        node_watch = self._hub.open(self._nodes.rtype.key_prefix())
+        term = _Term(self._pods, self._nodes, self._hub, self._recorder)
         try:
-            last_full, pending = 0.0, False
-            while not self._stop.is_set() and not ended.is_set():
-                node_changed = self._drain(node_watch, lambda ev: True)
-                freed = False
-                for ev in self._drain_pods(pod_watch):
-                    if _wants_scheduling(ev.obj) and ev.type != "DELETED":
-                        pending = True
-                    elif (ev.obj.get("spec") or {}).get("nodeName") and (
-                            ev.type == "DELETED" or
-                            (ev.obj.get("status") or {}).get("phase") in _TERMINAL):
-                        freed = True
-                retry = time.monotonic() - last_full >= RETRY_SECONDS
-                if pending or node_changed or freed or retry:
-                    full = node_changed or freed or retry
-                    self.schedule_pending(retry_unschedulable=full)
-                    pending = False
-                    if full:
-                        last_full = time.monotonic()
-                ev = pod_watch.next(0.2)
-                if ev is not None and _wants_scheduling(ev.obj) and ev.type != "DELETED":
-                    pending = True
+            term.run(lambda: self._stop.is_set() or ended.is_set())
         finally:
-            pod_watch.close()
-            node_watch.close()
+            term.close()
 
-    @staticmethod
-    def _drain(watcher, relevant) -> bool:
-        changed = False
-        while (ev := watcher.next(0)) is not None:
-            changed = changed or relevant(ev)
-        return changed
 
-    @staticmethod
-    def _drain_pods(watcher):
-        while (ev := watcher.next(0)) is not None:
-            yield ev
+class _Term:
+    """One leadership term: its watches, cache, queue and binding pool."""
 
-    def schedule_pending(self, retry_unschedulable: bool = True) -> None:
-        pods = self._pods.list("").items
-        pending = [p for p in pods if _wants_scheduling(p)]
-        if not pending:
-            return
-        pending.sort(key=lambda p: (-int((p.get("spec") or {}).get("priority") or 0),
-                                    p["metadata"].get("creationTimestamp", "")))
-        nodes = self._nodes.list("").items
-        used: dict[str, dict[str, Fraction]] = {}
-        counts: Counter[str] = Counter()
-        for p in pods:
-            node = (p.get("spec") or {}).get("nodeName")
-            if node and (p.get("status") or {}).get("phase") not in _TERMINAL:
-                counts[node] += 1
-                acc = used.setdefault(node, {})
-                for name, q in pod_requests(p).items():
-                    acc[name] = acc.get(name, Fraction(0)) + q
-        for pod in pending:
-            uid = pod["metadata"].get("uid", "")
-            if self._recorder.failed_before(uid) and not retry_unschedulable:
+    def __init__(self, pods: Store, nodes: Store, hub: WatchHub, recorder: Recorder) -> None:
+        self._pods, self._nodes, self._hub = pods, nodes, hub
+        self._recorder = recorder
+        self._binders = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
+        self._failed_binds: queue.SimpleQueue[QueuedPod] = queue.SimpleQueue()
+        self._pod_watch = self._node_watch = None
+        self._cache, self._queue = Cache(), SchedulingQueue()
+        self._pod_rev = self._node_rev = 0
+        self._next_start = 0     # where the next search over the nodes begins, as kube's
+
+    def close(self) -> None:
+        self._binders.shutdown(wait=True)
+        for w in (self._pod_watch, self._node_watch):
+            if w is not None:
+                w.close()
+
+    def run(self, stopped) -> None:
+        self._sync()
+        next_flush = time.monotonic() + FLUSH_SECONDS
+        while not stopped():
+            if self._pod_watch.overflowed or self._node_watch.overflowed:
+                self._sync()
+            self._drain()
+            now = time.monotonic()
+            if now >= next_flush:
+                self._queue.flush(now, RETRY_SECONDS)
+                next_flush = now + FLUSH_SECONDS
+            qp = self._queue.pop(now)
+            if qp is not None:
+                self._schedule_one(qp)
                 continue
-            try:
-                self._schedule_one(pod, nodes, used, counts)
-            except (ApiError, ValueError):
-                continue  # the pod changed or went away meanwhile; the next round sees it
+            backoff = self._queue.next_backoff()
+            wait = IDLE_WAIT if backoff is None else min(IDLE_WAIT, max(backoff - now, 0.0))
+            ev = self._pod_watch.next(wait)
+            if ev is not None:
+                self._on_pod(ev)
 
-    def _schedule_one(self, pod: dict, nodes: list[dict], used: dict[str, dict[str, Fraction]],
-                      counts: Counter[str]) -> None:
-        meta = pod["metadata"]
+    def _sync(self) -> None:
+        """List once and follow the watch from there (at the start, and when a watch fell
+        behind); the bindings under way finish first, so that the list shows them."""
+        self._binders.shutdown(wait=True)
+        self._binders = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
+        for w in (self._pod_watch, self._node_watch):
+            if w is not None:
+                w.close()
+        self._pod_watch = self._hub.open(self._pods.rtype.key_prefix())
+        self._node_watch = self._hub.open(self._nodes.rtype.key_prefix())
+        self._cache, self._queue = Cache(), SchedulingQueue()
+        while not self._failed_binds.empty():
+            self._failed_binds.get()
+        nodes = self._nodes.list("")
+        for node in nodes.items:
+            self._cache.set_node(node)
+        pods = self._pods.list("")
+        for pod in pods.items:
+            self._on_pod_object(pod)
+        self._node_rev, self._pod_rev = nodes.revision, pods.revision
+
+    def _drain(self) -> None:
+        now = time.monotonic()
+        while (ev := self._node_watch.next(0)) is not None:
+            self._on_node(ev, now)
+        while (ev := self._pod_watch.next(0)) is not None:
+            self._on_pod(ev)
+        while not self._failed_binds.empty():
+            qp = self._failed_binds.get()
+            if self._cache.is_assumed(qp.uid):    # not deleted nor bound elsewhere meanwhile
+                self._cache.forget(qp.uid)
+                self._queue.retry(qp, now)
+
+    def _on_node(self, ev: WatchEvent, now: float) -> None:
+        if ev.rev <= self._node_rev:
+            return     # already in the list
+        if ev.type == "DELETED":
+            self._cache.remove_node(ev.obj["metadata"]["name"])
+        elif self._cache.set_node(ev.obj):
+            self._queue.move_all(now)
+
+    def _on_pod(self, ev: WatchEvent) -> None:
+        if ev.rev <= self._pod_rev:
+            return
+        if ev.type == "DELETED":
+            uid = ev.obj["metadata"].get("uid", "")
+            self._queue.delete(uid)
+            if self._cache.remove_pod(uid):
+                self._queue.move_all(time.monotonic())
+            return
+        self._on_pod_object(ev.obj)
+
+    def _on_pod_object(self, pod: dict) -> None:
+        uid = pod["metadata"].get("uid", "")
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            self._queue.delete(uid)
+            if (pod.get("status") or {}).get("phase") not in _TERMINAL:
+                self._cache.bound(uid, node, pod)
+            elif self._cache.remove_pod(uid):
+                self._queue.move_all(time.monotonic())
+        elif self._cache.is_assumed(uid):
+            return     # our binding is under way; this is the pod before it
+        elif _wants_scheduling(pod):
+            self._queue.add(pod, pod_requests(pod))
+        else:
+            self._queue.delete(uid)
+
+    def _schedule_one(self, qp: QueuedPod) -> None:
+        nodes = self._cache.schedulable_nodes()
+        total = len(nodes)
+        wanted = nodes_to_find(total)
         reasons: Counter[str] = Counter()
-        best, best_score = None, None
-        for node in nodes:
-            name = node["metadata"]["name"]
-            why = unfit_reasons(pod, node, used.get(name, {}), counts[name])
+        best, best_score, feasible, looked = None, 0.0, 0, 0
+        for looked in range(1, total + 1):
+            info = nodes[(self._next_start + looked - 1) % total]
+            why = unfit_reasons(qp.pod, qp.requests, info)
             if why:
                 reasons.update(why)
                 continue
-            score = load(node, used.get(name, {}), counts[name])
-            if best_score is None or score < best_score:
-                best, best_score = name, score
+            score = load(info)
+            if best is None or score < best_score:
+                best, best_score = info.name, score
+            feasible += 1
+            if feasible >= wanted:
+                break
+        if total:
+            self._next_start = (self._next_start + looked) % total
         if best is None:
-            detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(),
-                                                              key=lambda x: x[0]))
-            message = f"0/{len(nodes)} nodes are available: " + (
-                f"{detail}." if detail else "no nodes available to schedule pods.")
-            self._recorder.unschedulable(pod, message)
+            self._unschedulable(qp, total, reasons)
             return
-        bind_pod(self._pods, meta["namespace"], meta["name"], best)
-        counts[best] += 1
-        acc = used.setdefault(best, {})
-        for name, q in pod_requests(pod).items():
-            acc[name] = acc.get(name, Fraction(0)) + q
-        self._recorder.scheduled(pod, best)
+        self._cache.assume(qp.uid, qp.requests, best)
+        self._queue.done(qp.uid)
+        self._binders.submit(self._bind, qp, best)
+
+    def _unschedulable(self, qp: QueuedPod, total: int, reasons: Counter[str]) -> None:
+        detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        message = f"0/{total} nodes are available: " + (
+            f"{detail}." if detail else "no nodes available to schedule pods.")
+        try:
+            self._recorder.unschedulable(qp.pod, message)
+        except ApiError:
+            pass    # the pod went away; its DELETED event takes it off the queue
+        self._queue.unschedulable(qp, time.monotonic())
+
+    def _bind(self, qp: QueuedPod, node: str) -> None:
+        meta = qp.pod["metadata"]
+        try:
+            bind_pod(self._pods, meta["namespace"], meta["name"], node)
+        except (ApiError, ValueError):
+            self._failed_binds.put(qp)
+            return
+        try:
+            self._recorder.scheduled(qp.pod, node)
+        except ApiError:
+            pass    # the namespace is going away; the binding stands

@@ -10,8 +10,8 @@ from kubeapi.status import ApiError
 from ..registry.store import Store
 
 SCHEDULER_NAME = "default-scheduler"
-# Unschedulable pods are retried when a node changes, and at least this often; a failure that
-# repeats bumps its event's count as often.
+# Unschedulable pods are retried on events that could make them fit, and after this long
+# whatever the events; a failure that repeats bumps its event's count at most this often.
 RETRY_SECONDS = 30.0
 
 
@@ -20,9 +20,6 @@ class Recorder:
         self._pods, self._events = pods, events
         # pod uid -> (message, event name, time recorded): one event per distinct failure.
         self._failures: dict[str, tuple[str, str, float]] = {}
-
-    def failed_before(self, uid: str) -> bool:
-        return uid in self._failures
 
     def scheduled(self, pod: dict, node: str) -> None:
         meta = pod["metadata"]

@@ -61,9 +61,12 @@ def test_scheduler_binds_to_fitting_ready_node_or_records_failure(own_server):
     failed = wait_for(lambda: [e for e in events_for(core, "default", "too-big")
                                if e.reason == "FailedScheduling"])
     assert failed[0].type == "Warning"
+    # kube-scheduler filters on taints, not on Ready: the NotReady node counts through the
+    # not-ready taint its condition stands for (no node lifecycle controller runs here).
     assert failed[0].message == ("0/3 nodes are available: 1 Insufficient cpu, "
                                  "1 node(s) had untolerated taint {dedicated: gpu}, "
-                                 "1 node(s) were not ready.")
+                                 "1 node(s) had untolerated taint "
+                                 "{node.kubernetes.io/not-ready: }.")
     big = core.read_namespaced_pod("too-big", "default")
     assert big.spec.node_name is None
     cond = [c for c in big.status.conditions if c.type == "PodScheduled"][0]
@@ -72,6 +75,31 @@ def test_scheduler_binds_to_fitting_ready_node_or_records_failure(own_server):
     core.patch_node_status("down", {"status": {"conditions": [
         {"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
     assert wait_for(lambda: node_of("too-big")) == "down"
+    core.api_client.close()
+
+
+def test_room_freed_or_taint_tolerated_schedules_without_waiting_for_the_retry(own_server):
+    """A parked pod moves on the event that could make it fit (a pod deleted), well before
+    the 30 s retry; a pod that tolerates not-ready goes to a NotReady node."""
+    core = client.CoreV1Api(own_server.client())
+    core.create_node(ready_node("only", cpu="1"))
+    core.create_namespaced_pod("default", pod("first", cpu="800m"))
+
+    def node_of(name):
+        return core.read_namespaced_pod(name, "default").spec.node_name
+    assert wait_for(lambda: node_of("first")) == "only"
+    core.create_namespaced_pod("default", pod("second", cpu="800m"))
+    wait_for(lambda: [e for e in events_for(core, "default", "second")
+                      if e.reason == "FailedScheduling"])
+    core.delete_namespaced_pod("first", "default", grace_period_seconds=0)
+    assert wait_for(lambda: node_of("second"), timeout=15) == "only"
+
+    down = ready_node("down")
+    down["status"]["conditions"][0]["status"] = "False"
+    core.create_node(down)
+    core.create_namespaced_pod("default", pod("tolerant", cpu="800m", tolerations=[
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]))
+    assert wait_for(lambda: node_of("tolerant")) == "down"
     core.api_client.close()
 
 
