@@ -26,12 +26,12 @@ from .registry import disruption
 from .registry.namespace_finalizer import finalize_namespace
 from .registry.serviceaccounts import AdmittingPodStrategy, bound_checker
 from .registry.services import ServiceStore
-from .registry.store import Store, decode
+from .registry.store import Store, decode, stored_json
 from .scheduler import Scheduler
 from .pki.serviceaccount_tokens import TokenIssuer, ensure_signing_key
 from .storage import Storage, StorageError
 from .storage.sqlite import SQLiteStorage
-from .watch import WatchHub
+from .watch import Codec, WatchHub
 from .watchcache import WatchCache
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -76,7 +76,7 @@ class ApiServer:
         # etcd (--etcd-servers) when given, else the embedded SQLite file behind the watch cache
         # (which needs a backend that publishes writes before acknowledging them: watchcache).
         self.storage = storage or WatchCache(SQLiteStorage(os.path.join(data_dir, "state.db")))
-        self.hub = WatchHub(self.storage, decode)
+        self.hub = WatchHub(self.storage, Codec(decode, stored_json))
         self.stores: dict[str, Store] = {}
         for rtype in resources.RESOURCES:
             self.stores[rtype.plural] = Store(self.storage, rtype, self._check_namespace)

@@ -2,34 +2,72 @@
 and turns selector transitions into ADDED/DELETED the way kube's cacher does."""
 from __future__ import annotations
 
-import json
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .storage import Event, Storage
 
 # A watcher that falls this many events behind is closed; its client re-lists or resumes.
 QUEUE_LIMIT = 10000
+# At most this many queued events go to a watcher's client in one write.
+SEND_BATCH = 256
 
 
-@dataclass(slots=True)
 class WatchEvent:
-    type: str
-    rev: int
-    key: str
-    obj: dict
-    prev: dict | None
-    _encoded: dict[str, bytes] = field(default_factory=dict)
+    """One committed change as watchers see it. The object is decoded only when something asks
+    for it (a selector, Table output, the in-process scheduler); the JSON line of each event
+    type is built once from the stored bytes, and the same bytes go to every watcher."""
+    __slots__ = ("type", "rev", "key", "_value", "_prev_value", "_codec", "_obj", "_prev",
+                 "_json", "_lines")
+
+    def __init__(self, type_: str, rev: int, key: str, value: bytes, prev_value: bytes | None,
+                 codec: "Codec"):
+        self.type, self.rev, self.key = type_, rev, key
+        self._value, self._prev_value, self._codec = value, prev_value, codec
+        self._obj: dict | None = None
+        self._prev: dict | None = None
+        self._json: bytes | None = None
+        self._lines: dict[str, bytes] = {}
+
+    # Two threads may decode or encode the same event at once: both get equal results and
+    # one of them is kept, which costs less than a lock per event.
+    @property
+    def obj(self) -> dict:
+        if self._obj is None:
+            self._obj = self._codec.decode(self._value, self.rev)
+        return self._obj
+
+    @property
+    def prev(self) -> dict | None:
+        if self._prev is None and self._prev_value is not None:
+            self._prev = self._codec.decode(self._prev_value, 0)
+        return self._prev
 
     def encoded(self, type_: str) -> bytes:
-        """The JSON line for this event, built once however many watchers send it."""
-        line = self._encoded.get(type_)
+        """The JSON line for this event as `type_` (selectors turn a MODIFIED into an ADDED or
+        DELETED for some watchers)."""
+        line = self._lines.get(type_)
         if line is None:
-            line = self._encoded[type_] = json.dumps(
-                {"type": type_, "object": self.obj}, separators=(",", ":")).encode() + b"\n"
+            if self._json is None:
+                self._json = self._codec.to_json(self._value, self.rev)
+            line = self._lines[type_] = b'{"type":"%s","object":%s}\n' % (type_.encode(),
+                                                                           self._json)
         return line
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How stored values become objects (decode(value, revision)) and JSON (to_json(value,
+    revision), equal to the JSON of decode's object)."""
+    decode: Callable[[bytes, int], dict]
+    to_json: Callable[[bytes, int], bytes]
+
+
+def everything(obj: dict) -> bool:
+    """The matcher of a watch or list without selectors (filtered() then decodes nothing)."""
+    return True
 
 
 class Watcher:
@@ -51,6 +89,19 @@ class Watcher:
         except queue.Empty:
             return None
 
+    def next_batch(self, timeout: float) -> list[WatchEvent]:
+        """The events queued, at most SEND_BATCH, after waiting up to `timeout` for one."""
+        first = self.next(timeout)
+        if first is None:
+            return []
+        events = [first]
+        while len(events) < SEND_BATCH:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return events
+
     def close(self) -> None:
         self._hub.remove(self)
 
@@ -58,9 +109,9 @@ class Watcher:
 class WatchHub:
     """Subscribes to storage once and hands every change to the watchers whose prefix matches."""
 
-    def __init__(self, storage: Storage, decode: Callable[[bytes, int], dict]):
+    def __init__(self, storage: Storage, codec: Codec):
         self._storage = storage
-        self._decode = decode
+        self._codec = codec
         self._watchers: list[Watcher] = []
         self._lock = threading.Lock()
         self.last_rev = storage.current_revision()
@@ -78,9 +129,8 @@ class WatchHub:
         self.last_rev = event.rev
 
     def to_watch_event(self, event: Event) -> WatchEvent:
-        obj = self._decode(event.value, event.rev)
-        prev = self._decode(event.prev, 0) if event.prev is not None else None
-        return WatchEvent(event.type, event.rev, event.key, obj, prev)
+        return WatchEvent(event.type, event.rev, event.key, event.value, event.prev,
+                          self._codec)
 
     def open(self, prefix: str) -> Watcher:
         w = Watcher(self, prefix)
@@ -101,6 +151,8 @@ class WatchHub:
 def filtered(event: WatchEvent, matches: Callable[[dict], bool]) -> str | None:
     """The event type this watcher should see, or None; an object that starts or stops
     matching the selectors is ADDED or DELETED for it, as kube-apiserver does."""
+    if matches is everything:
+        return event.type
     now = matches(event.obj)
     if event.type == "DELETED":
         return "DELETED" if now else None
@@ -116,25 +168,33 @@ def filtered(event: WatchEvent, matches: Callable[[dict], bool]) -> str | None:
 
 def stream(hub: WatchHub, watcher: Watcher, backlog: list[WatchEvent], after: int,
            matches: Callable[[dict], bool], wait: float,
-           deadline: Callable[[], bool]) -> Iterator[tuple[str, WatchEvent] | int]:
-    """Yields (type, event) to send, or a revision when `wait` seconds passed with nothing to
-    send (the caller may send a bookmark at it). Stops at the deadline or on overflow."""
+           deadline: Callable[[], bool]) -> Iterator[list[tuple[str, WatchEvent]] | int]:
+    """Yields the (type, event) pairs to send, as many as were queued together (the caller
+    writes them at once), or a revision when `wait` seconds passed with nothing to send (the
+    caller may send a bookmark at it). Stops at the deadline or on overflow."""
     sent = after
+    out = []
     for ev in backlog:
         if ev.rev > sent:
             sent = ev.rev
             kind = filtered(ev, matches)
             if kind:
-                yield kind, ev
+                out.append((kind, ev))
+    if out:
+        yield out
     while not deadline() and not watcher.overflowed:
         seen = hub.last_rev
-        ev = watcher.next(wait)
-        if ev is None:
+        events = watcher.next_batch(wait)
+        if not events:
             yield max(sent, seen)
             continue
-        if ev.rev <= sent:
-            continue
-        sent = ev.rev
-        kind = filtered(ev, matches)
-        if kind:
-            yield kind, ev
+        out = []
+        for ev in events:
+            if ev.rev <= sent:
+                continue
+            sent = ev.rev
+            kind = filtered(ev, matches)
+            if kind:
+                out.append((kind, ev))
+        if out:
+            yield out

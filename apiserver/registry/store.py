@@ -1,7 +1,9 @@
 """The generic store: CRUD over storage for one resource type, applying its strategy.
 
-Objects are stored as compact JSON without metadata.resourceVersion; the storage revision of
-the record becomes the resourceVersion on the way out.
+Objects are stored as compact JSON without metadata.resourceVersion, metadata before any other
+object-valued field; the storage revision of the record becomes the resourceVersion on the way
+out, spliced into the stored bytes (stored_json) for LISTs and watch events in JSON, so that
+those serve an object without decoding and encoding it again.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from kubeapi.selector_strings import parse_field_selector, parse_label_selector
 from kubeapi.status import ApiError
 
 from ..patch.field_manager import Request as FieldRequest, record_update
-from ..storage import Compacted, KeyExists, KeyNotFound, RevisionConflict, Storage
+from ..storage import Compacted, KeyExists, KeyNotFound, Record, RevisionConflict, Storage
+from ..watch import everything
 from .owner_references import validate as owner_references
 from .propagation import finalizers_after_delete
 from .resource_type import ResourceType
@@ -29,11 +32,25 @@ UPDATE_RETRIES = 16
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # generateName's alphabet, as in kube
 
 
+_METADATA = b'"metadata":{'
+
+
+def _metadata_early(obj: dict) -> dict:
+    """obj, or a copy with metadata first if an object or list came before it: stored_json
+    finds metadata as the first '"metadata":{' after the only '{' that precedes it."""
+    for key, value in obj.items():
+        if key == "metadata":
+            return obj
+        if isinstance(value, (dict, list)):
+            return {"metadata": obj["metadata"], **obj}
+    return obj
+
+
 def encode(obj: dict) -> bytes:
     meta = obj.get("metadata", {})
     rv = meta.pop("resourceVersion", None)
     try:
-        return json.dumps(obj, separators=(",", ":")).encode()
+        return json.dumps(_metadata_early(obj), separators=(",", ":")).encode()
     finally:
         if rv is not None:
             meta["resourceVersion"] = rv
@@ -46,10 +63,27 @@ def decode(value: bytes, rev: int) -> dict:
     return obj
 
 
+def stored_json(value: bytes, rev: int) -> bytes:
+    """The JSON of decode(value, rev), from the stored bytes with the resourceVersion spliced
+    in after the top-level '"metadata":{'; decoded and encoded again only for a value where
+    that is not plainly the top level's (an object before it, as in an old database's rows)
+    or that carries a resourceVersion anywhere (an Event's involvedObject), which the splice
+    could not tell from the object's own."""
+    if not rev:
+        return value
+    at = value.find(_METADATA)
+    if at > 0 and value.count(b"{", 0, at) == 1 and b'"resourceVersion":' not in value:
+        at += len(_METADATA)
+        comma = b"" if value[at:at + 1] == b"}" else b","
+        return b'%s"resourceVersion":"%d"%s%s' % (value[:at], rev, comma, value[at:])
+    return json.dumps(decode(value, rev), separators=(",", ":")).encode()
+
+
 class ListResult:
+    """A LIST's items: dicts (Store.list) or each item's JSON (Store.list_json)."""
     __slots__ = ("items", "revision", "continue_token")
 
-    def __init__(self, items: list[dict], revision: int, continue_token: str):
+    def __init__(self, items: list, revision: int, continue_token: str):
         self.items = items
         self.revision = revision
         self.continue_token = continue_token
@@ -110,13 +144,35 @@ class Store:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, set(self.strategy.field_labels))
         if not label_selector and not field_selector:
-            return lambda obj: True
+            return everything
         return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and \
             fields(self.strategy.fields(obj))
 
     def list(self, namespace: str, *, label_selector: str = "", field_selector: str = "",
              limit: int = 0, continue_token: str = "", resource_version: str = "",
              resource_version_match: str = "") -> ListResult:
+        chosen, revision, token = self._select(
+            namespace, label_selector, field_selector, limit, continue_token, resource_version,
+            resource_version_match)
+        return ListResult([obj if obj is not None else decode(rec.value, rec.rev)
+                           for rec, obj in chosen], revision, token)
+
+    def list_json(self, namespace: str, *, label_selector: str = "", field_selector: str = "",
+                  limit: int = 0, continue_token: str = "", resource_version: str = "",
+                  resource_version_match: str = "") -> ListResult:
+        """list() with each item as its JSON, built from the stored bytes (stored_json): an
+        object is decoded only to test it against a selector."""
+        chosen, revision, token = self._select(
+            namespace, label_selector, field_selector, limit, continue_token, resource_version,
+            resource_version_match)
+        return ListResult([stored_json(rec.value, rec.rev) for rec, _ in chosen], revision,
+                          token)
+
+    def _select(self, namespace: str, label_selector: str, field_selector: str, limit: int,
+                continue_token: str, resource_version: str, resource_version_match: str
+                ) -> tuple[list[tuple[Record, dict | None]], int, str]:
+        """The records a LIST returns, each with its decoded object if a selector needed it,
+        the list's revision and its continue token."""
         matches = self.matcher(label_selector, field_selector)
         prefix = self.rtype.key_prefix(namespace if self.rtype.namespaced else "")
         after, revision = "", 0
@@ -124,10 +180,10 @@ class Store:
             after, revision = self._parse_continue(continue_token, prefix)
         elif resource_version_match == "Exact" and resource_version:
             revision = self.parse_resource_version(resource_version)
-        items: list[dict] = []
+        chosen: list[tuple[Record, dict | None]] = []
         # Page through storage until `limit` objects match, as kube's etcd3 store does.
         while True:
-            batch = max(limit - len(items), 1) * 2 if limit else 0
+            batch = max(limit - len(chosen), 1) * 2 if limit else 0
             try:
                 records, at = self.storage.list(prefix, after=after, limit=batch,
                                                 revision=revision)
@@ -137,23 +193,23 @@ class Store:
                                   f"is {e.compacted}.") from e
             revision = revision or at
             for rec in records:
-                obj = decode(rec.value, rec.rev)
                 after = rec.key
-                if matches(obj):
-                    items.append(obj)
-                    if limit and len(items) == limit:
+                obj = None if matches is everything else decode(rec.value, rec.rev)
+                if obj is None or matches(obj):
+                    chosen.append((rec, obj))
+                    if limit and len(chosen) == limit:
                         break
-            full = not limit or len(items) == limit
+            full = not limit or len(chosen) == limit
             if not batch or len(records) < batch or full:
                 break
         token = ""
-        if limit and len(items) == limit:
+        if limit and len(chosen) == limit:
             more, _ = self.storage.list(prefix, after=after, limit=1, revision=revision)
             if more:
                 token = base64.urlsafe_b64encode(json.dumps(
                     {"v": "meta.k8s.io/v1", "rv": revision, "start": after[len(prefix):]}
                 ).encode()).decode()
-        return ListResult(items, revision, token)
+        return chosen, revision, token
 
     @staticmethod
     def parse_resource_version(rv: str) -> int:
@@ -203,7 +259,7 @@ class Store:
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = timefmt.rfc3339()
-        if "spec" in obj or self.rtype.kind == "Pod":
+        if self.strategy.has_generation:
             meta["generation"] = 1
         self._stamp(obj)
         if manager is not None:
@@ -380,7 +436,7 @@ class Store:
                 meta["managedFields"] = old_meta["managedFields"]
         self._stamp(new)
         self.strategy.default(new)
-        if "generation" in new["metadata"] and new.get("spec") != old.get("spec"):
+        if self.strategy.has_generation and self.strategy.generation_changed(new, old):
             new["metadata"]["generation"] = old_meta.get("generation", 0) + 1
         return new
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import yaml
 
@@ -343,18 +343,22 @@ class Api:
             limit = int(q.get("limit") or 0)
         except ValueError:
             raise status.bad_request("limit must be an integer")
-        result = store.list(ns, label_selector=q.get("labelSelector", ""),
-                            field_selector=q.get("fieldSelector", ""), limit=max(limit, 0),
-                            continue_token=q.get("continue", ""),
-                            resource_version=q.get("resourceVersion", ""),
-                            resource_version_match=q.get("resourceVersionMatch", ""))
-        if wants_table(req):
+        table = wants_table(req)
+        result = (store.list if table else store.list_json)(
+            ns, label_selector=q.get("labelSelector", ""),
+            field_selector=q.get("fieldSelector", ""), limit=max(limit, 0),
+            continue_token=q.get("continue", ""), resource_version=q.get("resourceVersion", ""),
+            resource_version_match=q.get("resourceVersionMatch", ""))
+        if table:
             return json_response(200, to_table(
                 rtype.plural, result.items, resource_version=str(result.revision),
                 continue_token=result.continue_token,
                 include_object=q.get("includeObject", "PartialObjectMetadata")))
-        return json_response(200, self._list_body(rtype, result.items, str(result.revision),
-                                                  result.continue_token))
+        # The envelope (items last, empty) with the items' JSON joined in as they are.
+        head = json.dumps(self._list_body(rtype, [], str(result.revision),
+                                          result.continue_token), separators=(",", ":"))
+        return Response(200, b"".join((head[:-len("]}")].encode(), b",".join(result.items),
+                                       b"]}")))
 
     # writes
 
@@ -474,13 +478,16 @@ class Api:
         timeout = timeout or random.randint(MIN_WATCH_TIMEOUT, 2 * MIN_WATCH_TIMEOUT)
         deadline = time.monotonic() + timeout
         prefix = rtype.key_prefix(ns if rtype.namespaced else "")
+        table = wants_table(req)
         watcher = self.hub.open(prefix)  # opened first so that nothing falls in a gap
-        initial: list[dict] = []
+        initial: list = []   # objects for Table output, else their JSON
         try:
             if send_initial or rv in ("", "0"):
-                listed = store.list(ns)
+                listed = (store.list if table else store.list_json)(
+                    ns, label_selector=q.get("labelSelector", ""),
+                    field_selector=field_selector)
                 after = listed.revision
-                initial = [o for o in listed.items if matches(o)]
+                initial = listed.items
                 backlog = []
             else:
                 after = store.parse_resource_version(rv)
@@ -493,14 +500,11 @@ class Api:
         except BaseException:
             watcher.close()
             raise
-        table = wants_table(req)
         include = q.get("includeObject", "PartialObjectMetadata")
 
-        def encode(kind: str, obj: dict, cached: Callable[[str], bytes] | None = None) -> bytes:
+        def encode(kind: str, obj: dict) -> bytes:
             if table and kind != "BOOKMARK":
                 obj = to_table(rtype.plural, [obj], include_object=include)
-            elif cached is not None:
-                return cached(kind)
             return json.dumps({"type": kind, "object": obj},
                               separators=(",", ":")).encode() + b"\n"
 
@@ -513,8 +517,11 @@ class Api:
 
         def chunks() -> Iterator[bytes]:
             try:
-                for obj in initial:
-                    yield encode("ADDED", obj)
+                if table:
+                    yield b"".join(encode("ADDED", obj) for obj in initial)
+                else:
+                    yield b"".join(b'{"type":"ADDED","object":%s}\n' % item
+                                   for item in initial)
                 if send_initial:
                     yield bookmark(after, True)
                 last_bookmark = time.monotonic()
@@ -527,8 +534,8 @@ class Api:
                             last_bookmark = time.monotonic()
                             yield bookmark(item)
                         continue
-                    kind, ev = item
-                    yield encode(kind, ev.obj, ev.encoded if not table else None)
+                    yield b"".join(encode(kind, ev.obj) if table else ev.encoded(kind)
+                                   for kind, ev in item)
             finally:
                 watcher.close()
         return Response(200, b"", "application/json", chunks())

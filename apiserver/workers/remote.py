@@ -2,8 +2,10 @@
 
 Calls go over a small pool of connections (one per concurrent caller, reused). Subscribers are
 fed from one feed connection, so they see every change in revision order. A write is answered
-only once the feed has delivered it, so that a client reads its own write back from this
-worker's watch cache. Losing the owner ends the worker: its supervisor starts a new one.
+as soon as the owner has committed it, without waiting for the feed to bring it back: a client
+still reads its own write, since every read at the newest revision from the worker's watch
+cache first waits for the cache to reach the owner's current revision (watchcache). Losing the
+owner ends the worker: its supervisor starts a new one.
 """
 from __future__ import annotations
 
@@ -18,9 +20,6 @@ from . import protocol
 
 log = logging.getLogger(__name__)
 
-# How long a write waits for the feed to bring it back before it is an error.
-FEED_WAIT_SECONDS = 30.0
-
 
 class RemoteStorage(Storage):
     def __init__(self, path: str):
@@ -28,7 +27,6 @@ class RemoteStorage(Storage):
         self._pool: list[socket.socket] = []
         self._pool_lock = threading.Lock()
         self._subscribers: list[Callable[[Event], None]] = []
-        self._fed_cond = threading.Condition()
         self._fed = self._call("current_revision")  # subscribers get every change after this
         self._compacted = self._call("compacted_revision")
         self._feed_thread: threading.Thread | None = None
@@ -77,25 +75,16 @@ class RemoteStorage(Storage):
     # writes
 
     def create(self, key: str, value: bytes) -> Record:
-        return self._delivered(self._call("create", key, value))
+        return self._call("create", key, value)
 
     def update(self, key: str, value: bytes, expected_rev: int) -> Record:
-        return self._delivered(self._call("update", key, value, expected_rev))
+        return self._call("update", key, value, expected_rev)
 
     def delete(self, key: str, expected_rev: int = 0) -> Record:
-        return self._delivered(self._call("delete", key, expected_rev))
+        return self._call("delete", key, expected_rev)
 
     def compact(self, revision: int) -> None:
         self._call("compact", revision)
-
-    def _delivered(self, record: Record) -> Record:
-        if self._feed_thread is None:
-            return record
-        with self._fed_cond:
-            if not self._fed_cond.wait_for(lambda: self._fed >= record.rev, FEED_WAIT_SECONDS):
-                raise StorageError(f"revision {record.rev} committed but not delivered in "
-                                   f"{FEED_WAIT_SECONDS:g}s")
-        return record
 
     # the feed
 
@@ -118,9 +107,6 @@ class RemoteStorage(Storage):
                 for event in events:
                     for callback in self._subscribers:
                         callback(event)
-                with self._fed_cond:
-                    self._fed = events[-1].rev
-                    self._fed_cond.notify_all()
         except (EOFError, OSError, StorageError) as e:
             # Without its feed the worker's cache would silently go stale.
             log.error("storage feed lost: %s; worker exits", e)
