@@ -513,3 +513,49 @@ def test_one_server_schedules_and_another_takes_over_when_it_stops(etcd, servers
         for s in (other, leader):
             if s:
                 stop_server(s)
+
+
+def test_a_killed_leader_leaves_the_lease_to_expire_and_the_other_schedules(etcd, servers):
+    """SIGKILL gives nothing up: the other server takes kube-scheduler's Lease once the 15 s
+    lease has run out, schedules a pod created meanwhile, and sees the pods the dead leader
+    bound (one more pod than the node has room for stays pending)."""
+    import time
+
+    from kubernetes import client
+
+    from test_apiserver_scheduler_logs import pod, ready_node
+    prefix = ("--etcd-prefix", "/killed-" + uuid.uuid4().hex[:8])
+    leader = server_on(etcd, pki_from=servers[0], extra=prefix)
+    other = api_client = None
+    try:
+        other = server_on(etcd, pki_from=servers[0], extra=prefix)
+        api_client = other.client()
+        core = client.CoreV1Api(api_client)
+        coordination = client.CoordinationV1Api(api_client)
+        core.create_node(ready_node("killed-node", cpu="1"))
+
+        def scheduled(name: str) -> str:
+            return core.read_namespaced_pod(name, "default").spec.node_name
+        core.create_namespaced_pod("default", pod("k-0", cpu="600m"))
+        assert wait_for(lambda: scheduled("k-0"), timeout=30) == "killed-node"
+        before = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait(10)
+        killed_at = time.monotonic()
+        core.create_namespaced_pod("default", pod("k-after", cpu="300m"))
+        core.create_namespaced_pod("default", pod("k-no-room", cpu="300m"))
+        assert wait_for(lambda: scheduled("k-after"), timeout=40) == "killed-node"
+        # Not before the lease ran out (renewed at most 2 s before the kill).
+        assert time.monotonic() - killed_at >= before.lease_duration_seconds - 3
+        after = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+        assert after.holder_identity != before.holder_identity
+        assert after.lease_transitions == (before.lease_transitions or 0) + 1
+        # k-0 (600m, bound by the dead leader) counts: 300m more fit, 600m do not.
+        time.sleep(2)
+        assert scheduled("k-no-room") is None
+    finally:
+        if api_client:
+            api_client.close()
+        for s in (other, leader):
+            if s:
+                stop_server(s)
