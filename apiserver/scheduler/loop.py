@@ -81,7 +81,7 @@ class _Term:
     def __init__(self, pods: Store, nodes: Store, hub: WatchHub, recorder: Recorder) -> None:
         self._pods, self._nodes, self._hub = pods, nodes, hub
         self._recorder = recorder
-        self._binders = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
+        self._binders: ThreadPoolExecutor | None = None
         self._failed_binds: queue.SimpleQueue[QueuedPod] = queue.SimpleQueue()
         self._pod_watch = self._node_watch = None
         self._cache, self._queue = Cache(), SchedulingQueue()
@@ -89,7 +89,8 @@ class _Term:
         self._next_start = 0     # where the next search over the nodes begins, as kube's
 
     def close(self) -> None:
-        self._binders.shutdown(wait=True)
+        if self._binders is not None:
+            self._binders.shutdown(wait=True)
         for w in (self._pod_watch, self._node_watch):
             if w is not None:
                 w.close()
@@ -118,7 +119,8 @@ class _Term:
     def _sync(self) -> None:
         """List once and follow the watch from there (at the start, and when a watch fell
         behind); the bindings under way finish first, so that the list shows them."""
-        self._binders.shutdown(wait=True)
+        if self._binders is not None:
+            self._binders.shutdown(wait=True)
         self._binders = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
         for w in (self._pod_watch, self._node_watch):
             if w is not None:
