@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -236,11 +237,13 @@ class Driver:
             while time.monotonic() < deadline:
                 code, body = conn.request("GET", "/api/v1/nodes?labelSelector=hollow%3Dtrue")
                 self._check(code, body, 200)
-                if not any((n.get("spec") or {}).get("taints")
-                           for n in json.loads(body)["items"]):
+                left = Counter(f"{t.get('key')}:{t.get('effect')}"
+                               for n in json.loads(body)["items"]
+                               for t in (n.get("spec") or {}).get("taints") or [])
+                if not left:
                     return
                 time.sleep(1)
-            raise SystemExit("the hollow nodes kept their taints for 300 s")
+            raise SystemExit(f"the hollow nodes kept their taints for 300 s: {dict(left)}")
         finally:
             conn.close()
 
@@ -336,12 +339,15 @@ class Driver:
         self.writes.join()
         if self.errors:
             raise SystemExit(f"registration failed: {self.errors[:3]}")
+        # Heartbeats from registration on, as a kubelet's: a node that kept silent while the
+        # others registered and their taints were lifted would pass kube-controller-manager's
+        # node-monitor-grace-period and be tainted unreachable for good.
+        self._thread(self._heartbeats)
         self._wait_schedulable()
         ready = threading.Barrier(len(self.nodes) + 1)
         for node in self.nodes:
             self._thread(self._node_watch, node, ready)
         ready.wait(timeout=600)
-        self._thread(self._heartbeats)
         conn = Conn(self.target)
         try:
             code, body = conn.request("GET", f"/api/v1/namespaces/{self.namespace}/pods")
