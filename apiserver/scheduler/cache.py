@@ -31,9 +31,9 @@ class NodeInfo:
     labels: dict = field(default_factory=dict)
     requested: dict[str, int] = field(default_factory=dict)
     pod_count: int = 0
+    shape: tuple = ()
 
     def fit_shape(self) -> tuple:
-        """What filters read of the Node; a status patch that leaves it equal is a heartbeat."""
         return (self.allocatable, self.max_pods, self.taints, self.unschedulable, self.labels)
 
 
@@ -49,6 +49,14 @@ def _ready_status(node: dict) -> str:
         if c.get("type") == "Ready":
             return c.get("status") or "Unknown"
     return "False"
+
+
+def raw_shape(node: dict) -> tuple:
+    """What filters read of the Node, as stored: a status patch that leaves it equal (a
+    heartbeat) is told apart by comparing it, nothing parsed."""
+    spec = node.get("spec") or {}
+    return ((node.get("status") or {}).get("allocatable"), spec.get("taints"),
+            spec.get("unschedulable"), node["metadata"].get("labels"), _ready_status(node))
 
 
 def filter_taints(node: dict) -> tuple[Taint, ...]:
@@ -71,7 +79,7 @@ def node_info(node: dict) -> NodeInfo:
     amounts = {name: integer_quantity(name, value) for name, value in allocatable.items()}
     return NodeInfo(node["metadata"]["name"], node, amounts, amounts.get("pods"),
                     filter_taints(node), bool((node.get("spec") or {}).get("unschedulable")),
-                    node["metadata"].get("labels") or {})
+                    node["metadata"].get("labels") or {}, shape=raw_shape(node))
 
 
 def _looser(old: NodeInfo, new: NodeInfo) -> bool:
@@ -96,10 +104,13 @@ class Cache:
 
     def set_node(self, node: dict) -> bool:
         """Adds or updates a Node; True when pods parked as unschedulable could fit now."""
-        new = node_info(node)
-        old = self.nodes.get(new.name)
-        if old is not None and old.node is not None and old.fit_shape() == new.fit_shape():
+        old = self.nodes.get(node["metadata"]["name"])
+        if old is not None and old.node is not None and old.shape == raw_shape(node):
             old.node = node    # a heartbeat: nothing a filter reads has changed
+            return False
+        new = node_info(node)
+        if old is not None and old.node is not None and old.fit_shape() == new.fit_shape():
+            old.node, old.shape = node, new.shape    # equal once parsed ("1" and "1000m")
             return False
         if old is not None:
             new.requested, new.pod_count = old.requested, old.pod_count
