@@ -51,17 +51,18 @@ def serve(caller: int) -> None:
         _helper_exit(lambda: startup.run(caller, theirs))
     theirs.close()
     os.close(caller)
-    report, fds = _receive(ours)
+    report, fds = receive(ours)
     if not report.get("ok"):
         os._exit(1)  # the helper waits for our exit, then undoes the rest and answers
     ours.close()
     os.waitpid(helper, 0)
     shim = Shim(report, dict(zip(report["fds"], fds)))
+    Syscalls().set_name(f"shim-{shim.id}")
     shim.loop()
     os._exit(0)
 
 
-def _receive(sock) -> tuple[dict, list[int]]:
+def receive(sock) -> tuple[dict, list[int]]:
     """The start helper's report and descriptors (one SCM_RIGHTS message)."""
     data, ancillary, _, _ = sock.recvmsg(65536, _socket.CMSG_SPACE(64 * 4),
                                          _socket.MSG_CMSG_CLOEXEC)
@@ -157,7 +158,6 @@ class Shim:
         # runtimes; the execs whose process runs, by PID.
         self.exec_birth = (fds.get("exec_pid_ns", -1), fds.get("exec_cgroup", -1))
         self.jobs: dict[int, execs.Job] = {}
-        Syscalls().set_name(f"shim-{self.id}")
 
     # -- the loop ----------------------------------------------------------------------------
 

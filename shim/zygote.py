@@ -27,9 +27,8 @@ import os
 import signal
 import sys
 
-from linux.syscalls import Syscalls
 from overlay.timefmt import rfc3339_nano
-from shim import criolog, execs, fingerprint, layout, protocol, runtime_cli, server
+from shim import criolog, execs, fingerprint, layout, protocol, rehearsal, runtime_cli, server
 
 
 def main() -> int:
@@ -128,11 +127,7 @@ def _rehearse() -> None:
     shim.runtime_cli)."""
     for name in runtime_cli.IN_PROCESS_MODULES:
         __import__(name)
-    # A cffi function and the C types it uses are built at their first use, into pages every
-    # shim would then write on its own (56 KiB of each shim's private memory for its prctl
-    # calls): use them here first, naming the zygote what it is already called.
-    with open("/proc/self/comm") as f:
-        Syscalls().set_name(f.read().strip())
+    rehearsal.rehearse()
     for _ in range(20):
         report = protocol.decode(protocol.encode({
             "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",
