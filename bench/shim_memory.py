@@ -320,6 +320,9 @@ def bench_conmon(top: str, counts: list[int]) -> list[tuple]:
     tree = os.path.join(work, "rootfs")
     busybox_tree(tree)
     image = "localhost/shimbench:latest"
+    # The containers' and conmon's cgroups under a parent of this run's own (podman's default,
+    # libpod_parent, stays behind after `podman rm`), removed at the end.
+    parent = f"shimbench-{os.getpid()}"
     rows = []
 
     def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -334,7 +337,8 @@ def bench_conmon(top: str, counts: list[int]) -> list[tuple]:
             try:
                 for i in range(n):
                     begin = time.perf_counter()
-                    podman("run", "-d", "--network", "none", "--name", f"b{n}-{i}", image, *SLEEP)
+                    podman("run", "-d", "--network", "none", "--cgroup-parent", f"/{parent}",
+                           "--name", f"b{n}-{i}", image, *SLEEP)
                     times.append(time.perf_counter() - begin)
                 time.sleep(1.0)
                 pids = processes("conmon", work)
@@ -347,7 +351,19 @@ def bench_conmon(top: str, counts: list[int]) -> list[tuple]:
     finally:
         podman("rmi", "-af", check=False)
         _unmount_under(work)
+        _remove_cgroup_trees(parent)
     return rows
+
+
+def _remove_cgroup_trees(name: str) -> None:
+    """/sys/fs/cgroup/*/NAME and the cgroups under it, deepest first (empty ones only: rmdir)."""
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", hierarchy, name)
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            try:
+                os.rmdir(directory)
+            except OSError as e:
+                print(f"(left {directory}: {e.strerror})", file=sys.stderr)
 
 
 def _unmount_under(path: str) -> None:
