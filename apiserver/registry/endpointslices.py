@@ -37,6 +37,15 @@ def _address_errors(address: object, address_type: str, field: str) -> list[dict
 
 class EndpointSliceStrategy(Strategy):
     kind = "EndpointSlice"
+    has_generation = True
+
+    def generation_changed(self, new: dict, old: dict) -> bool:
+        """An EndpointSlice has no spec: anything but its metadata is, and so are its labels
+        (kube's endpointSliceStrategy.PrepareForUpdate)."""
+        def content(obj: dict) -> dict:
+            return {k: v for k, v in obj.items() if k != "metadata"}
+        return content(new) != content(old) or \
+            new["metadata"].get("labels") != old["metadata"].get("labels")
 
     def default(self, obj: dict) -> None:
         for port in obj.get("ports") or []:

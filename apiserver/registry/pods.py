@@ -15,6 +15,7 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 class PodStrategy(Strategy):
     kind = "Pod"
     has_status = True
+    has_generation = True
     field_labels = frozenset({
         "metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
         "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase",

@@ -12,6 +12,9 @@ class Strategy:
     # With a status subresource, the main resource ignores status and /status ignores the rest.
     has_status = False
     field_labels = frozenset({"metadata.name", "metadata.namespace"})
+    # Only the kinds whose kube strategy sets metadata.generation on create carry one (the
+    # workloads, pods, EndpointSlices); the others keep whatever the client sent, as in kube.
+    has_generation = False
 
     def name_errors(self, name: str, field: str) -> list[dict]:
         return validation.dns1123_subdomain(name, field)
@@ -33,6 +36,10 @@ class Strategy:
     def prepare_update(self, new: dict, old: dict) -> dict:
         """What an update keeps of the object sent, before the store's common rules."""
         return new
+
+    def generation_changed(self, new: dict, old: dict) -> bool:
+        """Whether an update starts a new generation (with has_generation): a new spec."""
+        return new.get("spec") != old.get("spec")
 
     def validate_update(self, new: dict, old: dict) -> list[dict]:
         return self.validate(new)

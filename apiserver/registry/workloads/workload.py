@@ -11,6 +11,7 @@ class WorkloadStrategy(Strategy):
     """A resource with spec and status subresource; status starts as `initial_status`."""
 
     has_status = True
+    has_generation = True
     # The status fields that Go encodes even when zero (no omitempty in the type).
     initial_status: dict = {}
 
