@@ -22,7 +22,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -79,7 +78,8 @@ def busybox_tree(path: str) -> None:
 
 # -- ours ----------------------------------------------------------------------------------------
 
-def bench_ours(top: str, counts: list[int]) -> list[tuple]:
+def bench_ours(top: str, counts: list[int], trees: dict[str, str]) -> list[tuple]:
+    """Our shims from each code tree (name -> checkout), the trees alternating count by count."""
     bundle = os.path.join(top, "bundle")
     os.mkdir(bundle)
     busybox_tree(os.path.join(bundle, "rootfs"))
@@ -91,39 +91,84 @@ def bench_ours(top: str, counts: list[int]) -> list[tuple]:
     rows = []
     runtime_root = os.path.join(top, "rt")
     for n in counts:
-        root = os.path.join(top, f"s{n}")
-        infos, times = [], []
-        try:
-            for i in range(n):
-                begin = time.perf_counter()
-                infos.append(shim.start(shim.ShimConfig(
-                    f"b{n}-{i}", bundle, log_path=os.path.join(top, "logs", f"{n}-{i}.log"),
-                    shim_root=root, runtime_root=runtime_root)))
-                times.append(time.perf_counter() - begin)
-            time.sleep(1.0)
-            [zygote] = _zygote_pids(root)
-            rows.append(("pycontainer-shim", n, summary([i.pid for i in infos]),
-                         memory(zygote)["Pss"]))
-            for info in infos:
-                with shim.connect(info.id, root) as c:
-                    c.state()
-                    c.exec(["true"])
-            time.sleep(0.5)
-            rows.append(("  after state+exec", n, summary([i.pid for i in infos]),
-                         memory(zygote)["Pss"]))
-            cold = times[0]
-            warm = statistics.median(times[1:]) if n > 1 else None
-            rows.append(("  start latency", n, {"cold": cold, "warm": warm}, None))
-        finally:
-            for info in infos:
-                try:
-                    with shim.connect(info.id, root) as c:
-                        c.shutdown()
-                except shim.ShimError:
-                    pass
-            _stop_zygote(root)
+        for index, (name, tree) in enumerate(trees.items()):
+            rows += _shims_of_tree(name, tree, os.path.join(top, f"t{index}-{n}"), bundle,
+                                   runtime_root, n)
     rows.append(("  bare create+start", 10, _bare_runtime(bundle, runtime_root), None))
     return rows
+
+
+# Starts N shims with the code of one tree (its zygote too: the installed package may be another
+# checkout), prints their PIDs and start times as a JSON line; on a line from stdin sends each a
+# `state` and an `exec`; on the next one shuts them down and stops the zygote.
+_SHIMS_PROGRAM = """
+import json, os, signal, subprocess, sys, time
+tree, bundle, root, runtime_root, n = sys.argv[1:6]
+sys.path.insert(0, tree)
+import shim
+from shim import launch
+
+def spawn_zygote(root):
+    code = (f"import sys; sys.path.insert(0, {tree!r}); sys.argv[1:] = [{root!r}]; "
+            "from shim import zygote; sys.exit(zygote.main())")
+    subprocess.run([sys.executable, "-I", "-c", code], cwd="/", env={"PATH": os.environ["PATH"]},
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
+                   start_new_session=True)
+
+launch._spawn_zygote = spawn_zygote
+infos, times = [], []
+try:
+    for i in range(int(n)):
+        begin = time.perf_counter()
+        infos.append(shim.start(shim.ShimConfig(
+            f"b{n}-{i}", bundle, log_path=os.path.join(root, "logs", f"{i}.log"),
+            shim_root=root, runtime_root=runtime_root)))
+        times.append(time.perf_counter() - begin)
+    zygote = [int(open(os.path.join(root, "@zygote", f)).read())
+              for f in os.listdir(os.path.join(root, "@zygote")) if f.endswith(".pid")]
+    print(json.dumps({"pids": [i.pid for i in infos], "times": times, "zygote": zygote[0]}),
+          flush=True)
+    sys.stdin.readline()
+    for info in infos:
+        with shim.connect(info.id, root) as c:
+            c.state()
+            c.exec(["true"])
+    print("{}", flush=True)
+    sys.stdin.readline()
+finally:
+    for info in infos:
+        try:
+            with shim.connect(info.id, root) as c:
+                c.shutdown()
+        except shim.ShimError:
+            pass
+    for name in os.listdir(os.path.join(root, "@zygote")):
+        if name.endswith(".pid"):
+            os.kill(int(open(os.path.join(root, "@zygote", name)).read()), signal.SIGKILL)
+"""
+
+
+def _shims_of_tree(name: str, tree: str, root: str, bundle: str, runtime_root: str,
+                   n: int) -> list[tuple]:
+    proc = subprocess.Popen([sys.executable, "-c", _SHIMS_PROGRAM, tree, bundle, root,
+                             runtime_root, str(n)], cwd="/", stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(proc.stdout.readline())
+        pids, times, zygote = started["pids"], started["times"], started["zygote"]
+        time.sleep(1.0)
+        rows = [(name, n, summary(pids), memory(zygote)["Pss"])]
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.stdout.readline()
+        time.sleep(0.5)
+        rows.append(("  after state+exec", n, summary(pids), memory(zygote)["Pss"]))
+        rows.append(("  start latency", n, {
+            "cold": times[0], "warm": statistics.median(times[1:]) if n > 1 else None}, None))
+        return rows
+    finally:
+        proc.stdin.close()
+        proc.wait()
 
 
 # Python's floor for a shim: children forked from an interpreter that loaded what the zygote
@@ -178,26 +223,6 @@ def _bare_runtime(bundle: str, runtime_root: str) -> dict:
         times.append(time.perf_counter() - begin)
         subprocess.run([*argv, "delete", "--force", f"bare{i}"], check=True)
     return {"cold": times[0], "warm": statistics.median(times[1:])}
-
-
-def _zygote_pids(root: str) -> list[int]:
-    directory = os.path.join(root, "@zygote")
-    pids = []
-    for name in os.listdir(directory):
-        if name.endswith(".pid"):
-            with open(os.path.join(directory, name)) as f:
-                pids.append(int(f.read()))
-    return pids
-
-
-def _stop_zygote(root: str) -> None:
-    try:
-        for pid in _zygote_pids(root):
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if root.encode() in f.read():
-                    os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
 
 
 # -- containerd-shim-runc-v2 ---------------------------------------------------------------------
@@ -397,6 +422,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="1,10,50")
     parser.add_argument("--skip", default="", help="comma-separated: containerd, conmon")
+    parser.add_argument("--baseline", metavar="TREE",
+                        help="another checkout (e.g. `git worktree add /tmp/before COMMIT`) whose "
+                             "shims are measured in the same run, alternating with ours")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("shim_memory.py: run as root")
@@ -405,7 +433,10 @@ def main() -> int:
     rows = []
     top = tempfile.mkdtemp(prefix="shimbench", dir="/tmp")
     try:
-        rows += bench_ours(top, counts)
+        trees = {"pycontainer-shim": REPO}
+        if args.baseline:
+            trees["  baseline shim"] = os.path.abspath(args.baseline)
+        rows += bench_ours(top, counts, trees)
         rows += python_floor(counts)
         for name, binary, bench in (("containerd", "containerd", bench_containerd),
                                     ("conmon", "podman", bench_conmon)):
