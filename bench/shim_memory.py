@@ -12,6 +12,11 @@ process really costs. Ours is measured twice: just started, and after one `state
 latency: from the library call (or `ctr run -d` / `podman run -d`) to "container running".
 
 As root:   .venv/bin/python bench/shim_memory.py [--counts 1,10,50] [--skip containerd,conmon]
+                                                     [--baseline TREE]
+--baseline: the shims of another checkout beside ours, e.g. the code before a change:
+`git archive COMMIT | tar -x -C TREE`, the built linux/_native.abi3.so and runtime/exec_stub copied
+in, and `python -m compileall -q TREE` first (a package directory that gets its __pycache__ during
+the run changes the code's fingerprint under the zygote's feet). Ours are this script's checkout.
 Needs the apt packages containerd and podman (with conmon) for the references; a missing one is
 skipped with a note.
 """
@@ -177,6 +182,7 @@ def _shims_of_tree(name: str, tree: str, root: str, bundle: str, runtime_root: s
 # reference counts of what the fork touches), below anything the shim's code could save.
 _FLOOR_PROGRAM = """
 import gc, os, select, sys
+sys.path.insert(0, sys.argv[2])
 from shim import runtime_cli, zygote
 for name in runtime_cli.IN_PROCESS_MODULES:
     __import__(name)
@@ -197,7 +203,7 @@ select.select([sys.stdin], [], [])
 def python_floor(counts: list[int]) -> list[tuple]:
     rows = []
     for n in counts:
-        proc = subprocess.Popen([sys.executable, "-I", "-c", _FLOOR_PROGRAM, str(n)], cwd="/",
+        proc = subprocess.Popen([sys.executable, "-I", "-c", _FLOOR_PROGRAM, str(n), REPO], cwd="/",
                                 env={"PATH": os.environ["PATH"]},
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
