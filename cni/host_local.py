@@ -98,7 +98,8 @@ def _resolv_conf(path: str) -> dict:
     return dns
 
 
-def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, requested):
+def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, requested,
+              held: list):
     if requested is not None:
         r = range_set.range_for(requested)
         if requested == r.gateway:
@@ -107,9 +108,9 @@ def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, re
             raise CNIError(INTERNAL, f"requested IP address {requested} is not "
                            f"available in range set {range_set}")
         return requested, r
-    for held in store.find(args.container_id, args.ifname):
-        if range_set.range_for(held):
-            raise CNIError(INTERNAL, f"{held} has been allocated to {args.container_id}, "
+    for address in held:
+        if range_set.range_for(address):
+            raise CNIError(INTERNAL, f"{address} has been allocated to {args.container_id}, "
                            "duplicate allocation is not allowed")
     for address, r in range_set.candidates(store.last_reserved(index)):
         if store.reserve(args.container_id, args.ifname, address, index):
@@ -121,13 +122,19 @@ def add(args: skel.Args, conf: dict) -> dict:
     cfg = IpamConfig(conf, args)
     requested = list(cfg.requested)
     ips, taken = [], []
-    with Store(cfg.name, cfg.data_dir) as store:
+    store = Store(cfg.name, cfg.data_dir)
+    # The duplicate check reads every allocation file: read before the lock, so that under it
+    # only the files that came since are read, and ADDs at once (a node starting 100 pods,
+    # each plugin's file reads waiting their turn for the CPU) hold the lock briefly.
+    earlier = store.read_all()
+    with store:
+        held = store.find(args.container_id, args.ifname, earlier)
         try:
             for index, range_set in enumerate(cfg.range_sets):
                 mine = next((ip for ip in requested if range_set.range_for(ip)), None)
                 if mine is not None:
                     requested.remove(mine)
-                address, r = _allocate(store, index, range_set, args, mine)
+                address, r = _allocate(store, index, range_set, args, mine, held)
                 taken.append(address)
                 ips.append({"address": f"{address}/{r.subnet.prefixlen}",
                             "gateway": str(r.gateway)})

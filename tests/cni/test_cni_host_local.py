@@ -113,3 +113,24 @@ def test_check_gc_and_status(tmp_path):
         assert add(OURS, c, cid)[0] == 0
     code, out = exec_plugin(OURS, "STATUS", c)
     assert code == 1 and out["code"] == 50
+
+
+
+def test_duplicate_check_reads_again_what_came_since_the_first_look(tmp_path):
+    """The ADD reads the allocations before taking the lock and under it only the files that
+    came since: an address given to the container between the two looks is still found."""
+    import ipaddress
+
+    from cni.ipam_store import Store
+
+    store = Store("hlnet", str(tmp_path))
+    assert store.read_all() == {}   # no data dir yet
+    with store:
+        assert store.reserve("c0", "eth0", ipaddress.ip_address("198.18.9.2"), 0)
+    earlier = store.read_all()
+    with store:
+        assert store.reserve("c1", "eth0", ipaddress.ip_address("198.18.9.3"), 0)
+        assert store.find("c1", "eth0", earlier) == [ipaddress.ip_address("198.18.9.3")]
+        assert store.find("c0", "eth0", earlier) == [ipaddress.ip_address("198.18.9.2")]
+    code, out = add(OURS, conf(tmp_path), "c1")
+    assert code != 0 and "duplicate allocation" in out["msg"]
