@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from apiserver_etcd_bench import start_etcd
-from apiserver_load import (KUBE_APISERVER, Conn, Running, Target, free_port, p, rss_mib, setup,
-                            start_kube, start_pyapiserver)
+from apiserver_load import (REPO, Conn, Running, Target, free_port, p, rss_mib, setup, start_kube,
+                            start_pyapiserver)
 
-KUBE_SCHEDULER = os.path.join(os.path.dirname(KUBE_APISERVER), "kube-scheduler")
-KUBE_CONTROLLER_MANAGER = os.path.join(os.path.dirname(KUBE_APISERVER), "kube-controller-manager")
+sys.path.append(os.path.join(REPO, "tests"))   # last: its folders must not shadow packages
+from testlib.refbin import refbin  # noqa: E402 - unpacks ../shared/refbin's binaries once
+
 LEASE_SECONDS = 10.0
 NODE_STATUS_SECONDS = 60.0
 WRITERS = 16
@@ -441,6 +442,8 @@ def start_kube_with_scheduler(root: str, token: str) -> Running:
     """kube-apiserver on etcd, kube-scheduler, and kube-controller-manager with only the node
     lifecycle controller: the apiserver taints a new Node not-ready and that controller lifts
     the taint once the node reports Ready, as in any cluster."""
+    binaries = [refbin(name) for name in ("kube-apiserver", "kube-scheduler",
+                                          "kube-controller-manager")]
     running = start_kube(root, token)
     config = kubeconfig(os.path.join(root, "component.kubeconfig"), running.target)
     common = ["--kubeconfig", config, "--authentication-kubeconfig", config,
@@ -448,9 +451,8 @@ def start_kube_with_scheduler(root: str, token: str) -> Running:
               "--bind-address", "127.0.0.1", "--v", "0"]
     components = []
     with open(os.path.join(root, "components.log"), "wb") as out:
-        for binary, extra in ((KUBE_SCHEDULER, []),
-                              (KUBE_CONTROLLER_MANAGER, ["--controllers",
-                                                         "node-lifecycle-controller"])):
+        for binary, extra in ((binaries[1], []),
+                              (binaries[2], ["--controllers", "node-lifecycle-controller"])):
             components.append(subprocess.Popen(
                 [binary, *common, "--secure-port", str(free_port()), *extra],
                 stdout=out, stderr=subprocess.STDOUT))
