@@ -11,6 +11,9 @@ import os
 
 from ..auth.reviews import REVIEWS
 from ..resources import GROUP_VERSIONS, RESOURCES
+from .v2_protobuf import ACCEPT_PREFIX as V2_PROTOBUF_ASKED  # noqa: F401 - for rest/api
+from .v2_protobuf import MEDIA_TYPE as V2_PROTOBUF  # noqa: F401 - for rest/api
+from .v2_protobuf import document as v2_protobuf_document
 
 _QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "pretty")
 
@@ -107,10 +110,19 @@ def v3_root() -> dict:
     return {"paths": paths}
 
 
+def _v2_text() -> str:
+    return json.dumps(_schemas(), separators=(",", ":")).replace(
+        "#/components/schemas/", "#/definitions/")
+
+
 @functools.lru_cache(maxsize=1)
 def v2_bytes() -> bytes:
     """Swagger 2.0 with every definition; refs point at #/definitions."""
-    text = json.dumps(_schemas(), separators=(",", ":")).replace(
-        "#/components/schemas/", "#/definitions/")
     return (b'{"swagger":"2.0","info":{"title":"Kubernetes","version":"v1.37.0-pyapiserver"},'
-            b'"paths":{},"definitions":' + text.encode() + b"}")
+            b'"paths":{},"definitions":' + _v2_text().encode() + b"}")
+
+
+@functools.lru_cache(maxsize=1)
+def v2_protobuf() -> bytes:
+    """The same document in the protobuf form client-go asks for."""
+    return v2_protobuf_document("Kubernetes", "v1.37.0-pyapiserver", json.loads(_v2_text()))

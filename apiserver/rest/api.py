@@ -132,7 +132,7 @@ class Api:
         if head == "version" and len(parts) == 1:
             return json_response(200, discovery.version())
         if head == "openapi":
-            return self._openapi(parts[1:])
+            return self._openapi(parts[1:], req.headers.get("accept", ""))
         if parts in ([".well-known", "openid-configuration"], ["openid", "v1", "jwks"]):
             return self._issuer_discovery(req, parts[0] == "openid")
         if head == "api":
@@ -169,8 +169,10 @@ class Api:
                                    [k["alg"] for k in keys])
         return Response(200, json.dumps(doc, separators=(",", ":")).encode())
 
-    def _openapi(self, rest: list[str]) -> Response:
+    def _openapi(self, rest: list[str], accept: str) -> Response:
         if rest == ["v2"]:
+            if openapi.V2_PROTOBUF_ASKED in accept:  # client-go's discovery asks for this one
+                return Response(200, openapi.v2_protobuf(), openapi.V2_PROTOBUF)
             return Response(200, openapi.v2_bytes())
         if rest == ["v3"]:
             return json_response(200, openapi.v3_root())
