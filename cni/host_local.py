@@ -98,8 +98,7 @@ def _resolv_conf(path: str) -> dict:
     return dns
 
 
-def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, requested,
-              held: list):
+def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, requested):
     if requested is not None:
         r = range_set.range_for(requested)
         if requested == r.gateway:
@@ -108,43 +107,50 @@ def _allocate(store: Store, index: int, range_set: RangeSet, args: skel.Args, re
             raise CNIError(INTERNAL, f"requested IP address {requested} is not "
                            f"available in range set {range_set}")
         return requested, r
-    for address in held:
-        if range_set.range_for(address):
-            raise CNIError(INTERNAL, f"{address} has been allocated to {args.container_id}, "
-                           "duplicate allocation is not allowed")
     for address, r in range_set.candidates(store.last_reserved(index)):
         if store.reserve(args.container_id, args.ifname, address, index):
             return address, r
     raise CNIError(INTERNAL, f"no IP addresses available in range set: {range_set}")
 
 
+def _refuse_duplicate(store: Store, args: skel.Args, taken: list, range_sets: list) -> None:
+    """An address the container and interface held already in a range set it was just given
+    one of by its order (not by request) makes the ADD a duplicate. Checked once the lock is
+    released, as it reads every allocation file: 100 ADDs at once in the kubelet's process
+    would wait for each other's reads otherwise. Two duplicates at once both fail."""
+    for held in store.find(args.container_id, args.ifname):
+        if held not in taken and any(rs.range_for(held) for rs in range_sets):
+            raise CNIError(INTERNAL, f"{held} has been allocated to {args.container_id}, "
+                           "duplicate allocation is not allowed")
+
+
 def add(args: skel.Args, conf: dict) -> dict:
     cfg = IpamConfig(conf, args)
     requested = list(cfg.requested)
-    ips, taken = [], []
+    ips, taken, by_order = [], [], []
     store = Store(cfg.name, cfg.data_dir)
-    # The duplicate check reads every allocation file: read before the lock, so that under it
-    # only the files that came since are read, and ADDs at once (a node starting 100 pods,
-    # each plugin's file reads waiting their turn for the CPU) hold the lock briefly.
-    earlier = store.read_all()
-    with store:
-        held = store.find(args.container_id, args.ifname, earlier)
-        try:
+    try:
+        with store:
             for index, range_set in enumerate(cfg.range_sets):
                 mine = next((ip for ip in requested if range_set.range_for(ip)), None)
                 if mine is not None:
                     requested.remove(mine)
-                address, r = _allocate(store, index, range_set, args, mine, held)
+                else:
+                    by_order.append(range_set)
+                address, r = _allocate(store, index, range_set, args, mine)
                 taken.append(address)
                 ips.append({"address": f"{address}/{r.subnet.prefixlen}",
                             "gateway": str(r.gateway)})
             if requested:
                 raise CNIError(INTERNAL, "failed to allocate all requested IPs: "
                                + " ".join(str(ip) for ip in requested))
-        except BaseException:
-            for address in taken:
-                store.release(address)
-            raise
+        _refuse_duplicate(store, args, taken, by_order)
+    except BaseException:
+        if taken:
+            with store:
+                for address in taken:
+                    store.release(address)
+        raise
     result = {"cniVersion": conf["cniVersion"], "ips": ips}
     if cfg.routes:
         result["routes"] = cfg.routes

@@ -116,21 +116,22 @@ def test_check_gc_and_status(tmp_path):
 
 
 
-def test_duplicate_check_reads_again_what_came_since_the_first_look(tmp_path):
-    """The ADD reads the allocations before taking the lock and under it only the files that
-    came since: an address given to the container between the two looks is still found."""
-    import ipaddress
 
-    from cni.ipam_store import Store
+def test_duplicates_at_once_leave_one_address_at_most(tmp_path):
+    """The duplicate check runs after the lock: of ADDs of one attachment at the same time,
+    the ones that see another's address fail and release their own; one address at most is
+    left, and ADDs of other containers meanwhile keep theirs."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    store = Store("hlnet", str(tmp_path))
-    assert store.read_all() == {}   # no data dir yet
-    with store:
-        assert store.reserve("c0", "eth0", ipaddress.ip_address("198.18.9.2"), 0)
-    earlier = store.read_all()
-    with store:
-        assert store.reserve("c1", "eth0", ipaddress.ip_address("198.18.9.3"), 0)
-        assert store.find("c1", "eth0", earlier) == [ipaddress.ip_address("198.18.9.3")]
-        assert store.find("c0", "eth0", earlier) == [ipaddress.ip_address("198.18.9.2")]
-    code, out = add(OURS, conf(tmp_path), "c1")
-    assert code != 0 and "duplicate allocation" in out["msg"]
+    c = conf(tmp_path, ranges=[[{"subnet": "198.18.9.0/27"}]])
+    ids = ["dup"] * 6 + [f"other{i}" for i in range(6)]
+    with ThreadPoolExecutor(len(ids)) as pool:
+        codes = list(pool.map(lambda cid: add(OURS, c, cid)[0], ids))
+    held: dict[str, int] = {}
+    for name in os.listdir(tmp_path / "hlnet"):
+        if name[0].isdigit():
+            with open(tmp_path / "hlnet" / name, newline="") as f:
+                owner = f.read().split("\r\n")[0]
+            held[owner] = held.get(owner, 0) + 1
+    assert codes[6:] == [0] * 6 and all(held[f"other{i}"] == 1 for i in range(6))
+    assert held.get("dup", 0) == codes[:6].count(0) <= 1
