@@ -30,7 +30,7 @@ from overlay.timefmt import rfc3339_nano
 from runtime import signals
 from runtime.errors import PycontainerError
 from shim import execs, exitfile, layout, oom, protocol, startup
-from shim.criolog import CriLog
+from shim.criolog import STDERR, STDOUT, CriLog
 from shim.protocol import BadRequest
 from shim.runtime_cli import RuntimeCommand, error_line, read_available
 from shim.stdin_relay import StdinRelay
@@ -69,7 +69,8 @@ def receive(sock) -> tuple[dict, list[int]]:
     fds = []
     for level, kind, payload in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds += [int.from_bytes(payload[i:i + 4], "little") for i in range(0, len(payload), 4)]
+            for i in range(0, len(payload), 4):  # no comprehension: a function object per call
+                fds.append(int.from_bytes(payload[i:i + 4], "little"))
     try:
         report = protocol.decode(data) if data else {}
     except ValueError:
@@ -138,7 +139,10 @@ class Shim:
         os.dup2(fds["shim_log"], 2)  # a crash's traceback lands there
         os.close(fds["shim_log"])
         self.log = CriLog(self.log_path, fds["log"]) if "log" in fds else None
-        self.streams = {fds[n]: n.encode() for n in ("stdout", "stderr") if n in fds}
+        self.streams: dict[int, bytes] = {}
+        for name, tag in (("stdout", STDOUT), ("stderr", STDERR)):
+            if name in fds:
+                self.streams[fds[name]] = tag
         # With a terminal, "stdout" is its master; fds["stdin_hold"] (a writer of the stdin
         # fifo, for stdin without stdinOnce) just stays open for the shim's life.
         self.terminal = fds["stdout"] if report.get("tty") else -1
