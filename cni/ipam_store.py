@@ -61,39 +61,22 @@ class Store:
     def allocations(self) -> dict:
         """{address: (container id, ifname)} of every allocation (ifname '' for the old format
         that held the container ID only)."""
-        return {address: (owner, ifname)
-                for address, (_, owner, ifname) in self.read_all().items()}
-
-    def read_all(self, earlier: dict | None = None) -> dict:
-        """{address: (inode, container id, ifname)} of every allocation. The files of `earlier`
-        (an answer of this call) that are still there with the same inode are not read again,
-        unless they read empty (an ADD was writing them: this call works without the lock)."""
         out = {}
-        try:
-            entries = os.scandir(self.dir)
-        except FileNotFoundError:
-            return out
-        with entries:
-            for entry in entries:
-                try:
-                    address = ipaddress.ip_address(entry.name)
-                except ValueError:
-                    continue  # lock, last_reserved_ip.N
-                known = earlier.get(address) if earlier else None
-                if known is not None and known[1] and known[0] == entry.inode():
-                    out[address] = known
-                    continue
-                try:
-                    with open(entry.path, newline="") as f:
-                        owner, _, ifname = f.read().strip().partition(LINE_BREAK)
-                except FileNotFoundError:
-                    continue
-                out[address] = (entry.inode(), owner.strip(), ifname.strip())
+        for name in os.listdir(self.dir):
+            try:
+                address = ipaddress.ip_address(name)
+            except ValueError:
+                continue  # lock, last_reserved_ip.N
+            try:
+                with open(os.path.join(self.dir, name), newline="") as f:
+                    owner, _, ifname = f.read().strip().partition(LINE_BREAK)
+            except FileNotFoundError:
+                continue
+            out[address] = (owner.strip(), ifname.strip())
         return out
 
-    def find(self, container_id: str, ifname: str, earlier: dict | None = None) -> list:
-        """The addresses held by this container and interface; `earlier` as for read_all."""
-        return [a for a, (_, cid, ifn) in self.read_all(earlier).items()
+    def find(self, container_id: str, ifname: str) -> list:
+        return [a for a, (cid, ifn) in self.allocations().items()
                 if cid == container_id and ifn in (ifname, "")]
 
     def release(self, address) -> None:
