@@ -47,16 +47,28 @@ class Store:
             os.unlink(path)
             raise
         os.close(fd)
-        with open(os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_index}"), "w") as f:
-            f.write(str(address))
+        # os-level calls under the lock: each system call of a file object (fstat, ioctl,
+        # lseek) is one more wait for the interpreter lock among the kubelet's pod workers
+        fd = os.open(os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_index}"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, str(address).encode())
+        finally:
+            os.close(fd)
         return True
 
     def last_reserved(self, range_index: int):
         try:
-            with open(os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_index}")) as f:
-                return ipaddress.ip_address(f.read().strip())
+            fd = os.open(os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_index}"),
+                         os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            return ipaddress.ip_address(os.read(fd, 64).decode().strip())
         except (OSError, ValueError):
             return None
+        finally:
+            os.close(fd)
 
     def allocations(self) -> dict:
         """{address: (container id, ifname)} of every allocation (ifname '' for the old format
