@@ -4,9 +4,13 @@
 Compiled once at install (API mode): at run time `linux._native` is a plain extension module, so
 nothing parses C declarations on the container start path.
 """
+import os
+
 from cffi import FFI
 
 ffibuilder = FFI()
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "exec_child.c")) as f:
+    EXEC_CHILD = f.read()
 
 ffibuilder.cdef(
     """
@@ -54,6 +58,47 @@ ffibuilder.cdef(
                                unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array);
     int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
     int seccomp_load(const scmp_filter_ctx ctx);
+    int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
+    /* A compiled program (struct sock_filter[len]) loaded with seccomp(2). */
+    int pyc_seccomp_set_filter(const void *program, unsigned int len, unsigned int flags);
+
+    /* An exec's process from a prepared plan (linux/exec_child.c) */
+    struct pyc_exec {
+        int stdio[3];
+        int report_fd;
+        int stub_fd;
+        int pid_ns_fd;
+        int cgroup_fd;
+        const char *const *cgroup_files;
+        const int *cgroup_required;
+        const char *const *ns_kinds;
+        const char *const *ns_paths;
+        const char *const *ns_own;
+        const int *ns_types;
+        int userns;
+        char **argv;
+        char **envp;
+        char *home;
+        int home_size;
+        const char *cwd;
+        int nrlimits;
+        const int *rlimit_kinds;
+        const uint64_t *rlimit_values;
+        uint32_t uid, gid;
+        int ngroups;
+        const uint32_t *groups;
+        int umask;
+        int has_caps;
+        uint64_t bounding, effective, permitted, inheritable;
+        int last_cap;
+        const int *ambient;
+        const char *const *ambient_names;
+        int no_new_privs;
+        const void *seccomp;
+        int seccomp_len;
+        unsigned int seccomp_flags;
+    };
+    long pyc_exec_spawn(const struct pyc_exec *plan);
     """
 )
 
@@ -188,7 +233,13 @@ ffibuilder.set_source(
         memcpy(mount_id, buf + 144, sizeof(*mount_id));
         return 0;
     }
-    """,
+
+    /* seccomp(2) with a program compiled earlier (runtime.seccomp.compile). */
+    static int pyc_seccomp_set_filter(const void *program, unsigned int len, unsigned int flags) {
+        struct { unsigned short len; const void *filter; } prog = { (unsigned short)len, program };
+        return syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog);
+    }
+    """ + EXEC_CHILD,
     libraries=["seccomp"],
 )
 

@@ -191,6 +191,9 @@ class RecordingSyscalls(Syscalls):
     def ambient_raise(self, cap: int) -> None:
         self._record("ambient_raise", cap)
 
+    def seccomp_set_filter(self, program: bytes, flags: int) -> None:
+        self._record("seccomp_set_filter", len(program) // 8, flags)
+
     def send_fd(self, sock: int, fd: int, name: str) -> None:
         self._record("send_fd", self._label(sock), self._label(fd), name)
 

@@ -162,6 +162,10 @@ class Syscalls:
         _check(lib.pyc_prctl(lx.PR_CAP_AMBIENT, lx.PR_CAP_AMBIENT_RAISE, cap),
                f"raise ambient capability {cap}")
 
+    def seccomp_set_filter(self, program: bytes, flags: int) -> None:
+        """seccomp(SECCOMP_SET_MODE_FILTER) with a compiled program (runtime.seccomp.Program)."""
+        _check(lib.pyc_seccomp_set_filter(program, len(program) // 8, flags), "seccomp")
+
     def send_fd(self, sock: int, fd: int, name: str) -> None:
         """Sends `fd` with SCM_RIGHTS and `name` as the payload (runc's console-socket
         protocol)."""
