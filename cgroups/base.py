@@ -109,6 +109,11 @@ class Cgroup(abc.ABC):
         in. Thread by thread, from the thread itself: the kernel moves the current thread alone
         without the threadgroup lock, so no grace period is waited for."""
 
+    def self_join_files(self) -> list[tuple[str, bool]]:
+        """What add_self writes "0" to, each file with whether a failure there is an error, for
+        a process that joins them by itself without this code (linux/exec_child.c)."""
+        return []
+
     @abc.abstractmethod
     def hierarchy_dirs(self) -> dict[str, str]:
         """What a container's /sys/fs/cgroup shows: the name of each hierarchy's mount point

@@ -120,14 +120,16 @@ class V1Cgroup(Cgroup):
             return None  # not made (best effort): add_process would skip it too
 
     def add_self(self) -> None:
-        for directory in self._controller_dirs():
-            _join_self(directory)
-        for directory in self._best_effort:
-            if directory != self._unified:
-                try:
-                    _join_self(directory)
-                except CgroupError:
-                    pass
+        for path, required in self.self_join_files():
+            try:
+                write_file(path, "0")  # "0": the writing thread itself
+            except OSError as e:
+                if required:
+                    raise CgroupError(f"cannot join {path}: {e.strerror}") from None
+
+    def self_join_files(self) -> list[tuple[str, bool]]:
+        return [(d + "/tasks", True) for d in self._controller_dirs()] + \
+            [(d + "/tasks", False) for d in self._best_effort if d != self._unified]
 
     def pids(self) -> list[int]:
         return read_pids(self._members_dir())
@@ -323,14 +325,6 @@ class V1Cgroup(Cgroup):
     def stats(self):
         from cgroups.stats import read_v1
         return read_v1(self._dirs)
-
-
-def _join_self(directory: str) -> None:
-    path = directory + "/tasks"
-    try:
-        write_file(path, "0")  # "0": the writing thread itself
-    except OSError as e:
-        raise CgroupError(f"cannot join {path}: {e.strerror}") from None
 
 
 def _join(directory: str, pid: int) -> None:

@@ -27,7 +27,7 @@ NUMBERS = {name: number for number, name in enumerate(NAMES)}
 
 
 def last_cap() -> int:
-    """The highest capability the running kernel knows."""
+    """The highest capability the running kernel knows (a file read: callers read it once)."""
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())
@@ -47,22 +47,22 @@ class CapabilitySets:
         self.ambient = ambient
 
 
-def drop_bounding(syscalls: Syscalls, keep: list[int]) -> None:
-    """Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP: do it
-    before changing user)."""
+def drop_bounding(syscalls: Syscalls, keep: list[int], last: int) -> None:
+    """Drops every capability up to `last` (last_cap()) not in `keep` from the bounding set
+    (needs CAP_SETPCAP: do it before changing user)."""
     kept = set(keep)
-    for cap in range(last_cap() + 1):
+    for cap in range(last + 1):
         if cap not in kept:
             syscalls.prctl(lx.PR_CAPBSET_DROP, cap)
 
 
-def apply(syscalls: Syscalls, caps: CapabilitySets, warn) -> None:
-    """Sets effective, permitted and inheritable exactly, then raises the ambient ones. As runc:
+def apply(syscalls: Syscalls, caps: CapabilitySets, warn, last: int) -> None:
+    """Sets effective, permitted and inheritable exactly (every other capability up to `last`,
+    last_cap(), cleared), then raises the ambient ones. As runc:
     an ambient capability the kernel refuses (one that is not both permitted and inheritable, as
     in runc 1.1's own default spec) is reported through `warn`, not a failure."""
     try:
-        syscalls.set_caps(set(caps.effective), set(caps.permitted), set(caps.inheritable),
-                          last_cap())
+        syscalls.set_caps(set(caps.effective), set(caps.permitted), set(caps.inheritable), last)
     except OSError as e:
         raise _refused(caps, e) from None
     syscalls.ambient_clear_all()

@@ -3,8 +3,13 @@
 The process is our child, born in the container's PID namespace (we enter it for our children
 only, just for that fork, then go back) and, where the kernel can, in its cgroup; it joins the
 rest itself and execs. It reports an error or, by closing its close-on-exec pipe at execve,
-success. One fork of this interpreter per exec, not two: their page-table copies and exits are
-most of what an exec probe costs.
+success.
+
+Two ways: `spawn`, the command line's, forks this interpreter, whose child builds the process
+from the spec and the command line's flags (a terminal, --user, --cap...); `spawn_planned`, a
+shim's (exec probes: every few seconds in every pod), makes the process in C from the
+container's exec plan (runtime/exec_plan.py): no fork of Python, no import and nothing
+compiled per exec.
 """
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ import os
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import exec_stub, namespaces, seccomp, sync
+from runtime import capabilities, exec_plan, exec_stub, namespaces, seccomp, sync
 from runtime.config import Process
 from runtime.container import Container
 from runtime.errors import PycontainerError
+from runtime.exec_plan import ExecPlan
 from runtime.init import container_init, process_setup
 
 
@@ -25,7 +31,7 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     syscalls = Syscalls()
     paths = _namespaces_to_join(container)
     cgroup = container.cgroup()
-    profile = _seccomp_profile(container)
+    program = _seccomp_program(container)
     if process.terminal:
         # Imported before the process enters the container's mount namespace, where the host's
         # Python library is out of sight.
@@ -42,7 +48,7 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
     if pid == 0:
         try:
             reader.close()
-            _child(syscalls, cgroup, paths, process, profile, writer, console_fd, preserve_fds,
+            _child(syscalls, cgroup, paths, process, program, writer, console_fd, preserve_fds,
                    stub_fd)
         finally:
             os._exit(1)
@@ -64,58 +70,106 @@ def spawn(container: Container, process: Process, console_fd: int, preserve_fds:
 
 
 def birth_place(container: Container) -> tuple[int, int]:
-    """For a caller that forks the processes itself (fork_born_in) and has each become() the
-    exec'd one: descriptors of the container's PID namespace (-1 when it is the caller's own)
-    and of its cgroup2 directory (-1 where there is none), to keep and close in the end."""
+    """For a caller that makes the processes itself (spawn_planned): descriptors of the
+    container's PID namespace (-1 when it is the caller's own) and of its cgroup2 directory
+    (-1 where there is none), to keep and close in the end."""
     path = _namespaces_to_join(container).get("pid")
     pid_ns = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if path else -1
     cgroup_fd = container.cgroup().clone_into_fd()
     return pid_ns, -1 if cgroup_fd is None else cgroup_fd
 
 
-def fork_born_in(syscalls: Syscalls, pid_ns: int, cgroup_fd: int) -> int:
-    """A child of this (single-threaded) process born in the PID namespace and the cgroup2
-    directory of birth_place, not dumpable (see spawn) until its execve; 0 in the child. The
-    caller's own PID namespace and dumpable flag are as before in the end."""
-    own_pid_ns = -1
-    if pid_ns >= 0:
-        own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(pid_ns, lx.CLONE_NEWPID)
-        except OSError:
-            os.close(own_pid_ns)
-            raise
-    syscalls.prctl(lx.PR_SET_DUMPABLE, 0)
-    pid = -1
+def spawn_planned(plan: ExecPlan, args: list[str], env: list[str], cwd: str | None,
+                  stdio: tuple[int, int, int], report_fd: int, birth: tuple[int, int]) -> int:
+    """Starts `args` in the container of `plan`, with the container process's environment
+    (`env`, NAME=VALUE entries, over it) and cwd (or `cwd`), these descriptors as 0, 1 and 2;
+    returns its PID. It is made in C (linux/exec_child.c), born where `birth` says
+    (birth_place), with no fork of this interpreter: what fails there (a missing executable)
+    and warnings reach `report_fd` as sync messages, which closes at the execve. OSError when
+    no process could be made."""
+    from linux._native import ffi, lib
+
+    keep = []  # what the C structure points to, alive until the call returns
+
+    def strings(items: list[str], room: int = 0):
+        buffers = [ffi.new("char[]", item.encode()) for item in items]
+        keep.append(buffers)
+        array = ffi.new("char *[]", [*buffers, *[ffi.NULL] * (room + 1)])
+        keep.append(array)
+        return array
+
+    x = ffi.new("struct pyc_exec *")
+    x.stdio = stdio
+    x.report_fd = report_fd
+    x.pid_ns_fd, x.cgroup_fd = birth
+    x.cgroup_files = strings([path for path, _ in plan.cgroup_files])
+    x.cgroup_required = _ints(keep, ffi, [required for _, required in plan.cgroup_files])
+    kinds = [k for k in namespaces.JOIN_ORDER if k in plan.namespaces]
+    x.ns_kinds = strings(kinds)
+    x.ns_paths = strings([plan.namespaces[k] for k in kinds])
+    x.ns_own = strings([f"/proc/self/ns/{namespaces.PROC_FILES[k]}" for k in kinds])
+    x.ns_types = _ints(keep, ffi, [namespaces.CLONE_FLAGS[k] for k in kinds])
+    x.userns = kinds.index("user") if "user" in kinds else -1
+    x.argv = strings(["3", "", *args])  # [1]: the executable, found in the container
+    merged = dict(entry.split("=", 1) for entry in plan.env if "=" in entry)
+    merged.update(entry.split("=", 1) for entry in env)
+    x.envp = strings([f"{k}={v}" for k, v in merged.items()], room=1)
+    x.home = home = ffi.new("char[]", 4096)
+    keep.append(home)
+    x.home_size = 4096
+    x.cwd = work_dir = ffi.new("char[]", (cwd or plan.cwd).encode())
+    keep.append(work_dir)
+    x.nrlimits = len(plan.rlimits)
+    x.rlimit_kinds = _ints(keep, ffi, [kind for kind, _, _ in plan.rlimits])
+    values = ffi.new("uint64_t[]", [v for _, soft, hard in plan.rlimits for v in (soft, hard)])
+    keep.append(values)
+    x.rlimit_values = values
+    x.uid, x.gid = plan.uid, plan.gid
+    x.ngroups = len(plan.additional_gids)
+    groups = ffi.new("uint32_t[]", plan.additional_gids)
+    keep.append(groups)
+    x.groups = groups
+    x.umask = -1 if plan.umask is None else plan.umask
+    caps = plan.capabilities
+    x.has_caps = caps is not None
+    if caps is not None:
+        x.bounding, x.effective, x.permitted, x.inheritable = (
+            _mask(caps.bounding), _mask(caps.effective), _mask(caps.permitted),
+            _mask(caps.inheritable))
+        x.last_cap = plan.last_cap
+        x.ambient = _ints(keep, ffi, [*caps.ambient, -1])
+        x.ambient_names = strings([capabilities.NAMES[c] if c < len(capabilities.NAMES)
+                                   else str(c) for c in caps.ambient])
+    x.no_new_privs = plan.no_new_privileges
+    if plan.seccomp is not None:
+        program = ffi.from_buffer(plan.seccomp.bpf)
+        keep.append(program)
+        x.seccomp = program
+        x.seccomp_len = len(plan.seccomp.bpf) // 8
+        x.seccomp_flags = plan.seccomp.flags
+    x.stub_fd = exec_stub.sealed_copy()
     try:
-        pid = namespaces.clone_child(syscalls, 0, os.dup(cgroup_fd) if cgroup_fd >= 0 else None,
-                                     own_pid_ns)
+        pid = lib.pyc_exec_spawn(x)
+        if pid < 0:
+            error = ffi.errno
+            raise OSError(error, f"exec: {os.strerror(error)}")
+        return pid
     finally:
-        if pid != 0:
-            syscalls.prctl(lx.PR_SET_DUMPABLE, 1)
-    return pid
+        os.close(x.stub_fd)
 
 
-def become(container: Container, process: Process, report: sync.Channel) -> None:
-    """Makes this process, born through fork_born_in, the exec's process: the container's cgroup
-    and other namespaces, the process's settings, execve. Never returns: warnings and the error
-    that stops it (then it exits 1) go to `report` as sync messages; it closes at the execve."""
-    syscalls = Syscalls()
-    try:
-        paths = _namespaces_to_join(container)
-        if "pid" in paths:
-            raise PycontainerError("exec: not born in the container's PID namespace")
-        profile = _seccomp_profile(container)
-        stub_fd = exec_stub.sealed_copy()
-    except BaseException as e:  # noqa: BLE001 - reported as one line
-        report.send(sync.ERROR, str(e))
-        os._exit(1)
-    _child(syscalls, container.cgroup(), paths, process, profile, report, -1, 0, stub_fd)
+def _ints(keep: list, ffi, values: list[int]):
+    array = ffi.new("int[]", values)
+    keep.append(array)
+    return array
 
 
-def _seccomp_profile(container: Container) -> seccomp.Profile | None:
-    raw = (container.state.config.get("linux") or {}).get("seccomp")
-    return seccomp.parse(raw) if raw else None
+def _mask(caps: list[int]) -> int:
+    return sum(1 << c for c in set(caps))
+
+
+def _seccomp_program(container: Container) -> seccomp.Program | None:
+    return exec_plan.load(container.state_dir.root, container.id).seccomp
 
 
 def _namespaces_to_join(container: Container) -> dict[str, str]:
@@ -135,7 +189,7 @@ def _namespaces_to_join(container: Container) -> dict[str, str]:
 
 
 def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
-           profile: seccomp.Profile | None, writer: sync.Channel, console_fd: int,
+           program: seccomp.Program | None, writer: sync.Channel, console_fd: int,
            preserve_fds: int, stub_fd: int) -> None:
     """The process, from its fork to its exec: the container's cgroup and namespaces (its user
     namespace first, as the others may belong to it), then the process's own settings."""
@@ -154,13 +208,12 @@ def _child(syscalls: Syscalls, cgroup, paths: dict[str, str], process: Process,
             os.setsid()
             terminal.setup_in_container(syscalls, console_fd, process.console_size,
                                         bind_console=False)
-        early, late = seccomp.timing(profile, process.no_new_privileges)
+        early, late = seccomp.timing(program, process.no_new_privileges)
         path, env = container_init.prepare_process(
-            syscalls, process, preserve_fds, early and seccomp.Filter(early),
+            syscalls, process, preserve_fds, early,
             keep={writer.fd, stub_fd},
             warn=lambda message: writer.send(sync.WARNING, message))
-        process_setup.execute(path, process.args, env, late and seccomp.Filter(late), stub_fd,
-                              writer.fd)
+        process_setup.execute(syscalls, path, process.args, env, late, stub_fd, writer.fd)
     except BaseException as e:  # noqa: BLE001
         writer.send(sync.ERROR, str(e))
     os._exit(1)

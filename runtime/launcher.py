@@ -15,7 +15,8 @@ from linux import constants as lx
 from linux.syscalls import Syscalls
 from overlay.timefmt import rfc3339_nano
 from runtime.init import devices, host_mounts
-from runtime import exec_stub, fastjson, hooks, namespaces, state as state_mod, sync
+from runtime import (exec_plan, exec_stub, fastjson, hooks, namespaces, seccomp, state as state_mod,
+                     sync)
 from runtime.config import Config, IDMapping
 from runtime.container import CREATING, OCI_VERSION
 from runtime.errors import ConfigError, PycontainerError
@@ -100,6 +101,8 @@ def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State
     fifo_fd = os.open(state_dir.fifo, os.O_PATH | os.O_CLOEXEC)
     # Inherited through clone: no process in the container may ptrace the init or open its
     # /proc files (exe, fds, memory) until it has exec'd (CVE-2016-9962, CVE-2019-5736).
+    # Compiled once, here: the init loads it, and so does every exec (the exec plan keeps it).
+    program = seccomp.compile_profile(config.seccomp) if config.seccomp else None
     syscalls.prctl(lx.PR_SET_DUMPABLE, 0)
     stub_fd = exec_stub.sealed_copy()
     cgroup_fd = cgroup.clone_into_fd()
@@ -119,7 +122,8 @@ def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State
                 from_parent=child_in, to_parent=child_out, console_fd=opts.console_fd,
                 preserve_fds=opts.preserve_fds, no_pivot=opts.no_pivot,
                 new_keyring=not opts.no_new_keyring,
-                cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self, stub_fd=stub_fd)
+                cgroup_dirs=cgroup.hierarchy_dirs(), join_cgroup=cgroup.add_self, stub_fd=stub_fd,
+                seccomp_program=program)
             container_init.run_container_init(config, ctx)
         finally:
             os._exit(1)
@@ -147,6 +151,9 @@ def _spawn(syscalls: Syscalls, config: Config, state_dir: StateDir, state: State
         state.namespace_paths = {kind: f"/proc/{pid}/ns/{namespaces.PROC_FILES[kind]}"
                                  for kind in config.namespaces}
         state_dir.save(state)
+        exec_plan.write(state_dir.path, exec_plan.build(
+            config.process, state.namespace_paths, cgroup, state.cgroup_path,
+            state.cgroup_hierarchies, program))
         _converse(config, from_child, to_child, oci_state, pid, opts.warn)
     finally:
         from_child.close()

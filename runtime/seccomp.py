@@ -1,6 +1,7 @@
-"""linux.seccomp: the OCI profile checked at config time, compiled with libseccomp in the init
-and loaded just before exec (or, without no_new_privs, while the process still holds
-CAP_SYS_ADMIN, as runc does).
+"""linux.seccomp: the OCI profile checked at config time, compiled with libseccomp once per
+container (by `create`, kept in its exec plan for every exec: runtime/exec_plan.py) and loaded
+just before exec (or, without no_new_privs, while the process still holds CAP_SYS_ADMIN, as
+runc does).
 """
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ _ARCHES = ("x86", "x86_64", "x32", "arm", "aarch64", "mips", "mips64", "mips64n3
            "mipsel64", "mipsel64n32", "ppc", "ppc64", "ppc64le", "s390", "s390x", "parisc",
            "parisc64", "riscv64", "loongarch64", "m68k", "sh", "sheb")
 
-# OCI flag -> libseccomp filter attribute name
+# OCI flag -> seccomp(2)'s flag (linux/seccomp.h)
 _FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": "SCMP_FLTATR_CTL_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG": "SCMP_FLTATR_CTL_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": "SCMP_FLTATR_CTL_SSB",
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 
 
@@ -50,7 +51,7 @@ class Rule:
 class Profile:
     __slots__ = ("default_action", "architectures", "flags", "rules")
 
-    def __init__(self, default_action: int, architectures: list[str], flags: list[str],
+    def __init__(self, default_action: int, architectures: list[str], flags: int,
                  rules: list[Rule]) -> None:
         self.default_action = default_action
         self.architectures = architectures
@@ -96,11 +97,11 @@ def parse(raw: object) -> Profile:
         if name not in _ARCHES:
             raise ConfigError(f"linux.seccomp.architectures[{i}]", f"unknown architecture {arch!r}")
         arches.append(name)
-    flags = []
+    flags = 0
     for i, flag in enumerate(_list(raw, "flags", "linux.seccomp.flags")):
         if not isinstance(flag, str) or flag not in _FLAGS:
             raise ConfigError(f"linux.seccomp.flags[{i}]", f"unsupported flag {flag!r}")
-        flags.append(_FLAGS[flag])
+        flags |= _FLAGS[flag]
     rules = []
     for i, entry in enumerate(_list(raw, "syscalls", "linux.seccomp.syscalls")):
         field = f"linux.seccomp.syscalls[{i}]"
@@ -129,33 +130,52 @@ def parse(raw: object) -> Profile:
     return Profile(default, arches, flags, rules)
 
 
-def timing(profile: Profile | None, no_new_privileges: bool) -> tuple[Profile | None, Profile | None]:
-    """(profile to load before the user switch, profile to load just before execve).
+class Program:
+    """A profile compiled to the kernel's BPF (struct sock_filter[], 8 bytes an instruction)
+    with seccomp(2)'s flags: compiled once per container, loaded as is by its init and by
+    every exec (libseccomp's compile costs milliseconds; the load, one system call)."""
+
+    __slots__ = ("bpf", "flags")
+
+    def __init__(self, bpf: bytes, flags: int) -> None:
+        self.bpf = bpf
+        self.flags = flags
+
+    def to_dict(self) -> dict:
+        return {"bpf": self.bpf.hex(), "flags": self.flags}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Program:
+        return cls(bytes.fromhex(raw["bpf"]), raw["flags"])
+
+    def load(self, syscalls) -> None:
+        """Into the calling thread; it needs no_new_privs or CAP_SYS_ADMIN."""
+        try:
+            syscalls.seccomp_set_filter(self.bpf, self.flags)
+        except OSError as e:
+            raise OSError(e.errno, f"seccomp: load: {os.strerror(e.errno)}") from None
+
+
+def timing(program: Program | None,
+           no_new_privileges: bool) -> tuple[Program | None, Program | None]:
+    """(program to load before the user switch, program to load just before execve).
 
     With no_new_privs the kernel lets an unprivileged process load a filter, so it goes last and
     filters nothing of ours; without, it must go in while we still hold CAP_SYS_ADMIN (runc's
     order)."""
-    if profile is None:
+    if program is None:
         return None, None
-    return (None, profile) if no_new_privileges else (profile, None)
+    return (None, program) if no_new_privileges else (program, None)
 
 
-class Filter:
-    """A compiled libseccomp filter, ready to load."""
+def compile_profile(profile: Profile) -> Program:
+    """The profile as libseccomp compiles it for this machine's architectures."""
+    from linux._native import ffi, lib
 
-    __slots__ = ("_ctx",)
-
-    def __init__(self, profile: Profile) -> None:
-        from linux._native import ffi, lib
-
-        ctx = lib.seccomp_init(profile.default_action)
-        if ctx == ffi.NULL:
-            raise OSError("seccomp_init failed")
-        self._ctx = ctx
-        # no_new_privs follows process.noNewPrivileges, not libseccomp's default of setting it.
-        _check(lib.seccomp_attr_set(ctx, lib.SCMP_FLTATR_CTL_NNP, 0), "seccomp: attribute NNP")
-        for attr in profile.flags:
-            _check(lib.seccomp_attr_set(ctx, getattr(lib, attr), 1), f"seccomp: {attr}")
+    ctx = lib.seccomp_init(profile.default_action)
+    if ctx == ffi.NULL:
+        raise OSError("seccomp_init failed")
+    try:
         for arch in profile.architectures:
             token = lib.seccomp_arch_resolve_name(arch.encode())
             ret = lib.seccomp_arch_add(ctx, token)
@@ -172,13 +192,15 @@ class Filter:
                 for group in conditions:
                     _check(lib.seccomp_rule_add_array(ctx, rule.action, number, len(group),
                                                       group or ffi.NULL), f"seccomp: rule for {name}")
-
-    def load(self) -> None:
-        from linux._native import lib
-
-        _check(lib.seccomp_load(self._ctx), "seccomp: load")
-        lib.seccomp_release(self._ctx)
-        self._ctx = None
+        out = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(ctx, out), "seccomp: export")
+            size = os.lseek(out, 0, os.SEEK_END)
+            return Program(os.pread(out, size, 0), profile.flags)
+        finally:
+            os.close(out)
+    finally:
+        lib.seccomp_release(ctx)
 
 
 def _conditions(ffi, args: list[tuple[int, int, int, int]]) -> list:

@@ -1,11 +1,10 @@
 """One exec request (exec probes use it), two ways.
 
-With this installation's runtime (in_process), the shim forks the process itself, born in the
-container's PID namespace and cgroup (runtime.exec_process.fork_born_in), and that child runs the
-runtime's exec in its own interpreter up to the execve of the container's program (Job): one
-fork of Python per exec and nothing else, as forks and the page copies they cause are most of
-what an exec probe costs. The shim keeps its output (bounded), kills it when its time is up and
-answers when it ends.
+With this installation's runtime (in_process), the shim makes the process itself (Job), born in
+the container's PID namespace and cgroup, from the exec plan the runtime wrote at create: C code
+in a child sharing the shim's memory until its execve (runtime.exec_process.spawn_planned), no
+fork of Python, as forks and the page copies they cause were most of what an exec probe cost.
+The shim keeps its output (bounded), kills it when its time is up and answers when it ends.
 
 With any other runtime, a short-lived child of the shim runs `runtime exec --detach` and does
 all that itself (run): it makes itself a subreaper, so the process becomes its child once the
@@ -18,8 +17,10 @@ import select
 import signal
 import time
 
+from cgroups import FROZEN
 from linux.syscalls import Syscalls
-from runtime import exec_process, sync
+from runtime import exec_plan, exec_process, sync
+from runtime.errors import PycontainerError, StateError
 from runtime.foreground import become_subreaper
 from shim import protocol
 from shim.exitfile import code_and_signal
@@ -49,27 +50,30 @@ class Request:
 
 
 class Job:
-    """An exec whose process the shim forked itself (in_process runtimes): until it ends, its
+    """An exec whose process the shim made itself (in_process runtimes): until it ends, its
     output so far, the runtime's report (sync messages, see runtime.sync), its deadline."""
 
     __slots__ = ("pid", "out", "report", "deadline", "timed_out")
 
     def __init__(self, runtime: RuntimeCommand, container_id: str, devnull: int,
                  request: Request, birth: tuple[int, int]) -> None:
-        """Forks the process, born where `birth` says (runtime.exec_process.birth_place)."""
+        """Starts the process from the container's exec plan, born where `birth` says
+        (runtime.exec_process.birth_place). BadRequest with the runtime's message when the
+        container cannot take an exec (paused), OSError when no process could be made."""
         self.out = _Output()
         ends = [self.out.pipe(0), self.out.pipe(1)]
         self.report, writer = sync.pair()
         self.deadline = None if request.timeout is None else time.monotonic() + request.timeout
         self.timed_out = False
         try:
-            self.pid = exec_process.fork_born_in(Syscalls(), *birth)
-            if self.pid == 0:
-                try:
-                    self.report.close()
-                    runtime.become_exec(_argv(container_id, request), devnull, *ends, writer)
-                finally:
-                    os._exit(1)  # never back into the shim's code
+            try:
+                plan = exec_plan.load(runtime.root, container_id)
+                if plan.cgroup().freezer_state() == FROZEN:
+                    raise StateError("cannot exec in a paused container")
+            except PycontainerError as e:
+                raise BadRequest(str(e)) from None
+            self.pid = exec_process.spawn_planned(plan, request.args, request.env, request.cwd,
+                                                  (devnull, *ends), writer.fd, birth)
         except BaseException:
             self.close()
             raise

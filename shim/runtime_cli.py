@@ -63,32 +63,6 @@ class RuntimeCommand:
                           (os.POSIX_SPAWN_DUP2, stderr, 2)],
             setsigdef=_DEFAULT_SIGNALS, setsigmask=())
 
-    def become_exec(self, args: list[str], stdin: int, stdout: int, stderr: int,
-                    report) -> None:
-        """In a child of the shim born through runtime.exec_process.fork_born_in (in_process
-        runtimes only): becomes the process of `runtime exec --detach args...` with these
-        descriptors as 0, 1 and 2, the runtime's code run right here rather than in a process
-        of its own (forks and page copies are most of what an exec probe costs). Never
-        returns: the runtime's error line and warnings go to `report` (a runtime.sync
-        channel), which closes at the execve."""
-        from runtime import exec_process, sync
-        from runtime.cli import lean_parser
-        from runtime.cli.commands import exec as exec_command
-        from runtime.cli.main import one_line
-
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
-                os.dup2(fd, target)
-            parsed = lean_parser.parse(self.argv("exec", "--detach", *args)[1:])
-            container, process = exec_command.detached(parsed)
-        except BaseException as e:  # noqa: BLE001 - the runtime's one line, as its main gives
-            report.send(sync.ERROR, one_line(e))
-            os._exit(1)
-        exec_process.become(container, process, report)
-
     @staticmethod
     def _fork_main(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
         from runtime.cli.main import main

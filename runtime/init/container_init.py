@@ -19,12 +19,13 @@ from runtime.namespaces import CLONE_FLAGS, JOIN_ORDER
 class InitContext:
     __slots__ = ("syscalls", "container_id", "exec_fifo_fd", "from_parent", "to_parent",
                  "console_fd", "preserve_fds", "no_pivot", "new_keyring", "cgroup_dirs",
-                 "join_cgroup", "state", "joined", "stub_fd")
+                 "join_cgroup", "state", "joined", "stub_fd", "seccomp_program")
 
     def __init__(self, syscalls: Syscalls, container_id: str, exec_fifo_fd: int,
                  from_parent: sync.Channel, to_parent: sync.Channel, console_fd: int,
                  preserve_fds: int, no_pivot: bool, new_keyring: bool,
-                 cgroup_dirs: dict[str, str], join_cgroup, stub_fd: int) -> None:
+                 cgroup_dirs: dict[str, str], join_cgroup, stub_fd: int,
+                 seccomp_program: seccomp.Program | None) -> None:
         self.syscalls = syscalls
         self.container_id = container_id
         # O_PATH, opened by the runtime: the state dir may be out of reach of the container's
@@ -41,22 +42,24 @@ class InitContext:
         self.state: dict = {}  # the OCI state for the hooks run in here, sent with GO
         self.joined = False  # the runtime has done its part (JOINED)
         self.stub_fd = stub_fd  # the sealed exec stub, see runtime/exec_stub.py
+        # linux.seccomp, compiled by the runtime (once: every exec loads the same program)
+        self.seccomp_program = seccomp_program
 
 
 def run_container_init(config: Config, ctx: InitContext) -> None:
     """Never returns: execs the user process or exits non-zero after reporting why."""
     ready = False
     try:
-        early, late = seccomp.timing(config.seccomp, config.process.no_new_privileges)
-        path, env = _prepare(config, ctx, early and seccomp.Filter(early))
-        late_filter = late and seccomp.Filter(late)
+        early, late = seccomp.timing(ctx.seccomp_program, config.process.no_new_privileges)
+        path, env = _prepare(config, ctx, early)
         ctx.to_parent.send(sync.READY)
         ready = True
         ctx.to_parent.close()
         _wait_for_start(ctx)
         hooks.run("startContainer", config.hooks.get("startContainer", []),
                   {**ctx.state, "status": "created"})
-        process_setup.execute(path, config.process.args, env, late_filter, ctx.stub_fd, -1)
+        process_setup.execute(ctx.syscalls, path, config.process.args, env, late, ctx.stub_fd,
+                              -1)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime as one line
         _fail(ctx.to_parent, e, ready)
 
@@ -81,7 +84,8 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[str, str]]:
+def _prepare(config: Config, ctx: InitContext,
+             early_seccomp: seccomp.Program | None) -> tuple[str, dict[str, str]]:
     syscalls = ctx.syscalls
     # First of all: whatever the init makes from here on (memory, children) is the container's.
     ctx.join_cgroup()
@@ -124,7 +128,7 @@ def _prepare(config: Config, ctx: InitContext, early_filter) -> tuple[str, dict[
     if not os.path.exists(f"/proc/self/fd/{ctx.exec_fifo_fd}"):
         raise PycontainerError("mounts: the container needs /proc mounted (procfs) to wait "
                                "for start")
-    return prepare_process(syscalls, process, ctx.preserve_fds, early_filter,
+    return prepare_process(syscalls, process, ctx.preserve_fds, early_seccomp,
                            keep={ctx.to_parent.fd, ctx.exec_fifo_fd, ctx.stub_fd},
                            warn=lambda message: ctx.to_parent.send(sync.WARNING, message))
 
@@ -201,10 +205,11 @@ def _enter_cgroup(config: Config, ctx: InitContext) -> None:
         ctx.syscalls.unshare(lx.CLONE_NEWCGROUP)
 
 
-def prepare_process(syscalls: Syscalls, process: Process, preserve_fds: int, early_filter=None,
-                    *, keep: set[int], warn) -> tuple[str, dict[str, str]]:
+def prepare_process(syscalls: Syscalls, process: Process, preserve_fds: int,
+                    early_seccomp: seccomp.Program | None = None, *, keep: set[int],
+                    warn) -> tuple[str, dict[str, str]]:
     """User, capabilities, rlimits, cwd, environment; returns the executable and environment.
-    Shared by init and `exec`. `early_filter`: seccomp to load while still privileged; `keep`:
+    Shared by init and `exec`. `early_seccomp`: the program to load while still privileged; `keep`:
     our own descriptors still needed until execve (close-on-exec); `warn`: where to report
     what does not fail the start."""
     # Before the cwd is looked up: no descriptor of the host may be there to resolve it
@@ -214,8 +219,8 @@ def prepare_process(syscalls: Syscalls, process: Process, preserve_fds: int, ear
     in_cwd = process_setup.chdir(process.cwd)
     env = process_setup.environment(process)
     path = process_setup.find_executable(process.args[0], env)
-    if early_filter is not None:
-        early_filter.load()
+    if early_seccomp is not None:
+        early_seccomp.load(syscalls)
     process_setup.switch_user(syscalls, process, _setgroups_allowed(), warn)
     if not in_cwd and not process_setup.chdir(process.cwd):
         raise PycontainerError(f"process.cwd: {process.cwd}: permission denied")

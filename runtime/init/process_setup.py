@@ -14,7 +14,7 @@ import _signal as signal
 
 from linux import constants as lx
 from linux.syscalls import Syscalls
-from runtime import capabilities, exec_stub
+from runtime import capabilities, exec_stub, seccomp
 from runtime.config import Process
 from runtime.errors import PycontainerError
 
@@ -39,8 +39,9 @@ def switch_user(syscalls: Syscalls, process: Process, setgroups_allowed: bool, w
     """Drops the bounding set, becomes the configured user keeping the permitted capabilities,
     then sets the exact capability sets."""
     caps = process.capabilities
+    last = capabilities.last_cap() if caps is not None else 0
     if caps is not None:
-        capabilities.drop_bounding(syscalls, caps.bounding)
+        capabilities.drop_bounding(syscalls, caps.bounding, last)
     syscalls.prctl(lx.PR_SET_KEEPCAPS, 1)
     user = process.user
     if setgroups_allowed:
@@ -49,7 +50,7 @@ def switch_user(syscalls: Syscalls, process: Process, setgroups_allowed: bool, w
     os.setresuid(user.uid, user.uid, user.uid)
     syscalls.prctl(lx.PR_SET_KEEPCAPS, 0)
     if caps is not None:
-        capabilities.apply(syscalls, caps, warn)
+        capabilities.apply(syscalls, caps, warn, last)
     if user.umask is not None:
         os.umask(user.umask)
     if process.no_new_privileges:
@@ -107,17 +108,17 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     raise ExecutableNotFound(f"process.args[0]: executable {where} not found in the container")
 
 
-def execute(path: str, args: list[str], env: dict[str, str], seccomp_filter, stub_fd: int,
-            report_fd: int) -> None:
+def execute(syscalls: Syscalls, path: str, args: list[str], env: dict[str, str],
+            seccomp_program: seccomp.Program | None, stub_fd: int, report_fd: int) -> None:
     """execve, through the sealed exec stub (runtime/exec_stub.py), with the signal
     dispositions a fresh process expects (Python ignores SIGPIPE and SIGXFSZ, and ignored
-    signals survive exec); a seccomp filter given here is loaded last. The stub reports a
+    signals survive exec); a seccomp program given here is loaded last. The stub reports a
     failure of its own execve on `report_fd` (-1: stderr)."""
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    if seccomp_filter is not None:
-        seccomp_filter.load()
+    if seccomp_program is not None:
+        seccomp_program.load(syscalls)
     try:
         exec_stub.execute(stub_fd, report_fd, path, args, env)
     except OSError as e:

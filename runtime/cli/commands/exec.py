@@ -42,16 +42,6 @@ def run(p: Parsed, log: Log) -> int:
     return foreground.wait(pid, relay, master)
 
 
-def detached(p: Parsed) -> tuple[Container, config_mod.Process]:
-    """The container and process of `exec --detach` without a terminal, checked as `run` checks
-    them, for a caller that makes the process of itself (exec_process.become): a shim's child
-    running this runtime in its own process."""
-    c, process = _container_and_process(p)
-    if process.terminal or p.options["console_socket"]:
-        raise PycontainerError("--tty: a detached exec with a terminal needs the command line")
-    return c, process
-
-
 def _container_and_process(p: Parsed) -> tuple[Container, config_mod.Process]:
     c = Container.load(p.globals["root"], p.args["container_id"], lock=False)
     status = c.status()
