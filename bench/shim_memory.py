@@ -23,6 +23,7 @@ skipped with a note.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
 import os
@@ -387,14 +388,23 @@ def bench_conmon(top: str, counts: list[int]) -> list[tuple]:
 
 
 def _remove_cgroup_trees(name: str) -> None:
-    """/sys/fs/cgroup/*/NAME and the cgroups under it, deepest first (empty ones only: rmdir)."""
+    """/sys/fs/cgroup/*/NAME and the cgroups under it, deepest first. A cgroup is busy until the
+    last of its processes is reaped (conmons end after `podman rm` returns): retried for 30 s."""
+    directories = []
     for hierarchy in os.listdir("/sys/fs/cgroup"):
         top = os.path.join("/sys/fs/cgroup", hierarchy, name)
-        for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+        directories += sorted((d for d, _, _ in os.walk(top)), key=len, reverse=True)
+    deadline = time.monotonic() + 30
+    for directory in directories:
+        while True:
             try:
                 os.rmdir(directory)
+                break
             except OSError as e:
-                print(f"(left {directory}: {e.strerror})", file=sys.stderr)
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    print(f"(left {directory}: {e.strerror})", file=sys.stderr)
+                    break
+                time.sleep(0.2)
 
 
 def _unmount_under(path: str) -> None:
