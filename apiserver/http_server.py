@@ -192,6 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.flush()
+                # A live watch: the fan-out thread writes it from here on (apiserver/fanout).
+                stream_to = getattr(response.chunks, "stream_to", None)
+                if stream_to is not None:
+                    rest = stream_to(self.request)
+                    if rest:
+                        self.wfile.write(rest)
                 self.wfile.write(b"0\r\n\r\n")
             finally:
                 close = getattr(response.chunks, "close", None)

@@ -102,6 +102,14 @@ class Watcher:
                 break
         return events
 
+    def drain(self) -> list[WatchEvent]:
+        events = []
+        while True:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                return events
+
     def close(self) -> None:
         self._hub.remove(self)
 
@@ -113,20 +121,37 @@ class WatchHub:
         self._storage = storage
         self._codec = codec
         self._watchers: list[Watcher] = []
+        self._taps: list[Callable[[WatchEvent], None]] = []
         self._lock = threading.Lock()
         self.last_rev = storage.current_revision()
         storage.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
+        # Offered under the lock, so that hand_over moves a watcher between two events.
         with self._lock:
             targets = [w for w in self._watchers if event.key.startswith(w.prefix)]
-        if targets:
-            wev = self.to_watch_event(event)
-            for w in targets:
-                w.offer(wev)
-        # Set after offering: a watcher that reads last_rev and then finds its queue empty
-        # knows it has every event up to that revision (see bookmark_revision).
-        self.last_rev = event.rev
+            if targets or self._taps:
+                wev = self.to_watch_event(event)
+                for w in targets:
+                    w.offer(wev)
+                for tap in self._taps:
+                    tap(wev)
+            # Set after offering: a watcher that reads last_rev and then finds its queue
+            # empty knows it has every event up to that revision.
+            self.last_rev = event.rev
+
+    def tap(self, callback: Callable[[WatchEvent], None]) -> None:
+        """Gives callback every event (the fan-out thread, which filters by prefix itself)."""
+        with self._lock:
+            self._taps.append(callback)
+
+    def hand_over(self, w: Watcher, take: Callable[[list[WatchEvent]], None]) -> None:
+        """Stops queueing events for `w` and calls take(the events queued for it), between
+        two events: every later one reaches only the taps."""
+        with self._lock:
+            if w in self._watchers:
+                self._watchers.remove(w)
+            take(w.drain())
 
     def to_watch_event(self, event: Event) -> WatchEvent:
         return WatchEvent(event.type, event.rev, event.key, event.value, event.prev,

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import yaml
 
-from kubeapi import protobuf, protobuf_services, protobuf_workloads, status, timefmt
+from kubeapi import (protobuf, protobuf_node, protobuf_services, protobuf_workloads, status,
+                     timefmt)
 from kubeapi.status import ApiError
 
 from .. import resources
@@ -36,15 +37,13 @@ from ..registry.store import Store
 from ..registry.workloads import scale
 from ..request import Request, Response, json_response, no_route, wants_table
 from ..storage import Compacted
-from ..watch import WatchHub, stream
+from ..fanout import BOOKMARK_SECONDS, LIVENESS_SECONDS, FanOut, LiveStream, Sink
+from ..watch import WatchHub, filtered, stream
 from . import discovery
 from .tables.table import to_table
 
 # Watches without timeoutSeconds end after a random 30-60 minutes, as kube-apiserver's do.
 MIN_WATCH_TIMEOUT = 1800
-BOOKMARK_INTERVAL = 60.0
-# How often an idle watch checks that its client is still connected.
-LIVENESS_INTERVAL = 5.0
 
 
 def status_success(code: int = 200, details: dict | None = None) -> dict:
@@ -63,10 +62,12 @@ def parse_body(req: Request) -> object:
     """JSON or YAML by Content-Type; a 400 Status for anything unparsable or too deep."""
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "application/vnd.kubernetes.protobuf":
+        with open("/tmp/misc/pbkinds.log", "a") as _f:
+            _f.write(repr((req.method if hasattr(req, "method") else "", req.path, protobuf.unwrap(req.body)[:2])) + "\n")
         try:
             obj = protobuf.decode(req.body) or review_protobuf.decode(req.body) or \
                 protobuf_workloads.decode(req.body) or \
-                protobuf_services.decode(req.body)
+                protobuf_services.decode(req.body) or protobuf_node.decode(req.body)
         except (protobuf.ProtobufError, UnicodeDecodeError) as e:
             raise status.bad_request(f"the protobuf request body is not valid: {e}")
         if obj is not None:
@@ -102,6 +103,7 @@ class Api:
                  log_proxy: LogProxy, server_address: str):
         self.stores = stores
         self.hub = hub
+        self.fanout = FanOut(hub)
         self.authenticator = authenticator
         self.log_proxy = log_proxy
         self.metrics: metrics_rest.MetricsApi | None = None   # set by the server
@@ -517,27 +519,37 @@ class Api:
             return encode("BOOKMARK", {"kind": rtype.kind, "apiVersion": rtype.api_version,
                                        "metadata": meta})
 
+        if not table:
+            lines = [b'{"type":"ADDED","object":%s}\n' % item for item in initial]
+            if send_initial:
+                lines.append(bookmark(after, True))
+            sent = after
+            for ev in backlog:
+                if ev.rev > sent:
+                    sent = ev.rev
+                    kind = filtered(ev, matches)
+                    if kind:
+                        lines.append(ev.encoded(kind))
+            sink = Sink(watcher, sent, matches, deadline, bookmark if bookmarks else None)
+            return Response(200, b"", "application/json",
+                            LiveStream([b"".join(lines)], self.fanout, sink))
+
         def chunks() -> Iterator[bytes]:
             try:
-                if table:
-                    yield b"".join(encode("ADDED", obj) for obj in initial)
-                else:
-                    yield b"".join(b'{"type":"ADDED","object":%s}\n' % item
-                                   for item in initial)
+                yield b"".join(encode("ADDED", obj) for obj in initial)
                 if send_initial:
                     yield bookmark(after, True)
                 last_bookmark = time.monotonic()
                 for item in stream(self.hub, watcher, backlog, after, matches,
-                                   LIVENESS_INTERVAL, lambda: time.monotonic() >= deadline):
+                                   LIVENESS_SECONDS, lambda: time.monotonic() >= deadline):
                     if isinstance(item, int):
                         if req.peer_closed():
                             return
-                        if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_INTERVAL:
+                        if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_SECONDS:
                             last_bookmark = time.monotonic()
                             yield bookmark(item)
                         continue
-                    yield b"".join(encode(kind, ev.obj) if table else ev.encoded(kind)
-                                   for kind, ev in item)
+                    yield b"".join(encode(kind, ev.obj) for kind, ev in item)
             finally:
                 watcher.close()
         return Response(200, b"", "application/json", chunks())
