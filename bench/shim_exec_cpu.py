@@ -5,13 +5,14 @@ round by round in one run:
            what it forks, and what runs in the container's cgroup
     runc   `runc exec CONTAINER true`: runc's processes and what runs in the container's cgroup
 
-    sudo .venv/bin/python bench/shim_exec_cpu.py [--rounds 6] [--execs 100]
+    sudo .venv/bin/python bench/shim_exec_cpu.py [--rounds 6] [--execs 100] [--seccomp]
 
 Ours is counted from a cpuacct cgroup holding this process (so the zygote and the shim it forks
 for the container are in it) minus this process's own CPU, plus the container's cgroup; runc's
 from the CPU of the children this process reaped, plus its container's cgroup. Per exec, each
 round; the medians of the rounds and their ratio (issue 26's target: ours ≤ 0.2 of runc's
-with the kubelet's share included).
+with the kubelet's share included). --seccomp gives both containers the RuntimeDefault profile
+pods get from the kubelet's seccompDefault.
 """
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--execs", type=int, default=100, help="execs per side and round")
+    parser.add_argument("--seccomp", action="store_true",
+                        help="both containers with the RuntimeDefault seccomp profile")
     add_runtime_options(parser)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -91,6 +94,11 @@ def main() -> int:
     started = []
     try:
         bundle, config = busybox_bundle(top, ["sleep", "100000"])
+        if args.seccomp:
+            from cri.seccomp_profiles import runtime_default
+
+            config["linux"]["seccomp"] = runtime_default(
+                config["process"]["capabilities"]["bounding"])
         write_config(bundle, config, runc_cgroup)
         subprocess.run([*runc, "run", "-d", "-b", bundle, "probe"], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -106,7 +114,9 @@ def main() -> int:
             for _ in range(args.rounds):
                 ours.append(ours_per_exec(client, shims_cgroup, ours_cgroup, args.execs))
                 theirs.append(runc_per_exec(runc, runc_cgroup, args.execs))
-        print(f"CPU per exec of `true`, {args.rounds} rounds of {args.execs} each, {load()}")
+        profile = ", RuntimeDefault seccomp profile" if args.seccomp else ""
+        print(f"CPU per exec of `true`{profile}, {args.rounds} rounds of {args.execs} each, "
+              f"{load()}")
         print(f"  ours (shim exec op)  median {median(ours):6.2f} ms  rounds "
               f"{' '.join(f'{x:.2f}' for x in ours)}")
         print(f"  runc exec            median {median(theirs):6.2f} ms  rounds "

@@ -8,7 +8,8 @@ up in the container's output; its error line also comes on stderr, which the cal
 This installation's own `pycontainer` gets no new interpreter: a fork of the calling helper runs
 the same command line through runtime.cli.main, whose modules the zygote has loaded already. Same
 argv, descriptors, log and exit status as the binary; a new Python and its imports (some 40 ms
-of CPU, twice per container start and once per exec probe) saved.
+of CPU, twice per container start) saved. Its exec probes need no runtime process at all
+(shim.execs.Job).
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import _signal as signal  # the C module: the Python one builds enums (memory in
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 # What runtime.cli.main runs for a fork of ours; imported with the shim's modules (see shim.zygote).
 IN_PROCESS_MODULES = ("runtime.cli.main", "runtime.cli.commands.create",
-                      "runtime.cli.commands.start", "runtime.cli.commands.exec",
-                      "runtime.cli.commands.kill", "runtime.cli.commands.delete",
+                      "runtime.cli.commands.start", "runtime.cli.commands.kill",
+                      "runtime.cli.commands.delete",
                       "runtime.init.container_init", "cgroups.v1", "cgroups.v2")
 
 
