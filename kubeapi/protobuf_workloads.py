@@ -5,6 +5,7 @@ even when zero; as its JSON (omitempty) would, zero scalars of those are dropped
 fields (`ptr` kinds) are kept whenever present."""
 from __future__ import annotations
 
+from kubeapi import timefmt
 from kubeapi.protobuf import ProtobufError, fields, unwrap
 
 Schema = dict[int, tuple[str, object]]
@@ -68,9 +69,20 @@ def decode_message(data: bytes, schema: Schema) -> dict:
             out.setdefault(name, {})[key] = val
         elif kind == "intstr":
             out[name] = _int_or_string(value)
-        elif kind == "time":
-            continue  # timestamps are the server's to set
+        elif kind in ("time", "microtime"):
+            out[name] = _time(value, kind == "microtime")
     return out
+
+
+def _time(value: bytes, micro: bool) -> str | None:
+    """metav1.Time / MicroTime ({seconds 1, nanos 2}); the zero time is null, as Go's JSON
+    writes it."""
+    parts = dict(fields(value))
+    seconds, nanos = _signed(parts.get(1, 0)), parts.get(2, 0)
+    if not seconds and not nanos:
+        return None
+    whole = timefmt.rfc3339(seconds)
+    return f"{whole[:-1]}.{nanos // 1000:06d}Z" if micro else whole
 
 
 OWNER_REFERENCE: Schema = {1: ("kind", "str"), 3: ("name", "str"), 4: ("uid", "str"),

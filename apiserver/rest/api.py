@@ -62,8 +62,6 @@ def parse_body(req: Request) -> object:
     """JSON or YAML by Content-Type; a 400 Status for anything unparsable or too deep."""
     ctype = req.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "application/vnd.kubernetes.protobuf":
-        with open("/tmp/misc/pbkinds.log", "a") as _f:
-            _f.write(repr((req.method if hasattr(req, "method") else "", req.path, protobuf.unwrap(req.body)[:2])) + "\n")
         try:
             obj = protobuf.decode(req.body) or review_protobuf.decode(req.body) or \
                 protobuf_workloads.decode(req.body) or \
