@@ -24,6 +24,7 @@ from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflic
 from .etcd_client import (ALL_KEYS, CALL_TIMEOUT, DELETE, EtcdClient, EtcdConfig, EtcdError,
                           compare_mod, compare_version, op_delete, op_get, op_put, prefix_end)
 from .etcd_keys import REGISTRY, KeyLayout
+from .etcd_migration import migrate
 from .etcdpb import rpc_pb2
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,15 @@ class EtcdStorage(Storage):
             self._client.close()
             raise EtcdError(f"--etcd-servers: no answer from {','.join(config.servers)} in "
                             f"{STARTUP_TIMEOUT:g}s ({e.details})") from None
+        try:
+            # What an older pyapiserver left under its own key layout moves first, before the
+            # revision that feeding subscribers starts from.
+            if migrate(self._client, prefix, self._keys,
+                       [(r.group, r.plural, r.namespaced) for r in RESOURCES]):
+                head = self._client.range(COMPACT_REV_KEY)
+        except BaseException:
+            self._client.close()
+            raise
         self._fed = head.header.revision  # subscribers have every change up to here
         self._compacted = int(head.kvs[0].value) if head.kvs else 0
         self._subscribers: list[Callable[[Event], None]] = []
