@@ -54,9 +54,40 @@ def main() -> int:
     # Everything loaded so far is the shims' shared base: keep the collector off it, so that
     # no collection in a shim touches (and copies) those pages.
     gc.collect()
+    fillers = _fresh_pools()  # noqa: F841 - alive in this frame, as _serve never returns
     gc.freeze()
     _serve(listener)
     return 0
+
+
+# pymalloc (CPython 3.11, 64-bit): blocks of 16 to 512 bytes in steps of 16, from 16 KiB pools
+# aligned to their size, the first block 48 bytes after the pool's header. Per block size, a call
+# that makes an object of exactly that block (object() 16 bytes, a float 24, bytes 33 and its
+# length), made here once: the filling allocates nothing else that it frees afterwards.
+_POOL_SIZE = 16384
+_FIRST_BLOCK = 48
+_MAKERS = ((object, ()), (float, (1,)),
+           *((bytes, (size - 33,)) for size in range(48, 513, 16)))
+# A bound, for an interpreter whose allocator has no such pools (it would never get there).
+_MOST_PER_SIZE = 1 << 16
+
+
+def _fresh_pools() -> list:
+    """Fills the free blocks of every partly used pymalloc pool, so that what a shim allocates
+    comes from fresh pools, one block after the other from the page of the pool's header,
+    instead of from free blocks spread over pages the zygote's objects share (each page written
+    is a shim's own: one to five pages a block size, and the neighbour pools' list links).
+    Returns the fillers, to keep for the zygote's life; the holes they fill are in pages the
+    zygote has already."""
+    # Its array past pymalloc's sizes from the start: growing, it frees no block of a pool.
+    fillers: list = [None] * 128
+    for make, args in _MAKERS:
+        for _ in range(_MOST_PER_SIZE):
+            filler = make(*args)
+            fillers.append(filler)
+            if id(filler) % _POOL_SIZE == _FIRST_BLOCK:
+                break
+    return fillers
 
 
 def _detach_stdio(log_path: str) -> None:
