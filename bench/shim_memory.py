@@ -115,8 +115,10 @@ import shim
 from shim import launch
 
 def spawn_zygote(root):
-    code = (f"import sys; sys.path.insert(0, {tree!r}); sys.argv[1:] = [{root!r}]; "
-            "from shim import zygote; sys.exit(zygote.main())")
+    # As `python -I -m shim.zygote ROOT` runs it (shim.launch; the zygote's memory depends on
+    # it: the shims' pages are its pages), from the tree.
+    code = (f"import runpy, sys; sys.path.insert(0, {tree!r}); sys.argv[1:] = [{root!r}]; "
+            "runpy._run_module_as_main('shim.zygote')")
     subprocess.run([sys.executable, "-I", "-c", code], cwd="/", env={"PATH": os.environ["PATH"]},
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
                    start_new_session=True)
