@@ -154,7 +154,6 @@ class ServiceStrategy(Strategy):
 
     def prepare_create(self, obj: dict) -> None:
         obj["status"] = {"loadBalancer": {}}
-        obj["metadata"].pop("generation", None)  # kube's Services carry none
 
     def prepare_update(self, new: dict, old: dict) -> dict:
         """What an update leaves out keeps what was allocated (kube's patchAllocatedValues), and
