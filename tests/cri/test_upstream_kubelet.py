@@ -1,8 +1,10 @@
 """The upstream kubelet (v1.35, ../shared/refbin/kubelet.xz) on pycontainer-cri through
 --container-runtime-endpoint (issue 24), a node of pyapiserver and, to compare, of the real
-kube-apiserver and etcd (control_plane_testlib): the node goes Ready with pycontainer as its
-runtime (on pyapiserver: its CSINode created, CSIDrivers and RuntimeClasses listed), a pod
-reaches Running with an IP of the runtime's network, and kubectl logs and kubectl exec (through
+kube-apiserver and etcd (control_plane_testlib), run as a user runs it: it writes its Node,
+Lease, Events and CSINode in protobuf (its default contentType). The node goes Ready with
+pycontainer as its runtime (on pyapiserver: its CSINode created, CSIDrivers and RuntimeClasses
+listed), its Lease is there, a pod reaches Running with an IP of the runtime's network and the
+kubelet's Events about it, and kubectl logs and kubectl exec (through
 the API server's streaming proxy, the kubelet and pycontainer-cri's streaming server) work; a
 deleted pod's sandbox is gone from the runtime. Everything the kubelet made is removed after
 (upstream_kubelet_testlib)."""
@@ -40,17 +42,6 @@ class Node:
                         f"pycontainer-cri log:\n{self.daemon.log()[-2000:]}")
 
 
-def _json_requests(config: str) -> None:
-    """The kubelet's request bodies in JSON (contentType): it sends Nodes, Leases,
-    Events and CSINodes in protobuf by default, which pyapiserver does not decode, and client-go
-    does not retry a 415 with JSON."""
-    with open(config) as f:
-        settings = json.load(f)
-    settings["contentType"] = "application/json"
-    with open(config, "w") as f:
-        json.dump(settings, f)
-
-
 @pytest.fixture(scope="module", params=["pyapiserver", "kube-apiserver"])
 def node(request, cri_image_root):
     name = f"uk-{uuid.uuid4().hex[:8]}"
@@ -63,8 +54,6 @@ def node(request, cri_image_root):
         client_ca = control.ca_cert if isinstance(control, PyControlPlane) \
             else control.pki.ca_cert
         kubelet = UpstreamKubelet(name, control.node_kubeconfig, client_ca, daemon.endpoint)
-        if isinstance(control, PyControlPlane):
-            _json_requests(kubelet.config)
         kubelet.start()
         yield Node(control, daemon, kubelet)
     finally:
@@ -92,6 +81,12 @@ def _ready(node: Node) -> dict | None:
     conditions = {c["type"]: c["status"] for c in
                   ((found or {}).get("status") or {}).get("conditions") or []}
     return found if conditions.get("Ready") == "True" else None
+
+
+def _event_reasons(node: Node, name: str) -> set[str]:
+    found = node.get("events", "--field-selector", f"involvedObject.name={name}")
+    return {e.get("reason") for e in (found or {}).get("items") or []
+            if (e.get("source") or {}).get("component") == "kubelet"}
 
 
 def _running(node: Node, name: str) -> dict | None:
@@ -126,6 +121,13 @@ def test_node_ready_pod_running_with_logs_and_exec(node):
                        what=node.describe(f"pod hello Running: {node.get('pod', 'hello')}"))
     ip = running["status"]["podIP"]
     assert ipaddress.ip_address(ip) in ipaddress.ip_network(node.daemon.subnet)
+    lease = wait_for(lambda: node.get("lease", "-n", "kube-node-lease", node.kubelet.node), 30,
+                     interval=0.5, what=node.describe("the node's Lease"))
+    assert lease["spec"]["holderIdentity"] == node.kubelet.node, lease
+    # The kubelet's Events of the pod, posted in protobuf.
+    wait_for(lambda: "Started" in _event_reasons(node, "hello"), 30, interval=0.5,
+             what=node.describe(f"the kubelet's events of pod hello: "
+                                f"{_event_reasons(node, 'hello')}"))
 
     logs = wait_for(lambda: node.kubectl("logs", "hello").stdout, 30, what="kubectl logs")
     assert logs == "hello from hello\n"
