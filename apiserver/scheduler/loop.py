@@ -91,6 +91,9 @@ class _Term:
     def close(self) -> None:
         if self._binders is not None:
             self._binders.shutdown(wait=True)
+        self._close_watches()
+
+    def _close_watches(self) -> None:
         for w in (self._pod_watch, self._node_watch):
             if w is not None:
                 w.close()
@@ -122,9 +125,7 @@ class _Term:
         if self._binders is not None:
             self._binders.shutdown(wait=True)
         self._binders = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
-        for w in (self._pod_watch, self._node_watch):
-            if w is not None:
-                w.close()
+        self._close_watches()
         self._pod_watch = self._hub.open(self._pods.rtype.key_prefix())
         self._node_watch = self._hub.open(self._nodes.rtype.key_prefix())
         self._cache, self._queue = Cache(), SchedulingQueue()
