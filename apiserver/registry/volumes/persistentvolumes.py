@@ -1,18 +1,22 @@
 """v1 PersistentVolumes (cluster-scoped) and PersistentVolumeClaims, with kube's defaults and the
 checks of its ValidatePersistentVolume/Claim that matter here: access modes, the storage
-request or capacity, exactly one volume source of those we serve (hostPath, local), and a
-claim's spec fixed once bound except for its volumeName being set."""
+request or capacity, exactly one volume source of those we serve (hostPath, local), and what
+may change in a claim's spec after its creation."""
 from __future__ import annotations
 
 from kubeapi.quantity import parse_quantity
 from kubeapi.status import forbidden_field, invalid_value, not_supported, required
 
 from ..strategy import Strategy
+from . import claim_diff
 
 ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
 RECLAIM_POLICIES = ["Delete", "Recycle", "Retain"]
 VOLUME_MODES = ["Block", "Filesystem"]
 SOURCES = ("hostPath", "local")
+IMMUTABLE = ("spec is immutable after creation except resources.requests and "
+             "volumeAttributesClassName for bound claims")
+_BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
 
 
 def _access_modes(spec: dict, path: str) -> list[dict]:
@@ -116,16 +120,46 @@ class PersistentVolumeClaimStrategy(_VolumeStrategy):
         return ((spec.get("resources") or {}).get("requests") or {}).get("storage")
 
     def validate_update(self, new: dict, old: dict) -> list[dict]:
+        """kube's ValidatePersistentVolumeClaimUpdate: the spec is fixed after creation but
+        for a volumeName set once, a storageClassName set where there was none, and on a bound
+        claim its storage request (never below the capacity it got) and its
+        volumeAttributesClassName; the error shows the difference as kube's does."""
         errors = self.validate(new)
-        old_spec = dict(old.get("spec") or {})
-        new_spec = dict(new.get("spec") or {})
-        binding = not old_spec.get("volumeName")
-        for spec in (old_spec, new_spec):
-            spec.pop("resources", None)
-            if binding:
-                spec.pop("volumeName", None)
-        if old_spec != new_spec:
-            errors.append(forbidden_field("spec", "spec is immutable after creation except "
-                                          "resources.requests and "
-                                          "volumeAttributesClassName for bound claims"))
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+        if not isinstance(new_spec, dict):
+            return errors
+        before, after = dict(old_spec), dict(new_spec)
+        if not old_spec.get("volumeName"):
+            before["volumeName"] = new_spec.get("volumeName")
+        if old_spec.get("storageClassName") is None and new_spec.get("storageClassName") and \
+                _BETA_CLASS not in ((old.get("metadata") or {}).get("annotations") or {}):
+            after["storageClassName"] = None
+        if ((new.get("status") or {}).get("phase")) == "Bound":
+            requests = (after.get("resources") or {}).get("requests")
+            if requests is not None:
+                requests = {**requests, "storage": self.size(old_spec)}
+                after["resources"] = {**after["resources"], "requests": requests}
+            after["volumeAttributesClassName"] = before.get("volumeAttributesClassName")
+        if claim_diff.comparable(before) != claim_diff.comparable(after):
+            errors.append(forbidden_field("spec", IMMUTABLE + "\n" +
+                                          claim_diff.diff(before, after)))
+        errors += _shrink_errors(self.size(new_spec), self.size(old_spec),
+                                 ((old.get("status") or {}).get("capacity") or {}).get("storage"))
+        if new_spec.get("volumeMode") != old_spec.get("volumeMode"):
+            # kube names the field without its spec (ValidateImmutableField of "volumeMode").
+            errors.append(invalid_value("volumeMode", new_spec.get("volumeMode"),
+                                        "field is immutable"))
         return errors
+
+
+def _shrink_errors(new: object, old: object, capacity: object) -> list[dict]:
+    """A request may go down after a failed expansion, but not to the capacity or below."""
+    try:
+        new_size, old_size = parse_quantity(str(new)), parse_quantity(str(old))
+        got = parse_quantity(str(capacity)) if capacity is not None else 0
+    except ValueError:
+        return []  # validate names a bad quantity
+    if new_size < old_size and new_size <= got:
+        return [forbidden_field("spec.resources.requests.storage",
+                                "field can not be less than status.capacity")]
+    return []
