@@ -76,6 +76,13 @@ class EventStrategy(Strategy):
         "involvedObject.apiVersion", "involvedObject.resourceVersion",
         "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"})
 
+    def name_errors(self, name: str, field: str) -> list[dict]:
+        """Only what a URL's path segment cannot hold: kube's core/v1 Events keep their old
+        names (an involved object's name, upper case or '_' included)."""
+        if name in (".", ".."):
+            return [invalid_value(field, name, f"may not be '{name}'")]
+        return [invalid_value(field, name, f"may not contain '{c}'") for c in "/%" if c in name]
+
     def validate(self, obj: dict) -> list[dict]:
         """kube's checks of a core/v1 Event: its namespace against the involved object's, and
         for an Event of the events API's shape (an eventTime) what that shape requires."""

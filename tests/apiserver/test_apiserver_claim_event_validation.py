@@ -3,8 +3,9 @@ answers them: a claim's spec is fixed after creation but for a volumeName set on
 storageClassName set where there was none and, once bound, its storage request (not below its
 capacity) and volumeAttributesClassName; the refusal shows the difference as kube's does. An
 Event must be in its involved object's namespace (one without: default), unless it has an
-eventTime, which also asks who reported it. The table was read from the real kube-apiserver
-(../shared/refbin); the slow test reads it again and compares."""
+eventTime, which also asks who reported it; its name may be anything a URL's path segment can
+hold. The table was read from the real kube-apiserver (../shared/refbin); the slow test reads it
+again and compares."""
 from __future__ import annotations
 
 import os
@@ -86,6 +87,8 @@ def answers(client: ApiClient, namespace: str) -> list[tuple[str, int, str]]:
     step("event with eventTime, bad reporter and long action", event(
         "e10", {"namespace": namespace}, **{**EVENT_TIME, "reportingComponent": "a/b/c",
                                             "action": "x" * 129}))
+    for name in ("E_10", "a%b", ".."):
+        step(f"event named {name}", event(name, {"namespace": namespace}))
     return out
 
 
@@ -235,6 +238,11 @@ EXPECTED: list[tuple[str, int, str]] = [
      "a-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain p"
      'refix and \'/\' (e.g. \'example.com/MyName\'), action: Invalid value: "": '
      "can have at most 128 characters]"),
+    ("event named E_10", 200, ""),
+    ("event named a%b", 422,
+     "Event \"a%b\" is invalid: metadata.name: Invalid value: \"a%b\": may not contain '%'"),
+    ("event named ..", 422,
+     "Event \"..\" is invalid: metadata.name: Invalid value: \"..\": may not be '..'"),
 ]
 
 
