@@ -11,6 +11,7 @@ import os
 
 from runtime import capabilities, fastjson, seccomp
 from runtime.config import Process
+from runtime.errors import PycontainerError
 
 FILE = "exec-plan.json"
 
@@ -107,11 +108,15 @@ def load(root: str, container_id: str) -> ExecPlan:
     """The plan of a container in runtime root `root`; made now (and kept) for a container
     created by a pycontainer that wrote none."""
     state_dir = os.path.join(root, container_id)
+    path = os.path.join(state_dir, FILE)
     try:
-        with open(os.path.join(state_dir, FILE), "rb") as f:
+        with open(path, "rb") as f:
             return ExecPlan.from_dict(fastjson.loads(f.read()))
     except FileNotFoundError:
         pass
+    except (ValueError, KeyError, TypeError) as e:
+        raise PycontainerError(f"container {container_id}: exec plan {path} is damaged: "
+                               f"{e!r}") from None
     from runtime.config import parse_process
     from runtime.container import Container
 

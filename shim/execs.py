@@ -17,7 +17,7 @@ import select
 import signal
 import time
 
-from cgroups import FROZEN
+from cgroups import FROZEN, CgroupError
 from linux.syscalls import Syscalls
 from runtime import exec_plan, exec_process, sync
 from runtime.errors import PycontainerError, StateError
@@ -70,7 +70,7 @@ class Job:
                 plan = exec_plan.load(runtime.root, container_id)
                 if plan.cgroup().freezer_state() == FROZEN:
                     raise StateError("cannot exec in a paused container")
-            except PycontainerError as e:
+            except (PycontainerError, CgroupError) as e:
                 raise BadRequest(str(e)) from None
             self.pid = exec_process.spawn_planned(plan, request.args, request.env, request.cwd,
                                                   (devnull, *ends), writer.fd, birth)

@@ -132,3 +132,15 @@ def test_no_descriptor_of_the_shim_leads_out_as_cwd(shims):
             with pytest.raises(shim.ShimError, match=r"process.cwd: /proc/self/fd/\d/\.\.: "
                                                      r"(Not a directory|No such file)"):
                 c.exec(["pwd"], cwd=f"/proc/self/fd/{n}/..")
+
+
+def test_a_damaged_plan_is_one_line_and_the_shim_serves_on(shims):
+    info = _start(shims)
+    path = os.path.join(shims.roots.runtime_root, info.id, exec_plan.FILE)
+    with open(path, "w") as f:
+        f.write('{"namespaces": {}}')
+    with shims.connect(info.id) as c:
+        with pytest.raises(shim.ShimError, match=r"exec plan .* is damaged"):
+            c.exec(["true"])
+        os.unlink(path)  # made again from the state at the next exec
+        assert c.exec(["true"]).exit_code == 0
