@@ -42,7 +42,8 @@ def test_list_json_equals_decoded_list(stores):
                                                    "labels": {"app": "ab"[i % 2]}},
                                       "data": {"i": str(i), "quote": 'a "metadata":{ b'}})
     for i in range(5):  # rows written before metadata came first
-        storage.create(f"/registry/configmaps/default/old-{i}", OLD_ORDER % (i, (b"a", b"b")[i % 2]))
+        storage.create(f"/registry/configmaps/default/old-{i}",
+                       OLD_ORDER % (i, (b"a", b"b")[i % 2]))
     configmaps.create("other", {"metadata": {"name": "elsewhere"}})
     for i in range(0, 30, 3):
         configmaps.update("default", f"cm-{i:02}", {"metadata": {"name": f"cm-{i:02}",
