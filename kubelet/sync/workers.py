@@ -4,6 +4,7 @@ terminated -> removed. A worker wakes for a pod update, a container event of its
 back-off ends, or the periodic resync; nothing else."""
 from __future__ import annotations
 
+import _thread
 import logging
 import random
 import threading
@@ -34,7 +35,7 @@ class PodLifecycle(Protocol):
 
 class _Worker:
     __slots__ = ("uid", "pod", "removed", "state", "grace_override", "woken", "next_at",
-                 "thread", "cond")
+                 "cond")
 
     def __init__(self, pod: Pod, lock: threading.Lock) -> None:
         # Its own condition on the shared lock: waking one pod wakes one thread.
@@ -46,7 +47,6 @@ class _Worker:
         self.grace_override: int | None = None
         self.woken = True
         self.next_at: float | None = None
-        self.thread: threading.Thread | None = None
 
 
 class PodWorkers:
@@ -87,9 +87,11 @@ class PodWorkers:
 
     def _start(self, w: _Worker) -> None:
         self._workers[w.uid] = w
-        w.thread = threading.Thread(target=self._run, args=(w,), name=f"pod-{w.pod.name}",
-                                    daemon=True)
-        w.thread.start()
+        # A bare thread: threading.Thread.start() waits until the new thread has run, two
+        # turns of the interpreter lock, which the pod source (one thread, one pod after the
+        # other) waited for among the busy workers of a burst: ~25 ms per pod, the 100th pod
+        # of 100 seen 2-3 s after its creation (another watcher: 50 ms).
+        _thread.start_new_thread(self._run, (w,))
 
     def wake(self, uid: str) -> None:
         with self._lock:
