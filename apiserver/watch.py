@@ -20,7 +20,7 @@ class WatchEvent:
     for it (a selector, Table output, the in-process scheduler); the JSON line of each event
     type is built once from the stored bytes, and the same bytes go to every watcher."""
     __slots__ = ("type", "rev", "key", "_value", "_prev_value", "_codec", "_obj", "_prev",
-                 "_json", "_lines")
+                 "_json", "_lines", "kinds")
 
     def __init__(self, type_: str, rev: int, key: str, value: bytes, prev_value: bytes | None,
                  codec: "Codec"):
@@ -30,6 +30,8 @@ class WatchEvent:
         self._prev: dict | None = None
         self._json: bytes | None = None
         self._lines: dict[str, bytes] = {}
+        # filtered()'s answer per matcher: watches with the same selectors share a matcher.
+        self.kinds: dict[Callable[[dict], bool], str | None] = {}
 
     # Two threads may decode or encode the same event at once: both get equal results and
     # one of them is kept, which costs less than a lock per event.
@@ -178,6 +180,14 @@ def filtered(event: WatchEvent, matches: Callable[[dict], bool]) -> str | None:
     matching the selectors is ADDED or DELETED for it, as kube-apiserver does."""
     if matches is everything:
         return event.type
+    try:
+        return event.kinds[matches]
+    except KeyError:
+        kind = event.kinds[matches] = _transition(event, matches)
+        return kind
+
+
+def _transition(event: WatchEvent, matches: Callable[[dict], bool]) -> str | None:
     now = matches(event.obj)
     if event.type == "DELETED":
         return "DELETED" if now else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import json
 import secrets
 import time
@@ -29,6 +30,8 @@ from .resource_type import ResourceType
 
 # Retries of read-modify-write when another writer got in between (patch, binding, delete).
 UPDATE_RETRIES = 16
+# Distinct selector pairs whose matchers a store keeps.
+MATCHERS = 256
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # generateName's alphabet, as in kube
 
 
@@ -95,6 +98,9 @@ class Store:
         self.storage = storage
         self.rtype = rtype
         self.strategy = rtype.strategy
+        # Watches with the same selectors share one matcher, and so its result per event
+        # (watch.filtered): 200 watches of one object test each change once.
+        self._matchers = functools.lru_cache(maxsize=MATCHERS)(self._new_matcher)
         # Called with (namespace, creating) before writes to namespaced objects.
         self.namespace_check = namespace_check
 
@@ -141,6 +147,9 @@ class Store:
         return decode(rec.value, rec.rev)
 
     def matcher(self, label_selector: str, field_selector: str) -> Callable[[dict], bool]:
+        return self._matchers(label_selector, field_selector)
+
+    def _new_matcher(self, label_selector: str, field_selector: str) -> Callable[[dict], bool]:
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, set(self.strategy.field_labels))
         if not label_selector and not field_selector:

@@ -130,6 +130,7 @@ def test_watch_events_encoded_once_and_decoded_only_for_selectors(stores, monkey
         assert ev.encoded(kind) is line  # built once, the same bytes for every watcher
         assert json.loads(line) == {"type": kind, "object": ev.obj}
     matches = configmaps.matcher("n in (0,3)", "")
+    assert configmaps.matcher("n in (0,3)", "") is matches  # shared, and so its answers
     assert [(k, ev.key) for k, ev in sent(selected, matches, 3)] == [
         ("ADDED", "/registry/configmaps/default/w0"), ("ADDED", "/registry/configmaps/default/w3"),
         ("DELETED", "/registry/configmaps/default/w0")]
