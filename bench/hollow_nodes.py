@@ -281,7 +281,7 @@ class Driver:
             except (OSError, ValueError, AssertionError) as e:
                 if self.stop.is_set():
                     return
-                self.errors.append(f"watch {node.name}: {e}"[:300])
+                self.errors.append(f"watch {node.name}: {type(e).__name__}: {e}"[:300])
                 self.stop.wait(delay)
                 delay = min(delay * 2, 10.0)
             finally:
@@ -362,10 +362,15 @@ class Driver:
                         time.sleep(delay)
                     name = f"p{i:05}"
                     self.created[name] = time.time()
-                    code, body = self.latencies.call(
-                        conn, "POST pods", "POST", f"/api/v1/namespaces/{self.namespace}/pods",
-                        pod_object(name))
-                    self._check(code, body, 201)
+                    try:
+                        code, body = self.latencies.call(
+                            conn, "POST pods", "POST",
+                            f"/api/v1/namespaces/{self.namespace}/pods", pod_object(name))
+                        self._check(code, body, 201)
+                    except (OSError, AssertionError) as e:   # counted; the run goes on
+                        self.errors.append(f"create {name}: {type(e).__name__}: {e}"[:300])
+                        conn.close()
+                        conn = Conn(self.target)
             finally:
                 conn.close()
             deadline = time.monotonic() + settle
@@ -395,6 +400,15 @@ class Driver:
             self.writes.put(None)
 
 
+def error_kind(error: str) -> str:
+    """The kind of a driver error: "watch TimeoutError" of "watch hollow-0001: TimeoutError:
+    ...", "OSError" of "OSError: ..."."""
+    parts = error.split(": ")
+    if parts[0].split()[0] in ("watch", "create") and len(parts) > 1:
+        return f"{parts[0].split()[0]} {parts[1]}"
+    return parts[0]
+
+
 def drive(target: Target, nodes: int, pods_per_node: int, qps: float, settle: float,
           pids: list[int]) -> dict[str, float]:
     """One run on a server: the hollow nodes, the pods, the figures and peak RSS of `pids`."""
@@ -421,7 +435,9 @@ def drive(target: Target, nodes: int, pods_per_node: int, qps: float, settle: fl
     finally:
         driver.close()
     if driver.errors:
-        print("errors (first 3):", driver.errors[:3], file=sys.stderr)
+        kinds = Counter(error_kind(e) for e in driver.errors)
+        print("errors by kind:", dict(kinds.most_common(8)), "first 3:", driver.errors[:3],
+              file=sys.stderr)
     if pids:
         out["control_plane_peak_rss_mib"] = max(peak[0], rss_mib(pids))
     out["load_1m"] = os.getloadavg()[0]
