@@ -4,7 +4,9 @@ range, with `data` the bitmap of taken offsets as a big-endian integer (Go's big
 
 Every change is a compare-and-swap on the revision the bitmap was read at, tried again on the
 stored one when another server got in between, so any number of servers on one storage hand
-out each item once. The bitmap in memory is a cache of the last one read or written."""
+out each item once. The bitmap in memory is a cache of the last one read or written: a change
+to it is written only if the stored bitmap is still that one, and a change that leaves it as
+it was is checked against the stored one."""
 from __future__ import annotations
 
 import base64
@@ -118,7 +120,13 @@ class StoredRange:
                     fresh = True
                     continue
                 if taken == self._taken and self._rev:
-                    return result
+                    if fresh:
+                        return result
+                    # A release another server's allocation left out of this cache changes
+                    # nothing here; only the stored bitmap can tell whether it is a no-op.
+                    self._load(self._storage.get(self._key))
+                    fresh = True
+                    continue
                 value = encode(self._range, taken)
                 try:
                     if self._rev:

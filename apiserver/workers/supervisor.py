@@ -50,6 +50,14 @@ def _exit_reason(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+# Starts the line a worker reports instead of its URL when it cannot serve.
+_FAILED = "failed: "
+
+
+class WorkerFailed(Exception):
+    """A worker did not come up: its own reason, or how it ended."""
+
+
 @dataclass(frozen=True)
 class WorkerRole:
     """What the parent tells a worker, as its hidden --worker flag."""
@@ -78,6 +86,14 @@ class WorkerRole:
             return
         with os.fdopen(self.ready_fd, "w") as f:
             f.write(line + "\n")
+
+    def report_failure(self, reason: str) -> None:
+        """Why the worker cannot serve (a bad flag, mostly): a first start hands it to the
+        parent, which says it in the one line of a single process; a restart logs it."""
+        if self.ready_fd < 0:
+            print(f"pyapiserver: worker {self.index}: {reason}", file=sys.stderr, flush=True)
+            return
+        self.report_ready(_FAILED + reason)
 
 
 @dataclass
@@ -111,7 +127,7 @@ class Supervisor:
 
     def start(self) -> str:
         """Starts the workers one by one, each once the previous one serves; returns what the
-        first one reported (its URL and kubeconfig). Raises RuntimeError if one fails."""
+        first one reported (its URL and kubeconfig). Raises WorkerFailed if one fails."""
         first = ""
         for worker in self._workers:
             read_end, write_end = os.pipe()
@@ -121,10 +137,10 @@ class Supervisor:
                 os.close(write_end)
             with os.fdopen(read_end) as ready:
                 line = ready.read().strip()
-            if not line:
+            if line.startswith(_FAILED) or not line:
                 worker.proc.wait()
-                raise RuntimeError(f"worker {worker.index} {_exit_reason(worker.proc.returncode)}"
-                                   " before serving")
+                raise WorkerFailed(line[len(_FAILED):] or f"worker {worker.index} "
+                                   f"{_exit_reason(worker.proc.returncode)} before serving")
             first = first or line
         return first
 
