@@ -314,6 +314,12 @@ class Store:
     def _meta_errors(self, obj: dict) -> list[dict]:
         errs = validation.object_meta(obj, self.rtype.namespaced, lambda *_: [])
         errs += owner_references(obj["metadata"].get("ownerReferences"))
+        generation = obj["metadata"].get("generation")
+        # kube checks every kind's; the tracked kinds' was set to 1 before (an update keeps
+        # the stored one), so only an untracked kind's create can carry a client's negative.
+        if isinstance(generation, int) and generation < 0:
+            errs.append(status.invalid_value("metadata.generation", generation,
+                                             "must be greater than or equal to 0"))
         name = obj["metadata"].get("name")
         if name:
             errs += self.strategy.name_errors(name, "metadata.name")
