@@ -136,7 +136,10 @@ class Syscalls:
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> None:
         """prctl(2) with integer arguments (PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS,
         PR_CAPBSET_DROP, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG...)."""
-        _check(lib.pyc_prctl(option, arg2, arg3), f"prctl {option}")
+        # The message only on failure: a shim's one call after its fork would otherwise build
+        # a string (and write the pages that takes) for nothing.
+        if lib.pyc_prctl(option, arg2, arg3) < 0:
+            _check(-1, f"prctl {option}")
 
     def set_name(self, name: str) -> None:
         """PR_SET_NAME: the thread's name as ps and /proc/PID/comm show it (15 bytes kept)."""

@@ -50,7 +50,7 @@ def main() -> int:
         os._exit(0)  # the caller waits for this: the socket listens now
     os.chdir("/")
     _retire_others(root, version)
-    _rehearse()
+    _rehearse(directory)
     # Everything loaded so far is the shims' shared base: keep the collector off it, so that
     # no collection in a shim touches (and copies) those pages.
     gc.collect()
@@ -63,11 +63,12 @@ def main() -> int:
 # pymalloc (CPython 3.11, 64-bit): blocks of 16 to 512 bytes in steps of 16, from 16 KiB pools
 # aligned to their size, the first block 48 bytes after the pool's header. Per block size, a call
 # that makes an object of exactly that block (object() 16 bytes, a float 24, bytes 33 and its
-# length), made here once: the filling allocates nothing else that it frees afterwards.
+# length), with its block size, made here once: the filling allocates nothing else that it frees
+# afterwards.
 _POOL_SIZE = 16384
 _FIRST_BLOCK = 48
-_MAKERS = ((object, ()), (float, (1,)),
-           *((bytes, (size - 33,)) for size in range(48, 513, 16)))
+_MAKERS = ((16, object, ()), (32, float, (1,)),
+           *((size, bytes, (size - 33,)) for size in range(48, 513, 16)))
 # A bound, for an interpreter whose allocator has no such pools (it would never get there).
 _MOST_PER_SIZE = 1 << 16
 
@@ -81,12 +82,17 @@ def _fresh_pools() -> list:
     zygote has already."""
     # Its array past pymalloc's sizes from the start: growing, it frees no block of a pool.
     fillers: list = [None] * 128
-    for make, args in _MAKERS:
+    for block, make, args in _MAKERS:
+        previous = None
         for _ in range(_MOST_PER_SIZE):
             filler = make(*args)
             fillers.append(filler)
-            if id(filler) % _POOL_SIZE == _FIRST_BLOCK:
+            # A fresh pool hands out its first block, then the one after it; a partly used pool
+            # whose first block alone was free would end the filling too early.
+            if previous is not None and id(previous) % _POOL_SIZE == _FIRST_BLOCK \
+                    and id(filler) == id(previous) + block:
                 break
+            previous = filler
     return fillers
 
 
@@ -150,7 +156,7 @@ def _become_shim(listener, caller: int) -> None:
         os._exit(1)
 
 
-def _rehearse() -> None:
+def _rehearse(directory: str) -> None:
     """Runs, in the zygote, the pure code every shim runs (its start report, requests, log
     lines), so that its code objects are quickened and its caches settled in the pages the shims
     share, instead of being rewritten in each shim's private copy. The runtime's own modules are
@@ -158,7 +164,7 @@ def _rehearse() -> None:
     shim.runtime_cli)."""
     for name in runtime_cli.IN_PROCESS_MODULES:
         __import__(name)
-    rehearsal.rehearse()
+    rehearsal.rehearse(directory)
     for _ in range(20):
         report = protocol.decode(protocol.encode({
             "ok": True, "id": "x", "state_dir": "/x", "log_path": None, "runtime": "/x",

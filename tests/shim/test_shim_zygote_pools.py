@@ -10,11 +10,11 @@ import sys
 from shim_testlib import REPO
 
 _PROGRAM = r"""
-import gc
+import gc, sys
 from shim import zygote, runtime_cli
 for name in runtime_cli.IN_PROCESS_MODULES:
     __import__(name)
-zygote._rehearse()
+zygote._rehearse(sys.argv[1])
 gc.collect()
 fillers = zygote._fresh_pools()
 made = [bytes(size - 33) for size in range(48, 513, 16)]
@@ -22,10 +22,10 @@ print(" ".join(str(id(b) % zygote._POOL_SIZE) for b in made))
 """
 
 
-def test_new_objects_come_from_the_first_page_of_a_pool():
+def test_new_objects_come_from_the_first_page_of_a_pool(tmp_path):
     done = subprocess.run([sys.executable, "-I", "-c",
-                           f"import sys; sys.path.insert(0, {REPO!r})\n{_PROGRAM}"],
-                          capture_output=True, text=True, timeout=60)
+                           f"import sys; sys.path.insert(0, {REPO!r})\n{_PROGRAM}",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     offsets = [int(o) for o in done.stdout.split()]
     assert len(offsets) == 30 and all(o < 8192 for o in offsets), offsets
