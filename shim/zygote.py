@@ -87,10 +87,11 @@ def _fresh_pools() -> list:
         for _ in range(_MOST_PER_SIZE):
             filler = make(*args)
             fillers.append(filler)
-            # A fresh pool hands out its first block, then the one after it; a partly used pool
+            # A fresh pool hands out its first block, then the ones after it (in the 32-byte
+            # size, the ints these id() make take a block or two in between); a partly used pool
             # whose first block alone was free would end the filling too early.
             if previous is not None and id(previous) % _POOL_SIZE == _FIRST_BLOCK \
-                    and id(filler) == id(previous) + block:
+                    and 0 < id(filler) - id(previous) <= 4 * block:
                 break
             previous = filler
     return fillers
