@@ -140,7 +140,9 @@ class Cgroup(abc.ABC):
 
     def destroy(self) -> None:
         """Kill every process, then rmdir everywhere, deepest first; an absent cgroup is fine."""
-        if self.exists():
+        # An empty cgroup (the usual case: the caller reaped the init of a PID namespace, whose
+        # end ended the rest) has nothing to freeze, kill or wait for, and nothing can fork in it.
+        if self.exists() and self.pids():
             self._kill_everything()
         for directory in self._directories():
             remove_tree(directory)

@@ -77,6 +77,15 @@ def read_pids(top: str) -> list[int]:
 
 def remove_tree(top: str) -> None:
     """rmdir the cgroup at top and its descendants, deepest first; an absent cgroup is fine."""
+    # Most have no descendants: one rmdir, without listing the directory (os.walk's open,
+    # getdents and close per hierarchy) unless the kernel refuses it.
+    try:
+        os.rmdir(top)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
     for directory, _, _ in os.walk(top, topdown=False):
         _rmdir(directory)
 

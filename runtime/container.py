@@ -56,9 +56,35 @@ class Container:
             return STOPPED
         if os.path.exists(self.state_dir.fifo):
             return CREATED
-        if self.cgroup().freezer_state() == "frozen":
-            return PAUSED
-        return RUNNING
+        if self._reads_thawed() or self.cgroup().freezer_state() != "frozen":
+            return RUNNING
+        return PAUSED
+
+    def _reads_thawed(self) -> bool:
+        """Whether the cgroup's freezer file, found through the hierarchies the state recorded,
+        says thawed: `state` of a running container without the `cgroups` package (a
+        millisecond). Any other answer (frozen, freezing, unreadable, not recorded) is the
+        driver's to judge."""
+        known = self.state.cgroup_hierarchies
+        if not known:
+            return False
+        if known.get("mode") == "v2":
+            path, thawed = f"{known.get('unified')}{self.state.cgroup_path}/cgroup.freeze", b"0"
+        else:
+            mount = (known.get("v1") or {}).get("freezer")
+            if not mount:
+                return False
+            path, thawed = f"{mount}{self.state.cgroup_path}/freezer.state", b"THAWED"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            return os.read(fd, 64).strip() == thawed
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     def oci_state(self, status: str | None = None) -> dict:
         """The OCI state (runtime spec "State"), plus runc's rootfs/created/owner."""
