@@ -46,7 +46,7 @@ def rehearse(directory: str) -> list[dict]:
     # zygote's memory that no shim uses, and move the rest of it about.
     root = os.path.join(directory, f"rehearsal-{os.getpid()}")
     state_dir = os.path.join(root, _ID)
-    os.makedirs(state_dir, 0o700)
+    os.makedirs(state_dir, 0o700, exist_ok=True)  # a killed zygote's of the same PID
     try:
         _write_plan(state_dir)
         for _ in range(ROUNDS):
