@@ -196,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
                 stream_to = getattr(response.chunks, "stream_to", None)
                 if stream_to is not None:
                     rest = stream_to(self.request)
+                    # A watch ended for being too far behind may have a client that reads
+                    # nothing: its thread must not wait on it for ever.
+                    self.request.settimeout(IDLE_TIMEOUT)
                     if rest:
                         self.wfile.write(rest)
                 self.wfile.write(b"0\r\n\r\n")

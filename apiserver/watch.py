@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .storage import Event, Storage
 
@@ -170,9 +170,13 @@ class WatchHub:
             if w in self._watchers:
                 self._watchers.remove(w)
 
-    def replay(self, prefix: str, since: int) -> list[WatchEvent]:
-        """Changes after `since` from the revision log; raises storage.Compacted."""
-        return [self.to_watch_event(e) for e in self._storage.events_since(since, prefix)]
+    def replay(self, prefix: str, since: int) -> Iterator[WatchEvent]:
+        """Changes after `since` from the revision log, to be iterated once; raises
+        storage.Compacted at once. Each event is made as it is taken, so that the objects a
+        selector decodes go with it (issue 28: 1,000 watches resuming together from far back
+        each kept every decoded object of their backlog at once)."""
+        events = self._storage.events_since(since, prefix)
+        return (self.to_watch_event(e) for e in events)
 
 
 def filtered(event: WatchEvent, matches: Callable[[dict], bool]) -> str | None:
@@ -201,7 +205,7 @@ def _transition(event: WatchEvent, matches: Callable[[dict], bool]) -> str | Non
     return None
 
 
-def stream(hub: WatchHub, watcher: Watcher, backlog: list[WatchEvent], after: int,
+def stream(hub: WatchHub, watcher: Watcher, backlog: Iterable[WatchEvent], after: int,
            matches: Callable[[dict], bool], wait: float,
            deadline: Callable[[], bool]) -> Iterator[list[tuple[str, WatchEvent]] | int]:
     """Yields the (type, event) pairs to send, as many as were queued together (the caller
