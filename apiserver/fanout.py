@@ -110,7 +110,8 @@ class FanOut:
 
     def __init__(self, hub: WatchHub):
         self._hub = hub
-        self._queue: queue.SimpleQueue[WatchEvent | Sink] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WatchEvent | tuple[Sink, list[WatchEvent]]] = \
+            queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -125,10 +126,10 @@ class FanOut:
                 self._thread.start()
 
         def take(queued: list[WatchEvent]) -> None:
+            # Only queued here: take runs under the hub's lock, which the commit path needs,
+            # and filtering up to QUEUE_LIMIT events may decode every one of them.
             sink.behind = sink.behind or sink.watcher.overflowed
-            for ev in queued:
-                sink.add(ev)
-            self._queue.put(sink)
+            self._queue.put((sink, queued))
         self._hub.hand_over(sink.watcher, take)
 
     def _run(self) -> None:
@@ -154,8 +155,10 @@ class FanOut:
                 except queue.Empty:
                     break
             for item in items:
-                if isinstance(item, Sink):
-                    sinks.append(item)
+                if isinstance(item, tuple):
+                    sink, queued = item
+                    self._add_queued(sink, queued)
+                    sinks.append(sink)
                     continue
                 handed = item.rev
                 for s in sinks:
@@ -189,6 +192,15 @@ class FanOut:
                     # here, not from its last event, which may be long ago.
                     s.lines.append(s.bookmark(max(s.sent, handed)))
                 s.done.set()
+
+    @staticmethod
+    def _add_queued(sink: Sink, queued: list[WatchEvent]) -> None:
+        try:
+            for ev in queued:
+                sink.add(ev)
+        except Exception:  # noqa: BLE001 - one watch's bug ends only it
+            log.exception("watch on %s", sink.prefix)
+            sink.gone = True
 
     @staticmethod
     def _check(s: Sink, now: float, quiet_rev: int) -> None:
