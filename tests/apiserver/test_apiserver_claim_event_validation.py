@@ -8,16 +8,13 @@ hold. The table was read from the real kube-apiserver (../shared/refbin); the sl
 again and compares."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
+from testlib.kube_reference import kube_admin_client
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENT_TIME = {"eventTime": "2026-12-07T03:00:00.000000Z", "reportingComponent": "c",
               "reportingInstance": "i", "action": "A"}
 
@@ -257,19 +254,6 @@ def test_pyapiserver_answers_as_kube(server, namespace):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_table_is_what_kube_apiserver_answers():
-    for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
-    from control_plane_testlib import ControlPlane
-
-    cp = ControlPlane("claim-event-node")
-    client = None
-    try:
-        cp.start()
-        client = ApiClient(kubeconfig.load(cp.admin_kubeconfig), "claim-event-validation-test")
-        client.create("/api/v1/namespaces", {"metadata": {"name": "validation"}})
+    with kube_admin_client("claim-event-node", "claim-event-validation-test",
+                           "validation") as client:
         assert answers(client, "validation") == EXPECTED
-    finally:
-        if client is not None:
-            client.close()
-        cp.cleanup()

@@ -5,13 +5,11 @@ real kube-apiserver (../shared/refbin); the slow test reads it again and compare
 from __future__ import annotations
 
 import json
-import os
-import sys
 import uuid
 
 import pytest
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from testlib.kube_reference import kube_apiserver
 
 POD_SPEC = {"containers": [{"name": "c", "image": "busybox"}]}
 JOB_POD = {"spec": {**POD_SPEC, "restartPolicy": "Never"}}
@@ -122,18 +120,9 @@ def test_pyapiserver_gives_generation_to_the_kinds_kube_does(server, namespace):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_table_is_what_kube_apiserver_answers():
-    for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
-    from control_plane_testlib import ControlPlane
-
-    cp = ControlPlane("generation-node")
-    try:
-        cp.start()
+    with kube_apiserver("generation-node") as cp:
         kubectl = _checked(cp.kubectl)
         # No controller manager here: the namespace's default ServiceAccount by hand.
         kubectl("create", "namespace", "generation")
         kubectl("create", "serviceaccount", "-n", "generation", "default")
         assert generations(kubectl, "generation") == EXPECTED
-    finally:
-        cp.cleanup()

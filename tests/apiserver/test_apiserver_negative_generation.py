@@ -5,16 +5,13 @@ table was read from the real kube-apiserver (../shared/refbin); the slow test re
 compares."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
+from testlib.kube_reference import kube_admin_client
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVALID = "metadata.generation: Invalid value: -3: must be greater than or equal to 0"
 PODS = {"containers": [{"name": "c", "image": "busybox"}]}
 
@@ -64,22 +61,6 @@ def test_pyapiserver_answers_a_negative_generation_as_kube(server, namespace):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_table_is_what_kube_apiserver_answers():
-    for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
-    from control_plane_testlib import ControlPlane
-
-    cp = ControlPlane("negative-generation-node")
-    client = None
-    try:
-        cp.start()
-        client = ApiClient(kubeconfig.load(cp.admin_kubeconfig), "negative-generation-test")
-        client.create("/api/v1/namespaces", {"metadata": {"name": "generation"}})
-        # No controller manager here: the namespace's default ServiceAccount by hand.
-        client.create("/api/v1/namespaces/generation/serviceaccounts",
-                      {"metadata": {"name": "default"}})
+    with kube_admin_client("negative-generation-node", "negative-generation-test",
+                           "generation", service_account=True) as client:
         assert answers(client, "generation") == EXPECTED
-    finally:
-        if client is not None:
-            client.close()
-        cp.cleanup()

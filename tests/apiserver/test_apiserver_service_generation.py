@@ -5,15 +5,11 @@ ConfigMap) and on a server-side apply that creates, and on every update the stor
 kube-apiserver (../shared/refbin); the slow test reads it again and compares."""
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
-
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from testlib.kube_reference import kube_admin_client
 
 # (step, the generation read back after it), as kube-apiserver 1.35 answered.
 EXPECTED = [("create with 5", 5), ("PUT with 9", 5), ("merge patch with 11 and a new port", 5),
@@ -61,19 +57,6 @@ def test_pyapiserver_keeps_a_services_generation_as_kube(server, namespace):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_table_is_what_kube_apiserver_answers():
-    for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
-    from control_plane_testlib import ControlPlane
-
-    cp = ControlPlane("service-generation-node")
-    client = None
-    try:
-        cp.start()
-        client = ApiClient(kubeconfig.load(cp.admin_kubeconfig), "service-generation-test")
-        client.create("/api/v1/namespaces", {"metadata": {"name": "generation"}})
+    with kube_admin_client("service-generation-node", "service-generation-test",
+                           "generation") as client:
         assert generations(client, "generation") == EXPECTED
-    finally:
-        if client is not None:
-            client.close()
-        cp.cleanup()
