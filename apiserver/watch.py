@@ -212,14 +212,19 @@ def stream(hub: WatchHub, watcher: Watcher, backlog: Iterable[WatchEvent], after
     writes them at once), or a revision when `wait` seconds passed with nothing to send (the
     caller may send a bookmark at it). Stops at the deadline or on overflow."""
     sent = after
-    out = []
-    for ev in backlog:
-        if ev.rev > sent:
-            sent = ev.rev
-            kind = filtered(ev, matches)
-            if kind:
-                out.append((kind, ev))
-    if out:
+
+    def to_send(events: Iterable[WatchEvent]) -> list[tuple[str, WatchEvent]]:
+        nonlocal sent
+        out = []
+        for ev in events:
+            if ev.rev > sent:
+                sent = ev.rev
+                kind = filtered(ev, matches)
+                if kind:
+                    out.append((kind, ev))
+        return out
+
+    if out := to_send(backlog):
         yield out
     while not deadline() and not watcher.overflowed:
         seen = hub.last_rev
@@ -227,13 +232,5 @@ def stream(hub: WatchHub, watcher: Watcher, backlog: Iterable[WatchEvent], after
         if not events:
             yield max(sent, seen)
             continue
-        out = []
-        for ev in events:
-            if ev.rev <= sent:
-                continue
-            sent = ev.rev
-            kind = filtered(ev, matches)
-            if kind:
-                out.append((kind, ev))
-        if out:
+        if out := to_send(events):
             yield out

@@ -6,8 +6,7 @@ numbers from the kinds' generated.proto. Go writes every string field; those its
 omits (NodeSystemInfo's, an address's, a runtime handler's name) are kept even when empty."""
 from __future__ import annotations
 
-from kubeapi.protobuf import unwrap
-from kubeapi.protobuf_workloads import DELETE_OPTIONS, OBJECT_META, Schema, decode_message
+from kubeapi.protobuf_workloads import DELETE_OPTIONS, OBJECT_META, Schema, decode_kind
 
 OBJECT_REFERENCE: Schema = {1: ("kind", "str"), 2: ("namespace", "str"), 3: ("name", "str"),
                             4: ("uid", "str"), 5: ("apiVersion", "str"),
@@ -71,8 +70,4 @@ KINDS: dict[tuple[str, str], Schema] = {
 
 def decode(body: bytes) -> dict | None:
     """The object as a JSON-style dict, or None when its kind is not one of these."""
-    api_version, kind, raw = unwrap(body)
-    schema = KINDS.get((api_version, kind))
-    if schema is None:
-        return None
-    return {"apiVersion": api_version, "kind": kind, **decode_message(raw, schema)}
+    return decode_kind(body, KINDS)

@@ -157,10 +157,15 @@ KINDS: dict[tuple[str, str], Schema] = {
 }
 
 
-def decode(body: bytes) -> dict | None:
-    """The object as a JSON-style dict, or None when its kind is not one of these."""
+def decode_kind(body: bytes, kinds: dict[tuple[str, str], Schema]) -> dict | None:
+    """The object as a JSON-style dict, or None when its kind has no schema in `kinds`."""
     api_version, kind, raw = unwrap(body)
-    schema = KINDS.get((api_version, kind))
+    schema = kinds.get((api_version, kind))
     if schema is None:
         return None
     return {"apiVersion": api_version, "kind": kind, **decode_message(raw, schema)}
+
+
+def decode(body: bytes) -> dict | None:
+    """The object as a JSON-style dict, or None when its kind is not one of these."""
+    return decode_kind(body, KINDS)
