@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import zlib
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import (Compacted, Event, KeyExists, KeyNotFound, Record, RevisionConflict, Storage)
 from . import sqlite_schema
@@ -35,6 +35,10 @@ WAL_PAGES = 512
 # ~15 µs for a pod and keeps most of the gain.
 COMPRESS_MIN = 256
 COMPRESS_LEVEL = 1
+# A watch's replay reads this many log rows at a time (compressed, ~1 KB a pod), through a
+# page cache of this many KiB (SQLite's default is 2 MiB per connection).
+REPLAY_BATCH = 128
+REPLAY_CACHE_KIB = 256
 
 
 def _pack(value: bytes) -> tuple[bytes, int]:
@@ -47,6 +51,16 @@ def _pack(value: bytes) -> tuple[bytes, int]:
 
 def _unpack(value: bytes, compressed: int) -> bytes:
     return zlib.decompress(value) if compressed else value
+
+
+def _replay(conn: sqlite3.Connection, rows: sqlite3.Cursor) -> Iterator[Event]:
+    try:
+        while batch := rows.fetchmany(REPLAY_BATCH):
+            for r, k, t, v, vz, p, pz in batch:
+                prev = _unpack(p, pz) if p is not None else None
+                yield Event(_TYPES[t], k, r, prev if t == 2 else _unpack(v, vz), prev)
+    finally:
+        conn.close()  # ends the read transaction
 
 
 def _prefix_end(prefix: str) -> str:
@@ -132,23 +146,40 @@ class SQLiteStorage(Storage):
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()
         return row[0] if row else 0
 
-    def events_since(self, revision: int, prefix: str = "") -> list[Event]:
-        conn = self._reader()
-        compacted = conn.execute("SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
-        if revision < compacted:
-            raise Compacted(revision, compacted)
-        # A delete row's value is the row it supersedes (sqlite_schema).
-        query = ("SELECT l.rev, l.key, l.type, l.value, l.zlib, p.value, p.zlib FROM log l"
-                 " LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
-        args: tuple = (revision,)
-        if prefix:
-            query += " AND l.key >= ? AND l.key < ?"
-            args += (prefix, _prefix_end(prefix))
-        events = []
-        for r, k, t, v, vz, p, pz in conn.execute(query + " ORDER BY l.rev", args):
-            prev = _unpack(p, pz) if p is not None else None
-            events.append(Event(_TYPES[t], k, r, prev if t == 2 else _unpack(v, vz), prev))
-        return events
+    def events_since(self, revision: int, prefix: str = "") -> Iterator[Event]:
+        """Changes after `revision`, oldest first, to be iterated once: read REPLAY_BATCH
+        rows at a time and made into events as they are taken, so that a watch resuming from
+        far behind holds one batch, not the whole tail of the log. Raises Compacted here,
+        before the first event, when `revision` is older than the window the log keeps (kube's
+        watch cache answers "too old resource version" past its window; clients relist).
+
+        The rows come from one read transaction (a snapshot: a compaction meanwhile changes
+        nothing the replay sees) on a connection of its own, closed when the replay ends or is
+        dropped: a thread's reader would be stuck in that transaction until then, and keep the
+        pages of every replay it served in its cache."""
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA cache_size=-{REPLAY_CACHE_KIB}")
+            conn.execute("BEGIN")
+            compacted = conn.execute(
+                "SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
+            if revision < compacted:
+                raise Compacted(revision, compacted)
+            # A delete row's value is the row it supersedes (sqlite_schema). In revision order
+            # by the rowid itself: `+` keeps the planner off the key index, whose range would
+            # have to be sorted by revision, all of it, before the first row.
+            query = ("SELECT l.rev, l.key, l.type, l.value, l.zlib, p.value, p.zlib FROM log l"
+                     " LEFT JOIN log p ON p.rev = l.prev_rev WHERE l.rev > ?")
+            args: tuple = (revision,)
+            if prefix:
+                query += " AND +l.key >= ? AND +l.key < ?"
+                args += (prefix, _prefix_end(prefix))
+            rows = conn.execute(query + " ORDER BY l.rev", args)
+        except BaseException:
+            conn.close()
+            raise
+        return _replay(conn, rows)
 
     def current_revision(self) -> int:
         return self._rev

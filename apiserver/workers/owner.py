@@ -75,7 +75,10 @@ class _Connection(socketserver.BaseRequestHandler):
         if method not in CALLS:
             return ("err", "StorageError", (f"unknown storage call {method!r}",))
         try:
-            return ("ok", getattr(self.server.storage, method)(*args, **kwargs))
+            result = getattr(self.server.storage, method)(*args, **kwargs)
+            if method == "events_since":  # a cursor: the worker gets the events in one reply
+                result = list(result)
+            return ("ok", result)
         except StorageError as e:
             return protocol.error_reply(e)
         except Exception as e:  # a bug must not end the connection; the worker answers 500
