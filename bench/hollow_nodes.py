@@ -8,10 +8,11 @@ Every hollow node, as a kubelet: registers its Node (capacity, addresses, condit
 and renews its Lease every 10 s (PUT), patches its node status every 60 s, lists then watches the
 pods bound to it (fieldSelector spec.nodeName=NAME, one watch per node as every kubelet holds)
 and answers a new pod with a status patch to Running (podIP, conditions, containerStatuses).
-Bare pods are created at --qps in a fresh namespace and scheduled by the server's own scheduler
-(pyapiserver) or by the real kube-scheduler (kube-apiserver). Measured: pod startup (create sent
--> Running seen by a watcher of the namespace) p50/p99, client-side latency p99 by verb and
-resource, and the peak RSS of the control plane (API server, etcd, kube-scheduler).
+Bare pods are created at --qps (by --creators threads, each waiting for its answers) in a
+fresh namespace and scheduled by the server's own scheduler (pyapiserver) or by the real
+kube-scheduler (kube-apiserver). Measured: pod startup (create sent -> Running seen by a
+watcher of the namespace) p50/p99, client-side latency p99 by verb and resource, and the peak
+RSS of the control plane (API server, etcd, kube-scheduler).
 
 One process of threads: a thread per node's watch (a node's watch is the load a kubelet puts on
 the server, so each keeps its own connection and field selector; a shared watch would hide the
@@ -49,6 +50,8 @@ LEASE_SECONDS = 10.0
 NODE_STATUS_SECONDS = 60.0
 WATCH_SECONDS = 600.0
 WRITERS = 16
+# Pod creators: each waits for its POST's answer, so --qps needs qps x POST latency of them.
+CREATORS = 8
 SLO_MUTATING_P99 = 1.0
 SLO_POD_STARTUP_P99 = 5.0
 
@@ -344,7 +347,7 @@ class Driver:
 
     # the run
 
-    def run(self, pods: int, qps: float, settle: float) -> dict[str, float]:
+    def run(self, pods: int, qps: float, settle: float, creators: int) -> dict[str, float]:
         for _ in range(WRITERS):
             self._thread(self._writer)
         for node in self.nodes:
@@ -367,34 +370,52 @@ class Driver:
                 code, body = conn.request("GET", f"/api/v1/namespaces/{self.namespace}/pods")
                 self._check(code, body, 200)
                 self._thread(self._measure, json.loads(body)["metadata"]["resourceVersion"])
-                start = time.perf_counter()
-                for i in range(pods):
-                    delay = start + i / qps - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    name = f"p{i:05}"
-                    self.created[name] = time.time()
-                    try:
-                        code, body = self.latencies.call(
-                            conn, "POST pods", "POST",
-                            f"/api/v1/namespaces/{self.namespace}/pods", pod_object(name))
-                        self._check(code, body, 201)
-                    except (OSError, AssertionError) as e:   # counted; the run goes on
-                        self.errors.append(f"create {name}: {type(e).__name__}: {e}"[:300])
-                        conn.close()
-                        conn = Conn(self.target)
             finally:
                 conn.close()
+            start = time.perf_counter()
+            threads = [threading.Thread(target=self._create, args=(k, creators, pods, qps,
+                                                                   start), daemon=True)
+                       for k in range(creators)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():   # a join that SIGINT can interrupt
+                    t.join(0.5)
             deadline = time.monotonic() + settle
             while len(self.running) < pods and time.monotonic() < deadline:
                 time.sleep(0.5)
         except KeyboardInterrupt:
+            self.stop.set()   # the creators too
             self.errors.append("interrupted: figures of the pods created so far")
         return self.figures(len(self.created))
 
+    def _create(self, k: int, creators: int, pods: int, qps: float, start: float) -> None:
+        """Creator k of `creators`: pods k, k + creators, ... each at its time in the --qps
+        schedule, on its own connection. One creator waits for each answer, so it cannot go
+        faster than one POST's latency allows (~7/s at 1,000 nodes); a stop ends it."""
+        conn = Conn(self.target)
+        try:
+            for i in range(k, pods, creators):
+                if self.stop.wait(max(0.0, start + i / qps - time.perf_counter())):
+                    return
+                name = f"p{i:05}"
+                self.created[name] = time.time()
+                try:
+                    code, body = self.latencies.call(
+                        conn, "POST pods", "POST",
+                        f"/api/v1/namespaces/{self.namespace}/pods", pod_object(name))
+                    self._check(code, body, 201)
+                except (OSError, AssertionError) as e:   # counted; the run goes on
+                    self.errors.append(f"create {name}: {type(e).__name__}: {e}"[:300])
+                    conn.close()
+                    conn = Conn(self.target)
+        finally:
+            conn.close()
+
     def figures(self, pods: int) -> dict[str, float]:
-        startup = [self.running[n] - t for n, t in self.created.items() if n in self.running]
-        scheduling = [self.scheduled[n] - t for n, t in self.created.items()
+        created = list(self.created.items())   # a creator may still be adding one
+        startup = [self.running[n] - t for n, t in created if n in self.running]
+        scheduling = [self.scheduled[n] - t for n, t in created
                       if n in self.scheduled]
         out = {"pods_running": len(startup), "pods_created": pods,
                "pod_startup_p50_s": p(startup, 0.5) if startup else -1,
@@ -422,7 +443,7 @@ def error_kind(error: str) -> str:
 
 
 def drive(target: Target, nodes: int, pods_per_node: int, qps: float, settle: float,
-          pids: list[int]) -> dict[str, float]:
+          pids: list[int], creators: int = CREATORS) -> dict[str, float]:
     """One run on a server: the hollow nodes, the pods, the figures and peak RSS of `pids`."""
     namespace = "hollow-" + uuid.uuid4().hex[:6]
     setup(target, namespace)
@@ -443,7 +464,7 @@ def drive(target: Target, nodes: int, pods_per_node: int, qps: float, settle: fl
     if pids:
         threading.Thread(target=sample, daemon=True).start()
     try:
-        out = driver.run(nodes * pods_per_node, qps, settle)
+        out = driver.run(nodes * pods_per_node, qps, settle, creators)
     finally:
         driver.close()
     if driver.errors:
@@ -516,7 +537,8 @@ def compare(args: argparse.Namespace) -> None:
             running = SERVERS[name](root, token)
             try:
                 results[name] = drive(running.target, args.nodes, args.pods_per_node, args.qps,
-                                      args.settle, [proc.pid for proc in running.procs])
+                                      args.settle, [proc.pid for proc in running.procs],
+                                      args.creators)
             finally:
                 running.stop()
         finally:
@@ -557,6 +579,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=100, help="hollow nodes (default 100)")
     parser.add_argument("--pods-per-node", type=int, default=30, help="default 30")
     parser.add_argument("--qps", type=float, default=20.0, help="pod creates per second")
+    parser.add_argument("--creators", type=int, default=CREATORS,
+                        help=f"threads creating pods, each on its own connection (default "
+                             f"{CREATORS})")
     parser.add_argument("--settle", type=float, default=300.0,
                         help="seconds to wait after the last create for pods to be Running")
     parser.add_argument("--servers", default="py-sqlite,py-etcd,kube-etcd",
@@ -568,11 +593,13 @@ def main() -> None:
     unknown = set(args.servers.split(",")) - set(SERVERS)
     if unknown:
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))}")
+    if args.creators < 1:
+        parser.error(f"--creators: must be at least 1, not {args.creators}")
     if args.url:
         if not (args.ca and args.token):
             parser.error("--url: needs --ca and --token")
         figures = drive(Target(args.url, args.ca, args.token), args.nodes, args.pods_per_node,
-                        args.qps, args.settle, [])
+                        args.qps, args.settle, [], args.creators)
         print(json.dumps(figures, indent=1))
     else:
         compare(args)
