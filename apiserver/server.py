@@ -121,7 +121,9 @@ class ApiServer:
         self._threads: list[threading.Thread] = []
 
     def _check_namespace(self, namespace: str, creating: bool) -> None:
-        ns = self.stores["namespaces"].get("", namespace)  # 404 when missing
+        # 404 when missing; a cached state will do, as kube's NamespaceLifecycle admission
+        # reads its informer's
+        ns = self.stores["namespaces"].get("", namespace, recent=True)
         if creating and (ns.get("status") or {}).get("phase") == "Terminating":
             raise ApiError(403, "Forbidden", f"unable to create new content in namespace "
                            f"{namespace} because it is being terminated", kind="namespaces",

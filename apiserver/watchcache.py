@@ -20,7 +20,8 @@ than any revision a client has seen.
 
 Reads at the newest revision first wait until the cache holds the backend's current revision
 (kube's consistent reads from cache): a worker of `pyapiserver --workers` then answers with
-every write any worker acknowledged before, not only its own.
+every write any worker acknowledged before, not only its own. Admission's reads (get_recent)
+do not wait for a key the cache holds: in a worker, that wait is a round trip to the owner.
 
 Consistency: the backend must call its subscribers before it acknowledges the write (SQLite's
 group commit publishes each batch under its commit lock, before any of its writers returns), so
@@ -108,6 +109,14 @@ class WatchCache(Storage):
     def get(self, key: str) -> Record | None:
         self._catch_up()
         return self._live.get(key)
+
+    def get_recent(self, key: str) -> Record | None:
+        """The cached record without waiting, when the cache holds the key (that state is at
+        least as new as the key's creation); a key it does not hold may have been created
+        through another worker since, so that is a consistent get, as kube's admission looks
+        up live what its informer cache does not have."""
+        record = self._live.get(key)
+        return record if record is not None else self.get(key)
 
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
              revision: int = 0) -> tuple[list[Record], int]:

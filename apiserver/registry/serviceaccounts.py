@@ -371,12 +371,12 @@ def _mirror_pod_refusal(spec: dict) -> str:
 def _lookup(accounts, namespace: str, name: str, sleep: Callable[[float], None]
             ) -> dict | None:
     attempts = DEFAULT_LOOKUPS if name == DEFAULT_NAME else 1
-    pause = 0.1 + secrets.randbelow(100) / 1000
     for attempt in range(attempts):
         if attempt:
-            sleep(pause)
+            sleep(0.1 + secrets.randbelow(100) / 1000)
         try:
-            return accounts.get(namespace, name)
+            # a cached account will do, as kube's admission reads its informer's
+            return accounts.get(namespace, name, recent=True)
         except ApiError as e:
             if e.code != 404:
                 raise

@@ -140,8 +140,11 @@ class Store:
 
     # reads
 
-    def get(self, namespace: str, name: str) -> dict:
-        rec = self.storage.get(self.rtype.key(namespace, name))
+    def get(self, namespace: str, name: str, *, recent: bool = False) -> dict:
+        """recent: any state at least as new as the object's creation will do (storage's
+        get_recent), as for admission's lookups."""
+        key = self.rtype.key(namespace, name)
+        rec = self.storage.get_recent(key) if recent else self.storage.get(key)
         if rec is None:
             raise self._not_found(name)
         return decode(rec.value, rec.rev)

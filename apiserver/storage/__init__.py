@@ -65,6 +65,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> Record | None: ...
 
+    def get_recent(self, key: str) -> Record | None:
+        """get, where any state of the key at least as new as its creation will do (admission's
+        reads, which kube serves from its informers' caches): a cache may answer from what it
+        holds without first reaching the newest revision."""
+        return self.get(key)
+
     @abc.abstractmethod
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
              revision: int = 0) -> tuple[list[Record], int]:
