@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 
 from netns import addresses, bridge_port, links, nat, nat_backend, routes, sysctl
-from netns.rtnl import RtnlSocket
+from netns.rtnl import RtnlSocket, raise_first
 
 from . import sandbox, skel, version
 from .errors import INTERNAL, UNSUPPORTED_FIELD, CNIError, invalid_config
@@ -70,12 +70,14 @@ def _owner(conf: dict, args: skel.Args) -> str:
     return f"net={conf['name']} id={args.container_id} if={args.ifname}"
 
 
-def _create_veth(host: RtnlSocket, sb: sandbox.Sandbox, ifname: str, mtu: int) -> str:
+def _create_veth(host: RtnlSocket, sb: sandbox.Sandbox, ifname: str, mtu: int,
+                 bridge: links.Link) -> links.Link:
+    """The host side, made on the bridge and up in the veth's own request."""
     for _ in range(5):  # a random host-side name can collide: pick another
         name = links.random_veth_name()
         try:
-            links.create_veth(host, name, ifname, sb.fd, mtu)
-            return name
+            return links.create_veth(host, name, ifname, sb.fd, mtu, master=bridge.index,
+                                     up=True)
         except FileExistsError:
             if links.get_link(sb.rtnl, ifname) is not None:
                 raise CNIError(INTERNAL, f"container interface {ifname} already exists") from None
@@ -107,35 +109,42 @@ def _gateways(result: dict, cfg: BridgeConfig) -> list[str]:
     return bridge_addresses
 
 
-def _configure_container(sb: sandbox.Sandbox, ifname: str, result: dict) -> None:
-    link = links.get_link(sb.rtnl, ifname)
-    has_v6 = any(":" in ip["address"] for ip in result["ips"])
-
-    def sysctls() -> None:
-        if has_v6:  # addresses are unique by IPAM: skip duplicate address detection delays
-            sysctl.write(sysctl.interface_key("ipv6", ifname, "accept_dad"), "0")
-        sysctl.write(sysctl.interface_key("ipv4", ifname, "arp_notify"), "1")
-
-    sb.run(sysctls)
-    for ip in result["ips"]:
-        addresses.add_address(sb.rtnl, link.index, ip["address"])
-    links.set_up(sb.rtnl, link.index)
+def _configure_container(sb: sandbox.Sandbox, link: links.Link, result: dict) -> None:
+    """Its sysctls, addresses, up, routes: one netlink round trip (IPv6's accept_dad aside, which
+    rtnetlink cannot set)."""
+    if any(":" in ip["address"] for ip in result["ips"]):
+        # Addresses are unique by IPAM: skip duplicate address detection delays.
+        sb.run(sysctl.write, sysctl.interface_key("ipv6", link.name, "accept_dad"), "0")
+    messages = [links.set_message(
+        link.index, links.ipv4_conf({links.IPV4_DEVCONF_ARP_NOTIFY: 1}))]
+    messages += [addresses.add_message(link.index, ip["address"]) for ip in result["ips"]]
+    messages.append(links.set_message(link.index, flags=links.IFF_UP, change=links.IFF_UP))
+    first_route = len(messages)
     gateways = {ipaddress.ip_interface(ip["address"]).version: ip.get("gateway")
                 for ip in result["ips"]}
     for route in result.get("routes") or []:
         family = ipaddress.ip_network(route["dst"], strict=False).version
         gw = route.get("gw") or gateways.get(family) or ""
-        routes.add_route(sb.rtnl, route["dst"], gw, oif=link.index, mtu=route.get("mtu", 0),
-                         advmss=route.get("advmss", 0), priority=route.get("priority", 0),
-                         table=route.get("table", 0), exist_ok=True)
+        messages.append(routes.add_message(
+            route["dst"], gw, oif=link.index, mtu=route.get("mtu", 0),
+            advmss=route.get("advmss", 0), priority=route.get("priority", 0),
+            table=route.get("table", 0)))
+    for i, outcome in enumerate(sb.rtnl.batch(messages)):
+        if isinstance(outcome, OSError) and not (
+                i >= first_route and isinstance(outcome, FileExistsError)):
+            raise outcome
 
 
-def _ensure_bridge_addresses(host: RtnlSocket, bridge: links.Link, wanted: list[str],
-                             force: bool) -> None:
-    present = addresses.list_addresses(host, bridge.index)
-    for cidr in wanted:
-        if cidr in present:
-            continue
+def _bridge_mac(host: RtnlSocket, bridge: links.Link, wanted: list[str], force: bool) -> str:
+    """The bridge's MAC once it carries the `wanted` addresses: it follows its ports' until it
+    has one, so it is read after them (in the same round trip when they are there already)."""
+    listed, got = raise_first(host.batch([addresses.list_message(bridge.index),
+                                          links.get_message(bridge.name)]))
+    present = addresses.addresses_of(listed, bridge.index)
+    missing = [cidr for cidr in wanted if cidr not in present]
+    if not missing:
+        return links.Link(got[0]).mac
+    for cidr in missing:
         net = ipaddress.ip_interface(cidr).network
         clash = [a for a in present if ipaddress.ip_interface(a).network == net]
         if clash and not force:
@@ -144,6 +153,7 @@ def _ensure_bridge_addresses(host: RtnlSocket, bridge: links.Link, wanted: list[
         for old in clash:
             addresses.delete_address(host, bridge.index, old)
         addresses.add_address(host, bridge.index, cidr, exist_ok=True)
+    return links.get_link(host, bridge.name).mac
 
 
 def add(args: skel.Args, conf: dict) -> dict:
@@ -155,15 +165,15 @@ def add(args: skel.Args, conf: dict) -> dict:
         bridge = links.create_bridge(host, cfg.bridge, cfg.mtu)
         if cfg.promisc:
             links.set_promisc(host, bridge.index, True)
-        links.set_up(host, bridge.index)
+        if not bridge.up:
+            links.set_up(host, bridge.index)
         host_name = ""
         ipam_done = masq_done = False
         try:
-            host_name = _create_veth(host, sb, args.ifname, cfg.mtu)
-            host_veth = links.get_link(host, host_name)
-            links.set_master(host, host_veth.index, bridge.index)
-            bridge_port.set_hairpin(host_name, cfg.hairpin)
-            links.set_up(host, host_veth.index)
+            host_veth = _create_veth(host, sb, args.ifname, cfg.mtu, bridge)
+            host_name = host_veth.name
+            if cfg.hairpin:     # a new port's is off
+                bridge_port.set_hairpin(host_name, True)
             container = links.get_link(sb.rtnl, args.ifname)
             result = {"cniVersion": conf["cniVersion"], "interfaces": [
                 {"name": bridge.name, "mac": bridge.mac},
@@ -183,9 +193,11 @@ def add(args: skel.Args, conf: dict) -> dict:
                 if ipam.get("dns"):
                     result["dns"] = ipam["dns"]
                 gateway_addresses = _gateways(result, cfg)
-                _configure_container(sb, args.ifname, result)
+                _configure_container(sb, container, result)
+                result["interfaces"][0]["mac"] = _bridge_mac(
+                    host, bridge, gateway_addresses if cfg.is_gateway else [],
+                    cfg.force_address)
                 if cfg.is_gateway:
-                    _ensure_bridge_addresses(host, bridge, gateway_addresses, cfg.force_address)
                     for family in {6 if ":" in a else 4 for a in gateway_addresses}:
                         sysctl.enable_ip_forward("ipv6" if family == 6 else "ipv4")
                 if cfg.ip_masq:
@@ -195,8 +207,7 @@ def add(args: skel.Args, conf: dict) -> dict:
                         [nat.Masquerade(ip["address"]) for ip in result["ips"]])
             else:
                 links.set_up(sb.rtnl, container.index)
-            # The bridge's MAC follows its ports until it has an address: read it last.
-            result["interfaces"][0]["mac"] = links.get_link(host, bridge.name).mac
+                result["interfaces"][0]["mac"] = links.get_link(host, bridge.name).mac
             if cfg.dns:
                 result["dns"] = cfg.dns
             return result

@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from _socket import AF_INET
 
 from . import netlink as nl
 from .netlink import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK
-from .rtnl import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RtnlSocket
+from .rtnl import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, RtnlSocket, raise_first
 
 IFNAMSIZ = 16
 IFF_UP = 0x1
@@ -21,10 +22,13 @@ IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_MASTER = 10
 IFLA_LINKINFO = 18
+IFLA_AF_SPEC = 26
 IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 VETH_INFO_PEER = 1
+IFLA_INET_CONF = 1
+IPV4_DEVCONF_ARP_NOTIFY = 22    # <linux/ip.h>
 
 
 def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
@@ -60,17 +64,25 @@ def check_name(name: str) -> None:
 
 
 def _get(rtnl: RtnlSocket, body: bytes) -> Link | None:
-    try:
-        (reply,) = rtnl.request(RTM_GETLINK, body, flags=0)
-    except OSError as exc:
-        if exc.errno in (errno.ENODEV, errno.ENOENT):
+    return link_of(rtnl.batch([(RTM_GETLINK, body, 0)])[0])
+
+
+def get_message(name: str) -> tuple[int, bytes, int]:
+    """The request of get_link(name), for a batch: its outcome goes through link_of."""
+    return RTM_GETLINK, _ifinfo() + nl.string(IFLA_IFNAME, name), 0
+
+
+def link_of(outcome: list[bytes] | OSError) -> Link | None:
+    """The Link a GETLINK's outcome in a batch describes; None if there is no such link."""
+    if isinstance(outcome, OSError):
+        if outcome.errno in (errno.ENODEV, errno.ENOENT):
             return None
-        raise
-    return Link(reply)
+        raise outcome
+    return Link(outcome[0])
 
 
 def get_link(rtnl: RtnlSocket, name: str) -> Link | None:
-    return _get(rtnl, _ifinfo() + nl.string(IFLA_IFNAME, name))
+    return link_of(rtnl.batch([get_message(name)])[0])
 
 
 def get_link_by_index(rtnl: RtnlSocket, index: int) -> Link | None:
@@ -88,9 +100,22 @@ def ports_of(rtnl: RtnlSocket, bridge_index: int) -> list[Link]:
             if link.master == bridge_index]
 
 
+def set_message(index: int, attrs: bytes = b"", flags: int = 0,
+                change: int = 0) -> tuple[int, bytes, int]:
+    """An RTM_SETLINK request for a batch: these attributes, the `change` bits of the flags."""
+    return RTM_SETLINK, _ifinfo(index, flags, change) + attrs, NLM_F_ACK
+
+
 def _set(rtnl: RtnlSocket, index: int, attrs: bytes = b"", flags: int = 0,
          change: int = 0) -> None:
-    rtnl.request(RTM_SETLINK, _ifinfo(index, flags, change) + attrs)
+    raise_first(rtnl.batch([set_message(index, attrs, flags, change)]))
+
+
+def ipv4_conf(values: dict[int, int]) -> bytes:
+    """The attribute of a SETLINK that sets the link's IPv4 sysctls (net.ipv4.conf.IF.*, by
+    their IPV4_DEVCONF_* number): no thread sent into the link's namespace to write /proc/sys."""
+    return nl.nested(IFLA_AF_SPEC, nl.nested(AF_INET, nl.nested(
+        IFLA_INET_CONF, *(nl.u32(key, value) for key, value in values.items()))))
 
 
 def set_up(rtnl: RtnlSocket, index: int) -> None:
@@ -132,12 +157,13 @@ def create_bridge(rtnl: RtnlSocket, name: str, mtu: int = 0) -> Link:
         IFLA_LINKINFO, nl.string(IFLA_INFO_KIND, "bridge"))
     if mtu:
         body += nl.u32(IFLA_MTU, mtu)
-    created = True
-    try:
-        rtnl.request(RTM_NEWLINK, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
-    except FileExistsError:
-        created = False
-    link = get_link(rtnl, name)
+    # Made and read back in one round trip: on a node it exists but for the first pod.
+    made, got = rtnl.batch([(RTM_NEWLINK, body, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
+                            get_message(name)])
+    if isinstance(made, OSError) and not isinstance(made, FileExistsError):
+        raise made
+    created = not isinstance(made, OSError)
+    link = link_of(got)
     if link is None:  # deleted by someone else right after we looked
         raise OSError(errno.ENODEV, f"bridge {name} vanished")
     if link.kind != "bridge":
@@ -147,10 +173,12 @@ def create_bridge(rtnl: RtnlSocket, name: str, mtu: int = 0) -> Link:
 
 
 def create_veth(rtnl: RtnlSocket, name: str, peer_name: str, peer_netns_fd: int | None = None,
-                mtu: int = 0) -> None:
-    """Creates the veth pair `name` <-> `peer_name`; with `peer_netns_fd` the peer is born inside
-    that namespace under its final name, so no half-moved or temporarily-named link can be left
-    behind. FileExistsError if either name is taken on its side."""
+                mtu: int = 0, master: int = 0, up: bool = False) -> Link:
+    """Creates the veth pair `name` <-> `peer_name` and returns the `name` side; with
+    `peer_netns_fd` the peer is born inside that namespace under its final name, so no
+    half-moved or temporarily-named link can be left behind. `master` (a bridge's index) and
+    `up` apply to the `name` side as it is made, in the same request. FileExistsError if either
+    name is taken on its side."""
     check_name(name)
     check_name(peer_name)
     # The peer is described by a whole ifinfomsg of its own, then its attributes.
@@ -159,12 +187,16 @@ def create_veth(rtnl: RtnlSocket, name: str, peer_name: str, peer_netns_fd: int 
         peer += nl.u32(IFLA_MTU, mtu)
     if peer_netns_fd is not None:
         peer += nl.u32(IFLA_NET_NS_FD, peer_netns_fd)
-    body = _ifinfo() + nl.string(IFLA_IFNAME, name) + nl.nested(
-        IFLA_LINKINFO, nl.string(IFLA_INFO_KIND, "veth"),
-        nl.nested(IFLA_INFO_DATA, nl.nested(VETH_INFO_PEER, peer)))
+    body = _ifinfo(flags=IFF_UP if up else 0, change=IFF_UP) + nl.string(IFLA_IFNAME, name) + \
+        nl.nested(IFLA_LINKINFO, nl.string(IFLA_INFO_KIND, "veth"),
+                  nl.nested(IFLA_INFO_DATA, nl.nested(VETH_INFO_PEER, peer)))
     if mtu:
         body += nl.u32(IFLA_MTU, mtu)
-    rtnl.request(RTM_NEWLINK, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+    if master:
+        body += nl.u32(IFLA_MASTER, master)
+    _made, got = raise_first(rtnl.batch(
+        [(RTM_NEWLINK, body, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), get_message(name)]))
+    return Link(got[0])
 
 
 def move_to_netns(rtnl: RtnlSocket, index: int, netns_fd: int, new_name: str = "") -> None:

@@ -63,12 +63,19 @@ def add_route(rtnl: RtnlSocket, dst: str, gateway: str = "", oif: int = 0, table
               exist_ok: bool = False) -> None:
     """Adds a route to `dst` ('0.0.0.0/0', '198.18.0.0/24', ...), via `gateway` and/or out of
     link `oif`."""
-    msg = _msg(dst, gateway, oif, table, priority, scope, mtu, advmss)
     try:
-        rtnl.request(RTM_NEWROUTE, msg, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        rtnl.request(*add_message(dst, gateway, oif, table, priority, scope, mtu, advmss))
     except FileExistsError:
         if not exist_ok:
             raise
+
+
+def add_message(dst: str, gateway: str = "", oif: int = 0, table: int = 0, priority: int = 0,
+                scope: int | None = None, mtu: int = 0, advmss: int = 0
+                ) -> tuple[int, bytes, int]:
+    """The request of add_route, for a batch."""
+    return (RTM_NEWROUTE, _msg(dst, gateway, oif, table, priority, scope, mtu, advmss),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
 
 
 def delete_route(rtnl: RtnlSocket, dst: str, gateway: str = "", oif: int = 0,

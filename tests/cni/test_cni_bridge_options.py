@@ -6,7 +6,8 @@ import os
 import pytest
 
 from netkit import REFERENCE_BIN, VENV_BIN, exec_plugin, random_subnet, unique
-from netns import addresses, bridge_port, links, routes, rtnl
+from netns import addresses, bridge_port, links, routes, rtnl, sysctl
+from netns.enter import run_in_netns
 
 pytestmark = pytest.mark.root
 
@@ -18,9 +19,13 @@ def view(pod, result):
                 "addresses": [a for a in addresses.list_addresses(inside, eth0.index)
                               if not a.startswith("fe80")],
                 "routes": sorted((r.dst, r.gateway) for r in routes.list_routes(inside))}
+    seen["arp_notify"] = run_in_netns(pod, sysctl.read, "net/ipv4/conf/eth0/arp_notify")
     host_veth = result["interfaces"][1]["name"]
     with rtnl.RtnlSocket() as host:
-        seen["host_mtu"] = links.get_link(host, host_veth).mtu
+        veth = links.get_link(host, host_veth)
+        bridge = links.get_link(host, result["interfaces"][0]["name"])
+        seen["host_mtu"], seen["host_up"] = veth.mtu, veth.up
+        seen["on_bridge"] = veth.master == bridge.index
     seen["hairpin"] = bridge_port.get_hairpin(host_veth)
     return seen
 
@@ -41,6 +46,7 @@ def test_default_gateway_mtu_hairpin(impl, tmp_path, namespaces, bridge_name):
     assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": gateway}]
     assert view(pod, result) == {
         "mtu": 1400, "up": True, "addresses": [address], "host_mtu": 1400, "hairpin": True,
+        "arp_notify": "1", "host_up": True, "on_bridge": True,
         "routes": sorted([("0.0.0.0/0", gateway), (subnet, "")])}
     with rtnl.RtnlSocket() as host:
         bridge = links.get_link(host, bridge_name)
