@@ -146,8 +146,8 @@ class Container:
 
 
 def start(container: Container, log: Log) -> None:
-    """Releases the init waiting on exec.fifo (the OCI `start` operation), then runs the
-    poststart hooks."""
+    """Releases the init waiting on exec.fifo (the OCI `start` operation), waits until it has
+    exec'd the user's process, then runs the poststart hooks."""
     import select
 
     status = container.status()
@@ -163,9 +163,16 @@ def start(container: Container, log: Log) -> None:
                 raise StateError("container init died before start")
         if os.read(fifo, 1) != b"0":
             raise StateError("container init died before start")
+        # Released: no longer "created" for anyone who looks from here on.
+        os.unlink(container.state_dir.fifo)
+        # Its end of the fifo closes at execve (or at its death): as runc's, start returns
+        # once the container's process is the user's, so that a `state` or `kill` right after
+        # finds the user's process and not the init still on its way to it.
+        os.set_blocking(fifo, True)
+        while os.read(fifo, 64):
+            pass
     finally:
         os.close(fifo)
-    os.unlink(container.state_dir.fifo)
     if _has_hooks(container.state.config, "poststart"):
         from runtime import config as config_mod, hooks
 

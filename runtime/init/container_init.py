@@ -271,8 +271,13 @@ def _join_keyring(syscalls: Syscalls, container_id: str) -> None:
 
 def _wait_for_start(ctx: InitContext) -> None:
     """Blocks until `start` opens exec.fifo for reading. The fifo is reopened for writing
-    through our O_PATH descriptor, as runc does: that needs the container's /proc."""
+    through our O_PATH descriptor, as runc does: that needs the container's /proc.
+
+    The written end stays open until execve closes it (close-on-exec): `start` reads to the
+    end of the fifo, so it returns once this process is the user's, as runc's does. Were it
+    closed here, `start` would return while the init still ran Python: a `state` then said
+    running for a process that was not the user's yet, and a signal sent then (`kill`) hit
+    the init instead of the user's process, whose handlers it never reached."""
     fd = os.open(f"/proc/self/fd/{ctx.exec_fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(ctx.exec_fifo_fd)
     os.write(fd, b"0")
-    os.close(fd)
