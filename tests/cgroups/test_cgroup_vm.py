@@ -14,10 +14,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from testlib import vm_guard
 
 REPO = Path(__file__).resolve().parents[2]
 # And the runtime's containers where cgroups matter: on a pure v2 host the init is born in its
@@ -63,6 +66,19 @@ class VmRun:
         self.results, self.returncode, self.stdout, self.stderr = results, returncode, stdout, stderr
 
 
+def start_vng(rwdir: Path, command: str, cpus: int, memory: str) -> subprocess.Popen:
+    """vng booting the newest kernel to run `command`, under a guard (tests/testlib/vm_guard.py)
+    in a session of its own, so that a timeout ends QEMU too, not only vng, and QEMU dies with
+    this process even when it is killed before its cleanup."""
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    return vm_guard.start(
+        [os.path.join(bindir, "vng"), "--disable-kvm", "--cpus", str(cpus), "--memory", memory,
+         "--rwdir", str(rwdir), "--run", newest_kernel(), "--exec", command],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env)
+
+
 def boot_and_run(track) -> VmRun:
     """Boots the VM and runs INNER_TESTS in it (a background stage: see tests/conftest.py)."""
     results = Path(tempfile.mkdtemp(prefix="pycontainer-cgroup-vm-"))
@@ -76,14 +92,7 @@ def boot_and_run(track) -> VmRun:
         f" PYTHONDONTWRITEBYTECODE=1 {sys.executable} -m pytest -p no:cacheprovider"
         f" -q -ra --junitxml={results}/junit.xml {' '.join(INNER_TESTS)} > {results}/out.txt 2>&1\n"
         f"echo $? > {results}/rc\n")
-    bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    # Its own session, so that a timeout ends QEMU too, not only vng.
-    vm = subprocess.Popen(
-        [os.path.join(bindir, "vng"), "--disable-kvm", "--cpus", "2", "--memory", "1G",
-         "--rwdir", str(results), "--run", newest_kernel(), "--exec", f"sh {script}"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, start_new_session=True)
+    vm = start_vng(results, f"sh {script}", cpus=2, memory="1G")
     track(vm)
     try:
         stdout, stderr = vm.communicate(timeout=BOOT_AND_RUN_TIMEOUT)
@@ -118,3 +127,64 @@ def check(run: VmRun) -> None:
     counts = {k: int(suite.get(k)) for k in ("tests", "failures", "errors", "skipped")}
     assert counts["failures"] == counts["errors"] == counts["skipped"] == 0, output
     assert counts["tests"] >= 30, output
+
+
+# Started in a helper process that the test SIGKILLs as soon as QEMU runs: "vng" as the stage
+# above starts it (QEMU four processes down), "qemu" as tests/vagrant/vmlib.py does, paused (-S).
+_LAUNCH = {
+    "vng": "vm = test_cgroup_vm.start_vng(Path(sys.argv[1]), 'true', cpus=1, memory='256M')",
+    "qemu": "vm = vm_guard.start(['qemu-system-x86_64', '-accel', 'tcg', '-nodefaults',"
+            " '-display', 'none', '-S'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)",
+}
+
+
+def _group(pgid: int) -> dict[int, str]:
+    """The processes of a process group: PID -> command name."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
+        if int(fields.split()[2]) == pgid:
+            found[int(pid)] = name
+    return found
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.parametrize("launcher", sorted(_LAUNCH))
+def test_the_vm_dies_with_the_process_that_started_it(launcher, tmp_path):
+    """A test process killed before its cleanup takes its QEMU along (one lived on under PID 1
+    for two hours)."""
+    code = ("import subprocess, sys, time\nfrom pathlib import Path\n"
+            f"sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO / 'tests/cgroups')!r}]\n"
+            "import test_cgroup_vm\nfrom testlib import vm_guard\n"
+            f"{_LAUNCH[launcher]}\nprint(vm.pid, flush=True)\ntime.sleep(300)\n")
+    helper = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    group = 0
+    try:
+        group = int(helper.stdout.readline())
+        assert _wait_for(lambda: any(n.startswith("qemu-system") for n in _group(group).values()),
+                         120), f"QEMU never started: {_group(group)}"
+        helper.kill()
+        helper.wait()
+        assert _wait_for(lambda: not _group(group), 10), \
+            f"left behind when the test process died: {_group(group)}"
+    finally:
+        helper.kill()
+        helper.wait()
+        if group and _group(group):
+            os.killpg(group, signal.SIGKILL)

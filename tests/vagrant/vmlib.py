@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from testlib import vm_guard
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_INPUTS = [REPO / "vagrant/vm/image.sh", REPO / "vagrant/vm/pyc-ctl.sh"]
 # Outside the checkout, so that a fresh clone on the same machine finds it.
@@ -101,7 +103,7 @@ def run_script(image: Path, kernel: str, script: str, workdir: Path,
     """Boots a throwaway copy-on-write layer over `image`, runs `script` inside as root and
     returns when the guest has powered off (or after `timeout`, when QEMU is killed).
     `shares`: 9p tag -> host directory, mounted read-only by the script itself. `track`, if
-    given, is handed the QEMU process (see the background stages in tests/conftest.py)."""
+    given, is handed QEMU's guard (see the background stages in tests/conftest.py)."""
     ctl = workdir / "ctl"
     ctl.mkdir()
     (ctl / "run.sh").write_text(script)
@@ -121,9 +123,10 @@ def run_script(image: Path, kernel: str, script: str, workdir: Path,
     console_path = workdir / "console.log"
     start = time.monotonic()
     with open(console_path, "w") as console:
-        # Its own session: a timeout kills QEMU's whole group.
-        vm = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+        # Under a guard in a session of its own: a timeout kills QEMU's whole group, and QEMU
+        # dies with this process even when it is killed before its cleanup.
+        vm = vm_guard.start(args, stdin=subprocess.DEVNULL, stdout=console,
+                            stderr=subprocess.STDOUT)
         if track is not None:
             track(vm)
         try:
