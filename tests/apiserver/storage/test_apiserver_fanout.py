@@ -9,42 +9,15 @@ import socket
 import threading
 import time
 
-import pytest
-
 from apiserver import fanout
-from apiserver.registry.store import decode, stored_json
-from apiserver.storage.sqlite import SQLiteStorage
-from apiserver.watch import Codec, WatchHub, everything
-from apiserver.watchcache import WatchCache
-
-
-@pytest.fixture
-def hub(tmp_path):
-    storage = WatchCache(SQLiteStorage(str(tmp_path / "state.db")))
-    yield storage, WatchHub(storage, Codec(decode, stored_json))
-    storage.close()
-
-
-def chunks(data: bytes) -> list[dict]:
-    """The watch events in a chunked body (without its last chunk)."""
-    events = []
-    while data:
-        size, rest = data.split(b"\r\n", 1)
-        n = int(size, 16)
-        events += [json.loads(line) for line in rest[:n].splitlines()]
-        data = rest[n + 2:]
-    return events
+from apiserver.watch import everything
+from fanout_testlib import chunks, hub, read_all  # noqa: F401 - hub is a fixture
 
 
 def write(storage, n: int, first: int = 0) -> None:
     for i in range(first, first + n):
         storage.create(f"/registry/configmaps/default/c{i:04}",
                        json.dumps({"metadata": {"name": f"c{i:04}"}}).encode())
-
-
-def read_all(sock: socket.socket, out: bytearray) -> None:
-    while chunk := sock.recv(65536):
-        out += chunk
 
 
 def test_events_once_in_order_and_the_rest_at_the_deadline(hub):

@@ -10,36 +10,9 @@ import socket
 import threading
 import time
 
-import pytest
-
 from apiserver import fanout, watch
-from apiserver.registry.store import decode, stored_json
-from apiserver.storage.sqlite import SQLiteStorage
-from apiserver.watch import Codec, WatchHub, everything
-from apiserver.watchcache import WatchCache
-
-
-@pytest.fixture
-def hub(tmp_path):
-    storage = WatchCache(SQLiteStorage(str(tmp_path / "state.db")))
-    yield storage, WatchHub(storage, Codec(decode, stored_json))
-    storage.close()
-
-
-def lines(data: bytes) -> list[dict]:
-    """The watch events in a chunked body (without its last chunk)."""
-    events = []
-    while data:
-        size, rest = data.split(b"\r\n", 1)
-        n = int(size, 16)
-        events += [json.loads(line) for line in rest[:n].splitlines()]
-        data = rest[n + 2:]
-    return events
-
-
-def read_all(sock: socket.socket, out: bytearray) -> None:
-    while chunk := sock.recv(65536):
-        out += chunk
+from apiserver.watch import everything
+from fanout_testlib import chunks, hub, read_all  # noqa: F401 - hub is a fixture
 
 
 def bookmark(rev: int) -> bytes:
@@ -89,7 +62,7 @@ def test_a_dead_client_is_ended_at_the_byte_bound_and_nothing_else_waits(hub, mo
     live_server.sendall(live_rest[0])
     live_server.close()
     reader.join(10)
-    names = [e["object"]["metadata"]["name"] for e in lines(bytes(received))]
+    names = [e["object"]["metadata"]["name"] for e in chunks(bytes(received))]
     assert names == [f"big{i:02}" for i in range(40)]
     for s in (dead_stream, live_stream):
         s.close()
@@ -142,7 +115,7 @@ def test_bookmarks_under_steady_writes_and_at_the_deadline(hub, monkeypatch):
     server.sendall(result[0])
     server.close()
     reader.join(10)
-    events = lines(bytes(received))
+    events = chunks(bytes(received))
     assert {e["type"] for e in events} == {"BOOKMARK"}
     revs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert len(revs) >= 3, revs  # some while the writes went on, one at the deadline
