@@ -9,6 +9,8 @@ import signal
 import subprocess
 import threading
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -469,50 +471,57 @@ def test_services_made_through_both_servers_get_distinct_addresses_and_ports(etc
                                             for p in s.spec.ports or [] if p.node_port})
 
 
-def test_one_server_schedules_and_another_takes_over_when_it_stops(etcd, servers):
-    """Two servers of their own (an etcd prefix of their own): the first started holds
-    kube-scheduler's Lease and schedules; stopped, it gives the Lease up and the other
-    schedules the next pod."""
+@contextmanager
+def two_schedulers(etcd, servers, name: str) -> Iterator[tuple]:
+    """Two servers of their own (an etcd prefix of their own), the first started first so that
+    it holds kube-scheduler's Lease: (that leader, the other's CoreV1Api and CoordinationV1Api).
+    Both are stopped at the end, also when the test stopped or killed the leader."""
     from kubernetes import client
 
-    from test_apiserver_scheduler_logs import events_for, pod, ready_node
-    prefix = ("--etcd-prefix", "/failover-" + uuid.uuid4().hex[:8])
-    leader = server_on(etcd, pki_from=servers[0], extra=prefix)
-    other = api_client = None
+    prefix = ("--etcd-prefix", f"/{name}-" + uuid.uuid4().hex[:8])
+    started = [server_on(etcd, pki_from=servers[0], extra=prefix)]
+    api_client = None
     try:
-        other = server_on(etcd, pki_from=servers[0], extra=prefix)
-        api_client = other.client()
-        core = client.CoreV1Api(api_client)
-        coordination = client.CoordinationV1Api(api_client)
-        core.create_node(ready_node("failover-node"))
-
-        def scheduled(name: str) -> str:
-            return core.read_namespaced_pod(name, "default").spec.node_name
-
-        before = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
-        for name in ("p-0", "p-1", "p-2"):
-            core.create_namespaced_pod("default", pod(name))
-        for name in ("p-0", "p-1", "p-2"):
-            assert wait_for(lambda: scheduled(name), timeout=30) == "failover-node"
-            # One scheduler: one binding, one Scheduled event.
-            events = wait_for(lambda: events_for(core, "default", name), timeout=10)
-            assert [e.reason for e in events] == ["Scheduled"]
-        assert coordination.read_namespaced_lease(
-            "kube-scheduler", "kube-system").spec.holder_identity == before.holder_identity
-        stop_server(leader)
-        leader = None
-        core.create_namespaced_pod("default", pod("p-after"))
-        # Given up at the leader's stop: well within the 15 s lease.
-        assert wait_for(lambda: scheduled("p-after"), timeout=15) == "failover-node"
-        after = coordination.read_namespaced_lease("kube-scheduler", "kube-system")
-        assert after.spec.holder_identity != before.holder_identity
-        assert after.spec.lease_transitions == (before.lease_transitions or 0) + 1
+        started.append(server_on(etcd, pki_from=servers[0], extra=prefix))
+        api_client = started[1].client()
+        yield started[0], client.CoreV1Api(api_client), client.CoordinationV1Api(api_client)
     finally:
         if api_client:
             api_client.close()
-        for s in (other, leader):
-            if s:
-                stop_server(s)
+        for s in reversed(started):
+            stop_server(s)
+
+
+def scheduled(core, name: str) -> str | None:
+    return core.read_namespaced_pod(name, "default").spec.node_name
+
+
+def scheduler_lease(coordination):
+    return coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+
+
+def test_one_server_schedules_and_another_takes_over_when_it_stops(etcd, servers):
+    """The first server started holds kube-scheduler's Lease and schedules; stopped, it gives
+    the Lease up and the other schedules the next pod."""
+    from test_apiserver_scheduler_logs import events_for, pod, ready_node
+    with two_schedulers(etcd, servers, "failover") as (leader, core, coordination):
+        core.create_node(ready_node("failover-node"))
+        before = scheduler_lease(coordination)
+        for name in ("p-0", "p-1", "p-2"):
+            core.create_namespaced_pod("default", pod(name))
+        for name in ("p-0", "p-1", "p-2"):
+            assert wait_for(lambda: scheduled(core, name), timeout=30) == "failover-node"
+            # One scheduler: one binding, one Scheduled event.
+            events = wait_for(lambda: events_for(core, "default", name), timeout=10)
+            assert [e.reason for e in events] == ["Scheduled"]
+        assert scheduler_lease(coordination).holder_identity == before.holder_identity
+        stop_server(leader)
+        core.create_namespaced_pod("default", pod("p-after"))
+        # Given up at the leader's stop: well within the 15 s lease.
+        assert wait_for(lambda: scheduled(core, "p-after"), timeout=15) == "failover-node"
+        after = scheduler_lease(coordination)
+        assert after.holder_identity != before.holder_identity
+        assert after.lease_transitions == (before.lease_transitions or 0) + 1
 
 
 def test_a_killed_leader_leaves_the_lease_to_expire_and_the_other_schedules(etcd, servers):
@@ -521,41 +530,23 @@ def test_a_killed_leader_leaves_the_lease_to_expire_and_the_other_schedules(etcd
     bound (one more pod than the node has room for stays pending)."""
     import time
 
-    from kubernetes import client
-
     from test_apiserver_scheduler_logs import pod, ready_node
-    prefix = ("--etcd-prefix", "/killed-" + uuid.uuid4().hex[:8])
-    leader = server_on(etcd, pki_from=servers[0], extra=prefix)
-    other = api_client = None
-    try:
-        other = server_on(etcd, pki_from=servers[0], extra=prefix)
-        api_client = other.client()
-        core = client.CoreV1Api(api_client)
-        coordination = client.CoordinationV1Api(api_client)
+    with two_schedulers(etcd, servers, "killed") as (leader, core, coordination):
         core.create_node(ready_node("killed-node", cpu="1"))
-
-        def scheduled(name: str) -> str:
-            return core.read_namespaced_pod(name, "default").spec.node_name
         core.create_namespaced_pod("default", pod("k-0", cpu="600m"))
-        assert wait_for(lambda: scheduled("k-0"), timeout=30) == "killed-node"
-        before = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+        assert wait_for(lambda: scheduled(core, "k-0"), timeout=30) == "killed-node"
+        before = scheduler_lease(coordination)
         leader.proc.send_signal(signal.SIGKILL)
         leader.proc.wait(10)
         killed_at = time.monotonic()
         core.create_namespaced_pod("default", pod("k-after", cpu="300m"))
         core.create_namespaced_pod("default", pod("k-no-room", cpu="300m"))
-        assert wait_for(lambda: scheduled("k-after"), timeout=40) == "killed-node"
+        assert wait_for(lambda: scheduled(core, "k-after"), timeout=40) == "killed-node"
         # Not before the lease ran out (renewed at most 2 s before the kill).
         assert time.monotonic() - killed_at >= before.lease_duration_seconds - 3
-        after = coordination.read_namespaced_lease("kube-scheduler", "kube-system").spec
+        after = scheduler_lease(coordination)
         assert after.holder_identity != before.holder_identity
         assert after.lease_transitions == (before.lease_transitions or 0) + 1
         # k-0 (600m, bound by the dead leader) counts: 300m more fit, 600m do not.
         time.sleep(2)
-        assert scheduled("k-no-room") is None
-    finally:
-        if api_client:
-            api_client.close()
-        for s in (other, leader):
-            if s:
-                stop_server(s)
+        assert scheduled(core, "k-no-room") is None
