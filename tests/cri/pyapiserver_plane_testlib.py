@@ -1,5 +1,5 @@
 """pyapiserver as the upstream kubelet's control plane, with ControlPlane's interface
-(control_plane_testlib): an admin kubeconfig for kubectl, a node token in system:nodes, the CA
+(testlib/control_plane): an admin kubeconfig for kubectl, a node token in system:nodes, the CA
 the kubelet trusts for the API server's client certificate. cleanup() stops it and removes its
 data dir."""
 from __future__ import annotations

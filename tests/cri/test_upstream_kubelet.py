@@ -1,6 +1,6 @@
 """The upstream kubelet (v1.35, ../shared/refbin/kubelet.xz) on pycontainer-cri through
 --container-runtime-endpoint (issue 24), a node of pyapiserver and, to compare, of the real
-kube-apiserver and etcd (control_plane_testlib), run as a user runs it: it writes its Node,
+kube-apiserver and etcd (testlib/control_plane), run as a user runs it: it writes its Node,
 Lease, Events and CSINode in protobuf (its default contentType). The node goes Ready with
 pycontainer as its runtime (on pyapiserver: its CSINode created, CSIDrivers and RuntimeClasses
 listed), its Lease is there, a pod reaches Running with an IP of the runtime's network and the
@@ -16,9 +16,9 @@ import uuid
 
 import pytest
 
-from control_plane_testlib import ControlPlane
 from cri_testlib import wait_for
 from pyapiserver_plane_testlib import PyControlPlane
+from testlib.control_plane import ControlPlane
 from testlib.cri_daemon import IMAGE, CriDaemon
 from upstream_kubelet_testlib import UpstreamKubelet
 

@@ -2,25 +2,17 @@
 pyapiserver to the same: a plane of its own per test, an admin client on a fresh namespace."""
 from __future__ import annotations
 
-import os
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
 from kubeapi import kubeconfig
 from kubeapi.restclient import ApiClient
-
-_TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from testlib.control_plane import ControlPlane
 
 
 @contextmanager
 def kube_apiserver(node: str) -> Iterator:
-    """A started ControlPlane (tests/cri/control_plane_testlib.py), cleaned up at the end."""
-    for extra in (os.path.join(_TESTS, "cri"), os.path.join(_TESTS, "kubelet")):
-        if extra not in sys.path:
-            sys.path.insert(0, extra)
-    from control_plane_testlib import ControlPlane
-
+    """A started ControlPlane, cleaned up at the end."""
     cp = ControlPlane(node)
     try:
         cp.start()

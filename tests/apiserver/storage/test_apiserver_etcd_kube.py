@@ -4,19 +4,11 @@ pyapiserver keeps kube-apiserver's key layout and values."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 
 from apiserver_testlib import start_server, stop_server
-
-TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for extra in (os.path.join(TESTS, "cri"), os.path.join(TESTS, "kubelet")):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
-
-from control_plane_testlib import ControlPlane  # noqa: E402
+from testlib.control_plane import ControlPlane
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -3,7 +3,8 @@ etcd and kube-apiserver v1.35 on loopback, free ports, a private data dir, certi
 apiserver.pki (the same CA for serving, the admin and the kubelet client), a token per user (an
 admin in system:masters, one node in system:nodes), Node,RBAC authorization with
 NodeRestriction, the service range in 198.18.0.0/15: the reference the upstream kubelet's test
-compares pyapiserver (pyapiserver_plane_testlib) with.
+compares pyapiserver (tests/cri/pyapiserver_plane_testlib) with, and the tests that hold
+pyapiserver's answers to kube's (kube_reference).
 
 cleanup() stops both and removes the data dir."""
 from __future__ import annotations
@@ -16,11 +17,11 @@ import tempfile
 import uuid
 
 from apiserver.pki import certificates as pkimod
-from cri_testlib import wait_for
 from netkit import random_subnet
 from testlib.kubeconfigs import write_kubeconfig
 from testlib.processes import free_port, stop
 from testlib.reference_plane import etcd_argv, kube_apiserver_argv, service_account_keys
+from testlib.waiting import wait_for
 
 BIN = os.path.dirname(sys.executable)
 
