@@ -165,14 +165,21 @@ def start(container: Container, log: Log) -> None:
             raise StateError("container init died before start")
         # Released: no longer "created" for anyone who looks from here on.
         os.unlink(container.state_dir.fifo)
-        # Its end of the fifo closes at execve (or at its death): as runc's, start returns
-        # once the container's process is the user's, so that a `state` or `kill` right after
-        # finds the user's process and not the init still on its way to it.
+        # Its end of the fifo closes at the user's execve (or at its death), after the exec
+        # stub's line if that execve failed: as runc's, start returns once the container's
+        # process is the user's, so that a `state` or `kill` right after finds the user's
+        # process and not the init still on its way to it.
         os.set_blocking(fifo, True)
-        while os.read(fifo, 64):
-            pass
+        report = b""
+        while chunk := os.read(fifo, 4096):
+            report += chunk
     finally:
         os.close(fifo)
+    if report:
+        from runtime import sync
+
+        # The stub's one line, "error exec PATH: REASON": the container has stopped.
+        raise StateError(report.decode(errors="replace").strip().removeprefix(f"{sync.ERROR} "))
     if _has_hooks(container.state.config, "poststart"):
         from runtime import config as config_mod, hooks
 

@@ -55,11 +55,11 @@ def run_container_init(config: Config, ctx: InitContext) -> None:
         ctx.to_parent.send(sync.READY)
         ready = True
         ctx.to_parent.close()
-        _wait_for_start(ctx)
+        started = _wait_for_start(ctx)
         hooks.run("startContainer", config.hooks.get("startContainer", []),
                   {**ctx.state, "status": "created"})
         process_setup.execute(ctx.syscalls, path, config.process.args, env, late, ctx.stub_fd,
-                              -1)
+                              started)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime as one line
         _fail(ctx.to_parent, e, ready)
 
@@ -269,15 +269,17 @@ def _join_keyring(syscalls: Syscalls, container_id: str) -> None:
             raise
 
 
-def _wait_for_start(ctx: InitContext) -> None:
+def _wait_for_start(ctx: InitContext) -> int:
     """Blocks until `start` opens exec.fifo for reading. The fifo is reopened for writing
     through our O_PATH descriptor, as runc does: that needs the container's /proc.
 
-    The written end stays open until execve closes it (close-on-exec): `start` reads to the
-    end of the fifo, so it returns once this process is the user's, as runc's does. Were it
-    closed here, `start` would return while the init still ran Python: a `state` then said
-    running for a process that was not the user's yet, and a signal sent then (`kill`) hit
-    the init instead of the user's process, whose handlers it never reached."""
+    Returns the written end, for the exec stub to report on: it closes at the user's execve
+    (or carries the error of that execve), and `start` reads the fifo to its end, so that
+    it returns once this process is the user's, as runc's does. Were it closed here, `start`
+    would return while the init still ran Python or the stub: a `state` then said running
+    for a process that was not the user's yet, and a signal sent then (`kill`) hit the init
+    instead of the user's process, whose handlers it never reached."""
     fd = os.open(f"/proc/self/fd/{ctx.exec_fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(ctx.exec_fifo_fd)
     os.write(fd, b"0")
+    return fd

@@ -26,14 +26,24 @@ pytestmark = pytest.mark.root
 ROUNDS = 15
 
 
-def _proc_state(pid: int) -> str:
-    """The one-letter state of /proc/PID/stat, or "" once the process is gone."""
+def _proc_state(pid: int, start: int | None = None) -> str:
+    """The one-letter state of /proc/PID/stat, or "" once the process is gone (also when the
+    PID is another process's now: its start time is not `start`)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return ""
-    return data[data.rindex(b")") + 2:].split()[0].decode()
+    fields = data[data.rindex(b")") + 2:].split()
+    if start is not None and int(fields[19]) != start:
+        return ""
+    return fields[0].decode()
+
+
+def _start_time(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    return int(data[data.rindex(b")") + 2:].split()[19])
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -72,8 +82,9 @@ def test_start_returns_once_the_users_process_runs(runtime, bundle, tmp_path):
         assert _cmdline(pid) != args, "the user's process runs before start"
         _start(runtime, cid)
         # Read at once, before any other command: the process start left behind.
-        assert _cmdline(pid) == args, \
-            f"round {round_}: start returned before the init exec'd {args} ({_cmdline(pid)})"
+        running = _cmdline(pid)
+        assert running == args, \
+            f"round {round_}: start returned before the init exec'd {args} ({running})"
         state = runtime.state(cid)
         assert (state["status"], state["pid"]) == ("running", pid), \
             f"round {round_}: running {pid} expected, state says {state['status']} {state['pid']}"
@@ -87,11 +98,12 @@ def test_state_of_a_process_that_ends_at_once_agrees_with_proc(runtime, bundle, 
     bundle.process("true")
     for round_ in range(ROUNDS):
         cid, pid = _create(runtime, bundle, str(tmp_path / f"pid{round_}"))
+        born = _start_time(pid)
         _start(runtime, cid)
         for _ in range(3):
-            before = _proc_state(pid)
+            before = _proc_state(pid, born)
             state = runtime.state(cid)
-            after = _proc_state(pid)
+            after = _proc_state(pid, born)
             seen = f"round {round_}: state {state['status']} {state['pid']}, " \
                    f"/proc/{pid} '{before}' before and '{after}' after"
             if state["status"] == "running":
@@ -104,3 +116,21 @@ def test_state_of_a_process_that_ends_at_once_agrees_with_proc(runtime, bundle, 
             assert runtime.run("kill", cid, "KILL").returncode == 1
         assert runtime.run("delete", "--force", cid).returncode == 0
         assert runtime.leftovers(cid) == []
+
+
+def test_start_says_why_the_users_execve_failed(runtime, writable_bundle, tmp_path):
+    """The exec stub reports a failed execve on the fifo start reads: start fails with that one
+    line (as `exec` does), and the container is stopped."""
+    not_elf = os.path.join(writable_bundle.path, "rootfs", "not-elf")
+    with open(not_elf, "wb") as f:
+        f.write(b"\x7fELF garbage")
+    os.chmod(not_elf, 0o755)
+    writable_bundle.process("/not-elf")
+    cid, pid = _create(runtime, writable_bundle, str(tmp_path / "pid"))
+    out = runtime.run("start", cid)
+    assert out.returncode == 1
+    assert "exec /not-elf: Exec format error" in out.stderr.decode()
+    assert len(out.stderr.decode().strip().splitlines()) == 1
+    assert runtime.state(cid)["status"] == "stopped"
+    assert runtime.run("delete", cid).returncode == 0
+    assert runtime.leftovers(cid) == []
