@@ -27,6 +27,7 @@ from .registry.namespace_finalizer import finalize_namespace
 from .registry.serviceaccounts import AdmittingPodStrategy, bound_checker
 from .registry.services import ServiceStore
 from .registry.store import Store, decode, stored_json
+from .registry.volumes.claim_resize import ResizingClaimStrategy
 from .scheduler import Scheduler
 from .pki.serviceaccount_tokens import TokenIssuer, ensure_signing_key
 from .storage import Storage, StorageError
@@ -86,6 +87,8 @@ class ApiServer:
         self.stores["services"] = services_store
         self.stores["pods"].strategy = AdmittingPodStrategy(self.stores["serviceaccounts"],
                                                             self._check_namespace)
+        self.stores["persistentvolumeclaims"].strategy = ResizingClaimStrategy(
+            self.stores["storageclasses"])
         self.singletons = singletons
         if singletons:
             self._ensure_namespaces()

@@ -1,10 +1,11 @@
 """Updates of a PersistentVolumeClaim and Events of another namespace, as kube-apiserver 1.35
 answers them: a claim's spec is fixed after creation but for a volumeName set once, a
 storageClassName set where there was none and, once bound, its storage request (not below its
-capacity) and volumeAttributesClassName; the refusal shows the difference as kube's does. An
-Event must be in its involved object's namespace (one without: default), unless it has an
-eventTime, which also asks who reported it; its name may be anything a URL's path segment can
-hold. The table was read from the real kube-apiserver (../shared/refbin); the slow test reads it
+capacity) and volumeAttributesClassName; the refusal shows the difference as kube's does. The
+request grows only where the claim's StorageClass exists and allows expansion (403 from kube's
+PersistentVolumeClaimResize admission otherwise). An Event must be in its involved object's
+namespace (one without: default), unless it has an eventTime, which also asks who reported it;
+its name may be anything a URL's path segment can hold. The table was read from the real kube-apiserver (../shared/refbin); the slow test reads it
 again and compares."""
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def answers(client: ApiClient, namespace: str) -> list[tuple[str, int, str]]:
     def step(name: str, call) -> None:
         out.append((name, *_answer(call)))
 
-    def patch(spec: dict, sub: str = ""):
-        return lambda: client.patch(f"{claims}/p1{sub}", spec)
+    def patch(spec: dict, sub: str = "", claim: str = "p1"):
+        return lambda: client.patch(f"{claims}/{claim}{sub}", spec)
 
     def event(name: str, involved: dict, path: str = events, **more):
         return lambda: client.create(path, {
@@ -60,10 +61,13 @@ def answers(client: ApiClient, namespace: str) -> list[tuple[str, int, str]]:
                                     "accessModes": ["ReadWriteOnce"]}}, "/status"))
     step("request below capacity", patch({"spec": {"resources": {"requests": {
         "storage": "500Mi"}}}}))
+    step("request grown, no such class", patch({"spec": {"resources": {"requests": {
+        "storage": "2Gi"}}}}))
     step("attributes class, bound", patch({"spec": {"volumeAttributesClassName": "gold"}}))
     step("attributes class to none", patch({"spec": {"volumeAttributesClassName": None}}))
     step("access modes, bound", patch({"spec": {"accessModes": ["ReadOnlyMany"]}}))
     step("labels", patch({"metadata": {"labels": {"a": "b"}}}))
+    grown(client, claims, f"grow-{namespace}", step, patch)
 
     step("event of another namespace", event("e1", {"namespace": "other"}))
     step("event without a namespace", event("e2", {}))
@@ -87,6 +91,25 @@ def answers(client: ApiClient, namespace: str) -> list[tuple[str, int, str]]:
     for name in ("E_10", "a%b", ".."):
         step(f"event named {name}", event(name, {"namespace": namespace}))
     return out
+
+
+def grown(client: ApiClient, claims: str, class_name: str, step, patch) -> None:
+    """Claim p2 of a StorageClass of its own (cluster-scoped: named after the namespace), bound,
+    grows: refused until the class allows expansion."""
+    classes = "/apis/storage.k8s.io/v1/storageclasses"
+    client.create(classes, {"metadata": {"name": class_name}, "provisioner": "example.com/grow"})
+    try:
+        client.create(claims, {"metadata": {"name": "p2"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "storageClassName": class_name,
+            "resources": {"requests": {"storage": "1Gi"}}}})
+        client.patch(f"{claims}/p2/status", {"status": {
+            "phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}})
+        grow = {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}
+        step("request grown, class without allowVolumeExpansion", patch(grow, claim="p2"))
+        client.patch(f"{classes}/{class_name}", {"allowVolumeExpansion": True})
+        step("request grown, class allows expansion", patch(grow, claim="p2"))
+    finally:
+        client.delete(f"{classes}/{class_name}")
 
 
 # How kube-apiserver 1.35 refuses a change of a claim's spec, before the difference.
@@ -179,6 +202,9 @@ EXPECTED: list[tuple[str, int, str]] = [
     ('request below capacity', 422,
      'PersistentVolumeClaim "p1" is invalid: spec.resources.requests.storage'
      ": Forbidden: field can not be less than status.capacity"),
+    ('request grown, no such class', 403,
+     'persistentvolumeclaims "p1" is forbidden: only dynamically provisioned pvc can be '
+     "resized and the storageclass that provisions the pvc must support resize"),
     ('attributes class, bound', 200, ""),
     ('attributes class to none', 200, ""),
     ('access modes, bound', 422,
@@ -192,6 +218,10 @@ EXPECTED: list[tuple[str, int, str]] = [
      '  "Selector": null,\n'
      '  "Resources": {\n'),
     ('labels', 200, ""),
+    ('request grown, class without allowVolumeExpansion', 403,
+     'persistentvolumeclaims "p2" is forbidden: only dynamically provisioned pvc can be '
+     "resized and the storageclass that provisions the pvc must support resize"),
+    ('request grown, class allows expansion', 200, ""),
     ('event of another namespace', 422,
      'Event "e1" is invalid: involvedObject.namespace: Invalid value: "other'
      '": does not match event.namespace'),

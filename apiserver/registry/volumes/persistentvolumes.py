@@ -16,7 +16,7 @@ VOLUME_MODES = ["Block", "Filesystem"]
 SOURCES = ("hostPath", "local")
 IMMUTABLE = ("spec is immutable after creation except resources.requests and "
              "volumeAttributesClassName for bound claims")
-_BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
+BETA_CLASS = "volume.beta.kubernetes.io/storage-class"
 
 
 def _access_modes(spec: dict, path: str) -> list[dict]:
@@ -132,7 +132,7 @@ class PersistentVolumeClaimStrategy(_VolumeStrategy):
         if not old_spec.get("volumeName"):
             before["volumeName"] = new_spec.get("volumeName")
         if old_spec.get("storageClassName") is None and new_spec.get("storageClassName") and \
-                _BETA_CLASS not in ((old.get("metadata") or {}).get("annotations") or {}):
+                BETA_CLASS not in ((old.get("metadata") or {}).get("annotations") or {}):
             after["storageClassName"] = None
         if ((new.get("status") or {}).get("phase")) == "Bound":
             requests = (after.get("resources") or {}).get("requests")
