@@ -42,7 +42,20 @@ class Response:
     warnings: list[str] = field(default_factory=list)  # sent as Warning: 299 headers
 
 
+class Encoded(dict):
+    """An object that carries its JSON, so that answering with it does not encode it again
+    (a store's create: the stored bytes with the resourceVersion spliced in). The JSON is not
+    kept in step with the dict: a caller that changes the object answers with a plain dict."""
+    __slots__ = ("json",)
+
+    def __init__(self, obj: dict, encoded: bytes):
+        super().__init__(obj)
+        self.json = encoded
+
+
 def json_response(code: int, obj: object) -> Response:
+    if type(obj) is Encoded:
+        return Response(code, obj.json)
     return Response(code, json.dumps(obj, separators=(",", ":")).encode())
 
 

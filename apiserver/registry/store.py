@@ -22,6 +22,7 @@ from kubeapi.selector_strings import parse_field_selector, parse_label_selector
 from kubeapi.status import ApiError
 
 from ..patch.field_manager import Request as FieldRequest, record_update
+from ..request import Encoded
 from ..storage import Compacted, KeyExists, KeyNotFound, Record, RevisionConflict, Storage
 from ..watch import everything
 from .owner_references import validate as owner_references
@@ -36,6 +37,20 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # generateName's alphabet, as in ku
 
 
 _METADATA = b'"metadata":{'
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _clone(value: object) -> object:
+    """A deep copy of JSON data, about twice as fast as copy.deepcopy (no memo, no dispatch
+    by type); anything that is not JSON's is deep-copied as before."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _clone(v) for k, v in value.items()}  # type: ignore[union-attr]
+    if kind is list:
+        return [_clone(v) for v in value]  # type: ignore[union-attr]
+    if kind in _SCALARS:
+        return value
+    return copy.deepcopy(value)
 
 
 def _metadata_early(obj: dict) -> dict:
@@ -254,7 +269,7 @@ class Store:
                manager: str | None = None) -> dict:
         """POST; a manager (None: an internal write) is recorded in managedFields."""
         self._check_type(body)
-        obj = copy.deepcopy(body)
+        obj: dict = _clone(body)  # type: ignore[assignment]
         meta = obj.setdefault("metadata", {})
         if self.rtype.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
@@ -277,7 +292,7 @@ class Store:
         if manager is not None:
             # The manager owns what it sent and its defaults, not what admission and the
             # strategy add next (a pod's tolerations, priority, status), as in kube.
-            requested = copy.deepcopy(obj)
+            requested: dict = _clone(obj)  # type: ignore[assignment]
             self.strategy.default(requested)
             record_update(None, requested, self.field_request(manager), timefmt.rfc3339())
             meta.pop("managedFields", None)
@@ -295,8 +310,9 @@ class Store:
         if dry_run:
             undo()
             return obj
+        value = encode(obj)
         try:
-            rec = self.storage.create(self.rtype.key(namespace, name), encode(obj))
+            rec = self.storage.create(self.rtype.key(namespace, name), value)
         except KeyExists:
             undo()
             raise status.already_exists(self.rtype.plural, name, self.rtype.group)
@@ -304,7 +320,8 @@ class Store:
             undo()
             raise
         meta["resourceVersion"] = str(rec.rev)
-        return obj
+        # the answer is the stored bytes, not a second encoding of the object
+        return Encoded(obj, stored_json(value, rec.rev))
 
     def reserve(self, new: dict, old: dict | None) -> Callable[[], None]:
         """Takes what the object about to be written needs besides storage (a Service's IPs and
@@ -361,7 +378,7 @@ class Store:
             if expected_rv and expected_rv != str(rec.rev):
                 raise self._conflict(name)
             old = decode(rec.value, rec.rev)
-            new = mutate(copy.deepcopy(old))
+            new = mutate(_clone(old))
             if not isinstance(new, dict):
                 raise status.bad_request("the request body must be a JSON or YAML object")
             new_rv = (new.get("metadata") or {}).get("resourceVersion")
