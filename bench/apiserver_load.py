@@ -3,6 +3,7 @@ kube-apiserver + etcd under the same load (issue 28).
 
 One server:   .venv/bin/python bench/apiserver_load.py --url https://h:p --ca ca.crt --token T
 Side by side: .venv/bin/python bench/apiserver_load.py --compare [--rounds 2] [--workers 2]
+              [--baseline DIR]
 
 The suite, in a fresh namespace: pod creates at 1, 4, 16 and 64 keep-alive HTTPS connections
 (creates/s and p99; 5,000 pods in all), GET p99 of one pod, LIST of the 5,000 pods p50/p99, and
@@ -12,6 +13,9 @@ on a fresh database in turn (pyapiserver on its SQLite file; kube-apiserver from
 /var/cache/pycontainer-tests/refbin on Debian's etcd, one member, fsync per write as both do),
 runs the suite, adds the server's RSS (etcd's too) and storage bytes, alternates the two
 `--rounds` times and prints every figure with the ratio pyapiserver / kube-apiserver.
+--baseline DIR adds a third server in each round, pyapiserver from another source tree (say
+`git archive` of an older commit), so that a change is measured against the code before it
+under the same load.
 """
 from __future__ import annotations
 
@@ -208,7 +212,7 @@ def watch_fanout(target: Target, namespace: str, watchers: int,
     return len(delivered) / elapsed, p(delivered, 0.99)
 
 
-def suite(target: Target) -> dict[str, float]:
+def suite(target: Target, creates_only: bool = False) -> dict[str, float]:
     namespace = "load-" + uuid.uuid4().hex[:6]
     setup(target, namespace)
     out: dict[str, float] = {}
@@ -218,6 +222,8 @@ def suite(target: Target) -> dict[str, float]:
         first += count
         out[f"creates_per_s_{connections}"] = rate
         out[f"create_p99_ms_{connections}"] = p99 * 1e3
+    if creates_only:
+        return out
     out.update(reads(target, namespace))
     for watchers, patches in WATCH_PHASES:
         rate, p99 = watch_fanout(target, namespace, watchers, patches)
@@ -295,18 +301,26 @@ class Running:
                 proc.wait()
 
 
-def start_pyapiserver(root: str, token: str, extra: list[str] | None = None) -> Running:
-    """On <root>/py, SQLite unless `extra` flags say otherwise (--etcd-servers)."""
+def start_pyapiserver(root: str, token: str, extra: list[str] | None = None,
+                      source: str = "") -> Running:
+    """On <root>/py, SQLite unless `extra` flags say otherwise (--etcd-servers); the code of
+    the `source` tree when given, run with this virtualenv's Python."""
     data = os.path.join(root, "py")
     os.makedirs(data)
     tokens = os.path.join(root, "tokens.csv")
     log = os.path.join(root, "py.log")
     port = free_port()
+    command = [os.path.join(REPO, ".venv/bin/pyapiserver")]
+    env = None
+    if source:
+        command = [os.path.join(REPO, ".venv/bin/python"), "-c",
+                   "import sys; from apiserver.cli import main; sys.exit(main())"]
+        env = {**os.environ, "PYTHONPATH": source}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([os.path.join(REPO, ".venv/bin/pyapiserver"), "--bind-address",
+        proc = subprocess.Popen([*command, "--bind-address",
                                  "127.0.0.1", "--port", str(port), "--data-dir", data,
                                  "--token-auth-file", tokens, *(extra or [])], stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, env=env, cwd=source or None)
     target = Target(f"https://127.0.0.1:{port}", os.path.join(data, "pki", "ca.crt"), token)
     deadline = time.monotonic() + 60
     while not os.path.exists(target.ca) and time.monotonic() < deadline:
@@ -354,21 +368,24 @@ def start_kube(root: str, token: str) -> Running:
     return running
 
 
-def compare(rounds: int, workers: int) -> None:
+def compare(rounds: int, workers: int, baseline: str = "", creates_only: bool = False) -> None:
     token = "load-" + uuid.uuid4().hex
-    results: dict[str, list[dict[str, float]]] = {"py": [], "kube": []}
-
-    def start_py(root: str, token: str) -> Running:
-        return start_pyapiserver(root, token, ["--workers", str(workers)])
+    servers = [("py", lambda root, token: start_pyapiserver(
+        root, token, ["--workers", str(workers)]))]
+    if baseline:
+        servers.append(("before", lambda root, token: start_pyapiserver(
+            root, token, ["--workers", str(workers)], os.path.abspath(baseline))))
+    servers.append(("kube", start_kube))
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in servers}
     for _ in range(rounds):
-        for name, start in (("py", start_py), ("kube", start_kube)):
+        for name, start in servers:
             root = tempfile.mkdtemp(prefix=f"apiserver-load-{name}-")
             try:
                 with open(os.path.join(root, "tokens.csv"), "w") as f:
                     f.write(f'{token},load,uid-load,"system:masters"\n')
                 running = start(root, token)
                 try:
-                    figures = suite(running.target)
+                    figures = suite(running.target, creates_only)
                     figures["rss_mib"] = rss_mib([proc.pid for proc in running.procs])
                     figures["storage_mb"] = du(running.storage) / 1e6
                 finally:
@@ -377,14 +394,20 @@ def compare(rounds: int, workers: int) -> None:
                 shutil.rmtree(root, ignore_errors=True)
             results[name].append(figures)
             print(name, json.dumps({k: round(v, 2) for k, v in figures.items()}), flush=True)
-    print(f"\n{'':26}{'pyapiserver':>14}{'kube+etcd':>14}{'ratio':>8}   ({os.getloadavg()[0]:.2f} "
-          f"load, {os.cpu_count()} CPUs, best of {rounds}, {workers} pyapiserver workers)")
+    before = f"{'before':>14}{'ratio':>8}" if baseline else ""
+    print(f"\n{'':26}{'pyapiserver':>14}{'kube+etcd':>14}{'ratio':>8}{before}   "
+          f"({os.getloadavg()[0]:.2f} load, {os.cpu_count()} CPUs, best of {rounds}, "
+          f"{workers} pyapiserver workers)")
     for key in results["py"][0]:
         lower_better = not key.endswith("per_s") and "per_s_" not in key
         pick = min if lower_better else max
         py = pick(r[key] for r in results["py"])
         kube = pick(r[key] for r in results["kube"])
-        print(f"{key:26}{py:14.2f}{kube:14.2f}{py / kube if kube else 0:8.2f}")
+        line = f"{key:26}{py:14.2f}{kube:14.2f}{py / kube if kube else 0:8.2f}"
+        if baseline:
+            old = pick(r[key] for r in results["before"])
+            line += f"{old:14.2f}{old / kube if kube else 0:8.2f}"
+        print(line)
 
 
 def main() -> None:
@@ -397,11 +420,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternations with --compare")
     parser.add_argument("--workers", type=int, default=1,
                         help="pyapiserver --workers with --compare (default: %(default)s)")
+    parser.add_argument("--baseline", default="",
+                        help="with --compare, also pyapiserver from this source tree")
+    parser.add_argument("--creates-only", action="store_true",
+                        help="only the create phases (and RSS, storage with --compare)")
     args = parser.parse_args()
     if args.compare:
-        compare(args.rounds, args.workers)
+        compare(args.rounds, args.workers, args.baseline, args.creates_only)
     elif args.url and args.ca and args.token:
-        print(json.dumps(suite(Target(args.url, args.ca, args.token)), indent=1))
+        print(json.dumps(suite(Target(args.url, args.ca, args.token), args.creates_only),
+                         indent=1))
     else:
         parser.error("--url, --ca and --token, or --compare")
 
