@@ -32,16 +32,16 @@ def bench_node(prefix: str, kubelet_config: dict | None = None) -> Iterator[Benc
     """A started pyapiserver and pykubelet (with these KubeletConfiguration fields) in a new
     temporary directory named with prefix; the kubelet cleaned up and the server stopped after."""
     base = tempfile.mkdtemp(prefix=prefix)
-    node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    token_file = os.path.join(base, "tokens.csv")
-    with open(token_file, "w") as f:
-        f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
-        f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
-    server = Server(os.path.join(base, "api"), token_file)
-    os.makedirs(server.data_dir)
-    server.start()
-    kubelet = None
-    try:
+    server = kubelet = None
+    try:  # from here on: a server that does not start leaves no directory behind
+        node, node_token = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+        token_file = os.path.join(base, "tokens.csv")
+        with open(token_file, "w") as f:
+            f.write(f'{uuid.uuid4().hex},admin,uid-admin,"system:masters"\n')
+            f.write(f'{node_token},system:node:{node},{node},"system:nodes"\n')
+        server = Server(os.path.join(base, "api"), token_file)
+        os.makedirs(server.data_dir)
+        server.start()
         api = Api(server)
         kubelet = KubeletProcess(server, node, node_token, make_image_store(base),
                                  kubelet_config)
@@ -50,6 +50,7 @@ def bench_node(prefix: str, kubelet_config: dict | None = None) -> Iterator[Benc
     finally:
         if kubelet is not None:
             kubelet.cleanup()
-        server.stop()
+        if server is not None:
+            server.stop()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -45,7 +45,9 @@ class Server:
         line = self.proc.stdout.readline()
         if "serving" not in line:
             self.proc.kill()
-            raise RuntimeError(f"pyapiserver did not start: {line}{self.proc.stdout.read()}")
+            rest = self.proc.stdout.read()
+            self.stop()
+            raise RuntimeError(f"pyapiserver did not start: {line}{rest}")
         self.url = line.split()[2].rstrip(",")
         self.port = int(self.url.rsplit(":", 1)[1])
 
@@ -95,7 +97,11 @@ def start_server(extra_args: list[str] | tuple[str, ...] = ()) -> Server:
         f.write(f'{NODE_TOKEN},system:node:n1,uid-n1,"system:nodes"\n')
         f.write(f"{USER_TOKEN},alice,uid-alice\n")
     server = Server(data_dir, token_file, tuple(extra_args))
-    server.start()
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     return server
 
 
