@@ -139,7 +139,8 @@ _LAUNCH = {
 
 
 def _group(pgid: int) -> dict[int, str]:
-    """The processes of a process group: PID -> command name."""
+    """The live processes of a process group (zombies are dead, whoever reaps them):
+    PID -> command name."""
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -148,7 +149,8 @@ def _group(pgid: int) -> dict[int, str]:
         except OSError:
             continue
         name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
-        if int(fields.split()[2]) == pgid:
+        state, _, _, group = fields.split()[:4]
+        if int(group) == pgid and state != "Z":
             found[int(pid)] = name
     return found
 
