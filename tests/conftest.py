@@ -76,6 +76,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     worker = _worker(session.config)
     if worker not in (None, "gw0"):
         stages = []  # the first worker runs them; this one reads their results
+    if session.config.option.collectonly:
+        stages = []  # nothing runs, and a stage boots VMs
     futures = {nodeid: Future() for nodeid, _ in stages}
     processes: list[subprocess.Popen] = []
     session.config.stash[_STAGES] = futures
