@@ -42,6 +42,9 @@ class Containers:
         self.runtime_root = runtime_root
         self.unified_cgroups = unified_cgroups
         self._lock = threading.Lock()
+        # Record writes one at a time, in the order of the changes, but apart from _lock: a
+        # write waits for the disk, and every pod worker's runtime read takes _lock.
+        self._saving = threading.Lock()
         self._exited: dict[str, threading.Event] = {}
         self._handlers: list[EventHandler] = []
         records, self._broken = self.records.load_all()
@@ -98,9 +101,11 @@ class Containers:
     def _update(self, record: dict, **changes: object) -> None:
         """Changes a record (also from the exit watcher's thread) and saves it, unless the
         container was removed meanwhile."""
-        with self._lock:
-            record.update(changes)
-            if record["id"] in self._by_id:
+        with self._saving:
+            with self._lock:
+                record.update(changes)
+                present = record["id"] in self._by_id
+            if present:
                 self.records.save(record["id"], record)
 
     def list(self, pod_uid: str | None = None, sandbox_id: str | None = None
@@ -269,7 +274,8 @@ class Containers:
             snapshots.remove(self.images.store, container_id)
         except ImageError as e:
             raise CRIError(str(e)) from None
-        with self._lock:    # out of the index first: no late exit writes the record again
+        # out of the index first: no late exit writes the record again
+        with self._saving, self._lock:
             self._by_id.pop(container_id, None)
             of_pod = self._by_pod.get(record["pod_uid"])
             if of_pod is not None:
