@@ -8,6 +8,13 @@ with the 100 pods running, the kubelet's idle CPU (share of one core over --idle
 its RSS.
 
     sudo .venv/bin/python bench/kubelet_pod_start.py [--idle 60]
+    sudo .venv/bin/python bench/kubelet_pod_start.py --baseline DIR [--rounds 2]
+
+--baseline: the kubelet of another tree beside ours, alternating round by round on the same API
+server: DIR holds the packages to run instead of this checkout's (e.g. kubelet/, cni/ and netns/
+from `git archive COMMIT kubelet cni netns`), found first through PYTHONPATH; everything else
+(the shim, the runtime) comes from this checkout for both. Each round starts 30 then 100 pods
+on each kubelet, then the floors of 100 containers.
 
 Targets (issue 8): p99 under 2 s for 100 pods (Kubernetes' own SLO is 5 s), idle kubelet under 5%
 of a core. There is no reference kubelet on this machine to run beside it (no kubelet binary in
@@ -199,14 +206,79 @@ def delete_all(api: Api, namespace: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="packages of another tree to run the kubelet from, alternating")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds with --baseline")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: pods need namespaces, cgroups and mounts")
+    if args.baseline and not os.path.isdir(args.baseline):
+        raise SystemExit(f"--baseline: {args.baseline} is not a directory")
     with bench_node("kubelet-bench-") as bench:
         subprocess.run([os.path.join(REPO, "scripts", "busybox-rootfs.sh"),
                         os.path.join(bench.base, "floor-rootfs")], check=True)
-        measure(bench.api, bench.server, bench.kubelet, bench.base, args.idle)
+        if args.baseline:
+            alternate(bench, os.path.abspath(args.baseline), args.rounds)
+        else:
+            measure(bench.api, bench.server, bench.kubelet, bench.base, args.idle)
     return 0
+
+
+def burst(api: Api, server, kubelet: KubeletProcess, count: int, label: str) -> str:
+    """Starts `count` pods at once, prints what it took; returns their namespace."""
+    cpu0 = machine_cpu_seconds()
+    kubelet0, server0 = cpu_seconds(kubelet.proc.pid), cpu_seconds(server.proc.pid)
+    load0 = os.getloadavg()[0]
+    namespace, latencies = start_pods(api, kubelet, count)
+    print(f"{label}{count:3d} pods at once: creation -> Running seen by a watcher: "
+          f"p50 {statistics.median(latencies):.2f} s, p99 "
+          f"{percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s; CPU per pod: "
+          f"machine {(machine_cpu_seconds() - cpu0) / count * 1000:.0f} ms, kubelet "
+          f"{(cpu_seconds(kubelet.proc.pid) - kubelet0) / count * 1000:.0f} ms, API "
+          f"server {(cpu_seconds(server.proc.pid) - server0) / count * 1000:.0f} ms; "
+          f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+    return namespace
+
+
+def alternate(bench, baseline: str, rounds: int) -> None:
+    """Ours and the baseline's kubelet in turn on one API server and node name, a fresh kubelet
+    for each turn (the previous one stopped and cleaned up), the side that goes first swapped
+    every round."""
+    sides = [("ours    ", None), ("baseline", baseline)]
+    kubelet = bench.kubelet
+    try:
+        for r in range(rounds):
+            for label, path in sides if r % 2 == 0 else sides[::-1]:
+                if kubelet is not None:
+                    kubelet.cleanup()
+                    kubelet = None
+                kubelet = _kubelet(bench, kubelet_from=path)
+                for count in (30, 100):
+                    namespace = burst(bench.api, bench.server, kubelet, count,
+                                      f"round {r + 1} {label} ")
+                    delete_all(bench.api, namespace)
+            print_floors(bench.base, 100)
+    finally:
+        if kubelet is not None and kubelet is not bench.kubelet:
+            kubelet.cleanup()   # bench_node cleans up the one it started
+
+
+def _kubelet(bench, kubelet_from: str | None) -> KubeletProcess:
+    """A started kubelet of the bench's node, from this checkout or from `kubelet_from`'s
+    packages (first on its PYTHONPATH)."""
+    kubelet = KubeletProcess(bench.server, bench.node, bench.kubelet.token,
+                             bench.kubelet.image_root)
+    saved = os.environ.get("PYTHONPATH")
+    if kubelet_from:
+        os.environ["PYTHONPATH"] = kubelet_from
+    try:
+        kubelet.start()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    return kubelet
 
 
 def measure(api: Api, server, kubelet: KubeletProcess, base: str, idle: float) -> None:
