@@ -1,11 +1,12 @@
 """create, start and state in quick succession, each answer checked against /proc: the status and
 PID `state` reports, and the process the PID names, right after each verb returned.
 
-`start` returns once the init has exec'd the user's process, as runc's does (it reads exec.fifo
-to its end, which the init's close-on-exec descriptor gives only at execve). Before, it returned
-as soon as the init was released, and a `state` or `kill` right after found the init still in
-Python on its way to execve: running for a process that was not the user's yet, a signal that
-reached the init and not the process whose handlers were to take it.
+`start` returns once the init has exec'd the user's process, as runc's does: it reads exec.fifo
+to its end, which comes when the exec stub's execve of the user's program closes the init's
+written end (or with the line saying why that execve failed). Before, it returned as soon as
+the init was released, and a `state` or `kill` right after could find the init still in Python
+or in the stub: running for a process that was not the user's yet, a signal that reached the
+init and not the process whose handlers were to take it.
 
 runtime-tools' pidfile.t asks for more than any runtime can give: its container runs `true`,
 and it kills the container after `start` and a `state`, which fails (the spec wants an error)
