@@ -132,3 +132,23 @@ def test_sysctls_follow_the_namespace(namespaces):
     assert run_in_netns(pod, sysctl.enable_ip_forward) == "0"
     assert run_in_netns(pod, sysctl.read, "net/ipv4/ip_forward") == "1"
     assert sysctl.read("net.ipv4.ip_forward") == host_forward
+
+
+def test_batch_answers_each_message_in_order(namespaces):
+    """One write of several requests: each gets its own outcome, a failure does not stop the
+    ones after it, and a dump's parts come back whole beside the others."""
+    pod = namespaces.new()
+    with rtnl.open_in(pod) as inside:
+        lo = links.get_link(inside, "lo")
+        missing, up, dump, got = inside.batch([
+            links.get_message("nosuchlink"),
+            links.set_message(lo.index, flags=links.IFF_UP, change=links.IFF_UP),
+            addresses.list_message(lo.index),
+            links.get_message("lo")])
+        assert isinstance(missing, OSError) and links.link_of(missing) is None
+        assert up == []
+        assert "127.0.0.1/8" in addresses.addresses_of(dump, lo.index)
+        assert links.link_of(got).up
+        with pytest.raises(OSError):
+            rtnl.raise_first(inside.batch([links.get_message("lo"),
+                                           links.get_message("nosuchlink")]))
