@@ -194,8 +194,13 @@ def create_veth(rtnl: RtnlSocket, name: str, peer_name: str, peer_netns_fd: int 
         body += nl.u32(IFLA_MTU, mtu)
     if master:
         body += nl.u32(IFLA_MASTER, master)
-    _made, got = raise_first(rtnl.batch(
-        [(RTM_NEWLINK, body, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), get_message(name)]))
+    made, got = rtnl.batch(
+        [(RTM_NEWLINK, body, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), get_message(name)])
+    if isinstance(made, OSError):
+        raise made
+    if isinstance(got, OSError):    # made but not read back: not left behind for the caller
+        rtnl.batch([(RTM_DELLINK, _ifinfo() + nl.string(IFLA_IFNAME, name), NLM_F_ACK)])
+        raise got
     return Link(got[0])
 
 
