@@ -18,7 +18,6 @@ from .workers.supervisor import Supervisor, WorkerFailed, WorkerRole, listen
 if TYPE_CHECKING:
     from .server import ApiServer
     from .storage import Storage
-    from .storage.etcd import EtcdStorage
 
 # The parent of --workers imports only the storage owner and the supervisor: the API server
 # (and etcd's client, and the PKI) are imported where a process serves (_serve, _run_worker),
@@ -137,15 +136,22 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _etcd_storage(args: argparse.Namespace) -> EtcdStorage | None:
+def _etcd_storage(args: argparse.Namespace) -> Storage | None:
     # etcd first: an unreachable etcd fails before anything is written to --data-dir.
     if not args.etcd_servers:
         return None
     from .storage.etcd import EtcdStorage
     from .storage.etcd_client import EtcdConfig
-    return EtcdStorage(EtcdConfig(EtcdConfig.parse_servers(args.etcd_servers), args.etcd_cafile,
+    from .watchcache import WatchCache
+    etcd = EtcdStorage(EtcdConfig(EtcdConfig.parse_servers(args.etcd_servers), args.etcd_cafile,
                                   args.etcd_certfile, args.etcd_keyfile),
                        args.etcd_prefix, args.etcd_compaction_interval)
+    try:
+        # Reads from memory, consistent through EtcdStorage.current_revision (issue 25).
+        return WatchCache(etcd)
+    except BaseException:
+        etcd.close()
+        raise
 
 
 def _api_server(args: argparse.Namespace, storage: Storage | None, **worker) -> ApiServer:

@@ -5,8 +5,10 @@ Keys are kube-apiserver's (etcd_keys: `/registry/deployments/<ns>/<name>`,
 kube-apiserver's with --storage-media-type=application/json, so that both serve one etcd; a
 record's revision is etcd's mod_revision, so resourceVersions are etcd revisions. Creates are a
 Txn that succeeds only while the key's version is 0, updates and deletes one that compares
-mod_revision with the revision the caller read. Subscribers are fed from one etcd watch over
-the whole prefix, so every server on the same etcd sees every server's writes. History for a
+mod_revision with the revision the caller read. Subscribers are fed from one etcd watch, so
+every server on the same etcd sees every server's writes; it watches every key (and passes on
+those under the prefix) so that it passes every revision, which current_revision waits for: a
+cache fed by it then serves reads as consistent as etcd's own (see current_revision). History for a
 watch from a resourceVersion comes from an etcd watch from that revision; lists at a revision
 are ranges at it. A compactor every --etcd-compaction-interval compacts to the revision it saw
 one interval before, coordinating with the other servers through `compact_rev_key` as
@@ -59,7 +61,10 @@ class EtcdStorage(Storage):
         except BaseException:
             self._client.close()
             raise
-        self._fed = head.header.revision  # subscribers have every change up to here
+        self._fed = head.header.revision  # the newest change under the prefix fed, or the start
+        # The feed has passed every revision (of any key) up to here; notified as it moves.
+        self._seen = head.header.revision
+        self._progress = threading.Condition()
         self._compacted = int(head.kvs[0].value) if head.kvs else 0
         self._subscribers: list[Callable[[Event], None]] = []
         self._stop = threading.Event()
@@ -144,7 +149,18 @@ class EtcdStorage(Storage):
                      prev.value if prev is not None else None)
 
     def current_revision(self) -> int:
-        return self._fed
+        """With subscribers: the revision of the newest change they have been given, once the
+        feed has passed etcd's revision at the time of the call (a linearizable read), so that
+        a cache they keep holds every write acknowledged before the call, as kube-apiserver's
+        consistent reads from its watch cache wait for. Without: etcd's revision."""
+        now = self._client.range(COMPACT_REV_KEY, count_only=True).header.revision
+        if not self._subscribers:
+            return now
+        with self._progress:
+            if not self._progress.wait_for(lambda: self._seen >= now, CALL_TIMEOUT):
+                raise StorageError(f"the etcd watch did not reach revision {now} in "
+                                   f"{CALL_TIMEOUT:g}s (at {self._seen})")
+            return self._fed
 
     def compacted_revision(self) -> int:
         return self._compacted
@@ -237,16 +253,15 @@ class EtcdStorage(Storage):
             self._spawn(self._feed, "etcd-watch")
 
     def _feed(self) -> None:
-        key = self._ekey(REGISTRY + "/")
         while not self._stop.is_set():
-            stream = self._client.watch(key, prefix_end(key), self._fed + 1)
+            stream = self._client.watch(b"\x00", ALL_KEYS, self._seen + 1)
             with self._stream_lock:
                 self._streams.add(stream)
             try:
                 self._pump(stream)
             except EtcdError as e:
                 if not self._stop.is_set():
-                    log.warning("etcd watch lost, resuming at %d: %s", self._fed + 1, e)
+                    log.warning("etcd watch lost, resuming at %d: %s", self._seen + 1, e)
             finally:
                 with self._stream_lock:
                     self._streams.discard(stream)
@@ -254,21 +269,30 @@ class EtcdStorage(Storage):
             self._stop.wait(RESUBSCRIBE_SECONDS)
 
     def _pump(self, stream) -> None:
+        want = self._ekey(REGISTRY + "/")
         for resp in stream:
             if resp.compact_revision:
                 # History we had not delivered is gone; watchers miss it, as a kube
                 # watch cache that fell behind a compaction does until clients relist.
                 log.warning("etcd watch: revisions up to %d compacted before delivery",
                             resp.compact_revision)
-                self._fed = resp.compact_revision - 1
+                self._passed(resp.compact_revision - 1)
                 return
             if resp.canceled:
                 return
             for ev in resp.events:
-                event = self._event(ev)
-                for callback in self._subscribers:
-                    callback(event)
-                self._fed = event.rev
+                if ev.kv.key.startswith(want):
+                    event = self._event(ev)
+                    for callback in self._subscribers:
+                        callback(event)
+                    self._fed = event.rev
+            if resp.events:
+                self._passed(resp.events[-1].kv.mod_revision)
+
+    def _passed(self, revision: int) -> None:
+        with self._progress:
+            self._seen = revision
+            self._progress.notify_all()
 
     def _spawn(self, target: Callable, name: str, *args) -> None:
         t = threading.Thread(target=target, args=args, name=name, daemon=True)
