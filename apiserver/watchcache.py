@@ -26,7 +26,8 @@ do not wait for a key the cache holds: in a worker, that wait is a round trip to
 Consistency: the backend must call its subscribers before it acknowledges the write (SQLite's
 group commit publishes each batch under its commit lock, before any of its writers returns), so
 a client that got a write's answer reads it back from the cache. etcd feeds subscribers from a
-watch stream that lags the write's answer, so the server wraps only SQLite in this cache.
+watch stream that lags the write's answer: its current_revision waits for the feed to pass
+etcd's revision at the call, which _catch_up then waits for (issue 25).
 """
 from __future__ import annotations
 
