@@ -40,6 +40,10 @@ RESUBSCRIBE_SECONDS = 0.5
 STARTUP_TIMEOUT = 10.0
 
 
+def _record_key(record: Record) -> str:
+    return record.key
+
+
 class EtcdStorage(Storage):
     def __init__(self, config: EtcdConfig, prefix: str = REGISTRY,
                  compaction_interval: float = DEFAULT_COMPACTION_INTERVAL):
@@ -80,6 +84,13 @@ class EtcdStorage(Storage):
     def _skey(self, ekey: bytes) -> str:
         return self._keys.registry_key(ekey)
 
+    def _canonical(self, ekey: bytes) -> bool:
+        """Whether ekey is where this server keeps its registry key, not a key of the old
+        layout that names the same object (`nodes/x` beside kube's `minions/x`): the
+        migration's Txns put one and delete the other at one revision, and a cache that took
+        both as changes of one key would lose the object."""
+        return self._ekey(self._skey(ekey)) == ekey
+
     # reads
 
     def get(self, key: str) -> Record | None:
@@ -103,7 +114,11 @@ class EtcdStorage(Storage):
             if "future revision" in str(e):  # a revision no member has yet: list now
                 return self.list(prefix, after=after, limit=limit)
             raise
-        records = [Record(self._skey(kv.key), kv.mod_revision, kv.value) for kv in resp.kvs]
+        records = [Record(self._skey(kv.key), kv.mod_revision, kv.value) for kv in resp.kvs
+                   if self._canonical(kv.key)]
+        # Over several resources etcd's order is not the registry's (`minions/` holds nodes):
+        # the watch cache's list of everything bisects in the registry's.
+        records.sort(key=_record_key)
         return records, revision or resp.header.revision
 
     def _compacted_now(self) -> int:
@@ -129,7 +144,7 @@ class EtcdStorage(Storage):
                 if resp.canceled:
                     raise StorageError(f"etcd cancelled a watch: {resp.cancel_reason}")
                 for ev in resp.events:
-                    if ev.kv.key.startswith(want):
+                    if ev.kv.key.startswith(want) and self._canonical(ev.kv.key):
                         events.append(self._event(ev))
                 if resp.events and resp.events[-1].kv.mod_revision >= now:
                     break
@@ -281,7 +296,7 @@ class EtcdStorage(Storage):
             if resp.canceled:
                 return
             for ev in resp.events:
-                if ev.kv.key.startswith(want):
+                if ev.kv.key.startswith(want) and self._canonical(ev.kv.key):
                     event = self._event(ev)
                     for callback in self._subscribers:
                         callback(event)
