@@ -34,6 +34,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -212,16 +213,22 @@ def watch_fanout(target: Target, namespace: str, watchers: int,
     return len(delivered) / elapsed, p(delivered, 0.99)
 
 
-def suite(target: Target, creates_only: bool = False) -> dict[str, float]:
+def suite(target: Target, creates_only: bool = False,
+          cpu: Callable[[], float] | None = None) -> dict[str, float]:
+    """`cpu`: the server's CPU seconds so far, for its CPU per create (less bent by the
+    machine's load than the rates are)."""
     namespace = "load-" + uuid.uuid4().hex[:6]
     setup(target, namespace)
     out: dict[str, float] = {}
     first = 0
     for connections, count in CREATE_PHASES:
+        used = cpu() if cpu else 0.0
         rate, p99 = creates(target, namespace, connections, count, first)
         first += count
         out[f"creates_per_s_{connections}"] = rate
         out[f"create_p99_ms_{connections}"] = p99 * 1e3
+        if cpu:
+            out[f"cpu_ms_per_create_{connections}"] = (cpu() - used) / count * 1e3
     if creates_only:
         return out
     out.update(reads(target, namespace))
@@ -260,6 +267,19 @@ def rss_mib(pids: list[int]) -> float:
         with open(f"/proc/{pid}/status") as f:
             total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of the processes and their children (the workers, etcd's own)."""
+    total = 0
+    for pid in with_children(pids):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def du(path: str) -> int:
@@ -385,7 +405,9 @@ def compare(rounds: int, workers: int, baseline: str = "", creates_only: bool = 
                     f.write(f'{token},load,uid-load,"system:masters"\n')
                 running = start(root, token)
                 try:
-                    figures = suite(running.target, creates_only)
+                    pids = [proc.pid for proc in running.procs]
+                    figures = suite(running.target, creates_only,
+                                    lambda: cpu_seconds(pids))
                     figures["rss_mib"] = rss_mib([proc.pid for proc in running.procs])
                     figures["storage_mb"] = du(running.storage) / 1e6
                 finally:
