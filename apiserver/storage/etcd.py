@@ -38,6 +38,8 @@ DEFAULT_COMPACTION_INTERVAL = 300.0
 # How long a server waits for a lost watch stream before opening it again.
 RESUBSCRIBE_SECONDS = 0.5
 STARTUP_TIMEOUT = 10.0
+# Keys per Range of a list without a limit: ~3 MB of pods, far under the 64 MiB a message holds.
+LIST_CHUNK = 1000
 
 
 def _record_key(record: Record) -> str:
@@ -102,24 +104,33 @@ class EtcdStorage(Storage):
 
     def list(self, prefix: str, *, after: str = "", limit: int = 0,
              revision: int = 0) -> tuple[list[Record], int]:
+        """Without a limit, in Ranges of LIST_CHUNK keys at one revision: the watch cache's
+        first list of everything would outgrow a gRPC message."""
         low = self._ekey(prefix)
         end = prefix_end(low)
         if after:
             low = max(low, self._ekey(after) + b"\x00")
-        try:
-            resp = self._client.range(low, end, limit=limit, revision=revision)
-        except EtcdError as e:
-            if "compacted" in str(e):
-                raise Compacted(revision, self._compacted_now()) from e
-            if "future revision" in str(e):  # a revision no member has yet: list now
-                return self.list(prefix, after=after, limit=limit)
-            raise
-        records = [Record(self._skey(kv.key), kv.mod_revision, kv.value) for kv in resp.kvs
+        kvs: list = []
+        while True:
+            try:
+                resp = self._client.range(low, end, limit=limit or LIST_CHUNK, revision=revision)
+            except EtcdError as e:
+                if "compacted" in str(e):
+                    raise Compacted(revision, self._compacted_now()) from e
+                if "future revision" in str(e) and not kvs:  # no member has it yet: list now
+                    return self.list(prefix, after=after, limit=limit)
+                raise
+            revision = revision or resp.header.revision
+            kvs.extend(resp.kvs)
+            if limit or not resp.more:
+                break
+            low = resp.kvs[-1].key + b"\x00"
+        records = [Record(self._skey(kv.key), kv.mod_revision, kv.value) for kv in kvs
                    if self._canonical(kv.key)]
         # Over several resources etcd's order is not the registry's (`minions/` holds nodes):
         # the watch cache's list of everything bisects in the registry's.
         records.sort(key=_record_key)
-        return records, revision or resp.header.revision
+        return records, revision
 
     def _compacted_now(self) -> int:
         head = self._client.range(COMPACT_REV_KEY)
