@@ -178,8 +178,12 @@ def test_remove_dead_refuses_a_live_shim(shims):
 def test_many_waits_in_one_thread(shims):
     """send_wait + exit_answer: the exits of several containers on one selector, and the end
     of a shim that died without answering."""
-    quick = shims.start("sh", "-c", "trap 'exit 4' TERM; while :; do sleep 0.1; done")
+    quick = shims.start("sh", "-c", "trap 'exit 4' TERM; echo trapped; while :; do sleep 0.1; done")
     doomed = shims.start("sleep", "1000")
+    # PID 1 of the container's namespace drops a SIGTERM that lands before its trap is set.
+    wait_for(lambda: ("stdout", "F", "trapped") in [r[1:] for r in
+                                                   log_records(shims.log_path(quick.id))],
+             what="sh to set its trap")
     waiting = {}
     for info in (quick, doomed):
         client = shims.connect(info.id)
@@ -193,7 +197,9 @@ def test_many_waits_in_one_thread(shims):
         os.kill(doomed.pid, signal.SIGKILL)
         ends = {}
         while len(ends) < 2:
-            for key, _ in selector.select():
+            ready = selector.select(timeout=60)
+            assert ready, f"no exit within 60 s; have {sorted(ends)}"
+            for key, _ in ready:
                 info = waiting[key.fileobj]
                 try:
                     status = key.fileobj.exit_answer()
