@@ -8,6 +8,7 @@ stop with a trapped SIGTERM, logs, kill with a signal, kill --all, ps.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -47,11 +48,22 @@ def podman_cgroup_parent():
                 pass  # still in use: not ours to judge
 
 
+# Debian 12's ctr (containerd 1.6.20) can lose a short-lived process's whole output, with runc as
+# with us (runc 5/500 exec, 12/400 tty runs here): `ctr task exec` cancels its stdout fifo while
+# still opening it once the exit is in, and `task.Delete` closes the fifos before the copy ends
+# (fixed in 1.6.22). A check that got nothing, or only the NUL the tty check types, lost the race.
+_LOST_OUTPUT = re.compile(r"^FAIL [\w-]+: want '[^']+' got '(\^@)?' ")
+
+
 def check(script: str, runtime_path: str) -> None:
-    out = subprocess.run([os.path.join(REALCLIENTS, script), runtime_path], capture_output=True,
-                         text=True, timeout=900)
-    summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    failures = [line for line in out.stdout.splitlines() if line.startswith("FAIL")]
+    for attempt in range(2):
+        out = subprocess.run([os.path.join(REALCLIENTS, script), runtime_path],
+                             capture_output=True, text=True, timeout=900)
+        summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        failures = [line for line in out.stdout.splitlines() if line.startswith("FAIL")]
+        if summary == "18 passed, 0 failed" or not failures or \
+                not all(_LOST_OUTPUT.match(line) for line in failures):
+            break  # a pass, or a failure the client's races do not explain
     assert summary == "18 passed, 0 failed", "\n".join(failures) or out.stdout + out.stderr
 
 
