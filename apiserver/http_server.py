@@ -2,12 +2,14 @@
 our CA), request parsing with body limits, authentication, chunked streaming responses."""
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kubeapi.http_headers import HeaderError, read_headers
 from kubeapi.status import ApiError
 
 from .request import Request, Response, json_response, peer_closed_check
@@ -23,6 +25,8 @@ DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 IDLE_TIMEOUT = 120.0
 # Names the worker of `pyapiserver --workers` that answered.
 WORKER_HEADER = "X-Pyapiserver-Worker"
+# The request line's version: HTTP/major.minor (only 1.x is served).
+_VERSION = re.compile(r"HTTP/(\d+)\.\d+")
 
 
 def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
@@ -89,6 +93,45 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's name
         pass  # one line per request would dominate the log of a busy node
 
+    def parse_request(self) -> bool:
+        """http.server's, with our header parser in place of the email package's (12-14 % of a
+        create's CPU) and a Status for what we refuse."""
+        self.command = None
+        self.request_version = "HTTP/1.0"  # what an error before the version is answered in
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if not words:
+            return False
+        version = _VERSION.fullmatch(words[-1])
+        if len(words) != 3 or version is None:
+            return self._refuse(400, "BadRequest", f"malformed request line {words[0][:64]!r}")
+        if version[1] != "1":
+            return self._refuse(505, "", f"HTTP version {words[2]!r} not supported")
+        self.command, self.path, self.request_version = words
+        # http.server's guard against a path that a client takes for another host.
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        try:
+            self.headers = read_headers(self.rfile)
+        except HeaderError as e:
+            return self._refuse(e.status, "BadRequest" if e.status == 400 else "", str(e))
+        if len(set(self.headers.get_all("content-length", []))) > 1:
+            # Two lengths: a proxy in front may have taken the other one (request smuggling).
+            return self._refuse(400, "BadRequest", "conflicting Content-Length headers")
+        connection = (self.headers.get("connection") or "").lower()
+        old = self.request_version == "HTTP/1.0"
+        self.close_connection = connection == "close" or (old and connection != "keep-alive")
+        if not old and (self.headers.get("expect") or "").lower() == "100-continue":
+            return self.handle_expect_100()
+        return True
+
+    def _refuse(self, code: int, reason: str, message: str) -> bool:
+        """Answers a request we cannot read with a Status, closing the connection after it."""
+        self.close_connection = True
+        self._send(json_response(code, ApiError(code, reason, message).status()))
+        return False
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -98,10 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query,
                                                             keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = self.headers.lowered()
         req = Request(self.command, urllib.parse.unquote(url.path), query, headers,
                       peer_closed=peer_closed_check(self.request), raw_query=url.query,
-                      header_list=list(self.headers.items()))
+                      header_list=self.headers.items())
         try:
             req.user = self.server.api.authenticator.authenticate(
                 headers.get("authorization"), self.request.getpeercert())
@@ -173,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(response.code)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Cache-Control", "no-cache, private")
+            if self.close_connection:
+                self.send_header("Connection", "close")  # so that the client need not find out
             if self.server.worker:
                 self.send_header(WORKER_HEADER, self.server.worker)
             for warning in response.warnings:
