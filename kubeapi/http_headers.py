@@ -15,10 +15,10 @@ from typing import BinaryIO
 MAX_LINE = 65536
 MAX_HEADERS = 100
 
-# RFC 9110's token for the name; the value trimmed of spaces and tabs, with no CTL but tab.
-_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)"
-                    rb"[ \t]*\r?\n")
-_FOLD = re.compile(rb"[ \t]+([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r?\n")
+# RFC 9110's token for the name; a value holds no CTL but tab (so no CR or LF either). Greedy,
+# with the trailing spaces stripped after: a lazy value took twice the time of the whole parse.
+_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)\r?\n")
+_FOLD = re.compile(rb"[ \t]+([^\x00-\x08\x0a-\x1f\x7f]*)\r?\n")
 
 
 class HeaderError(http.client.HTTPException):
@@ -81,26 +81,23 @@ def read_headers(fp: BinaryIO) -> Headers:
     """The fields up to the empty line that ends the block (or the end of the file, as
     http.client takes it). HeaderError(431) for a line over MAX_LINE or more than MAX_HEADERS
     lines, HeaderError(400) for a line that is not a field."""
-    names: list[str] = []
-    values: list[bytes] = []
-    lines = 0
-    while True:
+    fields: list[tuple[str, str]] = []
+    for _ in range(MAX_HEADERS):  # lines, the empty one included, as http.client counts them
         line = fp.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise HeaderError(431, "header line too long")
         if line in (b"\r\n", b"\n", b""):
-            break
-        lines += 1
-        if lines >= MAX_HEADERS:  # http.client counts the empty line too
-            raise HeaderError(431, f"got more than {MAX_HEADERS} headers")
+            return Headers(fields)
         field = _FIELD.fullmatch(line)
         if field is not None:
-            names.append(field[1].decode("latin-1"))
-            values.append(field[2])
+            fields.append((field[1].decode("latin-1"),
+                           field[2].rstrip(b" \t").decode("latin-1")))
             continue
         fold = _FOLD.fullmatch(line)
-        if fold is None or not names:
+        if fold is None or not fields:
             raise HeaderError(400, f"malformed header line {line[:64]!r}")
-        if fold[1]:
-            values[-1] = values[-1] + b" " + fold[1] if values[-1] else fold[1]
-    return Headers([(name, value.decode("latin-1")) for name, value in zip(names, values)])
+        # An obs-fold: the line continues the field before it, joined by one space.
+        name, value = fields[-1]
+        more = fold[1].rstrip(b" \t").decode("latin-1")
+        fields[-1] = (name, f"{value} {more}" if value and more else value or more)
+    raise HeaderError(431, f"got more than {MAX_HEADERS} headers")

@@ -243,6 +243,8 @@ def test_parser_bounds_match_http_client():
     assert e.value.status == 431
     with pytest.raises(http.client.HTTPException):
         http.client.parse_headers(io.BytesIO(b"X-0: v\r\n" + most))
+    with pytest.raises(HeaderError):  # folds are lines too: a block stays bounded
+        read_headers(io.BytesIO(b"X: v\r\n" + b" more\r\n" * MAX_HEADERS + b"\r\n"))
     longest = b"X: " + b"a" * (MAX_LINE - 5) + b"\r\n\r\n"
     assert read_headers(io.BytesIO(longest))["x"] == "a" * (MAX_LINE - 5)
     with pytest.raises(HeaderError):
