@@ -156,6 +156,15 @@ def host_link_names() -> set[str]:
         return {link.name for link in links.list_links(host)}
 
 
+def bridge_ports(bridge: str) -> set[str]:
+    """The host links enslaved to `bridge`: a test's own veths, where a diff of the host's
+    links would also see the links that tests on other xdist workers make meanwhile."""
+    with rtnl.RtnlSocket() as host:
+        found = links.list_links(host)
+    index = {link.name: link.index for link in found}.get(bridge)
+    return {link.name for link in found if index is not None and link.master == index}
+
+
 def nat_dump() -> str:
     """The host's whole NAT state as text (nftables ruleset, which includes iptables-nft)."""
     text = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout + \

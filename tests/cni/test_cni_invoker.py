@@ -12,7 +12,7 @@ import pytest
 from cni import conf as cni_conf
 from cni import invoker
 from cni.errors import CNIError
-from netkit import CNI_PATH, EchoServer, host_link_names, random_subnet, roundtrip, unique
+from netkit import CNI_PATH, EchoServer, bridge_ports, random_subnet, roundtrip, unique
 
 RECORDER = """#!/bin/sh
 # Records what the runtime handed it, then answers with its prevResult (or a minimal result).
@@ -132,12 +132,11 @@ def test_failed_add_is_rolled_back_with_del(tmp_path, recorder, namespaces, brid
         {"type": "recorder"}]}
     net = cni_conf.parse(json.dumps(raw).encode())
     cni = invoker.CNI([bin_dir] + CNI_PATH, str(tmp_path / "cache"), in_process=True)
-    links_before = host_link_names()
     with pytest.raises(CNIError, match="plugin type='recorder' failed \\(add\\): not now") as err:
         cni.add(net, invoker.RuntimeConf("cid1", namespaces.new(), "eth0"))
     assert err.value.code == 11
     assert len(recorded(record, "DEL")) == 1
-    assert host_link_names() - links_before <= {bridge_name}
+    assert bridge_ports(bridge_name) == set()
     assert [n for n in os.listdir(tmp_path / "ipam" / network) if n[0].isdigit()] == []
     assert not os.path.exists(tmp_path / "cache" / "results" / f"{network}-cid1-eth0")
 

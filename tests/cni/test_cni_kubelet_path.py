@@ -10,7 +10,7 @@ import pytest
 
 from cni import conf as cni_conf
 from cni import invoker
-from netkit import CNI_PATH, host_link_names, random_subnet
+from netkit import CNI_PATH, bridge_ports, random_subnet
 from netns import nat, nat_backend
 
 pytestmark = pytest.mark.root
@@ -43,7 +43,6 @@ def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name, network_n
     net = network(tmp_path, bridge_name, network_name())
     cni = invoker.CNI(CNI_PATH, str(tmp_path / "cache"), in_process=True)
     pods = [namespaces.new() for _ in range(8)]
-    links_before = host_link_names()
     results, errors = {}, []
 
     def run(i, pod):
@@ -60,11 +59,12 @@ def test_concurrent_pods_in_process(tmp_path, namespaces, bridge_name, network_n
     assert errors == []
     assert len(set(results.values())) == len(pods)
     assert len(allocations(tmp_path, net)) == len(pods)
+    assert len(bridge_ports(bridge_name)) == len(pods)
     threads = [threading.Thread(target=cni.delete, args=(
         net, invoker.RuntimeConf(f"c{i}", p))) for i, p in enumerate(pods)]
     start_and_join(threads, "concurrent DELs")
     assert allocations(tmp_path, net) == []
-    assert host_link_names() - links_before <= {bridge_name}
+    assert bridge_ports(bridge_name) == set()
     assert nat_backend.host_backend().names(nat.network_prefix("hp", net.name)) == []
 
 
