@@ -11,9 +11,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from testlib.pyapiserver import Server, start_server
+from testlib.pyapiserver import Server, start_server, stop_server
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -214,3 +216,20 @@ def server_on(cluster: EtcdCluster, pki_from: Server | None = None,
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     return server
+
+
+@contextmanager
+def two_servers_on(cluster: EtcdCluster) -> Iterator[tuple[Server, Server]]:
+    """Two pyapiservers of one control plane on the cluster, stopped (and their data dirs
+    removed) when the block ends, a failed start of the second included."""
+    first = server_on(cluster)
+    try:
+        second = server_on(cluster, pki_from=first)
+    except BaseException:
+        stop_server(first)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_server(second)
+        stop_server(first)

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from apiserver_testlib import BIN, stop_server, wait_for
-from etcd_testlib import free_port, server_on, start_cluster
+from etcd_testlib import free_port, server_on, start_cluster, two_servers_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -29,15 +29,8 @@ def etcd():
 
 @pytest.fixture(scope="module")
 def servers(etcd):
-    first = server_on(etcd)
-    try:
-        second = server_on(etcd, pki_from=first)
-    except BaseException:
-        stop_server(first)
-        raise
-    yield first, second
-    stop_server(second)
-    stop_server(first)
+    with two_servers_on(etcd) as both:
+        yield both
 
 
 @pytest.fixture
@@ -272,37 +265,37 @@ def test_compaction_gives_410_and_clients_relist(compacting):
 def test_servers_ride_out_the_loss_of_an_etcd_member():
     """SIGKILL the member both servers talk to (the first one listed): they move to another,
     writes go on and the watch feed resumes where it stopped."""
-    from kubernetes import client, watch
+    from kubernetes import client
     cluster = start_cluster(3)
-    first = second = None
-    clients = []
     try:
-        first = server_on(cluster)
-        second = server_on(cluster, pki_from=first)
-        clients = [first.client(), second.client()]
-        a, b = (client.CoreV1Api(c) for c in clients)
-        before = a.create_namespaced_config_map("default", _configmap("before"))
-        cluster.members[0].proc.send_signal(signal.SIGKILL)
-        cluster.members[0].proc.wait(10)
-        after = a.create_namespaced_config_map("default", _configmap("after"),
-                                               _request_timeout=30)
-        names = []
-        for ev in watch.Watch().stream(b.list_namespaced_config_map, "default",
-                                       resource_version=before.metadata.resource_version,
-                                       timeout_seconds=30):
-            names.append(ev["object"].metadata.name)
-            if ev["object"].metadata.name == "after":
-                break
-        assert names[-1] == "after" and "before" not in names
-        assert b.read_namespaced_config_map("after", "default").metadata.resource_version == \
-            after.metadata.resource_version
+        with two_servers_on(cluster) as servers:
+            clients = [s.client() for s in servers]
+            try:
+                _ride_out_member_loss(cluster, *(client.CoreV1Api(c) for c in clients))
+            finally:
+                for c in clients:
+                    c.close()
     finally:
-        for c in clients:
-            c.close()
-        for s in (second, first):
-            if s:
-                stop_server(s)
         cluster.stop()
+
+
+def _ride_out_member_loss(cluster, a, b) -> None:
+    from kubernetes import watch
+    before = a.create_namespaced_config_map("default", _configmap("before"))
+    cluster.members[0].proc.send_signal(signal.SIGKILL)
+    cluster.members[0].proc.wait(10)
+    after = a.create_namespaced_config_map("default", _configmap("after"),
+                                           _request_timeout=30)
+    names = []
+    for ev in watch.Watch().stream(b.list_namespaced_config_map, "default",
+                                   resource_version=before.metadata.resource_version,
+                                   timeout_seconds=30):
+        names.append(ev["object"].metadata.name)
+        if ev["object"].metadata.name == "after":
+            break
+    assert names[-1] == "after" and "before" not in names
+    assert b.read_namespaced_config_map("after", "default").metadata.resource_version == \
+        after.metadata.resource_version
 
 
 def test_etcd_over_tls_with_a_client_certificate():

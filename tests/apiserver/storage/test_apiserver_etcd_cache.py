@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from apiserver_testlib import stop_server
-from etcd_testlib import server_on, start_cluster
+from etcd_testlib import start_cluster, two_servers_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -24,18 +23,11 @@ def etcd():
 @pytest.fixture(scope="module")
 def apis(etcd):
     from kubernetes import client
-    first = server_on(etcd)
-    try:
-        second = server_on(etcd, pki_from=first)
-    except BaseException:
-        stop_server(first)
-        raise
-    clients = [first.client(), second.client()]
-    yield [client.CoreV1Api(c) for c in clients]
-    for c in clients:
-        c.close()
-    stop_server(second)
-    stop_server(first)
+    with two_servers_on(etcd) as servers:
+        clients = [s.client() for s in servers]
+        yield [client.CoreV1Api(c) for c in clients]
+        for c in clients:
+            c.close()
 
 
 def _configmap(name: str, value: str):
