@@ -48,6 +48,23 @@ fi
 # pip writes `#!<venv>/bin/python3` whatever the script says; bin/pycontainer wants -IS (no
 # PYTHON* variables, no site: it finds the venv's packages itself), 3 ms of every command.
 sed -i "1s|^#!\(/.*python[0-9.]*\)\$|#!\1 -IS|" "$VENV/bin/pycontainer"
+# The CNI plugins too: one starts for every command on every pod, and site is a fifth of its
+# VERSION. A plugin needs only the folder that holds the cni package, written in here (-I also
+# keeps a caller's PYTHON* variables out of a plugin that runs as root).
+"$VENV/bin/python" - "$VENV"/bin/pycni-{bridge,host-local,loopback,portmap} <<'PY'
+import os
+import sys
+
+import cni
+
+home = os.path.dirname(os.path.dirname(os.path.abspath(cni.__file__)))
+for script in sys.argv[1:]:
+    with open(script) as f:
+        shebang, rest = f.readline().rstrip("\n"), f.read()
+    if not shebang.endswith(" -IS"):  # pip rewrote it: a bare `#!<venv>/bin/python3`
+        with open(script, "w") as f:
+            f.write(f"{shebang} -IS\nimport sys; sys.path.append({home!r})\n{rest}")
+PY
 # `sudo pycontainer ...` as with runc; the venv stays where it is.
 ln -sf "$VENV/bin/pycontainer" /usr/local/sbin/pycontainer
 ln -sf "$VENV/bin/pycontainer-shim" /usr/local/sbin/pycontainer-shim  # the shim (issue 4)
