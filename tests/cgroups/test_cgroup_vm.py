@@ -71,7 +71,10 @@ def start_vng(rwdir: Path, command: str, cpus: int, memory: str) -> subprocess.P
     in a session of its own, so that a timeout ends QEMU too, not only vng, and QEMU dies with
     this process even when it is killed before its cleanup."""
     bindir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    # vng's return-code file goes in TMPDIR and its atexit removal never runs: in `rwdir`, it
+    # goes with the caller's results instead of staying in /tmp after every run.
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+               TMPDIR=str(rwdir))
     return vm_guard.start(
         [os.path.join(bindir, "vng"), "--disable-kvm", "--cpus", str(cpus), "--memory", memory,
          "--rwdir", str(rwdir), "--run", newest_kernel(), "--exec", command],
