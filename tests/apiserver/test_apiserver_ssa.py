@@ -439,12 +439,14 @@ def test_kubectl_moves_from_client_side_to_server_side_apply(server, namespace):
     assert "kubectl-client-side-apply" not in owners
 
 
-def test_dynamic_client_server_side_apply(server, namespace):
+def test_dynamic_client_server_side_apply(server, namespace, tmp_path):
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import ConflictError
     api = server.client()
     try:
-        configmaps = DynamicClient(api).resources.get(api_version="v1", kind="ConfigMap")
+        # Its discovery cache would otherwise stay in /tmp (osrcp-*.json) after the run.
+        dynamic = DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+        configmaps = dynamic.resources.get(api_version="v1", kind="ConfigMap")
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"},
                 "data": {"k": "1"}}
         made = configmaps.server_side_apply(body=body, namespace=namespace,
