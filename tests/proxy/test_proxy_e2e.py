@@ -139,6 +139,12 @@ def cluster(bridge_netfilter):
         c.cleanup()
 
 
+def _names_ip(text: str, ip: str) -> bool:
+    """Whether `ip` is in the ruleset as a whole address: 198.19.8.19 is not in 198.19.8.191
+    (a node's address in nodeport-ips, seen once in CI)."""
+    return re.search(rf"(?<![\d.]){re.escape(ip)}(?![\d.])", text) is not None
+
+
 def _ip(svc: dict) -> str:
     return svc["spec"]["clusterIP"]
 
@@ -196,7 +202,7 @@ def test_nodeport_from_the_host_and_deletion_removes_every_rule(cluster):
     wait_for(lambda: "/np/" not in list_table(cluster.table), what="np's rules gone")
     after = _stable(list_table(cluster.table))
     assert after == before
-    assert _ip(svc) not in after and f"tcp . {port}" not in after
+    assert not _names_ip(after, _ip(svc)) and f"tcp . {port}" not in after
 
 
 def _stable(text: str) -> str:
@@ -238,7 +244,7 @@ def test_restart_full_sync_replaces_what_the_previous_run_left(cluster):
     cluster.start_proxy()
     wait_for(lambda: f"{cluster.ns}/gone/" not in list_table(cluster.table),
              what="the full sync dropped gone")
-    assert _ip(svc) not in list_table(cluster.table)
+    assert not _names_ip(list_table(cluster.table), _ip(svc))
 
 
 def _health(cluster, path: str) -> tuple[int, dict]:
