@@ -134,11 +134,14 @@ def test_a_pod_cannot_be_created_with_ephemeral_containers():
 # -- through the server -------------------------------------------------------------------------
 
 def _create_pod(core, namespace: str, name: str = "target") -> None:
+    """A pod already bound to a node, as the pods a debugger targets are: an unbound one gets
+    the scheduler's PodScheduled=False written behind its create, and a read-modify-replace
+    racing that write gets 409, as it would from kube-apiserver (CI failed so once)."""
     from kubernetes import client
     core.create_namespaced_pod(namespace, client.V1Pod(
         metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1PodSpec(containers=[client.V1Container(
-            name="app", image=IMAGE, command=["sleep", "3600"])])))
+        spec=client.V1PodSpec(node_name=f"no-kubelet-{namespace}", containers=[
+            client.V1Container(name="app", image=IMAGE, command=["sleep", "3600"])])))
 
 
 def _debugger(**fields) -> dict:
