@@ -13,6 +13,7 @@ import pytest
 
 from controllers import durations, registry
 from controllers_testlib import start_manager, wait_for
+from testlib.processes import free_port
 
 BIN = os.path.join(os.path.dirname(sys.executable), "pycontroller-manager")
 FAST = ("--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
@@ -247,12 +248,6 @@ def test_controller_manager_child_ends_with_a_killed_apiserver(tmp_path):
         _end(server, log, children)
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _https_get(port: int, path: str) -> tuple[int, str]:
     import http.client
@@ -270,7 +265,7 @@ def _https_get(port: int, path: str) -> tuple[int, str]:
 
 
 def test_healthz_on_secure_port(request, server):
-    port = _free_port()
+    port = free_port()
     lease = "cm-" + uuid.uuid4().hex[:8]
     manager = start_manager(request, server, "--controllers=node-lifecycle-controller",
                             f"--leader-elect-resource-name={lease}", *FAST,

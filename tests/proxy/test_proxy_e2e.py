@@ -21,16 +21,11 @@ from netns import links, rtnl
 from proxy_testlib import (
     HTTP_PORT, PodNet, connect_error, delete_table, endpoint_slice, get, get_many, list_table,
     table_exists, table_name)
+from testlib.processes import free_port
 from testlib.pyapiserver import BIN, start_server, stop_server
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -58,7 +53,7 @@ class Cluster:
         self.server = start_server(["--service-cluster-ip-range", self.net.service_subnet])
         self.proxy: subprocess.Popen | None = None
         self.log = open(os.path.join(self.net.web_root, "proxy.log"), "w+")
-        self.healthz_port = _free_port()
+        self.healthz_port = free_port()
 
     def start_proxy(self) -> None:
         env = dict(os.environ, PYKUBE_PROXY_TABLE=self.table)

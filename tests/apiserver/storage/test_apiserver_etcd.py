@@ -15,7 +15,8 @@ from typing import Iterator
 import pytest
 
 from apiserver_testlib import BIN, stop_server, wait_for
-from etcd_testlib import free_port, server_on, start_cluster, two_servers_on
+from etcd_testlib import server_on, start_cluster, two_servers_on
+from testlib.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -5,7 +5,6 @@ portmap plugin, its forwarding gone with the pod."""
 from __future__ import annotations
 
 import ipaddress
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,6 +14,7 @@ from netns import nat
 
 from kubelet_testlib import wait_for
 from podsec_testlib import logs, run_to_end
+from testlib.processes import free_port
 
 pytestmark = pytest.mark.root
 
@@ -88,11 +88,6 @@ def test_default_and_none_dns_policies(api, dns_kubelet, namespace):
     assert logs(api, namespace, "none") == "search only.example\nnameserver 198.18.0.53\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _nft_tables(network: str) -> set[str]:
     """The network's rule sets (masquerade, host ports): other sessions' come and go meanwhile."""
@@ -110,7 +105,7 @@ def _get(url: str) -> str | None:
 
 
 def test_host_port_is_reachable_from_the_host_until_the_pod_goes(api, dns_kubelet, namespace):
-    port = _free_port()
+    port = free_port()
     before = _nft_tables(dns_kubelet.network)
     api.create_pod(namespace, {"metadata": {"name": "web"}, "spec": {
         "nodeName": dns_kubelet.node, "terminationGracePeriodSeconds": 1, "containers": [
