@@ -7,9 +7,10 @@ and waits: one thread takes each event once, appends its shared JSON line to eve
 watch and writes each watch's lines in one non-blocking TLS write. A client that cannot take
 its bytes at once keeps them pending (retried every POLL_SECONDS) and one that falls more than
 watch.QUEUE_LIMIT events or UNSENT_LIMIT bytes behind is ended, as a queued watcher is (and one
-whose queue overflowed before the hand-over: it lost events); at its deadline, when its
-client goes away, or on overflow a watch goes back to its connection thread with the bytes it
-has not sent, which that thread writes before the last chunk. Table watches keep the thread.
+whose queue overflowed before the hand-over: it lost events; and every one when the storage
+started again from a list, RESET). At its deadline, when its client goes away, or on overflow
+a watch goes back to its connection thread with the bytes it has not sent, which that thread
+writes before the last chunk. Table watches keep the thread.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ BOOKMARK_SECONDS = 60.0
 # and queued lines are its own (a joined chunk), and events can be large, so a count of events
 # alone does not bound a dead client's memory.
 UNSENT_LIMIT = 16 << 20
+# Queued where the hub's storage started again from a list: every watch written so far ends.
+RESET = object()
 
 
 class Sink:
@@ -63,7 +66,8 @@ class Sink:
         self.done = threading.Event()
 
     def add(self, ev: WatchEvent) -> None:
-        if ev.rev <= self.sent:
+        # Once behind, its lines are dropped: the rest of a batch would only add to them.
+        if ev.rev <= self.sent or self.behind:
             return
         self.sent = ev.rev
         kind = filtered(ev, self.matches)
@@ -110,7 +114,7 @@ class FanOut:
 
     def __init__(self, hub: WatchHub):
         self._hub = hub
-        self._queue: queue.SimpleQueue[WatchEvent | tuple[Sink, list[WatchEvent]]] = \
+        self._queue: queue.SimpleQueue[WatchEvent | tuple[Sink, list[WatchEvent]] | object] = \
             queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -120,7 +124,7 @@ class FanOut:
         one, in order."""
         with self._start_lock:
             if self._thread is None:
-                self._hub.tap(self._queue.put)
+                self._hub.tap(self._queue.put, lambda: self._queue.put(RESET))
                 self._thread = threading.Thread(target=self._run, name="watch-fanout",
                                                 daemon=True)
                 self._thread.start()
@@ -155,6 +159,10 @@ class FanOut:
                 except queue.Empty:
                     break
             for item in items:
+                if item is RESET:
+                    for s in sinks:
+                        s.behind = True
+                    continue
                 if isinstance(item, tuple):
                     sink, queued = item
                     self._add_queued(sink, queued)

@@ -124,9 +124,11 @@ class WatchHub:
         self._codec = codec
         self._watchers: list[Watcher] = []
         self._taps: list[Callable[[WatchEvent], None]] = []
+        self._tap_resets: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self.last_rev = storage.current_revision()
         storage.subscribe(self._on_event)
+        storage.on_reset(self._on_reset)
 
     def _on_event(self, event: Event) -> None:
         # Offered under the lock, so that hand_over moves a watcher between two events.
@@ -142,10 +144,24 @@ class WatchHub:
             # empty knows it has every event up to that revision.
             self.last_rev = event.rev
 
-    def tap(self, callback: Callable[[WatchEvent], None]) -> None:
-        """Gives callback every event (the fan-out thread, which filters by prefix itself)."""
+    def _on_reset(self, records: list, revision: int) -> None:
+        """The storage skipped changes and started again from a list: every watch ends as if
+        it had fallen behind, and its client resumes from its last event (the storage then
+        answers with the changes still held, or 410 and the client relists), as kube's cacher
+        ends all its watchers when its reflector relists."""
+        with self._lock:
+            for w in self._watchers:
+                w.overflowed = True
+            for reset in self._tap_resets:
+                reset()
+            self.last_rev = revision
+
+    def tap(self, callback: Callable[[WatchEvent], None], reset: Callable[[], None]) -> None:
+        """Gives callback every event (the fan-out thread, which filters by prefix itself), and
+        calls reset where the storage started again from a list."""
         with self._lock:
             self._taps.append(callback)
+            self._tap_resets.append(reset)
 
     def hand_over(self, w: Watcher, take: Callable[[list[WatchEvent]], None]) -> None:
         """Stops queueing events for `w` and calls take(the events queued for it), between
@@ -230,6 +246,8 @@ def stream(hub: WatchHub, watcher: Watcher, backlog: Iterable[WatchEvent], after
         seen = hub.last_rev
         events = watcher.next_batch(wait)
         if not events:
+            if watcher.overflowed:  # after a reset, `seen` may be past changes it never had
+                break
             yield max(sent, seen)
             continue
         if out := to_send(events):

@@ -15,6 +15,9 @@ memory with the backend's resourceVersion semantics:
 - events after R (a watch from resourceVersion R) inside the window: a slice of it;
 - anything older than the window: the backend, which answers or raises Compacted (410).
 
+When the backend's feed skipped changes (etcd compacted them first), the copy starts again
+from the backend's list and the window from empty after it (`_reset`).
+
 resourceVersion=0 / NotOlderThan lists are lists at the newest revision, which is never older
 than any revision a client has seen.
 
@@ -62,6 +65,7 @@ class WatchCache(Storage):
         self._lock = threading.Lock()
         self._caught_up = threading.Condition(self._lock)
         self._subscribers: list[Callable[[Event], None]] = []
+        self._resets: list[Callable[[list[Record], int], None]] = []
         self._changes: deque[_Change] = deque(maxlen=history)
         records, self._rev = backend.list("")
         # The window holds every change after this revision.
@@ -69,6 +73,7 @@ class WatchCache(Storage):
         self._live: dict[str, Record] = {r.key: r for r in records}
         self._keys: list[str] = [r.key for r in records]  # backend lists in key order
         backend.subscribe(self._apply)
+        backend.on_reset(self._reset)
 
     def _apply(self, event: Event) -> None:
         with self._lock:
@@ -90,6 +95,19 @@ class WatchCache(Storage):
             self._caught_up.notify_all()
         for callback in self._subscribers:
             callback(event)
+
+    def _reset(self, records: list[Record], revision: int) -> None:
+        """The backend's feed skipped changes: the copy becomes its list, and the window starts
+        empty after it, so a watch from before it is served by the backend (the changes still
+        there, or 410), as kube's watch cache is replaced when its reflector relists."""
+        with self._lock:
+            self._live = {r.key: r for r in records}
+            self._keys = [r.key for r in records]
+            self._changes.clear()
+            self._rev = self._floor = revision
+            self._caught_up.notify_all()
+        for callback in self._resets:
+            callback(records, revision)
 
     def _held(self, revision: int) -> bool:
         """Whether the window has every change after `revision` (and the backend has not
@@ -188,6 +206,9 @@ class WatchCache(Storage):
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         self._subscribers.append(callback)
+
+    def on_reset(self, callback: Callable[[list[Record], int], None]) -> None:
+        self._resets.append(callback)
 
     def close(self) -> None:
         self._backend.close()

@@ -108,5 +108,11 @@ class Storage(abc.ABC):
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Calls callback with every committed change, in revision order, after it is durable."""
 
+    def on_reset(self, callback: Callable[[list[Record], int], None]) -> None:
+        """Calls callback(every record, revision) when the changes given to subscribers skipped
+        some (etcd compacted them before its watch delivered them): what a subscriber keeps
+        starts again from that list, and changes after that revision follow, as kube's
+        reflector relists. A backend that gives every change never calls it."""
+
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -73,6 +73,7 @@ class EtcdStorage(Storage):
         self._progress = threading.Condition()
         self._compacted = int(head.kvs[0].value) if head.kvs else 0
         self._subscribers: list[Callable[[Event], None]] = []
+        self._resets: list[Callable[[list[Record], int], None]] = []
         self._stop = threading.Event()
         self._stream_lock = threading.Lock()
         self._streams: set = set()
@@ -278,6 +279,9 @@ class EtcdStorage(Storage):
         if len(self._subscribers) == 1:
             self._spawn(self._feed, "etcd-watch")
 
+    def on_reset(self, callback: Callable[[list[Record], int], None]) -> None:
+        self._resets.append(callback)
+
     def _feed(self) -> None:
         while not self._stop.is_set():
             stream = self._client.watch(b"\x00", ALL_KEYS, self._seen + 1)
@@ -298,11 +302,9 @@ class EtcdStorage(Storage):
         want = self._ekey(REGISTRY + "/")
         for resp in stream:
             if resp.compact_revision:
-                # History we had not delivered is gone; watchers miss it, as a kube
-                # watch cache that fell behind a compaction does until clients relist.
-                log.warning("etcd watch: revisions up to %d compacted before delivery",
-                            resp.compact_revision)
-                self._passed(resp.compact_revision - 1)
+                log.warning("etcd watch: revisions up to %d compacted before delivery; "
+                            "relisting", resp.compact_revision)
+                self._relist()
                 return
             if resp.canceled:
                 return
@@ -314,6 +316,17 @@ class EtcdStorage(Storage):
                     self._fed = event.rev
             if resp.events:
                 self._passed(resp.events[-1].kv.mod_revision)
+
+    def _relist(self) -> None:
+        """Changes the feed had not delivered are gone (the server was away from etcd longer
+        than a compaction interval): subscribers start again from everything at etcd's
+        revision now, and the feed resumes after it. An etcd error here ends the stream, and
+        the feed's next try meets the compaction again and relists again."""
+        records, revision = self.list("")
+        for callback in self._resets:
+            callback(records, revision)
+        self._fed = revision
+        self._passed(revision)
 
     def _passed(self, revision: int) -> None:
         with self._progress:

@@ -94,6 +94,7 @@ class Member:
     data_dir: str
     proc: subprocess.Popen | None = None
     tls: Tls | None = None
+    argv: list[str] = field(default_factory=list)  # its first start's, which a restart repeats
 
     @property
     def client_url(self) -> str:
@@ -120,20 +121,31 @@ class EtcdCluster:
         token = "pyapiserver-test-" + uuid.uuid4().hex[:8]
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for m in self.members:
-            log = open(os.path.join(self.root, m.name + ".log"), "w")
-            m.proc = subprocess.Popen(
-                [ETCD, "--name", m.name, "--data-dir", m.data_dir,
-                 "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
-                 "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
-                 "--initial-cluster", initial, "--initial-cluster-token", token,
-                 "--initial-cluster-state", "new", "--listen-metrics-urls", "",
-                 "--heartbeat-interval", "100", "--election-timeout", "1000",
-                 *(("--cert-file", m.tls.server_cert, "--key-file", m.tls.server_key,
-                    "--trusted-ca-file", m.tls.ca, "--client-cert-auth") if m.tls else ())],
-                stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            m.argv = [
+                ETCD, "--name", m.name, "--data-dir", m.data_dir,
+                "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
+                "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
+                "--initial-cluster", initial, "--initial-cluster-token", token,
+                "--initial-cluster-state", "new", "--listen-metrics-urls", "",
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                *(("--cert-file", m.tls.server_cert, "--key-file", m.tls.server_key,
+                   "--trusted-ca-file", m.tls.ca, "--client-cert-auth") if m.tls else ())]
+            self._launch(m)
         for m in self.members:
             wait_healthy(m)
+
+    def _launch(self, m: Member) -> None:
+        with open(os.path.join(self.root, m.name + ".log"), "a") as log:
+            m.proc = subprocess.Popen(m.argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop_member(self, m: Member) -> None:
+        m.proc.send_signal(signal.SIGTERM)
+        m.proc.wait(15)
+
+    def restart_member(self, m: Member) -> None:
+        """A stopped member again, from its data dir (etcd then ignores the --initial-*)."""
+        self._launch(m)
+        wait_healthy(m)
 
     def stop(self) -> None:
         for m in self.members:
@@ -195,16 +207,17 @@ def start_cluster(size: int = 3, tls: bool = False) -> EtcdCluster:
 
 
 def server_on(cluster: EtcdCluster, pki_from: Server | None = None,
-              extra: tuple[str, ...] = ()) -> Server:
-    """A pyapiserver on the cluster; with pki_from, sharing that server's CA, keys and token
-    file, as the servers of one control plane do."""
+              extra: tuple[str, ...] = (), members: list[Member] | None = None) -> Server:
+    """A pyapiserver on the cluster (on `members` alone when given); with pki_from, sharing
+    that server's CA, keys and token file, as the servers of one control plane do."""
+    servers = ",".join(m.client_url for m in members) if members else cluster.servers
     if pki_from is None:
-        return start_server(["--etcd-servers", cluster.servers, *extra])
+        return start_server(["--etcd-servers", servers, *extra])
     data_dir = tempfile.mkdtemp(prefix="pyapiserver-test-")
     shutil.copytree(os.path.join(pki_from.data_dir, "pki"), os.path.join(data_dir, "pki"))
     shutil.copy(pki_from.token_file, os.path.join(data_dir, "tokens.csv"))
     server = Server(data_dir, os.path.join(data_dir, "tokens.csv"),
-                    ("--etcd-servers", cluster.servers, *extra))
+                    ("--etcd-servers", servers, *extra))
     try:
         server.start()
     except BaseException:
