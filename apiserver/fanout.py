@@ -77,7 +77,10 @@ class Sink:
             self.queued += 1
             self.unsent += len(line)
             if self.queued > QUEUE_LIMIT or self.unsent > UNSENT_LIMIT:
-                self.behind = True
+                # A client that reads is not behind because the thread took many events in
+                # one batch (a busy machine): what its socket takes now goes first.
+                self.flush()
+                self.behind = self.queued > QUEUE_LIMIT or self.unsent > UNSENT_LIMIT
 
     def flush(self) -> None:
         if not self.inflight and self.lines:

@@ -182,6 +182,10 @@ class Proxy:
             client.close()
             return
         with self._lock:
+            if not self.open.is_set():  # held and cut while it was being made: cut too
+                client.close()
+                server.close()
+                return
             self._socks += [client, server]
         for a, b in ((client, server), (server, client)):
             threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
