@@ -540,18 +540,26 @@ def start_kube_with_scheduler(root: str, token: str) -> Running:
     return Running(components + running.procs, running.target, running.storage)
 
 
-def start_pyapiserver_etcd(root: str, token: str) -> Running:
+def start_pyapiserver_etcd(root: str, token: str, flags: list[str]) -> Running:
     etcd, urls = start_etcd(os.path.join(root, "etcd"), members=1)
     try:
-        running = start_pyapiserver(root, token, ["--etcd-servers", urls])
+        running = start_pyapiserver(root, token, ["--etcd-servers", urls, *flags])
     except BaseException:
         Running(etcd, None, "").stop()
         raise
     return Running(running.procs + etcd, running.target, os.path.join(root, "etcd"))
 
 
-SERVERS = {"py-sqlite": start_pyapiserver, "py-etcd": start_pyapiserver_etcd,
-           "kube-etcd": start_kube_with_scheduler}
+SERVERS = ("py-sqlite", "py-etcd", "kube-etcd")
+
+
+def start_server(name: str, root: str, token: str, workers: int) -> Running:
+    flags = ["--workers", str(workers)] if workers > 1 else []
+    if name == "py-sqlite":
+        return start_pyapiserver(root, token, flags)
+    if name == "py-etcd":
+        return start_pyapiserver_etcd(root, token, flags)
+    return start_kube_with_scheduler(root, token)
 
 
 def compare(args: argparse.Namespace) -> None:
@@ -562,7 +570,7 @@ def compare(args: argparse.Namespace) -> None:
         try:
             with open(os.path.join(root, "tokens.csv"), "w") as f:
                 f.write(f'{token},hollow,uid-hollow,"system:masters"\n')
-            running = SERVERS[name](root, token)
+            running = start_server(name, root, token, args.workers)
             try:
                 results[name] = drive(running.target, args.nodes, args.pods_per_node, args.qps,
                                       args.settle, [proc.pid for proc in running.procs],
@@ -578,7 +586,8 @@ def compare(args: argparse.Namespace) -> None:
 def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     names = list(results)
     base = "kube-etcd" if "kube-etcd" in results else names[-1]
-    print(f"\n{args.nodes} hollow nodes x {args.pods_per_node} pods, created at {args.qps}/s; "
+    print(f"\n{args.nodes} hollow nodes x {args.pods_per_node} pods, created at {args.qps}/s, "
+          f"pyapiserver --workers {args.workers}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; ratios to {base}")
     print(f"{'':32}" + "".join(f"{n:>12}" for n in names) +
           "".join(f"{n + '/' + base[:4]:>16}" for n in names if n != base))
@@ -614,6 +623,8 @@ def main() -> None:
                         help="seconds to wait after the last create for pods to be Running")
     parser.add_argument("--servers", default="py-sqlite,py-etcd,kube-etcd",
                         help="which of " + ",".join(SERVERS) + " to start, in this order")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="pyapiserver --workers (default: %(default)s)")
     parser.add_argument("--url", help="instead: an already running server's https://host:port")
     parser.add_argument("--ca", help="CA bundle that verifies --url")
     parser.add_argument("--token", help="a bearer token of a system:masters user on --url")
@@ -621,6 +632,8 @@ def main() -> None:
     unknown = set(args.servers.split(",")) - set(SERVERS)
     if unknown:
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))}")
+    if args.workers < 1:
+        parser.error(f"--workers: must be at least 1, not {args.workers}")
     if args.creators < 1:
         parser.error(f"--creators: must be at least 1, not {args.creators}")
     if args.url:
