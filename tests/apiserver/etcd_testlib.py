@@ -20,7 +20,6 @@ from testlib.pyapiserver import Server, start_server, stop_server
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
 
-
 @dataclass(frozen=True)
 class Tls:
     """PEM files: a CA, etcd's serving pair (IP SAN 127.0.0.1) and a client pair it signed."""
