@@ -42,15 +42,12 @@ class ControlPlane:
         with open(self.tokens, "w") as f:
             f.write(f'{self.admin_token},admin,uid-admin,"system:masters"\n'
                     f'{self.node_token},system:node:{node},uid-{node},"system:nodes"\n')
-        self._pick_ports()
-        self.etcd: subprocess.Popen | None = None
-        self.apiserver: subprocess.Popen | None = None
-
-    def _pick_ports(self) -> None:
         self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.admin_kubeconfig = self._kubeconfig("admin", self.admin_token)
         self.node_kubeconfig = self._kubeconfig("node", self.node_token)
+        self.etcd: subprocess.Popen | None = None
+        self.apiserver: subprocess.Popen | None = None
 
     def _kubeconfig(self, name: str, token: str) -> str:
         path = os.path.join(self.dir, f"{name}.kubeconfig")
@@ -67,33 +64,14 @@ class ControlPlane:
                                     start_new_session=True)
 
     def start(self) -> None:
-        """A free port is only taken when a server binds it, and meanwhile any connection on
-        the machine may get it as its source port: a start that lost a port so (seen once in
-        CI) is made again on new ports, from a fresh etcd."""
-        for attempt in range(3):
-            self._spawn_both()
-            try:
-                wait_for(self._ready, 90, interval=0.5,
-                         what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
-                return
-            except RuntimeError:
-                if attempt == 2 or not any("address already in use" in self.log(name)
-                                           for name in ("etcd", "kube-apiserver")):
-                    raise
-            for proc in (self.apiserver, self.etcd):
-                stop(proc)
-            for name in ("etcd.log", "kube-apiserver.log"):
-                os.remove(os.path.join(self.dir, name))
-            shutil.rmtree(os.path.join(self.dir, "etcd"), ignore_errors=True)
-            self._pick_ports()
-
-    def _spawn_both(self) -> None:
         self.etcd = self._spawn("etcd", etcd_argv("kcp", os.path.join(self.dir, "etcd"),
                                                   self.etcd_port, self.etcd_peer_port))
         self.apiserver = self._spawn("kube-apiserver", kube_apiserver_argv(
             f"http://127.0.0.1:{self.etcd_port}", "127.0.0.1", self.port,
             os.path.join(self.dir, "apiserver-certs"), self.pki, self.tokens, self.sa_key,
             self.sa_pub, random_subnet(), *self.apiserver_flags))
+        wait_for(self._ready, 90, interval=0.5,
+                 what=lambda: f"kube-apiserver ready: {self.log('kube-apiserver')[-3000:]}")
 
     def _ready(self) -> bool:
         if self.apiserver.poll() is not None or self.etcd.poll() is not None:
