@@ -248,7 +248,6 @@ def test_controller_manager_child_ends_with_a_killed_apiserver(tmp_path):
         _end(server, log, children)
 
 
-
 def _https_get(port: int, path: str) -> tuple[int, str]:
     import http.client
     import ssl

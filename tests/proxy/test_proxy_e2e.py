@@ -27,7 +27,6 @@ from testlib.pyapiserver import BIN, start_server, stop_server
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
-
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

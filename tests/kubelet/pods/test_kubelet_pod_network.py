@@ -88,7 +88,6 @@ def test_default_and_none_dns_policies(api, dns_kubelet, namespace):
     assert logs(api, namespace, "none") == "search only.example\nnameserver 198.18.0.53\n"
 
 
-
 def _nft_tables(network: str) -> set[str]:
     """The network's rule sets (masquerade, host ports): other sessions' come and go meanwhile."""
     prefixes = tuple(nat.network_prefix(kind, network) for kind in ("mq", "hp"))
