@@ -47,6 +47,16 @@ def plane(tmp_path_factory, nodes, image_root):
         yield first, second, kubelets
 
 
+def node_ready(core, name: str) -> bool:
+    """Whether the node is Ready; a kubelet that is serving may not have registered yet."""
+    from kubernetes.client.exceptions import NotFoundException
+    try:
+        conditions = core.read_node(name).status.conditions or []
+    except NotFoundException:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
 def test_a_deployment_through_one_server_runs_on_nodes_of_both(plane):
     from kubernetes import client, watch
     first, second, kubelets = plane
@@ -54,9 +64,8 @@ def test_a_deployment_through_one_server_runs_on_nodes_of_both(plane):
     try:
         core_a, core_b = (client.CoreV1Api(c) for c in clients)
         for kubelet in kubelets:
-            wait_for(lambda: any(c.type == "Ready" and c.status == "True" for c in
-                                 core_b.read_node(kubelet.node).status.conditions or []),
-                     60, interval=0.5, what=lambda: f"{kubelet.node} Ready: {kubelet.log()}")
+            wait_for(lambda: node_ready(core_b, kubelet.node), 60, interval=0.5,
+                     what=lambda: f"{kubelet.node} Ready: {kubelet.log()}")
         ns = "spread-" + uuid.uuid4().hex[:6]
         core_a.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
         wait_for(lambda: core_a.list_namespaced_service_account(
