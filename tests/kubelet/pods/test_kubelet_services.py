@@ -72,8 +72,11 @@ def deployment(node_name: str) -> dict:
                              "name": "httpd", "image": IMAGE, "command": ["sh", "-c", SERVE],
                              "ports": [{"name": "http", "containerPort": PORT}],
                              "readinessProbe": probe,
+                             # The pod serves this long after its deletion: the time its
+                             # endpoint has to leave the proxy's rules (controller, API,
+                             # proxy). 3 s was exceeded once under CI's load.
                              "lifecycle": {"preStop": {"exec": {
-                                 "command": ["sleep", "3"]}}}}]}}}}
+                                 "command": ["sleep", "6"]}}}}]}}}}
 
 
 def service(name: str, selector: dict, **spec: object) -> dict:
