@@ -116,14 +116,16 @@ class Container:
     def destroy(self, log: Log) -> None:
         """Kills whatever still runs in the container, removes its cgroup, runs the poststop
         hooks and forgets it."""
-        cgroup = self.cgroup()
-        if self.init_alive():
+        alive = self.init_alive()
+        if alive:
             os.kill(self.state.pid, _signal.SIGKILL)
-        if cgroup.exists():
-            # Frozen tasks only die once thawed; destroy() kills and waits for the rest.
-            if cgroup.freezer_state() == "frozen":
-                cgroup.thaw()
-            cgroup.destroy()
+        if alive or not self._removed_empty_cgroup():
+            cgroup = self.cgroup()
+            if cgroup.exists():
+                # Frozen tasks only die once thawed; destroy() kills and waits for the rest.
+                if cgroup.freezer_state() == "frozen":
+                    cgroup.thaw()
+                cgroup.destroy()
         self._wait_init_gone()
         if self.state.host_mounts:
             from linux.syscalls import Syscalls
@@ -136,6 +138,31 @@ class Container:
             poststop = config_mod.parse_hooks(self.state.config)["poststop"]
             hooks.run_warning_only("poststop", poststop, self.oci_state(STOPPED), log)
         self.state_dir.remove()
+
+    def _removed_empty_cgroup(self) -> bool:
+        """The usual delete, of a container whose init is gone: one rmdir in each hierarchy the
+        state recorded, without the `cgroups` package (2 ms of the verb). False when that is
+        not the whole job (members or child cgroups left: the kernel refuses the rmdir; no
+        hierarchies recorded), which is then the driver's: it kills, walks and waits, and
+        finds gone what was removed here."""
+        known = self.state.cgroup_hierarchies
+        if not known:
+            return False
+        path = self.state.cgroup_path
+        if known.get("mode") == "v2":
+            dirs = [known["unified"] + path]
+        else:
+            dirs = [mount + path for mount in (known.get("v1") or {}).values()]
+            if known.get("unified"):
+                dirs.append(known["unified"] + path)  # a hybrid host's, joined best effort
+        for directory in dict.fromkeys(dirs):  # co-mounted controllers share one
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+        return True
 
     def _wait_init_gone(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

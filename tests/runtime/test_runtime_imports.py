@@ -31,15 +31,16 @@ _SMALL_VERBS = _INTERPRETER | {
     "runtime.cli.commands", "runtime.cli.commands.state", "runtime.cli.commands.kill",
     "runtime.cli.commands.start", "runtime.cli.commands.delete",
 }
-# delete also destroys the cgroup (state reads a running container's freezer file itself, and
-# asks the cgroups package only when that file does not say thawed).
-_CGROUP_VERBS = _SMALL_VERBS | {
+# The cgroup driver: run and create set the cgroup up. state reads a running container's
+# freezer file itself and delete removes a stopped one's empty cgroup itself; each asks the
+# driver only when that is not the case.
+_CGROUP_DRIVER = _SMALL_VERBS | {
     "cgroups", "cgroups.base", "cgroups.cpuset", "cgroups.devices", "cgroups.errors",
     "cgroups.files", "cgroups.mode", "cgroups.paths", "cgroups.v1", "cgroups.v2",
     "cgroups.validate",
 }
 # run and create: the config, the launcher and the init; the C helpers they call.
-_RUN = _CGROUP_VERBS | {
+_RUN = _CGROUP_DRIVER | {
     "_cffi_backend", "_prctl", "resource",
     "linux", "linux._native", "linux.constants", "linux.syscalls",
     "runtime.cli.commands.run", "runtime.cli.commands.create", "runtime.config",
@@ -102,5 +103,5 @@ def test_small_verbs_import_only_their_allow_list(runtime, bundle, tmp_path):
         if runtime.state(cid)["status"] == "stopped":
             break
         time.sleep(0.01)
-    extra["delete"] = _imports(runtime, tmp_path, "delete", cid) - _CGROUP_VERBS
+    extra["delete"] = _imports(runtime, tmp_path, "delete", cid) - _SMALL_VERBS
     assert extra == {"start": set(), "state": set(), "kill": set(), "delete": set()}

@@ -112,6 +112,28 @@ def test_delete_of_a_created_container_kills_its_init(runtime, bundle):
     assert runtime.leftovers(cid) == []
 
 
+def test_delete_of_a_stopped_container_ends_what_its_init_left_in_the_cgroup(runtime, bundle,
+                                                                         tmp_path):
+    """Without a PID namespace the init's child outlives it: the container is stopped, its
+    cgroup is not empty, and delete (which removes an empty cgroup by rmdir alone) kills the
+    child through the cgroup driver and removes the cgroup."""
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.process("sh", "-c", "sleep 600 & echo $!")
+    cid = runtime.new_id()
+    out = tmp_path / "out"
+    with open(out, "wb") as f:
+        create(runtime, bundle, cid, stdout=f)
+    assert runtime.run("start", cid).returncode == 0
+    wait_for(lambda: runtime.state(cid)["status"] == "stopped", "stopped container")
+    child = int(out.read_text())
+    assert os.path.exists(f"/proc/{child}"), "the child did not outlive the init"
+    assert runtime.run("delete", cid).returncode == 0
+    wait_for(lambda: not os.path.exists(f"/proc/{child}")
+             or "Z" in open(f"/proc/{child}/stat").read().split()[2], f"end of process {child}")
+    assert runtime.leftovers(cid) == []
+
+
 def test_delete_force_of_unknown_id_succeeds(runtime):
     assert runtime.run("delete", "--force", "no-such-container").returncode == 0
     out = runtime.run("delete", "no-such-container")
