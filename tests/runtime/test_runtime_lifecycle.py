@@ -27,6 +27,15 @@ def create(runtime, bundle, cid, *extra, stdout=subprocess.DEVNULL):
     return out
 
 
+def ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -107,8 +116,7 @@ def test_delete_of_a_created_container_kills_its_init(runtime, bundle):
     create(runtime, bundle, cid)
     pid = runtime.state(cid)["pid"]
     assert runtime.run("delete", cid).returncode == 0
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}")
-             or "Z" in open(f"/proc/{pid}/stat").read().split()[2], f"end of process {pid}")
+    wait_for(lambda: ended(pid), f"end of process {pid}")
     assert runtime.leftovers(cid) == []
 
 
@@ -127,10 +135,13 @@ def test_delete_of_a_stopped_container_ends_what_its_init_left_in_the_cgroup(run
     assert runtime.run("start", cid).returncode == 0
     wait_for(lambda: runtime.state(cid)["status"] == "stopped", "stopped container")
     child = int(out.read_text())
-    assert os.path.exists(f"/proc/{child}"), "the child did not outlive the init"
-    assert runtime.run("delete", cid).returncode == 0
-    wait_for(lambda: not os.path.exists(f"/proc/{child}")
-             or "Z" in open(f"/proc/{child}/stat").read().split()[2], f"end of process {child}")
+    try:
+        assert not ended(child), "the child did not outlive the init"
+        assert runtime.run("delete", cid).returncode == 0
+        wait_for(lambda: ended(child), f"end of process {child}")
+    finally:
+        if not ended(child):  # delete failed to: the state that named it is gone
+            os.kill(child, signal.SIGKILL)
     assert runtime.leftovers(cid) == []
 
 
