@@ -31,6 +31,13 @@ def revision_data(owner: dict) -> dict:
     return {"spec": {"template": template}}
 
 
+def _of(owner: dict, revisions: list[dict]) -> list[dict]:
+    """Those of `revisions` the owner controls, oldest revision number first."""
+    uid = owner["metadata"]["uid"]
+    return sorted((r for r in revisions if (controller_ref(r) or {}).get("uid") == uid),
+                  key=lambda r: (r.get("revision", 0), r["metadata"]["name"]))
+
+
 def _canonical(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -41,12 +48,9 @@ class History:
     revisions: Informer
 
     def owned(self, owner: dict) -> list[dict]:
-        """The owner's revisions, oldest revision number first."""
-        uid = owner["metadata"]["uid"]
-        items = [r for r in self.revisions.store.by_index(NAMESPACE_INDEX,
-                                                           owner["metadata"]["namespace"])
-                 if (controller_ref(r) or {}).get("uid") == uid]
-        return sorted(items, key=lambda r: (r.get("revision", 0), r["metadata"]["name"]))
+        """The owner's revisions in the informer's copy, oldest revision number first."""
+        ns = owner["metadata"]["namespace"]
+        return _of(owner, self.revisions.store.by_index(NAMESPACE_INDEX, ns))
 
     def current(self, owner: dict, owned: list[dict]) -> tuple[dict, list[dict]]:
         """The revision of the owner's template (created or renumbered to be the newest) and
@@ -54,6 +58,15 @@ class History:
         data = revision_data(owner)
         top = max((r.get("revision", 0) for r in owned), default=0)
         ns = owner["metadata"]["namespace"]
+        same = [r for r in owned if _canonical(r.get("data")) == _canonical(data)]
+        if same and same[-1].get("revision", 0) >= top:
+            return same[-1], owned
+        # A revision number is about to be written. The informer may not have brought the
+        # revisions of the last syncs yet (a template changed twice in quick succession, or
+        # just after the first revision): numbered from its copy, two revisions would get the
+        # same number, and kubectl's rollout history would show one of them.
+        owned = _of(owner, self.client.get(revisions_path(ns))["items"])
+        top = max((r.get("revision", 0) for r in owned), default=0)
         same = [r for r in owned if _canonical(r.get("data")) == _canonical(data)]
         if same:
             rev = same[-1]

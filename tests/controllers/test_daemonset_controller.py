@@ -237,6 +237,35 @@ def test_surge_starts_the_new_pod_beside_the_old(client, ns, nodes):
     assert most_pods[0] == 4  # one surge pod at a time
 
 
+def test_revisions_are_numbered_from_the_api_when_the_informer_lags(client, namespace):
+    """Two template changes before the informer has seen the first revision (CI's load once
+    got that): the second revision is numbered after the first, not again 1, which kubectl's
+    rollout history would have shown as one revision."""
+    from controllers.workloads.history import History, revisions_path
+    from kubeapi.informer import Informer
+
+    ds = client.create(DSS.format(ns=namespace), {
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                 "template": {"metadata": {"labels": {"app": "agent"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    # Never started: its copy stays empty, as one that has not caught up.
+    history = History(client, Informer(client, revisions_path(namespace)))
+    first, _ = history.current(ds, history.owned(ds))
+    ds = client.patch(f"{DSS.format(ns=namespace)}/agent", {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "busybox:2"}]}}}}, "strategic")
+    second, owned = history.current(ds, history.owned(ds))
+    assert (first["revision"], second["revision"]) == (1, 2)
+    assert [r["revision"] for r in owned] == [1, 2]
+    # Back to the first template: its revision is renumbered, not copied.
+    ds = client.patch(f"{DSS.format(ns=namespace)}/agent", {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "busybox"}]}}}}, "strategic")
+    third, _ = history.current(ds, history.owned(ds))
+    assert (third["metadata"]["name"], third["revision"]) == (first["metadata"]["name"], 3)
+    listed = client.get(revisions_path(namespace))["items"]
+    assert sorted(r["revision"] for r in listed) == [2, 3]
+
+
 def test_kubectl_rollout_history_and_undo(client, ns, nodes, server):
     make_ds(client, ns, updateStrategy={"type": "OnDelete"})
     wait_for(lambda: len(client.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions")
