@@ -190,10 +190,14 @@ class Proxy:
         for a, b in ((client, server), (server, client)):
             threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        # Nothing more goes through once a cut has begun: cut() closes the connections one
+        # after another, and kubectl, whose watch ended at the first, sent its resumed watch
+        # at once on an idle keep-alive connection that was still to be closed; that watch got
+        # its headers and then the cut, and client-go relisted instead of resuming. Unanswered,
+        # it is retried by Go on a new connection, which is held.
         try:
-            while data := src.recv(65536):
+            while (data := src.recv(65536)) and self.open.is_set():
                 dst.sendall(data)
         except OSError:
             pass
