@@ -38,6 +38,13 @@ def _of(owner: dict, revisions: list[dict]) -> list[dict]:
                   key=lambda r: (r.get("revision", 0), r["metadata"]["name"]))
 
 
+def _newest_and_same(owned: list[dict], data: dict) -> tuple[int, list[dict]]:
+    """The highest revision number of `owned`, and those of them whose data is `data`."""
+    wanted = _canonical(data)
+    return (max((r.get("revision", 0) for r in owned), default=0),
+            [r for r in owned if _canonical(r.get("data")) == wanted])
+
+
 def _canonical(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -56,9 +63,8 @@ class History:
         """The revision of the owner's template (created or renumbered to be the newest) and
         the owner's revisions after that."""
         data = revision_data(owner)
-        top = max((r.get("revision", 0) for r in owned), default=0)
         ns = owner["metadata"]["namespace"]
-        same = [r for r in owned if _canonical(r.get("data")) == _canonical(data)]
+        top, same = _newest_and_same(owned, data)
         if same and same[-1].get("revision", 0) >= top:
             return same[-1], owned
         # A revision number is about to be written. The informer may not have brought the
@@ -66,8 +72,7 @@ class History:
         # just after the first revision): numbered from its copy, two revisions would get the
         # same number, and kubectl's rollout history would show one of them.
         owned = _of(owner, self.client.get(revisions_path(ns))["items"])
-        top = max((r.get("revision", 0) for r in owned), default=0)
-        same = [r for r in owned if _canonical(r.get("data")) == _canonical(data)]
+        top, same = _newest_and_same(owned, data)
         if same:
             rev = same[-1]
             if rev.get("revision", 0) < top:
