@@ -76,6 +76,11 @@ class Syncer:
         self._apply(cmds)
         self._installed = installed
         self._stale_chains.clear()
+        # What the previous rules did is unknown; flows that met none are known by their
+        # entries (a Service first programmed now, or by a proxy that was down meanwhile).
+        self.stats.conntrack_deleted += self.clear_conntrack(
+            [f for item in installed.values()
+             for f in _stale_flows([], item.ports, self.opts.node_name)])
 
     def sync(self, changed: dict[str, list[ServicePort]]) -> bool:
         """Brings the Services of `changed` (key -> its ports now, [] when deleted) to their new
@@ -196,8 +201,10 @@ def _merge(parts: list[ServiceRules]) -> ServiceRules:
 
 def _stale_flows(old: list[ServicePort], new: list[ServicePort],
                  node_name: str) -> list[conntrack.StaleFlow]:
-    """UDP flows that the change strands: those DNATed to an endpoint no longer used, and
-    those to a Service port that had no endpoint and now has one (kube-proxy clears both)."""
+    """The flows that the change strands: UDP ones DNATed to an endpoint no longer used, and
+    UDP ones to a Service port that had no endpoint and now has one (kube-proxy clears both);
+    and of any protocol, those that met no DNAT at a Service address that has endpoints now
+    (see the conntrack module)."""
     def used(sp: ServicePort) -> set[str]:
         choice = choose_endpoints(sp, node_name)
         return {e.ip for e in choice.cluster + choice.local}
@@ -218,6 +225,10 @@ def _stale_flows(old: list[ServicePort], new: list[ServicePort],
     old_by_name = {(sp.port_name, sp.protocol): sp for sp in old}
     for sp in new:
         prev = old_by_name.get((sp.port_name, sp.protocol))
-        if sp.protocol == "udp" and prev is not None and not used(prev) and used(sp):
+        if not used(sp) or (prev is not None and used(prev)):
+            continue
+        if sp.protocol == "udp" and prev is not None:
             flows.append(conntrack.StaleFlow(sp.cluster_ip, sp.port))
+        flows += [conntrack.StaleFlow(ip, sp.port, ip, sp.protocol)
+                  for ip in (sp.cluster_ip, *sp.external_ips)]
     return flows

@@ -254,6 +254,9 @@ def _health(cluster, path: str) -> tuple[int, dict]:
 
 
 def test_healthz_and_livez_as_kube_proxys(cluster):
+    # The table exists once the first sync's transaction is in; the sync is done (and
+    # reported) after its conntrack clearing.
+    wait_for(lambda: "status" in _health(cluster, "/livez")[1], what="the first sync reported")
     status, body = _health(cluster, "/livez")
     assert status == 200 and body["healthy"] is True
     assert list(body)[:2] == ["lastUpdated", "currentTime"]

@@ -4,6 +4,7 @@ table of the test's own through libnftables. No API server here: test_proxy_e2e.
 from __future__ import annotations
 
 import re
+import secrets
 from collections import Counter
 
 import pytest
@@ -265,6 +266,60 @@ def test_udp_flows_of_a_removed_endpoint_are_cleared(podnet, make_syncer):
     finally:
         for server in servers:
             server.close()
+
+
+def _unnatted_tcp_flows(cluster_ip: str) -> set[int]:
+    """The source ports of the TCP conntrack entries to `cluster_ip` that met no DNAT."""
+    import socket as _socket
+
+    from pyroute2 import Conntrack
+    with Conntrack() as ct:
+        return {e.tuple_orig.sport for e in ct.dump_entries()
+                if e.tuple_orig.proto == _socket.IPPROTO_TCP
+                and e.tuple_orig.daddr == cluster_ip and e.tuple_reply.saddr == cluster_ip}
+
+
+@pytest.mark.parametrize("programmed_by", ["sync", "full_sync"])
+def test_a_tcp_flow_that_came_before_its_service_does_not_refuse_the_port_later(
+        podnet, make_syncer, programmed_by):
+    """A client that tried a ClusterIP before the proxy had its rules left a conntrack entry
+    without DNAT (SYN_SENT, 120 s): the next connection from the same source port, within
+    that time, was not DNATed either and met the reject of unknown ClusterIP ports."""
+    import socket as _socket
+
+    from netns import enter
+
+    pod = podnet.add_pod("web-0")
+    client = podnet.add_pod("client", serve=False)
+    svc = service("late", podnet.service_ip())
+    ip = svc["spec"]["clusterIP"]
+    syncer = make_syncer(cluster_cidrs=(podnet.subnet,))
+    syncer.full_sync({})
+
+    def connect(port: int, timeout: float) -> str:
+        def attempt() -> str:
+            with _socket.socket() as s:
+                s.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                s.bind((client.ip, port))
+                s.settimeout(timeout)
+                try:
+                    s.connect((ip, 80))
+                except OSError as e:
+                    return type(e).__name__
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return s.makefile("rb").read().decode().rsplit("\n", 1)[-1]
+        return enter.run_in_netns(client.netns, attempt)
+
+    port = 40000 + secrets.randbelow(20000)
+    assert connect(port, 0.5) in ("timeout", "TimeoutError")  # nothing answers it yet
+    assert port in _unnatted_tcp_flows(ip)
+    ports = _ports(svc, endpoint_slice("late", [pod]))
+    if programmed_by == "sync":
+        syncer.sync({_key(svc): ports})
+    else:
+        make_syncer(cluster_cidrs=(podnet.subnet,)).full_sync({_key(svc): ports})
+    assert port not in _unnatted_tcp_flows(ip)
+    assert connect(port, 5) == "web-0"
 
 
 def _reply_destination(cluster_ip: str, client_ip: str) -> str:

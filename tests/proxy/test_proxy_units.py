@@ -189,6 +189,10 @@ def test_syncer_clears_udp_flows_of_removed_endpoints():
     for e in eps["ports"]:
         e.update(protocol="UDP", port=53)
     syncer.full_sync({"ns1/svc1": service_ports(udp, [eps])})
+    # Programmed with endpoints: the flows that met no DNAT go, as they would for TCP.
+    assert [(f.dest_ip, f.port, f.endpoint_ip, f.protocol) for f in flows] == [
+        ("172.30.0.41", 53, "172.30.0.41", "udp")]
+    flows.clear()
     eps["endpoints"].pop()
     syncer.sync({"ns1/svc1": service_ports(udp, [eps])})
     assert [(f.dest_ip, f.port, f.endpoint_ip) for f in flows] == [("172.30.0.41", 53,

@@ -292,14 +292,6 @@ def test_refused_services_name_the_field_like_kube_apiserver(node):
     assert not {"service/dup", "service/out", "service/np2", "service/np3"} & set(names)
 
 
-# One request in 1,000-1,400 was refused ("can't connect ... Connection refused" to the
-# ClusterIP) in two of four full-suite runs on 2026-12-07, with a 3 s preStop and with a 6 s
-# one, while on a quiet machine a deleted pod's endpoint leaves its EndpointSlice 60 ms after
-# the delete. The cause is not established (candidates: a moment with no ready endpoint in
-# pykube-proxy's view, a conntrack entry of a reused source port that still points at a gone
-# pod); until it is, a refusal is reported, not failed.
-@pytest.mark.xfail(reason="intermittent refused connection during a rolling update: cause "
-                          "not established (see the comment above)", strict=False)
 def test_a_rolling_update_with_readiness_and_pre_stop_drops_no_request(node):
     old = set(web_pods(node))
     # Fetches until /tmp/stop exists; one line per failed request, a count at the end.
