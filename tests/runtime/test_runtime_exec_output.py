@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-from testlib.paths import PYCONTAINER
+from conftest import PYCONTAINER
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from testlib.paths import PYCONTAINER, REPO
+from conftest import PYCONTAINER, REPO
 
 # Beside the checkout, as on the development machines (PYCONTAINER_REALCLIENTS points elsewhere).
 REALCLIENTS = os.environ.get("PYCONTAINER_REALCLIENTS",
