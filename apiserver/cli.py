@@ -5,11 +5,12 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, Callable
+
+from linux.signals import on_stop_signals
 
 from .controller_manager_child import ControllerManagerChild
 from .storage.etcd_keys import REGISTRY
@@ -171,14 +172,11 @@ def _api_server(args: argparse.Namespace, storage: Storage | None, **worker) -> 
 
 def _stop_event() -> threading.Event:
     done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    on_stop_signals(done.set)
     return done
 
 
 def _wait(done: threading.Event, every: Callable[[], None] = lambda: None) -> None:
-    # With a timeout: a signal that the kernel hands to another thread runs its Python
-    # handler only when the main thread next wakes up.
     while not done.wait(0.5):
         every()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import signal
 import socket
 import sys
 import threading
@@ -19,6 +18,7 @@ import dns.name
 from kubeapi.component.logs import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
+from linux.signals import on_stop_signals
 
 from clusterdns.forward import Forwarder, Upstream, resolv_conf_nameservers
 from clusterdns.handler import Handler
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pykube-dns: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set)
     server_view.start()
     server_view.wait_for_sync(SYNC_WAIT)
     server.start()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from kubeapi.component.logs import setup_logging
 from kubeapi.informer import Informer, resource_path
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
 from kubeapi.restclient import ApiClient
+from linux.signals import on_stop_signals
 from netns import routes
 from netns.nftables import Nft, NftError
 from netns.rtnl import RtnlSocket
@@ -141,13 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                             on_update=lambda _o, _n: changed.set(),
                             on_delete=lambda _o: changed.set())
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: (stop.set(), changed.set()))
+    on_stop_signals(lambda: (stop.set(), changed.set()))
     nodes.start()
     print(f"pycni-hostgw: node {args.node_name}, backend {args.backend}", flush=True)
     try:
         while not stop.is_set():
-            # a timeout, so that the main thread still sees the signal handler run
             changed.wait(args.resync)
             changed.clear()
             if stop.is_set() or not nodes.has_synced():

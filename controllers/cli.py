@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import signal
 import ssl
 import sys
 import threading
@@ -15,6 +14,7 @@ import threading
 from kubeapi import kubeconfig
 from kubeapi.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
 from kubeapi.restclient import ApiClient
+from linux.signals import on_stop_signals
 
 from . import durations, healthz, manager, registry
 from .context import Options, Thresholds
@@ -209,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     resync = args.min_resync_period * random.uniform(1.0, 2.0)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set)
     log.info("pycontroller-manager: identity %s, controllers %s", election.identity,
              ",".join(c.name for c in selected) or "(none)")
     try:

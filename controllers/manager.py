@@ -25,10 +25,7 @@ def run(client: ApiClient, controllers: list[Controller], options: Options,
             controller.start(ctx)
         factory.start()
         log.info("Started %d controllers", len(controllers))
-        # With a timeout: in the main thread, a signal the kernel hands to another thread
-        # runs its Python handler (which sets `stop`) only when this wait wakes up.
-        while not stop.wait(1.0):
-            pass
+        stop.wait()
     finally:
         factory.stop()
         log.info("Stopped controllers")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 
 from cri.daemon_config import DaemonConfig, ConfigError
+from linux.signals import on_stop_signals
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from cri.daemon import Daemon, DaemonError   # grpc and the runtime: after the flags
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set)
     try:
         daemon = Daemon(config)
     except DaemonError as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 
@@ -15,6 +14,7 @@ from kubeapi.status import ApiError
 from kubelet import VERSION, bootstrap, machine
 from kubelet.config import ConfigError, KubeletConfig, load_file, parse_bytes
 from kubelet.durations import parse_duration
+from linux.signals import on_stop_signals
 
 
 def parser() -> argparse.ArgumentParser:
@@ -156,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pykubelet: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set)
     rotators = []
     if args.rotate_certificates and conn is not None:
         rotators.append(bootstrap.CertificateRotator(conn, cert_dir, config.node_name))

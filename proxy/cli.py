@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import signal
 import socket
 import sys
 import threading
 
 from kubeapi.component.logs import setup_logging
 from kubeapi.kubeconfig import KubeconfigError, load as load_kubeconfig
+from linux.signals import on_stop_signals
 
 from .config import (ConfigError, ProxyConfig, load_file, parse_address, parse_cidrs,
                      parse_duration, parse_mode)
@@ -163,8 +163,7 @@ def _run(cfg: ProxyConfig, conn, syncer, health, server, nodes: _NodeCache) -> i
                       health=health)
     proxier.watch(services, slices)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: (stop.set(), proxier.stop()))
+    on_stop_signals(lambda: (stop.set(), proxier.stop()))
     factory.start()
     synced = threading.Event()
 
