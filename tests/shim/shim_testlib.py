@@ -21,10 +21,14 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
+    """The process exists and is not a zombie. A thread group's leader shows as a zombie as
+    soon as it has exited, while its other threads may still be exiting and holding the
+    process's files (a shim's listening socket still accepts then): that counts as alive."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                return True
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     except FileNotFoundError:
         return False
 
