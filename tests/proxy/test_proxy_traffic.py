@@ -12,6 +12,7 @@ import pytest
 from proxy.model import service_ports
 from proxy_testlib import (connect_error, endpoint_slice, get, get_many, list_table, nodeport,
                            service, table_exists)
+from testlib.waiting import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -312,7 +313,8 @@ def test_a_tcp_flow_that_came_before_its_service_does_not_refuse_the_port_later(
 
     port = 40000 + secrets.randbelow(20000)
     assert connect(port, 0.5) in ("timeout", "TimeoutError")  # nothing answers it yet
-    assert port in _unnatted_tcp_flows(ip)
+    # The SYN may still wait for the gateway's address when the connect gives up.
+    wait_for(lambda: port in _unnatted_tcp_flows(ip), timeout=10, what="the un-DNATed flow")
     ports = _ports(svc, endpoint_slice("late", [pod]))
     if programmed_by == "sync":
         syncer.sync({_key(svc): ports})

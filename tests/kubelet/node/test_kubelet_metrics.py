@@ -157,9 +157,17 @@ def test_resource_metrics_show_the_pods_usage(api_server, kubelet, loaded):
 
 def test_stats_summary(api_server, kubelet, loaded):
     namespace = loaded
-    code, ctype, body = kubelet_get(kubelet, api_server, "/stats/summary")
-    assert code == 200 and ctype == "application/json"
-    doc = json.loads(body)
+
+    def written() -> dict | None:
+        """The summary once it counts /written: the container writes it after its fill, so
+        after the pod is Running."""
+        code, ctype, body = kubelet_get(kubelet, api_server, "/stats/summary")
+        assert code == 200 and ctype == "application/json"
+        doc = json.loads(body)
+        pods = [p for p in doc["pods"] if p["podRef"]["namespace"] == namespace]
+        mem = [c for p in pods for c in p["containers"] if c["name"] == "mem"]
+        return doc if mem and mem[0]["rootfs"]["usedBytes"] >= 300000 else None
+    doc = wait_for(written, timeout=30, interval=0.3, what="/written counted")
     node = doc["node"]
     assert node["nodeName"] == kubelet.node
     assert node["cpu"]["usageCoreNanoSeconds"] > 0
