@@ -242,10 +242,16 @@ def test_indexed_job_retries_each_pod_once(api, kubelet, namespace, controller_m
         waited = api.kubectl("wait", "-n", namespace, "--for=condition=complete", "job/work",
                              "--timeout=180s", timeout=190)
         job = api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/work")
-        assert waited.returncode == 0, (waited.stderr, job["status"], [
-            (p["metadata"]["name"], p["status"].get("phase"), p["metadata"].get("finalizers"),
-             p["metadata"].get("deletionTimestamp")) for p in api.pods(namespace)])
-        assert job["status"]["succeeded"] == 5 and job["status"]["failed"] == 5
+        index = "batch.kubernetes.io/job-completion-index"
+        seen = [(p["metadata"]["name"], p["status"].get("phase"),
+                 (p["metadata"].get("annotations") or {}).get(index),
+                 p["metadata"].get("creationTimestamp"), p["metadata"].get("finalizers"),
+                 p["metadata"].get("deletionTimestamp"),
+                 [c.get("state") for c in p["status"].get("containerStatuses") or []])
+                for p in api.pods(namespace)]
+        assert waited.returncode == 0, (waited.stderr, job["status"], seen)
+        assert job["status"]["succeeded"] == 5 and job["status"]["failed"] == 5, \
+            (job["status"], seen)
         assert job["status"]["completedIndexes"] == "0-4"
         assert sorted(os.listdir(markers)) == ["0", "1", "2", "3", "4"]
         pods = api.pods(namespace)
