@@ -1,15 +1,14 @@
 """ConfigMaps, Secrets and Services as the pods' env and volumes need them. ConfigMaps and
-Secrets are read from the API server when they are needed (the kubelet's "Get" change detection
-strategy: every pod sync reads them again, so an update reaches the volumes within a sync
-period); Secret values come back decoded. Services come from an informer, as the kubelet's
-service lister."""
+Secrets come from the object cache, which watches each one a pod references (object_cache);
+Secret values come back decoded. Services come from an informer, as the kubelet's service
+lister."""
 from __future__ import annotations
 
 import base64
 
 from kubeapi.informer import Informer
 from kubeapi.restclient import ApiClient
-from kubeapi.status import ApiError
+from kubelet.object_cache import CacheNotReady, ObjectCache
 
 
 class ObjectMissing(LookupError):
@@ -21,12 +20,14 @@ class ObjectUnavailable(RuntimeError):
 
 
 class ConfigObjects:
-    def __init__(self, client: ApiClient | None, service_cache: Informer | None = None
-                 ) -> None:
+    def __init__(self, client: ApiClient | None, service_cache: Informer | None = None,
+                 cache: ObjectCache | None = None) -> None:
         """service_cache: the kubelet's informer of every Service (for the pods' service
-        environment variables); None without an API server."""
+        environment variables); cache: the pods' ConfigMaps and Secrets; all None without an
+        API server."""
         self.client = client
         self.service_cache = service_cache
+        self.cache = cache
 
     def services(self, wait_for_sync: bool = True) -> list[dict]:
         """Every Service of the cluster as the kubelet's cache has it ([] without an API
@@ -57,12 +58,13 @@ class ConfigObjects:
         return result
 
     def _get(self, resource: str, kind: str, namespace: str, name: str) -> dict:
-        if self.client is None:
+        if self.cache is None:
             raise ObjectUnavailable(f"couldn't get {kind} {namespace}/{name}, no kubeClient "
                                     "defined")
         try:
-            return self.client.get(f"/api/v1/namespaces/{namespace}/{resource}/{name}")
-        except ApiError as e:
-            if e.code == 404:
-                raise ObjectMissing(f'{resource} "{name}" not found') from None
+            obj = self.cache.get(resource, namespace, name)
+        except CacheNotReady as e:
             raise ObjectUnavailable(f"couldn't get {kind} {namespace}/{name}: {e}") from None
+        if obj is None:
+            raise ObjectMissing(f'{resource} "{name}" not found')
+        return obj

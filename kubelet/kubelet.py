@@ -30,6 +30,7 @@ from kubelet.logs import LogRotator
 from kubelet.nodestatus import node_status
 from kubelet.nodestatus.lease import LeaseRenewer
 from kubelet.nodestatus.node_status import NodeStatus
+from kubelet.object_cache import ObjectCache
 from kubelet.pod_runtime import PodRuntime
 from kubelet.pods import TERMINAL_PHASES, Pod
 from kubelet.prober.manager import ProbeManager
@@ -56,6 +57,10 @@ HOUSEKEEPING_INTERVAL = 2.0
 SERVICES_SYNC_WAIT = 5.0    # seconds the pod sources wait for the first list of Services
 GC_INTERVAL = 60.0
 EVICTION_INTERVAL = 10.0        # the eviction manager's monitoring period
+# A watch of a pod's ConfigMap or Secret that nobody read for this many sync periods stops
+# (env-only objects are read at container starts only); the reference's figures.
+OBJECT_IDLE_SYNC_PERIODS = 5
+OBJECT_IDLE_MIN = 60.0
 
 
 class Kubelet:
@@ -88,7 +93,11 @@ class Kubelet:
         self._apparmor_enabled = machine.apparmor_enabled()
         # Every Service, for the pods' service environment variables (the service lister).
         self.service_cache = Informer(self.client, "/api/v1/services") if self.client else None
-        self.volumes = Volumes(config.root_dir, ConfigObjects(self.client, self.service_cache),
+        self.object_cache = ObjectCache(self.client, max(
+            OBJECT_IDLE_SYNC_PERIODS * config.sync_frequency, OBJECT_IDLE_MIN)) \
+            if self.client else None
+        self.volumes = Volumes(config.root_dir, ConfigObjects(self.client, self.service_cache,
+                                                              self.object_cache),
                                os.cpu_count() or 1, memory_total)
         etc_files = PodEtcFiles(config.root_dir, config.resolv_conf, config.cluster_dns,
                                 config.cluster_domain)
@@ -162,6 +171,8 @@ class Kubelet:
             self.service_cache.stop()
         for source in self.sources:
             source.stop()
+        if self.object_cache is not None:
+            self.object_cache.stop()
         if self.mirrors is not None:
             self.mirrors.stop()
         self.workers.stop()
@@ -191,6 +202,8 @@ class Kubelet:
                 if now >= next_gc or (not collected_once and self.sources_ready()):
                     self.gc.collect()
                     self._remove_orphaned_volumes()
+                    if self.object_cache is not None:
+                        self.object_cache.stop_idle()
                     collected_once = collected_once or self.sources_ready()
                     next_gc = now + GC_INTERVAL
             except Exception:  # noqa: BLE001 - housekeeping goes on next round
@@ -274,6 +287,12 @@ class Kubelet:
                 self.status.set(pod, status)
                 self.workers.reject(pod)
                 return
+        if self.object_cache is not None:
+            # As the reference's pod manager: a pod in a terminal phase reads no more objects.
+            if pod.is_terminal:
+                self.object_cache.unregister(pod.uid)
+            else:
+                self.object_cache.register(pod)
         self.workers.update(pod)
 
     def _admission_node(self) -> admission.Node:
@@ -344,6 +363,8 @@ class Kubelet:
             self.status.delete_when_written(pod)
 
     def remove_pod(self, pod: Pod) -> None:
+        if self.object_cache is not None:
+            self.object_cache.unregister(pod.uid)
         self.probes.remove_pod(pod.uid)
         self.syncer.remove_pod(pod)
         self.status.forget(pod.uid)

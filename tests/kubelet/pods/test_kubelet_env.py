@@ -1,7 +1,8 @@
 """A container's environment through the real API server and pykubelet: value with $(VAR)
 expansion, valueFrom (fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef), envFrom with
 prefixes and invalid keys skipped, expansion in command and args; a missing ConfigMap key makes
-the container wait in CreateContainerConfigError until the key appears."""
+the container wait in CreateContainerConfigError until the key appears; an immutable ConfigMap
+still serves its pod's restarted container after it is deleted, a mutable one does not."""
 from __future__ import annotations
 
 import base64
@@ -129,6 +130,32 @@ def test_missing_key_waits_in_create_container_config_error_then_recovers(api, k
                      {"data": {"wanted": "here"}})
     wait_for(lambda: api.running(namespace, "waits"), timeout=40, what="recovered")
     wait_for(lambda: logs(api, namespace, "waits") == "V=here\n", what="value")
+
+
+def test_an_immutable_config_map_outlives_its_deletion_for_its_pod(api, kubelet, namespace):
+    """The kubelet's watch-based cache keeps an object it read as immutable and stops watching
+    it: the container's restart after the ConfigMap is deleted still gets the value. A mutable
+    ConfigMap's deletion reaches the restart through its watch."""
+    for name, immutable in (("frozen", True), ("fluid", False)):
+        api.client.create(f"/api/v1/namespaces/{namespace}/configmaps", {
+            "metadata": {"name": name}, "data": {"V": name}, "immutable": immutable})
+        api.create_pod(namespace, env_pod(name, kubelet.node, [
+            {"name": "V", "valueFrom": {"configMapKeyRef": {"name": name, "key": "V"}}}],
+            command=["sh", "-c", "echo V=$V; sleep 1; exit 1"]))
+    for name in ("frozen", "fluid"):
+        wait_for(lambda: f"V={name}" in logs(api, namespace, name), what=f"{name}'s first run")
+    for name in ("frozen", "fluid"):
+        api.client.delete(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+    # The first restart comes after a 10 s back-off, so after the deletions.
+    wait_for(lambda: api.container_status(namespace, "frozen").get("restartCount", 0) >= 1,
+             timeout=60, what="frozen restarted")
+    wait_for(lambda: "V=frozen" in logs(api, namespace, "frozen"), what="frozen's value")
+
+    def waiting() -> dict:
+        return api.container_status(namespace, "fluid").get("state", {}).get("waiting") or {}
+    state = wait_for(lambda: waiting().get("reason") == "CreateContainerConfigError" and
+                     waiting(), timeout=60, what="fluid's CreateContainerConfigError")
+    assert state["message"] == 'configmaps "fluid" not found'
 
 
 def test_missing_objects_have_the_kubelets_messages():

@@ -199,10 +199,12 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
     one user gets the token as that user's, mode 0600 (0640 with fsGroup's group read); other
     pods get the volume's defaultMode, root's."""
     from kubelet.config_objects import ConfigObjects
+    from kubelet.object_cache import ObjectCache
     from kubelet.pods import Pod
     from kubelet.volumes.manager import Volumes
 
-    volumes = Volumes(str(tmp_path), ConfigObjects(api.client), 1, 64 << 20)
+    cache = ObjectCache(api.client, max_idle=60)
+    volumes = Volumes(str(tmp_path), ConfigObjects(api.client, cache=cache), 1, 64 << 20)
     made = []
     try:
         for name, security, container_user, expected in (
@@ -217,6 +219,7 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
                 "initContainers": [{"name": "i", "image": IMAGE}],
                 "containers": [container]}}))
             made.append(pod)
+            cache.register(pod)
             paths = volumes.setup(pod)
             [directory] = [p for v, p in paths.items() if v.startswith("kube-api-access-")]
             st = os.stat(os.path.join(directory, "token"))
@@ -225,6 +228,7 @@ def test_token_file_owner_and_mode(api, namespace, tmp_path):
                 "pod"]["name"] == name
             assert volumes.setup(pod) == paths  # nothing to write the second time
     finally:
+        cache.stop()
         for pod in made:
             volumes.teardown(pod.uid)
             api.delete_pod(namespace, pod.name, grace=0)
