@@ -5,12 +5,9 @@ import base64
 import json
 import os
 import subprocess
-import sys
 
+from testlib.paths import PYCONTAINER, REPO
 from testlib.registry import PASSWORD, USER
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 
 
 def cli(store_root: str, *args: str, **kwargs) -> subprocess.CompletedProcess:

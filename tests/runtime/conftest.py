@@ -14,6 +14,8 @@ import pytest
 
 from runtime.default_spec import default_spec
 
+# Its own copies of testlib.paths': tests/security/seclib.py loads this file by path inside
+# sandboxed scenarios, where testlib is not importable.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 CGROUP_ROOT = "/sys/fs/cgroup"

@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-from conftest import PYCONTAINER
+from testlib.paths import PYCONTAINER
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import PYCONTAINER
+from testlib.paths import PYCONTAINER
 
 # What the interpreter loads before any of our code runs (python -I -S -c pass), and `os`.
 _INTERPRETER = {"_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport",

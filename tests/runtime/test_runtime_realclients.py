@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import PYCONTAINER, REPO
+from testlib.paths import PYCONTAINER, REPO
 
 # Beside the checkout, as on the development machines (PYCONTAINER_REALCLIENTS points elsewhere).
 REALCLIENTS = os.environ.get("PYCONTAINER_REALCLIENTS",

@@ -7,16 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 
 import shim
 from runtime.default_spec import default_spec
+from testlib.paths import PYCONTAINER, REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
