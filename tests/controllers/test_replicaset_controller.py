@@ -127,25 +127,36 @@ def orphan(client, ns: str, name: str, labels: dict, node: str = "") -> dict:
                                               "spec": spec})
 
 
-def test_adopts_orphans_and_releases_pods_that_stop_matching(client, ns, controllers):
+def test_adopts_orphans_and_releases_pods_that_stop_matching(client, ns):
     for i in range(2):
         orphan(client, ns, f"stray-{i}", {"app": "adopt"})
     orphan(client, ns, "other", {"app": "else"})
-    rs = replicaset(client, ns, "adopt", 2)
+    # The controller starts after the orphans exist, so that its first list has them. Started
+    # before, it could see the ReplicaSet before the orphans' watch events and create pods, as
+    # kube's would.
+    with running(client, ["replicaset"]):
+        rs = replicaset(client, ns, "adopt", 2)
 
-    def owned():
-        return sorted(p["metadata"]["name"] for p in pods_of(client, ns)
-                      if any(r["uid"] == rs["metadata"]["uid"]
-                             for r in p["metadata"].get("ownerReferences") or []))
-    wait_for(lambda: owned() == ["stray-0", "stray-1"], what="orphans adopted")
-    assert len(pods_of(client, ns)) == 3  # nothing created: the orphans fill it
-    client.patch(f"{PODS.format(ns=ns)}/stray-0", {"metadata": {"labels": {"app": "gone"}}})
-    wait_for(lambda: "stray-0" not in owned() and len(owned()) == 2, what="released")
-    released = client.get(f"{PODS.format(ns=ns)}/stray-0")
-    assert not released["metadata"].get("ownerReferences")
+        def owned():
+            return sorted(p["metadata"]["name"] for p in pods_of(client, ns)
+                          if any(r["uid"] == rs["metadata"]["uid"]
+                                 for r in p["metadata"].get("ownerReferences") or []))
+        wait_for(lambda: owned() == ["stray-0", "stray-1"],
+                 what=lambda: f"orphans adopted (pods: {owners(client, ns)})")
+        assert len(pods_of(client, ns)) == 3  # nothing created: the orphans fill it
+        client.patch(f"{PODS.format(ns=ns)}/stray-0", {"metadata": {"labels": {"app": "gone"}}})
+        wait_for(lambda: "stray-0" not in owned() and len(owned()) == 2, what="released")
+        released = client.get(f"{PODS.format(ns=ns)}/stray-0")
+        assert not released["metadata"].get("ownerReferences")
 
 
-def test_scale_down_deletes_the_least_useful_pods_first(client, ns, controllers):
+def owners(client, ns: str) -> dict[str, list[str]]:
+    """Each pod's name with its owners' names, for a failure's message."""
+    return {p["metadata"]["name"]: [r["name"] for r in p["metadata"].get("ownerReferences") or []]
+            for p in pods_of(client, ns)}
+
+
+def test_scale_down_deletes_the_least_useful_pods_first(client, ns):
     client.create("/api/v1/nodes", {"metadata": {"name": f"{ns}-node"}})
     try:
         now = time.time()
@@ -158,18 +169,24 @@ def test_scale_down_deletes_the_least_useful_pods_first(client, ns, controllers)
         set_status(client, ns, "old-ready", since=now - 4000)
         orphan(client, ns, "new-ready", {"app": "order"}, node=f"{ns}-node")
         set_status(client, ns, "new-ready", since=now - 10)
-        replicaset(client, ns, "order", 5)
-        wait_for(lambda: rs_status(client, ns, "order").get("replicas") == 5, what="adopted 5")
-        expected = ["unassigned", "pending", "notready", "new-ready"]
-        for keep in (4, 3, 2, 1):
-            client.patch(f"{RSS.format(ns=ns)}/order", {"spec": {"replicas": keep}})
-            gone = expected[4 - keep]
-            wait_for(lambda: gone not in {p["metadata"]["name"] for p in pods_of(client, ns)},
-                     what=f"{gone} deleted")
-            assert len(pods_of(client, ns)) == keep
-        assert [p["metadata"]["name"] for p in pods_of(client, ns)] == ["old-ready"]
+        with running(client, ["replicaset"]):   # after the orphans, as in the test above
+            _scale_down(client, ns)
     finally:
         client.delete(f"/api/v1/nodes/{ns}-node")
+
+
+def _scale_down(client, ns: str) -> None:
+    replicaset(client, ns, "order", 5)
+    wait_for(lambda: rs_status(client, ns, "order").get("replicas") == 5, what="adopted 5")
+    assert len(pods_of(client, ns)) == 5  # nothing created: the orphans fill it
+    expected = ["unassigned", "pending", "notready", "new-ready"]
+    for keep in (4, 3, 2, 1):
+        client.patch(f"{RSS.format(ns=ns)}/order", {"spec": {"replicas": keep}})
+        gone = expected[4 - keep]
+        wait_for(lambda: gone not in {p["metadata"]["name"] for p in pods_of(client, ns)},
+                 what=f"{gone} deleted")
+        assert len(pods_of(client, ns)) == keep
+    assert [p["metadata"]["name"] for p in pods_of(client, ns)] == ["old-ready"]
 
 
 def test_create_errors_set_replica_failure(client, ns, controllers):
