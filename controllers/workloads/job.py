@@ -526,11 +526,12 @@ class JobController:
         written = put_status(self.client, jobs_path(ns, name), job, status)
         if written is None:
             return None, ""
-        self._remove_finalizers(written, finishing)
-        # Uids whose pod no longer holds the finalizer (or is gone) are counted for good.
+        refused = self._remove_finalizers(written, finishing)
+        # Uids whose pod no longer holds the finalizer (or is gone) are counted for good; a pod
+        # whose removal was refused stays uncounted, to be released and counted by a later sync.
         holding = {p["metadata"]["uid"] for p in pods
                    if TRACKING_FINALIZER in (p["metadata"].get("finalizers") or [])} - \
-            {p["metadata"]["uid"] for p in finishing}
+            ({p["metadata"]["uid"] for p in finishing} - refused)
         status = copy.deepcopy(written.get("status") or {})
         uncounted = status.get("uncountedTerminatedPods") or {}
         for side in ("succeeded", "failed"):
@@ -549,19 +550,26 @@ class JobController:
         status["uncountedTerminatedPods"] = uncounted
         return put_status(self.client, jobs_path(ns, name), written, status), fail_job
 
-    def _remove_finalizers(self, job: dict, pods: list[dict]) -> None:
+    def _remove_finalizers(self, job: dict, pods: list[dict]) -> set[str]:
+        """The uids of the pods that still hold the finalizer: the server refused its removal
+        (409, 422). A pod that is gone holds nothing."""
         ns = job["metadata"]["namespace"]
+        refused = set()
         for pod in pods:
+            uid = pod["metadata"]["uid"]
             patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER],
-                                  "uid": pod["metadata"]["uid"]}}
+                                  "uid": uid}}
             # Marked before the request: its watch event may come back before it returns.
-            self.released.add(pod["metadata"]["uid"])
+            self.released.add(uid)
             try:
                 self.client.patch(pods_path(ns, pod["metadata"]["name"]), patch, "strategic")
             except ApiError as e:
-                self.released.discard(pod["metadata"]["uid"])
-                if e.code not in (404, 409, 422):
+                self.released.discard(uid)
+                if e.code in (409, 422):
+                    refused.add(uid)
+                elif e.code != 404:
                     raise
+        return refused
 
     def _failure_reason(self, job: dict, failed: int, active: list[dict], now: float) -> str:
         spec = job["spec"]

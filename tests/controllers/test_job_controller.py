@@ -11,6 +11,8 @@ import pytest
 from controllers.context import Options
 from controllers.workloads.job import INDEX_KEY, TRACKING_FINALIZER, format_indexes, parse_indexes
 from controllers_testlib import delete_pods, running, wait_for
+from kubeapi import kubeconfig
+from kubeapi.restclient import ApiClient
 from kubeapi.status import ApiError
 
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
@@ -91,6 +93,46 @@ def test_completions_and_parallelism(client, ns):
     assert job["status"]["completionTime"]
     assert job["status"]["uncountedTerminatedPods"] == {}
     assert live_pods(client, ns) == []
+
+
+class RefusingClient(ApiClient):
+    """Our REST client, with the API server's 409 for the first removal of a pod's tracking
+    finalizer (a uid precondition that failed, or a conflict past the server's retries)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused: list[str] = []
+
+    def patch(self, path: str, patch: object, patch_type: str = "merge", retries: int = 0):
+        if not self.refused and "$deleteFromPrimitiveList/finalizers" in str(patch):
+            self.refused.append(path)
+            raise ApiError(409, "Conflict", "refused by the test")
+        return super().patch(path, patch, patch_type, retries)
+
+
+def test_a_refused_finalizer_removal_does_not_count_the_pod_twice(client, namespace, server):
+    """kube's job controller keeps a pod's uid in uncountedTerminatedPods until its finalizer
+    is off; counting it at once, and again when a later sync found it still holding the
+    finalizer, made one failure two."""
+    refusing = RefusingClient(kubeconfig.load(server.kubeconfig), "job-tests")
+    try:
+        with running(refusing, ["job"], Options(extra={"job_pod_failure_backoff": 0.0})):
+            make_job(client, namespace, "once", backoffLimit=3)
+            pod = wait_for(lambda: live_pods(client, namespace), what="the first pod")[0]
+            finish(client, namespace, pod, "Failed")
+            wait_for(lambda: refusing.refused, what="the refused removal")
+            path = f"{PODS.format(ns=namespace)}/{pod['metadata']['name']}"
+            wait_for(lambda: TRACKING_FINALIZER not in (
+                client.get(path)["metadata"].get("finalizers") or []),
+                what="the finalizer removed on a later try")
+            second = wait_for(lambda: live_pods(client, namespace), what="the second pod")[0]
+            finish(client, namespace, second, "Succeeded")
+            job = wait_for(lambda: "Complete" in conditions(job_of(client, namespace, "once"))
+                           and job_of(client, namespace, "once"), what="Complete")
+        assert (job["status"]["failed"], job["status"]["succeeded"]) == (1, 1), job["status"]
+    finally:
+        refusing.close()
+        delete_pods(client, namespace)
 
 
 def test_backoff_limit_exceeded(client, ns):
