@@ -81,6 +81,9 @@ class SQLiteStorage(Storage):
         self._compacted = self._writer.execute(
             "SELECT value FROM meta WHERE name='compacted'").fetchone()[0]
         self._writes_since_compact = 0
+        # The log has no row that a newer row at or below this revision supersedes, and no
+        # delete row at or below it. 0 on opening: the first compaction looks at the whole log.
+        self._swept = 0
         self._committer: GroupCommitter[Event] = GroupCommitter(self._writer, self._published)
 
     def _connect(self) -> sqlite3.Connection:
@@ -264,13 +267,19 @@ class SQLiteStorage(Storage):
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         # A row is dead at `revision` if a newer row of its key at or below `revision` exists;
-        # a delete row at or below `revision` is itself dead once nothing older needs it.
+        # a delete row at or below `revision` is itself dead once nothing older needs it. Rows
+        # that only the rows after the last sweep can supersede are what is left to find: the
+        # work is the writes since then, not every live object's row (this runs under the
+        # commit lock, and 8,000 objects made the whole-log scan a 3 ms stall of every write).
         conn.execute(
-            "DELETE FROM log WHERE rev <= ?1 AND (type = 2 OR EXISTS (SELECT 1 FROM log n"
-            " WHERE n.key = log.key AND n.rev > log.rev AND n.rev <= ?1))", (revision,))
+            "DELETE FROM log WHERE rev IN (SELECT o.rev FROM log n JOIN log o"
+            " ON o.key = n.key AND o.rev < n.rev WHERE n.rev > ?1 AND n.rev <= ?2)",
+            (self._swept, revision))
+        conn.execute("DELETE FROM log WHERE type = 2 AND rev > ?1 AND rev <= ?2",
+                     (self._swept, revision))
         conn.execute("UPDATE meta SET value=? WHERE name='compacted'", (revision,))
         conn.execute("COMMIT")
-        self._compacted = revision
+        self._compacted = self._swept = revision
         # Free pages beyond a reserve for the next writes go back to the file system.
         free, total = (conn.execute(f"PRAGMA {p}").fetchone()[0]
                        for p in ("freelist_count", "page_count"))

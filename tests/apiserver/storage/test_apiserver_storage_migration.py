@@ -1,10 +1,12 @@
 """SQLite storage layout (issue 28): a database of the first layout opens and is migrated; ~1 KB
-objects are stored without overflow pages; compaction keeps the file from growing; concurrent
-writers are group-committed. No server, no root."""
+objects are stored without overflow pages; compaction keeps the file from growing and, done in
+steps, keeps exactly the rows one whole-log compaction keeps; concurrent writers are
+group-committed. No server, no root."""
 from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
 
@@ -81,6 +83,14 @@ class OldWriter:
         self.conn.execute("UPDATE meta SET value=? WHERE name='compacted'", (revision,))
 
 
+def log_revisions(path: str) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [rev for (rev,) in conn.execute("SELECT rev FROM log ORDER BY rev")]
+    finally:
+        conn.close()
+
+
 def query(path: str, sql: str) -> tuple:
     """One row of sql on its own connection, closed again (the migration needs the file alone)."""
     conn = sqlite3.connect(path)
@@ -134,6 +144,56 @@ def test_old_database_opens_migrated_with_its_history(tmp_path):
         assert reopened.current_revision() == last + 1
     finally:
         reopened.close()
+
+
+def test_compaction_in_steps_keeps_what_one_whole_compaction_keeps(tmp_path):
+    """Each compaction looks only at the rows written since the one before; the rows left
+    must be those a compaction of the whole log at the same revision leaves: not the ones a
+    newer row of their key at or below it supersedes, not the delete rows at or below it."""
+    path = str(tmp_path / "state.db")
+    s = SQLiteStorage(path, history=10 ** 9)   # no compaction but the test's
+    rng = random.Random(7)
+    rows: list[tuple[int, str, int]] = []     # (rev, key, type) of every write
+    revs: dict[str, int] = {}
+
+    def write(n: int) -> None:
+        for _ in range(n):
+            key = f"/registry/pods/ns/p{rng.randrange(40)}"
+            if key not in revs:
+                revs[key] = s.create(key, pod(key)).rev
+                rows.append((revs[key], key, 0))
+            elif rng.random() < 0.2:
+                rows.append((s.delete(key, revs.pop(key)).rev, key, 2))
+            else:
+                revs[key] = s.update(key, pod(key, rng.randrange(9)), revs[key]).rev
+                rows.append((revs[key], key, 1))
+
+    def kept(revision: int) -> list[int]:
+        newest = {}
+        for rev, key, _ in rows:
+            if rev <= revision:
+                newest[key] = rev
+        return [rev for rev, key, kind in rows
+                if rev > revision or (kind != 2 and newest[key] == rev)]
+
+    try:
+        for _ in range(3):
+            write(200)
+            target = s.current_revision() - rng.randrange(50)
+            s.compact(target)
+            assert log_revisions(path) == kept(target)
+            assert [(e.rev, e.key) for e in s.events_since(target)] == \
+                [(rev, key) for rev, key, _ in rows if rev > target]
+    finally:
+        s.close()
+    # Opened again, the first compaction looks at the whole log.
+    s = SQLiteStorage(path, history=10 ** 9)
+    try:
+        write(200)
+        s.compact(s.current_revision())
+        assert log_revisions(path) == kept(s.current_revision())
+    finally:
+        s.close()
 
 
 def test_one_kb_objects_stay_inline_and_compaction_reuses_pages(tmp_path):
