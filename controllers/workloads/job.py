@@ -612,9 +612,16 @@ class JobController:
         indexed = spec.get("completionMode") == "Indexed"
         replace_only_failed = spec.get("podReplacementPolicy") == "Failed"
         terminating = sum(1 for p in pods if is_terminating(p)) if not replace_only_failed else 0
+        # The job's status may be older than its pods: the informer can show a pod whose
+        # finalizer this controller removed before it shows the status that counted the pod.
+        # A succeeded pod is counted whatever the status says, so that such a sync does not
+        # start its index (or completion) again, only for the extra pod to be deleted, and
+        # counted failed, once the status catches up.
+        finished_ok = [p for p in pods if _phase(p) == "Succeeded"]
         if indexed:
             done = parse_indexes((job.get("status") or {}).get("completedIndexes")) | \
-                parse_indexes((job.get("status") or {}).get("failedIndexes"))
+                parse_indexes((job.get("status") or {}).get("failedIndexes")) | \
+                {i for i in map(pod_index, finished_ok) if i is not None}
             by_index: dict[int, list[dict]] = {}
             extra: list[dict] = []
             for pod in active:
@@ -634,6 +641,7 @@ class JobController:
             room = parallelism - len(active) - (terminating if not replace_only_failed else 0)
             to_create = wanted[:max(room, 0)]
         else:
+            succeeded = max(succeeded, len(finished_ok))
             if completions is None:
                 want = len(active) if succeeded > 0 else parallelism
             else:
