@@ -227,12 +227,18 @@ def test_restarts_count_under_on_failure(client, ns):
 
 def test_active_deadline(client, ns):
     make_job(client, ns, "slow", activeDeadlineSeconds=1)
-    wait_for(lambda: live_pods(client, ns), what="pod")
     job = wait_for(lambda: "Failed" in conditions(job_of(client, ns, "slow")) and
                    job_of(client, ns, "slow"), what="Failed")
     assert conditions(job)["Failed"]["reason"] == "DeadlineExceeded"
     assert conditions(job)["Failed"]["message"] == \
         "Job was active longer than specified deadline"
+    # Its pod was started and ended at the deadline: by the events, since under load it can
+    # live too briefly for a poll of the pods to see it (a rehearsal's did).
+    wait_for(lambda: any(e["reason"] == "SuccessfulCreate" and
+                         e["involvedObject"]["name"] == "slow"
+                         for e in client.get(f"/api/v1/namespaces/{ns}/events")["items"]),
+             what="the pod's creation event")
+    wait_for(lambda: live_pods(client, ns) == [], what="the pod ended")
 
 
 def test_indexed(client, ns):
